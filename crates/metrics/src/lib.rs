@@ -1,0 +1,18 @@
+//! Measurement maths for loadgate: what a sample is, where it is recorded, and how
+//! recorded data is merged, summarised and serialized.
+//!
+//! This crate is pure: no sockets, no clocks, no files. The engine records samples into
+//! a [`Shard`] owned by one worker (no lock per request); at each interval boundary the
+//! shard is merged into the aggregator's totals with [`Shard::merge_from`]. Histograms
+//! are HdrHistogram with 3 significant digits in microseconds and are serialized in the
+//! standard V2-deflate encoding, so runs can be re-rendered or merged exactly later.
+//!
+//! Not here: scheduling, HTTP, SLO evaluation, rendering.
+
+mod histogram;
+mod outcome;
+mod shard;
+
+pub use histogram::{DecodeError, LatencyHistogram, LatencyStats};
+pub use outcome::{Outcome, OutcomeCounts};
+pub use shard::{EndpointShard, Sample, Shard};

@@ -1,0 +1,165 @@
+//! Classification of what happened to one request.
+
+use serde::{Deserialize, Serialize};
+
+/// The class of one request's outcome. Every sent request lands in exactly one class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// An expected status and every check passed.
+    Success,
+    /// A 4xx status other than 429 that the endpoint did not expect.
+    #[serde(rename = "http_4xx")]
+    Http4xx,
+    /// 429 Too Many Requests (rate limited) that the endpoint did not expect.
+    #[serde(rename = "http_429")]
+    Http429,
+    /// A 5xx status that the endpoint did not expect.
+    #[serde(rename = "http_5xx")]
+    Http5xx,
+    /// No complete response within the request timeout.
+    Timeout,
+    /// The connection could not be established (refused, unreachable, TLS handshake).
+    ConnectError,
+    /// The connection broke after it was established (reset, EOF mid-response).
+    IoError,
+    /// The peer spoke something that is not valid HTTP.
+    ProtocolError,
+    /// A response arrived but a check failed (unexpected status class, body, JSON).
+    CheckFailed,
+}
+
+impl Outcome {
+    /// Every class, in report order.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Success,
+        Outcome::Http4xx,
+        Outcome::Http429,
+        Outcome::Http5xx,
+        Outcome::Timeout,
+        Outcome::ConnectError,
+        Outcome::IoError,
+        Outcome::ProtocolError,
+        Outcome::CheckFailed,
+    ];
+
+    /// The snake_case name used in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Http4xx => "http_4xx",
+            Outcome::Http429 => "http_429",
+            Outcome::Http5xx => "http_5xx",
+            Outcome::Timeout => "timeout",
+            Outcome::ConnectError => "connect_error",
+            Outcome::IoError => "io_error",
+            Outcome::ProtocolError => "protocol_error",
+            Outcome::CheckFailed => "check_failed",
+        }
+    }
+
+    /// Whether a response was received and parsed (needed for `check_rate`).
+    pub fn got_response(self) -> bool {
+        matches!(
+            self,
+            Outcome::Success
+                | Outcome::Http4xx
+                | Outcome::Http429
+                | Outcome::Http5xx
+                | Outcome::CheckFailed
+        )
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A counter per [`Outcome`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts([u64; 9]);
+
+impl OutcomeCounts {
+    /// Adds one to `outcome`.
+    #[inline]
+    pub fn incr(&mut self, outcome: Outcome) {
+        self.0[outcome.index()] += 1;
+    }
+
+    /// The count for `outcome`.
+    pub fn get(&self, outcome: Outcome) -> u64 {
+        self.0[outcome.index()]
+    }
+
+    /// Sum over all classes.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Everything that is not [`Outcome::Success`].
+    pub fn errors(&self) -> u64 {
+        self.total() - self.get(Outcome::Success)
+    }
+
+    /// Requests for which a parsed HTTP response arrived.
+    pub fn responses(&self) -> u64 {
+        Outcome::ALL
+            .iter()
+            .filter(|o| o.got_response())
+            .map(|&o| self.get(o))
+            .sum()
+    }
+
+    /// Adds every counter of `other`.
+    pub fn add(&mut self, other: &OutcomeCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
+        }
+    }
+
+    /// (class, count) pairs in report order.
+    pub fn iter(&self) -> impl Iterator<Item = (Outcome, u64)> + '_ {
+        Outcome::ALL.iter().map(move |&o| (o, self.get(o)))
+    }
+}
+
+impl Serialize for OutcomeCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(9))?;
+        for (o, n) in self.iter() {
+            m.serialize_entry(o.name(), &n)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for OutcomeCounts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<Outcome, u64>::deserialize(d)?;
+        let mut c = OutcomeCounts::default();
+        for (o, n) in map {
+            c.0[o.index()] = n;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_json() {
+        let mut c = OutcomeCounts::default();
+        c.incr(Outcome::Http429);
+        c.incr(Outcome::Success);
+        c.incr(Outcome::Success);
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"http_429\":1"), "{json}");
+        let back: OutcomeCounts = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.errors(), 1);
+        assert_eq!(back.responses(), 3);
+    }
+}

@@ -1,0 +1,201 @@
+//! Per-worker recording: one [`Shard`] per worker per interval, merged at boundaries.
+
+use std::collections::BTreeMap;
+
+use crate::{LatencyHistogram, Outcome, OutcomeCounts};
+
+/// One finished request, as the engine reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Index of the endpoint in the scenario.
+    pub endpoint: usize,
+    /// Latency in µs. In the open model this is measured from the *intended* send time
+    /// (coordinated-omission corrected); in the closed model it equals `service_us`.
+    pub latency_us: u64,
+    /// Service time in µs, from the actual send to the end of the response.
+    pub service_us: u64,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// Response body bytes received.
+    pub bytes: u64,
+}
+
+/// Everything recorded for one endpoint.
+#[derive(Debug, Clone)]
+pub struct EndpointShard {
+    /// Latency from the intended send time (open model) or the send (closed model).
+    pub latency: LatencyHistogram,
+    /// Service time from the actual send.
+    pub service: LatencyHistogram,
+    /// Counter per outcome class.
+    pub outcomes: OutcomeCounts,
+    /// Counter per HTTP status code.
+    pub statuses: BTreeMap<u16, u64>,
+    /// Response body bytes.
+    pub bytes: u64,
+    /// Requests that were sent (or, for dropped ones, due).
+    pub sent: u64,
+    /// Sends later than the tolerance behind their intended time (open model).
+    pub late: u64,
+    /// Arrivals that could not be sent because `max_in_flight` was reached.
+    pub dropped: u64,
+}
+
+impl EndpointShard {
+    fn new(max_us: u64) -> Self {
+        EndpointShard {
+            latency: LatencyHistogram::new(max_us),
+            service: LatencyHistogram::new(max_us),
+            outcomes: OutcomeCounts::default(),
+            statuses: BTreeMap::new(),
+            bytes: 0,
+            sent: 0,
+            late: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Adds everything in `other`.
+    pub fn merge_from(&mut self, other: &EndpointShard) {
+        self.latency.add(&other.latency);
+        self.service.add(&other.service);
+        self.outcomes.add(&other.outcomes);
+        for (&code, &n) in &other.statuses {
+            *self.statuses.entry(code).or_insert(0) += n;
+        }
+        self.bytes += other.bytes;
+        self.sent += other.sent;
+        self.late += other.late;
+        self.dropped += other.dropped;
+    }
+
+    fn reset(&mut self) {
+        self.latency.reset();
+        self.service.reset();
+        self.outcomes = OutcomeCounts::default();
+        // Keep the keys: the same codes recur, so no allocation next interval.
+        self.statuses.values_mut().for_each(|n| *n = 0);
+        self.bytes = 0;
+        self.sent = 0;
+        self.late = 0;
+        self.dropped = 0;
+    }
+
+    /// Completed requests (every outcome class).
+    pub fn completed(&self) -> u64 {
+        self.outcomes.total()
+    }
+}
+
+/// Recorded data for every endpoint, owned by one worker or by the aggregator.
+#[derive(Debug, Clone)]
+pub struct Shard {
+    endpoints: Vec<EndpointShard>,
+}
+
+impl Shard {
+    /// A shard for `endpoints` endpoints with histograms bounded at `max_us`.
+    pub fn new(endpoints: usize, max_us: u64) -> Self {
+        Shard {
+            endpoints: (0..endpoints).map(|_| EndpointShard::new(max_us)).collect(),
+        }
+    }
+
+    /// Records one finished request. Allocation-free once a status code has been seen.
+    #[inline]
+    pub fn record(&mut self, s: &Sample) {
+        let e = &mut self.endpoints[s.endpoint];
+        e.latency.record(s.latency_us);
+        e.service.record(s.service_us);
+        e.outcomes.incr(s.outcome);
+        if let Some(code) = s.status {
+            *e.statuses.entry(code).or_insert(0) += 1;
+        }
+        e.bytes += s.bytes;
+    }
+
+    /// Counts one send for `endpoint`, and whether it was late.
+    #[inline]
+    pub fn record_send(&mut self, endpoint: usize, late: bool) {
+        let e = &mut self.endpoints[endpoint];
+        e.sent += 1;
+        e.late += late as u64;
+    }
+
+    /// Counts one arrival that was dropped because too many requests were in flight.
+    #[inline]
+    pub fn record_drop(&mut self, endpoint: usize) {
+        self.endpoints[endpoint].dropped += 1;
+    }
+
+    /// Adds everything in `other` (same endpoint count).
+    pub fn merge_from(&mut self, other: &Shard) {
+        for (a, b) in self.endpoints.iter_mut().zip(&other.endpoints) {
+            a.merge_from(b);
+        }
+    }
+
+    /// Forgets everything, keeping allocations.
+    pub fn reset(&mut self) {
+        self.endpoints.iter_mut().for_each(EndpointShard::reset);
+    }
+
+    /// Per-endpoint data, in scenario order.
+    pub fn endpoints(&self) -> &[EndpointShard] {
+        &self.endpoints
+    }
+
+    /// All endpoints merged into one.
+    pub fn overall(&self) -> EndpointShard {
+        let mut all = EndpointShard::new(
+            self.endpoints
+                .first()
+                .map_or(1_000_000, |e| e.latency.high()),
+        );
+        for e in &self.endpoints {
+            all.merge_from(e);
+        }
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(endpoint: usize, outcome: Outcome, us: u64) -> Sample {
+        Sample {
+            endpoint,
+            latency_us: us,
+            service_us: us / 2,
+            outcome,
+            status: Some(200),
+            bytes: 10,
+        }
+    }
+
+    #[test]
+    fn merging_worker_shards_equals_recording_in_one() {
+        let mut one = Shard::new(2, 10_000_000);
+        let mut w1 = Shard::new(2, 10_000_000);
+        let mut w2 = Shard::new(2, 10_000_000);
+        for i in 0..1000u64 {
+            let s = sample((i % 2) as usize, Outcome::ALL[(i % 9) as usize], i * 37);
+            one.record(&s);
+            if i % 3 == 0 { w1.record(&s) } else { w2.record(&s) }
+        }
+        let mut merged = Shard::new(2, 10_000_000);
+        merged.merge_from(&w1);
+        merged.merge_from(&w2);
+        for (a, b) in merged.endpoints().iter().zip(one.endpoints()) {
+            assert_eq!(a.latency.inner(), b.latency.inner());
+            assert_eq!(a.outcomes, b.outcomes);
+            assert_eq!(a.statuses, b.statuses);
+        }
+        assert_eq!(merged.overall().completed(), 1000);
+        w1.reset();
+        assert_eq!(w1.overall().completed(), 0);
+    }
+}

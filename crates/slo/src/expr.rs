@@ -1,0 +1,297 @@
+//! The budget expression language.
+//!
+//! ```text
+//! budget  := ["service_"] metric op number unit
+//! metric  := "p" number | "mean" | "avg" | "min" | "max"
+//!          | "throughput" | "rps" | "error_rate" | "check_rate"
+//! op      := "<" | "<=" | ">" | ">="
+//! unit    := "us" | "µs" | "ms" | "s" | "m"     (latency metrics)
+//!          | "rps" | "/s"                        (throughput)
+//!          | "%"                                 (error_rate, check_rate)
+//! ```
+//! Units are required so `p95 < 2` cannot silently mean two microseconds.
+
+use serde::{Deserialize, Serialize};
+
+/// What a budget measures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Metric {
+    /// A latency percentile, e.g. 95.0 or 99.9.
+    Percentile(f64),
+    /// Mean latency.
+    Mean,
+    /// Smallest latency.
+    Min,
+    /// Largest latency.
+    Max,
+    /// Successful requests per second over the measured phase.
+    Throughput,
+    /// Share of requests whose outcome is not success.
+    ErrorRate,
+    /// Share of received responses that passed every check.
+    CheckRate,
+}
+
+/// The comparison a budget requires of the measured value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl Op {
+    /// Whether `measured op threshold` holds.
+    pub fn holds(self, measured: f64, threshold: f64) -> bool {
+        match self {
+            Op::Lt => measured < threshold,
+            Op::Le => measured <= threshold,
+            Op::Gt => measured > threshold,
+            Op::Ge => measured >= threshold,
+        }
+    }
+}
+
+/// The kind of quantity, which fixes the base unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    /// Microseconds.
+    Duration,
+    /// Requests per second.
+    Rate,
+    /// A fraction in 0..=1.
+    Ratio,
+}
+
+/// One parsed budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    /// The expression as written (trimmed).
+    pub text: String,
+    /// What is measured.
+    pub metric: Metric,
+    /// Whether a latency metric uses service time instead of (corrected) latency.
+    pub service: bool,
+    /// The comparison.
+    pub op: Op,
+    /// The threshold in the base unit of [`Budget::unit`].
+    pub threshold: f64,
+    /// The kind of quantity.
+    pub unit: Unit,
+}
+
+impl Budget {
+    /// A key identifying what the budget constrains, e.g. `p95`, so that `--slo` can
+    /// replace a file's budget on the same metric.
+    pub fn key(&self) -> String {
+        let m = match self.metric {
+            Metric::Percentile(p) => format!("p{p}"),
+            Metric::Mean => "mean".into(),
+            Metric::Min => "min".into(),
+            Metric::Max => "max".into(),
+            Metric::Throughput => "throughput".into(),
+            Metric::ErrorRate => "error_rate".into(),
+            Metric::CheckRate => "check_rate".into(),
+        };
+        let dir = match self.op {
+            Op::Lt | Op::Le => "upper",
+            Op::Gt | Op::Ge => "lower",
+        };
+        format!("{}{m}:{dir}", if self.service { "service_" } else { "" })
+    }
+}
+
+/// A budget expression that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    /// Byte offset into the expression where the problem is.
+    pub offset: usize,
+    /// What was expected.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+struct Cursor<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn skip_ws(&mut self) {
+        while self.rest().starts_with(char::is_whitespace) {
+            self.pos += self.rest().chars().next().map_or(0, char::len_utf8);
+        }
+    }
+    fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
+    }
+    fn take_while(&mut self, f: impl Fn(char) -> bool) -> &'a str {
+        let start = self.pos;
+        while let Some(c) = self.rest().chars().next().filter(|&c| f(c)) {
+            self.pos += c.len_utf8();
+        }
+        &self.s[start..self.pos]
+    }
+    fn err(&self, at: usize, message: impl Into<String>, hint: impl Into<String>) -> ParseError {
+        ParseError { offset: at, message: message.into(), hint: hint.into() }
+    }
+}
+
+const METRIC_HINT: &str = "use one of p50, p90, p95, p99, p99.9 (any pN), mean, min, max, throughput, error_rate, check_rate, optionally prefixed by service_";
+
+/// Parses one budget expression such as `p95 < 2s`.
+pub fn parse(input: &str) -> Result<Budget, ParseError> {
+    let mut c = Cursor { s: input, pos: 0 };
+    c.skip_ws();
+    let metric_start = c.pos;
+    let word = c.take_while(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.' || ch == '(' || ch == ')');
+    if word.is_empty() {
+        return Err(c.err(metric_start, "expected a metric name", METRIC_HINT));
+    }
+    let (service, name) = match word.strip_prefix("service_") {
+        Some(rest) => (true, rest),
+        None => (false, word),
+    };
+    let metric = match name {
+        "mean" | "avg" => Metric::Mean,
+        "min" => Metric::Min,
+        "max" => Metric::Max,
+        "med" | "median" => Metric::Percentile(50.0),
+        "throughput" | "rps" if !service => Metric::Throughput,
+        "error_rate" if !service => Metric::ErrorRate,
+        "check_rate" if !service => Metric::CheckRate,
+        _ => {
+            let digits = name
+                .strip_prefix("p(")
+                .and_then(|r| r.strip_suffix(')'))
+                .or_else(|| name.strip_prefix('p'))
+                .filter(|d| !d.is_empty() && d.chars().all(|ch| ch.is_ascii_digit() || ch == '.'));
+            let p = digits.and_then(|d| d.parse::<f64>().ok()).ok_or_else(|| {
+                c.err(metric_start, format!("unknown metric `{word}`"), METRIC_HINT)
+            })?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(c.err(metric_start, format!("percentile `{word}` is outside 0..100"), "write a percentile such as p95 or p99.9"));
+            }
+            Metric::Percentile(p)
+        }
+    };
+    let unit = match metric {
+        Metric::Throughput => Unit::Rate,
+        Metric::ErrorRate | Metric::CheckRate => Unit::Ratio,
+        _ => Unit::Duration,
+    };
+
+    c.skip_ws();
+    let op_start = c.pos;
+    let op = if c.rest().starts_with("<=") {
+        c.pos += 2;
+        Op::Le
+    } else if c.rest().starts_with(">=") {
+        c.pos += 2;
+        Op::Ge
+    } else if c.rest().starts_with('<') {
+        c.pos += 1;
+        Op::Lt
+    } else if c.rest().starts_with('>') {
+        c.pos += 1;
+        Op::Gt
+    } else {
+        return Err(c.err(op_start, "expected a comparison `<`, `<=`, `>` or `>=`", format!("write e.g. `{word} < 2s`")));
+    };
+
+    c.skip_ws();
+    let num_start = c.pos;
+    let num = c.take_while(|ch| ch.is_ascii_digit() || ch == '.');
+    let value: f64 = num.parse().map_err(|_| {
+        c.err(num_start, "expected a non-negative number", "write e.g. `p95 < 2s`, `throughput > 50rps` or `error_rate < 1%`")
+    })?;
+    c.skip_ws();
+    let unit_start = c.pos;
+    let unit_text = c.take_while(|ch| !ch.is_whitespace());
+    let expected = match unit {
+        Unit::Duration => "a duration unit: us, ms, s or m (e.g. `2s`, `500ms`)",
+        Unit::Rate => "a rate unit: rps (e.g. `50rps`)",
+        Unit::Ratio => "a percentage: % (e.g. `1%`)",
+    };
+    let scale = match (unit, unit_text) {
+        (Unit::Duration, "us" | "µs") => 1.0,
+        (Unit::Duration, "ms") => 1_000.0,
+        (Unit::Duration, "s") => 1_000_000.0,
+        (Unit::Duration, "m" | "min") => 60_000_000.0,
+        (Unit::Rate, "rps" | "/s" | "req/s") => 1.0,
+        (Unit::Ratio, "%") => 0.01,
+        (_, "") => {
+            return Err(c.err(unit_start, format!("missing unit after `{num}`"), format!("units are required: add {expected}")))
+        }
+        (_, other) => {
+            return Err(c.err(unit_start, format!("unit `{other}` does not fit `{word}`"), format!("use {expected}")))
+        }
+    };
+    c.skip_ws();
+    if !c.rest().is_empty() {
+        return Err(c.err(c.pos, format!("unexpected `{}` after the budget", c.rest()), "write one budget per string"));
+    }
+    let threshold = value * scale;
+    if unit == Unit::Ratio && threshold > 1.0 {
+        return Err(c.err(num_start, format!("{num}% is more than 100%"), "a percentage is between 0% and 100%"));
+    }
+    Ok(Budget { text: input.trim().to_string(), metric, service, op, threshold, unit })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn ok(s: &str, metric: Metric, op: Op, threshold: f64) {
+        let b = parse(s).unwrap_or_else(|e| panic!("{s}: {e:?}"));
+        assert_eq!((b.metric, b.op, b.threshold), (metric, op, threshold), "{s}");
+    }
+
+    #[track_caller]
+    fn err(s: &str, offset: usize, contains: &str) {
+        let e = parse(s).expect_err(s);
+        assert_eq!(e.offset, offset, "{s}: {e:?}");
+        assert!(e.message.contains(contains), "{s}: {e:?}");
+    }
+
+    #[test]
+    fn the_seed_budgets_parse() {
+        ok("p95 < 2s", Metric::Percentile(95.0), Op::Lt, 2_000_000.0);
+        ok("p99<5s", Metric::Percentile(99.0), Op::Lt, 5_000_000.0);
+        ok("mean < 500ms", Metric::Mean, Op::Lt, 500_000.0);
+        ok("max < 10s", Metric::Max, Op::Lt, 10_000_000.0);
+        ok("throughput > 50rps", Metric::Throughput, Op::Gt, 50.0);
+        ok("error_rate < 1%", Metric::ErrorRate, Op::Lt, 0.01);
+        ok("check_rate > 99%", Metric::CheckRate, Op::Gt, 0.99);
+        ok("p99.9 <= 250 ms", Metric::Percentile(99.9), Op::Le, 250_000.0);
+        ok("p(95) < 200ms", Metric::Percentile(95.0), Op::Lt, 200_000.0);
+        assert!(parse("service_p50 < 10ms").unwrap().service);
+    }
+
+    #[test]
+    fn mistakes_point_at_the_offending_column() {
+        err("p95 < 2", 7, "missing unit");
+        err("p95 < 2rps", 7, "does not fit");
+        err("p95 = 2s", 4, "expected a comparison");
+        err("latency < 2s", 0, "unknown metric");
+        err("p95 < fast", 6, "expected a non-negative number");
+        err("error_rate < 150%", 13, "more than 100%");
+        err("p95 < 2s and more", 9, "unexpected");
+        err("", 0, "expected a metric");
+        err("p101 < 1s", 0, "outside 0..100");
+    }
+
+    #[test]
+    fn keys_identify_metric_and_direction() {
+        assert_eq!(parse("p95 < 2s").unwrap().key(), parse("p95 <= 3s").unwrap().key());
+        assert_ne!(parse("p95 < 2s").unwrap().key(), parse("p99 < 2s").unwrap().key());
+    }
+}
