@@ -1,1 +1,50 @@
-//! stub
+//! Scenario files: what load to send, to which endpoints, and which SLO budgets to hold.
+//!
+//! [`load`] reads a TOML scenario, rejects unknown keys, interpolates `${VAR}` from the
+//! environment, compiles request templates once, loads the data file, parses SLO budgets,
+//! and reports *every* problem it finds with file:line:column and a hint. The result is
+//! a validated [`Scenario`] that the engine can run without further checks.
+//!
+//! Not here: sending requests, measuring, rendering.
+
+mod diag;
+mod interp;
+mod model;
+mod raw;
+mod template;
+
+pub use diag::{line_col, Diagnostic, Diagnostics};
+pub use interp::{interpolate, InterpError, Interpolated};
+pub use model::*;
+pub use template::{Escape, Names, RenderCtx, Template, TemplateError};
+
+use std::path::{Path, PathBuf};
+
+/// A scenario file that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read scenario {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid scenario.
+    #[error("{0}")]
+    Invalid(#[from] Diagnostics),
+}
+
+/// Reads and validates the scenario at `path`, taking `${VAR}` values from the process
+/// environment.
+pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    Ok(parse(path, &text, &|name| std::env::var(name).ok())?)
+}
+
+/// Validates scenario `text` as if read from `path` (relative data files resolve against
+/// its folder), with `${VAR}` values from `env`.
+pub fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Scenario, Diagnostics> {
+    model::build(path, text, env)
+}

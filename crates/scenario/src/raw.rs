@@ -1,0 +1,139 @@
+//! The scenario file exactly as written: serde structs that reject unknown keys and keep
+//! source spans for every value validated after parsing.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub name: S<String>,
+    pub target: S<String>,
+    pub target_profile: Option<S<String>>,
+    #[serde(default)]
+    pub redact_headers: Vec<String>,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub lists: BTreeMap<String, S<Vec<String>>>,
+    pub data: Option<Data>,
+    #[serde(rename = "endpoint")]
+    pub endpoints: Option<S<Vec<Endpoint>>>,
+    pub load: S<Load>,
+    #[serde(default)]
+    pub slo: Slo,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub timeout: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+    pub http: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Data {
+    pub file: S<String>,
+    #[serde(default)]
+    pub mode: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub name: S<String>,
+    #[serde(default)]
+    pub method: Option<S<String>>,
+    pub path: S<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+    pub body: Option<S<String>>,
+    pub json: Option<S<toml::Value>>,
+    pub weight: Option<S<i64>>,
+    #[serde(default)]
+    pub checks: Checks,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    pub status: Option<S<Vec<i64>>>,
+    pub body_contains: Option<String>,
+    #[serde(default)]
+    pub json: Vec<S<JsonCheck>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonCheck {
+    pub path: S<String>,
+    pub equals: Option<toml::Value>,
+    pub exists: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub model: S<String>,
+    pub stages: S<Vec<S<Stage>>>,
+    pub start_rps: Option<S<f64>>,
+    pub start_vus: Option<S<i64>>,
+    pub max_in_flight: Option<S<i64>>,
+    pub think_time: Option<S<String>>,
+    pub warmup: Option<S<String>>,
+    pub late_tolerance: Option<S<String>>,
+    pub min_achieved_ratio: Option<S<f64>>,
+    pub max_late_ratio: Option<S<f64>>,
+    pub max_dropped_ratio: Option<S<f64>>,
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub duration: S<String>,
+    pub target_rps: Option<S<f64>>,
+    pub vus: Option<S<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    #[serde(default)]
+    pub budgets: Vec<S<BudgetItem>>,
+    #[serde(default)]
+    pub abort_delay: Option<S<String>>,
+    #[serde(default)]
+    pub endpoint: BTreeMap<String, S<EndpointSlo>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSlo {
+    #[serde(default)]
+    pub budgets: Vec<S<BudgetItem>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum BudgetItem {
+    Expr(String),
+    Table(BudgetTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetTable {
+    pub expr: String,
+    #[serde(default)]
+    pub abort_on_fail: bool,
+    pub abort_delay: Option<String>,
+}

@@ -1,0 +1,202 @@
+//! Scenario files, good and bad: every mistake must be reported with file:line:column.
+
+use std::path::Path;
+
+use loadgate_scenario::{parse, DataMode, LoadModel, Scenario, Target};
+
+const HEAD: &str = r#"name = "t"
+target = "http://127.0.0.1:9"
+[load]
+model = "open"
+stages = [{ duration = "2s", target_rps = 10 }]
+"#;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "TOKEN" => Some("tok-123".into()),
+        "BASE" => Some("http://127.0.0.1:1234".into()),
+        _ => None,
+    }
+}
+
+fn ok(text: &str) -> Scenario {
+    parse(Path::new("s.toml"), text, &env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Asserts that `text` fails with a diagnostic at `line:col` whose message contains `msg`.
+#[track_caller]
+fn check_err(text: &str, line: usize, col: usize, msg: &str) {
+    let e = parse(Path::new("s.toml"), text, &env).expect_err("should fail");
+    let found = e.0.iter().any(|d| d.line == line && d.column == col && d.message.contains(msg));
+    assert!(found, "want {line}:{col} containing {msg:?}, got:\n{e}");
+    assert!(e.to_string().starts_with("s.toml:"), "{e}");
+}
+
+#[test]
+fn a_full_scenario_loads() {
+    let s = ok(r#"name = "full"
+target = "${BASE}"
+[defaults]
+timeout = "2s"
+headers = { Authorization = "Bearer ${TOKEN}", "User-Agent" = "loadgate" }
+[lists]
+topics = ["budget", "savings"]
+[[endpoint]]
+name = "analyze"
+method = "post"
+path = "/api/intelligence/analyze?n={{seq}}"
+json = { userId = "user-{{seq}}", topic = "{{pick(topics)}}" }
+weight = 3
+checks = { status = [200], json = [{ path = "$.status", equals = "ok" }] }
+[[endpoint]]
+name = "health"
+path = "/api/health"
+[load]
+model = "closed"
+stages = [{ duration = "10s", vus = 5 }, { duration = "5s", vus = 1 }]
+think_time = "100ms"
+warmup = "2s"
+[slo]
+budgets = ["p95 < 2s", { expr = "error_rate < 1%", abort_on_fail = true }]
+[slo.endpoint.analyze]
+budgets = ["p99 < 5s"]
+"#);
+    assert_eq!(s.target, Target::Url("http://127.0.0.1:1234".parse().unwrap()));
+    assert_eq!(s.endpoints.len(), 2);
+    assert_eq!(s.endpoints[0].method, "POST");
+    let auth = s.endpoints[0].headers.iter().find(|h| h.name == "Authorization").unwrap();
+    assert!(auth.secret);
+    assert!(s.endpoints[0].headers.iter().any(|h| h.name == "content-type"));
+    assert_eq!(s.load.model, LoadModel::Closed);
+    assert_eq!(s.load.duration().as_secs(), 15);
+    assert_eq!(s.load.target_at(12.5), 3.0);
+    assert_eq!(s.slo.global.len(), 2);
+    assert!(s.slo.global[1].abort_on_fail);
+    assert_eq!(s.slo.endpoints.len(), 1);
+}
+
+#[test]
+fn open_model_ramps_linearly_between_stages() {
+    let s = ok(r#"name = "ramp"
+target = "embedded"
+[[endpoint]]
+name = "h"
+path = "/"
+[load]
+model = "open"
+start_rps = 0
+stages = [{ duration = "10s", target_rps = 100 }, { duration = "10s", target_rps = 100 }]
+"#);
+    assert_eq!(s.load.target_at(0.0), 0.0);
+    assert_eq!(s.load.target_at(5.0), 50.0);
+    assert_eq!(s.load.target_at(15.0), 100.0);
+    assert_eq!(s.load.target_at(99.0), 100.0);
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    check_err(&format!("{HEAD}[defaults]\ntimout = \"1s\"\n"), 7, 1, "unknown field `timout`");
+}
+
+#[test]
+fn wrong_types_are_errors() {
+    check_err(&format!("{HEAD}[[endpoint]]\nname = 3\npath = \"/\"\n"), 7, 8, "invalid type");
+}
+
+#[test]
+fn bad_durations_point_at_the_value() {
+    let text = "name = \"t\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"30 parsecs\", target_rps = 1 }]\n";
+    check_err(text, 8, 24, "is not a duration");
+}
+
+#[test]
+fn empty_endpoint_list() {
+    check_err(HEAD, 1, 1, "no endpoints");
+}
+
+#[test]
+fn zero_and_negative_rates() {
+    let base = "name = \"t\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n[load]\nmodel = \"open\"\n";
+    check_err(&format!("{base}stages = [{{ duration = \"1s\", target_rps = -5.0 }}]\n"), 8, 43, "must be zero or more");
+    check_err(&format!("{base}stages = [{{ duration = \"1s\", target_rps = 0.0 }}]\n"), 8, 10, "never rises above zero");
+}
+
+#[test]
+fn weights_that_sum_to_zero() {
+    let text = "name = \"t\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\nweight = 0\n[load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target_rps = 1 }]\n";
+    check_err(text, 3, 1, "weights sum to zero");
+}
+
+#[test]
+fn slo_on_a_missing_endpoint() {
+    let text = format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n[slo.endpoint.nope]\nbudgets = [\"p95 < 1s\"]\n");
+    check_err(&text, 9, 1, "`nope`, which does not exist");
+}
+
+#[test]
+fn bad_slo_expressions_point_into_the_string() {
+    let text = format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n[slo]\nbudgets = [\"p95 < 2\"]\n");
+    check_err(&text, 10, 20, "missing unit");
+}
+
+#[test]
+fn template_naming_a_missing_list() {
+    let text = format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/q/{{{{pick(nope)}}}}\"\n");
+    check_err(&text, 8, 12, "`nope`, which is not defined");
+}
+
+#[test]
+fn missing_environment_variable() {
+    check_err(&HEAD.replace("http://127.0.0.1:9", "${NOT_SET_ANYWHERE}"), 2, 11, "`NOT_SET_ANYWHERE` is not set");
+}
+
+#[test]
+fn every_error_in_a_file_is_reported() {
+    let text = "name = \"t\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"nope\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"x\", target_rps = 1 }]\n[slo]\nbudgets = [\"p95 < \"]\n";
+    let e = parse(Path::new("s.toml"), text, &env).unwrap_err();
+    assert_eq!(e.0.len(), 3, "{e}");
+}
+
+#[test]
+fn csv_data_file_missing_and_ragged() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    let text = format!("{HEAD}data = {{ file = \"users.csv\", mode = \"random\" }}\n[[endpoint]]\nname = \"a\"\npath = \"/u/{{{{userId}}}}\"\n")
+        .replace("data = ", "")
+        .replace("[load]", "data = { file = \"users.csv\", mode = \"random\" }\n[load]");
+    let text = text.replace("{ file = \"users.csv\", mode = \"random\" }\n[[endpoint]]", "[[endpoint]]");
+    let e = parse(&scenario, &text, &env).unwrap_err();
+    assert!(e.to_string().contains("cannot read data file"), "{e}");
+
+    std::fs::write(dir.path().join("users.csv"), "userId,plan\nu1,pro\nu2\n").unwrap();
+    let e = parse(&scenario, &text, &env).unwrap_err();
+    let d = &e.0[0];
+    assert!(d.file.ends_with("users.csv") && d.line == 3, "{e}");
+    assert!(d.message.contains("1 fields, the header has 2"), "{e}");
+
+    std::fs::write(dir.path().join("users.csv"), "userId,plan\nu1,pro\nu2,free\n").unwrap();
+    let s = parse(&scenario, &text, &env).unwrap();
+    let data = s.data.unwrap();
+    assert_eq!((data.rows.len(), data.mode), (2, DataMode::Random));
+}
+
+#[test]
+fn overrides_replace_stages_and_budgets() {
+    let mut s = ok(&format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n[slo]\nbudgets = [\"p95 < 2s\"]\n"));
+    s.apply(&loadgate_scenario::Overrides {
+        rps: Some(77.0),
+        duration: Some(std::time::Duration::from_secs(3)),
+        slo: vec![loadgate_slo::parse("p95 < 1s").unwrap(), loadgate_slo::parse("error_rate < 1%").unwrap()],
+        ..Default::default()
+    });
+    assert_eq!(s.load.target_at(1.0), 77.0);
+    assert_eq!(s.load.duration().as_secs(), 3);
+    assert_eq!(s.slo.global.len(), 2);
+    assert_eq!(s.slo.global[0].budget.threshold, 1_000_000.0);
+}
+
+#[test]
+fn credentials_are_stripped_from_the_displayed_target() {
+    let s = ok(&format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n").replace("http://127.0.0.1:9", "https://user:pw@example.com"));
+    assert_eq!(s.target_display(), "https://example.com");
+}
