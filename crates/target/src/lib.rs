@@ -1,1 +1,13 @@
-//! stub
+//! The embedded demo target: an HTTP server that behaves like the seeds' services
+//! (`/api/intelligence/analyze`, `/api/agent/query`, `/api/health`, ...) with latency,
+//! errors, rate limiting, degraded health and periodic stalls taken from a profile.
+//!
+//! It is what `target = "embedded"` and `loadgate serve-target` run, and what the
+//! integration tests measure against. It speaks HTTP/1.1 and HTTP/2 prior knowledge
+//! (h2c) on the same port. Not here: anything that generates load.
+
+mod profile;
+mod server;
+
+pub use profile::{Latency, Profile, ProfileError, Route, Stall, Validate};
+pub use server::{spawn, RunningTarget};

@@ -1,0 +1,287 @@
+//! Target profiles: routes and their behaviour, from TOML.
+
+use std::path::Path;
+use std::time::Duration;
+
+use loadgate_scenario::line_col;
+use rand::Rng;
+use rand_distr::{Distribution, LogNormal};
+use serde::Deserialize;
+
+/// The built-in profile text.
+pub const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
+
+/// What the target does.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Routes, matched by method and path (query ignored).
+    pub routes: Vec<Route>,
+    /// Periodic freeze of every response.
+    pub stall: Option<Stall>,
+}
+
+/// Freeze all responses for `freeze` at the start of every `every` period.
+#[derive(Debug, Clone, Copy)]
+pub struct Stall {
+    /// Period.
+    pub every: Duration,
+    /// Length of the freeze at the start of each period.
+    pub freeze: Duration,
+}
+
+/// One route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// HTTP method.
+    pub method: String,
+    /// Path, without query.
+    pub path: String,
+    /// Response time before any stall.
+    pub latency: Latency,
+    /// Share of requests answered with `error_status`.
+    pub error_rate: f64,
+    /// Status for injected errors.
+    pub error_status: u16,
+    /// Requests per second above which 429 with `Retry-After` is returned (per 1 s window).
+    pub rate_limit_rps: Option<u32>,
+    /// Request-body validation (400 when it fails).
+    pub validate: Option<Validate>,
+    /// Response body.
+    pub response: String,
+    /// A health route: JSON status, 503 while degraded.
+    pub unhealthy_for: Option<Duration>,
+}
+
+/// Body validation.
+#[derive(Debug, Clone)]
+pub struct Validate {
+    /// A top-level JSON field that must be a string.
+    pub json_string: String,
+    /// Longest accepted string, in characters.
+    pub max_len: Option<usize>,
+}
+
+/// A latency distribution.
+#[derive(Debug, Clone, Copy)]
+pub enum Latency {
+    /// Always the same.
+    Fixed(Duration),
+    /// Uniform between two bounds.
+    Uniform(Duration, Duration),
+    /// Log-normal with the given median, and `p99` at the 99th percentile.
+    LogNormal {
+        /// Median.
+        median: Duration,
+        /// 99th percentile.
+        p99: Duration,
+    },
+}
+
+impl Latency {
+    /// Draws one latency.
+    pub fn sample<R: Rng>(&self, rng: &mut R) -> Duration {
+        match *self {
+            Latency::Fixed(d) => d,
+            Latency::Uniform(a, b) => {
+                if b <= a {
+                    a
+                } else {
+                    rng.gen_range(a..=b)
+                }
+            }
+            Latency::LogNormal { median, p99 } => {
+                let m = median.as_secs_f64().max(1e-6);
+                // z(0.99) = 2.3263: p99 = median * exp(2.3263 * sigma)
+                let sigma = ((p99.as_secs_f64().max(m) / m).ln() / 2.326_348).max(1e-9);
+                let d = LogNormal::new(m.ln(), sigma).expect("sigma is positive");
+                Duration::from_secs_f64(d.sample(rng).min(3600.0))
+            }
+        }
+    }
+}
+
+/// A profile file that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Unreadable.
+    #[error("cannot read target profile {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Invalid, with position.
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        /// File.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+mod raw {
+    use serde::Deserialize;
+    use serde_spanned::Spanned;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct File {
+        #[serde(default)]
+        pub route: Vec<Route>,
+        pub stall: Option<Spanned<Stall>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Stall {
+        pub every: Spanned<String>,
+        pub freeze: Spanned<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Route {
+        #[serde(default = "get")]
+        pub method: String,
+        pub path: String,
+        pub latency: Option<Spanned<super::RawLatency>>,
+        #[serde(default)]
+        pub error_rate: f64,
+        pub error_status: Option<u16>,
+        pub rate_limit_rps: Option<u32>,
+        pub validate: Option<Validate>,
+        pub response: Option<String>,
+        pub health: Option<Health>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Validate {
+        pub json_string: String,
+        pub max_len: Option<usize>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Health {
+        pub unhealthy_for: Spanned<String>,
+    }
+    fn get() -> String {
+        "GET".into()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[doc(hidden)]
+pub struct RawLatency {
+    dist: String,
+    value: Option<String>,
+    min: Option<String>,
+    max: Option<String>,
+    median: Option<String>,
+    p99: Option<String>,
+}
+
+impl Profile {
+    /// The built-in demo profile.
+    pub fn demo() -> Profile {
+        Profile::parse("demo.toml", DEMO_PROFILE).expect("the built-in profile is valid")
+    }
+
+    /// Reads a profile file.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io { path: path.display().to_string(), source })?;
+        Profile::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses profile `text` (`file` is used in messages).
+    pub fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
+        let invalid = |at: usize, message: String| {
+            let (line, column) = line_col(text, at);
+            ProfileError::Invalid { file: file.to_string(), line, column, message }
+        };
+        let raw: raw::File = toml::from_str(text).map_err(|e| invalid(e.span().map_or(0, |s| s.start), e.message().trim().to_string()))?;
+        let dur = |s: &serde_spanned::Spanned<String>| {
+            humantime::parse_duration(s.get_ref()).map_err(|e| invalid(s.span().start, format!("`{}` is not a duration ({e}); write e.g. \"50ms\"", s.get_ref())))
+        };
+        let stall = match &raw.stall {
+            None => None,
+            Some(s) => {
+                let st = Stall { every: dur(&s.get_ref().every)?, freeze: dur(&s.get_ref().freeze)? };
+                if st.every.is_zero() || st.freeze >= st.every {
+                    return Err(invalid(s.span().start, "stall needs 0 < freeze < every".into()));
+                }
+                Some(st)
+            }
+        };
+        let mut routes = Vec::new();
+        for r in raw.route {
+            let latency = match &r.latency {
+                None => Latency::Fixed(Duration::ZERO),
+                Some(l) => {
+                    let at = l.span().start;
+                    let l = l.get_ref();
+                    let need = |v: &Option<String>, name: &str| -> Result<Duration, ProfileError> {
+                        let v = v.as_ref().ok_or_else(|| invalid(at, format!("latency dist `{}` needs `{name}`", l.dist)))?;
+                        humantime::parse_duration(v).map_err(|e| invalid(at, format!("latency {name} `{v}` is not a duration ({e})")))
+                    };
+                    match l.dist.as_str() {
+                        "fixed" => Latency::Fixed(need(&l.value, "value")?),
+                        "uniform" => Latency::Uniform(need(&l.min, "min")?, need(&l.max, "max")?),
+                        "lognormal" => Latency::LogNormal { median: need(&l.median, "median")?, p99: need(&l.p99, "p99")? },
+                        other => return Err(invalid(at, format!("unknown latency dist `{other}`; use fixed, uniform or lognormal"))),
+                    }
+                }
+            };
+            if !(0.0..=1.0).contains(&r.error_rate) {
+                return Err(invalid(0, format!("route {}: error_rate must be between 0 and 1", r.path)));
+            }
+            let unhealthy_for = r.health.as_ref().map(|h| dur(&h.unhealthy_for)).transpose()?;
+            routes.push(Route {
+                method: r.method.to_ascii_uppercase(),
+                path: r.path,
+                latency,
+                error_rate: r.error_rate,
+                error_status: r.error_status.unwrap_or(500),
+                rate_limit_rps: r.rate_limit_rps,
+                validate: r.validate.map(|v| Validate { json_string: v.json_string, max_len: v.max_len }),
+                response: r.response.unwrap_or_else(|| "{\"status\":\"ok\"}".into()),
+                unhealthy_for,
+            });
+        }
+        Ok(Profile { routes, stall })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn demo_profile_parses() {
+        let p = Profile::demo();
+        assert!(p.routes.iter().any(|r| r.path == "/api/agent/query"));
+    }
+
+    #[test]
+    fn lognormal_hits_its_median_and_p99() {
+        let l = Latency::LogNormal { median: Duration::from_millis(100), p99: Duration::from_millis(900) };
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut v: Vec<f64> = (0..100_000).map(|_| l.sample(&mut rng).as_secs_f64()).collect();
+        v.sort_by(f64::total_cmp);
+        assert!((v[50_000] - 0.1).abs() < 0.005, "{}", v[50_000]);
+        assert!((v[99_000] - 0.9).abs() < 0.06, "{}", v[99_000]);
+    }
+
+    #[test]
+    fn bad_profiles_say_where() {
+        let e = Profile::parse("p.toml", "[[route]]\npath = \"/\"\nlatency = { dist = \"gamma\" }\n").unwrap_err();
+        assert!(e.to_string().starts_with("p.toml:3:11: unknown latency dist"), "{e}");
+        let e = Profile::parse("p.toml", "[stall]\nevery = \"1s\"\nfreez = \"1s\"\n").unwrap_err();
+        assert!(e.to_string().contains("p.toml:3:1: unknown field `freez`"), "{e}");
+    }
+}

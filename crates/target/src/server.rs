@@ -1,0 +1,199 @@
+//! The HTTP server behind the embedded target.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::sync::oneshot;
+
+use crate::Profile;
+
+/// A target server running on its own threads; stopped when dropped.
+pub struct RunningTarget {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningTarget {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Blocks until the server stops (it never does on its own).
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningTarget {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct State {
+    profile: Profile,
+    started: Instant,
+    windows: Vec<Mutex<(u64, u32)>>,
+}
+
+/// Starts the target on `addr` (e.g. `127.0.0.1:0`) with `threads` runtime threads.
+pub fn spawn(profile: Profile, addr: SocketAddr, threads: usize) -> std::io::Result<RunningTarget> {
+    let std_listener = std::net::TcpListener::bind(addr)?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name("loadgate-target")
+        .enable_all()
+        .build()?;
+    let state = Arc::new(State {
+        windows: profile.routes.iter().map(|_| Mutex::new((0, 0))).collect(),
+        profile,
+        started: Instant::now(),
+    });
+    let thread = std::thread::Builder::new().name("loadgate-target".into()).spawn(move || {
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("loadgate target: cannot listen: {e}");
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = accept_loop(listener, state) => {}
+                _ = rx => {}
+            }
+        });
+        runtime.shutdown_timeout(Duration::from_millis(100));
+    })?;
+    Ok(RunningTarget { addr, shutdown: Some(tx), thread: Some(thread) })
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            // Out of file descriptors or similar: back off instead of spinning.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
+
+fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(body.into()))
+        .expect("static response parts are valid")
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let resp = route(&state, req).await;
+    // Freeze every response that would leave during a stall window.
+    if let Some(stall) = state.profile.stall {
+        let elapsed = state.started.elapsed().as_nanos();
+        let phase = Duration::from_nanos((elapsed % stall.every.as_nanos()) as u64);
+        if phase < stall.freeze {
+            tokio::time::sleep(stall.freeze - phase).await;
+        }
+    }
+    Ok(resp)
+}
+
+async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let found = state
+        .profile
+        .routes
+        .iter()
+        .position(|r| r.method == req.method().as_str() && r.path == req.uri().path());
+    let Some(i) = found else {
+        return json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#);
+    };
+    let r = &state.profile.routes[i];
+
+    if let Some(limit) = r.rate_limit_rps {
+        let second = state.started.elapsed().as_secs();
+        let mut w = state.windows[i].lock().unwrap_or_else(|p| p.into_inner());
+        if w.0 != second {
+            *w = (second, 0);
+        }
+        w.1 += 1;
+        if w.1 > limit {
+            let mut resp = json(StatusCode::TOO_MANY_REQUESTS, r#"{"error":"rate limit exceeded"}"#);
+            resp.headers_mut().insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+            return resp;
+        }
+    }
+
+    if let Some(v) = &r.validate {
+        let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return json(StatusCode::BAD_REQUEST, r#"{"error":"unreadable body"}"#),
+        };
+        let ok = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|j| j.get(&v.json_string).and_then(|f| f.as_str()).map(|s| s.chars().count()))
+            .is_some_and(|len| v.max_len.is_none_or(|m| len <= m));
+        if !ok {
+            let msg = format!(r#"{{"error":"body must be JSON with a string field \"{}\""}}"#, v.json_string);
+            return json(StatusCode::BAD_REQUEST, msg);
+        }
+    }
+
+    let (delay, fail) = {
+        let mut rng = rand::thread_rng();
+        (r.latency.sample(&mut rng), rand::Rng::gen_bool(&mut rng, r.error_rate))
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+
+    if let Some(unhealthy_for) = r.unhealthy_for {
+        let degraded = state.started.elapsed() < unhealthy_for;
+        let (status, text) = if degraded { (StatusCode::SERVICE_UNAVAILABLE, "degraded") } else { (StatusCode::OK, "healthy") };
+        let body = format!(
+            r#"{{"status":"{text}","services":{{"database":"{db}","redis":"connected","intelligence":"ok"}},"version":"{v}"}}"#,
+            db = if degraded { "error" } else { "connected" },
+            v = env!("CARGO_PKG_VERSION"),
+        );
+        return json(status, body);
+    }
+    if fail {
+        let status = StatusCode::from_u16(r.error_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return json(status, r#"{"error":"injected failure"}"#);
+    }
+    json(StatusCode::OK, r.response.clone())
+}
