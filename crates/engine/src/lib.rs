@@ -1,1 +1,47 @@
-//! stub
+//! The load engine: runs a validated scenario against a base URL and returns what was
+//! measured.
+//!
+//! One worker thread per core, each with a single-threaded tokio runtime, its own
+//! hyper connection pool and its own metrics shard (no lock per request). In the open
+//! model every arrival has an intended time from [`schedule::Schedule`] and latency is
+//! measured from it (coordinated-omission corrected, as wrk2 does); service time from
+//! the actual send is kept beside it. Shards are merged by the aggregator at 1-second
+//! boundaries and handed to an [`Observer`] (progress, time series files) without
+//! keeping any per-request sample.
+//!
+//! Not here: parsing scenarios, judging SLOs, writing reports.
+
+pub mod client;
+pub mod mix;
+mod run;
+pub mod schedule;
+mod worker;
+
+pub use run::{run, IntervalView, Observer, RunConfig, RunData, StopReason, StopSignal};
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// TLS could not be configured.
+    #[error("cannot configure TLS: {0}")]
+    Tls(String),
+    /// An endpoint cannot be turned into a request.
+    #[error("endpoint `{endpoint}`: {message}")]
+    Request {
+        /// Endpoint name.
+        endpoint: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A worker failed to start.
+    #[error("worker {worker} failed: {message}")]
+    Worker {
+        /// Worker index.
+        worker: usize,
+        /// What happened.
+        message: String,
+    },
+    /// A thread could not be started.
+    #[error("cannot start worker thread: {0}")]
+    Thread(#[from] std::io::Error),
+}

@@ -1,0 +1,282 @@
+//! The run: start workers, merge their interval shards in order, tell the observer,
+//! enforce `abort_on_fail`, and return the totals.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use loadgate_metrics::Shard;
+use loadgate_scenario::{LoadModel, Scenario};
+use loadgate_slo::Observed;
+use tokio::sync::watch;
+
+use crate::schedule::Schedule;
+use crate::worker::{self, Msg, WorkerSpec};
+use crate::EngineError;
+
+/// What to run.
+#[derive(Clone)]
+pub struct RunConfig {
+    /// The scenario (overrides already applied).
+    pub scenario: Arc<Scenario>,
+    /// Base URL requests are sent to: scheme://authority[/prefix].
+    pub base_url: String,
+    /// Skip TLS certificate verification.
+    pub insecure: bool,
+    /// Worker threads (0 = one per available core).
+    pub workers: usize,
+    /// Stops the run early when triggered.
+    pub stop: StopSignal,
+}
+
+/// A shared flag that stops a run: issuing ends, in-flight requests finish.
+#[derive(Clone)]
+pub struct StopSignal(Arc<watch::Sender<bool>>);
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        StopSignal(Arc::new(watch::channel(false).0))
+    }
+}
+
+impl StopSignal {
+    /// Asks the run to stop.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+/// One finished 1-second interval, merged across workers.
+pub struct IntervalView<'a> {
+    /// Second of the run (0-based).
+    pub index: u64,
+    /// Whether the interval is in the warm-up.
+    pub warmup: bool,
+    /// What completed in this interval.
+    pub data: &'a Shard,
+    /// Arrivals the schedule asked for in this interval (open) or VUs (closed).
+    pub target: f64,
+    /// Everything measured so far in the current phase (warm-up or measured).
+    pub cumulative: &'a Shard,
+}
+
+/// Receives intervals as they finish (progress display, time-series files).
+pub trait Observer {
+    /// Called once per interval, in order.
+    fn interval(&mut self, view: &IntervalView<'_>);
+}
+
+/// Why the run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    /// The profile ran to its end.
+    Completed,
+    /// An `abort_on_fail` budget was breached.
+    Aborted {
+        /// `global` or the endpoint name.
+        scope: String,
+        /// The budget expression.
+        budget: String,
+    },
+    /// Stopped from outside (e.g. Ctrl-C).
+    Interrupted,
+}
+
+/// Everything a run measured.
+pub struct RunData {
+    /// After warm-up: what SLOs are judged on.
+    pub measured: Shard,
+    /// During warm-up.
+    pub warmup: Shard,
+    /// Wall-clock start.
+    pub started_at: SystemTime,
+    /// Wall-clock end.
+    pub ended_at: SystemTime,
+    /// Length of the measured phase in seconds (issuing time, not the drain).
+    pub measured_s: f64,
+    /// Length of the warm-up in seconds (whole seconds).
+    pub warmup_s: f64,
+    /// Open model: arrivals the schedule asked for in the measured phase.
+    pub scheduled: Option<f64>,
+    /// Open model: arrivals never sent because the generator fell behind the schedule end.
+    pub missed: u64,
+    /// Why the run ended.
+    pub stop: StopReason,
+    /// Number of worker threads.
+    pub workers: usize,
+}
+
+/// Runs `cfg`, calling `observer` once per second. Blocks until the run ends.
+pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, EngineError> {
+    let scenario = cfg.scenario.clone();
+    let endpoints = scenario.endpoints.len();
+    let workers = if cfg.workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.workers
+    };
+    let histogram_max_us = (scenario.timeout.as_micros() as u64).saturating_mul(3).max(60_000_000);
+    let seed = scenario.load.seed.unwrap_or_else(rand::random);
+    let started_at = SystemTime::now();
+    // Give every worker time to build its client before the first arrival is due.
+    let start = Instant::now() + Duration::from_millis(50);
+
+    let (tx, rx) = mpsc::channel();
+    let mut spares = Vec::new();
+    let mut handles = Vec::new();
+    for index in 0..workers {
+        let (spare_tx, spare_rx) = mpsc::channel();
+        spares.push(spare_tx);
+        let spec = WorkerSpec {
+            index,
+            workers,
+            scenario: scenario.clone(),
+            base_url: cfg.base_url.clone(),
+            insecure: cfg.insecure,
+            seed,
+            start,
+            histogram_max_us,
+            tx: tx.clone(),
+            spare: spare_rx,
+            stop: cfg.stop.subscribe(),
+        };
+        handles.push(std::thread::Builder::new().name(format!("loadgate-worker-{index}")).spawn(move || worker::run(spec))?);
+    }
+    drop(tx);
+
+    let warmup_secs = scenario.load.warmup.as_secs_f64().ceil() as u64;
+    let open = scenario.load.model == LoadModel::Open;
+    let schedule = open.then(|| Schedule::new(&scenario.load));
+    let mut measured = Shard::new(endpoints, histogram_max_us);
+    let mut warmup = Shard::new(endpoints, histogram_max_us);
+    let mut pending: BTreeMap<u64, Shard> = BTreeMap::new();
+    let mut last_seen: Vec<Option<u64>> = vec![None; workers];
+    let mut done = vec![false; workers];
+    let mut next = 0u64;
+    let mut missed = 0;
+    let mut stop = StopReason::Completed;
+    let mut failure = None;
+    let mut stopped_at: Option<Instant> = None;
+
+    let mut finalize = |index: u64, data: Shard, stop: &mut StopReason, measured: &mut Shard, warmup: &mut Shard| {
+        let in_warmup = index < warmup_secs;
+        let cumulative = if in_warmup { &mut *warmup } else { &mut *measured };
+        cumulative.merge_from(&data);
+        let target = match &schedule {
+            Some(s) => s.count_before((index + 1) as f64) - s.count_before(index as f64),
+            None => scenario.load.target_at(index as f64 + 0.5).floor(),
+        };
+        observer.interval(&IntervalView { index, warmup: in_warmup, data: &data, target, cumulative });
+        if !in_warmup && *stop == StopReason::Completed {
+            let elapsed = (index + 1 - warmup_secs) as f64;
+            if let Some(reason) = abort_breach(&scenario, measured, elapsed) {
+                *stop = reason;
+                cfg.stop.trigger();
+            }
+        }
+        data
+    };
+
+    while done.iter().any(|d| !d) {
+        let msg = match rx.recv() {
+            Ok(m) => m,
+            Err(_) => break, // every worker is gone
+        };
+        match msg {
+            Msg::Interval { worker, index, mut shard } => {
+                if shard.endpoints().len() == endpoints {
+                    // An interval that was already finalized (a late tail) joins the next one.
+                    let slot = index.max(next);
+                    pending.entry(slot).or_insert_with(|| Shard::new(endpoints, histogram_max_us)).merge_from(&shard);
+                    shard.reset();
+                    let _ = spares[worker].send(shard);
+                }
+                last_seen[worker] = Some(last_seen[worker].map_or(index, |l| l.max(index)));
+            }
+            Msg::Done { worker, missed: m } => {
+                done[worker] = true;
+                missed += m;
+            }
+            Msg::Failed { worker, error } => {
+                done[worker] = true;
+                failure.get_or_insert(EngineError::Worker { worker, message: error });
+                cfg.stop.trigger();
+            }
+        }
+        if cfg.stop.is_triggered() && stopped_at.is_none() {
+            stopped_at = Some(Instant::now());
+        }
+        // Interval `next` is complete once every live worker has reported it (reports
+        // from one worker arrive in order). Keys in `pending` are always >= `next`.
+        while !pending.is_empty() && (0..workers).all(|w| done[w] || last_seen[w].is_some_and(|l| l >= next)) {
+            let data = pending.remove(&next).unwrap_or_else(|| Shard::new(endpoints, histogram_max_us));
+            finalize(next, data, &mut stop, &mut measured, &mut warmup);
+            next += 1;
+        }
+    }
+    for (index, data) in std::mem::take(&mut pending) {
+        finalize(index, data, &mut stop, &mut measured, &mut warmup);
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    if stop == StopReason::Completed && cfg.stop.is_triggered() {
+        stop = StopReason::Interrupted;
+    }
+
+    let total = scenario.load.duration().as_secs_f64();
+    let end_s = match stopped_at {
+        Some(t) => t.saturating_duration_since(start).as_secs_f64().min(total),
+        None => total,
+    };
+    let warmup_s = (warmup_secs as f64).min(total);
+    let measured_s = (end_s - warmup_s).max(0.0);
+    let scheduled = schedule.map(|s| s.count_before(end_s) - s.count_before(warmup_s));
+    Ok(RunData {
+        measured,
+        warmup,
+        started_at,
+        ended_at: SystemTime::now(),
+        measured_s,
+        warmup_s,
+        scheduled,
+        missed,
+        stop,
+        workers,
+    })
+}
+
+/// The first `abort_on_fail` budget breached by the measured data so far, if any.
+fn abort_breach(scenario: &Scenario, measured: &Shard, elapsed_s: f64) -> Option<StopReason> {
+    let elapsed = Duration::from_secs_f64(elapsed_s);
+    let mut overall = None;
+    for b in scenario.slo.global.iter().filter(|b| b.abort_on_fail && elapsed >= b.abort_delay) {
+        let all = overall.get_or_insert_with(|| measured.overall());
+        let o = Observed { latency: &all.latency, service: &all.service, outcomes: &all.outcomes, duration_s: elapsed_s };
+        if !b.budget.evaluate("global", &o).pass {
+            return Some(StopReason::Aborted { scope: "global".into(), budget: b.budget.text.clone() });
+        }
+    }
+    for (i, b) in scenario.slo.endpoints.iter().filter(|(_, b)| b.abort_on_fail && elapsed >= b.abort_delay) {
+        let e = &measured.endpoints()[*i];
+        let o = Observed { latency: &e.latency, service: &e.service, outcomes: &e.outcomes, duration_s: elapsed_s };
+        let name = &scenario.endpoints[*i].name;
+        if !b.budget.evaluate(name, &o).pass {
+            return Some(StopReason::Aborted { scope: name.clone(), budget: b.budget.text.clone() });
+        }
+    }
+    None
+}

@@ -1,0 +1,295 @@
+//! One worker: a thread with its own single-threaded tokio runtime, its own connection
+//! pool and its own [`Shard`]. Nothing is shared between workers while requests run, so
+//! recording a sample takes no lock; the shard is handed to the aggregator at each
+//! 1-second boundary and a recycled one takes its place.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use loadgate_metrics::{Outcome, Sample, Shard};
+use loadgate_scenario::{DataMode, LoadModel, RenderCtx, Scenario};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{watch, Notify};
+
+use crate::client::{execute, ClientOptions, HttpClient, Prepared};
+use crate::mix::Mix;
+use crate::schedule::Schedule;
+
+/// What a worker tells the aggregator.
+pub(crate) enum Msg {
+    /// The worker's data for interval `index` (second `index` of the run).
+    Interval { worker: usize, index: u64, shard: Shard },
+    /// The worker has finished; `missed` arrivals were never sent because the generator
+    /// fell more than the grace period behind the end of the schedule.
+    Done { worker: usize, missed: u64 },
+    /// The worker could not start.
+    Failed { worker: usize, error: String },
+}
+
+pub(crate) struct WorkerSpec {
+    pub index: usize,
+    pub workers: usize,
+    pub scenario: Arc<Scenario>,
+    pub base_url: String,
+    pub insecure: bool,
+    pub seed: u64,
+    pub start: Instant,
+    pub histogram_max_us: u64,
+    pub tx: mpsc::Sender<Msg>,
+    pub spare: mpsc::Receiver<Shard>,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// How far behind the end of its schedule an open-model worker may run before it gives up
+/// on the remaining arrivals (and counts them as missed).
+const END_GRACE: Duration = Duration::from_secs(1);
+
+/// Sleep until `deadline` with sub-millisecond accuracy: tokio's timer wheel has 1 ms
+/// granularity, so sleep to just before the deadline and yield the rest of the way
+/// (the runtime keeps polling I/O while this task yields).
+async fn sleep_precise(deadline: Instant) {
+    let coarse = deadline.checked_sub(Duration::from_millis(1)).unwrap_or(deadline);
+    if Instant::now() < coarse {
+        tokio::time::sleep_until(coarse.into()).await;
+    }
+    while Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+}
+
+struct Ctx {
+    spec: WorkerSpec,
+    client: HttpClient,
+    prepared: Vec<Prepared>,
+    mix: Mix,
+    shard: RefCell<Shard>,
+    in_flight: Cell<usize>,
+    drained: Notify,
+    rng: RefCell<SmallRng>,
+    scratch: RefCell<Vec<u8>>,
+}
+
+pub(crate) fn run(spec: WorkerSpec) {
+    let tx = spec.tx.clone();
+    let worker = spec.index;
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = tx.send(Msg::Failed { worker, error: format!("cannot start a runtime: {e}") });
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let scenario = spec.scenario.clone();
+        let client = match HttpClient::new(ClientOptions {
+            connect_timeout: scenario.connect_timeout,
+            http: scenario.http,
+            insecure: spec.insecure,
+        }) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.send(Msg::Failed { worker, error: e.to_string() });
+                return;
+            }
+        };
+        let prepared = match Prepared::all(&scenario, &spec.base_url) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(Msg::Failed { worker, error: e.to_string() });
+                return;
+            }
+        };
+        let weights: Vec<u32> = scenario.endpoints.iter().map(|e| e.weight).collect();
+        let ctx = Rc::new(Ctx {
+            shard: RefCell::new(Shard::new(scenario.endpoints.len(), spec.histogram_max_us)),
+            rng: RefCell::new(SmallRng::seed_from_u64(spec.seed.wrapping_add(spec.index as u64 * 0x9E37_79B9))),
+            spec,
+            client,
+            prepared,
+            mix: Mix::new(&weights),
+            in_flight: Cell::new(0),
+            drained: Notify::new(),
+            scratch: RefCell::new(Vec::with_capacity(512)),
+        });
+        let start = ctx.spec.start;
+        tokio::time::sleep_until(start.into()).await;
+
+        let ticker = tokio::task::spawn_local(tick(ctx.clone()));
+        let missed = match scenario.load.model {
+            LoadModel::Open => open(ctx.clone()).await,
+            LoadModel::Closed => {
+                closed(ctx.clone()).await;
+                0
+            }
+        };
+        while ctx.in_flight.get() > 0 {
+            ctx.drained.notified().await;
+        }
+        ticker.abort();
+        let _ = ticker.await;
+        let index = start.elapsed().as_secs();
+        let shard = ctx.shard.replace(Shard::new(0, 1));
+        let _ = ctx.spec.tx.send(Msg::Interval { worker, index, shard });
+        let _ = ctx.spec.tx.send(Msg::Done { worker, missed });
+    });
+}
+
+/// Hands the shard over at every 1-second boundary of the run.
+async fn tick(ctx: Rc<Ctx>) {
+    let mut index = 0u64;
+    loop {
+        let boundary = ctx.spec.start + Duration::from_secs(index + 1);
+        tokio::time::sleep_until(boundary.into()).await;
+        let fresh = ctx.spec.spare.try_recv().unwrap_or_else(|_| {
+            Shard::new(ctx.spec.scenario.endpoints.len(), ctx.spec.histogram_max_us)
+        });
+        let shard = ctx.shard.replace(fresh);
+        if ctx.spec.tx.send(Msg::Interval { worker: ctx.spec.index, index, shard }).is_err() {
+            return;
+        }
+        index += 1;
+    }
+}
+
+/// Open model: arrivals `index, index + W, index + 2W, ...` of the global schedule.
+async fn open(ctx: Rc<Ctx>) -> u64 {
+    let scenario = &ctx.spec.scenario;
+    let schedule = Schedule::new(&scenario.load);
+    let start = ctx.spec.start;
+    let end = start + scenario.load.duration();
+    let workers = ctx.spec.workers as u64;
+    let tolerance = scenario.load.late_tolerance;
+    let cap = scenario.load.max_in_flight.div_ceil(ctx.spec.workers).max(1);
+    let mut stop = ctx.spec.stop.clone();
+    let mut i = ctx.spec.index as u64;
+    while let Some(due) = schedule.due(i) {
+        let intended = start + due;
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return 0,
+            _ = sleep_precise(intended) => {}
+        }
+        let now = Instant::now();
+        if now > end + END_GRACE {
+            // The generator is hopelessly behind: what is left was never sent.
+            let remaining = (schedule.len().saturating_sub(i)).div_ceil(workers);
+            return remaining;
+        }
+        let endpoint = ctx.mix.pick(i, &mut *ctx.rng.borrow_mut());
+        if ctx.in_flight.get() >= cap {
+            ctx.shard.borrow_mut().record_drop(endpoint);
+        } else {
+            let late = now.saturating_duration_since(intended) > tolerance;
+            ctx.shard.borrow_mut().record_send(endpoint, late);
+            if let Some(req) = build_request(&ctx, endpoint, i) {
+                // Counted in flight now, not when the task first runs, so the cap holds.
+                ctx.in_flight.set(ctx.in_flight.get() + 1);
+                let c = ctx.clone();
+                tokio::task::spawn_local(async move {
+                    c.in_flight.set(c.in_flight.get() - 1);
+                    send_and_record(c, endpoint, req, intended).await;
+                });
+            }
+        }
+        i += workers;
+    }
+    0
+}
+
+/// Renders request `seq` for `endpoint`. A template that renders into an invalid URL or
+/// header cannot become a request; it is recorded as a check failure and `None` returned.
+fn build_request(ctx: &Ctx, endpoint: usize, seq: u64) -> Option<Request<Full<Bytes>>> {
+    let built = {
+        let scenario = &ctx.spec.scenario;
+        let mut rng = ctx.rng.borrow_mut();
+        let row = scenario.data.as_ref().filter(|_| ctx.prepared[endpoint].uses_row()).map(|d| {
+            let idx = match d.mode {
+                DataMode::Sequential => (seq % d.rows.len() as u64) as usize,
+                DataMode::Random => rng.gen_range(0..d.rows.len()),
+            };
+            d.rows[idx].as_slice()
+        });
+        let mut rctx = RenderCtx { seq, rng: &mut *rng, row, lists: &scenario.lists };
+        ctx.prepared[endpoint].build(&mut rctx, &mut ctx.scratch.borrow_mut())
+    };
+    if built.is_err() {
+        let failed = Sample { endpoint, latency_us: 0, service_us: 0, outcome: Outcome::CheckFailed, status: None, bytes: 0 };
+        ctx.shard.borrow_mut().record(&failed);
+    }
+    built.ok()
+}
+
+/// Sends one request and records it; `in_flight` covers it until the sample is recorded.
+async fn send_and_record(ctx: Rc<Ctx>, endpoint: usize, req: Request<Full<Bytes>>, intended: Instant) {
+    ctx.in_flight.set(ctx.in_flight.get() + 1);
+    let sample = execute(&ctx.client, endpoint, &ctx.prepared[endpoint], req, intended, ctx.spec.scenario.timeout).await;
+    ctx.shard.borrow_mut().record(&sample);
+    ctx.in_flight.set(ctx.in_flight.get() - 1);
+    ctx.drained.notify_one();
+}
+
+/// Closed model: this worker runs VUs `index, index + W, ...` of the profile's VU count.
+async fn closed(ctx: Rc<Ctx>) {
+    let scenario = ctx.spec.scenario.clone();
+    let start = ctx.spec.start;
+    let end = start + scenario.load.duration();
+    let workers = ctx.spec.workers;
+    let mut stop = ctx.spec.stop.clone();
+    let seq = Rc::new(Cell::new(0u64));
+    let mut vus: Vec<Rc<Cell<bool>>> = Vec::new();
+    loop {
+        let now = Instant::now();
+        if now >= end || *stop.borrow() {
+            break;
+        }
+        let t = now.duration_since(start).as_secs_f64();
+        let global = (scenario.load.target_at(t) + 1e-9).floor() as usize;
+        let mine = (global + workers - 1 - ctx.spec.index.min(global + workers - 1)) / workers;
+        while vus.len() < mine {
+            let flag = Rc::new(Cell::new(false));
+            vus.push(flag.clone());
+            tokio::task::spawn_local(vu(ctx.clone(), flag, seq.clone(), end));
+        }
+        while vus.len() > mine {
+            vus.pop().expect("len > mine >= 0").set(true);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    for v in &vus {
+        v.set(true);
+    }
+}
+
+async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Instant) {
+    let think = ctx.spec.scenario.load.think_time;
+    let workers = ctx.spec.workers as u64;
+    let mut stop = ctx.spec.stop.clone();
+    while !stopped.get() && Instant::now() < end && !*stop.borrow() {
+        let n = seq.get();
+        seq.set(n + 1);
+        let global_seq = n * workers + ctx.spec.index as u64;
+        let endpoint = ctx.mix.pick(global_seq, &mut *ctx.rng.borrow_mut());
+        ctx.shard.borrow_mut().record_send(endpoint, false);
+        if let Some(req) = build_request(&ctx, endpoint, global_seq) {
+            send_and_record(ctx.clone(), endpoint, req, Instant::now()).await;
+        }
+        if !think.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(think) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+    }
+}
+
