@@ -1,1 +1,161 @@
-fn main() {}
+//! `loadgate`: the command-line front end. Parses flags, maps every error to a
+//! documented exit code in one place, and leaves the work to the library crates.
+
+mod console;
+mod exit;
+mod output;
+mod progress;
+mod run_cmd;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::{Exit, Failure};
+
+/// Load testing and SLO gating for web APIs.
+#[derive(Parser)]
+#[command(name = "loadgate", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario, judge it against its SLO budgets, and write a run directory.
+    Run(RunArgs),
+    /// Check scenario files without sending any traffic.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Serve the embedded demo target until interrupted.
+    ServeTarget {
+        /// Target profile (TOML); the built-in demo profile when absent.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Server threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+}
+
+/// Flags of `loadgate run`.
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    /// Scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Base URL to send load to (or `embedded`), overriding the scenario's `target`.
+    #[arg(long, env = "LOADGATE_TARGET")]
+    pub target: Option<String>,
+    /// Run length, replacing the stages with one constant stage (e.g. `30s`).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Constant arrival rate in requests per second (open model).
+    #[arg(long, conflicts_with = "vus")]
+    pub rps: Option<f64>,
+    /// Constant number of virtual users (closed model).
+    #[arg(long)]
+    pub vus: Option<u32>,
+    /// An SLO budget such as `p95 < 2s`; adds to or replaces the scenario's global budget
+    /// on the same metric. Repeatable.
+    #[arg(long = "slo", value_name = "EXPR")]
+    pub slo: Vec<String>,
+    /// Write the run directory here instead of `reports/<scenario>-<UTC time>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Folder that holds run directories and the `latest` link.
+    #[arg(long, default_value = "reports")]
+    pub reports_dir: PathBuf,
+    /// Poll this path on the target until it answers 200 before sending any load.
+    #[arg(long, value_name = "PATH")]
+    pub wait_healthy: Option<String>,
+    /// How long `--wait-healthy` waits before giving up.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub health_timeout: Duration,
+    /// Do not verify TLS certificates (for staging hosts with self-signed certificates).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Print only the verdict line and the tables, no live progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 500ms or 2m"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run_cmd::run(args),
+        Command::Validate { files } => validate(&files),
+        Command::ServeTarget { profile, addr, threads } => serve_target(profile, addr, threads),
+    };
+    match result {
+        Ok(exit) => exit.code(),
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            failure.exit.code()
+        }
+    }
+}
+
+fn validate(files: &[PathBuf]) -> Result<Exit, Failure> {
+    let mut bad = 0;
+    for f in files {
+        match loadgate_scenario::load(f) {
+            Ok(s) => {
+                let budgets = s.slo.global.len() + s.slo.endpoints.len();
+                println!(
+                    "{}: ok: scenario `{}`, {} endpoint(s), {} model, {} at peak {:.0} {}, {} SLO budget(s)",
+                    f.display(),
+                    s.name,
+                    s.endpoints.len(),
+                    match s.load.model {
+                        loadgate_scenario::LoadModel::Open => "open",
+                        loadgate_scenario::LoadModel::Closed => "closed",
+                    },
+                    humantime::format_duration(s.load.duration()),
+                    s.load.peak(),
+                    match s.load.model {
+                        loadgate_scenario::LoadModel::Open => "rps",
+                        loadgate_scenario::LoadModel::Closed => "VUs",
+                    },
+                    budgets
+                );
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(Failure::config(format!("{bad} of {} scenario file(s) are invalid", files.len())));
+    }
+    Ok(Exit::Pass)
+}
+
+fn serve_target(profile: Option<PathBuf>, addr: SocketAddr, threads: usize) -> Result<Exit, Failure> {
+    let profile = match profile {
+        Some(p) => loadgate_target::Profile::load(&p).map_err(|e| Failure::config(e.to_string()))?,
+        None => loadgate_target::Profile::demo(),
+    };
+    let routes = profile.routes.len();
+    let server = loadgate_target::spawn(profile, addr, threads).map_err(|e| Failure::config(format!("cannot listen on {addr}: {e}")))?;
+    println!("loadgate demo target listening on {} ({routes} routes); Ctrl-C to stop", server.base_url());
+    server.wait();
+    Ok(Exit::Pass)
+}

@@ -74,6 +74,18 @@ impl HttpClient {
         }
         Ok(HttpClient { inner: b.build(connector) })
     }
+
+    /// One GET of `uri` within `timeout`: the status, or the class of failure.
+    pub async fn probe(&self, uri: Uri, timeout: Duration) -> Result<u16, Outcome> {
+        let req = Request::get(uri).body(Full::new(Bytes::new())).map_err(|_| Outcome::CheckFailed)?;
+        let fut = async {
+            let resp = self.inner.request(req).await.map_err(|e| classify(&e))?;
+            let status = resp.status().as_u16();
+            resp.into_body().collect().await.map_err(|e| classify(&e))?;
+            Ok(status)
+        };
+        tokio::time::timeout(timeout, fut).await.unwrap_or(Err(Outcome::Timeout))
+    }
 }
 
 /// `--insecure`: accepts any server certificate (signatures are still checked).

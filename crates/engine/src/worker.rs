@@ -51,11 +51,15 @@ pub(crate) struct WorkerSpec {
 /// on the remaining arrivals (and counts them as missed).
 const END_GRACE: Duration = Duration::from_secs(1);
 
-/// Sleep until `deadline` with sub-millisecond accuracy: tokio's timer wheel has 1 ms
-/// granularity, so sleep to just before the deadline and yield the rest of the way
-/// (the runtime keeps polling I/O while this task yields).
+/// How long before a send the coarse timer should fire. tokio's timer wheel has 1 ms
+/// granularity and rounds deadlines up, and a thread woken from epoll can be scheduled a
+/// little late on a busy machine; 2 ms of margin keeps sends within the 1 ms tolerance.
+const EARLY_WAKE: Duration = Duration::from_millis(2);
+
+/// Sleep until `deadline` with sub-millisecond accuracy: sleep to just before the
+/// deadline and yield the rest of the way (the runtime keeps polling I/O meanwhile).
 async fn sleep_precise(deadline: Instant) {
-    let coarse = deadline.checked_sub(Duration::from_millis(1)).unwrap_or(deadline);
+    let coarse = deadline.checked_sub(EARLY_WAKE).unwrap_or(deadline);
     if Instant::now() < coarse {
         tokio::time::sleep_until(coarse.into()).await;
     }

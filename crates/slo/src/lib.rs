@@ -7,6 +7,7 @@
 
 mod expr;
 mod format;
+pub mod summary;
 
 pub use expr::{parse, Budget, Metric, Op, ParseError, Unit};
 pub use format::format_value;

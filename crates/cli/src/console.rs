@@ -1,0 +1,123 @@
+//! The console summary: per-endpoint table, SLO table, rate line and verdict.
+
+use std::fmt::Write as _;
+
+use loadgate_slo::summary::{EndpointSummary, RateSummary, Verdict};
+use loadgate_slo::BudgetResult;
+
+fn ms(us: u64) -> String {
+    if us >= 10_000_000 {
+        format!("{:.1}s", us as f64 / 1e6)
+    } else if us >= 1_000 {
+        format!("{:.1}ms", us as f64 / 1e3)
+    } else {
+        format!("{us}µs")
+    }
+}
+
+/// The per-endpoint table. `open` adds service-time rows.
+pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open: bool) -> String {
+    let mut out = String::new();
+    let width = endpoints.iter().map(|e| e.name.chars().count()).max().unwrap_or(3).clamp(8, 40);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "endpoint", "requests", "rps", "errors", "min", "mean", "p50", "p90", "p95", "p99", "max"
+    );
+    for e in endpoints.iter().chain(std::iter::once(all)) {
+        let l = &e.latency_us;
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>8} {:>8.1} {:>6.2}% {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            truncate(&e.name, width),
+            e.requests,
+            e.rps,
+            e.error_rate * 100.0,
+            ms(l.min),
+            ms(l.mean as u64),
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p95),
+            ms(l.p99),
+            ms(l.max)
+        );
+        if open {
+            let s = &e.service_us;
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "  (service time)",
+                "",
+                "",
+                "",
+                ms(s.min),
+                ms(s.mean as u64),
+                ms(s.p50),
+                ms(s.p90),
+                ms(s.p95),
+                ms(s.p99),
+                ms(s.max)
+            );
+        }
+        let classes: Vec<String> = e.outcomes.iter().filter(|(o, n)| *n > 0 && *o != loadgate_metrics::Outcome::Success).map(|(o, n)| format!("{} {n}", o.name())).collect();
+        if !classes.is_empty() {
+            let _ = writeln!(out, "{:<width$}  errors: {}", "", classes.join(", "));
+        }
+    }
+    out
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(width - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The SLO table.
+pub fn slo_table(results: &[BudgetResult]) -> String {
+    if results.is_empty() {
+        return "no SLO budgets: the verdict only reflects run validity\n".to_string();
+    }
+    let mut out = String::new();
+    let sw = results.iter().map(|r| r.scope.chars().count()).max().unwrap_or(6).max(6);
+    let bw = results.iter().map(|r| r.expr.chars().count()).max().unwrap_or(6).max(6);
+    let _ = writeln!(out, "{:<sw$}  {:<bw$}  {:>12}  {:>8}  result", "scope", "budget", "measured", "margin");
+    for r in results {
+        let margin = r.margin.map_or("-".to_string(), |m| format!("{:+.0}%", m * 100.0));
+        let _ = writeln!(
+            out,
+            "{:<sw$}  {:<bw$}  {:>12}  {:>8}  {}",
+            r.scope,
+            r.expr,
+            r.measured_text,
+            margin,
+            if r.pass { "PASS" } else { "FAIL" }
+        );
+    }
+    out
+}
+
+/// The open model's rate line.
+pub fn rate_line(r: &RateSummary) -> String {
+    format!(
+        "rate: target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%, > {} ms), dropped {} ({:.2}%), missed {}\n",
+        r.target_rps,
+        r.achieved_rps,
+        r.achieved_ratio * 100.0,
+        r.late,
+        r.late_ratio * 100.0,
+        r.late_tolerance_ms,
+        r.dropped,
+        r.dropped_ratio * 100.0,
+        r.missed
+    )
+}
+
+/// The last line.
+pub fn verdict_line(v: Verdict, detail: &str) -> String {
+    format!("verdict: {}{}\n", v.word(), if detail.is_empty() { String::new() } else { format!(" ({detail})") })
+}

@@ -1,0 +1,65 @@
+//! Exit codes: the one place where outcomes become numbers.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | pass: a valid run, every SLO budget held |
+//! | 1 | fail: at least one budget breached (including an `abort_on_fail` stop) |
+//! | 2 | usage or configuration error: bad flags, invalid scenario, unwritable output |
+//! | 3 | invalid run: the generator could not hold the load (rate, late or dropped sends) |
+//! | 4 | target never healthy: `--wait-healthy` gave up |
+//! | 70 | internal error: a bug in loadgate |
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0
+    Pass,
+    /// 1
+    SloFail,
+    /// 2
+    Config,
+    /// 3
+    Invalid,
+    /// 4
+    Unhealthy,
+    /// 70
+    Internal,
+}
+
+impl Exit {
+    pub fn code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Exit::Pass => 0,
+            Exit::SloFail => 1,
+            Exit::Config => 2,
+            Exit::Invalid => 3,
+            Exit::Unhealthy => 4,
+            Exit::Internal => 70,
+        })
+    }
+}
+
+/// An error for a person, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn config(message: impl Into<String>) -> Failure {
+        Failure { exit: Exit::Config, message: message.into() }
+    }
+    pub fn internal(message: impl Into<String>) -> Failure {
+        Failure { exit: Exit::Internal, message: message.into() }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}

@@ -1,0 +1,72 @@
+//! Live progress: a bar on a terminal, a line every few seconds in CI logs.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use loadgate_engine::IntervalView;
+use loadgate_slo::format_value;
+
+/// Where progress goes.
+pub enum Progress {
+    /// Nothing (`--quiet`).
+    Off,
+    /// An indicatif bar (stderr is a terminal).
+    Bar(ProgressBar),
+    /// One line to stderr every `every` intervals.
+    Lines { every: u64, total_s: u64 },
+}
+
+impl Progress {
+    pub fn new(quiet: bool, total: Duration) -> Progress {
+        let total_s = total.as_secs().max(1);
+        if quiet {
+            Progress::Off
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total_s);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}")
+                    .expect("the template is valid"),
+            );
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines { every: if total_s > 60 { 10 } else { 5 }, total_s }
+        }
+    }
+
+    pub fn update(&self, v: &IntervalView<'_>, open: bool) {
+        if matches!(self, Progress::Off) {
+            return;
+        }
+        let all = v.data.overall();
+        let cumulative = v.cumulative.overall();
+        let p95 = format_value(cumulative.latency.quantile(0.95) as f64, loadgate_slo::Unit::Duration);
+        let target = if open { format!(" (target {:.1})", v.target) } else { format!(" ({} VUs)", v.target) };
+        let phase = if v.warmup { " warm-up" } else { "" };
+        let msg = format!(
+            "{:.1} rps{target}{phase} · p95 so far {p95} · errors {} · late {} · dropped {}",
+            all.completed() as f64,
+            cumulative.outcomes.errors(),
+            cumulative.late,
+            cumulative.dropped
+        );
+        match self {
+            Progress::Off => {}
+            Progress::Bar(b) => {
+                b.set_position(v.index + 1);
+                b.set_message(msg);
+            }
+            Progress::Lines { every, total_s } => {
+                if (v.index + 1) % every == 0 {
+                    eprintln!("[{:>4}s/{}s] {msg}", v.index + 1, total_s);
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Progress::Bar(b) = self {
+            b.finish_and_clear();
+        }
+    }
+}

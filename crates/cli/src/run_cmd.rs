@@ -1,0 +1,390 @@
+//! `loadgate run`: scenario + flags -> target -> engine -> run directory -> exit code.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal};
+use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template};
+use loadgate_slo::summary::{judge, EndpointSummary, OpenFacts, RunSummary, Verdict, SCHEMA_VERSION};
+use serde::Serialize;
+
+use crate::exit::{Exit, Failure};
+use crate::output::{self, HistogramsFile, StreamFile};
+use crate::progress::Progress;
+use crate::{console, RunArgs};
+
+pub fn run(args: RunArgs) -> Result<Exit, Failure> {
+    let mut scenario = loadgate_scenario::load(&args.scenario).map_err(|e| Failure::config(e.to_string()))?;
+    apply_flags(&mut scenario, &args)?;
+    let scenario = Arc::new(scenario);
+
+    let started = std::time::SystemTime::now();
+    let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &scenario.name, started).map_err(|e| {
+        let shown = args.out.as_deref().unwrap_or(&args.reports_dir);
+        Failure::config(format!("cannot write the run directory under {}: {e}\n  hint: pass --out DIR with a writable folder", shown.display()))
+    })?;
+
+    // The embedded target lives as long as this function.
+    let (base_url, _target) = match &scenario.target {
+        Target::Embedded { profile } => {
+            let profile = match profile {
+                Some(p) => loadgate_target::Profile::load(p).map_err(|e| Failure::config(e.to_string()))?,
+                None => loadgate_target::Profile::demo(),
+            };
+            let server = loadgate_target::spawn(profile, "127.0.0.1:0".parse().expect("valid address"), 2)
+                .map_err(|e| Failure::internal(format!("cannot start the embedded target: {e}")))?;
+            (server.base_url(), Some(server))
+        }
+        Target::Url(u) => (strip_credentials(u), None),
+    };
+
+    if let Some(path) = &args.wait_healthy {
+        wait_healthy(&scenario, &base_url, path, args.health_timeout, args.insecure)?;
+    }
+
+    let progress = Progress::new(args.quiet, scenario.load.duration());
+    if !args.quiet {
+        eprintln!(
+            "loadgate {}: scenario `{}` against {} ({}), {} model for {}{}",
+            env!("CARGO_PKG_VERSION"),
+            scenario.name,
+            scenario.target_display(),
+            base_url,
+            model_name(scenario.load.model),
+            humantime::format_duration(scenario.load.duration()),
+            if scenario.load.warmup.is_zero() { String::new() } else { format!(" (warm-up {})", humantime::format_duration(scenario.load.warmup)) }
+        );
+    }
+
+    let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
+    let io_err = |what: &str, e: std::io::Error| Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()));
+    let mut series = StreamFile::create(dir.join("timeseries.jsonl")).map_err(|e| io_err("timeseries.jsonl", e))?;
+    let mut hlog_file = StreamFile::create(dir.join("intervals.hlog")).map_err(|e| io_err("intervals.hlog", e))?;
+    let mut serializer = V2DeflateSerializer::new();
+    let data = {
+        let mut builder = IntervalLogWriterBuilder::new();
+        builder
+            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `.service` for service time; untagged = all endpoints", env!("CARGO_PKG_VERSION")))
+            .with_start_time(started)
+            .with_base_time(started)
+            .with_max_value_divisor(1000.0);
+        let hlog = builder.begin_log_with(hlog_file.writer(), &mut serializer).map_err(|e| io_err("intervals.hlog", e))?;
+        let mut observer = FileObserver {
+            names: &names,
+            tags: names.iter().map(|n| tag_name(n)).collect(),
+            open: scenario.load.model == LoadModel::Open,
+            progress: &progress,
+            series: &mut series,
+            hlog,
+            error: None,
+        };
+        let cfg = RunConfig {
+            scenario: scenario.clone(),
+            base_url: base_url.clone(),
+            insecure: args.insecure,
+            workers: args.workers,
+            stop: StopSignal::default(),
+        };
+        let result = loadgate_engine::run(cfg, &mut observer);
+        if let Some(e) = observer.error.take() {
+            eprintln!("warning: the time series is incomplete: {e}");
+        }
+        result
+    };
+    progress.finish();
+    let data = data.map_err(|e| Failure::config(e.to_string()))?;
+    series.finish().map_err(|e| io_err("timeseries.jsonl", e))?;
+    hlog_file.finish().map_err(|e| io_err("intervals.hlog", e))?;
+
+    // Judge.
+    let open = scenario.load.model == LoadModel::Open;
+    let global: Vec<_> = scenario.slo.global.iter().map(|b| &b.budget).collect();
+    let per_endpoint: Vec<_> = scenario.slo.endpoints.iter().map(|(i, b)| (*i, &b.budget)).collect();
+    let facts = data.scheduled.map(|scheduled| OpenFacts {
+        scheduled,
+        missed: data.missed,
+        late_tolerance_ms: scenario.load.late_tolerance.as_secs_f64() * 1000.0,
+        min_achieved_ratio: scenario.load.validity.min_achieved_ratio,
+        max_late_ratio: scenario.load.validity.max_late_ratio,
+        max_dropped_ratio: scenario.load.validity.max_dropped_ratio,
+    });
+    let j = judge(&names, &data.measured, data.measured_s, &global, &per_endpoint, facts);
+    let (stop, stop_detail) = match &data.stop {
+        StopReason::Completed => ("completed", None),
+        StopReason::Aborted { scope, budget } => ("aborted", Some(format!("abort_on_fail budget `{budget}` ({scope}) was breached"))),
+        StopReason::Interrupted => ("interrupted", Some("stopped before the end of the profile".to_string())),
+    };
+    let mut verdict = j.verdict;
+    if verdict == Verdict::Pass && stop != "completed" {
+        verdict = Verdict::Fail;
+    }
+    let overall = data.measured.overall();
+    let warm = data.warmup.overall();
+    let summary = RunSummary {
+        schema_version: SCHEMA_VERSION,
+        loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: scenario.name.clone(),
+        scenario_file: args.scenario.display().to_string(),
+        target: scenario.target_display(),
+        model: model_name(scenario.load.model).to_string(),
+        started_at: humantime::format_rfc3339_seconds(data.started_at).to_string(),
+        ended_at: humantime::format_rfc3339_seconds(data.ended_at).to_string(),
+        duration_s: scenario.load.duration().as_secs_f64(),
+        warmup_s: data.warmup_s,
+        measured_s: data.measured_s,
+        workers: data.workers,
+        verdict,
+        stop: stop.to_string(),
+        stop_detail: stop_detail.clone(),
+        invalid_reasons: j.invalid_reasons.clone(),
+        rate: j.rate.clone(),
+        slo: j.slo.clone(),
+        overall: EndpointSummary::of("all", &overall, data.measured_s),
+        endpoints: names.iter().zip(data.measured.endpoints()).map(|(n, e)| EndpointSummary::of(n, e, data.measured_s)).collect(),
+        warmup: (warm.sent + warm.completed() > 0).then(|| EndpointSummary::of("all", &warm, data.warmup_s)),
+        files: [("histograms", "histograms.json"), ("timeseries", "timeseries.jsonl"), ("interval_log", "intervals.hlog")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    output::write_json(&dir.join("histograms.json"), &HistogramsFile::new(&names, &data.measured, &data.warmup)).map_err(|e| io_err("histograms.json", e))?;
+    output::write_json(&dir.join("summary.json"), &summary).map_err(|e| io_err("summary.json", e))?;
+    output::link_latest(&args.reports_dir, &dir);
+
+    // Tell the person.
+    let mut out = String::new();
+    out.push('\n');
+    out.push_str(&console::endpoint_table(&summary.endpoints, &summary.overall, open));
+    out.push('\n');
+    out.push_str(&console::slo_table(&summary.slo));
+    if let Some(r) = &summary.rate {
+        out.push_str(&console::rate_line(r));
+    }
+    for reason in &summary.invalid_reasons {
+        out.push_str(&format!("invalid: {reason}\n"));
+    }
+    if let Some(d) = &stop_detail {
+        out.push_str(&format!("stopped early: {d}\n"));
+    }
+    out.push_str(&format!("results: {}\n", dir.display()));
+    out.push_str(&console::verdict_line(verdict, ""));
+    let _ = std::io::stdout().write_all(out.as_bytes());
+
+    Ok(match verdict {
+        Verdict::Pass => Exit::Pass,
+        Verdict::Fail => Exit::SloFail,
+        Verdict::Invalid => Exit::Invalid,
+    })
+}
+
+fn model_name(m: LoadModel) -> &'static str {
+    match m {
+        LoadModel::Open => "open",
+        LoadModel::Closed => "closed",
+    }
+}
+
+/// Applies `--target`, `--duration`, `--rps`, `--vus` and `--slo`.
+fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(), Failure> {
+    let mut o = Overrides { duration: args.duration, rps: args.rps, vus: args.vus, ..Overrides::default() };
+    if let Some(r) = args.rps {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Failure::config(format!("--rps {r}: expected a rate above zero")));
+        }
+    }
+    if args.vus == Some(0) {
+        return Err(Failure::config("--vus 0: expected at least one virtual user"));
+    }
+    if args.duration.is_some_and(|d| d.is_zero()) {
+        return Err(Failure::config("--duration: expected a duration above zero"));
+    }
+    match args.target.as_deref() {
+        None => {}
+        Some("embedded") => scenario.target = Target::Embedded { profile: None },
+        Some(t) => match url::Url::parse(t) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => o.target = Some(u),
+            _ => {
+                return Err(Failure::config(format!(
+                    "--target: `{}` is not an http(s) URL\n  hint: write e.g. --target https://staging.example.com, or --target embedded",
+                    url::Url::parse(t).map(|u| loadgate_scenario::redact_url(&u)).unwrap_or_else(|_| "the value".into())
+                )))
+            }
+        },
+    }
+    for expr in &args.slo {
+        let b = loadgate_slo::parse(expr).map_err(|e| {
+            Failure::config(format!("--slo '{expr}': {} (at column {})\n  hint: {}", e.message, e.offset + 1, e.hint))
+        })?;
+        o.slo.push(b);
+    }
+    scenario.apply(&o);
+    if let Target::Url(u) = &scenario.target {
+        add_basic_auth(scenario, &u.clone());
+    }
+    Ok(())
+}
+
+/// Credentials in the target URL become a (secret) Basic Authorization header, as curl
+/// does; the URL itself is never shown with them.
+fn add_basic_auth(scenario: &mut Scenario, u: &url::Url) {
+    if u.username().is_empty() && u.password().is_none() {
+        return;
+    }
+    use base64::Engine as _;
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let pair = format!("{}:{}", decode(u.username()), decode(u.password().unwrap_or("")));
+    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+    for e in &mut scenario.endpoints {
+        if !e.headers.iter().any(|h| h.name.eq_ignore_ascii_case("authorization")) {
+            e.headers.push(Header { name: "authorization".into(), value: Template::literal(&value), secret: true });
+        }
+    }
+}
+
+fn strip_credentials(u: &url::Url) -> String {
+    loadgate_scenario::redact_url(u)
+}
+
+fn tag_name(name: &str) -> String {
+    name.chars().map(|c| if c == ',' || c.is_whitespace() { '_' } else { c }).collect()
+}
+
+/// Polls `path` until it answers 200, or gives up after `timeout` (exit 4).
+fn wait_healthy(scenario: &Scenario, base: &str, path: &str, timeout: Duration, insecure: bool) -> Result<(), Failure> {
+    let uri: http::Uri = format!("{}{}{}", base, if path.starts_with('/') { "" } else { "/" }, path)
+        .parse()
+        .map_err(|e| Failure::config(format!("--wait-healthy {path}: not a valid path ({e})")))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Failure::internal(e.to_string()))?;
+    rt.block_on(async {
+        let client = loadgate_engine::client::HttpClient::new(loadgate_engine::client::ClientOptions {
+            connect_timeout: scenario.connect_timeout.min(Duration::from_secs(5)),
+            http: scenario.http,
+            insecure,
+        })
+        .map_err(|e| Failure::config(e.to_string()))?;
+        let deadline = Instant::now() + timeout;
+        let mut last;
+        loop {
+            match client.probe(uri.clone(), Duration::from_secs(5).min(timeout)).await {
+                Ok(200) => {
+                    eprintln!("target healthy: GET {path} answered 200");
+                    return Ok(());
+                }
+                Ok(code) => last = format!("status {code}"),
+                Err(outcome) => last = outcome.name().to_string(),
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure {
+                    exit: Exit::Unhealthy,
+                    message: format!(
+                        "target never became healthy: GET {path} did not answer 200 within {} (last: {last})\n  hint: check the deployment, or raise --health-timeout",
+                        humantime::format_duration(timeout)
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+}
+
+#[derive(Serialize)]
+struct SeriesRow<'a> {
+    t: u64,
+    warmup: bool,
+    target: f64,
+    sent: u64,
+    completed: u64,
+    late: u64,
+    dropped: u64,
+    outcomes: loadgate_metrics::OutcomeCounts,
+    latency_us: Percentiles,
+    service_us: Percentiles,
+    endpoints: Vec<EndpointRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct Percentiles {
+    p50: u64,
+    p90: u64,
+    p95: u64,
+    p99: u64,
+    max: u64,
+}
+
+#[derive(Serialize)]
+struct EndpointRow<'a> {
+    name: &'a str,
+    completed: u64,
+    errors: u64,
+    p50_us: u64,
+    p95_us: u64,
+    p99_us: u64,
+}
+
+fn percentiles(h: &loadgate_metrics::LatencyHistogram) -> Percentiles {
+    let s = h.stats();
+    Percentiles { p50: s.p50, p90: s.p90, p95: s.p95, p99: s.p99, max: s.max }
+}
+
+/// Streams each interval to `timeseries.jsonl` and `intervals.hlog`, and shows progress.
+struct FileObserver<'a, 'w, 's> {
+    names: &'a [String],
+    tags: Vec<String>,
+    open: bool,
+    progress: &'a Progress,
+    series: &'a mut StreamFile,
+    hlog: IntervalLogWriter<'w, 's, std::io::BufWriter<std::fs::File>, V2DeflateSerializer>,
+    error: Option<String>,
+}
+
+impl Observer for FileObserver<'_, '_, '_> {
+    fn interval(&mut self, v: &IntervalView<'_>) {
+        self.progress.update(v, self.open);
+        let all = v.data.overall();
+        let row = SeriesRow {
+            t: v.index,
+            warmup: v.warmup,
+            target: v.target,
+            sent: all.sent,
+            completed: all.completed(),
+            late: all.late,
+            dropped: all.dropped,
+            outcomes: all.outcomes,
+            latency_us: percentiles(&all.latency),
+            service_us: percentiles(&all.service),
+            endpoints: self
+                .names
+                .iter()
+                .zip(v.data.endpoints())
+                .map(|(n, e)| EndpointRow {
+                    name: n,
+                    completed: e.completed(),
+                    errors: e.outcomes.errors(),
+                    p50_us: e.latency.quantile(0.5),
+                    p95_us: e.latency.quantile(0.95),
+                    p99_us: e.latency.quantile(0.99),
+                })
+                .collect(),
+        };
+        let w = self.series.writer();
+        if let Err(e) = serde_json::to_writer(&mut *w, &row).map_err(std::io::Error::other).and_then(|_| w.write_all(b"\n")) {
+            self.error.get_or_insert(e.to_string());
+        }
+        let start = Duration::from_secs(v.index);
+        let one = Duration::from_secs(1);
+        let mut write = |h: &loadgate_metrics::LatencyHistogram, tag: Option<&str>| {
+            if let Err(e) = self.hlog.write_histogram(h.inner(), start, one, tag.and_then(Tag::new)) {
+                self.error.get_or_insert(format!("{e:?}"));
+            }
+        };
+        write(&all.latency, None);
+        write(&all.service, Some("all.service"));
+        for (tag, e) in self.tags.iter().zip(v.data.endpoints()) {
+            write(&e.latency, Some(tag));
+            write(&e.service, Some(&format!("{tag}.service")));
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The run summary (`summary.json`) and the verdict.
+//!
+//! A run is **invalid** when the generator could not hold the load it was asked for
+//! (achieved send rate below target, too many late or dropped sends, arrivals never
+//! sent): its latency figures then describe the generator, not the target, so it must
+//! never pass. Otherwise it **fails** when any budget is breached and **passes** when all
+//! hold.
+
+use std::collections::BTreeMap;
+
+use loadgate_metrics::{EndpointShard, LatencyStats, OutcomeCounts, Shard};
+use serde::{Deserialize, Serialize};
+
+use crate::{Budget, BudgetResult, Observed};
+
+/// Version of the `summary.json` layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The verdict of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Valid run, every budget held.
+    Pass,
+    /// Valid run, at least one budget breached.
+    Fail,
+    /// The generator could not keep up, or the target was never healthy.
+    Invalid,
+}
+
+impl Verdict {
+    /// Upper-case word for people.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Invalid => "INVALID",
+        }
+    }
+}
+
+/// Figures for one endpoint (or all of them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointSummary {
+    /// Endpoint name, or `all`.
+    pub name: String,
+    /// Completed requests (every outcome class).
+    pub requests: u64,
+    /// Requests sent.
+    pub sent: u64,
+    /// Completed requests per second over the measured phase.
+    pub rps: f64,
+    /// Successful requests per second over the measured phase.
+    pub success_rps: f64,
+    /// Requests whose outcome is not success.
+    pub errors: u64,
+    /// `errors / requests`.
+    pub error_rate: f64,
+    /// Count per outcome class.
+    pub outcomes: OutcomeCounts,
+    /// Count per HTTP status.
+    pub statuses: BTreeMap<String, u64>,
+    /// Latency in µs (from the intended send time in the open model).
+    pub latency_us: LatencyStats,
+    /// Service time in µs (from the actual send).
+    pub service_us: LatencyStats,
+    /// Response body bytes.
+    pub bytes: u64,
+    /// Sends later than the tolerance.
+    pub late: u64,
+    /// Arrivals dropped at `max_in_flight`.
+    pub dropped: u64,
+    /// Latencies above the histogram's bound (recorded at the bound).
+    pub saturated: u64,
+}
+
+impl EndpointSummary {
+    /// Figures of one shard over `measured_s` seconds.
+    pub fn of(name: &str, e: &EndpointShard, measured_s: f64) -> EndpointSummary {
+        let requests = e.completed();
+        let per_s = |n: u64| if measured_s > 0.0 { n as f64 / measured_s } else { 0.0 };
+        EndpointSummary {
+            name: name.to_string(),
+            requests,
+            sent: e.sent,
+            rps: per_s(requests),
+            success_rps: per_s(e.outcomes.get(loadgate_metrics::Outcome::Success)),
+            errors: e.outcomes.errors(),
+            error_rate: if requests > 0 { e.outcomes.errors() as f64 / requests as f64 } else { 0.0 },
+            outcomes: e.outcomes,
+            statuses: e.statuses.iter().filter(|(_, &n)| n > 0).map(|(c, n)| (c.to_string(), *n)).collect(),
+            latency_us: e.latency.stats(),
+            service_us: e.service.stats(),
+            bytes: e.bytes,
+            late: e.late,
+            dropped: e.dropped,
+            saturated: e.latency.saturated(),
+        }
+    }
+}
+
+/// How well the generator held the open model's schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateSummary {
+    /// Mean target rate over the measured phase.
+    pub target_rps: f64,
+    /// Sends per second over the measured phase.
+    pub achieved_rps: f64,
+    /// Arrivals the schedule asked for.
+    pub scheduled: f64,
+    /// Requests sent.
+    pub sent: u64,
+    /// `sent / scheduled`.
+    pub achieved_ratio: f64,
+    /// Sends later than `late_tolerance_ms` behind schedule.
+    pub late: u64,
+    /// `late / sent`.
+    pub late_ratio: f64,
+    /// Arrivals dropped because `max_in_flight` was reached.
+    pub dropped: u64,
+    /// `dropped / scheduled`.
+    pub dropped_ratio: f64,
+    /// Arrivals never sent because the generator fell behind the end of the schedule.
+    pub missed: u64,
+    /// The lateness tolerance in milliseconds.
+    pub late_tolerance_ms: f64,
+}
+
+/// Open-model facts and the thresholds that make a run invalid.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenFacts {
+    /// Arrivals the schedule asked for in the measured phase.
+    pub scheduled: f64,
+    /// Arrivals never sent.
+    pub missed: u64,
+    /// Lateness tolerance in milliseconds.
+    pub late_tolerance_ms: f64,
+    /// Below this achieved/target ratio the run is invalid.
+    pub min_achieved_ratio: f64,
+    /// Above this late/sent ratio the run is invalid.
+    pub max_late_ratio: f64,
+    /// Above this dropped/scheduled ratio the run is invalid.
+    pub max_dropped_ratio: f64,
+}
+
+/// What the verdict is based on.
+pub struct Judgement {
+    /// Every budget's result.
+    pub slo: Vec<BudgetResult>,
+    /// Open model rate figures.
+    pub rate: Option<RateSummary>,
+    /// Why the run is invalid (empty when valid).
+    pub invalid_reasons: Vec<String>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Judges measured data against budgets and, for the open model, generator validity.
+pub fn judge(
+    names: &[String],
+    measured: &Shard,
+    measured_s: f64,
+    global: &[&Budget],
+    per_endpoint: &[(usize, &Budget)],
+    open: Option<OpenFacts>,
+) -> Judgement {
+    let all = measured.overall();
+    let mut slo = Vec::new();
+    for b in global {
+        let o = Observed { latency: &all.latency, service: &all.service, outcomes: &all.outcomes, duration_s: measured_s };
+        slo.push(b.evaluate("global", &o));
+    }
+    for (i, b) in per_endpoint {
+        let e = &measured.endpoints()[*i];
+        let o = Observed { latency: &e.latency, service: &e.service, outcomes: &e.outcomes, duration_s: measured_s };
+        slo.push(b.evaluate(&names[*i], &o));
+    }
+    let mut invalid_reasons = Vec::new();
+    let rate = open.map(|f| {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let r = RateSummary {
+            target_rps: ratio(f.scheduled, measured_s),
+            achieved_rps: ratio(all.sent as f64, measured_s),
+            scheduled: f.scheduled,
+            sent: all.sent,
+            achieved_ratio: if f.scheduled > 0.0 { all.sent as f64 / f.scheduled } else { 1.0 },
+            late: all.late,
+            late_ratio: ratio(all.late as f64, all.sent as f64),
+            dropped: all.dropped,
+            dropped_ratio: ratio(all.dropped as f64, f.scheduled),
+            missed: f.missed,
+            late_tolerance_ms: f.late_tolerance_ms,
+        };
+        if r.achieved_ratio < f.min_achieved_ratio {
+            invalid_reasons.push(format!(
+                "generator sent {:.1} rps of the {:.1} rps target ({:.1}%, below the {:.0}% minimum)",
+                r.achieved_rps,
+                r.target_rps,
+                r.achieved_ratio * 100.0,
+                f.min_achieved_ratio * 100.0
+            ));
+        }
+        if r.late_ratio > f.max_late_ratio {
+            invalid_reasons.push(format!(
+                "{} of {} sends ({:.2}%) were more than {} ms behind schedule (limit {:.2}%)",
+                r.late,
+                r.sent,
+                r.late_ratio * 100.0,
+                f.late_tolerance_ms,
+                f.max_late_ratio * 100.0
+            ));
+        }
+        if r.dropped_ratio > f.max_dropped_ratio {
+            invalid_reasons.push(format!(
+                "{} arrivals ({:.2}%) were dropped because max_in_flight was reached (limit {:.2}%); raise max_in_flight or lower the rate",
+                r.dropped,
+                r.dropped_ratio * 100.0,
+                f.max_dropped_ratio * 100.0
+            ));
+        }
+        if r.missed > 0 {
+            invalid_reasons.push(format!("{} arrivals were never sent: the generator fell behind the end of the schedule", r.missed));
+        }
+        r
+    });
+    let verdict = if !invalid_reasons.is_empty() {
+        Verdict::Invalid
+    } else if slo.iter().all(|r| r.pass) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    Judgement { slo, rate, invalid_reasons, verdict }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loadgate_metrics::{Outcome, Sample};
+
+    fn shard(sent: u64, late: u64, dropped: u64) -> Shard {
+        let mut s = Shard::new(1, 60_000_000);
+        for i in 0..sent {
+            s.record_send(0, i < late);
+            s.record(&Sample { endpoint: 0, latency_us: 1000, service_us: 900, outcome: Outcome::Success, status: Some(200), bytes: 1 });
+        }
+        for _ in 0..dropped {
+            s.record_drop(0);
+        }
+        s
+    }
+
+    fn facts(scheduled: f64) -> OpenFacts {
+        OpenFacts { scheduled, missed: 0, late_tolerance_ms: 1.0, min_achieved_ratio: 0.95, max_late_ratio: 0.01, max_dropped_ratio: 0.001 }
+    }
+
+    #[test]
+    fn an_invalid_run_never_passes_even_when_budgets_hold() {
+        let budget = crate::parse("p95 < 2s").unwrap();
+        let names = vec!["a".to_string()];
+        let ok = judge(&names, &shard(1000, 0, 0), 10.0, &[&budget], &[], Some(facts(1000.0)));
+        assert_eq!(ok.verdict, Verdict::Pass);
+        let slow = judge(&names, &shard(900, 0, 100), 10.0, &[&budget], &[], Some(facts(1000.0)));
+        assert_eq!(slow.verdict, Verdict::Invalid);
+        assert_eq!(slow.invalid_reasons.len(), 2, "{:?}", slow.invalid_reasons);
+        let late = judge(&names, &shard(1000, 50, 0), 10.0, &[&budget], &[], Some(facts(1000.0)));
+        assert_eq!(late.verdict, Verdict::Invalid);
+        assert!(late.invalid_reasons[0].contains("behind schedule"));
+    }
+
+    #[test]
+    fn a_breached_budget_fails() {
+        let budget = crate::parse("p95 < 500us").unwrap();
+        let j = judge(&["a".to_string()], &shard(10, 0, 0), 1.0, &[], &[(0, &budget)], None);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert_eq!(j.slo[0].scope, "a");
+    }
+}
+
+/// Everything `summary.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Version of loadgate that ran.
+    pub loadgate_version: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario file as given.
+    pub scenario_file: String,
+    /// Target base URL without credentials, or `embedded`.
+    pub target: String,
+    /// `open` or `closed`.
+    pub model: String,
+    /// RFC 3339 UTC start.
+    pub started_at: String,
+    /// RFC 3339 UTC end.
+    pub ended_at: String,
+    /// Configured length of the profile in seconds.
+    pub duration_s: f64,
+    /// Warm-up in seconds (excluded from SLO evaluation).
+    pub warmup_s: f64,
+    /// Measured phase in seconds.
+    pub measured_s: f64,
+    /// Worker threads.
+    pub workers: usize,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// `completed`, `aborted` or `interrupted`.
+    pub stop: String,
+    /// Why the run stopped early, if it did.
+    pub stop_detail: Option<String>,
+    /// Why the run is invalid.
+    pub invalid_reasons: Vec<String>,
+    /// Open model: how well the schedule was held.
+    pub rate: Option<RateSummary>,
+    /// Every SLO budget with its measured value and verdict.
+    pub slo: Vec<BudgetResult>,
+    /// All endpoints together, measured phase.
+    pub overall: EndpointSummary,
+    /// Each endpoint, measured phase.
+    pub endpoints: Vec<EndpointSummary>,
+    /// All endpoints together during the warm-up, if there was one.
+    pub warmup: Option<EndpointSummary>,
+    /// Other files of the run directory, by role.
+    pub files: BTreeMap<String, String>,
+}
