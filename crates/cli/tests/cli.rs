@@ -1,0 +1,252 @@
+//! The `loadgate` binary end to end: exit codes, run directory, secrets.
+//!
+//! Runs take a lock so they do not compete for the two cores (which would make sends
+//! late and the runs rightly invalid).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const FAST_PROFILE: &str = r#"
+[[route]]
+path = "/api/health"
+health = { unhealthy_for = "0s" }
+[[route]]
+method = "POST"
+path = "/api/intelligence/analyze"
+latency = { dist = "uniform", min = "1ms", max = "3ms" }
+validate = { json_string = "userId" }
+response = '{"status":"ok"}'
+[[route]]
+path = "/slow"
+latency = { dist = "fixed", value = "500ms" }
+[[route]]
+path = "/sick"
+health = { unhealthy_for = "1h" }
+"#;
+
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new(scenario: &str) -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("profile.toml"), FAST_PROFILE).unwrap();
+        std::fs::write(dir.path().join("s.toml"), scenario).unwrap();
+        Case { dir }
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// Runs `loadgate ARGS` in the case folder; `{s}` is the scenario, `{out}` the run dir.
+    fn loadgate(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let out = self.out();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgate"));
+        cmd.current_dir(self.dir.path());
+        for a in args {
+            let a = a.replace("{out}", out.to_str().unwrap());
+            cmd.arg(a.replace("{s}", "s.toml"));
+        }
+        cmd.env_remove("LOADGATE_TARGET");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.out().join("summary.json")).unwrap()).unwrap()
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn scenario(load: &str, slo: &str) -> String {
+    format!(
+        r#"name = "t"
+target = "embedded"
+target_profile = "profile.toml"
+[[endpoint]]
+name = "analyze"
+method = "POST"
+path = "/api/intelligence/analyze"
+json = {{ userId = "u-{{{{seq}}}}" }}
+checks = {{ json = [{{ path = "$.status", equals = "ok" }}] }}
+[load]
+{load}
+[slo]
+{slo}
+"#
+    )
+}
+
+const OPEN_2S: &str = "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 50 }]";
+
+#[test]
+fn a_passing_run_exits_0_and_writes_its_run_directory() {
+    let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2s\", \"error_rate < 1%\", \"throughput > 40rps\"]"));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("verdict: PASS"), "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["verdict"], "pass");
+    assert_eq!(s["overall"]["requests"], 100);
+    assert_eq!(s["slo"].as_array().unwrap().len(), 3);
+    assert!(s["rate"]["achieved_ratio"].as_f64().unwrap() > 0.95);
+    for f in ["histograms.json", "timeseries.jsonl", "intervals.hlog"] {
+        assert!(c.out().join(f).metadata().unwrap().len() > 0, "{f}");
+    }
+    // No temp files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(c.out()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".partial")).collect();
+    assert!(leftovers.is_empty());
+    let lines = std::fs::read_to_string(c.out().join("timeseries.jsonl")).unwrap();
+    assert!(lines.lines().count() >= 2);
+    serde_json::from_str::<serde_json::Value>(lines.lines().next().unwrap()).unwrap();
+}
+
+#[test]
+fn a_breached_budget_exits_1() {
+    let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2s\"]"));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q", "--slo", "p95 < 100us"], &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "fail");
+    // --slo replaced the file's p95 budget instead of adding a second one.
+    assert_eq!(s["slo"].as_array().unwrap().len(), 1);
+    assert_eq!(s["slo"][0]["expr"], "p95 < 100us");
+    assert_eq!(s["slo"][0]["pass"], false);
+}
+
+#[test]
+fn an_overdriven_generator_makes_the_run_invalid_not_passing() {
+    // 100 rps against a 500 ms route with at most 4 requests in flight: most arrivals
+    // cannot be sent. The budgets would pass on what was measured; the run must not.
+    let mut text_s = scenario(
+        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 100 }]\nmax_in_flight = 4",
+        "budgets = [\"p95 < 2s\"]",
+    );
+    text_s = text_s.replace("path = \"/api/intelligence/analyze\"", "path = \"/slow\"").replace("method = \"POST\"", "method = \"GET\"").replace("checks = { json = [{ path = \"$.status\", equals = \"ok\" }] }", "");
+    let c = Case::new(&text_s);
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "invalid");
+    assert_eq!(s["slo"][0]["pass"], true, "the budget itself held");
+    let reasons = s["invalid_reasons"].to_string();
+    assert!(reasons.contains("max_in_flight"), "{reasons}");
+    assert!(s["rate"]["dropped"].as_u64().unwrap() > 100);
+}
+
+#[test]
+fn abort_on_fail_stops_early_with_the_breach_code() {
+    let c = Case::new(&scenario(
+        "model = \"open\"\nstages = [{ duration = \"20s\", target_rps = 20 }]",
+        "budgets = [{ expr = \"p50 < 1us\", abort_on_fail = true, abort_delay = \"1s\" }]",
+    ));
+    let started = std::time::Instant::now();
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+    let s = c.summary();
+    assert_eq!(s["stop"], "aborted");
+    assert!(s["stop_detail"].as_str().unwrap().contains("p50 < 1us"));
+}
+
+#[test]
+fn a_closed_model_run_passes() {
+    let c = Case::new(&scenario("model = \"closed\"\nstages = [{ duration = \"2s\", vus = 3 }]\nthink_time = \"10ms\"", "budgets = [\"p99 < 1s\"]"));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["model"], "closed");
+    assert!(s["overall"]["requests"].as_u64().unwrap() > 100);
+    assert!(s["rate"].is_null());
+}
+
+#[test]
+fn an_invalid_scenario_exits_2_with_file_line_column() {
+    let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2 seconds\"]"));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("s.toml:14:21: invalid SLO budget"), "{}", text(&o));
+    assert!(!c.out().exists(), "no run directory for a run that never started");
+}
+
+#[test]
+fn validate_reports_every_error_and_sends_nothing() {
+    let c = Case::new("name = \"t\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"x\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"soon\", target_rps = 5 }]\n[slo]\nbudgets = [\"p95 < 2\"]\n");
+    let o = c.loadgate(&["validate", "{s}"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let t = text(&o);
+    for want in ["s.toml:5:8:", "s.toml:8:24:", "s.toml:10:20:"] {
+        assert!(t.contains(want), "missing {want} in:\n{t}");
+    }
+    let good = Case::new(&scenario(OPEN_2S, ""));
+    let o = good.loadgate(&["validate", "{s}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("ok: scenario `t`"));
+}
+
+#[test]
+fn bad_flags_are_usage_errors_not_panics() {
+    let c = Case::new(&scenario(OPEN_2S, ""));
+    let o = c.loadgate(&["run", "{s}", "--slo", "p95 <"], &[]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o).contains("--slo 'p95 <'"), "{}", text(&o));
+    let o = c.loadgate(&["run", "{s}", "--rps", "10", "--vus", "2"], &[]);
+    assert_eq!(code(&o), 2, "conflicting flags: {}", text(&o));
+    let o = c.loadgate(&["run", "{s}", "--target", "ftp://x"], &[]);
+    assert_eq!(code(&o), 2);
+    let o = c.loadgate(&["run", "{s}", "--duration", "soon"], &[]);
+    assert_eq!(code(&o), 2);
+    assert!(!text(&o).contains("panicked"));
+    std::fs::write(c.dir.path().join("file"), "").unwrap();
+    let o = c.loadgate(&["run", "{s}", "--out", "file/run"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("cannot write the run directory"), "{}", text(&o));
+}
+
+#[test]
+fn a_target_that_never_becomes_healthy_exits_4() {
+    let c = Case::new(&scenario(OPEN_2S, ""));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "--wait-healthy", "/sick", "--health-timeout", "1s"], &[]);
+    assert_eq!(code(&o), 4, "{}", text(&o));
+    assert!(text(&o).contains("status 503"), "{}", text(&o));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q", "--wait-healthy", "/api/health"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+#[test]
+fn secrets_never_reach_outputs() {
+    let target = loadgate_target::spawn(loadgate_target::Profile::parse("p", FAST_PROFILE).unwrap(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+    let url = format!("http://admin:hunter2-pw@{}", target.addr());
+    let c = Case::new(
+        &scenario(OPEN_2S, "budgets = [\"p95 < 2s\"]")
+            .replace("target = \"embedded\"", "target = \"${URL}\"")
+            .replace("[[endpoint]]", "[defaults]\nheaders = { \"X-Token\" = \"${LG_TOKEN}\" }\n[[endpoint]]"),
+    );
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("LG_TOKEN", "tok-s3cr3t-value"), ("URL", &url)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let mut all = text(&o);
+    for f in std::fs::read_dir(c.out()).unwrap() {
+        all.push_str(&String::from_utf8_lossy(&std::fs::read(f.unwrap().path()).unwrap()));
+    }
+    for secret in ["tok-s3cr3t-value", "hunter2-pw", "admin:"] {
+        assert!(!all.contains(secret), "`{secret}` leaked");
+    }
+    assert_eq!(c.summary()["target"], format!("http://{}", target.addr()));
+}
+

@@ -1,0 +1,240 @@
+//! The engine against real servers on 127.0.0.1:0: counts, latency and rate accuracy,
+//! coordinated-omission correction, outcome classes.
+//!
+//! Timing-sensitive tests take a lock so they do not share the two cores with each other.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use loadgate_engine::{run, IntervalView, Observer, RunConfig, RunData, StopSignal};
+use loadgate_metrics::Outcome;
+use loadgate_target::Profile;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Count(u64);
+impl Observer for Count {
+    fn interval(&mut self, _: &IntervalView<'_>) {
+        self.0 += 1;
+    }
+}
+
+/// Runs `scenario` (TOML; `${BASE}` is the target's URL) against a target with `profile`.
+fn check_run(profile: &str, scenario: &str) -> RunData {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let target = loadgate_target::spawn(Profile::parse("profile.toml", profile).unwrap(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+    let base = target.base_url();
+    run_scenario(scenario, &base)
+}
+
+fn run_scenario(scenario: &str, base: &str) -> RunData {
+    let b = base.to_string();
+    let s = loadgate_scenario::parse(Path::new("test.toml"), scenario, &move |n| (n == "BASE").then(|| b.clone())).unwrap_or_else(|e| panic!("{e}"));
+    let mut obs = Count(0);
+    let cfg = RunConfig { scenario: Arc::new(s), base_url: base.to_string(), insecure: false, workers: 2, stop: StopSignal::default() };
+    let data = run(cfg, &mut obs).expect("run");
+    assert!(obs.0 > 0, "the observer saw no interval");
+    data
+}
+
+fn totals(d: &RunData) -> loadgate_metrics::EndpointShard {
+    let mut all = d.measured.overall();
+    all.merge_from(&d.warmup.overall());
+    all
+}
+
+#[test]
+fn every_sent_request_is_recorded_in_exactly_one_class() {
+    let profile = r#"
+[[route]]
+path = "/ok"
+latency = { dist = "uniform", min = "1ms", max = "5ms" }
+[[route]]
+path = "/flaky"
+error_rate = 0.3
+error_status = 503
+"#;
+    let scenario = r#"name = "counts"
+target = "${BASE}"
+[[endpoint]]
+name = "ok"
+path = "/ok"
+[[endpoint]]
+name = "flaky"
+path = "/flaky"
+[[endpoint]]
+name = "missing"
+path = "/nope"
+[load]
+model = "open"
+stages = [{ duration = "2s", target_rps = 150 }]
+warmup = "1s"
+"#;
+    let d = check_run(profile, scenario);
+    let all = totals(&d);
+    assert_eq!(all.sent, 300, "the schedule has exactly 300 arrivals");
+    assert_eq!(all.dropped, 0);
+    assert_eq!(all.completed(), all.sent);
+    assert_eq!(all.outcomes.total(), all.latency.len());
+    let ep = |i: usize| {
+        let mut e = d.measured.endpoints()[i].clone();
+        e.merge_from(&d.warmup.endpoints()[i]);
+        e
+    };
+    assert_eq!(ep(0).outcomes.get(Outcome::Success), 100);
+    assert_eq!(ep(1).outcomes.get(Outcome::Success) + ep(1).outcomes.get(Outcome::Http5xx), 100);
+    assert!(ep(1).outcomes.get(Outcome::Http5xx) > 10, "error_rate 0.3 should give some 503s");
+    assert_eq!(ep(2).outcomes.get(Outcome::Http4xx), 100);
+    assert_eq!(ep(2).statuses.get(&404), Some(&100));
+}
+
+#[test]
+fn a_fixed_50ms_route_measures_50_to_53ms() {
+    let profile = "[[route]]\npath = \"/slow\"\nlatency = { dist = \"fixed\", value = \"50ms\" }\n";
+    let scenario = r#"name = "latency"
+target = "${BASE}"
+[[endpoint]]
+name = "slow"
+path = "/slow"
+[load]
+model = "closed"
+stages = [{ duration = "2s", vus = 4 }]
+"#;
+    let d = check_run(profile, scenario);
+    let p50 = d.measured.overall().latency.quantile(0.5);
+    assert!((50_000..=53_000).contains(&p50), "p50 = {p50} µs");
+    let n = d.measured.overall().completed();
+    assert!((140..=170).contains(&n), "4 VUs x 2 s / 50 ms ≈ 160, got {n}");
+}
+
+#[test]
+fn open_model_achieves_its_rate_within_two_percent() {
+    let profile = "[[route]]\npath = \"/\"\nlatency = { dist = \"fixed\", value = \"2ms\" }\n";
+    let scenario = r#"name = "rate"
+target = "${BASE}"
+[[endpoint]]
+name = "root"
+path = "/"
+[load]
+model = "open"
+stages = [{ duration = "4s", target_rps = 400 }]
+warmup = "1s"
+"#;
+    let d = check_run(profile, scenario);
+    let sent = d.measured.overall().sent as f64;
+    let completed = d.measured.overall().completed() as f64;
+    let scheduled = d.scheduled.unwrap();
+    assert!((scheduled - 1200.0).abs() < 1.0, "{scheduled}");
+    assert!((sent / scheduled - 1.0).abs() < 0.02, "sent {sent} of {scheduled}");
+    let rate = completed / d.measured_s;
+    assert!((rate / 400.0 - 1.0).abs() < 0.02, "completed at {rate} rps");
+    assert_eq!(d.measured.overall().dropped, 0);
+}
+
+#[test]
+fn stalls_are_not_hidden_coordinated_omission_is_corrected() {
+    // Every response freezes for 300 ms at the start of every 1.5 s: 20% of arrivals
+    // wait uniformly 0..300 ms, so p90 = 150 ms and p99 = 285 ms (analytic).
+    let profile = "[stall]\nevery = \"1500ms\"\nfreeze = \"300ms\"\n[[route]]\npath = \"/\"\n";
+    let scenario = r#"name = "co"
+target = "${BASE}"
+[[endpoint]]
+name = "root"
+path = "/"
+[load]
+model = "open"
+stages = [{ duration = "6s", target_rps = 200 }]
+"#;
+    let d = check_run(profile, scenario);
+    let all = d.measured.overall();
+    assert_eq!(all.completed(), 1200);
+    let p90 = all.latency.quantile(0.90) as f64 / 1000.0;
+    let p99 = all.latency.quantile(0.99) as f64 / 1000.0;
+    assert!((p90 / 150.0 - 1.0).abs() < 0.10, "p90 {p90} ms, analytic 150 ms");
+    assert!((p99 / 285.0 - 1.0).abs() < 0.10, "p99 {p99} ms, analytic 285 ms");
+    let service_p50 = all.service.quantile(0.5) as f64 / 1000.0;
+    assert!(service_p50 < 5.0, "service-time p50 {service_p50} ms");
+}
+
+#[test]
+fn refused_connections_timeouts_and_5xx_are_classified() {
+    // Refused: a port that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let scenario = r#"name = "refused"
+target = "${BASE}"
+[defaults]
+connect_timeout = "1s"
+[[endpoint]]
+name = "root"
+path = "/"
+[load]
+model = "open"
+stages = [{ duration = "1s", target_rps = 20 }]
+"#;
+    let d = {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        run_scenario(scenario, &format!("http://127.0.0.1:{port}"))
+    };
+    let all = totals(&d);
+    assert_eq!(all.outcomes.get(Outcome::ConnectError), 20, "{:?}", all.outcomes);
+
+    let profile = r#"
+[[route]]
+path = "/hang"
+latency = { dist = "fixed", value = "5s" }
+[[route]]
+path = "/boom"
+error_rate = 1.0
+error_status = 502
+"#;
+    let scenario = r#"name = "classes"
+target = "${BASE}"
+[defaults]
+timeout = "300ms"
+[[endpoint]]
+name = "hang"
+path = "/hang"
+[[endpoint]]
+name = "boom"
+path = "/boom"
+[load]
+model = "open"
+stages = [{ duration = "1s", target_rps = 20 }]
+"#;
+    let started = std::time::Instant::now();
+    let d = check_run(profile, scenario);
+    assert!(started.elapsed().as_secs_f64() < 3.0, "the run must not wait for the hanging route");
+    let hang = &d.measured.endpoints()[0];
+    let boom = &d.measured.endpoints()[1];
+    assert_eq!(hang.outcomes.get(Outcome::Timeout), 10, "{:?}", hang.outcomes);
+    assert_eq!(boom.outcomes.get(Outcome::Http5xx), 10, "{:?}", boom.outcomes);
+}
+
+#[test]
+fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
+    let target = loadgate_target::spawn(Profile::parse("p.toml", "[[route]]\npath = \"/\"\n").unwrap(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+    let base = target.base_url();
+    let b = base.clone();
+    let s = loadgate_scenario::parse(
+        Path::new("t.toml"),
+        "name = \"x\"\ntarget = \"${BASE}\"\n[[endpoint]]\nname = \"r\"\npath = \"/\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target_rps = 1 }]\n",
+        &move |_| Some(b.clone()),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use loadgate_engine::client::{execute, ClientOptions, HttpClient, Prepared};
+        use rand::SeedableRng;
+        let client = HttpClient::new(ClientOptions { connect_timeout: s.connect_timeout, http: s.http, insecure: false }).unwrap();
+        let prepared = Prepared::all(&s, &base).unwrap();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut ctx = loadgate_scenario::RenderCtx { seq: 0, rng: &mut rng, row: None, lists: &[] };
+        let req = prepared[0].build(&mut ctx, &mut Vec::new()).unwrap();
+        // The send is 100 ms behind schedule, as when a stalled generator catches up.
+        let intended = std::time::Instant::now() - std::time::Duration::from_millis(100);
+        let sample = execute(&client, 0, &prepared[0], req, intended, s.timeout).await;
+        assert_eq!(sample.outcome, Outcome::Success);
+        assert!(sample.latency_us >= 100_000, "latency {} µs", sample.latency_us);
+        assert!(sample.service_us < 50_000, "service {} µs", sample.service_us);
+    });
+}
