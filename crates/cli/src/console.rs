@@ -18,7 +18,12 @@ fn ms(us: u64) -> String {
 /// The per-endpoint table. `open` adds service-time rows.
 pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open: bool) -> String {
     let mut out = String::new();
-    let width = endpoints.iter().map(|e| e.name.chars().count()).max().unwrap_or(3).clamp(8, 40);
+    let width = endpoints
+        .iter()
+        .map(|e| e.name.chars().count())
+        .max()
+        .unwrap_or(3)
+        .clamp(8, 40);
     let _ = writeln!(
         out,
         "{:<width$}  {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -59,7 +64,12 @@ pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open
                 ms(s.max)
             );
         }
-        let classes: Vec<String> = e.outcomes.iter().filter(|(o, n)| *n > 0 && *o != loadgate_metrics::Outcome::Success).map(|(o, n)| format!("{} {n}", o.name())).collect();
+        let classes: Vec<String> = e
+            .outcomes
+            .iter()
+            .filter(|(o, n)| *n > 0 && *o != loadgate_metrics::Outcome::Success)
+            .map(|(o, n)| format!("{} {n}", o.name()))
+            .collect();
         if !classes.is_empty() {
             let _ = writeln!(out, "{:<width$}  errors: {}", "", classes.join(", "));
         }
@@ -83,11 +93,29 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
         return "no SLO budgets: the verdict only reflects run validity\n".to_string();
     }
     let mut out = String::new();
-    let sw = results.iter().map(|r| r.scope.chars().count()).max().unwrap_or(6).max(6);
-    let bw = results.iter().map(|r| r.expr.chars().count()).max().unwrap_or(6).max(6);
-    let _ = writeln!(out, "{:<sw$}  {:<bw$}  {:>12}  {:>8}  result", "scope", "budget", "measured", "margin");
+    let sw = results
+        .iter()
+        .map(|r| r.scope.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let bw = results
+        .iter()
+        .map(|r| r.expr.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let _ = writeln!(
+        out,
+        "{:<sw$}  {:<bw$}  {:>12}  {:>8}  result",
+        "scope", "budget", "measured", "margin"
+    );
     for r in results {
-        let margin = r.margin.map_or("-".to_string(), |m| format!("{:+.0}%", m * 100.0));
+        let margin = match r.margin {
+            None => "-".to_string(),
+            Some(m) if m < -9.99 => "<-999%".to_string(),
+            Some(m) => format!("{:+.0}%", m * 100.0),
+        };
         let _ = writeln!(
             out,
             "{:<sw$}  {:<bw$}  {:>12}  {:>8}  {}",
@@ -119,5 +147,13 @@ pub fn rate_line(r: &RateSummary) -> String {
 
 /// The last line.
 pub fn verdict_line(v: Verdict, detail: &str) -> String {
-    format!("verdict: {}{}\n", v.word(), if detail.is_empty() { String::new() } else { format!(" ({detail})") })
+    format!(
+        "verdict: {}{}\n",
+        v.word(),
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        }
+    )
 }

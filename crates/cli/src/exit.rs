@@ -51,10 +51,16 @@ pub struct Failure {
 
 impl Failure {
     pub fn config(message: impl Into<String>) -> Failure {
-        Failure { exit: Exit::Config, message: message.into() }
+        Failure {
+            exit: Exit::Config,
+            message: message.into(),
+        }
     }
     pub fn internal(message: impl Into<String>) -> Failure {
-        Failure { exit: Exit::Internal, message: message.into() }
+        Failure {
+            exit: Exit::Internal,
+            message: message.into(),
+        }
     }
 }
 

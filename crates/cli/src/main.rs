@@ -93,7 +93,8 @@ pub struct RunArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 500ms or 2m"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 500ms or 2m"))
 }
 
 fn main() -> ExitCode {
@@ -101,7 +102,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
         Command::Validate { files } => validate(&files),
-        Command::ServeTarget { profile, addr, threads } => serve_target(profile, addr, threads),
+        Command::ServeTarget {
+            profile,
+            addr,
+            threads,
+        } => serve_target(profile, addr, threads),
     };
     match result {
         Ok(exit) => exit.code(),
@@ -143,19 +148,32 @@ fn validate(files: &[PathBuf]) -> Result<Exit, Failure> {
         }
     }
     if bad > 0 {
-        return Err(Failure::config(format!("{bad} of {} scenario file(s) are invalid", files.len())));
+        return Err(Failure::config(format!(
+            "{bad} of {} scenario file(s) are invalid",
+            files.len()
+        )));
     }
     Ok(Exit::Pass)
 }
 
-fn serve_target(profile: Option<PathBuf>, addr: SocketAddr, threads: usize) -> Result<Exit, Failure> {
+fn serve_target(
+    profile: Option<PathBuf>,
+    addr: SocketAddr,
+    threads: usize,
+) -> Result<Exit, Failure> {
     let profile = match profile {
-        Some(p) => loadgate_target::Profile::load(&p).map_err(|e| Failure::config(e.to_string()))?,
+        Some(p) => {
+            loadgate_target::Profile::load(&p).map_err(|e| Failure::config(e.to_string()))?
+        }
         None => loadgate_target::Profile::demo(),
     };
     let routes = profile.routes.len();
-    let server = loadgate_target::spawn(profile, addr, threads).map_err(|e| Failure::config(format!("cannot listen on {addr}: {e}")))?;
-    println!("loadgate demo target listening on {} ({routes} routes); Ctrl-C to stop", server.base_url());
+    let server = loadgate_target::spawn(profile, addr, threads)
+        .map_err(|e| Failure::config(format!("cannot listen on {addr}: {e}")))?;
+    println!(
+        "loadgate demo target listening on {} ({routes} routes); Ctrl-C to stop",
+        server.base_url()
+    );
     server.wait();
     Ok(Exit::Pass)
 }

@@ -10,12 +10,21 @@ use loadgate_metrics::{LatencyHistogram, Shard};
 use serde::Serialize;
 
 /// Chooses and creates the run directory.
-pub fn create_run_dir(out: Option<&Path>, reports: &Path, scenario: &str, at: SystemTime) -> io::Result<PathBuf> {
+pub fn create_run_dir(
+    out: Option<&Path>,
+    reports: &Path,
+    scenario: &str,
+    at: SystemTime,
+) -> io::Result<PathBuf> {
     let dir = match out {
         Some(p) => p.to_path_buf(),
         None => {
             // 2026-11-22T02:41:07Z -> 20261122T024107Z: sortable and path-safe
-            let stamp: String = humantime::format_rfc3339_seconds(at).to_string().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+            let stamp: String = humantime::format_rfc3339_seconds(at)
+                .to_string()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect();
             reports.join(format!("{scenario}-{stamp}"))
         }
     };
@@ -61,7 +70,10 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> io::Result<()> {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.partial"))
 }
 
@@ -114,14 +126,23 @@ pub struct HistogramsFile {
 }
 
 fn encode(name: &str, latency: &LatencyHistogram, service: &LatencyHistogram) -> EncodedPair {
-    EncodedPair { name: name.to_string(), latency: latency.to_base64(), service: service.to_base64(), saturated: latency.saturated() }
+    EncodedPair {
+        name: name.to_string(),
+        latency: latency.to_base64(),
+        service: service.to_base64(),
+        saturated: latency.saturated(),
+    }
 }
 
 fn phase(names: &[String], shard: &Shard) -> Phase {
     let all = shard.overall();
     Phase {
         all: encode("all", &all.latency, &all.service),
-        endpoints: names.iter().zip(shard.endpoints()).map(|(n, e)| encode(n, &e.latency, &e.service)).collect(),
+        endpoints: names
+            .iter()
+            .zip(shard.endpoints())
+            .map(|(n, e)| encode(n, &e.latency, &e.service))
+            .collect(),
     }
 }
 

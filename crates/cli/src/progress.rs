@@ -25,12 +25,17 @@ impl Progress {
         } else if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total_s);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}")
-                    .expect("the template is valid"),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}",
+                )
+                .expect("the template is valid"),
             );
             Progress::Bar(bar)
         } else {
-            Progress::Lines { every: if total_s > 60 { 10 } else { 5 }, total_s }
+            Progress::Lines {
+                every: if total_s > 60 { 10 } else { 5 },
+                total_s,
+            }
         }
     }
 
@@ -40,8 +45,15 @@ impl Progress {
         }
         let all = v.data.overall();
         let cumulative = v.cumulative.overall();
-        let p95 = format_value(cumulative.latency.quantile(0.95) as f64, loadgate_slo::Unit::Duration);
-        let target = if open { format!(" (target {:.1})", v.target) } else { format!(" ({} VUs)", v.target) };
+        let p95 = format_value(
+            cumulative.latency.quantile(0.95) as f64,
+            loadgate_slo::Unit::Duration,
+        );
+        let target = if open {
+            format!(" (target {:.1})", v.target)
+        } else {
+            format!(" ({} VUs)", v.target)
+        };
         let phase = if v.warmup { " warm-up" } else { "" };
         let msg = format!(
             "{:.1} rps{target}{phase} · p95 so far {p95} · errors {} · late {} · dropped {}",
@@ -57,7 +69,7 @@ impl Progress {
                 b.set_message(msg);
             }
             Progress::Lines { every, total_s } => {
-                if (v.index + 1) % every == 0 {
+                if (v.index + 1).is_multiple_of(*every) {
                     eprintln!("[{:>4}s/{}s] {msg}", v.index + 1, total_s);
                 }
             }

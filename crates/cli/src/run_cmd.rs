@@ -8,7 +8,9 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWr
 use hdrhistogram::serialization::V2DeflateSerializer;
 use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal};
 use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template};
-use loadgate_slo::summary::{judge, EndpointSummary, OpenFacts, RunSummary, Verdict, SCHEMA_VERSION};
+use loadgate_slo::summary::{
+    judge, EndpointSummary, OpenFacts, RunSummary, Verdict, SCHEMA_VERSION,
+};
 use serde::Serialize;
 
 use crate::exit::{Exit, Failure};
@@ -17,7 +19,8 @@ use crate::progress::Progress;
 use crate::{console, RunArgs};
 
 pub fn run(args: RunArgs) -> Result<Exit, Failure> {
-    let mut scenario = loadgate_scenario::load(&args.scenario).map_err(|e| Failure::config(e.to_string()))?;
+    let mut scenario =
+        loadgate_scenario::load(&args.scenario).map_err(|e| Failure::config(e.to_string()))?;
     apply_flags(&mut scenario, &args)?;
     let scenario = Arc::new(scenario);
 
@@ -31,18 +34,30 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let (base_url, _target) = match &scenario.target {
         Target::Embedded { profile } => {
             let profile = match profile {
-                Some(p) => loadgate_target::Profile::load(p).map_err(|e| Failure::config(e.to_string()))?,
+                Some(p) => {
+                    loadgate_target::Profile::load(p).map_err(|e| Failure::config(e.to_string()))?
+                }
                 None => loadgate_target::Profile::demo(),
             };
-            let server = loadgate_target::spawn(profile, "127.0.0.1:0".parse().expect("valid address"), 2)
-                .map_err(|e| Failure::internal(format!("cannot start the embedded target: {e}")))?;
+            let server = loadgate_target::spawn(
+                profile,
+                "127.0.0.1:0".parse().expect("valid address"),
+                2,
+            )
+            .map_err(|e| Failure::internal(format!("cannot start the embedded target: {e}")))?;
             (server.base_url(), Some(server))
         }
         Target::Url(u) => (strip_credentials(u), None),
     };
 
     if let Some(path) = &args.wait_healthy {
-        wait_healthy(&scenario, &base_url, path, args.health_timeout, args.insecure)?;
+        wait_healthy(
+            &scenario,
+            &base_url,
+            path,
+            args.health_timeout,
+            args.insecure,
+        )?;
     }
 
     let progress = Progress::new(args.quiet, scenario.load.duration());
@@ -55,14 +70,25 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             base_url,
             model_name(scenario.load.model),
             humantime::format_duration(scenario.load.duration()),
-            if scenario.load.warmup.is_zero() { String::new() } else { format!(" (warm-up {})", humantime::format_duration(scenario.load.warmup)) }
+            if scenario.load.warmup.is_zero() {
+                String::new()
+            } else {
+                format!(
+                    " (warm-up {})",
+                    humantime::format_duration(scenario.load.warmup)
+                )
+            }
         );
     }
 
     let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
-    let io_err = |what: &str, e: std::io::Error| Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()));
-    let mut series = StreamFile::create(dir.join("timeseries.jsonl")).map_err(|e| io_err("timeseries.jsonl", e))?;
-    let mut hlog_file = StreamFile::create(dir.join("intervals.hlog")).map_err(|e| io_err("intervals.hlog", e))?;
+    let io_err = |what: &str, e: std::io::Error| {
+        Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
+    };
+    let mut series = StreamFile::create(dir.join("timeseries.jsonl"))
+        .map_err(|e| io_err("timeseries.jsonl", e))?;
+    let mut hlog_file =
+        StreamFile::create(dir.join("intervals.hlog")).map_err(|e| io_err("intervals.hlog", e))?;
     let mut serializer = V2DeflateSerializer::new();
     let data = {
         let mut builder = IntervalLogWriterBuilder::new();
@@ -71,7 +97,9 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             .with_start_time(started)
             .with_base_time(started)
             .with_max_value_divisor(1000.0);
-        let hlog = builder.begin_log_with(hlog_file.writer(), &mut serializer).map_err(|e| io_err("intervals.hlog", e))?;
+        let hlog = builder
+            .begin_log_with(hlog_file.writer(), &mut serializer)
+            .map_err(|e| io_err("intervals.hlog", e))?;
         let mut observer = FileObserver {
             names: &names,
             tags: names.iter().map(|n| tag_name(n)).collect(),
@@ -97,12 +125,19 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     progress.finish();
     let data = data.map_err(|e| Failure::config(e.to_string()))?;
     series.finish().map_err(|e| io_err("timeseries.jsonl", e))?;
-    hlog_file.finish().map_err(|e| io_err("intervals.hlog", e))?;
+    hlog_file
+        .finish()
+        .map_err(|e| io_err("intervals.hlog", e))?;
 
     // Judge.
     let open = scenario.load.model == LoadModel::Open;
     let global: Vec<_> = scenario.slo.global.iter().map(|b| &b.budget).collect();
-    let per_endpoint: Vec<_> = scenario.slo.endpoints.iter().map(|(i, b)| (*i, &b.budget)).collect();
+    let per_endpoint: Vec<_> = scenario
+        .slo
+        .endpoints
+        .iter()
+        .map(|(i, b)| (*i, &b.budget))
+        .collect();
     let facts = data.scheduled.map(|scheduled| OpenFacts {
         scheduled,
         missed: data.missed,
@@ -111,11 +146,26 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         max_late_ratio: scenario.load.validity.max_late_ratio,
         max_dropped_ratio: scenario.load.validity.max_dropped_ratio,
     });
-    let j = judge(&names, &data.measured, data.measured_s, &global, &per_endpoint, facts);
+    let j = judge(
+        &names,
+        &data.measured,
+        data.measured_s,
+        &global,
+        &per_endpoint,
+        facts,
+    );
     let (stop, stop_detail) = match &data.stop {
         StopReason::Completed => ("completed", None),
-        StopReason::Aborted { scope, budget } => ("aborted", Some(format!("abort_on_fail budget `{budget}` ({scope}) was breached"))),
-        StopReason::Interrupted => ("interrupted", Some("stopped before the end of the profile".to_string())),
+        StopReason::Aborted { scope, budget } => (
+            "aborted",
+            Some(format!(
+                "abort_on_fail budget `{budget}` ({scope}) was breached"
+            )),
+        ),
+        StopReason::Interrupted => (
+            "interrupted",
+            Some("stopped before the end of the profile".to_string()),
+        ),
     };
     let mut verdict = j.verdict;
     if verdict == Verdict::Pass && stop != "completed" {
@@ -143,21 +193,39 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         rate: j.rate.clone(),
         slo: j.slo.clone(),
         overall: EndpointSummary::of("all", &overall, data.measured_s),
-        endpoints: names.iter().zip(data.measured.endpoints()).map(|(n, e)| EndpointSummary::of(n, e, data.measured_s)).collect(),
-        warmup: (warm.sent + warm.completed() > 0).then(|| EndpointSummary::of("all", &warm, data.warmup_s)),
-        files: [("histograms", "histograms.json"), ("timeseries", "timeseries.jsonl"), ("interval_log", "intervals.hlog")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+        endpoints: names
+            .iter()
+            .zip(data.measured.endpoints())
+            .map(|(n, e)| EndpointSummary::of(n, e, data.measured_s))
             .collect(),
+        warmup: (warm.sent + warm.completed() > 0)
+            .then(|| EndpointSummary::of("all", &warm, data.warmup_s)),
+        files: [
+            ("histograms", "histograms.json"),
+            ("timeseries", "timeseries.jsonl"),
+            ("interval_log", "intervals.hlog"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
     };
-    output::write_json(&dir.join("histograms.json"), &HistogramsFile::new(&names, &data.measured, &data.warmup)).map_err(|e| io_err("histograms.json", e))?;
-    output::write_json(&dir.join("summary.json"), &summary).map_err(|e| io_err("summary.json", e))?;
+    output::write_json(
+        &dir.join("histograms.json"),
+        &HistogramsFile::new(&names, &data.measured, &data.warmup),
+    )
+    .map_err(|e| io_err("histograms.json", e))?;
+    output::write_json(&dir.join("summary.json"), &summary)
+        .map_err(|e| io_err("summary.json", e))?;
     output::link_latest(&args.reports_dir, &dir);
 
     // Tell the person.
     let mut out = String::new();
     out.push('\n');
-    out.push_str(&console::endpoint_table(&summary.endpoints, &summary.overall, open));
+    out.push_str(&console::endpoint_table(
+        &summary.endpoints,
+        &summary.overall,
+        open,
+    ));
     out.push('\n');
     out.push_str(&console::slo_table(&summary.slo));
     if let Some(r) = &summary.rate {
@@ -189,17 +257,28 @@ fn model_name(m: LoadModel) -> &'static str {
 
 /// Applies `--target`, `--duration`, `--rps`, `--vus` and `--slo`.
 fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(), Failure> {
-    let mut o = Overrides { duration: args.duration, rps: args.rps, vus: args.vus, ..Overrides::default() };
+    let mut o = Overrides {
+        duration: args.duration,
+        rps: args.rps,
+        vus: args.vus,
+        ..Overrides::default()
+    };
     if let Some(r) = args.rps {
         if !(r.is_finite() && r > 0.0) {
-            return Err(Failure::config(format!("--rps {r}: expected a rate above zero")));
+            return Err(Failure::config(format!(
+                "--rps {r}: expected a rate above zero"
+            )));
         }
     }
     if args.vus == Some(0) {
-        return Err(Failure::config("--vus 0: expected at least one virtual user"));
+        return Err(Failure::config(
+            "--vus 0: expected at least one virtual user",
+        ));
     }
     if args.duration.is_some_and(|d| d.is_zero()) {
-        return Err(Failure::config("--duration: expected a duration above zero"));
+        return Err(Failure::config(
+            "--duration: expected a duration above zero",
+        ));
     }
     match args.target.as_deref() {
         None => {}
@@ -216,7 +295,12 @@ fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(), Failure> {
     }
     for expr in &args.slo {
         let b = loadgate_slo::parse(expr).map_err(|e| {
-            Failure::config(format!("--slo '{expr}': {} (at column {})\n  hint: {}", e.message, e.offset + 1, e.hint))
+            Failure::config(format!(
+                "--slo '{expr}': {} (at column {})\n  hint: {}",
+                e.message,
+                e.offset + 1,
+                e.hint
+            ))
         })?;
         o.slo.push(b);
     }
@@ -234,12 +318,31 @@ fn add_basic_auth(scenario: &mut Scenario, u: &url::Url) {
         return;
     }
     use base64::Engine as _;
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-    let pair = format!("{}:{}", decode(u.username()), decode(u.password().unwrap_or("")));
-    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pair = format!(
+        "{}:{}",
+        decode(u.username()),
+        decode(u.password().unwrap_or(""))
+    );
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    );
     for e in &mut scenario.endpoints {
-        if !e.headers.iter().any(|h| h.name.eq_ignore_ascii_case("authorization")) {
-            e.headers.push(Header { name: "authorization".into(), value: Template::literal(&value), secret: true });
+        if !e
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("authorization"))
+        {
+            e.headers.push(Header {
+                name: "authorization".into(),
+                value: Template::literal(&value),
+                secret: true,
+            });
         }
     }
 }
@@ -249,15 +352,37 @@ fn strip_credentials(u: &url::Url) -> String {
 }
 
 fn tag_name(name: &str) -> String {
-    name.chars().map(|c| if c == ',' || c.is_whitespace() { '_' } else { c }).collect()
+    name.chars()
+        .map(|c| {
+            if c == ',' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Polls `path` until it answers 200, or gives up after `timeout` (exit 4).
-fn wait_healthy(scenario: &Scenario, base: &str, path: &str, timeout: Duration, insecure: bool) -> Result<(), Failure> {
-    let uri: http::Uri = format!("{}{}{}", base, if path.starts_with('/') { "" } else { "/" }, path)
-        .parse()
-        .map_err(|e| Failure::config(format!("--wait-healthy {path}: not a valid path ({e})")))?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Failure::internal(e.to_string()))?;
+fn wait_healthy(
+    scenario: &Scenario,
+    base: &str,
+    path: &str,
+    timeout: Duration,
+    insecure: bool,
+) -> Result<(), Failure> {
+    let uri: http::Uri = format!(
+        "{}{}{}",
+        base,
+        if path.starts_with('/') { "" } else { "/" },
+        path
+    )
+    .parse()
+    .map_err(|e| Failure::config(format!("--wait-healthy {path}: not a valid path ({e})")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::internal(e.to_string()))?;
     rt.block_on(async {
         let client = loadgate_engine::client::HttpClient::new(loadgate_engine::client::ClientOptions {
             connect_timeout: scenario.connect_timeout.min(Duration::from_secs(5)),
@@ -326,7 +451,13 @@ struct EndpointRow<'a> {
 
 fn percentiles(h: &loadgate_metrics::LatencyHistogram) -> Percentiles {
     let s = h.stats();
-    Percentiles { p50: s.p50, p90: s.p90, p95: s.p95, p99: s.p99, max: s.max }
+    Percentiles {
+        p50: s.p50,
+        p90: s.p90,
+        p95: s.p95,
+        p99: s.p99,
+        max: s.max,
+    }
 }
 
 /// Streams each interval to `timeseries.jsonl` and `intervals.hlog`, and shows progress.
@@ -370,13 +501,19 @@ impl Observer for FileObserver<'_, '_, '_> {
                 .collect(),
         };
         let w = self.series.writer();
-        if let Err(e) = serde_json::to_writer(&mut *w, &row).map_err(std::io::Error::other).and_then(|_| w.write_all(b"\n")) {
+        if let Err(e) = serde_json::to_writer(&mut *w, &row)
+            .map_err(std::io::Error::other)
+            .and_then(|_| w.write_all(b"\n"))
+        {
             self.error.get_or_insert(e.to_string());
         }
         let start = Duration::from_secs(v.index);
         let one = Duration::from_secs(1);
         let mut write = |h: &loadgate_metrics::LatencyHistogram, tag: Option<&str>| {
-            if let Err(e) = self.hlog.write_histogram(h.inner(), start, one, tag.and_then(Tag::new)) {
+            if let Err(e) = self
+                .hlog
+                .write_histogram(h.inner(), start, one, tag.and_then(Tag::new))
+            {
                 self.error.get_or_insert(format!("{e:?}"));
             }
         };

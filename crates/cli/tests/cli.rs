@@ -70,7 +70,11 @@ fn code(o: &Output) -> i32 {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn scenario(load: &str, slo: &str) -> String {
@@ -96,7 +100,10 @@ const OPEN_2S: &str = "model = \"open\"\nstages = [{ duration = \"2s\", target_r
 
 #[test]
 fn a_passing_run_exits_0_and_writes_its_run_directory() {
-    let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2s\", \"error_rate < 1%\", \"throughput > 40rps\"]"));
+    let c = Case::new(&scenario(
+        OPEN_2S,
+        "budgets = [\"p95 < 2s\", \"error_rate < 1%\", \"throughput > 40rps\"]",
+    ));
     let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("verdict: PASS"), "{}", text(&o));
@@ -110,7 +117,11 @@ fn a_passing_run_exits_0_and_writes_its_run_directory() {
         assert!(c.out().join(f).metadata().unwrap().len() > 0, "{f}");
     }
     // No temp files are left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(c.out()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".partial")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(c.out())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
     assert!(leftovers.is_empty());
     let lines = std::fs::read_to_string(c.out().join("timeseries.jsonl")).unwrap();
     assert!(lines.lines().count() >= 2);
@@ -120,7 +131,10 @@ fn a_passing_run_exits_0_and_writes_its_run_directory() {
 #[test]
 fn a_breached_budget_exits_1() {
     let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2s\"]"));
-    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q", "--slo", "p95 < 100us"], &[]);
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}", "-q", "--slo", "p95 < 100us"],
+        &[],
+    );
     assert_eq!(code(&o), 1, "{}", text(&o));
     let s = c.summary();
     assert_eq!(s["verdict"], "fail");
@@ -138,7 +152,13 @@ fn an_overdriven_generator_makes_the_run_invalid_not_passing() {
         "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 100 }]\nmax_in_flight = 4",
         "budgets = [\"p95 < 2s\"]",
     );
-    text_s = text_s.replace("path = \"/api/intelligence/analyze\"", "path = \"/slow\"").replace("method = \"POST\"", "method = \"GET\"").replace("checks = { json = [{ path = \"$.status\", equals = \"ok\" }] }", "");
+    text_s = text_s
+        .replace("path = \"/api/intelligence/analyze\"", "path = \"/slow\"")
+        .replace("method = \"POST\"", "method = \"GET\"")
+        .replace(
+            "checks = { json = [{ path = \"$.status\", equals = \"ok\" }] }",
+            "",
+        );
     let c = Case::new(&text_s);
     let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
     assert_eq!(code(&o), 3, "{}", text(&o));
@@ -159,7 +179,11 @@ fn abort_on_fail_stops_early_with_the_breach_code() {
     let started = std::time::Instant::now();
     let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
     assert_eq!(code(&o), 1, "{}", text(&o));
-    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
     let s = c.summary();
     assert_eq!(s["stop"], "aborted");
     assert!(s["stop_detail"].as_str().unwrap().contains("p50 < 1us"));
@@ -167,7 +191,10 @@ fn abort_on_fail_stops_early_with_the_breach_code() {
 
 #[test]
 fn a_closed_model_run_passes() {
-    let c = Case::new(&scenario("model = \"closed\"\nstages = [{ duration = \"2s\", vus = 3 }]\nthink_time = \"10ms\"", "budgets = [\"p99 < 1s\"]"));
+    let c = Case::new(&scenario(
+        "model = \"closed\"\nstages = [{ duration = \"2s\", vus = 3 }]\nthink_time = \"10ms\"",
+        "budgets = [\"p99 < 1s\"]",
+    ));
     let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let s = c.summary();
@@ -181,8 +208,15 @@ fn an_invalid_scenario_exits_2_with_file_line_column() {
     let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2 seconds\"]"));
     let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(text(&o).contains("s.toml:14:21: invalid SLO budget"), "{}", text(&o));
-    assert!(!c.out().exists(), "no run directory for a run that never started");
+    assert!(
+        text(&o).contains("s.toml:14:21: invalid SLO budget"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !c.out().exists(),
+        "no run directory for a run that never started"
+    );
 }
 
 #[test]
@@ -216,37 +250,76 @@ fn bad_flags_are_usage_errors_not_panics() {
     std::fs::write(c.dir.path().join("file"), "").unwrap();
     let o = c.loadgate(&["run", "{s}", "--out", "file/run"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(text(&o).contains("cannot write the run directory"), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot write the run directory"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
 fn a_target_that_never_becomes_healthy_exits_4() {
     let c = Case::new(&scenario(OPEN_2S, ""));
-    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "--wait-healthy", "/sick", "--health-timeout", "1s"], &[]);
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}",
+            "--wait-healthy",
+            "/sick",
+            "--health-timeout",
+            "1s",
+        ],
+        &[],
+    );
     assert_eq!(code(&o), 4, "{}", text(&o));
     assert!(text(&o).contains("status 503"), "{}", text(&o));
-    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q", "--wait-healthy", "/api/health"], &[]);
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}",
+            "-q",
+            "--wait-healthy",
+            "/api/health",
+        ],
+        &[],
+    );
     assert_eq!(code(&o), 0, "{}", text(&o));
 }
 
 #[test]
 fn secrets_never_reach_outputs() {
-    let target = loadgate_target::spawn(loadgate_target::Profile::parse("p", FAST_PROFILE).unwrap(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+    let target = loadgate_target::spawn(
+        loadgate_target::Profile::parse("p", FAST_PROFILE).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+    )
+    .unwrap();
     let url = format!("http://admin:hunter2-pw@{}", target.addr());
     let c = Case::new(
         &scenario(OPEN_2S, "budgets = [\"p95 < 2s\"]")
             .replace("target = \"embedded\"", "target = \"${URL}\"")
-            .replace("[[endpoint]]", "[defaults]\nheaders = { \"X-Token\" = \"${LG_TOKEN}\" }\n[[endpoint]]"),
+            .replace(
+                "[[endpoint]]",
+                "[defaults]\nheaders = { \"X-Token\" = \"${LG_TOKEN}\" }\n[[endpoint]]",
+            ),
     );
-    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("LG_TOKEN", "tok-s3cr3t-value"), ("URL", &url)]);
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}"],
+        &[("LG_TOKEN", "tok-s3cr3t-value"), ("URL", &url)],
+    );
     assert_eq!(code(&o), 0, "{}", text(&o));
     let mut all = text(&o);
     for f in std::fs::read_dir(c.out()).unwrap() {
-        all.push_str(&String::from_utf8_lossy(&std::fs::read(f.unwrap().path()).unwrap()));
+        all.push_str(&String::from_utf8_lossy(
+            &std::fs::read(f.unwrap().path()).unwrap(),
+        ));
     }
     for secret in ["tok-s3cr3t-value", "hunter2-pw", "admin:"] {
         assert!(!all.contains(secret), "`{secret}` leaked");
     }
     assert_eq!(c.summary()["target"], format!("http://{}", target.addr()));
 }
-

@@ -60,31 +60,40 @@ impl HttpClient {
         http.set_connect_timeout(Some(opts.connect_timeout));
         http.set_nodelay(true);
         http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
         let connector = match opts.http {
             HttpVersion::Http1 => connector.enable_http1().wrap_connector(http),
             HttpVersion::Http2 => connector.enable_http2().wrap_connector(http),
             HttpVersion::Auto => connector.enable_all_versions().wrap_connector(http),
         };
         let mut b = Client::builder(TokioExecutor::new());
-        b.pool_idle_timeout(Duration::from_secs(90)).pool_max_idle_per_host(usize::MAX);
+        b.pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(usize::MAX);
         if opts.http == HttpVersion::Http2 {
             // h2c with prior knowledge over plain TCP; ALPN h2 over TLS.
             b.http2_only(true);
         }
-        Ok(HttpClient { inner: b.build(connector) })
+        Ok(HttpClient {
+            inner: b.build(connector),
+        })
     }
 
     /// One GET of `uri` within `timeout`: the status, or the class of failure.
     pub async fn probe(&self, uri: Uri, timeout: Duration) -> Result<u16, Outcome> {
-        let req = Request::get(uri).body(Full::new(Bytes::new())).map_err(|_| Outcome::CheckFailed)?;
+        let req = Request::get(uri)
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| Outcome::CheckFailed)?;
         let fut = async {
             let resp = self.inner.request(req).await.map_err(|e| classify(&e))?;
             let status = resp.status().as_u16();
             resp.into_body().collect().await.map_err(|e| classify(&e))?;
             Ok(status)
         };
-        tokio::time::timeout(timeout, fut).await.unwrap_or(Err(Outcome::Timeout))
+        tokio::time::timeout(timeout, fut)
+            .await
+            .unwrap_or(Err(Outcome::Timeout))
     }
 }
 
@@ -109,7 +118,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -117,7 +131,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
@@ -128,6 +147,11 @@ enum HeaderPart {
     Static(HeaderValue),
     Dynamic(Template),
 }
+
+/// A template rendered into something that is not a valid URL or header value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the rendered request is not valid HTTP (URL or header value)")]
+pub struct InvalidRequest;
 
 /// An endpoint with everything that does not change per request parsed once.
 pub struct Prepared {
@@ -145,12 +169,20 @@ pub struct Prepared {
 impl Prepared {
     /// Prepares every endpoint of `scenario` against `base` (scheme://authority[/prefix]).
     pub fn all(scenario: &Scenario, base: &str) -> Result<Vec<Prepared>, EngineError> {
-        scenario.endpoints.iter().map(|e| Prepared::new(e, base)).collect()
+        scenario
+            .endpoints
+            .iter()
+            .map(|e| Prepared::new(e, base))
+            .collect()
     }
 
     fn new(e: &Endpoint, base: &str) -> Result<Prepared, EngineError> {
-        let bad = |what: String| EngineError::Request { endpoint: e.name.clone(), message: what };
-        let method = Method::from_bytes(e.method.as_bytes()).map_err(|_| bad(format!("invalid method {}", e.method)))?;
+        let bad = |what: String| EngineError::Request {
+            endpoint: e.name.clone(),
+            message: what,
+        };
+        let method = Method::from_bytes(e.method.as_bytes())
+            .map_err(|_| bad(format!("invalid method {}", e.method)))?;
         let base = base.trim_end_matches('/').to_string();
         let static_uri = if e.path.is_static() {
             let mut s = base.clone().into_bytes();
@@ -161,11 +193,13 @@ impl Prepared {
         };
         let mut headers = Vec::new();
         for h in &e.headers {
-            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(format!("invalid header name {}", h.name)))?;
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| bad(format!("invalid header name {}", h.name)))?;
             let part = if h.value.is_static() {
                 let v = render_static(&h.value);
                 // Never echo the value: it may be a secret.
-                let mut value = HeaderValue::from_bytes(&v).map_err(|_| bad(format!("invalid value for header {}", h.name)))?;
+                let mut value = HeaderValue::from_bytes(&v)
+                    .map_err(|_| bad(format!("invalid value for header {}", h.name)))?;
                 value.set_sensitive(h.secret);
                 HeaderPart::Static(value)
             } else {
@@ -173,8 +207,14 @@ impl Prepared {
             };
             headers.push((name, part));
         }
-        let static_body = e.body.as_ref().filter(|b| b.is_static()).map(|b| Bytes::from(render_static(b)));
-        let uses_row = e.path.uses_row() || e.body.as_ref().is_some_and(Template::uses_row) || e.headers.iter().any(|h| h.value.uses_row());
+        let static_body = e
+            .body
+            .as_ref()
+            .filter(|b| b.is_static())
+            .map(|b| Bytes::from(render_static(b)));
+        let uses_row = e.path.uses_row()
+            || e.body.as_ref().is_some_and(Template::uses_row)
+            || e.headers.iter().any(|h| h.value.uses_row());
         Ok(Prepared {
             method,
             base,
@@ -195,14 +235,18 @@ impl Prepared {
 
     /// Renders one request. A rendering that yields an invalid URL or header is returned
     /// as `Err` and counted as a check failure by the caller.
-    pub fn build(&self, ctx: &mut RenderCtx<'_, SmallRng>, scratch: &mut Vec<u8>) -> Result<Request<Full<Bytes>>, ()> {
+    pub fn build(
+        &self,
+        ctx: &mut RenderCtx<'_, SmallRng>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Request<Full<Bytes>>, InvalidRequest> {
         let uri = match &self.static_uri {
             Some(u) => u.clone(),
             None => {
                 scratch.clear();
                 scratch.extend_from_slice(self.base.as_bytes());
                 self.path.render(ctx, scratch);
-                Uri::try_from(scratch.as_slice()).map_err(|_| ())?
+                Uri::try_from(scratch.as_slice()).map_err(|_| InvalidRequest)?
             }
         };
         let body = match (&self.static_body, &self.body) {
@@ -214,7 +258,11 @@ impl Prepared {
             }
             (None, None) => Bytes::new(),
         };
-        let mut req = Request::builder().method(self.method.clone()).uri(uri).body(Full::new(body)).map_err(|_| ())?;
+        let mut req = Request::builder()
+            .method(self.method.clone())
+            .uri(uri)
+            .body(Full::new(body))
+            .map_err(|_| InvalidRequest)?;
         let h = req.headers_mut();
         for (name, part) in &self.headers {
             match part {
@@ -224,7 +272,10 @@ impl Prepared {
                 HeaderPart::Dynamic(t) => {
                     scratch.clear();
                     t.render(ctx, scratch);
-                    h.append(name.clone(), HeaderValue::from_bytes(scratch).map_err(|_| ())?);
+                    h.append(
+                        name.clone(),
+                        HeaderValue::from_bytes(scratch).map_err(|_| InvalidRequest)?,
+                    );
                 }
             }
         }
@@ -237,7 +288,15 @@ fn render_static(t: &Template) -> Vec<u8> {
     use rand::SeedableRng;
     let mut rng = SmallRng::seed_from_u64(0);
     let mut out = Vec::new();
-    t.render(&mut RenderCtx { seq: 0, rng: &mut rng, row: None, lists: &[] }, &mut out);
+    t.render(
+        &mut RenderCtx {
+            seq: 0,
+            rng: &mut rng,
+            row: None,
+            lists: &[],
+        },
+        &mut out,
+    );
     out
 }
 
@@ -276,7 +335,11 @@ pub async fn execute(
     let (outcome, status, bytes) = match result {
         Err(_elapsed) => (Outcome::Timeout, None, 0),
         Ok(Err(outcome)) => (outcome, None, 0),
-        Ok(Ok((status, bytes, body))) => (evaluate(&prepared.checks, status, &body), Some(status), bytes),
+        Ok(Ok((status, bytes, body))) => (
+            evaluate(&prepared.checks, status, &body),
+            Some(status),
+            bytes,
+        ),
     };
     Sample {
         endpoint,
@@ -350,7 +413,11 @@ pub fn classify(err: &(dyn StdError + 'static)) -> Outcome {
             if h.is_timeout() {
                 return Outcome::Timeout;
             }
-            if h.is_incomplete_message() || h.is_body_write_aborted() || h.is_closed() || h.is_canceled() {
+            if h.is_incomplete_message()
+                || h.is_body_write_aborted()
+                || h.is_closed()
+                || h.is_canceled()
+            {
                 return Outcome::IoError;
             }
         }
@@ -372,15 +439,28 @@ mod tests {
         assert_eq!(evaluate(&c, 404, b""), Outcome::Http4xx);
         assert_eq!(evaluate(&c, 503, b""), Outcome::Http5xx);
         assert_eq!(evaluate(&c, 302, b""), Outcome::CheckFailed);
-        let c = Checks { status: vec![404], ..Checks::default() };
+        let c = Checks {
+            status: vec![404],
+            ..Checks::default()
+        };
         assert_eq!(evaluate(&c, 404, b""), Outcome::Success);
         let c = Checks {
             body_contains: Some("ok".into()),
-            json: vec![JsonCheck { path: "$.a[1]".into(), pointer: "/a/1".into(), expect: JsonExpect::Equals(serde_json::json!(2)) }],
+            json: vec![JsonCheck {
+                path: "$.a[1]".into(),
+                pointer: "/a/1".into(),
+                expect: JsonExpect::Equals(serde_json::json!(2)),
+            }],
             ..Checks::default()
         };
-        assert_eq!(evaluate(&c, 200, br#"{"s":"ok","a":[1,2]}"#), Outcome::Success);
-        assert_eq!(evaluate(&c, 200, br#"{"s":"ok","a":[1,3]}"#), Outcome::CheckFailed);
+        assert_eq!(
+            evaluate(&c, 200, br#"{"s":"ok","a":[1,2]}"#),
+            Outcome::Success
+        );
+        assert_eq!(
+            evaluate(&c, 200, br#"{"s":"ok","a":[1,3]}"#),
+            Outcome::CheckFailed
+        );
         assert_eq!(evaluate(&c, 200, br#"{"s":"no"}"#), Outcome::CheckFailed);
         assert_eq!(evaluate(&c, 200, b"ok but not json"), Outcome::CheckFailed);
     }

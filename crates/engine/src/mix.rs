@@ -26,12 +26,20 @@ impl Mix {
                 for (c, &w) in current.iter_mut().zip(weights) {
                     *c += i64::from(w);
                 }
-                let (best, _) = current.iter().enumerate().max_by_key(|&(i, &c)| (c, std::cmp::Reverse(i))).expect("weights is non-empty");
+                let (best, _) = current
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|&(i, &c)| (c, std::cmp::Reverse(i)))
+                    .expect("weights is non-empty");
                 current[best] -= total as i64;
                 table.push(best as u16);
             }
         }
-        Mix { table, weights: weights.to_vec(), total }
+        Mix {
+            table,
+            weights: weights.to_vec(),
+            total,
+        }
     }
 
     /// The endpoint for request `i`.
@@ -66,6 +74,9 @@ mod tests {
         assert_eq!(counts, [300, 100, 0, 200]);
         // spread out: the heaviest endpoint never runs 3 times in a row
         let seq: Vec<_> = (0..6).map(|i| m.pick(i, &mut rng)).collect();
-        assert!(!seq.windows(3).any(|w| w.iter().all(|&e| e == 0)), "{seq:?}");
+        assert!(
+            !seq.windows(3).any(|w| w.iter().all(|&e| e == 0)),
+            "{seq:?}"
+        );
     }
 }

@@ -125,11 +125,13 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     } else {
         cfg.workers
     };
-    let histogram_max_us = (scenario.timeout.as_micros() as u64).saturating_mul(3).max(60_000_000);
+    let histogram_max_us = (scenario.timeout.as_micros() as u64)
+        .saturating_mul(3)
+        .max(60_000_000);
     let seed = scenario.load.seed.unwrap_or_else(rand::random);
     let started_at = SystemTime::now();
-    // Give every worker time to build its client before the first arrival is due.
-    let start = Instant::now() + Duration::from_millis(50);
+    let start_cell = Arc::new(std::sync::OnceLock::new());
+    let ready = Arc::new(std::sync::Barrier::new(workers + 1));
 
     let (tx, rx) = mpsc::channel();
     let mut spares = Vec::new();
@@ -144,15 +146,25 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             base_url: cfg.base_url.clone(),
             insecure: cfg.insecure,
             seed,
-            start,
+            start: start_cell.clone(),
+            ready: ready.clone(),
             histogram_max_us,
             tx: tx.clone(),
             spare: spare_rx,
             stop: cfg.stop.subscribe(),
         };
-        handles.push(std::thread::Builder::new().name(format!("loadgate-worker-{index}")).spawn(move || worker::run(spec))?);
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("loadgate-worker-{index}"))
+                .spawn(move || worker::run(spec))?,
+        );
     }
     drop(tx);
+    ready.wait();
+    // Every worker has its client and requests built; begin a moment from now.
+    let start = Instant::now() + Duration::from_millis(10);
+    start_cell.set(start).expect("set once");
+    ready.wait();
 
     let warmup_secs = scenario.load.warmup.as_secs_f64().ceil() as u64;
     let open = scenario.load.model == LoadModel::Open;
@@ -168,15 +180,29 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     let mut failure = None;
     let mut stopped_at: Option<Instant> = None;
 
-    let mut finalize = |index: u64, data: Shard, stop: &mut StopReason, measured: &mut Shard, warmup: &mut Shard| {
+    let mut finalize = |index: u64,
+                        data: Shard,
+                        stop: &mut StopReason,
+                        measured: &mut Shard,
+                        warmup: &mut Shard| {
         let in_warmup = index < warmup_secs;
-        let cumulative = if in_warmup { &mut *warmup } else { &mut *measured };
+        let cumulative = if in_warmup {
+            &mut *warmup
+        } else {
+            &mut *measured
+        };
         cumulative.merge_from(&data);
         let target = match &schedule {
             Some(s) => s.count_before((index + 1) as f64) - s.count_before(index as f64),
             None => scenario.load.target_at(index as f64 + 0.5).floor(),
         };
-        observer.interval(&IntervalView { index, warmup: in_warmup, data: &data, target, cumulative });
+        observer.interval(&IntervalView {
+            index,
+            warmup: in_warmup,
+            data: &data,
+            target,
+            cumulative,
+        });
         if !in_warmup && *stop == StopReason::Completed {
             let elapsed = (index + 1 - warmup_secs) as f64;
             if let Some(reason) = abort_breach(&scenario, measured, elapsed) {
@@ -193,11 +219,18 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             Err(_) => break, // every worker is gone
         };
         match msg {
-            Msg::Interval { worker, index, mut shard } => {
+            Msg::Interval {
+                worker,
+                index,
+                mut shard,
+            } => {
                 if shard.endpoints().len() == endpoints {
                     // An interval that was already finalized (a late tail) joins the next one.
                     let slot = index.max(next);
-                    pending.entry(slot).or_insert_with(|| Shard::new(endpoints, histogram_max_us)).merge_from(&shard);
+                    pending
+                        .entry(slot)
+                        .or_insert_with(|| Shard::new(endpoints, histogram_max_us))
+                        .merge_from(&shard);
                     shard.reset();
                     let _ = spares[worker].send(shard);
                 }
@@ -209,7 +242,10 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             }
             Msg::Failed { worker, error } => {
                 done[worker] = true;
-                failure.get_or_insert(EngineError::Worker { worker, message: error });
+                failure.get_or_insert(EngineError::Worker {
+                    worker,
+                    message: error,
+                });
                 cfg.stop.trigger();
             }
         }
@@ -218,8 +254,12 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         }
         // Interval `next` is complete once every live worker has reported it (reports
         // from one worker arrive in order). Keys in `pending` are always >= `next`.
-        while !pending.is_empty() && (0..workers).all(|w| done[w] || last_seen[w].is_some_and(|l| l >= next)) {
-            let data = pending.remove(&next).unwrap_or_else(|| Shard::new(endpoints, histogram_max_us));
+        while !pending.is_empty()
+            && (0..workers).all(|w| done[w] || last_seen[w].is_some_and(|l| l >= next))
+        {
+            let data = pending
+                .remove(&next)
+                .unwrap_or_else(|| Shard::new(endpoints, histogram_max_us));
             finalize(next, data, &mut stop, &mut measured, &mut warmup);
             next += 1;
         }
@@ -263,19 +303,45 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
 fn abort_breach(scenario: &Scenario, measured: &Shard, elapsed_s: f64) -> Option<StopReason> {
     let elapsed = Duration::from_secs_f64(elapsed_s);
     let mut overall = None;
-    for b in scenario.slo.global.iter().filter(|b| b.abort_on_fail && elapsed >= b.abort_delay) {
+    for b in scenario
+        .slo
+        .global
+        .iter()
+        .filter(|b| b.abort_on_fail && elapsed >= b.abort_delay)
+    {
         let all = overall.get_or_insert_with(|| measured.overall());
-        let o = Observed { latency: &all.latency, service: &all.service, outcomes: &all.outcomes, duration_s: elapsed_s };
+        let o = Observed {
+            latency: &all.latency,
+            service: &all.service,
+            outcomes: &all.outcomes,
+            duration_s: elapsed_s,
+        };
         if !b.budget.evaluate("global", &o).pass {
-            return Some(StopReason::Aborted { scope: "global".into(), budget: b.budget.text.clone() });
+            return Some(StopReason::Aborted {
+                scope: "global".into(),
+                budget: b.budget.text.clone(),
+            });
         }
     }
-    for (i, b) in scenario.slo.endpoints.iter().filter(|(_, b)| b.abort_on_fail && elapsed >= b.abort_delay) {
+    for (i, b) in scenario
+        .slo
+        .endpoints
+        .iter()
+        .filter(|(_, b)| b.abort_on_fail && elapsed >= b.abort_delay)
+    {
         let e = &measured.endpoints()[*i];
-        let o = Observed { latency: &e.latency, service: &e.service, outcomes: &e.outcomes, duration_s: elapsed_s };
+        let o = Observed {
+            latency: &e.latency,
+            service: &e.service,
+            outcomes: &e.outcomes,
+            duration_s: elapsed_s,
+        };
         let name = &scenario.endpoints[*i].name;
         if !b.budget.evaluate(name, &o).pass {
-            return Some(StopReason::Aborted { scope: name.clone(), budget: b.budget.text.clone() });
+            return Some(StopReason::Aborted {
+                scope: name.clone(),
+                budget: b.budget.text.clone(),
+            });
         }
     }
     None

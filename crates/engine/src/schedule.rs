@@ -36,12 +36,21 @@ impl Schedule {
         for s in &load.stages {
             let len = s.duration.as_secs_f64();
             let r1 = s.target.max(0.0);
-            segments.push(Segment { begin, len, r0, r1, n0 });
+            segments.push(Segment {
+                begin,
+                len,
+                r0,
+                r1,
+                n0,
+            });
             n0 += (r0 + r1) / 2.0 * len;
             begin += len;
             r0 = r1;
         }
-        Schedule { segments, total: n0 }
+        Schedule {
+            segments,
+            total: n0,
+        }
     }
 
     /// Expected number of arrivals in `[0, t)` seconds.
@@ -59,7 +68,11 @@ impl Schedule {
     pub fn len(&self) -> u64 {
         // Arrival i is due at N(t) = i, so arrivals 0..ceil(total) fall inside.
         let n = self.total.ceil() as u64;
-        if (n as f64 - self.total).abs() < 1e-9 { n } else { n.max(1) }
+        if (n as f64 - self.total).abs() < 1e-9 {
+            n
+        } else {
+            n.max(1)
+        }
     }
 
     /// Whether the schedule has no arrivals.
@@ -74,7 +87,11 @@ impl Schedule {
             return None;
         }
         // Last segment whose start count is <= n (segments of zero rate are skipped).
-        let s = self.segments.iter().rev().find(|s| s.n0 <= n && (s.r0 > 0.0 || s.r1 > 0.0))?;
+        let s = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.n0 <= n && (s.r0 > 0.0 || s.r1 > 0.0))?;
         let k = n - s.n0;
         let a = (s.r1 - s.r0) / (2.0 * s.len);
         // Solve a·τ² + r0·τ = k in the form that is stable as a → 0.
@@ -94,12 +111,22 @@ mod tests {
         Load {
             model: LoadModel::Open,
             start,
-            stages: stages.iter().map(|&(d, t)| Stage { duration: Duration::from_secs(d), target: t }).collect(),
+            stages: stages
+                .iter()
+                .map(|&(d, t)| Stage {
+                    duration: Duration::from_secs(d),
+                    target: t,
+                })
+                .collect(),
             max_in_flight: 100,
             think_time: Duration::ZERO,
             warmup: Duration::ZERO,
             late_tolerance: Duration::from_millis(1),
-            validity: Validity { min_achieved_ratio: 0.95, max_late_ratio: 0.01, max_dropped_ratio: 0.001 },
+            validity: Validity {
+                min_achieved_ratio: 0.95,
+                max_late_ratio: 0.01,
+                max_dropped_ratio: 0.001,
+            },
             seed: None,
         }
     }
@@ -135,7 +162,9 @@ mod tests {
     #[test]
     fn striding_by_worker_partitions_the_schedule() {
         let s = Schedule::new(&load(0.0, &[(3, 333.0), (2, 50.0)]));
-        let mut all: Vec<_> = (0..4u64).flat_map(|w| (w..).step_by(4).map_while(|i| s.due(i).map(|t| (t, i)))).collect();
+        let mut all: Vec<_> = (0..4u64)
+            .flat_map(|w| (w..).step_by(4).map_while(|i| s.due(i).map(|t| (t, i))))
+            .collect();
         all.sort();
         assert_eq!(all.len() as u64, s.len());
         assert!(all.iter().enumerate().all(|(k, &(_, i))| k as u64 == i));

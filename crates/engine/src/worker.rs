@@ -25,7 +25,11 @@ use crate::schedule::Schedule;
 /// What a worker tells the aggregator.
 pub(crate) enum Msg {
     /// The worker's data for interval `index` (second `index` of the run).
-    Interval { worker: usize, index: u64, shard: Shard },
+    Interval {
+        worker: usize,
+        index: u64,
+        shard: Shard,
+    },
     /// The worker has finished; `missed` arrivals were never sent because the generator
     /// fell more than the grace period behind the end of the schedule.
     Done { worker: usize, missed: u64 },
@@ -40,7 +44,10 @@ pub(crate) struct WorkerSpec {
     pub base_url: String,
     pub insecure: bool,
     pub seed: u64,
-    pub start: Instant,
+    /// Set by the aggregator between the two waits on `ready`.
+    pub start: Arc<std::sync::OnceLock<Instant>>,
+    /// Every worker and the aggregator: once when ready, once after `start` is set.
+    pub ready: Arc<std::sync::Barrier>,
     pub histogram_max_us: u64,
     pub tx: mpsc::Sender<Msg>,
     pub spare: mpsc::Receiver<Shard>,
@@ -83,10 +90,24 @@ struct Ctx {
 pub(crate) fn run(spec: WorkerSpec) {
     let tx = spec.tx.clone();
     let worker = spec.index;
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let ready = spec.ready.clone();
+    // Whatever happens, take part in both barrier waits so no one else blocks forever.
+    let start_gate = |ok: bool| {
+        ready.wait();
+        ready.wait();
+        ok
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = tx.send(Msg::Failed { worker, error: format!("cannot start a runtime: {e}") });
+            start_gate(false);
+            let _ = tx.send(Msg::Failed {
+                worker,
+                error: format!("cannot start a runtime: {e}"),
+            });
             return;
         }
     };
@@ -100,21 +121,31 @@ pub(crate) fn run(spec: WorkerSpec) {
         }) {
             Ok(c) => c,
             Err(e) => {
-                let _ = tx.send(Msg::Failed { worker, error: e.to_string() });
+                start_gate(false);
+                let _ = tx.send(Msg::Failed {
+                    worker,
+                    error: e.to_string(),
+                });
                 return;
             }
         };
         let prepared = match Prepared::all(&scenario, &spec.base_url) {
             Ok(p) => p,
             Err(e) => {
-                let _ = tx.send(Msg::Failed { worker, error: e.to_string() });
+                start_gate(false);
+                let _ = tx.send(Msg::Failed {
+                    worker,
+                    error: e.to_string(),
+                });
                 return;
             }
         };
         let weights: Vec<u32> = scenario.endpoints.iter().map(|e| e.weight).collect();
         let ctx = Rc::new(Ctx {
             shard: RefCell::new(Shard::new(scenario.endpoints.len(), spec.histogram_max_us)),
-            rng: RefCell::new(SmallRng::seed_from_u64(spec.seed.wrapping_add(spec.index as u64 * 0x9E37_79B9))),
+            rng: RefCell::new(SmallRng::seed_from_u64(
+                spec.seed.wrapping_add(spec.index as u64 * 0x9E37_79B9),
+            )),
             spec,
             client,
             prepared,
@@ -123,8 +154,16 @@ pub(crate) fn run(spec: WorkerSpec) {
             drained: Notify::new(),
             scratch: RefCell::new(Vec::with_capacity(512)),
         });
-        let start = ctx.spec.start;
-        tokio::time::sleep_until(start.into()).await;
+        // Ready: the client and requests are built. The aggregator fixes the start time
+        // only once every worker is here, so no first send is late because of start-up.
+        start_gate(true);
+        let start = *ctx
+            .spec
+            .start
+            .get()
+            .expect("the start time is set between the waits");
+        // No coarse sleep to `start` here: tokio rounds timers up by up to 1 ms, which
+        // would make arrival 0 (due exactly at `start`) late. Each model waits precisely.
 
         let ticker = tokio::task::spawn_local(tick(ctx.clone()));
         let missed = match scenario.load.model {
@@ -141,22 +180,39 @@ pub(crate) fn run(spec: WorkerSpec) {
         let _ = ticker.await;
         let index = start.elapsed().as_secs();
         let shard = ctx.shard.replace(Shard::new(0, 1));
-        let _ = ctx.spec.tx.send(Msg::Interval { worker, index, shard });
+        let _ = ctx.spec.tx.send(Msg::Interval {
+            worker,
+            index,
+            shard,
+        });
         let _ = ctx.spec.tx.send(Msg::Done { worker, missed });
     });
+}
+
+fn start_of(ctx: &Ctx) -> Instant {
+    *ctx.spec.start.get().expect("set before any task runs")
 }
 
 /// Hands the shard over at every 1-second boundary of the run.
 async fn tick(ctx: Rc<Ctx>) {
     let mut index = 0u64;
     loop {
-        let boundary = ctx.spec.start + Duration::from_secs(index + 1);
+        let boundary = start_of(&ctx) + Duration::from_secs(index + 1);
         tokio::time::sleep_until(boundary.into()).await;
         let fresh = ctx.spec.spare.try_recv().unwrap_or_else(|_| {
             Shard::new(ctx.spec.scenario.endpoints.len(), ctx.spec.histogram_max_us)
         });
         let shard = ctx.shard.replace(fresh);
-        if ctx.spec.tx.send(Msg::Interval { worker: ctx.spec.index, index, shard }).is_err() {
+        if ctx
+            .spec
+            .tx
+            .send(Msg::Interval {
+                worker: ctx.spec.index,
+                index,
+                shard,
+            })
+            .is_err()
+        {
             return;
         }
         index += 1;
@@ -167,11 +223,15 @@ async fn tick(ctx: Rc<Ctx>) {
 async fn open(ctx: Rc<Ctx>) -> u64 {
     let scenario = &ctx.spec.scenario;
     let schedule = Schedule::new(&scenario.load);
-    let start = ctx.spec.start;
+    let start = start_of(&ctx);
     let end = start + scenario.load.duration();
     let workers = ctx.spec.workers as u64;
     let tolerance = scenario.load.late_tolerance;
-    let cap = scenario.load.max_in_flight.div_ceil(ctx.spec.workers).max(1);
+    let cap = scenario
+        .load
+        .max_in_flight
+        .div_ceil(ctx.spec.workers)
+        .max(1);
     let mut stop = ctx.spec.stop.clone();
     let mut i = ctx.spec.index as u64;
     while let Some(due) = schedule.due(i) {
@@ -214,27 +274,56 @@ fn build_request(ctx: &Ctx, endpoint: usize, seq: u64) -> Option<Request<Full<By
     let built = {
         let scenario = &ctx.spec.scenario;
         let mut rng = ctx.rng.borrow_mut();
-        let row = scenario.data.as_ref().filter(|_| ctx.prepared[endpoint].uses_row()).map(|d| {
-            let idx = match d.mode {
-                DataMode::Sequential => (seq % d.rows.len() as u64) as usize,
-                DataMode::Random => rng.gen_range(0..d.rows.len()),
-            };
-            d.rows[idx].as_slice()
-        });
-        let mut rctx = RenderCtx { seq, rng: &mut *rng, row, lists: &scenario.lists };
+        let row = scenario
+            .data
+            .as_ref()
+            .filter(|_| ctx.prepared[endpoint].uses_row())
+            .map(|d| {
+                let idx = match d.mode {
+                    DataMode::Sequential => (seq % d.rows.len() as u64) as usize,
+                    DataMode::Random => rng.gen_range(0..d.rows.len()),
+                };
+                d.rows[idx].as_slice()
+            });
+        let mut rctx = RenderCtx {
+            seq,
+            rng: &mut *rng,
+            row,
+            lists: &scenario.lists,
+        };
         ctx.prepared[endpoint].build(&mut rctx, &mut ctx.scratch.borrow_mut())
     };
     if built.is_err() {
-        let failed = Sample { endpoint, latency_us: 0, service_us: 0, outcome: Outcome::CheckFailed, status: None, bytes: 0 };
+        let failed = Sample {
+            endpoint,
+            latency_us: 0,
+            service_us: 0,
+            outcome: Outcome::CheckFailed,
+            status: None,
+            bytes: 0,
+        };
         ctx.shard.borrow_mut().record(&failed);
     }
     built.ok()
 }
 
 /// Sends one request and records it; `in_flight` covers it until the sample is recorded.
-async fn send_and_record(ctx: Rc<Ctx>, endpoint: usize, req: Request<Full<Bytes>>, intended: Instant) {
+async fn send_and_record(
+    ctx: Rc<Ctx>,
+    endpoint: usize,
+    req: Request<Full<Bytes>>,
+    intended: Instant,
+) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let sample = execute(&ctx.client, endpoint, &ctx.prepared[endpoint], req, intended, ctx.spec.scenario.timeout).await;
+    let sample = execute(
+        &ctx.client,
+        endpoint,
+        &ctx.prepared[endpoint],
+        req,
+        intended,
+        ctx.spec.scenario.timeout,
+    )
+    .await;
     ctx.shard.borrow_mut().record(&sample);
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     ctx.drained.notify_one();
@@ -243,12 +332,13 @@ async fn send_and_record(ctx: Rc<Ctx>, endpoint: usize, req: Request<Full<Bytes>
 /// Closed model: this worker runs VUs `index, index + W, ...` of the profile's VU count.
 async fn closed(ctx: Rc<Ctx>) {
     let scenario = ctx.spec.scenario.clone();
-    let start = ctx.spec.start;
+    let start = start_of(&ctx);
     let end = start + scenario.load.duration();
     let workers = ctx.spec.workers;
     let mut stop = ctx.spec.stop.clone();
     let seq = Rc::new(Cell::new(0u64));
     let mut vus: Vec<Rc<Cell<bool>>> = Vec::new();
+    sleep_precise(start).await;
     loop {
         let now = Instant::now();
         if now >= end || *stop.borrow() {
@@ -296,4 +386,3 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
         }
     }
 }
-

@@ -22,16 +22,30 @@ impl Observer for Count {
 /// Runs `scenario` (TOML; `${BASE}` is the target's URL) against a target with `profile`.
 fn check_run(profile: &str, scenario: &str) -> RunData {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let target = loadgate_target::spawn(Profile::parse("profile.toml", profile).unwrap(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+    let target = loadgate_target::spawn(
+        Profile::parse("profile.toml", profile).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+    )
+    .unwrap();
     let base = target.base_url();
     run_scenario(scenario, &base)
 }
 
 fn run_scenario(scenario: &str, base: &str) -> RunData {
     let b = base.to_string();
-    let s = loadgate_scenario::parse(Path::new("test.toml"), scenario, &move |n| (n == "BASE").then(|| b.clone())).unwrap_or_else(|e| panic!("{e}"));
+    let s = loadgate_scenario::parse(Path::new("test.toml"), scenario, &move |n| {
+        (n == "BASE").then(|| b.clone())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut obs = Count(0);
-    let cfg = RunConfig { scenario: Arc::new(s), base_url: base.to_string(), insecure: false, workers: 2, stop: StopSignal::default() };
+    let cfg = RunConfig {
+        scenario: Arc::new(s),
+        base_url: base.to_string(),
+        insecure: false,
+        workers: 2,
+        stop: StopSignal::default(),
+    };
     let data = run(cfg, &mut obs).expect("run");
     assert!(obs.0 > 0, "the observer saw no interval");
     data
@@ -82,8 +96,14 @@ warmup = "1s"
         e
     };
     assert_eq!(ep(0).outcomes.get(Outcome::Success), 100);
-    assert_eq!(ep(1).outcomes.get(Outcome::Success) + ep(1).outcomes.get(Outcome::Http5xx), 100);
-    assert!(ep(1).outcomes.get(Outcome::Http5xx) > 10, "error_rate 0.3 should give some 503s");
+    assert_eq!(
+        ep(1).outcomes.get(Outcome::Success) + ep(1).outcomes.get(Outcome::Http5xx),
+        100
+    );
+    assert!(
+        ep(1).outcomes.get(Outcome::Http5xx) > 10,
+        "error_rate 0.3 should give some 503s"
+    );
     assert_eq!(ep(2).outcomes.get(Outcome::Http4xx), 100);
     assert_eq!(ep(2).statuses.get(&404), Some(&100));
 }
@@ -104,7 +124,10 @@ stages = [{ duration = "2s", vus = 4 }]
     let p50 = d.measured.overall().latency.quantile(0.5);
     assert!((50_000..=53_000).contains(&p50), "p50 = {p50} µs");
     let n = d.measured.overall().completed();
-    assert!((140..=170).contains(&n), "4 VUs x 2 s / 50 ms ≈ 160, got {n}");
+    assert!(
+        (140..=170).contains(&n),
+        "4 VUs x 2 s / 50 ms ≈ 160, got {n}"
+    );
 }
 
 #[test]
@@ -125,7 +148,10 @@ warmup = "1s"
     let completed = d.measured.overall().completed() as f64;
     let scheduled = d.scheduled.unwrap();
     assert!((scheduled - 1200.0).abs() < 1.0, "{scheduled}");
-    assert!((sent / scheduled - 1.0).abs() < 0.02, "sent {sent} of {scheduled}");
+    assert!(
+        (sent / scheduled - 1.0).abs() < 0.02,
+        "sent {sent} of {scheduled}"
+    );
     let rate = completed / d.measured_s;
     assert!((rate / 400.0 - 1.0).abs() < 0.02, "completed at {rate} rps");
     assert_eq!(d.measured.overall().dropped, 0);
@@ -150,8 +176,14 @@ stages = [{ duration = "6s", target_rps = 200 }]
     assert_eq!(all.completed(), 1200);
     let p90 = all.latency.quantile(0.90) as f64 / 1000.0;
     let p99 = all.latency.quantile(0.99) as f64 / 1000.0;
-    assert!((p90 / 150.0 - 1.0).abs() < 0.10, "p90 {p90} ms, analytic 150 ms");
-    assert!((p99 / 285.0 - 1.0).abs() < 0.10, "p99 {p99} ms, analytic 285 ms");
+    assert!(
+        (p90 / 150.0 - 1.0).abs() < 0.10,
+        "p90 {p90} ms, analytic 150 ms"
+    );
+    assert!(
+        (p99 / 285.0 - 1.0).abs() < 0.10,
+        "p99 {p99} ms, analytic 285 ms"
+    );
     let service_p50 = all.service.quantile(0.5) as f64 / 1000.0;
     assert!(service_p50 < 5.0, "service-time p50 {service_p50} ms");
 }
@@ -159,7 +191,11 @@ stages = [{ duration = "6s", target_rps = 200 }]
 #[test]
 fn refused_connections_timeouts_and_5xx_are_classified() {
     // Refused: a port that was just free.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let scenario = r#"name = "refused"
 target = "${BASE}"
 [defaults]
@@ -176,7 +212,12 @@ stages = [{ duration = "1s", target_rps = 20 }]
         run_scenario(scenario, &format!("http://127.0.0.1:{port}"))
     };
     let all = totals(&d);
-    assert_eq!(all.outcomes.get(Outcome::ConnectError), 20, "{:?}", all.outcomes);
+    assert_eq!(
+        all.outcomes.get(Outcome::ConnectError),
+        20,
+        "{:?}",
+        all.outcomes
+    );
 
     let profile = r#"
 [[route]]
@@ -203,16 +244,34 @@ stages = [{ duration = "1s", target_rps = 20 }]
 "#;
     let started = std::time::Instant::now();
     let d = check_run(profile, scenario);
-    assert!(started.elapsed().as_secs_f64() < 3.0, "the run must not wait for the hanging route");
+    assert!(
+        started.elapsed().as_secs_f64() < 3.0,
+        "the run must not wait for the hanging route"
+    );
     let hang = &d.measured.endpoints()[0];
     let boom = &d.measured.endpoints()[1];
-    assert_eq!(hang.outcomes.get(Outcome::Timeout), 10, "{:?}", hang.outcomes);
-    assert_eq!(boom.outcomes.get(Outcome::Http5xx), 10, "{:?}", boom.outcomes);
+    assert_eq!(
+        hang.outcomes.get(Outcome::Timeout),
+        10,
+        "{:?}",
+        hang.outcomes
+    );
+    assert_eq!(
+        boom.outcomes.get(Outcome::Http5xx),
+        10,
+        "{:?}",
+        boom.outcomes
+    );
 }
 
 #[test]
 fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
-    let target = loadgate_target::spawn(Profile::parse("p.toml", "[[route]]\npath = \"/\"\n").unwrap(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+    let target = loadgate_target::spawn(
+        Profile::parse("p.toml", "[[route]]\npath = \"/\"\n").unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+    )
+    .unwrap();
     let base = target.base_url();
     let b = base.clone();
     let s = loadgate_scenario::parse(
@@ -221,20 +280,41 @@ fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
         &move |_| Some(b.clone()),
     )
     .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         use loadgate_engine::client::{execute, ClientOptions, HttpClient, Prepared};
         use rand::SeedableRng;
-        let client = HttpClient::new(ClientOptions { connect_timeout: s.connect_timeout, http: s.http, insecure: false }).unwrap();
+        let client = HttpClient::new(ClientOptions {
+            connect_timeout: s.connect_timeout,
+            http: s.http,
+            insecure: false,
+        })
+        .unwrap();
         let prepared = Prepared::all(&s, &base).unwrap();
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut ctx = loadgate_scenario::RenderCtx { seq: 0, rng: &mut rng, row: None, lists: &[] };
+        let mut ctx = loadgate_scenario::RenderCtx {
+            seq: 0,
+            rng: &mut rng,
+            row: None,
+            lists: &[],
+        };
         let req = prepared[0].build(&mut ctx, &mut Vec::new()).unwrap();
         // The send is 100 ms behind schedule, as when a stalled generator catches up.
         let intended = std::time::Instant::now() - std::time::Duration::from_millis(100);
         let sample = execute(&client, 0, &prepared[0], req, intended, s.timeout).await;
         assert_eq!(sample.outcome, Outcome::Success);
-        assert!(sample.latency_us >= 100_000, "latency {} µs", sample.latency_us);
-        assert!(sample.service_us < 50_000, "service {} µs", sample.service_us);
+        assert!(
+            sample.latency_us >= 100_000,
+            "latency {} µs",
+            sample.latency_us
+        );
+        assert!(
+            sample.service_us < 50_000,
+            "service {} µs",
+            sample.service_us
+        );
     });
 }

@@ -21,7 +21,14 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -54,7 +61,11 @@ pub(crate) struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     pub fn new(file: &'a Path, text: &'a str) -> Self {
-        Sink { file, text, found: Vec::new() }
+        Sink {
+            file,
+            text,
+            found: Vec::new(),
+        }
     }
 
     /// Records a problem at byte offset `at`.
@@ -70,7 +81,12 @@ impl<'a> Sink<'a> {
     }
 
     /// Records a problem at the start of `span`.
-    pub fn span(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<Option<String>>) {
+    pub fn span(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<Option<String>>,
+    ) {
         self.at(span.start, message, hint)
     }
 
@@ -98,7 +114,10 @@ impl<'a> Sink<'a> {
 /// 1-based (line, column) of byte offset `at` in `text`; column counts characters.
 pub fn line_col(text: &str, at: usize) -> (usize, usize) {
     let at = at.min(text.len());
-    let at = (0..=at).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    let at = (0..=at)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);

@@ -21,7 +21,10 @@ pub struct InterpError {
 }
 
 /// Replaces `${VAR}` / `${VAR:-default}` using `lookup`. `$${` is a literal `${`.
-pub fn interpolate(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Interpolated, InterpError> {
+pub fn interpolate(
+    input: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Interpolated, InterpError> {
     let mut out = String::with_capacity(input.len());
     let mut from_env = false;
     let mut rest = input;
@@ -74,7 +77,10 @@ pub fn interpolate(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resu
         rest = &rest[consumed..];
     }
     out.push_str(rest);
-    Ok(Interpolated { value: out, from_env })
+    Ok(Interpolated {
+        value: out,
+        from_env,
+    })
 }
 
 #[cfg(test)]

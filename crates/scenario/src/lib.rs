@@ -39,12 +39,19 @@ pub enum LoadError {
 /// Reads and validates the scenario at `path`, taking `${VAR}` values from the process
 /// environment.
 pub fn load(path: &Path) -> Result<Scenario, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(parse(path, &text, &|name| std::env::var(name).ok())?)
 }
 
 /// Validates scenario `text` as if read from `path` (relative data files resolve against
 /// its folder), with `${VAR}` values from `env`.
-pub fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Scenario, Diagnostics> {
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Scenario, Diagnostics> {
     model::build(path, text, env)
 }

@@ -239,7 +239,10 @@ impl Load {
 
     /// The highest rate or VU count of the profile.
     pub fn peak(&self) -> f64 {
-        self.stages.iter().map(|s| s.target).fold(self.start, f64::max)
+        self.stages
+            .iter()
+            .map(|s| s.target)
+            .fold(self.start, f64::max)
     }
 }
 
@@ -294,7 +297,10 @@ impl Scenario {
             let duration = o.duration.unwrap_or_else(|| self.load.duration());
             self.load.model = model;
             self.load.start = level;
-            self.load.stages = vec![Stage { duration, target: level }];
+            self.load.stages = vec![Stage {
+                duration,
+                target: level,
+            }];
             if self.load.warmup >= duration {
                 self.load.warmup = Duration::ZERO;
             }
@@ -302,15 +308,21 @@ impl Scenario {
         for b in &o.slo {
             let key = b.key();
             self.slo.global.retain(|s| s.budget.key() != key);
-            self.slo.global.push(SloBudget { budget: b.clone(), abort_on_fail: false, abort_delay: Duration::ZERO });
+            self.slo.global.push(SloBudget {
+                budget: b.clone(),
+                abort_on_fail: false,
+                abort_delay: Duration::ZERO,
+            });
         }
     }
 
     /// Whether header `name` must be redacted.
     pub fn is_secret_header(&self, name: &str) -> bool {
         let lower = name.to_ascii_lowercase();
-        matches!(lower.as_str(), "authorization" | "proxy-authorization" | "cookie" | "x-api-key")
-            || self.redact_headers.contains(&lower)
+        matches!(
+            lower.as_str(),
+            "authorization" | "proxy-authorization" | "cookie" | "x-api-key"
+        ) || self.redact_headers.contains(&lower)
     }
 
     /// The target for people: `embedded` or the URL without user or password.
@@ -330,19 +342,28 @@ pub fn redact_url(u: &url::Url) -> String {
     u.to_string().trim_end_matches('/').to_string()
 }
 
-const DURATION_HINT: &str = "write a duration with a unit, e.g. \"30s\", \"500ms\", \"2m\" or \"1m30s\"";
+const DURATION_HINT: &str =
+    "write a duration with a unit, e.g. \"30s\", \"500ms\", \"2m\" or \"1m30s\"";
 
 fn duration(sink: &mut Sink<'_>, v: &raw::S<String>, what: &str) -> Option<Duration> {
     match humantime::parse_duration(v.get_ref().trim()) {
         Ok(d) => Some(d),
         Err(e) => {
-            sink.span(v.span(), format!("{what}: `{}` is not a duration ({e})", v.get_ref()), DURATION_HINT.to_string());
+            sink.span(
+                v.span(),
+                format!("{what}: `{}` is not a duration ({e})", v.get_ref()),
+                DURATION_HINT.to_string(),
+            );
             None
         }
     }
 }
 
-fn interp(sink: &mut Sink<'_>, v: &raw::S<String>, env: &dyn Fn(&str) -> Option<String>) -> Option<(String, bool)> {
+fn interp(
+    sink: &mut Sink<'_>,
+    v: &raw::S<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, bool)> {
     match interpolate(v.get_ref(), env) {
         Ok(i) => Some((i.value, i.from_env)),
         Err(e) => {
@@ -353,7 +374,13 @@ fn interp(sink: &mut Sink<'_>, v: &raw::S<String>, env: &dyn Fn(&str) -> Option<
     }
 }
 
-fn template(sink: &mut Sink<'_>, text: &str, span: Range<usize>, escape: Escape, names: &Names<'_>) -> Option<Template> {
+fn template(
+    sink: &mut Sink<'_>,
+    text: &str,
+    span: Range<usize>,
+    escape: Escape,
+    names: &Names<'_>,
+) -> Option<Template> {
     match Template::compile(text, escape, names) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -365,7 +392,11 @@ fn template(sink: &mut Sink<'_>, text: &str, span: Range<usize>, escape: Escape,
     }
 }
 
-pub(crate) fn build(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Scenario, Diagnostics> {
+pub(crate) fn build(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Scenario, Diagnostics> {
     let mut sink = Sink::new(path, text);
     let file: raw::File = match toml::from_str(text) {
         Ok(f) => f,
@@ -386,22 +417,39 @@ pub(crate) fn build(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
 
     let name = file.name.get_ref().trim().to_string();
     if name.is_empty() || name.contains(['/', '\\']) {
-        sink.span(file.name.span(), "name must be non-empty and must not contain `/` or `\\`", Some("it names the run directory".into()));
+        sink.span(
+            file.name.span(),
+            "name must be non-empty and must not contain `/` or `\\`",
+            Some("it names the run directory".into()),
+        );
     }
 
     let target = match interp(&mut sink, &file.target, env) {
         Some((t, _)) if t == "embedded" => {
-            let profile = file.target_profile.as_ref().map(|p| resolve(path, p.get_ref()));
+            let profile = file
+                .target_profile
+                .as_ref()
+                .map(|p| resolve(path, p.get_ref()));
             Some(Target::Embedded { profile })
         }
         Some((t, _)) => match url::Url::parse(&t) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(Target::Url(u)),
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Some(Target::Url(u))
+            }
             Ok(u) => {
-                sink.span(file.target.span(), format!("target scheme `{}` is not supported", u.scheme()), Some("use an http:// or https:// URL, or \"embedded\"".into()));
+                sink.span(
+                    file.target.span(),
+                    format!("target scheme `{}` is not supported", u.scheme()),
+                    Some("use an http:// or https:// URL, or \"embedded\"".into()),
+                );
                 None
             }
             Err(e) => {
-                sink.span(file.target.span(), format!("target is not a valid URL ({e})"), Some("write e.g. \"https://staging.example.com\" or \"embedded\"".into()));
+                sink.span(
+                    file.target.span(),
+                    format!("target is not a valid URL ({e})"),
+                    Some("write e.g. \"https://staging.example.com\" or \"embedded\"".into()),
+                );
                 None
             }
         },
@@ -409,66 +457,124 @@ pub(crate) fn build(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String
     };
 
     let d = &file.defaults;
-    let timeout = d.timeout.as_ref().and_then(|t| duration(&mut sink, t, "timeout")).unwrap_or(Duration::from_secs(30));
+    let timeout = d
+        .timeout
+        .as_ref()
+        .and_then(|t| duration(&mut sink, t, "timeout"))
+        .unwrap_or(Duration::from_secs(30));
     let connect_timeout = d
         .connect_timeout
         .as_ref()
         .and_then(|t| duration(&mut sink, t, "connect_timeout"))
         .unwrap_or(Duration::from_secs(5));
     if timeout.is_zero() {
-        sink.span(d.timeout.as_ref().unwrap().span(), "timeout must be greater than zero", None);
+        sink.span(
+            d.timeout.as_ref().unwrap().span(),
+            "timeout must be greater than zero",
+            None,
+        );
     }
     let http = match d.http.as_ref().map(|h| (h.get_ref().as_str(), h.span())) {
         None | Some(("auto", _)) => HttpVersion::Auto,
         Some(("http1", _)) => HttpVersion::Http1,
         Some(("http2", _)) => HttpVersion::Http2,
         Some((other, span)) => {
-            sink.span(span, format!("unknown http version `{other}`"), Some("use \"auto\", \"http1\" or \"http2\"".into()));
+            sink.span(
+                span,
+                format!("unknown http version `{other}`"),
+                Some("use \"auto\", \"http1\" or \"http2\"".into()),
+            );
             HttpVersion::Auto
         }
     };
 
-    let redact_headers: Vec<String> = file.redact_headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let redact_headers: Vec<String> = file
+        .redact_headers
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
 
     let mut list_names = Vec::new();
     let mut lists = Vec::new();
     for (n, v) in &file.lists {
         if v.get_ref().is_empty() {
-            sink.span(v.span(), format!("list `{n}` is empty"), Some("give it at least one value".into()));
+            sink.span(
+                v.span(),
+                format!("list `{n}` is empty"),
+                Some("give it at least one value".into()),
+            );
         }
         list_names.push(n.clone());
         lists.push(v.get_ref().clone());
     }
 
-    let data = file.data.as_ref().and_then(|d| data_feed(&mut sink, path, d, env));
+    let data = file
+        .data
+        .as_ref()
+        .and_then(|d| data_feed(&mut sink, path, d, env));
     let columns: Vec<String> = data.as_ref().map(|d| d.columns.clone()).unwrap_or_default();
-    let names = Names { lists: &list_names, columns: &columns };
+    let names = Names {
+        lists: &list_names,
+        columns: &columns,
+    };
 
     let redact_for_probe = redact_headers.clone();
     let probe = Scenario::probe_secret(&redact_for_probe);
     let mut endpoints = Vec::new();
     match &file.endpoints {
-        None => sink.at(0, "the scenario has no endpoints", Some("add at least one [[endpoint]] table with a name and a path".into())),
-        Some(eps) if eps.get_ref().is_empty() => {
-            sink.span(eps.span(), "the endpoint list is empty", Some("add at least one [[endpoint]] table with a name and a path".into()))
-        }
+        None => sink.at(
+            0,
+            "the scenario has no endpoints",
+            Some("add at least one [[endpoint]] table with a name and a path".into()),
+        ),
+        Some(eps) if eps.get_ref().is_empty() => sink.span(
+            eps.span(),
+            "the endpoint list is empty",
+            Some("add at least one [[endpoint]] table with a name and a path".into()),
+        ),
         Some(_) => {}
     }
-    for e in file.endpoints.as_ref().map(|e| e.get_ref().as_slice()).unwrap_or(&[]) {
+    for e in file
+        .endpoints
+        .as_ref()
+        .map(|e| e.get_ref().as_slice())
+        .unwrap_or(&[])
+    {
         if let Some(ep) = endpoint(&mut sink, e, &d.headers, &names, env, &probe) {
             if endpoints.iter().any(|x: &Endpoint| x.name == ep.name) {
-                sink.span(e.name.span(), format!("endpoint name `{}` is used twice", ep.name), Some("endpoint names must be unique".into()));
+                sink.span(
+                    e.name.span(),
+                    format!("endpoint name `{}` is used twice", ep.name),
+                    Some("endpoint names must be unique".into()),
+                );
             }
             endpoints.push(ep);
         }
     }
     if !endpoints.is_empty() && endpoints.iter().all(|e| e.weight == 0) {
         let span = file.endpoints.as_ref().unwrap().span();
-        sink.span(span, "endpoint weights sum to zero", Some("give at least one endpoint a positive weight".into()));
+        sink.span(
+            span,
+            "endpoint weights sum to zero",
+            Some("give at least one endpoint a positive weight".into()),
+        );
     }
 
     let load = load(&mut sink, &file.load, timeout);
-    let slo = slo(&mut sink, &file.slo, &file.endpoints.as_ref().map(|e| e.get_ref().iter().map(|e| e.name.get_ref().clone()).collect::<Vec<_>>()).unwrap_or_default());
+    let slo = slo(
+        &mut sink,
+        &file.slo,
+        &file
+            .endpoints
+            .as_ref()
+            .map(|e| {
+                e.get_ref()
+                    .iter()
+                    .map(|e| e.name.get_ref().clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
+    );
 
     sink.finish()?;
     Ok(Scenario {
@@ -492,7 +598,10 @@ impl Scenario {
     fn probe_secret(redact: &[String]) -> impl Fn(&str) -> bool + '_ {
         move |name: &str| {
             let lower = name.to_ascii_lowercase();
-            matches!(lower.as_str(), "authorization" | "proxy-authorization" | "cookie" | "x-api-key") || redact.contains(&lower)
+            matches!(
+                lower.as_str(),
+                "authorization" | "proxy-authorization" | "cookie" | "x-api-key"
+            ) || redact.contains(&lower)
         }
     }
 }
@@ -506,28 +615,51 @@ fn resolve(scenario: &Path, rel: &str) -> PathBuf {
     }
 }
 
-fn data_feed(sink: &mut Sink<'_>, path: &Path, d: &raw::Data, env: &dyn Fn(&str) -> Option<String>) -> Option<DataFeed> {
+fn data_feed(
+    sink: &mut Sink<'_>,
+    path: &Path,
+    d: &raw::Data,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<DataFeed> {
     let mode = match d.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
         None | Some(("sequential", _)) => DataMode::Sequential,
         Some(("random", _)) => DataMode::Random,
         Some((other, span)) => {
-            sink.span(span, format!("unknown data mode `{other}`"), Some("use \"sequential\" or \"random\"".into()));
+            sink.span(
+                span,
+                format!("unknown data mode `{other}`"),
+                Some("use \"sequential\" or \"random\"".into()),
+            );
             DataMode::Sequential
         }
     };
     let (rel, _) = interp(sink, &d.file, env)?;
     let csv_path = resolve(path, &rel);
-    let mut reader = match csv::ReaderBuilder::new().flexible(false).from_path(&csv_path) {
+    let mut reader = match csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(&csv_path)
+    {
         Ok(r) => r,
         Err(e) => {
-            sink.span(d.file.span(), format!("cannot read data file {}: {e}", csv_path.display()), Some("the path is relative to the scenario file".into()));
+            sink.span(
+                d.file.span(),
+                format!("cannot read data file {}: {e}", csv_path.display()),
+                Some("the path is relative to the scenario file".into()),
+            );
             return None;
         }
     };
     let columns: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
         Err(e) => {
-            sink.span(d.file.span(), format!("data file {} has no readable header row: {e}", csv_path.display()), None);
+            sink.span(
+                d.file.span(),
+                format!(
+                    "data file {} has no readable header row: {e}",
+                    csv_path.display()
+                ),
+                None,
+            );
             return None;
         }
     };
@@ -541,22 +673,38 @@ fn data_feed(sink: &mut Sink<'_>, path: &Path, d: &raw::Data, env: &dyn Fn(&str)
                 let mut csv_sink = Sink::new(&csv_path, &csv_text);
                 let offset = e.position().map_or(0, |p| p.byte() as usize);
                 let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-                        format!("row on line {line} has {len} fields, the header has {expected_len}")
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!(
+                            "row on line {line} has {len} fields, the header has {expected_len}"
+                        )
                     }
                     _ => format!("cannot parse the data file: {e}"),
                 };
-                csv_sink.at(offset, message, Some("every row needs one value per header column".into()));
+                csv_sink.at(
+                    offset,
+                    message,
+                    Some("every row needs one value per header column".into()),
+                );
                 sink.found.extend(csv_sink.found);
                 return None;
             }
         }
     }
     if rows.is_empty() {
-        sink.span(d.file.span(), format!("data file {} has no rows", csv_path.display()), Some("add rows below the header".into()));
+        sink.span(
+            d.file.span(),
+            format!("data file {} has no rows", csv_path.display()),
+            Some("add rows below the header".into()),
+        );
         return None;
     }
-    Some(DataFeed { columns, rows, mode })
+    Some(DataFeed {
+        columns,
+        rows,
+        mode,
+    })
 }
 
 fn endpoint(
@@ -573,15 +721,26 @@ fn endpoint(
         sink.span(e.name.span(), "endpoint name is empty", None);
         ok = false;
     }
-    let method = e.method.as_ref().map_or("GET".to_string(), |m| m.get_ref().to_ascii_uppercase());
+    let method = e
+        .method
+        .as_ref()
+        .map_or("GET".to_string(), |m| m.get_ref().to_ascii_uppercase());
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-        sink.span(e.method.as_ref().unwrap().span(), format!("`{method}` is not an HTTP method"), Some("use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS".into()));
+        sink.span(
+            e.method.as_ref().unwrap().span(),
+            format!("`{method}` is not an HTTP method"),
+            Some("use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS".into()),
+        );
         ok = false;
     }
     let path_text = interp(sink, &e.path, env).map(|(p, _)| p);
     let path = path_text.and_then(|p| {
         if !p.starts_with('/') {
-            sink.span(e.path.span(), format!("path `{p}` must start with `/`"), Some("the path is appended to the target URL, e.g. \"/api/health\"".into()));
+            sink.span(
+                e.path.span(),
+                format!("path `{p}` must start with `/`"),
+                Some("the path is appended to the target URL, e.g. \"/api/health\"".into()),
+            );
             return None;
         }
         template(sink, &p, e.path.span(), Escape::Url, names)
@@ -601,23 +760,36 @@ fn endpoint(
         }
         if let Some((value, from_env)) = interp(sink, v, env) {
             if value.contains(['\r', '\n']) {
-                sink.span(v.span(), format!("header `{k}` has a line break in its value"), None);
+                sink.span(
+                    v.span(),
+                    format!("header `{k}` has a line break in its value"),
+                    None,
+                );
                 ok = false;
                 continue;
             }
             if let Some(t) = template(sink, &value, v.span(), Escape::None, names) {
-                headers.push(Header { secret: from_env || is_secret(&k), name: k, value: t });
+                headers.push(Header {
+                    secret: from_env || is_secret(&k),
+                    name: k,
+                    value: t,
+                });
             }
         }
     }
 
     let body = match (&e.body, &e.json) {
         (Some(b), Some(j)) => {
-            sink.span(j.span(), "an endpoint takes `body` or `json`, not both", None);
+            sink.span(
+                j.span(),
+                "an endpoint takes `body` or `json`, not both",
+                None,
+            );
             let _ = b;
             None
         }
-        (Some(b), None) => interp(sink, b, env).and_then(|(text, _)| template(sink, &text, b.span(), Escape::None, names)),
+        (Some(b), None) => interp(sink, b, env)
+            .and_then(|(text, _)| template(sink, &text, b.span(), Escape::None, names)),
         (None, Some(j)) => {
             let json = serde_json::to_value(j.get_ref()).expect("TOML values convert to JSON");
             let text = serde_json::to_string(&json).expect("JSON values serialize");
@@ -628,8 +800,15 @@ fn endpoint(
                     None
                 }
             };
-            if !headers.iter().any(|h| h.name.eq_ignore_ascii_case("content-type")) {
-                headers.push(Header { name: "content-type".into(), value: Template::literal("application/json"), secret: false });
+            if !headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(Header {
+                    name: "content-type".into(),
+                    value: Template::literal("application/json"),
+                    secret: false,
+                });
             }
             t
         }
@@ -640,17 +819,28 @@ fn endpoint(
         None => 1,
         Some(w) if (0..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
         Some(w) => {
-            sink.span(w.span(), format!("weight {} is out of range", w.get_ref()), Some("use a whole number from 0 to 1000000".into()));
+            sink.span(
+                w.span(),
+                format!("weight {} is out of range", w.get_ref()),
+                Some("use a whole number from 0 to 1000000".into()),
+            );
             ok = false;
             0
         }
     };
 
-    let mut checks = Checks { body_contains: e.checks.body_contains.clone(), ..Checks::default() };
+    let mut checks = Checks {
+        body_contains: e.checks.body_contains.clone(),
+        ..Checks::default()
+    };
     if let Some(st) = &e.checks.status {
         for &code in st.get_ref() {
             if !(100..=599).contains(&code) {
-                sink.span(st.span(), format!("status {code} is not an HTTP status code"), Some("use codes from 100 to 599".into()));
+                sink.span(
+                    st.span(),
+                    format!("status {code} is not an HTTP status code"),
+                    Some("use codes from 100 to 599".into()),
+                );
                 ok = false;
             } else {
                 checks.status.push(code as u16);
@@ -660,28 +850,53 @@ fn endpoint(
     for jc in &e.checks.json {
         let c = jc.get_ref();
         let Some(pointer) = json_pointer(c.path.get_ref()) else {
-            sink.span(c.path.span(), format!("`{}` is not a supported JSON path", c.path.get_ref()), Some("write e.g. \"$.status\" or \"$.data.items[0].id\"".into()));
+            sink.span(
+                c.path.span(),
+                format!("`{}` is not a supported JSON path", c.path.get_ref()),
+                Some("write e.g. \"$.status\" or \"$.data.items[0].id\"".into()),
+            );
             ok = false;
             continue;
         };
         let expect = match (&c.equals, c.exists) {
-            (Some(v), None) => JsonExpect::Equals(serde_json::to_value(v).expect("TOML values convert to JSON")),
+            (Some(v), None) => {
+                JsonExpect::Equals(serde_json::to_value(v).expect("TOML values convert to JSON"))
+            }
             (None, Some(b)) => JsonExpect::Exists(b),
             _ => {
-                sink.span(jc.span(), "a JSON check needs exactly one of `equals` or `exists`", Some("write e.g. { path = \"$.status\", equals = \"ok\" }".into()));
+                sink.span(
+                    jc.span(),
+                    "a JSON check needs exactly one of `equals` or `exists`",
+                    Some("write e.g. { path = \"$.status\", equals = \"ok\" }".into()),
+                );
                 ok = false;
                 continue;
             }
         };
-        checks.json.push(JsonCheck { path: c.path.get_ref().clone(), pointer, expect });
+        checks.json.push(JsonCheck {
+            path: c.path.get_ref().clone(),
+            pointer,
+            expect,
+        });
     }
 
     let path = path?;
-    ok.then_some(Endpoint { name, method, path, headers, body, weight, checks })
+    ok.then_some(Endpoint {
+        name,
+        method,
+        path,
+        headers,
+        body,
+        weight,
+        checks,
+    })
 }
 
 fn http_header_name_invalid(name: &str) -> bool {
-    name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `$.a.b[0]` (or `a.b[0]`) to the JSON pointer `/a/b/0`.
@@ -724,13 +939,21 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         "open" => LoadModel::Open,
         "closed" => LoadModel::Closed,
         other => {
-            sink.span(l.model.span(), format!("unknown load model `{other}`"), Some("use \"open\" (arrival rate) or \"closed\" (virtual users)".into()));
+            sink.span(
+                l.model.span(),
+                format!("unknown load model `{other}`"),
+                Some("use \"open\" (arrival rate) or \"closed\" (virtual users)".into()),
+            );
             return None;
         }
     };
     let mut stages = Vec::new();
     if l.stages.get_ref().is_empty() {
-        sink.span(l.stages.span(), "no stages", Some("add e.g. stages = [{ duration = \"30s\", target_rps = 60 }]".into()));
+        sink.span(
+            l.stages.span(),
+            "no stages",
+            Some("add e.g. stages = [{ duration = \"30s\", target_rps = 60 }]".into()),
+        );
     }
     for st in l.stages.get_ref() {
         let s = st.get_ref();
@@ -738,30 +961,53 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         let target = match (model, &s.target_rps, &s.vus) {
             (LoadModel::Open, Some(r), None) => {
                 if !(r.get_ref().is_finite() && *r.get_ref() >= 0.0) {
-                    sink.span(r.span(), format!("target_rps {} must be zero or more", r.get_ref()), None);
+                    sink.span(
+                        r.span(),
+                        format!("target_rps {} must be zero or more", r.get_ref()),
+                        None,
+                    );
                 }
                 Some(*r.get_ref())
             }
             (LoadModel::Closed, None, Some(v)) => {
                 if !(0..=100_000).contains(v.get_ref()) {
-                    sink.span(v.span(), format!("vus {} must be between 0 and 100000", v.get_ref()), None);
+                    sink.span(
+                        v.span(),
+                        format!("vus {} must be between 0 and 100000", v.get_ref()),
+                        None,
+                    );
                 }
                 Some(*v.get_ref() as f64)
             }
             (LoadModel::Open, _, _) => {
-                sink.span(st.span(), "an open-model stage needs `target_rps` (and no `vus`)", Some("write { duration = \"30s\", target_rps = 60 }".into()));
+                sink.span(
+                    st.span(),
+                    "an open-model stage needs `target_rps` (and no `vus`)",
+                    Some("write { duration = \"30s\", target_rps = 60 }".into()),
+                );
                 None
             }
             (LoadModel::Closed, _, _) => {
-                sink.span(st.span(), "a closed-model stage needs `vus` (and no `target_rps`)", Some("write { duration = \"30s\", vus = 10 }".into()));
+                sink.span(
+                    st.span(),
+                    "a closed-model stage needs `vus` (and no `target_rps`)",
+                    Some("write { duration = \"30s\", vus = 10 }".into()),
+                );
                 None
             }
         };
         if let (Some(d), Some(target)) = (d, target) {
             if d.is_zero() {
-                sink.span(s.duration.span(), "stage duration must be greater than zero", Some(DURATION_HINT.into()));
+                sink.span(
+                    s.duration.span(),
+                    "stage duration must be greater than zero",
+                    Some(DURATION_HINT.into()),
+                );
             }
-            stages.push(Stage { duration: d, target });
+            stages.push(Stage {
+                duration: d,
+                target,
+            });
         }
     }
     let start = match model {
@@ -770,19 +1016,31 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
     }
     .unwrap_or_else(|| stages.first().map_or(0.0, |s| s.target));
     if l.start_rps.is_some() && (start < 0.0 || !start.is_finite()) {
-        sink.at(span.start, "the start rate or VU count must be zero or more", None);
+        sink.at(
+            span.start,
+            "the start rate or VU count must be zero or more",
+            None,
+        );
     }
     let peak = stages.iter().map(|s| s.target).fold(start, f64::max);
     if !stages.is_empty() && peak <= 0.0 {
-        sink.span(l.stages.span(), "the load never rises above zero", Some(match model {
-            LoadModel::Open => "give a stage a positive target_rps".to_string(),
-            LoadModel::Closed => "give a stage a positive vus".to_string(),
-        }));
+        sink.span(
+            l.stages.span(),
+            "the load never rises above zero",
+            Some(match model {
+                LoadModel::Open => "give a stage a positive target_rps".to_string(),
+                LoadModel::Closed => "give a stage a positive vus".to_string(),
+            }),
+        );
     }
     let max_in_flight = match &l.max_in_flight {
         Some(m) if *m.get_ref() >= 1 => *m.get_ref() as usize,
         Some(m) => {
-            sink.span(m.span(), format!("max_in_flight {} must be at least 1", m.get_ref()), None);
+            sink.span(
+                m.span(),
+                format!("max_in_flight {} must be at least 1", m.get_ref()),
+                None,
+            );
             1
         }
         // Enough for the peak rate with every request taking the whole timeout, capped.
@@ -791,7 +1049,11 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
     let ratio = |sink: &mut Sink<'_>, v: &Option<raw::S<f64>>, default: f64, name: &str| match v {
         Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
         Some(r) => {
-            sink.span(r.span(), format!("{name} {} must be between 0 and 1", r.get_ref()), None);
+            sink.span(
+                r.span(),
+                format!("{name} {} must be between 0 and 1", r.get_ref()),
+                None,
+            );
             default
         }
         None => default,
@@ -801,41 +1063,105 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         max_late_ratio: ratio(sink, &l.max_late_ratio, 0.01, "max_late_ratio"),
         max_dropped_ratio: ratio(sink, &l.max_dropped_ratio, 0.001, "max_dropped_ratio"),
     };
-    let think_time = l.think_time.as_ref().and_then(|t| duration(sink, t, "think_time")).unwrap_or(Duration::ZERO);
-    if model == LoadModel::Open && l.think_time.is_some() {
-        sink.span(l.think_time.as_ref().unwrap().span(), "think_time applies to the closed model only", Some("remove it, or use model = \"closed\"".into()));
+    let think_time = l
+        .think_time
+        .as_ref()
+        .and_then(|t| duration(sink, t, "think_time"))
+        .unwrap_or(Duration::ZERO);
+    if let (LoadModel::Open, Some(t)) = (model, &l.think_time) {
+        sink.span(
+            t.span(),
+            "think_time applies to the closed model only",
+            Some("remove it, or use model = \"closed\"".into()),
+        );
     }
-    let warmup = l.warmup.as_ref().and_then(|t| duration(sink, t, "warmup")).unwrap_or(Duration::ZERO);
+    let warmup = l
+        .warmup
+        .as_ref()
+        .and_then(|t| duration(sink, t, "warmup"))
+        .unwrap_or(Duration::ZERO);
     let total: Duration = stages.iter().map(|s| s.duration).sum();
     if !stages.is_empty() && warmup >= total {
-        sink.span(l.warmup.as_ref().unwrap().span(), format!("warmup ({}) is not shorter than the run ({})", humantime::format_duration(warmup), humantime::format_duration(total)), Some("shorten the warm-up or lengthen the stages".into()));
+        sink.span(
+            l.warmup.as_ref().unwrap().span(),
+            format!(
+                "warmup ({}) is not shorter than the run ({})",
+                humantime::format_duration(warmup),
+                humantime::format_duration(total)
+            ),
+            Some("shorten the warm-up or lengthen the stages".into()),
+        );
     }
-    let late_tolerance = l.late_tolerance.as_ref().and_then(|t| duration(sink, t, "late_tolerance")).unwrap_or(Duration::from_millis(1));
-    Some(Load { model, start, stages, max_in_flight, think_time, warmup, late_tolerance, validity, seed: l.seed })
+    let late_tolerance = l
+        .late_tolerance
+        .as_ref()
+        .and_then(|t| duration(sink, t, "late_tolerance"))
+        .unwrap_or(Duration::from_millis(1));
+    Some(Load {
+        model,
+        start,
+        stages,
+        max_in_flight,
+        think_time,
+        warmup,
+        late_tolerance,
+        validity,
+        seed: l.seed,
+    })
 }
 
-fn budgets(sink: &mut Sink<'_>, items: &[raw::S<raw::BudgetItem>], default_delay: Duration) -> Vec<SloBudget> {
+fn budgets(
+    sink: &mut Sink<'_>,
+    items: &[raw::S<raw::BudgetItem>],
+    default_delay: Duration,
+) -> Vec<SloBudget> {
     let mut out = Vec::new();
     for item in items {
         let (expr, abort, delay, body_start) = match item.get_ref() {
-            raw::BudgetItem::Expr(e) => (e.as_str(), false, None, sink.string_body_start(&item.span())),
-            raw::BudgetItem::Table(t) => (t.expr.as_str(), t.abort_on_fail, t.abort_delay.as_deref(), item.span().start),
+            raw::BudgetItem::Expr(e) => (
+                e.as_str(),
+                false,
+                None,
+                sink.string_body_start(&item.span()),
+            ),
+            raw::BudgetItem::Table(t) => (
+                t.expr.as_str(),
+                t.abort_on_fail,
+                t.abort_delay.as_deref(),
+                item.span().start,
+            ),
         };
         let abort_delay = match delay {
             None => default_delay,
             Some(d) => match humantime::parse_duration(d) {
                 Ok(d) => d,
                 Err(e) => {
-                    sink.span(item.span(), format!("abort_delay `{d}` is not a duration ({e})"), DURATION_HINT.to_string());
+                    sink.span(
+                        item.span(),
+                        format!("abort_delay `{d}` is not a duration ({e})"),
+                        DURATION_HINT.to_string(),
+                    );
                     continue;
                 }
             },
         };
         match loadgate_slo::parse(expr) {
-            Ok(budget) => out.push(SloBudget { budget, abort_on_fail: abort, abort_delay }),
+            Ok(budget) => out.push(SloBudget {
+                budget,
+                abort_on_fail: abort,
+                abort_delay,
+            }),
             Err(e) => {
-                let at = if matches!(item.get_ref(), raw::BudgetItem::Expr(_)) { body_start + e.offset } else { body_start };
-                sink.at(at, format!("invalid SLO budget `{expr}`: {}", e.message), e.hint);
+                let at = if matches!(item.get_ref(), raw::BudgetItem::Expr(_)) {
+                    body_start + e.offset
+                } else {
+                    body_start
+                };
+                sink.at(
+                    at,
+                    format!("invalid SLO budget `{expr}`: {}", e.message),
+                    e.hint,
+                );
             }
         }
     }
@@ -843,7 +1169,11 @@ fn budgets(sink: &mut Sink<'_>, items: &[raw::S<raw::BudgetItem>], default_delay
 }
 
 fn slo(sink: &mut Sink<'_>, s: &raw::Slo, endpoint_names: &[String]) -> Slo {
-    let default_delay = s.abort_delay.as_ref().and_then(|d| duration(sink, d, "abort_delay")).unwrap_or(Duration::from_secs(10));
+    let default_delay = s
+        .abort_delay
+        .as_ref()
+        .and_then(|d| duration(sink, d, "abort_delay"))
+        .unwrap_or(Duration::from_secs(10));
     let global = budgets(sink, &s.budgets, default_delay);
     let mut endpoints = Vec::new();
     for (name, table) in &s.endpoint {
@@ -867,7 +1197,10 @@ mod tests {
     #[test]
     fn json_paths_become_pointers() {
         assert_eq!(json_pointer("$.status").as_deref(), Some("/status"));
-        assert_eq!(json_pointer("$.data.items[0].id").as_deref(), Some("/data/items/0/id"));
+        assert_eq!(
+            json_pointer("$.data.items[0].id").as_deref(),
+            Some("/data/items/0/id")
+        );
         assert_eq!(json_pointer("a/b").as_deref(), Some("/a~1b"));
         assert_eq!(json_pointer("$.x[a]"), None);
         assert_eq!(json_pointer("$"), None);

@@ -68,17 +68,25 @@ pub struct RenderCtx<'a, R: Rng> {
     pub lists: &'a [Vec<String>],
 }
 
-const URL_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const URL_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 impl Template {
     /// Compiles `text`.
-    pub fn compile(text: &str, escape: Escape, names: &Names<'_>) -> Result<Template, TemplateError> {
+    pub fn compile(
+        text: &str,
+        escape: Escape,
+        names: &Names<'_>,
+    ) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = text;
         let mut base = 0;
         while let Some(open) = rest.find("{{") {
             if open > 0 {
-                parts.push(Part::Lit(rest[..open].as_bytes().to_vec()));
+                parts.push(Part::Lit(rest.as_bytes()[..open].to_vec()));
             }
             let after = &rest[open + 2..];
             let close = after.find("}}").ok_or_else(|| TemplateError {
@@ -101,7 +109,10 @@ impl Template {
 
     /// A template with no placeholders.
     pub fn literal(text: &str) -> Template {
-        Template { parts: vec![Part::Lit(text.as_bytes().to_vec())], escape: Escape::None }
+        Template {
+            parts: vec![Part::Lit(text.as_bytes().to_vec())],
+            escape: Escape::None,
+        }
     }
 
     /// Whether rendering always gives the same bytes.
@@ -127,7 +138,10 @@ impl Template {
                     // RFC 4122 version 4, variant 1.
                     let v = (v & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
                     let h = format!("{v:032x}");
-                    for (i, chunk) in [&h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]].iter().enumerate() {
+                    for (i, chunk) in [&h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]]
+                        .iter()
+                        .enumerate()
+                    {
                         if i > 0 {
                             out.push(b'-');
                         }
@@ -219,13 +233,20 @@ mod itoa_like {
 }
 
 fn compile_placeholder(inner: &str, at: usize, names: &Names<'_>) -> Result<Part, TemplateError> {
-    let err = |message: String, hint: &str| TemplateError { offset: at, message, hint: hint.to_string() };
+    let err = |message: String, hint: &str| TemplateError {
+        offset: at,
+        message,
+        hint: hint.to_string(),
+    };
     const KNOWN: &str = "use {{seq}}, {{uuid}}, {{random_int(a,b)}}, {{pick(list)}} or a data-file column such as {{userId}}";
     if let Some(open) = inner.find('(') {
         let func = inner[..open].trim();
-        let args_text = inner[open + 1..]
-            .strip_suffix(')')
-            .ok_or_else(|| err(format!("`{{{{{inner}}}}}` is missing its closing `)`"), KNOWN))?;
+        let args_text = inner[open + 1..].strip_suffix(')').ok_or_else(|| {
+            err(
+                format!("`{{{{{inner}}}}}` is missing its closing `)`"),
+                KNOWN,
+            )
+        })?;
         let args: Vec<&str> = args_text.split(',').map(str::trim).collect();
         return match func {
             "random_int" => {
@@ -244,15 +265,27 @@ fn compile_placeholder(inner: &str, at: usize, names: &Names<'_>) -> Result<Part
             }
             "pick" => {
                 let [name] = args.as_slice() else {
-                    return Err(err(format!("pick takes one list name, got `{args_text}`"), "write e.g. {{pick(topics)}}"));
+                    return Err(err(
+                        format!("pick takes one list name, got `{args_text}`"),
+                        "write e.g. {{pick(topics)}}",
+                    ));
                 };
-                names.lists.iter().position(|l| l == name).map(Part::Pick).ok_or_else(|| {
-                    let defined = if names.lists.is_empty() { "none".to_string() } else { names.lists.join(", ") };
-                    err(
-                        format!("pick names the list `{name}`, which is not defined"),
-                        &format!("define it under [lists] (defined: {defined})"),
-                    )
-                })
+                names
+                    .lists
+                    .iter()
+                    .position(|l| l == name)
+                    .map(Part::Pick)
+                    .ok_or_else(|| {
+                        let defined = if names.lists.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.lists.join(", ")
+                        };
+                        err(
+                            format!("pick names the list `{name}`, which is not defined"),
+                            &format!("define it under [lists] (defined: {defined})"),
+                        )
+                    })
             }
             other => Err(err(format!("unknown template function `{other}`"), KNOWN)),
         };
@@ -261,16 +294,26 @@ fn compile_placeholder(inner: &str, at: usize, names: &Names<'_>) -> Result<Part
         "seq" => Ok(Part::Seq),
         "uuid" => Ok(Part::Uuid),
         "" => Err(err("empty placeholder `{{}}`".into(), KNOWN)),
-        name => names.columns.iter().position(|c| c == name).map(Part::Column).ok_or_else(|| {
-            if names.columns.is_empty() {
-                err(format!("unknown placeholder `{{{{{name}}}}}` (the scenario has no data file)"), KNOWN)
-            } else {
-                err(
-                    format!("unknown placeholder `{{{{{name}}}}}`"),
-                    &format!("the data file's columns are: {}", names.columns.join(", ")),
-                )
-            }
-        }),
+        name => names
+            .columns
+            .iter()
+            .position(|c| c == name)
+            .map(Part::Column)
+            .ok_or_else(|| {
+                if names.columns.is_empty() {
+                    err(
+                        format!(
+                            "unknown placeholder `{{{{{name}}}}}` (the scenario has no data file)"
+                        ),
+                        KNOWN,
+                    )
+                } else {
+                    err(
+                        format!("unknown placeholder `{{{{{name}}}}}`"),
+                        &format!("the data file's columns are: {}", names.columns.join(", ")),
+                    )
+                }
+            }),
     }
 }
 
@@ -286,18 +329,39 @@ mod tests {
 
     fn render(text: &str, escape: Escape, row: &[String]) -> String {
         let (lists, columns) = names();
-        let t = Template::compile(text, escape, &Names { lists: &lists, columns: &columns }).unwrap();
+        let t = Template::compile(
+            text,
+            escape,
+            &Names {
+                lists: &lists,
+                columns: &columns,
+            },
+        )
+        .unwrap();
         let mut rng = SmallRng::seed_from_u64(7);
         let list_values = vec![vec!["a\"b".to_string()]];
-        t.render_string(&mut RenderCtx { seq: 42, rng: &mut rng, row: Some(row), lists: &list_values })
+        t.render_string(&mut RenderCtx {
+            seq: 42,
+            rng: &mut rng,
+            row: Some(row),
+            lists: &list_values,
+        })
     }
 
     #[test]
     fn placeholders_render() {
         let row = ["u 1".to_string(), "pro".to_string()];
-        assert_eq!(render("/users/{{userId}}?n={{seq}}", Escape::Url, &row), "/users/u%201?n=42");
-        assert_eq!(render("{\"q\":\"{{pick(topics)}}\"}", Escape::JsonString, &row), "{\"q\":\"a\\\"b\"}");
-        let n: i64 = render("{{random_int(-5, 5)}}", Escape::None, &row).parse().unwrap();
+        assert_eq!(
+            render("/users/{{userId}}?n={{seq}}", Escape::Url, &row),
+            "/users/u%201?n=42"
+        );
+        assert_eq!(
+            render("{\"q\":\"{{pick(topics)}}\"}", Escape::JsonString, &row),
+            "{\"q\":\"a\\\"b\"}"
+        );
+        let n: i64 = render("{{random_int(-5, 5)}}", Escape::None, &row)
+            .parse()
+            .unwrap();
         assert!((-5..=5).contains(&n));
         let u = render("{{uuid}}", Escape::None, &row);
         assert_eq!(u.len(), 36);
@@ -308,14 +372,20 @@ mod tests {
     #[test]
     fn errors_point_at_the_placeholder() {
         let (lists, columns) = names();
-        let n = Names { lists: &lists, columns: &columns };
+        let n = Names {
+            lists: &lists,
+            columns: &columns,
+        };
         let e = Template::compile("ab{{pick(nope)}}", Escape::None, &n).unwrap_err();
         assert_eq!(e.offset, 2);
         assert!(e.message.contains("`nope`"), "{e:?}");
         assert!(Template::compile("{{random_int(5,1)}}", Escape::None, &n).is_err());
         assert!(Template::compile("{{random_int(a)}}", Escape::None, &n).is_err());
         assert!(Template::compile("{{seq", Escape::None, &n).is_err());
-        assert!(Template::compile("{{nope}}", Escape::None, &n).unwrap_err().hint.contains("userId"));
+        assert!(Template::compile("{{nope}}", Escape::None, &n)
+            .unwrap_err()
+            .hint
+            .contains("userId"));
         assert!(Template::compile("{{frob(1)}}", Escape::None, &n).is_err());
     }
 }

@@ -27,7 +27,9 @@ fn ok(text: &str) -> Scenario {
 #[track_caller]
 fn check_err(text: &str, line: usize, col: usize, msg: &str) {
     let e = parse(Path::new("s.toml"), text, &env).expect_err("should fail");
-    let found = e.0.iter().any(|d| d.line == line && d.column == col && d.message.contains(msg));
+    let found =
+        e.0.iter()
+            .any(|d| d.line == line && d.column == col && d.message.contains(msg));
     assert!(found, "want {line}:{col} containing {msg:?}, got:\n{e}");
     assert!(e.to_string().starts_with("s.toml:"), "{e}");
 }
@@ -61,12 +63,22 @@ budgets = ["p95 < 2s", { expr = "error_rate < 1%", abort_on_fail = true }]
 [slo.endpoint.analyze]
 budgets = ["p99 < 5s"]
 "#);
-    assert_eq!(s.target, Target::Url("http://127.0.0.1:1234".parse().unwrap()));
+    assert_eq!(
+        s.target,
+        Target::Url("http://127.0.0.1:1234".parse().unwrap())
+    );
     assert_eq!(s.endpoints.len(), 2);
     assert_eq!(s.endpoints[0].method, "POST");
-    let auth = s.endpoints[0].headers.iter().find(|h| h.name == "Authorization").unwrap();
+    let auth = s.endpoints[0]
+        .headers
+        .iter()
+        .find(|h| h.name == "Authorization")
+        .unwrap();
     assert!(auth.secret);
-    assert!(s.endpoints[0].headers.iter().any(|h| h.name == "content-type"));
+    assert!(s.endpoints[0]
+        .headers
+        .iter()
+        .any(|h| h.name == "content-type"));
     assert_eq!(s.load.model, LoadModel::Closed);
     assert_eq!(s.load.duration().as_secs(), 15);
     assert_eq!(s.load.target_at(12.5), 3.0);
@@ -95,12 +107,22 @@ stages = [{ duration = "10s", target_rps = 100 }, { duration = "10s", target_rps
 
 #[test]
 fn unknown_keys_are_errors() {
-    check_err(&format!("{HEAD}[defaults]\ntimout = \"1s\"\n"), 7, 1, "unknown field `timout`");
+    check_err(
+        &format!("{HEAD}[defaults]\ntimout = \"1s\"\n"),
+        7,
+        1,
+        "unknown field `timout`",
+    );
 }
 
 #[test]
 fn wrong_types_are_errors() {
-    check_err(&format!("{HEAD}[[endpoint]]\nname = 3\npath = \"/\"\n"), 7, 8, "invalid type");
+    check_err(
+        &format!("{HEAD}[[endpoint]]\nname = 3\npath = \"/\"\n"),
+        7,
+        8,
+        "invalid type",
+    );
 }
 
 #[test]
@@ -117,8 +139,18 @@ fn empty_endpoint_list() {
 #[test]
 fn zero_and_negative_rates() {
     let base = "name = \"t\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n[load]\nmodel = \"open\"\n";
-    check_err(&format!("{base}stages = [{{ duration = \"1s\", target_rps = -5.0 }}]\n"), 8, 43, "must be zero or more");
-    check_err(&format!("{base}stages = [{{ duration = \"1s\", target_rps = 0.0 }}]\n"), 8, 10, "never rises above zero");
+    check_err(
+        &format!("{base}stages = [{{ duration = \"1s\", target_rps = -5.0 }}]\n"),
+        8,
+        43,
+        "must be zero or more",
+    );
+    check_err(
+        &format!("{base}stages = [{{ duration = \"1s\", target_rps = 0.0 }}]\n"),
+        8,
+        10,
+        "never rises above zero",
+    );
 }
 
 #[test]
@@ -135,7 +167,8 @@ fn slo_on_a_missing_endpoint() {
 
 #[test]
 fn bad_slo_expressions_point_into_the_string() {
-    let text = format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n[slo]\nbudgets = [\"p95 < 2\"]\n");
+    let text =
+        format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n[slo]\nbudgets = [\"p95 < 2\"]\n");
     check_err(&text, 10, 20, "missing unit");
 }
 
@@ -147,7 +180,12 @@ fn template_naming_a_missing_list() {
 
 #[test]
 fn missing_environment_variable() {
-    check_err(&HEAD.replace("http://127.0.0.1:9", "${NOT_SET_ANYWHERE}"), 2, 11, "`NOT_SET_ANYWHERE` is not set");
+    check_err(
+        &HEAD.replace("http://127.0.0.1:9", "${NOT_SET_ANYWHERE}"),
+        2,
+        11,
+        "`NOT_SET_ANYWHERE` is not set",
+    );
 }
 
 #[test]
@@ -164,7 +202,10 @@ fn csv_data_file_missing_and_ragged() {
     let text = format!("{HEAD}data = {{ file = \"users.csv\", mode = \"random\" }}\n[[endpoint]]\nname = \"a\"\npath = \"/u/{{{{userId}}}}\"\n")
         .replace("data = ", "")
         .replace("[load]", "data = { file = \"users.csv\", mode = \"random\" }\n[load]");
-    let text = text.replace("{ file = \"users.csv\", mode = \"random\" }\n[[endpoint]]", "[[endpoint]]");
+    let text = text.replace(
+        "{ file = \"users.csv\", mode = \"random\" }\n[[endpoint]]",
+        "[[endpoint]]",
+    );
     let e = parse(&scenario, &text, &env).unwrap_err();
     assert!(e.to_string().contains("cannot read data file"), "{e}");
 
@@ -174,7 +215,11 @@ fn csv_data_file_missing_and_ragged() {
     assert!(d.file.ends_with("users.csv") && d.line == 3, "{e}");
     assert!(d.message.contains("1 fields, the header has 2"), "{e}");
 
-    std::fs::write(dir.path().join("users.csv"), "userId,plan\nu1,pro\nu2,free\n").unwrap();
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "userId,plan\nu1,pro\nu2,free\n",
+    )
+    .unwrap();
     let s = parse(&scenario, &text, &env).unwrap();
     let data = s.data.unwrap();
     assert_eq!((data.rows.len(), data.mode), (2, DataMode::Random));
@@ -182,11 +227,16 @@ fn csv_data_file_missing_and_ragged() {
 
 #[test]
 fn overrides_replace_stages_and_budgets() {
-    let mut s = ok(&format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n[slo]\nbudgets = [\"p95 < 2s\"]\n"));
+    let mut s = ok(&format!(
+        "{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n[slo]\nbudgets = [\"p95 < 2s\"]\n"
+    ));
     s.apply(&loadgate_scenario::Overrides {
         rps: Some(77.0),
         duration: Some(std::time::Duration::from_secs(3)),
-        slo: vec![loadgate_slo::parse("p95 < 1s").unwrap(), loadgate_slo::parse("error_rate < 1%").unwrap()],
+        slo: vec![
+            loadgate_slo::parse("p95 < 1s").unwrap(),
+            loadgate_slo::parse("error_rate < 1%").unwrap(),
+        ],
         ..Default::default()
     });
     assert_eq!(s.load.target_at(1.0), 77.0);
@@ -197,6 +247,7 @@ fn overrides_replace_stages_and_budgets() {
 
 #[test]
 fn credentials_are_stripped_from_the_displayed_target() {
-    let s = ok(&format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n").replace("http://127.0.0.1:9", "https://user:pw@example.com"));
+    let s = ok(&format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n")
+        .replace("http://127.0.0.1:9", "https://user:pw@example.com"));
     assert_eq!(s.target_display(), "https://example.com");
 }

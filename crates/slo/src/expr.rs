@@ -140,7 +140,11 @@ impl<'a> Cursor<'a> {
         &self.s[start..self.pos]
     }
     fn err(&self, at: usize, message: impl Into<String>, hint: impl Into<String>) -> ParseError {
-        ParseError { offset: at, message: message.into(), hint: hint.into() }
+        ParseError {
+            offset: at,
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 }
 
@@ -151,7 +155,9 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
     let mut c = Cursor { s: input, pos: 0 };
     c.skip_ws();
     let metric_start = c.pos;
-    let word = c.take_while(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.' || ch == '(' || ch == ')');
+    let word = c.take_while(|ch| {
+        ch.is_ascii_alphanumeric() || ch == '_' || ch == '.' || ch == '(' || ch == ')'
+    });
     if word.is_empty() {
         return Err(c.err(metric_start, "expected a metric name", METRIC_HINT));
     }
@@ -174,10 +180,18 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
                 .or_else(|| name.strip_prefix('p'))
                 .filter(|d| !d.is_empty() && d.chars().all(|ch| ch.is_ascii_digit() || ch == '.'));
             let p = digits.and_then(|d| d.parse::<f64>().ok()).ok_or_else(|| {
-                c.err(metric_start, format!("unknown metric `{word}`"), METRIC_HINT)
+                c.err(
+                    metric_start,
+                    format!("unknown metric `{word}`"),
+                    METRIC_HINT,
+                )
             })?;
             if !(0.0..=100.0).contains(&p) {
-                return Err(c.err(metric_start, format!("percentile `{word}` is outside 0..100"), "write a percentile such as p95 or p99.9"));
+                return Err(c.err(
+                    metric_start,
+                    format!("percentile `{word}` is outside 0..100"),
+                    "write a percentile such as p95 or p99.9",
+                ));
             }
             Metric::Percentile(p)
         }
@@ -203,14 +217,22 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         c.pos += 1;
         Op::Gt
     } else {
-        return Err(c.err(op_start, "expected a comparison `<`, `<=`, `>` or `>=`", format!("write e.g. `{word} < 2s`")));
+        return Err(c.err(
+            op_start,
+            "expected a comparison `<`, `<=`, `>` or `>=`",
+            format!("write e.g. `{word} < 2s`"),
+        ));
     };
 
     c.skip_ws();
     let num_start = c.pos;
     let num = c.take_while(|ch| ch.is_ascii_digit() || ch == '.');
     let value: f64 = num.parse().map_err(|_| {
-        c.err(num_start, "expected a non-negative number", "write e.g. `p95 < 2s`, `throughput > 50rps` or `error_rate < 1%`")
+        c.err(
+            num_start,
+            "expected a non-negative number",
+            "write e.g. `p95 < 2s`, `throughput > 50rps` or `error_rate < 1%`",
+        )
     })?;
     c.skip_ws();
     let unit_start = c.pos;
@@ -228,21 +250,44 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         (Unit::Rate, "rps" | "/s" | "req/s") => 1.0,
         (Unit::Ratio, "%") => 0.01,
         (_, "") => {
-            return Err(c.err(unit_start, format!("missing unit after `{num}`"), format!("units are required: add {expected}")))
+            return Err(c.err(
+                unit_start,
+                format!("missing unit after `{num}`"),
+                format!("units are required: add {expected}"),
+            ))
         }
         (_, other) => {
-            return Err(c.err(unit_start, format!("unit `{other}` does not fit `{word}`"), format!("use {expected}")))
+            return Err(c.err(
+                unit_start,
+                format!("unit `{other}` does not fit `{word}`"),
+                format!("use {expected}"),
+            ))
         }
     };
     c.skip_ws();
     if !c.rest().is_empty() {
-        return Err(c.err(c.pos, format!("unexpected `{}` after the budget", c.rest()), "write one budget per string"));
+        return Err(c.err(
+            c.pos,
+            format!("unexpected `{}` after the budget", c.rest()),
+            "write one budget per string",
+        ));
     }
     let threshold = value * scale;
     if unit == Unit::Ratio && threshold > 1.0 {
-        return Err(c.err(num_start, format!("{num}% is more than 100%"), "a percentage is between 0% and 100%"));
+        return Err(c.err(
+            num_start,
+            format!("{num}% is more than 100%"),
+            "a percentage is between 0% and 100%",
+        ));
     }
-    Ok(Budget { text: input.trim().to_string(), metric, service, op, threshold, unit })
+    Ok(Budget {
+        text: input.trim().to_string(),
+        metric,
+        service,
+        op,
+        threshold,
+        unit,
+    })
 }
 
 #[cfg(test)]
@@ -252,7 +297,11 @@ mod tests {
     #[track_caller]
     fn ok(s: &str, metric: Metric, op: Op, threshold: f64) {
         let b = parse(s).unwrap_or_else(|e| panic!("{s}: {e:?}"));
-        assert_eq!((b.metric, b.op, b.threshold), (metric, op, threshold), "{s}");
+        assert_eq!(
+            (b.metric, b.op, b.threshold),
+            (metric, op, threshold),
+            "{s}"
+        );
     }
 
     #[track_caller]
@@ -271,7 +320,12 @@ mod tests {
         ok("throughput > 50rps", Metric::Throughput, Op::Gt, 50.0);
         ok("error_rate < 1%", Metric::ErrorRate, Op::Lt, 0.01);
         ok("check_rate > 99%", Metric::CheckRate, Op::Gt, 0.99);
-        ok("p99.9 <= 250 ms", Metric::Percentile(99.9), Op::Le, 250_000.0);
+        ok(
+            "p99.9 <= 250 ms",
+            Metric::Percentile(99.9),
+            Op::Le,
+            250_000.0,
+        );
         ok("p(95) < 200ms", Metric::Percentile(95.0), Op::Lt, 200_000.0);
         assert!(parse("service_p50 < 10ms").unwrap().service);
     }
@@ -291,7 +345,13 @@ mod tests {
 
     #[test]
     fn keys_identify_metric_and_direction() {
-        assert_eq!(parse("p95 < 2s").unwrap().key(), parse("p95 <= 3s").unwrap().key());
-        assert_ne!(parse("p95 < 2s").unwrap().key(), parse("p99 < 2s").unwrap().key());
+        assert_eq!(
+            parse("p95 < 2s").unwrap().key(),
+            parse("p95 <= 3s").unwrap().key()
+        );
+        assert_ne!(
+            parse("p95 < 2s").unwrap().key(),
+            parse("p99 < 2s").unwrap().key()
+        );
     }
 }

@@ -60,9 +60,8 @@ impl Budget {
             Metric::Mean => (!hist.is_empty()).then(|| hist.mean()),
             Metric::Min => (!hist.is_empty()).then(|| hist.stats().min as f64),
             Metric::Max => (!hist.is_empty()).then(|| hist.stats().max as f64),
-            Metric::Throughput => {
-                (o.duration_s > 0.0).then(|| o.outcomes.get(loadgate_metrics::Outcome::Success) as f64 / o.duration_s)
-            }
+            Metric::Throughput => (o.duration_s > 0.0)
+                .then(|| o.outcomes.get(loadgate_metrics::Outcome::Success) as f64 / o.duration_s),
             Metric::ErrorRate => (total > 0).then(|| o.outcomes.errors() as f64 / total as f64),
             Metric::CheckRate => {
                 let responses = o.outcomes.responses();
@@ -88,7 +87,8 @@ impl Budget {
             scope: scope.to_string(),
             expr: self.text.clone(),
             measured,
-            measured_text: measured.map_or_else(|| "no data".to_string(), |v| format_value(v, self.unit)),
+            measured_text: measured
+                .map_or_else(|| "no data".to_string(), |v| format_value(v, self.unit)),
             threshold: self.threshold,
             margin,
             pass,
@@ -102,7 +102,15 @@ mod tests {
     use loadgate_metrics::Outcome;
 
     fn observed(lat: &LatencyHistogram, outcomes: &OutcomeCounts) -> BudgetResult {
-        parse("p95 < 2s").unwrap().evaluate("global", &Observed { latency: lat, service: lat, outcomes, duration_s: 10.0 })
+        parse("p95 < 2s").unwrap().evaluate(
+            "global",
+            &Observed {
+                latency: lat,
+                service: lat,
+                outcomes,
+                duration_s: 10.0,
+            },
+        )
     }
 
     #[test]
@@ -143,7 +151,12 @@ mod tests {
         for _ in 0..10 {
             outcomes.incr(Outcome::Http5xx);
         }
-        let o = Observed { latency: &lat, service: &lat, outcomes: &outcomes, duration_s: 10.0 };
+        let o = Observed {
+            latency: &lat,
+            service: &lat,
+            outcomes: &outcomes,
+            duration_s: 10.0,
+        };
         assert!(parse("throughput > 50rps").unwrap().evaluate("g", &o).pass);
         assert!(!parse("throughput > 100rps").unwrap().evaluate("g", &o).pass);
         // exactly 1% errors: `< 1%` fails, `<= 1%` holds

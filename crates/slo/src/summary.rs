@@ -78,7 +78,13 @@ impl EndpointSummary {
     /// Figures of one shard over `measured_s` seconds.
     pub fn of(name: &str, e: &EndpointShard, measured_s: f64) -> EndpointSummary {
         let requests = e.completed();
-        let per_s = |n: u64| if measured_s > 0.0 { n as f64 / measured_s } else { 0.0 };
+        let per_s = |n: u64| {
+            if measured_s > 0.0 {
+                n as f64 / measured_s
+            } else {
+                0.0
+            }
+        };
         EndpointSummary {
             name: name.to_string(),
             requests,
@@ -86,9 +92,18 @@ impl EndpointSummary {
             rps: per_s(requests),
             success_rps: per_s(e.outcomes.get(loadgate_metrics::Outcome::Success)),
             errors: e.outcomes.errors(),
-            error_rate: if requests > 0 { e.outcomes.errors() as f64 / requests as f64 } else { 0.0 },
+            error_rate: if requests > 0 {
+                e.outcomes.errors() as f64 / requests as f64
+            } else {
+                0.0
+            },
             outcomes: e.outcomes,
-            statuses: e.statuses.iter().filter(|(_, &n)| n > 0).map(|(c, n)| (c.to_string(), *n)).collect(),
+            statuses: e
+                .statuses
+                .iter()
+                .filter(|(_, &n)| n > 0)
+                .map(|(c, n)| (c.to_string(), *n))
+                .collect(),
             latency_us: e.latency.stats(),
             service_us: e.service.stats(),
             bytes: e.bytes,
@@ -167,12 +182,22 @@ pub fn judge(
     let all = measured.overall();
     let mut slo = Vec::new();
     for b in global {
-        let o = Observed { latency: &all.latency, service: &all.service, outcomes: &all.outcomes, duration_s: measured_s };
+        let o = Observed {
+            latency: &all.latency,
+            service: &all.service,
+            outcomes: &all.outcomes,
+            duration_s: measured_s,
+        };
         slo.push(b.evaluate("global", &o));
     }
     for (i, b) in per_endpoint {
         let e = &measured.endpoints()[*i];
-        let o = Observed { latency: &e.latency, service: &e.service, outcomes: &e.outcomes, duration_s: measured_s };
+        let o = Observed {
+            latency: &e.latency,
+            service: &e.service,
+            outcomes: &e.outcomes,
+            duration_s: measured_s,
+        };
         slo.push(b.evaluate(&names[*i], &o));
     }
     let mut invalid_reasons = Vec::new();
@@ -230,7 +255,12 @@ pub fn judge(
     } else {
         Verdict::Fail
     };
-    Judgement { slo, rate, invalid_reasons, verdict }
+    Judgement {
+        slo,
+        rate,
+        invalid_reasons,
+        verdict,
+    }
 }
 
 #[cfg(test)]
@@ -242,7 +272,14 @@ mod tests {
         let mut s = Shard::new(1, 60_000_000);
         for i in 0..sent {
             s.record_send(0, i < late);
-            s.record(&Sample { endpoint: 0, latency_us: 1000, service_us: 900, outcome: Outcome::Success, status: Some(200), bytes: 1 });
+            s.record(&Sample {
+                endpoint: 0,
+                latency_us: 1000,
+                service_us: 900,
+                outcome: Outcome::Success,
+                status: Some(200),
+                bytes: 1,
+            });
         }
         for _ in 0..dropped {
             s.record_drop(0);
@@ -251,19 +288,47 @@ mod tests {
     }
 
     fn facts(scheduled: f64) -> OpenFacts {
-        OpenFacts { scheduled, missed: 0, late_tolerance_ms: 1.0, min_achieved_ratio: 0.95, max_late_ratio: 0.01, max_dropped_ratio: 0.001 }
+        OpenFacts {
+            scheduled,
+            missed: 0,
+            late_tolerance_ms: 1.0,
+            min_achieved_ratio: 0.95,
+            max_late_ratio: 0.01,
+            max_dropped_ratio: 0.001,
+        }
     }
 
     #[test]
     fn an_invalid_run_never_passes_even_when_budgets_hold() {
         let budget = crate::parse("p95 < 2s").unwrap();
         let names = vec!["a".to_string()];
-        let ok = judge(&names, &shard(1000, 0, 0), 10.0, &[&budget], &[], Some(facts(1000.0)));
+        let ok = judge(
+            &names,
+            &shard(1000, 0, 0),
+            10.0,
+            &[&budget],
+            &[],
+            Some(facts(1000.0)),
+        );
         assert_eq!(ok.verdict, Verdict::Pass);
-        let slow = judge(&names, &shard(900, 0, 100), 10.0, &[&budget], &[], Some(facts(1000.0)));
+        let slow = judge(
+            &names,
+            &shard(900, 0, 100),
+            10.0,
+            &[&budget],
+            &[],
+            Some(facts(1000.0)),
+        );
         assert_eq!(slow.verdict, Verdict::Invalid);
         assert_eq!(slow.invalid_reasons.len(), 2, "{:?}", slow.invalid_reasons);
-        let late = judge(&names, &shard(1000, 50, 0), 10.0, &[&budget], &[], Some(facts(1000.0)));
+        let late = judge(
+            &names,
+            &shard(1000, 50, 0),
+            10.0,
+            &[&budget],
+            &[],
+            Some(facts(1000.0)),
+        );
         assert_eq!(late.verdict, Verdict::Invalid);
         assert!(late.invalid_reasons[0].contains("behind schedule"));
     }
@@ -271,7 +336,14 @@ mod tests {
     #[test]
     fn a_breached_budget_fails() {
         let budget = crate::parse("p95 < 500us").unwrap();
-        let j = judge(&["a".to_string()], &shard(10, 0, 0), 1.0, &[], &[(0, &budget)], None);
+        let j = judge(
+            &["a".to_string()],
+            &shard(10, 0, 0),
+            1.0,
+            &[],
+            &[(0, &budget)],
+            None,
+        );
         assert_eq!(j.verdict, Verdict::Fail);
         assert_eq!(j.slo[0].scope, "a");
     }

@@ -193,7 +193,10 @@ impl Profile {
 
     /// Reads a profile file.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Profile::parse(&path.display().to_string(), &text)
     }
 
@@ -201,18 +204,42 @@ impl Profile {
     pub fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
         let invalid = |at: usize, message: String| {
             let (line, column) = line_col(text, at);
-            ProfileError::Invalid { file: file.to_string(), line, column, message }
+            ProfileError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            }
         };
-        let raw: raw::File = toml::from_str(text).map_err(|e| invalid(e.span().map_or(0, |s| s.start), e.message().trim().to_string()))?;
+        let raw: raw::File = toml::from_str(text).map_err(|e| {
+            invalid(
+                e.span().map_or(0, |s| s.start),
+                e.message().trim().to_string(),
+            )
+        })?;
         let dur = |s: &serde_spanned::Spanned<String>| {
-            humantime::parse_duration(s.get_ref()).map_err(|e| invalid(s.span().start, format!("`{}` is not a duration ({e}); write e.g. \"50ms\"", s.get_ref())))
+            humantime::parse_duration(s.get_ref()).map_err(|e| {
+                invalid(
+                    s.span().start,
+                    format!(
+                        "`{}` is not a duration ({e}); write e.g. \"50ms\"",
+                        s.get_ref()
+                    ),
+                )
+            })
         };
         let stall = match &raw.stall {
             None => None,
             Some(s) => {
-                let st = Stall { every: dur(&s.get_ref().every)?, freeze: dur(&s.get_ref().freeze)? };
+                let st = Stall {
+                    every: dur(&s.get_ref().every)?,
+                    freeze: dur(&s.get_ref().freeze)?,
+                };
                 if st.every.is_zero() || st.freeze >= st.every {
-                    return Err(invalid(s.span().start, "stall needs 0 < freeze < every".into()));
+                    return Err(invalid(
+                        s.span().start,
+                        "stall needs 0 < freeze < every".into(),
+                    ));
                 }
                 Some(st)
             }
@@ -225,21 +252,42 @@ impl Profile {
                     let at = l.span().start;
                     let l = l.get_ref();
                     let need = |v: &Option<String>, name: &str| -> Result<Duration, ProfileError> {
-                        let v = v.as_ref().ok_or_else(|| invalid(at, format!("latency dist `{}` needs `{name}`", l.dist)))?;
-                        humantime::parse_duration(v).map_err(|e| invalid(at, format!("latency {name} `{v}` is not a duration ({e})")))
+                        let v = v.as_ref().ok_or_else(|| {
+                            invalid(at, format!("latency dist `{}` needs `{name}`", l.dist))
+                        })?;
+                        humantime::parse_duration(v).map_err(|e| {
+                            invalid(at, format!("latency {name} `{v}` is not a duration ({e})"))
+                        })
                     };
                     match l.dist.as_str() {
                         "fixed" => Latency::Fixed(need(&l.value, "value")?),
                         "uniform" => Latency::Uniform(need(&l.min, "min")?, need(&l.max, "max")?),
-                        "lognormal" => Latency::LogNormal { median: need(&l.median, "median")?, p99: need(&l.p99, "p99")? },
-                        other => return Err(invalid(at, format!("unknown latency dist `{other}`; use fixed, uniform or lognormal"))),
+                        "lognormal" => Latency::LogNormal {
+                            median: need(&l.median, "median")?,
+                            p99: need(&l.p99, "p99")?,
+                        },
+                        other => {
+                            return Err(invalid(
+                                at,
+                                format!(
+                                "unknown latency dist `{other}`; use fixed, uniform or lognormal"
+                            ),
+                            ))
+                        }
                     }
                 }
             };
             if !(0.0..=1.0).contains(&r.error_rate) {
-                return Err(invalid(0, format!("route {}: error_rate must be between 0 and 1", r.path)));
+                return Err(invalid(
+                    0,
+                    format!("route {}: error_rate must be between 0 and 1", r.path),
+                ));
             }
-            let unhealthy_for = r.health.as_ref().map(|h| dur(&h.unhealthy_for)).transpose()?;
+            let unhealthy_for = r
+                .health
+                .as_ref()
+                .map(|h| dur(&h.unhealthy_for))
+                .transpose()?;
             routes.push(Route {
                 method: r.method.to_ascii_uppercase(),
                 path: r.path,
@@ -247,7 +295,10 @@ impl Profile {
                 error_rate: r.error_rate,
                 error_status: r.error_status.unwrap_or(500),
                 rate_limit_rps: r.rate_limit_rps,
-                validate: r.validate.map(|v| Validate { json_string: v.json_string, max_len: v.max_len }),
+                validate: r.validate.map(|v| Validate {
+                    json_string: v.json_string,
+                    max_len: v.max_len,
+                }),
                 response: r.response.unwrap_or_else(|| "{\"status\":\"ok\"}".into()),
                 unhealthy_for,
             });
@@ -269,9 +320,14 @@ mod tests {
 
     #[test]
     fn lognormal_hits_its_median_and_p99() {
-        let l = Latency::LogNormal { median: Duration::from_millis(100), p99: Duration::from_millis(900) };
+        let l = Latency::LogNormal {
+            median: Duration::from_millis(100),
+            p99: Duration::from_millis(900),
+        };
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut v: Vec<f64> = (0..100_000).map(|_| l.sample(&mut rng).as_secs_f64()).collect();
+        let mut v: Vec<f64> = (0..100_000)
+            .map(|_| l.sample(&mut rng).as_secs_f64())
+            .collect();
         v.sort_by(f64::total_cmp);
         assert!((v[50_000] - 0.1).abs() < 0.005, "{}", v[50_000]);
         assert!((v[99_000] - 0.9).abs() < 0.06, "{}", v[99_000]);
@@ -279,9 +335,20 @@ mod tests {
 
     #[test]
     fn bad_profiles_say_where() {
-        let e = Profile::parse("p.toml", "[[route]]\npath = \"/\"\nlatency = { dist = \"gamma\" }\n").unwrap_err();
-        assert!(e.to_string().starts_with("p.toml:3:11: unknown latency dist"), "{e}");
+        let e = Profile::parse(
+            "p.toml",
+            "[[route]]\npath = \"/\"\nlatency = { dist = \"gamma\" }\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("p.toml:3:11: unknown latency dist"),
+            "{e}"
+        );
         let e = Profile::parse("p.toml", "[stall]\nevery = \"1s\"\nfreez = \"1s\"\n").unwrap_err();
-        assert!(e.to_string().contains("p.toml:3:1: unknown field `freez`"), "{e}");
+        assert!(
+            e.to_string().contains("p.toml:3:1: unknown field `freez`"),
+            "{e}"
+        );
     }
 }

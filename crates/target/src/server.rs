@@ -74,23 +74,29 @@ pub fn spawn(profile: Profile, addr: SocketAddr, threads: usize) -> std::io::Res
         profile,
         started: Instant::now(),
     });
-    let thread = std::thread::Builder::new().name("loadgate-target".into()).spawn(move || {
-        runtime.block_on(async move {
-            let listener = match tokio::net::TcpListener::from_std(std_listener) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("loadgate target: cannot listen: {e}");
-                    return;
+    let thread = std::thread::Builder::new()
+        .name("loadgate-target".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("loadgate target: cannot listen: {e}");
+                        return;
+                    }
+                };
+                tokio::select! {
+                    _ = accept_loop(listener, state) => {}
+                    _ = rx => {}
                 }
-            };
-            tokio::select! {
-                _ = accept_loop(listener, state) => {}
-                _ = rx => {}
-            }
-        });
-        runtime.shutdown_timeout(Duration::from_millis(100));
-    })?;
-    Ok(RunningTarget { addr, shutdown: Some(tx), thread: Some(thread) })
+            });
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        })?;
+    Ok(RunningTarget {
+        addr,
+        shutdown: Some(tx),
+        thread: Some(thread),
+    })
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
@@ -107,7 +113,9 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
         let state = state.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
-            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
         });
     }
 }
@@ -120,7 +128,10 @@ fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
         .expect("static response parts are valid")
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let resp = route(&state, req).await;
     // Freeze every response that would leave during a stall window.
     if let Some(stall) = state.profile.stall {
@@ -152,8 +163,12 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         }
         w.1 += 1;
         if w.1 > limit {
-            let mut resp = json(StatusCode::TOO_MANY_REQUESTS, r#"{"error":"rate limit exceeded"}"#);
-            resp.headers_mut().insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+            let mut resp = json(
+                StatusCode::TOO_MANY_REQUESTS,
+                r#"{"error":"rate limit exceeded"}"#,
+            );
+            resp.headers_mut()
+                .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
             return resp;
         }
     }
@@ -165,17 +180,27 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         };
         let ok = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
-            .and_then(|j| j.get(&v.json_string).and_then(|f| f.as_str()).map(|s| s.chars().count()))
+            .and_then(|j| {
+                j.get(&v.json_string)
+                    .and_then(|f| f.as_str())
+                    .map(|s| s.chars().count())
+            })
             .is_some_and(|len| v.max_len.is_none_or(|m| len <= m));
         if !ok {
-            let msg = format!(r#"{{"error":"body must be JSON with a string field \"{}\""}}"#, v.json_string);
+            let msg = format!(
+                r#"{{"error":"body must be JSON with a string field \"{}\""}}"#,
+                v.json_string
+            );
             return json(StatusCode::BAD_REQUEST, msg);
         }
     }
 
     let (delay, fail) = {
         let mut rng = rand::thread_rng();
-        (r.latency.sample(&mut rng), rand::Rng::gen_bool(&mut rng, r.error_rate))
+        (
+            r.latency.sample(&mut rng),
+            rand::Rng::gen_bool(&mut rng, r.error_rate),
+        )
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -183,7 +208,11 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
 
     if let Some(unhealthy_for) = r.unhealthy_for {
         let degraded = state.started.elapsed() < unhealthy_for;
-        let (status, text) = if degraded { (StatusCode::SERVICE_UNAVAILABLE, "degraded") } else { (StatusCode::OK, "healthy") };
+        let (status, text) = if degraded {
+            (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+        } else {
+            (StatusCode::OK, "healthy")
+        };
         let body = format!(
             r#"{{"status":"{text}","services":{{"database":"{db}","redis":"connected","intelligence":"ok"}},"version":"{v}"}}"#,
             db = if degraded { "error" } else { "connected" },
@@ -192,7 +221,8 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         return json(status, body);
     }
     if fail {
-        let status = StatusCode::from_u16(r.error_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(r.error_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return json(status, r#"{"error":"injected failure"}"#);
     }
     json(StatusCode::OK, r.response.clone())
