@@ -32,8 +32,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
 
     // The embedded target lives as long as this function.
     let (base_url, _target) = match &scenario.target {
-        Target::Embedded { profile } => {
-            let profile = match profile {
+        Target::Embedded => {
+            let profile = match &scenario.target_profile {
                 Some(p) => {
                     loadgate_target::Profile::load(p).map_err(|e| Failure::config(e.to_string()))?
                 }
@@ -282,7 +282,7 @@ fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(), Failure> {
     }
     match args.target.as_deref() {
         None => {}
-        Some("embedded") => scenario.target = Target::Embedded { profile: None },
+        Some("embedded") => scenario.target = Target::Embedded,
         Some(t) => match url::Url::parse(t) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => o.target = Some(u),
             _ => {

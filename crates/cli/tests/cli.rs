@@ -323,3 +323,40 @@ fn secrets_never_reach_outputs() {
     }
     assert_eq!(c.summary()["target"], format!("http://{}", target.addr()));
 }
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    let o = Command::new(env!("CARGO_BIN_EXE_loadgate"))
+        .arg("validate")
+        .args(&files)
+        .env("TARGET_URL", "https://staging.example.com")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // Every embedded-target profile they name loads too.
+    for f in std::fs::read_dir(root.join("profiles")).unwrap() {
+        let p = f.unwrap().path();
+        loadgate_target::Profile::load(&p).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn the_scenario_health_table_waits_before_load() {
+    let mut s = scenario(OPEN_2S, "");
+    s = s.replace(
+        "[load]",
+        "[health]\npath = \"/sick\"\ntimeout = \"1s\"\n[load]",
+    );
+    let c = Case::new(&s);
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
+    assert_eq!(code(&o), 4, "{}", text(&o));
+}

@@ -21,6 +21,11 @@ pub struct Scenario {
     pub source: PathBuf,
     /// Where load goes.
     pub target: Target,
+    /// Profile of the embedded target (used only when the target is embedded); the
+    /// built-in demo profile when `None`.
+    pub target_profile: Option<PathBuf>,
+    /// Wait for this health check to answer 200 before any load.
+    pub health: Option<HealthWait>,
     /// Per-request timeout (from send to the end of the body).
     pub timeout: Duration,
     /// TCP (and TLS) connect timeout.
@@ -46,11 +51,8 @@ pub struct Scenario {
 /// Where to send load.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    /// The embedded demo target, started in-process, optionally with a profile file.
-    Embedded {
-        /// Target profile; the built-in demo profile when `None`.
-        profile: Option<PathBuf>,
-    },
+    /// The embedded demo target, started in-process with `Scenario::target_profile`.
+    Embedded,
     /// A base URL such as `https://staging.example.com`.
     Url(url::Url),
 }
@@ -64,6 +66,15 @@ pub enum HttpVersion {
     Http1,
     /// HTTP/2 only: ALPN over TLS, prior knowledge (h2c) over plain TCP.
     Http2,
+}
+
+/// A health check to wait for before sending load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthWait {
+    /// Path polled with GET until it answers 200.
+    pub path: String,
+    /// How long to wait before giving up.
+    pub timeout: Duration,
 }
 
 /// One request of the traffic mix.
@@ -328,7 +339,7 @@ impl Scenario {
     /// The target for people: `embedded` or the URL without user or password.
     pub fn target_display(&self) -> String {
         match &self.target {
-            Target::Embedded { .. } => "embedded".to_string(),
+            Target::Embedded => "embedded".to_string(),
             Target::Url(u) => redact_url(u),
         }
     }
@@ -425,13 +436,7 @@ pub(crate) fn build(
     }
 
     let target = match interp(&mut sink, &file.target, env) {
-        Some((t, _)) if t == "embedded" => {
-            let profile = file
-                .target_profile
-                .as_ref()
-                .map(|p| resolve(path, p.get_ref()));
-            Some(Target::Embedded { profile })
-        }
+        Some((t, _)) if t == "embedded" => Some(Target::Embedded),
         Some((t, _)) => match url::Url::parse(&t) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
                 Some(Target::Url(u))
@@ -576,8 +581,33 @@ pub(crate) fn build(
             .unwrap_or_default(),
     );
 
+    let target_profile = file
+        .target_profile
+        .as_ref()
+        .map(|p| resolve(path, p.get_ref()));
+    let health = file.health.as_ref().and_then(|h| {
+        let timeout = match &h.timeout {
+            Some(t) => duration(&mut sink, t, "health timeout")?,
+            None => Duration::from_secs(60),
+        };
+        if !h.path.get_ref().starts_with('/') {
+            sink.span(
+                h.path.span(),
+                format!("health path `{}` must start with `/`", h.path.get_ref()),
+                Some("write e.g. \"/api/health\"".into()),
+            );
+            return None;
+        }
+        Some(HealthWait {
+            path: h.path.get_ref().clone(),
+            timeout,
+        })
+    });
+
     sink.finish()?;
     Ok(Scenario {
+        target_profile,
+        health,
         name,
         source: path.to_path_buf(),
         target: target.expect("no diagnostics means the target parsed"),

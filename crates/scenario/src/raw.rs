@@ -26,6 +26,14 @@ pub struct File {
     pub load: S<Load>,
     #[serde(default)]
     pub slo: Slo,
+    pub health: Option<Health>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    pub path: S<String>,
+    pub timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
