@@ -50,14 +50,14 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         Target::Url(u) => (strip_credentials(u), None),
     };
 
-    if let Some(path) = &args.wait_healthy {
-        wait_healthy(
-            &scenario,
-            &base_url,
-            path,
-            args.health_timeout,
-            args.insecure,
-        )?;
+    // --wait-healthy wins over the scenario's [health] table.
+    let health = match (&args.wait_healthy, &scenario.health) {
+        (Some(path), _) => Some((path.clone(), args.health_timeout)),
+        (None, Some(h)) => Some((h.path.clone(), h.timeout)),
+        (None, None) => None,
+    };
+    if let Some((path, timeout)) = health {
+        wait_healthy(&scenario, &base_url, &path, timeout, args.insecure)?;
     }
 
     let progress = Progress::new(args.quiet, scenario.load.duration());
