@@ -81,6 +81,8 @@ struct Ctx {
     prepared: Vec<Prepared>,
     mix: Mix,
     shard: RefCell<Shard>,
+    /// The interval `shard` belongs to.
+    interval: Cell<u64>,
     in_flight: Cell<usize>,
     drained: Notify,
     rng: RefCell<SmallRng>,
@@ -150,6 +152,7 @@ pub(crate) fn run(spec: WorkerSpec) {
             client,
             prepared,
             mix: Mix::new(&weights),
+            interval: Cell::new(0),
             in_flight: Cell::new(0),
             drained: Notify::new(),
             scratch: RefCell::new(Vec::with_capacity(512)),
@@ -157,11 +160,6 @@ pub(crate) fn run(spec: WorkerSpec) {
         // Ready: the client and requests are built. The aggregator fixes the start time
         // only once every worker is here, so no first send is late because of start-up.
         start_gate(true);
-        let start = *ctx
-            .spec
-            .start
-            .get()
-            .expect("the start time is set between the waits");
         // No coarse sleep to `start` here: tokio rounds timers up by up to 1 ms, which
         // would make arrival 0 (due exactly at `start`) late. Each model waits precisely.
 
@@ -178,7 +176,8 @@ pub(crate) fn run(spec: WorkerSpec) {
         }
         ticker.abort();
         let _ = ticker.await;
-        let index = start.elapsed().as_secs();
+        roll_over(&ctx, Instant::now());
+        let index = ctx.interval.get();
         let shard = ctx.shard.replace(Shard::new(0, 1));
         let _ = ctx.spec.tx.send(Msg::Interval {
             worker,
@@ -193,29 +192,36 @@ fn start_of(ctx: &Ctx) -> Instant {
     *ctx.spec.start.get().expect("set before any task runs")
 }
 
-/// Hands the shard over at every 1-second boundary of the run.
-async fn tick(ctx: Rc<Ctx>) {
-    let mut index = 0u64;
+/// Hands the shard to the aggregator for every 1-second boundary at or before `t`.
+/// Called by the ticker with the current time and by the open model with each
+/// arrival's intended time, so an arrival due exactly on a boundary is counted in the
+/// interval it belongs to, whichever of the two runs first.
+fn roll_over(ctx: &Ctx, t: Instant) {
+    let start = start_of(ctx);
     loop {
-        let boundary = start_of(&ctx) + Duration::from_secs(index + 1);
-        tokio::time::sleep_until(boundary.into()).await;
+        let index = ctx.interval.get();
+        if t < start + Duration::from_secs(index + 1) {
+            return;
+        }
         let fresh = ctx.spec.spare.try_recv().unwrap_or_else(|_| {
             Shard::new(ctx.spec.scenario.endpoints.len(), ctx.spec.histogram_max_us)
         });
         let shard = ctx.shard.replace(fresh);
-        if ctx
-            .spec
-            .tx
-            .send(Msg::Interval {
-                worker: ctx.spec.index,
-                index,
-                shard,
-            })
-            .is_err()
-        {
-            return;
-        }
-        index += 1;
+        let _ = ctx.spec.tx.send(Msg::Interval {
+            worker: ctx.spec.index,
+            index,
+            shard,
+        });
+        ctx.interval.set(index + 1);
+    }
+}
+
+/// Rolls the shard over at every 1-second boundary of the run.
+async fn tick(ctx: Rc<Ctx>) {
+    loop {
+        let boundary = start_of(&ctx) + Duration::from_secs(ctx.interval.get() + 1);
+        tokio::time::sleep_until(boundary.into()).await;
+        roll_over(&ctx, Instant::now().max(boundary));
     }
 }
 
@@ -247,6 +253,7 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
             let remaining = (schedule.len().saturating_sub(i)).div_ceil(workers);
             return remaining;
         }
+        roll_over(&ctx, intended);
         let endpoint = ctx.mix.pick(i, &mut *ctx.rng.borrow_mut());
         if ctx.in_flight.get() >= cap {
             ctx.shard.borrow_mut().record_drop(endpoint);
