@@ -1,0 +1,127 @@
+//! Hot paths of a run, with the budget each must stay within on the 2-core CI machine.
+//!
+//! - `record_sample`: one finished request into a worker's shard (two histogram records,
+//!   outcome and status counters). Budget: < 20 ns.
+//! - `render_request_body`: a JSON body template with `{{seq}}` and `{{pick(list)}}`
+//!   into a reused buffer. Budget: < 300 ns.
+//! - `schedule_due`: the intended send time of the next arrival on a ramp. Budget: < 30 ns.
+//! - `merge_interval_shard`: one worker's 1-second shard (3 endpoints, 2 histograms
+//!   each) into the aggregator's totals (it runs once per second per
+//!   worker). Budget: < 200 µs.
+//!
+//! Run: `cargo bench -p loadgate-benches`.
+
+// criterion's macros generate undocumented items (`main`, the group function).
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use loadgate_engine::schedule::Schedule;
+use loadgate_metrics::{Outcome, Sample, Shard};
+use loadgate_scenario::{Escape, Names, RenderCtx, Template};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+fn record_sample(c: &mut Criterion) {
+    let mut shard = Shard::new(3, 60_000_000);
+    let mut i = 0u64;
+    c.bench_function("record_sample", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(7919);
+            shard.record(black_box(&Sample {
+                endpoint: (i % 3) as usize,
+                latency_us: 1_000 + i % 2_000_000,
+                service_us: 900 + i % 1_000_000,
+                outcome: Outcome::Success,
+                status: Some(200),
+                bytes: 512,
+            }));
+        })
+    });
+}
+
+fn render_request_body(c: &mut Criterion) {
+    let lists = vec!["queries".to_string()];
+    let values = vec![vec![
+        "How much did I spend last month?".to_string(),
+        "What is my savings rate?".to_string(),
+    ]];
+    let t = Template::compile(
+        r#"{"userId":"user-{{seq}}","query":"{{pick(queries)}}","limit":10}"#,
+        Escape::JsonString,
+        &Names {
+            lists: &lists,
+            columns: &[],
+        },
+    )
+    .unwrap();
+    let mut rng = SmallRng::seed_from_u64(1);
+    let mut out = Vec::with_capacity(256);
+    let mut seq = 0;
+    c.bench_function("render_request_body", |b| {
+        b.iter(|| {
+            seq += 1;
+            out.clear();
+            t.render(
+                &mut RenderCtx {
+                    seq,
+                    rng: &mut rng,
+                    row: None,
+                    lists: &values,
+                },
+                &mut out,
+            );
+            black_box(&out);
+        })
+    });
+}
+
+fn schedule_due(c: &mut Criterion) {
+    let s = loadgate_scenario::parse(
+        Path::new("bench.toml"),
+        "name = \"b\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n[load]\nmodel = \"open\"\nstart_rps = 0\nstages = [{ duration = \"60s\", target_rps = 20000 }, { duration = \"60s\", target_rps = 20000 }]\n",
+        &|_| None,
+    )
+    .unwrap();
+    let schedule = Schedule::new(&s.load);
+    let n = schedule.len();
+    let mut i = 0u64;
+    c.bench_function("schedule_due", |b| {
+        b.iter(|| {
+            i = (i + 7919) % n;
+            black_box(schedule.due(black_box(i)))
+        })
+    });
+}
+
+fn merge_interval_shard(c: &mut Criterion) {
+    let mut worker = Shard::new(3, 60_000_000);
+    for i in 0..20_000u64 {
+        worker.record(&Sample {
+            endpoint: (i % 3) as usize,
+            latency_us: 500 + (i * 7919) % 3_000_000,
+            service_us: 400 + (i * 104_729) % 2_000_000,
+            outcome: if i % 100 == 0 {
+                Outcome::Http5xx
+            } else {
+                Outcome::Success
+            },
+            status: Some(if i % 100 == 0 { 503 } else { 200 }),
+            bytes: 256,
+        });
+    }
+    let mut totals = Shard::new(3, 60_000_000);
+    c.bench_function("merge_interval_shard", |b| {
+        b.iter(|| totals.merge_from(black_box(&worker)))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = record_sample, render_request_body, schedule_due, merge_interval_shard
+}
+criterion_main!(benches);

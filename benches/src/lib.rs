@@ -1,0 +1,1 @@
+//! Criterion benchmarks live in `hot_paths.rs`; this library is empty.
