@@ -23,45 +23,32 @@ pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open
         .map(|e| e.name.chars().count())
         .max()
         .unwrap_or(3)
-        .clamp(8, 40);
+        .clamp(16, 40); // at least "  (service time)"
     let _ = writeln!(
         out,
         "{:<width$}  {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "endpoint", "requests", "rps", "errors", "min", "mean", "p50", "p90", "p95", "p99", "max"
     );
     for e in endpoints.iter().chain(std::iter::once(all)) {
-        let l = &e.latency_us;
-        let _ = writeln!(
-            out,
-            "{:<width$}  {:>8} {:>8.1} {:>6.2}% {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            truncate(&e.name, width),
+        let counts = format!(
+            "{:>8} {:>8.1} {:>6.2}%",
             e.requests,
             e.rps,
-            e.error_rate * 100.0,
-            ms(l.min),
-            ms(l.mean as u64),
-            ms(l.p50),
-            ms(l.p90),
-            ms(l.p95),
-            ms(l.p99),
-            ms(l.max)
+            e.error_rate * 100.0
+        );
+        let _ = writeln!(
+            out,
+            "{:<width$}  {counts} {}",
+            truncate(&e.name, width),
+            latency_cells(&e.latency_us)
         );
         if open {
-            let s = &e.service_us;
             let _ = writeln!(
                 out,
-                "{:<width$}  {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "{:<width$}  {:>25} {}",
                 "  (service time)",
                 "",
-                "",
-                "",
-                ms(s.min),
-                ms(s.mean as u64),
-                ms(s.p50),
-                ms(s.p90),
-                ms(s.p95),
-                ms(s.p99),
-                ms(s.max)
+                latency_cells(&e.service_us)
             );
         }
         let classes: Vec<String> = e
@@ -75,6 +62,15 @@ pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open
         }
     }
     out
+}
+
+/// min, mean, p50, p90, p95, p99 and max, each right-aligned in 9 columns.
+fn latency_cells(l: &loadgate_metrics::LatencyStats) -> String {
+    [l.min, l.mean as u64, l.p50, l.p90, l.p95, l.p99, l.max]
+        .iter()
+        .map(|&v| format!("{:>9}", ms(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn truncate(s: &str, width: usize) -> String {

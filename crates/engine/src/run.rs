@@ -310,12 +310,7 @@ fn abort_breach(scenario: &Scenario, measured: &Shard, elapsed_s: f64) -> Option
         .filter(|b| b.abort_on_fail && elapsed >= b.abort_delay)
     {
         let all = overall.get_or_insert_with(|| measured.overall());
-        let o = Observed {
-            latency: &all.latency,
-            service: &all.service,
-            outcomes: &all.outcomes,
-            duration_s: elapsed_s,
-        };
+        let o = Observed::of(all, elapsed_s);
         if !b.budget.evaluate("global", &o).pass {
             return Some(StopReason::Aborted {
                 scope: "global".into(),
@@ -330,12 +325,7 @@ fn abort_breach(scenario: &Scenario, measured: &Shard, elapsed_s: f64) -> Option
         .filter(|(_, b)| b.abort_on_fail && elapsed >= b.abort_delay)
     {
         let e = &measured.endpoints()[*i];
-        let o = Observed {
-            latency: &e.latency,
-            service: &e.service,
-            outcomes: &e.outcomes,
-            duration_s: elapsed_s,
-        };
+        let o = Observed::of(e, elapsed_s);
         let name = &scenario.endpoints[*i].name;
         if !b.budget.evaluate(name, &o).pass {
             return Some(StopReason::Aborted {

@@ -116,29 +116,11 @@ pub(crate) fn run(spec: WorkerSpec) {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let scenario = spec.scenario.clone();
-        let client = match HttpClient::new(ClientOptions {
-            connect_timeout: scenario.connect_timeout,
-            http: scenario.http,
-            insecure: spec.insecure,
-        }) {
-            Ok(c) => c,
-            Err(e) => {
+        let (client, prepared) = match setup(&scenario, &spec) {
+            Ok(parts) => parts,
+            Err(error) => {
                 start_gate(false);
-                let _ = tx.send(Msg::Failed {
-                    worker,
-                    error: e.to_string(),
-                });
-                return;
-            }
-        };
-        let prepared = match Prepared::all(&scenario, &spec.base_url) {
-            Ok(p) => p,
-            Err(e) => {
-                start_gate(false);
-                let _ = tx.send(Msg::Failed {
-                    worker,
-                    error: e.to_string(),
-                });
+                let _ = tx.send(Msg::Failed { worker, error });
                 return;
             }
         };
@@ -186,6 +168,18 @@ pub(crate) fn run(spec: WorkerSpec) {
         });
         let _ = ctx.spec.tx.send(Msg::Done { worker, missed });
     });
+}
+
+/// This worker's connection pool and prepared requests.
+fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prepared>), String> {
+    let client = HttpClient::new(ClientOptions {
+        connect_timeout: scenario.connect_timeout,
+        http: scenario.http,
+        insecure: spec.insecure,
+    })
+    .map_err(|e| e.to_string())?;
+    let prepared = Prepared::all(scenario, &spec.base_url).map_err(|e| e.to_string())?;
+    Ok((client, prepared))
 }
 
 fn start_of(ctx: &Ctx) -> Instant {

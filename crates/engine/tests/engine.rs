@@ -51,6 +51,16 @@ fn run_scenario(scenario: &str, base: &str) -> RunData {
     data
 }
 
+/// `rest` (endpoints, defaults, load) as a scenario aimed at `${BASE}`.
+fn with_target(rest: &str) -> String {
+    format!("name = \"t\"\ntarget = \"${{BASE}}\"\n{rest}")
+}
+
+/// An open-model `[load]` table at a constant rate.
+fn open_load(duration: &str, rps: u32) -> String {
+    format!("[load]\nmodel = \"open\"\nstages = [{{ duration = \"{duration}\", target_rps = {rps} }}]\n")
+}
+
 fn totals(d: &RunData) -> loadgate_metrics::EndpointShard {
     let mut all = d.measured.overall();
     all.merge_from(&d.warmup.overall());
@@ -68,9 +78,8 @@ path = "/flaky"
 error_rate = 0.3
 error_status = 503
 "#;
-    let scenario = r#"name = "counts"
-target = "${BASE}"
-[[endpoint]]
+    let scenario = with_target(
+        r#"[[endpoint]]
 name = "ok"
 path = "/ok"
 [[endpoint]]
@@ -79,12 +88,10 @@ path = "/flaky"
 [[endpoint]]
 name = "missing"
 path = "/nope"
-[load]
-model = "open"
-stages = [{ duration = "2s", target_rps = 150 }]
-warmup = "1s"
-"#;
-    let d = check_run(profile, scenario);
+"#,
+    ) + &open_load("2s", 150)
+        + "warmup = \"1s\"\n";
+    let d = check_run(profile, &scenario);
     let all = totals(&d);
     assert_eq!(all.sent, 300, "the schedule has exactly 300 arrivals");
     // Sends are counted in the interval their intended time falls in, so the measured
@@ -115,16 +122,16 @@ warmup = "1s"
 #[test]
 fn a_fixed_50ms_route_measures_50_to_53ms() {
     let profile = "[[route]]\npath = \"/slow\"\nlatency = { dist = \"fixed\", value = \"50ms\" }\n";
-    let scenario = r#"name = "latency"
-target = "${BASE}"
-[[endpoint]]
+    let scenario = with_target(
+        r#"[[endpoint]]
 name = "slow"
 path = "/slow"
 [load]
 model = "closed"
 stages = [{ duration = "2s", vus = 4 }]
-"#;
-    let d = check_run(profile, scenario);
+"#,
+    );
+    let d = check_run(profile, &scenario);
     let p50 = d.measured.overall().latency.quantile(0.5);
     assert!((50_000..=53_000).contains(&p50), "p50 = {p50} µs");
     let n = d.measured.overall().completed();
@@ -137,17 +144,14 @@ stages = [{ duration = "2s", vus = 4 }]
 #[test]
 fn open_model_achieves_its_rate_within_two_percent() {
     let profile = "[[route]]\npath = \"/\"\nlatency = { dist = \"fixed\", value = \"2ms\" }\n";
-    let scenario = r#"name = "rate"
-target = "${BASE}"
-[[endpoint]]
+    let scenario = with_target(
+        r#"[[endpoint]]
 name = "root"
 path = "/"
-[load]
-model = "open"
-stages = [{ duration = "4s", target_rps = 400 }]
-warmup = "1s"
-"#;
-    let d = check_run(profile, scenario);
+"#,
+    ) + &open_load("4s", 400)
+        + "warmup = \"1s\"\n";
+    let d = check_run(profile, &scenario);
     let sent = d.measured.overall().sent as f64;
     let completed = d.measured.overall().completed() as f64;
     let scheduled = d.scheduled.unwrap();
@@ -166,16 +170,13 @@ fn stalls_are_not_hidden_coordinated_omission_is_corrected() {
     // Every response freezes for 300 ms at the start of every 1.5 s: 20% of arrivals
     // wait uniformly 0..300 ms, so p90 = 150 ms and p99 = 285 ms (analytic).
     let profile = "[stall]\nevery = \"1500ms\"\nfreeze = \"300ms\"\n[[route]]\npath = \"/\"\n";
-    let scenario = r#"name = "co"
-target = "${BASE}"
-[[endpoint]]
+    let scenario = with_target(
+        r#"[[endpoint]]
 name = "root"
 path = "/"
-[load]
-model = "open"
-stages = [{ duration = "6s", target_rps = 200 }]
-"#;
-    let d = check_run(profile, scenario);
+"#,
+    ) + &open_load("6s", 200);
+    let d = check_run(profile, &scenario);
     let all = d.measured.overall();
     assert_eq!(all.completed(), 1200);
     let p90 = all.latency.quantile(0.90) as f64 / 1000.0;
@@ -200,20 +201,17 @@ fn refused_connections_timeouts_and_5xx_are_classified() {
         .local_addr()
         .unwrap()
         .port();
-    let scenario = r#"name = "refused"
-target = "${BASE}"
-[defaults]
+    let scenario = with_target(
+        r#"[defaults]
 connect_timeout = "1s"
 [[endpoint]]
 name = "root"
 path = "/"
-[load]
-model = "open"
-stages = [{ duration = "1s", target_rps = 20 }]
-"#;
+"#,
+    ) + &open_load("1s", 20);
     let d = {
         let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        run_scenario(scenario, &format!("http://127.0.0.1:{port}"))
+        run_scenario(&scenario, &format!("http://127.0.0.1:{port}"))
     };
     let all = totals(&d);
     assert_eq!(
@@ -232,9 +230,8 @@ path = "/boom"
 error_rate = 1.0
 error_status = 502
 "#;
-    let scenario = r#"name = "classes"
-target = "${BASE}"
-[defaults]
+    let scenario = with_target(
+        r#"[defaults]
 timeout = "300ms"
 [[endpoint]]
 name = "hang"
@@ -242,11 +239,9 @@ path = "/hang"
 [[endpoint]]
 name = "boom"
 path = "/boom"
-[load]
-model = "open"
-stages = [{ duration = "1s", target_rps = 20 }]
-"#;
-    let d = check_run(profile, scenario);
+"#,
+    ) + &open_load("1s", 20);
+    let d = check_run(profile, &scenario);
     let took = d.ended_at.duration_since(d.started_at).unwrap();
     assert!(
         took.as_secs_f64() < 3.0,

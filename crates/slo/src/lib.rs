@@ -49,6 +49,18 @@ pub struct BudgetResult {
     pub pass: bool,
 }
 
+impl<'a> Observed<'a> {
+    /// One endpoint's (or all endpoints') recorded data over `duration_s` seconds.
+    pub fn of(e: &'a loadgate_metrics::EndpointShard, duration_s: f64) -> Observed<'a> {
+        Observed {
+            latency: &e.latency,
+            service: &e.service,
+            outcomes: &e.outcomes,
+            duration_s,
+        }
+    }
+}
+
 impl Budget {
     /// Measures this budget's metric. `None` when there is no data (no requests, or no
     /// responses for `check_rate`).

@@ -182,22 +182,12 @@ pub fn judge(
     let all = measured.overall();
     let mut slo = Vec::new();
     for b in global {
-        let o = Observed {
-            latency: &all.latency,
-            service: &all.service,
-            outcomes: &all.outcomes,
-            duration_s: measured_s,
-        };
+        let o = Observed::of(&all, measured_s);
         slo.push(b.evaluate("global", &o));
     }
     for (i, b) in per_endpoint {
         let e = &measured.endpoints()[*i];
-        let o = Observed {
-            latency: &e.latency,
-            service: &e.service,
-            outcomes: &e.outcomes,
-            duration_s: measured_s,
-        };
+        let o = Observed::of(e, measured_s);
         slo.push(b.evaluate(&names[*i], &o));
     }
     let mut invalid_reasons = Vec::new();
