@@ -45,6 +45,10 @@ enum Command {
         /// Server threads.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Serve HTTPS (h2 and http/1.1 by ALPN) with a fresh self-signed certificate;
+        /// clients need `--insecure`.
+        #[arg(long)]
+        tls: bool,
     },
 }
 
@@ -106,7 +110,8 @@ fn main() -> ExitCode {
             profile,
             addr,
             threads,
-        } => serve_target(profile, addr, threads),
+            tls,
+        } => serve_target(profile, addr, threads, tls),
     };
     match result {
         Ok(exit) => exit.code(),
@@ -160,6 +165,7 @@ fn serve_target(
     profile: Option<PathBuf>,
     addr: SocketAddr,
     threads: usize,
+    tls: bool,
 ) -> Result<Exit, Failure> {
     let profile = match profile {
         Some(p) => {
@@ -168,8 +174,12 @@ fn serve_target(
         None => loadgate_target::Profile::demo(),
     };
     let routes = profile.routes.len();
-    let server = loadgate_target::spawn(profile, addr, threads)
-        .map_err(|e| Failure::config(format!("cannot listen on {addr}: {e}")))?;
+    let server = if tls {
+        loadgate_target::spawn_tls(profile, addr, threads)
+    } else {
+        loadgate_target::spawn(profile, addr, threads)
+    }
+    .map_err(|e| Failure::config(format!("cannot listen on {addr}: {e}")))?;
     println!(
         "loadgate demo target listening on {} ({routes} routes); Ctrl-C to stop",
         server.base_url()

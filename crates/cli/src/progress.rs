@@ -12,7 +12,7 @@ pub enum Progress {
     /// Nothing (`--quiet`).
     Off,
     /// An indicatif bar (stderr is a terminal).
-    Bar(ProgressBar),
+    Bar(ProgressBar, u64),
     /// One line to stderr every `every` intervals.
     Lines { every: u64, total_s: u64 },
 }
@@ -30,7 +30,7 @@ impl Progress {
                 )
                 .expect("the template is valid"),
             );
-            Progress::Bar(bar)
+            Progress::Bar(bar, total_s)
         } else {
             Progress::Lines {
                 every: if total_s > 60 { 10 } else { 5 },
@@ -54,7 +54,19 @@ impl Progress {
         } else {
             format!(" ({} VUs)", v.target)
         };
-        let phase = if v.warmup { " warm-up" } else { "" };
+        let total = match self {
+            Progress::Bar(_, t) | Progress::Lines { total_s: t, .. } => *t,
+            Progress::Off => 0,
+        };
+        let draining = v.index >= total;
+        let target = if draining { String::new() } else { target };
+        let phase = if draining {
+            " (draining in-flight requests)"
+        } else if v.warmup {
+            " warm-up"
+        } else {
+            ""
+        };
         let msg = format!(
             "{:.1} rps{target}{phase} · p95 so far {p95} · errors {} · late {} · dropped {}",
             all.completed() as f64,
@@ -64,8 +76,8 @@ impl Progress {
         );
         match self {
             Progress::Off => {}
-            Progress::Bar(b) => {
-                b.set_position(v.index + 1);
+            Progress::Bar(b, total) => {
+                b.set_position((v.index + 1).min(*total));
                 b.set_message(msg);
             }
             Progress::Lines { every, total_s } => {
@@ -77,7 +89,7 @@ impl Progress {
     }
 
     pub fn finish(&self) {
-        if let Progress::Bar(b) = self {
+        if let Progress::Bar(b, _) = self {
             b.finish_and_clear();
         }
     }

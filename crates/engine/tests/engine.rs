@@ -33,6 +33,10 @@ fn check_run(profile: &str, scenario: &str) -> RunData {
 }
 
 fn run_scenario(scenario: &str, base: &str) -> RunData {
+    run_insecure(scenario, base, false)
+}
+
+fn run_insecure(scenario: &str, base: &str, insecure: bool) -> RunData {
     let b = base.to_string();
     let s = loadgate_scenario::parse(Path::new("test.toml"), scenario, &move |n| {
         (n == "BASE").then(|| b.clone())
@@ -42,7 +46,7 @@ fn run_scenario(scenario: &str, base: &str) -> RunData {
     let cfg = RunConfig {
         scenario: Arc::new(s),
         base_url: base.to_string(),
-        insecure: false,
+        insecure,
         workers: 2,
         stop: StopSignal::default(),
     };
@@ -316,4 +320,121 @@ fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
             sample.service_us
         );
     });
+}
+
+/// A short run of `GET /__loadgate/version` that expects `version` in every answer.
+fn version_run(http: &str, base: &str, insecure: bool, version: &str) -> RunData {
+    let scenario = with_target(&format!(
+        "[defaults]\nhttp = \"{http}\"\nconnect_timeout = \"1s\"\n[[endpoint]]\nname = \"v\"\npath = \"{}\"\nchecks = {{ body_contains = \"{version}\" }}\n",
+        loadgate_target::VERSION_PATH
+    )) + &open_load("1s", 20);
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    run_insecure(&scenario, base, insecure)
+}
+
+#[test]
+fn http1_by_default_and_h2c_by_prior_knowledge() {
+    let target = loadgate_target::spawn(
+        Profile::parse("p", "").unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+    )
+    .unwrap();
+    for (http, version) in [
+        ("auto", "HTTP/1.1"),
+        ("http1", "HTTP/1.1"),
+        ("http2", "HTTP/2.0"),
+    ] {
+        let d = version_run(http, &target.base_url(), false, version);
+        assert_eq!(
+            totals(&d).outcomes.get(Outcome::Success),
+            20,
+            "{http}: {:?}",
+            totals(&d).outcomes
+        );
+    }
+}
+
+#[test]
+fn tls_negotiates_h2_by_alpn_and_rejects_untrusted_certificates_by_default() {
+    let target = loadgate_target::spawn_tls(
+        Profile::parse("p", "").unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+    )
+    .unwrap();
+    assert!(target.base_url().starts_with("https://"));
+    // A self-signed certificate is not trusted: every request is a connect error.
+    let d = version_run("auto", &target.base_url(), false, "HTTP");
+    assert_eq!(
+        totals(&d).outcomes.get(Outcome::ConnectError),
+        20,
+        "{:?}",
+        totals(&d).outcomes
+    );
+    // With --insecure: HTTP/2 by ALPN, or HTTP/1.1 when asked for.
+    let d = version_run("auto", &target.base_url(), true, "HTTP/2.0");
+    assert_eq!(
+        totals(&d).outcomes.get(Outcome::Success),
+        20,
+        "{:?}",
+        totals(&d).outcomes
+    );
+    let d = version_run("http1", &target.base_url(), true, "HTTP/1.1");
+    assert_eq!(
+        totals(&d).outcomes.get(Outcome::Success),
+        20,
+        "{:?}",
+        totals(&d).outcomes
+    );
+}
+
+#[test]
+fn rate_limits_and_validation_errors_have_their_own_classes() {
+    let profile = r#"
+[[route]]
+path = "/limited"
+rate_limit_rps = 5
+[[route]]
+method = "POST"
+path = "/validated"
+validate = { json_string = "query", max_len = 10 }
+"#;
+    let scenario = with_target(
+        r#"[[endpoint]]
+name = "limited"
+path = "/limited"
+[[endpoint]]
+name = "too_long"
+method = "POST"
+path = "/validated"
+json = { query = "this query is far longer than ten characters" }
+[[endpoint]]
+name = "fine"
+method = "POST"
+path = "/validated"
+json = { query = "short" }
+"#,
+    ) + &open_load("1s", 60);
+    let d = check_run(profile, &scenario);
+    let ep = |i: usize| {
+        let mut e = d.measured.endpoints()[i].clone();
+        e.merge_from(&d.warmup.endpoints()[i]);
+        e
+    };
+    let limited = ep(0).outcomes;
+    // 20 requests in about one second of a 5-per-second window: at most 10 pass.
+    assert!(limited.get(Outcome::Http429) >= 10, "{limited:?}");
+    assert_eq!(
+        limited.get(Outcome::Success) + limited.get(Outcome::Http429),
+        20
+    );
+    assert_eq!(
+        ep(1).outcomes.get(Outcome::Http4xx),
+        20,
+        "{:?}",
+        ep(1).outcomes
+    );
+    assert_eq!(ep(1).statuses.get(&400), Some(&20));
+    assert_eq!(ep(2).outcomes.get(Outcome::Success), 20);
 }

@@ -10,4 +10,4 @@ mod profile;
 mod server;
 
 pub use profile::{Latency, Profile, ProfileError, Route, Stall, Validate};
-pub use server::{spawn, RunningTarget};
+pub use server::{spawn, spawn_tls, RunningTarget, VERSION_PATH};

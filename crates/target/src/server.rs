@@ -18,6 +18,7 @@ use crate::Profile;
 /// A target server running on its own threads; stopped when dropped.
 pub struct RunningTarget {
     addr: SocketAddr,
+    certificate: Option<Vec<u8>>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -30,7 +31,17 @@ impl RunningTarget {
 
     /// `http://ADDR`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The self-signed certificate (DER) when serving TLS.
+    pub fn certificate(&self) -> Option<&[u8]> {
+        self.certificate.as_deref()
     }
 
     /// Blocks until the server stops (it never does on its own).
@@ -60,6 +71,50 @@ struct State {
 
 /// Starts the target on `addr` (e.g. `127.0.0.1:0`) with `threads` runtime threads.
 pub fn spawn(profile: Profile, addr: SocketAddr, threads: usize) -> std::io::Result<RunningTarget> {
+    start(profile, addr, threads, false)
+}
+
+/// Like [`spawn`], but over TLS with a freshly generated self-signed certificate for
+/// `localhost` and `127.0.0.1`, offering `h2` and `http/1.1` by ALPN. Clients must
+/// trust [`RunningTarget::certificate`] or skip verification.
+pub fn spawn_tls(
+    profile: Profile,
+    addr: SocketAddr,
+    threads: usize,
+) -> std::io::Result<RunningTarget> {
+    start(profile, addr, threads, true)
+}
+
+fn tls_acceptor() -> std::io::Result<(tokio_rustls::TlsAcceptor, Vec<u8>)> {
+    let key =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(std::io::Error::other)?;
+    let cert = key.cert.der().to_vec();
+    let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone().into()], private)
+        .map_err(std::io::Error::other)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), cert))
+}
+
+fn start(
+    profile: Profile,
+    addr: SocketAddr,
+    threads: usize,
+    tls: bool,
+) -> std::io::Result<RunningTarget> {
+    let (acceptor, certificate) = match tls {
+        true => {
+            let (a, c) = tls_acceptor()?;
+            (Some(a), Some(c))
+        }
+        false => (None, None),
+    };
     let std_listener = std::net::TcpListener::bind(addr)?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
@@ -86,7 +141,7 @@ pub fn spawn(profile: Profile, addr: SocketAddr, threads: usize) -> std::io::Res
                     }
                 };
                 tokio::select! {
-                    _ = accept_loop(listener, state) => {}
+                    _ = accept_loop(listener, state, acceptor) => {}
                     _ = rx => {}
                 }
             });
@@ -94,12 +149,17 @@ pub fn spawn(profile: Profile, addr: SocketAddr, threads: usize) -> std::io::Res
         })?;
     Ok(RunningTarget {
         addr,
+        certificate,
         shutdown: Some(tx),
         thread: Some(thread),
     })
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -111,14 +171,28 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let builder = auto::Builder::new(TokioExecutor::new());
+            match tls {
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                }
+                // A failed handshake (say, a client that rejects the certificate) just
+                // closes this connection.
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                    }
+                }
+            }
         });
     }
 }
+
+/// Built-in route that answers with the HTTP version the request arrived in.
+pub const VERSION_PATH: &str = "/__loadgate/version";
 
 fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     Response::builder()
@@ -150,6 +224,12 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         .routes
         .iter()
         .position(|r| r.method == req.method().as_str() && r.path == req.uri().path());
+    if found.is_none() && req.uri().path() == VERSION_PATH {
+        return json(
+            StatusCode::OK,
+            format!(r#"{{"http_version":"{:?}"}}"#, req.version()),
+        );
+    }
     let Some(i) = found else {
         return json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#);
     };
