@@ -442,8 +442,10 @@ struct Percentiles {
 #[derive(Serialize)]
 struct EndpointRow<'a> {
     name: &'a str,
+    sent: u64,
     completed: u64,
     errors: u64,
+    outcomes: loadgate_metrics::OutcomeCounts,
     p50_us: u64,
     p95_us: u64,
     p99_us: u64,
@@ -492,8 +494,10 @@ impl Observer for FileObserver<'_, '_, '_> {
                 .zip(v.data.endpoints())
                 .map(|(n, e)| EndpointRow {
                     name: n,
+                    sent: e.sent,
                     completed: e.completed(),
                     errors: e.outcomes.errors(),
+                    outcomes: e.outcomes,
                     p50_us: e.latency.quantile(0.5),
                     p95_us: e.latency.quantile(0.95),
                     p99_us: e.latency.quantile(0.99),
