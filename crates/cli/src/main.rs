@@ -5,6 +5,7 @@ mod console;
 mod exit;
 mod output;
 mod progress;
+mod report_cmd;
 mod run_cmd;
 
 use std::net::SocketAddr;
@@ -28,6 +29,17 @@ struct Cli {
 enum Command {
     /// Run a scenario, judge it against its SLO budgets, and write a run directory.
     Run(RunArgs),
+    /// Render the reports of a run directory again (HTML, SVG, JUnit, Markdown), with no traffic.
+    Report {
+        /// A run directory written by `loadgate run` (or its summary.json).
+        run: PathBuf,
+        /// Write the reports here instead of into the run directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also append summary.md to this file (e.g. "$GITHUB_STEP_SUMMARY").
+        #[arg(long, value_name = "PATH")]
+        summary_md: Option<PathBuf>,
+    },
     /// Check scenario files without sending any traffic.
     Validate {
         /// Scenario files.
@@ -91,6 +103,12 @@ pub struct RunArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Do not render report.html, the SVG charts, junit.xml and summary.md.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Also append summary.md to this file (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "PATH", conflicts_with = "no_report")]
+    pub summary_md: Option<PathBuf>,
     /// Print only the verdict line and the tables, no live progress.
     #[arg(long, short)]
     pub quiet: bool,
@@ -106,6 +124,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
         Command::Validate { files } => validate(&files),
+        Command::Report {
+            run,
+            out,
+            summary_md,
+        } => report_cmd::report(&run, out.as_deref(), summary_md.as_deref()),
         Command::ServeTarget {
             profile,
             addr,

@@ -6,7 +6,6 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use loadgate_metrics::{LatencyHistogram, Shard};
 use serde::Serialize;
 
 /// Chooses and creates the run directory.
@@ -97,63 +96,5 @@ impl StreamFile {
         self.writer.flush()?;
         self.writer.get_ref().sync_all()?;
         fs::rename(temp_path(&self.path), &self.path)
-    }
-}
-
-#[derive(Serialize)]
-struct EncodedPair {
-    name: String,
-    latency: String,
-    service: String,
-    saturated: u64,
-}
-
-#[derive(Serialize)]
-struct Phase {
-    all: EncodedPair,
-    endpoints: Vec<EncodedPair>,
-}
-
-/// `histograms.json`: every histogram of the run in HdrHistogram V2-deflate base64, so
-/// runs can be re-rendered or merged exactly without re-running them.
-#[derive(Serialize)]
-pub struct HistogramsFile {
-    schema_version: u32,
-    unit: &'static str,
-    encoding: &'static str,
-    measured: Phase,
-    warmup: Phase,
-}
-
-fn encode(name: &str, latency: &LatencyHistogram, service: &LatencyHistogram) -> EncodedPair {
-    EncodedPair {
-        name: name.to_string(),
-        latency: latency.to_base64(),
-        service: service.to_base64(),
-        saturated: latency.saturated(),
-    }
-}
-
-fn phase(names: &[String], shard: &Shard) -> Phase {
-    let all = shard.overall();
-    Phase {
-        all: encode("all", &all.latency, &all.service),
-        endpoints: names
-            .iter()
-            .zip(shard.endpoints())
-            .map(|(n, e)| encode(n, &e.latency, &e.service))
-            .collect(),
-    }
-}
-
-impl HistogramsFile {
-    pub fn new(names: &[String], measured: &Shard, warmup: &Shard) -> HistogramsFile {
-        HistogramsFile {
-            schema_version: 1,
-            unit: "us",
-            encoding: "hdr-v2-deflate-base64",
-            measured: phase(names, measured),
-            warmup: phase(names, warmup),
-        }
     }
 }

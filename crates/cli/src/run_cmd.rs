@@ -11,12 +11,12 @@ use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template
 use loadgate_slo::summary::{
     judge, EndpointSummary, OpenFacts, RunSummary, Verdict, SCHEMA_VERSION,
 };
-use serde::Serialize;
 
 use crate::exit::{Exit, Failure};
-use crate::output::{self, HistogramsFile, StreamFile};
+use crate::output::{self, StreamFile};
 use crate::progress::Progress;
 use crate::{console, RunArgs};
+use loadgate_report::{HistogramsFile, SeriesRow};
 
 pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let mut scenario =
@@ -208,6 +208,18 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
+        git_commit: first_env(&[
+            "GITHUB_SHA",
+            "CI_COMMIT_SHA",
+            "GIT_COMMIT",
+            "BUILDKITE_COMMIT",
+        ]),
+        ci_run: first_env(&[
+            "GITHUB_RUN_ID",
+            "CI_PIPELINE_ID",
+            "BUILD_ID",
+            "BUILDKITE_BUILD_ID",
+        ]),
     };
     output::write_json(
         &dir.join("histograms.json"),
@@ -217,6 +229,23 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     output::write_json(&dir.join("summary.json"), &summary)
         .map_err(|e| io_err("summary.json", e))?;
     output::link_latest(&args.reports_dir, &dir);
+    // Reports are derived from the files just written; a failure to render must not
+    // lose the run, so it is reported and the verdict still decides the exit code.
+    let report_note = if args.no_report {
+        String::new()
+    } else {
+        match crate::report_cmd::write_reports(&dir, None, args.summary_md.as_deref()) {
+            Ok(_) => format!(
+                "report: {}
+",
+                dir.join("report.html").display()
+            ),
+            Err(e) => format!(
+                "warning: reports were not rendered: {e}
+"
+            ),
+        }
+    };
 
     // Tell the person.
     let mut out = String::new();
@@ -238,6 +267,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         out.push_str(&format!("stopped early: {d}\n"));
     }
     out.push_str(&format!("results: {}\n", dir.display()));
+    out.push_str(&report_note);
     out.push_str(&console::verdict_line(verdict, ""));
     let _ = std::io::stdout().write_all(out.as_bytes());
 
@@ -415,53 +445,6 @@ fn wait_healthy(
     })
 }
 
-#[derive(Serialize)]
-struct SeriesRow<'a> {
-    t: u64,
-    warmup: bool,
-    target: f64,
-    sent: u64,
-    completed: u64,
-    late: u64,
-    dropped: u64,
-    outcomes: loadgate_metrics::OutcomeCounts,
-    latency_us: Percentiles,
-    service_us: Percentiles,
-    endpoints: Vec<EndpointRow<'a>>,
-}
-
-#[derive(Serialize)]
-struct Percentiles {
-    p50: u64,
-    p90: u64,
-    p95: u64,
-    p99: u64,
-    max: u64,
-}
-
-#[derive(Serialize)]
-struct EndpointRow<'a> {
-    name: &'a str,
-    sent: u64,
-    completed: u64,
-    errors: u64,
-    outcomes: loadgate_metrics::OutcomeCounts,
-    p50_us: u64,
-    p95_us: u64,
-    p99_us: u64,
-}
-
-fn percentiles(h: &loadgate_metrics::LatencyHistogram) -> Percentiles {
-    let s = h.stats();
-    Percentiles {
-        p50: s.p50,
-        p90: s.p90,
-        p95: s.p95,
-        p99: s.p99,
-        max: s.max,
-    }
-}
-
 /// Streams each interval to `timeseries.jsonl` and `intervals.hlog`, and shows progress.
 struct FileObserver<'a, 'w, 's> {
     names: &'a [String],
@@ -477,33 +460,7 @@ impl Observer for FileObserver<'_, '_, '_> {
     fn interval(&mut self, v: &IntervalView<'_>) {
         self.progress.update(v, self.open);
         let all = v.data.overall();
-        let row = SeriesRow {
-            t: v.index,
-            warmup: v.warmup,
-            target: v.target,
-            sent: all.sent,
-            completed: all.completed(),
-            late: all.late,
-            dropped: all.dropped,
-            outcomes: all.outcomes,
-            latency_us: percentiles(&all.latency),
-            service_us: percentiles(&all.service),
-            endpoints: self
-                .names
-                .iter()
-                .zip(v.data.endpoints())
-                .map(|(n, e)| EndpointRow {
-                    name: n,
-                    sent: e.sent,
-                    completed: e.completed(),
-                    errors: e.outcomes.errors(),
-                    outcomes: e.outcomes,
-                    p50_us: e.latency.quantile(0.5),
-                    p95_us: e.latency.quantile(0.95),
-                    p99_us: e.latency.quantile(0.99),
-                })
-                .collect(),
-        };
+        let row = SeriesRow::of(v.index, v.warmup, v.target, self.names, v.data);
         let w = self.series.writer();
         if let Err(e) = serde_json::to_writer(&mut *w, &row)
             .map_err(std::io::Error::other)
@@ -528,4 +485,11 @@ impl Observer for FileObserver<'_, '_, '_> {
             write(&e.service, Some(&format!("{tag}.service")));
         }
     }
+}
+
+/// The first of `names` set (and non-empty) in the environment.
+fn first_env(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
 }

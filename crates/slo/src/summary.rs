@@ -386,4 +386,10 @@ pub struct RunSummary {
     pub warmup: Option<EndpointSummary>,
     /// Other files of the run directory, by role.
     pub files: BTreeMap<String, String>,
+    /// Commit being tested, from the CI environment (`GITHUB_SHA`, `CI_COMMIT_SHA`, `GIT_COMMIT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// CI run identifier (`GITHUB_RUN_ID`, `CI_PIPELINE_ID`, `BUILD_ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_run: Option<String>,
 }

@@ -1,0 +1,217 @@
+//! `report.html`: one self-contained page (inline CSS, inline SVG, no JavaScript, nothing
+//! loaded from any network). Every string from a scenario, a target or the environment
+//! goes through [`crate::text::html`] or [`crate::text::attr`].
+
+use std::fmt::Write as _;
+
+use loadgate_metrics::Outcome;
+use loadgate_slo::summary::{EndpointSummary, Verdict};
+
+use crate::charts::Chart;
+use crate::rundir::RunDir;
+use crate::text::{html, margin, us};
+
+const CSS: &str = r#"
+:root { color-scheme: light; --pass: #1a7f37; --fail: #cf222e; --invalid: #9a6700; --muted: #57606a; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px; }
+header.verdict { border-radius: 8px; padding: 18px 22px; color: #fff; margin-bottom: 18px; }
+header.pass { background: var(--pass); } header.fail { background: var(--fail); } header.invalid { background: var(--invalid); }
+header h1 { margin: 0 0 4px; font-size: 26px; }
+header p { margin: 0; opacity: .95; }
+section { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 16px 20px; margin-bottom: 18px; }
+h2 { font-size: 17px; margin: 0 0 10px; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { text-align: right; padding: 4px 8px; border-bottom: 1px solid #eaeef2; white-space: nowrap; }
+th:first-child, td:first-child, td.l, th.l { text-align: left; }
+tr.service td { color: var(--muted); font-size: 12px; }
+tr.total td { font-weight: 600; }
+td.pass { color: var(--pass); font-weight: 600; } td.fail { color: var(--fail); font-weight: 600; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
+dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+.warn { border-left: 4px solid var(--invalid); padding: 6px 10px; background: #fff8c5; margin: 6px 0; }
+figure { margin: 0 0 14px; } figure svg { width: 100%; height: auto; display: block; }
+figcaption { color: var(--muted); font-size: 12px; }
+.classes { color: var(--muted); font-size: 12px; text-align: left; }
+"#;
+
+fn verdict_words(v: Verdict) -> (&'static str, &'static str) {
+    match v {
+        Verdict::Pass => ("pass", "every budget held on a valid run"),
+        Verdict::Fail => ("fail", "at least one SLO budget was breached"),
+        Verdict::Invalid => ("invalid", "the load generator could not hold the requested load, so the figures describe loadgate, not the target"),
+    }
+}
+
+/// Renders `report.html` with `charts` inline.
+pub fn report_html(run: &RunDir, charts: &[Chart]) -> String {
+    let s = &run.summary;
+    let (class, meaning) = verdict_words(s.verdict);
+    let mut o = String::with_capacity(64 * 1024);
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
+         <title>loadgate {} — {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
+        s.verdict.word(),
+        html(&s.scenario)
+    );
+    let _ = write!(
+        o,
+        "<header class=\"verdict {class}\" id=\"verdict\"><h1>{} — {}</h1><p>{meaning}</p></header>\n",
+        s.verdict.word(),
+        html(&s.scenario)
+    );
+
+    o.push_str("<section id=\"run\"><h2>Run</h2><dl class=\"meta\">\n");
+    let mut meta = vec![
+        ("scenario", format!("{} ({})", s.scenario, s.scenario_file)),
+        ("target", s.target.clone()),
+        ("load model", s.model.clone()),
+        ("started", s.started_at.clone()),
+        (
+            "duration",
+            format!(
+                "{:.0} s profile, {:.0} s measured after {:.0} s warm-up",
+                s.duration_s, s.measured_s, s.warmup_s
+            ),
+        ),
+        (
+            "stop",
+            s.stop_detail
+                .clone()
+                .map_or(s.stop.clone(), |d| format!("{}: {d}", s.stop)),
+        ),
+        ("loadgate", s.loadgate_version.clone()),
+        ("workers", s.workers.to_string()),
+    ];
+    if let Some(c) = &s.git_commit {
+        meta.push(("git commit", c.clone()));
+    }
+    if let Some(c) = &s.ci_run {
+        meta.push(("CI run", c.clone()));
+    }
+    for (k, v) in meta {
+        let _ = writeln!(o, "<dt>{k}</dt><dd>{}</dd>", html(&v));
+    }
+    o.push_str("</dl>\n");
+    for r in &s.invalid_reasons {
+        let _ = writeln!(
+            o,
+            "<p class=\"warn\"><strong>Invalid run:</strong> {}</p>",
+            html(r)
+        );
+    }
+    if let Some(r) = &s.rate {
+        let _ = writeln!(
+            o,
+            "<p>Rate: target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%, &gt; {} ms), dropped {} ({:.2}%), never sent {}.</p>",
+            r.target_rps,
+            r.achieved_rps,
+            r.achieved_ratio * 100.0,
+            r.late,
+            r.late_ratio * 100.0,
+            r.late_tolerance_ms,
+            r.dropped,
+            r.dropped_ratio * 100.0,
+            r.missed
+        );
+    }
+    o.push_str("</section>\n");
+
+    o.push_str("<section id=\"slo\"><h2>SLO budgets</h2>\n");
+    if s.slo.is_empty() {
+        o.push_str("<p>No budgets: the verdict reflects run validity only.</p>\n");
+    } else {
+        o.push_str("<table><thead><tr><th>scope</th><th class=\"l\">budget</th><th>measured</th><th>margin</th><th>result</th></tr></thead><tbody>\n");
+        let mut scopes: Vec<&str> = vec!["global"];
+        for r in &s.slo {
+            if !scopes.contains(&r.scope.as_str()) {
+                scopes.push(&r.scope);
+            }
+        }
+        for scope in scopes {
+            for r in s.slo.iter().filter(|r| r.scope == scope) {
+                let _ = writeln!(
+                    o,
+                    "<tr><td>{}</td><td class=\"l\"><code>{}</code></td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+                    html(&r.scope),
+                    html(&r.expr),
+                    html(&r.measured_text),
+                    margin(r.margin),
+                    if r.pass { "pass" } else { "fail" },
+                    if r.pass { "PASS" } else { "FAIL" }
+                );
+            }
+        }
+        o.push_str("</tbody></table>\n");
+    }
+    o.push_str("</section>\n");
+
+    o.push_str("<section id=\"endpoints\"><h2>Endpoints (measured phase)</h2>\n<table><thead><tr><th>endpoint</th><th>requests</th><th>rps</th><th>errors</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr></thead><tbody>\n");
+    for e in s.endpoints.iter().chain(std::iter::once(&s.overall)) {
+        endpoint_rows(&mut o, e, std::ptr::eq(e, &s.overall), s.model == "open");
+    }
+    o.push_str("</tbody></table>\n");
+    if s.model == "open" {
+        o.push_str("<p class=\"classes\">Latency is measured from each request's intended send time (coordinated-omission corrected); the grey row is service time from the actual send.</p>\n");
+    }
+    o.push_str("</section>\n");
+
+    o.push_str("<section id=\"charts\"><h2>Charts</h2>\n");
+    for c in charts {
+        let _ = writeln!(o, "<figure data-chart=\"{}\">{}<figcaption>{} (also <code>{}</code>)</figcaption></figure>", c.file, c.svg, html(&c.title), c.file);
+    }
+    o.push_str("</section>\n</main>\n</body>\n</html>\n");
+    o
+}
+
+fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
+    let l = &e.latency_us;
+    let cells = |l: &loadgate_metrics::LatencyStats| {
+        [
+            l.min as f64,
+            l.mean,
+            l.p50 as f64,
+            l.p90 as f64,
+            l.p95 as f64,
+            l.p99 as f64,
+            l.p999 as f64,
+            l.max as f64,
+        ]
+        .iter()
+        .map(|&v| format!("<td>{}</td>", us(v)))
+        .collect::<String>()
+    };
+    let _ = writeln!(
+        o,
+        "<tr{}><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}%</td>{}</tr>",
+        if total { " class=\"total\"" } else { "" },
+        html(&e.name),
+        e.requests,
+        e.rps,
+        e.error_rate * 100.0,
+        cells(l)
+    );
+    if open {
+        let _ = writeln!(
+            o,
+            "<tr class=\"service\"><td>service time</td><td></td><td></td><td></td>{}</tr>",
+            cells(&e.service_us)
+        );
+    }
+    let classes: Vec<String> = e
+        .outcomes
+        .iter()
+        .filter(|(c, n)| *n > 0 && *c != Outcome::Success)
+        .map(|(c, n)| format!("{} {n}", c.name()))
+        .collect();
+    if !classes.is_empty() {
+        let _ = writeln!(
+            o,
+            "<tr><td></td><td colspan=\"11\" class=\"classes\">errors: {}</td></tr>",
+            classes.join(", ")
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! What people and CI read after a run: the HTML report with inline SVG charts, each
+//! chart as a standalone SVG, `junit.xml` and `summary.md`, all rendered from a run
+//! directory ([`RunDir`]) without sending any traffic.
+//!
+//! Rendering is pure: it returns file names and contents; the caller writes them.
+//! Not here: running load, judging budgets (that is `loadgate-slo`).
+
+pub mod charts;
+mod html;
+mod junit;
+mod markdown;
+pub mod rundir;
+pub mod text;
+
+pub use html::report_html;
+pub use junit::junit_xml;
+pub use markdown::summary_md;
+pub use rundir::{HistogramsFile, ReadError, RunDir, SeriesRow};
+
+/// One rendered file.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// File name within the output folder.
+    pub name: String,
+    /// Contents.
+    pub contents: String,
+}
+
+/// Every report of `run`: `report.html`, one `.svg` per chart, `junit.xml`, `summary.md`.
+pub fn render(run: &RunDir) -> Vec<Artifact> {
+    let charts = charts::all(run);
+    let mut out = vec![
+        Artifact {
+            name: "report.html".into(),
+            contents: report_html(run, &charts),
+        },
+        Artifact {
+            name: "junit.xml".into(),
+            contents: junit_xml(&run.summary),
+        },
+        Artifact {
+            name: "summary.md".into(),
+            contents: summary_md(&run.summary),
+        },
+    ];
+    out.extend(charts.into_iter().map(|c| Artifact {
+        name: c.file.to_string(),
+        contents: c.svg,
+    }));
+    out
+}

@@ -1,0 +1,98 @@
+//! `summary.md`: the verdict, the SLO table and the endpoint table in GitHub-flavoured
+//! Markdown, for `$GITHUB_STEP_SUMMARY` and pull-request comments.
+
+use std::fmt::Write as _;
+
+use loadgate_slo::summary::{RunSummary, Verdict};
+
+use crate::text::{margin, md, us};
+
+/// Renders `summary.md`.
+pub fn summary_md(s: &RunSummary) -> String {
+    let mut out = String::new();
+    let icon = match s.verdict {
+        Verdict::Pass => "✅",
+        Verdict::Fail => "❌",
+        Verdict::Invalid => "⚠️",
+    };
+    let _ = writeln!(
+        out,
+        "## {icon} loadgate: {} — {}\n",
+        s.verdict.word(),
+        md(&s.scenario)
+    );
+    let _ = writeln!(
+        out,
+        "Target `{}` · {} model · {:.0} s measured{} · {} · loadgate {}\n",
+        s.target.replace('`', "'"),
+        s.model,
+        s.measured_s,
+        if s.warmup_s > 0.0 {
+            format!(" after {:.0} s warm-up", s.warmup_s)
+        } else {
+            String::new()
+        },
+        s.started_at,
+        s.loadgate_version
+    );
+    for r in &s.invalid_reasons {
+        let _ = writeln!(out, "> **Invalid run:** {}", md(r));
+    }
+    if let Some(d) = &s.stop_detail {
+        let _ = writeln!(out, "> **Stopped early ({}):** {}", s.stop, md(d));
+    }
+    if !s.invalid_reasons.is_empty() || s.stop_detail.is_some() {
+        out.push('\n');
+    }
+    if s.slo.is_empty() {
+        out.push_str("No SLO budgets.\n\n");
+    } else {
+        out.push_str("| scope | budget | measured | margin | result |\n|---|---|---:|---:|---|\n");
+        for r in &s.slo {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} |",
+                md(&r.scope),
+                r.expr.replace('`', "'"),
+                md(&r.measured_text),
+                margin(r.margin),
+                if r.pass { "✅ pass" } else { "❌ fail" }
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str("| endpoint | requests | rps | errors | p50 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for e in s.endpoints.iter().chain(std::iter::once(&s.overall)) {
+        let l = &e.latency_us;
+        let name = if std::ptr::eq(e, &s.overall) {
+            "**all**".to_string()
+        } else {
+            md(&e.name)
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {:.1} | {:.2}% | {} | {} | {} | {} |",
+            e.requests,
+            e.rps,
+            e.error_rate * 100.0,
+            us(l.p50 as f64),
+            us(l.p95 as f64),
+            us(l.p99 as f64),
+            us(l.max as f64)
+        );
+    }
+    if let Some(r) = &s.rate {
+        let _ = writeln!(
+            out,
+            "\nRate: target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%), dropped {} ({:.2}%).",
+            r.target_rps,
+            r.achieved_rps,
+            r.achieved_ratio * 100.0,
+            r.late,
+            r.late_ratio * 100.0,
+            r.dropped,
+            r.dropped_ratio * 100.0
+        );
+    }
+    out
+}

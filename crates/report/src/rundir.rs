@@ -1,0 +1,293 @@
+//! The run directory's files as types: written by `loadgate run`, read back by
+//! `loadgate report`, `compare` and `merge`.
+
+use std::path::{Path, PathBuf};
+
+use loadgate_metrics::{DecodeError, LatencyHistogram, OutcomeCounts, Shard};
+use loadgate_slo::summary::RunSummary;
+use serde::{Deserialize, Serialize};
+
+/// One histogram pair, encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodedPair {
+    /// Endpoint name, or `all`.
+    pub name: String,
+    /// Latency histogram (corrected in the open model), HdrHistogram V2-deflate base64.
+    pub latency: String,
+    /// Service-time histogram, same encoding.
+    pub service: String,
+    /// Latencies recorded at the histogram's bound.
+    pub saturated: u64,
+}
+
+impl EncodedPair {
+    fn of(name: &str, latency: &LatencyHistogram, service: &LatencyHistogram) -> EncodedPair {
+        EncodedPair {
+            name: name.to_string(),
+            latency: latency.to_base64(),
+            service: service.to_base64(),
+            saturated: latency.saturated(),
+        }
+    }
+
+    /// The latency histogram.
+    pub fn latency(&self) -> Result<LatencyHistogram, DecodeError> {
+        LatencyHistogram::from_base64(&self.latency, self.saturated)
+    }
+
+    /// The service-time histogram.
+    pub fn service(&self) -> Result<LatencyHistogram, DecodeError> {
+        LatencyHistogram::from_base64(&self.service, 0)
+    }
+}
+
+/// Histograms of one phase (measured or warm-up).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// All endpoints together.
+    pub all: EncodedPair,
+    /// Each endpoint, in scenario order.
+    pub endpoints: Vec<EncodedPair>,
+}
+
+impl Phase {
+    fn of(names: &[String], shard: &Shard) -> Phase {
+        let all = shard.overall();
+        Phase {
+            all: EncodedPair::of("all", &all.latency, &all.service),
+            endpoints: names
+                .iter()
+                .zip(shard.endpoints())
+                .map(|(n, e)| EncodedPair::of(n, &e.latency, &e.service))
+                .collect(),
+        }
+    }
+}
+
+/// `histograms.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistogramsFile {
+    /// Layout version (1).
+    pub schema_version: u32,
+    /// `us`.
+    pub unit: String,
+    /// `hdr-v2-deflate-base64`.
+    pub encoding: String,
+    /// After warm-up.
+    pub measured: Phase,
+    /// During warm-up.
+    pub warmup: Phase,
+}
+
+impl HistogramsFile {
+    /// Encodes a run's shards.
+    pub fn new(names: &[String], measured: &Shard, warmup: &Shard) -> HistogramsFile {
+        HistogramsFile {
+            schema_version: 1,
+            unit: "us".into(),
+            encoding: "hdr-v2-deflate-base64".into(),
+            measured: Phase::of(names, measured),
+            warmup: Phase::of(names, warmup),
+        }
+    }
+}
+
+/// Latency percentiles of one interval, µs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 90th.
+    pub p90: u64,
+    /// 95th.
+    pub p95: u64,
+    /// 99th.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Of one histogram.
+    pub fn of(h: &LatencyHistogram) -> Percentiles {
+        let s = h.stats();
+        Percentiles {
+            p50: s.p50,
+            p90: s.p90,
+            p95: s.p95,
+            p99: s.p99,
+            max: s.max,
+        }
+    }
+}
+
+/// One endpoint in one interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointRow {
+    /// Endpoint name.
+    pub name: String,
+    /// Requests sent.
+    pub sent: u64,
+    /// Requests completed.
+    pub completed: u64,
+    /// Completed with an outcome other than success.
+    pub errors: u64,
+    /// Per outcome class.
+    pub outcomes: OutcomeCounts,
+    /// Median latency, µs.
+    pub p50_us: u64,
+    /// 95th percentile, µs.
+    pub p95_us: u64,
+    /// 99th percentile, µs.
+    pub p99_us: u64,
+}
+
+/// One line of `timeseries.jsonl`: one second of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesRow {
+    /// Second of the run, from 0.
+    pub t: u64,
+    /// In the warm-up.
+    pub warmup: bool,
+    /// Arrivals due (open model) or VUs (closed model).
+    pub target: f64,
+    /// Requests sent.
+    pub sent: u64,
+    /// Requests completed.
+    pub completed: u64,
+    /// Late sends.
+    pub late: u64,
+    /// Dropped arrivals.
+    pub dropped: u64,
+    /// Per outcome class.
+    pub outcomes: OutcomeCounts,
+    /// Latency percentiles (corrected in the open model).
+    pub latency_us: Percentiles,
+    /// Service-time percentiles.
+    pub service_us: Percentiles,
+    /// Each endpoint.
+    pub endpoints: Vec<EndpointRow>,
+}
+
+impl SeriesRow {
+    /// The row for interval `t` of `shard`.
+    pub fn of(t: u64, warmup: bool, target: f64, names: &[String], shard: &Shard) -> SeriesRow {
+        let all = shard.overall();
+        SeriesRow {
+            t,
+            warmup,
+            target,
+            sent: all.sent,
+            completed: all.completed(),
+            late: all.late,
+            dropped: all.dropped,
+            outcomes: all.outcomes,
+            latency_us: Percentiles::of(&all.latency),
+            service_us: Percentiles::of(&all.service),
+            endpoints: names
+                .iter()
+                .zip(shard.endpoints())
+                .map(|(n, e)| EndpointRow {
+                    name: n.clone(),
+                    sent: e.sent,
+                    completed: e.completed(),
+                    errors: e.outcomes.errors(),
+                    outcomes: e.outcomes,
+                    p50_us: e.latency.quantile(0.5),
+                    p95_us: e.latency.quantile(0.95),
+                    p99_us: e.latency.quantile(0.99),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A run directory that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not what loadgate writes.
+    #[error("{}:{line}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (1 for whole-file JSON).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything in a run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// Where it is.
+    pub dir: PathBuf,
+    /// `summary.json`.
+    pub summary: RunSummary,
+    /// `histograms.json`, when present.
+    pub histograms: Option<HistogramsFile>,
+    /// `timeseries.jsonl`, one row per second.
+    pub series: Vec<SeriesRow>,
+}
+
+fn read(path: &Path) -> Result<String, ReadError> {
+    std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn json<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    text: &str,
+    line: usize,
+) -> Result<T, ReadError> {
+    serde_json::from_str(text).map_err(|e| ReadError::Format {
+        path: path.to_path_buf(),
+        line: if line == 0 { e.line() } else { line },
+        message: format!("{e}; is this a loadgate run directory of a compatible version?"),
+    })
+}
+
+impl RunDir {
+    /// Reads the run directory `dir`, or the run directory holding `dir` when it names a
+    /// `summary.json`.
+    pub fn load(dir: &Path) -> Result<RunDir, ReadError> {
+        let dir = if dir.is_file() {
+            dir.parent().unwrap_or(Path::new(".")).to_path_buf()
+        } else {
+            dir.to_path_buf()
+        };
+        let summary_path = dir.join("summary.json");
+        let summary: RunSummary = json(&summary_path, &read(&summary_path)?, 0)?;
+        let hist_path = dir.join("histograms.json");
+        let histograms = if hist_path.exists() {
+            Some(json(&hist_path, &read(&hist_path)?, 0)?)
+        } else {
+            None
+        };
+        let series_path = dir.join("timeseries.jsonl");
+        let mut series = Vec::new();
+        if series_path.exists() {
+            for (i, line) in read(&series_path)?.lines().enumerate() {
+                if !line.trim().is_empty() {
+                    series.push(json(&series_path, line, i + 1)?);
+                }
+            }
+        }
+        Ok(RunDir {
+            dir,
+            summary,
+            histograms,
+            series,
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! Escaping for the formats reports are written in, and shared number formatting.
+
+use std::borrow::Cow;
+
+/// Text safe inside HTML or XML element content.
+pub fn html(s: &str) -> Cow<'_, str> {
+    html_escape::encode_text(s)
+}
+
+/// Text safe inside a double-quoted HTML or XML attribute.
+pub fn attr(s: &str) -> Cow<'_, str> {
+    html_escape::encode_double_quoted_attribute(s)
+}
+
+/// Text safe inside a Markdown table cell: no HTML, no table breaks, no emphasis.
+pub fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Microseconds for people: `850µs`, `12.3ms`, `1.24s`.
+pub fn us(v: f64) -> String {
+    if v >= 1_000_000.0 {
+        format!("{:.2}s", v / 1e6)
+    } else if v >= 1_000.0 {
+        format!("{:.1}ms", v / 1e3)
+    } else {
+        format!("{v:.0}µs")
+    }
+}
+
+/// A budget margin for people, capped so silly thresholds stay readable.
+pub fn margin(m: Option<f64>) -> String {
+    match m {
+        None => "–".to_string(),
+        Some(m) if m < -9.99 => "<-999%".to_string(),
+        Some(m) => format!("{:+.0}%", m * 100.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_strings_are_neutralised() {
+        assert_eq!(
+            html("<script>alert(1)</script>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(attr("a\"b<"), "a&quot;b&lt;");
+        assert_eq!(md("a|b <i>*x*</i>"), "a\\|b &lt;i&gt;\\*x\\*&lt;/i&gt;");
+    }
+}
