@@ -86,7 +86,9 @@ fn draw_line_chart(c: &LineChart<'_>) -> String {
         let mut mesh = chart.configure_mesh();
         mesh.x_desc(c.x_desc)
             .y_desc(c.y_desc)
-            .light_line_style(WHITE.mix(0.0));
+            .light_line_style(WHITE.mix(0.0))
+            .y_label_formatter(&tick)
+            .x_label_formatter(&tick);
         if let Some(f) = c.x_labels {
             mesh.x_label_formatter(f);
         }
@@ -142,6 +144,18 @@ fn draw_line_chart(c: &LineChart<'_>) -> String {
         let _ = root.present();
     }
     svg
+}
+
+/// Axis tick labels without spurious decimals: `5000`, `2.5`, `0.25`.
+fn tick(v: &f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 fn svg_message(title: &str, message: &str) -> String {

@@ -57,9 +57,9 @@ pub fn report_html(run: &RunDir, charts: &[Chart]) -> String {
         s.verdict.word(),
         html(&s.scenario)
     );
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<header class=\"verdict {class}\" id=\"verdict\"><h1>{} — {}</h1><p>{meaning}</p></header>\n",
+        "<header class=\"verdict {class}\" id=\"verdict\"><h1>{} — {}</h1><p>{meaning}</p></header>",
         s.verdict.word(),
         html(&s.scenario)
     );

@@ -2,9 +2,10 @@
 
 use std::borrow::Cow;
 
-/// Text safe inside HTML or XML element content.
+/// Text safe inside HTML or XML element content, and (quotes included) inside any
+/// attribute, so a string cannot break out wherever a template later puts it.
 pub fn html(s: &str) -> Cow<'_, str> {
-    html_escape::encode_text(s)
+    html_escape::encode_quoted_attribute(s)
 }
 
 /// Text safe inside a double-quoted HTML or XML attribute.
@@ -20,6 +21,7 @@ pub fn md(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
             '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '#' => {
                 out.push('\\');
                 out.push(c);
@@ -62,6 +64,7 @@ mod tests {
             "&lt;script&gt;alert(1)&lt;/script&gt;"
         );
         assert_eq!(attr("a\"b<"), "a&quot;b&lt;");
+        assert_eq!(html("x\" y='z'"), "x&quot; y=&#x27;z&#x27;");
         assert_eq!(md("a|b <i>*x*</i>"), "a\\|b &lt;i&gt;\\*x\\*&lt;/i&gt;");
     }
 }

@@ -1,0 +1,406 @@
+//! Rendering a fixed, synthetic run directory: snapshots of the CI formats, escaping of
+//! hostile names, and a self-contained HTML page.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use loadgate_metrics::{Outcome, Sample, Shard};
+use loadgate_report::{render, HistogramsFile, RunDir, SeriesRow};
+use loadgate_slo::summary::{judge, EndpointSummary, OpenFacts, RunSummary, SCHEMA_VERSION};
+
+/// A deterministic run: 10 s, 2 s warm-up, two endpoints, one failing budget.
+fn fixture(names: &[&str]) -> RunDir {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let mut measured = Shard::new(names.len(), 60_000_000);
+    let warmup = Shard::new(names.len(), 60_000_000);
+    let mut series = Vec::new();
+    for t in 0..10u64 {
+        let mut second = Shard::new(names.len(), 60_000_000);
+        for i in 0..50u64 {
+            let endpoint = (i % names.len() as u64) as usize;
+            let outcome = if i == 7 && t % 3 == 0 {
+                Outcome::Http5xx
+            } else {
+                Outcome::Success
+            };
+            second.record_send(endpoint, false);
+            second.record(&Sample {
+                endpoint,
+                latency_us: 20_000 + i * 1_000 + t * 5_000,
+                service_us: 19_000 + i * 1_000,
+                outcome,
+                status: Some(if outcome == Outcome::Success {
+                    200
+                } else {
+                    503
+                }),
+                bytes: 100,
+            });
+        }
+        if t >= 2 {
+            measured.merge_from(&second);
+        }
+        series.push(SeriesRow::of(t, t < 2, 50.0, &names, &second));
+    }
+    let budgets: Vec<_> = [
+        "p95 < 2s",
+        "p99 < 60ms",
+        "error_rate < 5%",
+        "throughput > 40rps",
+    ]
+    .iter()
+    .map(|b| loadgate_slo::parse(b).unwrap())
+    .collect();
+    let per_endpoint = loadgate_slo::parse("p50 < 1s").unwrap();
+    let facts = OpenFacts {
+        scheduled: 400.0,
+        missed: 0,
+        late_tolerance_ms: 1.0,
+        min_achieved_ratio: 0.95,
+        max_late_ratio: 0.01,
+        max_dropped_ratio: 0.001,
+    };
+    let j = judge(
+        &names,
+        &measured,
+        8.0,
+        &budgets.iter().collect::<Vec<_>>(),
+        &[(0, &per_endpoint)],
+        Some(facts),
+    );
+    let summary = RunSummary {
+        schema_version: SCHEMA_VERSION,
+        loadgate_version: "0.1.0".into(),
+        scenario: names[0].clone() + "-scenario",
+        scenario_file: "scenarios/fixture.toml".into(),
+        target: "https://staging.example.com".into(),
+        model: "open".into(),
+        started_at: "2026-11-22T00:00:00Z".into(),
+        ended_at: "2026-11-22T00:00:10Z".into(),
+        duration_s: 10.0,
+        warmup_s: 2.0,
+        measured_s: 8.0,
+        workers: 2,
+        verdict: j.verdict,
+        stop: "completed".into(),
+        stop_detail: None,
+        invalid_reasons: j.invalid_reasons,
+        rate: j.rate,
+        slo: j.slo,
+        overall: EndpointSummary::of("all", &measured.overall(), 8.0),
+        endpoints: names
+            .iter()
+            .zip(measured.endpoints())
+            .map(|(n, e)| EndpointSummary::of(n, e, 8.0))
+            .collect(),
+        warmup: None,
+        files: BTreeMap::new(),
+        git_commit: Some("0123abc".into()),
+        ci_run: None,
+    };
+    RunDir {
+        dir: PathBuf::from("fixture"),
+        summary,
+        histograms: Some(HistogramsFile::new(&names, &measured, &warmup)),
+        series,
+    }
+}
+
+fn artifact(run: &RunDir, name: &str) -> String {
+    render(run)
+        .into_iter()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .contents
+}
+
+#[test]
+fn summary_md_snapshot() {
+    insta::assert_snapshot!(artifact(
+        &fixture(&["analyze", "agent_query"]),
+        "summary.md"
+    ));
+}
+
+#[test]
+fn junit_xml_snapshot() {
+    insta::assert_snapshot!(artifact(&fixture(&["analyze", "agent_query"]), "junit.xml"));
+}
+
+#[test]
+fn a_hostile_endpoint_name_renders_as_text_everywhere() {
+    let evil = "<script>alert(1)</script>";
+    let run = fixture(&[evil, "x\" onload=\"alert(2)"]);
+    for a in render(&run) {
+        assert!(
+            !a.contents.contains("<script"),
+            "{} has a raw <script>",
+            a.name
+        );
+        assert!(
+            !a.contents.contains("\" onload=\""),
+            "{} has a raw attribute break",
+            a.name
+        );
+    }
+    let html = artifact(&run, "report.html");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the name is shown, escaped"
+    );
+    assert!(artifact(&run, "summary.md").contains("&lt;script&gt;"));
+    assert!(artifact(&run, "junit.xml").contains("&lt;script&gt;"));
+}
+
+#[test]
+fn the_html_report_is_self_contained() {
+    let run = fixture(&["analyze", "agent_query"]);
+    let html = artifact(&run, "report.html");
+    for banned in [
+        "<script",
+        "<link",
+        "<img",
+        "<iframe",
+        "@import",
+        "url(",
+        "src=",
+        "href=\"http",
+    ] {
+        assert!(!html.contains(banned), "report.html contains {banned}");
+    }
+    assert!(
+        html.contains("default-src 'none'"),
+        "a CSP forbids any load"
+    );
+    // Every chart is inline and has content.
+    let charts = render(&run)
+        .into_iter()
+        .filter(|a| a.name.ends_with(".svg"))
+        .collect::<Vec<_>>();
+    assert!(charts.len() >= 7, "{}", charts.len());
+    for c in &charts {
+        assert!(
+            html.contains(&format!("data-chart=\"{}\"", c.name)),
+            "{} is not in the page",
+            c.name
+        );
+        assert!(
+            c.contents.starts_with("<svg") && c.contents.matches("<text").count() >= 3,
+            "{} looks empty",
+            c.name
+        );
+    }
+    // The verdict is stated in words, with its colour class.
+    assert!(html.contains("class=\"verdict fail\""));
+    assert!(html.contains("FAIL — analyze-scenario"));
+    assert!(html.contains("0123abc"));
+}
+
+#[test]
+fn budgets_are_drawn_on_the_charts_they_constrain() {
+    let run = fixture(&["analyze", "agent_query"]);
+    assert!(artifact(&run, "latency.svg").contains("budget p99 &lt; 60ms"));
+    assert!(artifact(&run, "throughput.svg").contains("budget throughput &gt; 40rps"));
+    assert!(artifact(&run, "latency.svg").contains("warm-up"));
+}
+
+#[test]
+fn debug_where() {
+    let run = fixture(&["<script>alert(1)</script>", "x\" onload=\"alert(2)"]);
+    let html = artifact(&run, "report.html");
+    for (i, _) in html.match_indices("onload") {
+        eprintln!(
+            "CTX: {}",
+            &html[i.saturating_sub(120)..(i + 40).min(html.len())]
+        );
+    }
+}
+
+/// What headless Chromium saw when it loaded a page.
+struct Page {
+    dom: String,
+    console: Vec<String>,
+    /// http(s) requests the page made (Chromium's own background requests excluded).
+    requests: Vec<String>,
+}
+
+fn chromium() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("LOADGATE_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Loads `url` in headless Chromium with every host but 127.0.0.1 unresolvable, and
+/// returns the DOM, console messages and page-initiated requests (from its net log).
+fn load(bin: &std::path::Path, url: &str, screenshot: Option<&std::path::Path>) -> Page {
+    let work = tempfile::tempdir().unwrap();
+    let netlog = work.path().join("netlog.json");
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    .arg(format!(
+        "--user-data-dir={}",
+        work.path().join("profile").display()
+    ))
+    .arg("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    .args(["--enable-logging=stderr", "--v=0"])
+    .arg(format!("--log-net-log={}", netlog.display()));
+    match screenshot {
+        Some(p) => cmd
+            .arg("--window-size=1200,4200")
+            .arg(format!("--screenshot={}", p.display())),
+        None => cmd.arg("--dump-dom"),
+    };
+    // Files, not pipes: chromium writes a lot to stderr, and a full pipe would block it.
+    let (out_path, err_path) = (work.path().join("stdout"), work.path().join("stderr"));
+    cmd.arg(url)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    let mut child = cmd.spawn().expect("start chromium");
+    // Bounded: a hung browser fails the test instead of hanging it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let console = stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&netlog).expect("chromium wrote a net log"))
+            .expect("the net log is JSON");
+    let start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+        .as_u64()
+        .expect("known event type");
+    let requests = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"].as_u64() == Some(start_job))
+        .filter(|e| e["params"]["initiator"].as_str() != Some("not an origin"))
+        .filter_map(|e| e["params"]["url"].as_str().map(str::to_string))
+        .collect();
+    Page {
+        dom: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        console,
+        requests,
+    }
+}
+
+#[test]
+fn the_html_report_renders_offline_in_headless_chromium() {
+    let Some(bin) = chromium() else {
+        assert!(
+            std::env::var_os("LOADGATE_REQUIRE_CHROMIUM").is_none(),
+            "LOADGATE_REQUIRE_CHROMIUM is set but no chromium was found"
+        );
+        eprintln!("skipped: no chromium (install Debian's `chromium`; .ci/run does)");
+        return;
+    };
+    // The check itself can fail: a page that loads from the network and logs an error.
+    let canary_dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let canary = canary_dir.path().join("canary.html");
+    std::fs::write(
+        &canary,
+        format!(
+            "<!DOCTYPE html><img src=\"http://{}/x.png\"><script>console.error('canary')</script>",
+            listener.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    // Answer the canary's request so the page finishes loading.
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut conn, _)) = listener.accept() {
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let _ = conn.read(&mut [0u8; 2048]);
+            let _ = conn.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    let page = load(&bin, &format!("file://{}", canary.display()), None);
+    assert_eq!(
+        page.requests.len(),
+        1,
+        "the canary's request was not seen: {:?}",
+        page.requests
+    );
+    assert!(
+        page.console.iter().any(|l| l.contains("canary")),
+        "the canary's console error was not seen"
+    );
+    let _ = server.join();
+
+    let run = fixture(&["analyze", "<script>alert(1)</script>"]);
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = render(&run);
+    for a in &artifacts {
+        std::fs::write(dir.path().join(&a.name), &a.contents).unwrap();
+    }
+    let url = format!("file://{}", dir.path().join("report.html").display());
+    let page = load(&bin, &url, None);
+    assert!(
+        page.requests.is_empty(),
+        "report.html made network requests: {:?}",
+        page.requests
+    );
+    assert!(
+        page.console.is_empty(),
+        "console messages: {:?}",
+        page.console
+    );
+    assert!(
+        !page.dom.contains("<script"),
+        "a script element exists in the DOM"
+    );
+    assert!(
+        page.dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the hostile name is text"
+    );
+    for chart in artifacts.iter().filter(|a| a.name.ends_with(".svg")) {
+        let at = page
+            .dom
+            .find(&format!("data-chart=\"{}\"", chart.name))
+            .unwrap_or_else(|| panic!("{} missing from the DOM", chart.name));
+        let figure = &page.dom[at..at + page.dom[at..].find("</figure>").expect("figure closes")];
+        let shapes = ["<path", "<polyline", "<rect", "<line"]
+            .iter()
+            .map(|t| figure.matches(t).count())
+            .sum::<usize>();
+        assert!(
+            figure.contains("<svg") && shapes > 3,
+            "{} is empty in the DOM",
+            chart.name
+        );
+    }
+    // A screenshot for people (kept as a CI artifact, not compared).
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/report-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let png = shots.join("report.png");
+    let _ = std::fs::remove_file(&png);
+    load(&bin, &url, Some(&png));
+    assert!(
+        png.metadata().map(|m| m.len() > 10_000).unwrap_or(false),
+        "no screenshot at {}",
+        png.display()
+    );
+}
