@@ -7,6 +7,7 @@
 //! | 2 | usage or configuration error: bad flags, invalid scenario, unwritable output |
 //! | 3 | invalid run: the generator could not hold the load (rate, late or dropped sends) |
 //! | 4 | target never healthy: `--wait-healthy` gave up |
+//! | 5 | regression: valid and within budgets, but worse than the baseline beyond noise |
 //! | 70 | internal error: a bug in loadgate |
 
 use std::fmt;
@@ -25,6 +26,8 @@ pub enum Exit {
     Invalid,
     /// 4
     Unhealthy,
+    /// 5
+    Regression,
     /// 70
     Internal,
 }
@@ -37,6 +40,7 @@ impl Exit {
             Exit::Config => 2,
             Exit::Invalid => 3,
             Exit::Unhealthy => 4,
+            Exit::Regression => 5,
             Exit::Internal => 70,
         })
     }

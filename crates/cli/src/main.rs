@@ -40,6 +40,21 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         summary_md: Option<PathBuf>,
     },
+    /// Compare a run with a baseline run, per endpoint and metric (exit 5 on a regression).
+    Compare {
+        /// Baseline run directory (or its summary.json).
+        baseline: PathBuf,
+        /// New run directory (or its summary.json).
+        new: PathBuf,
+        /// A regression budget such as `p95:+10%`, `p95:+50ms`, `throughput:-5%`,
+        /// `error_rate:+0.5pp`. Repeatable; default: p50:+10% p95:+10% p99:+20%
+        /// throughput:-5% error_rate:+0.5pp.
+        #[arg(long = "budget", value_name = "BUDGET")]
+        budgets: Vec<String>,
+        /// Write compare.md and compare.json here (default: the new run directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check scenario files without sending any traffic.
     Validate {
         /// Scenario files.
@@ -103,6 +118,13 @@ pub struct RunArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Compare with this baseline run (directory or summary.json): deltas in the
+    /// reports, and exit 5 when worse beyond the regression budgets and beyond noise.
+    #[arg(long, value_name = "RUN")]
+    pub baseline: Option<PathBuf>,
+    /// Regression budget for --baseline (repeatable), e.g. `p95:+10%`.
+    #[arg(long = "budget", value_name = "BUDGET", requires = "baseline")]
+    pub budgets: Vec<String>,
     /// Do not render report.html, the SVG charts, junit.xml and summary.md.
     #[arg(long)]
     pub no_report: bool,
@@ -124,6 +146,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
         Command::Validate { files } => validate(&files),
+        Command::Compare {
+            baseline,
+            new,
+            budgets,
+            out,
+        } => report_cmd::compare_cmd(&baseline, &new, &budgets, out.as_deref()),
         Command::Report {
             run,
             out,

@@ -23,6 +23,12 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         loadgate_scenario::load(&args.scenario).map_err(|e| Failure::config(e.to_string()))?;
     apply_flags(&mut scenario, &args)?;
     let scenario = Arc::new(scenario);
+    // Fail fast, before any traffic, on a bad baseline or budget.
+    let budgets = crate::report_cmd::budgets(&args.budgets)?;
+    let baseline = match &args.baseline {
+        Some(b) => Some(crate::report_cmd::load_run(b, "--baseline")?),
+        None => None,
+    };
 
     let started = std::time::SystemTime::now();
     let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &scenario.name, started).map_err(|e| {
@@ -173,7 +179,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     }
     let overall = data.measured.overall();
     let warm = data.warmup.overall();
-    let summary = RunSummary {
+    let mut summary = RunSummary {
         schema_version: SCHEMA_VERSION,
         loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: scenario.name.clone(),
@@ -229,23 +235,64 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     output::write_json(&dir.join("summary.json"), &summary)
         .map_err(|e| io_err("summary.json", e))?;
     output::link_latest(&args.reports_dir, &dir);
-    // Reports are derived from the files just written; a failure to render must not
-    // lose the run, so it is reported and the verdict still decides the exit code.
-    let report_note = if args.no_report {
-        String::new()
-    } else {
-        match crate::report_cmd::write_reports(&dir, None, args.summary_md.as_deref()) {
-            Ok(_) => format!(
-                "report: {}
-",
-                dir.join("report.html").display()
-            ),
-            Err(e) => format!(
-                "warning: reports were not rendered: {e}
-"
-            ),
+
+    // Reports and the baseline comparison are derived from the files just written. A
+    // failure here must not lose the run: it is reported, and the verdict still decides.
+    let mut report_note = String::new();
+    if baseline.is_some() || !args.no_report {
+        match crate::report_cmd::load_run(&dir, "this run") {
+            Ok(mut this) => {
+                let comparison = match &baseline {
+                    Some(base) => {
+                        let c = crate::report_cmd::compare_runs(base, &this, &budgets)?;
+                        // A regression never hides a failure or an invalid run.
+                        if c.regression && verdict == Verdict::Pass {
+                            verdict = Verdict::Regression;
+                            summary.verdict = verdict;
+                            this.summary.verdict = verdict;
+                            output::write_json(&dir.join("summary.json"), &summary)
+                                .map_err(|e| io_err("summary.json", e))?;
+                        }
+                        Some(c)
+                    }
+                    None => None,
+                };
+                if let (Some(base), Some(c)) = (&baseline, &comparison) {
+                    if args.no_report {
+                        output::write_json(&dir.join("compare.json"), c)
+                            .map_err(|e| io_err("compare.json", e))?;
+                    }
+                    report_note.push_str(&format!(
+                        "baseline: {}: {}\n",
+                        base.dir.display(),
+                        if c.regression {
+                            "REGRESSION"
+                        } else {
+                            "no regression"
+                        }
+                    ));
+                }
+                if !args.no_report {
+                    let b = baseline
+                        .as_ref()
+                        .zip(comparison.as_ref())
+                        .map(|(run, comparison)| loadgate_report::Baseline { run, comparison });
+                    match crate::report_cmd::write_reports(
+                        &this,
+                        &dir,
+                        args.summary_md.as_deref(),
+                        b.as_ref(),
+                    ) {
+                        Ok(_) => report_note
+                            .push_str(&format!("report: {}\n", dir.join("report.html").display())),
+                        Err(e) => report_note
+                            .push_str(&format!("warning: reports were not rendered: {e}\n")),
+                    }
+                }
+            }
+            Err(e) => report_note.push_str(&format!("warning: reports were not rendered: {e}\n")),
         }
-    };
+    }
 
     // Tell the person.
     let mut out = String::new();
@@ -275,6 +322,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         Verdict::Pass => Exit::Pass,
         Verdict::Fail => Exit::SloFail,
         Verdict::Invalid => Exit::Invalid,
+        Verdict::Regression => Exit::Regression,
     })
 }
 

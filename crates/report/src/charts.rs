@@ -223,7 +223,7 @@ fn parsed(run: &RunDir, scope: Option<&str>) -> Vec<(String, Budget)> {
 }
 
 /// Every chart for `run`, in report order.
-pub fn all(run: &RunDir) -> Vec<Chart> {
+pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
     let rows = &run.series;
     let warm = (run.summary.warmup_s > 0.0).then_some((0.0, run.summary.warmup_s));
     let ms = |us: u64| us as f64 / 1000.0;
@@ -258,7 +258,21 @@ pub fn all(run: &RunDir) -> Vec<Chart> {
                     label: "p99".into(),
                     points: series(rows, true, |r| ms(r.latency_us.p99)),
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(baseline.into_iter().flat_map(|b| {
+                [
+                    Line {
+                        label: "baseline p95".into(),
+                        points: series(&b.series, true, |r| ms(r.latency_us.p95)),
+                    },
+                    Line {
+                        label: "baseline p99".into(),
+                        points: series(&b.series, true, |r| ms(r.latency_us.p99)),
+                    },
+                ]
+            }))
+            .collect(),
             rules: latency_rules(global.iter().map(|(s, b)| (s.as_str(), b))),
             shade: warm,
             x_labels: None,
@@ -318,6 +332,14 @@ pub fn all(run: &RunDir) -> Vec<Chart> {
         label: "succeeded".into(),
         points: series(rows, false, |r| r.outcomes.get(Outcome::Success) as f64),
     });
+    if let Some(b) = baseline {
+        lines.push(Line {
+            label: "baseline succeeded".into(),
+            points: series(&b.series, false, |r| {
+                r.outcomes.get(Outcome::Success) as f64
+            }),
+        });
+    }
     charts.push(Chart {
         file: "throughput.svg",
         title: "Throughput over time".into(),

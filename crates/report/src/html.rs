@@ -17,7 +17,7 @@ const CSS: &str = r#"
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
 main { max-width: 1100px; margin: 0 auto; padding: 24px; }
 header.verdict { border-radius: 8px; padding: 18px 22px; color: #fff; margin-bottom: 18px; }
-header.pass { background: var(--pass); } header.fail { background: var(--fail); } header.invalid { background: var(--invalid); }
+header.pass { background: var(--pass); } header.fail { background: var(--fail); } header.invalid { background: var(--invalid); } header.regression { background: #8250df; }
 header h1 { margin: 0 0 4px; font-size: 26px; }
 header p { margin: 0; opacity: .95; }
 section { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 16px 20px; margin-bottom: 18px; }
@@ -40,12 +40,17 @@ fn verdict_words(v: Verdict) -> (&'static str, &'static str) {
     match v {
         Verdict::Pass => ("pass", "every budget held on a valid run"),
         Verdict::Fail => ("fail", "at least one SLO budget was breached"),
+                Verdict::Regression => ("regression", "every budget held, but the run is worse than its baseline beyond the regression budgets and beyond noise"),
         Verdict::Invalid => ("invalid", "the load generator could not hold the requested load, so the figures describe loadgate, not the target"),
     }
 }
 
 /// Renders `report.html` with `charts` inline.
-pub fn report_html(run: &RunDir, charts: &[Chart]) -> String {
+pub fn report_html(
+    run: &RunDir,
+    charts: &[Chart],
+    comparison: Option<&loadgate_slo::compare::Comparison>,
+) -> String {
     let s = &run.summary;
     let (class, meaning) = verdict_words(s.verdict);
     let mut o = String::with_capacity(64 * 1024);
@@ -149,6 +154,9 @@ pub fn report_html(run: &RunDir, charts: &[Chart]) -> String {
     }
     o.push_str("</section>\n");
 
+    if let Some(c) = comparison {
+        o.push_str(&crate::compare::compare_section(c));
+    }
     o.push_str("<section id=\"endpoints\"><h2>Endpoints (measured phase)</h2>\n<table><thead><tr><th>endpoint</th><th>requests</th><th>rps</th><th>errors</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr></thead><tbody>\n");
     for e in s.endpoints.iter().chain(std::iter::once(&s.overall)) {
         endpoint_rows(&mut o, e, std::ptr::eq(e, &s.overall), s.model == "open");

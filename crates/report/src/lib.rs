@@ -6,12 +6,14 @@
 //! Not here: running load, judging budgets (that is `loadgate-slo`).
 
 pub mod charts;
+mod compare;
 mod html;
 mod junit;
 mod markdown;
 pub mod rundir;
 pub mod text;
 
+pub use compare::{compare_md, compare_section};
 pub use html::report_html;
 pub use junit::junit_xml;
 pub use markdown::summary_md;
@@ -26,13 +28,23 @@ pub struct Artifact {
     pub contents: String,
 }
 
-/// Every report of `run`: `report.html`, one `.svg` per chart, `junit.xml`, `summary.md`.
-pub fn render(run: &RunDir) -> Vec<Artifact> {
-    let charts = charts::all(run);
+/// A baseline to show a run against.
+pub struct Baseline<'a> {
+    /// The baseline's run directory (its curves are overlaid on the charts).
+    pub run: &'a RunDir,
+    /// The comparison of the run with it.
+    pub comparison: &'a loadgate_slo::compare::Comparison,
+}
+
+/// Every report of `run`: `report.html`, one `.svg` per chart, `junit.xml`, `summary.md`,
+/// and with a baseline `compare.md`.
+pub fn render(run: &RunDir, baseline: Option<&Baseline<'_>>) -> Vec<Artifact> {
+    let charts = charts::all(run, baseline.map(|b| b.run));
+    let html = report_html(run, &charts, baseline.map(|b| b.comparison));
     let mut out = vec![
         Artifact {
             name: "report.html".into(),
-            contents: report_html(run, &charts),
+            contents: html,
         },
         Artifact {
             name: "junit.xml".into(),
@@ -43,6 +55,12 @@ pub fn render(run: &RunDir) -> Vec<Artifact> {
             contents: summary_md(&run.summary),
         },
     ];
+    if let Some(b) = baseline {
+        out.push(Artifact {
+            name: "compare.md".into(),
+            contents: compare_md(b.comparison),
+        });
+    }
     out.extend(charts.into_iter().map(|c| Artifact {
         name: c.file.to_string(),
         contents: c.svg,

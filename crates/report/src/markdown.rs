@@ -14,6 +14,7 @@ pub fn summary_md(s: &RunSummary) -> String {
         Verdict::Pass => "✅",
         Verdict::Fail => "❌",
         Verdict::Invalid => "⚠️",
+        Verdict::Regression => "📉",
     };
     let _ = writeln!(
         out,

@@ -258,6 +258,25 @@ fn json<T: for<'de> Deserialize<'de>>(
 }
 
 impl RunDir {
+    /// Measured-phase latency histograms by endpoint name, plus `all`.
+    pub fn latency_histograms(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, LatencyHistogram>, ReadError> {
+        let mut out = std::collections::BTreeMap::new();
+        if let Some(h) = &self.histograms {
+            let bad = |e: DecodeError| ReadError::Format {
+                path: self.dir.join("histograms.json"),
+                line: 1,
+                message: e.to_string(),
+            };
+            out.insert("all".to_string(), h.measured.all.latency().map_err(bad)?);
+            for p in &h.measured.endpoints {
+                out.insert(p.name.clone(), p.latency().map_err(bad)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads the run directory `dir`, or the run directory holding `dir` when it names a
     /// `summary.json`.
     pub fn load(dir: &Path) -> Result<RunDir, ReadError> {

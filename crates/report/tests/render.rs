@@ -107,7 +107,7 @@ fn fixture(names: &[&str]) -> RunDir {
 }
 
 fn artifact(run: &RunDir, name: &str) -> String {
-    render(run)
+    render(run, None)
         .into_iter()
         .find(|a| a.name == name)
         .unwrap_or_else(|| panic!("no {name}"))
@@ -131,7 +131,7 @@ fn junit_xml_snapshot() {
 fn a_hostile_endpoint_name_renders_as_text_everywhere() {
     let evil = "<script>alert(1)</script>";
     let run = fixture(&[evil, "x\" onload=\"alert(2)"]);
-    for a in render(&run) {
+    for a in render(&run, None) {
         assert!(
             !a.contents.contains("<script"),
             "{} has a raw <script>",
@@ -173,7 +173,7 @@ fn the_html_report_is_self_contained() {
         "a CSP forbids any load"
     );
     // Every chart is inline and has content.
-    let charts = render(&run)
+    let charts = render(&run, None)
         .into_iter()
         .filter(|a| a.name.ends_with(".svg"))
         .collect::<Vec<_>>();
@@ -352,7 +352,7 @@ fn the_html_report_renders_offline_in_headless_chromium() {
 
     let run = fixture(&["analyze", "<script>alert(1)</script>"]);
     let dir = tempfile::tempdir().unwrap();
-    let artifacts = render(&run);
+    let artifacts = render(&run, None);
     for a in &artifacts {
         std::fs::write(dir.path().join(&a.name), &a.contents).unwrap();
     }

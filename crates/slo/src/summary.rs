@@ -26,6 +26,9 @@ pub enum Verdict {
     Fail,
     /// The generator could not keep up, or the target was never healthy.
     Invalid,
+    /// Valid, every budget held, but worse than the baseline beyond the regression
+    /// budgets and beyond noise.
+    Regression,
 }
 
 impl Verdict {
@@ -35,6 +38,7 @@ impl Verdict {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
             Verdict::Invalid => "INVALID",
+            Verdict::Regression => "REGRESSION",
         }
     }
 }

@@ -1,0 +1,512 @@
+//! Baseline comparison: per endpoint and per metric, baseline vs new vs delta, judged
+//! against relative or absolute regression budgets (`p95:+10%`, `p95:+50ms`,
+//! `throughput:-5%`, `error_rate:+0.5pp`).
+//!
+//! A latency delta beyond its budget is called a regression only when the two latency
+//! distributions also differ beyond noise: a two-sample Kolmogorov–Smirnov test computed
+//! exactly from the two HdrHistograms (D = the largest gap between the two empirical
+//! CDFs; the runs differ when D exceeds the critical value c(α)·√((n+m)/(n·m)) with
+//! α = 0.01, c = 1.628). A small run whose p95 wobbles past the budget by chance is
+//! reported as "within noise", not as a regression.
+
+use std::collections::BTreeMap;
+
+use loadgate_metrics::LatencyHistogram;
+use serde::{Deserialize, Serialize};
+
+use crate::summary::{EndpointSummary, RunSummary};
+
+/// The budgets used when none are given.
+pub const DEFAULT_BUDGETS: [&str; 5] = [
+    "p50:+10%",
+    "p95:+10%",
+    "p99:+20%",
+    "throughput:-5%",
+    "error_rate:+0.5pp",
+];
+
+/// c(α) of the two-sample KS test at α = 0.01.
+const KS_C_ALPHA: f64 = 1.628;
+
+/// What a regression budget watches.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum CompareMetric {
+    /// A latency percentile (50, 90, 95, 99, 99.9).
+    Percentile(f64),
+    /// Mean latency.
+    Mean,
+    /// Largest latency.
+    Max,
+    /// Successful requests per second (lower is worse).
+    Throughput,
+    /// Share of failed requests (higher is worse).
+    ErrorRate,
+}
+
+/// How much worse a metric may get.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Allowance {
+    /// A fraction of the baseline (0.10 for `+10%`).
+    Relative(f64),
+    /// Microseconds (`+50ms`).
+    Micros(f64),
+    /// Percentage points as a fraction (0.005 for `+0.5pp`).
+    Points(f64),
+}
+
+/// One regression budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareBudget {
+    /// As written.
+    pub text: String,
+    /// What it watches.
+    pub metric: CompareMetric,
+    /// How much worse it may get.
+    pub allowance: Allowance,
+}
+
+/// Parses `p95:+10%`, `p95:+50ms`, `throughput:-5%`, `error_rate:+0.5pp`.
+pub fn parse_budget(text: &str) -> Result<CompareBudget, String> {
+    let hint = "write METRIC:+N% or METRIC:+Nms for latency (p50, p95, p99, p99.9, mean, max), throughput:-N%, error_rate:+Npp";
+    let (m, a) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}` has no `:`; {hint}"))?;
+    let metric = match m.trim() {
+        "mean" | "avg" => CompareMetric::Mean,
+        "max" => CompareMetric::Max,
+        "throughput" | "rps" => CompareMetric::Throughput,
+        "error_rate" => CompareMetric::ErrorRate,
+        p => CompareMetric::Percentile(
+            p.strip_prefix('p')
+                .and_then(|n| n.parse::<f64>().ok())
+                .filter(|n| (0.0..=100.0).contains(n))
+                .ok_or_else(|| format!("unknown metric `{p}` in `{text}`; {hint}"))?,
+        ),
+    };
+    let a = a.trim();
+    let (sign, rest) = match a.chars().next() {
+        Some('+') => (1.0, &a[1..]),
+        Some('-') => (-1.0, &a[1..]),
+        _ => return Err(format!(
+            "`{a}` in `{text}` needs a sign: + for latency and errors, - for throughput; {hint}"
+        )),
+    };
+    let worse_is_up = metric != CompareMetric::Throughput;
+    if (sign > 0.0) != worse_is_up {
+        return Err(format!(
+            "`{text}`: {} gets worse when it goes {}, so write {}",
+            m.trim(),
+            if worse_is_up { "up" } else { "down" },
+            if worse_is_up { "+" } else { "-" }
+        ));
+    }
+    let num_end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    let n: f64 = rest[..num_end]
+        .parse()
+        .map_err(|_| format!("`{a}` in `{text}` is not a number with a unit; {hint}"))?;
+    let allowance = match (&rest[num_end..], metric) {
+        ("%", _) => Allowance::Relative(n / 100.0),
+        ("pp", CompareMetric::ErrorRate) => Allowance::Points(n / 100.0),
+        ("us" | "µs", CompareMetric::Percentile(_) | CompareMetric::Mean | CompareMetric::Max) => {
+            Allowance::Micros(n)
+        }
+        ("ms", CompareMetric::Percentile(_) | CompareMetric::Mean | CompareMetric::Max) => {
+            Allowance::Micros(n * 1e3)
+        }
+        ("s", CompareMetric::Percentile(_) | CompareMetric::Mean | CompareMetric::Max) => {
+            Allowance::Micros(n * 1e6)
+        }
+        (u, _) => {
+            return Err(format!(
+                "unit `{u}` does not fit `{}` in `{text}`; {hint}",
+                m.trim()
+            ))
+        }
+    };
+    Ok(CompareBudget {
+        text: text.trim().to_string(),
+        metric,
+        allowance,
+    })
+}
+
+/// How one metric moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Movement {
+    /// Within budget.
+    Ok,
+    /// Better by more than the budget, and the distributions differ.
+    Improved,
+    /// Worse by more than the budget, and (for latency) the distributions differ.
+    Regression,
+    /// Worse by more than the budget, but the distributions do not differ beyond noise.
+    WithinNoise,
+}
+
+/// One metric of one endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    /// Endpoint name or `all`.
+    pub scope: String,
+    /// The budget.
+    pub budget: String,
+    /// Baseline value (µs, rps or a 0..1 ratio).
+    pub baseline: f64,
+    /// New value.
+    pub new: f64,
+    /// `new - baseline`.
+    pub delta: f64,
+    /// `delta / baseline`, when the baseline is not zero.
+    pub delta_rel: Option<f64>,
+    /// The verdict.
+    pub movement: Movement,
+}
+
+/// The two-sample KS test on one endpoint's latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistributionTest {
+    /// Endpoint name or `all`.
+    pub scope: String,
+    /// Largest gap between the two empirical CDFs.
+    pub ks_distance: f64,
+    /// Critical value at α = 0.01.
+    pub critical: f64,
+    /// Samples in the baseline.
+    pub n_baseline: u64,
+    /// Samples in the new run.
+    pub n_new: u64,
+    /// Whether the distributions differ beyond noise.
+    pub differ: bool,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Baseline scenario name and start time.
+    pub baseline: String,
+    /// New scenario name and start time.
+    pub new: String,
+    /// Budgets applied.
+    pub budgets: Vec<String>,
+    /// One row per scope and budget.
+    pub rows: Vec<CompareRow>,
+    /// One test per scope with histograms on both sides.
+    pub distributions: Vec<DistributionTest>,
+    /// Endpoints only the baseline has.
+    pub only_in_baseline: Vec<String>,
+    /// Endpoints only the new run has.
+    pub only_in_new: Vec<String>,
+    /// Whether any row is a regression.
+    pub regression: bool,
+}
+
+/// The Kolmogorov–Smirnov distance between two histograms, exact at bucket resolution.
+pub fn ks_distance(a: &LatencyHistogram, b: &LatencyHistogram) -> f64 {
+    let (na, nb) = (a.len() as f64, b.len() as f64);
+    if na == 0.0 || nb == 0.0 {
+        return 0.0;
+    }
+    let mut pa = a
+        .inner()
+        .iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .peekable();
+    let mut pb = b
+        .inner()
+        .iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .peekable();
+    let (mut ca, mut cb, mut d) = (0u64, 0u64, 0f64);
+    loop {
+        let next = match (pa.peek(), pb.peek()) {
+            (None, None) => break,
+            (Some(x), None) => x.0,
+            (None, Some(y)) => y.0,
+            (Some(x), Some(y)) => x.0.min(y.0),
+        };
+        while let Some(&(_, c)) = pa.peek().filter(|p| p.0 == next) {
+            ca += c;
+            pa.next();
+        }
+        while let Some(&(_, c)) = pb.peek().filter(|p| p.0 == next) {
+            cb += c;
+            pb.next();
+        }
+        d = d.max((ca as f64 / na - cb as f64 / nb).abs());
+    }
+    d
+}
+
+fn value(e: &EndpointSummary, m: CompareMetric) -> f64 {
+    let l = &e.latency_us;
+    match m {
+        CompareMetric::Percentile(p) if p >= 99.85 => l.p999 as f64,
+        CompareMetric::Percentile(p) if p >= 98.5 => l.p99 as f64,
+        CompareMetric::Percentile(p) if p >= 92.5 => l.p95 as f64,
+        CompareMetric::Percentile(p) if p >= 70.0 => l.p90 as f64,
+        CompareMetric::Percentile(_) => l.p50 as f64,
+        CompareMetric::Mean => l.mean,
+        CompareMetric::Max => l.max as f64,
+        CompareMetric::Throughput => e.success_rps,
+        CompareMetric::ErrorRate => e.error_rate,
+    }
+}
+
+fn value_from_hist(h: Option<&LatencyHistogram>, e: &EndpointSummary, m: CompareMetric) -> f64 {
+    match (h, m) {
+        (Some(h), CompareMetric::Percentile(p)) if !h.is_empty() => h.quantile(p / 100.0) as f64,
+        _ => value(e, m),
+    }
+}
+
+/// Compares `new` with `base`. `*_hists` map endpoint names (and `all`) to latency
+/// histograms; without them latency rows cannot be tested for noise and count as
+/// differing.
+pub fn compare(
+    base: &RunSummary,
+    base_hists: &BTreeMap<String, LatencyHistogram>,
+    new: &RunSummary,
+    new_hists: &BTreeMap<String, LatencyHistogram>,
+    budgets: &[CompareBudget],
+) -> Comparison {
+    let names = |s: &RunSummary| {
+        s.endpoints
+            .iter()
+            .map(|e| e.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let (bn, nn) = (names(base), names(new));
+    let only_in_baseline = bn.iter().filter(|n| !nn.contains(n)).cloned().collect();
+    let only_in_new = nn.iter().filter(|n| !bn.contains(n)).cloned().collect();
+    let mut scopes: Vec<(&EndpointSummary, &EndpointSummary)> = vec![(&base.overall, &new.overall)];
+    for b in &base.endpoints {
+        if let Some(n) = new.endpoints.iter().find(|n| n.name == b.name) {
+            scopes.push((b, n));
+        }
+    }
+    let mut rows = Vec::new();
+    let mut distributions = Vec::new();
+    for (b, n) in scopes {
+        let scope = if std::ptr::eq(b, &base.overall) {
+            "all".to_string()
+        } else {
+            b.name.clone()
+        };
+        let key = if scope == "all" {
+            "all"
+        } else {
+            scope.as_str()
+        };
+        let (bh, nh) = (base_hists.get(key), new_hists.get(key));
+        let differ = match (bh, nh) {
+            (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => {
+                let d = ks_distance(x, y);
+                let (n1, n2) = (x.len() as f64, y.len() as f64);
+                let critical = KS_C_ALPHA * ((n1 + n2) / (n1 * n2)).sqrt();
+                distributions.push(DistributionTest {
+                    scope: scope.clone(),
+                    ks_distance: d,
+                    critical,
+                    n_baseline: x.len(),
+                    n_new: y.len(),
+                    differ: d > critical,
+                });
+                d > critical
+            }
+            _ => true,
+        };
+        for budget in budgets {
+            let bv = value_from_hist(bh, b, budget.metric);
+            let nv = value_from_hist(nh, n, budget.metric);
+            let latency = !matches!(
+                budget.metric,
+                CompareMetric::Throughput | CompareMetric::ErrorRate
+            );
+            let allowed = match budget.allowance {
+                Allowance::Relative(r) => bv * r,
+                Allowance::Micros(u) => u,
+                Allowance::Points(p) => p,
+            };
+            let worse = if budget.metric == CompareMetric::Throughput {
+                bv - nv
+            } else {
+                nv - bv
+            };
+            let movement = if worse > allowed {
+                if latency && !differ {
+                    Movement::WithinNoise
+                } else {
+                    Movement::Regression
+                }
+            } else if -worse > allowed && (!latency || differ) {
+                Movement::Improved
+            } else {
+                Movement::Ok
+            };
+            rows.push(CompareRow {
+                scope: scope.clone(),
+                budget: budget.text.clone(),
+                baseline: bv,
+                new: nv,
+                delta: nv - bv,
+                delta_rel: (bv != 0.0).then(|| (nv - bv) / bv),
+                movement,
+            });
+        }
+    }
+    let regression = rows.iter().any(|r| r.movement == Movement::Regression);
+    Comparison {
+        baseline: format!("{} ({})", base.scenario, base.started_at),
+        new: format!("{} ({})", new.scenario, new.started_at),
+        budgets: budgets.iter().map(|b| b.text.clone()).collect(),
+        rows,
+        distributions,
+        only_in_baseline,
+        only_in_new,
+        regression,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_parse_with_signs_and_units() {
+        assert_eq!(
+            parse_budget("p95:+10%").unwrap().allowance,
+            Allowance::Relative(0.10)
+        );
+        assert_eq!(
+            parse_budget("p95:+50ms").unwrap().allowance,
+            Allowance::Micros(50_000.0)
+        );
+        assert_eq!(
+            parse_budget("throughput:-5%").unwrap().metric,
+            CompareMetric::Throughput
+        );
+        assert_eq!(
+            parse_budget("error_rate:+0.5pp").unwrap().allowance,
+            Allowance::Points(0.005)
+        );
+        assert_eq!(
+            parse_budget("p99.9:+1s").unwrap().metric,
+            CompareMetric::Percentile(99.9)
+        );
+        for bad in [
+            "p95",
+            "p95:10%",
+            "throughput:+5%",
+            "p95:+5pp",
+            "p101:+1%",
+            "lat:+1%",
+            "p95:+x%",
+        ] {
+            assert!(parse_budget(bad).is_err(), "{bad}");
+        }
+        for d in DEFAULT_BUDGETS {
+            parse_budget(d).unwrap();
+        }
+    }
+
+    fn hist(values: impl Iterator<Item = u64>) -> LatencyHistogram {
+        let mut h = LatencyHistogram::new(60_000_000);
+        values.for_each(|v| h.record(v));
+        h
+    }
+
+    #[test]
+    fn ks_distance_is_zero_for_equal_and_one_for_disjoint() {
+        let a = hist(1000..2000);
+        assert_eq!(ks_distance(&a, &a.clone()), 0.0);
+        let b = hist(5000..6000);
+        assert!((ks_distance(&a, &b) - 1.0).abs() < 1e-12);
+        let c = hist((1000..2000).map(|v| v + 100));
+        let d = ks_distance(&a, &c);
+        assert!((d - 0.1).abs() < 0.01, "{d}");
+    }
+
+    fn run(values: &[u64]) -> (RunSummary, BTreeMap<String, LatencyHistogram>) {
+        use loadgate_metrics::{Outcome, Sample, Shard};
+        let mut shard = Shard::new(1, 60_000_000);
+        for &v in values {
+            shard.record_send(0, false);
+            shard.record(&Sample {
+                endpoint: 0,
+                latency_us: v,
+                service_us: v,
+                outcome: Outcome::Success,
+                status: Some(200),
+                bytes: 0,
+            });
+        }
+        let e = &shard.endpoints()[0];
+        let summary = RunSummary {
+            schema_version: 1,
+            loadgate_version: "t".into(),
+            scenario: "s".into(),
+            scenario_file: "s.toml".into(),
+            target: "t".into(),
+            model: "open".into(),
+            started_at: "t0".into(),
+            ended_at: "t1".into(),
+            duration_s: 1.0,
+            warmup_s: 0.0,
+            measured_s: 1.0,
+            workers: 1,
+            verdict: crate::summary::Verdict::Pass,
+            stop: "completed".into(),
+            stop_detail: None,
+            invalid_reasons: vec![],
+            rate: None,
+            slo: vec![],
+            overall: EndpointSummary::of("all", e, 1.0),
+            endpoints: vec![EndpointSummary::of("root", e, 1.0)],
+            warmup: None,
+            files: BTreeMap::new(),
+            git_commit: None,
+            ci_run: None,
+        };
+        let hists = [
+            ("all".to_string(), e.latency.clone()),
+            ("root".to_string(), e.latency.clone()),
+        ]
+        .into_iter()
+        .collect();
+        (summary, hists)
+    }
+
+    #[test]
+    fn a_wobble_past_the_budget_on_few_samples_is_within_noise() {
+        // 20 samples each; only the top one moves, so p95 jumps by 30% but the
+        // distributions are the same within noise (KS distance 0.05, critical 0.51).
+        let base: Vec<u64> = (1..=20).map(|v| v * 1000).collect();
+        let mut new = base.clone();
+        *new.last_mut().unwrap() = 26_000;
+        new[18] = 25_000;
+        let (bs, bh) = run(&base);
+        let (ns, nh) = run(&new);
+        let budgets = [parse_budget("p95:+10%").unwrap()];
+        let c = compare(&bs, &bh, &ns, &nh, &budgets);
+        assert!(
+            c.rows.iter().all(|r| r.delta_rel.unwrap() > 0.10),
+            "{:?}",
+            c.rows
+        );
+        assert!(
+            c.rows.iter().all(|r| r.movement == Movement::WithinNoise),
+            "{:?}",
+            c.rows
+        );
+        assert!(!c.regression);
+        // The same shift on every sample, with enough of them, is a regression.
+        let base: Vec<u64> = (0..2000).map(|v| 10_000 + v * 10).collect();
+        let new: Vec<u64> = base.iter().map(|v| v * 13 / 10).collect();
+        let (bs, bh) = run(&base);
+        let (ns, nh) = run(&new);
+        assert!(compare(&bs, &bh, &ns, &nh, &budgets).regression);
+    }
+}
