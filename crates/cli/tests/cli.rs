@@ -113,6 +113,50 @@ fn a_passing_run_exits_0_and_writes_its_run_directory() {
     assert_eq!(s["overall"]["requests"], 100);
     assert_eq!(s["slo"].as_array().unwrap().len(), 3);
     assert!(s["rate"]["achieved_ratio"].as_f64().unwrap() > 0.95);
+    // Real output validates against the published schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../schemas/summary.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&s)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "summary.json does not match the schema: {errors:?}"
+    );
+    // The schema is not vacuous: a wrong type is rejected.
+    let mut broken = s.clone();
+    broken["overall"]["requests"] = serde_json::json!("many");
+    assert!(!validator.is_valid(&broken));
+    // CI formats are well-formed XML, and every chart is a well-formed SVG document.
+    for f in std::fs::read_dir(c.out())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+    {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".svg") || name == "junit.xml" {
+            let text = std::fs::read_to_string(&f).unwrap();
+            roxmltree::Document::parse(&text)
+                .unwrap_or_else(|e| panic!("{name} is not well-formed XML: {e}"));
+        }
+    }
+    for f in [
+        "report.html",
+        "junit.xml",
+        "summary.md",
+        "latency.svg",
+        "throughput.svg",
+        "spectrum.svg",
+    ] {
+        assert!(c.out().join(f).exists(), "{f} was not rendered");
+    }
     for f in ["histograms.json", "timeseries.jsonl", "intervals.hlog"] {
         assert!(c.out().join(f).metadata().unwrap().len() > 0, "{f}");
     }

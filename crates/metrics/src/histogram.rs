@@ -20,7 +20,7 @@ pub struct LatencyHistogram {
 }
 
 /// Summary figures of one histogram, all latencies in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LatencyStats {
     /// Number of recorded values.
     pub count: u64,

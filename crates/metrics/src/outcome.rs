@@ -134,6 +134,32 @@ impl Serialize for OutcomeCounts {
     }
 }
 
+impl schemars::JsonSchema for OutcomeCounts {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OutcomeCounts".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.name()).collect();
+        let properties: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .map(|n| {
+                (
+                    n.to_string(),
+                    serde_json::json!({ "type": "integer", "minimum": 0 }),
+                )
+            })
+            .collect();
+        schemars::json_schema!({
+            "description": "Requests per outcome class.",
+            "type": "object",
+            "properties": properties,
+            "required": names,
+            "additionalProperties": false
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for OutcomeCounts {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = std::collections::BTreeMap::<Outcome, u64>::deserialize(d)?;

@@ -11,6 +11,7 @@ mod html;
 mod junit;
 mod markdown;
 pub mod rundir;
+pub mod testing;
 pub mod text;
 
 pub use compare::{compare_md, compare_section};

@@ -1,109 +1,14 @@
 //! Rendering a fixed, synthetic run directory: snapshots of the CI formats, escaping of
 //! hostile names, and a self-contained HTML page.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use loadgate_metrics::{Outcome, Sample, Shard};
-use loadgate_report::{render, HistogramsFile, RunDir, SeriesRow};
-use loadgate_slo::summary::{judge, EndpointSummary, OpenFacts, RunSummary, SCHEMA_VERSION};
+use loadgate_report::testing::synthetic;
+use loadgate_report::{render, RunDir};
 
 /// A deterministic run: 10 s, 2 s warm-up, two endpoints, one failing budget.
 fn fixture(names: &[&str]) -> RunDir {
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let mut measured = Shard::new(names.len(), 60_000_000);
-    let warmup = Shard::new(names.len(), 60_000_000);
-    let mut series = Vec::new();
-    for t in 0..10u64 {
-        let mut second = Shard::new(names.len(), 60_000_000);
-        for i in 0..50u64 {
-            let endpoint = (i % names.len() as u64) as usize;
-            let outcome = if i == 7 && t % 3 == 0 {
-                Outcome::Http5xx
-            } else {
-                Outcome::Success
-            };
-            second.record_send(endpoint, false);
-            second.record(&Sample {
-                endpoint,
-                latency_us: 20_000 + i * 1_000 + t * 5_000,
-                service_us: 19_000 + i * 1_000,
-                outcome,
-                status: Some(if outcome == Outcome::Success {
-                    200
-                } else {
-                    503
-                }),
-                bytes: 100,
-            });
-        }
-        if t >= 2 {
-            measured.merge_from(&second);
-        }
-        series.push(SeriesRow::of(t, t < 2, 50.0, &names, &second));
-    }
-    let budgets: Vec<_> = [
-        "p95 < 2s",
-        "p99 < 60ms",
-        "error_rate < 5%",
-        "throughput > 40rps",
-    ]
-    .iter()
-    .map(|b| loadgate_slo::parse(b).unwrap())
-    .collect();
-    let per_endpoint = loadgate_slo::parse("p50 < 1s").unwrap();
-    let facts = OpenFacts {
-        scheduled: 400.0,
-        missed: 0,
-        late_tolerance_ms: 1.0,
-        min_achieved_ratio: 0.95,
-        max_late_ratio: 0.01,
-        max_dropped_ratio: 0.001,
-    };
-    let j = judge(
-        &names,
-        &measured,
-        8.0,
-        &budgets.iter().collect::<Vec<_>>(),
-        &[(0, &per_endpoint)],
-        Some(facts),
-    );
-    let summary = RunSummary {
-        schema_version: SCHEMA_VERSION,
-        loadgate_version: "0.1.0".into(),
-        scenario: names[0].clone() + "-scenario",
-        scenario_file: "scenarios/fixture.toml".into(),
-        target: "https://staging.example.com".into(),
-        model: "open".into(),
-        started_at: "2026-11-22T00:00:00Z".into(),
-        ended_at: "2026-11-22T00:00:10Z".into(),
-        duration_s: 10.0,
-        warmup_s: 2.0,
-        measured_s: 8.0,
-        workers: 2,
-        verdict: j.verdict,
-        stop: "completed".into(),
-        stop_detail: None,
-        invalid_reasons: j.invalid_reasons,
-        rate: j.rate,
-        slo: j.slo,
-        overall: EndpointSummary::of("all", &measured.overall(), 8.0),
-        endpoints: names
-            .iter()
-            .zip(measured.endpoints())
-            .map(|(n, e)| EndpointSummary::of(n, e, 8.0))
-            .collect(),
-        warmup: None,
-        files: BTreeMap::new(),
-        git_commit: Some("0123abc".into()),
-        ci_run: None,
-    };
-    RunDir {
-        dir: PathBuf::from("fixture"),
-        summary,
-        histograms: Some(HistogramsFile::new(&names, &measured, &warmup)),
-        series,
-    }
+    synthetic(names, 10, 2, 50)
 }
 
 fn artifact(run: &RunDir, name: &str) -> String {
@@ -403,4 +308,28 @@ fn the_html_report_renders_offline_in_headless_chromium() {
         "no screenshot at {}",
         png.display()
     );
+}
+
+#[test]
+fn a_one_hour_run_renders_well_under_two_megabytes() {
+    let run = synthetic(
+        &[
+            "analyze",
+            "agent_query",
+            "health",
+            "predictions",
+            "patterns",
+        ],
+        3600,
+        60,
+        20,
+    );
+    let all = render(&run, None);
+    let html = all.iter().find(|a| a.name == "report.html").unwrap();
+    assert!(
+        html.contents.len() < 2 << 20,
+        "report.html is {} bytes",
+        html.contents.len()
+    );
+    eprintln!("1-hour report.html: {} bytes", html.contents.len());
 }

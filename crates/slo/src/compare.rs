@@ -87,9 +87,11 @@ pub fn parse_budget(text: &str) -> Result<CompareBudget, String> {
     let (sign, rest) = match a.chars().next() {
         Some('+') => (1.0, &a[1..]),
         Some('-') => (-1.0, &a[1..]),
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "`{a}` in `{text}` needs a sign: + for latency and errors, - for throughput; {hint}"
-        )),
+        ))
+        }
     };
     let worse_is_up = metric != CompareMetric::Throughput;
     if (sign > 0.0) != worse_is_up {

@@ -31,7 +31,7 @@ pub struct Observed<'a> {
 }
 
 /// The verdict on one budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BudgetResult {
     /// `"global"` or the endpoint name.
     pub scope: String,

@@ -17,7 +17,7 @@ use crate::{Budget, BudgetResult, Observed};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The verdict of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Valid run, every budget held.
@@ -44,7 +44,7 @@ impl Verdict {
 }
 
 /// Figures for one endpoint (or all of them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointSummary {
     /// Endpoint name, or `all`.
     pub name: String,
@@ -119,7 +119,7 @@ impl EndpointSummary {
 }
 
 /// How well the generator held the open model's schedule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RateSummary {
     /// Mean target rate over the measured phase.
     pub target_rps: f64,
@@ -344,7 +344,7 @@ mod tests {
 }
 
 /// Everything `summary.json` holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunSummary {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,

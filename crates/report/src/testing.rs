@@ -1,0 +1,118 @@
+//! Synthetic run directories for tests and benchmarks: deterministic, built in memory
+//! with the same code paths a real run uses for its files.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use loadgate_metrics::{Outcome, Sample, Shard};
+use loadgate_slo::summary::{judge, EndpointSummary, OpenFacts, RunSummary, SCHEMA_VERSION};
+
+use crate::{HistogramsFile, RunDir, SeriesRow};
+
+/// A deterministic open-model run over `seconds` seconds (the first `warmup` of them
+/// warm-up) with `per_second` requests a second spread over `names`; a p99 < 60ms budget
+/// fails, the others hold.
+pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> RunDir {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let mut measured = Shard::new(names.len(), 60_000_000);
+    let warmup_shard = Shard::new(names.len(), 60_000_000);
+    let mut series = Vec::new();
+    let mut second = Shard::new(names.len(), 60_000_000);
+    for t in 0..seconds {
+        second.reset();
+        for i in 0..per_second {
+            let endpoint = (i % names.len() as u64) as usize;
+            let outcome = if i == 7 && t % 3 == 0 {
+                Outcome::Http5xx
+            } else {
+                Outcome::Success
+            };
+            second.record_send(endpoint, false);
+            second.record(&Sample {
+                endpoint,
+                latency_us: 20_000 + (i % 50) * 1_000 + (t % 10) * 5_000,
+                service_us: 19_000 + (i % 50) * 1_000,
+                outcome,
+                status: Some(if outcome == Outcome::Success {
+                    200
+                } else {
+                    503
+                }),
+                bytes: 100,
+            });
+        }
+        if t >= warmup {
+            measured.merge_from(&second);
+        }
+        series.push(SeriesRow::of(
+            t,
+            t < warmup,
+            per_second as f64,
+            &names,
+            &second,
+        ));
+    }
+    let budgets: Vec<_> = [
+        "p95 < 2s",
+        "p99 < 60ms",
+        "error_rate < 5%",
+        "throughput > 40rps",
+    ]
+    .iter()
+    .map(|b| loadgate_slo::parse(b).unwrap())
+    .collect();
+    let per_endpoint = loadgate_slo::parse("p50 < 1s").unwrap();
+    let measured_s = (seconds - warmup) as f64;
+    let facts = OpenFacts {
+        scheduled: (per_second * (seconds - warmup)) as f64,
+        missed: 0,
+        late_tolerance_ms: 1.0,
+        min_achieved_ratio: 0.95,
+        max_late_ratio: 0.01,
+        max_dropped_ratio: 0.001,
+    };
+    let j = judge(
+        &names,
+        &measured,
+        measured_s,
+        &budgets.iter().collect::<Vec<_>>(),
+        &[(0, &per_endpoint)],
+        Some(facts),
+    );
+    let summary = RunSummary {
+        schema_version: SCHEMA_VERSION,
+        loadgate_version: "0.1.0".into(),
+        scenario: names[0].clone() + "-scenario",
+        scenario_file: "scenarios/fixture.toml".into(),
+        target: "https://staging.example.com".into(),
+        model: "open".into(),
+        started_at: "2026-11-22T00:00:00Z".into(),
+        ended_at: "2026-11-22T00:00:10Z".into(),
+        duration_s: seconds as f64,
+        warmup_s: warmup as f64,
+        measured_s,
+        workers: 2,
+        verdict: j.verdict,
+        stop: "completed".into(),
+        stop_detail: None,
+        invalid_reasons: j.invalid_reasons,
+        rate: j.rate,
+        slo: j.slo,
+        overall: EndpointSummary::of("all", &measured.overall(), measured_s),
+        endpoints: names
+            .iter()
+            .zip(measured.endpoints())
+            .map(|(n, e)| EndpointSummary::of(n, e, measured_s))
+            .collect(),
+        warmup: None,
+        files: BTreeMap::new(),
+        git_commit: Some("0123abc".into()),
+        ci_run: None,
+    };
+    RunDir {
+        dir: PathBuf::from("fixture"),
+        summary,
+        histograms: Some(HistogramsFile::new(&names, &measured, &warmup_shard)),
+        series,
+    }
+}
