@@ -6,13 +6,7 @@ use loadgate_slo::summary::{EndpointSummary, RateSummary, Verdict};
 use loadgate_slo::BudgetResult;
 
 fn ms(us: u64) -> String {
-    if us >= 10_000_000 {
-        format!("{:.1}s", us as f64 / 1e6)
-    } else if us >= 1_000 {
-        format!("{:.1}ms", us as f64 / 1e3)
-    } else {
-        format!("{us}µs")
-    }
+    loadgate_slo::format_value(us as f64, loadgate_slo::Unit::Duration)
 }
 
 /// The per-endpoint table. `open` adds service-time rows.
@@ -107,11 +101,7 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
         "scope", "budget", "measured", "margin"
     );
     for r in results {
-        let margin = match r.margin {
-            None => "-".to_string(),
-            Some(m) if m < -9.99 => "<-999%".to_string(),
-            Some(m) => format!("{:+.0}%", m * 100.0),
-        };
+        let margin = loadgate_report::text::margin(r.margin);
         let _ = writeln!(
             out,
             "{:<sw$}  {:<bw$}  {:>12}  {:>8}  {}",
@@ -127,18 +117,7 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
 
 /// The open model's rate line.
 pub fn rate_line(r: &RateSummary) -> String {
-    format!(
-        "rate: target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%, > {} ms), dropped {} ({:.2}%), missed {}\n",
-        r.target_rps,
-        r.achieved_rps,
-        r.achieved_ratio * 100.0,
-        r.late,
-        r.late_ratio * 100.0,
-        r.late_tolerance_ms,
-        r.dropped,
-        r.dropped_ratio * 100.0,
-        r.missed
-    )
+    format!("rate: {}\n", r.describe())
 }
 
 /// The last line.

@@ -109,19 +109,7 @@ pub fn report_html(
         );
     }
     if let Some(r) = &s.rate {
-        let _ = writeln!(
-            o,
-            "<p>Rate: target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%, &gt; {} ms), dropped {} ({:.2}%), never sent {}.</p>",
-            r.target_rps,
-            r.achieved_rps,
-            r.achieved_ratio * 100.0,
-            r.late,
-            r.late_ratio * 100.0,
-            r.late_tolerance_ms,
-            r.dropped,
-            r.dropped_ratio * 100.0,
-            r.missed
-        );
+        let _ = writeln!(o, "<p>Rate: {}.</p>", html(&r.describe()));
     }
     o.push_str("</section>\n");
 

@@ -83,17 +83,7 @@ pub fn summary_md(s: &RunSummary) -> String {
         );
     }
     if let Some(r) = &s.rate {
-        let _ = writeln!(
-            out,
-            "\nRate: target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%), dropped {} ({:.2}%).",
-            r.target_rps,
-            r.achieved_rps,
-            r.achieved_ratio * 100.0,
-            r.late,
-            r.late_ratio * 100.0,
-            r.dropped,
-            r.dropped_ratio * 100.0
-        );
+        let _ = writeln!(out, "\nRate: {}.", md(&r.describe()));
     }
     out
 }

@@ -35,13 +35,7 @@ pub fn md(s: &str) -> String {
 
 /// Microseconds for people: `850µs`, `12.3ms`, `1.24s`.
 pub fn us(v: f64) -> String {
-    if v >= 1_000_000.0 {
-        format!("{:.2}s", v / 1e6)
-    } else if v >= 1_000.0 {
-        format!("{:.1}ms", v / 1e3)
-    } else {
-        format!("{v:.0}µs")
-    }
+    loadgate_slo::format_value(v, loadgate_slo::Unit::Duration)
 }
 
 /// A budget margin for people, capped so silly thresholds stay readable.

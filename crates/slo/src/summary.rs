@@ -145,6 +145,24 @@ pub struct RateSummary {
     pub late_tolerance_ms: f64,
 }
 
+impl RateSummary {
+    /// One plain-text sentence for people (escape it for HTML or Markdown).
+    pub fn describe(&self) -> String {
+        format!(
+            "target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%, > {} ms), dropped {} ({:.2}%), never sent {}",
+            self.target_rps,
+            self.achieved_rps,
+            self.achieved_ratio * 100.0,
+            self.late,
+            self.late_ratio * 100.0,
+            self.late_tolerance_ms,
+            self.dropped,
+            self.dropped_ratio * 100.0,
+            self.missed
+        )
+    }
+}
+
 /// Open-model facts and the thresholds that make a run invalid.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenFacts {
