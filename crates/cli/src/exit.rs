@@ -8,7 +8,9 @@
 //! | 3 | invalid run: the generator could not hold the load (rate, late or dropped sends) |
 //! | 4 | target never healthy: `--wait-healthy` gave up |
 //! | 5 | regression: valid and within budgets, but worse than the baseline beyond noise |
+//! | 6 | the target's host name does not resolve (checked before any load) |
 //! | 70 | internal error: a bug in loadgate |
+//! | 130 | interrupted (Ctrl-C / SIGTERM): results up to the stop are written, marked `interrupted` |
 
 use std::fmt;
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ pub enum Exit {
     Unhealthy,
     /// 5
     Regression,
+    /// 6
+    Unresolvable,
+    /// 130
+    Interrupted,
     /// 70
     Internal,
 }
@@ -41,6 +47,8 @@ impl Exit {
             Exit::Invalid => 3,
             Exit::Unhealthy => 4,
             Exit::Regression => 5,
+            Exit::Unresolvable => 6,
+            Exit::Interrupted => 130,
             Exit::Internal => 70,
         })
     }

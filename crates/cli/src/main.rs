@@ -112,6 +112,10 @@ pub struct RunArgs {
     /// How long `--wait-healthy` waits before giving up.
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub health_timeout: Duration,
+    /// After Ctrl-C or SIGTERM, how long in-flight requests may still finish (a second
+    /// Ctrl-C stops waiting at once).
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub grace: Duration,
     /// Do not verify TLS certificates (for staging hosts with self-signed certificates).
     #[arg(long)]
     pub insecure: bool,

@@ -30,6 +30,9 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         None => None,
     };
 
+    if let Target::Url(u) = &scenario.target {
+        resolve(u)?;
+    }
     let started = std::time::SystemTime::now();
     let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &scenario.name, started).map_err(|e| {
         let shown = args.out.as_deref().unwrap_or(&args.reports_dir);
@@ -87,6 +90,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         );
     }
 
+    let stop = StopSignal::default();
+    watch_signals(stop.clone());
     let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
     let io_err = |what: &str, e: std::io::Error| {
         Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
@@ -120,7 +125,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             base_url: base_url.clone(),
             insecure: args.insecure,
             workers: args.workers,
-            stop: StopSignal::default(),
+            stop: stop.clone(),
+            grace: args.grace,
         };
         let result = loadgate_engine::run(cfg, &mut observer);
         if let Some(e) = observer.error.take() {
@@ -195,6 +201,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         verdict,
         stop: stop.to_string(),
         stop_detail: stop_detail.clone(),
+        abandoned: data.abandoned,
         invalid_reasons: j.invalid_reasons.clone(),
         rate: j.rate.clone(),
         slo: j.slo.clone(),
@@ -319,6 +326,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let _ = std::io::stdout().write_all(out.as_bytes());
 
     Ok(match verdict {
+        _ if data.stop == StopReason::Interrupted => Exit::Interrupted,
         Verdict::Pass => Exit::Pass,
         Verdict::Fail => Exit::SloFail,
         Verdict::Invalid => Exit::Invalid,
@@ -540,4 +548,72 @@ fn first_env(names: &[&str]) -> Option<String> {
     names
         .iter()
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// SIGINT / SIGTERM: the first stops issuing (in-flight requests get the grace period),
+/// the second stops waiting. Either way the run's results are written.
+fn watch_signals(stop: StopSignal) {
+    let spawned = std::thread::Builder::new().name("loadgate-signals".into()).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            #[cfg(unix)]
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return,
+            };
+            loop {
+                #[cfg(unix)]
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                    _ = term.recv() => {}
+                }
+                #[cfg(not(unix))]
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                if stop.is_triggered() {
+                    eprintln!("\nstopping now; writing what was measured");
+                    stop.abandon();
+                    return;
+                }
+                eprintln!("\ninterrupted: no new requests; waiting for in-flight ones (Ctrl-C again to stop now)");
+                stop.trigger();
+            }
+        });
+    });
+    if let Err(e) = spawned {
+        eprintln!("warning: Ctrl-C will not stop the run gracefully: {e}");
+    }
+}
+
+/// Fails before any load when the target's host name does not resolve.
+fn resolve(u: &url::Url) -> Result<(), Failure> {
+    let host = u
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = u.port_or_known_default().unwrap_or(80);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = host.clone();
+    // getaddrinfo cannot be cancelled; bound the wait instead.
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            std::net::ToSocketAddrs::to_socket_addrs(&(h.as_str(), port))
+                .map(|mut a| a.next().is_some()),
+        );
+    });
+    let unresolvable = |why: String| {
+        Failure {
+        exit: Exit::Unresolvable,
+        message: format!("cannot resolve the target host `{host}`: {why}\n  hint: check the URL (--target / LOADGATE_TARGET / target) and this machine's DNS"),
+    }
+    };
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(unresolvable("no addresses".into())),
+        Ok(Err(e)) => Err(unresolvable(e.to_string())),
+        Err(_) => Err(unresolvable("no answer within 10 s".into())),
+    }
 }

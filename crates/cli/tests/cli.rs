@@ -477,3 +477,137 @@ fn compare_passes_an_identical_pair_and_fails_a_30_percent_slower_run() {
         "no traffic was sent for a missing baseline"
     );
 }
+
+/// Starts `loadgate ARGS` in the case folder without waiting for it.
+fn spawn_loadgate(c: &Case, args: &[&str]) -> std::process::Child {
+    let out = c.out();
+    Command::new(env!("CARGO_BIN_EXE_loadgate"))
+        .current_dir(c.dir.path())
+        .args(args.iter().map(|a| {
+            a.replace("{out}", out.to_str().unwrap())
+                .replace("{s}", "s.toml")
+        }))
+        .env_remove("LOADGATE_TARGET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn sigint(child: &std::process::Child) {
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -INT failed");
+}
+
+/// Waits at most `limit` for `child`; kills it and fails the test past that.
+fn wait_bounded(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> (Output, std::time::Duration) {
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("loadgate did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+#[test]
+fn sigint_stops_the_run_and_writes_everything_measured() {
+    let c = Case::new(&scenario(
+        "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 50 }]",
+        "budgets = [\"p95 < 2s\"]",
+    ));
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let child = spawn_loadgate(&c, &["run", "{s}", "--out", "{out}"]);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    sigint(&child);
+    let (o, after) = wait_bounded(child, std::time::Duration::from_secs(20));
+    assert_eq!(code(&o), 130, "{}", text(&o));
+    assert!(after.as_secs() < 10, "took {after:?} of a 30 s profile");
+    assert!(text(&o).contains("interrupted"), "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["stop"], "interrupted");
+    assert!(
+        s["overall"]["requests"].as_u64().unwrap() >= 50,
+        "{}",
+        s["overall"]
+    );
+    assert_eq!(
+        s["abandoned"], 0,
+        "fast requests all finished within the grace period"
+    );
+    for f in [
+        "report.html",
+        "junit.xml",
+        "summary.md",
+        "histograms.json",
+        "timeseries.jsonl",
+        "intervals.hlog",
+    ] {
+        assert!(c.out().join(f).exists(), "{f} missing");
+    }
+}
+
+#[test]
+fn a_second_sigint_stops_waiting_for_in_flight_requests() {
+    let mut s = scenario(
+        "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 20 }]",
+        "",
+    );
+    s = s.replace("[[endpoint]]", "[defaults]\ntimeout = \"60s\"\n[[endpoint]]\nname = \"hang\"\npath = \"/hang\"\n[[endpoint]]");
+    let c = Case::new(&s);
+    std::fs::write(c.dir.path().join("profile.toml"), format!("{FAST_PROFILE}\n[[route]]\npath = \"/hang\"\nlatency = {{ dist = \"fixed\", value = \"50s\" }}\n")).unwrap();
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let child = spawn_loadgate(&c, &["run", "{s}", "--out", "{out}", "--grace", "60s"]);
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    sigint(&child);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    sigint(&child);
+    let (o, after) = wait_bounded(child, std::time::Duration::from_secs(20));
+    assert_eq!(code(&o), 130, "{}", text(&o));
+    assert!(
+        after.as_secs() < 8,
+        "a second Ctrl-C must not wait for 50 s requests: {after:?}"
+    );
+    let s = c.summary();
+    assert_eq!(s["stop"], "interrupted");
+    assert!(
+        s["abandoned"].as_u64().unwrap() > 0,
+        "the hanging requests were given up on"
+    );
+    assert!(c.out().join("report.html").exists());
+}
+
+#[test]
+fn an_unresolvable_host_fails_before_any_load() {
+    let c = Case::new(&scenario(OPEN_2S, ""));
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}",
+            "--target",
+            "http://loadgate-test.invalid:8080",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 6, "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot resolve the target host `loadgate-test.invalid`"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !c.out().exists(),
+        "no run directory for a run that never started"
+    );
+}

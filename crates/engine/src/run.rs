@@ -28,30 +28,42 @@ pub struct RunConfig {
     pub workers: usize,
     /// Stops the run early when triggered.
     pub stop: StopSignal,
+    /// After a stop, how long in-flight requests may still finish.
+    pub grace: Duration,
 }
 
-/// A shared flag that stops a run: issuing ends, in-flight requests finish.
+/// A shared signal that stops a run: first issuing ends and in-flight requests may
+/// finish within the grace period; [`StopSignal::abandon`] stops waiting for them too.
 #[derive(Clone)]
-pub struct StopSignal(Arc<watch::Sender<bool>>);
+pub struct StopSignal(Arc<watch::Sender<u8>>);
 
 impl Default for StopSignal {
     fn default() -> Self {
-        StopSignal(Arc::new(watch::channel(false).0))
+        StopSignal(Arc::new(watch::channel(0).0))
     }
 }
 
 impl StopSignal {
     /// Asks the run to stop.
     pub fn trigger(&self) {
-        self.0.send_replace(true);
+        self.0.send_if_modified(|l| {
+            let changed = *l < worker::STOP;
+            *l = (*l).max(worker::STOP);
+            changed
+        });
+    }
+
+    /// Asks the run to stop now, without waiting for in-flight requests.
+    pub fn abandon(&self) {
+        self.0.send_replace(worker::ABANDON);
     }
 
     /// Whether a stop was asked for.
     pub fn is_triggered(&self) -> bool {
-        *self.0.borrow()
+        *self.0.borrow() >= worker::STOP
     }
 
-    fn subscribe(&self) -> watch::Receiver<bool> {
+    fn subscribe(&self) -> watch::Receiver<u8> {
         self.0.subscribe()
     }
 }
@@ -112,6 +124,9 @@ pub struct RunData {
     pub missed: u64,
     /// Why the run ended.
     pub stop: StopReason,
+    /// Requests still in flight when the run stopped waiting for them (sent, never
+    /// completed, so in no outcome class).
+    pub abandoned: u64,
     /// Number of worker threads.
     pub workers: usize,
 }
@@ -152,6 +167,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             tx: tx.clone(),
             spare: spare_rx,
             stop: cfg.stop.subscribe(),
+            grace: cfg.grace,
         };
         handles.push(
             std::thread::Builder::new()
@@ -176,6 +192,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     let mut done = vec![false; workers];
     let mut next = 0u64;
     let mut missed = 0;
+    let mut abandoned = 0;
     let mut stop = StopReason::Completed;
     let mut failure = None;
     let mut stopped_at: Option<Instant> = None;
@@ -236,9 +253,14 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                 }
                 last_seen[worker] = Some(last_seen[worker].map_or(index, |l| l.max(index)));
             }
-            Msg::Done { worker, missed: m } => {
+            Msg::Done {
+                worker,
+                missed: m,
+                abandoned: a,
+            } => {
                 done[worker] = true;
                 missed += m;
+                abandoned += a;
             }
             Msg::Failed { worker, error } => {
                 done[worker] = true;
@@ -295,6 +317,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         scheduled,
         missed,
         stop,
+        abandoned,
         workers,
     })
 }

@@ -31,8 +31,13 @@ pub(crate) enum Msg {
         shard: Shard,
     },
     /// The worker has finished; `missed` arrivals were never sent because the generator
-    /// fell more than the grace period behind the end of the schedule.
-    Done { worker: usize, missed: u64 },
+    /// fell more than the grace period behind the end of the schedule, and `abandoned`
+    /// requests were still in flight when it stopped waiting for them.
+    Done {
+        worker: usize,
+        missed: u64,
+        abandoned: u64,
+    },
     /// The worker could not start.
     Failed { worker: usize, error: String },
 }
@@ -51,7 +56,9 @@ pub(crate) struct WorkerSpec {
     pub histogram_max_us: u64,
     pub tx: mpsc::Sender<Msg>,
     pub spare: mpsc::Receiver<Shard>,
-    pub stop: watch::Receiver<bool>,
+    pub stop: watch::Receiver<u8>,
+    /// How long to wait for in-flight requests once a stop was asked for.
+    pub grace: Duration,
 }
 
 /// How far behind the end of its schedule an open-model worker may run before it gives up
@@ -153,9 +160,7 @@ pub(crate) fn run(spec: WorkerSpec) {
                 0
             }
         };
-        while ctx.in_flight.get() > 0 {
-            ctx.drained.notified().await;
-        }
+        let abandoned = drain(&ctx).await;
         ticker.abort();
         let _ = ticker.await;
         roll_over(&ctx, Instant::now());
@@ -166,7 +171,11 @@ pub(crate) fn run(spec: WorkerSpec) {
             index,
             shard,
         });
-        let _ = ctx.spec.tx.send(Msg::Done { worker, missed });
+        let _ = ctx.spec.tx.send(Msg::Done {
+            worker,
+            missed,
+            abandoned,
+        });
     });
 }
 
@@ -180,6 +189,38 @@ fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prep
     .map_err(|e| e.to_string())?;
     let prepared = Prepared::all(scenario, &spec.base_url).map_err(|e| e.to_string())?;
     Ok((client, prepared))
+}
+
+/// Level of the stop signal that ends issuing (in-flight requests may finish).
+pub(crate) const STOP: u8 = 1;
+/// Level that also gives up on in-flight requests.
+pub(crate) const ABANDON: u8 = 2;
+
+/// Waits for in-flight requests: each is bounded by the request timeout; after a stop,
+/// by the grace period too; after a second stop, not at all. Returns how many were
+/// given up on.
+async fn drain(ctx: &Ctx) -> u64 {
+    let mut stop = ctx.spec.stop.clone();
+    let mut deadline: Option<Instant> = None;
+    while ctx.in_flight.get() > 0 {
+        let level = *stop.borrow();
+        if level >= ABANDON {
+            break;
+        }
+        if level >= STOP && deadline.is_none() {
+            deadline = Some(Instant::now() + ctx.spec.grace);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let far = Instant::now() + Duration::from_secs(3600);
+        tokio::select! {
+            _ = ctx.drained.notified() => {}
+            _ = stop.changed() => {}
+            _ = tokio::time::sleep_until(deadline.unwrap_or(far).into()) => {}
+        }
+    }
+    ctx.in_flight.get() as u64
 }
 
 fn start_of(ctx: &Ctx) -> Instant {
@@ -238,7 +279,7 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
         let intended = start + due;
         tokio::select! {
             biased;
-            _ = stop.wait_for(|s| *s) => return 0,
+            _ = stop.wait_for(|s| *s >= STOP) => return 0,
             _ = sleep_precise(intended) => {}
         }
         let now = Instant::now();
@@ -342,7 +383,7 @@ async fn closed(ctx: Rc<Ctx>) {
     sleep_precise(start).await;
     loop {
         let now = Instant::now();
-        if now >= end || *stop.borrow() {
+        if now >= end || (*stop.borrow() >= STOP) {
             break;
         }
         let t = now.duration_since(start).as_secs_f64();
@@ -358,7 +399,7 @@ async fn closed(ctx: Rc<Ctx>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            _ = stop.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s >= STOP) => break,
         }
     }
     for v in &vus {
@@ -370,7 +411,7 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
     let think = ctx.spec.scenario.load.think_time;
     let workers = ctx.spec.workers as u64;
     let mut stop = ctx.spec.stop.clone();
-    while !stopped.get() && Instant::now() < end && !*stop.borrow() {
+    while !stopped.get() && Instant::now() < end && !(*stop.borrow() >= STOP) {
         let n = seq.get();
         seq.set(n + 1);
         let global_seq = n * workers + ctx.spec.index as u64;
@@ -382,7 +423,7 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
         if !think.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(think) => {}
-                _ = stop.wait_for(|s| *s) => break,
+                _ = stop.wait_for(|s| *s >= STOP) => break,
             }
         }
     }

@@ -49,6 +49,7 @@ fn run_insecure(scenario: &str, base: &str, insecure: bool) -> RunData {
         insecure,
         workers: 2,
         stop: StopSignal::default(),
+        grace: std::time::Duration::from_secs(5),
     };
     let data = run(cfg, &mut obs).expect("run");
     assert!(obs.0 > 0, "the observer saw no interval");

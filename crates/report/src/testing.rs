@@ -95,6 +95,7 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         verdict: j.verdict,
         stop: "completed".into(),
         stop_detail: None,
+        abandoned: 0,
         invalid_reasons: j.invalid_reasons,
         rate: j.rate,
         slo: j.slo,

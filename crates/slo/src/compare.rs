@@ -462,6 +462,7 @@ mod tests {
             verdict: crate::summary::Verdict::Pass,
             stop: "completed".into(),
             stop_detail: None,
+            abandoned: 0,
             invalid_reasons: vec![],
             rate: None,
             slo: vec![],

@@ -394,6 +394,9 @@ pub struct RunSummary {
     pub stop: String,
     /// Why the run stopped early, if it did.
     pub stop_detail: Option<String>,
+    /// Requests still in flight when the run stopped waiting for them (interrupted runs).
+    #[serde(default)]
+    pub abandoned: u64,
     /// Why the run is invalid.
     pub invalid_reasons: Vec<String>,
     /// Open model: how well the schedule was held.
