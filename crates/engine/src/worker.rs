@@ -411,7 +411,7 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
     let think = ctx.spec.scenario.load.think_time;
     let workers = ctx.spec.workers as u64;
     let mut stop = ctx.spec.stop.clone();
-    while !stopped.get() && Instant::now() < end && !(*stop.borrow() >= STOP) {
+    while !stopped.get() && Instant::now() < end && *stop.borrow() < STOP {
         let n = seq.get();
         seq.set(n + 1);
         let global_seq = n * workers + ctx.spec.index as u64;
