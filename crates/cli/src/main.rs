@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario, judge it against its SLO budgets, and write a run directory.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Render the reports of a run directory again (HTML, SVG, JUnit, Markdown), with no traffic.
     Report {
         /// A run directory written by `loadgate run` (or its summary.json).
@@ -148,7 +148,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run_cmd::run(args),
+        Command::Run(args) => run_cmd::run(*args),
         Command::Validate { files } => validate(&files),
         Command::Compare {
             baseline,
