@@ -402,7 +402,9 @@ pub fn classify(err: &(dyn StdError + 'static)) -> Outcome {
             return match io.kind() {
                 ConnectionRefused | AddrNotAvailable | NotFound => Outcome::ConnectError,
                 TimedOut => Outcome::Timeout,
-                InvalidData => Outcome::ProtocolError,
+                // hyper reports bytes that are not valid HTTP (a bad chunk size, say)
+                // as InvalidData or InvalidInput while reading a response.
+                InvalidData | InvalidInput => Outcome::ProtocolError,
                 _ => Outcome::IoError,
             };
         }

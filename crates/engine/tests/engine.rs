@@ -439,3 +439,119 @@ json = { query = "short" }
     assert_eq!(ep(1).statuses.get(&400), Some(&20));
     assert_eq!(ep(2).outcomes.get(Outcome::Success), 20);
 }
+
+/// Runs GET / against a fault server: `rps` for `secs` seconds with `timeout`.
+fn fault_run(
+    fault: loadgate_target::Fault,
+    timeout: &str,
+    rps: u32,
+    secs: u32,
+    checks: &str,
+) -> RunData {
+    // The lock first: a server with a lifetime (DieAfter) must not age while we wait.
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let server = loadgate_target::spawn_fault(fault, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let scenario = with_target(&format!("[defaults]\ntimeout = \"{timeout}\"\nconnect_timeout = \"1s\"\n[[endpoint]]\nname = \"f\"\npath = \"/\"\n{checks}\n"))
+                + &open_load(&format!("{secs}s"), rps);
+    run_scenario(&scenario, &server.base_url())
+}
+
+/// Wall-clock length of a run.
+fn took(d: &RunData) -> f64 {
+    d.ended_at
+        .duration_since(d.started_at)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn every_kind_of_target_misbehaviour_is_classified() {
+    use loadgate_target::Fault::*;
+    let cases = [
+        (ResetMidHeaders, Outcome::IoError),
+        (ResetMidBody, Outcome::IoError),
+        (GarbageStatus, Outcome::ProtocolError),
+        (BadChunked, Outcome::ProtocolError),
+        // A body cut short of its Content-Length looks like a connection lost mid-body.
+        (LengthMismatch, Outcome::IoError),
+        // The server closes each connection after 3 answers without saying so; hyper
+        // retries a request that was never sent on a closed connection.
+        (CloseEvery(3), Outcome::Success),
+    ];
+    for (fault, class) in cases {
+        let d = fault_run(fault, "2s", 20, 1, "");
+        let all = totals(&d);
+        assert_eq!(all.sent, 20, "{fault:?}");
+        assert_eq!(all.outcomes.get(class), 20, "{fault:?}: {:?}", all.outcomes);
+        assert!(took(&d) < 3.0, "{fault:?} took {:.1} s", took(&d));
+    }
+}
+
+#[test]
+fn a_hung_or_dripping_target_times_out_instead_of_hanging_the_run() {
+    // Bound: duration + request timeout + a small grace.
+    for fault in [loadgate_target::Fault::Hang, loadgate_target::Fault::Drip] {
+        let d = fault_run(fault, "800ms", 10, 1, "");
+        let all = totals(&d);
+        assert_eq!(
+            all.outcomes.get(Outcome::Timeout),
+            10,
+            "{fault:?}: {:?}",
+            all.outcomes
+        );
+        assert!(
+            took(&d) < 1.0 + 0.8 + 0.7,
+            "{fault:?} took {:.2} s",
+            took(&d)
+        );
+    }
+}
+
+#[test]
+fn a_huge_body_is_counted_but_only_the_check_window_is_kept() {
+    // 2 responses of 100 MiB each, with a body check that needs the body in memory.
+    let n = 100 << 20;
+    let d = fault_run(
+        loadgate_target::Fault::HugeBody(n),
+        "20s",
+        2,
+        1,
+        "checks = { body_contains = \"xxxx\" }",
+    );
+    let all = totals(&d);
+    assert_eq!(all.outcomes.get(Outcome::Success), 2, "{:?}", all.outcomes);
+    assert_eq!(all.bytes, 2 * n, "every byte is counted");
+    // Memory stays bounded: the process's peak RSS grows by well under one body.
+    let peak = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hwm_kb: u64 = peak
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        hwm_kb < 90 * 1024,
+        "peak RSS {hwm_kb} kB: bodies must not be buffered whole"
+    );
+}
+
+#[test]
+fn a_target_that_dies_mid_run_is_refused_afterwards() {
+    let d = fault_run(
+        loadgate_target::Fault::DieAfter(std::time::Duration::from_millis(1000)),
+        "1s",
+        20,
+        2,
+        "",
+    );
+    let all = totals(&d);
+    assert_eq!(all.sent, 40);
+    assert_eq!(all.completed(), 40, "every request is classified");
+    assert!(
+        all.outcomes.get(Outcome::Success) >= 15,
+        "{:?}",
+        all.outcomes
+    );
+    let failed = all.outcomes.get(Outcome::ConnectError) + all.outcomes.get(Outcome::IoError);
+    assert!(failed >= 15, "after the target died: {:?}", all.outcomes);
+}

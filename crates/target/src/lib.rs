@@ -6,8 +6,10 @@
 //! integration tests measure against. It speaks HTTP/1.1 and HTTP/2 prior knowledge
 //! (h2c) on the same port. Not here: anything that generates load.
 
+mod faults;
 mod profile;
 mod server;
 
+pub use faults::{spawn_fault, Fault, FaultServer};
 pub use profile::{Latency, Profile, ProfileError, Route, Stall, Validate};
 pub use server::{spawn, spawn_tls, RunningTarget, VERSION_PATH};
