@@ -8,7 +8,7 @@
 //! | 3 | invalid run: the generator could not hold the load (rate, late or dropped sends) |
 //! | 4 | target never healthy: `--wait-healthy` gave up |
 //! | 5 | regression: valid and within budgets, but worse than the baseline beyond noise |
-//! | 6 | the target's host name does not resolve (checked before any load) |
+//! | 6 | the target cannot be reached before any load: its host name does not resolve, or the TLS handshake fails |
 //! | 70 | internal error: a bug in loadgate |
 //! | 130 | interrupted (Ctrl-C / SIGTERM): results up to the stop are written, marked `interrupted` |
 
@@ -31,7 +31,7 @@ pub enum Exit {
     /// 5
     Regression,
     /// 6
-    Unresolvable,
+    Unreachable,
     /// 130
     Interrupted,
     /// 70
@@ -47,7 +47,7 @@ impl Exit {
             Exit::Invalid => 3,
             Exit::Unhealthy => 4,
             Exit::Regression => 5,
-            Exit::Unresolvable => 6,
+            Exit::Unreachable => 6,
             Exit::Interrupted => 130,
             Exit::Internal => 70,
         })

@@ -32,6 +32,9 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
 
     if let Target::Url(u) = &scenario.target {
         resolve(u)?;
+        if u.scheme() == "https" {
+            tls_preflight(&scenario, u, args.insecure)?;
+        }
     }
     let started = std::time::SystemTime::now();
     let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &scenario.name, started).map_err(|e| {
@@ -485,7 +488,7 @@ fn wait_healthy(
                     return Ok(());
                 }
                 Ok(code) => last = format!("status {code}"),
-                Err(outcome) => last = outcome.name().to_string(),
+                Err(e) => last = format!("{} ({})", e.outcome.name(), e.detail),
             }
             if Instant::now() >= deadline {
                 return Err(Failure {
@@ -606,7 +609,7 @@ fn resolve(u: &url::Url) -> Result<(), Failure> {
     });
     let unresolvable = |why: String| {
         Failure {
-        exit: Exit::Unresolvable,
+        exit: Exit::Unreachable,
         message: format!("cannot resolve the target host `{host}`: {why}\n  hint: check the URL (--target / LOADGATE_TARGET / target) and this machine's DNS"),
     }
     };
@@ -615,5 +618,48 @@ fn resolve(u: &url::Url) -> Result<(), Failure> {
         Ok(Ok(false)) => Err(unresolvable("no addresses".into())),
         Ok(Err(e)) => Err(unresolvable(e.to_string())),
         Err(_) => Err(unresolvable("no answer within 10 s".into())),
+    }
+}
+
+/// One request before any load, for https targets only: a failed TLS handshake would
+/// otherwise show up as nothing but connect errors, so say why and how to fix it.
+/// Anything else (refused, 404, slow) is left to the run, where it is data.
+fn tls_preflight(scenario: &Scenario, u: &url::Url, insecure: bool) -> Result<(), Failure> {
+    let base = strip_credentials(u);
+    let uri: http::Uri = format!("{base}/")
+        .parse()
+        .map_err(|e| Failure::config(format!("target {base}: {e}")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::internal(e.to_string()))?;
+    let result = rt.block_on(async {
+        let client =
+            loadgate_engine::client::HttpClient::new(loadgate_engine::client::ClientOptions {
+                connect_timeout: scenario.connect_timeout,
+                http: scenario.http,
+                insecure,
+            })
+            .map_err(|e| Failure::config(e.to_string()))?;
+        Ok::<_, Failure>(
+            client
+                .probe(uri, scenario.connect_timeout + Duration::from_secs(5))
+                .await,
+        )
+    })?;
+    match result {
+        Err(e) if e.tls.is_some() => {
+            let tls = e.tls.unwrap_or_default();
+            let hint = if tls.contains("certificate") {
+                "the server's certificate is not trusted (self-signed, expired, or for another name); for a staging host you trust, pass --insecure"
+            } else {
+                "check that this port speaks TLS (an http:// URL?) and that the server accepts TLS 1.2 or 1.3"
+            };
+            Err(Failure {
+                exit: Exit::Unreachable,
+                message: format!("TLS handshake with {base} failed: {tls}\n  hint: {hint}"),
+            })
+        }
+        _ => Ok(()),
     }
 }

@@ -611,3 +611,79 @@ fn an_unresolvable_host_fails_before_any_load() {
         "no run directory for a run that never started"
     );
 }
+
+#[test]
+fn tls_failures_are_explained_before_any_load() {
+    let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2s\"]"));
+    let tls = loadgate_target::spawn_tls(
+        loadgate_target::Profile::parse("p", FAST_PROFILE).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+    )
+    .unwrap();
+    // An untrusted (self-signed) certificate: a clear message naming --insecure, exit 6.
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}",
+            "-q",
+            "--target",
+            &tls.base_url(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 6, "{}", text(&o));
+    assert!(
+        text(&o).contains("TLS handshake with https://127.0.0.1"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("certificate") && text(&o).contains("--insecure"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !c.out().exists(),
+        "no run directory for a run that never started"
+    );
+    // With --insecure it runs.
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}",
+            "-q",
+            "--target",
+            &tls.base_url(),
+            "--insecure",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // TLS to a port that speaks plain HTTP: a handshake failure.
+    let plain = loadgate_target::spawn(
+        loadgate_target::Profile::parse("p", FAST_PROFILE).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+    )
+    .unwrap();
+    let https_to_plain = plain.base_url().replace("http://", "https://");
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}-2",
+            "-q",
+            "--target",
+            &https_to_plain,
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 6, "{}", text(&o));
+    assert!(text(&o).contains("speaks TLS"), "{}", text(&o));
+}

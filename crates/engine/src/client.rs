@@ -80,21 +80,80 @@ impl HttpClient {
         })
     }
 
-    /// One GET of `uri` within `timeout`: the status, or the class of failure.
-    pub async fn probe(&self, uri: Uri, timeout: Duration) -> Result<u16, Outcome> {
+    /// One GET of `uri` within `timeout`: the status, or what went wrong.
+    pub async fn probe(&self, uri: Uri, timeout: Duration) -> Result<u16, ProbeError> {
         let req = Request::get(uri)
             .body(Full::new(Bytes::new()))
-            .map_err(|_| Outcome::CheckFailed)?;
+            .map_err(|e| ProbeError::of(Outcome::CheckFailed, &e))?;
         let fut = async {
-            let resp = self.inner.request(req).await.map_err(|e| classify(&e))?;
+            let resp = self
+                .inner
+                .request(req)
+                .await
+                .map_err(|e| ProbeError::of(classify(&e), &e))?;
             let status = resp.status().as_u16();
-            resp.into_body().collect().await.map_err(|e| classify(&e))?;
+            resp.into_body()
+                .collect()
+                .await
+                .map_err(|e| ProbeError::of(classify(&e), &e))?;
             Ok(status)
         };
         tokio::time::timeout(timeout, fut)
             .await
-            .unwrap_or(Err(Outcome::Timeout))
+            .unwrap_or_else(|_| {
+                Err(ProbeError {
+                    outcome: Outcome::Timeout,
+                    tls: None,
+                    detail: "no answer in time".into(),
+                })
+            })
     }
+}
+
+/// Why a probe failed.
+#[derive(Debug, Clone)]
+pub struct ProbeError {
+    /// The class of the failure.
+    pub outcome: Outcome,
+    /// The TLS error, when the handshake failed.
+    pub tls: Option<String>,
+    /// The error chain, for people (holds no request headers).
+    pub detail: String,
+}
+
+impl ProbeError {
+    fn of(outcome: Outcome, err: &(dyn StdError + 'static)) -> ProbeError {
+        let mut parts = Vec::new();
+        let mut tls = None;
+        let mut cur = Some(err);
+        while let Some(e) = cur {
+            parts.push(e.to_string());
+            if let Some(t) = find_tls(e, 4) {
+                tls.get_or_insert_with(|| t.to_string());
+            }
+            cur = e.source();
+        }
+        parts.dedup();
+        ProbeError {
+            outcome,
+            tls,
+            detail: parts.join(": "),
+        }
+    }
+}
+
+/// The rustls error inside `e`, looking through `io::Error`s that carry another error
+/// (which `source()` does not show): tokio-rustls and hyper-rustls nest two of them.
+fn find_tls<'a>(e: &'a (dyn StdError + 'static), depth: u8) -> Option<&'a rustls::Error> {
+    if let Some(t) = e.downcast_ref::<rustls::Error>() {
+        return Some(t);
+    }
+    if depth == 0 {
+        return None;
+    }
+    let io = e.downcast_ref::<std::io::Error>()?;
+    let inner: &(dyn StdError + 'static) = io.get_ref()?;
+    find_tls(inner, depth - 1)
 }
 
 /// `--insecure`: accepts any server certificate (signatures are still checked).
