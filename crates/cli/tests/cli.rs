@@ -693,11 +693,29 @@ fn a_cpu_starved_generator_is_invalid_with_its_figures() {
     // One worker asked for 200,000 requests per second cannot keep the schedule: the run
     // must say so, with the figures, and never pass.
     let c = Case::new(&scenario("model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 200000 }]\nmax_in_flight = 200", "budgets = [\"p99 < 10s\"]"));
-    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q", "--workers", "1", "--no-report"], &[]);
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}",
+            "-q",
+            "--workers",
+            "1",
+            "--no-report",
+        ],
+        &[],
+    );
     assert_eq!(code(&o), 3, "{}", text(&o));
     let s = c.summary();
     assert_eq!(s["verdict"], "invalid");
     let reasons = s["invalid_reasons"].to_string();
-    assert!(reasons.contains("behind schedule") || reasons.contains("rps of the"), "{reasons}");
-    assert!(s["rate"]["achieved_ratio"].as_f64().unwrap() < 1.0 || s["rate"]["late"].as_u64().unwrap() > 0);
+    assert!(
+        reasons.contains("behind schedule") || reasons.contains("rps of the"),
+        "{reasons}"
+    );
+    assert!(
+        s["rate"]["achieved_ratio"].as_f64().unwrap() < 1.0
+            || s["rate"]["late"].as_u64().unwrap() > 0
+    );
 }

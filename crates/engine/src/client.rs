@@ -19,9 +19,6 @@ use rand::rngs::SmallRng;
 use crate::EngineError;
 use hyper_rustls::ConfigBuilderExt as _;
 
-/// Longest response body kept in memory for checks; the rest is counted, not stored.
-pub const MAX_CHECK_BODY: usize = 4 << 20;
-
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// A pooled HTTP/1.1 + HTTP/2 client (one per worker, so pools are not shared).
@@ -223,6 +220,8 @@ pub struct Prepared {
     static_body: Option<Bytes>,
     checks: Checks,
     uses_row: bool,
+    /// Most body bytes kept for checks.
+    max_body: usize,
 }
 
 impl Prepared {
@@ -231,11 +230,11 @@ impl Prepared {
         scenario
             .endpoints
             .iter()
-            .map(|e| Prepared::new(e, base))
+            .map(|e| Prepared::new(e, base, scenario.max_body))
             .collect()
     }
 
-    fn new(e: &Endpoint, base: &str) -> Result<Prepared, EngineError> {
+    fn new(e: &Endpoint, base: &str, max_body: usize) -> Result<Prepared, EngineError> {
         let bad = |what: String| EngineError::Request {
             endpoint: e.name.clone(),
             message: what,
@@ -284,6 +283,7 @@ impl Prepared {
             static_body,
             checks: e.checks.clone(),
             uses_row,
+            max_body,
         })
     }
 
@@ -381,8 +381,8 @@ pub async fn execute(
             let frame = frame.map_err(|e| classify(&e))?;
             if let Some(data) = frame.data_ref() {
                 bytes += data.len() as u64;
-                if needs_body && kept.len() < MAX_CHECK_BODY {
-                    let room = MAX_CHECK_BODY - kept.len();
+                if needs_body && kept.len() < prepared.max_body {
+                    let room = prepared.max_body - kept.len();
                     kept.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }

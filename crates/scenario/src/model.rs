@@ -32,6 +32,8 @@ pub struct Scenario {
     pub connect_timeout: Duration,
     /// Which HTTP versions to speak.
     pub http: HttpVersion,
+    /// Most response-body bytes kept in memory for checks; the rest is read and counted.
+    pub max_body: usize,
     /// Requests, in file order.
     pub endpoints: Vec<Endpoint>,
     /// Named lists for `{{pick(name)}}`, by index; names in `list_names`.
@@ -493,6 +495,23 @@ pub(crate) fn build(
         }
     };
 
+    let max_body = match &d.max_body {
+        None => 4 << 20,
+        Some(v) => match v.get_ref().trim().parse::<bytesize::ByteSize>() {
+            Ok(b) if b.as_u64() > 0 && b.as_u64() <= 1 << 30 => b.as_u64() as usize,
+            _ => {
+                sink.span(
+                    v.span(),
+                    format!(
+                        "max_body `{}` is not a size between 1 byte and 1 GiB",
+                        v.get_ref()
+                    ),
+                    Some("write e.g. \"4MiB\", \"512KiB\" or \"100MB\"".into()),
+                );
+                4 << 20
+            }
+        },
+    };
     let redact_headers: Vec<String> = file
         .redact_headers
         .iter()
@@ -614,6 +633,7 @@ pub(crate) fn build(
         timeout,
         connect_timeout,
         http,
+        max_body,
         endpoints,
         lists,
         list_names,

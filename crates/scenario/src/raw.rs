@@ -44,6 +44,7 @@ pub struct Defaults {
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
     pub http: Option<S<String>>,
+    pub max_body: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

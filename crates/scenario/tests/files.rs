@@ -251,3 +251,17 @@ fn credentials_are_stripped_from_the_displayed_target() {
         .replace("http://127.0.0.1:9", "https://user:pw@example.com"));
     assert_eq!(s.target_display(), "https://example.com");
 }
+
+#[test]
+fn max_body_takes_sizes_with_units() {
+    let s = ok(&format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n")
+        .replace("[load]", "[defaults]\nmax_body = \"512KiB\"\n[load]"));
+    assert_eq!(s.max_body, 512 * 1024);
+    check_err(
+        &format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n")
+            .replace("[load]", "[defaults]\nmax_body = \"lots\"\n[load]"),
+        4,
+        12,
+        "not a size",
+    );
+}
