@@ -555,3 +555,25 @@ fn a_target_that_dies_mid_run_is_refused_afterwards() {
     let failed = all.outcomes.get(Outcome::ConnectError) + all.outcomes.get(Outcome::IoError);
     assert!(failed >= 15, "after the target died: {:?}", all.outcomes);
 }
+
+#[test]
+fn bursts_of_503_are_counted_as_5xx() {
+    // For 500 ms of every second the route answers 503 with Retry-After.
+    let profile =
+        "[[route]]\npath = \"/\"\nburst = { every = \"1s\", for = \"500ms\", status = 503 }\n";
+    let scenario = with_target("[[endpoint]]\nname = \"r\"\npath = \"/\"\n") + &open_load("2s", 40);
+    let d = check_run(profile, &scenario);
+    let all = totals(&d);
+    assert_eq!(all.completed(), 80);
+    let (ok, bad) = (
+        all.outcomes.get(Outcome::Success),
+        all.outcomes.get(Outcome::Http5xx),
+    );
+    assert_eq!(ok + bad, 80, "{:?}", all.outcomes);
+    assert!(
+        (25..=55).contains(&bad),
+        "about half in bursts: {:?}",
+        all.outcomes
+    );
+    assert_eq!(all.statuses.get(&503).copied().unwrap_or(0), bad);
+}

@@ -11,5 +11,5 @@ mod profile;
 mod server;
 
 pub use faults::{spawn_fault, Fault, FaultServer};
-pub use profile::{Latency, Profile, ProfileError, Route, Stall, Validate};
+pub use profile::{Burst, Latency, Profile, ProfileError, Route, Stall, Validate};
 pub use server::{spawn, spawn_tls, RunningTarget, VERSION_PATH};

@@ -50,6 +50,20 @@ pub struct Route {
     pub response: String,
     /// A health route: JSON status, 503 while degraded.
     pub unhealthy_for: Option<Duration>,
+    /// Periodic bursts of an error status.
+    pub burst: Option<Burst>,
+}
+
+/// For `len` at the start of every `every`, the route answers `status` (with
+/// `Retry-After: 1`), as an overloaded backend behind a load balancer does.
+#[derive(Debug, Clone, Copy)]
+pub struct Burst {
+    /// Period.
+    pub every: Duration,
+    /// Length of each burst.
+    pub len: Duration,
+    /// Status during a burst.
+    pub status: u16,
 }
 
 /// Body validation.
@@ -156,6 +170,15 @@ mod raw {
         pub validate: Option<Validate>,
         pub response: Option<String>,
         pub health: Option<Health>,
+        pub burst: Option<Spanned<Burst>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Burst {
+        pub every: Spanned<String>,
+        #[serde(rename = "for")]
+        pub len: Spanned<String>,
+        pub status: Option<u16>,
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -288,6 +311,23 @@ impl Profile {
                 .as_ref()
                 .map(|h| dur(&h.unhealthy_for))
                 .transpose()?;
+            let burst = match &r.burst {
+                None => None,
+                Some(b) => {
+                    let (every, len) = (dur(&b.get_ref().every)?, dur(&b.get_ref().len)?);
+                    if every.is_zero() || len > every {
+                        return Err(invalid(
+                            b.span().start,
+                            "burst needs 0 < for <= every".into(),
+                        ));
+                    }
+                    Some(Burst {
+                        every,
+                        len,
+                        status: b.get_ref().status.unwrap_or(503),
+                    })
+                }
+            };
             routes.push(Route {
                 method: r.method.to_ascii_uppercase(),
                 path: r.path,
@@ -301,6 +341,7 @@ impl Profile {
                 }),
                 response: r.response.unwrap_or_else(|| "{\"status\":\"ok\"}".into()),
                 unhealthy_for,
+                burst,
             });
         }
         Ok(Profile { routes, stall })

@@ -253,6 +253,17 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         }
     }
 
+    if let Some(b) = r.burst {
+        let phase = state.started.elapsed().as_nanos() % b.every.as_nanos();
+        if phase < b.len.as_nanos() {
+            let status = StatusCode::from_u16(b.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut resp = json(status, r#"{"error":"overloaded"}"#);
+            resp.headers_mut()
+                .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+            return resp;
+        }
+    }
+
     if let Some(v) = &r.validate {
         let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
             Ok(b) => b.to_bytes(),
