@@ -182,6 +182,16 @@ fn validate(files: &[PathBuf]) -> Result<Exit, Failure> {
     for f in files {
         match loadgate_scenario::load(f) {
             Ok(s) => {
+                // The embedded target's profile is part of the scenario: check it too.
+                if let Some(Err(e)) = s
+                    .target_profile
+                    .as_deref()
+                    .map(loadgate_target::Profile::load)
+                {
+                    bad += 1;
+                    eprintln!("{e}");
+                    continue;
+                }
                 let budgets = s.slo.global.len() + s.slo.endpoints.len();
                 println!(
                     "{}: ok: scenario `{}`, {} endpoint(s), {} model, {} at peak {:.0} {}, {} SLO budget(s)",

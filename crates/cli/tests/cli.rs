@@ -719,3 +719,20 @@ fn a_cpu_starved_generator_is_invalid_with_its_figures() {
             || s["rate"]["late"].as_u64().unwrap() > 0
     );
 }
+
+#[test]
+fn validate_checks_the_target_profile_too() {
+    let c = Case::new(&scenario(OPEN_2S, ""));
+    std::fs::write(
+        c.dir.path().join("profile.toml"),
+        "[[route]]\npath = \"/\"\nlatency = { dist = \"gamma\" }\n",
+    )
+    .unwrap();
+    let o = c.loadgate(&["validate", "{s}"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("profile.toml:3:11: unknown latency dist `gamma`"),
+        "{}",
+        text(&o)
+    );
+}
