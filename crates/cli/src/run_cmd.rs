@@ -468,17 +468,12 @@ fn wait_healthy(
     )
     .parse()
     .map_err(|e| Failure::config(format!("--wait-healthy {path}: not a valid path ({e})")))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::internal(e.to_string()))?;
+    let (rt, client) = probe_client(
+        scenario,
+        insecure,
+        scenario.connect_timeout.min(Duration::from_secs(5)),
+    )?;
     rt.block_on(async {
-        let client = loadgate_engine::client::HttpClient::new(loadgate_engine::client::ClientOptions {
-            connect_timeout: scenario.connect_timeout.min(Duration::from_secs(5)),
-            http: scenario.http,
-            insecure,
-        })
-        .map_err(|e| Failure::config(e.to_string()))?;
         let deadline = Instant::now() + timeout;
         let mut last;
         loop {
@@ -629,24 +624,8 @@ fn tls_preflight(scenario: &Scenario, u: &url::Url, insecure: bool) -> Result<()
     let uri: http::Uri = format!("{base}/")
         .parse()
         .map_err(|e| Failure::config(format!("target {base}: {e}")))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::internal(e.to_string()))?;
-    let result = rt.block_on(async {
-        let client =
-            loadgate_engine::client::HttpClient::new(loadgate_engine::client::ClientOptions {
-                connect_timeout: scenario.connect_timeout,
-                http: scenario.http,
-                insecure,
-            })
-            .map_err(|e| Failure::config(e.to_string()))?;
-        Ok::<_, Failure>(
-            client
-                .probe(uri, scenario.connect_timeout + Duration::from_secs(5))
-                .await,
-        )
-    })?;
+    let (rt, client) = probe_client(scenario, insecure, scenario.connect_timeout)?;
+    let result = rt.block_on(client.probe(uri, scenario.connect_timeout + Duration::from_secs(5)));
     match result {
         Err(e) if e.tls.is_some() => {
             let tls = e.tls.unwrap_or_default();
@@ -662,4 +641,25 @@ fn tls_preflight(scenario: &Scenario, u: &url::Url, insecure: bool) -> Result<()
         }
         _ => Ok(()),
     }
+}
+
+/// A single-threaded runtime and an HTTP client for one-off probes before the run.
+fn probe_client(
+    scenario: &Scenario,
+    insecure: bool,
+    connect_timeout: Duration,
+) -> Result<(tokio::runtime::Runtime, loadgate_engine::client::HttpClient), Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::internal(e.to_string()))?;
+    let options = loadgate_engine::client::ClientOptions {
+        connect_timeout,
+        http: scenario.http,
+        insecure,
+    };
+    let client = rt
+        .block_on(async { loadgate_engine::client::HttpClient::new(options) })
+        .map_err(|e| Failure::config(e.to_string()))?;
+    Ok((rt, client))
 }
