@@ -745,3 +745,57 @@ fn validate_checks_the_target_profile_too() {
         text(&o)
     );
 }
+
+#[test]
+fn every_fault_ends_in_a_classified_written_run_with_the_breach_code() {
+    use loadgate_target::Fault::*;
+    let faults = [
+        (ResetMidHeaders, "io_error"),
+        (ResetMidBody, "io_error"),
+        (Hang, "timeout"),
+        (Drip, "timeout"),
+        (GarbageStatus, "protocol_error"),
+        (BadChunked, "protocol_error"),
+        (LengthMismatch, "io_error"),
+    ];
+    for (fault, class) in faults {
+        let server = loadgate_target::spawn_fault(fault, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let c = Case::new(
+            &scenario(
+                "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]",
+                "budgets = [\"error_rate < 1%\"]",
+            )
+            .replace(
+                "[[endpoint]]",
+                "[defaults]\ntimeout = \"700ms\"\n[[endpoint]]",
+            )
+            .replace("method = \"POST\"", "method = \"GET\"")
+            .replace("path = \"/api/intelligence/analyze\"", "path = \"/\""),
+        );
+        let o = c.loadgate(
+            &[
+                "run",
+                "{s}",
+                "--out",
+                "{out}",
+                "-q",
+                "--target",
+                &server.base_url(),
+            ],
+            &[],
+        );
+        assert_eq!(code(&o), 1, "{fault:?}: {}", text(&o));
+        let s = c.summary();
+        assert_eq!(
+            s["overall"]["outcomes"][class], 10,
+            "{fault:?}: {}",
+            s["overall"]["outcomes"]
+        );
+        assert!(s["measured_s"].as_f64().unwrap() <= 1.0);
+        let html = std::fs::read_to_string(c.out().join("report.html")).unwrap();
+        assert!(
+            html.contains(&format!("{class} 10")),
+            "{fault:?}: the class is shown in the report"
+        );
+    }
+}
