@@ -125,6 +125,9 @@ pub enum ProfileError {
         /// Why.
         source: std::io::Error,
     },
+    /// Several problems, each with its position.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ProfileError>),
     /// Invalid, with position.
     #[error("{file}:{line}:{column}: {message}")]
     Invalid {
@@ -163,8 +166,7 @@ mod raw {
         pub method: String,
         pub path: String,
         pub latency: Option<Spanned<super::RawLatency>>,
-        #[serde(default)]
-        pub error_rate: f64,
+        pub error_rate: Option<Spanned<f64>>,
         pub error_status: Option<u16>,
         pub rate_limit_rps: Option<u32>,
         pub validate: Option<Validate>,
@@ -251,98 +253,127 @@ impl Profile {
                 )
             })
         };
-        let stall = match &raw.stall {
-            None => None,
-            Some(s) => {
-                let st = Stall {
-                    every: dur(&s.get_ref().every)?,
-                    freeze: dur(&s.get_ref().freeze)?,
-                };
-                if st.every.is_zero() || st.freeze >= st.every {
-                    return Err(invalid(
-                        s.span().start,
-                        "stall needs 0 < freeze < every".into(),
-                    ));
-                }
-                Some(st)
-            }
-        };
-        let mut routes = Vec::new();
-        for r in raw.route {
-            let latency = match &r.latency {
-                None => Latency::Fixed(Duration::ZERO),
-                Some(l) => {
-                    let at = l.span().start;
-                    let l = l.get_ref();
-                    let need = |v: &Option<String>, name: &str| -> Result<Duration, ProfileError> {
-                        let v = v.as_ref().ok_or_else(|| {
-                            invalid(at, format!("latency dist `{}` needs `{name}`", l.dist))
-                        })?;
-                        humantime::parse_duration(v).map_err(|e| {
-                            invalid(at, format!("latency {name} `{v}` is not a duration ({e})"))
-                        })
-                    };
-                    match l.dist.as_str() {
-                        "fixed" => Latency::Fixed(need(&l.value, "value")?),
-                        "uniform" => Latency::Uniform(need(&l.min, "min")?, need(&l.max, "max")?),
-                        "lognormal" => Latency::LogNormal {
-                            median: need(&l.median, "median")?,
-                            p99: need(&l.p99, "p99")?,
-                        },
-                        other => {
-                            return Err(invalid(
-                                at,
-                                format!(
-                                "unknown latency dist `{other}`; use fixed, uniform or lognormal"
-                            ),
-                            ))
-                        }
-                    }
-                }
-            };
-            if !(0.0..=1.0).contains(&r.error_rate) {
-                return Err(invalid(
-                    0,
-                    format!("route {}: error_rate must be between 0 and 1", r.path),
-                ));
-            }
-            let unhealthy_for = r
-                .health
-                .as_ref()
-                .map(|h| dur(&h.unhealthy_for))
-                .transpose()?;
-            let burst = match &r.burst {
+        let mut errors = Vec::new();
+        let stall = (|| -> Result<Option<Stall>, ProfileError> {
+            Ok(match &raw.stall {
                 None => None,
-                Some(b) => {
-                    let (every, len) = (dur(&b.get_ref().every)?, dur(&b.get_ref().len)?);
-                    if every.is_zero() || len > every {
+                Some(s) => {
+                    let st = Stall {
+                        every: dur(&s.get_ref().every)?,
+                        freeze: dur(&s.get_ref().freeze)?,
+                    };
+                    if st.every.is_zero() || st.freeze >= st.every {
                         return Err(invalid(
-                            b.span().start,
-                            "burst needs 0 < for <= every".into(),
+                            s.span().start,
+                            "stall needs 0 < freeze < every".into(),
                         ));
                     }
-                    Some(Burst {
-                        every,
-                        len,
-                        status: b.get_ref().status.unwrap_or(503),
-                    })
+                    Some(st)
                 }
-            };
-            routes.push(Route {
-                method: r.method.to_ascii_uppercase(),
-                path: r.path,
-                latency,
-                error_rate: r.error_rate,
-                error_status: r.error_status.unwrap_or(500),
-                rate_limit_rps: r.rate_limit_rps,
-                validate: r.validate.map(|v| Validate {
-                    json_string: v.json_string,
-                    max_len: v.max_len,
-                }),
-                response: r.response.unwrap_or_else(|| "{\"status\":\"ok\"}".into()),
-                unhealthy_for,
-                burst,
-            });
+            })
+        })()
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+        let mut routes = Vec::new();
+        for r in raw.route {
+            // Each route is checked on its own, so every broken route is reported.
+            let parsed = (|| -> Result<Route, ProfileError> {
+                let latency = match &r.latency {
+                    None => Latency::Fixed(Duration::ZERO),
+                    Some(l) => {
+                        let at = l.span().start;
+                        let l = l.get_ref();
+                        let need = |v: &Option<String>,
+                                    name: &str|
+                         -> Result<Duration, ProfileError> {
+                            let v = v.as_ref().ok_or_else(|| {
+                                invalid(at, format!("latency dist `{}` needs `{name}`", l.dist))
+                            })?;
+                            humantime::parse_duration(v).map_err(|e| {
+                                invalid(at, format!("latency {name} `{v}` is not a duration ({e})"))
+                            })
+                        };
+                        match l.dist.as_str() {
+                            "fixed" => Latency::Fixed(need(&l.value, "value")?),
+                            "uniform" => {
+                                Latency::Uniform(need(&l.min, "min")?, need(&l.max, "max")?)
+                            }
+                            "lognormal" => Latency::LogNormal {
+                                median: need(&l.median, "median")?,
+                                p99: need(&l.p99, "p99")?,
+                            },
+                            other => {
+                                return Err(invalid(
+                                    at,
+                                    format!(
+                                "unknown latency dist `{other}`; use fixed, uniform or lognormal"
+                            ),
+                                ))
+                            }
+                        }
+                    }
+                };
+                let error_rate = r.error_rate.as_ref().map_or(0.0, |e| *e.get_ref());
+                if let Some(e) = r
+                    .error_rate
+                    .as_ref()
+                    .filter(|e| !(0.0..=1.0).contains(e.get_ref()))
+                {
+                    return Err(invalid(
+                        e.span().start,
+                        format!("error_rate {} must be between 0 and 1", e.get_ref()),
+                    ));
+                }
+                let unhealthy_for = r
+                    .health
+                    .as_ref()
+                    .map(|h| dur(&h.unhealthy_for))
+                    .transpose()?;
+                let burst = match &r.burst {
+                    None => None,
+                    Some(b) => {
+                        let (every, len) = (dur(&b.get_ref().every)?, dur(&b.get_ref().len)?);
+                        if every.is_zero() || len > every {
+                            return Err(invalid(
+                                b.span().start,
+                                "burst needs 0 < for <= every".into(),
+                            ));
+                        }
+                        Some(Burst {
+                            every,
+                            len,
+                            status: b.get_ref().status.unwrap_or(503),
+                        })
+                    }
+                };
+                Ok(Route {
+                    method: r.method.to_ascii_uppercase(),
+                    path: r.path,
+                    latency,
+                    error_rate,
+                    error_status: r.error_status.unwrap_or(500),
+                    rate_limit_rps: r.rate_limit_rps,
+                    validate: r.validate.map(|v| Validate {
+                        json_string: v.json_string,
+                        max_len: v.max_len,
+                    }),
+                    response: r.response.unwrap_or_else(|| "{\"status\":\"ok\"}".into()),
+                    unhealthy_for,
+                    burst,
+                })
+            })();
+            match parsed {
+                Ok(route) => routes.push(route),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.len() == 1 {
+            return Err(errors.remove(0));
+        }
+        if !errors.is_empty() {
+            return Err(ProfileError::Many(errors));
         }
         Ok(Profile { routes, stall })
     }
@@ -385,6 +416,13 @@ mod tests {
             e.to_string()
                 .starts_with("p.toml:3:11: unknown latency dist"),
             "{e}"
+        );
+        let e = Profile::parse("p.toml", "[[route]]\npath = \"/a\"\nlatency = { dist = \"fixed\" }\n[[route]]\npath = \"/b\"\nburst = { every = \"1s\", for = \"2s\" }\n").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("p.toml:3:11: latency dist `fixed` needs `value`")
+                && text.contains("p.toml:6:9: burst needs"),
+            "every broken route is reported: {text}"
         );
         let e = Profile::parse("p.toml", "[stall]\nevery = \"1s\"\nfreez = \"1s\"\n").unwrap_err();
         assert!(
