@@ -799,3 +799,157 @@ fn every_fault_ends_in_a_classified_written_run_with_the_breach_code() {
         );
     }
 }
+
+/// (label, server kept alive for the run, base URL, class of the requests, exit code)
+type FaultCase = (
+    &'static str,
+    Box<dyn std::any::Any>,
+    String,
+    &'static str,
+    i32,
+);
+
+#[test]
+fn more_faults_end_in_written_runs_with_their_documented_codes() {
+    use loadgate_target::Fault::*;
+    let refused_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let limited = loadgate_target::Profile::parse(
+        "p",
+        "[[route]]\npath = \"/\"\nrate_limit_rps = 3\nresponse = '{\"status\":\"ok\"}'\n",
+    )
+    .unwrap();
+    let bursty = loadgate_target::Profile::parse(
+        "p",
+        "[[route]]\npath = \"/\"\nburst = { every = \"1s\", for = \"1s\", status = 503 }\n",
+    )
+    .unwrap();
+    let mut cases: Vec<FaultCase> = Vec::new();
+    cases.push((
+        "refused",
+        Box::new(()),
+        format!("http://127.0.0.1:{refused_port}"),
+        "connect_error",
+        1,
+    ));
+    for (label, fault, class, exit) in [
+        ("keep-alive closes", CloseEvery(2), "success", 0),
+        ("100 MiB bodies", HugeBody(100 << 20), "check_failed", 1),
+    ] {
+        let s = loadgate_target::spawn_fault(fault, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let url = s.base_url();
+        cases.push((label, Box::new(s), url, class, exit));
+    }
+    for (label, profile) in [("429 rate limit", limited), ("503 bursts", bursty)] {
+        let s = loadgate_target::spawn(profile, "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let url = s.base_url();
+        let class = if label.starts_with("429") {
+            "http_429"
+        } else {
+            "http_5xx"
+        };
+        cases.push((label, Box::new(s), url, class, 1));
+    }
+    for (label, _server, url, class, exit) in &cases {
+        let c = Case::new(
+            &scenario(
+                "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]",
+                "budgets = [\"error_rate < 1%\"]",
+            )
+            .replace(
+                "[[endpoint]]",
+                "[defaults]\ntimeout = \"5s\"\nconnect_timeout = \"1s\"\n[[endpoint]]",
+            )
+            .replace("method = \"POST\"", "method = \"GET\"")
+            .replace("path = \"/api/intelligence/analyze\"", "path = \"/\""),
+        );
+        let o = c.loadgate(
+            &["run", "{s}", "--out", "{out}", "-q", "--target", url],
+            &[],
+        );
+        assert_eq!(code(&o), *exit, "{label}: {}", text(&o));
+        let s = c.summary();
+        let n = s["overall"]["outcomes"][class].as_u64().unwrap();
+        // A rate limit lets the first few of each second through.
+        let want = if class == &"http_429" { 4 } else { 10 };
+        assert!(
+            n >= want,
+            "{label}: {class} {n}: {}",
+            s["overall"]["outcomes"]
+        );
+        assert_eq!(
+            s["overall"]["requests"], 10,
+            "{label}: every request is classified"
+        );
+        assert!(
+            c.out().join("report.html").exists(),
+            "{label}: report written"
+        );
+    }
+    // The dying target: early answers, then refusals, all classified.
+    let dying = loadgate_target::spawn_fault(
+        DieAfter(std::time::Duration::from_millis(1500)),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let c = Case::new(
+        &scenario(
+            "model = \"open\"\nstages = [{ duration = \"3s\", target_rps = 10 }]",
+            "budgets = [\"error_rate < 1%\"]",
+        )
+        .replace(
+            "[[endpoint]]",
+            "[defaults]\nconnect_timeout = \"1s\"\n[[endpoint]]",
+        )
+        .replace("method = \"POST\"", "method = \"GET\"")
+        .replace("path = \"/api/intelligence/analyze\"", "path = \"/\""),
+    );
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}",
+            "-q",
+            "--target",
+            &dying.base_url(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["overall"]["requests"], 30);
+    assert!(
+        s["overall"]["outcomes"]["success"].as_u64().unwrap() >= 5,
+        "{}",
+        s["overall"]["outcomes"]
+    );
+    assert!(
+        s["overall"]["outcomes"]["connect_error"].as_u64().unwrap() >= 5,
+        "{}",
+        s["overall"]["outcomes"]
+    );
+}
+
+#[test]
+fn sigterm_stops_the_run_like_ctrl_c() {
+    let c = Case::new(&scenario(
+        "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 20 }]",
+        "",
+    ));
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let child = spawn_loadgate(&c, &["run", "{s}", "--out", "{out}", "--no-report"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let (o, after) = wait_bounded(child, std::time::Duration::from_secs(20));
+    assert_eq!(code(&o), 130, "{}", text(&o));
+    assert!(after.as_secs() < 10);
+    assert_eq!(c.summary()["stop"], "interrupted");
+}
