@@ -33,8 +33,9 @@ pub enum Fault {
     LengthMismatch,
     /// A valid 200 with a body of this many bytes.
     HugeBody(u64),
-    /// Correct responses until this long after start, then the listener and every
-    /// connection close (later requests are refused).
+    /// Correct responses until this long after the first connection, then the listener
+    /// and every connection close (later requests are refused). Counting from the first
+    /// connection keeps the timing independent of when the client starts.
     DieAfter(Duration),
 }
 
@@ -80,11 +81,13 @@ pub fn spawn_fault(fault: Fault, addr: SocketAddr) -> std::io::Result<FaultServe
                 let Ok(listener) = TcpListener::from_std(std_listener) else {
                     return;
                 };
+                let first = tokio::sync::Notify::new();
                 let accept = async {
                     loop {
                         let Ok((stream, _)) = listener.accept().await else {
                             continue;
                         };
+                        first.notify_one();
                         tokio::spawn(serve(stream, fault));
                     }
                 };
@@ -92,7 +95,7 @@ pub fn spawn_fault(fault: Fault, addr: SocketAddr) -> std::io::Result<FaultServe
                     Fault::DieAfter(d) => {
                         tokio::select! {
                             _ = accept => {}
-                            _ = tokio::time::sleep(d) => {}
+                            _ = async { first.notified().await; tokio::time::sleep(d).await } => {}
                             _ = rx => {}
                         }
                     }
