@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Runs loadgate and its peers alternately against the nginx that compare.sh started and
+prints one table: requests/s, p50/p99, client CPU seconds and max RSS (medians over the
+rounds), with loadgate's ratio to each peer; then a fixed-rate comparison.
+
+Every run is bounded (the tool's own duration, plus a subprocess timeout)."""
+import argparse, json, os, re, statistics, subprocess, tempfile
+
+URL = "http://127.0.0.1:18080/"
+
+
+def ms(value, unit):
+    return float(value) * {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "secs": 1e3}[unit]
+
+
+def timed(cmd, limit):
+    """Runs cmd under /usr/bin/time -v; returns (stdout, cpu_s, max_rss_kib)."""
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, timeout=limit)
+    err = p.stderr
+    user = float(re.search(r"User time \(seconds\): ([\d.]+)", err).group(1))
+    system = float(re.search(r"System time \(seconds\): ([\d.]+)", err).group(1))
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
+    return p.stdout, user + system, rss
+
+
+def run_wrk(a):
+    out, cpu, rss = timed(["wrk", "-t2", f"-c{a.conns}", f"-d{a.secs}s", "--latency", URL], a.secs + 30)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s))", out, re.M))
+    conv = lambda v: ms(*re.match(r"([\d.]+)(us|ms|s)", v).groups())
+    return rps, conv(p["50"]), conv(p["99"]), cpu, rss
+
+
+def run_oha(a):
+    out, cpu, rss = timed(["oha", "--no-tui", "--output-format", "json", "-c", str(a.conns), "-z", f"{a.secs}s", URL], a.secs + 30)
+    j = json.loads(out)
+    lp = j["latencyPercentiles"]
+    return j["summary"]["requestsPerSec"], lp["p50"] * 1e3, lp["p99"] * 1e3, cpu, rss
+
+
+def run_hey(a):
+    out, cpu, rss = timed(["hey", "-z", f"{a.secs}s", "-c", str(a.conns), URL], a.secs + 30)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p = dict(re.findall(r"^\s+(50|99)%+ in ([\d.]+) secs", out, re.M))
+    return rps, float(p["50"]) * 1e3, float(p["99"]) * 1e3, cpu, rss
+
+
+def run_ab(a):
+    out, cpu, rss = timed(["ab", "-k", "-q", "-c", str(a.conns), "-t", str(a.secs), "-n", "100000000", URL], a.secs + 30)
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    p = dict(re.findall(r"^\s+(50|99)%\s+(\d+)", out, re.M))
+    return rps, float(p["50"]), float(p["99"]), cpu, rss
+
+
+def run_loadgate(a):
+    with tempfile.TemporaryDirectory() as d:
+        _, cpu, rss = timed([a.loadgate, "run", a.scenario, "--vus", str(a.conns), "--duration", f"{a.secs}s",
+                             "-q", "--no-report", "--out", d], a.secs + 60)
+        s = json.load(open(os.path.join(d, "summary.json")))
+        o = s["overall"]
+        return o["rps"], o["latency_us"]["p50"] / 1e3, o["latency_us"]["p99"] / 1e3, cpu, rss
+
+
+TOOLS = [("loadgate", run_loadgate), ("wrk", run_wrk), ("oha", run_oha), ("hey", run_hey), ("ab", run_ab)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--loadgate", required=True)
+    ap.add_argument("--scenario", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--secs", type=int, default=10)
+    ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--fixed-rps", type=int, default=20000)
+    ap.add_argument("--fixed-secs", type=int, default=30)
+    a = ap.parse_args()
+
+    results = {name: [] for name, _ in TOOLS}
+    for r in range(a.rounds):
+        # Alternate the order each round so no tool always runs on a warmer machine.
+        order = TOOLS if r % 2 == 0 else list(reversed(TOOLS))
+        for name, fn in order:
+            row = fn(a)
+            results[name].append(row)
+            print(f"round {r + 1} {name:9s} {row[0]:10.0f} req/s  p50 {row[1]:7.3f} ms  p99 {row[2]:7.3f} ms  cpu {row[3]:5.2f} s  rss {row[4] // 1024} MiB", flush=True)
+
+    med = {n: [statistics.median(col) for col in zip(*rows)] for n, rows in results.items()}
+    lg = med["loadgate"]
+    print(f"\nClosed loop, {a.conns} keep-alive connections, {a.secs} s, GET of a ~200-byte JSON body from nginx (1 worker), medians of {a.rounds} rounds\n")
+    print("| tool | requests/s | p50 ms | p99 ms | client CPU s | CPU µs/request | max RSS MiB | loadgate req/s ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, _ in TOOLS:
+        rps, p50, p99, cpu, rss = med[name]
+        per_req = cpu / (rps * a.secs) * 1e6 if rps else 0
+        ratio = "—" if name == "loadgate" else f"{lg[0] / rps:.2f}x"
+        print(f"| {name} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu:.2f} | {per_req:.2f} | {rss / 1024:.0f} | {ratio} |")
+
+    print(f"\nFixed rate: {a.fixed_rps} requests/s for {a.fixed_secs} s\n")
+    with tempfile.TemporaryDirectory() as d:
+        _, cpu, rss = timed([a.loadgate, "run", a.scenario, "--rps", str(a.fixed_rps), "--duration", f"{a.fixed_secs}s",
+                             "-q", "--no-report", "--out", d], a.fixed_secs + 60)
+        s = json.load(open(os.path.join(d, "summary.json")))
+        r = s["rate"]
+        print(f"loadgate: sent {r['achieved_rps']:.0f}/s ({r['achieved_ratio'] * 100:.2f}% of target), late {r['late_ratio'] * 100:.3f}%, dropped {r['dropped']}, "
+              f"p50 {s['overall']['latency_us']['p50'] / 1e3:.3f} ms, p99 {s['overall']['latency_us']['p99'] / 1e3:.3f} ms, cpu {cpu:.2f} s, rss {rss // 1024} MiB, verdict {s['verdict']}")
+    out, cpu, rss = timed(["oha", "--no-tui", "--output-format", "json", "-q", str(a.fixed_rps), "--latency-correction",
+                           "-c", str(a.conns * 4), "-z", f"{a.fixed_secs}s", URL], a.fixed_secs + 60)
+    j = json.loads(out)
+    print(f"oha:      {j['summary']['requestsPerSec']:.0f}/s, p50 {j['latencyPercentiles']['p50'] * 1e3:.3f} ms, p99 {j['latencyPercentiles']['p99'] * 1e3:.3f} ms, cpu {cpu:.2f} s, rss {rss // 1024} MiB")
+
+
+if __name__ == "__main__":
+    main()
