@@ -260,6 +260,38 @@ async fn tick(ctx: Rc<Ctx>) {
     }
 }
 
+/// Waits for the next send without spinning. On Linux a timerfd, armed to the
+/// nanosecond and registered in this worker's epoll, wakes the runtime at the deadline
+/// (tokio's own timers round up to the millisecond); elsewhere the early-wake-and-yield
+/// fallback. One timer per worker, re-armed for each send.
+struct Pacer {
+    #[cfg(target_os = "linux")]
+    delay: Option<tokio_timerfd::Delay>,
+}
+
+impl Pacer {
+    fn new() -> Pacer {
+        Pacer {
+            #[cfg(target_os = "linux")]
+            delay: tokio_timerfd::Delay::new(Instant::now()).ok(),
+        }
+    }
+
+    async fn until(&mut self, deadline: Instant) {
+        if Instant::now() >= deadline {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(delay) = self.delay.as_mut() {
+            delay.reset(deadline);
+            if delay.await.is_ok() {
+                return;
+            }
+        }
+        sleep_precise(deadline).await;
+    }
+}
+
 /// Open model: arrivals `index, index + W, index + 2W, ...` of the global schedule.
 async fn open(ctx: Rc<Ctx>) -> u64 {
     let scenario = &ctx.spec.scenario;
@@ -275,12 +307,13 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
         .max(1);
     let mut stop = ctx.spec.stop.clone();
     let mut i = ctx.spec.index as u64;
+    let mut pacer = Pacer::new();
     while let Some(due) = schedule.due(i) {
         let intended = start + due;
         tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s >= STOP) => return 0,
-            _ = sleep_precise(intended) => {}
+            _ = pacer.until(intended) => {}
         }
         let now = Instant::now();
         if now > end + END_GRACE {
