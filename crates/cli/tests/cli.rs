@@ -746,6 +746,28 @@ fn validate_checks_the_target_profile_too() {
     );
 }
 
+/// A GET / scenario (open model `load`, budgets `slo`, `defaults` lines) for runs against
+/// whatever `--target` the test passes.
+fn get_root_case(load: &str, slo: &str, defaults: &str) -> Case {
+    Case::new(
+        &scenario(load, slo)
+            .replace(
+                "[[endpoint]]",
+                &format!("[defaults]\n{defaults}[[endpoint]]"),
+            )
+            .replace("method = \"POST\"", "method = \"GET\"")
+            .replace("path = \"/api/intelligence/analyze\"", "path = \"/\""),
+    )
+}
+
+/// `loadgate run` of the case's scenario against `url`, quietly.
+fn run_against(c: &Case, url: &str) -> Output {
+    c.loadgate(
+        &["run", "{s}", "--out", "{out}", "-q", "--target", url],
+        &[],
+    )
+}
+
 #[test]
 fn every_fault_ends_in_a_classified_written_run_with_the_breach_code() {
     use loadgate_target::Fault::*;
@@ -760,30 +782,12 @@ fn every_fault_ends_in_a_classified_written_run_with_the_breach_code() {
     ];
     for (fault, class) in faults {
         let server = loadgate_target::spawn_fault(fault, "127.0.0.1:0".parse().unwrap()).unwrap();
-        let c = Case::new(
-            &scenario(
-                "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]",
-                "budgets = [\"error_rate < 1%\"]",
-            )
-            .replace(
-                "[[endpoint]]",
-                "[defaults]\ntimeout = \"700ms\"\n[[endpoint]]",
-            )
-            .replace("method = \"POST\"", "method = \"GET\"")
-            .replace("path = \"/api/intelligence/analyze\"", "path = \"/\""),
+        let c = get_root_case(
+            "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]",
+            "budgets = [\"error_rate < 1%\"]",
+            "timeout = \"700ms\"\n",
         );
-        let o = c.loadgate(
-            &[
-                "run",
-                "{s}",
-                "--out",
-                "{out}",
-                "-q",
-                "--target",
-                &server.base_url(),
-            ],
-            &[],
-        );
+        let o = run_against(&c, &server.base_url());
         assert_eq!(code(&o), 1, "{fault:?}: {}", text(&o));
         let s = c.summary();
         assert_eq!(
@@ -854,22 +858,12 @@ fn more_faults_end_in_written_runs_with_their_documented_codes() {
         cases.push((label, Box::new(s), url, class, 1));
     }
     for (label, _server, url, class, exit) in &cases {
-        let c = Case::new(
-            &scenario(
-                "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]",
-                "budgets = [\"error_rate < 1%\"]",
-            )
-            .replace(
-                "[[endpoint]]",
-                "[defaults]\ntimeout = \"5s\"\nconnect_timeout = \"1s\"\n[[endpoint]]",
-            )
-            .replace("method = \"POST\"", "method = \"GET\"")
-            .replace("path = \"/api/intelligence/analyze\"", "path = \"/\""),
+        let c = get_root_case(
+            "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]",
+            "budgets = [\"error_rate < 1%\"]",
+            "timeout = \"5s\"\nconnect_timeout = \"1s\"\n",
         );
-        let o = c.loadgate(
-            &["run", "{s}", "--out", "{out}", "-q", "--target", url],
-            &[],
-        );
+        let o = run_against(&c, url);
         assert_eq!(code(&o), *exit, "{label}: {}", text(&o));
         let s = c.summary();
         let n = s["overall"]["outcomes"][class].as_u64().unwrap();
@@ -895,30 +889,12 @@ fn more_faults_end_in_written_runs_with_their_documented_codes() {
         "127.0.0.1:0".parse().unwrap(),
     )
     .unwrap();
-    let c = Case::new(
-        &scenario(
-            "model = \"open\"\nstages = [{ duration = \"3s\", target_rps = 10 }]",
-            "budgets = [\"error_rate < 1%\"]",
-        )
-        .replace(
-            "[[endpoint]]",
-            "[defaults]\nconnect_timeout = \"1s\"\n[[endpoint]]",
-        )
-        .replace("method = \"POST\"", "method = \"GET\"")
-        .replace("path = \"/api/intelligence/analyze\"", "path = \"/\""),
+    let c = get_root_case(
+        "model = \"open\"\nstages = [{ duration = \"3s\", target_rps = 10 }]",
+        "budgets = [\"error_rate < 1%\"]",
+        "connect_timeout = \"1s\"\n",
     );
-    let o = c.loadgate(
-        &[
-            "run",
-            "{s}",
-            "--out",
-            "{out}",
-            "-q",
-            "--target",
-            &dying.base_url(),
-        ],
-        &[],
-    );
+    let o = run_against(&c, &dying.base_url());
     assert_eq!(code(&o), 1, "{}", text(&o));
     let s = c.summary();
     assert_eq!(s["overall"]["requests"], 30);
