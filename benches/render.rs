@@ -11,21 +11,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use loadgate_report::testing::synthetic;
+use loadgate_report::testing::one_hour;
 
 fn render_one_hour(c: &mut Criterion) {
-    let run = synthetic(
-        &[
-            "analyze",
-            "agent_query",
-            "health",
-            "predictions",
-            "patterns",
-        ],
-        3600,
-        60,
-        20,
-    );
+    let run = one_hour();
     let bytes: usize = loadgate_report::render(&run, None)
         .iter()
         .map(|a| a.contents.len())

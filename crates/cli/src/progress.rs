@@ -39,11 +39,11 @@ impl Progress {
         }
     }
 
-    pub fn update(&self, v: &IntervalView<'_>, open: bool) {
+    /// Shows interval `v`, in which `completed` requests completed.
+    pub fn update(&self, v: &IntervalView<'_>, open: bool, completed: u64) {
         if matches!(self, Progress::Off) {
             return;
         }
-        let all = v.data.overall();
         let cumulative = v.cumulative.overall();
         let p95 = format_value(
             cumulative.latency.quantile(0.95) as f64,
@@ -69,7 +69,7 @@ impl Progress {
         };
         let msg = format!(
             "{:.1} rps{target}{phase} · p95 so far {p95} · errors {} · late {} · dropped {}",
-            all.completed() as f64,
+            completed as f64,
             cumulative.outcomes.errors(),
             cumulative.late,
             cumulative.dropped

@@ -512,9 +512,10 @@ struct FileObserver<'a, 'w, 's> {
 
 impl Observer for FileObserver<'_, '_, '_> {
     fn interval(&mut self, v: &IntervalView<'_>) {
-        self.progress.update(v, self.open);
+        // One all-endpoint merge per interval serves the row, the progress line and the log.
         let all = v.data.overall();
-        let row = SeriesRow::of(v.index, v.warmup, v.target, self.names, v.data);
+        let row = SeriesRow::with_overall(v.index, v.warmup, v.target, self.names, v.data, &all);
+        self.progress.update(v, self.open, row.completed);
         let w = self.series.writer();
         if let Err(e) = serde_json::to_writer(&mut *w, &row)
             .map_err(std::io::Error::other)

@@ -172,7 +172,18 @@ pub struct SeriesRow {
 impl SeriesRow {
     /// The row for interval `t` of `shard`.
     pub fn of(t: u64, warmup: bool, target: f64, names: &[String], shard: &Shard) -> SeriesRow {
-        let all = shard.overall();
+        SeriesRow::with_overall(t, warmup, target, names, shard, &shard.overall())
+    }
+
+    /// Like [`SeriesRow::of`], with the shard's all-endpoint merge already computed.
+    pub fn with_overall(
+        t: u64,
+        warmup: bool,
+        target: f64,
+        names: &[String],
+        shard: &Shard,
+        all: &loadgate_metrics::EndpointShard,
+    ) -> SeriesRow {
         SeriesRow {
             t,
             warmup,

@@ -117,3 +117,20 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         series,
     }
 }
+
+/// The synthetic 1-hour run of the render benchmark and the report-size test: 3600
+/// one-second intervals, 5 endpoints, 20 requests a second, 60 s of warm-up.
+pub fn one_hour() -> RunDir {
+    synthetic(
+        &[
+            "analyze",
+            "agent_query",
+            "health",
+            "predictions",
+            "patterns",
+        ],
+        3600,
+        60,
+        20,
+    )
+}

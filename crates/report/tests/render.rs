@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use loadgate_report::testing::synthetic;
+use loadgate_report::testing::{one_hour, synthetic};
 use loadgate_report::{render, RunDir};
 
 /// A deterministic run: 10 s, 2 s warm-up, two endpoints, one failing budget.
@@ -312,18 +312,7 @@ fn the_html_report_renders_offline_in_headless_chromium() {
 
 #[test]
 fn a_one_hour_run_renders_well_under_two_megabytes() {
-    let run = synthetic(
-        &[
-            "analyze",
-            "agent_query",
-            "health",
-            "predictions",
-            "patterns",
-        ],
-        3600,
-        60,
-        20,
-    );
+    let run = one_hour();
     let all = render(&run, None);
     let html = all.iter().find(|a| a.name == "report.html").unwrap();
     assert!(

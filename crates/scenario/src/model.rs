@@ -331,11 +331,7 @@ impl Scenario {
 
     /// Whether header `name` must be redacted.
     pub fn is_secret_header(&self, name: &str) -> bool {
-        let lower = name.to_ascii_lowercase();
-        matches!(
-            lower.as_str(),
-            "authorization" | "proxy-authorization" | "cookie" | "x-api-key"
-        ) || self.redact_headers.contains(&lower)
+        is_secret_name(name, &self.redact_headers)
     }
 
     /// The target for people: `embedded` or the URL without user or password.
@@ -542,8 +538,7 @@ pub(crate) fn build(
         columns: &columns,
     };
 
-    let redact_for_probe = redact_headers.clone();
-    let probe = Scenario::probe_secret(&redact_for_probe);
+    let is_secret = |name: &str| is_secret_name(name, &redact_headers);
     let mut endpoints = Vec::new();
     match &file.endpoints {
         None => sink.at(
@@ -564,7 +559,7 @@ pub(crate) fn build(
         .map(|e| e.get_ref().as_slice())
         .unwrap_or(&[])
     {
-        if let Some(ep) = endpoint(&mut sink, e, &d.headers, &names, env, &probe) {
+        if let Some(ep) = endpoint(&mut sink, e, &d.headers, &names, env, &is_secret) {
             if endpoints.iter().any(|x: &Endpoint| x.name == ep.name) {
                 sink.span(
                     e.name.span(),
@@ -644,16 +639,14 @@ pub(crate) fn build(
     })
 }
 
-impl Scenario {
-    fn probe_secret(redact: &[String]) -> impl Fn(&str) -> bool + '_ {
-        move |name: &str| {
-            let lower = name.to_ascii_lowercase();
-            matches!(
-                lower.as_str(),
-                "authorization" | "proxy-authorization" | "cookie" | "x-api-key"
-            ) || redact.contains(&lower)
-        }
-    }
+/// Whether header `name` carries a credential: an auth or cookie header, or one listed
+/// (lower-cased) in `redact`.
+fn is_secret_name(name: &str, redact: &[String]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "x-api-key"
+    ) || redact.contains(&lower)
 }
 
 fn resolve(scenario: &Path, rel: &str) -> PathBuf {
