@@ -470,12 +470,8 @@ pub(crate) fn build(
         .as_ref()
         .and_then(|t| duration(&mut sink, t, "connect_timeout"))
         .unwrap_or(Duration::from_secs(5));
-    if timeout.is_zero() {
-        sink.span(
-            d.timeout.as_ref().unwrap().span(),
-            "timeout must be greater than zero",
-            None,
-        );
+    if let Some(t) = d.timeout.as_ref().filter(|_| timeout.is_zero()) {
+        sink.span(t.span(), "timeout must be greater than zero", None);
     }
     let http = match d.http.as_ref().map(|h| (h.get_ref().as_str(), h.span())) {
         None | Some(("auto", _)) => HttpVersion::Auto,
@@ -768,9 +764,10 @@ fn endpoint(
         .method
         .as_ref()
         .map_or("GET".to_string(), |m| m.get_ref().to_ascii_uppercase());
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+    let bad_method = method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic());
+    if let Some(m) = e.method.as_ref().filter(|_| bad_method) {
         sink.span(
-            e.method.as_ref().unwrap().span(),
+            m.span(),
             format!("`{method}` is not an HTTP method"),
             Some("use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS".into()),
         );
@@ -1124,9 +1121,15 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         .and_then(|t| duration(sink, t, "warmup"))
         .unwrap_or(Duration::ZERO);
     let total: Duration = stages.iter().map(|s| s.duration).sum();
-    if !stages.is_empty() && warmup >= total {
+    // Only a warm-up that was written can be too long; a zero-length run without one is
+    // reported by its stage (regression: this unwrapped the missing warm-up's span).
+    if let Some(w) = l
+        .warmup
+        .as_ref()
+        .filter(|_| !stages.is_empty() && warmup >= total)
+    {
         sink.span(
-            l.warmup.as_ref().unwrap().span(),
+            w.span(),
             format!(
                 "warmup ({}) is not shorter than the run ({})",
                 humantime::format_duration(warmup),

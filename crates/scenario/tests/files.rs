@@ -265,3 +265,12 @@ fn max_body_takes_sizes_with_units() {
         "not a size",
     );
 }
+
+/// Regression: a zero-length stage with no `warmup` key panicked (found by the proptest
+/// `a_valid_file_with_one_byte_changed_never_panics`: "2s" became "0s").
+#[test]
+fn regression_zero_length_run_without_warmup_is_an_error_not_a_panic() {
+    let text = HEAD.replace("duration = \"2s\"", "duration = \"0s\"")
+        + "[[endpoint]]\nname = \"a\"\npath = \"/\"\n";
+    check_err(&text, 5, 24, "must be greater than zero");
+}
