@@ -1,30 +1,113 @@
-//! HTTP: the pooled hyper client, requests prepared once per endpoint, one request's
+//! HTTP: this worker's connections, requests prepared once per endpoint, one request's
 //! execution, and the classification of what came back.
+//!
+//! The connections are hyper's own (`hyper::client::conn`), kept by the worker rather
+//! than by hyper-util's pooled client: a worker talks to one origin from one thread, so
+//! the pool is a stack of idle HTTP/1.1 connections and at most one HTTP/2 connection,
+//! with no hashing, locking or boxing per request (it was a quarter of the client's
+//! instructions per request).
 
+use std::cell::RefCell;
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
-use http::{Method, Request, Uri};
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::uri::{Authority, Scheme};
+use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use loadgate_metrics::{Outcome, Sample};
 use loadgate_scenario::{Checks, Endpoint, HttpVersion, JsonExpect, RenderCtx, Scenario, Template};
 use rand::rngs::SmallRng;
+use tower_service::Service as _;
 
 use crate::EngineError;
 use hyper_rustls::ConfigBuilderExt as _;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Body = Full<Bytes>;
+type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// A pooled HTTP/1.1 + HTTP/2 client (one per worker, so pools are not shared).
-#[derive(Clone)]
+/// One worker's connections: HTTP/1.1 and HTTP/2, over TCP or TLS. Not `Sync`; each
+/// worker thread has its own.
 pub struct HttpClient {
-    inner: Client<Connector, Full<Bytes>>,
+    connector: Connector,
+    http: HttpVersion,
+    pools: RefCell<Vec<Pool>>,
+}
+
+/// The connections to one origin.
+struct Pool {
+    scheme: Scheme,
+    authority: Authority,
+    /// Idle HTTP/1.1 connections, most recently used last.
+    idle: Vec<http1::SendRequest<Body>>,
+    /// The HTTP/2 connection, shared by every request.
+    h2: Option<http2::SendRequest<Body>>,
+}
+
+enum Conn {
+    H1(http1::SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
+}
+
+/// Where requests go, and the `Host` header an HTTP/1.1 request to it carries.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+    host: HeaderValue,
+}
+
+impl Origin {
+    /// The origin of an absolute URI.
+    pub fn of(uri: &Uri) -> Result<Origin, String> {
+        let scheme = uri.scheme().cloned().ok_or("the URL has no scheme")?;
+        let authority = uri.authority().cloned().ok_or("the URL has no host")?;
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        Ok(Origin {
+            scheme,
+            authority,
+            host,
+        })
+    }
+}
+
+/// An HTTP/1.1 connection on loan to one request: back to the pool once its response
+/// has been read to the end; closed if the request is dropped half way.
+pub struct Lease {
+    pool: usize,
+    conn: Option<http1::SendRequest<Body>>,
+}
+
+/// Why a request got no response.
+#[derive(Debug)]
+pub enum SendError {
+    /// No connection: refused, unreachable, TLS handshake failed, connect timeout.
+    Connect(BoxError),
+    /// The connection failed while the request was sent or the response head read.
+    Http(hyper::Error),
+}
+
+impl SendError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            SendError::Connect(_) => Outcome::ConnectError,
+            SendError::Http(e) => classify(e),
+        }
+    }
+
+    fn source_error(&self) -> &(dyn StdError + 'static) {
+        match self {
+            SendError::Connect(e) => &**e,
+            SendError::Http(e) => e,
+        }
+    }
 }
 
 /// How to connect.
@@ -39,7 +122,7 @@ pub struct ClientOptions {
 }
 
 impl HttpClient {
-    /// Builds a client. Must be called inside a tokio runtime context.
+    /// Builds a client. Connections are made on first use, inside a tokio runtime.
     pub fn new(opts: ClientOptions) -> Result<HttpClient, EngineError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -60,39 +143,111 @@ impl HttpClient {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http();
+        // Over TLS, ALPN offers what the version setting allows; over plain TCP,
+        // `h2` means HTTP/2 with prior knowledge (h2c).
         let connector = match opts.http {
             HttpVersion::Http1 => connector.enable_http1().wrap_connector(http),
             HttpVersion::Http2 => connector.enable_http2().wrap_connector(http),
             HttpVersion::Auto => connector.enable_all_versions().wrap_connector(http),
         };
-        let mut b = Client::builder(TokioExecutor::new());
-        b.pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(usize::MAX);
-        if opts.http == HttpVersion::Http2 {
-            // h2c with prior knowledge over plain TCP; ALPN h2 over TLS.
-            b.http2_only(true);
-        }
         Ok(HttpClient {
-            inner: b.build(connector),
+            connector,
+            http: opts.http,
+            pools: RefCell::new(Vec::new()),
         })
+    }
+
+    /// Sends `req` (origin-form URI, `Host` header set) to `origin`: on an idle
+    /// connection if there is one, else on a new one. A request that an idle connection
+    /// closed by the server could not take is sent again on another; one that was
+    /// written is never sent twice.
+    pub async fn send(
+        &self,
+        origin: &Origin,
+        mut req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        let pool = self.pool_of(origin);
+        let mut absolute = false;
+        loop {
+            let (conn, pooled) = match self.checkout(pool) {
+                Some(conn) => (conn, true),
+                None => (self.connect(pool, origin).await?, false),
+            };
+            let result = match conn {
+                Conn::H1(mut sender) => {
+                    if let Err(e) = sender.ready().await {
+                        if pooled {
+                            continue;
+                        }
+                        return Err(SendError::Http(e));
+                    }
+                    match sender.try_send_request(req).await {
+                        Ok(resp) => {
+                            return Ok((
+                                resp,
+                                Lease {
+                                    pool,
+                                    conn: Some(sender),
+                                },
+                            ))
+                        }
+                        Err(e) => e,
+                    }
+                }
+                Conn::H2(mut sender) => {
+                    if !absolute {
+                        // HTTP/2 carries scheme and authority as pseudo-headers.
+                        absolute = true;
+                        let mut parts = std::mem::take(req.uri_mut()).into_parts();
+                        parts.scheme = Some(origin.scheme.clone());
+                        parts.authority = Some(origin.authority.clone());
+                        *req.uri_mut() = Uri::from_parts(parts).expect("origin-form plus origin");
+                        if req.headers().get(HOST) == Some(&origin.host) {
+                            req.headers_mut().remove(HOST);
+                        }
+                    }
+                    match sender.try_send_request(req).await {
+                        Ok(resp) => return Ok((resp, Lease { pool, conn: None })),
+                        Err(e) => {
+                            self.pools.borrow_mut()[pool].h2 = None;
+                            e
+                        }
+                    }
+                }
+            };
+            let mut failed = result;
+            match failed.take_message() {
+                Some(unsent) if pooled => req = unsent,
+                _ => return Err(SendError::Http(failed.into_error())),
+            }
+        }
     }
 
     /// One GET of `uri` within `timeout`: the status, or what went wrong.
     pub async fn probe(&self, uri: Uri, timeout: Duration) -> Result<u16, ProbeError> {
-        let req = Request::get(uri)
+        let origin = Origin::of(&uri).map_err(|e| ProbeError {
+            outcome: Outcome::CheckFailed,
+            tls: None,
+            detail: e,
+        })?;
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
+        let mut req = Request::get(path)
             .body(Full::new(Bytes::new()))
             .map_err(|e| ProbeError::of(Outcome::CheckFailed, &e))?;
+        req.headers_mut().insert(HOST, origin.host.clone());
         let fut = async {
-            let resp = self
-                .inner
-                .request(req)
+            let (resp, lease) = self
+                .send(&origin, req)
                 .await
-                .map_err(|e| ProbeError::of(classify(&e), &e))?;
+                .map_err(|e| ProbeError::of(e.outcome(), e.source_error()))?;
             let status = resp.status().as_u16();
             resp.into_body()
                 .collect()
                 .await
                 .map_err(|e| ProbeError::of(classify(&e), &e))?;
+            self.release(lease);
             Ok(status)
         };
         tokio::time::timeout(timeout, fut)
@@ -104,6 +259,78 @@ impl HttpClient {
                     detail: "no answer in time".into(),
                 })
             })
+    }
+
+    /// Returns a connection whose response was read to the end.
+    pub fn release(&self, lease: Lease) {
+        if let Some(conn) = lease.conn {
+            if !conn.is_closed() {
+                self.pools.borrow_mut()[lease.pool].idle.push(conn);
+            }
+        }
+    }
+
+    fn pool_of(&self, origin: &Origin) -> usize {
+        let mut pools = self.pools.borrow_mut();
+        if let Some(i) = pools.iter().position(|p| {
+            p.authority.as_str() == origin.authority.as_str() && p.scheme == origin.scheme
+        }) {
+            return i;
+        }
+        pools.push(Pool {
+            scheme: origin.scheme.clone(),
+            authority: origin.authority.clone(),
+            idle: Vec::new(),
+            h2: None,
+        });
+        pools.len() - 1
+    }
+
+    fn checkout(&self, pool: usize) -> Option<Conn> {
+        let mut pools = self.pools.borrow_mut();
+        let p = &mut pools[pool];
+        if let Some(h2) = &p.h2 {
+            if !h2.is_closed() {
+                return Some(Conn::H2(h2.clone()));
+            }
+            p.h2 = None;
+        }
+        while let Some(conn) = p.idle.pop() {
+            if !conn.is_closed() {
+                return Some(Conn::H1(conn));
+            }
+        }
+        None
+    }
+
+    async fn connect(&self, pool: usize, origin: &Origin) -> Result<Conn, SendError> {
+        let uri = Uri::builder()
+            .scheme(origin.scheme.clone())
+            .authority(origin.authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| SendError::Connect(e.into()))?;
+        let mut connector = self.connector.clone();
+        let io = connector.call(uri).await.map_err(SendError::Connect)?;
+        let h2 = match self.http {
+            HttpVersion::Http1 => false,
+            HttpVersion::Http2 => true,
+            HttpVersion::Auto => io.connected().is_negotiated_h2(),
+        };
+        if h2 {
+            let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(SendError::Http)?;
+            tokio::spawn(conn);
+            self.pools.borrow_mut()[pool]
+                .h2
+                .get_or_insert_with(|| sender.clone());
+            Ok(Conn::H2(sender))
+        } else {
+            let (sender, conn) = http1::handshake(io).await.map_err(SendError::Http)?;
+            tokio::spawn(conn);
+            Ok(Conn::H1(sender))
+        }
     }
 }
 
@@ -209,10 +436,14 @@ enum HeaderPart {
 #[error("the rendered request is not valid HTTP (URL or header value)")]
 pub struct InvalidRequest;
 
-/// An endpoint with everything that does not change per request parsed once.
+/// An endpoint with everything that does not change per request parsed once. Requests
+/// are built in origin form (`/path?query`) with a `Host` header, as HTTP/1.1 sends
+/// them; [`HttpClient::send`] makes them absolute for HTTP/2.
 pub struct Prepared {
     method: Method,
-    base: String,
+    origin: Origin,
+    /// The base URL's path, without a trailing slash, put before every path.
+    prefix: String,
     path: Template,
     static_uri: Option<Uri>,
     headers: Vec<(HeaderName, HeaderPart)>,
@@ -241,15 +472,27 @@ impl Prepared {
         };
         let method = Method::from_bytes(e.method.as_bytes())
             .map_err(|_| bad(format!("invalid method {}", e.method)))?;
-        let base = base.trim_end_matches('/').to_string();
+        let base_uri: Uri = base
+            .parse()
+            .map_err(|err| bad(format!("invalid target URL: {err}")))?;
+        let origin =
+            Origin::of(&base_uri).map_err(|err| bad(format!("invalid target URL: {err}")))?;
+        let prefix = base_uri.path().trim_end_matches('/').to_string();
         let static_uri = if e.path.is_static() {
-            let mut s = base.clone().into_bytes();
+            let mut s = prefix.clone().into_bytes();
             s.extend_from_slice(&render_static(&e.path));
             Some(Uri::try_from(s).map_err(|err| bad(format!("invalid URL: {err}")))?)
         } else {
             None
         };
         let mut headers = Vec::new();
+        if !e
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("host"))
+        {
+            headers.push((HOST, HeaderPart::Static(origin.host.clone())));
+        }
         for h in &e.headers {
             let name = HeaderName::from_bytes(h.name.as_bytes())
                 .map_err(|_| bad(format!("invalid header name {}", h.name)))?;
@@ -275,7 +518,8 @@ impl Prepared {
             || e.headers.iter().any(|h| h.value.uses_row());
         Ok(Prepared {
             method,
-            base,
+            origin,
+            prefix,
             path: e.path.clone(),
             static_uri,
             headers,
@@ -292,18 +536,23 @@ impl Prepared {
         self.uses_row
     }
 
+    /// Where this endpoint's requests go.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
     /// Renders one request. A rendering that yields an invalid URL or header is returned
     /// as `Err` and counted as a check failure by the caller.
     pub fn build(
         &self,
         ctx: &mut RenderCtx<'_, SmallRng>,
         scratch: &mut Vec<u8>,
-    ) -> Result<Request<Full<Bytes>>, InvalidRequest> {
+    ) -> Result<Request<Body>, InvalidRequest> {
         let uri = match &self.static_uri {
             Some(u) => u.clone(),
             None => {
                 scratch.clear();
-                scratch.extend_from_slice(self.base.as_bytes());
+                scratch.extend_from_slice(self.prefix.as_bytes());
                 self.path.render(ctx, scratch);
                 Uri::try_from(scratch.as_slice()).map_err(|_| InvalidRequest)?
             }
@@ -317,12 +566,11 @@ impl Prepared {
             }
             (None, None) => Bytes::new(),
         };
-        let mut req = Request::builder()
-            .method(self.method.clone())
-            .uri(uri)
-            .body(Full::new(body))
-            .map_err(|_| InvalidRequest)?;
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = uri;
         let h = req.headers_mut();
+        h.reserve(self.headers.len());
         for (name, part) in &self.headers {
             match part {
                 HeaderPart::Static(v) => {
@@ -365,14 +613,17 @@ pub async fn execute(
     client: &HttpClient,
     endpoint: usize,
     prepared: &Prepared,
-    req: Request<Full<Bytes>>,
+    req: Request<Body>,
     intended: Instant,
     timeout: Duration,
 ) -> Sample {
     let sent = Instant::now();
     let needs_body = prepared.checks.needs_body();
     let result = tokio::time::timeout(timeout, async {
-        let resp = client.inner.request(req).await.map_err(|e| classify(&e))?;
+        let (resp, lease) = client
+            .send(&prepared.origin, req)
+            .await
+            .map_err(|e| e.outcome())?;
         let status = resp.status().as_u16();
         let mut body = resp.into_body();
         let mut kept = Vec::new();
@@ -387,6 +638,7 @@ pub async fn execute(
                 }
             }
         }
+        client.release(lease);
         Ok::<_, Outcome>((status, bytes, kept))
     })
     .await;
@@ -449,11 +701,6 @@ pub fn evaluate(checks: &Checks, status: u16, body: &[u8]) -> Outcome {
 
 /// Classifies a transport failure by walking the error's source chain.
 pub fn classify(err: &(dyn StdError + 'static)) -> Outcome {
-    if let Some(e) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
-        if e.is_connect() {
-            return Outcome::ConnectError;
-        }
-    }
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
