@@ -1,43 +1,44 @@
 //! HTTP: this worker's connections, requests prepared once per endpoint, one request's
 //! execution, and the classification of what came back.
 //!
-//! The connections are hyper's own (`hyper::client::conn`), kept by the worker rather
-//! than by hyper-util's pooled client: a worker talks to one origin from one thread, so
-//! the pool is a stack of idle HTTP/1.1 connections and at most one HTTP/2 connection,
-//! with no hashing, locking or boxing per request (it was a quarter of the client's
-//! instructions per request).
+//! A worker talks to one origin from one thread, so it keeps its own connections: a
+//! stack of idle HTTP/1.1 connections, driven by [`crate::h1`] in the task that sends
+//! each request, and at most one HTTP/2 connection, driven by hyper. Requests are
+//! encoded once as HTTP/1.1 bytes ([`Built`]); HTTP/2 reads them back into a
+//! `http::Request`, so both protocols send exactly the same method, path, headers and
+//! body.
 
 use std::cell::RefCell;
 use std::error::Error as StdError;
+use std::io::{self, Write as _};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, HOST};
-use http::uri::{Authority, Scheme};
-use http::{Method, Request, Response, Uri};
+use http::header::{HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
-use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
-use hyper_util::rt::TokioExecutor;
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use loadgate_metrics::{Outcome, Sample};
 use loadgate_scenario::{Checks, Endpoint, HttpVersion, JsonExpect, RenderCtx, Scenario, Template};
 use rand::rngs::SmallRng;
-use tower_service::Service as _;
+use tokio::net::TcpStream;
 
+use crate::h1::{H1Error, Stream, H1};
 use crate::EngineError;
-use hyper_rustls::ConfigBuilderExt as _;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 type Body = Full<Bytes>;
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// One worker's connections: HTTP/1.1 and HTTP/2, over TCP or TLS. Not `Sync`; each
 /// worker thread has its own.
 pub struct HttpClient {
-    connector: Connector,
+    tls: tokio_rustls::TlsConnector,
     http: HttpVersion,
+    connect_timeout: Duration,
     pools: RefCell<Vec<Pool>>,
 }
 
@@ -46,66 +47,171 @@ struct Pool {
     scheme: Scheme,
     authority: Authority,
     /// Idle HTTP/1.1 connections, most recently used last.
-    idle: Vec<http1::SendRequest<Body>>,
+    idle: Vec<H1>,
     /// The HTTP/2 connection, shared by every request.
     h2: Option<http2::SendRequest<Body>>,
 }
 
 enum Conn {
-    H1(http1::SendRequest<Body>),
+    H1(H1),
     H2(http2::SendRequest<Body>),
 }
 
-/// Where requests go, and the `Host` header an HTTP/1.1 request to it carries.
+/// Where requests go.
 #[derive(Debug, Clone)]
 pub struct Origin {
     scheme: Scheme,
     authority: Authority,
-    host: HeaderValue,
+    /// The host to resolve and to name in TLS, without IPv6 brackets.
+    host: String,
+    port: u16,
+    tls: bool,
 }
 
 impl Origin {
-    /// The origin of an absolute URI.
+    /// The origin of an absolute `http` or `https` URI.
     pub fn of(uri: &Uri) -> Result<Origin, String> {
         let scheme = uri.scheme().cloned().ok_or("the URL has no scheme")?;
+        let tls = match scheme.as_str() {
+            "http" => false,
+            "https" => true,
+            other => return Err(format!("unsupported scheme {other}: use http or https")),
+        };
         let authority = uri.authority().cloned().ok_or("the URL has no host")?;
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         Ok(Origin {
             scheme,
             authority,
             host,
+            port,
+            tls,
         })
     }
 }
 
-/// An HTTP/1.1 connection on loan to one request: back to the pool once its response
-/// has been read to the end; closed if the request is dropped half way.
-pub struct Lease {
-    pool: usize,
-    conn: Option<http1::SendRequest<Body>>,
+/// One request, encoded: the HTTP/1.1 request line and headers, and the body.
+#[derive(Debug, Clone)]
+pub struct Built {
+    head: Bytes,
+    body: Bytes,
+    /// HEAD: the response has no body whatever its headers say.
+    head_only: bool,
+    /// May be sent again when a reused connection turns out closed before any answer.
+    idempotent: bool,
+    /// Header names whose values HTTP/2 must never index (HPACK).
+    secret: Arc<[HeaderName]>,
 }
 
-/// Why a request got no response.
-#[derive(Debug)]
-pub enum SendError {
-    /// No connection: refused, unreachable, TLS handshake failed, connect timeout.
-    Connect(BoxError),
-    /// The connection failed while the request was sent or the response head read.
-    Http(hyper::Error),
-}
-
-impl SendError {
-    fn outcome(&self) -> Outcome {
-        match self {
-            SendError::Connect(_) => Outcome::ConnectError,
-            SendError::Http(e) => classify(e),
+impl Built {
+    /// A bodiless GET of `path` (origin form) on `origin`.
+    fn get(origin: &Origin, path: &str) -> Built {
+        let mut head = Vec::with_capacity(64 + path.len());
+        head.extend_from_slice(b"GET ");
+        head.extend_from_slice(path.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        head.extend_from_slice(origin.authority.as_str().as_bytes());
+        head.extend_from_slice(b"\r\n\r\n");
+        Built {
+            head: head.into(),
+            body: Bytes::new(),
+            head_only: false,
+            idempotent: true,
+            secret: Arc::new([]),
         }
     }
 
-    fn source_error(&self) -> &(dyn StdError + 'static) {
-        match self {
-            SendError::Connect(e) => &**e,
-            SendError::Http(e) => e,
+    /// The same request for HTTP/2: absolute URI, no connection-specific headers.
+    fn to_http2(&self, origin: &Origin) -> Result<Request<Body>, BoxError> {
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 256];
+        let mut parsed = httparse::Request::new(&mut []);
+        httparse::ParserConfig::default().parse_request_with_uninit_headers(
+            &mut parsed,
+            &self.head,
+            &mut slots,
+        )?;
+        let mut authority = origin.authority.clone();
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = Method::from_bytes(parsed.method.unwrap_or("GET").as_bytes())?;
+        let headers = req.headers_mut();
+        for h in parsed.headers.iter() {
+            let name = HeaderName::from_bytes(h.name.as_bytes())?;
+            if name == http::header::HOST {
+                authority = Authority::try_from(h.value)?;
+                continue;
+            }
+            if [
+                http::header::CONNECTION,
+                http::header::TRANSFER_ENCODING,
+                http::header::UPGRADE,
+            ]
+            .contains(&name)
+                || name.as_str() == "keep-alive"
+                || name.as_str() == "proxy-connection"
+            {
+                continue;
+            }
+            let mut value = HeaderValue::from_bytes(h.value)?;
+            value.set_sensitive(self.secret.contains(&name));
+            headers.append(name, value);
+        }
+        *req.uri_mut() = Uri::builder()
+            .scheme(origin.scheme.clone())
+            .authority(authority)
+            .path_and_query(parsed.path.unwrap_or("/"))
+            .build()?;
+        Ok(req)
+    }
+}
+
+/// A response read to the end.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// The first body bytes, up to the limit asked for.
+    pub kept: Vec<u8>,
+}
+
+/// Why a request got no complete response.
+#[derive(Debug)]
+pub struct SendError {
+    /// The class of the failure.
+    pub outcome: Outcome,
+    /// What went wrong (holds no request headers).
+    pub error: BoxError,
+}
+
+impl SendError {
+    fn connect(error: impl Into<BoxError>) -> SendError {
+        SendError {
+            outcome: Outcome::ConnectError,
+            error: error.into(),
+        }
+    }
+
+    fn h1(e: H1Error) -> SendError {
+        let outcome = match &e {
+            H1Error::Protocol(_) => Outcome::ProtocolError,
+            H1Error::Incomplete => Outcome::IoError,
+            H1Error::Io(io) | H1Error::NoResponse(io) => classify(io),
+        };
+        SendError {
+            outcome,
+            error: e.into(),
+        }
+    }
+
+    fn h2(e: hyper::Error) -> SendError {
+        SendError {
+            outcome: classify(&e),
+            error: e.into(),
         }
     }
 }
@@ -113,7 +219,7 @@ impl SendError {
 /// How to connect.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientOptions {
-    /// TCP + TLS connect timeout.
+    /// TCP (with name resolution) and TLS connect timeout, each.
     pub connect_timeout: Duration,
     /// HTTP versions.
     pub http: HttpVersion,
@@ -128,145 +234,122 @@ impl HttpClient {
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| EngineError::Tls(e.to_string()))?;
-        let tls = if opts.insecure {
+        let mut tls = if opts.insecure {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
                 .with_no_client_auth()
         } else {
-            builder.with_webpki_roots().with_no_client_auth()
+            let roots =
+                rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            builder.with_root_certificates(roots).with_no_client_auth()
         };
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(opts.connect_timeout));
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http();
         // Over TLS, ALPN offers what the version setting allows; over plain TCP,
-        // `h2` means HTTP/2 with prior knowledge (h2c).
-        let connector = match opts.http {
-            HttpVersion::Http1 => connector.enable_http1().wrap_connector(http),
-            HttpVersion::Http2 => connector.enable_http2().wrap_connector(http),
-            HttpVersion::Auto => connector.enable_all_versions().wrap_connector(http),
+        // `h2` means HTTP/2 with prior knowledge (h2c) and `auto` means HTTP/1.1.
+        tls.alpn_protocols = match opts.http {
+            HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
+            HttpVersion::Http2 => vec![b"h2".to_vec()],
+            HttpVersion::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         };
         Ok(HttpClient {
-            connector,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             http: opts.http,
+            connect_timeout: opts.connect_timeout,
             pools: RefCell::new(Vec::new()),
         })
     }
 
-    /// Sends `req` (origin-form URI, `Host` header set) to `origin`: on an idle
-    /// connection if there is one, else on a new one. A request that an idle connection
-    /// closed by the server could not take is sent again on another; one that was
-    /// written is never sent twice.
-    pub async fn send(
+    /// Sends `req` to `origin` and reads the whole response, keeping the first `keep`
+    /// body bytes: on an idle connection if there is one, else on a new one. An
+    /// idempotent request that a reused connection, closed by the server while idle,
+    /// did not answer at all is sent again on another connection; nothing else is.
+    pub async fn exchange(
         &self,
         origin: &Origin,
-        mut req: Request<Body>,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        req: &Built,
+        keep: usize,
+    ) -> Result<Reply, SendError> {
         let pool = self.pool_of(origin);
-        let mut absolute = false;
         loop {
-            let (conn, pooled) = match self.checkout(pool) {
+            let (conn, reused) = match self.checkout(pool) {
                 Some(conn) => (conn, true),
                 None => (self.connect(pool, origin).await?, false),
             };
-            let result = match conn {
-                Conn::H1(mut sender) => {
-                    if let Err(e) = sender.ready().await {
-                        if pooled {
-                            continue;
+            let mut reply = Reply {
+                status: 0,
+                bytes: 0,
+                kept: Vec::new(),
+            };
+            let mut sink = |data: &[u8]| {
+                reply.bytes += data.len() as u64;
+                if reply.kept.len() < keep {
+                    let room = keep - reply.kept.len();
+                    reply.kept.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            };
+            match conn {
+                Conn::H1(mut h1) => {
+                    match h1
+                        .exchange(&req.head, &req.body, req.head_only, &mut sink)
+                        .await
+                    {
+                        Ok((status, reusable)) => {
+                            if reusable {
+                                self.pools.borrow_mut()[pool].idle.push(h1);
+                            }
+                            reply.status = status;
+                            return Ok(reply);
                         }
-                        return Err(SendError::Http(e));
-                    }
-                    match sender.try_send_request(req).await {
-                        Ok(resp) => {
-                            return Ok((
-                                resp,
-                                Lease {
-                                    pool,
-                                    conn: Some(sender),
-                                },
-                            ))
-                        }
-                        Err(e) => e,
+                        Err(H1Error::NoResponse(_)) if reused && req.idempotent => continue,
+                        Err(e) => return Err(SendError::h1(e)),
                     }
                 }
                 Conn::H2(mut sender) => {
-                    if !absolute {
-                        // HTTP/2 carries scheme and authority as pseudo-headers.
-                        absolute = true;
-                        let mut parts = std::mem::take(req.uri_mut()).into_parts();
-                        parts.scheme = Some(origin.scheme.clone());
-                        parts.authority = Some(origin.authority.clone());
-                        *req.uri_mut() = Uri::from_parts(parts).expect("origin-form plus origin");
-                        if req.headers().get(HOST) == Some(&origin.host) {
-                            req.headers_mut().remove(HOST);
-                        }
-                    }
-                    match sender.try_send_request(req).await {
-                        Ok(resp) => return Ok((resp, Lease { pool, conn: None })),
-                        Err(e) => {
+                    let http = req.to_http2(origin).map_err(|error| SendError {
+                        outcome: Outcome::CheckFailed,
+                        error,
+                    })?;
+                    let resp = match sender.try_send_request(http).await {
+                        Ok(resp) => resp,
+                        Err(mut e) => {
                             self.pools.borrow_mut()[pool].h2 = None;
-                            e
+                            if reused && e.take_message().is_some() {
+                                continue;
+                            }
+                            return Err(SendError::h2(e.into_error()));
+                        }
+                    };
+                    reply.status = resp.status().as_u16();
+                    let mut body = resp.into_body();
+                    while let Some(frame) = body.frame().await {
+                        let frame = frame.map_err(SendError::h2)?;
+                        if let Some(data) = frame.data_ref() {
+                            sink(data);
                         }
                     }
+                    return Ok(reply);
                 }
-            };
-            let mut failed = result;
-            match failed.take_message() {
-                Some(unsent) if pooled => req = unsent,
-                _ => return Err(SendError::Http(failed.into_error())),
             }
         }
     }
 
     /// One GET of `uri` within `timeout`: the status, or what went wrong.
     pub async fn probe(&self, uri: Uri, timeout: Duration) -> Result<u16, ProbeError> {
-        let origin = Origin::of(&uri).map_err(|e| ProbeError {
+        let origin = Origin::of(&uri).map_err(|detail| ProbeError {
             outcome: Outcome::CheckFailed,
             tls: None,
-            detail: e,
+            detail,
         })?;
-        let path = uri
-            .path_and_query()
-            .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
-        let mut req = Request::get(path)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| ProbeError::of(Outcome::CheckFailed, &e))?;
-        req.headers_mut().insert(HOST, origin.host.clone());
-        let fut = async {
-            let (resp, lease) = self
-                .send(&origin, req)
-                .await
-                .map_err(|e| ProbeError::of(e.outcome(), e.source_error()))?;
-            let status = resp.status().as_u16();
-            resp.into_body()
-                .collect()
-                .await
-                .map_err(|e| ProbeError::of(classify(&e), &e))?;
-            self.release(lease);
-            Ok(status)
-        };
-        tokio::time::timeout(timeout, fut)
-            .await
-            .unwrap_or_else(|_| {
-                Err(ProbeError {
-                    outcome: Outcome::Timeout,
-                    tls: None,
-                    detail: "no answer in time".into(),
-                })
-            })
-    }
-
-    /// Returns a connection whose response was read to the end.
-    pub fn release(&self, lease: Lease) {
-        if let Some(conn) = lease.conn {
-            if !conn.is_closed() {
-                self.pools.borrow_mut()[lease.pool].idle.push(conn);
-            }
+        let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let req = Built::get(&origin, path);
+        match tokio::time::timeout(timeout, self.exchange(&origin, &req, 0)).await {
+            Ok(Ok(reply)) => Ok(reply.status),
+            Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error)),
+            Err(_) => Err(ProbeError {
+                outcome: Outcome::Timeout,
+                tls: None,
+                detail: "no answer in time".into(),
+            }),
         }
     }
 
@@ -295,8 +378,8 @@ impl HttpClient {
             }
             p.h2 = None;
         }
-        while let Some(conn) = p.idle.pop() {
-            if !conn.is_closed() {
+        while let Some(mut conn) = p.idle.pop() {
+            if !conn.is_stale() {
                 return Some(Conn::H1(conn));
             }
         }
@@ -304,34 +387,59 @@ impl HttpClient {
     }
 
     async fn connect(&self, pool: usize, origin: &Origin) -> Result<Conn, SendError> {
-        let uri = Uri::builder()
-            .scheme(origin.scheme.clone())
-            .authority(origin.authority.clone())
-            .path_and_query("/")
-            .build()
-            .map_err(|e| SendError::Connect(e.into()))?;
-        let mut connector = self.connector.clone();
-        let io = connector.call(uri).await.map_err(SendError::Connect)?;
+        let limit = self.connect_timeout;
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+        let tcp = tokio::time::timeout(limit, tcp_connect(&origin.host, origin.port))
+            .await
+            .map_err(|_| SendError::connect(timed_out()))?
+            .map_err(SendError::connect)?;
+        tcp.set_nodelay(true).map_err(SendError::connect)?;
+        let (stream, alpn_h2) = if origin.tls {
+            let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
+                .map_err(SendError::connect)?;
+            let tls = tokio::time::timeout(limit, self.tls.connect(name, tcp))
+                .await
+                .map_err(|_| SendError::connect(timed_out()))?
+                .map_err(SendError::connect)?;
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            (Stream::Tls(Box::new(tls)), h2)
+        } else {
+            (Stream::Tcp(tcp), false)
+        };
         let h2 = match self.http {
             HttpVersion::Http1 => false,
             HttpVersion::Http2 => true,
-            HttpVersion::Auto => io.connected().is_negotiated_h2(),
+            HttpVersion::Auto => alpn_h2,
         };
-        if h2 {
-            let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
-                .await
-                .map_err(SendError::Http)?;
-            tokio::spawn(conn);
-            self.pools.borrow_mut()[pool]
-                .h2
-                .get_or_insert_with(|| sender.clone());
-            Ok(Conn::H2(sender))
-        } else {
-            let (sender, conn) = http1::handshake(io).await.map_err(SendError::Http)?;
-            tokio::spawn(conn);
-            Ok(Conn::H1(sender))
+        if !h2 {
+            return Ok(Conn::H1(H1::new(stream)));
+        }
+        let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .map_err(SendError::h2)?;
+        tokio::spawn(conn);
+        self.pools.borrow_mut()[pool]
+            .h2
+            .get_or_insert_with(|| sender.clone());
+        Ok(Conn::H2(sender))
+    }
+}
+
+/// Resolves `host` and connects to the first address that answers.
+async fn tcp_connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
         }
     }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "the host name resolved to no address",
+        )
+    }))
 }
 
 /// Why a probe failed.
@@ -367,7 +475,7 @@ impl ProbeError {
 }
 
 /// The rustls error inside `e`, looking through `io::Error`s that carry another error
-/// (which `source()` does not show): tokio-rustls and hyper-rustls nest two of them.
+/// (which `source()` does not show): tokio-rustls nests them.
 fn find_tls<'a>(e: &'a (dyn StdError + 'static), depth: u8) -> Option<&'a rustls::Error> {
     if let Some(t) = e.downcast_ref::<rustls::Error>() {
         return Some(t);
@@ -436,19 +544,25 @@ enum HeaderPart {
 #[error("the rendered request is not valid HTTP (URL or header value)")]
 pub struct InvalidRequest;
 
-/// An endpoint with everything that does not change per request parsed once. Requests
-/// are built in origin form (`/path?query`) with a `Host` header, as HTTP/1.1 sends
-/// them; [`HttpClient::send`] makes them absolute for HTTP/2.
+/// An endpoint with everything that does not change per request encoded once. A fully
+/// static endpoint is one `Bytes` clone per request.
 pub struct Prepared {
     method: Method,
     origin: Origin,
     /// The base URL's path, without a trailing slash, put before every path.
     prefix: String,
     path: Template,
-    static_uri: Option<Uri>,
+    /// The rendered path, when it has no placeholders.
+    static_path: Option<Vec<u8>>,
     headers: Vec<(HeaderName, HeaderPart)>,
     body: Option<Template>,
     static_body: Option<Bytes>,
+    /// The whole request head, when nothing in it changes.
+    static_head: Option<Bytes>,
+    /// Whether a body-less request still says `content-length: 0` (POST, PUT, PATCH).
+    empty_body_length: bool,
+    idempotent: bool,
+    secret: Arc<[HeaderName]>,
     checks: Checks,
     uses_row: bool,
     /// Most body bytes kept for checks.
@@ -478,10 +592,12 @@ impl Prepared {
         let origin =
             Origin::of(&base_uri).map_err(|err| bad(format!("invalid target URL: {err}")))?;
         let prefix = base_uri.path().trim_end_matches('/').to_string();
-        let static_uri = if e.path.is_static() {
+        let static_path = if e.path.is_static() {
             let mut s = prefix.clone().into_bytes();
             s.extend_from_slice(&render_static(&e.path));
-            Some(Uri::try_from(s).map_err(|err| bad(format!("invalid URL: {err}")))?)
+            PathAndQuery::try_from(s.as_slice())
+                .map_err(|err| bad(format!("invalid URL: {err}")))?;
+            Some(s)
         } else {
             None
         };
@@ -491,17 +607,22 @@ impl Prepared {
             .iter()
             .any(|h| h.name.eq_ignore_ascii_case("host"))
         {
-            headers.push((HOST, HeaderPart::Static(origin.host.clone())));
+            let host = HeaderValue::from_str(origin.authority.as_str())
+                .map_err(|err| bad(format!("invalid target host: {err}")))?;
+            headers.push((http::header::HOST, HeaderPart::Static(host)));
         }
+        let mut secret = Vec::new();
         for h in &e.headers {
             let name = HeaderName::from_bytes(h.name.as_bytes())
                 .map_err(|_| bad(format!("invalid header name {}", h.name)))?;
+            if h.secret {
+                secret.push(name.clone());
+            }
             let part = if h.value.is_static() {
                 let v = render_static(&h.value);
                 // Never echo the value: it may be a secret.
-                let mut value = HeaderValue::from_bytes(&v)
+                let value = HeaderValue::from_bytes(&v)
                     .map_err(|_| bad(format!("invalid value for header {}", h.name)))?;
-                value.set_sensitive(h.secret);
                 HeaderPart::Static(value)
             } else {
                 HeaderPart::Dynamic(h.value.clone())
@@ -516,19 +637,43 @@ impl Prepared {
         let uses_row = e.path.uses_row()
             || e.body.as_ref().is_some_and(Template::uses_row)
             || e.headers.iter().any(|h| h.value.uses_row());
-        Ok(Prepared {
+        let mut p = Prepared {
+            empty_body_length: [Method::POST, Method::PUT, Method::PATCH].contains(&method),
+            idempotent: method.is_idempotent(),
             method,
             origin,
             prefix,
             path: e.path.clone(),
-            static_uri,
+            static_path,
             headers,
             body: e.body.clone(),
             static_body,
+            static_head: None,
+            secret: secret.into(),
             checks: e.checks.clone(),
             uses_row,
             max_body,
-        })
+        };
+        let all_static = p.static_path.is_some()
+            && (p.body.is_none() || p.static_body.is_some())
+            && p.headers
+                .iter()
+                .all(|(_, h)| matches!(h, HeaderPart::Static(_)));
+        if all_static {
+            let body_len = p.static_body.as_ref().map_or(0, Bytes::len);
+            let mut head = Vec::new();
+            let mut rng = <SmallRng as rand::SeedableRng>::seed_from_u64(0);
+            let mut ctx = RenderCtx {
+                seq: 0,
+                rng: &mut rng,
+                row: None,
+                lists: &[],
+            };
+            p.encode_head(&mut ctx, &mut head, body_len)
+                .map_err(|_| bad("the request is not valid HTTP".into()))?;
+            p.static_head = Some(head.into());
+        }
+        Ok(p)
     }
 
     /// Whether this endpoint reads the data file.
@@ -547,16 +692,7 @@ impl Prepared {
         &self,
         ctx: &mut RenderCtx<'_, SmallRng>,
         scratch: &mut Vec<u8>,
-    ) -> Result<Request<Body>, InvalidRequest> {
-        let uri = match &self.static_uri {
-            Some(u) => u.clone(),
-            None => {
-                scratch.clear();
-                scratch.extend_from_slice(self.prefix.as_bytes());
-                self.path.render(ctx, scratch);
-                Uri::try_from(scratch.as_slice()).map_err(|_| InvalidRequest)?
-            }
-        };
+    ) -> Result<Built, InvalidRequest> {
         let body = match (&self.static_body, &self.body) {
             (Some(b), _) => b.clone(),
             (None, Some(t)) => {
@@ -566,27 +702,60 @@ impl Prepared {
             }
             (None, None) => Bytes::new(),
         };
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = uri;
-        let h = req.headers_mut();
-        h.reserve(self.headers.len());
-        for (name, part) in &self.headers {
-            match part {
-                HeaderPart::Static(v) => {
-                    h.append(name.clone(), v.clone());
-                }
-                HeaderPart::Dynamic(t) => {
-                    scratch.clear();
-                    t.render(ctx, scratch);
-                    h.append(
-                        name.clone(),
-                        HeaderValue::from_bytes(scratch).map_err(|_| InvalidRequest)?,
-                    );
-                }
+        let head = match &self.static_head {
+            Some(h) => h.clone(),
+            None => {
+                scratch.clear();
+                self.encode_head(ctx, scratch, body.len())?;
+                Bytes::copy_from_slice(scratch)
+            }
+        };
+        Ok(Built {
+            head,
+            body,
+            head_only: self.method == Method::HEAD,
+            idempotent: self.idempotent,
+            secret: self.secret.clone(),
+        })
+    }
+
+    /// Writes the HTTP/1.1 request line and headers, validating what templates rendered.
+    fn encode_head(
+        &self,
+        ctx: &mut RenderCtx<'_, SmallRng>,
+        out: &mut Vec<u8>,
+        body_len: usize,
+    ) -> Result<(), InvalidRequest> {
+        out.extend_from_slice(self.method.as_str().as_bytes());
+        out.push(b' ');
+        match &self.static_path {
+            Some(p) => out.extend_from_slice(p),
+            None => {
+                let at = out.len();
+                out.extend_from_slice(self.prefix.as_bytes());
+                self.path.render(ctx, out);
+                PathAndQuery::try_from(&out[at..]).map_err(|_| InvalidRequest)?;
             }
         }
-        Ok(req)
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, part) in &self.headers {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            match part {
+                HeaderPart::Static(v) => out.extend_from_slice(v.as_bytes()),
+                HeaderPart::Dynamic(t) => {
+                    let at = out.len();
+                    t.render(ctx, out);
+                    HeaderValue::from_bytes(&out[at..]).map_err(|_| InvalidRequest)?;
+                }
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        if body_len > 0 || self.empty_body_length {
+            write!(out, "content-length: {body_len}\r\n").map_err(|_| InvalidRequest)?;
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(())
     }
 }
 
@@ -613,43 +782,25 @@ pub async fn execute(
     client: &HttpClient,
     endpoint: usize,
     prepared: &Prepared,
-    req: Request<Body>,
+    req: Built,
     intended: Instant,
     timeout: Duration,
 ) -> Sample {
     let sent = Instant::now();
-    let needs_body = prepared.checks.needs_body();
-    let result = tokio::time::timeout(timeout, async {
-        let (resp, lease) = client
-            .send(&prepared.origin, req)
-            .await
-            .map_err(|e| e.outcome())?;
-        let status = resp.status().as_u16();
-        let mut body = resp.into_body();
-        let mut kept = Vec::new();
-        let mut bytes = 0u64;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| classify(&e))?;
-            if let Some(data) = frame.data_ref() {
-                bytes += data.len() as u64;
-                if needs_body && kept.len() < prepared.max_body {
-                    let room = prepared.max_body - kept.len();
-                    kept.extend_from_slice(&data[..data.len().min(room)]);
-                }
-            }
-        }
-        client.release(lease);
-        Ok::<_, Outcome>((status, bytes, kept))
-    })
-    .await;
+    let keep = if prepared.checks.needs_body() {
+        prepared.max_body
+    } else {
+        0
+    };
+    let result = tokio::time::timeout(timeout, client.exchange(&prepared.origin, &req, keep)).await;
     let done = Instant::now();
     let (outcome, status, bytes) = match result {
         Err(_elapsed) => (Outcome::Timeout, None, 0),
-        Ok(Err(outcome)) => (outcome, None, 0),
-        Ok(Ok((status, bytes, body))) => (
-            evaluate(&prepared.checks, status, &body),
-            Some(status),
-            bytes,
+        Ok(Err(e)) => (e.outcome, None, 0),
+        Ok(Ok(reply)) => (
+            evaluate(&prepared.checks, reply.status, &reply.kept),
+            Some(reply.status),
+            reply.bytes,
         ),
     };
     Sample {
@@ -771,5 +922,219 @@ mod tests {
         );
         assert_eq!(evaluate(&c, 200, br#"{"s":"no"}"#), Outcome::CheckFailed);
         assert_eq!(evaluate(&c, 200, b"ok but not json"), Outcome::CheckFailed);
+    }
+
+    /// A raw HTTP/1.x server on 127.0.0.1:0: for each request (read up to the blank
+    /// line) it writes the next canned answer, in the pieces given, with a pause
+    /// between pieces; `close` after an answer ends that connection. Counts
+    /// connections.
+    struct Canned {
+        origin: Origin,
+        accepted: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    struct Answer {
+        pieces: Vec<Vec<u8>>,
+        close: bool,
+    }
+
+    fn answer(text: &str, close: bool) -> Answer {
+        Answer {
+            pieces: vec![text.as_bytes().to_vec()],
+            close,
+        }
+    }
+
+    async fn canned(answers: Vec<Answer>) -> Canned {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let answers = Arc::new(std::sync::Mutex::new(answers.into_iter()));
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let answers = answers.clone();
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        while memchr::memmem::find(&seen, b"\r\n\r\n").is_none() {
+                            match sock.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let end = memchr::memmem::find(&seen, b"\r\n\r\n").unwrap() + 4;
+                        seen.drain(..end);
+                        let Some(a) = answers.lock().unwrap().next() else {
+                            return;
+                        };
+                        for (i, piece) in a.pieces.iter().enumerate() {
+                            if i > 0 {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                            if sock.write_all(piece).await.is_err() {
+                                return;
+                            }
+                        }
+                        if a.close {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let uri: Uri = format!("http://{addr}/").parse().unwrap();
+        Canned {
+            origin: Origin::of(&uri).unwrap(),
+            accepted,
+        }
+    }
+
+    fn request(method: &str, origin: &Origin) -> Built {
+        let mut b = Built::get(origin, "/");
+        let head = String::from_utf8(b.head.to_vec()).unwrap();
+        b.head = head.replacen("GET", method, 1).into();
+        b.head_only = method == "HEAD";
+        b.idempotent = method != "POST";
+        b
+    }
+
+    fn client() -> HttpClient {
+        HttpClient::new(ClientOptions {
+            connect_timeout: Duration::from_secs(1),
+            http: HttpVersion::Http1,
+            insecure: false,
+        })
+        .unwrap()
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn every_kind_of_http1_framing_is_read_to_its_end() {
+        block_on(async {
+            let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n";
+            let big_header = format!(
+                "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 2\r\n\r\nok",
+                "b".repeat(40 * 1024)
+            );
+            let server = canned(vec![
+                answer(chunked, false),
+                answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", false),
+                answer("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false),
+                Answer {
+                    pieces: vec![
+                        b"HTTP/1.1 200 OK\r\nContent-Le".to_vec(),
+                        b"ngth: 4\r\n\r\nab".to_vec(),
+                        b"cd".to_vec(),
+                    ],
+                    close: false,
+                },
+                answer(&big_header, false),
+                answer("HTTP/1.1 200 OK\r\n\r\nuntil close", true),
+                answer("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold", false),
+                answer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+            ])
+            .await;
+            let c = client();
+            let o = &server.origin;
+            let get = request("GET", o);
+            let r = c.exchange(o, &get, 64).await.unwrap();
+            assert_eq!(
+                (r.status, r.bytes, &r.kept[..]),
+                (200, 11, &b"hello world"[..])
+            );
+            let r = c.exchange(o, &get, 64).await.unwrap();
+            assert_eq!((r.status, &r.kept[..]), (201, &b"ok"[..]), "1xx skipped");
+            let r = c.exchange(o, &request("HEAD", o), 64).await.unwrap();
+            assert_eq!((r.status, r.bytes), (200, 0), "HEAD has no body");
+            let r = c.exchange(o, &get, 64).await.unwrap();
+            assert_eq!(&r.kept[..], b"abcd", "an answer split anywhere");
+            let r = c.exchange(o, &get, 2).await.unwrap();
+            assert_eq!((r.bytes, &r.kept[..]), (2, &b"ok"[..]), "a 40 KiB head");
+            // One connection so far: every answer above left it reusable.
+            assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+            let r = c.exchange(o, &get, 64).await.unwrap();
+            assert_eq!(&r.kept[..], b"until close");
+            let r = c.exchange(o, &get, 64).await.unwrap();
+            assert_eq!(&r.kept[..], b"old");
+            c.exchange(o, &get, 64).await.unwrap();
+            // A body read to the close and an HTTP/1.0 answer each end their connection.
+            assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+        });
+    }
+
+    #[test]
+    fn broken_http1_answers_are_classified() {
+        block_on(async {
+            let huge_head = format!(
+                "HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n",
+                "b".repeat(crate::h1::MAX_HEAD)
+            );
+            for (text, want) in [
+                (
+                    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+                    Outcome::IoError,
+                ),
+                (
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                    Outcome::ProtocolError,
+                ),
+                (
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXX",
+                    Outcome::ProtocolError,
+                ),
+                (
+                    "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+                    Outcome::ProtocolError,
+                ),
+                ("HTTP/1.1 200 OK\r\nContent-Type: te", Outcome::IoError),
+                ("", Outcome::IoError),
+                (huge_head.as_str(), Outcome::ProtocolError),
+            ] {
+                let server = canned(vec![answer(text, true)]).await;
+                let o = &server.origin;
+                let e = client()
+                    .exchange(o, &request("GET", o), 0)
+                    .await
+                    .unwrap_err();
+                assert_eq!(
+                    e.outcome,
+                    want,
+                    "{:?}: {}",
+                    &text[..text.len().min(60)],
+                    e.error
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_while_idle_is_not_used() {
+        block_on(async {
+            // Each answer is followed by a close without `Connection: close`.
+            let ok = || answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true);
+            let server = canned(vec![ok(), ok(), ok()]).await;
+            let c = client();
+            let o = &server.origin;
+            // A POST is never sent twice, so it must not be sent on the dead connection.
+            let post = request("POST", o);
+            for _ in 0..3 {
+                let r = c.exchange(o, &post, 0).await.unwrap();
+                assert_eq!(r.status, 200);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+        });
     }
 }

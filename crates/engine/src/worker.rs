@@ -9,16 +9,13 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
 use loadgate_metrics::{Outcome, Sample, Shard};
 use loadgate_scenario::{DataMode, LoadModel, RenderCtx, Scenario};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{watch, Notify};
 
-use crate::client::{execute, ClientOptions, HttpClient, Prepared};
+use crate::client::{execute, Built, ClientOptions, HttpClient, Prepared};
 use crate::mix::Mix;
 use crate::schedule::Schedule;
 
@@ -345,7 +342,7 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
 
 /// Renders request `seq` for `endpoint`. A template that renders into an invalid URL or
 /// header cannot become a request; it is recorded as a check failure and `None` returned.
-fn build_request(ctx: &Ctx, endpoint: usize, seq: u64) -> Option<Request<Full<Bytes>>> {
+fn build_request(ctx: &Ctx, endpoint: usize, seq: u64) -> Option<Built> {
     let built = {
         let scenario = &ctx.spec.scenario;
         let mut rng = ctx.rng.borrow_mut();
@@ -383,12 +380,7 @@ fn build_request(ctx: &Ctx, endpoint: usize, seq: u64) -> Option<Request<Full<By
 }
 
 /// Sends one request and records it; `in_flight` covers it until the sample is recorded.
-async fn send_and_record(
-    ctx: Rc<Ctx>,
-    endpoint: usize,
-    req: Request<Full<Bytes>>,
-    intended: Instant,
-) {
+async fn send_and_record(ctx: Rc<Ctx>, endpoint: usize, req: Built, intended: Instant) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let sample = execute(
         &ctx.client,

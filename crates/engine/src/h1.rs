@@ -1,0 +1,489 @@
+//! HTTP/1.1 on the hot path: the request is written as bytes encoded once per endpoint
+//! (or rendered into one buffer), and the response is parsed with httparse from a buffer
+//! the connection keeps, in the task that sent the request: no channel to a connection
+//! task, no header map, no allocation per request. The body is handed to a sink piece
+//! by piece and never buffered whole.
+//!
+//! Framing follows RFC 9112 section 6: no body for HEAD, 1xx, 204 and 304; chunked when
+//! it is the final transfer coding; else Content-Length; else until the server closes.
+
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Initial read buffer; it grows only while a response head does not fit.
+const BUF: usize = 16 * 1024;
+/// Largest response head accepted (status line and headers).
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+/// Most response headers accepted.
+const MAX_HEADERS: usize = 100;
+/// Longest chunk-size or trailer line accepted.
+const MAX_LINE: usize = 4 * 1024;
+
+/// A connection's byte stream: TCP, or TLS over TCP.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum H1Error {
+    /// The request could not be written, or the connection ended before any byte of
+    /// the response: on a reused connection, the server most likely closed it while it
+    /// was idle, and an idempotent request may be sent again on a new one.
+    #[error("connection closed before the response began: {0}")]
+    NoResponse(io::Error),
+    /// The connection failed part way through the response.
+    #[error("{0}")]
+    Io(io::Error),
+    /// The connection ended part way through the response.
+    #[error("connection closed before the response was complete")]
+    Incomplete,
+    /// Bytes that are not a valid HTTP/1.x response.
+    #[error("invalid HTTP response: {0}")]
+    Protocol(&'static str),
+}
+
+/// How the response body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// One HTTP/1.1 connection and its read buffer.
+pub(crate) struct H1 {
+    io: Stream,
+    buf: Vec<u8>,
+    /// Unread bytes are `buf[pos..end]`.
+    pos: usize,
+    end: usize,
+}
+
+impl H1 {
+    pub(crate) fn new(io: Stream) -> H1 {
+        H1 {
+            io,
+            buf: vec![0; BUF],
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    /// Whether an idle connection can no longer be used: the server closed it, reset
+    /// it, or sent bytes nobody asked for. Does not wait. On a connection whose last
+    /// read drained the socket this costs no system call: the runtime already knows
+    /// there is nothing to read.
+    pub(crate) fn is_stale(&mut self) -> bool {
+        if self.pos < self.end {
+            return true;
+        }
+        self.pos = 0;
+        self.end = 0;
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut rb = ReadBuf::new(&mut self.buf[..]);
+        !matches!(
+            Pin::new(&mut self.io).poll_read(&mut cx, &mut rb),
+            Poll::Pending
+        )
+    }
+
+    /// Writes one request (`head` then `body`) and reads its response, handing body
+    /// bytes to `sink`. Returns the status and whether the connection may be reused.
+    pub(crate) async fn exchange(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        head_only: bool,
+        sink: &mut impl FnMut(&[u8]),
+    ) -> Result<(u16, bool), H1Error> {
+        self.write(head, body).await.map_err(H1Error::NoResponse)?;
+        let (status, framing, keep_alive) = self.read_head(head_only).await?;
+        self.read_body(framing, sink).await?;
+        let reusable = keep_alive && framing != Framing::UntilClose && self.pos == self.end;
+        Ok((status, reusable))
+    }
+
+    async fn write(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        if body.is_empty() {
+            self.io.write_all(head).await?;
+        } else {
+            let mut bufs = [IoSlice::new(head), IoSlice::new(body)];
+            let mut rest = &mut bufs[..];
+            while !rest.is_empty() {
+                let n = self.io.write_vectored(rest).await?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                IoSlice::advance_slices(&mut rest, n);
+            }
+        }
+        // A no-op on TCP; TLS may hold the last record until flushed.
+        self.io.flush().await
+    }
+
+    /// Reads more bytes into the buffer, making room first. Returns how many (0 at the
+    /// end of the stream).
+    async fn fill(&mut self) -> io::Result<usize> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            if self.pos > 0 {
+                self.buf.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+            } else {
+                let grown = (self.buf.len() * 2).min(MAX_HEAD);
+                self.buf.resize(grown, 0);
+            }
+        }
+        let n = self.io.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Reads up to the end of a final (non-1xx) response head.
+    async fn read_head(&mut self, head_only: bool) -> Result<(u16, Framing, bool), H1Error> {
+        let mut began = false;
+        loop {
+            if self.end > self.pos {
+                began = true;
+                if let Some((used, status, framing, keep_alive)) =
+                    parse_head(&self.buf[self.pos..self.end], head_only)?
+                {
+                    self.pos += used;
+                    if status == 101 {
+                        return Err(H1Error::Protocol(
+                            "101 Switching Protocols was not asked for",
+                        ));
+                    }
+                    if (100..200).contains(&status) {
+                        continue;
+                    }
+                    return Ok((status, framing, keep_alive));
+                }
+                if self.end - self.pos >= MAX_HEAD {
+                    return Err(H1Error::Protocol("response head larger than 64 KiB"));
+                }
+            }
+            match self.fill().await {
+                Ok(0) if began => return Err(H1Error::Incomplete),
+                Ok(0) => {
+                    return Err(H1Error::NoResponse(io::ErrorKind::UnexpectedEof.into()));
+                }
+                Ok(_) => {}
+                Err(e) if began => return Err(H1Error::Io(e)),
+                Err(e) => return Err(H1Error::NoResponse(e)),
+            }
+        }
+    }
+
+    async fn read_body(
+        &mut self,
+        framing: Framing,
+        sink: &mut impl FnMut(&[u8]),
+    ) -> Result<(), H1Error> {
+        match framing {
+            Framing::Length(n) => self.read_exact_into(n, sink).await,
+            Framing::UntilClose => loop {
+                if self.pos < self.end {
+                    sink(&self.buf[self.pos..self.end]);
+                    self.pos = self.end;
+                }
+                if self.fill().await.map_err(H1Error::Io)? == 0 {
+                    return Ok(());
+                }
+            },
+            Framing::Chunked => loop {
+                let size = self.read_chunk_size().await?;
+                if size == 0 {
+                    return self.read_trailers().await;
+                }
+                self.read_exact_into(size, sink).await?;
+                while self.end - self.pos < 2 {
+                    self.more().await?;
+                }
+                if &self.buf[self.pos..self.pos + 2] != b"\r\n" {
+                    return Err(H1Error::Protocol("chunk data not followed by CRLF"));
+                }
+                self.pos += 2;
+            },
+        }
+    }
+
+    /// Reads more bytes; the end of the stream here cuts a response short.
+    async fn more(&mut self) -> Result<(), H1Error> {
+        match self.fill().await {
+            Ok(0) => Err(H1Error::Incomplete),
+            Ok(_) => Ok(()),
+            Err(e) => Err(H1Error::Io(e)),
+        }
+    }
+
+    async fn read_exact_into(
+        &mut self,
+        mut left: u64,
+        sink: &mut impl FnMut(&[u8]),
+    ) -> Result<(), H1Error> {
+        while left > 0 {
+            if self.pos == self.end {
+                self.more().await?;
+            }
+            let n = (self.end - self.pos).min(usize::try_from(left).unwrap_or(usize::MAX));
+            sink(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    async fn read_chunk_size(&mut self) -> Result<u64, H1Error> {
+        loop {
+            match httparse::parse_chunk_size(&self.buf[self.pos..self.end]) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    self.pos += used;
+                    return Ok(size);
+                }
+                Ok(httparse::Status::Partial) if self.end - self.pos < MAX_LINE => {
+                    self.more().await?
+                }
+                Ok(httparse::Status::Partial) => {
+                    return Err(H1Error::Protocol("chunk-size line too long"));
+                }
+                Err(_) => return Err(H1Error::Protocol("invalid chunk size")),
+            }
+        }
+    }
+
+    /// Skips trailer fields up to the empty line that ends a chunked body.
+    async fn read_trailers(&mut self) -> Result<(), H1Error> {
+        loop {
+            let line = &self.buf[self.pos..self.end];
+            match memchr::memmem::find(line, b"\r\n") {
+                Some(0) => {
+                    self.pos += 2;
+                    return Ok(());
+                }
+                Some(i) => self.pos += i + 2,
+                None if line.len() < MAX_LINE => self.more().await?,
+                None => return Err(H1Error::Protocol("trailer line too long")),
+            }
+        }
+    }
+}
+
+/// Parses one response head from the start of `buf`: `None` if more bytes are needed;
+/// else the bytes used, the status, the body framing and whether the server keeps the
+/// connection open.
+fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<(usize, u16, Framing, bool)>, H1Error> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let used = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)
+    {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(H1Error::Protocol("more than 100 response headers"))
+        }
+        Err(_) => return Err(H1Error::Protocol("malformed status line or header")),
+    };
+    let status = resp.code.unwrap_or(0);
+    let http11 = resp.version == Some(1);
+    let mut length: Option<u64> = None;
+    let mut coded = false;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive = false;
+    for h in resp.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = parse_length(h.value).ok_or(H1Error::Protocol("invalid Content-Length"))?;
+            if length.is_some_and(|m| m != n) {
+                return Err(H1Error::Protocol("conflicting Content-Length headers"));
+            }
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            coded = true;
+            chunked = tokens(h.value)
+                .last()
+                .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for t in tokens(h.value) {
+                close |= t.eq_ignore_ascii_case(b"close");
+                keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+    let framing = if head_only || status < 200 || status == 204 || status == 304 {
+        Framing::Length(0)
+    } else if coded {
+        // Transfer-Encoding overrides Content-Length; without chunked last, the body
+        // runs to the end of the connection.
+        if chunked {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        }
+    } else {
+        length.map_or(Framing::UntilClose, Framing::Length)
+    };
+    let reusable = !close && (http11 || keep_alive);
+    Ok(Some((used, status, framing, reusable)))
+}
+
+/// The comma-separated tokens of a header value, trimmed.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+fn parse_length(value: &[u8]) -> Option<u64> {
+    let v = value.trim_ascii();
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(s: &str, head_only: bool) -> Result<Option<(usize, u16, Framing, bool)>, H1Error> {
+        parse_head(s.as_bytes(), head_only)
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let ok = |s: &str| head(s, false).unwrap().unwrap();
+        assert_eq!(
+            ok("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").2,
+            Framing::Length(5)
+        );
+        assert_eq!(
+            ok("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n\r\n")
+                .2,
+            Framing::Chunked
+        );
+        assert_eq!(
+            ok("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n").2,
+            Framing::UntilClose
+        );
+        assert_eq!(ok("HTTP/1.1 200 OK\r\n\r\n").2, Framing::UntilClose);
+        assert_eq!(
+            ok("HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n").2,
+            Framing::Length(0)
+        );
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true)
+                .unwrap()
+                .unwrap()
+                .2,
+            Framing::Length(0)
+        );
+        assert!(head("HTTP/1.1 200 OK\r\nContent-Le", false)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn keep_alive_depends_on_version_and_connection() {
+        let ka = |s: &str| head(s, false).unwrap().unwrap().3;
+        assert!(ka("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!ka(
+            "HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!ka("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        assert!(ka(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+        ));
+    }
+
+    #[test]
+    fn bad_heads_are_protocol_errors() {
+        for bad in [
+            "HTTX/1.1 200 OK\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 2000 OK\r\n\r\n",
+        ] {
+            assert!(
+                matches!(head(bad, false), Err(H1Error::Protocol(_))),
+                "{bad:?}"
+            );
+        }
+        let many = format!(
+            "HTTP/1.1 200 OK\r\n{}\r\n",
+            "a: b\r\n".repeat(MAX_HEADERS + 1)
+        );
+        assert!(matches!(head(&many, false), Err(H1Error::Protocol(_))));
+    }
+}
