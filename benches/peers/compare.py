@@ -107,6 +107,64 @@ def main():
                            "-c", str(a.conns * 4), "-z", f"{a.fixed_secs}s", URL], a.fixed_secs + 60)
     j = json.loads(out)
     print(f"oha:      {j['summary']['requestsPerSec']:.0f}/s, p50 {j['latencyPercentiles']['p50'] * 1e3:.3f} ms, p99 {j['latencyPercentiles']['p99'] * 1e3:.3f} ms, cpu {cpu:.2f} s, rss {rss // 1024} MiB")
+    freeze_check(a)
+
+
+def freeze_check(a):
+    """Coordinated omission: a target that freezes every response for 1.0 s every 5 s,
+    1000 requests/s for 15 s (three whole periods, so exactly 20% of arrivals wait
+    uniformly 0..1 s). Starts its own embedded target for each tool, so the freeze phase
+    is the same relative to each run."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    truth = {"p90": 500.0, "p99": 950.0, "p99.9": 995.0, "mean": 100.0}
+    print("\nCoordinated omission: every response frozen 1.0 s every 5 s, 1000 requests/s for 15 s\n")
+    print("| tool | p90 ms | p99 ms | p99.9 ms | mean ms | worst error vs truth |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| analytic truth | {truth['p90']:.1f} | {truth['p99']:.1f} | {truth['p99.9']:.1f} | {truth['mean']:.1f} | — |")
+
+    def serve():
+        p = subprocess.Popen([a.loadgate, "serve-target", "--profile", os.path.join(here, "freeze-profile.toml"),
+                              "--addr", "127.0.0.1:18081", "--threads", "1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                import socket
+                socket.create_connection(("127.0.0.1", 18081), timeout=0.1).close()
+                return p
+            except OSError:
+                import time
+                time.sleep(0.05)
+        p.kill()
+        raise SystemExit("the embedded target did not start")
+
+    def row(name, got):
+        worst = max(abs(got[k] - truth[k]) / max(truth[k] * 0.02, 10.0) for k in ("p90", "p99", "p99.9"))
+        verdict = "within 2% or 10 ms" if worst <= 1.0 else "outside 2% or 10 ms"
+        errs = ", ".join(f"{k} {got[k] - truth[k]:+.1f}" for k in ("p90", "p99", "p99.9"))
+        print(f"| {name} | {got['p90']:.1f} | {got['p99']:.1f} | {got['p99.9']:.1f} | {got['mean']:.1f} | {errs} ms ({verdict}) |")
+
+    target = serve()
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            subprocess.run([a.loadgate, "run", os.path.join(here, "freeze.toml"), "-q", "--no-report", "--out", d],
+                           capture_output=True, timeout=60)
+            h = json.load(open(os.path.join(d, "summary.json")))["overall"]["latency_us"]
+            row("loadgate", {"p90": h["p90"] / 1e3, "p99": h["p99"] / 1e3, "p99.9": h["p999"] / 1e3, "mean": h["mean"] / 1e3})
+    finally:
+        target.kill()
+        target.wait()
+    target = serve()
+    try:
+        out = subprocess.run(["oha", "--no-tui", "--output-format", "json", "-q", "1000", "--latency-correction",
+                              "-c", "1200", "-z", "15s", "http://127.0.0.1:18081/"],
+                             capture_output=True, text=True, timeout=60).stdout
+        j = json.loads(out)
+        lp = j["latencyPercentiles"]
+        row("oha --latency-correction", {"p90": lp["p90"] * 1e3, "p99": lp["p99"] * 1e3, "p99.9": lp["p99.9"] * 1e3,
+                                          "mean": j["summary"]["average"] * 1e3})
+    finally:
+        target.kill()
+        target.wait()
 
 
 if __name__ == "__main__":

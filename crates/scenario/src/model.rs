@@ -217,6 +217,9 @@ pub struct Load {
     pub stages: Vec<Stage>,
     /// Open model: most requests in flight at once; arrivals beyond it are dropped.
     pub max_in_flight: usize,
+    /// Whether the scenario set `max_in_flight`; if not, it follows the peak rate
+    /// (see [`default_max_in_flight`]), also when a flag changes the rate.
+    pub max_in_flight_set: bool,
     /// Closed model: pause between a user's requests.
     pub think_time: Duration,
     /// The first part of the run, measured but kept out of SLO evaluation.
@@ -316,6 +319,9 @@ impl Scenario {
             }];
             if self.load.warmup >= duration {
                 self.load.warmup = Duration::ZERO;
+            }
+            if !self.load.max_in_flight_set {
+                self.load.max_in_flight = default_max_in_flight(self.load.peak(), self.timeout);
             }
         }
         for b in &o.slo {
@@ -1083,8 +1089,7 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
             );
             1
         }
-        // Enough for the peak rate with every request taking the whole timeout, capped.
-        None => ((peak * timeout.as_secs_f64()).ceil() as usize).clamp(64, 10_000),
+        None => default_max_in_flight(peak, timeout),
     };
     let ratio = |sink: &mut Sink<'_>, v: &Option<raw::S<f64>>, default: f64, name: &str| match v {
         Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
@@ -1148,12 +1153,19 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         start,
         stages,
         max_in_flight,
+        max_in_flight_set: l.max_in_flight.is_some(),
         think_time,
         warmup,
         late_tolerance,
         validity,
         seed: l.seed,
     })
+}
+
+/// The in-flight cap when a scenario sets none: enough for the peak rate with every
+/// request taking the whole timeout, between 64 and 10,000.
+pub fn default_max_in_flight(peak: f64, timeout: Duration) -> usize {
+    ((peak * timeout.as_secs_f64()).ceil() as usize).clamp(64, 10_000)
 }
 
 fn budgets(

@@ -245,6 +245,28 @@ fn overrides_replace_stages_and_budgets() {
     assert_eq!(s.slo.global[0].budget.threshold, 1_000_000.0);
 }
 
+/// Regression: `--rps 20000` on a closed-model scenario of 50 VUs kept the in-flight cap
+/// computed for 50 (500), so a 25 ms hiccup dropped arrivals. An unset cap now follows
+/// the overridden rate; a cap the scenario sets is kept.
+#[test]
+fn an_unset_in_flight_cap_follows_a_rate_override() {
+    let base =
+        format!("{HEAD}[defaults]\ntimeout = \"10s\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n");
+    let mut s = ok(&base);
+    let before = s.load.max_in_flight;
+    s.apply(&loadgate_scenario::Overrides {
+        rps: Some(500.0),
+        ..Default::default()
+    });
+    assert_eq!((before < 5000, s.load.max_in_flight), (true, 5000));
+    let mut s = ok(&base.replace("[load]", "[load]\nmax_in_flight = 300"));
+    s.apply(&loadgate_scenario::Overrides {
+        rps: Some(500.0),
+        ..Default::default()
+    });
+    assert_eq!(s.load.max_in_flight, 300);
+}
+
 #[test]
 fn credentials_are_stripped_from_the_displayed_target() {
     let s = ok(&format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n")
