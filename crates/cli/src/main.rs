@@ -1,6 +1,7 @@
 //! `loadgate`: the command-line front end. Parses flags, maps every error to a
 //! documented exit code in one place, and leaves the work to the library crates.
 
+mod capacity_cmd;
 mod console;
 mod exit;
 mod output;
@@ -29,6 +30,10 @@ struct Cli {
 enum Command {
     /// Run a scenario, judge it against its SLO budgets, and write a run directory.
     Run(Box<RunArgs>),
+    /// Find the highest arrival rate at which every SLO budget holds: step the rate up
+    /// until a budget breaks (or loadgate cannot keep up), then bisect. Writes
+    /// capacity.json and a report with knee charts.
+    Capacity(Box<CapacityArgs>),
     /// Render the reports of a run directory again (HTML, SVG, JUnit, Markdown), with no traffic.
     Report {
         /// A run directory written by `loadgate run` (or its summary.json).
@@ -140,6 +145,92 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// Flags of `loadgate capacity`; the plan flags override the scenario's `[capacity]`.
+#[derive(Args, Clone)]
+pub struct CapacityArgs {
+    /// Scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Base URL to send load to (or `embedded`), overriding the scenario's `target`.
+    #[arg(long, env = "LOADGATE_TARGET")]
+    pub target: Option<String>,
+    /// First rate tried, in requests per second.
+    #[arg(long, value_name = "RPS")]
+    pub start_rps: Option<f64>,
+    /// Add this rate at each step.
+    #[arg(long, value_name = "RPS", conflicts_with = "factor")]
+    pub step_rps: Option<f64>,
+    /// Multiply the rate by this factor at each step (above 1).
+    #[arg(long)]
+    pub factor: Option<f64>,
+    /// Highest rate tried.
+    #[arg(long, value_name = "RPS")]
+    pub max_rps: Option<f64>,
+    /// Measured length of each step (e.g. `30s`).
+    #[arg(long, value_parser = parse_duration)]
+    pub step_duration: Option<Duration>,
+    /// Time at each step's rate before measuring (e.g. `10s`).
+    #[arg(long, value_parser = parse_duration)]
+    pub settle: Option<Duration>,
+    /// Most bisection steps between the last passing and the first failing rate.
+    #[arg(long)]
+    pub refine: Option<u32>,
+    /// Pass only if the sustainable rate is at least this (exit 1 below it, 3 when
+    /// loadgate itself could not reach it).
+    #[arg(long, value_name = "RPS")]
+    pub require_rps: Option<f64>,
+    /// An SLO budget such as `p95 < 2s`; adds to or replaces the scenario's global budget
+    /// on the same metric. Repeatable.
+    #[arg(long = "slo", value_name = "EXPR")]
+    pub slo: Vec<String>,
+    /// Write the results here instead of `reports/<scenario>-capacity-<UTC time>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Folder for the results directory.
+    #[arg(long, default_value = "reports")]
+    pub reports_dir: PathBuf,
+    /// Poll this path on the target until it answers 200 before the first step.
+    #[arg(long, value_name = "PATH")]
+    pub wait_healthy: Option<String>,
+    /// How long `--wait-healthy` waits before giving up.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub health_timeout: Duration,
+    /// Do not verify TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// No progress lines, only the result.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl CapacityArgs {
+    /// The `run` flags that mean the same here (target, budgets, health, TLS).
+    fn as_run_args(&self) -> RunArgs {
+        RunArgs {
+            scenario: self.scenario.clone(),
+            target: self.target.clone(),
+            duration: None,
+            rps: None,
+            vus: None,
+            slo: self.slo.clone(),
+            out: self.out.clone(),
+            reports_dir: self.reports_dir.clone(),
+            wait_healthy: self.wait_healthy.clone(),
+            health_timeout: self.health_timeout,
+            grace: Duration::from_secs(5),
+            insecure: self.insecure,
+            workers: self.workers,
+            baseline: None,
+            budgets: Vec::new(),
+            no_report: false,
+            summary_md: None,
+            quiet: self.quiet,
+        }
+    }
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 500ms or 2m"))
@@ -149,6 +240,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(*args),
+        Command::Capacity(args) => capacity_cmd::run(*args),
         Command::Validate { files } => validate(&files),
         Command::Compare {
             baseline,

@@ -30,47 +30,14 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         None => None,
     };
 
-    if let Target::Url(u) = &scenario.target {
-        resolve(u)?;
-        if u.scheme() == "https" {
-            tls_preflight(&scenario, u, args.insecure)?;
-        }
-    }
+    preflight(&scenario, args.insecure)?;
     let started = std::time::SystemTime::now();
     let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &scenario.name, started).map_err(|e| {
         let shown = args.out.as_deref().unwrap_or(&args.reports_dir);
         Failure::config(format!("cannot write the run directory under {}: {e}\n  hint: pass --out DIR with a writable folder", shown.display()))
     })?;
-
     // The embedded target lives as long as this function.
-    let (base_url, _target) = match &scenario.target {
-        Target::Embedded => {
-            let profile = match &scenario.target_profile {
-                Some(p) => {
-                    loadgate_target::Profile::load(p).map_err(|e| Failure::config(e.to_string()))?
-                }
-                None => loadgate_target::Profile::demo(),
-            };
-            let server = loadgate_target::spawn(
-                profile,
-                "127.0.0.1:0".parse().expect("valid address"),
-                2,
-            )
-            .map_err(|e| Failure::internal(format!("cannot start the embedded target: {e}")))?;
-            (server.base_url(), Some(server))
-        }
-        Target::Url(u) => (strip_credentials(u), None),
-    };
-
-    // --wait-healthy wins over the scenario's [health] table.
-    let health = match (&args.wait_healthy, &scenario.health) {
-        (Some(path), _) => Some((path.clone(), args.health_timeout)),
-        (None, Some(h)) => Some((h.path.clone(), h.timeout)),
-        (None, None) => None,
-    };
-    if let Some((path, timeout)) = health {
-        wait_healthy(&scenario, &base_url, &path, timeout, args.insecure)?;
-    }
+    let (base_url, _target) = start_target(&scenario, &args)?;
 
     let progress = Progress::new(args.quiet, scenario.load.duration());
     if !args.quiet {
@@ -337,7 +304,56 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     })
 }
 
-fn model_name(m: LoadModel) -> &'static str {
+/// Checks a URL target before anything is written: its name resolves and, for https,
+/// a TLS handshake succeeds.
+pub(crate) fn preflight(scenario: &Scenario, insecure: bool) -> Result<(), Failure> {
+    if let Target::Url(u) = &scenario.target {
+        resolve(u)?;
+        if u.scheme() == "https" {
+            tls_preflight(scenario, u, insecure)?;
+        }
+    }
+    Ok(())
+}
+
+/// The base URL to send load to, starting the embedded target if the scenario asks for
+/// it (it runs as long as the returned handle lives), then waiting for health.
+pub(crate) fn start_target(
+    scenario: &Scenario,
+    args: &RunArgs,
+) -> Result<(String, Option<loadgate_target::RunningTarget>), Failure> {
+    let (base_url, target) = match &scenario.target {
+        Target::Embedded => {
+            let profile = match &scenario.target_profile {
+                Some(p) => {
+                    loadgate_target::Profile::load(p).map_err(|e| Failure::config(e.to_string()))?
+                }
+                None => loadgate_target::Profile::demo(),
+            };
+            let server = loadgate_target::spawn(
+                profile,
+                "127.0.0.1:0".parse().expect("valid address"),
+                2,
+            )
+            .map_err(|e| Failure::internal(format!("cannot start the embedded target: {e}")))?;
+            (server.base_url(), Some(server))
+        }
+        Target::Url(u) => (strip_credentials(u), None),
+    };
+
+    // --wait-healthy wins over the scenario's [health] table.
+    let health = match (&args.wait_healthy, &scenario.health) {
+        (Some(path), _) => Some((path.clone(), args.health_timeout)),
+        (None, Some(h)) => Some((h.path.clone(), h.timeout)),
+        (None, None) => None,
+    };
+    if let Some((path, timeout)) = health {
+        wait_healthy(scenario, &base_url, &path, timeout, args.insecure)?;
+    }
+    Ok((base_url, target))
+}
+
+pub(crate) fn model_name(m: LoadModel) -> &'static str {
     match m {
         LoadModel::Open => "open",
         LoadModel::Closed => "closed",
@@ -345,7 +361,7 @@ fn model_name(m: LoadModel) -> &'static str {
 }
 
 /// Applies `--target`, `--duration`, `--rps`, `--vus` and `--slo`.
-fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(), Failure> {
+pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(), Failure> {
     let mut o = Overrides {
         duration: args.duration,
         rps: args.rps,
@@ -551,7 +567,7 @@ fn first_env(names: &[&str]) -> Option<String> {
 
 /// SIGINT / SIGTERM: the first stops issuing (in-flight requests get the grace period),
 /// the second stops waiting. Either way the run's results are written.
-fn watch_signals(stop: StopSignal) {
+pub(crate) fn watch_signals(stop: StopSignal) {
     let spawned = std::thread::Builder::new().name("loadgate-signals".into()).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {

@@ -55,6 +55,8 @@ struct LineChart<'a> {
     rules: Vec<Rule>,
     shade: Option<(f64, f64)>,
     x_labels: Option<&'a dyn Fn(&f64) -> String>,
+    /// Vertical markers: label, x, colour.
+    marks: Vec<(String, f64, RGBColor)>,
 }
 
 fn draw_line_chart(c: &LineChart<'_>) -> String {
@@ -132,6 +134,23 @@ fn draw_line_chart(c: &LineChart<'_>) -> String {
             if let Ok(s) = chart.draw_series(dashes) {
                 s.label(format!("budget {}", r.label)).legend(|(x, y)| {
                     PathElement::new(vec![(x, y), (x + 6, y)], BUDGET.stroke_width(2))
+                });
+            }
+        }
+        for (label, x, color) in &c.marks {
+            let color = *color;
+            let dashes = (0..)
+                .map(|k| k as f64 * y_max / 30.0)
+                .take_while(|&y| y < y_max)
+                .map(|y| {
+                    PathElement::new(
+                        vec![(*x, y), (*x, (y + y_max / 60.0).min(y_max))],
+                        color.stroke_width(2),
+                    )
+                });
+            if let Ok(s) = chart.draw_series(dashes) {
+                s.label(label.as_str()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x + 5, y - 5), (x + 5, y + 5)], color.stroke_width(2))
                 });
             }
         }
@@ -276,6 +295,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
             rules: latency_rules(global.iter().map(|(s, b)| (s.as_str(), b))),
             shade: warm,
             x_labels: None,
+            marks: Vec::new(),
         }),
     });
 
@@ -310,6 +330,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
             ),
             shade: warm,
             x_labels: None,
+            marks: Vec::new(),
         }),
     });
 
@@ -358,6 +379,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                 .collect(),
             shade: warm,
             x_labels: None,
+            marks: Vec::new(),
         }),
     });
 
@@ -386,6 +408,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                 rules: Vec::new(),
                 shade: warm,
                 x_labels: None,
+                marks: Vec::new(),
             })
         },
     });
@@ -431,6 +454,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                     ),
                     shade: None,
                     x_labels: Some(&nines),
+                    marks: Vec::new(),
                 })
             },
         });
@@ -469,6 +493,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                 rules: Vec::new(),
                 shade: warm,
                 x_labels: None,
+                marks: Vec::new(),
             }),
         });
     }
@@ -564,4 +589,114 @@ fn status_chart(run: &RunDir) -> String {
         let _ = root.present();
     }
     svg
+}
+
+const SUSTAINABLE: RGBColor = RGBColor(26, 127, 55);
+
+/// The knee charts of a capacity search: latency percentiles and throughput against the
+/// offered rate, with the budgets, the sustainable maximum and the first failing rate.
+pub fn capacity(r: &loadgate_slo::capacity::CapacityReport) -> Vec<Chart> {
+    use loadgate_slo::capacity::{num, StepVerdict};
+    let steps = r.steps_by_rate();
+    let pts = |f: &dyn Fn(&loadgate_slo::capacity::StepResult) -> f64| -> Vec<(f64, f64)> {
+        steps.iter().map(|s| (s.rate_rps, f(s))).collect()
+    };
+    let budgets: Vec<(String, Budget)> = r
+        .budgets
+        .iter()
+        .filter_map(|b| {
+            let (scope, expr) = b.split_once(": ")?;
+            Some((scope.to_string(), loadgate_slo::parse(expr).ok()?))
+        })
+        .collect();
+    let mut marks = Vec::new();
+    if let Some(s) = r.sustainable_rps {
+        marks.push((format!("sustainable {} rps", num(s)), s, SUSTAINABLE));
+    }
+    if let Some(l) = &r.limit {
+        let what = if l.kind == StepVerdict::GeneratorLimit {
+            "generator limit"
+        } else {
+            "first breach"
+        };
+        marks.push((
+            format!("{what} {} rps", num(l.rate_rps)),
+            l.rate_rps,
+            BUDGET,
+        ));
+    }
+    let latency = draw_line_chart(&LineChart {
+        title: "Latency against offered rate (from intended send time)".into(),
+        x_desc: "offered rate (requests/s)",
+        y_desc: "latency (ms)",
+        lines: vec![
+            Line {
+                label: "p50".into(),
+                points: pts(&|s| s.p50_ms),
+            },
+            Line {
+                label: "p95".into(),
+                points: pts(&|s| s.p95_ms),
+            },
+            Line {
+                label: "p99".into(),
+                points: pts(&|s| s.p99_ms),
+            },
+        ],
+        rules: latency_rules(
+            budgets
+                .iter()
+                .filter(|(_, b)| matches!(b.metric, Metric::Percentile(_) | Metric::Mean))
+                .map(|(s, b)| (s.as_str(), b)),
+        ),
+        shade: None,
+        x_labels: None,
+        marks: marks.clone(),
+    });
+    let throughput = draw_line_chart(&LineChart {
+        title: "Throughput against offered rate".into(),
+        x_desc: "offered rate (requests/s)",
+        y_desc: "requests/s",
+        lines: vec![
+            Line {
+                label: "offered".into(),
+                points: pts(&|s| s.rate_rps),
+            },
+            Line {
+                label: "sent".into(),
+                points: pts(&|s| s.achieved_rps),
+            },
+            Line {
+                label: "succeeded".into(),
+                points: pts(&|s| s.success_rps),
+            },
+        ],
+        rules: budgets
+            .iter()
+            .filter(|(_, b)| b.metric == Metric::Throughput)
+            .map(|(scope, b)| Rule {
+                label: if scope == "global" {
+                    b.text.clone()
+                } else {
+                    format!("{scope}: {}", b.text)
+                },
+                y: b.threshold,
+            })
+            .collect(),
+        shade: None,
+        x_labels: None,
+        marks,
+    });
+    vec![
+        Chart {
+            file: "knee-latency.svg",
+            title: "Latency against offered rate".into(),
+            svg: latency,
+        },
+        Chart {
+            file: "knee-throughput.svg",
+            title: "Throughput against offered rate".into(),
+            svg: throughput,
+        },
+    ]
 }

@@ -36,7 +36,34 @@ figcaption { color: var(--muted); font-size: 12px; }
 .classes { color: var(--muted); font-size: 12px; text-align: left; }
 "#;
 
-fn verdict_words(v: Verdict) -> (&'static str, &'static str) {
+/// The page up to `<main>`: head with the CSP and the CSS, then the verdict banner.
+/// `title` is escaped here; `class` and `meaning` are loadgate's own words.
+pub(crate) fn page_start(o: &mut String, title: &str, class: &str, meaning: &str) {
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
+         <title>loadgate {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
+        html(title)
+    );
+    let _ = writeln!(
+        o,
+        "<header class=\"verdict {class}\" id=\"verdict\"><h1>{}</h1><p>{}</p></header>",
+        html(title),
+        html(meaning)
+    );
+}
+
+/// The charts section and the end of the page.
+pub(crate) fn page_end(o: &mut String, charts: &[Chart]) {
+    o.push_str("<section id=\"charts\"><h2>Charts</h2>\n");
+    for c in charts {
+        let _ = writeln!(o, "<figure data-chart=\"{}\">{}<figcaption>{} (also <code>{}</code>)</figcaption></figure>", c.file, c.svg, html(&c.title), c.file);
+    }
+    o.push_str("</section>\n</main>\n</body>\n</html>\n");
+}
+
+pub(crate) fn verdict_words(v: Verdict) -> (&'static str, &'static str) {
     match v {
         Verdict::Pass => ("pass", "every budget held on a valid run"),
         Verdict::Fail => ("fail", "at least one SLO budget was breached"),
@@ -54,19 +81,11 @@ pub fn report_html(
     let s = &run.summary;
     let (class, meaning) = verdict_words(s.verdict);
     let mut o = String::with_capacity(64 * 1024);
-    let _ = write!(
-        o,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
-         <title>loadgate {} — {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
-        s.verdict.word(),
-        html(&s.scenario)
-    );
-    let _ = writeln!(
-        o,
-        "<header class=\"verdict {class}\" id=\"verdict\"><h1>{} — {}</h1><p>{meaning}</p></header>",
-        s.verdict.word(),
-        html(&s.scenario)
+    page_start(
+        &mut o,
+        &format!("{} — {}", s.verdict.word(), s.scenario),
+        class,
+        meaning,
     );
 
     o.push_str("<section id=\"run\"><h2>Run</h2><dl class=\"meta\">\n");
@@ -155,11 +174,7 @@ pub fn report_html(
     }
     o.push_str("</section>\n");
 
-    o.push_str("<section id=\"charts\"><h2>Charts</h2>\n");
-    for c in charts {
-        let _ = writeln!(o, "<figure data-chart=\"{}\">{}<figcaption>{} (also <code>{}</code>)</figcaption></figure>", c.file, c.svg, html(&c.title), c.file);
-    }
-    o.push_str("</section>\n</main>\n</body>\n</html>\n");
+    page_end(&mut o, charts);
     o
 }
 

@@ -5,6 +5,7 @@
 //! Rendering is pure: it returns file names and contents; the caller writes them.
 //! Not here: running load, judging budgets (that is `loadgate-slo`).
 
+mod capacity;
 pub mod charts;
 mod compare;
 mod html;
@@ -14,6 +15,7 @@ pub mod rundir;
 pub mod testing;
 pub mod text;
 
+pub use capacity::render_capacity;
 pub use compare::{compare_md, compare_section};
 pub use html::report_html;
 pub use junit::junit_xml;

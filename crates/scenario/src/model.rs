@@ -48,6 +48,57 @@ pub struct Scenario {
     pub slo: Slo,
     /// Lower-cased header names whose values must never be shown.
     pub redact_headers: Vec<String>,
+    /// How `loadgate capacity` steps the rate (`[capacity]`; defaults when absent).
+    pub capacity: CapacityPlan,
+}
+
+/// `[capacity]`: the open-model rates `loadgate capacity` tries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapacityPlan {
+    /// First rate tried.
+    pub start_rps: f64,
+    /// How the next rate follows from the last.
+    pub step: CapacityStep,
+    /// Highest rate tried.
+    pub max_rps: f64,
+    /// Measured length of each step.
+    pub step_duration: Duration,
+    /// Time at each step's rate before measuring (its warm-up).
+    pub settle: Duration,
+    /// Extra steps that bisect between the last passing and the first failing rate.
+    pub refine: u32,
+}
+
+/// The next rate of a capacity search.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CapacityStep {
+    /// Add this many requests per second.
+    Add(f64),
+    /// Multiply by this factor (> 1).
+    Multiply(f64),
+}
+
+impl Default for CapacityPlan {
+    fn default() -> CapacityPlan {
+        CapacityPlan {
+            start_rps: 10.0,
+            step: CapacityStep::Multiply(2.0),
+            max_rps: 10_000.0,
+            step_duration: Duration::from_secs(10),
+            settle: Duration::from_secs(5),
+            refine: 3,
+        }
+    }
+}
+
+impl CapacityPlan {
+    /// The rate after `rate`.
+    pub fn next(&self, rate: f64) -> f64 {
+        match self.step {
+            CapacityStep::Add(d) => rate + d,
+            CapacityStep::Multiply(f) => rate * f,
+        }
+    }
 }
 
 /// Where to send load.
@@ -620,8 +671,15 @@ pub(crate) fn build(
         })
     });
 
+    let capacity = file
+        .capacity
+        .as_ref()
+        .map(|c| capacity_plan(&mut sink, c))
+        .unwrap_or_default();
+
     sink.finish()?;
     Ok(Scenario {
+        capacity,
         target_profile,
         health,
         name,
@@ -1160,6 +1218,95 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         validity,
         seed: l.seed,
     })
+}
+
+fn capacity_plan(sink: &mut Sink<'_>, c: &raw::Capacity) -> CapacityPlan {
+    let mut plan = CapacityPlan::default();
+    let positive = |sink: &mut Sink<'_>, v: &Option<raw::S<f64>>, name: &str| {
+        let r = v.as_ref()?;
+        if r.get_ref().is_finite() && *r.get_ref() > 0.0 {
+            Some(*r.get_ref())
+        } else {
+            sink.span(
+                r.span(),
+                format!("{name} must be a rate above zero, not {}", r.get_ref()),
+                Some("write requests per second, e.g. 50".into()),
+            );
+            None
+        }
+    };
+    if let Some(v) = positive(sink, &c.start_rps, "start_rps") {
+        plan.start_rps = v;
+    }
+    if let Some(v) = positive(sink, &c.max_rps, "max_rps") {
+        plan.max_rps = v;
+    }
+    let step = positive(sink, &c.step_rps, "step_rps");
+    match (&c.step_rps, &c.factor) {
+        (Some(_), Some(f)) => sink.span(
+            f.span(),
+            "give either step_rps or factor, not both",
+            Some("step_rps adds a fixed rate at each step; factor multiplies it".into()),
+        ),
+        (None, Some(f)) if f.get_ref().is_finite() && *f.get_ref() > 1.0 => {
+            plan.step = CapacityStep::Multiply(*f.get_ref());
+        }
+        (None, Some(f)) => sink.span(
+            f.span(),
+            format!("factor must be above 1, not {}", f.get_ref()),
+            Some("write e.g. factor = 1.5".into()),
+        ),
+        (Some(_), None) => {
+            if let Some(d) = step {
+                plan.step = CapacityStep::Add(d);
+            }
+        }
+        (None, None) => {}
+    }
+    if plan.max_rps < plan.start_rps {
+        let span = c
+            .max_rps
+            .as_ref()
+            .or(c.start_rps.as_ref())
+            .map(|v| v.span());
+        if let Some(span) = span {
+            sink.span(
+                span,
+                format!(
+                    "max_rps ({}) is below start_rps ({})",
+                    plan.max_rps, plan.start_rps
+                ),
+                Some("the search steps up from start_rps to max_rps".into()),
+            );
+        }
+    }
+    if let Some(d) = c.step_duration.as_ref() {
+        match duration(sink, d, "step_duration") {
+            Some(v) if v.is_zero() => sink.span(
+                d.span(),
+                "step_duration must be greater than zero",
+                Some("write e.g. \"30s\"".into()),
+            ),
+            Some(v) => plan.step_duration = v,
+            None => {}
+        }
+    }
+    if let Some(d) = c.settle.as_ref() {
+        if let Some(v) = duration(sink, d, "settle") {
+            plan.settle = v;
+        }
+    }
+    if let Some(r) = c.refine.as_ref() {
+        match u32::try_from(*r.get_ref()) {
+            Ok(v) if v <= 10 => plan.refine = v,
+            _ => sink.span(
+                r.span(),
+                format!("refine must be between 0 and 10, not {}", r.get_ref()),
+                Some("each refinement is one more step, bisecting the last interval".into()),
+            ),
+        }
+    }
+    plan
 }
 
 /// The in-flight cap when a scenario sets none: enough for the peak rate with every

@@ -27,6 +27,19 @@ pub struct File {
     #[serde(default)]
     pub slo: Slo,
     pub health: Option<Health>,
+    pub capacity: Option<Capacity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    pub start_rps: Option<S<f64>>,
+    pub step_rps: Option<S<f64>>,
+    pub factor: Option<S<f64>>,
+    pub max_rps: Option<S<f64>>,
+    pub step_duration: Option<S<String>>,
+    pub settle: Option<S<String>>,
+    pub refine: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -296,3 +296,50 @@ fn regression_zero_length_run_without_warmup_is_an_error_not_a_panic() {
         + "[[endpoint]]\nname = \"a\"\npath = \"/\"\n";
     check_err(&text, 5, 24, "must be greater than zero");
 }
+
+#[test]
+fn the_capacity_table_is_checked_with_positions() {
+    let base = format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n");
+    let s = ok(&format!(
+        "{base}[capacity]\nstart_rps = 20\nfactor = 1.5\nmax_rps = 900\nstep_duration = \"20s\"\nsettle = \"0s\"\nrefine = 4\n"
+    ));
+    assert_eq!(s.capacity.start_rps, 20.0);
+    assert_eq!(
+        s.capacity.step,
+        loadgate_scenario::CapacityStep::Multiply(1.5)
+    );
+    assert_eq!(s.capacity.next(20.0), 30.0);
+    assert_eq!((s.capacity.max_rps, s.capacity.refine), (900.0, 4));
+    assert_eq!(s.capacity.settle, std::time::Duration::ZERO);
+    let lines = base.lines().count();
+    check_err(
+        &format!("{base}[capacity]\nstep_rps = 10\nfactor = 2\n"),
+        lines + 3,
+        10,
+        "either step_rps or factor",
+    );
+    check_err(
+        &format!("{base}[capacity]\nfactor = 1\n"),
+        lines + 2,
+        10,
+        "factor must be above 1",
+    );
+    check_err(
+        &format!("{base}[capacity]\nstart_rps = 100\nmax_rps = 10\n"),
+        lines + 3,
+        11,
+        "below start_rps",
+    );
+    check_err(
+        &format!("{base}[capacity]\nrefine = 50\n"),
+        lines + 2,
+        10,
+        "between 0 and 10",
+    );
+    check_err(
+        &format!("{base}[capacity]\nsteps = 3\n"),
+        lines + 2,
+        1,
+        "unknown field",
+    );
+}

@@ -5,6 +5,7 @@
 //! Pure and I/O-free. Parse errors carry a byte offset into the expression so callers can
 //! turn it into file:line:column. Not here: reading scenario files, running load.
 
+pub mod capacity;
 pub mod compare;
 mod expr;
 mod format;

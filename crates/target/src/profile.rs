@@ -44,6 +44,10 @@ pub struct Route {
     pub error_status: u16,
     /// Requests per second above which 429 with `Retry-After` is returned (per 1 s window).
     pub rate_limit_rps: Option<u32>,
+    /// A capacity model: the route serves one request at a time, each taking
+    /// `1 / capacity_rps` seconds, first come first served. Below the rate, latency is
+    /// one service time; above it, the queue (and latency) grows without bound.
+    pub capacity_rps: Option<u32>,
     /// Request-body validation (400 when it fails).
     pub validate: Option<Validate>,
     /// Response body.
@@ -169,6 +173,7 @@ mod raw {
         pub error_rate: Option<Spanned<f64>>,
         pub error_status: Option<u16>,
         pub rate_limit_rps: Option<u32>,
+        pub capacity_rps: Option<Spanned<u32>>,
         pub validate: Option<Validate>,
         pub response: Option<String>,
         pub health: Option<Health>,
@@ -348,7 +353,17 @@ impl Profile {
                         })
                     }
                 };
+                let capacity_rps = match r.capacity_rps {
+                    Some(c) if *c.get_ref() == 0 => {
+                        return Err(invalid(
+                            c.span().start,
+                            "capacity_rps must be at least 1".into(),
+                        ));
+                    }
+                    c => c.map(|c| *c.get_ref()),
+                };
                 Ok(Route {
+                    capacity_rps,
                     method: r.method.to_ascii_uppercase(),
                     path: r.path,
                     latency,

@@ -67,6 +67,8 @@ struct State {
     profile: Profile,
     started: Instant,
     windows: Vec<Mutex<(u64, u32)>>,
+    /// Per route with `capacity_rps`: when its single server is next free.
+    free_at: Vec<Mutex<std::time::Instant>>,
 }
 
 /// Starts the target on `addr` (e.g. `127.0.0.1:0`) with `threads` runtime threads.
@@ -126,6 +128,11 @@ fn start(
         .build()?;
     let state = Arc::new(State {
         windows: profile.routes.iter().map(|_| Mutex::new((0, 0))).collect(),
+        free_at: profile
+            .routes
+            .iter()
+            .map(|_| Mutex::new(std::time::Instant::now()))
+            .collect(),
         profile,
         started: Instant::now(),
     });
@@ -284,6 +291,16 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
             );
             return json(StatusCode::BAD_REQUEST, msg);
         }
+    }
+
+    if let Some(cap) = r.capacity_rps {
+        let service = Duration::from_secs_f64(1.0 / f64::from(cap));
+        let done = {
+            let mut free = state.free_at[i].lock().unwrap_or_else(|p| p.into_inner());
+            *free = (*free).max(std::time::Instant::now()) + service;
+            *free
+        };
+        tokio::time::sleep_until(done.into()).await;
     }
 
     let (delay, fail) = {

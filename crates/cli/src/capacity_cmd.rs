@@ -1,0 +1,337 @@
+//! `loadgate capacity`: steps the open-model rate until a budget breaks or loadgate
+//! cannot hold the rate, bisects the knee, and writes `capacity.json` and a report.
+//! The search itself is `loadgate_slo::capacity`; this module runs and judges each step.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal};
+use loadgate_scenario::{CapacityPlan, CapacityStep, Overrides, Scenario};
+use loadgate_slo::capacity::{
+    self, num, CapacityReport, PlanSummary, StepResult, StepVerdict, CAPACITY_SCHEMA_VERSION,
+};
+use loadgate_slo::summary::{judge, EndpointSummary, OpenFacts, Verdict};
+
+use crate::exit::{Exit, Failure};
+use crate::run_cmd::{apply_flags, preflight, start_target, watch_signals};
+use crate::{output, CapacityArgs};
+
+/// Grace for in-flight requests at the end of each step.
+const STEP_GRACE: Duration = Duration::from_secs(5);
+
+struct Quiet;
+
+impl Observer for Quiet {
+    fn interval(&mut self, _: &IntervalView<'_>) {}
+}
+
+/// Why the search stopped before its end.
+enum Halt {
+    Interrupted,
+    Failed(Failure),
+}
+
+pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
+    let mut scenario =
+        loadgate_scenario::load(&args.scenario).map_err(|e| Failure::config(e.to_string()))?;
+    let run_args = args.as_run_args();
+    apply_flags(&mut scenario, &run_args)?;
+    let plan = plan(scenario.capacity, &args)?;
+    let budgets: Vec<String> = scenario
+        .slo
+        .global
+        .iter()
+        .map(|b| format!("global: {}", b.budget.text))
+        .chain(
+            scenario
+                .slo
+                .endpoints
+                .iter()
+                .map(|(i, b)| format!("{}: {}", scenario.endpoints[*i].name, b.budget.text)),
+        )
+        .collect();
+    if budgets.is_empty() {
+        eprintln!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
+    }
+    preflight(&scenario, args.insecure)?;
+    let started = std::time::SystemTime::now();
+    let dir = output::create_run_dir(
+        args.out.as_deref(),
+        &args.reports_dir,
+        &format!("{}-capacity", scenario.name),
+        started,
+    )
+    .map_err(|e| {
+        Failure::config(format!(
+            "cannot write the capacity directory: {e}\n  hint: pass --out DIR with a writable folder"
+        ))
+    })?;
+    let (base_url, _target) = start_target(&scenario, &run_args)?;
+    let stop = StopSignal::default();
+    watch_signals(stop.clone());
+    if !args.quiet {
+        eprintln!(
+            "loadgate {}: capacity of `{}` against {} ({}): from {} rps, {} per step, up to {} rps; {} measured after {} settling per step",
+            env!("CARGO_PKG_VERSION"),
+            scenario.name,
+            scenario.target_display(),
+            base_url,
+            num(plan.start_rps),
+            step_text(plan.step),
+            num(plan.max_rps),
+            humantime::format_duration(plan.step_duration),
+            humantime::format_duration(plan.settle),
+        );
+    }
+
+    let ladder = capacity::ladder(plan.start_rps, plan.max_rps, |r| plan.next(r));
+    let (search, halt) = capacity::search(ladder, plan.refine, |rate, refinement| {
+        let step = run_step(&scenario, &plan, &base_url, &args, &stop, rate, refinement)?;
+        if !args.quiet {
+            eprintln!(
+                "  {:>9} rps{}: sent {:.1} rps, p95 {:.2} ms, errors {:.2}%: {}",
+                num(rate),
+                if refinement { " (bisect)" } else { "" },
+                step.achieved_rps,
+                step.p95_ms,
+                step.error_rate * 100.0,
+                match step.verdict {
+                    StepVerdict::Pass => "pass".to_string(),
+                    StepVerdict::Breach => format!("breach: {}", step.breached.join(", ")),
+                    StepVerdict::GeneratorLimit =>
+                        format!("generator limit: {}", step.invalid_reasons.join("; ")),
+                }
+            );
+        }
+        Ok(step)
+    });
+    if let Some(Halt::Failed(f)) = halt {
+        return Err(f);
+    }
+    let interrupted = matches!(halt, Some(Halt::Interrupted));
+    let mut verdict = capacity::verdict(&search, args.require_rps);
+    if interrupted && verdict == Verdict::Pass && args.require_rps.is_none() {
+        verdict = Verdict::Fail;
+    }
+    let stop_text = if interrupted {
+        "interrupted"
+    } else {
+        match &search.limit {
+            Some(l) if l.kind == StepVerdict::GeneratorLimit => "generator limit",
+            Some(_) => "budget breached",
+            None => "max_rps reached",
+        }
+    };
+    let report = CapacityReport {
+        schema_version: CAPACITY_SCHEMA_VERSION,
+        loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: scenario.name.clone(),
+        scenario_file: args.scenario.display().to_string(),
+        target: scenario.target_display(),
+        started_at: humantime::format_rfc3339_seconds(started).to_string(),
+        ended_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        plan: PlanSummary {
+            start_rps: plan.start_rps,
+            step: step_text(plan.step),
+            max_rps: plan.max_rps,
+            step_duration_s: plan.step_duration.as_secs_f64(),
+            settle_s: plan.settle.as_secs_f64(),
+            refine: plan.refine,
+        },
+        budgets,
+        steps: search.steps.clone(),
+        sustainable_rps: search.sustainable_rps,
+        limit: search.limit.clone(),
+        require_rps: args.require_rps,
+        verdict,
+        stop: stop_text.to_string(),
+    };
+    let io_err = |what: &str, e: std::io::Error| {
+        Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
+    };
+    output::write_json(&dir.join("capacity.json"), &report)
+        .map_err(|e| io_err("capacity.json", e))?;
+    for a in loadgate_report::render_capacity(&report) {
+        output::write_atomic(&dir.join(&a.name), a.contents.as_bytes())
+            .map_err(|e| io_err(&a.name, e))?;
+    }
+
+    let mut out = String::new();
+    out.push_str(&format!("\n{}\n", report.headline()));
+    if let Some(req) = args.require_rps {
+        out.push_str(&format!("required: {} rps\n", num(req)));
+    }
+    out.push_str(&format!("results: {}\n", dir.display()));
+    out.push_str(&format!("report: {}\n", dir.join("report.html").display()));
+    out.push_str(&crate::console::verdict_line(verdict, ""));
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else {
+        match verdict {
+            Verdict::Pass => Exit::Pass,
+            Verdict::Invalid => Exit::Invalid,
+            _ => Exit::SloFail,
+        }
+    })
+}
+
+fn step_text(s: CapacityStep) -> String {
+    match s {
+        CapacityStep::Add(d) => format!("+{} rps", num(d)),
+        CapacityStep::Multiply(f) => format!("x{f}"),
+    }
+}
+
+/// The scenario's `[capacity]` with the flags applied on top.
+fn plan(mut p: CapacityPlan, args: &CapacityArgs) -> Result<CapacityPlan, Failure> {
+    let rate = |v: Option<f64>, flag: &str| -> Result<Option<f64>, Failure> {
+        match v {
+            Some(r) if !(r.is_finite() && r > 0.0) => Err(Failure::config(format!(
+                "{flag} {r}: expected a rate above zero"
+            ))),
+            other => Ok(other),
+        }
+    };
+    if let Some(r) = rate(args.start_rps, "--start-rps")? {
+        p.start_rps = r;
+    }
+    if let Some(r) = rate(args.max_rps, "--max-rps")? {
+        p.max_rps = r;
+    }
+    if let Some(r) = rate(args.step_rps, "--step-rps")? {
+        p.step = CapacityStep::Add(r);
+    }
+    if let Some(f) = args.factor {
+        if !(f.is_finite() && f > 1.0) {
+            return Err(Failure::config(format!(
+                "--factor {f}: expected a factor above 1, e.g. 1.5"
+            )));
+        }
+        p.step = CapacityStep::Multiply(f);
+    }
+    if let Some(d) = args.step_duration {
+        if d.is_zero() {
+            return Err(Failure::config(
+                "--step-duration: expected a duration above zero",
+            ));
+        }
+        p.step_duration = d;
+    }
+    if let Some(d) = args.settle {
+        p.settle = d;
+    }
+    if let Some(n) = args.refine {
+        if n > 10 {
+            return Err(Failure::config(format!(
+                "--refine {n}: expected at most 10 bisection steps"
+            )));
+        }
+        p.refine = n;
+    }
+    if p.max_rps < p.start_rps {
+        return Err(Failure::config(format!(
+            "max_rps {} is below start_rps {}\n  hint: the search climbs from start_rps to max_rps; raise --max-rps or lower --start-rps",
+            num(p.max_rps),
+            num(p.start_rps)
+        )));
+    }
+    Ok(p)
+}
+
+/// One step: an open-model run at `rate` for settle + step, judged after the settle.
+fn run_step(
+    scenario: &Scenario,
+    plan: &CapacityPlan,
+    base_url: &str,
+    args: &CapacityArgs,
+    stop: &StopSignal,
+    rate: f64,
+    refinement: bool,
+) -> Result<StepResult, Halt> {
+    if stop.is_triggered() {
+        return Err(Halt::Interrupted);
+    }
+    let mut s = scenario.clone();
+    s.apply(&Overrides {
+        rps: Some(rate),
+        duration: Some(plan.settle + plan.step_duration),
+        ..Overrides::default()
+    });
+    s.load.warmup = plan.settle;
+    let s = Arc::new(s);
+    let cfg = RunConfig {
+        scenario: s.clone(),
+        base_url: base_url.to_string(),
+        insecure: args.insecure,
+        workers: args.workers,
+        stop: stop.clone(),
+        grace: STEP_GRACE,
+    };
+    let data = loadgate_engine::run(cfg, &mut Quiet)
+        .map_err(|e| Halt::Failed(Failure::config(e.to_string())))?;
+    if data.stop == StopReason::Interrupted {
+        return Err(Halt::Interrupted);
+    }
+    let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
+    let global: Vec<_> = s.slo.global.iter().map(|b| &b.budget).collect();
+    let per_endpoint: Vec<_> = s
+        .slo
+        .endpoints
+        .iter()
+        .map(|(i, b)| (*i, &b.budget))
+        .collect();
+    let facts = data.scheduled.map(|scheduled| OpenFacts {
+        scheduled,
+        missed: data.missed,
+        late_tolerance_ms: s.load.late_tolerance.as_secs_f64() * 1000.0,
+        min_achieved_ratio: s.load.validity.min_achieved_ratio,
+        max_late_ratio: s.load.validity.max_late_ratio,
+        max_dropped_ratio: s.load.validity.max_dropped_ratio,
+    });
+    let j = judge(
+        &names,
+        &data.measured,
+        data.measured_s,
+        &global,
+        &per_endpoint,
+        facts,
+    );
+    let all = data.measured.overall();
+    let e = EndpointSummary::of("all", &all, data.measured_s);
+    let verdict = if !j.invalid_reasons.is_empty() {
+        StepVerdict::GeneratorLimit
+    } else if j.slo.iter().all(|b| b.pass) {
+        StepVerdict::Pass
+    } else {
+        StepVerdict::Breach
+    };
+    let ms = |q: f64| all.latency.quantile(q) as f64 / 1000.0;
+    let error_rate = if e.requests > 0 {
+        e.errors as f64 / e.requests as f64
+    } else {
+        0.0
+    };
+    let achieved_rps = j.rate.as_ref().map_or(0.0, |r| r.achieved_rps);
+    Ok(StepResult {
+        rate_rps: rate,
+        achieved_rps,
+        // Of what was sent in the measured phase, the share that succeeded. (Completions
+        // per second would count a backlog left by the settle phase as throughput.)
+        success_rps: achieved_rps * (1.0 - error_rate),
+        p50_ms: ms(0.50),
+        p95_ms: ms(0.95),
+        p99_ms: ms(0.99),
+        error_rate,
+        verdict,
+        breached: j
+            .slo
+            .iter()
+            .filter(|b| !b.pass)
+            .map(|b| format!("{}: {} (measured {})", b.scope, b.expr, b.measured_text))
+            .collect(),
+        invalid_reasons: j.invalid_reasons,
+        refinement,
+    })
+}
