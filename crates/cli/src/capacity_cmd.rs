@@ -11,10 +11,10 @@ use loadgate_scenario::{CapacityPlan, CapacityStep, Overrides, Scenario};
 use loadgate_slo::capacity::{
     self, num, CapacityReport, PlanSummary, StepResult, StepVerdict, CAPACITY_SCHEMA_VERSION,
 };
-use loadgate_slo::summary::{judge, EndpointSummary, OpenFacts, Verdict};
+use loadgate_slo::summary::{EndpointSummary, Verdict};
 
 use crate::exit::{Exit, Failure};
-use crate::run_cmd::{apply_flags, preflight, start_target, watch_signals};
+use crate::run_cmd::{apply_flags, judge_run, preflight, start_target, watch_signals};
 use crate::{output, CapacityArgs};
 
 /// Grace for in-flight requests at the end of each step.
@@ -275,29 +275,7 @@ fn run_step(
         return Err(Halt::Interrupted);
     }
     let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
-    let global: Vec<_> = s.slo.global.iter().map(|b| &b.budget).collect();
-    let per_endpoint: Vec<_> = s
-        .slo
-        .endpoints
-        .iter()
-        .map(|(i, b)| (*i, &b.budget))
-        .collect();
-    let facts = data.scheduled.map(|scheduled| OpenFacts {
-        scheduled,
-        missed: data.missed,
-        late_tolerance_ms: s.load.late_tolerance.as_secs_f64() * 1000.0,
-        min_achieved_ratio: s.load.validity.min_achieved_ratio,
-        max_late_ratio: s.load.validity.max_late_ratio,
-        max_dropped_ratio: s.load.validity.max_dropped_ratio,
-    });
-    let j = judge(
-        &names,
-        &data.measured,
-        data.measured_s,
-        &global,
-        &per_endpoint,
-        facts,
-    );
+    let j = judge_run(&s, &names, &data);
     let all = data.measured.overall();
     let e = EndpointSummary::of("all", &all, data.measured_s);
     let verdict = if !j.invalid_reasons.is_empty() {

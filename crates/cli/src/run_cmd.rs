@@ -113,29 +113,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
 
     // Judge.
     let open = scenario.load.model == LoadModel::Open;
-    let global: Vec<_> = scenario.slo.global.iter().map(|b| &b.budget).collect();
-    let per_endpoint: Vec<_> = scenario
-        .slo
-        .endpoints
-        .iter()
-        .map(|(i, b)| (*i, &b.budget))
-        .collect();
-    let facts = data.scheduled.map(|scheduled| OpenFacts {
-        scheduled,
-        missed: data.missed,
-        late_tolerance_ms: scenario.load.late_tolerance.as_secs_f64() * 1000.0,
-        min_achieved_ratio: scenario.load.validity.min_achieved_ratio,
-        max_late_ratio: scenario.load.validity.max_late_ratio,
-        max_dropped_ratio: scenario.load.validity.max_dropped_ratio,
-    });
-    let j = judge(
-        &names,
-        &data.measured,
-        data.measured_s,
-        &global,
-        &per_endpoint,
-        facts,
-    );
+    let j = judge_run(&scenario, &names, &data);
     let (stop, stop_detail) = match &data.stop {
         StopReason::Completed => ("completed", None),
         StopReason::Aborted { scope, budget } => (
@@ -351,6 +329,38 @@ pub(crate) fn start_target(
         wait_healthy(scenario, &base_url, &path, timeout, args.insecure)?;
     }
     Ok((base_url, target))
+}
+
+/// Judges a finished run against the scenario's budgets and, in the open model, the
+/// generator's validity thresholds.
+pub(crate) fn judge_run(
+    scenario: &Scenario,
+    names: &[String],
+    data: &loadgate_engine::RunData,
+) -> loadgate_slo::summary::Judgement {
+    let global: Vec<_> = scenario.slo.global.iter().map(|b| &b.budget).collect();
+    let per_endpoint: Vec<_> = scenario
+        .slo
+        .endpoints
+        .iter()
+        .map(|(i, b)| (*i, &b.budget))
+        .collect();
+    let facts = data.scheduled.map(|scheduled| OpenFacts {
+        scheduled,
+        missed: data.missed,
+        late_tolerance_ms: scenario.load.late_tolerance.as_secs_f64() * 1000.0,
+        min_achieved_ratio: scenario.load.validity.min_achieved_ratio,
+        max_late_ratio: scenario.load.validity.max_late_ratio,
+        max_dropped_ratio: scenario.load.validity.max_dropped_ratio,
+    });
+    judge(
+        names,
+        &data.measured,
+        data.measured_s,
+        &global,
+        &per_endpoint,
+        facts,
+    )
 }
 
 pub(crate) fn model_name(m: LoadModel) -> &'static str {

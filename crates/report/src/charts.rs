@@ -210,6 +210,15 @@ fn series(rows: &[SeriesRow], peak: bool, f: impl Fn(&SeriesRow) -> f64) -> Vec<
         .collect()
 }
 
+/// A budget as a rule's legend: the expression, prefixed by its endpoint unless global.
+fn budget_label(scope: &str, b: &Budget) -> String {
+    if scope == "global" {
+        b.text.clone()
+    } else {
+        format!("{scope}: {}", b.text)
+    }
+}
+
 fn latency_rules<'a>(budgets: impl Iterator<Item = (&'a str, &'a Budget)>) -> Vec<Rule> {
     budgets
         .filter(|(_, b)| {
@@ -218,11 +227,7 @@ fn latency_rules<'a>(budgets: impl Iterator<Item = (&'a str, &'a Budget)>) -> Ve
                 && !matches!(b.metric, Metric::Min)
         })
         .map(|(scope, b)| Rule {
-            label: if scope == "global" {
-                b.text.clone()
-            } else {
-                format!("{scope}: {}", b.text)
-            },
+            label: budget_label(scope, b),
             y: b.threshold / 1000.0,
         })
         .collect()
@@ -675,11 +680,7 @@ pub fn capacity(r: &loadgate_slo::capacity::CapacityReport) -> Vec<Chart> {
             .iter()
             .filter(|(_, b)| b.metric == Metric::Throughput)
             .map(|(scope, b)| Rule {
-                label: if scope == "global" {
-                    b.text.clone()
-                } else {
-                    format!("{scope}: {}", b.text)
-                },
+                label: budget_label(scope, b),
                 y: b.threshold,
             })
             .collect(),
