@@ -61,6 +61,38 @@ def run_loadgate(a):
         return o["rps"], o["latency_us"]["p50"] / 1e3, o["latency_us"]["p99"] / 1e3, cpu, rss
 
 
+class StallProbe:
+    """A thread that sleeps 1 ms at a time and records every wake-up more than 5 ms late,
+    with its time from the start: stalls of the whole machine, seen from outside loadgate."""
+
+    def __enter__(self):
+        import threading, time
+        self.stalls, self.done, self.t0 = [], threading.Event(), time.monotonic()
+
+        def watch():
+            last = time.monotonic()
+            while not self.done.is_set():
+                time.sleep(0.001)
+                now = time.monotonic()
+                if now - last > 0.005:
+                    self.stalls.append((last - self.t0, (now - last) * 1e3))
+                last = now
+
+        self.thread = threading.Thread(target=watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.done.set()
+        self.thread.join()
+
+    def summary(self):
+        if not self.stalls:
+            return "none"
+        worst = sorted(self.stalls, key=lambda s: -s[1])[:3]
+        return f"{len(self.stalls)}, longest " + ", ".join(f"{ms:.0f} ms at s{t:.1f}" for t, ms in worst)
+
+
 TOOLS = [("loadgate", run_loadgate), ("wrk", run_wrk), ("oha", run_oha), ("hey", run_hey), ("ab", run_ab)]
 
 
@@ -73,6 +105,7 @@ def main():
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--fixed-rps", type=int, default=20000)
     ap.add_argument("--fixed-secs", type=int, default=30)
+    ap.add_argument("--fixed-rounds", type=int, default=3)
     a = ap.parse_args()
 
     results = {name: [] for name, _ in TOOLS}
@@ -95,14 +128,25 @@ def main():
         ratio = "—" if name == "loadgate" else f"{lg[0] / rps:.2f}x"
         print(f"| {name} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu:.2f} | {per_req:.2f} | {rss / 1024:.0f} | {ratio} |")
 
-    print(f"\nFixed rate: {a.fixed_rps} requests/s for {a.fixed_secs} s\n")
-    with tempfile.TemporaryDirectory() as d:
-        _, cpu, rss = timed([a.loadgate, "run", a.scenario, "--rps", str(a.fixed_rps), "--duration", f"{a.fixed_secs}s",
-                             "-q", "--no-report", "--out", d], a.fixed_secs + 60)
-        s = json.load(open(os.path.join(d, "summary.json")))
-        r = s["rate"]
-        print(f"loadgate: sent {r['achieved_rps']:.0f}/s ({r['achieved_ratio'] * 100:.2f}% of target), late {r['late_ratio'] * 100:.3f}%, dropped {r['dropped']}, "
-              f"p50 {s['overall']['latency_us']['p50'] / 1e3:.3f} ms, p99 {s['overall']['latency_us']['p99'] / 1e3:.3f} ms, cpu {cpu:.2f} s, rss {rss // 1024} MiB, verdict {s['verdict']}")
+    print(f"\nFixed rate: {a.fixed_rps} requests/s for {a.fixed_secs} s, {a.fixed_rounds} runs\n")
+    print("A sleeper thread in this script wakes every 1 ms and notes every wake more than 5 ms late:")
+    print("a stall it sees is the whole machine's, not loadgate's.\n")
+    lates = []
+    for r in range(a.fixed_rounds):
+        with tempfile.TemporaryDirectory() as d, StallProbe() as probe:
+            _, cpu, rss = timed([a.loadgate, "run", a.scenario, "--rps", str(a.fixed_rps), "--duration", f"{a.fixed_secs}s",
+                                 "-q", "--no-report", "--out", d], a.fixed_secs + 60)
+            s = json.load(open(os.path.join(d, "summary.json")))
+            bursts = [(j["t"], j["late"]) for j in map(json.loads, open(os.path.join(d, "timeseries.jsonl"))) if j["late"] >= 50]
+        r_ = s["rate"]
+        lates.append(r_["late_ratio"])
+        print(f"loadgate run {r + 1}: sent {r_['achieved_rps']:.0f}/s ({r_['achieved_ratio'] * 100:.2f}% of target), late {r_['late_ratio'] * 100:.3f}%, "
+              f"dropped {r_['dropped']}, p50 {s['overall']['latency_us']['p50'] / 1e3:.3f} ms, p99 {s['overall']['latency_us']['p99'] / 1e3:.3f} ms, "
+              f"cpu {cpu:.2f} s, rss {rss // 1024} MiB, verdict {s['verdict']}")
+        print(f"    seconds with 50+ late sends: {', '.join(f's{t}: {n}' for t, n in bursts) or 'none'}; "
+              f"machine stalls over 5 ms: {probe.summary()}")
+    under = sum(1 for x in lates if x < 0.001)
+    print(f"loadgate late sends: median {statistics.median(lates) * 100:.3f}%, under 0.1% in {under} of {len(lates)} runs")
     out, cpu, rss = timed(["oha", "--no-tui", "--output-format", "json", "-q", str(a.fixed_rps), "--latency-correction",
                            "-c", str(a.conns * 4), "-z", f"{a.fixed_secs}s", URL], a.fixed_secs + 60)
     j = json.loads(out)

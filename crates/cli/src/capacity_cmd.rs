@@ -268,6 +268,8 @@ fn run_step(
         workers: args.workers,
         stop: stop.clone(),
         grace: STEP_GRACE,
+        segment: loadgate_engine::Segment::WHOLE,
+        start_at: None,
     };
     let data = loadgate_engine::run(cfg, &mut Quiet)
         .map_err(|e| Halt::Failed(Failure::config(e.to_string())))?;

@@ -4,6 +4,7 @@
 mod capacity_cmd;
 mod console;
 mod exit;
+mod merge_cmd;
 mod output;
 mod progress;
 mod report_cmd;
@@ -60,6 +61,10 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Merge the run directories of the segments of one split load (`run --segment I/N`)
+    /// into one run directory: histograms added exactly, counts summed per second,
+    /// budgets judged on the merged data, every report rendered.
+    Merge(MergeArgs),
     /// Check scenario files without sending any traffic.
     Validate {
         /// Scenario files.
@@ -143,6 +148,36 @@ pub struct RunArgs {
     /// Print only the verdict line and the tables, no live progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run only this share of the load: segment I of N (e.g. `2/4`), or k6's fraction
+    /// form `1/4:2/4`. N processes running segments 1/N..N/N send exactly the arrivals
+    /// (open model), VUs (closed) and data rows of one run, with no overlap; merge their
+    /// run directories with `loadgate merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_segment)]
+    pub segment: Option<loadgate_engine::Segment>,
+    /// Begin the schedule at this UTC time (RFC 3339, e.g. `2026-11-22T10:00:00Z`), so
+    /// that segments started at slightly different moments run their schedules together.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+/// Flags of `loadgate merge`.
+#[derive(Args, Clone)]
+pub struct MergeArgs {
+    /// The segments' run directories (or their summary.json files), in any order.
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// Write the merged run directory here instead of `reports/<scenario>-merged-<UTC time>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Folder that holds run directories and the `latest` link.
+    #[arg(long, default_value = "reports")]
+    pub reports_dir: PathBuf,
+    /// Do not render report.html, the SVG charts, junit.xml and summary.md.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Also append summary.md to this file (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "PATH", conflicts_with = "no_report")]
+    pub summary_md: Option<PathBuf>,
 }
 
 /// Flags of `loadgate capacity`; the plan flags override the scenario's `[capacity]`.
@@ -227,6 +262,8 @@ impl CapacityArgs {
             no_report: false,
             summary_md: None,
             quiet: self.quiet,
+            segment: None,
+            start_at: None,
         }
     }
 }
@@ -236,11 +273,22 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 500ms or 2m"))
 }
 
+fn parse_segment(s: &str) -> Result<loadgate_engine::Segment, String> {
+    loadgate_engine::Segment::parse(s)
+}
+
+fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339(s.trim()).map_err(|e| {
+        format!("`{s}` is not a UTC time ({e})\n  hint: write RFC 3339 in UTC, e.g. 2026-11-22T10:00:00Z (date -u -d '+2 min' +%Y-%m-%dT%H:%M:%SZ)")
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(*args),
         Command::Capacity(args) => capacity_cmd::run(*args),
+        Command::Merge(args) => merge_cmd::run(args),
         Command::Validate { files } => validate(&files),
         Command::Compare {
             baseline,

@@ -9,7 +9,8 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal};
 use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template};
 use loadgate_slo::summary::{
-    judge, EndpointSummary, OpenFacts, RunSummary, Verdict, SCHEMA_VERSION,
+    judge, EndpointSummary, OpenFacts, RunSummary, SegmentInfo, SegmentPlan, Verdict,
+    SCHEMA_VERSION,
 };
 
 use crate::exit::{Exit, Failure};
@@ -30,6 +31,17 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         None => None,
     };
 
+    check_start_at(args.start_at)?;
+    if let (Some(seg), Some(data)) = (args.segment, &scenario.data) {
+        if (data.rows.len() as u64) < seg.count {
+            return Err(Failure::config(format!(
+                "--segment {seg}: the data file has {} rows, fewer than the {} segments, and each segment sends rows of its own\n  hint: add rows, or split the load into at most {} segments",
+                data.rows.len(),
+                seg.count,
+                data.rows.len()
+            )));
+        }
+    }
     preflight(&scenario, args.insecure)?;
     let started = std::time::SystemTime::now();
     let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &scenario.name, started).map_err(|e| {
@@ -66,30 +78,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let io_err = |what: &str, e: std::io::Error| {
         Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
     };
-    let mut series = StreamFile::create(dir.join("timeseries.jsonl"))
-        .map_err(|e| io_err("timeseries.jsonl", e))?;
-    let mut hlog_file =
-        StreamFile::create(dir.join("intervals.hlog")).map_err(|e| io_err("intervals.hlog", e))?;
-    let mut serializer = V2DeflateSerializer::new();
-    let data = {
-        let mut builder = IntervalLogWriterBuilder::new();
-        builder
-            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `.service` for service time; untagged = all endpoints", env!("CARGO_PKG_VERSION")))
-            .with_start_time(started)
-            .with_base_time(started)
-            .with_max_value_divisor(1000.0);
-        let hlog = builder
-            .begin_log_with(hlog_file.writer(), &mut serializer)
-            .map_err(|e| io_err("intervals.hlog", e))?;
-        let mut observer = FileObserver {
-            names: &names,
-            tags: names.iter().map(|n| tag_name(n)).collect(),
-            open: scenario.load.model == LoadModel::Open,
-            progress: &progress,
-            series: &mut series,
-            hlog,
-            error: None,
-        };
+    let open = scenario.load.model == LoadModel::Open;
+    let data = write_series(&dir, started, &names, open, &progress, |observer| {
         let cfg = RunConfig {
             scenario: scenario.clone(),
             base_url: base_url.clone(),
@@ -97,22 +87,15 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             workers: args.workers,
             stop: stop.clone(),
             grace: args.grace,
+            segment: args.segment.unwrap_or_default(),
+            start_at: args.start_at,
         };
-        let result = loadgate_engine::run(cfg, &mut observer);
-        if let Some(e) = observer.error.take() {
-            eprintln!("warning: the time series is incomplete: {e}");
-        }
-        result
-    };
+        loadgate_engine::run(cfg, observer)
+    })?;
     progress.finish();
     let data = data.map_err(|e| Failure::config(e.to_string()))?;
-    series.finish().map_err(|e| io_err("timeseries.jsonl", e))?;
-    hlog_file
-        .finish()
-        .map_err(|e| io_err("intervals.hlog", e))?;
 
     // Judge.
-    let open = scenario.load.model == LoadModel::Open;
     let j = judge_run(&scenario, &names, &data);
     let (stop, stop_detail) = match &data.stop {
         StopReason::Completed => ("completed", None),
@@ -181,6 +164,19 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             "BUILD_ID",
             "BUILDKITE_BUILD_ID",
         ]),
+        segment: args.segment.map(|seg| SegmentInfo {
+            index: seg.index + 1,
+            count: seg.count,
+            start_at: args
+                .start_at
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            started_unix_ms: data
+                .started_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            plan: segment_plan(&scenario),
+        }),
+        merged_from: Vec::new(),
     };
     output::write_json(
         &dir.join("histograms.json"),
@@ -282,6 +278,23 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     })
 }
 
+/// A start time must lie ahead (one second of slack for clocks and start-up) and within
+/// a day, so a typo cannot make a run wait for a year.
+fn check_start_at(at: Option<std::time::SystemTime>) -> Result<(), Failure> {
+    let Some(at) = at else { return Ok(()) };
+    let shown = humantime::format_rfc3339_seconds(at);
+    match at.duration_since(std::time::SystemTime::now()) {
+        Err(e) if e.duration() > Duration::from_secs(1) => Err(Failure::config(format!(
+            "--start-at {shown}: that time passed {} ago, so this segment could not keep the shared schedule\n  hint: start every segment before the agreed time, e.g. --start-at $(date -u -d '+2 min' +%Y-%m-%dT%H:%M:%SZ)",
+            humantime::format_duration(Duration::from_secs(e.duration().as_secs()))
+        ))),
+        Ok(ahead) if ahead > Duration::from_secs(86_400) => Err(Failure::config(format!(
+            "--start-at {shown}: that is more than a day ahead\n  hint: pick a time a few minutes from now, in UTC"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a URL target before anything is written: its name resolves and, for https,
 /// a TLS handshake succeeds.
 pub(crate) fn preflight(scenario: &Scenario, insecure: bool) -> Result<(), Failure> {
@@ -361,6 +374,58 @@ pub(crate) fn judge_run(
         &per_endpoint,
         facts,
     )
+}
+
+/// What every segment of one split load must share (see `loadgate merge`).
+fn segment_plan(scenario: &Scenario) -> SegmentPlan {
+    let load = &scenario.load;
+    let unit = match load.model {
+        LoadModel::Open => "rps",
+        LoadModel::Closed => "VUs",
+    };
+    let mut profile = format!("from {} {unit}", load.start);
+    for s in &load.stages {
+        profile.push_str(&format!(
+            ", {} to {} {unit}",
+            humantime::format_duration(s.duration),
+            s.target
+        ));
+    }
+    if load.model == LoadModel::Closed && !load.think_time.is_zero() {
+        profile.push_str(&format!(
+            ", think {}",
+            humantime::format_duration(load.think_time)
+        ));
+    }
+    let names = |i: usize| scenario.endpoints[i].name.clone();
+    SegmentPlan {
+        model: model_name(load.model).to_string(),
+        profile,
+        warmup_s: load.warmup.as_secs_f64(),
+        endpoints: scenario
+            .endpoints
+            .iter()
+            .map(|e| format!("{}*{}", e.name, e.weight))
+            .collect(),
+        budgets: scenario
+            .slo
+            .global
+            .iter()
+            .map(|b| format!("global: {}", b.budget.text))
+            .chain(
+                scenario
+                    .slo
+                    .endpoints
+                    .iter()
+                    .map(|(i, b)| format!("{}: {}", names(*i), b.budget.text)),
+            )
+            .collect(),
+        data_rows: scenario.data.as_ref().map(|d| d.rows.len() as u64),
+        late_tolerance_ms: load.late_tolerance.as_secs_f64() * 1000.0,
+        min_achieved_ratio: load.validity.min_achieved_ratio,
+        max_late_ratio: load.validity.max_late_ratio,
+        max_dropped_ratio: load.validity.max_dropped_ratio,
+    }
 }
 
 pub(crate) fn model_name(m: LoadModel) -> &'static str {
@@ -466,7 +531,7 @@ fn strip_credentials(u: &url::Url) -> String {
     loadgate_scenario::redact_url(u)
 }
 
-fn tag_name(name: &str) -> String {
+pub(crate) fn tag_name(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c == ',' || c.is_whitespace() {
@@ -523,6 +588,57 @@ fn wait_healthy(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     })
+}
+
+/// Creates `timeseries.jsonl` and `intervals.hlog` in `dir`, lets `f` stream intervals
+/// into them through an observer (which also updates `progress`), and closes both. A
+/// write error during the run is a warning: the run goes on and its totals are kept.
+pub(crate) fn write_series<R>(
+    dir: &std::path::Path,
+    started: std::time::SystemTime,
+    names: &[String],
+    open: bool,
+    progress: &Progress,
+    f: impl FnOnce(&mut dyn Observer) -> R,
+) -> Result<R, Failure> {
+    let io_err = |what: &str, e: std::io::Error| {
+        Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
+    };
+    let mut series = StreamFile::create(dir.join("timeseries.jsonl"))
+        .map_err(|e| io_err("timeseries.jsonl", e))?;
+    let mut hlog_file =
+        StreamFile::create(dir.join("intervals.hlog")).map_err(|e| io_err("intervals.hlog", e))?;
+    let mut serializer = V2DeflateSerializer::new();
+    let result = {
+        let mut builder = IntervalLogWriterBuilder::new();
+        builder
+            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `.service` for service time; untagged = all endpoints", env!("CARGO_PKG_VERSION")))
+            .with_start_time(started)
+            .with_base_time(started)
+            .with_max_value_divisor(1000.0);
+        let hlog = builder
+            .begin_log_with(hlog_file.writer(), &mut serializer)
+            .map_err(|e| io_err("intervals.hlog", e))?;
+        let mut observer = FileObserver {
+            names,
+            tags: names.iter().map(|n| tag_name(n)).collect(),
+            open,
+            progress,
+            series: &mut series,
+            hlog,
+            error: None,
+        };
+        let result = f(&mut observer);
+        if let Some(e) = observer.error.take() {
+            eprintln!("warning: the time series is incomplete: {e}");
+        }
+        result
+    };
+    series.finish().map_err(|e| io_err("timeseries.jsonl", e))?;
+    hlog_file
+        .finish()
+        .map_err(|e| io_err("intervals.hlog", e))?;
+    Ok(result)
 }
 
 /// Streams each interval to `timeseries.jsonl` and `intervals.hlog`, and shows progress.

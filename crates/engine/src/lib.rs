@@ -16,9 +16,11 @@ mod h1;
 pub mod mix;
 mod run;
 pub mod schedule;
+pub mod segment;
 mod worker;
 
 pub use run::{run, IntervalView, Observer, RunConfig, RunData, StopReason, StopSignal};
+pub use segment::Segment;
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,9 @@ pub enum EngineError {
         /// What happened.
         message: String,
     },
+    /// The segment cannot be run as asked.
+    #[error("{0}")]
+    Segment(String),
     /// A thread could not be started.
     #[error("cannot start worker thread: {0}")]
     Thread(#[from] std::io::Error),

@@ -12,6 +12,7 @@ use loadgate_slo::Observed;
 use tokio::sync::watch;
 
 use crate::schedule::Schedule;
+use crate::segment::Segment;
 use crate::worker::{self, Msg, WorkerSpec};
 use crate::EngineError;
 
@@ -30,6 +31,12 @@ pub struct RunConfig {
     pub stop: StopSignal,
     /// After a stop, how long in-flight requests may still finish.
     pub grace: Duration,
+    /// This process's share of the load ([`Segment::WHOLE`] unless several machines
+    /// share it).
+    pub segment: Segment,
+    /// When the schedule begins (so that segments started at different moments begin
+    /// together); `None` for as soon as the workers are ready.
+    pub start_at: Option<SystemTime>,
 }
 
 /// A shared signal that stops a run: first issuing ends and in-flight requests may
@@ -144,9 +151,20 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         .saturating_mul(3)
         .max(60_000_000);
     let seed = scenario.load.seed.unwrap_or_else(rand::random);
-    let started_at = SystemTime::now();
+    let segment = cfg.segment;
+    if let Some(data) = &scenario.data {
+        if (data.rows.len() as u64) < segment.count {
+            return Err(EngineError::Segment(format!(
+                "the data file has {} rows, fewer than the {} segments: each segment needs rows of its own",
+                data.rows.len(),
+                segment.count
+            )));
+        }
+    }
+    let mut started_at = SystemTime::now();
     let start_cell = Arc::new(std::sync::OnceLock::new());
     let ready = Arc::new(std::sync::Barrier::new(workers + 1));
+    let arrivals = Arc::new(std::sync::atomic::AtomicU64::new(0));
 
     let (tx, rx) = mpsc::channel();
     let mut spares = Vec::new();
@@ -168,6 +186,8 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             spare: spare_rx,
             stop: cfg.stop.subscribe(),
             grace: cfg.grace,
+            arrivals: arrivals.clone(),
+            segment,
         };
         handles.push(
             std::thread::Builder::new()
@@ -177,8 +197,19 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     }
     drop(tx);
     ready.wait();
-    // Every worker has its client and requests built; begin a moment from now.
-    let start = Instant::now() + Duration::from_millis(10);
+    // Every worker has its client and requests built; begin a moment from now, or at
+    // the agreed time.
+    let start = match cfg.start_at {
+        Some(at) => {
+            let (now, wall) = (Instant::now(), SystemTime::now());
+            started_at = at;
+            match at.duration_since(wall) {
+                Ok(ahead) => now + ahead,
+                Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
+            }
+        }
+        None => Instant::now() + Duration::from_millis(10),
+    };
     start_cell.set(start).expect("set once");
     ready.wait();
 
@@ -210,8 +241,13 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         };
         cumulative.merge_from(&data);
         let target = match &schedule {
-            Some(s) => s.count_before((index + 1) as f64) - s.count_before(index as f64),
-            None => scenario.load.target_at(index as f64 + 0.5).floor(),
+            Some(s) => segment.share(
+                s.count_before(index as f64),
+                s.count_before((index + 1) as f64),
+            ),
+            None => {
+                segment.len_of(scenario.load.target_at(index as f64 + 0.5).floor() as u64) as f64
+            }
         };
         observer.interval(&IntervalView {
             index,
@@ -306,7 +342,8 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     };
     let warmup_s = (warmup_secs as f64).min(total);
     let measured_s = (end_s - warmup_s).max(0.0);
-    let scheduled = schedule.map(|s| s.count_before(end_s) - s.count_before(warmup_s));
+    let scheduled =
+        schedule.map(|s| segment.share(s.count_before(warmup_s), s.count_before(end_s)));
     Ok(RunData {
         measured,
         warmup,

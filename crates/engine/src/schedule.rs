@@ -5,7 +5,7 @@
 //! where N(t) = i. Every arrival therefore has an exact intended time that does not
 //! depend on what the target or the generator did before it: that is what lets latency
 //! be measured from the intended time (coordinated-omission correction), and what lets
-//! a schedule be split exactly across workers (arrival i goes to worker i mod W).
+//! a schedule be split exactly across workers and machines.
 
 use std::time::Duration;
 

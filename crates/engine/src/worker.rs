@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use tokio::sync::{watch, Notify};
 use crate::client::{execute, Built, ClientOptions, HttpClient, Prepared};
 use crate::mix::Mix;
 use crate::schedule::Schedule;
+use crate::segment::Segment;
 
 /// What a worker tells the aggregator.
 pub(crate) enum Msg {
@@ -56,7 +58,16 @@ pub(crate) struct WorkerSpec {
     pub stop: watch::Receiver<u8>,
     /// How long to wait for in-flight requests once a stop was asked for.
     pub grace: Duration,
+    /// Open model: the next arrival no worker has claimed yet (counted in this
+    /// segment's arrivals). Shared by all workers.
+    pub arrivals: Arc<AtomicU64>,
+    /// This process's share of the load.
+    pub segment: Segment,
 }
+
+/// Claimed by a worker that gave up on the rest of the schedule, so that every other
+/// worker's next claim falls past the end.
+const GAVE_UP: u64 = u64::MAX >> 1;
 
 /// How far behind the end of its schedule an open-model worker may run before it gives up
 /// on the remaining arrivals (and counts them as missed).
@@ -276,6 +287,9 @@ impl Pacer {
 
     async fn until(&mut self, deadline: Instant) {
         if Instant::now() >= deadline {
+            // Catching up: send without waiting, but let the runtime read answers and
+            // roll intervals over every so often (tokio's task budget decides).
+            tokio::task::consume_budget().await;
             return;
         }
         #[cfg(target_os = "linux")]
@@ -289,13 +303,17 @@ impl Pacer {
     }
 }
 
-/// Open model: arrivals `index, index + W, index + 2W, ...` of the global schedule.
+/// Open model. Workers claim arrivals from one shared counter, each holding at most the
+/// one it is waiting to send. A worker that the machine leaves unscheduled for a while
+/// therefore delays only the arrival it holds: the others go on claiming and sending on
+/// time. (A fixed split, arrival i to worker i mod W, would make every arrival of the
+/// stalled worker late.) Returns how many arrivals were never sent because the generator
+/// fell hopelessly behind.
 async fn open(ctx: Rc<Ctx>) -> u64 {
     let scenario = &ctx.spec.scenario;
     let schedule = Schedule::new(&scenario.load);
     let start = start_of(&ctx);
     let end = start + scenario.load.duration();
-    let workers = ctx.spec.workers as u64;
     let tolerance = scenario.load.late_tolerance;
     let cap = scenario
         .load
@@ -303,9 +321,12 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
         .div_ceil(ctx.spec.workers)
         .max(1);
     let mut stop = ctx.spec.stop.clone();
-    let mut i = ctx.spec.index as u64;
+    let claims = &ctx.spec.arrivals;
+    let segment = ctx.spec.segment;
     let mut pacer = Pacer::new();
-    while let Some(due) = schedule.due(i) {
+    let mut k = claims.fetch_add(1, Ordering::Relaxed);
+    while let Some(due) = schedule.due(segment.global(k)) {
+        let i = segment.global(k);
         let intended = start + due;
         tokio::select! {
             biased;
@@ -314,9 +335,10 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
         }
         let now = Instant::now();
         if now > end + END_GRACE {
-            // The generator is hopelessly behind: what is left was never sent.
-            let remaining = (schedule.len().saturating_sub(i)).div_ceil(workers);
-            return remaining;
+            // The generator is hopelessly behind: what is left was never sent. The one
+            // held here, and every arrival not yet claimed (counted by one worker only).
+            let unclaimed = claims.swap(GAVE_UP, Ordering::Relaxed);
+            return 1 + segment.len_of(schedule.len()).saturating_sub(unclaimed);
         }
         roll_over(&ctx, intended);
         let endpoint = ctx.mix.pick(i, &mut *ctx.rng.borrow_mut());
@@ -325,7 +347,7 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
         } else {
             let late = now.saturating_duration_since(intended) > tolerance;
             ctx.shard.borrow_mut().record_send(endpoint, late);
-            if let Some(req) = build_request(&ctx, endpoint, i) {
+            if let Some(req) = build_request(&ctx, endpoint, i, k) {
                 // Counted in flight now, not when the task first runs, so the cap holds.
                 ctx.in_flight.set(ctx.in_flight.get() + 1);
                 let c = ctx.clone();
@@ -335,14 +357,16 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
                 });
             }
         }
-        i += workers;
+        k = claims.fetch_add(1, Ordering::Relaxed);
     }
     0
 }
 
-/// Renders request `seq` for `endpoint`. A template that renders into an invalid URL or
-/// header cannot become a request; it is recorded as a check failure and `None` returned.
-fn build_request(ctx: &Ctx, endpoint: usize, seq: u64) -> Option<Built> {
+/// Renders request `seq` (numbered across all segments) for `endpoint`; `local` is its
+/// number within this segment, which picks the segment's own data rows. A template that
+/// renders into an invalid URL or header cannot become a request; it is recorded as a
+/// check failure and `None` returned.
+fn build_request(ctx: &Ctx, endpoint: usize, seq: u64, local: u64) -> Option<Built> {
     let built = {
         let scenario = &ctx.spec.scenario;
         let mut rng = ctx.rng.borrow_mut();
@@ -351,9 +375,13 @@ fn build_request(ctx: &Ctx, endpoint: usize, seq: u64) -> Option<Built> {
             .as_ref()
             .filter(|_| ctx.prepared[endpoint].uses_row())
             .map(|d| {
+                let segment = ctx.spec.segment;
                 let idx = match d.mode {
-                    DataMode::Sequential => (seq % d.rows.len() as u64) as usize,
-                    DataMode::Random => rng.gen_range(0..d.rows.len()),
+                    DataMode::Sequential => segment.row(local, d.rows.len()),
+                    DataMode::Random => {
+                        let mine = segment.len_of(d.rows.len() as u64).max(1);
+                        segment.global(rng.gen_range(0..mine)) as usize
+                    }
                 };
                 d.rows[idx].as_slice()
             });
@@ -405,14 +433,20 @@ async fn closed(ctx: Rc<Ctx>) {
     let mut stop = ctx.spec.stop.clone();
     let seq = Rc::new(Cell::new(0u64));
     let mut vus: Vec<Rc<Cell<bool>>> = Vec::new();
-    sleep_precise(start).await;
+    tokio::select! {
+        _ = sleep_precise(start) => {}
+        _ = stop.wait_for(|s| *s >= STOP) => return,
+    }
+    let segment = ctx.spec.segment;
     loop {
         let now = Instant::now();
         if now >= end || (*stop.borrow() >= STOP) {
             break;
         }
         let t = now.duration_since(start).as_secs_f64();
-        let global = (scenario.load.target_at(t) + 1e-9).floor() as usize;
+        // This segment's VUs of the profile's count, then this worker's of those.
+        let global = (scenario.load.target_at(t) + 1e-9).floor() as u64;
+        let global = segment.len_of(global) as usize;
         let mine = (global + workers - 1 - ctx.spec.index.min(global + workers - 1)) / workers;
         while vus.len() < mine {
             let flag = Rc::new(Cell::new(false));
@@ -439,10 +473,11 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
     while !stopped.get() && Instant::now() < end && *stop.borrow() < STOP {
         let n = seq.get();
         seq.set(n + 1);
-        let global_seq = n * workers + ctx.spec.index as u64;
+        let local = n * workers + ctx.spec.index as u64;
+        let global_seq = ctx.spec.segment.global(local);
         let endpoint = ctx.mix.pick(global_seq, &mut *ctx.rng.borrow_mut());
         ctx.shard.borrow_mut().record_send(endpoint, false);
-        if let Some(req) = build_request(&ctx, endpoint, global_seq) {
+        if let Some(req) = build_request(&ctx, endpoint, global_seq, local) {
             send_and_record(ctx.clone(), endpoint, req, Instant::now()).await;
         }
         if !think.is_zero() {

@@ -50,6 +50,8 @@ fn run_insecure(scenario: &str, base: &str, insecure: bool) -> RunData {
         workers: 2,
         stop: StopSignal::default(),
         grace: std::time::Duration::from_secs(5),
+        segment: loadgate_engine::Segment::WHOLE,
+        start_at: None,
     };
     let data = run(cfg, &mut obs).expect("run");
     assert!(obs.0 > 0, "the observer saw no interval");
@@ -168,6 +170,31 @@ path = "/"
     let rate = completed / d.measured_s;
     assert!((rate / 400.0 - 1.0).abs() < 0.02, "completed at {rate} rps");
     assert_eq!(d.measured.overall().dropped, 0);
+}
+
+#[test]
+fn a_generator_that_cannot_keep_up_accounts_for_every_arrival() {
+    // Ten million arrivals in one second: far more than two workers can send. Each
+    // arrival must end up sent, dropped (in-flight cap) or never sent, exactly once.
+    let profile = "[[route]]\npath = \"/\"\n";
+    let scenario = with_target("[[endpoint]]\nname = \"root\"\npath = \"/\"\n")
+        + &open_load("1s", 10_000_000)
+        + "max_in_flight = 20\n";
+    let d = check_run(profile, &scenario);
+    let all = totals(&d);
+    assert!(
+        d.missed > 0,
+        "the run should have given up on part of its schedule"
+    );
+    assert_eq!(
+        all.sent + all.dropped + d.missed,
+        10_000_000,
+        "sent {} dropped {} never sent {}",
+        all.sent,
+        all.dropped,
+        d.missed
+    );
+    assert!(all.completed() > 0, "answers were read while catching up");
 }
 
 #[test]

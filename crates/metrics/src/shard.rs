@@ -44,7 +44,8 @@ pub struct EndpointShard {
 }
 
 impl EndpointShard {
-    fn new(max_us: u64) -> Self {
+    /// Nothing recorded yet, histograms bounded at `max_us`.
+    pub fn new(max_us: u64) -> Self {
         EndpointShard {
             latency: LatencyHistogram::new(max_us),
             service: LatencyHistogram::new(max_us),
@@ -101,6 +102,11 @@ impl Shard {
         Shard {
             endpoints: (0..endpoints).map(|_| EndpointShard::new(max_us)).collect(),
         }
+    }
+
+    /// A shard of the given endpoints' data (e.g. read back from a run directory).
+    pub fn from_endpoints(endpoints: Vec<EndpointShard>) -> Self {
+        Shard { endpoints }
     }
 
     /// Records one finished request. Allocation-free once a status code has been seen.

@@ -116,6 +116,20 @@ pub fn report_html(
     if let Some(c) = &s.ci_run {
         meta.push(("CI run", c.clone()));
     }
+    if let Some(g) = &s.segment {
+        meta.push((
+            "segment",
+            format!(
+                "{}/{} of a split load{}",
+                g.index,
+                g.count,
+                g.start_at
+                    .as_ref()
+                    .map(|t| format!(", schedule began at {t}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
     for (k, v) in meta {
         let _ = writeln!(o, "<dt>{k}</dt><dd>{}</dd>", html(&v));
     }
@@ -131,6 +145,8 @@ pub fn report_html(
         let _ = writeln!(o, "<p>Rate: {}.</p>", html(&r.describe()));
     }
     o.push_str("</section>\n");
+
+    segments_section(&mut o, s);
 
     o.push_str("<section id=\"slo\"><h2>SLO budgets</h2>\n");
     if s.slo.is_empty() {
@@ -176,6 +192,42 @@ pub fn report_html(
 
     page_end(&mut o, charts);
     o
+}
+
+/// A merged run: each segment's run with what it sent, so a starved worker shows.
+fn segments_section(o: &mut String, s: &loadgate_slo::summary::RunSummary) {
+    if s.merged_from.is_empty() {
+        return;
+    }
+    let total: u64 = s.merged_from.iter().map(|r| r.sent).sum();
+    let _ = writeln!(
+        o,
+        "<section id=\"segments\"><h2>Segments ({} merged)</h2>\n<table><thead><tr><th class=\"l\">segment</th><th class=\"l\">run</th><th class=\"l\">started</th><th>workers</th><th>target rps</th><th>sent rps</th><th>of its share</th><th>share of all sends</th><th>late</th><th>dropped</th><th>error rate</th><th>own verdict</th></tr></thead><tbody>",
+        s.merged_from.len()
+    );
+    for r in &s.merged_from {
+        let ok = r.verdict != Verdict::Invalid;
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td class=\"{}\">{}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{:.2}%</td><td class=\"{}\">{}</td></tr>",
+            html(&r.segment),
+            html(&r.run),
+            html(&r.started_at),
+            r.workers,
+            r.target_rps.map_or("—".to_string(), |t| format!("{t:.1}")),
+            r.achieved_rps,
+            if ok { "" } else { "fail" },
+            r.achieved_ratio
+                .map_or("—".to_string(), |a| format!("{:.1}%", a * 100.0)),
+            if total > 0 { r.sent as f64 * 100.0 / total as f64 } else { 0.0 },
+            r.late,
+            r.dropped,
+            r.error_rate * 100.0,
+            if r.verdict == Verdict::Pass { "pass" } else { "fail" },
+            r.verdict.word()
+        );
+    }
+    o.push_str("</tbody></table>\n<p class=\"classes\">Each segment sent every N-th arrival (or VU) of one schedule; the histograms above are their exact sum. A segment that was invalid on its own (late or dropped sends, or short of its share) makes the merged run invalid.</p>\n</section>\n");
 }
 
 fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {

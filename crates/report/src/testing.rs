@@ -109,6 +109,8 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         files: BTreeMap::new(),
         git_commit: Some("0123abc".into()),
         ci_run: None,
+        segment: None,
+        merged_from: Vec::new(),
     };
     RunDir {
         dir: PathBuf::from("fixture"),

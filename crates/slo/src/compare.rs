@@ -472,6 +472,8 @@ mod tests {
             files: BTreeMap::new(),
             git_commit: None,
             ci_run: None,
+            segment: None,
+            merged_from: Vec::new(),
         };
         let hists = [
             ("all".to_string(), e.latency.clone()),

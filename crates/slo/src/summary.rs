@@ -417,4 +417,83 @@ pub struct RunSummary {
     /// CI run identifier (`GITHUB_RUN_ID`, `CI_PIPELINE_ID`, `BUILD_ID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci_run: Option<String>,
+    /// This run's share of a load split across processes (`loadgate run --segment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentInfo>,
+    /// The segment runs this run was merged from (`loadgate merge`), in segment order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<SegmentRun>,
+}
+
+/// Which share of a split load a run sent, and what every share must agree on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SegmentInfo {
+    /// 1-based segment number.
+    pub index: u64,
+    /// Number of segments.
+    pub count: u64,
+    /// The agreed start (`--start-at`), RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// When this segment's schedule began, in milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// The settings every segment of one load must share.
+    pub plan: SegmentPlan,
+}
+
+/// The settings that make segments parts of the same load. `loadgate merge` refuses
+/// inputs whose plans differ, naming the field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SegmentPlan {
+    /// `open` or `closed`.
+    pub model: String,
+    /// The load profile: start and stages, as rates (open) or VUs (closed).
+    pub profile: String,
+    /// Warm-up in seconds.
+    pub warmup_s: f64,
+    /// Endpoints as `name*weight`, in order.
+    pub endpoints: Vec<String>,
+    /// SLO budgets as `scope: expression`, in order.
+    pub budgets: Vec<String>,
+    /// Rows in the data file, if there is one.
+    pub data_rows: Option<u64>,
+    /// Open model: lateness tolerance in milliseconds.
+    pub late_tolerance_ms: f64,
+    /// Open model: below this achieved/target ratio a run is invalid.
+    pub min_achieved_ratio: f64,
+    /// Open model: above this late/sent ratio a run is invalid.
+    pub max_late_ratio: f64,
+    /// Open model: above this dropped/scheduled ratio a run is invalid.
+    pub max_dropped_ratio: f64,
+}
+
+/// One input of a merged run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SegmentRun {
+    /// `I/N`.
+    pub segment: String,
+    /// The run directory's name.
+    pub run: String,
+    /// RFC 3339 UTC start of that run.
+    pub started_at: String,
+    /// Its verdict on its own.
+    pub verdict: Verdict,
+    /// Worker threads it used.
+    pub workers: usize,
+    /// Requests it sent.
+    pub sent: u64,
+    /// Requests it completed.
+    pub requests: u64,
+    /// Open model: its share of the target rate, per second.
+    pub target_rps: Option<f64>,
+    /// Sends per second over its measured phase.
+    pub achieved_rps: f64,
+    /// Open model: sent / scheduled for its share.
+    pub achieved_ratio: Option<f64>,
+    /// Its late sends.
+    pub late: u64,
+    /// Its dropped arrivals.
+    pub dropped: u64,
+    /// Its error rate.
+    pub error_rate: f64,
 }

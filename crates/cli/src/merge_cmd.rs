@@ -1,0 +1,644 @@
+//! `loadgate merge DIR... [--out DIR]`: the run directories of the segments of one split
+//! load (`loadgate run --segment I/N`) merged into one run directory, as if one machine
+//! had sent the whole load.
+//!
+//! - Histograms are added (HDR add: exact, never averaged percentiles), per endpoint and
+//!   phase, and per interval from each segment's `intervals.hlog`.
+//! - Counts are summed per interval, with intervals aligned by wall-clock second.
+//! - The SLO budgets and the open model's validity are judged again on the merged data;
+//!   a segment that was invalid on its own makes the merged run invalid.
+//! - Every file is written as `loadgate run` writes it, by the same code, and the reports
+//!   are rendered from them; the summary lists each segment with its achieved rate.
+//!
+//! Inputs are taken in segment order, whatever order they were given in, so the same
+//! inputs always give byte-identical files. Inputs that are not the segments of one
+//! load (other scenario, plan, target or version; a segment missing or given twice) are
+//! refused before anything is written.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use loadgate_engine::IntervalView;
+use loadgate_metrics::{EndpointShard, LatencyHistogram, Shard};
+use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
+use loadgate_slo::summary::{
+    judge, EndpointSummary, OpenFacts, RunSummary, SegmentInfo, SegmentRun, Verdict,
+};
+use loadgate_slo::Budget;
+
+use crate::exit::{Exit, Failure};
+use crate::output;
+use crate::progress::Progress;
+use crate::MergeArgs;
+
+/// One segment's run directory, read back.
+struct Input {
+    run: RunDir,
+    info: SegmentInfo,
+    /// Measured phase, per endpoint.
+    measured: Shard,
+    /// Warm-up histograms per endpoint (counts are only kept for all endpoints).
+    warmup: Shard,
+    /// Warm-up, all endpoints, with counts.
+    warmup_all: Option<EndpointShard>,
+    /// Each second of its time series, rebuilt from `timeseries.jsonl` and
+    /// `intervals.hlog`.
+    intervals: Vec<(SeriesRow, Shard)>,
+}
+
+pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
+    let mut inputs = args
+        .runs
+        .iter()
+        .map(|p| load_input(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    inputs.sort_by_key(|i| i.info.index);
+    check_inputs(&inputs)?;
+    let first = &inputs[0];
+    let names: Vec<String> = first
+        .run
+        .summary
+        .endpoints
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    let open = first.run.summary.model == "open";
+    let plan = first.info.plan.clone();
+    let max_us = first
+        .measured
+        .endpoints()
+        .first()
+        .map_or(60_000_000, |e| e.latency.high());
+
+    // Totals.
+    let mut measured = Shard::new(names.len(), max_us);
+    let mut warmup = Shard::new(names.len(), max_us);
+    let mut warmup_all: Option<EndpointShard> = None;
+    for i in &inputs {
+        measured.merge_from(&i.measured);
+        warmup.merge_from(&i.warmup);
+        if let Some(w) = &i.warmup_all {
+            warmup_all
+                .get_or_insert_with(|| EndpointShard::new(max_us))
+                .merge_from(w);
+        }
+    }
+    let measured_s = inputs
+        .iter()
+        .map(|i| i.run.summary.measured_s)
+        .fold(0.0, f64::max);
+    let warmup_s = first.run.summary.warmup_s;
+
+    // Intervals, aligned by wall-clock second from the earliest start.
+    let t0 = inputs
+        .iter()
+        .map(|i| i.info.started_unix_ms)
+        .min()
+        .unwrap_or(0);
+    let mut intervals: BTreeMap<u64, (bool, f64, Shard)> = BTreeMap::new();
+    for i in &inputs {
+        let offset = (i.info.started_unix_ms - t0 + 500) / 1000;
+        for (row, shard) in &i.intervals {
+            let slot = intervals
+                .entry(row.t + offset)
+                .or_insert_with(|| (row.warmup, 0.0, Shard::new(names.len(), max_us)));
+            slot.1 += row.target;
+            slot.2.merge_from(shard);
+        }
+    }
+
+    // Judge on the merged data.
+    let (global, per_endpoint) = plan_budgets(&plan.budgets, &names)?;
+    let scheduled: f64 = inputs
+        .iter()
+        .filter_map(|i| i.run.summary.rate.as_ref())
+        .map(|r| r.scheduled)
+        .sum();
+    let missed: u64 = inputs
+        .iter()
+        .filter_map(|i| i.run.summary.rate.as_ref())
+        .map(|r| r.missed)
+        .sum();
+    let facts = open.then_some(OpenFacts {
+        scheduled,
+        missed,
+        late_tolerance_ms: plan.late_tolerance_ms,
+        min_achieved_ratio: plan.min_achieved_ratio,
+        max_late_ratio: plan.max_late_ratio,
+        max_dropped_ratio: plan.max_dropped_ratio,
+    });
+    let global_refs: Vec<&Budget> = global.iter().collect();
+    let endpoint_refs: Vec<(usize, &Budget)> = per_endpoint.iter().map(|(i, b)| (*i, b)).collect();
+    let j = judge(
+        &names,
+        &measured,
+        measured_s,
+        &global_refs,
+        &endpoint_refs,
+        facts,
+    );
+    let mut invalid_reasons = j.invalid_reasons.clone();
+    for i in &inputs {
+        let s = &i.run.summary;
+        if s.verdict == Verdict::Invalid {
+            invalid_reasons.push(format!(
+                "segment {}/{} ({}) was invalid on its own: {}",
+                i.info.index,
+                i.info.count,
+                dir_name(&i.run.dir),
+                if s.invalid_reasons.is_empty() {
+                    "see its summary".to_string()
+                } else {
+                    s.invalid_reasons.join("; ")
+                }
+            ));
+        }
+    }
+    let stopped = inputs.iter().find(|i| i.run.summary.stop != "completed");
+    let (stop, stop_detail) = match stopped {
+        None => ("completed".to_string(), None),
+        Some(i) => (
+            i.run.summary.stop.clone(),
+            Some(format!(
+                "segment {}/{}: {}",
+                i.info.index,
+                i.info.count,
+                i.run
+                    .summary
+                    .stop_detail
+                    .clone()
+                    .unwrap_or_else(|| i.run.summary.stop.clone())
+            )),
+        ),
+    };
+    let verdict = if !invalid_reasons.is_empty() {
+        Verdict::Invalid
+    } else if j.verdict == Verdict::Pass && stop != "completed" {
+        Verdict::Fail
+    } else {
+        j.verdict
+    };
+
+    let started_at = UNIX_EPOCH + Duration::from_millis(t0);
+    let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &format!("{}-merged", first.run.summary.scenario), started_at)
+        .map_err(|e| Failure::config(format!("cannot write the merged run directory: {e}\n  hint: pass --out DIR with a writable folder")))?;
+    let io_err = |what: &str, e: std::io::Error| {
+        Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
+    };
+
+    // The time series, through the same writer as `loadgate run`.
+    let quiet = Progress::new(true, Duration::ZERO);
+    crate::run_cmd::write_series(&dir, started_at, &names, open, &quiet, |observer| {
+        let mut cumulative = Shard::new(names.len(), max_us);
+        for (&index, (warm, target, data)) in &intervals {
+            cumulative.merge_from(data);
+            observer.interval(&IntervalView {
+                index,
+                warmup: *warm,
+                data,
+                target: *target,
+                cumulative: &cumulative,
+            });
+        }
+    })?;
+
+    let overall = measured.overall();
+    let s = &first.run.summary;
+    let summary = RunSummary {
+        schema_version: s.schema_version,
+        loadgate_version: s.loadgate_version.clone(),
+        scenario: s.scenario.clone(),
+        scenario_file: s.scenario_file.clone(),
+        target: s.target.clone(),
+        model: s.model.clone(),
+        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        ended_at: inputs
+            .iter()
+            .map(|i| i.run.summary.ended_at.clone())
+            .max()
+            .unwrap_or_default(),
+        duration_s: s.duration_s,
+        warmup_s,
+        measured_s,
+        workers: inputs.iter().map(|i| i.run.summary.workers).sum(),
+        verdict,
+        stop,
+        stop_detail: stop_detail.clone(),
+        abandoned: inputs.iter().map(|i| i.run.summary.abandoned).sum(),
+        invalid_reasons: invalid_reasons.clone(),
+        rate: j.rate.clone(),
+        slo: j.slo.clone(),
+        overall: EndpointSummary::of("all", &overall, measured_s),
+        endpoints: names
+            .iter()
+            .zip(measured.endpoints())
+            .map(|(n, e)| EndpointSummary::of(n, e, measured_s))
+            .collect(),
+        warmup: warmup_all.map(|w| EndpointSummary::of("all", &w, warmup_s)),
+        files: s.files.clone(),
+        git_commit: s.git_commit.clone(),
+        ci_run: s.ci_run.clone(),
+        segment: None,
+        merged_from: inputs.iter().map(segment_run).collect(),
+    };
+    output::write_json(
+        &dir.join("histograms.json"),
+        &HistogramsFile::new(&names, &measured, &warmup),
+    )
+    .map_err(|e| io_err("histograms.json", e))?;
+    output::write_json(&dir.join("summary.json"), &summary)
+        .map_err(|e| io_err("summary.json", e))?;
+    output::link_latest(&args.reports_dir, &dir);
+
+    let mut note = String::new();
+    if !args.no_report {
+        match crate::report_cmd::load_run(&dir, "merged run").and_then(|merged| {
+            crate::report_cmd::write_reports(&merged, &dir, args.summary_md.as_deref(), None)
+        }) {
+            Ok(_) => note.push_str(&format!("report: {}\n", dir.join("report.html").display())),
+            Err(e) => note.push_str(&format!("warning: reports were not rendered: {e}\n")),
+        }
+    }
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "merged {} segments of `{}`:\n",
+        inputs.len(),
+        summary.scenario
+    ));
+    for r in &summary.merged_from {
+        out.push_str(&format!(
+            "  {:>7}  {}  sent {:.1} rps{}  {}\n",
+            r.segment,
+            r.run,
+            r.achieved_rps,
+            r.achieved_ratio
+                .map(|a| format!(" ({:.1}% of its share)", a * 100.0))
+                .unwrap_or_default(),
+            r.verdict.word()
+        ));
+    }
+    out.push('\n');
+    out.push_str(&crate::console::endpoint_table(
+        &summary.endpoints,
+        &summary.overall,
+        open,
+    ));
+    out.push('\n');
+    out.push_str(&crate::console::slo_table(&summary.slo));
+    if let Some(r) = &summary.rate {
+        out.push_str(&crate::console::rate_line(r));
+    }
+    for reason in &summary.invalid_reasons {
+        out.push_str(&format!("invalid: {reason}\n"));
+    }
+    if let Some(d) = &stop_detail {
+        out.push_str(&format!("stopped early: {d}\n"));
+    }
+    out.push_str(&format!("results: {}\n", dir.display()));
+    out.push_str(&note);
+    out.push_str(&crate::console::verdict_line(verdict, ""));
+    let _ = std::io::stdout().write_all(out.as_bytes());
+
+    Ok(match verdict {
+        _ if summary.stop == "interrupted" => Exit::Interrupted,
+        Verdict::Pass => Exit::Pass,
+        Verdict::Fail => Exit::SloFail,
+        Verdict::Invalid => Exit::Invalid,
+        Verdict::Regression => Exit::Regression,
+    })
+}
+
+fn dir_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn segment_run(i: &Input) -> SegmentRun {
+    let s = &i.run.summary;
+    let per_s = |n: u64| {
+        if s.measured_s > 0.0 {
+            n as f64 / s.measured_s
+        } else {
+            0.0
+        }
+    };
+    SegmentRun {
+        segment: format!("{}/{}", i.info.index, i.info.count),
+        run: dir_name(&i.run.dir),
+        started_at: s.started_at.clone(),
+        verdict: s.verdict,
+        workers: s.workers,
+        sent: s.overall.sent,
+        requests: s.overall.requests,
+        target_rps: s.rate.as_ref().map(|r| r.target_rps),
+        achieved_rps: s
+            .rate
+            .as_ref()
+            .map_or(per_s(s.overall.sent), |r| r.achieved_rps),
+        achieved_ratio: s.rate.as_ref().map(|r| r.achieved_ratio),
+        late: s.overall.late,
+        dropped: s.overall.dropped,
+        error_rate: s.overall.error_rate,
+    }
+}
+
+/// Global budgets, and per-endpoint ones by endpoint index.
+type PlanBudgets = (Vec<Budget>, Vec<(usize, Budget)>);
+
+/// The budgets of a segment plan (`scope: expression`), global and per endpoint.
+fn plan_budgets(budgets: &[String], names: &[String]) -> Result<PlanBudgets, Failure> {
+    let mut global = Vec::new();
+    let mut per_endpoint = Vec::new();
+    for b in budgets {
+        let parse = |expr: &str| {
+            loadgate_slo::parse(expr).map_err(|e| {
+                Failure::config(format!(
+                    "the segments' budget `{b}` does not parse ({}); were they written by another loadgate version?",
+                    e.message
+                ))
+            })
+        };
+        if let Some(expr) = b.strip_prefix("global: ") {
+            global.push(parse(expr)?);
+            continue;
+        }
+        // The longest endpoint name that prefixes it (names may contain ": ").
+        let hit = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| b.starts_with(&format!("{n}: ")))
+            .max_by_key(|(_, n)| n.len());
+        match hit {
+            Some((i, n)) => per_endpoint.push((i, parse(&b[n.len() + 2..])?)),
+            None => {
+                return Err(Failure::config(format!(
+                    "the segments' budget `{b}` names no endpoint of the scenario"
+                )))
+            }
+        }
+    }
+    Ok((global, per_endpoint))
+}
+
+/// Reads one segment's run directory and rebuilds its shards.
+fn load_input(path: &Path) -> Result<Input, Failure> {
+    let run = crate::report_cmd::load_run(path, "merge")?;
+    let shown = run.dir.display().to_string();
+    let info = run.summary.segment.clone().ok_or_else(|| {
+        Failure::config(format!(
+            "merge: {shown} was not run with --segment\n  hint: merge combines the segments of one load: run each with `loadgate run --segment I/N` and pass every run directory"
+        ))
+    })?;
+    let hist = run.histograms.as_ref().ok_or_else(|| {
+        Failure::config(format!(
+            "merge: {shown} has no histograms.json, so its latencies cannot be merged exactly\n  hint: pass the run directory as `loadgate run` wrote it"
+        ))
+    })?;
+    let bad = |what: &str, e: String| {
+        Failure::config(format!("merge: {shown}/{what}: {e}\n  hint: the file was changed or cut short; run the segment again"))
+    };
+    let s = &run.summary;
+    if hist.measured.endpoints.len() != s.endpoints.len()
+        || hist.warmup.endpoints.len() != s.endpoints.len()
+    {
+        return Err(bad(
+            "histograms.json",
+            format!(
+                "{} endpoints, but summary.json has {}",
+                hist.measured.endpoints.len(),
+                s.endpoints.len()
+            ),
+        ));
+    }
+    let decode = |h: Result<LatencyHistogram, loadgate_metrics::DecodeError>| {
+        h.map_err(|e| bad("histograms.json", e.to_string()))
+    };
+    let mut endpoints = Vec::new();
+    for (pair, e) in hist.measured.endpoints.iter().zip(&s.endpoints) {
+        endpoints.push(counted(
+            decode(pair.latency())?,
+            decode(pair.service())?,
+            e,
+        )?);
+    }
+    let measured = Shard::from_endpoints(endpoints);
+    let max_us = measured
+        .endpoints()
+        .first()
+        .map_or(60_000_000, |e| e.latency.high());
+    let mut warm = Vec::new();
+    for pair in &hist.warmup.endpoints {
+        let mut e = EndpointShard::new(max_us);
+        e.latency = decode(pair.latency())?;
+        e.service = decode(pair.service())?;
+        warm.push(e);
+    }
+    let warmup_all = match &s.warmup {
+        Some(w) => Some(counted(
+            decode(hist.warmup.all.latency())?,
+            decode(hist.warmup.all.service())?,
+            w,
+        )?),
+        None => None,
+    };
+
+    // The time series: counts from timeseries.jsonl, histograms from intervals.hlog.
+    let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
+    let hlog_path = run.dir.join("intervals.hlog");
+    let hlog = std::fs::read(&hlog_path).map_err(|e| bad("intervals.hlog", e.to_string()))?;
+    let mut by_interval = read_hlog(&hlog).map_err(|e| bad("intervals.hlog", e))?;
+    let tags: Vec<String> = names.iter().map(|n| crate::run_cmd::tag_name(n)).collect();
+    let mut intervals = Vec::new();
+    for row in &run.series {
+        let mut hists = by_interval.remove(&row.t).unwrap_or_default();
+        let mut take = |tag: &str| {
+            hists
+                .remove(tag)
+                .unwrap_or_else(|| LatencyHistogram::new(max_us))
+        };
+        let mut shard_endpoints = Vec::new();
+        for (k, tag) in tags.iter().enumerate() {
+            let mut e = EndpointShard::new(max_us);
+            e.latency = take(tag);
+            e.service = take(&format!("{tag}.service"));
+            if let Some(r) = row.endpoints.get(k) {
+                e.outcomes = r.outcomes;
+                e.sent = r.sent;
+            }
+            shard_endpoints.push(e);
+        }
+        // Late and dropped are counted per interval for all endpoints only; they are
+        // carried on the first endpoint, which is where the row reads them back from.
+        if let Some(e) = shard_endpoints.first_mut() {
+            e.late = row.late;
+            e.dropped = row.dropped;
+        }
+        intervals.push((row.clone(), Shard::from_endpoints(shard_endpoints)));
+    }
+    Ok(Input {
+        run,
+        info,
+        measured,
+        warmup: Shard::from_endpoints(warm),
+        warmup_all,
+        intervals,
+    })
+}
+
+/// An endpoint's histograms with the counts its summary kept.
+fn counted(
+    latency: LatencyHistogram,
+    service: LatencyHistogram,
+    e: &EndpointSummary,
+) -> Result<EndpointShard, Failure> {
+    let mut statuses = BTreeMap::new();
+    for (code, n) in &e.statuses {
+        let code: u16 = code.parse().map_err(|_| {
+            Failure::config(format!(
+                "merge: summary.json lists the status `{code}`, which is not an HTTP status"
+            ))
+        })?;
+        statuses.insert(code, *n);
+    }
+    Ok(EndpointShard {
+        latency,
+        service,
+        outcomes: e.outcomes,
+        statuses,
+        bytes: e.bytes,
+        sent: e.sent,
+        late: e.late,
+        dropped: e.dropped,
+    })
+}
+
+/// Every interval histogram of an interval log, by whole second and tag (`all` for the
+/// untagged one).
+fn read_hlog(bytes: &[u8]) -> Result<BTreeMap<u64, BTreeMap<String, LatencyHistogram>>, String> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let mut out: BTreeMap<u64, BTreeMap<String, LatencyHistogram>> = BTreeMap::new();
+    for entry in IntervalLogIterator::new(bytes) {
+        match entry.map_err(|e| format!("{e:?}"))? {
+            LogEntry::Interval(h) => {
+                let hist = LatencyHistogram::from_base64(h.encoded_histogram(), 0)
+                    .map_err(|e| e.to_string())?;
+                let tag = h.tag().map_or("all", |t| t.as_str()).to_string();
+                out.entry(h.start_timestamp().as_secs())
+                    .or_default()
+                    .insert(tag, hist);
+            }
+            LogEntry::StartTime(_) | LogEntry::BaseTime(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses inputs that are not exactly the N segments of one load.
+fn check_inputs(inputs: &[Input]) -> Result<(), Failure> {
+    let Some(first) = inputs.first() else {
+        return Err(Failure::config("merge: no run directories given"));
+    };
+    let name = |i: &Input| i.run.dir.display().to_string();
+    let n = first.info.count;
+    for i in inputs {
+        if i.info.count != n {
+            return Err(Failure::config(format!(
+                "merge: {} is segment {}/{} but {} is {}/{}: they split the load differently\n  hint: pass the run directories of one split (every segment of the same N)",
+                name(first), first.info.index, n, name(i), i.info.index, i.info.count
+            )));
+        }
+        let (a, b) = (&first.run.summary, &i.run.summary);
+        for (what, x, y) in [
+            ("scenario", &a.scenario, &b.scenario),
+            ("target", &a.target, &b.target),
+            ("loadgate version", &a.loadgate_version, &b.loadgate_version),
+        ] {
+            if x != y {
+                return Err(Failure::config(format!(
+                    "merge: {} and {} ran different {what}s (`{x}` and `{y}`)\n  hint: merge only the segments of one load",
+                    name(first),
+                    name(i)
+                )));
+            }
+        }
+        if a.schema_version != b.schema_version {
+            return Err(Failure::config(format!(
+                "merge: {} and {} have different summary layouts ({} and {})",
+                name(first),
+                name(i),
+                a.schema_version,
+                b.schema_version
+            )));
+        }
+        if first.info.start_at != i.info.start_at {
+            return Err(Failure::config(format!(
+                "merge: {} and {} were given different --start-at times ({} and {})\n  hint: start every segment with the same --start-at",
+                name(first),
+                name(i),
+                first.info.start_at.as_deref().unwrap_or("none"),
+                i.info.start_at.as_deref().unwrap_or("none")
+            )));
+        }
+        let pa = serde_json::to_value(&first.info.plan).unwrap_or_default();
+        let pb = serde_json::to_value(&i.info.plan).unwrap_or_default();
+        if let (Some(pa), Some(pb)) = (pa.as_object(), pb.as_object()) {
+            if let Some((key, va)) = pa.iter().find(|(k, v)| pb.get(*k) != Some(v)) {
+                return Err(Failure::config(format!(
+                    "merge: {} and {} ran different loads: `{key}` is {va} in one and {} in the other\n  hint: run every segment with the same scenario file and flags",
+                    name(first),
+                    name(i),
+                    pb.get(key).cloned().unwrap_or_default()
+                )));
+            }
+        }
+    }
+    for w in inputs.windows(2) {
+        if w[0].info.index == w[1].info.index {
+            return Err(Failure::config(format!(
+                "merge: segment {}/{n} was given twice: {} and {}\n  hint: pass each segment's run directory once",
+                w[0].info.index,
+                name(&w[0]),
+                name(&w[1])
+            )));
+        }
+    }
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !inputs.iter().any(|i| i.info.index == *k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::config(format!(
+            "merge: segment{} {} missing, so the merged load would not be the whole load\n  hint: pass the run directories of all {n} segments",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_budgets_find_their_endpoint_even_with_a_colon_in_its_name() {
+        let names = vec!["a".to_string(), "a: b".to_string()];
+        let (g, e) = plan_budgets(
+            &[
+                "global: p95 < 2s".to_string(),
+                "a: b: p99 < 1s".to_string(),
+                "a: error_rate < 1%".to_string(),
+            ],
+            &names,
+        )
+        .unwrap();
+        assert_eq!(g.len(), 1);
+        assert_eq!(e.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 0]);
+        assert!(plan_budgets(&["nope: p95 < 1s".to_string()], &names).is_err());
+    }
+}
