@@ -136,3 +136,70 @@ pub fn one_hour() -> RunDir {
         20,
     )
 }
+
+/// A capacity search over a synthetic knee at 300 rps: steps of 100 rps to 400, then
+/// two bisection steps; `name` is the scenario name (for escaping tests).
+pub fn capacity(name: &str) -> loadgate_slo::capacity::CapacityReport {
+    use loadgate_slo::capacity::{CapacityReport, Limit, PlanSummary, StepResult, StepVerdict};
+    let step = |rate: f64, refinement: bool| {
+        let over = (rate - 300.0).max(0.0);
+        let breach = over > 0.0;
+        StepResult {
+            rate_rps: rate,
+            achieved_rps: rate,
+            success_rps: rate.min(300.0),
+            p50_ms: 20.0 + over * 4.0,
+            p95_ms: 80.0 + over * 40.0,
+            p99_ms: 120.0 + over * 60.0,
+            error_rate: 0.0,
+            verdict: if breach {
+                StepVerdict::Breach
+            } else {
+                StepVerdict::Pass
+            },
+            breached: if breach {
+                vec!["global: p95 < 2s".into()]
+            } else {
+                Vec::new()
+            },
+            invalid_reasons: Vec::new(),
+            refinement,
+        }
+    };
+    let steps = vec![
+        step(100.0, false),
+        step(200.0, false),
+        step(300.0, false),
+        step(400.0, false),
+        step(350.0, true),
+        step(325.0, true),
+    ];
+    CapacityReport {
+        schema_version: loadgate_slo::capacity::CAPACITY_SCHEMA_VERSION,
+        loadgate_version: "0.0.0-test".into(),
+        scenario: name.into(),
+        scenario_file: "capacity.toml".into(),
+        target: "embedded".into(),
+        started_at: "2026-11-22T10:00:00Z".into(),
+        ended_at: "2026-11-22T10:05:00Z".into(),
+        plan: PlanSummary {
+            start_rps: 100.0,
+            step: "+100 rps".into(),
+            max_rps: 400.0,
+            step_duration_s: 10.0,
+            settle_s: 5.0,
+            refine: 2,
+        },
+        budgets: vec!["global: p95 < 2s".into()],
+        steps,
+        sustainable_rps: Some(300.0),
+        limit: Some(Limit {
+            rate_rps: 325.0,
+            kind: StepVerdict::Breach,
+            what: vec!["global: p95 < 2s".into()],
+        }),
+        require_rps: Some(250.0),
+        verdict: loadgate_slo::summary::Verdict::Pass,
+        stop: "budget breached".into(),
+    }
+}

@@ -209,6 +209,59 @@ fn load(bin: &std::path::Path, url: &str, screenshot: Option<&std::path::Path>) 
     }
 }
 
+/// Writes `artifacts` to a folder, loads its report.html in headless Chromium, and checks
+/// that the page made no request, logged nothing, has no script, shows the hostile
+/// `<script>alert(..)</script>` named by `hostile` as text, and draws every chart.
+/// Returns the folder (kept alive by the caller) and the page's URL.
+fn assert_renders_offline(
+    bin: &std::path::Path,
+    artifacts: &[loadgate_report::Artifact],
+    hostile: &str,
+) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for a in artifacts {
+        std::fs::write(dir.path().join(&a.name), &a.contents).unwrap();
+    }
+    let url = format!("file://{}", dir.path().join("report.html").display());
+    let page = load(bin, &url, None);
+    assert!(
+        page.requests.is_empty(),
+        "report.html made network requests: {:?}",
+        page.requests
+    );
+    assert!(
+        page.console.is_empty(),
+        "console messages: {:?}",
+        page.console
+    );
+    assert!(
+        !page.dom.contains("<script"),
+        "a script element exists in the DOM"
+    );
+    assert!(
+        page.dom
+            .contains(&format!("&lt;script&gt;{hostile}&lt;/script&gt;")),
+        "the hostile name {hostile} is text"
+    );
+    for chart in artifacts.iter().filter(|a| a.name.ends_with(".svg")) {
+        let at = page
+            .dom
+            .find(&format!("data-chart=\"{}\"", chart.name))
+            .unwrap_or_else(|| panic!("{} missing from the DOM", chart.name));
+        let figure = &page.dom[at..at + page.dom[at..].find("</figure>").expect("figure closes")];
+        let shapes = ["<path", "<polyline", "<rect", "<line"]
+            .iter()
+            .map(|t| figure.matches(t).count())
+            .sum::<usize>();
+        assert!(
+            figure.contains("<svg") && shapes > 3,
+            "{} is empty in the DOM",
+            chart.name
+        );
+    }
+    (dir, url)
+}
+
 #[test]
 fn the_html_report_renders_offline_in_headless_chromium() {
     let Some(bin) = chromium() else {
@@ -256,47 +309,34 @@ fn the_html_report_renders_offline_in_headless_chromium() {
     let _ = server.join();
 
     let run = fixture(&["analyze", "<script>alert(1)</script>"]);
-    let dir = tempfile::tempdir().unwrap();
-    let artifacts = render(&run, None);
-    for a in &artifacts {
-        std::fs::write(dir.path().join(&a.name), &a.contents).unwrap();
-    }
-    let url = format!("file://{}", dir.path().join("report.html").display());
-    let page = load(&bin, &url, None);
-    assert!(
-        page.requests.is_empty(),
-        "report.html made network requests: {:?}",
-        page.requests
-    );
-    assert!(
-        page.console.is_empty(),
-        "console messages: {:?}",
-        page.console
-    );
-    assert!(
-        !page.dom.contains("<script"),
-        "a script element exists in the DOM"
-    );
-    assert!(
-        page.dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
-        "the hostile name is text"
-    );
-    for chart in artifacts.iter().filter(|a| a.name.ends_with(".svg")) {
-        let at = page
-            .dom
-            .find(&format!("data-chart=\"{}\"", chart.name))
-            .unwrap_or_else(|| panic!("{} missing from the DOM", chart.name));
-        let figure = &page.dom[at..at + page.dom[at..].find("</figure>").expect("figure closes")];
-        let shapes = ["<path", "<polyline", "<rect", "<line"]
-            .iter()
-            .map(|t| figure.matches(t).count())
-            .sum::<usize>();
-        assert!(
-            figure.contains("<svg") && shapes > 3,
-            "{} is empty in the DOM",
-            chart.name
-        );
-    }
+    let (_dir, url) = assert_renders_offline(&bin, &render(&run, None), "alert(1)");
+
+    // A merged run's page, with its segment table.
+    let mut merged = fixture(&["analyze"]);
+    merged.summary.merged_from = (1..=2)
+        .map(|i| loadgate_slo::summary::SegmentRun {
+            segment: format!("{i}/2"),
+            run: format!("<script>alert({})</script>", 10 + i),
+            started_at: "2026-11-22T10:00:00Z".into(),
+            verdict: loadgate_slo::summary::Verdict::Pass,
+            workers: 2,
+            sent: 250,
+            requests: 250,
+            target_rps: Some(25.0),
+            achieved_rps: 25.0,
+            achieved_ratio: Some(1.0),
+            late: 0,
+            dropped: 0,
+            error_rate: 0.0,
+        })
+        .collect();
+    let (_merged_dir, _) = assert_renders_offline(&bin, &render(&merged, None), "alert(12)");
+
+    // A capacity search's page.
+    let cap = loadgate_report::testing::capacity("<script>alert(3)</script>");
+    let (_cap_dir, _) =
+        assert_renders_offline(&bin, &loadgate_report::render_capacity(&cap), "alert(3)");
+
     // A screenshot for people (kept as a CI artifact, not compared).
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/report-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
