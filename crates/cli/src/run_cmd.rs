@@ -23,6 +23,12 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let mut scenario =
         loadgate_scenario::load(&args.scenario).map_err(|e| Failure::config(e.to_string()))?;
     apply_flags(&mut scenario, &args)?;
+    // What every segment must share is the whole load's plan, taken before this
+    // segment's budgets are scaled to its share.
+    let plan = args.segment.map(|_| segment_plan(&scenario));
+    if let Some(seg) = args.segment {
+        share_throughput_budgets(&mut scenario, seg);
+    }
     let scenario = Arc::new(scenario);
     // Fail fast, before any traffic, on a bad baseline or budget.
     let budgets = crate::report_cmd::budgets(&args.budgets)?;
@@ -174,7 +180,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
                 .started_at
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
-            plan: segment_plan(&scenario),
+            plan: plan.clone().expect("a segment run has a plan"),
         }),
         merged_from: Vec::new(),
     };
@@ -374,6 +380,28 @@ pub(crate) fn judge_run(
         &per_endpoint,
         facts,
     )
+}
+
+/// A segment sends 1/N of the load, so a throughput budget (and its `abort_on_fail`) is
+/// judged on 1/N of its threshold there; `loadgate merge` judges the whole against the
+/// budget as written.
+fn share_throughput_budgets(scenario: &mut Scenario, seg: loadgate_engine::Segment) {
+    if seg.is_whole() {
+        return;
+    }
+    let budgets = scenario
+        .slo
+        .global
+        .iter_mut()
+        .chain(scenario.slo.endpoints.iter_mut().map(|(_, b)| b));
+    for b in budgets.filter(|b| b.budget.metric == loadgate_slo::Metric::Throughput) {
+        b.budget.threshold /= seg.count as f64;
+        b.budget.text = format!(
+            "{} (segment {seg}'s share: {} rps)",
+            b.budget.text,
+            loadgate_slo::capacity::num(b.budget.threshold)
+        );
+    }
 }
 
 /// What every segment of one split load must share (see `loadgate merge`).

@@ -242,8 +242,6 @@ budgets = ["p95 < 1s", "throughput > 190rps"]
     let pods: Vec<_> = (0..count).map(|i| sh(&local(&seg), Some(i))).collect();
     for (i, p) in pods.into_iter().enumerate() {
         let o = p.wait_with_output().unwrap();
-        // Each segment alone is below the whole load's throughput budget (exit 1), which
-        // the script counts as a finished measurement.
         assert!(
             o.status.success(),
             "pod {i}: {}{}",
@@ -251,6 +249,22 @@ budgets = ["p95 < 1s", "throughput > 190rps"]
             String::from_utf8_lossy(&o.stderr)
         );
     }
+    // Each segment judged its throughput budget on its quarter of it.
+    let one: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(results.join(&start_at).join("segment-1/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let tp = one["slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["expr"].as_str().unwrap().starts_with("throughput"))
+        .unwrap();
+    assert_eq!(tp["threshold"], 47.5, "{tp}");
+    assert!(
+        tp["expr"].as_str().unwrap().contains("segment 1/4's share"),
+        "{tp}"
+    );
     let o = sh(&local(&load("merge-job.yaml")), None)
         .wait_with_output()
         .unwrap();
