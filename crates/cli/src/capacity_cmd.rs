@@ -38,19 +38,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     let run_args = args.as_run_args();
     apply_flags(&mut scenario, &run_args)?;
     let plan = plan(scenario.capacity, &args)?;
-    let budgets: Vec<String> = scenario
-        .slo
-        .global
-        .iter()
-        .map(|b| format!("global: {}", b.budget.text))
-        .chain(
-            scenario
-                .slo
-                .endpoints
-                .iter()
-                .map(|(i, b)| format!("{}: {}", scenario.endpoints[*i].name, b.budget.text)),
-        )
-        .collect();
+    let budgets = crate::run_cmd::budget_labels(&scenario);
     if budgets.is_empty() {
         eprintln!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
     }
@@ -166,15 +154,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     out.push_str(&format!("report: {}\n", dir.join("report.html").display()));
     out.push_str(&crate::console::verdict_line(verdict, ""));
     let _ = std::io::stdout().write_all(out.as_bytes());
-    Ok(if interrupted {
-        Exit::Interrupted
-    } else {
-        match verdict {
-            Verdict::Pass => Exit::Pass,
-            Verdict::Invalid => Exit::Invalid,
-            _ => Exit::SloFail,
-        }
-    })
+    Ok(Exit::of(verdict, interrupted))
 }
 
 fn step_text(s: CapacityStep) -> String {

@@ -39,6 +39,19 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// The exit code of a finished run (or search) with `verdict`; an interrupted one
+    /// exits 130 whatever it measured.
+    pub fn of(verdict: loadgate_slo::summary::Verdict, interrupted: bool) -> Exit {
+        use loadgate_slo::summary::Verdict;
+        match verdict {
+            _ if interrupted => Exit::Interrupted,
+            Verdict::Pass => Exit::Pass,
+            Verdict::Fail => Exit::SloFail,
+            Verdict::Invalid => Exit::Invalid,
+            Verdict::Regression => Exit::Regression,
+        }
+    }
+
     pub fn code(self) -> ExitCode {
         ExitCode::from(match self {
             Exit::Pass => 0,

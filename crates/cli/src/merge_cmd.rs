@@ -262,12 +262,11 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         }
     }
 
-    let mut out = String::new();
-    out.push_str(&format!(
+    let mut out = format!(
         "merged {} segments of `{}`:\n",
         inputs.len(),
         summary.scenario
-    ));
+    );
     for r in &summary.merged_from {
         out.push_str(&format!(
             "  {:>7}  {}  sent {:.1} rps{}  {}\n",
@@ -280,35 +279,8 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
             r.verdict.word()
         ));
     }
-    out.push('\n');
-    out.push_str(&crate::console::endpoint_table(
-        &summary.endpoints,
-        &summary.overall,
-        open,
-    ));
-    out.push('\n');
-    out.push_str(&crate::console::slo_table(&summary.slo));
-    if let Some(r) = &summary.rate {
-        out.push_str(&crate::console::rate_line(r));
-    }
-    for reason in &summary.invalid_reasons {
-        out.push_str(&format!("invalid: {reason}\n"));
-    }
-    if let Some(d) = &stop_detail {
-        out.push_str(&format!("stopped early: {d}\n"));
-    }
-    out.push_str(&format!("results: {}\n", dir.display()));
-    out.push_str(&note);
-    out.push_str(&crate::console::verdict_line(verdict, ""));
     let _ = std::io::stdout().write_all(out.as_bytes());
-
-    Ok(match verdict {
-        _ if summary.stop == "interrupted" => Exit::Interrupted,
-        Verdict::Pass => Exit::Pass,
-        Verdict::Fail => Exit::SloFail,
-        Verdict::Invalid => Exit::Invalid,
-        Verdict::Regression => Exit::Regression,
-    })
+    Ok(crate::run_cmd::tell(&summary, &dir, &note))
 }
 
 fn dir_name(p: &Path) -> String {

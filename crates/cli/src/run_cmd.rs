@@ -251,13 +251,18 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         }
     }
 
-    // Tell the person.
+    Ok(tell(&summary, &dir, &report_note))
+}
+
+/// Prints a finished run's tables, rate, reasons and verdict (with `note`: where the
+/// reports are, or why they are not), and returns its exit code. `merge` shares it.
+pub(crate) fn tell(summary: &RunSummary, dir: &std::path::Path, note: &str) -> Exit {
     let mut out = String::new();
     out.push('\n');
     out.push_str(&console::endpoint_table(
         &summary.endpoints,
         &summary.overall,
-        open,
+        summary.model == "open",
     ));
     out.push('\n');
     out.push_str(&console::slo_table(&summary.slo));
@@ -267,21 +272,14 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     for reason in &summary.invalid_reasons {
         out.push_str(&format!("invalid: {reason}\n"));
     }
-    if let Some(d) = &stop_detail {
+    if let Some(d) = &summary.stop_detail {
         out.push_str(&format!("stopped early: {d}\n"));
     }
     out.push_str(&format!("results: {}\n", dir.display()));
-    out.push_str(&report_note);
-    out.push_str(&console::verdict_line(verdict, ""));
+    out.push_str(note);
+    out.push_str(&console::verdict_line(summary.verdict, ""));
     let _ = std::io::stdout().write_all(out.as_bytes());
-
-    Ok(match verdict {
-        _ if data.stop == StopReason::Interrupted => Exit::Interrupted,
-        Verdict::Pass => Exit::Pass,
-        Verdict::Fail => Exit::SloFail,
-        Verdict::Invalid => Exit::Invalid,
-        Verdict::Regression => Exit::Regression,
-    })
+    Exit::of(summary.verdict, summary.stop == "interrupted")
 }
 
 /// A start time must lie ahead (one second of slack for clocks and start-up) and within
@@ -404,6 +402,22 @@ fn share_throughput_budgets(scenario: &mut Scenario, seg: loadgate_engine::Segme
     }
 }
 
+/// The scenario's budgets as `scope: expression` (`global: p95 < 2s`, `analyze: p99 <
+/// 1s`), global ones first: how `capacity.json` and a segment's plan list them.
+pub(crate) fn budget_labels(scenario: &Scenario) -> Vec<String> {
+    let global = scenario
+        .slo
+        .global
+        .iter()
+        .map(|b| format!("global: {}", b.budget.text));
+    let per_endpoint = scenario
+        .slo
+        .endpoints
+        .iter()
+        .map(|(i, b)| format!("{}: {}", scenario.endpoints[*i].name, b.budget.text));
+    global.chain(per_endpoint).collect()
+}
+
 /// What every segment of one split load must share (see `loadgate merge`).
 fn segment_plan(scenario: &Scenario) -> SegmentPlan {
     let load = &scenario.load;
@@ -425,7 +439,6 @@ fn segment_plan(scenario: &Scenario) -> SegmentPlan {
             humantime::format_duration(load.think_time)
         ));
     }
-    let names = |i: usize| scenario.endpoints[i].name.clone();
     SegmentPlan {
         model: model_name(load.model).to_string(),
         profile,
@@ -435,19 +448,7 @@ fn segment_plan(scenario: &Scenario) -> SegmentPlan {
             .iter()
             .map(|e| format!("{}*{}", e.name, e.weight))
             .collect(),
-        budgets: scenario
-            .slo
-            .global
-            .iter()
-            .map(|b| format!("global: {}", b.budget.text))
-            .chain(
-                scenario
-                    .slo
-                    .endpoints
-                    .iter()
-                    .map(|(i, b)| format!("{}: {}", names(*i), b.budget.text)),
-            )
-            .collect(),
+        budgets: budget_labels(scenario),
         data_rows: scenario.data.as_ref().map(|d| d.rows.len() as u64),
         late_tolerance_ms: load.late_tolerance.as_secs_f64() * 1000.0,
         min_achieved_ratio: load.validity.min_achieved_ratio,

@@ -325,8 +325,10 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
     let segment = ctx.spec.segment;
     let mut pacer = Pacer::new();
     let mut k = claims.fetch_add(1, Ordering::Relaxed);
-    while let Some(due) = schedule.due(segment.global(k)) {
+    loop {
+        // Arrival number `k` of this segment is arrival `i` of the whole schedule.
         let i = segment.global(k);
+        let Some(due) = schedule.due(i) else { break };
         let intended = start + due;
         tokio::select! {
             biased;
