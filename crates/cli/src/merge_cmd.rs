@@ -125,6 +125,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         scheduled,
         missed,
         late_tolerance_ms: plan.late_tolerance_ms,
+        send_window_ms: plan.send_window_ms,
         min_achieved_ratio: plan.min_achieved_ratio,
         max_late_ratio: plan.max_late_ratio,
         max_dropped_ratio: plan.max_dropped_ratio,

@@ -102,6 +102,18 @@ impl Schedule {
     }
 }
 
+/// When a worker holding an arrival due at `due` should wake to send it. `next` is when
+/// the arrival it will most likely hold next is due (the one `workers` further on), if
+/// there is one. If that one falls within `window`, the worker wakes `window` after
+/// `due` and sends, in that one wake-up, every arrival due by then; otherwise it wakes at
+/// `due` itself, so at low rates no send waits for a batch that will not come.
+pub fn wake_time(due: Duration, next: Option<Duration>, window: Duration) -> Duration {
+    match next {
+        Some(next) if !window.is_zero() && next <= due + window => due + window,
+        _ => due,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +135,7 @@ mod tests {
             think_time: Duration::ZERO,
             warmup: Duration::ZERO,
             late_tolerance: Duration::from_millis(1),
+            send_window: Duration::from_micros(250),
             validity: Validity {
                 min_achieved_ratio: 0.95,
                 max_late_ratio: 0.01,
@@ -169,5 +182,23 @@ mod tests {
         all.sort();
         assert_eq!(all.len() as u64, s.len());
         assert!(all.iter().enumerate().all(|(k, &(_, i))| k as u64 == i));
+    }
+
+    #[test]
+    fn a_worker_waits_the_window_only_when_another_arrival_falls_in_it() {
+        let us = Duration::from_micros;
+        // 20,000/s on 2 workers: the next arrival is 100 µs on, inside a 250 µs window.
+        let s = Schedule::new(&load(20_000.0, &[(1, 20_000.0)]));
+        let (due, next) = (s.due(10).unwrap(), s.due(12));
+        assert_eq!(wake_time(due, next, us(250)), due + us(250));
+        // 50/s: the next one is 40 ms on, so the send is not held back.
+        let s = Schedule::new(&load(50.0, &[(1, 50.0)]));
+        let (due, next) = (s.due(10).unwrap(), s.due(12));
+        assert_eq!(wake_time(due, next, us(250)), due);
+        // The last arrival, and a zero window, wake exactly on time.
+        assert_eq!(wake_time(us(7), None, us(250)), us(7));
+        assert_eq!(wake_time(us(7), Some(us(8)), Duration::ZERO), us(7));
+        // On the window's edge it still batches.
+        assert_eq!(wake_time(us(7), Some(us(257)), us(250)), us(257));
     }
 }

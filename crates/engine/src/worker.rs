@@ -18,7 +18,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::client::{execute, Built, ClientOptions, HttpClient, Prepared};
 use crate::mix::Mix;
-use crate::schedule::Schedule;
+use crate::schedule::{wake_time, Schedule};
 use crate::segment::Segment;
 
 /// What a worker tells the aggregator.
@@ -285,7 +285,9 @@ impl Pacer {
         }
     }
 
-    async fn until(&mut self, deadline: Instant) {
+    /// Returns at once if `deadline` has passed; otherwise sleeps until `wake` (at or
+    /// after `deadline`, see [`wake_time`]).
+    async fn until(&mut self, deadline: Instant, wake: Instant) {
         if Instant::now() >= deadline {
             // Catching up: send without waiting, but let the runtime read answers and
             // roll intervals over every so often (tokio's task budget decides).
@@ -294,12 +296,12 @@ impl Pacer {
         }
         #[cfg(target_os = "linux")]
         if let Some(delay) = self.delay.as_mut() {
-            delay.reset(deadline);
+            delay.reset(wake);
             if delay.await.is_ok() {
                 return;
             }
         }
-        sleep_precise(deadline).await;
+        sleep_precise(wake).await;
     }
 }
 
@@ -315,6 +317,8 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
     let start = start_of(&ctx);
     let end = start + scenario.load.duration();
     let tolerance = scenario.load.late_tolerance;
+    let window = scenario.load.send_window;
+    let workers = ctx.spec.workers as u64;
     let cap = scenario
         .load
         .max_in_flight
@@ -330,10 +334,12 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
         let i = segment.global(k);
         let Some(due) = schedule.due(i) else { break };
         let intended = start + due;
+        let next = schedule.due(segment.global(k + workers));
+        let wake = start + wake_time(due, next, window);
         tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s >= STOP) => return 0,
-            _ = pacer.until(intended) => {}
+            _ = pacer.until(intended, wake) => {}
         }
         let now = Instant::now();
         if now > end + END_GRACE {

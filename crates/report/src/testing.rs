@@ -67,6 +67,7 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         scheduled: (per_second * (seconds - warmup)) as f64,
         missed: 0,
         late_tolerance_ms: 1.0,
+        send_window_ms: 0.25,
         min_achieved_ratio: 0.95,
         max_late_ratio: 0.01,
         max_dropped_ratio: 0.001,

@@ -112,6 +112,7 @@ pub struct Load {
     pub think_time: Option<S<String>>,
     pub warmup: Option<S<String>>,
     pub late_tolerance: Option<S<String>>,
+    pub send_window: Option<S<String>>,
     pub min_achieved_ratio: Option<S<f64>>,
     pub max_late_ratio: Option<S<f64>>,
     pub max_dropped_ratio: Option<S<f64>>,

@@ -343,3 +343,37 @@ fn the_capacity_table_is_checked_with_positions() {
         "unknown field",
     );
 }
+
+#[test]
+fn the_send_window_defaults_to_a_quarter_of_the_tolerance_and_stays_below_it() {
+    use std::time::Duration;
+    let base = "name = \"t\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target_rps = 1 }]\n";
+    assert_eq!(ok(base).load.send_window, Duration::from_micros(250));
+    let loose = ok(&format!("{base}late_tolerance = \"20ms\"\n"));
+    assert_eq!(loose.load.send_window, Duration::from_micros(250));
+    let tight = ok(&format!("{base}late_tolerance = \"400us\"\n"));
+    assert_eq!(tight.load.send_window, Duration::from_micros(100));
+    let exact = ok(&format!("{base}send_window = \"0s\"\n"));
+    assert_eq!(exact.load.send_window, Duration::ZERO);
+    check_err(
+        &format!("{base}send_window = \"1ms\"\n"),
+        9,
+        15,
+        "must be shorter than late_tolerance (1ms)",
+    );
+    check_err(
+        &format!("{base}send_window = \"soon\"\n"),
+        9,
+        15,
+        "is not a duration",
+    );
+    let closed = base
+        .replace("\"open\"", "\"closed\"")
+        .replace("target_rps", "vus");
+    check_err(
+        &format!("{closed}send_window = \"100us\"\n"),
+        9,
+        15,
+        "applies to the open model only",
+    );
+}

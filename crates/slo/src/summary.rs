@@ -143,13 +143,23 @@ pub struct RateSummary {
     pub missed: u64,
     /// The lateness tolerance in milliseconds.
     pub late_tolerance_ms: f64,
+    /// How long after its intended time a send may wait to share a wake-up with the
+    /// arrivals due meanwhile (milliseconds; 0: every send wakes on time). Latency is
+    /// measured from the intended time either way.
+    #[serde(default)]
+    pub send_window_ms: f64,
 }
 
 impl RateSummary {
     /// One plain-text sentence for people (escape it for HTML or Markdown).
     pub fn describe(&self) -> String {
+        let window = if self.send_window_ms > 0.0 {
+            format!("; send window {} ms", self.send_window_ms)
+        } else {
+            String::new()
+        };
         format!(
-            "target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%, > {} ms), dropped {} ({:.2}%), never sent {}",
+            "target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%, > {} ms{window}), dropped {} ({:.2}%), never sent {}",
             self.target_rps,
             self.achieved_rps,
             self.achieved_ratio * 100.0,
@@ -172,6 +182,8 @@ pub struct OpenFacts {
     pub missed: u64,
     /// Lateness tolerance in milliseconds.
     pub late_tolerance_ms: f64,
+    /// The send window in milliseconds.
+    pub send_window_ms: f64,
     /// Below this achieved/target ratio the run is invalid.
     pub min_achieved_ratio: f64,
     /// Above this late/sent ratio the run is invalid.
@@ -227,6 +239,7 @@ pub fn judge(
             dropped_ratio: ratio(all.dropped as f64, f.scheduled),
             missed: f.missed,
             late_tolerance_ms: f.late_tolerance_ms,
+            send_window_ms: f.send_window_ms,
         };
         if r.achieved_ratio < f.min_achieved_ratio {
             invalid_reasons.push(format!(
@@ -304,6 +317,7 @@ mod tests {
             scheduled,
             missed: 0,
             late_tolerance_ms: 1.0,
+            send_window_ms: 0.25,
             min_achieved_ratio: 0.95,
             max_late_ratio: 0.01,
             max_dropped_ratio: 0.001,
@@ -459,6 +473,9 @@ pub struct SegmentPlan {
     pub data_rows: Option<u64>,
     /// Open model: lateness tolerance in milliseconds.
     pub late_tolerance_ms: f64,
+    /// Open model: the send window in milliseconds.
+    #[serde(default)]
+    pub send_window_ms: f64,
     /// Open model: below this achieved/target ratio a run is invalid.
     pub min_achieved_ratio: f64,
     /// Open model: above this late/sent ratio a run is invalid.
