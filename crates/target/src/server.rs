@@ -21,6 +21,7 @@ pub struct RunningTarget {
     certificate: Option<Vec<u8>>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    state: Arc<State>,
 }
 
 impl RunningTarget {
@@ -42,6 +43,20 @@ impl RunningTarget {
     /// The self-signed certificate (DER) when serving TLS.
     pub fn certificate(&self) -> Option<&[u8]> {
         self.certificate.as_deref()
+    }
+
+    /// How long after the end of a freeze ([`crate::profile::Stall`]) the held responses
+    /// were let go, in microseconds, at quantile `q` of all held responses so far (`None`
+    /// before any was held). Frozen responses are released in about the order their
+    /// requests arrived, so the one held from mid-freeze leaves about the median lag
+    /// later: what a coordinated-omission check must add to its analytic truth.
+    pub fn release_lag_us(&self, q: f64) -> Option<u64> {
+        let h = self
+            .state
+            .release_lag
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        (!h.is_empty()).then(|| h.value_at_quantile(q))
     }
 
     /// Blocks until the server stops (it never does on its own).
@@ -69,6 +84,8 @@ struct State {
     windows: Vec<Mutex<(u64, u32)>>,
     /// Per route with `capacity_rps`: when its single server is next free.
     free_at: Vec<Mutex<std::time::Instant>>,
+    /// Microseconds from a freeze's end to each held response's release.
+    release_lag: Mutex<hdrhistogram::Histogram<u64>>,
 }
 
 /// Starts the target on `addr` (e.g. `127.0.0.1:0`) with `threads` runtime threads.
@@ -135,7 +152,12 @@ fn start(
             .collect(),
         profile,
         started: Instant::now(),
+        release_lag: Mutex::new(
+            hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
+                .expect("static histogram bounds are valid"),
+        ),
     });
+    let served = state.clone();
     let thread = std::thread::Builder::new()
         .name("loadgate-target".into())
         .spawn(move || {
@@ -148,13 +170,14 @@ fn start(
                     }
                 };
                 tokio::select! {
-                    _ = accept_loop(listener, state, acceptor) => {}
+                    _ = accept_loop(listener, served, acceptor) => {}
                     _ = rx => {}
                 }
             });
             runtime.shutdown_timeout(Duration::from_millis(100));
         })?;
     Ok(RunningTarget {
+        state,
         addr,
         certificate,
         shutdown: Some(tx),
@@ -219,7 +242,11 @@ async fn handle(
         let elapsed = state.started.elapsed().as_nanos();
         let phase = Duration::from_nanos((elapsed % stall.every.as_nanos()) as u64);
         if phase < stall.freeze {
-            tokio::time::sleep(stall.freeze - phase).await;
+            let end = Instant::now() + (stall.freeze - phase);
+            tokio::time::sleep_until(end.into()).await;
+            let lag = end.elapsed().as_micros() as u64;
+            let mut h = state.release_lag.lock().unwrap_or_else(|p| p.into_inner());
+            h.saturating_record(lag.max(1));
         }
     }
     Ok(resp)
