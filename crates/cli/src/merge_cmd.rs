@@ -23,9 +23,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use loadgate_engine::IntervalView;
 use loadgate_metrics::{EndpointShard, LatencyHistogram, Shard};
 use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
-use loadgate_slo::summary::{
-    judge, EndpointSummary, OpenFacts, RunSummary, SegmentInfo, SegmentRun, Verdict,
-};
+use loadgate_slo::summary::{judge, EndpointSummary, RunSummary, SegmentInfo, SegmentRun, Verdict};
 use loadgate_slo::Budget;
 
 use crate::exit::{Exit, Failure};
@@ -121,15 +119,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         .filter_map(|i| i.run.summary.rate.as_ref())
         .map(|r| r.missed)
         .sum();
-    let facts = open.then_some(OpenFacts {
-        scheduled,
-        missed,
-        late_tolerance_ms: plan.late_tolerance_ms,
-        send_window_ms: plan.send_window_ms,
-        min_achieved_ratio: plan.min_achieved_ratio,
-        max_late_ratio: plan.max_late_ratio,
-        max_dropped_ratio: plan.max_dropped_ratio,
-    });
+    let facts = open.then(|| plan.open_facts(scheduled, missed));
     let global_refs: Vec<&Budget> = global.iter().collect();
     let endpoint_refs: Vec<(usize, &Budget)> = per_endpoint.iter().map(|(i, b)| (*i, b)).collect();
     let j = judge(

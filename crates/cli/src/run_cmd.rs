@@ -9,8 +9,7 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal};
 use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template};
 use loadgate_slo::summary::{
-    judge, EndpointSummary, OpenFacts, RunSummary, SegmentInfo, SegmentPlan, Verdict,
-    SCHEMA_VERSION,
+    judge, EndpointSummary, RunSummary, SegmentInfo, SegmentPlan, Verdict, SCHEMA_VERSION,
 };
 
 use crate::exit::{Exit, Failure};
@@ -362,15 +361,9 @@ pub(crate) fn judge_run(
         .iter()
         .map(|(i, b)| (*i, &b.budget))
         .collect();
-    let facts = data.scheduled.map(|scheduled| OpenFacts {
-        scheduled,
-        missed: data.missed,
-        late_tolerance_ms: scenario.load.late_tolerance.as_secs_f64() * 1000.0,
-        send_window_ms: scenario.load.send_window.as_secs_f64() * 1000.0,
-        min_achieved_ratio: scenario.load.validity.min_achieved_ratio,
-        max_late_ratio: scenario.load.validity.max_late_ratio,
-        max_dropped_ratio: scenario.load.validity.max_dropped_ratio,
-    });
+    let facts = data
+        .scheduled
+        .map(|scheduled| segment_plan(scenario).open_facts(scheduled, data.missed));
     judge(
         names,
         &data.measured,
@@ -419,7 +412,8 @@ pub(crate) fn budget_labels(scenario: &Scenario) -> Vec<String> {
     global.chain(per_endpoint).collect()
 }
 
-/// What every segment of one split load must share (see `loadgate merge`).
+/// What every segment of one split load must share (see `loadgate merge`); also what a
+/// single run is judged by, so that a run and a merge judge alike.
 fn segment_plan(scenario: &Scenario) -> SegmentPlan {
     let load = &scenario.load;
     let unit = match load.model {

@@ -484,6 +484,22 @@ pub struct SegmentPlan {
     pub max_dropped_ratio: f64,
 }
 
+impl SegmentPlan {
+    /// The open model's facts to judge a run of this plan by, given what was scheduled
+    /// and never sent. A single run and a merge of segments both judge through here.
+    pub fn open_facts(&self, scheduled: f64, missed: u64) -> OpenFacts {
+        OpenFacts {
+            scheduled,
+            missed,
+            late_tolerance_ms: self.late_tolerance_ms,
+            send_window_ms: self.send_window_ms,
+            min_achieved_ratio: self.min_achieved_ratio,
+            max_late_ratio: self.max_late_ratio,
+            max_dropped_ratio: self.max_dropped_ratio,
+        }
+    }
+}
+
 /// One input of a merged run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SegmentRun {
