@@ -616,8 +616,9 @@ fn wait_healthy(
 }
 
 /// Creates `timeseries.jsonl` and `intervals.hlog` in `dir`, lets `f` stream intervals
-/// into them through an observer (which also updates `progress`), and closes both. A
-/// write error during the run is a warning: the run goes on and its totals are kept.
+/// into them through an observer (which also updates `progress`), and closes both. The
+/// log's start time is the one the run reports ([`Observer::started`]), else `started`.
+/// A write error during the run is a warning: the run goes on and its totals are kept.
 pub(crate) fn write_series<R>(
     dir: &std::path::Path,
     started: std::time::SystemTime,
@@ -635,25 +636,19 @@ pub(crate) fn write_series<R>(
         StreamFile::create(dir.join("intervals.hlog")).map_err(|e| io_err("intervals.hlog", e))?;
     let mut serializer = V2DeflateSerializer::new();
     let result = {
-        let mut builder = IntervalLogWriterBuilder::new();
-        builder
-            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `.service` for service time; untagged = all endpoints", env!("CARGO_PKG_VERSION")))
-            .with_start_time(started)
-            .with_base_time(started)
-            .with_max_value_divisor(1000.0);
-        let hlog = builder
-            .begin_log_with(hlog_file.writer(), &mut serializer)
-            .map_err(|e| io_err("intervals.hlog", e))?;
         let mut observer = FileObserver {
             names,
             tags: names.iter().map(|n| tag_name(n)).collect(),
             open,
             progress,
             series: &mut series,
-            hlog,
+            hlog: Hlog::Unstarted(hlog_file.writer(), &mut serializer),
+            fallback_start: started,
             error: None,
         };
         let result = f(&mut observer);
+        // A run that ended before its start still leaves a valid (empty) log.
+        observer.hlog.begin(started, &mut observer.error);
         if let Some(e) = observer.error.take() {
             eprintln!("warning: the time series is incomplete: {e}");
         }
@@ -666,6 +661,43 @@ pub(crate) fn write_series<R>(
     Ok(result)
 }
 
+type HlogWriter<'w, 's> =
+    IntervalLogWriter<'w, 's, std::io::BufWriter<std::fs::File>, V2DeflateSerializer>;
+
+/// The interval log. Its header states the start time, and interval timestamps count
+/// from it, so the header is written only once the run knows when its schedule starts
+/// (with `--start-at`, possibly well after the command began).
+enum Hlog<'w, 's> {
+    Unstarted(
+        &'w mut std::io::BufWriter<std::fs::File>,
+        &'s mut V2DeflateSerializer,
+    ),
+    Started(HlogWriter<'w, 's>),
+    Failed,
+}
+
+impl Hlog<'_, '_> {
+    /// Writes the header with `at` as the start time, unless it is written already.
+    fn begin(&mut self, at: std::time::SystemTime, error: &mut Option<String>) {
+        let Hlog::Unstarted(..) = self else { return };
+        let Hlog::Unstarted(file, serializer) = std::mem::replace(self, Hlog::Failed) else {
+            unreachable!("matched above")
+        };
+        let mut builder = IntervalLogWriterBuilder::new();
+        builder
+            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `.service` for service time; untagged = all endpoints", env!("CARGO_PKG_VERSION")))
+            .with_start_time(at)
+            .with_base_time(at)
+            .with_max_value_divisor(1000.0);
+        match builder.begin_log_with(file, serializer) {
+            Ok(w) => *self = Hlog::Started(w),
+            Err(e) => {
+                error.get_or_insert(e.to_string());
+            }
+        }
+    }
+}
+
 /// Streams each interval to `timeseries.jsonl` and `intervals.hlog`, and shows progress.
 struct FileObserver<'a, 'w, 's> {
     names: &'a [String],
@@ -673,11 +705,17 @@ struct FileObserver<'a, 'w, 's> {
     open: bool,
     progress: &'a Progress,
     series: &'a mut StreamFile,
-    hlog: IntervalLogWriter<'w, 's, std::io::BufWriter<std::fs::File>, V2DeflateSerializer>,
+    hlog: Hlog<'w, 's>,
+    /// The log's start time if whoever drives this observer does not say (a merge).
+    fallback_start: std::time::SystemTime,
     error: Option<String>,
 }
 
 impl Observer for FileObserver<'_, '_, '_> {
+    fn started(&mut self, at: std::time::SystemTime) {
+        self.hlog.begin(at, &mut self.error);
+    }
+
     fn interval(&mut self, v: &IntervalView<'_>) {
         // One all-endpoint merge per interval serves the row, the progress line and the log.
         let all = v.data.overall();
@@ -692,11 +730,12 @@ impl Observer for FileObserver<'_, '_, '_> {
         }
         let start = Duration::from_secs(v.index);
         let one = Duration::from_secs(1);
+        self.hlog.begin(self.fallback_start, &mut self.error);
+        let Hlog::Started(hlog) = &mut self.hlog else {
+            return;
+        };
         let mut write = |h: &loadgate_metrics::LatencyHistogram, tag: Option<&str>| {
-            if let Err(e) = self
-                .hlog
-                .write_histogram(h.inner(), start, one, tag.and_then(Tag::new))
-            {
+            if let Err(e) = hlog.write_histogram(h.inner(), start, one, tag.and_then(Tag::new)) {
                 self.error.get_or_insert(format!("{e:?}"));
             }
         };

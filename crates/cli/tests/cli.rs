@@ -1140,6 +1140,23 @@ budgets = ["p95 < 1s", "error_rate < 1%"]
         assert_eq!(s["segment"]["count"], 4);
         assert_eq!(s["overall"]["sent"], 300, "segment {i} sends a quarter");
         assert_eq!(s["started_at"].as_str().unwrap(), start_at);
+        // The interval log starts where the schedule did, not when the command began.
+        let hlog = std::fs::read_to_string(dir.join(format!("seg{i}/intervals.hlog"))).unwrap();
+        let logged: f64 = hlog
+            .lines()
+            .find_map(|l| l.strip_prefix("#[StartTime: "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("a StartTime line");
+        let agreed = humantime::parse_rfc3339(&start_at)
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            (logged - agreed).abs() < 0.001,
+            "segment {i}: StartTime {logged}, agreed {agreed}"
+        );
     }
 
     // Any order gives the same files, byte for byte.

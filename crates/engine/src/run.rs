@@ -91,6 +91,9 @@ pub struct IntervalView<'a> {
 
 /// Receives intervals as they finish (progress display, time-series files).
 pub trait Observer {
+    /// Called once, before any interval, with the wall-clock time of the schedule's
+    /// start (the beginning of interval 0).
+    fn started(&mut self, _at: SystemTime) {}
     /// Called once per interval, in order.
     fn interval(&mut self, view: &IntervalView<'_>);
 }
@@ -161,7 +164,6 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             )));
         }
     }
-    let mut started_at = SystemTime::now();
     let start_cell = Arc::new(std::sync::OnceLock::new());
     let ready = Arc::new(std::sync::Barrier::new(workers + 1));
     let arrivals = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -199,6 +201,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     ready.wait();
     // Every worker has its client and requests built; begin a moment from now, or at
     // the agreed time.
+    let started_at;
     let start = match cfg.start_at {
         Some(at) => {
             let (now, wall) = (Instant::now(), SystemTime::now());
@@ -208,10 +211,17 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                 Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
             }
         }
-        None => Instant::now() + Duration::from_millis(10),
+        None => {
+            // Both clocks read together, so `started_at` is the wall-clock time of the
+            // schedule's start, not of the moment the workers were spawned.
+            let lead = Duration::from_millis(10);
+            started_at = SystemTime::now() + lead;
+            Instant::now() + lead
+        }
     };
     start_cell.set(start).expect("set once");
     ready.wait();
+    observer.started(started_at);
 
     let warmup_secs = scenario.load.warmup.as_secs_f64().ceil() as u64;
     let open = scenario.load.model == LoadModel::Open;
