@@ -4,7 +4,7 @@ prints one table: requests/s, p50/p99, client CPU seconds and max RSS (medians o
 rounds), with loadgate's ratio to each peer; then a fixed-rate comparison.
 
 Every run is bounded (the tool's own duration, plus a subprocess timeout)."""
-import argparse, json, os, re, statistics, subprocess, tempfile
+import argparse, json, os, re, statistics, subprocess, tempfile, time
 
 URL = "http://127.0.0.1:18080/"
 
@@ -62,10 +62,16 @@ def run_loadgate(a):
 
 
 def _watch_cpu(cpu, stop, out):
-    """One probe process, pinned to `cpu`: sleeps 1 ms at a time and reports every wake-up
-    more than 2 ms late as a (start, end) pair of wall-clock seconds."""
-    import os, time
+    """One probe process, pinned to `cpu` and real-time if allowed: sleeps 1 ms at a time
+    and reports every wake-up more than 2 ms late as a (start, end) pair of wall-clock
+    seconds."""
     os.sched_setaffinity(0, {cpu})
+    try:
+        # SCHED_FIFO 90 preempts every ordinary task (loadgate, nginx, ksoftirqd), so
+        # nothing they do can delay it: only interrupts, or the host not running the CPU.
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(90))
+    except (PermissionError, OSError):
+        pass
     stalls, last = [], time.time()
     while not stop.is_set():
         time.sleep(0.001)
@@ -77,11 +83,12 @@ def _watch_cpu(cpu, stop, out):
 
 
 class StallProbe:
-    """One sleeper process pinned to each CPU, each noting when it was kept from running
-    for more than 2 ms. A stretch in which every CPU's sleeper was stalled at once is a
-    stall of the whole machine (on a virtual machine, both vCPUs descheduled by the host):
-    nothing on the machine ran, loadgate included. Seen from outside loadgate, in separate
-    processes so that no interpreter lock ties them together."""
+    """One sleeper process pinned to each CPU (real-time when run as root), each noting
+    when it was kept from running for more than 2 ms. A stretch in which every CPU's
+    sleeper was stalled at once is a stall of the whole machine (on a virtual machine,
+    every vCPU descheduled by the host): nothing on the machine ran, loadgate included.
+    Seen from outside loadgate, in separate processes so that no interpreter lock ties
+    them together."""
 
     def __enter__(self):
         import multiprocessing as mp
@@ -143,6 +150,7 @@ def main():
     ap.add_argument("--fixed-rps", type=int, default=20000)
     ap.add_argument("--fixed-secs", type=int, default=30)
     ap.add_argument("--fixed-rounds", type=int, default=3)
+    ap.add_argument("--long-secs", type=int, default=60)
     a = ap.parse_args()
 
     results = {name: [] for name, _ in TOOLS}
@@ -165,10 +173,26 @@ def main():
         ratio = "—" if name == "loadgate" else f"{lg[0] / rps:.2f}x"
         print(f"| {name} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu:.2f} | {per_req:.2f} | {rss / 1024:.0f} | {ratio} |")
 
+    if a.long_secs > 0:
+        # Memory must not grow with the run: one long closed-loop run at full throughput,
+        # with its report written, as a CI gate would run it.
+        with tempfile.TemporaryDirectory() as d:
+            _, cpu, rss = timed([a.loadgate, "run", a.scenario, "--vus", str(a.conns), "--duration", f"{a.long_secs}s",
+                                 "-q", "--out", d], a.long_secs + 120)
+            o = json.load(open(os.path.join(d, "summary.json")))["overall"]
+            report = os.path.getsize(os.path.join(d, "report.html"))
+        print(f"\nloadgate for {a.long_secs} s at full throughput (closed loop, report written): {o['rps']:,.0f} req/s, "
+              f"{o['sent']:,} requests, cpu {cpu:.2f} s, max RSS {rss / 1024:.0f} MiB (issue 5's budget: 32 MiB), report.html {report // 1024} KiB")
+
     print(f"\nFixed rate: {a.fixed_rps} requests/s for {a.fixed_secs} s, {a.fixed_rounds} runs\n")
-    print("Beside each run, one sleeper process per CPU wakes every 1 ms and notes when it was kept from running.")
+    print("Beside each run, one sleeper process per CPU (SCHED_FIFO 90 when run as root, so no ordinary task can delay it)")
+    print("wakes every 1 ms and notes when it was kept from running.")
     print("When every CPU's sleeper is stalled at once, the whole machine stood still (loadgate could not send either).\n")
-    lates, clear_lates, cpus = [], [], []
+    with StallProbe() as probe:
+        time.sleep(10)
+    idle = probe.machine_stalls()
+    print(f"idle machine, 10 s: {len(idle)} whole-machine stalls ({sum(b - c for c, b in idle) * 1e3:.0f} ms)")
+    lates, clear_lates, cpus, stall_counts = [], [], [], []
     for r in range(a.fixed_rounds):
         with tempfile.TemporaryDirectory() as d, StallProbe() as probe:
             _, cpu, rss = timed([a.loadgate, "run", a.scenario, "--rps", str(a.fixed_rps), "--duration", f"{a.fixed_secs}s",
@@ -180,7 +204,9 @@ def main():
         lates.append(r_["late_ratio"])
         cpus.append(cpu)
         # Seconds of the run in which the whole machine stood still for 1 ms or more.
-        frozen = {int(t - start) for span in probe.machine_stalls() for t in span}
+        stalls = probe.machine_stalls()
+        stall_counts.append((len(stalls), sum(b - c for c, b in stalls) * 1e3))
+        frozen = {int(t - start) for span in stalls for t in span}
         clear = [j for j in rows if j["t"] not in frozen]
         clear_late = sum(j["late"] for j in clear) / max(1, sum(j["sent"] for j in clear))
         clear_lates.append(clear_late)
@@ -195,10 +221,17 @@ def main():
     clear_under = sum(1 for x in clear_lates if x < 0.001)
     print(f"loadgate late sends: median {statistics.median(lates) * 100:.3f}%, under 0.1% in {under} of {len(lates)} runs; "
           f"outside whole-machine stalls: median {statistics.median(clear_lates) * 100:.3f}%, under 0.1% in {clear_under} of {len(lates)} runs")
-    out, cpu, rss = timed(["oha", "--no-tui", "--output-format", "json", "-q", str(a.fixed_rps), "--latency-correction",
-                           "-c", str(a.conns * 4), "-z", f"{a.fixed_secs}s", URL], a.fixed_secs + 60)
+    # The control: the same load from oha, with the same probe beside it. oha does not
+    # count late sends, but the machine's stalls under its load can be compared.
+    with StallProbe() as probe:
+        out, cpu, rss = timed(["oha", "--no-tui", "--output-format", "json", "-q", str(a.fixed_rps), "--latency-correction",
+                               "-c", str(a.conns * 4), "-z", f"{a.fixed_secs}s", URL], a.fixed_secs + 60)
     j = json.loads(out)
+    oha_stalls = probe.machine_stalls()
     print(f"oha:      {j['summary']['requestsPerSec']:.0f}/s, p50 {j['latencyPercentiles']['p50'] * 1e3:.3f} ms, p99 {j['latencyPercentiles']['p99'] * 1e3:.3f} ms, cpu {cpu:.2f} s, rss {rss // 1024} MiB")
+    print(f"whole-machine stalls (1 ms or more) during each {a.fixed_secs} s run: loadgate "
+          + ", ".join(f"{n} ({ms:.0f} ms)" for n, ms in stall_counts)
+          + f"; oha {len(oha_stalls)} ({sum(b - c for c, b in oha_stalls) * 1e3:.0f} ms)")
     print(f"client CPU at {a.fixed_rps} requests/s: loadgate {statistics.median(cpus):.2f} s (median), oha {cpu:.2f} s; loadgate/oha {statistics.median(cpus) / cpu:.2f}")
     freeze_check(a)
 
