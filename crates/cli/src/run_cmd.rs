@@ -679,9 +679,12 @@ enum Hlog<'w, 's> {
 impl Hlog<'_, '_> {
     /// Writes the header with `at` as the start time, unless it is written already.
     fn begin(&mut self, at: std::time::SystemTime, error: &mut Option<String>) {
-        let Hlog::Unstarted(..) = self else { return };
-        let Hlog::Unstarted(file, serializer) = std::mem::replace(self, Hlog::Failed) else {
-            unreachable!("matched above")
+        let (file, serializer) = match std::mem::replace(self, Hlog::Failed) {
+            Hlog::Unstarted(file, serializer) => (file, serializer),
+            begun => {
+                *self = begun;
+                return;
+            }
         };
         let mut builder = IntervalLogWriterBuilder::new();
         builder
