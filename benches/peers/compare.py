@@ -23,38 +23,39 @@ def timed(cmd, limit):
     return p.stdout, user + system, rss
 
 
-def run_wrk(a):
-    out, cpu, rss = timed(["wrk", "-t2", f"-c{a.conns}", f"-d{a.secs}s", "--latency", URL], a.secs + 30)
+def run_wrk(a, threads):
+    out, cpu, rss = timed(["wrk", f"-t{threads}", f"-c{a.conns}", f"-d{a.secs}s", "--latency", URL], a.secs + 30)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s))", out, re.M))
     conv = lambda v: ms(*re.match(r"([\d.]+)(us|ms|s)", v).groups())
     return rps, conv(p["50"]), conv(p["99"]), cpu, rss
 
 
-def run_oha(a):
-    out, cpu, rss = timed(["oha", "--no-tui", "--output-format", "json", "-c", str(a.conns), "-z", f"{a.secs}s", URL], a.secs + 30)
+def run_oha(a, threads):
+    out, cpu, rss = timed(["oha", "--no-tui", "--output-format", "json", "--worker-threads", str(threads), "-c", str(a.conns), "-z", f"{a.secs}s", URL], a.secs + 30)
     j = json.loads(out)
     lp = j["latencyPercentiles"]
     return j["summary"]["requestsPerSec"], lp["p50"] * 1e3, lp["p99"] * 1e3, cpu, rss
 
 
-def run_hey(a):
-    out, cpu, rss = timed(["hey", "-z", f"{a.secs}s", "-c", str(a.conns), URL], a.secs + 30)
+def run_hey(a, threads):
+    out, cpu, rss = timed(["hey", "-cpus", str(threads), "-z", f"{a.secs}s", "-c", str(a.conns), URL], a.secs + 30)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p = dict(re.findall(r"^\s+(50|99)%+ in ([\d.]+) secs", out, re.M))
     return rps, float(p["50"]) * 1e3, float(p["99"]) * 1e3, cpu, rss
 
 
-def run_ab(a):
+def run_ab(a, threads):
+    # ab has one thread, whatever `threads` says: it runs only in the one-thread table.
     out, cpu, rss = timed(["ab", "-k", "-q", "-c", str(a.conns), "-t", str(a.secs), "-n", "100000000", URL], a.secs + 30)
     rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
     p = dict(re.findall(r"^\s+(50|99)%\s+(\d+)", out, re.M))
     return rps, float(p["50"]), float(p["99"]), cpu, rss
 
 
-def run_loadgate(a):
+def run_loadgate(a, threads):
     with tempfile.TemporaryDirectory() as d:
-        _, cpu, rss = timed([a.loadgate, "run", a.scenario, "--vus", str(a.conns), "--duration", f"{a.secs}s",
+        _, cpu, rss = timed([a.loadgate, "run", a.scenario, "--vus", str(a.conns), "--workers", str(threads), "--duration", f"{a.secs}s",
                              "-q", "--no-report", "--out", d], a.secs + 60)
         s = json.load(open(os.path.join(d, "summary.json")))
         o = s["overall"]
@@ -129,6 +130,16 @@ class StallProbe:
         return "over 5 ms: " + "; ".join(parts) + f"; every CPU at once (1 ms or more): {len(both)}, {total:.0f} ms in all"
 
 
+def stall_ms(stalls):
+    return sum(b - a for a, b in stalls) * 1e3
+
+
+def forced_late(stalls, rps, secs):
+    """The share of a run's arrivals that whole-machine stalls alone make late (more than
+    1 ms behind): those due in a stall's span but for its last millisecond."""
+    return sum(max(0.0, (b - a) * 1e3 - 1.0) for a, b in stalls) * rps / 1e3 / (rps * secs)
+
+
 def hlog_start(path):
     """The wall-clock start of a run (its schedule's start) from its interval log."""
     for line in open(path):
@@ -140,11 +151,44 @@ def hlog_start(path):
 TOOLS = [("loadgate", run_loadgate), ("wrk", run_wrk), ("oha", run_oha), ("hey", run_hey), ("ab", run_ab)]
 
 
+def closed_loop(a, threads):
+    """One table: every tool with `threads` client threads (loadgate --workers, wrk -t,
+    oha --worker-threads, hey -cpus), alternating over the rounds. ab has one thread, so
+    it is in the one-thread table only. With nginx on the same two cores, the thread
+    count decides how much CPU is left to nginx, so tools are compared at equal counts."""
+    tools = [(n, f) for n, f in TOOLS if n != "ab" or threads == 1]
+    results = {name: [] for name, _ in tools}
+    for r in range(a.rounds):
+        # Alternate the order each round so no tool always runs on a warmer machine.
+        order = tools if r % 2 == 0 else list(reversed(tools))
+        for name, fn in order:
+            row = fn(a, threads)
+            results[name].append(row)
+            print(f"threads {threads} round {r + 1} {name:9s} {row[0]:10.0f} req/s  p50 {row[1]:7.3f} ms  p99 {row[2]:7.3f} ms  cpu {row[3]:5.2f} s  rss {row[4] // 1024} MiB", flush=True)
+
+    med = {n: [statistics.median(col) for col in zip(*rows)] for n, rows in results.items()}
+    lg = med["loadgate"]
+    lg_per_req = lg[3] / (lg[0] * a.secs)
+    print(f"\nClosed loop, {threads} client thread{'s' if threads > 1 else ''}, {a.conns} keep-alive connections, {a.secs} s, "
+          f"GET of a ~200-byte JSON body from nginx (1 worker), medians of {a.rounds} rounds\n")
+    print("| tool | requests/s | p50 ms | p99 ms | client CPU s | CPU µs/request | max RSS MiB | loadgate req/s ratio | loadgate CPU/request ÷ tool's |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, _ in tools:
+        rps, p50, p99, cpu, rss = med[name]
+        per_req = cpu / (rps * a.secs) if rps else 0
+        ratio = "—" if name == "loadgate" else f"{lg[0] / rps:.2f}x"
+        cpu_ratio = "—" if name == "loadgate" else f"{lg_per_req / per_req:.2f}x"
+        print(f"| {name} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu:.2f} | {per_req * 1e6:.2f} | {rss / 1024:.0f} | {ratio} | {cpu_ratio} |")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--loadgate", required=True)
     ap.add_argument("--scenario", required=True)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=lambda v: [int(t) for t in v.split(",")], default=[2, 1],
+                    help="client thread counts, one closed-loop table each (comma-separated)")
     ap.add_argument("--secs", type=int, default=10)
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--fixed-rps", type=int, default=20000)
@@ -153,25 +197,8 @@ def main():
     ap.add_argument("--long-secs", type=int, default=60)
     a = ap.parse_args()
 
-    results = {name: [] for name, _ in TOOLS}
-    for r in range(a.rounds):
-        # Alternate the order each round so no tool always runs on a warmer machine.
-        order = TOOLS if r % 2 == 0 else list(reversed(TOOLS))
-        for name, fn in order:
-            row = fn(a)
-            results[name].append(row)
-            print(f"round {r + 1} {name:9s} {row[0]:10.0f} req/s  p50 {row[1]:7.3f} ms  p99 {row[2]:7.3f} ms  cpu {row[3]:5.2f} s  rss {row[4] // 1024} MiB", flush=True)
-
-    med = {n: [statistics.median(col) for col in zip(*rows)] for n, rows in results.items()}
-    lg = med["loadgate"]
-    print(f"\nClosed loop, {a.conns} keep-alive connections, {a.secs} s, GET of a ~200-byte JSON body from nginx (1 worker), medians of {a.rounds} rounds\n")
-    print("| tool | requests/s | p50 ms | p99 ms | client CPU s | CPU µs/request | max RSS MiB | loadgate req/s ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, _ in TOOLS:
-        rps, p50, p99, cpu, rss = med[name]
-        per_req = cpu / (rps * a.secs) * 1e6 if rps else 0
-        ratio = "—" if name == "loadgate" else f"{lg[0] / rps:.2f}x"
-        print(f"| {name} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu:.2f} | {per_req:.2f} | {rss / 1024:.0f} | {ratio} |")
+    for threads in a.threads:
+        closed_loop(a, threads)
 
     if a.long_secs > 0:
         # Memory must not grow with the run: one long closed-loop run at full throughput,
@@ -188,11 +215,14 @@ def main():
     print("Beside each run, one sleeper process per CPU (SCHED_FIFO 90 when run as root, so no ordinary task can delay it)")
     print("wakes every 1 ms and notes when it was kept from running.")
     print("When every CPU's sleeper is stalled at once, the whole machine stood still (loadgate could not send either).\n")
+    print("Arrivals due while the whole machine stands still are late whatever the generator does: a stall of")
+    print("S ms (S > 1) forces (S - 1) x rate/1000 late sends. 'forced' below is that floor as a share of the run.\n")
     with StallProbe() as probe:
-        time.sleep(10)
+        time.sleep(a.fixed_secs)
     idle = probe.machine_stalls()
-    print(f"idle machine, 10 s: {len(idle)} whole-machine stalls ({sum(b - c for c, b in idle) * 1e3:.0f} ms)")
-    lates, clear_lates, cpus, stall_counts = [], [], [], []
+    print(f"idle machine (nothing running), {a.fixed_secs} s: {len(idle)} whole-machine stalls ({stall_ms(idle):.0f} ms), "
+          f"which at {a.fixed_rps}/s would force {forced_late(idle, a.fixed_rps, a.fixed_secs) * 100:.3f}% late")
+    lates, clear_lates, cpus, stall_counts, forced = [], [], [], [], []
     for r in range(a.fixed_rounds):
         with tempfile.TemporaryDirectory() as d, StallProbe() as probe:
             _, cpu, rss = timed([a.loadgate, "run", a.scenario, "--rps", str(a.fixed_rps), "--duration", f"{a.fixed_secs}s",
@@ -205,7 +235,8 @@ def main():
         cpus.append(cpu)
         # Seconds of the run in which the whole machine stood still for 1 ms or more.
         stalls = probe.machine_stalls()
-        stall_counts.append((len(stalls), sum(b - c for c, b in stalls) * 1e3))
+        stall_counts.append((len(stalls), stall_ms(stalls)))
+        forced.append(forced_late(stalls, a.fixed_rps, a.fixed_secs))
         frozen = {int(t - start) for span in stalls for t in span}
         clear = [j for j in rows if j["t"] not in frozen]
         clear_late = sum(j["late"] for j in clear) / max(1, sum(j["sent"] for j in clear))
@@ -216,11 +247,16 @@ def main():
               f"cpu {cpu:.2f} s, rss {rss // 1024} MiB, verdict {s['verdict']}")
         print(f"    seconds with 50+ late sends: {', '.join(f's{t}: {n}' for t, n in bursts) or 'none'}")
         print(f"    machine stalls: {probe.summary(start)}")
-        print(f"    late in the {len(clear)} seconds without a whole-machine stall: {clear_late * 100:.3f}%")
+        p = s.get("pauses") or {}
+        print(f"    loadgate's own pause meter: {p.get('count', 0)} pauses over {p.get('threshold_us', 0) / 1e3:g} ms, "
+              f"{p.get('total_us', 0) / 1e3:.1f} ms in all, the longest {p.get('max_us', 0) / 1e3:.1f} ms")
+        print(f"    late in the {len(clear)} seconds without a whole-machine stall: {clear_late * 100:.3f}%; "
+              f"forced by the stalls: {forced[-1] * 100:.3f}% of the run")
     under = sum(1 for x in lates if x < 0.001)
     clear_under = sum(1 for x in clear_lates if x < 0.001)
     print(f"loadgate late sends: median {statistics.median(lates) * 100:.3f}%, under 0.1% in {under} of {len(lates)} runs; "
-          f"outside whole-machine stalls: median {statistics.median(clear_lates) * 100:.3f}%, under 0.1% in {clear_under} of {len(lates)} runs")
+          f"outside whole-machine stalls: median {statistics.median(clear_lates) * 100:.3f}%, under 0.1% in {clear_under} of {len(lates)} runs; "
+          f"the stalls alone forced over 0.1% in {sum(1 for f in forced if f >= 0.001)} of {len(lates)} runs")
     # The control: the same load from oha, with the same probe beside it. oha does not
     # count late sends, but the machine's stalls under its load can be compared.
     with StallProbe() as probe:
@@ -231,7 +267,7 @@ def main():
     print(f"oha:      {j['summary']['requestsPerSec']:.0f}/s, p50 {j['latencyPercentiles']['p50'] * 1e3:.3f} ms, p99 {j['latencyPercentiles']['p99'] * 1e3:.3f} ms, cpu {cpu:.2f} s, rss {rss // 1024} MiB")
     print(f"whole-machine stalls (1 ms or more) during each {a.fixed_secs} s run: loadgate "
           + ", ".join(f"{n} ({ms:.0f} ms)" for n, ms in stall_counts)
-          + f"; oha {len(oha_stalls)} ({sum(b - c for c, b in oha_stalls) * 1e3:.0f} ms)")
+          + f"; oha {len(oha_stalls)} ({stall_ms(oha_stalls):.0f} ms)")
     print(f"client CPU at {a.fixed_rps} requests/s: loadgate {statistics.median(cpus):.2f} s (median), oha {cpu:.2f} s; loadgate/oha {statistics.median(cpus) / cpu:.2f}")
     freeze_check(a)
 

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use loadgate_engine::IntervalView;
-use loadgate_metrics::{EndpointShard, LatencyHistogram, Shard};
+use loadgate_metrics::{EndpointShard, LatencyHistogram, Pauses, Shard};
 use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
 use loadgate_slo::summary::{judge, EndpointSummary, RunSummary, SegmentInfo, SegmentRun, Verdict};
 use loadgate_slo::Budget;
@@ -95,15 +95,20 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         .map(|i| i.info.started_unix_ms)
         .min()
         .unwrap_or(0);
-    let mut intervals: BTreeMap<u64, (bool, f64, Shard)> = BTreeMap::new();
+    let mut intervals: BTreeMap<u64, (bool, f64, Shard, Option<Pauses>)> = BTreeMap::new();
     for i in &inputs {
         let offset = (i.info.started_unix_ms - t0 + 500) / 1000;
         for (row, shard) in &i.intervals {
             let slot = intervals
                 .entry(row.t + offset)
-                .or_insert_with(|| (row.warmup, 0.0, Shard::new(names.len(), max_us)));
+                .or_insert_with(|| (row.warmup, 0.0, Shard::new(names.len(), max_us), None));
             slot.1 += row.target;
             slot.2.merge_from(shard);
+            if let Some(p) = &row.pauses {
+                slot.3
+                    .get_or_insert_with(|| Pauses::new(p.threshold_us))
+                    .add(p);
+            }
         }
     }
 
@@ -119,7 +124,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         .filter_map(|i| i.run.summary.rate.as_ref())
         .map(|r| r.missed)
         .sum();
-    let facts = open.then(|| plan.open_facts(scheduled, missed));
+    let facts = open.then(|| plan.open_facts(scheduled, missed, None));
     let global_refs: Vec<&Budget> = global.iter().collect();
     let endpoint_refs: Vec<(usize, &Budget)> = per_endpoint.iter().map(|(i, b)| (*i, b)).collect();
     let j = judge(
@@ -183,7 +188,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
     let quiet = Progress::new(true, Duration::ZERO);
     crate::run_cmd::write_series(&dir, started_at, &names, open, &quiet, |observer| {
         let mut cumulative = Shard::new(names.len(), max_us);
-        for (&index, (warm, target, data)) in &intervals {
+        for (&index, (warm, target, data, pauses)) in &intervals {
             cumulative.merge_from(data);
             observer.interval(&IntervalView {
                 index,
@@ -191,6 +196,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
                 data,
                 target: *target,
                 cumulative: &cumulative,
+                pauses: *pauses,
             });
         }
     })?;
@@ -220,6 +226,13 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         abandoned: inputs.iter().map(|i| i.run.summary.abandoned).sum(),
         invalid_reasons: invalid_reasons.clone(),
         rate: j.rate.clone(),
+        pauses: inputs
+            .iter()
+            .filter_map(|i| i.run.summary.pauses)
+            .reduce(|mut sum, p| {
+                sum.add(&p);
+                sum
+            }),
         slo: j.slo.clone(),
         overall: EndpointSummary::of("all", &overall, measured_s),
         endpoints: names

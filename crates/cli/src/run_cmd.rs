@@ -140,6 +140,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         abandoned: data.abandoned,
         invalid_reasons: j.invalid_reasons.clone(),
         rate: j.rate.clone(),
+        pauses: data.pauses,
         slo: j.slo.clone(),
         overall: EndpointSummary::of("all", &overall, data.measured_s),
         endpoints: names
@@ -268,6 +269,9 @@ pub(crate) fn tell(summary: &RunSummary, dir: &std::path::Path, note: &str) -> E
     if let Some(r) = &summary.rate {
         out.push_str(&console::rate_line(r));
     }
+    if let Some(p) = summary.pauses.filter(|p| p.count > 0) {
+        out.push_str(&format!("generator pauses: {}\n", p.describe()));
+    }
     for reason in &summary.invalid_reasons {
         out.push_str(&format!("invalid: {reason}\n"));
     }
@@ -363,7 +367,7 @@ pub(crate) fn judge_run(
         .collect();
     let facts = data
         .scheduled
-        .map(|scheduled| segment_plan(scenario).open_facts(scheduled, data.missed));
+        .map(|scheduled| segment_plan(scenario).open_facts(scheduled, data.missed, data.pauses));
     judge(
         names,
         &data.measured,
@@ -722,7 +726,10 @@ impl Observer for FileObserver<'_, '_, '_> {
     fn interval(&mut self, v: &IntervalView<'_>) {
         // One all-endpoint merge per interval serves the row, the progress line and the log.
         let all = v.data.overall();
-        let row = SeriesRow::with_overall(v.index, v.warmup, v.target, self.names, v.data, &all);
+        let row = SeriesRow {
+            pauses: v.pauses,
+            ..SeriesRow::with_overall(v.index, v.warmup, v.target, self.names, v.data, &all)
+        };
         self.progress.update(v, self.open, row.completed);
         let w = self.series.writer();
         if let Err(e) = serde_json::to_writer(&mut *w, &row)

@@ -262,6 +262,7 @@ fn a_closed_model_run_passes() {
     assert_eq!(s["model"], "closed");
     assert!(s["overall"]["requests"].as_u64().unwrap() > 100);
     assert!(s["rate"].is_null());
+    assert!(s["pauses"].is_null(), "no pause meter without a schedule");
 }
 
 #[test]
@@ -586,6 +587,69 @@ fn sigint_stops_the_run_and_writes_everything_measured() {
     ] {
         assert!(c.out().join(f).exists(), "{f} missing");
     }
+}
+
+/// Sends a signal to `child` with kill(1).
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+#[test]
+fn a_stopped_generator_process_is_an_invalid_run_that_names_the_pause() {
+    // SIGSTOP holds every thread of the process, as a host that deschedules the machine
+    // does: the arrivals due meanwhile go out late. The pause meter must see the pause,
+    // the run must be invalid, and the reason must say the pause alone explains them.
+    // (A closed-model run has no meter: see `a_closed_model_run_passes`.)
+    let c = Case::new(&scenario(
+        "model = \"open\"\nstages = [{ duration = \"4s\", target_rps = 200 }]\nmax_late_ratio = 0.01",
+        "budgets = [\"p95 < 2s\"]",
+    ));
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let child = spawn_loadgate(&c, &["run", "{s}", "--out", "{out}"]);
+    // Well into the 4 s schedule (the embedded target starts in milliseconds).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    signal(&child, "-STOP");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    signal(&child, "-CONT");
+    let (o, _) = wait_bounded(child, std::time::Duration::from_secs(30));
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "invalid");
+    let pauses = &s["pauses"];
+    assert!(pauses["count"].as_u64().unwrap() >= 1, "{pauses}");
+    assert!(pauses["max_us"].as_u64().unwrap() >= 290_000, "{pauses}");
+    assert_eq!(pauses["threshold_us"], 1000, "the late tolerance");
+    let reasons = s["invalid_reasons"].to_string();
+    assert!(reasons.contains("behind schedule"), "{reasons}");
+    assert!(
+        reasons.contains("the machine kept loadgate from running"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("which alone makes about"), "{reasons}");
+    assert!(text(&o).contains("generator pauses: "), "{}", text(&o));
+    // The second it ended in carries it in the time series, and the report says it.
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(c.out().join("timeseries.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let worst = rows
+        .iter()
+        .map(|r| r["pauses"]["max_us"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(worst, pauses["max_us"].as_u64().unwrap(), "{rows:?}");
+    let html = std::fs::read_to_string(c.out().join("report.html")).unwrap();
+    assert!(
+        html.contains("Generator pauses (the machine kept loadgate from running): ")
+            && html.contains(" ms in all, the longest "),
+        "no pause line in the report"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@
 pub mod client;
 mod h1;
 pub mod mix;
+mod pause;
 mod run;
 pub mod schedule;
 pub mod segment;

@@ -6,11 +6,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use loadgate_metrics::Shard;
+use loadgate_metrics::{Pauses, Shard};
 use loadgate_scenario::{LoadModel, Scenario};
 use loadgate_slo::Observed;
 use tokio::sync::watch;
 
+use crate::pause::PauseMeter;
 use crate::schedule::Schedule;
 use crate::segment::Segment;
 use crate::worker::{self, Msg, WorkerSpec};
@@ -87,6 +88,8 @@ pub struct IntervalView<'a> {
     pub target: f64,
     /// Everything measured so far in the current phase (warm-up or measured).
     pub cumulative: &'a Shard,
+    /// Open model: pauses of the process that ended in this interval.
+    pub pauses: Option<Pauses>,
 }
 
 /// Receives intervals as they finish (progress display, time-series files).
@@ -139,6 +142,8 @@ pub struct RunData {
     pub abandoned: u64,
     /// Number of worker threads.
     pub workers: usize,
+    /// Open model: pauses of the process that ended in the measured phase.
+    pub pauses: Option<Pauses>,
 }
 
 /// Runs `cfg`, calling `observer` once per second. Blocks until the run ends.
@@ -220,6 +225,13 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         }
     };
     start_cell.set(start).expect("set once");
+    // The open model's lateness is what pauses explain; a closed model has no schedule
+    // to be late for, and its full-throughput runs would pay for a thread that wakes
+    // 1,000 times a second on cores that are already busy.
+    let meter = match scenario.load.model {
+        LoadModel::Open => Some(PauseMeter::start(start, scenario.load.late_tolerance)?),
+        LoadModel::Closed => None,
+    };
     ready.wait();
     observer.started(started_at);
 
@@ -237,13 +249,22 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     let mut stop = StopReason::Completed;
     let mut failure = None;
     let mut stopped_at: Option<Instant> = None;
+    let mut pauses = meter
+        .as_ref()
+        .map(|_| Pauses::new(scenario.load.late_tolerance.as_micros() as u64));
 
     let mut finalize = |index: u64,
                         data: Shard,
                         stop: &mut StopReason,
                         measured: &mut Shard,
-                        warmup: &mut Shard| {
+                        warmup: &mut Shard,
+                        measured_pauses: &mut Option<Pauses>| {
         let in_warmup = index < warmup_secs;
+        let interval_pauses = meter.as_ref().map(|m| m.take_through(index));
+        if let (false, Some(sum), Some(p)) = (in_warmup, measured_pauses.as_mut(), &interval_pauses)
+        {
+            sum.add(p);
+        }
         let cumulative = if in_warmup {
             &mut *warmup
         } else {
@@ -265,6 +286,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             data: &data,
             target,
             cumulative,
+            pauses: interval_pauses,
         });
         if !in_warmup && *stop == StopReason::Completed {
             let elapsed = (index + 1 - warmup_secs) as f64;
@@ -328,12 +350,26 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             let data = pending
                 .remove(&next)
                 .unwrap_or_else(|| Shard::new(endpoints, histogram_max_us));
-            finalize(next, data, &mut stop, &mut measured, &mut warmup);
+            finalize(
+                next,
+                data,
+                &mut stop,
+                &mut measured,
+                &mut warmup,
+                &mut pauses,
+            );
             next += 1;
         }
     }
     for (index, data) in std::mem::take(&mut pending) {
-        finalize(index, data, &mut stop, &mut measured, &mut warmup);
+        finalize(
+            index,
+            data,
+            &mut stop,
+            &mut measured,
+            &mut warmup,
+            &mut pauses,
+        );
     }
     for h in handles {
         let _ = h.join();
@@ -366,6 +402,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         stop,
         abandoned,
         workers,
+        pauses,
     })
 }
 

@@ -11,8 +11,10 @@
 
 mod histogram;
 mod outcome;
+mod pauses;
 mod shard;
 
 pub use histogram::{DecodeError, LatencyHistogram, LatencyStats};
 pub use outcome::{Outcome, OutcomeCounts};
+pub use pauses::Pauses;
 pub use shard::{EndpointShard, Sample, Shard};

@@ -144,6 +144,13 @@ pub fn report_html(
     if let Some(r) = &s.rate {
         let _ = writeln!(o, "<p>Rate: {}.</p>", html(&r.describe()));
     }
+    if let Some(p) = &s.pauses {
+        let _ = writeln!(
+            o,
+            "<p>Generator pauses (the machine kept loadgate from running): {}.</p>",
+            html(&p.describe())
+        );
+    }
     o.push_str("</section>\n");
 
     segments_section(&mut o, s);

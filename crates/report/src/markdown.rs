@@ -85,5 +85,12 @@ pub fn summary_md(s: &RunSummary) -> String {
     if let Some(r) = &s.rate {
         let _ = writeln!(out, "\nRate: {}.", md(&r.describe()));
     }
+    if let Some(p) = &s.pauses {
+        let _ = writeln!(
+            out,
+            "\nGenerator pauses (the machine kept loadgate from running): {}.",
+            md(&p.describe())
+        );
+    }
     out
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use loadgate_metrics::{DecodeError, LatencyHistogram, OutcomeCounts, Shard};
+use loadgate_metrics::{DecodeError, LatencyHistogram, OutcomeCounts, Pauses, Shard};
 use loadgate_slo::summary::RunSummary;
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +167,10 @@ pub struct SeriesRow {
     pub service_us: Percentiles,
     /// Each endpoint.
     pub endpoints: Vec<EndpointRow>,
+    /// Open model: pauses of the generating process that ended in this second (summed
+    /// over the processes of a merged run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pauses: Option<Pauses>,
 }
 
 impl SeriesRow {
@@ -209,6 +213,7 @@ impl SeriesRow {
                     p99_us: e.latency.quantile(0.99),
                 })
                 .collect(),
+            pauses: None,
         }
     }
 }

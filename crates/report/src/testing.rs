@@ -71,6 +71,7 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         min_achieved_ratio: 0.95,
         max_late_ratio: 0.01,
         max_dropped_ratio: 0.001,
+        pauses: None,
     };
     let j = judge(
         &names,
@@ -99,6 +100,12 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         abandoned: 0,
         invalid_reasons: j.invalid_reasons,
         rate: j.rate,
+        pauses: Some(loadgate_metrics::Pauses {
+            threshold_us: 1_000,
+            count: 2,
+            total_us: 12_500,
+            max_us: 9_000,
+        }),
         slo: j.slo,
         overall: EndpointSummary::of("all", &measured.overall(), measured_s),
         endpoints: names

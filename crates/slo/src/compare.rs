@@ -465,6 +465,7 @@ mod tests {
             abandoned: 0,
             invalid_reasons: vec![],
             rate: None,
+            pauses: None,
             slo: vec![],
             overall: EndpointSummary::of("all", e, 1.0),
             endpoints: vec![EndpointSummary::of("root", e, 1.0)],

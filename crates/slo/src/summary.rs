@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use loadgate_metrics::{EndpointShard, LatencyStats, OutcomeCounts, Shard};
+use loadgate_metrics::{EndpointShard, LatencyStats, OutcomeCounts, Pauses, Shard};
 use serde::{Deserialize, Serialize};
 
 use crate::{Budget, BudgetResult, Observed};
@@ -190,6 +190,10 @@ pub struct OpenFacts {
     pub max_late_ratio: f64,
     /// Above this dropped/scheduled ratio the run is invalid.
     pub max_dropped_ratio: f64,
+    /// Pauses of the generating process in the measured phase, to say how many late
+    /// sends they alone explain; `None` when no one process ran the load (a merge, whose
+    /// segments each judged their own).
+    pub pauses: Option<Pauses>,
 }
 
 /// What the verdict is based on.
@@ -251,14 +255,30 @@ pub fn judge(
             ));
         }
         if r.late_ratio > f.max_late_ratio {
-            invalid_reasons.push(format!(
+            let mut reason = format!(
                 "{} of {} sends ({:.2}%) were more than {} ms behind schedule (limit {:.2}%)",
                 r.late,
                 r.sent,
                 r.late_ratio * 100.0,
                 f.late_tolerance_ms,
                 f.max_late_ratio * 100.0
-            ));
+            );
+            if let Some(p) = f.pauses.filter(|p| p.count > 0) {
+                let forced = p.beyond((f.late_tolerance_ms * 1000.0) as u64) as f64 / 1e6 * r.target_rps;
+                reason.push_str(&format!(
+                    "; the machine kept loadgate from running {} time{} for more than {} ms ({:.1} ms in all, the longest {:.1} ms), \
+                     which alone makes about {:.0} sends ({:.2}%) late: such pauses come from the generator's machine \
+                     (a host that deschedules it, other work on every CPU), not from the target",
+                    p.count,
+                    if p.count == 1 { "" } else { "s" },
+                    f.late_tolerance_ms,
+                    p.total_us as f64 / 1000.0,
+                    p.max_us as f64 / 1000.0,
+                    forced,
+                    ratio(forced, all.sent as f64) * 100.0
+                ));
+            }
+            invalid_reasons.push(reason);
         }
         if r.dropped_ratio > f.max_dropped_ratio {
             invalid_reasons.push(format!(
@@ -321,6 +341,7 @@ mod tests {
             min_achieved_ratio: 0.95,
             max_late_ratio: 0.01,
             max_dropped_ratio: 0.001,
+            pauses: None,
         }
     }
 
@@ -357,6 +378,43 @@ mod tests {
         );
         assert_eq!(late.verdict, Verdict::Invalid);
         assert!(late.invalid_reasons[0].contains("behind schedule"));
+    }
+
+    #[test]
+    fn a_late_run_says_how_many_late_sends_its_process_pauses_alone_explain() {
+        let budget = crate::parse("p95 < 2s").unwrap();
+        let names = vec!["a".to_string()];
+        // 100 rps for 10 s; one 41 ms pause: 40 ms beyond the 1 ms tolerance, 4 sends.
+        let mut pauses = Pauses::new(1_000);
+        pauses.record(41_000);
+        let judged = |p: Option<Pauses>| {
+            let facts = OpenFacts {
+                pauses: p,
+                ..facts(1000.0)
+            };
+            judge(
+                &names,
+                &shard(1000, 50, 0),
+                10.0,
+                &[&budget],
+                &[],
+                Some(facts),
+            )
+        };
+        let with = judged(Some(pauses));
+        assert_eq!(
+            with.verdict,
+            Verdict::Invalid,
+            "pauses never excuse a late run"
+        );
+        assert!(
+            with.invalid_reasons[0].contains("kept loadgate from running 1 time for more than 1 ms (41.0 ms in all, the longest 41.0 ms), which alone makes about 4 sends (0.40%) late"),
+            "{}",
+            with.invalid_reasons[0]
+        );
+        for quiet in [None, Some(Pauses::new(1_000))] {
+            assert!(!judged(quiet).invalid_reasons[0].contains("kept loadgate from running"));
+        }
     }
 
     #[test]
@@ -415,6 +473,10 @@ pub struct RunSummary {
     pub invalid_reasons: Vec<String>,
     /// Open model: how well the schedule was held.
     pub rate: Option<RateSummary>,
+    /// Open model: pauses of the generating process (seen by a thread that does nothing
+    /// else) that ended in the measured phase; summed over the processes of a merged run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pauses: Option<Pauses>,
     /// Every SLO budget with its measured value and verdict.
     pub slo: Vec<BudgetResult>,
     /// All endpoints together, measured phase.
@@ -487,8 +549,9 @@ pub struct SegmentPlan {
 impl SegmentPlan {
     /// The open model's facts to judge a run of this plan by, given what was scheduled
     /// and never sent. A single run and a merge of segments both judge through here.
-    pub fn open_facts(&self, scheduled: f64, missed: u64) -> OpenFacts {
+    pub fn open_facts(&self, scheduled: f64, missed: u64, pauses: Option<Pauses>) -> OpenFacts {
         OpenFacts {
+            pauses,
             scheduled,
             missed,
             late_tolerance_ms: self.late_tolerance_ms,
