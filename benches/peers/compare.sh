@@ -2,7 +2,7 @@
 # Side-by-side: loadgate against wrk, oha, hey and ab on this machine, same nginx, same
 # connections, alternating rounds. Loopback only; every run is bounded in time.
 #
-#   benches/peers/compare.sh   # ROUNDS=3 SECS=10 CONNS=50 FIXED_RPS=20000 FIXED_SECS=30 FIXED_ROUNDS=3 LONG_SECS=60
+#   benches/peers/compare.sh   # ROUNDS=3 THREADS=2,1 SECS=10 CONNS=50 FIXED_RPS=20000 FIXED_SECS=30 FIXED_ROUNDS=3 LONG_SECS=60
 #
 # Installs what it needs: nginx, wrk, apache2-utils (ab), hey and time from Debian's
 # packages, oha with `cargo install --locked`.
@@ -35,6 +35,6 @@ for _ in $(seq 50); do
 done
 
 python3 "$here/compare.py" --loadgate "$root/target/release/loadgate" --scenario "$here/nginx.toml" \
-  --rounds "${ROUNDS:-3}" --secs "${SECS:-10}" --conns "${CONNS:-50}" \
+  --rounds "${ROUNDS:-3}" --threads "${THREADS:-2,1}" --secs "${SECS:-10}" --conns "${CONNS:-50}" \
   --fixed-rps "${FIXED_RPS:-20000}" --fixed-secs "${FIXED_SECS:-30}" --fixed-rounds "${FIXED_ROUNDS:-3}" \
   --long-secs "${LONG_SECS:-60}"

@@ -30,6 +30,7 @@ use rand::rngs::SmallRng;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::deadline::Deadlines;
 use crate::h1::{H1Error, Stream, H1};
 use crate::EngineError;
 
@@ -880,7 +881,7 @@ pub async fn execute(
     prepared: &Prepared,
     req: Built,
     intended: Instant,
-    timeout: Duration,
+    deadlines: &Deadlines,
 ) -> Sample {
     let sent = Instant::now();
     let keep = if prepared.checks.needs_body() {
@@ -888,7 +889,9 @@ pub async fn execute(
     } else {
         0
     };
-    let result = tokio::time::timeout(timeout, client.exchange(&prepared.origin, &req, keep)).await;
+    let result = deadlines
+        .run(sent, client.exchange(&prepared.origin, &req, keep))
+        .await;
     let done = Instant::now();
     let (outcome, status, bytes) = match result {
         Err(_elapsed) => (Outcome::Timeout, None, 0),

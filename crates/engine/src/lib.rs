@@ -12,6 +12,7 @@
 //! Not here: parsing scenarios, judging SLOs, writing reports.
 
 pub mod client;
+pub mod deadline;
 mod h1;
 pub mod mix;
 mod pause;

@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::{watch, Notify};
 
 use crate::client::{execute, Built, ClientOptions, HttpClient, Prepared};
+use crate::deadline::Deadlines;
 use crate::mix::Mix;
 use crate::schedule::{wake_time, Schedule};
 use crate::segment::Segment;
@@ -100,6 +101,8 @@ struct Ctx {
     interval: Cell<u64>,
     in_flight: Cell<usize>,
     drained: Notify,
+    /// Every in-flight request's timeout, watched by one task.
+    deadlines: Deadlines,
     rng: RefCell<SmallRng>,
     scratch: RefCell<Vec<u8>>,
 }
@@ -152,6 +155,7 @@ pub(crate) fn run(spec: WorkerSpec) {
             interval: Cell::new(0),
             in_flight: Cell::new(0),
             drained: Notify::new(),
+            deadlines: Deadlines::new(scenario.timeout),
             scratch: RefCell::new(Vec::with_capacity(512)),
         });
         // Ready: the client and requests are built. The aggregator fixes the start time
@@ -161,6 +165,10 @@ pub(crate) fn run(spec: WorkerSpec) {
         // would make arrival 0 (due exactly at `start`) late. Each model waits precisely.
 
         let ticker = tokio::task::spawn_local(tick(ctx.clone()));
+        let watch = tokio::task::spawn_local({
+            let ctx = ctx.clone();
+            async move { ctx.deadlines.watch().await }
+        });
         let missed = match scenario.load.model {
             LoadModel::Open => open(ctx.clone()).await,
             LoadModel::Closed => {
@@ -169,8 +177,10 @@ pub(crate) fn run(spec: WorkerSpec) {
             }
         };
         let abandoned = drain(&ctx).await;
-        ticker.abort();
-        let _ = ticker.await;
+        for task in [ticker, watch] {
+            task.abort();
+            let _ = task.await;
+        }
         roll_over(&ctx, Instant::now());
         let index = ctx.interval.get();
         let shard = ctx.shard.replace(Shard::new(0, 1));
@@ -424,7 +434,7 @@ async fn send_and_record(ctx: Rc<Ctx>, endpoint: usize, req: Built, intended: In
         &ctx.prepared[endpoint],
         req,
         intended,
-        ctx.spec.scenario.timeout,
+        &ctx.deadlines,
     )
     .await;
     ctx.shard.borrow_mut().record(&sample);

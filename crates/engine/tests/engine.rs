@@ -362,7 +362,8 @@ fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
         let req = prepared[0].build(&mut ctx, &mut Vec::new()).unwrap();
         // The send is 100 ms behind schedule, as when a stalled generator catches up.
         let intended = std::time::Instant::now() - std::time::Duration::from_millis(100);
-        let sample = execute(&client, 0, &prepared[0], req, intended, s.timeout).await;
+        let deadlines = loadgate_engine::deadline::Deadlines::new(s.timeout);
+        let sample = execute(&client, 0, &prepared[0], req, intended, &deadlines).await;
         assert_eq!(sample.outcome, Outcome::Success);
         assert!(
             sample.latency_us >= 100_000,
