@@ -197,6 +197,22 @@ fn a_generator_that_cannot_keep_up_accounts_for_every_arrival() {
     assert!(all.completed() > 0, "answers were read while catching up");
 }
 
+/// GET of the target's release-lag path over a plain socket; the JSON body.
+fn release_lag_over_http(base: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    write!(
+        s,
+        "GET {} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        loadgate_target::RELEASE_LAG_PATH
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str(body).unwrap()
+}
+
 #[test]
 fn a_one_second_freeze_every_five_seconds_is_measured_as_it_was() {
     // Issue 5's coordinated-omission check, one period long instead of three: all
@@ -220,6 +236,14 @@ fn a_one_second_freeze_every_five_seconds_is_measured_as_it_was() {
         let target = loadgate_target::spawn(profile, "127.0.0.1:0".parse().unwrap(), 2).unwrap();
         let d = run_scenario(&scenario, &target.base_url());
         let lag_ms = |u: f64| target.release_lag_us(u).expect("responses were held") as f64 / 1e3;
+        // The same figures over HTTP, as compare.sh reads them from `serve-target`.
+        let served = release_lag_over_http(&target.base_url());
+        assert_eq!(
+            served["lag_us"]["p50"].as_u64(),
+            target.release_lag_us(0.5),
+            "{served}"
+        );
+        assert!(served["held"].as_u64().unwrap() >= 900, "{served}");
         (d, [lag_ms(0.5), lag_ms(0.05), lag_ms(0.005)])
     };
     let all = d.measured.overall();

@@ -224,6 +224,12 @@ async fn accept_loop(
 /// Built-in route that answers with the HTTP version the request arrived in.
 pub const VERSION_PATH: &str = "/__loadgate/version";
 
+/// Built-in route that answers with [`RunningTarget::release_lag_us`] as JSON, for a
+/// coordinated-omission check run from outside the process: `held` (responses held by a
+/// freeze so far) and `lag_us`, the release lag at the quantiles that matter for p90,
+/// p99 and p99.9 of a 1-in-5 freeze (`p50`, `p5`, `p0.5`) and its `max`.
+pub const RELEASE_LAG_PATH: &str = "/__loadgate/release-lag";
+
 fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
@@ -258,6 +264,21 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         .routes
         .iter()
         .position(|r| r.method == req.method().as_str() && r.path == req.uri().path());
+    if found.is_none() && req.uri().path() == RELEASE_LAG_PATH {
+        let h = state.release_lag.lock().unwrap_or_else(|p| p.into_inner());
+        let at = |q: f64| h.value_at_quantile(q);
+        return json(
+            StatusCode::OK,
+            format!(
+                r#"{{"held":{},"lag_us":{{"p0.5":{},"p5":{},"p50":{},"max":{}}}}}"#,
+                h.len(),
+                at(0.005),
+                at(0.05),
+                at(0.5),
+                h.max()
+            ),
+        );
+    }
     if found.is_none() && req.uri().path() == VERSION_PATH {
         return json(
             StatusCode::OK,
