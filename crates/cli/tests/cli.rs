@@ -527,13 +527,33 @@ fn spawn_loadgate(c: &Case, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// Takes the run lock, starts `loadgate run {s} --out {out} EXTRA` and lets it run for
+/// `ms` milliseconds.
+fn start_run(
+    c: &Case,
+    extra: &[&str],
+    ms: u64,
+) -> (std::sync::MutexGuard<'static, ()>, std::process::Child) {
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut args = vec!["run", "{s}", "--out", "{out}"];
+    args.extend_from_slice(extra);
+    let child = spawn_loadgate(c, &args);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    (serial, child)
+}
+
 fn sigint(child: &std::process::Child) {
+    signal(child, "-INT");
+}
+
+/// Sends a signal to `child` with kill(1).
+fn signal(child: &std::process::Child, sig: &str) {
     let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([sig, &child.id().to_string()])
         .status()
         .unwrap()
         .success();
-    assert!(ok, "kill -INT failed");
+    assert!(ok, "kill {sig} failed");
 }
 
 /// Waits at most `limit` for `child`; kills it and fails the test past that.
@@ -558,9 +578,7 @@ fn sigint_stops_the_run_and_writes_everything_measured() {
         "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 50 }]",
         "budgets = [\"p95 < 2s\"]",
     ));
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let child = spawn_loadgate(&c, &["run", "{s}", "--out", "{out}"]);
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let (_serial, child) = start_run(&c, &[], 2500);
     sigint(&child);
     let (o, after) = wait_bounded(child, std::time::Duration::from_secs(20));
     assert_eq!(code(&o), 130, "{}", text(&o));
@@ -589,16 +607,6 @@ fn sigint_stops_the_run_and_writes_everything_measured() {
     }
 }
 
-/// Sends a signal to `child` with kill(1).
-fn signal(child: &std::process::Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} failed");
-}
-
 #[test]
 fn a_stopped_generator_process_is_an_invalid_run_that_names_the_pause() {
     // SIGSTOP holds every thread of the process, as a host that deschedules the machine
@@ -609,10 +617,8 @@ fn a_stopped_generator_process_is_an_invalid_run_that_names_the_pause() {
         "model = \"open\"\nstages = [{ duration = \"4s\", target_rps = 200 }]\nmax_late_ratio = 0.01",
         "budgets = [\"p95 < 2s\"]",
     ));
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let child = spawn_loadgate(&c, &["run", "{s}", "--out", "{out}"]);
     // Well into the 4 s schedule (the embedded target starts in milliseconds).
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (_serial, child) = start_run(&c, &[], 1500);
     signal(&child, "-STOP");
     std::thread::sleep(std::time::Duration::from_millis(300));
     signal(&child, "-CONT");
@@ -661,9 +667,7 @@ fn a_second_sigint_stops_waiting_for_in_flight_requests() {
     s = s.replace("[[endpoint]]", "[defaults]\ntimeout = \"60s\"\n[[endpoint]]\nname = \"hang\"\npath = \"/hang\"\n[[endpoint]]");
     let c = Case::new(&s);
     std::fs::write(c.dir.path().join("profile.toml"), format!("{FAST_PROFILE}\n[[route]]\npath = \"/hang\"\nlatency = {{ dist = \"fixed\", value = \"50s\" }}\n")).unwrap();
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let child = spawn_loadgate(&c, &["run", "{s}", "--out", "{out}", "--grace", "60s"]);
-    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let (_serial, child) = start_run(&c, &["--grace", "60s"], 2000);
     sigint(&child);
     std::thread::sleep(std::time::Duration::from_millis(700));
     sigint(&child);
@@ -997,14 +1001,8 @@ fn sigterm_stops_the_run_like_ctrl_c() {
         "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 20 }]",
         "",
     ));
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let child = spawn_loadgate(&c, &["run", "{s}", "--out", "{out}", "--no-report"]);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    let (_serial, child) = start_run(&c, &["--no-report"], 1500);
+    signal(&child, "-TERM");
     let (o, after) = wait_bounded(child, std::time::Duration::from_secs(20));
     assert_eq!(code(&o), 130, "{}", text(&o));
     assert!(after.as_secs() < 10);
