@@ -8,6 +8,10 @@
 //! - `merge_interval_shard`: one worker's 1-second shard (3 endpoints, 2 histograms
 //!   each) into the aggregator's totals (it runs once per second per
 //!   worker). Budget: < 200 µs.
+//! - `request_deadline/slab`: a request's timeout as the engine keeps it (a slot in the
+//!   worker's deadline slab, a first poll that waits, a second that finishes, the slot
+//!   given back). Budget: < 50 ns. `request_deadline/tokio_timeout` is the same request
+//!   under `tokio::time::timeout`, for comparison (no budget).
 //!
 //! Run: `cargo bench -p loadgate-benches`.
 
@@ -19,6 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use loadgate_engine::deadline::Deadlines;
 use loadgate_engine::schedule::Schedule;
 use loadgate_metrics::{Outcome, Sample, Shard};
 use loadgate_scenario::{Escape, Names, RenderCtx, Template};
@@ -119,9 +124,60 @@ fn merge_interval_shard(c: &mut Criterion) {
     });
 }
 
+/// Pending on its first poll, ready on its second: the shortest life of a request.
+struct OnceThenReady(bool);
+
+impl std::future::Future for OnceThenReady {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// Polls `fut` until it is ready (twice for `OnceThenReady`).
+fn poll_to_end<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn request_deadline(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let _in_runtime = rt.enter();
+    let timeout = Duration::from_secs(10);
+    let deadlines = Deadlines::new(timeout);
+    let mut group = c.benchmark_group("request_deadline");
+    group.bench_function("slab", |b| {
+        b.iter(|| {
+            poll_to_end(deadlines.run(std::time::Instant::now(), OnceThenReady(false)))
+                .expect("in time")
+        })
+    });
+    group.bench_function("tokio_timeout", |b| {
+        b.iter(|| {
+            poll_to_end(tokio::time::timeout(timeout, OnceThenReady(false))).expect("in time")
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = record_sample, render_request_body, schedule_due, merge_interval_shard
+    targets = record_sample, render_request_body, schedule_due, merge_interval_shard, request_deadline
 }
 criterion_main!(benches);
