@@ -120,6 +120,15 @@ impl LatencyHistogram {
         self.hist.value_at_quantile(quantile.clamp(0.0, 1.0))
     }
 
+    /// The largest value recorded (its bucket's highest equivalent), µs; 0 when empty.
+    pub fn max(&self) -> u64 {
+        if self.hist.is_empty() {
+            0
+        } else {
+            self.hist.max()
+        }
+    }
+
     /// Mean in microseconds; 0 when empty.
     pub fn mean(&self) -> f64 {
         if self.hist.is_empty() {
