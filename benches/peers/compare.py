@@ -126,7 +126,7 @@ class StallProbe:
             worst = ", ".join(f"{ms:.0f} ms at s{t:.1f}" for ms, t in long[::-1][:2])
             parts.append(f"cpu{cpu} {len(long)}" + (f" (longest {worst})" if worst else ""))
         both = self.machine_stalls()
-        total = sum(b - a for a, b in both) * 1e3
+        total = stall_ms(both)
         return "over 5 ms: " + "; ".join(parts) + f"; every CPU at once (1 ms or more): {len(both)}, {total:.0f} ms in all"
 
 

@@ -59,11 +59,16 @@ impl PauseMeter {
         })
     }
 
+    /// No pauses, counted as this meter counts them.
+    pub(crate) fn none(&self) -> Pauses {
+        Pauses::new(self.threshold_us)
+    }
+
     /// The pauses that ended in second `index` or before and were not taken yet.
     pub(crate) fn take_through(&self, index: u64) -> Pauses {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let later = log.split_off(&(index + 1));
-        let mut sum = Pauses::new(self.threshold_us);
+        let mut sum = self.none();
         for p in std::mem::replace(&mut *log, later).values() {
             sum.add(p);
         }

@@ -249,9 +249,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     let mut stop = StopReason::Completed;
     let mut failure = None;
     let mut stopped_at: Option<Instant> = None;
-    let mut pauses = meter
-        .as_ref()
-        .map(|_| Pauses::new(scenario.load.late_tolerance.as_micros() as u64));
+    let mut pauses = meter.as_ref().map(PauseMeter::none);
 
     let mut finalize = |index: u64,
                         data: Shard,

@@ -51,11 +51,7 @@ impl RunningTarget {
     /// requests arrived, so the one held from mid-freeze leaves about the median lag
     /// later: what a coordinated-omission check must add to its analytic truth.
     pub fn release_lag_us(&self, q: f64) -> Option<u64> {
-        let h = self
-            .state
-            .release_lag
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let h = self.state.release_lag();
         (!h.is_empty()).then(|| h.value_at_quantile(q))
     }
 
@@ -86,6 +82,13 @@ struct State {
     free_at: Vec<Mutex<std::time::Instant>>,
     /// Microseconds from a freeze's end to each held response's release.
     release_lag: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+impl State {
+    /// The release-lag histogram (a panic elsewhere while it was held leaves it usable).
+    fn release_lag(&self) -> std::sync::MutexGuard<'_, hdrhistogram::Histogram<u64>> {
+        self.release_lag.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Starts the target on `addr` (e.g. `127.0.0.1:0`) with `threads` runtime threads.
@@ -251,7 +254,7 @@ async fn handle(
             let end = Instant::now() + (stall.freeze - phase);
             tokio::time::sleep_until(end.into()).await;
             let lag = end.elapsed().as_micros() as u64;
-            let mut h = state.release_lag.lock().unwrap_or_else(|p| p.into_inner());
+            let mut h = state.release_lag();
             h.saturating_record(lag.max(1));
         }
     }
@@ -265,7 +268,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         .iter()
         .position(|r| r.method == req.method().as_str() && r.path == req.uri().path());
     if found.is_none() && req.uri().path() == RELEASE_LAG_PATH {
-        let h = state.release_lag.lock().unwrap_or_else(|p| p.into_inner());
+        let h = state.release_lag();
         let at = |q: f64| h.value_at_quantile(q);
         return json(
             StatusCode::OK,
