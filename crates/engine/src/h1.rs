@@ -1,8 +1,9 @@
 //! HTTP/1.1 on the hot path: the request is written as bytes encoded once per endpoint
 //! (or rendered into one buffer), and the response is parsed with httparse from a buffer
 //! the connection keeps, in the task that sent the request: no channel to a connection
-//! task, no header map, no allocation per request. The body is handed to a sink piece
-//! by piece and never buffered whole.
+//! task, no header map, no allocation per request. A head byte-identical to the
+//! connection's last one is not parsed again ([`LastHead`]). The body is handed to a
+//! sink piece by piece and never buffered whole.
 //!
 //! Framing follows RFC 9112 section 6: no body for HEAD, 1xx, 204 and 304; chunked when
 //! it is the final transfer coding; else Content-Length; else until the server closes.
@@ -115,6 +116,54 @@ enum Framing {
     UntilClose,
 }
 
+/// What a response head says: the bytes it takes, the status, the body framing and
+/// whether the server keeps the connection open.
+type Head = (usize, u16, Framing, bool);
+
+/// The last response head parsed on a connection, byte for byte, and what it said.
+///
+/// A server answering the same request usually sends the same head again: a health
+/// check, a static file, a cached answer, all with a `Date` that changes once a second.
+/// Parsing depends only on the head's bytes, so a head that is byte-identical to the
+/// last one is taken as it (one `memcmp`) instead of being parsed again, which is about
+/// a third of the client's user-space instructions per request against nginx. A head
+/// that differs (a new `Date`, another length, a request id) is parsed in full and
+/// becomes the new one; that costs a copy of its bytes.
+#[derive(Default)]
+struct LastHead {
+    bytes: Vec<u8>,
+    head_only: bool,
+    head: Option<Head>,
+}
+
+impl LastHead {
+    /// Heads longer than this are parsed every time, so the copy stays small.
+    const MAX: usize = 1024;
+
+    /// [`parse_head`] of `buf`, remembering a complete head for the next call.
+    fn parse(&mut self, buf: &[u8], head_only: bool) -> Result<Option<Head>, H1Error> {
+        if let Some(head) = self.head {
+            // `bytes` is a whole head (ending in its empty line), so a buffer that
+            // starts with it parses, up to the same point, to the same thing.
+            if self.head_only == head_only && buf.starts_with(&self.bytes) {
+                return Ok(Some(head));
+            }
+        }
+        let parsed = parse_head(buf, head_only)?;
+        if let Some(head) = parsed {
+            self.bytes.clear();
+            if head.0 <= Self::MAX {
+                self.bytes.extend_from_slice(&buf[..head.0]);
+                self.head_only = head_only;
+                self.head = Some(head);
+            } else {
+                self.head = None;
+            }
+        }
+        Ok(parsed)
+    }
+}
+
 /// One HTTP/1.1 connection and its read buffer.
 pub(crate) struct H1 {
     io: Stream,
@@ -122,6 +171,9 @@ pub(crate) struct H1 {
     /// Unread bytes are `buf[pos..end]`.
     pos: usize,
     end: usize,
+    /// Boxed: connections move in and out of the pool on every request, and a
+    /// connection this small moves without a `memcpy` call.
+    last_head: Box<LastHead>,
 }
 
 impl H1 {
@@ -131,6 +183,7 @@ impl H1 {
             buf: vec![0; BUF],
             pos: 0,
             end: 0,
+            last_head: Box::default(),
         }
     }
 
@@ -213,8 +266,9 @@ impl H1 {
         loop {
             if self.end > self.pos {
                 began = true;
-                if let Some((used, status, framing, keep_alive)) =
-                    parse_head(&self.buf[self.pos..self.end], head_only)?
+                if let Some((used, status, framing, keep_alive)) = self
+                    .last_head
+                    .parse(&self.buf[self.pos..self.end], head_only)?
                 {
                     self.pos += used;
                     if status == 101 {
@@ -337,10 +391,8 @@ impl H1 {
     }
 }
 
-/// Parses one response head from the start of `buf`: `None` if more bytes are needed;
-/// else the bytes used, the status, the body framing and whether the server keeps the
-/// connection open.
-fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<(usize, u16, Framing, bool)>, H1Error> {
+/// Parses one response head from the start of `buf`: `None` if more bytes are needed.
+fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, H1Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
     let used = match httparse::ParserConfig::default()
@@ -362,18 +414,18 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<(usize, u16, Framing
     let mut keep_alive = false;
     for h in resp.headers.iter() {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if is_name(name, b"content-length") {
             let n = parse_length(h.value).ok_or(H1Error::Protocol("invalid Content-Length"))?;
             if length.is_some_and(|m| m != n) {
                 return Err(H1Error::Protocol("conflicting Content-Length headers"));
             }
             length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if is_name(name, b"transfer-encoding") {
             coded = true;
             chunked = tokens(h.value)
                 .last()
                 .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
+        } else if is_name(name, b"connection") {
             for t in tokens(h.value) {
                 close |= t.eq_ignore_ascii_case(b"close");
                 keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
@@ -397,6 +449,20 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<(usize, u16, Framing
     Ok(Some((used, status, framing, reusable)))
 }
 
+/// Whether header name `name` is `lower` (lowercase letters and `-`) in any case.
+/// Setting bit 0x20 lowercases a letter; among the token characters httparse lets into
+/// a name, only a letter's two cases and `-` itself map onto a lowercase letter or `-`
+/// that way. Folding the whole name before one test lets the compiler compare it in
+/// wide words, where a byte-by-byte `eq_ignore_ascii_case` stops at each byte.
+fn is_name(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len()
+        && name
+            .iter()
+            .zip(lower)
+            .fold(0, |diff, (&a, &b)| diff | ((a | 0x20) ^ b))
+            == 0
+}
+
 /// The comma-separated tokens of a header value, trimmed.
 fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
@@ -417,7 +483,7 @@ fn parse_length(value: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn head(s: &str, head_only: bool) -> Result<Option<(usize, u16, Framing, bool)>, H1Error> {
+    fn head(s: &str, head_only: bool) -> Result<Option<Head>, H1Error> {
         parse_head(s.as_bytes(), head_only)
     }
 
@@ -485,5 +551,86 @@ mod tests {
             "a: b\r\n".repeat(MAX_HEADERS + 1)
         );
         assert!(matches!(head(&many, false), Err(H1Error::Protocol(_))));
+    }
+
+    #[test]
+    fn a_head_identical_to_the_last_is_reused_and_any_other_is_parsed() {
+        let mut last = LastHead::default();
+        let a = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        let parsed = |last: &mut LastHead, s: &str, head_only| last.parse(s.as_bytes(), head_only);
+        let first = parsed(&mut last, &format!("{a}hello"), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(first, (a.len(), 200, Framing::Length(5), true));
+        assert_eq!(last.bytes, a.as_bytes());
+
+        // Byte-identical: the remembered answer is returned without parsing (marked
+        // here so that a parse would show).
+        last.head = Some((a.len(), 299, Framing::Length(5), true));
+        assert_eq!(
+            parsed(&mut last, &format!("{a}HTTP/1.1"), false)
+                .unwrap()
+                .unwrap()
+                .1,
+            299
+        );
+        last.head = Some(first);
+
+        // Anything else is parsed: another length, the same head cut short, the same
+        // head for a HEAD request, a malformed one.
+        let b = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n";
+        assert_eq!(
+            parsed(&mut last, b, false).unwrap().unwrap().2,
+            Framing::Length(6)
+        );
+        assert_eq!(last.bytes, b.as_bytes());
+        assert!(parsed(&mut last, &b[..b.len() - 1], false)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            parsed(&mut last, b, true).unwrap().unwrap().2,
+            Framing::Length(0)
+        );
+        assert_eq!(
+            parsed(&mut last, b, false).unwrap().unwrap().2,
+            Framing::Length(6)
+        );
+        assert!(parsed(
+            &mut last,
+            "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+            false
+        )
+        .is_err());
+        assert_eq!(
+            parsed(&mut last, b, false).unwrap().unwrap().2,
+            Framing::Length(6)
+        );
+
+        // A head longer than the limit is not kept.
+        let long = format!(
+            "HTTP/1.1 200 OK\r\nX: {}\r\nContent-Length: 0\r\n\r\n",
+            "y".repeat(LastHead::MAX)
+        );
+        assert_eq!(
+            parsed(&mut last, &long, false).unwrap().unwrap().2,
+            Framing::Length(0)
+        );
+        assert!(last.head.is_none() && last.bytes.is_empty());
+    }
+
+    #[test]
+    fn header_names_match_in_any_case_and_nothing_else() {
+        assert!(is_name(b"Content-Length", b"content-length"));
+        assert!(is_name(b"CONTENT-LENGTH", b"content-length"));
+        assert!(is_name(b"connection", b"connection"));
+        assert!(!is_name(b"Content-Lengths", b"content-length"));
+        assert!(!is_name(b"Content_Length", b"content-length"));
+        assert!(!is_name(b"Connectiom", b"connection"));
+        // No other token byte (RFC 9110's tchar, all httparse lets into a name) does.
+        let others = b"!#$%&'*+.^_`|~0123456789";
+        for &b in others {
+            assert!(!is_name(&[b], b"-") && !is_name(&[b], b"c"), "{b:#x}");
+        }
+        assert!(!is_name(b"C", b"d") && is_name(b"C", b"c") && is_name(b"c", b"c"));
     }
 }
