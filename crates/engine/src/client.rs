@@ -2,7 +2,7 @@
 //! execution, and the classification of what came back.
 //!
 //! A worker talks to one origin from one thread, so it keeps its own connections: a
-//! stack of idle HTTP/1.1 connections, driven by [`crate::h1`] in the task that sends
+//! stack of idle HTTP/1.1 connections, driven by `h1.rs` in the task that sends
 //! each request, and at most one HTTP/2 connection, driven by hyper. Requests are
 //! encoded once as HTTP/1.1 bytes ([`Built`]); HTTP/2 reads them back into a
 //! `http::Request`, so both protocols send exactly the same method, path, headers and
