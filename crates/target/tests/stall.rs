@@ -32,8 +32,7 @@ fn held_responses_leave_at_each_freezes_end_and_not_before() {
         "[stall]\nevery = \"600ms\"\nfreeze = \"300ms\"\n\n[[route]]\npath = \"/\"\n",
     )
     .unwrap();
-    // The target's clock starts between these two instants, so freeze k ends in
-    // [before, after] + k * 600 ms + 300 ms.
+    // The target's clock starts between these two instants.
     let before = Instant::now();
     let target = loadgate_target::spawn(profile, "127.0.0.1:0".parse().unwrap(), 1).unwrap();
     let after = Instant::now();
@@ -47,18 +46,23 @@ fn held_responses_leave_at_each_freezes_end_and_not_before() {
     // loose and the lower ones exact.
     let slack = ms(150);
 
+    // Freeze k ends at `start + k * 600 ms + 300 ms` for a start in [before, after].
+    let left_at_end = |at: Instant, end: Duration, which: &str| {
+        assert!(
+            at >= before + end,
+            "left {:?} before the {which} freeze ended",
+            before + end - at
+        );
+        assert!(
+            at <= after + end + slack,
+            "left {:?} after the {which} freeze",
+            at - after - end
+        );
+    };
+
     let (first, at) = get(target.addr(), "/");
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-    assert!(
-        at >= before + ms(300),
-        "left {:?} before the freeze ended",
-        before + ms(300) - at
-    );
-    assert!(
-        at <= after + ms(300) + slack,
-        "left {:?} after the freeze",
-        at - after - ms(300)
-    );
+    left_at_end(at, ms(300), "first");
 
     sleep_until(after + ms(420));
     let sent = Instant::now();
@@ -71,16 +75,7 @@ fn held_responses_leave_at_each_freezes_end_and_not_before() {
 
     sleep_until(after + ms(650));
     let (_, at) = get(target.addr(), "/");
-    assert!(
-        at >= before + ms(900),
-        "left {:?} before the second freeze ended",
-        before + ms(900) - at
-    );
-    assert!(
-        at <= after + ms(900) + slack,
-        "left {:?} after the second freeze",
-        at - after - ms(900)
-    );
+    left_at_end(at, ms(900), "second");
 
     let (lag, _) = get(target.addr(), RELEASE_LAG_PATH);
     assert!(lag.contains(r#""held":2,"#), "{lag}");
