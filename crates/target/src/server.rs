@@ -2,7 +2,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,7 +23,7 @@ pub struct RunningTarget {
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// With a stall: the thread that ends each freeze ([`thaw`]) and its stop line.
-    thaw: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+    thaw: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     state: Arc<State>,
 }
 
@@ -94,9 +95,10 @@ struct State {
     thawed: Arc<Thawed>,
 }
 
+/// The stall mode's end-of-freeze signal (see [`thaw`]).
 #[derive(Default)]
 struct Thawed {
-    ended: std::sync::atomic::AtomicU64,
+    ended: AtomicU64,
     notify: Notify,
 }
 
@@ -166,7 +168,7 @@ fn start(
     let thawed = Arc::new(Thawed::default());
     let thaw = match profile.stall {
         Some(stall) => {
-            let (stop, stopped) = std::sync::mpsc::channel();
+            let (stop, stopped) = mpsc::channel();
             let thawed = thawed.clone();
             let t = std::thread::Builder::new()
                 .name("loadgate-thaw".into())
@@ -233,7 +235,7 @@ fn thaw(
     started: Instant,
     stall: crate::profile::Stall,
     thawed: &Thawed,
-    stop: &std::sync::mpsc::Receiver<()>,
+    stop: &mpsc::Receiver<()>,
 ) {
     let mut end = started + stall.freeze;
     for k in 1u64.. {
@@ -243,11 +245,11 @@ fn thaw(
                 break;
             }
             match stop.recv_timeout(left) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
                 _ => return,
             }
         }
-        thawed.ended.store(k, std::sync::atomic::Ordering::SeqCst);
+        thawed.ended.store(k, Ordering::SeqCst);
         thawed.notify.notify_waiters();
         end += stall.every;
     }
@@ -321,7 +323,7 @@ async fn handle(
             let end = Instant::now() + (stall.freeze - phase);
             // Registered before the check, so a thaw between the two still wakes it.
             let thawed = state.thawed.notify.notified();
-            let ended = state.thawed.ended.load(std::sync::atomic::Ordering::SeqCst);
+            let ended = state.thawed.ended.load(Ordering::SeqCst);
             if u128::from(ended) <= window {
                 thawed.await;
             }
