@@ -43,6 +43,13 @@ impl RunningTarget {
         format!("{scheme}://{}", self.addr)
     }
 
+    /// When the target's clock began. With a stall, freeze `k` (counted from 0) holds
+    /// every response due to leave from `started + k * every` until it ends at
+    /// `started + k * every + freeze`.
+    pub fn started(&self) -> Instant {
+        self.state.started
+    }
+
     /// The self-signed certificate (DER) when serving TLS.
     pub fn certificate(&self) -> Option<&[u8]> {
         self.certificate.as_deref()

@@ -1,6 +1,12 @@
-//! The stall mode over real sockets: a held response leaves when its freeze ends,
-//! never before and soon after, freeze after freeze; between freezes answers are
-//! prompt.
+//! The stall mode over real sockets: a held response leaves when its freeze ends, never
+//! before and never as late as the next freeze's end, freeze after freeze; between
+//! freezes answers are not held.
+//!
+//! Every bound comes from the target's own freeze schedule, not from a guess at how
+//! fast this machine is: noise only ever delays an answer, so the lower bounds are
+//! exact, and each upper bound is the next point at which a held response could be let
+//! go (a whole period later), which a missed or late release crosses and a busy machine
+//! does not.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -27,61 +33,56 @@ fn sleep_until(t: Instant) {
 
 #[test]
 fn held_responses_leave_at_each_freezes_end_and_not_before() {
+    let ms = Duration::from_millis;
+    let (every, freeze) = (ms(600), ms(300));
     let profile = Profile::parse(
         "stall.toml",
         "[stall]\nevery = \"600ms\"\nfreeze = \"300ms\"\n\n[[route]]\npath = \"/\"\n",
     )
     .unwrap();
-    // The target's clock starts between these two instants.
-    let before = Instant::now();
     let target = loadgate_target::spawn(profile, "127.0.0.1:0".parse().unwrap(), 1).unwrap();
-    let after = Instant::now();
-    assert!(
-        after - before < Duration::from_millis(100),
-        "spawn took {:?}",
-        after - before
-    );
-    let ms = Duration::from_millis;
-    // Noise on a shared machine only ever delays an answer, so the upper bounds are
-    // loose and the lower ones exact.
-    let slack = ms(150);
+    let start = target.started();
+    // Freeze k holds responses from `start + k * every` and ends at `end(k)`.
+    let end = |k: u32| start + every * k + freeze;
 
-    // Freeze k ends at `start + k * 600 ms + 300 ms` for a start in [before, after].
-    let left_at_end = |at: Instant, end: Duration, which: &str| {
+    // Where a request went out decides what must happen to it: sent during freeze k, it
+    // leaves when freeze k ends; sent between freezes, it is not held. Either way it
+    // leaves before freeze k + 1 ends. Returns whether it was held.
+    let check = |sent: Instant, at: Instant| {
+        let k = ((sent - start).as_nanos() / every.as_nanos()) as u32;
+        let held = sent - (start + every * k) < freeze;
+        if held {
+            assert!(
+                at >= end(k),
+                "left {:?} before freeze {k} ended",
+                end(k) - at
+            );
+        }
         assert!(
-            at >= before + end,
-            "left {:?} before the {which} freeze ended",
-            before + end - at
+            at < end(k + 1),
+            "sent in cycle {k} (held: {held}), left {:?} after freeze {} ended",
+            at - end(k + 1),
+            k + 1
         );
-        assert!(
-            at <= after + end + slack,
-            "left {:?} after the {which} freeze",
-            at - after - end
-        );
+        u32::from(held)
+    };
+    let request = |when: Instant| {
+        sleep_until(when);
+        let sent = Instant::now();
+        let (text, at) = get(target.addr(), "/");
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        check(sent, at)
     };
 
-    let (first, at) = get(target.addr(), "/");
-    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-    left_at_end(at, ms(300), "first");
-
-    sleep_until(after + ms(420));
-    let sent = Instant::now();
-    let (_, at) = get(target.addr(), "/");
-    assert!(
-        at - sent < slack,
-        "between freezes an answer took {:?}",
-        at - sent
-    );
-
-    sleep_until(after + ms(650));
-    let (_, at) = get(target.addr(), "/");
-    left_at_end(at, ms(900), "second");
+    // In freeze 0, between freezes 0 and 1, in freeze 2.
+    let held =
+        request(start + ms(20)) + request(end(0) + ms(120)) + request(start + every * 2 + ms(50));
 
     let (lag, _) = get(target.addr(), RELEASE_LAG_PATH);
-    assert!(lag.contains(r#""held":2,"#), "{lag}");
+    assert!(lag.contains(&format!(r#""held":{held},"#)), "{lag}");
     let max_us = target.release_lag_us(1.0).unwrap();
     assert!(
-        max_us < slack.as_micros() as u64,
-        "released {max_us} us after a freeze"
+        max_us < every.as_micros() as u64,
+        "released {max_us} us after a freeze: a whole period late"
     );
 }
