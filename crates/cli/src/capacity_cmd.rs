@@ -250,6 +250,7 @@ fn run_step(
         grace: STEP_GRACE,
         segment: loadgate_engine::Segment::WHOLE,
         start_at: None,
+        pin_workers: !args.no_pin,
     };
     let data = loadgate_engine::run(cfg, &mut Quiet)
         .map_err(|e| Halt::Failed(Failure::config(e.to_string())))?;

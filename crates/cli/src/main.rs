@@ -132,6 +132,11 @@ pub struct RunArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Do not pin open-model workers to CPUs of their own (by default each worker gets
+    /// one when there are enough; a VM's host can otherwise hold both workers on one
+    /// halted vCPU while the other is free).
+    #[arg(long)]
+    pub no_pin: bool,
     /// Compare with this baseline run (directory or summary.json): deltas in the
     /// reports, and exit 5 when worse beyond the regression budgets and beyond noise.
     #[arg(long, value_name = "RUN")]
@@ -235,6 +240,11 @@ pub struct CapacityArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Do not pin open-model workers to CPUs of their own (by default each worker gets
+    /// one when there are enough; a VM's host can otherwise hold both workers on one
+    /// halted vCPU while the other is free).
+    #[arg(long)]
+    pub no_pin: bool,
     /// No progress lines, only the result.
     #[arg(long, short)]
     pub quiet: bool,
@@ -257,6 +267,7 @@ impl CapacityArgs {
             grace: Duration::from_secs(5),
             insecure: self.insecure,
             workers: self.workers,
+            no_pin: self.no_pin,
             baseline: None,
             budgets: Vec::new(),
             no_report: false,

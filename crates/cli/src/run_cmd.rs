@@ -94,6 +94,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             grace: args.grace,
             segment: args.segment.unwrap_or_default(),
             start_at: args.start_at,
+            pin_workers: !args.no_pin,
         };
         loadgate_engine::run(cfg, observer)
     })?;

@@ -11,6 +11,7 @@
 //!
 //! Not here: parsing scenarios, judging SLOs, writing reports.
 
+mod affinity;
 pub mod client;
 pub mod deadline;
 mod h1;

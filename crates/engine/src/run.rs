@@ -38,6 +38,9 @@ pub struct RunConfig {
     /// When the schedule begins (so that segments started at different moments begin
     /// together); `None` for as soon as the workers are ready.
     pub start_at: Option<SystemTime>,
+    /// Open model: pin each worker to a CPU of its own when there are enough
+    /// (`affinity`). The closed model never pins.
+    pub pin_workers: bool,
 }
 
 /// A shared signal that stops a run: first issuing ends and in-flight requests may
@@ -173,10 +176,16 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     let ready = Arc::new(std::sync::Barrier::new(workers + 1));
     let arrivals = Arc::new(std::sync::atomic::AtomicU64::new(0));
 
+    let cpus = crate::affinity::plan(
+        cfg.pin_workers && scenario.load.model == LoadModel::Open,
+        workers,
+        &crate::affinity::allowed_cpus(),
+    );
+
     let (tx, rx) = mpsc::channel();
     let mut spares = Vec::new();
     let mut handles = Vec::new();
-    for index in 0..workers {
+    for (index, &cpu) in cpus.iter().enumerate() {
         let (spare_tx, spare_rx) = mpsc::channel();
         spares.push(spare_tx);
         let spec = WorkerSpec {
@@ -195,6 +204,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             grace: cfg.grace,
             arrivals: arrivals.clone(),
             segment,
+            cpu,
         };
         handles.push(
             std::thread::Builder::new()

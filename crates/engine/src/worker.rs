@@ -64,6 +64,8 @@ pub(crate) struct WorkerSpec {
     pub arrivals: Arc<AtomicU64>,
     /// This process's share of the load.
     pub segment: Segment,
+    /// The CPU this worker is pinned to, if any (see `affinity`).
+    pub cpu: Option<usize>,
 }
 
 /// Claimed by a worker that gave up on the rest of the schedule, so that every other
@@ -108,6 +110,10 @@ struct Ctx {
 }
 
 pub(crate) fn run(spec: WorkerSpec) {
+    if let Some(cpu) = spec.cpu {
+        // Best effort: a container may forbid it, and the run is valid either way.
+        crate::affinity::pin_current(cpu);
+    }
     let tx = spec.tx.clone();
     let worker = spec.index;
     let ready = spec.ready.clone();

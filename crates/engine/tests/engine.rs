@@ -52,6 +52,7 @@ fn run_insecure(scenario: &str, base: &str, insecure: bool) -> RunData {
         grace: std::time::Duration::from_secs(5),
         segment: loadgate_engine::Segment::WHOLE,
         start_at: None,
+        pin_workers: true,
     };
     let data = run(cfg, &mut obs).expect("run");
     assert!(obs.0 > 0, "the observer saw no interval");
