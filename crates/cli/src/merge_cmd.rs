@@ -220,6 +220,10 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         warmup_s,
         measured_s,
         workers: inputs.iter().map(|i| i.run.summary.workers).sum(),
+        pinned_cpus: inputs
+            .iter()
+            .flat_map(|i| i.run.summary.pinned_cpus.iter().copied())
+            .collect(),
         verdict,
         stop,
         stop_detail: stop_detail.clone(),

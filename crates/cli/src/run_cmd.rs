@@ -135,6 +135,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         warmup_s: data.warmup_s,
         measured_s: data.measured_s,
         workers: data.workers,
+        pinned_cpus: data.pinned.iter().flatten().copied().collect(),
         verdict,
         stop: stop.to_string(),
         stop_detail: stop_detail.clone(),

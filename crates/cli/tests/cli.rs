@@ -1253,6 +1253,18 @@ budgets = ["p95 < 1s", "error_rate < 1%"]
     assert!((rps / 400.0 - 1.0).abs() < 0.02, "merged rate {rps}");
     assert_eq!(m["verdict"], "pass");
     assert_eq!(m["workers"], 4);
+    // Each segment's one open-model worker ran pinned; the merge lists them in order.
+    let pinned: Vec<serde_json::Value> = (1..=4)
+        .flat_map(|i| {
+            let s: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(dir.join(format!("seg{i}/summary.json"))).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(s["pinned_cpus"].as_array().unwrap().len(), 1, "seg{i}");
+            s["pinned_cpus"].as_array().unwrap().clone()
+        })
+        .collect();
+    assert_eq!(m["pinned_cpus"], serde_json::Value::Array(pinned));
     let from = m["merged_from"].as_array().unwrap();
     let segs: Vec<&str> = from
         .iter()

@@ -145,6 +145,9 @@ pub struct RunData {
     pub abandoned: u64,
     /// Number of worker threads.
     pub workers: usize,
+    /// The CPU each worker ran pinned to, in worker order (`None` for one that was not
+    /// pinned): see `RunConfig::pin_workers`.
+    pub pinned: Vec<Option<usize>>,
     /// Open model: pauses of the process that ended in the measured phase.
     pub pauses: Option<Pauses>,
 }
@@ -252,6 +255,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     let mut warmup = Shard::new(endpoints, histogram_max_us);
     let mut pending: BTreeMap<u64, Shard> = BTreeMap::new();
     let mut last_seen: Vec<Option<u64>> = vec![None; workers];
+    let mut pinned: Vec<Option<usize>> = vec![None; workers];
     let mut done = vec![false; workers];
     let mut next = 0u64;
     let mut missed = 0;
@@ -333,8 +337,10 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                 worker,
                 missed: m,
                 abandoned: a,
+                pinned: cpu,
             } => {
                 done[worker] = true;
+                pinned[worker] = cpu;
                 missed += m;
                 abandoned += a;
             }
@@ -410,6 +416,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         stop,
         abandoned,
         workers,
+        pinned,
         pauses,
     })
 }

@@ -37,6 +37,8 @@ pub(crate) enum Msg {
         worker: usize,
         missed: u64,
         abandoned: u64,
+        /// The CPU the worker ran pinned to, if it was.
+        pinned: Option<usize>,
     },
     /// The worker could not start.
     Failed { worker: usize, error: String },
@@ -110,10 +112,8 @@ struct Ctx {
 }
 
 pub(crate) fn run(spec: WorkerSpec) {
-    if let Some(cpu) = spec.cpu {
-        // Best effort: a container may forbid it, and the run is valid either way.
-        crate::affinity::pin_current(cpu);
-    }
+    // Best effort: a container may forbid it, and the run is valid either way.
+    let pinned = spec.cpu.filter(|&cpu| crate::affinity::pin_current(cpu));
     let tx = spec.tx.clone();
     let worker = spec.index;
     let ready = spec.ready.clone();
@@ -199,6 +199,7 @@ pub(crate) fn run(spec: WorkerSpec) {
             worker,
             missed,
             abandoned,
+            pinned,
         });
     });
 }

@@ -108,7 +108,7 @@ pub fn report_html(
                 .map_or(s.stop.clone(), |d| format!("{}: {d}", s.stop)),
         ),
         ("loadgate", s.loadgate_version.clone()),
-        ("workers", s.workers.to_string()),
+        ("workers", workers_fact(s.workers, &s.pinned_cpus)),
     ];
     if let Some(c) = &s.git_commit {
         meta.push(("git commit", c.clone()));
@@ -201,6 +201,21 @@ pub fn report_html(
     o
 }
 
+/// The worker count and where the workers ran: "2, pinned to CPUs 0, 1" or "4, not pinned".
+fn workers_fact(workers: usize, pinned: &[usize]) -> String {
+    if pinned.is_empty() {
+        return format!("{workers}, not pinned");
+    }
+    let cpus: Vec<String> = pinned.iter().map(usize::to_string).collect();
+    let some = if pinned.len() < workers {
+        format!("{} of them ", pinned.len())
+    } else {
+        String::new()
+    };
+    let noun = if pinned.len() == 1 { "CPU" } else { "CPUs" };
+    format!("{workers}, {some}pinned to {noun} {}", cpus.join(", "))
+}
+
 /// A merged run: each segment's run with what it sent, so a starved worker shows.
 fn segments_section(o: &mut String, s: &loadgate_slo::summary::RunSummary) {
     if s.merged_from.is_empty() {
@@ -283,5 +298,18 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
             "<tr><td></td><td colspan=\"11\" class=\"classes\">errors: {}</td></tr>",
             classes.join(", ")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workers_fact;
+
+    #[test]
+    fn the_workers_fact_says_where_they_ran() {
+        assert_eq!(workers_fact(2, &[0, 1]), "2, pinned to CPUs 0, 1");
+        assert_eq!(workers_fact(4, &[]), "4, not pinned");
+        assert_eq!(workers_fact(1, &[3]), "1, pinned to CPU 3");
+        assert_eq!(workers_fact(2, &[1]), "2, 1 of them pinned to CPU 1");
     }
 }

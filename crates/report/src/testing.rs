@@ -94,6 +94,7 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         warmup_s: warmup as f64,
         measured_s,
         workers: 2,
+        pinned_cpus: vec![0, 1],
         verdict: j.verdict,
         stop: "completed".into(),
         stop_detail: None,

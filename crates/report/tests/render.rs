@@ -99,6 +99,11 @@ fn the_html_report_is_self_contained() {
     assert!(html.contains("class=\"verdict fail\""));
     assert!(html.contains("FAIL — analyze-scenario"));
     assert!(html.contains("0123abc"));
+    // Where the workers ran is a key fact.
+    assert!(
+        html.contains("<dd>2, pinned to CPUs 0, 1</dd>"),
+        "no pinning fact"
+    );
 }
 
 #[test]

@@ -459,6 +459,7 @@ mod tests {
             warmup_s: 0.0,
             measured_s: 1.0,
             workers: 1,
+            pinned_cpus: Vec::new(),
             verdict: crate::summary::Verdict::Pass,
             stop: "completed".into(),
             stop_detail: None,

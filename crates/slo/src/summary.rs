@@ -460,6 +460,11 @@ pub struct RunSummary {
     pub measured_s: f64,
     /// Worker threads.
     pub workers: usize,
+    /// The CPU each pinned worker was restricted to, in worker order (a merged run lists
+    /// its segments' in segment order). Empty when no worker was pinned: the closed
+    /// model, `--no-pin`, fewer CPUs than workers, or a system that refused.
+    #[serde(default)]
+    pub pinned_cpus: Vec<usize>,
     /// The verdict.
     pub verdict: Verdict,
     /// `completed`, `aborted` or `interrupted`.
