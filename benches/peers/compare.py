@@ -241,6 +241,11 @@ def main():
         clear = [j for j in rows if j["t"] not in frozen]
         clear_late = sum(j["late"] for j in clear) / max(1, sum(j["sent"] for j in clear))
         clear_lates.append(clear_late)
+        # Seconds in which no CPU at all was held more than 2 ms: what is late there
+        # cannot be put down to the host.
+        held = {int(t - start) for spans in probe.per_cpu.values() for span in spans for t in span}
+        quiet = [j for j in rows if j["t"] not in held]
+        quiet_late = sum(j["late"] for j in quiet) / max(1, sum(j["sent"] for j in quiet))
         bursts = [(j["t"], j["late"]) for j in rows if j["late"] >= 50]
         print(f"loadgate run {r + 1}: sent {r_['achieved_rps']:.0f}/s ({r_['achieved_ratio'] * 100:.2f}% of target), late {r_['late_ratio'] * 100:.3f}%, "
               f"dropped {r_['dropped']}, p50 {s['overall']['latency_us']['p50'] / 1e3:.3f} ms, p99 {s['overall']['latency_us']['p99'] / 1e3:.3f} ms, "
@@ -252,6 +257,7 @@ def main():
               f"{p.get('total_us', 0) / 1e3:.1f} ms in all, the longest {p.get('max_us', 0) / 1e3:.1f} ms")
         print(f"    late in the {len(clear)} seconds without a whole-machine stall: {clear_late * 100:.3f}%; "
               f"forced by the stalls: {forced[-1] * 100:.3f}% of the run")
+        print(f"    late in the {len(quiet)} seconds in which no CPU was held over 2 ms: {quiet_late * 100:.3f}%")
     under = sum(1 for x in lates if x < 0.001)
     clear_under = sum(1 for x in clear_lates if x < 0.001)
     print(f"loadgate late sends: median {statistics.median(lates) * 100:.3f}%, under 0.1% in {under} of {len(lates)} runs; "
