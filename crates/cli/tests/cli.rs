@@ -368,12 +368,7 @@ fn a_target_that_never_becomes_healthy_exits_4() {
 
 #[test]
 fn secrets_never_reach_outputs() {
-    let target = loadgate_target::spawn(
-        loadgate_target::Profile::parse("p", FAST_PROFILE).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        1,
-    )
-    .unwrap();
+    let target = loadgate_target::loopback(FAST_PROFILE);
     let url = format!("http://admin:hunter2-pw@{}", target.addr());
     let c = Case::new(
         &scenario(OPEN_2S, "budgets = [\"p95 < 2s\"]")
@@ -759,12 +754,7 @@ fn tls_failures_are_explained_before_any_load() {
     );
     assert_eq!(code(&o), 0, "{}", text(&o));
     // TLS to a port that speaks plain HTTP: a handshake failure.
-    let plain = loadgate_target::spawn(
-        loadgate_target::Profile::parse("p", FAST_PROFILE).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        1,
-    )
-    .unwrap();
+    let plain = loadgate_target::loopback(FAST_PROFILE);
     let https_to_plain = plain.base_url().replace("http://", "https://");
     let o = c.loadgate(
         &[
@@ -1136,16 +1126,9 @@ fn merge(dir: &std::path::Path, runs: &[&str], out: &str, extra: &[&str]) -> Out
 fn four_segment_processes_merge_into_exactly_the_whole_load() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     // One target for all four processes, as one deployment would be.
-    let target = loadgate_target::spawn(
-        loadgate_target::Profile::parse(
-            "profile.toml",
-            "[[route]]\npath = \"/\"\nlatency = { dist = \"fixed\", value = \"2ms\" }\n",
-        )
-        .unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        1,
-    )
-    .unwrap();
+    let target = loadgate_target::loopback(
+        "[[route]]\npath = \"/\"\nlatency = { dist = \"fixed\", value = \"2ms\" }\n",
+    );
     let url = target.base_url();
     let c = Case::new(
         r#"name = "split"

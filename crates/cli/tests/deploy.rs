@@ -204,12 +204,7 @@ budgets = ["p95 < 1s", "throughput > 190rps"]
 "#,
     )
     .unwrap();
-    let target = loadgate_target::spawn(
-        loadgate_target::Profile::parse("p.toml", "[[route]]\npath = \"/\"\n").unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        1,
-    )
-    .unwrap();
+    let target = loadgate_target::loopback("[[route]]\npath = \"/\"\n");
     let local = |job: &Value| {
         script(job)
             .replace("/scenario/", &format!("{}/", scenario_dir.display()))

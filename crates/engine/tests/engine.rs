@@ -22,12 +22,7 @@ impl Observer for Count {
 /// Runs `scenario` (TOML; `${BASE}` is the target's URL) against a target with `profile`.
 fn check_run(profile: &str, scenario: &str) -> RunData {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let target = loadgate_target::spawn(
-        Profile::parse("profile.toml", profile).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        1,
-    )
-    .unwrap();
+    let target = loadgate_target::loopback(profile);
     let base = target.base_url();
     run_scenario(scenario, &base)
 }
@@ -349,12 +344,7 @@ path = "/boom"
 
 #[test]
 fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
-    let target = loadgate_target::spawn(
-        Profile::parse("p.toml", "[[route]]\npath = \"/\"\n").unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        1,
-    )
-    .unwrap();
+    let target = loadgate_target::loopback("[[route]]\npath = \"/\"\n");
     let base = target.base_url();
     let b = base.clone();
     let s = loadgate_scenario::parse(
@@ -415,12 +405,7 @@ fn version_run(http: &str, base: &str, insecure: bool, version: &str) -> RunData
 
 #[test]
 fn http1_by_default_and_h2c_by_prior_knowledge() {
-    let target = loadgate_target::spawn(
-        Profile::parse("p", "").unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        1,
-    )
-    .unwrap();
+    let target = loadgate_target::loopback("");
     for (http, version) in [
         ("auto", "HTTP/1.1"),
         ("http1", "HTTP/1.1"),

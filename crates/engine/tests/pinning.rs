@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use loadgate_engine::{run, IntervalView, Observer, RunConfig, RunData, StopSignal};
-use loadgate_target::Profile;
 
 /// Parses a `Cpus_allowed_list` value such as `0-1,4`.
 fn cpu_list(s: &str) -> Vec<usize> {
@@ -86,12 +85,7 @@ fn run_with(base: &str, model: &str, workers: usize, pin: bool) -> (RunData, Vec
 
 #[test]
 fn open_model_workers_are_pinned_and_others_are_not() {
-    let target = loadgate_target::spawn(
-        Profile::parse("profile.toml", "[[route]]\npath = \"/\"\n").unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        1,
-    )
-    .unwrap();
+    let target = loadgate_target::loopback("[[route]]\npath = \"/\"\n");
     let base = target.base_url();
     let process = allowed_of(&std::fs::read_to_string("/proc/self/status").unwrap());
     // As many workers as there are CPUs to pin them to, but no more than two.

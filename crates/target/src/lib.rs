@@ -12,4 +12,4 @@ mod server;
 
 pub use faults::{spawn_fault, Fault, FaultServer};
 pub use profile::{Burst, Latency, Profile, ProfileError, Route, Stall, Validate};
-pub use server::{spawn, spawn_tls, RunningTarget, RELEASE_LAG_PATH, VERSION_PATH};
+pub use server::{loopback, spawn, spawn_tls, RunningTarget, RELEASE_LAG_PATH, VERSION_PATH};

@@ -121,6 +121,14 @@ pub fn spawn(profile: Profile, addr: SocketAddr, threads: usize) -> std::io::Res
     start(profile, addr, threads, false)
 }
 
+/// A target on 127.0.0.1 (a free port, one thread) serving `profile`, a profile's TOML
+/// text. For tests and benches: panics on a bad profile or a failed bind.
+pub fn loopback(profile: &str) -> RunningTarget {
+    let profile = Profile::parse("profile.toml", profile).unwrap_or_else(|e| panic!("{e}"));
+    spawn(profile, SocketAddr::from(([127, 0, 0, 1], 0)), 1)
+        .unwrap_or_else(|e| panic!("cannot start a target on 127.0.0.1: {e}"))
+}
+
 /// Like [`spawn`], but over TLS with a freshly generated self-signed certificate for
 /// `localhost` and `127.0.0.1`, offering `h2` and `http/1.1` by ALPN. Clients must
 /// trust [`RunningTarget::certificate`] or skip verification.
