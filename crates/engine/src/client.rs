@@ -65,9 +65,9 @@ struct Pool {
 /// machine or the target stalled) opens a connection for each send that finds the rest
 /// busy: hundreds of connects, which cost the client and the target more than the
 /// requests and make the burst later still. (A limit of 4 against none, eight
-/// alternating 15 s runs at 20,000/s against nginx: late sends in the seconds of a whole-machine stall fell from a median
-/// 1.9x to 1.3x the arrivals due during the stall itself, connects per run from up to
-/// 1,381 to up to 343.) Too low a limit starves the other kind of burst: when the target
+/// alternating 15 s runs at 20,000/s against nginx: late sends in the seconds of a
+/// whole-machine stall fell from a median 1.9x to 1.3x the arrivals due during the
+/// stall itself, connects per run from up to 1,381 to up to 343.) Too low a limit starves the other kind of burst: when the target
 /// alone stalls (nginx on a vCPU the host holds), every send needs a new connection and
 /// the pool must grow at the arrival rate. At 4, 5 of 16 runs at 20,000/s had 0.03-0.10%
 /// late sends outside whole-machine stalls; at 16, none of 16 had over 0.016%, with
