@@ -14,6 +14,7 @@
 mod affinity;
 pub mod client;
 pub mod deadline;
+pub mod fds;
 mod h1;
 pub mod mix;
 mod pause;

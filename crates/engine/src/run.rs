@@ -185,6 +185,10 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         &crate::affinity::allowed_cpus(),
     );
 
+    // Room for every socket the run will open, made now: growing the descriptor table
+    // while the workers send would stall them all for an RCU grace period.
+    crate::fds::prepare();
+
     let (tx, rx) = mpsc::channel();
     let mut spares = Vec::new();
     let mut handles = Vec::new();
