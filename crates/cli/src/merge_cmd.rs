@@ -494,6 +494,7 @@ fn counted(
         sent: e.sent,
         late: e.late,
         dropped: e.dropped,
+        local_errors: e.local_errors,
     })
 }
 

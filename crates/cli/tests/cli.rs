@@ -45,9 +45,21 @@ impl Case {
 
     /// Runs `loadgate ARGS` in the case folder; `{s}` is the scenario, `{out}` the run dir.
     fn loadgate(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.loadgate_under(&[], args, env)
+    }
+
+    /// Like [`Case::loadgate`], started by the command `wrapper` (e.g. `prlimit ... --`).
+    fn loadgate_under(&self, wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Output {
         let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let out = self.out();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgate"));
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(env!("CARGO_BIN_EXE_loadgate"));
+                cmd
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_loadgate")),
+        };
         cmd.current_dir(self.dir.path());
         for a in args {
             let a = a.replace("{out}", out.to_str().unwrap());
@@ -802,6 +814,52 @@ fn a_cpu_starved_generator_is_invalid_with_its_figures() {
         s["rate"]["achieved_ratio"].as_f64().unwrap() < 1.0
             || s["rate"]["late"].as_u64().unwrap() > 0
     );
+}
+
+#[test]
+fn running_out_of_descriptors_is_the_generators_failure_not_the_targets() {
+    // 100 VUs need 100 connections; with 48 descriptors in all, loadgate cannot open them
+    // (EMFILE). The requests that never got a socket are connect errors the target never
+    // saw: the run is invalid, says why and how to fix it, and still writes its results.
+    let target = loadgate_target::loopback("[[route]]\npath = \"/\"\n");
+    let c = get_root_case(
+        "model = \"closed\"\nstages = [{ duration = \"1s\", vus = 100 }]\nthink_time = \"10ms\"",
+        "",
+        "",
+    );
+    let url = format!("http://{}", target.addr());
+    let o = c.loadgate_under(
+        &["prlimit", "--nofile=48:48", "--"],
+        &["run", "{s}", "--out", "{out}", "-q", "--target", &url],
+        &[],
+    );
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "invalid");
+    let local = s["overall"]["local_errors"].as_u64().unwrap();
+    assert!(local > 0, "{}", s["overall"]);
+    assert!(
+        s["overall"]["outcomes"]["connect_error"].as_u64().unwrap() >= local,
+        "local failures are connect errors too"
+    );
+    assert!(
+        s["overall"]["outcomes"]["success"].as_u64().unwrap() > 0,
+        "the connections that did open carried requests"
+    );
+    let reasons = s["invalid_reasons"].to_string();
+    assert!(
+        reasons.contains("ran out of its own resources") && reasons.contains("ulimit -Hn"),
+        "{reasons}"
+    );
+    assert!(c.out().join("report.html").exists());
+
+    // The same run with the descriptors it needs is valid, with no local failure.
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}", "-q", "--target", &url],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(c.summary()["overall"]["local_errors"], 0);
 }
 
 #[test]

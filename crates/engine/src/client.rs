@@ -898,13 +898,19 @@ pub async fn execute(
         .run(sent, client.exchange(&prepared.origin, &req, keep))
         .await;
     let done = Instant::now();
-    let (outcome, status, bytes) = match result {
-        Err(_elapsed) => (Outcome::Timeout, None, 0),
-        Ok(Err(e)) => (e.outcome, None, 0),
+    let (outcome, status, bytes, local) = match result {
+        Err(_elapsed) => (Outcome::Timeout, None, 0, false),
+        Ok(Err(e)) => (
+            e.outcome,
+            None,
+            0,
+            e.outcome == Outcome::ConnectError && local_exhaustion(&*e.error),
+        ),
         Ok(Ok(reply)) => (
             evaluate(&prepared.checks, reply.status, &reply.kept),
             Some(reply.status),
             reply.bytes,
+            false,
         ),
     };
     Sample {
@@ -914,7 +920,33 @@ pub async fn execute(
         outcome,
         status,
         bytes,
+        local,
     }
+}
+
+/// Whether a connection failed because this process or machine ran out of something of
+/// its own, not because of the target: no free descriptor for the socket (`EMFILE`,
+/// `ENFILE`), no free local port (`EADDRNOTAVAIL` from `connect`), no socket memory
+/// (`ENOBUFS`, `ENOMEM`). The request never reached the target.
+pub fn local_exhaustion(err: &(dyn StdError + 'static)) -> bool {
+    use rustix::io::Errno;
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Errno::from_io_error(io).is_some_and(|n| {
+                [
+                    Errno::MFILE,
+                    Errno::NFILE,
+                    Errno::ADDRNOTAVAIL,
+                    Errno::NOBUFS,
+                    Errno::NOMEM,
+                ]
+                .contains(&n)
+            });
+        }
+        cur = e.source();
+    }
+    false
 }
 
 fn micros(d: Duration) -> u64 {
@@ -993,6 +1025,29 @@ pub fn classify(err: &(dyn StdError + 'static)) -> Outcome {
 mod tests {
     use super::*;
     use loadgate_scenario::JsonCheck;
+
+    #[test]
+    fn running_out_of_descriptors_or_ports_is_local_a_refusal_is_not() {
+        use rustix::io::Errno;
+        let wrapped = |n: Errno| SendError::connect(io::Error::from(n)).error;
+        for n in [
+            Errno::MFILE,
+            Errno::NFILE,
+            Errno::ADDRNOTAVAIL,
+            Errno::NOBUFS,
+            Errno::NOMEM,
+        ] {
+            assert!(local_exhaustion(&*wrapped(n)), "{n:?}");
+        }
+        for n in [
+            Errno::CONNREFUSED,
+            Errno::CONNRESET,
+            Errno::HOSTUNREACH,
+            Errno::TIMEDOUT,
+        ] {
+            assert!(!local_exhaustion(&*wrapped(n)), "{n:?}");
+        }
+    }
 
     #[test]
     fn status_classes_and_checks() {

@@ -426,6 +426,7 @@ fn build_request(ctx: &Ctx, endpoint: usize, seq: u64, local: u64) -> Option<Bui
             outcome: Outcome::CheckFailed,
             status: None,
             bytes: 0,
+            local: false,
         };
         ctx.shard.borrow_mut().record(&failed);
     }

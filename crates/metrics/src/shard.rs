@@ -20,6 +20,10 @@ pub struct Sample {
     pub status: Option<u16>,
     /// Response body bytes received.
     pub bytes: u64,
+    /// The request failed because loadgate itself ran out of a local resource (a file
+    /// descriptor, a local port, socket memory) while opening its connection: a failure
+    /// of the generator, not of the target (see [`EndpointShard::local_errors`]).
+    pub local: bool,
 }
 
 /// Everything recorded for one endpoint.
@@ -41,6 +45,9 @@ pub struct EndpointShard {
     pub late: u64,
     /// Arrivals that could not be sent because `max_in_flight` was reached.
     pub dropped: u64,
+    /// Requests that failed because loadgate ran out of a local resource (also counted
+    /// in their outcome class, `connect_error`). Any makes the run invalid.
+    pub local_errors: u64,
 }
 
 impl EndpointShard {
@@ -55,6 +62,7 @@ impl EndpointShard {
             sent: 0,
             late: 0,
             dropped: 0,
+            local_errors: 0,
         }
     }
 
@@ -70,6 +78,7 @@ impl EndpointShard {
         self.sent += other.sent;
         self.late += other.late;
         self.dropped += other.dropped;
+        self.local_errors += other.local_errors;
     }
 
     fn reset(&mut self) {
@@ -82,6 +91,7 @@ impl EndpointShard {
         self.sent = 0;
         self.late = 0;
         self.dropped = 0;
+        self.local_errors = 0;
     }
 
     /// Completed requests (every outcome class).
@@ -120,6 +130,7 @@ impl Shard {
             *e.statuses.entry(code).or_insert(0) += 1;
         }
         e.bytes += s.bytes;
+        e.local_errors += s.local as u64;
     }
 
     /// Counts one send for `endpoint`, and whether it was late.
@@ -179,6 +190,7 @@ mod tests {
             outcome,
             status: Some(200),
             bytes: 10,
+            local: false,
         }
     }
 

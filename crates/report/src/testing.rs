@@ -39,6 +39,7 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
                     503
                 }),
                 bytes: 100,
+                local: false,
             });
         }
         if t >= warmup {

@@ -443,6 +443,7 @@ mod tests {
                 outcome: Outcome::Success,
                 status: Some(200),
                 bytes: 0,
+                local: false,
             });
         }
         let e = &shard.endpoints()[0];

@@ -2,7 +2,7 @@
 //!
 //! A run is **invalid** when the generator could not hold the load it was asked for
 //! (achieved send rate below target, too many late or dropped sends, arrivals never
-//! sent): its latency figures then describe the generator, not the target, so it must
+//! sent, requests that failed for want of loadgate's own descriptors or ports): its latency figures then describe the generator, not the target, so it must
 //! never pass. Otherwise it **fails** when any budget is breached and **passes** when all
 //! hold.
 
@@ -74,6 +74,11 @@ pub struct EndpointSummary {
     pub late: u64,
     /// Arrivals dropped at `max_in_flight`.
     pub dropped: u64,
+    /// Requests that failed because loadgate ran out of a local resource (a file
+    /// descriptor, a local port, socket memory) while connecting; also counted as
+    /// `connect_error`. Any makes the run invalid.
+    #[serde(default)]
+    pub local_errors: u64,
     /// Latencies above the histogram's bound (recorded at the bound).
     pub saturated: u64,
 }
@@ -113,6 +118,7 @@ impl EndpointSummary {
             bytes: e.bytes,
             late: e.late,
             dropped: e.dropped,
+            local_errors: e.local_errors,
             saturated: e.latency.saturated(),
         }
     }
@@ -293,6 +299,16 @@ pub fn judge(
         }
         r
     });
+    if all.local_errors > 0 {
+        invalid_reasons.push(format!(
+            "{} of {} requests failed because loadgate ran out of its own resources while connecting \
+             (no free file descriptor, local port or socket memory: EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS or ENOMEM); \
+             the target never saw them. Raise the open-file limit (ulimit -Hn, or LimitNOFILE= in a systemd unit) \
+             or use fewer connections (max_in_flight, vus)",
+            all.local_errors,
+            all.completed()
+        ));
+    }
     let verdict = if !invalid_reasons.is_empty() {
         Verdict::Invalid
     } else if slo.iter().all(|r| r.pass) {
@@ -324,6 +340,7 @@ mod tests {
                 outcome: Outcome::Success,
                 status: Some(200),
                 bytes: 1,
+                local: false,
             });
         }
         for _ in 0..dropped {
@@ -378,6 +395,40 @@ mod tests {
         );
         assert_eq!(late.verdict, Verdict::Invalid);
         assert!(late.invalid_reasons[0].contains("behind schedule"));
+    }
+
+    #[test]
+    fn requests_failed_for_want_of_local_resources_make_any_run_invalid() {
+        let connect_error = |local: bool| Sample {
+            endpoint: 0,
+            latency_us: 5,
+            service_us: 5,
+            outcome: Outcome::ConnectError,
+            status: None,
+            bytes: 0,
+            local,
+        };
+        // A closed-model run (no rate facts) whose budgets hold: one request that never
+        // got a socket makes it invalid, with the count and the fix.
+        let budget = crate::parse("error_rate < 5%").unwrap();
+        let names = vec!["a".to_string()];
+        let mut s = shard(1000, 0, 0);
+        s.record(&connect_error(true));
+        let judged = judge(&names, &s, 10.0, &[&budget], &[], None);
+        assert!(judged.slo.iter().all(|r| r.pass));
+        assert_eq!(judged.verdict, Verdict::Invalid);
+        assert_eq!(judged.invalid_reasons.len(), 1);
+        let reason = &judged.invalid_reasons[0];
+        assert!(
+            reason.starts_with("1 of 1001 requests failed because loadgate ran out")
+                && reason.contains("ulimit -Hn"),
+            "{reason}"
+        );
+        // A connect error of the target's (refused, say) is data, not invalidity.
+        let mut s = shard(1000, 0, 0);
+        s.record(&connect_error(false));
+        let judged = judge(&names, &s, 10.0, &[&budget], &[], None);
+        assert_eq!(judged.verdict, Verdict::Pass);
     }
 
     #[test]
