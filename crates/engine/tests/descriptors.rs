@@ -4,10 +4,9 @@
 //! One test in this binary, so nothing else grows the table or changes the limit.
 #![cfg(target_os = "linux")]
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use loadgate_engine::{fds, run, IntervalView, Observer, RunConfig, StopSignal};
+use loadgate_engine::{fds, run, IntervalView, Observer};
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 /// The number of descriptor slots the kernel holds for this process.
@@ -60,24 +59,12 @@ fn the_table_is_grown_once_before_the_workers_open_their_sockets() {
     );
 
     let target = loadgate_target::loopback("[[route]]\npath = \"/\"\n");
-    let base = format!("http://{}", target.addr());
+    let base = target.base_url();
     let text = format!(
         "name = \"fds\"\ntarget = \"{base}\"\n[[endpoint]]\nname = \"root\"\npath = \"/\"\n\
          [load]\nmodel = \"closed\"\nstages = [{{ duration = \"2s\", vus = {VUS} }}]\nthink_time = \"20ms\"\n"
     );
-    let scenario = loadgate_scenario::parse(Path::new("fds.toml"), &text, &|_| None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let cfg = RunConfig {
-        scenario: Arc::new(scenario),
-        base_url: base.clone(),
-        insecure: false,
-        workers: 2,
-        stop: StopSignal::default(),
-        grace: std::time::Duration::from_secs(5),
-        segment: loadgate_engine::Segment::WHOLE,
-        start_at: None,
-        pin_workers: false,
-    };
+    let cfg = common::config(&text, &base, 2, false);
     let mut seen = Seen::default();
     let data = run(cfg, &mut seen).expect("run");
     let completed = data.measured.overall().completed();

@@ -3,10 +3,11 @@
 //!
 //! Timing-sensitive tests take a lock so they do not share the two cores with each other.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+mod common;
 
-use loadgate_engine::{run, IntervalView, Observer, RunConfig, RunData, StopSignal};
+use std::sync::Mutex;
+
+use loadgate_engine::{run, IntervalView, Observer, RunData};
 use loadgate_metrics::Outcome;
 use loadgate_target::Profile;
 
@@ -32,23 +33,9 @@ fn run_scenario(scenario: &str, base: &str) -> RunData {
 }
 
 fn run_insecure(scenario: &str, base: &str, insecure: bool) -> RunData {
-    let b = base.to_string();
-    let s = loadgate_scenario::parse(Path::new("test.toml"), scenario, &move |n| {
-        (n == "BASE").then(|| b.clone())
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
     let mut obs = Count(0);
-    let cfg = RunConfig {
-        scenario: Arc::new(s),
-        base_url: base.to_string(),
-        insecure,
-        workers: 2,
-        stop: StopSignal::default(),
-        grace: std::time::Duration::from_secs(5),
-        segment: loadgate_engine::Segment::WHOLE,
-        start_at: None,
-        pin_workers: true,
-    };
+    let mut cfg = common::config(scenario, base, 2, true);
+    cfg.insecure = insecure;
     let data = run(cfg, &mut obs).expect("run");
     assert!(obs.0 > 0, "the observer saw no interval");
     data
@@ -348,7 +335,7 @@ fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
     let base = target.base_url();
     let b = base.clone();
     let s = loadgate_scenario::parse(
-        Path::new("t.toml"),
+        std::path::Path::new("t.toml"),
         "name = \"x\"\ntarget = \"${BASE}\"\n[[endpoint]]\nname = \"r\"\npath = \"/\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target_rps = 1 }]\n",
         &move |_| Some(b.clone()),
     )

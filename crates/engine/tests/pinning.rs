@@ -3,10 +3,9 @@
 //! and the closed model leave every worker free to run on any CPU the process may use.
 #![cfg(target_os = "linux")]
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use loadgate_engine::{run, IntervalView, Observer, RunConfig, RunData, StopSignal};
+use loadgate_engine::{run, IntervalView, Observer, RunData};
 
 /// Parses a `Cpus_allowed_list` value such as `0-1,4`.
 fn cpu_list(s: &str) -> Vec<usize> {
@@ -63,19 +62,7 @@ fn run_with(base: &str, model: &str, workers: usize, pin: bool) -> (RunData, Vec
     let text = format!(
         "name = \"pin\"\ntarget = \"{base}\"\n[[endpoint]]\nname = \"root\"\npath = \"/\"\n{load}"
     );
-    let scenario = loadgate_scenario::parse(Path::new("pin.toml"), &text, &|_| None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let cfg = RunConfig {
-        scenario: Arc::new(scenario),
-        base_url: base.to_string(),
-        insecure: false,
-        workers,
-        stop: StopSignal::default(),
-        grace: std::time::Duration::from_secs(5),
-        segment: loadgate_engine::Segment::WHOLE,
-        start_at: None,
-        pin_workers: pin,
-    };
+    let cfg = common::config(&text, base, workers, pin);
     let mut seen = Affinities::default();
     let data = run(cfg, &mut seen).expect("run");
     let seen = seen.0.expect("the observer saw an interval");
