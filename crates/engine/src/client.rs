@@ -67,16 +67,17 @@ struct Pool {
 /// requests and make the burst later still. (A limit of 4 against none, eight
 /// alternating 15 s runs at 20,000/s against nginx: late sends in the seconds of a
 /// whole-machine stall fell from a median 1.9x to 1.3x the arrivals due during the
-/// stall itself, connects per run from up to 1,381 to up to 343.) Too low a limit starves the other kind of burst: when the target
-/// alone stalls (nginx on a vCPU the host holds), every send needs a new connection and
-/// the pool must grow at the arrival rate. At 4, 5 of 16 runs at 20,000/s had 0.03-0.10%
-/// late sends outside whole-machine stalls; at 16, none of 16 had over 0.016%, with
-/// whole-machine catch-up about the same (1.06x vs 1.14x the stalls' own arrivals,
-/// medians) and connects per run up to 285. The pool grows by this many per connect
-/// time (~50 µs on loopback; one round trip across a network, two or three with TLS),
-/// thousands of connections a second for slow endpoints that need them. The wait is not
-/// hidden: latency runs from the intended send time. A request that times out while
-/// waiting is a timeout, even if the attempts ahead of it end in connect errors.
+/// stall itself, connects per run from up to 1,381 to up to 343.) Too low a limit
+/// starves the other kind of burst: when the target alone stalls (nginx on a vCPU the
+/// host holds), every send needs a new connection and the pool must grow at the arrival
+/// rate. At 4, 5 of 16 runs at 20,000/s had 0.03-0.10% late sends outside whole-machine
+/// stalls; at 16, none of 16 had over 0.016%, with whole-machine catch-up about the
+/// same (1.06x vs 1.14x the stalls' own arrivals, medians) and connects per run up to
+/// 285. The pool grows by this many per connect time (~50 µs on loopback; one round
+/// trip across a network, two or three with TLS), thousands of connections a second for
+/// slow endpoints that need them. The wait is not hidden: latency runs from the
+/// intended send time. A request that times out while waiting is a timeout, even if the
+/// attempts ahead of it end in connect errors.
 pub const CONNECTS_AT_ONCE: usize = 16;
 
 /// Who may open a connection, and who is waiting for one.

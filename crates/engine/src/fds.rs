@@ -25,20 +25,11 @@
 /// [`default_max_in_flight`]: loadgate_scenario::default_max_in_flight
 pub const RESERVE: u64 = 65_536;
 
-/// What [`prepare`] left in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Descriptors {
-    /// The soft `RLIMIT_NOFILE` after raising it (`None`: unlimited or unknown).
-    pub limit: Option<u64>,
-    /// How many descriptors the table was grown to hold (0 when that failed).
-    pub reserved: u64,
-}
-
 /// Raises the soft descriptor limit to the hard one and grows the descriptor table to hold
 /// `min(limit, RESERVE)` descriptors. Neither step is needed for correctness, so a failure
 /// (a sandbox that forbids `setrlimit`, no `/dev/null`) leaves things as they were.
 #[cfg(target_os = "linux")]
-pub fn prepare() -> Descriptors {
+pub fn prepare() {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let old = getrlimit(Resource::Nofile);
     let raised = Rlimit {
@@ -52,31 +43,21 @@ pub fn prepare() -> Descriptors {
     } else {
         old.current
     };
-    let want = limit.map_or(RESERVE, |l| l.min(RESERVE));
-    Descriptors {
-        limit,
-        reserved: if reserve(want) { want } else { 0 },
-    }
+    reserve(limit.map_or(RESERVE, |l| l.min(RESERVE)));
 }
 
 /// Grows the table to hold descriptors `0..n`: `F_DUPFD_CLOEXEC` with `n - 1` as the
 /// lowest number to use puts the duplicate at `n - 1` or above (nothing is open that
 /// high), and the kernel grows the table to fit it before the duplicate is closed.
 #[cfg(target_os = "linux")]
-fn reserve(n: u64) -> bool {
-    let Ok(highest) = i32::try_from(n.saturating_sub(1)) else {
-        return false;
-    };
-    let Ok(null) = std::fs::File::open("/dev/null") else {
-        return false;
-    };
-    rustix::io::fcntl_dupfd_cloexec(&null, highest).is_ok()
+fn reserve(n: u64) {
+    if let (Ok(highest), Ok(null)) = (
+        i32::try_from(n.saturating_sub(1)),
+        std::fs::File::open("/dev/null"),
+    ) {
+        let _ = rustix::io::fcntl_dupfd_cloexec(&null, highest);
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn prepare() -> Descriptors {
-    Descriptors {
-        limit: None,
-        reserved: 0,
-    }
-}
+pub fn prepare() {}

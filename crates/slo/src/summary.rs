@@ -2,9 +2,9 @@
 //!
 //! A run is **invalid** when the generator could not hold the load it was asked for
 //! (achieved send rate below target, too many late or dropped sends, arrivals never
-//! sent, requests that failed for want of loadgate's own descriptors or ports): its latency figures then describe the generator, not the target, so it must
-//! never pass. Otherwise it **fails** when any budget is breached and **passes** when all
-//! hold.
+//! sent, requests that failed for want of loadgate's own descriptors or ports): its
+//! latency figures then describe the generator, not the target, so it must never pass.
+//! Otherwise it **fails** when any budget is breached and **passes** when all hold.
 
 use std::collections::BTreeMap;
 
