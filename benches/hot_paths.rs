@@ -44,6 +44,7 @@ fn record_sample(c: &mut Criterion) {
                 status: Some(200),
                 bytes: 512,
                 local: false,
+                resent: false,
             }));
         })
     });
@@ -118,6 +119,7 @@ fn merge_interval_shard(c: &mut Criterion) {
             status: Some(if i % 100 == 0 { 503 } else { 200 }),
             bytes: 256,
             local: false,
+            resent: false,
         });
     }
     let mut totals = Shard::new(3, 60_000_000);

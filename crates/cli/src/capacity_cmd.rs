@@ -42,7 +42,11 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     if budgets.is_empty() {
         eprintln!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
     }
-    preflight(&scenario, args.insecure)?;
+    preflight(
+        &scenario,
+        args.insecure,
+        args.wait_healthy.is_some() || scenario.health.is_some(),
+    )?;
     let started = std::time::SystemTime::now();
     let dir = output::create_run_dir(
         args.out.as_deref(),

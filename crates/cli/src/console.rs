@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use loadgate_slo::summary::{EndpointSummary, RateSummary, Verdict};
+use loadgate_slo::summary::{EndpointSummary, RateSummary, RunSummary, Verdict};
 use loadgate_slo::BudgetResult;
 
 fn ms(us: u64) -> String {
@@ -102,17 +102,47 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
     );
     for r in results {
         let margin = loadgate_report::text::margin(r.margin);
+        let result = match (r.pass, r.robust) {
+            (true, _) => "PASS",
+            (false, true) => "FAIL",
+            (false, false) => "FAIL (the generator's lag could explain it)",
+        };
         let _ = writeln!(
             out,
-            "{:<sw$}  {:<bw$}  {:>12}  {:>8}  {}",
-            r.scope,
-            r.expr,
-            r.measured_text,
-            margin,
-            if r.pass { "PASS" } else { "FAIL" }
+            "{:<sw$}  {:<bw$}  {:>12}  {:>8}  {result}",
+            r.scope, r.expr, r.measured_text, margin,
         );
+        if let Some(w) = &r.window {
+            let _ = writeln!(out, "{:<sw$}  {}", "", loadgate_report::text::window(w));
+        }
     }
     out
+}
+
+/// What the verdict line adds: the breached budgets with their measured values, or how
+/// far an interrupted run got.
+pub fn verdict_detail(s: &RunSummary) -> String {
+    let breached: Vec<String> = s
+        .slo
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| format!("{} ({}): {}", r.expr, r.scope, r.measured_text))
+        .collect();
+    match s.verdict {
+        Verdict::Fail if breached.is_empty() => s.stop_detail.clone().unwrap_or_default(),
+        Verdict::Fail => format!("breached: {}", breached.join("; ")),
+        Verdict::Invalid => "loadgate could not hold the load; see `invalid:` above".into(),
+        Verdict::Interrupted if breached.is_empty() => format!(
+            "stopped after {:.1} s; every budget held in what was measured",
+            s.warmup_s + s.measured_s
+        ),
+        Verdict::Interrupted => format!(
+            "stopped after {:.1} s; in what was measured, breached: {}",
+            s.warmup_s + s.measured_s,
+            breached.join("; ")
+        ),
+        _ => String::new(),
+    }
 }
 
 /// The open model's rate line.

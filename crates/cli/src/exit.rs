@@ -49,6 +49,7 @@ impl Exit {
             Verdict::Fail => Exit::SloFail,
             Verdict::Invalid => Exit::Invalid,
             Verdict::Regression => Exit::Regression,
+            Verdict::Interrupted => Exit::Interrupted,
         }
     }
 

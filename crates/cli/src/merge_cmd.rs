@@ -23,13 +23,24 @@ use std::time::{Duration, UNIX_EPOCH};
 use loadgate_engine::IntervalView;
 use loadgate_metrics::{EndpointShard, LatencyHistogram, Pauses, Shard};
 use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
-use loadgate_slo::summary::{judge, EndpointSummary, RunSummary, SegmentInfo, SegmentRun, Verdict};
+use loadgate_slo::judge::{judge, Input as Judged, Stop};
+use loadgate_slo::summary::{EndpointSummary, RunSummary, SegmentInfo, SegmentRun, Verdict};
+use loadgate_slo::window::{Second, WindowJudge};
 use loadgate_slo::Budget;
 
 use crate::exit::{Exit, Failure};
 use crate::output;
 use crate::progress::Progress;
 use crate::MergeArgs;
+
+/// One wall-clock second of the merged run.
+struct Slot {
+    warmup: bool,
+    drain: bool,
+    target: f64,
+    data: Shard,
+    pauses: Option<Pauses>,
+}
 
 /// One segment's run directory, read back.
 struct Input {
@@ -95,17 +106,22 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         .map(|i| i.info.started_unix_ms)
         .min()
         .unwrap_or(0);
-    let mut intervals: BTreeMap<u64, (bool, f64, Shard, Option<Pauses>)> = BTreeMap::new();
+    let mut intervals: BTreeMap<u64, Slot> = BTreeMap::new();
     for i in &inputs {
         let offset = (i.info.started_unix_ms - t0 + 500) / 1000;
         for (row, shard) in &i.intervals {
-            let slot = intervals
-                .entry(row.t + offset)
-                .or_insert_with(|| (row.warmup, 0.0, Shard::new(names.len(), max_us), None));
-            slot.1 += row.target;
-            slot.2.merge_from(shard);
+            let slot = intervals.entry(row.t + offset).or_insert_with(|| Slot {
+                warmup: row.warmup,
+                drain: false,
+                target: 0.0,
+                data: Shard::new(names.len(), max_us),
+                pauses: None,
+            });
+            slot.drain |= row.drain;
+            slot.target += row.target;
+            slot.data.merge_from(shard);
             if let Some(p) = &row.pauses {
-                slot.3
+                slot.pauses
                     .get_or_insert_with(|| Pauses::new(p.threshold_us))
                     .add(p);
             }
@@ -125,16 +141,39 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         .map(|r| r.missed)
         .sum();
     let facts = open.then(|| plan.open_facts(scheduled, missed, None));
-    let global_refs: Vec<&Budget> = global.iter().collect();
-    let endpoint_refs: Vec<(usize, &Budget)> = per_endpoint.iter().map(|(i, b)| (*i, b)).collect();
-    let j = judge(
-        &names,
-        &measured,
+    let scoped: Vec<(Option<usize>, &Budget)> = global
+        .iter()
+        .map(|b| (None, b))
+        .chain(per_endpoint.iter().map(|(i, b)| (Some(*i), b)))
+        .collect();
+    // The windowed budgets over the merged seconds, as one run would have judged them.
+    let mut windows = WindowJudge::new(scoped.iter().copied(), open, max_us);
+    let measured_end = warmup_s + measured_s;
+    for (&index, slot) in &intervals {
+        if slot.drain {
+            windows.fold_drain(&slot.data);
+        } else if !slot.warmup {
+            windows.push(Second {
+                start_s: index as f64,
+                end_s: ((index + 1) as f64).min(measured_end),
+                shard: &slot.data,
+            });
+        }
+    }
+    let stopped = inputs.iter().find(|i| i.run.summary.stop != "completed");
+    let j = judge(&Judged {
+        names: &names,
+        measured: &measured,
         measured_s,
-        &global_refs,
-        &endpoint_refs,
-        facts,
-    );
+        budgets: &scoped,
+        windows: &windows.finish(),
+        open: facts,
+        stop: match stopped.map(|i| i.run.summary.stop.as_str()) {
+            None => Stop::Completed,
+            Some("aborted") => Stop::Aborted,
+            Some(_) => Stop::Interrupted,
+        },
+    });
     let mut invalid_reasons = j.invalid_reasons.clone();
     for i in &inputs {
         let s = &i.run.summary;
@@ -152,7 +191,6 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
             ));
         }
     }
-    let stopped = inputs.iter().find(|i| i.run.summary.stop != "completed");
     let (stop, stop_detail) = match stopped {
         None => ("completed".to_string(), None),
         Some(i) => (
@@ -169,12 +207,9 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
             )),
         ),
     };
-    let verdict = if !invalid_reasons.is_empty() {
-        Verdict::Invalid
-    } else if j.verdict == Verdict::Pass && stop != "completed" {
-        Verdict::Fail
-    } else {
-        j.verdict
+    let verdict = match j.verdict {
+        Verdict::Pass | Verdict::Fail if !invalid_reasons.is_empty() => Verdict::Invalid,
+        v => v,
     };
 
     let started_at = UNIX_EPOCH + Duration::from_millis(t0);
@@ -188,15 +223,16 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
     let quiet = Progress::new(true, Duration::ZERO);
     crate::run_cmd::write_series(&dir, started_at, &names, open, &quiet, |observer| {
         let mut cumulative = Shard::new(names.len(), max_us);
-        for (&index, (warm, target, data, pauses)) in &intervals {
-            cumulative.merge_from(data);
+        for (&index, slot) in &intervals {
+            cumulative.merge_from(&slot.data);
             observer.interval(&IntervalView {
                 index,
-                warmup: *warm,
-                data,
-                target: *target,
+                warmup: slot.warmup,
+                drain: slot.drain,
+                data: &slot.data,
+                target: slot.target,
                 cumulative: &cumulative,
-                pauses: *pauses,
+                pauses: slot.pauses,
             });
         }
     })?;
@@ -219,6 +255,11 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         duration_s: s.duration_s,
         warmup_s,
         measured_s,
+        drain_s: inputs
+            .iter()
+            .map(|i| i.run.summary.drain_s)
+            .fold(0.0, f64::max),
+        load: s.load.clone(),
         workers: inputs.iter().map(|i| i.run.summary.workers).sum(),
         pinned_cpus: inputs
             .iter()
@@ -401,8 +442,11 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
     let mut endpoints = Vec::new();
     for (pair, e) in hist.measured.endpoints.iter().zip(&s.endpoints) {
         endpoints.push(counted(
-            decode(pair.latency())?,
-            decode(pair.service())?,
+            [
+                decode(pair.latency())?,
+                decode(pair.service())?,
+                decode(pair.send_lag(60_000_000))?,
+            ],
             e,
         )?);
     }
@@ -420,8 +464,11 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
     }
     let warmup_all = match &s.warmup {
         Some(w) => Some(counted(
-            decode(hist.warmup.all.latency())?,
-            decode(hist.warmup.all.service())?,
+            [
+                decode(hist.warmup.all.latency())?,
+                decode(hist.warmup.all.service())?,
+                decode(hist.warmup.all.send_lag(max_us))?,
+            ],
             w,
         )?),
         None => None,
@@ -470,10 +517,10 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
     })
 }
 
-/// An endpoint's histograms with the counts its summary kept.
+/// An endpoint's histograms (latency, service time, send lag) with the counts its
+/// summary kept.
 fn counted(
-    latency: LatencyHistogram,
-    service: LatencyHistogram,
+    [latency, service, send_lag]: [LatencyHistogram; 3],
     e: &EndpointSummary,
 ) -> Result<EndpointShard, Failure> {
     let mut statuses = BTreeMap::new();
@@ -488,6 +535,7 @@ fn counted(
     Ok(EndpointShard {
         latency,
         service,
+        send_lag,
         outcomes: e.outcomes,
         statuses,
         bytes: e.bytes,
@@ -495,6 +543,8 @@ fn counted(
         late: e.late,
         dropped: e.dropped,
         local_errors: e.local_errors,
+        unbuilt: e.unbuilt,
+        resent: e.resent,
     })
 }
 

@@ -8,8 +8,9 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWr
 use hdrhistogram::serialization::V2DeflateSerializer;
 use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal};
 use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template};
+use loadgate_slo::judge::{judge, Input, Stop};
 use loadgate_slo::summary::{
-    judge, EndpointSummary, RunSummary, SegmentInfo, SegmentPlan, Verdict, SCHEMA_VERSION,
+    EndpointSummary, LoadSummary, RunSummary, SegmentInfo, SegmentPlan, Verdict, SCHEMA_VERSION,
 };
 
 use crate::exit::{Exit, Failure};
@@ -47,7 +48,11 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             )));
         }
     }
-    preflight(&scenario, args.insecure)?;
+    preflight(
+        &scenario,
+        args.insecure,
+        health_of(&scenario, &args).is_some(),
+    )?;
     let started = std::time::SystemTime::now();
     let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &scenario.name, started).map_err(|e| {
         let shown = args.out.as_deref().unwrap_or(&args.reports_dir);
@@ -113,13 +118,14 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         ),
         StopReason::Interrupted => (
             "interrupted",
-            Some("stopped before the end of the profile".to_string()),
+            Some(format!(
+                "interrupted after {:.1} s of the {:.1} s profile; the budgets judge what was measured until then",
+                data.warmup_s + data.measured_s,
+                scenario.load.duration().as_secs_f64()
+            )),
         ),
     };
     let mut verdict = j.verdict;
-    if verdict == Verdict::Pass && stop != "completed" {
-        verdict = Verdict::Fail;
-    }
     let overall = data.measured.overall();
     let warm = data.warmup.overall();
     let mut summary = RunSummary {
@@ -134,6 +140,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         duration_s: scenario.load.duration().as_secs_f64(),
         warmup_s: data.warmup_s,
         measured_s: data.measured_s,
+        drain_s: data.drain_s,
+        load: load_summary(&scenario),
         workers: data.workers,
         pinned_cpus: data.pinned.iter().flatten().copied().collect(),
         verdict,
@@ -274,6 +282,12 @@ pub(crate) fn tell(summary: &RunSummary, dir: &std::path::Path, note: &str) -> E
     if let Some(p) = summary.pauses.filter(|p| p.count > 0) {
         out.push_str(&format!("generator pauses: {}\n", p.describe()));
     }
+    if summary.drain_s >= 0.1 {
+        out.push_str(&format!(
+            "drain: {:.1} s after the measured phase for the requests still in flight (counted where they were due, not in any rate)\n",
+            summary.drain_s
+        ));
+    }
     for reason in &summary.invalid_reasons {
         out.push_str(&format!("invalid: {reason}\n"));
     }
@@ -282,9 +296,29 @@ pub(crate) fn tell(summary: &RunSummary, dir: &std::path::Path, note: &str) -> E
     }
     out.push_str(&format!("results: {}\n", dir.display()));
     out.push_str(note);
-    out.push_str(&console::verdict_line(summary.verdict, ""));
+    out.push_str(&console::verdict_line(
+        summary.verdict,
+        &console::verdict_detail(summary),
+    ));
     let _ = std::io::stdout().write_all(out.as_bytes());
     Exit::of(summary.verdict, summary.stop == "interrupted")
+}
+
+/// The load asked for, in words and at its peak.
+pub(crate) fn load_summary(scenario: &Scenario) -> LoadSummary {
+    LoadSummary {
+        profile: segment_plan(scenario).profile,
+        peak: scenario.load.peak(),
+    }
+}
+
+/// The health check to wait for before load: `--wait-healthy` wins over `[health]`.
+fn health_of(scenario: &Scenario, args: &RunArgs) -> Option<(String, Duration)> {
+    match (&args.wait_healthy, &scenario.health) {
+        (Some(path), _) => Some((path.clone(), args.health_timeout)),
+        (None, Some(h)) => Some((h.path.clone(), h.timeout)),
+        (None, None) => None,
+    }
 }
 
 /// A start time must lie ahead (one second of slack for clocks and start-up) and within
@@ -304,14 +338,15 @@ fn check_start_at(at: Option<std::time::SystemTime>) -> Result<(), Failure> {
     }
 }
 
-/// Checks a URL target before anything is written: its name resolves and, for https,
-/// a TLS handshake succeeds.
-pub(crate) fn preflight(scenario: &Scenario, insecure: bool) -> Result<(), Failure> {
+/// Checks a URL target before anything is written, without sending it a request: its
+/// name resolves, a connection opens and, for https, the TLS handshake succeeds. A
+/// target that refuses or cannot be reached is exit 6, like an unresolvable host;
+/// when a health check will be waited for, only a failed TLS handshake is (the target
+/// may still be starting).
+pub(crate) fn preflight(scenario: &Scenario, insecure: bool, health: bool) -> Result<(), Failure> {
     if let Target::Url(u) = &scenario.target {
         resolve(u)?;
-        if u.scheme() == "https" {
-            tls_preflight(scenario, u, insecure)?;
-        }
+        reach(scenario, u, insecure, health)?;
     }
     Ok(())
 }
@@ -341,13 +376,7 @@ pub(crate) fn start_target(
         Target::Url(u) => (strip_credentials(u), None),
     };
 
-    // --wait-healthy wins over the scenario's [health] table.
-    let health = match (&args.wait_healthy, &scenario.health) {
-        (Some(path), _) => Some((path.clone(), args.health_timeout)),
-        (None, Some(h)) => Some((h.path.clone(), h.timeout)),
-        (None, None) => None,
-    };
-    if let Some((path, timeout)) = health {
+    if let Some((path, timeout)) = health_of(scenario, args) {
         wait_healthy(scenario, &base_url, &path, timeout, args.insecure)?;
     }
     Ok((base_url, target))
@@ -359,25 +388,29 @@ pub(crate) fn judge_run(
     scenario: &Scenario,
     names: &[String],
     data: &loadgate_engine::RunData,
-) -> loadgate_slo::summary::Judgement {
-    let global: Vec<_> = scenario.slo.global.iter().map(|b| &b.budget).collect();
-    let per_endpoint: Vec<_> = scenario
+) -> loadgate_slo::judge::Judgement {
+    let budgets: Vec<_> = scenario
         .slo
-        .endpoints
-        .iter()
-        .map(|(i, b)| (*i, &b.budget))
+        .scoped()
+        .into_iter()
+        .map(|(scope, b)| (scope, &b.budget))
         .collect();
-    let facts = data
+    let open = data
         .scheduled
         .map(|scheduled| segment_plan(scenario).open_facts(scheduled, data.missed, data.pauses));
-    judge(
+    judge(&Input {
         names,
-        &data.measured,
-        data.measured_s,
-        &global,
-        &per_endpoint,
-        facts,
-    )
+        measured: &data.measured,
+        measured_s: data.measured_s,
+        budgets: &budgets,
+        windows: &data.windows,
+        open,
+        stop: match data.stop {
+            StopReason::Completed => Stop::Completed,
+            StopReason::Aborted { .. } => Stop::Aborted,
+            StopReason::Interrupted => Stop::Interrupted,
+        },
+    })
 }
 
 /// A segment sends 1/N of the load, so a throughput budget (and its `abort_on_fail`) is
@@ -456,6 +489,7 @@ fn segment_plan(scenario: &Scenario) -> SegmentPlan {
         min_achieved_ratio: load.validity.min_achieved_ratio,
         max_late_ratio: load.validity.max_late_ratio,
         max_dropped_ratio: load.validity.max_dropped_ratio,
+        validity: load.validity.mode.name().to_string(),
     }
 }
 
@@ -730,6 +764,7 @@ impl Observer for FileObserver<'_, '_, '_> {
         let all = v.data.overall();
         let row = SeriesRow {
             pauses: v.pauses,
+            drain: v.drain,
             ..SeriesRow::with_overall(v.index, v.warmup, v.target, self.names, v.data, &all)
         };
         self.progress.update(v, self.open, row.completed);
@@ -835,17 +870,27 @@ fn resolve(u: &url::Url) -> Result<(), Failure> {
     }
 }
 
-/// One request before any load, for https targets only: a failed TLS handshake would
-/// otherwise show up as nothing but connect errors, so say why and how to fix it.
-/// Anything else (refused, 404, slow) is left to the run, where it is data.
-fn tls_preflight(scenario: &Scenario, u: &url::Url, insecure: bool) -> Result<(), Failure> {
+/// One connection before any load (TCP, and TLS for https), no request: a target that
+/// refuses or cannot be reached would otherwise show up as nothing but connect errors,
+/// and a failed TLS handshake too, so say why and how to fix it. Anything a request
+/// would show (404, slow, resets) is left to the run, where it is data.
+fn reach(scenario: &Scenario, u: &url::Url, insecure: bool, health: bool) -> Result<(), Failure> {
     let base = strip_credentials(u);
     let uri: http::Uri = format!("{base}/")
         .parse()
         .map_err(|e| Failure::config(format!("target {base}: {e}")))?;
     let (rt, client) = probe_client(scenario, insecure, scenario.connect_timeout)?;
-    let result = rt.block_on(client.probe(uri, scenario.connect_timeout + Duration::from_secs(5)));
+    let result = rt.block_on(client.reach(&uri, scenario.connect_timeout));
+    let port = u.port_or_known_default().unwrap_or(80);
+    let host = u.host_str().unwrap_or_default();
     match result {
+        Err(e) if e.tls.is_none() && !health => Err(Failure {
+            exit: Exit::Unreachable,
+            message: format!(
+                "cannot connect to the target {host}:{port} ({}): {}\n  hint: check that the service is running and listening there, or pass --wait-healthy PATH to wait for it to come up",
+                base, e.detail
+            ),
+        }),
         Err(e) if e.tls.is_some() => {
             let tls = e.tls.unwrap_or_default();
             let hint = if tls.contains("certificate") {

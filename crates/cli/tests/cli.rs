@@ -25,6 +25,9 @@ latency = { dist = "fixed", value = "500ms" }
 [[route]]
 path = "/sick"
 health = { unhealthy_for = "1h" }
+[[route]]
+path = "/"
+response = '{"status":"ok"}'
 "#;
 
 struct Case {
@@ -138,10 +141,11 @@ fn a_passing_run_exits_0_and_writes_its_run_directory() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("verdict: PASS"), "{}", text(&o));
     let s = c.summary();
-    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["schema_version"], 2);
     assert_eq!(s["verdict"], "pass");
     assert_eq!(s["overall"]["requests"], 100);
     assert_eq!(s["slo"].as_array().unwrap().len(), 3);
+    assert!(s["drain_s"].as_f64().is_some_and(|d| d >= 0.0));
     assert!(s["rate"]["achieved_ratio"].as_f64().unwrap() > 0.95);
     // Real output validates against the published schema.
     let schema: serde_json::Value = serde_json::from_str(
@@ -212,10 +216,17 @@ fn a_breached_budget_exits_1() {
     assert_eq!(code(&o), 1, "{}", text(&o));
     let s = c.summary();
     assert_eq!(s["verdict"], "fail");
-    // --slo replaced the file's p95 budget instead of adding a second one.
-    assert_eq!(s["slo"].as_array().unwrap().len(), 1);
+    // --slo replaced the file's p95 budget instead of adding a second one (the other
+    // row is the implicit error budget).
+    assert_eq!(s["slo"].as_array().unwrap().len(), 2);
     assert_eq!(s["slo"][0]["expr"], "p95 < 100us");
     assert_eq!(s["slo"][0]["pass"], false);
+    assert_eq!(s["slo"][1]["implicit"], true);
+    assert!(
+        text(&o).contains("verdict: FAIL (breached: p95 < 100us (global): "),
+        "the verdict names the breach: {}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -716,6 +727,48 @@ fn an_unresolvable_host_fails_before_any_load() {
     assert_never_started(&c);
 }
 
+/// Regression (issue 17): with nothing listening, 250 connect errors made a PASS.
+/// Refused before any load is exit 6 with the address, like an unresolvable host; with a
+/// health check to wait for, the wait decides (the target may still be starting).
+#[test]
+fn a_target_that_refuses_before_any_load_exits_6_with_its_address() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let c = Case::new(&scenario(
+        OPEN_2S,
+        "budgets = [\"p95 < 500ms\", \"p99 < 1s\"]",
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "--target", &url], &[]);
+    assert_eq!(code(&o), 6, "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("cannot connect to the target 127.0.0.1:{port}"))
+            && text(&o).contains("refused"),
+        "{}",
+        text(&o)
+    );
+    assert_never_started(&c);
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}",
+            "--target",
+            &url,
+            "--wait-healthy",
+            "/api/health",
+            "--health-timeout",
+            "1s",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 4, "{}", text(&o));
+}
+
 #[test]
 fn tls_failures_are_explained_before_any_load() {
     let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2s\"]"));
@@ -949,11 +1002,6 @@ type FaultCase = (
 #[test]
 fn more_faults_end_in_written_runs_with_their_documented_codes() {
     use loadgate_target::Fault::*;
-    let refused_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let limited = loadgate_target::Profile::parse(
         "p",
         "[[route]]\npath = \"/\"\nrate_limit_rps = 3\nresponse = '{\"status\":\"ok\"}'\n",
@@ -965,13 +1013,6 @@ fn more_faults_end_in_written_runs_with_their_documented_codes() {
     )
     .unwrap();
     let mut cases: Vec<FaultCase> = Vec::new();
-    cases.push((
-        "refused",
-        Box::new(()),
-        format!("http://127.0.0.1:{refused_port}"),
-        "connect_error",
-        1,
-    ));
     for (label, fault, class, exit) in [
         ("keep-alive closes", CloseEvery(2), "success", 0),
         ("100 MiB bodies", HugeBody(100 << 20), "check_failed", 1),

@@ -155,8 +155,6 @@ pub struct Built {
     body: Bytes,
     /// HEAD: the response has no body whatever its headers say.
     head_only: bool,
-    /// May be sent again when a reused connection turns out closed before any answer.
-    idempotent: bool,
     /// Header names whose values HTTP/2 must never index (HPACK).
     secret: Arc<[HeaderName]>,
 }
@@ -174,7 +172,6 @@ impl Built {
             head: head.into(),
             body: Bytes::new(),
             head_only: false,
-            idempotent: true,
             secret: Arc::new([]),
         }
     }
@@ -231,6 +228,9 @@ pub struct Reply {
     pub bytes: u64,
     /// The first body bytes, up to the limit asked for.
     pub kept: Vec<u8>,
+    /// The request was given to a second connection because the first closed before
+    /// it was written (HTTP/2 only; see [`HttpClient::exchange`]).
+    pub resent: bool,
 }
 
 /// Why a request got no complete response.
@@ -240,6 +240,8 @@ pub struct SendError {
     pub outcome: Outcome,
     /// What went wrong (holds no request headers).
     pub error: BoxError,
+    /// As [`Reply::resent`].
+    pub resent: bool,
 }
 
 impl SendError {
@@ -247,6 +249,7 @@ impl SendError {
         SendError {
             outcome: Outcome::ConnectError,
             error: error.into(),
+            resent: false,
         }
     }
 
@@ -259,6 +262,7 @@ impl SendError {
         SendError {
             outcome,
             error: e.into(),
+            resent: false,
         }
     }
 
@@ -266,6 +270,7 @@ impl SendError {
         SendError {
             outcome: classify(&e),
             error: e.into(),
+            resent: false,
         }
     }
 }
@@ -314,9 +319,14 @@ impl HttpClient {
     }
 
     /// Sends `req` to `origin` and reads the whole response, keeping the first `keep`
-    /// body bytes: on an idle connection if there is one, else on a new one. An
-    /// idempotent request that a reused connection, closed by the server while idle,
-    /// did not answer at all is sent again on another connection; nothing else is.
+    /// body bytes: on an idle connection if there is one, else on a new one.
+    ///
+    /// A request written on a connection is never sent again: if the target closes or
+    /// resets the connection before answering, that is the target's failure and is
+    /// counted as such. An idle HTTP/1.1 connection the peer closed is found before it is
+    /// reused ([`H1::is_stale`]). Only an HTTP/2 request that hyper hands back unwritten
+    /// (the shared connection closed first) goes to a new connection, and the reply says
+    /// so (`resent`).
     pub async fn exchange(
         &self,
         origin: &Origin,
@@ -324,12 +334,17 @@ impl HttpClient {
         keep: usize,
     ) -> Result<Reply, SendError> {
         let pool = self.pool_of(origin);
+        let mut resent = false;
         loop {
-            let (conn, reused) = self.acquire(pool, origin).await?;
+            let (conn, reused) = self
+                .acquire(pool, origin)
+                .await
+                .map_err(|e| SendError { resent, ..e })?;
             let mut reply = Reply {
                 status: 0,
                 bytes: 0,
                 kept: Vec::new(),
+                resent,
             };
             let mut sink = |data: &[u8]| {
                 reply.bytes += data.len() as u64;
@@ -351,29 +366,42 @@ impl HttpClient {
                             reply.status = status;
                             return Ok(reply);
                         }
-                        Err(H1Error::NoResponse(_)) if reused && req.idempotent => continue,
-                        Err(e) => return Err(SendError::h1(e)),
+                        Err(e) => {
+                            return Err(SendError {
+                                resent,
+                                ..SendError::h1(e)
+                            })
+                        }
                     }
                 }
                 Conn::H2(mut sender) => {
                     let http = req.to_http2(origin).map_err(|error| SendError {
                         outcome: Outcome::CheckFailed,
                         error,
+                        resent,
                     })?;
                     let resp = match sender.try_send_request(http).await {
                         Ok(resp) => resp,
                         Err(mut e) => {
                             self.pools.borrow_mut()[pool].h2 = None;
-                            if reused && e.take_message().is_some() {
+                            // Handed back unwritten: the target never saw it.
+                            if reused && !resent && e.take_message().is_some() {
+                                resent = true;
                                 continue;
                             }
-                            return Err(SendError::h2(e.into_error()));
+                            return Err(SendError {
+                                resent,
+                                ..SendError::h2(e.into_error())
+                            });
                         }
                     };
                     reply.status = resp.status().as_u16();
                     let mut body = resp.into_body();
                     while let Some(frame) = body.frame().await {
-                        let frame = frame.map_err(SendError::h2)?;
+                        let frame = frame.map_err(|e| SendError {
+                            resent,
+                            ..SendError::h2(e)
+                        })?;
                         if let Some(data) = frame.data_ref() {
                             sink(data);
                         }
@@ -400,6 +428,43 @@ impl HttpClient {
                 outcome: Outcome::Timeout,
                 tls: None,
                 detail: "no answer in time".into(),
+            }),
+        }
+    }
+
+    /// Opens one connection to `uri`'s origin (TCP, and the TLS handshake for https)
+    /// within `timeout` and closes it, without sending a request: proof that the target
+    /// can be reached before any load, and nothing in the target's logs.
+    pub async fn reach(&self, uri: &Uri, timeout: Duration) -> Result<(), ProbeError> {
+        let origin = Origin::of(uri).map_err(|detail| ProbeError {
+            outcome: Outcome::CheckFailed,
+            tls: None,
+            detail,
+        })?;
+        let attempt = async {
+            let tcp = tcp_connect(&origin.host, origin.port)
+                .await
+                .map_err(SendError::connect)?;
+            if origin.tls {
+                let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
+                    .map_err(SendError::connect)?;
+                self.tls
+                    .connect(name, tcp)
+                    .await
+                    .map_err(SendError::connect)?;
+            }
+            Ok::<(), SendError>(())
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error)),
+            Err(_) => Err(ProbeError {
+                outcome: Outcome::Timeout,
+                tls: None,
+                detail: format!(
+                    "no connection within {}",
+                    humantime::format_duration(timeout)
+                ),
             }),
         }
     }
@@ -664,7 +729,6 @@ pub struct Prepared {
     static_head: Option<Bytes>,
     /// Whether a body-less request still says `content-length: 0` (POST, PUT, PATCH).
     empty_body_length: bool,
-    idempotent: bool,
     secret: Arc<[HeaderName]>,
     checks: Checks,
     uses_row: bool,
@@ -742,7 +806,6 @@ impl Prepared {
             || e.headers.iter().any(|h| h.value.uses_row());
         let mut p = Prepared {
             empty_body_length: [Method::POST, Method::PUT, Method::PATCH].contains(&method),
-            idempotent: method.is_idempotent(),
             method,
             origin,
             prefix,
@@ -817,7 +880,6 @@ impl Prepared {
             head,
             body,
             head_only: self.method == Method::HEAD,
-            idempotent: self.idempotent,
             secret: self.secret.clone(),
         })
     }
@@ -879,17 +941,18 @@ fn render_static(t: &Template) -> Vec<u8> {
     out
 }
 
-/// Sends `req`, reads the whole response within `timeout`, and classifies the result.
-/// `intended` is when the request should have been sent (open model) or `sent`.
+/// Sends `req`, reads the whole response within the timeout, and classifies the result.
+/// `(intended, started)`: when the request was due (open model; when it was sent in the
+/// closed model) and when the generator got to it. Latency runs from the first, service
+/// time and the timeout from the second, so latency is the send lag plus service time.
 pub async fn execute(
     client: &HttpClient,
     endpoint: usize,
     prepared: &Prepared,
     req: Built,
-    intended: Instant,
+    (intended, sent): (Instant, Instant),
     deadlines: &Deadlines,
 ) -> Sample {
-    let sent = Instant::now();
     let keep = if prepared.checks.needs_body() {
         prepared.max_body
     } else {
@@ -899,19 +962,21 @@ pub async fn execute(
         .run(sent, client.exchange(&prepared.origin, &req, keep))
         .await;
     let done = Instant::now();
-    let (outcome, status, bytes, local) = match result {
-        Err(_elapsed) => (Outcome::Timeout, None, 0, false),
+    let (outcome, status, bytes, local, resent) = match result {
+        Err(_elapsed) => (Outcome::Timeout, None, 0, false, false),
         Ok(Err(e)) => (
             e.outcome,
             None,
             0,
             e.outcome == Outcome::ConnectError && local_exhaustion(&*e.error),
+            e.resent,
         ),
         Ok(Ok(reply)) => (
             evaluate(&prepared.checks, reply.status, &reply.kept),
             Some(reply.status),
             reply.bytes,
             false,
+            reply.resent,
         ),
     };
     Sample {
@@ -922,6 +987,7 @@ pub async fn execute(
         status,
         bytes,
         local,
+        resent,
     }
 }
 
@@ -1159,7 +1225,6 @@ mod tests {
         let head = String::from_utf8(b.head.to_vec()).unwrap();
         b.head = head.replacen("GET", method, 1).into();
         b.head_only = method == "HEAD";
-        b.idempotent = method != "POST";
         b
     }
 

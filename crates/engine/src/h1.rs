@@ -93,8 +93,8 @@ impl AsyncWrite for Stream {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum H1Error {
     /// The request could not be written, or the connection ended before any byte of
-    /// the response: on a reused connection, the server most likely closed it while it
-    /// was idle, and an idempotent request may be sent again on a new one.
+    /// the response. The target may have read the request: it is counted as the
+    /// target's failure, never sent again.
     #[error("connection closed before the response began: {0}")]
     NoResponse(io::Error),
     /// The connection failed part way through the response.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use loadgate_metrics::{Pauses, Shard};
 use loadgate_scenario::{LoadModel, Scenario};
+use loadgate_slo::window::{Second, WindowJudge, WindowOutcome};
 use loadgate_slo::Observed;
 use tokio::sync::watch;
 
@@ -45,18 +46,20 @@ pub struct RunConfig {
 
 /// A shared signal that stops a run: first issuing ends and in-flight requests may
 /// finish within the grace period; [`StopSignal::abandon`] stops waiting for them too.
+/// The moment of the first stop ends the measured phase.
 #[derive(Clone)]
-pub struct StopSignal(Arc<watch::Sender<u8>>);
+pub struct StopSignal(Arc<watch::Sender<u8>>, Arc<std::sync::OnceLock<Instant>>);
 
 impl Default for StopSignal {
     fn default() -> Self {
-        StopSignal(Arc::new(watch::channel(0).0))
+        StopSignal(Arc::new(watch::channel(0).0), Arc::default())
     }
 }
 
 impl StopSignal {
     /// Asks the run to stop.
     pub fn trigger(&self) {
+        let _ = self.1.set(Instant::now());
         self.0.send_if_modified(|l| {
             let changed = *l < worker::STOP;
             *l = (*l).max(worker::STOP);
@@ -66,7 +69,13 @@ impl StopSignal {
 
     /// Asks the run to stop now, without waiting for in-flight requests.
     pub fn abandon(&self) {
+        let _ = self.1.set(Instant::now());
         self.0.send_replace(worker::ABANDON);
+    }
+
+    /// When a stop was first asked for.
+    pub fn triggered_at(&self) -> Option<Instant> {
+        self.1.get().copied()
     }
 
     /// Whether a stop was asked for.
@@ -85,6 +94,9 @@ pub struct IntervalView<'a> {
     pub index: u64,
     /// Whether the interval is in the warm-up.
     pub warmup: bool,
+    /// Whether the interval is after the measured phase (the schedule's end, or the
+    /// stop): what completed in it was due earlier and counts there.
+    pub drain: bool,
     /// What completed in this interval.
     pub data: &'a Shard,
     /// Arrivals the schedule asked for in this interval (open) or VUs (closed).
@@ -132,6 +144,11 @@ pub struct RunData {
     pub ended_at: SystemTime,
     /// Length of the measured phase in seconds (issuing time, not the drain).
     pub measured_s: f64,
+    /// Seconds from the end of the measured phase until the last request in flight
+    /// completed or was given up.
+    pub drain_s: f64,
+    /// The windowed budgets' outcomes, by position in `Slo::scoped` order.
+    pub windows: Vec<WindowOutcome>,
     /// Length of the warm-up in seconds (whole seconds).
     pub warmup_s: f64,
     /// Open model: arrivals the schedule asked for in the measured phase.
@@ -255,6 +272,19 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     let warmup_secs = scenario.load.warmup.as_secs_f64().ceil() as u64;
     let open = scenario.load.model == LoadModel::Open;
     let schedule = open.then(|| Schedule::new(&scenario.load));
+    let total = scenario.load.duration().as_secs_f64();
+    let budgets = scenario.slo.scoped();
+    let mut windows = WindowJudge::new(
+        budgets.iter().map(|(scope, b)| (*scope, &b.budget)),
+        open,
+        histogram_max_us,
+    );
+    // Where the measured phase ends, in seconds of the run: the schedule's end, or the
+    // stop. Known for an interval by the time it is finalized (after it ended).
+    let measured_end = |stop: &StopSignal| match stop.triggered_at() {
+        Some(t) => t.saturating_duration_since(start).as_secs_f64().min(total),
+        None => total,
+    };
     let mut measured = Shard::new(endpoints, histogram_max_us);
     let mut warmup = Shard::new(endpoints, histogram_max_us);
     let mut pending: BTreeMap<u64, Shard> = BTreeMap::new();
@@ -266,7 +296,6 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     let mut abandoned = 0;
     let mut stop = StopReason::Completed;
     let mut failure = None;
-    let mut stopped_at: Option<Instant> = None;
     let mut pauses = meter.as_ref().map(PauseMeter::none);
 
     let mut finalize = |index: u64,
@@ -274,11 +303,18 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                         stop: &mut StopReason,
                         measured: &mut Shard,
                         warmup: &mut Shard,
-                        measured_pauses: &mut Option<Pauses>| {
+                        measured_pauses: &mut Option<Pauses>,
+                        windows: &mut WindowJudge| {
         let in_warmup = index < warmup_secs;
+        let end = measured_end(&cfg.stop);
+        // An interval that begins at or after the measured phase's end.
+        let drain = !in_warmup && index as f64 >= end;
         let interval_pauses = meter.as_ref().map(|m| m.take_through(index));
-        if let (false, Some(sum), Some(p)) = (in_warmup, measured_pauses.as_mut(), &interval_pauses)
-        {
+        if let (false, Some(sum), Some(p)) = (
+            in_warmup || drain,
+            measured_pauses.as_mut(),
+            &interval_pauses,
+        ) {
             sum.add(p);
         }
         let cumulative = if in_warmup {
@@ -299,14 +335,24 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         observer.interval(&IntervalView {
             index,
             warmup: in_warmup,
+            drain,
             data: &data,
             target,
             cumulative,
             pauses: interval_pauses,
         });
-        if !in_warmup && *stop == StopReason::Completed {
+        if drain {
+            windows.fold_drain(&data);
+        } else if !in_warmup {
+            windows.push(Second {
+                start_s: index as f64,
+                end_s: ((index + 1) as f64).min(end),
+                shard: &data,
+            });
+        }
+        if !in_warmup && !drain && *stop == StopReason::Completed {
             let elapsed = (index + 1 - warmup_secs) as f64;
-            if let Some(reason) = abort_breach(&scenario, measured, elapsed) {
+            if let Some(reason) = abort_breach(&scenario, measured, elapsed, windows) {
                 *stop = reason;
                 cfg.stop.trigger();
             }
@@ -348,6 +394,11 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                 missed += m;
                 abandoned += a;
             }
+            Msg::WarmupTail { shard } => {
+                if shard.endpoints().len() == endpoints {
+                    warmup.merge_from(&shard);
+                }
+            }
             Msg::Failed { worker, error } => {
                 done[worker] = true;
                 failure.get_or_insert(EngineError::Worker {
@@ -356,9 +407,6 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                 });
                 cfg.stop.trigger();
             }
-        }
-        if cfg.stop.is_triggered() && stopped_at.is_none() {
-            stopped_at = Some(Instant::now());
         }
         // Interval `next` is complete once every live worker has reported it (reports
         // from one worker arrive in order). Keys in `pending` are always >= `next`.
@@ -375,6 +423,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                 &mut measured,
                 &mut warmup,
                 &mut pauses,
+                &mut windows,
             );
             next += 1;
         }
@@ -387,8 +436,10 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             &mut measured,
             &mut warmup,
             &mut pauses,
+            &mut windows,
         );
     }
+    let finished = Instant::now();
     for h in handles {
         let _ = h.join();
     }
@@ -399,13 +450,12 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         stop = StopReason::Interrupted;
     }
 
-    let total = scenario.load.duration().as_secs_f64();
-    let end_s = match stopped_at {
-        Some(t) => t.saturating_duration_since(start).as_secs_f64().min(total),
-        None => total,
-    };
+    let end_s = measured_end(&cfg.stop);
     let warmup_s = (warmup_secs as f64).min(total);
     let measured_s = (end_s - warmup_s).max(0.0);
+    let drain_s = finished
+        .saturating_duration_since(start + Duration::from_secs_f64(end_s))
+        .as_secs_f64();
     let scheduled =
         schedule.map(|s| segment.share(s.count_before(warmup_s), s.count_before(end_s)));
     Ok(RunData {
@@ -414,6 +464,8 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         started_at,
         ended_at: SystemTime::now(),
         measured_s,
+        drain_s,
+        windows: windows.finish(),
         warmup_s,
         scheduled,
         missed,
@@ -425,15 +477,34 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     })
 }
 
-/// The first `abort_on_fail` budget breached by the measured data so far, if any.
-fn abort_breach(scenario: &Scenario, measured: &Shard, elapsed_s: f64) -> Option<StopReason> {
+/// The first `abort_on_fail` budget breached by the measured data so far, if any: a
+/// whole-run budget on everything measured, a windowed one by its latest window (a
+/// sustained breach).
+fn abort_breach(
+    scenario: &Scenario,
+    measured: &Shard,
+    elapsed_s: f64,
+    windows: &WindowJudge,
+) -> Option<StopReason> {
     let elapsed = Duration::from_secs_f64(elapsed_s);
+    let scoped = scenario.slo.scoped();
+    let abortable = |p: usize| {
+        let b = scoped[p].1;
+        b.abort_on_fail && elapsed >= b.abort_delay
+    };
+    if let Some(p) = windows.breach(abortable) {
+        let (scope, b) = scoped[p];
+        return Some(StopReason::Aborted {
+            scope: scope.map_or("global".into(), |i| scenario.endpoints[i].name.clone()),
+            budget: b.budget.text.clone(),
+        });
+    }
     let mut overall = None;
     for b in scenario
         .slo
         .global
         .iter()
-        .filter(|b| b.abort_on_fail && elapsed >= b.abort_delay)
+        .filter(|b| b.abort_on_fail && b.budget.window_s.is_none() && elapsed >= b.abort_delay)
     {
         let all = overall.get_or_insert_with(|| measured.overall());
         let o = Observed::of(all, elapsed_s);
@@ -444,11 +515,10 @@ fn abort_breach(scenario: &Scenario, measured: &Shard, elapsed_s: f64) -> Option
             });
         }
     }
-    for (i, b) in scenario
-        .slo
-        .endpoints
-        .iter()
-        .filter(|(_, b)| b.abort_on_fail && elapsed >= b.abort_delay)
+    for (i, b) in
+        scenario.slo.endpoints.iter().filter(|(_, b)| {
+            b.abort_on_fail && b.budget.window_s.is_none() && elapsed >= b.abort_delay
+        })
     {
         let e = &measured.endpoints()[*i];
         let o = Observed::of(e, elapsed_s);

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use loadgate_metrics::{Outcome, Sample, Shard};
+use loadgate_metrics::Shard;
 use loadgate_scenario::{DataMode, LoadModel, RenderCtx, Scenario};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -40,6 +40,10 @@ pub(crate) enum Msg {
         /// The CPU the worker ran pinned to, if it was.
         pinned: Option<usize>,
     },
+    /// Requests due (open model) or sent (closed model) in the warm-up that completed
+    /// after it: warm-up data, sent once at the end so that no measured second holds
+    /// them.
+    WarmupTail { shard: Shard },
     /// The worker could not start.
     Failed { worker: usize, error: String },
 }
@@ -103,6 +107,10 @@ struct Ctx {
     shard: RefCell<Shard>,
     /// The interval `shard` belongs to.
     interval: Cell<u64>,
+    /// Whole seconds of warm-up: intervals before this are the warm-up's.
+    warmup_secs: u64,
+    /// What warm-up requests recorded after the warm-up ended (see `Msg::WarmupTail`).
+    warm_tail: RefCell<Option<Shard>>,
     in_flight: Cell<usize>,
     drained: Notify,
     /// Every in-flight request's timeout, watched by one task.
@@ -159,6 +167,8 @@ pub(crate) fn run(spec: WorkerSpec) {
             prepared,
             mix: Mix::new(&weights),
             interval: Cell::new(0),
+            warmup_secs: scenario.load.warmup.as_secs_f64().ceil() as u64,
+            warm_tail: RefCell::new(None),
             in_flight: Cell::new(0),
             drained: Notify::new(),
             deadlines: Deadlines::new(scenario.timeout),
@@ -195,6 +205,9 @@ pub(crate) fn run(spec: WorkerSpec) {
             index,
             shard,
         });
+        if let Some(shard) = ctx.warm_tail.take() {
+            let _ = ctx.spec.tx.send(Msg::WarmupTail { shard });
+        }
         let _ = ctx.spec.tx.send(Msg::Done {
             worker,
             missed,
@@ -250,6 +263,23 @@ async fn drain(ctx: &Ctx) -> u64 {
 
 fn start_of(ctx: &Ctx) -> Instant {
     *ctx.spec.start.get().expect("set before any task runs")
+}
+
+/// The shard that records a request due (open model) or sent (closed model) at `due`:
+/// the current interval's, unless the request belongs to the warm-up and the warm-up
+/// is over. A request belongs to the phase it was due in, whenever it completes, so no
+/// warm-up request is judged with the measured phase.
+fn shard_for(ctx: &Ctx, due: Instant) -> std::cell::RefMut<'_, Shard> {
+    let past_warmup = ctx.interval.get() >= ctx.warmup_secs;
+    if past_warmup && due < start_of(ctx) + Duration::from_secs(ctx.warmup_secs) {
+        std::cell::RefMut::map(ctx.warm_tail.borrow_mut(), |t| {
+            t.get_or_insert_with(|| {
+                Shard::new(ctx.spec.scenario.endpoints.len(), ctx.spec.histogram_max_us)
+            })
+        })
+    } else {
+        ctx.shard.borrow_mut()
+    }
 }
 
 /// Hands the shard to the aggregator for every 1-second boundary at or before `t`.
@@ -368,30 +398,29 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
         roll_over(&ctx, intended);
         let endpoint = ctx.mix.pick(i, &mut *ctx.rng.borrow_mut());
         if ctx.in_flight.get() >= cap {
-            ctx.shard.borrow_mut().record_drop(endpoint);
-        } else {
-            let late = now.saturating_duration_since(intended) > tolerance;
-            ctx.shard.borrow_mut().record_send(endpoint, late);
-            if let Some(req) = build_request(&ctx, endpoint, i, k) {
-                // Counted in flight now, not when the task first runs, so the cap holds.
-                ctx.in_flight.set(ctx.in_flight.get() + 1);
-                let c = ctx.clone();
-                tokio::task::spawn_local(async move {
-                    c.in_flight.set(c.in_flight.get() - 1);
-                    send_and_record(c, endpoint, req, intended).await;
-                });
-            }
+            shard_for(&ctx, intended).record_drop(endpoint);
+        } else if let Some(req) = build_request(&ctx, endpoint, i, k, intended) {
+            let lag = now.saturating_duration_since(intended);
+            shard_for(&ctx, intended).record_send(endpoint, Some(micros(lag)), lag > tolerance);
+            // Counted in flight now, not when the task first runs, so the cap holds.
+            ctx.in_flight.set(ctx.in_flight.get() + 1);
+            let c = ctx.clone();
+            tokio::task::spawn_local(async move {
+                c.in_flight.set(c.in_flight.get() - 1);
+                send_and_record(c, endpoint, req, intended, now).await;
+            });
         }
         k = claims.fetch_add(1, Ordering::Relaxed);
     }
     0
 }
 
-/// Renders request `seq` (numbered across all segments) for `endpoint`; `local` is its
-/// number within this segment, which picks the segment's own data rows. A template that
-/// renders into an invalid URL or header cannot become a request; it is recorded as a
-/// check failure and `None` returned.
-fn build_request(ctx: &Ctx, endpoint: usize, seq: u64, local: u64) -> Option<Built> {
+/// Renders request `seq` (numbered across all segments) for `endpoint`, due at `due`;
+/// `local` is its number within this segment, which picks the segment's own data rows.
+/// A template that renders into an invalid URL or header cannot become a request: it is
+/// never sent, counted as unbuilt (the generator's input, not the target), and `None`
+/// returned.
+fn build_request(ctx: &Ctx, endpoint: usize, seq: u64, local: u64, due: Instant) -> Option<Built> {
     let built = {
         let scenario = &ctx.spec.scenario;
         let mut rng = ctx.rng.borrow_mut();
@@ -419,35 +448,40 @@ fn build_request(ctx: &Ctx, endpoint: usize, seq: u64, local: u64) -> Option<Bui
         ctx.prepared[endpoint].build(&mut rctx, &mut ctx.scratch.borrow_mut())
     };
     if built.is_err() {
-        let failed = Sample {
-            endpoint,
-            latency_us: 0,
-            service_us: 0,
-            outcome: Outcome::CheckFailed,
-            status: None,
-            bytes: 0,
-            local: false,
-        };
-        ctx.shard.borrow_mut().record(&failed);
+        shard_for(ctx, due).record_unbuilt(endpoint);
     }
     built.ok()
 }
 
 /// Sends one request and records it; `in_flight` covers it until the sample is recorded.
-async fn send_and_record(ctx: Rc<Ctx>, endpoint: usize, req: Built, intended: Instant) {
+/// `intended` is when it was due (open model) or sent (closed), `started` when the
+/// generator got to it: latency runs from the first, service time from the second.
+async fn send_and_record(
+    ctx: Rc<Ctx>,
+    endpoint: usize,
+    req: Built,
+    intended: Instant,
+    started: Instant,
+) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let sample = execute(
         &ctx.client,
         endpoint,
         &ctx.prepared[endpoint],
         req,
-        intended,
+        (intended, started),
         &ctx.deadlines,
     )
     .await;
-    ctx.shard.borrow_mut().record(&sample);
+    // The interval of the completion, even if the ticker has not woken yet.
+    roll_over(&ctx, Instant::now());
+    shard_for(&ctx, intended).record(&sample);
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     ctx.drained.notify_one();
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Closed model: this worker runs VUs `index, index + W, ...` of the profile's VU count.
@@ -502,9 +536,15 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
         let local = n * workers + ctx.spec.index as u64;
         let global_seq = ctx.spec.segment.global(local);
         let endpoint = ctx.mix.pick(global_seq, &mut *ctx.rng.borrow_mut());
-        ctx.shard.borrow_mut().record_send(endpoint, false);
-        if let Some(req) = build_request(&ctx, endpoint, global_seq, local) {
-            send_and_record(ctx.clone(), endpoint, req, Instant::now()).await;
+        let now = Instant::now();
+        roll_over(&ctx, now);
+        match build_request(&ctx, endpoint, global_seq, local, now) {
+            Some(req) => {
+                shard_for(&ctx, now).record_send(endpoint, None, false);
+                send_and_record(ctx.clone(), endpoint, req, now, now).await;
+            }
+            // Counted; let the rest of the worker run rather than spin.
+            None => tokio::task::yield_now().await,
         }
         if !think.is_zero() {
             tokio::select! {

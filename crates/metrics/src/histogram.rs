@@ -55,6 +55,29 @@ pub enum DecodeError {
     Hdr(hdrhistogram::serialization::DeserializeError),
 }
 
+/// The 1-based rank of the `quantile` (0.0..=1.0) of `count` values: the nearest-rank
+/// definition, `ceil(quantile * count)`, at least 1.
+///
+/// loadgate's pN is the smallest recorded value such that at least N% of the values are
+/// at or below it. Every percentile in tables, budgets, charts and comparisons goes
+/// through here. HdrHistogram's Java and Python readers round the rank instead
+/// (`floor(quantile * count + 0.5)`), so for small counts they can give the next lower
+/// value (p99 of 83 values: the 82nd there, the 83rd here). A product that is a whole
+/// number up to float error (`0.07 * 100`) counts as that whole number.
+pub fn nearest_rank(quantile: f64, count: u64) -> u64 {
+    if count == 0 {
+        return 0;
+    }
+    let exact = quantile.clamp(0.0, 1.0) * count as f64;
+    let whole = exact.round();
+    let rank = if (exact - whole).abs() <= 1e-9 * whole.max(1.0) {
+        whole
+    } else {
+        exact.ceil()
+    };
+    (rank as u64).clamp(1, count)
+}
+
 impl LatencyHistogram {
     /// A histogram tracking 1 µs ..= `max_us` (at least 1 s).
     pub fn new(max_us: u64) -> Self {
@@ -112,12 +135,70 @@ impl LatencyHistogram {
         self.hist.high()
     }
 
-    /// The value at `quantile` (0.0..=1.0), in microseconds; 0 when empty.
+    /// The nearest-rank value at `quantile` (0.0..=1.0), in microseconds; 0 when empty.
+    /// See [`nearest_rank`] for the definition every percentile of loadgate uses.
     pub fn quantile(&self, quantile: f64) -> u64 {
         if self.hist.is_empty() {
             return 0;
         }
-        self.hist.value_at_quantile(quantile.clamp(0.0, 1.0))
+        self.value_at_rank(nearest_rank(quantile, self.hist.len()))
+    }
+
+    /// The `rank`-th smallest value (1-based, clamped to `1..=len`), reported as the
+    /// highest value its bucket holds; 0 when empty.
+    pub fn value_at_rank(&self, rank: u64) -> u64 {
+        let n = self.hist.len();
+        if n == 0 {
+            return 0;
+        }
+        let rank = rank.clamp(1, n);
+        // The crate walks to the first bucket whose running count reaches ceil(q * n);
+        // asking for q = (rank - 1/2) / n lands on `rank` whatever the float rounding.
+        self.hist.value_at_quantile((rank as f64 - 0.5) / n as f64)
+    }
+
+    /// How many values were recorded above `us` (at bucket resolution: values in the
+    /// same bucket as `us` count as equal to it).
+    pub fn count_above(&self, us: u64) -> u64 {
+        let n = self.hist.len();
+        if n == 0 || us >= self.hist.high() {
+            return 0;
+        }
+        n - self.hist.count_between(0, us)
+    }
+
+    /// Every recorded bucket as `(value, count)`, in ascending order: a compact copy that
+    /// [`LatencyHistogram::add_sparse`] and [`LatencyHistogram::subtract_sparse`] take
+    /// back exactly (a sliding window keeps its seconds this way).
+    pub fn to_sparse(&self) -> Vec<(u64, u64)> {
+        self.hist
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect()
+    }
+
+    /// Adds values given by [`LatencyHistogram::to_sparse`].
+    pub fn add_sparse(&mut self, sparse: &[(u64, u64)]) {
+        let high = self.hist.high();
+        for &(v, n) in sparse {
+            let _ = self.hist.record_n(v.min(high), n);
+        }
+    }
+
+    /// Removes values given by [`LatencyHistogram::to_sparse`] that were added before.
+    /// `scratch` is a histogram of the same bound, reused to spare an allocation.
+    pub fn subtract_sparse(&mut self, sparse: &[(u64, u64)], scratch: &mut LatencyHistogram) {
+        scratch.reset();
+        scratch.add_sparse(sparse);
+        self.subtract(scratch);
+    }
+
+    /// Removes every value of `other`, which must have been added before (a sliding
+    /// window's oldest second leaving it).
+    pub fn subtract(&mut self, other: &LatencyHistogram) {
+        // Values were added to this histogram, so every count is at least as large.
+        let _ = self.hist.subtract(&other.hist);
+        self.saturated = self.saturated.saturating_sub(other.saturated);
     }
 
     /// The largest value recorded (its bucket's highest equivalent), µs; 0 when empty.
@@ -149,11 +230,11 @@ impl LatencyHistogram {
             min: h.min(),
             mean: h.mean(),
             stdev: h.stdev(),
-            p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p95: h.value_at_quantile(0.95),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
+            p50: self.quantile(0.50),
+            p90: self.quantile(0.90),
+            p95: self.quantile(0.95),
+            p99: self.quantile(0.99),
+            p999: self.quantile(0.999),
             max: h.max(),
         }
     }
@@ -218,6 +299,58 @@ mod tests {
         assert_eq!(back.inner(), h.inner());
         assert!(LatencyHistogram::from_base64("not base64!", 0).is_err());
         assert!(LatencyHistogram::from_base64("AAAA", 0).is_err());
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        assert_eq!(nearest_rank(0.99, 83), 83, "ceil(82.17)");
+        assert_eq!(nearest_rank(0.95, 100), 95);
+        assert_eq!(
+            nearest_rank(0.07, 100),
+            7,
+            "0.07 * 100 is 7.000000000000001"
+        );
+        assert_eq!(nearest_rank(0.5, 1), 1);
+        assert_eq!(nearest_rank(0.0, 10), 1);
+        assert_eq!(nearest_rank(1.0, 10), 10);
+        assert_eq!(nearest_rank(0.5, 0), 0);
+        let mut h = LatencyHistogram::new(60_000_000);
+        for v in 1..=83u64 {
+            h.record(v * 10);
+        }
+        assert_eq!(h.quantile(0.99), 830, "the 83rd of 83");
+        assert_eq!(h.quantile(0.5), 420, "the 42nd");
+        let mut h = LatencyHistogram::new(60_000_000);
+        for v in 1..=100u64 {
+            h.record(v);
+        }
+        assert_eq!(h.quantile(0.07), 7);
+        assert_eq!(h.value_at_rank(1), 1);
+        assert_eq!(h.value_at_rank(500), 100, "clamped");
+        assert_eq!(h.count_above(90), 10);
+        assert_eq!(h.count_above(0), 100);
+    }
+
+    #[test]
+    fn subtracting_undoes_adding() {
+        let mut a = LatencyHistogram::new(60_000_000);
+        let mut b = LatencyHistogram::new(60_000_000);
+        for v in [5, 50, 500] {
+            a.record(v);
+        }
+        b.record(70_000_000);
+        b.record(9);
+        let before = a.clone();
+        a.add(&b);
+        a.subtract(&b);
+        assert_eq!(a.inner(), before.inner());
+        assert_eq!(a.saturated(), 0);
+        let sparse = b.to_sparse();
+        let mut scratch = LatencyHistogram::new(60_000_000);
+        a.add_sparse(&sparse);
+        assert_eq!(a.len(), 5);
+        a.subtract_sparse(&sparse, &mut scratch);
+        assert_eq!(a.inner(), before.inner());
     }
 
     #[test]

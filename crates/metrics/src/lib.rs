@@ -14,7 +14,7 @@ mod outcome;
 mod pauses;
 mod shard;
 
-pub use histogram::{DecodeError, LatencyHistogram, LatencyStats};
+pub use histogram::{nearest_rank, DecodeError, LatencyHistogram, LatencyStats};
 pub use outcome::{Outcome, OutcomeCounts};
 pub use pauses::Pauses;
 pub use shard::{EndpointShard, Sample, Shard};

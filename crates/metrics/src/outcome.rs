@@ -117,6 +117,13 @@ impl OutcomeCounts {
         }
     }
 
+    /// Removes the counts of `other`, which must have been added before.
+    pub fn subtract(&mut self, other: &OutcomeCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a = a.saturating_sub(*b);
+        }
+    }
+
     /// (class, count) pairs in report order.
     pub fn iter(&self) -> impl Iterator<Item = (Outcome, u64)> + '_ {
         Outcome::ALL.iter().map(move |&o| (o, self.get(o)))

@@ -24,15 +24,29 @@ pub struct Sample {
     /// descriptor, a local port, socket memory) while opening its connection: a failure
     /// of the generator, not of the target (see [`EndpointShard::local_errors`]).
     pub local: bool,
+    /// The request went to a second connection because the first closed before it was
+    /// written (see [`EndpointShard::resent`]).
+    pub resent: bool,
 }
 
 /// Everything recorded for one endpoint.
+///
+/// The latency and service-time histograms hold **successful** requests only (outcome
+/// [`Outcome::Success`]): the distribution of good answers. A failed request's time says
+/// how fast it failed, not how fast the target served; failures are counted per class
+/// in `outcomes`, and a latency budget counts them as slower than any threshold (see
+/// `loadgate-slo`).
 #[derive(Debug, Clone)]
 pub struct EndpointShard {
-    /// Latency from the intended send time (open model) or the send (closed model).
+    /// Latency of successful requests from the intended send time (open model) or the
+    /// send (closed model).
     pub latency: LatencyHistogram,
-    /// Service time from the actual send.
+    /// Service time of successful requests, from the moment the generator started the
+    /// request (latency minus the send lag).
     pub service: LatencyHistogram,
+    /// Open model: how long after its intended time each request was started (the
+    /// generator's own delay), every send.
+    pub send_lag: LatencyHistogram,
     /// Counter per outcome class.
     pub outcomes: OutcomeCounts,
     /// Counter per HTTP status code.
@@ -48,6 +62,13 @@ pub struct EndpointShard {
     /// Requests that failed because loadgate ran out of a local resource (also counted
     /// in their outcome class, `connect_error`). Any makes the run invalid.
     pub local_errors: u64,
+    /// Arrivals whose request could not be built (a template rendered something that is
+    /// not a valid URL or header value): never sent, a failure of the generator's
+    /// input. Any makes the run invalid.
+    pub unbuilt: u64,
+    /// Requests sent a second time on a new connection because the first one closed
+    /// before the request was written (HTTP/2 only; shown, never hidden).
+    pub resent: u64,
 }
 
 impl EndpointShard {
@@ -56,6 +77,7 @@ impl EndpointShard {
         EndpointShard {
             latency: LatencyHistogram::new(max_us),
             service: LatencyHistogram::new(max_us),
+            send_lag: LatencyHistogram::new(max_us),
             outcomes: OutcomeCounts::default(),
             statuses: BTreeMap::new(),
             bytes: 0,
@@ -63,6 +85,8 @@ impl EndpointShard {
             late: 0,
             dropped: 0,
             local_errors: 0,
+            unbuilt: 0,
+            resent: 0,
         }
     }
 
@@ -70,6 +94,7 @@ impl EndpointShard {
     pub fn merge_from(&mut self, other: &EndpointShard) {
         self.latency.add(&other.latency);
         self.service.add(&other.service);
+        self.send_lag.add(&other.send_lag);
         self.outcomes.add(&other.outcomes);
         for (&code, &n) in &other.statuses {
             *self.statuses.entry(code).or_insert(0) += n;
@@ -79,11 +104,14 @@ impl EndpointShard {
         self.late += other.late;
         self.dropped += other.dropped;
         self.local_errors += other.local_errors;
+        self.unbuilt += other.unbuilt;
+        self.resent += other.resent;
     }
 
     fn reset(&mut self) {
         self.latency.reset();
         self.service.reset();
+        self.send_lag.reset();
         self.outcomes = OutcomeCounts::default();
         // Keep the keys: the same codes recur, so no allocation next interval.
         self.statuses.values_mut().for_each(|n| *n = 0);
@@ -92,11 +120,18 @@ impl EndpointShard {
         self.late = 0;
         self.dropped = 0;
         self.local_errors = 0;
+        self.unbuilt = 0;
+        self.resent = 0;
     }
 
     /// Completed requests (every outcome class).
     pub fn completed(&self) -> u64 {
         self.outcomes.total()
+    }
+
+    /// Completed requests whose outcome is [`Outcome::Success`].
+    pub fn successes(&self) -> u64 {
+        self.outcomes.get(Outcome::Success)
     }
 }
 
@@ -119,26 +154,46 @@ impl Shard {
         Shard { endpoints }
     }
 
-    /// Records one finished request. Allocation-free once a status code has been seen.
+    /// Records one finished request: its times only if it succeeded, its outcome in
+    /// any case. Allocation-free once a status code has been seen.
     #[inline]
     pub fn record(&mut self, s: &Sample) {
         let e = &mut self.endpoints[s.endpoint];
-        e.latency.record(s.latency_us);
-        e.service.record(s.service_us);
+        if s.outcome == Outcome::Success {
+            e.latency.record(s.latency_us);
+            e.service.record(s.service_us);
+        }
         e.outcomes.incr(s.outcome);
         if let Some(code) = s.status {
             *e.statuses.entry(code).or_insert(0) += 1;
         }
         e.bytes += s.bytes;
         e.local_errors += s.local as u64;
+        e.resent += s.resent as u64;
     }
 
-    /// Counts one send for `endpoint`, and whether it was late.
+    /// Counts one send for `endpoint`: its lag behind the intended time (open model;
+    /// `None` in the closed model, which has no schedule) and whether that was late.
     #[inline]
-    pub fn record_send(&mut self, endpoint: usize, late: bool) {
+    pub fn record_send(&mut self, endpoint: usize, lag_us: Option<u64>, late: bool) {
         let e = &mut self.endpoints[endpoint];
         e.sent += 1;
         e.late += late as u64;
+        if let Some(lag) = lag_us {
+            e.send_lag.record(lag);
+        }
+    }
+
+    /// Counts one arrival whose request could not be built.
+    #[inline]
+    pub fn record_unbuilt(&mut self, endpoint: usize) {
+        self.endpoints[endpoint].unbuilt += 1;
+    }
+
+    /// Counts one request sent again on a new connection (see [`EndpointShard::resent`]).
+    #[inline]
+    pub fn record_resent(&mut self, endpoint: usize) {
+        self.endpoints[endpoint].resent += 1;
     }
 
     /// Counts one arrival that was dropped because too many requests were in flight.
@@ -191,6 +246,7 @@ mod tests {
             status: Some(200),
             bytes: 10,
             local: false,
+            resent: false,
         }
     }
 

@@ -67,8 +67,9 @@ pub(crate) fn verdict_words(v: Verdict) -> (&'static str, &'static str) {
     match v {
         Verdict::Pass => ("pass", "every budget held on a valid run"),
         Verdict::Fail => ("fail", "at least one SLO budget was breached"),
-                Verdict::Regression => ("regression", "every budget held, but the run is worse than its baseline beyond the regression budgets and beyond noise"),
-        Verdict::Invalid => ("invalid", "the load generator could not hold the requested load, so the figures describe loadgate, not the target"),
+        Verdict::Regression => ("regression", "every budget held, but the run is worse than its baseline beyond the regression budgets and beyond noise"),
+        Verdict::Invalid => ("invalid", "loadgate's own shortfall could have changed the verdict or the load the target saw, so the run neither passes nor fails"),
+        Verdict::Interrupted => ("invalid", "the run was stopped before the end of its profile; the budgets judge only what was measured until then"),
     }
 }
 
@@ -97,8 +98,8 @@ pub fn report_html(
         (
             "duration",
             format!(
-                "{:.0} s profile, {:.0} s measured after {:.0} s warm-up",
-                s.duration_s, s.measured_s, s.warmup_s
+                "{:.0} s profile, {:.1} s measured after {:.0} s warm-up, {:.1} s drain",
+                s.duration_s, s.measured_s, s.warmup_s, s.drain_s
             ),
         ),
         (
@@ -168,15 +169,24 @@ pub fn report_html(
         }
         for scope in scopes {
             for r in s.slo.iter().filter(|r| r.scope == scope) {
+                let result = match (r.pass, r.robust) {
+                    (true, _) => "PASS",
+                    (false, true) => "FAIL",
+                    (false, false) => "FAIL (the generator's lag could explain it)",
+                };
+                let note = r
+                    .window
+                    .as_ref()
+                    .map(|w| format!("<br><small>{}</small>", html(&crate::text::window(w))))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     o,
-                    "<tr><td>{}</td><td class=\"l\"><code>{}</code></td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+                    "<tr><td>{}</td><td class=\"l\"><code>{}</code>{note}</td><td>{}</td><td>{}</td><td class=\"{}\">{result}</td></tr>",
                     html(&r.scope),
                     html(&r.expr),
                     html(&r.measured_text),
                     margin(r.margin),
                     if r.pass { "pass" } else { "fail" },
-                    if r.pass { "PASS" } else { "FAIL" }
                 );
             }
         }
@@ -192,9 +202,11 @@ pub fn report_html(
         endpoint_rows(&mut o, e, std::ptr::eq(e, &s.overall), s.model == "open");
     }
     o.push_str("</tbody></table>\n");
+    o.push_str("<p class=\"classes\">Latency figures cover successful requests (the expected status, every check passed); failed requests are counted by class under each row, and a latency budget counts them as slower than its threshold.");
     if s.model == "open" {
-        o.push_str("<p class=\"classes\">Latency is measured from each request's intended send time (coordinated-omission corrected); the grey row is service time from the actual send.</p>\n");
+        o.push_str(" Latency is measured from each request's intended send time (coordinated-omission corrected); the grey row is service time from the moment loadgate started the request.");
     }
+    o.push_str("</p>\n");
     o.push_str("</section>\n");
 
     page_end(&mut o, charts);

@@ -10,14 +10,17 @@ use crate::text::{attr, html};
 /// Renders `junit.xml`.
 pub fn junit_xml(s: &RunSummary) -> String {
     let suite = format!("loadgate.{}", s.scenario);
-    let tests = s.slo.len() + 1;
+    let interrupted = s.verdict == loadgate_slo::summary::Verdict::Interrupted;
+    let tests = s.slo.len() + 1 + usize::from(interrupted);
     let failures =
         s.slo.iter().filter(|r| !r.pass).count() + usize::from(!s.invalid_reasons.is_empty());
+    // An interrupted run did not run its course: an error, whatever the budgets said.
+    let errors = usize::from(interrupted);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(out, "<testsuites name=\"loadgate\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">", s.measured_s);
+    let _ = writeln!(out, "<testsuites name=\"loadgate\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{:.3}\">", s.measured_s);
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">",
         attr(&suite),
         s.measured_s,
         attr(s.started_at.trim_end_matches('Z'))
@@ -46,6 +49,19 @@ pub fn junit_xml(s: &RunSummary) -> String {
             ">\n      <failure message=\"{}\" type=\"invalid\">{}</failure>\n    </testcase>",
             attr(&joined),
             html(&joined)
+        );
+    }
+    if interrupted {
+        let msg = s
+            .stop_detail
+            .clone()
+            .unwrap_or_else(|| "interrupted before the end of the profile".into());
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"{}\" name=\"run completed\" time=\"0\">\n      <error message=\"{}\" type=\"interrupted\">{}</error>\n    </testcase>",
+            attr(&format!("{suite}.run")),
+            attr(&msg),
+            html(&msg)
         );
     }
     for r in &s.slo {

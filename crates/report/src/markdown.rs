@@ -15,6 +15,7 @@ pub fn summary_md(s: &RunSummary) -> String {
         Verdict::Fail => "❌",
         Verdict::Invalid => "⚠️",
         Verdict::Regression => "📉",
+        Verdict::Interrupted => "⏹️",
     };
     let _ = writeln!(
         out,

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use loadgate_metrics::{DecodeError, LatencyHistogram, OutcomeCounts, Pauses, Shard};
+use loadgate_metrics::{
+    DecodeError, EndpointShard, LatencyHistogram, OutcomeCounts, Pauses, Shard,
+};
 use loadgate_slo::summary::RunSummary;
 use serde::{Deserialize, Serialize};
 
@@ -16,18 +18,30 @@ pub struct EncodedPair {
     pub latency: String,
     /// Service-time histogram, same encoding.
     pub service: String,
+    /// Open model: send-lag histogram, same encoding (empty in runs before schema 2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub send_lag: String,
     /// Latencies recorded at the histogram's bound.
     pub saturated: u64,
 }
 
 impl EncodedPair {
-    fn of(name: &str, latency: &LatencyHistogram, service: &LatencyHistogram) -> EncodedPair {
+    fn of(name: &str, e: &EndpointShard) -> EncodedPair {
         EncodedPair {
             name: name.to_string(),
-            latency: latency.to_base64(),
-            service: service.to_base64(),
-            saturated: latency.saturated(),
+            latency: e.latency.to_base64(),
+            service: e.service.to_base64(),
+            send_lag: e.send_lag.to_base64(),
+            saturated: e.latency.saturated(),
         }
+    }
+
+    /// The send-lag histogram; empty (bounded at `max_us`) for runs that kept none.
+    pub fn send_lag(&self, max_us: u64) -> Result<LatencyHistogram, DecodeError> {
+        if self.send_lag.is_empty() {
+            return Ok(LatencyHistogram::new(max_us));
+        }
+        LatencyHistogram::from_base64(&self.send_lag, 0)
     }
 
     /// The latency histogram.
@@ -54,11 +68,11 @@ impl Phase {
     fn of(names: &[String], shard: &Shard) -> Phase {
         let all = shard.overall();
         Phase {
-            all: EncodedPair::of("all", &all.latency, &all.service),
+            all: EncodedPair::of("all", &all),
             endpoints: names
                 .iter()
                 .zip(shard.endpoints())
-                .map(|(n, e)| EncodedPair::of(n, &e.latency, &e.service))
+                .map(|(n, e)| EncodedPair::of(n, e))
                 .collect(),
         }
     }
@@ -67,7 +81,7 @@ impl Phase {
 /// `histograms.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistogramsFile {
-    /// Layout version (1).
+    /// Layout version (2: histograms of successful requests, with send lag).
     pub schema_version: u32,
     /// `us`.
     pub unit: String,
@@ -83,7 +97,7 @@ impl HistogramsFile {
     /// Encodes a run's shards.
     pub fn new(names: &[String], measured: &Shard, warmup: &Shard) -> HistogramsFile {
         HistogramsFile {
-            schema_version: 1,
+            schema_version: 2,
             unit: "us".into(),
             encoding: "hdr-v2-deflate-base64".into(),
             measured: Phase::of(names, measured),
@@ -149,6 +163,9 @@ pub struct SeriesRow {
     pub t: u64,
     /// In the warm-up.
     pub warmup: bool,
+    /// After the measured phase: what completed here was due earlier, and counts there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drain: bool,
     /// Arrivals due (open model) or VUs (closed model).
     pub target: f64,
     /// Requests sent.
@@ -191,6 +208,7 @@ impl SeriesRow {
         SeriesRow {
             t,
             warmup,
+            drain: false,
             target,
             sent: all.sent,
             completed: all.completed(),

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use loadgate_metrics::{Outcome, Sample, Shard};
-use loadgate_slo::summary::{judge, EndpointSummary, OpenFacts, RunSummary, SCHEMA_VERSION};
+use loadgate_slo::judge::{judge, Input, OpenFacts, Stop, ValidityMode};
+use loadgate_slo::summary::{EndpointSummary, LoadSummary, RunSummary, SCHEMA_VERSION};
 
 use crate::{HistogramsFile, RunDir, SeriesRow};
 
@@ -27,7 +28,7 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
             } else {
                 Outcome::Success
             };
-            second.record_send(endpoint, false);
+            second.record_send(endpoint, Some(100 + i % 300), false);
             second.record(&Sample {
                 endpoint,
                 latency_us: 20_000 + (i % 50) * 1_000 + (t % 10) * 5_000,
@@ -40,6 +41,7 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
                 }),
                 bytes: 100,
                 local: false,
+                resent: false,
             });
         }
         if t >= warmup {
@@ -72,16 +74,21 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         min_achieved_ratio: 0.95,
         max_late_ratio: 0.01,
         max_dropped_ratio: 0.001,
+        validity: ValidityMode::Robust,
         pauses: None,
     };
-    let j = judge(
-        &names,
-        &measured,
+    let mut scoped: Vec<(Option<usize>, &loadgate_slo::Budget)> =
+        budgets.iter().map(|b| (None, b)).collect();
+    scoped.push((Some(0), &per_endpoint));
+    let j = judge(&Input {
+        names: &names,
+        measured: &measured,
         measured_s,
-        &budgets.iter().collect::<Vec<_>>(),
-        &[(0, &per_endpoint)],
-        Some(facts),
-    );
+        budgets: &scoped,
+        windows: &[],
+        open: Some(facts),
+        stop: Stop::Completed,
+    });
     let summary = RunSummary {
         schema_version: SCHEMA_VERSION,
         loadgate_version: "0.1.0".into(),
@@ -94,6 +101,11 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         duration_s: seconds as f64,
         warmup_s: warmup as f64,
         measured_s,
+        drain_s: 0.4,
+        load: LoadSummary {
+            profile: format!("from {per_second} rps, {seconds}s to {per_second} rps"),
+            peak: per_second as f64,
+        },
         workers: 2,
         pinned_cpus: vec![0, 1],
         verdict: j.verdict,

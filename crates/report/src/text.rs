@@ -47,6 +47,27 @@ pub fn margin(m: Option<f64>) -> String {
     }
 }
 
+/// A windowed budget's windows in words: how many broke it and where the worst was.
+pub fn window(w: &loadgate_slo::window::WindowSummary) -> String {
+    let place = format!("{:.0}-{:.0} s", w.worst_start_s, w.worst_end_s);
+    if w.partial {
+        format!(
+            "judged once over the whole measured phase ({place}): it is shorter than the {} s window",
+            w.length_s
+        )
+    } else if w.breaching == 0 {
+        format!(
+            "held in all {} windows of {} s; the worst was {place}",
+            w.windows, w.length_s
+        )
+    } else {
+        format!(
+            "broken in {} of {} windows of {} s; the worst was {place}",
+            w.breaching, w.windows, w.length_s
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

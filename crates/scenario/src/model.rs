@@ -255,6 +255,9 @@ pub struct Validity {
     pub max_late_ratio: f64,
     /// A larger share of dropped sends makes the run invalid.
     pub max_dropped_ratio: f64,
+    /// `robust` (the default: invalid only when the generator's error could change the
+    /// verdict or the load) or `strict` (also past `max_late_ratio` late sends).
+    pub mode: loadgate_slo::judge::ValidityMode,
 }
 
 /// The load profile.
@@ -325,6 +328,16 @@ pub struct Slo {
     pub global: Vec<SloBudget>,
     /// Budgets on one endpoint (index into `Scenario::endpoints`).
     pub endpoints: Vec<(usize, SloBudget)>,
+}
+
+impl Slo {
+    /// Every budget with its scope (`None`: the whole run; else the endpoint's index), in
+    /// the order budgets are judged and listed: the global ones, then per endpoint.
+    pub fn scoped(&self) -> Vec<(Option<usize>, &SloBudget)> {
+        let global = self.global.iter().map(|b| (None, b));
+        let endpoints = self.endpoints.iter().map(|(i, b)| (Some(*i), b));
+        global.chain(endpoints).collect()
+    }
 }
 
 /// A budget with its abort policy.
@@ -1179,6 +1192,20 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         min_achieved_ratio: ratio(sink, &l.min_achieved_ratio, 0.95, "min_achieved_ratio"),
         max_late_ratio: ratio(sink, &l.max_late_ratio, 0.01, "max_late_ratio"),
         max_dropped_ratio: ratio(sink, &l.max_dropped_ratio, 0.001, "max_dropped_ratio"),
+        mode: match &l.validity {
+            None => loadgate_slo::judge::ValidityMode::Robust,
+            Some(v) => match loadgate_slo::judge::ValidityMode::from_name(v.get_ref()) {
+                Some(m) => m,
+                None => {
+                    sink.span(
+                        v.span(),
+                        format!("unknown validity `{}`", v.get_ref()),
+                        Some("use \"robust\" (the default) or \"strict\"".into()),
+                    );
+                    loadgate_slo::judge::ValidityMode::Robust
+                }
+            },
+        },
     };
     let think_time = l
         .think_time
@@ -1353,10 +1380,14 @@ fn capacity_plan(sink: &mut Sink<'_>, c: &raw::Capacity) -> CapacityPlan {
     plan
 }
 
-/// The in-flight cap when a scenario sets none: enough for the peak rate with every
-/// request taking the whole timeout, between 64 and 10,000.
+/// The in-flight cap when a scenario sets none: room for the peak rate with every
+/// request running into its timeout, with a quarter to spare (a timeout fires up to
+/// 10 ms late, and the workers' shares of arrivals are not exactly equal), between 64
+/// and 50,000. The cap never binds when the target merely hangs: every request then
+/// times out, the target's failure, and no arrival is dropped for want of room.
 pub fn default_max_in_flight(peak: f64, timeout: Duration) -> usize {
-    ((peak * timeout.as_secs_f64()).ceil() as usize).clamp(64, 10_000)
+    let room = peak * (timeout.as_secs_f64() + 0.1) * 1.25;
+    (room.ceil() as usize).clamp(64, 50_000)
 }
 
 fn budgets(

@@ -116,6 +116,7 @@ pub struct Load {
     pub min_achieved_ratio: Option<S<f64>>,
     pub max_late_ratio: Option<S<f64>>,
     pub max_dropped_ratio: Option<S<f64>>,
+    pub validity: Option<S<String>>,
     pub seed: Option<u64>,
 }
 

@@ -201,8 +201,96 @@ pub struct Comparison {
     pub only_in_baseline: Vec<String>,
     /// Endpoints only the new run has.
     pub only_in_new: Vec<String>,
-    /// Whether any row is a regression.
+    /// Why the two runs cannot be compared (empty when they can): an invalid or
+    /// interrupted side, another scenario, model, endpoint set, segment share or load.
+    /// Rows are still listed, but no movement counts as a regression.
+    #[serde(default)]
+    pub incomparable: Vec<String>,
+    /// Whether any row is a regression (never when the runs are incomparable).
     pub regression: bool,
+}
+
+/// How far apart two runs' peak loads may be and still be compared: 10%.
+pub const LOAD_TOLERANCE: f64 = 0.10;
+
+/// Why `base` and `new` are not two runs of the same load against the same target
+/// (empty when they are).
+pub fn incomparable(base: &RunSummary, new: &RunSummary) -> Vec<String> {
+    use crate::summary::Verdict;
+    let mut why = Vec::new();
+    for (side, s) in [("the baseline", base), ("the new run", new)] {
+        match s.verdict {
+            Verdict::Invalid => why.push(format!(
+                "{side} is INVALID: its figures describe loadgate's own shortfall, not the target"
+            )),
+            Verdict::Interrupted => why.push(format!(
+                "{side} was interrupted: it measured only part of its load"
+            )),
+            _ => {}
+        }
+    }
+    if base.scenario != new.scenario {
+        why.push(format!(
+            "they ran different scenarios (`{}` and `{}`)",
+            base.scenario, new.scenario
+        ));
+    }
+    if base.model != new.model {
+        why.push(format!(
+            "they ran different load models ({} and {})",
+            base.model, new.model
+        ));
+    }
+    let names = |s: &RunSummary| {
+        s.endpoints
+            .iter()
+            .map(|e| e.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let (mut bn, mut nn) = (names(base), names(new));
+    bn.sort();
+    nn.sort();
+    if bn != nn {
+        why.push(format!(
+            "they sent to different endpoints ({} and {})",
+            bn.join(", "),
+            nn.join(", ")
+        ));
+    }
+    let share = |s: &RunSummary| {
+        s.segment
+            .as_ref()
+            .filter(|g| g.count > 1)
+            .map_or("the whole load".to_string(), |g| {
+                format!("segment {}/{}", g.index, g.count)
+            })
+    };
+    if share(base) != share(new) {
+        why.push(format!(
+            "they sent different shares of the load ({} and {})",
+            share(base),
+            share(new)
+        ));
+    }
+    // The peak the profile asked for; for summaries written before it was recorded,
+    // the open model's target rate.
+    let peak = |s: &RunSummary| {
+        Some(s.load.peak)
+            .filter(|p| *p > 0.0)
+            .or_else(|| s.rate.as_ref().map(|r| r.target_rps))
+    };
+    if let (Some(a), Some(b)) = (peak(base), peak(new)) {
+        if base.model == new.model && (a - b).abs() > LOAD_TOLERANCE * a.max(b) {
+            let unit = if base.model == "closed" { "VUs" } else { "rps" };
+            why.push(format!(
+                "they ran different loads (peak {} {unit} and {} {unit}, more than {:.0}% apart)",
+                crate::capacity::num(a),
+                crate::capacity::num(b),
+                LOAD_TOLERANCE * 100.0
+            ));
+        }
+    }
+    why
 }
 
 /// The Kolmogorov–Smirnov distance between two histograms, exact at bucket resolution.
@@ -242,14 +330,18 @@ pub fn ks_distance(a: &LatencyHistogram, b: &LatencyHistogram) -> f64 {
     d
 }
 
+/// The metric from a run's summary figures. A percentile the summary does not list (it
+/// lists p50, p90, p95, p99 and p99.9) needs the histogram: NaN without it, never a
+/// neighbouring percentile.
 fn value(e: &EndpointSummary, m: CompareMetric) -> f64 {
     let l = &e.latency_us;
     match m {
-        CompareMetric::Percentile(p) if p >= 99.85 => l.p999 as f64,
-        CompareMetric::Percentile(p) if p >= 98.5 => l.p99 as f64,
-        CompareMetric::Percentile(p) if p >= 92.5 => l.p95 as f64,
-        CompareMetric::Percentile(p) if p >= 70.0 => l.p90 as f64,
-        CompareMetric::Percentile(_) => l.p50 as f64,
+        CompareMetric::Percentile(50.0) => l.p50 as f64,
+        CompareMetric::Percentile(90.0) => l.p90 as f64,
+        CompareMetric::Percentile(95.0) => l.p95 as f64,
+        CompareMetric::Percentile(99.0) => l.p99 as f64,
+        CompareMetric::Percentile(99.9) => l.p999 as f64,
+        CompareMetric::Percentile(_) => f64::NAN,
         CompareMetric::Mean => l.mean,
         CompareMetric::Max => l.max as f64,
         CompareMetric::Throughput => e.success_rps,
@@ -359,8 +451,11 @@ pub fn compare(
             });
         }
     }
-    let regression = rows.iter().any(|r| r.movement == Movement::Regression);
+    let incomparable = incomparable(base, new);
+    let regression =
+        incomparable.is_empty() && rows.iter().any(|r| r.movement == Movement::Regression);
     Comparison {
+        incomparable,
         baseline: format!("{} ({})", base.scenario, base.started_at),
         new: format!("{} ({})", new.scenario, new.started_at),
         budgets: budgets.iter().map(|b| b.text.clone()).collect(),
@@ -435,7 +530,7 @@ mod tests {
         use loadgate_metrics::{Outcome, Sample, Shard};
         let mut shard = Shard::new(1, 60_000_000);
         for &v in values {
-            shard.record_send(0, false);
+            shard.record_send(0, Some(0), false);
             shard.record(&Sample {
                 endpoint: 0,
                 latency_us: v,
@@ -444,6 +539,7 @@ mod tests {
                 status: Some(200),
                 bytes: 0,
                 local: false,
+                resent: false,
             });
         }
         let e = &shard.endpoints()[0];
@@ -459,6 +555,11 @@ mod tests {
             duration_s: 1.0,
             warmup_s: 0.0,
             measured_s: 1.0,
+            drain_s: 0.0,
+            load: crate::summary::LoadSummary {
+                profile: "from 100 rps, 1s to 100 rps".into(),
+                peak: 100.0,
+            },
             workers: 1,
             pinned_cpus: Vec::new(),
             verdict: crate::summary::Verdict::Pass,
@@ -516,5 +617,64 @@ mod tests {
         let (bs, bh) = run(&base);
         let (ns, nh) = run(&new);
         assert!(compare(&bs, &bh, &ns, &nh, &budgets).regression);
+    }
+
+    /// Regression (issue 17): a 60 rps baseline against a 40,000 rps invalid run was
+    /// called a regression; a half-load segment against a full run, throughput -50%.
+    #[test]
+    fn runs_of_other_loads_or_invalid_runs_are_not_compared() {
+        let values: Vec<u64> = (0..2000).map(|v| 10_000 + v * 10).collect();
+        let slower: Vec<u64> = values.iter().map(|v| v * 2).collect();
+        let budgets = [parse_budget("p95:+10%").unwrap()];
+        let (bs, bh) = run(&values);
+        let (mut ns, nh) = run(&slower);
+        assert!(compare(&bs, &bh, &ns, &nh, &budgets)
+            .incomparable
+            .is_empty());
+        ns.load.peak = 40_000.0;
+        ns.verdict = crate::summary::Verdict::Invalid;
+        let c = compare(&bs, &bh, &ns, &nh, &budgets);
+        assert!(!c.regression);
+        assert_eq!(c.incomparable.len(), 2, "{:?}", c.incomparable);
+        assert!(c.incomparable[0].starts_with("the new run is INVALID"));
+        assert!(c.incomparable[1].contains("peak 100 rps and 40000 rps"));
+        let (mut ns, nh) = run(&slower);
+        ns.load.peak = 105.0;
+        ns.segment = Some(crate::summary::SegmentInfo {
+            index: 1,
+            count: 2,
+            start_at: None,
+            started_unix_ms: 0,
+            plan: crate::summary::SegmentPlan {
+                model: "open".into(),
+                profile: String::new(),
+                warmup_s: 0.0,
+                endpoints: vec![],
+                budgets: vec![],
+                data_rows: None,
+                late_tolerance_ms: 1.0,
+                send_window_ms: 0.25,
+                min_achieved_ratio: 0.95,
+                max_late_ratio: 0.01,
+                max_dropped_ratio: 0.001,
+                validity: "robust".into(),
+            },
+        });
+        let c = compare(&bs, &bh, &ns, &nh, &budgets);
+        assert_eq!(
+            c.incomparable,
+            ["they sent different shares of the load (the whole load and segment 1/2)"]
+        );
+    }
+
+    #[test]
+    fn a_percentile_the_summary_does_not_list_is_never_a_neighbour() {
+        let (bs, _) = run(&[1_000, 2_000]);
+        let e = &bs.overall;
+        assert_eq!(
+            value(e, CompareMetric::Percentile(95.0)),
+            e.latency_us.p95 as f64
+        );
+        assert!(value(e, CompareMetric::Percentile(97.0)).is_nan());
     }
 }

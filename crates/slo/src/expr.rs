@@ -1,15 +1,20 @@
 //! The budget expression language.
 //!
 //! ```text
-//! budget  := ["service_"] metric op number unit
+//! budget  := ["service_"] metric op number unit [window]
 //! metric  := "p" number | "mean" | "avg" | "min" | "max"
 //!          | "throughput" | "rps" | "error_rate" | "check_rate"
 //! op      := "<" | "<=" | ">" | ">="
-//! unit    := "us" | "µs" | "ms" | "s" | "m"     (latency metrics)
+//! unit    := "us" | "µs" | "ms" | "s" | "m" | "h"   (latency metrics)
 //!          | "rps" | "/s"                        (throughput)
 //!          | "%"                                 (error_rate, check_rate)
+//! window  := "over" number ("s" | "m" | "min" | "h")   (whole seconds, at least 1 s)
 //! ```
 //! Units are required so `p95 < 2` cannot silently mean two microseconds.
+//!
+//! A budget with a window (`p95 < 2s over 30s`, `error_rate < 5% over 5m`) must hold in
+//! every window of that length in the measured phase, sliding by one second, not just
+//! over the whole run: an outage that a whole-run figure averages away breaks it.
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +88,10 @@ pub struct Budget {
     pub threshold: f64,
     /// The kind of quantity.
     pub unit: Unit,
+    /// `over N`: the budget must hold in every window of this many seconds (sliding by
+    /// one second) instead of over the whole measured phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<u64>,
 }
 
 impl Budget {
@@ -102,7 +111,17 @@ impl Budget {
             Op::Lt | Op::Le => "upper",
             Op::Gt | Op::Ge => "lower",
         };
-        format!("{}{m}:{dir}", if self.service { "service_" } else { "" })
+        let window = self.window_s.map(|w| format!("@{w}s")).unwrap_or_default();
+        format!(
+            "{}{m}:{dir}{window}",
+            if self.service { "service_" } else { "" }
+        )
+    }
+
+    /// Whether this budget measures latency or service time (a percentile, mean, min
+    /// or max), as opposed to a rate or a share.
+    pub fn is_latency(&self) -> bool {
+        self.unit == Unit::Duration
     }
 }
 
@@ -238,7 +257,7 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
     let unit_start = c.pos;
     let unit_text = c.take_while(|ch| !ch.is_whitespace());
     let expected = match unit {
-        Unit::Duration => "a duration unit: us, ms, s or m (e.g. `2s`, `500ms`)",
+        Unit::Duration => "a duration unit: us, ms, s, m or h (e.g. `2s`, `500ms`)",
         Unit::Rate => "a rate unit: rps (e.g. `50rps`)",
         Unit::Ratio => "a percentage: % (e.g. `1%`)",
     };
@@ -247,6 +266,7 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         (Unit::Duration, "ms") => 1_000.0,
         (Unit::Duration, "s") => 1_000_000.0,
         (Unit::Duration, "m" | "min") => 60_000_000.0,
+        (Unit::Duration, "h") => 3_600_000_000.0,
         (Unit::Rate, "rps" | "/s" | "req/s") => 1.0,
         (Unit::Ratio, "%") => 0.01,
         (_, "") => {
@@ -265,11 +285,18 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         }
     };
     c.skip_ws();
+    let window_s = if c.rest().starts_with("over") {
+        c.pos += 4;
+        Some(window(&mut c)?)
+    } else {
+        None
+    };
+    c.skip_ws();
     if !c.rest().is_empty() {
         return Err(c.err(
             c.pos,
             format!("unexpected `{}` after the budget", c.rest()),
-            "write one budget per string",
+            "write one budget per string, optionally with a window: `p95 < 2s over 30s`",
         ));
     }
     let threshold = value * scale;
@@ -287,7 +314,58 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         op,
         threshold,
         unit,
+        window_s,
     })
+}
+
+const WINDOW_HINT: &str =
+    "write a window in whole seconds, minutes or hours, e.g. `over 30s`, `over 5m` or `over 1h`";
+
+/// The window after `over`, in whole seconds.
+fn window(c: &mut Cursor<'_>) -> Result<u64, ParseError> {
+    c.skip_ws();
+    let num_start = c.pos;
+    let num = c.take_while(|ch| ch.is_ascii_digit() || ch == '.');
+    let value: f64 = num.parse().map_err(|_| {
+        c.err(
+            num_start,
+            "expected a window length after `over`",
+            WINDOW_HINT,
+        )
+    })?;
+    c.skip_ws();
+    let unit_start = c.pos;
+    let unit = c.take_while(|ch| ch.is_ascii_alphabetic());
+    let scale = match unit {
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "" => {
+            return Err(c.err(
+                unit_start,
+                format!("missing unit after `over {num}`"),
+                WINDOW_HINT,
+            ))
+        }
+        other => {
+            return Err(c.err(
+                unit_start,
+                format!("`{other}` is not a window unit"),
+                WINDOW_HINT,
+            ))
+        }
+    };
+    let seconds = value * scale;
+    if !(seconds >= 1.0 && seconds.fract() == 0.0 && seconds <= 7.0 * 86_400.0) {
+        return Err(c.err(
+            num_start,
+            format!(
+                "a window of `{num}{unit}` is not a whole number of seconds between 1 s and 7 days"
+            ),
+            WINDOW_HINT,
+        ));
+    }
+    Ok(seconds as u64)
 }
 
 #[cfg(test)]
@@ -341,6 +419,26 @@ mod tests {
         err("p95 < 2s and more", 9, "unexpected");
         err("", 0, "expected a metric");
         err("p101 < 1s", 0, "outside 0..100");
+        err("p95 < 2s over", 13, "expected a window length");
+        err("p95 < 2s over 30", 16, "missing unit");
+        err("p95 < 2s over 30ms", 16, "not a window unit");
+        err("p95 < 2s over 0.5s", 14, "whole number of seconds");
+        err("p95 < 2s over 30s please", 18, "unexpected");
+    }
+
+    #[test]
+    fn windows_are_whole_seconds() {
+        let w = |s: &str| parse(s).unwrap().window_s;
+        assert_eq!(w("p95 < 2s over 30s"), Some(30));
+        assert_eq!(w("error_rate < 5% over 5m"), Some(300));
+        assert_eq!(w("throughput > 50rps over 1 min"), Some(60));
+        assert_eq!(w("p99<1s over 1h"), Some(3600));
+        assert_eq!(w("p95 < 2s"), None);
+        assert_ne!(
+            parse("p95 < 2s over 30s").unwrap().key(),
+            parse("p95 < 2s").unwrap().key(),
+            "a windowed budget does not replace the whole-run one"
+        );
     }
 
     #[test]

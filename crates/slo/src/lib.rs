@@ -1,54 +1,52 @@
 //! SLO budgets: the expression language (`p95 < 2s`, `throughput > 50rps`,
-//! `error_rate < 1%`), measuring a budget's metric from recorded histograms and counters,
-//! and the pass/fail verdict.
+//! `error_rate < 1%`, `p95 < 2s over 30s`), measuring a budget's metric from recorded
+//! histograms and counters, windowed budgets over per-second data, and the verdict.
 //!
 //! Pure and I/O-free. Parse errors carry a byte offset into the expression so callers can
 //! turn it into file:line:column. Not here: reading scenario files, running load.
+//!
+//! # Which requests each metric covers
+//!
+//! Latency histograms hold **successful** requests only (the expected status, every
+//! check passed). A latency budget still counts every request:
+//! - `pN < T` holds when at least N% of *all* completed requests succeeded within T. A
+//!   failed request (refused, reset, timed out, malformed, an unexpected status, a failed
+//!   check) ranks above every success, so when more than (100 − N)% of the requests
+//!   failed, the percentile is not reached and the budget fails.
+//! - `max < T` holds when every request succeeded within T; `min` and `mean` are over the
+//!   successful requests and fail when none succeeded.
+//! - `throughput` counts successful requests per second of the measured phase;
+//!   `error_rate` is the share of completed requests that did not succeed; `check_rate`
+//!   the share of received responses that passed every check.
 
 pub mod capacity;
 pub mod compare;
 mod expr;
 mod format;
+pub mod judge;
 pub mod summary;
+pub mod window;
 
 pub use expr::{parse, Budget, Metric, Op, ParseError, Unit};
 pub use format::format_value;
 
-use loadgate_metrics::{LatencyHistogram, OutcomeCounts};
+use loadgate_metrics::{nearest_rank, LatencyHistogram, Outcome, OutcomeCounts};
 use serde::{Deserialize, Serialize};
 
+use crate::window::WindowSummary;
+
 /// What a budget is measured against: one endpoint's (or the whole run's) data over the
-/// measured (post-warm-up) phase.
+/// measured (post-warm-up) phase, or over one window of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Observed<'a> {
-    /// Latency histogram (corrected in the open model).
+    /// Latency histogram of successful requests (corrected in the open model).
     pub latency: &'a LatencyHistogram,
-    /// Service-time histogram.
+    /// Service-time histogram of successful requests.
     pub service: &'a LatencyHistogram,
-    /// Outcome counters.
+    /// Outcome counters of every completed request.
     pub outcomes: &'a OutcomeCounts,
-    /// Length of the measured phase in seconds.
+    /// Length of the measured phase (or window) in seconds.
     pub duration_s: f64,
-}
-
-/// The verdict on one budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct BudgetResult {
-    /// `"global"` or the endpoint name.
-    pub scope: String,
-    /// The expression as written.
-    pub expr: String,
-    /// The measured value in the budget's base unit (µs, rps or a 0..1 ratio);
-    /// `None` when there was nothing to measure.
-    pub measured: Option<f64>,
-    /// The measured value for people, in the budget's unit.
-    pub measured_text: String,
-    /// The threshold in the base unit.
-    pub threshold: f64,
-    /// Headroom as a fraction of the threshold: positive when passing.
-    pub margin: Option<f64>,
-    /// Whether the budget holds.
-    pub pass: bool,
 }
 
 impl<'a> Observed<'a> {
@@ -63,34 +61,142 @@ impl<'a> Observed<'a> {
     }
 }
 
+/// What measuring a budget found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measure {
+    /// A value in the budget's base unit (µs, rps or a 0..1 ratio).
+    Value(f64),
+    /// Too many requests failed for the metric to be reached: a percentile whose rank
+    /// falls among the failed requests, a maximum with any failure, a mean or minimum
+    /// with no success. Worse than any upper bound.
+    Failed {
+        /// Requests that did not succeed.
+        failed: u64,
+        /// Every completed request.
+        total: u64,
+    },
+    /// Nothing to measure: no request completed (or no response arrived, for
+    /// `check_rate`), or no time passed.
+    NoData,
+}
+
+impl Measure {
+    /// The value to compare: `Failed` is infinitely slow.
+    fn comparable(self) -> Option<f64> {
+        match self {
+            Measure::Value(v) => Some(v),
+            Measure::Failed { .. } => Some(f64::INFINITY),
+            Measure::NoData => None,
+        }
+    }
+}
+
+/// The verdict on one budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BudgetResult {
+    /// `"global"` or the endpoint name.
+    pub scope: String,
+    /// The expression as written.
+    pub expr: String,
+    /// The measured value in the budget's base unit (µs, rps or a 0..1 ratio); `None`
+    /// when there was nothing to measure or too many requests failed to reach it
+    /// (`measured_text` says which). For a windowed budget, the worst window's value.
+    pub measured: Option<f64>,
+    /// The measured value for people, in the budget's unit.
+    pub measured_text: String,
+    /// The threshold in the base unit.
+    pub threshold: f64,
+    /// Headroom as a fraction of the threshold: positive when passing.
+    pub margin: Option<f64>,
+    /// Whether the budget holds.
+    pub pass: bool,
+    /// Whether the result could not have been changed by the generator's own delay in
+    /// sending (open model): false for a latency budget that fails on latency from the
+    /// intended send time but holds on the same requests' service time, and for a
+    /// throughput budget that only the unsent part of the schedule could have met. A
+    /// non-robust result makes the run invalid.
+    #[serde(default = "yes")]
+    pub robust: bool,
+    /// Whether loadgate added this budget itself (see `summary::IMPLICIT_ERROR_RATE`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implicit: bool,
+    /// For a budget with a window (`over 30s`): how many windows were judged, how many
+    /// broke the budget, and which was the worst.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSummary>,
+}
+
+fn yes() -> bool {
+    true
+}
+
 impl Budget {
-    /// Measures this budget's metric. `None` when there is no data (no requests, or no
-    /// responses for `check_rate`).
-    pub fn measure(&self, o: &Observed<'_>) -> Option<f64> {
+    /// Measures this budget's metric over `o` (see the crate documentation for which
+    /// requests each metric covers). A window is not applied here: `o` is what to
+    /// measure.
+    pub fn measure(&self, o: &Observed<'_>) -> Measure {
         let hist = if self.service { o.service } else { o.latency };
         let total = o.outcomes.total();
+        let failed = o.outcomes.errors();
+        let ok = total - failed;
+        let latency = |f: &dyn Fn() -> f64, all_must_succeed: bool| {
+            if total == 0 {
+                Measure::NoData
+            } else if ok == 0 || hist.is_empty() || (all_must_succeed && failed > 0) {
+                Measure::Failed { failed, total }
+            } else {
+                Measure::Value(f())
+            }
+        };
         match self.metric {
-            Metric::Percentile(p) => (!hist.is_empty()).then(|| hist.quantile(p / 100.0) as f64),
-            Metric::Mean => (!hist.is_empty()).then(|| hist.mean()),
-            Metric::Min => (!hist.is_empty()).then(|| hist.stats().min as f64),
-            Metric::Max => (!hist.is_empty()).then(|| hist.stats().max as f64),
-            Metric::Throughput => (o.duration_s > 0.0)
-                .then(|| o.outcomes.get(loadgate_metrics::Outcome::Success) as f64 / o.duration_s),
-            Metric::ErrorRate => (total > 0).then(|| o.outcomes.errors() as f64 / total as f64),
+            Metric::Percentile(p) => {
+                if total == 0 {
+                    return Measure::NoData;
+                }
+                let rank = nearest_rank(p / 100.0, total);
+                if rank > ok || hist.is_empty() {
+                    Measure::Failed { failed, total }
+                } else {
+                    Measure::Value(hist.value_at_rank(rank) as f64)
+                }
+            }
+            Metric::Mean => latency(&|| hist.mean(), false),
+            Metric::Min => latency(&|| hist.inner().min() as f64, false),
+            Metric::Max => latency(&|| hist.max() as f64, true),
+            Metric::Throughput if o.duration_s > 0.0 => {
+                Measure::Value(o.outcomes.get(Outcome::Success) as f64 / o.duration_s)
+            }
+            Metric::ErrorRate if total > 0 => Measure::Value(failed as f64 / total as f64),
             Metric::CheckRate => {
                 let responses = o.outcomes.responses();
-                (responses > 0).then(|| {
-                    let failed = responses - o.outcomes.get(loadgate_metrics::Outcome::Success);
-                    1.0 - failed as f64 / responses as f64
-                })
+                if responses == 0 {
+                    return Measure::NoData;
+                }
+                let failed = responses - o.outcomes.get(Outcome::Success);
+                Measure::Value(1.0 - failed as f64 / responses as f64)
             }
+            Metric::Throughput | Metric::ErrorRate => Measure::NoData,
         }
     }
 
-    /// Evaluates the budget; no data is a failure (a gate must not pass on silence).
+    /// Whether `m` meets this budget; no data is a failure (a gate must not pass on
+    /// silence).
+    pub fn holds(&self, m: Measure) -> bool {
+        m.comparable()
+            .is_some_and(|v| self.op.holds(v, self.threshold))
+    }
+
+    /// Evaluates the budget over `o` (the whole measured phase).
     pub fn evaluate(&self, scope: &str, o: &Observed<'_>) -> BudgetResult {
-        let measured = self.measure(o);
-        let pass = measured.is_some_and(|v| self.op.holds(v, self.threshold));
+        self.result(scope, self.measure(o))
+    }
+
+    /// The result of this budget for a measurement `m`.
+    pub fn result(&self, scope: &str, m: Measure) -> BudgetResult {
+        let measured = match m {
+            Measure::Value(v) => Some(v),
+            _ => None,
+        };
         let margin = measured.and_then(|v| {
             (self.threshold != 0.0).then(|| match self.op {
                 Op::Lt | Op::Le => (self.threshold - v) / self.threshold,
@@ -101,11 +207,32 @@ impl Budget {
             scope: scope.to_string(),
             expr: self.text.clone(),
             measured,
-            measured_text: measured
-                .map_or_else(|| "no data".to_string(), |v| format_value(v, self.unit)),
+            measured_text: self.describe(m),
             threshold: self.threshold,
             margin,
-            pass,
+            pass: self.holds(m),
+            robust: true,
+            implicit: false,
+            window: None,
+        }
+    }
+
+    /// A measurement in words, in this budget's unit.
+    pub fn describe(&self, m: Measure) -> String {
+        match m {
+            Measure::Value(v) => format_value(v, self.unit),
+            Measure::NoData => "no data".to_string(),
+            Measure::Failed { failed, total } => match self.metric {
+                Metric::Percentile(_) => format!(
+                    "not reached: {:.2}% of requests failed",
+                    failed as f64 * 100.0 / total.max(1) as f64
+                ),
+                Metric::Max => format!(
+                    "not reached: {failed} request{} failed",
+                    if failed == 1 { "" } else { "s" }
+                ),
+                _ => "no request succeeded".to_string(),
+            },
         }
     }
 }
@@ -113,69 +240,117 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use loadgate_metrics::Outcome;
 
-    fn observed(lat: &LatencyHistogram, outcomes: &OutcomeCounts) -> BudgetResult {
-        parse("p95 < 2s").unwrap().evaluate(
-            "global",
-            &Observed {
-                latency: lat,
-                service: lat,
-                outcomes,
-                duration_s: 10.0,
-            },
-        )
+    struct Data {
+        lat: LatencyHistogram,
+        outcomes: OutcomeCounts,
+    }
+
+    impl Data {
+        /// `ok` successes at `us` each and `failed` timeouts.
+        fn new(ok: &[u64], failed: u64) -> Data {
+            let mut lat = LatencyHistogram::new(60_000_000);
+            let mut outcomes = OutcomeCounts::default();
+            for &us in ok {
+                lat.record(us);
+                outcomes.incr(Outcome::Success);
+            }
+            for _ in 0..failed {
+                outcomes.incr(Outcome::Timeout);
+            }
+            Data { lat, outcomes }
+        }
+
+        fn check(&self, expr: &str) -> BudgetResult {
+            parse(expr).unwrap().evaluate(
+                "global",
+                &Observed {
+                    latency: &self.lat,
+                    service: &self.lat,
+                    outcomes: &self.outcomes,
+                    duration_s: 10.0,
+                },
+            )
+        }
     }
 
     #[test]
     fn latency_budget_passes_and_fails_on_the_measured_percentile() {
-        let mut lat = LatencyHistogram::new(60_000_000);
-        let mut outcomes = OutcomeCounts::default();
-        for i in 0..100 {
-            lat.record(if i < 94 { 100_000 } else { 3_000_000 });
-            outcomes.incr(Outcome::Success);
-        }
-        let r = observed(&lat, &outcomes);
+        let mut ok = vec![100_000; 94];
+        ok.extend([3_000_000; 6]);
+        let r = Data::new(&ok, 0).check("p95 < 2s");
         assert!(!r.pass, "p95 is 3s: {r:?}");
         assert_eq!(r.measured_text, "3.00s");
-        lat.reset();
-        for _ in 0..100 {
-            lat.record(100_000);
-        }
-        let r = observed(&lat, &outcomes);
+        let r = Data::new(&[100_000; 100], 0).check("p95 < 2s");
         assert!(r.pass);
         assert!(r.margin.unwrap() > 0.9);
     }
 
     #[test]
     fn no_data_fails() {
-        let lat = LatencyHistogram::new(60_000_000);
-        let r = observed(&lat, &OutcomeCounts::default());
+        let r = Data::new(&[], 0).check("p95 < 2s");
         assert!(!r.pass);
         assert_eq!(r.measured_text, "no data");
+        assert!(!Data::new(&[], 0).check("error_rate < 1%").pass);
+    }
+
+    /// Regression (issue 17): a dead target passed `p95 < 500ms` because its refusals
+    /// were timed in microseconds; a hanging one passed because its timeouts were.
+    #[test]
+    fn failed_requests_rank_above_every_threshold() {
+        let dead = Data::new(&[], 250);
+        for expr in [
+            "p95 < 500ms",
+            "p50 < 1h",
+            "mean < 1s",
+            "min < 1s",
+            "max < 1h",
+        ] {
+            let r = dead.check(expr);
+            assert!(!r.pass, "{expr}: {r:?}");
+            assert_eq!(r.measured, None);
+        }
+        assert_eq!(
+            dead.check("p95 < 500ms").measured_text,
+            "not reached: 100.00% of requests failed"
+        );
+        assert_eq!(
+            dead.check("mean < 1s").measured_text,
+            "no request succeeded"
+        );
+        // Half timed out, half fast: the 95th percentile lies among the failures.
+        let half = Data::new(&[1_000; 50], 50);
+        assert!(!half.check("p95 < 2s").pass);
+        assert!(half.check("p50 < 2s").pass, "the 50th is the last success");
+        assert!(!half.check("p51 < 2s").pass);
+        // 3 failed of 100: p95 is the 95th of all, the 95th success here.
+        let mut ok: Vec<u64> = (1..=97).map(|i| i * 1_000).collect();
+        ok.sort();
+        let few = Data::new(&ok, 3);
+        let r = few.check("p95 < 2s");
+        assert!(r.pass);
+        // The 95th success, as its bucket's highest value (3 significant digits).
+        assert!((95_000.0..95_100.0).contains(&r.measured.unwrap()), "{r:?}");
+        assert!(!few.check("p97.1 < 2s").pass, "rank 98 > 97 successes");
+        assert!(!few.check("max < 1h").pass, "any failure breaks max");
+        assert!(few.check("mean < 1s").pass, "mean is over successes");
+        assert_eq!(
+            few.check("max < 1h").measured_text,
+            "not reached: 3 requests failed"
+        );
     }
 
     #[test]
     fn rates_and_ratios() {
-        let lat = LatencyHistogram::new(60_000_000);
-        let mut outcomes = OutcomeCounts::default();
-        for _ in 0..990 {
-            outcomes.incr(Outcome::Success);
-        }
+        let mut d = Data::new(&[1_000; 990], 0);
         for _ in 0..10 {
-            outcomes.incr(Outcome::Http5xx);
+            d.outcomes.incr(Outcome::Http5xx);
         }
-        let o = Observed {
-            latency: &lat,
-            service: &lat,
-            outcomes: &outcomes,
-            duration_s: 10.0,
-        };
-        assert!(parse("throughput > 50rps").unwrap().evaluate("g", &o).pass);
-        assert!(!parse("throughput > 100rps").unwrap().evaluate("g", &o).pass);
+        assert!(d.check("throughput > 50rps").pass);
+        assert!(!d.check("throughput > 100rps").pass);
         // exactly 1% errors: `< 1%` fails, `<= 1%` holds
-        assert!(!parse("error_rate < 1%").unwrap().evaluate("g", &o).pass);
-        assert!(parse("error_rate <= 1%").unwrap().evaluate("g", &o).pass);
-        assert!(parse("check_rate > 98%").unwrap().evaluate("g", &o).pass);
+        assert!(!d.check("error_rate < 1%").pass);
+        assert!(d.check("error_rate <= 1%").pass);
+        assert!(d.check("check_rate > 98%").pass);
     }
 }

@@ -1,20 +1,18 @@
-//! The run summary (`summary.json`) and the verdict.
-//!
-//! A run is **invalid** when the generator could not hold the load it was asked for
-//! (achieved send rate below target, too many late or dropped sends, arrivals never
-//! sent, requests that failed for want of loadgate's own descriptors or ports): its
-//! latency figures then describe the generator, not the target, so it must never pass.
-//! Otherwise it **fails** when any budget is breached and **passes** when all hold.
+//! The run summary (`summary.json`): what a run measured, how it was judged, and the
+//! verdict (decided by [`crate::judge`]).
 
 use std::collections::BTreeMap;
 
-use loadgate_metrics::{EndpointShard, LatencyStats, OutcomeCounts, Pauses, Shard};
+use loadgate_metrics::{EndpointShard, LatencyStats, OutcomeCounts, Pauses};
 use serde::{Deserialize, Serialize};
 
-use crate::{Budget, BudgetResult, Observed};
+use crate::judge::{OpenFacts, ValidityMode};
+use crate::BudgetResult;
 
-/// Version of the `summary.json` layout.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the `summary.json` layout. 2: latency figures cover successful requests
+/// only, requests belong to the phase they were due in, budgets carry windows and
+/// robustness, the verdict can be `interrupted`, send lag is recorded.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The verdict of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -29,6 +27,10 @@ pub enum Verdict {
     /// Valid, every budget held, but worse than the baseline beyond the regression
     /// budgets and beyond noise.
     Regression,
+    /// Stopped from outside (Ctrl-C, SIGTERM) before the end of the profile: the budgets
+    /// judge only what was measured up to the stop, and the run neither passes nor
+    /// fails.
+    Interrupted,
 }
 
 impl Verdict {
@@ -39,6 +41,7 @@ impl Verdict {
             Verdict::Fail => "FAIL",
             Verdict::Invalid => "INVALID",
             Verdict::Regression => "REGRESSION",
+            Verdict::Interrupted => "INTERRUPTED",
         }
     }
 }
@@ -48,11 +51,12 @@ impl Verdict {
 pub struct EndpointSummary {
     /// Endpoint name, or `all`.
     pub name: String,
-    /// Completed requests (every outcome class).
+    /// Completed requests (every outcome class) that were due (open model) or sent
+    /// (closed model) in this phase, whenever they completed.
     pub requests: u64,
-    /// Requests sent.
+    /// Requests sent in this phase.
     pub sent: u64,
-    /// Completed requests per second over the measured phase.
+    /// Completed requests per second over the phase.
     pub rps: f64,
     /// Successful requests per second over the measured phase.
     pub success_rps: f64,
@@ -64,10 +68,15 @@ pub struct EndpointSummary {
     pub outcomes: OutcomeCounts,
     /// Count per HTTP status.
     pub statuses: BTreeMap<String, u64>,
-    /// Latency in µs (from the intended send time in the open model).
+    /// Latency of successful requests in µs (from the intended send time in the open
+    /// model).
     pub latency_us: LatencyStats,
-    /// Service time in µs (from the actual send).
+    /// Service time of successful requests in µs (from the moment the generator started
+    /// the request).
     pub service_us: LatencyStats,
+    /// Open model: how long after its intended time each request was started, µs.
+    #[serde(default)]
+    pub send_lag_us: LatencyStats,
     /// Response body bytes.
     pub bytes: u64,
     /// Sends later than the tolerance.
@@ -79,6 +88,13 @@ pub struct EndpointSummary {
     /// `connect_error`. Any makes the run invalid.
     #[serde(default)]
     pub local_errors: u64,
+    /// Arrivals whose request could not be built (never sent; makes the run invalid).
+    #[serde(default)]
+    pub unbuilt: u64,
+    /// Requests sent again on a new connection because the first closed before the
+    /// request was written.
+    #[serde(default)]
+    pub resent: u64,
     /// Latencies above the histogram's bound (recorded at the bound).
     pub saturated: u64,
 }
@@ -115,10 +131,13 @@ impl EndpointSummary {
                 .collect(),
             latency_us: e.latency.stats(),
             service_us: e.service.stats(),
+            send_lag_us: e.send_lag.stats(),
             bytes: e.bytes,
             late: e.late,
             dropped: e.dropped,
             local_errors: e.local_errors,
+            unbuilt: e.unbuilt,
+            resent: e.resent,
             saturated: e.latency.saturated(),
         }
     }
@@ -154,6 +173,26 @@ pub struct RateSummary {
     /// measured from the intended time either way.
     #[serde(default)]
     pub send_window_ms: f64,
+    /// How the generator's validity was judged: `robust` (invalid only when its own
+    /// error could have changed the verdict or the load the target saw) or `strict`
+    /// (also invalid past `max_late_ratio` late sends).
+    #[serde(default = "robust_name")]
+    pub validity: String,
+    /// How long after its intended time each send was started, µs.
+    #[serde(default)]
+    pub send_lag_us: LatencyStats,
+    /// Sends more than `burst_lag_ms` behind schedule: the target saw them bunched with
+    /// the arrivals after them.
+    #[serde(default)]
+    pub bunched: u64,
+    /// The lag beyond which a send counts as bunched: ten arrival spacings at the target
+    /// rate, at least the late tolerance (ms).
+    #[serde(default)]
+    pub burst_lag_ms: f64,
+}
+
+fn robust_name() -> String {
+    ValidityMode::Robust.name().to_string()
 }
 
 impl RateSummary {
@@ -165,10 +204,12 @@ impl RateSummary {
             String::new()
         };
         format!(
-            "target {:.1} rps, sent {:.1} rps ({:.1}%), late {} ({:.2}%, > {} ms{window}), dropped {} ({:.2}%), never sent {}",
+            "target {:.1} rps, sent {:.1} rps ({:.1}%), send lag p99 {:.1} ms, max {:.1} ms; late {} ({:.2}%, > {} ms{window}), dropped {} ({:.2}%), never sent {}",
             self.target_rps,
             self.achieved_rps,
             self.achieved_ratio * 100.0,
+            self.send_lag_us.p99 as f64 / 1000.0,
+            self.send_lag_us.max as f64 / 1000.0,
             self.late,
             self.late_ratio * 100.0,
             self.late_tolerance_ms,
@@ -176,311 +217,6 @@ impl RateSummary {
             self.dropped_ratio * 100.0,
             self.missed
         )
-    }
-}
-
-/// Open-model facts and the thresholds that make a run invalid.
-#[derive(Debug, Clone, Copy)]
-pub struct OpenFacts {
-    /// Arrivals the schedule asked for in the measured phase.
-    pub scheduled: f64,
-    /// Arrivals never sent.
-    pub missed: u64,
-    /// Lateness tolerance in milliseconds.
-    pub late_tolerance_ms: f64,
-    /// The send window in milliseconds.
-    pub send_window_ms: f64,
-    /// Below this achieved/target ratio the run is invalid.
-    pub min_achieved_ratio: f64,
-    /// Above this late/sent ratio the run is invalid.
-    pub max_late_ratio: f64,
-    /// Above this dropped/scheduled ratio the run is invalid.
-    pub max_dropped_ratio: f64,
-    /// Pauses of the generating process in the measured phase, to say how many late
-    /// sends they alone explain; `None` when no one process ran the load (a merge, whose
-    /// segments each judged their own).
-    pub pauses: Option<Pauses>,
-}
-
-/// What the verdict is based on.
-pub struct Judgement {
-    /// Every budget's result.
-    pub slo: Vec<BudgetResult>,
-    /// Open model rate figures.
-    pub rate: Option<RateSummary>,
-    /// Why the run is invalid (empty when valid).
-    pub invalid_reasons: Vec<String>,
-    /// The verdict.
-    pub verdict: Verdict,
-}
-
-/// Judges measured data against budgets and, for the open model, generator validity.
-pub fn judge(
-    names: &[String],
-    measured: &Shard,
-    measured_s: f64,
-    global: &[&Budget],
-    per_endpoint: &[(usize, &Budget)],
-    open: Option<OpenFacts>,
-) -> Judgement {
-    let all = measured.overall();
-    let mut slo = Vec::new();
-    for b in global {
-        let o = Observed::of(&all, measured_s);
-        slo.push(b.evaluate("global", &o));
-    }
-    for (i, b) in per_endpoint {
-        let e = &measured.endpoints()[*i];
-        let o = Observed::of(e, measured_s);
-        slo.push(b.evaluate(&names[*i], &o));
-    }
-    let mut invalid_reasons = Vec::new();
-    let rate = open.map(|f| {
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        let r = RateSummary {
-            target_rps: ratio(f.scheduled, measured_s),
-            achieved_rps: ratio(all.sent as f64, measured_s),
-            scheduled: f.scheduled,
-            sent: all.sent,
-            achieved_ratio: if f.scheduled > 0.0 { all.sent as f64 / f.scheduled } else { 1.0 },
-            late: all.late,
-            late_ratio: ratio(all.late as f64, all.sent as f64),
-            dropped: all.dropped,
-            dropped_ratio: ratio(all.dropped as f64, f.scheduled),
-            missed: f.missed,
-            late_tolerance_ms: f.late_tolerance_ms,
-            send_window_ms: f.send_window_ms,
-        };
-        if r.achieved_ratio < f.min_achieved_ratio {
-            invalid_reasons.push(format!(
-                "generator sent {:.1} rps of the {:.1} rps target ({:.1}%, below the {:.0}% minimum)",
-                r.achieved_rps,
-                r.target_rps,
-                r.achieved_ratio * 100.0,
-                f.min_achieved_ratio * 100.0
-            ));
-        }
-        if r.late_ratio > f.max_late_ratio {
-            let mut reason = format!(
-                "{} of {} sends ({:.2}%) were more than {} ms behind schedule (limit {:.2}%)",
-                r.late,
-                r.sent,
-                r.late_ratio * 100.0,
-                f.late_tolerance_ms,
-                f.max_late_ratio * 100.0
-            );
-            if let Some(p) = f.pauses.filter(|p| p.count > 0) {
-                let forced = p.beyond((f.late_tolerance_ms * 1000.0) as u64) as f64 / 1e6 * r.target_rps;
-                reason.push_str(&format!(
-                    "; the machine kept loadgate from running {} time{} for more than {} ms ({:.1} ms in all, the longest {:.1} ms), \
-                     which alone makes about {:.0} sends ({:.2}%) late: such pauses come from the generator's machine \
-                     (a host that deschedules it, other work on every CPU), not from the target",
-                    p.count,
-                    if p.count == 1 { "" } else { "s" },
-                    f.late_tolerance_ms,
-                    p.total_us as f64 / 1000.0,
-                    p.max_us as f64 / 1000.0,
-                    forced,
-                    ratio(forced, all.sent as f64) * 100.0
-                ));
-            }
-            invalid_reasons.push(reason);
-        }
-        if r.dropped_ratio > f.max_dropped_ratio {
-            invalid_reasons.push(format!(
-                "{} arrivals ({:.2}%) were dropped because max_in_flight was reached (limit {:.2}%); raise max_in_flight or lower the rate",
-                r.dropped,
-                r.dropped_ratio * 100.0,
-                f.max_dropped_ratio * 100.0
-            ));
-        }
-        if r.missed > 0 {
-            invalid_reasons.push(format!("{} arrivals were never sent: the generator fell behind the end of the schedule", r.missed));
-        }
-        r
-    });
-    if all.local_errors > 0 {
-        invalid_reasons.push(format!(
-            "{} of {} requests failed because loadgate ran out of its own resources while connecting \
-             (no free file descriptor, local port or socket memory: EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS or ENOMEM); \
-             the target never saw them. Raise the open-file limit (ulimit -Hn, or LimitNOFILE= in a systemd unit) \
-             or use fewer connections (max_in_flight, vus)",
-            all.local_errors,
-            all.completed()
-        ));
-    }
-    let verdict = if !invalid_reasons.is_empty() {
-        Verdict::Invalid
-    } else if slo.iter().all(|r| r.pass) {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
-    Judgement {
-        slo,
-        rate,
-        invalid_reasons,
-        verdict,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use loadgate_metrics::{Outcome, Sample};
-
-    fn shard(sent: u64, late: u64, dropped: u64) -> Shard {
-        let mut s = Shard::new(1, 60_000_000);
-        for i in 0..sent {
-            s.record_send(0, i < late);
-            s.record(&Sample {
-                endpoint: 0,
-                latency_us: 1000,
-                service_us: 900,
-                outcome: Outcome::Success,
-                status: Some(200),
-                bytes: 1,
-                local: false,
-            });
-        }
-        for _ in 0..dropped {
-            s.record_drop(0);
-        }
-        s
-    }
-
-    fn facts(scheduled: f64) -> OpenFacts {
-        OpenFacts {
-            scheduled,
-            missed: 0,
-            late_tolerance_ms: 1.0,
-            send_window_ms: 0.25,
-            min_achieved_ratio: 0.95,
-            max_late_ratio: 0.01,
-            max_dropped_ratio: 0.001,
-            pauses: None,
-        }
-    }
-
-    #[test]
-    fn an_invalid_run_never_passes_even_when_budgets_hold() {
-        let budget = crate::parse("p95 < 2s").unwrap();
-        let names = vec!["a".to_string()];
-        let ok = judge(
-            &names,
-            &shard(1000, 0, 0),
-            10.0,
-            &[&budget],
-            &[],
-            Some(facts(1000.0)),
-        );
-        assert_eq!(ok.verdict, Verdict::Pass);
-        let slow = judge(
-            &names,
-            &shard(900, 0, 100),
-            10.0,
-            &[&budget],
-            &[],
-            Some(facts(1000.0)),
-        );
-        assert_eq!(slow.verdict, Verdict::Invalid);
-        assert_eq!(slow.invalid_reasons.len(), 2, "{:?}", slow.invalid_reasons);
-        let late = judge(
-            &names,
-            &shard(1000, 50, 0),
-            10.0,
-            &[&budget],
-            &[],
-            Some(facts(1000.0)),
-        );
-        assert_eq!(late.verdict, Verdict::Invalid);
-        assert!(late.invalid_reasons[0].contains("behind schedule"));
-    }
-
-    #[test]
-    fn requests_failed_for_want_of_local_resources_make_any_run_invalid() {
-        let connect_error = |local: bool| Sample {
-            endpoint: 0,
-            latency_us: 5,
-            service_us: 5,
-            outcome: Outcome::ConnectError,
-            status: None,
-            bytes: 0,
-            local,
-        };
-        // A closed-model run (no rate facts) whose budgets hold: one request that never
-        // got a socket makes it invalid, with the count and the fix.
-        let budget = crate::parse("error_rate < 5%").unwrap();
-        let names = vec!["a".to_string()];
-        let mut s = shard(1000, 0, 0);
-        s.record(&connect_error(true));
-        let judged = judge(&names, &s, 10.0, &[&budget], &[], None);
-        assert!(judged.slo.iter().all(|r| r.pass));
-        assert_eq!(judged.verdict, Verdict::Invalid);
-        assert_eq!(judged.invalid_reasons.len(), 1);
-        let reason = &judged.invalid_reasons[0];
-        assert!(
-            reason.starts_with("1 of 1001 requests failed because loadgate ran out")
-                && reason.contains("ulimit -Hn"),
-            "{reason}"
-        );
-        // A connect error of the target's (refused, say) is data, not invalidity.
-        let mut s = shard(1000, 0, 0);
-        s.record(&connect_error(false));
-        let judged = judge(&names, &s, 10.0, &[&budget], &[], None);
-        assert_eq!(judged.verdict, Verdict::Pass);
-    }
-
-    #[test]
-    fn a_late_run_says_how_many_late_sends_its_process_pauses_alone_explain() {
-        let budget = crate::parse("p95 < 2s").unwrap();
-        let names = vec!["a".to_string()];
-        // 100 rps for 10 s; one 41 ms pause: 40 ms beyond the 1 ms tolerance, 4 sends.
-        let mut pauses = Pauses::new(1_000);
-        pauses.record(41_000);
-        let judged = |p: Option<Pauses>| {
-            let facts = OpenFacts {
-                pauses: p,
-                ..facts(1000.0)
-            };
-            judge(
-                &names,
-                &shard(1000, 50, 0),
-                10.0,
-                &[&budget],
-                &[],
-                Some(facts),
-            )
-        };
-        let with = judged(Some(pauses));
-        assert_eq!(
-            with.verdict,
-            Verdict::Invalid,
-            "pauses never excuse a late run"
-        );
-        assert!(
-            with.invalid_reasons[0].contains("kept loadgate from running 1 time for more than 1 ms (41.0 ms in all, the longest 41.0 ms), which alone makes about 4 sends (0.40%) late"),
-            "{}",
-            with.invalid_reasons[0]
-        );
-        for quiet in [None, Some(Pauses::new(1_000))] {
-            assert!(!judged(quiet).invalid_reasons[0].contains("kept loadgate from running"));
-        }
-    }
-
-    #[test]
-    fn a_breached_budget_fails() {
-        let budget = crate::parse("p95 < 500us").unwrap();
-        let j = judge(
-            &["a".to_string()],
-            &shard(10, 0, 0),
-            1.0,
-            &[],
-            &[(0, &budget)],
-            None,
-        );
-        assert_eq!(j.verdict, Verdict::Fail);
-        assert_eq!(j.slo[0].scope, "a");
     }
 }
 
@@ -507,8 +243,17 @@ pub struct RunSummary {
     pub duration_s: f64,
     /// Warm-up in seconds (excluded from SLO evaluation).
     pub warmup_s: f64,
-    /// Measured phase in seconds.
+    /// Measured phase in seconds: from the end of the warm-up to the end of the
+    /// schedule, or to the stop.
     pub measured_s: f64,
+    /// Seconds after the measured phase until the last request in flight completed
+    /// (drain): its requests count in the measured phase, where they were due, but its
+    /// time does not count in any rate.
+    #[serde(default)]
+    pub drain_s: f64,
+    /// The load asked for, to tell whether two runs are comparable.
+    #[serde(default)]
+    pub load: LoadSummary,
     /// Worker threads.
     pub workers: usize,
     /// The CPU each pinned worker was restricted to, in worker order (a merged run lists
@@ -557,6 +302,16 @@ pub struct RunSummary {
     pub merged_from: Vec<SegmentRun>,
 }
 
+/// The load a run was asked for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LoadSummary {
+    /// The profile in words: start and stages, as rates (open) or VUs (closed).
+    pub profile: String,
+    /// The highest rate (requests per second, open model) or VU count (closed model)
+    /// of the whole load (all segments together).
+    pub peak: f64,
+}
+
 /// Which share of a split load a run sent, and what every share must agree on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SegmentInfo {
@@ -600,6 +355,9 @@ pub struct SegmentPlan {
     pub max_late_ratio: f64,
     /// Open model: above this dropped/scheduled ratio a run is invalid.
     pub max_dropped_ratio: f64,
+    /// `robust` or `strict` (see [`RateSummary::validity`]).
+    #[serde(default = "robust_name")]
+    pub validity: String,
 }
 
 impl SegmentPlan {
@@ -615,6 +373,7 @@ impl SegmentPlan {
             min_achieved_ratio: self.min_achieved_ratio,
             max_late_ratio: self.max_late_ratio,
             max_dropped_ratio: self.max_dropped_ratio,
+            validity: ValidityMode::from_name(&self.validity).unwrap_or(ValidityMode::Robust),
         }
     }
 }

@@ -1,0 +1,697 @@
+//! The verdict: every budget judged on what the target did in the measured phase, the
+//! generator's own validity, and how the run stopped. `loadgate run`, `merge` and
+//! `capacity` all decide here.
+//!
+//! - **Pass**: a valid, complete run in which every budget held, the implicit one
+//!   included (see [`IMPLICIT_ERROR_RATE`]).
+//! - **Fail**: a valid run in which the target broke a budget, whatever the failure
+//!   looked like: a failed request ranks above every latency threshold (see the crate
+//!   documentation), so a dead, refusing, resetting or hanging target fails its latency
+//!   budgets as well as its error budgets.
+//! - **Invalid**: loadgate's own shortfall could have changed the verdict or the load the
+//!   target saw. By default (`robust` validity) that is: sends below
+//!   `min_achieved_ratio` of the schedule, drops at `max_in_flight`, arrivals never sent,
+//!   requests that could not be built or found no local descriptor or port, sends lagging
+//!   so far that the target saw bursts (more than `max_late_ratio` of sends over ten
+//!   arrival spacings late), or a budget whose breach the send lag alone could explain
+//!   (it fails on latency from the intended send but holds on service time). Late sends
+//!   themselves do not invalidate a run: their lag is inside the measured latency.
+//!   `strict` validity also makes a run invalid past `max_late_ratio` sends later than
+//!   the late tolerance, as loadgate did before.
+//! - **Interrupted**: stopped from outside; budgets judge what was measured up to the
+//!   stop, and the run neither passes nor fails.
+
+use loadgate_metrics::{EndpointShard, Pauses, Shard};
+
+use crate::summary::{RateSummary, Verdict};
+use crate::window::WindowOutcome;
+use crate::{Budget, BudgetResult, Measure, Metric, Observed, Op, Unit};
+
+/// The error rate above which a scope fails when the scenario gives it no `error_rate`
+/// budget of its own: a run in which the target served half of its requests or fewer
+/// never passes, whatever else it was asked.
+pub const IMPLICIT_ERROR_RATE: f64 = 0.5;
+
+/// How the generator's validity is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidityMode {
+    /// Invalid only when the generator's error could have changed the verdict or the
+    /// load the target saw.
+    Robust,
+    /// Also invalid when more than `max_late_ratio` of sends were later than the late
+    /// tolerance.
+    Strict,
+}
+
+impl ValidityMode {
+    /// `robust` or `strict`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValidityMode::Robust => "robust",
+            ValidityMode::Strict => "strict",
+        }
+    }
+
+    /// The mode named `name`.
+    pub fn from_name(name: &str) -> Option<ValidityMode> {
+        match name {
+            "robust" => Some(ValidityMode::Robust),
+            "strict" => Some(ValidityMode::Strict),
+            _ => None,
+        }
+    }
+}
+
+/// Open-model facts and the thresholds that make a run invalid.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenFacts {
+    /// Arrivals the schedule asked for in the measured phase.
+    pub scheduled: f64,
+    /// Arrivals never sent.
+    pub missed: u64,
+    /// Lateness tolerance in milliseconds.
+    pub late_tolerance_ms: f64,
+    /// The send window in milliseconds.
+    pub send_window_ms: f64,
+    /// Below this achieved/target ratio the run is invalid.
+    pub min_achieved_ratio: f64,
+    /// Strict: above this late/sent ratio the run is invalid. Robust: above this share
+    /// of bunched sends.
+    pub max_late_ratio: f64,
+    /// Above this dropped/scheduled ratio the run is invalid.
+    pub max_dropped_ratio: f64,
+    /// Robust or strict.
+    pub validity: ValidityMode,
+    /// Pauses of the generating process in the measured phase, to say how many late
+    /// sends they alone explain; `None` when no one process ran the load (a merge, whose
+    /// segments each judged their own).
+    pub pauses: Option<Pauses>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The profile ran to its end.
+    Completed,
+    /// An `abort_on_fail` budget stopped it: a breach.
+    Aborted,
+    /// Stopped from outside.
+    Interrupted,
+}
+
+/// Everything a verdict rests on.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Endpoint names, in scenario order.
+    pub names: &'a [String],
+    /// The measured phase: requests due (open) or sent (closed) after the warm-up and
+    /// before the end or stop, whenever they completed.
+    pub measured: &'a Shard,
+    /// Length of the measured phase in seconds.
+    pub measured_s: f64,
+    /// Every budget with its scope (`None`: the whole run; else the endpoint index), in
+    /// the order the results are listed.
+    pub budgets: &'a [(Option<usize>, &'a Budget)],
+    /// The windowed budgets' outcomes (`WindowJudge::finish`), by position in `budgets`.
+    pub windows: &'a [WindowOutcome],
+    /// Open model: the schedule and validity thresholds.
+    pub open: Option<OpenFacts>,
+    /// How the run ended.
+    pub stop: Stop,
+}
+
+/// What the verdict is based on.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    /// Every budget's result, the implicit one last.
+    pub slo: Vec<BudgetResult>,
+    /// Open model rate figures.
+    pub rate: Option<RateSummary>,
+    /// Why the run is invalid (empty when valid).
+    pub invalid_reasons: Vec<String>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Judges measured data against budgets and the generator's validity.
+pub fn judge(input: &Input<'_>) -> Judgement {
+    let all = input.measured.overall();
+    let scope_name = |s: Option<usize>| s.map_or("global", |i| input.names[i].as_str());
+    let data = |s: Option<usize>| s.map_or(&all, |i| &input.measured.endpoints()[i]);
+    let open = input.open.filter(|f| f.scheduled > 0.0 || all.sent > 0);
+    let unsent = open.map_or(0.0, |f| (f.scheduled - all.sent as f64).max(0.0));
+
+    let mut slo = Vec::new();
+    let mut not_robust = Vec::new();
+    for (position, &(scope, b)) in input.budgets.iter().enumerate() {
+        let e = data(scope);
+        let o = Observed::of(e, input.measured_s);
+        let mut r = match input.windows.iter().find(|w| w.position == position) {
+            Some(w) => {
+                let mut r = b.result(scope_name(scope), w.worst);
+                r.pass = w.pass;
+                r.robust = w.robust;
+                r.window = Some(w.summary.clone());
+                r
+            }
+            // A windowed budget nobody fed seconds to (nothing was measured).
+            None if b.window_s.is_some() => b.result(scope_name(scope), Measure::NoData),
+            None => b.evaluate(scope_name(scope), &o),
+        };
+        if !r.pass && r.window.is_none() && open.is_some() {
+            r.robust = robust(b, &o, e, unsent, input.measured_s);
+        }
+        if !r.robust {
+            not_robust.push(non_robust_reason(b, &r, &all));
+        }
+        slo.push(r);
+    }
+    slo.extend(implicit(input, &all));
+
+    let mut invalid_reasons = Vec::new();
+    let rate = open.map(|f| generator(f, &all, input.measured_s, &mut invalid_reasons));
+    invalid_reasons.extend(not_robust);
+    if all.local_errors > 0 {
+        invalid_reasons.push(format!(
+            "{} of {} requests failed because loadgate ran out of its own resources while connecting \
+             (no free file descriptor, local port or socket memory: EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS or ENOMEM); \
+             the target never saw them. Raise the open-file limit (ulimit -Hn, or LimitNOFILE= in a systemd unit) \
+             or use fewer connections (max_in_flight, vus)",
+            all.local_errors,
+            all.completed()
+        ));
+    }
+    if all.unbuilt > 0 {
+        invalid_reasons.push(format!(
+            "{} arrivals were never sent because their request could not be built: a template rendered \
+             something that is not a valid URL or header value (from a data file or list); \
+             `loadgate validate` checks data files and lists for this",
+            all.unbuilt
+        ));
+    }
+    let verdict = verdict(
+        !invalid_reasons.is_empty(),
+        slo.iter().all(|r| r.pass),
+        input.stop,
+    );
+    Judgement {
+        slo,
+        rate,
+        invalid_reasons,
+        verdict,
+    }
+}
+
+/// The verdict from validity, the budgets and how the run stopped.
+pub fn verdict(invalid: bool, every_budget_held: bool, stop: Stop) -> Verdict {
+    match stop {
+        Stop::Interrupted => Verdict::Interrupted,
+        _ if invalid => Verdict::Invalid,
+        Stop::Aborted => Verdict::Fail,
+        Stop::Completed if every_budget_held => Verdict::Pass,
+        Stop::Completed => Verdict::Fail,
+    }
+}
+
+/// Whether a failed budget would have failed whatever the generator's lag: a latency
+/// budget that also fails on service time (the same requests with the lag taken out), a
+/// throughput budget that even the unsent arrivals could not have rescued. Other budgets
+/// do not depend on when requests were sent (timeouts run from the actual send).
+fn robust(b: &Budget, o: &Observed<'_>, e: &EndpointShard, unsent: f64, measured_s: f64) -> bool {
+    match b.metric {
+        _ if b.is_latency() && !b.service => {
+            let twin = Budget {
+                service: true,
+                ..b.clone()
+            };
+            !twin.holds(twin.measure(o))
+        }
+        Metric::Throughput if measured_s > 0.0 => {
+            let best = (e.successes() as f64 + unsent) / measured_s;
+            !b.holds(Measure::Value(best))
+        }
+        _ => true,
+    }
+}
+
+fn non_robust_reason(b: &Budget, r: &BudgetResult, all: &EndpointShard) -> String {
+    let lag = all.send_lag.stats();
+    if b.metric == Metric::Throughput {
+        return format!(
+            "budget `{}` ({}) failed at {}, but the arrivals the generator did not send could have met it",
+            r.expr, r.scope, r.measured_text
+        );
+    }
+    format!(
+        "budget `{}` ({}) failed on latency from the intended send time ({}) but holds on the same requests' \
+         service time: the generator's own delay in sending (send lag p99 {:.1} ms, max {:.1} ms) could be the breach",
+        r.expr,
+        r.scope,
+        r.measured_text,
+        lag.p99 as f64 / 1000.0,
+        lag.max as f64 / 1000.0
+    )
+}
+
+/// `error_rate < 50%` on the run and on every endpoint that has no error-rate budget of
+/// its own (the run only when it has no global one; a lone endpoint is the run), as one
+/// row naming the worst scope; none when every scope has a budget of its own.
+fn implicit(input: &Input<'_>, all: &EndpointShard) -> Option<BudgetResult> {
+    let explicit = |scope: Option<usize>| {
+        input
+            .budgets
+            .iter()
+            .any(|(s, b)| *s == scope && b.metric == Metric::ErrorRate)
+    };
+    let budget = Budget {
+        text: format!("error_rate < {}% (implicit)", IMPLICIT_ERROR_RATE * 100.0),
+        metric: Metric::ErrorRate,
+        service: false,
+        op: Op::Lt,
+        threshold: IMPLICIT_ERROR_RATE,
+        unit: Unit::Ratio,
+        window_s: None,
+    };
+    let mut scopes: Vec<(String, &EndpointShard)> = Vec::new();
+    if !explicit(None) {
+        scopes.push(("global".to_string(), all));
+    }
+    let lone = input.measured.endpoints().len() == 1;
+    for (i, e) in input.measured.endpoints().iter().enumerate() {
+        // An endpoint with nothing completed is judged within the run, not alone.
+        if !explicit(Some(i)) && e.completed() > 0 && !(lone && explicit(None)) {
+            scopes.push((input.names[i].clone(), e));
+        }
+    }
+    let measure = |e: &EndpointShard| budget.measure(&Observed::of(e, input.measured_s));
+    // The worst scope: no data first, then the highest error rate.
+    let key = |e: &EndpointShard| match measure(e) {
+        Measure::Value(v) => v,
+        Measure::NoData | Measure::Failed { .. } => f64::INFINITY,
+    };
+    // The first of the worst: the run before its endpoints.
+    let worst = scopes
+        .iter()
+        .fold(None::<&(String, &EndpointShard)>, |worst, s| match worst {
+            Some(w) if key(w.1) >= key(s.1) => Some(w),
+            _ => Some(s),
+        });
+    let (name, e) = worst?;
+    let mut r = budget.result(name, measure(e));
+    r.implicit = true;
+    Some(r)
+}
+
+/// The open model's rate figures, with the reasons its shortfall makes the run invalid.
+fn generator(
+    f: OpenFacts,
+    all: &EndpointShard,
+    measured_s: f64,
+    reasons: &mut Vec<String>,
+) -> RateSummary {
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let target_rps = ratio(f.scheduled, measured_s);
+    // Ten arrival spacings at the target rate, at least the late tolerance.
+    let burst_lag_ms = if target_rps > 0.0 {
+        (10_000.0 / target_rps).max(f.late_tolerance_ms)
+    } else {
+        f.late_tolerance_ms
+    };
+    let bunched = all.send_lag.count_above((burst_lag_ms * 1000.0) as u64);
+    let r = RateSummary {
+        target_rps,
+        achieved_rps: ratio(all.sent as f64, measured_s),
+        scheduled: f.scheduled,
+        sent: all.sent,
+        achieved_ratio: if f.scheduled > 0.0 {
+            all.sent as f64 / f.scheduled
+        } else {
+            1.0
+        },
+        late: all.late,
+        late_ratio: ratio(all.late as f64, all.sent as f64),
+        dropped: all.dropped,
+        dropped_ratio: ratio(all.dropped as f64, f.scheduled),
+        missed: f.missed,
+        late_tolerance_ms: f.late_tolerance_ms,
+        send_window_ms: f.send_window_ms,
+        validity: f.validity.name().to_string(),
+        send_lag_us: all.send_lag.stats(),
+        bunched,
+        burst_lag_ms,
+    };
+    if r.achieved_ratio < f.min_achieved_ratio {
+        reasons.push(format!(
+            "generator sent {:.1} rps of the {:.1} rps target ({:.1}%, below the {:.0}% minimum): the target saw less load than asked",
+            r.achieved_rps,
+            r.target_rps,
+            r.achieved_ratio * 100.0,
+            f.min_achieved_ratio * 100.0
+        ));
+    }
+    let pauses = |count: u64, bound_ms: f64| -> String {
+        let Some(p) = f.pauses.filter(|p| p.count > 0) else {
+            return String::new();
+        };
+        let forced = p.beyond((bound_ms * 1000.0) as u64) as f64 / 1e6 * target_rps;
+        format!(
+            "; the machine kept loadgate from running {} time{} for more than {} ms ({:.1} ms in all, the longest {:.1} ms), \
+             which alone makes about {:.0} sends ({:.2}%) that late: such pauses come from the generator's machine \
+             (a host that deschedules it, other work on every CPU), not from the target",
+            p.count,
+            if p.count == 1 { "" } else { "s" },
+            f.late_tolerance_ms,
+            p.total_us as f64 / 1000.0,
+            p.max_us as f64 / 1000.0,
+            forced,
+            ratio(forced, count.max(1) as f64) * 100.0
+        )
+    };
+    match f.validity {
+        ValidityMode::Strict if r.late_ratio > f.max_late_ratio => reasons.push(format!(
+            "{} of {} sends ({:.2}%) were more than {} ms behind schedule (limit {:.2}%, strict validity){}",
+            r.late,
+            r.sent,
+            r.late_ratio * 100.0,
+            f.late_tolerance_ms,
+            f.max_late_ratio * 100.0,
+            pauses(r.sent, f.late_tolerance_ms)
+        )),
+        _ if ratio(bunched as f64, all.sent as f64) > f.max_late_ratio => reasons.push(format!(
+            "{} of {} sends ({:.2}%) were more than {:.1} ms behind schedule, ten arrival spacings (limit {:.2}%): \
+             the target saw them in bursts the schedule did not ask for{}",
+            bunched,
+            r.sent,
+            ratio(bunched as f64, all.sent as f64) * 100.0,
+            burst_lag_ms,
+            f.max_late_ratio * 100.0,
+            pauses(r.sent, burst_lag_ms)
+        )),
+        _ => {}
+    }
+    if r.dropped_ratio > f.max_dropped_ratio {
+        reasons.push(format!(
+            "{} arrivals ({:.2}%) were dropped because max_in_flight was reached (limit {:.2}%); raise max_in_flight or lower the rate",
+            r.dropped,
+            r.dropped_ratio * 100.0,
+            f.max_dropped_ratio * 100.0
+        ));
+    }
+    if r.missed > 0 {
+        reasons.push(format!(
+            "{} arrivals were never sent: the generator fell behind the end of the schedule",
+            r.missed
+        ));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loadgate_metrics::{Outcome, Sample};
+
+    /// One endpoint: `sent` sends (`late` of them `lag_us` late, the rest on time),
+    /// each a success of `latency_us` (service time 100 µs less than the lag).
+    fn shard(sent: u64, late: u64, lag_us: u64, dropped: u64, latency_us: u64) -> Shard {
+        let mut s = Shard::new(1, 60_000_000);
+        for i in 0..sent {
+            let lag = if i < late { lag_us } else { 0 };
+            s.record_send(0, Some(lag), i < late);
+            s.record(&Sample {
+                endpoint: 0,
+                latency_us,
+                service_us: latency_us.saturating_sub(lag),
+                outcome: Outcome::Success,
+                status: Some(200),
+                bytes: 1,
+                local: false,
+                resent: false,
+            });
+        }
+        for _ in 0..dropped {
+            s.record_drop(0);
+        }
+        s
+    }
+
+    fn facts(scheduled: f64, validity: ValidityMode) -> OpenFacts {
+        OpenFacts {
+            scheduled,
+            missed: 0,
+            late_tolerance_ms: 1.0,
+            send_window_ms: 0.25,
+            min_achieved_ratio: 0.95,
+            max_late_ratio: 0.01,
+            max_dropped_ratio: 0.001,
+            validity,
+            pauses: None,
+        }
+    }
+
+    /// `budgets` (global) against `measured` over 10 s.
+    fn check(measured: &Shard, budgets: &[&str], open: Option<OpenFacts>) -> Judgement {
+        let parsed: Vec<Budget> = budgets.iter().map(|b| crate::parse(b).unwrap()).collect();
+        let scoped: Vec<(Option<usize>, &Budget)> = parsed.iter().map(|b| (None, b)).collect();
+        judge(&Input {
+            names: &["a".to_string()],
+            measured,
+            measured_s: 10.0,
+            budgets: &scoped,
+            windows: &[],
+            open,
+            stop: Stop::Completed,
+        })
+    }
+
+    #[test]
+    fn a_shortfall_in_sends_drops_or_missed_arrivals_is_invalid_whatever_the_budgets() {
+        let ok = check(
+            &shard(1000, 0, 0, 0, 1000),
+            &["p95 < 2s"],
+            Some(facts(1000.0, ValidityMode::Robust)),
+        );
+        assert_eq!(ok.verdict, Verdict::Pass, "{:?}", ok.invalid_reasons);
+        let slow = check(
+            &shard(900, 0, 0, 100, 1000),
+            &["p95 < 2s"],
+            Some(facts(1000.0, ValidityMode::Robust)),
+        );
+        assert_eq!(slow.verdict, Verdict::Invalid);
+        assert_eq!(slow.invalid_reasons.len(), 2, "{:?}", slow.invalid_reasons);
+        let mut missed = facts(1000.0, ValidityMode::Robust);
+        missed.missed = 3;
+        let j = check(&shard(1000, 0, 0, 0, 1000), &[], Some(missed));
+        assert_eq!(j.verdict, Verdict::Invalid);
+    }
+
+    /// Regression (issue 17): a busy CI runner made 18 of 780 sends more than 1 ms late
+    /// and the demo INVALID, though the lag is inside every latency it measured.
+    #[test]
+    fn late_sends_invalidate_only_in_strict_mode_or_when_they_bunch() {
+        // 5% of sends 5 ms late at 100 rps (10 ms spacing): no burst, budgets robust.
+        let busy = shard(1000, 50, 5_000, 0, 20_000);
+        let robust = check(
+            &busy,
+            &["p95 < 2s"],
+            Some(facts(1000.0, ValidityMode::Robust)),
+        );
+        assert_eq!(
+            robust.verdict,
+            Verdict::Pass,
+            "{:?}",
+            robust.invalid_reasons
+        );
+        let rate = robust.rate.unwrap();
+        assert_eq!((rate.late, rate.bunched, rate.burst_lag_ms), (50, 0, 100.0));
+        assert!((5_000..5_010).contains(&rate.send_lag_us.max));
+        let strict = check(
+            &busy,
+            &["p95 < 2s"],
+            Some(facts(1000.0, ValidityMode::Strict)),
+        );
+        assert_eq!(strict.verdict, Verdict::Invalid);
+        assert!(
+            strict.invalid_reasons[0].contains("behind schedule (limit 1.00%, strict validity)")
+        );
+        // 5% of sends 300 ms late: thirty spacings, the target saw bursts.
+        let bunched = shard(1000, 50, 300_000, 0, 400_000);
+        let j = check(
+            &bunched,
+            &["p95 < 2s"],
+            Some(facts(1000.0, ValidityMode::Robust)),
+        );
+        assert_eq!(j.verdict, Verdict::Invalid);
+        assert!(
+            j.invalid_reasons[0].starts_with("50 of 1000 sends (5.00%) were more than 100.0 ms"),
+            "{:?}",
+            j.invalid_reasons
+        );
+    }
+
+    #[test]
+    fn a_breach_that_the_send_lag_alone_explains_is_invalid_one_the_target_shares_is_a_fail() {
+        // Every request 1.5 s late to send, 1.6 s from the intended time: the service
+        // time (100 ms) meets `p95 < 1s`, latency does not.
+        let lagged = shard(1000, 1000, 1_500_000, 0, 1_600_000);
+        let mut f = facts(1000.0, ValidityMode::Robust);
+        f.max_late_ratio = 1.0; // look past the bursts: this is about the budget
+        let j = check(&lagged, &["p95 < 1s"], Some(f));
+        assert!(!j.slo[0].pass && !j.slo[0].robust);
+        assert_eq!(j.verdict, Verdict::Invalid);
+        assert!(j.invalid_reasons[0].contains("holds on the same requests' service time"));
+        // `p95 < 50ms` fails on service time too: the target's breach.
+        let j = check(&lagged, &["p95 < 50ms"], Some(f));
+        assert!(!j.slo[0].pass && j.slo[0].robust);
+        assert_eq!(j.verdict, Verdict::Fail);
+        // Service-time budgets do not depend on the lag.
+        let j = check(&lagged, &["service_p95 < 50ms"], Some(f));
+        assert_eq!(j.verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_throughput_breach_only_unsent_arrivals_could_have_rescued_is_not_robust() {
+        // 96% sent (valid), 96 rps successful against `throughput > 99rps`.
+        let j = check(
+            &shard(960, 0, 0, 0, 1000),
+            &["throughput > 99rps"],
+            Some(facts(1000.0, ValidityMode::Robust)),
+        );
+        assert!(!j.slo[0].robust);
+        assert_eq!(j.verdict, Verdict::Invalid);
+        let j = check(
+            &shard(960, 0, 0, 0, 1000),
+            &["throughput > 101rps"],
+            Some(facts(1000.0, ValidityMode::Robust)),
+        );
+        assert_eq!(
+            j.verdict,
+            Verdict::Fail,
+            "not even everything sent reaches 101"
+        );
+    }
+
+    #[test]
+    fn requests_failed_for_want_of_local_resources_make_any_run_invalid() {
+        let connect_error = |local: bool| Sample {
+            endpoint: 0,
+            latency_us: 5,
+            service_us: 5,
+            outcome: Outcome::ConnectError,
+            status: None,
+            bytes: 0,
+            local,
+            resent: false,
+        };
+        // A closed-model run (no rate facts) whose budgets hold: one request that never
+        // got a socket makes it invalid, with the count and the fix.
+        let mut s = shard(1000, 0, 0, 0, 1000);
+        s.record(&connect_error(true));
+        let judged = check(&s, &["error_rate < 5%"], None);
+        assert!(judged.slo.iter().all(|r| r.pass));
+        assert_eq!(judged.verdict, Verdict::Invalid);
+        assert_eq!(judged.invalid_reasons.len(), 1);
+        let reason = &judged.invalid_reasons[0];
+        assert!(
+            reason.starts_with("1 of 1001 requests failed because loadgate ran out")
+                && reason.contains("ulimit -Hn"),
+            "{reason}"
+        );
+        // A connect error of the target's (refused, say) is data, not invalidity.
+        let mut s = shard(1000, 0, 0, 0, 1000);
+        s.record(&connect_error(false));
+        assert_eq!(check(&s, &["error_rate < 5%"], None).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn a_late_run_says_how_many_late_sends_its_process_pauses_alone_explain() {
+        // 100 rps for 10 s; one 41 ms pause: 40 ms beyond the 1 ms tolerance, 4 sends.
+        let mut pauses = Pauses::new(1_000);
+        pauses.record(41_000);
+        let judged = |p: Option<Pauses>| {
+            let f = OpenFacts {
+                pauses: p,
+                ..facts(1000.0, ValidityMode::Strict)
+            };
+            check(&shard(1000, 50, 5_000, 0, 20_000), &["p95 < 2s"], Some(f))
+        };
+        let with = judged(Some(pauses));
+        assert_eq!(
+            with.verdict,
+            Verdict::Invalid,
+            "pauses never excuse a late run"
+        );
+        assert!(
+            with.invalid_reasons[0].contains("kept loadgate from running 1 time for more than 1 ms (41.0 ms in all, the longest 41.0 ms), which alone makes about 4 sends (0.40%) that late"),
+            "{}",
+            with.invalid_reasons[0]
+        );
+        for quiet in [None, Some(Pauses::new(1_000))] {
+            assert!(!judged(quiet).invalid_reasons[0].contains("kept loadgate from running"));
+        }
+    }
+
+    /// Regression (issue 17): with nothing listening, 250 connect errors passed
+    /// `p95 < 500ms` and `p99 < 1s`; a run with no budgets passed whatever happened.
+    #[test]
+    fn a_target_that_served_nothing_or_little_never_passes() {
+        let mut dead = Shard::new(1, 60_000_000);
+        for _ in 0..250 {
+            dead.record_send(0, Some(0), false);
+            dead.record(&Sample {
+                endpoint: 0,
+                latency_us: 316,
+                service_us: 316,
+                outcome: Outcome::ConnectError,
+                status: None,
+                bytes: 0,
+                local: false,
+                resent: false,
+            });
+        }
+        let f = Some(facts(250.0, ValidityMode::Robust));
+        for budgets in [&["p95 < 500ms", "p99 < 1s"][..], &[]] {
+            let j = check(&dead, budgets, f);
+            assert_eq!(j.verdict, Verdict::Fail, "{budgets:?}");
+        }
+        let j = check(&dead, &[], f);
+        let implicit = j.slo.last().unwrap();
+        assert!(implicit.implicit && !implicit.pass);
+        assert_eq!(
+            (implicit.scope.as_str(), implicit.measured_text.as_str()),
+            ("global", "100.00%")
+        );
+        // An explicit error budget replaces the implicit one on its scope.
+        // An explicit error budget replaces the implicit one on its scope (and on a
+        // lone endpoint, which is the whole run).
+        let j = check(&dead, &["error_rate <= 100%"], f);
+        assert_eq!(j.slo.len(), 1);
+        assert!(j.slo[0].pass);
+        // Every request of a mostly failing endpoint failed: no pass either.
+        let mut half = shard(40, 0, 0, 0, 1000);
+        half.merge_from(&dead);
+        let j = check(
+            &half,
+            &["p50 < 1h"],
+            Some(facts(290.0, ValidityMode::Robust)),
+        );
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert!(!j.slo[0].pass, "the median request failed");
+    }
+
+    #[test]
+    fn an_interrupted_run_is_interrupted_and_an_abort_is_a_breach() {
+        assert_eq!(
+            verdict(false, true, Stop::Interrupted),
+            Verdict::Interrupted
+        );
+        assert_eq!(
+            verdict(true, false, Stop::Interrupted),
+            Verdict::Interrupted
+        );
+        assert_eq!(verdict(false, true, Stop::Aborted), Verdict::Fail);
+        assert_eq!(verdict(true, true, Stop::Aborted), Verdict::Invalid);
+        assert_eq!(verdict(false, true, Stop::Completed), Verdict::Pass);
+        assert_eq!(verdict(false, false, Stop::Completed), Verdict::Fail);
+    }
+}
