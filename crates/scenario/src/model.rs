@@ -110,6 +110,48 @@ pub enum Target {
     Url(url::Url),
 }
 
+impl Target {
+    /// Reads a target as a scenario's `target` and the `--target` flag take it:
+    /// `embedded`, or an http:// or https:// URL with a host that the engine can send to.
+    pub fn parse(text: &str) -> Result<Target, TargetError> {
+        if text == "embedded" {
+            return Ok(Target::Embedded);
+        }
+        let u = url::Url::parse(text).map_err(|e| TargetError::NotUrl(e.to_string()))?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return Err(TargetError::Scheme(u.scheme().to_string()));
+        }
+        if u.host().is_none() {
+            return Err(TargetError::NotUrl("no host".into()));
+        }
+        // The engine and the health check parse the URL (without credentials) again.
+        redact_url(&u)
+            .parse::<http::Uri>()
+            .map_err(|e| TargetError::NotUrl(e.to_string()))?;
+        Ok(Target::Url(u))
+    }
+}
+
+/// Why a target is not usable. Never holds the URL itself, which may carry a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Not a URL the engine can send to; the parser's reason.
+    #[error("not a valid URL ({0})")]
+    NotUrl(String),
+    /// A URL whose scheme is not http or https; the scheme.
+    #[error("scheme `{0}` is not supported")]
+    Scheme(String),
+}
+
+/// What a caller decides about a scenario beyond its file (see [`crate::load_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Send load here instead of to the file's `target` (`--target`, `LOADGATE_TARGET`).
+    /// The file's `target` is then neither interpolated nor checked, so a scenario with
+    /// `target = "${TARGET_URL}"` loads while `TARGET_URL` is unset.
+    pub target: Option<Target>,
+}
+
 /// Which HTTP versions to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpVersion {
@@ -476,6 +518,7 @@ pub(crate) fn build(
     path: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    options: &LoadOptions,
 ) -> Result<Scenario, Diagnostics> {
     let mut sink = Sink::new(path, text);
     let file: raw::File = match toml::from_str(text) {
@@ -504,30 +547,25 @@ pub(crate) fn build(
         );
     }
 
-    let target = match interp(&mut sink, &file.target, env) {
-        Some((t, _)) if t == "embedded" => Some(Target::Embedded),
-        Some((t, _)) => match url::Url::parse(&t) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                Some(Target::Url(u))
-            }
-            Ok(u) => {
-                sink.span(
-                    file.target.span(),
-                    format!("target scheme `{}` is not supported", u.scheme()),
-                    Some("use an http:// or https:// URL, or \"embedded\"".into()),
-                );
-                None
-            }
-            Err(e) => {
-                sink.span(
-                    file.target.span(),
-                    format!("target is not a valid URL ({e})"),
-                    Some("write e.g. \"https://staging.example.com\" or \"embedded\"".into()),
-                );
-                None
-            }
-        },
-        None => None,
+    // An override replaces the file's target unread: `${TARGET_URL}` may be unset.
+    let target = match &options.target {
+        Some(t) => Some(t.clone()),
+        None => interp(&mut sink, &file.target, env).and_then(|(t, _)| {
+            Target::parse(&t)
+                .map_err(|e| match e {
+                    TargetError::Scheme(scheme) => sink.span(
+                        file.target.span(),
+                        format!("target scheme `{scheme}` is not supported"),
+                        Some("use an http:// or https:// URL, or \"embedded\"".into()),
+                    ),
+                    TargetError::NotUrl(why) => sink.span(
+                        file.target.span(),
+                        format!("target is not a valid URL ({why})"),
+                        Some("write e.g. \"https://staging.example.com\" or \"embedded\"".into()),
+                    ),
+                })
+                .ok()
+        }),
     };
 
     let d = &file.defaults;

@@ -377,3 +377,47 @@ fn the_send_window_defaults_to_a_quarter_of_the_tolerance_and_stays_below_it() {
         "applies to the open model only",
     );
 }
+
+fn one_endpoint(extra: &str) -> String {
+    format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n{extra}")
+}
+
+/// Issue 17: `target = "${TARGET_URL}"` with the variable unset failed to load even when
+/// `--target` replaced the target. With a target in `LoadOptions` the file's `target` is
+/// not read at all, and the override's path is the one paths are checked under.
+#[test]
+fn regression_a_target_override_rescues_an_unset_target_variable() {
+    use loadgate_scenario::{parse_with, LoadOptions, TargetError};
+    let text = one_endpoint("").replace("http://127.0.0.1:9", "${TARGET_URL_UNSET}");
+    check_err(&text, 2, 11, "`TARGET_URL_UNSET` is not set");
+    let with = |target: Target, text: &str| {
+        parse_with(
+            Path::new("s.toml"),
+            text,
+            &env,
+            &LoadOptions {
+                target: Some(target),
+            },
+        )
+    };
+    let s = with(Target::Embedded, &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.target, Target::Embedded);
+    let staging = Target::parse("https://staging.example.com/api").unwrap();
+    assert_eq!(with(staging.clone(), &text).unwrap().target, staging);
+    // Not validated either: the file's target is replaced, whatever it says.
+    let ftp = one_endpoint("").replace("http://127.0.0.1:9", "ftp://x");
+    assert!(parse(Path::new("s.toml"), &ftp, &env).is_err());
+    assert_eq!(
+        with(Target::Embedded, &ftp).unwrap().target,
+        Target::Embedded
+    );
+    assert_eq!(
+        Target::parse("ftp://x"),
+        Err(TargetError::Scheme("ftp".into()))
+    );
+    assert!(matches!(
+        Target::parse("staging.example.com"),
+        Err(TargetError::NotUrl(_))
+    ));
+    assert_eq!(Target::parse("embedded"), Ok(Target::Embedded));
+}
