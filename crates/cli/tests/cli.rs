@@ -1448,3 +1448,39 @@ fn regression_a_target_override_rescues_an_unset_target_variable_in_validate_and
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert_eq!(c.summary()["target"], "embedded");
 }
+
+/// Issue 17: what `run` refuses, `validate` refuses first, with file:line:column and a
+/// hint. A path with a space passed `validate`, then failed after the run directory was
+/// made ("worker 1 failed: invalid uri character"); a 300-character name failed to make
+/// the run directory at all.
+#[test]
+fn regression_validate_refuses_what_run_would_refuse() {
+    let spaced = Case::new(&scenario(OPEN_2S, "").replace(
+        "path = \"/api/intelligence/analyze\"",
+        "path = \"/api/intelligence analyze\"",
+    ));
+    for cmd in [&["validate", "{s}"][..], &["run", "{s}", "--out", "{out}"]] {
+        let o = spaced.loadgate(cmd, &[]);
+        assert_eq!(code(&o), 2, "{cmd:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(t.contains("s.toml:7:26: path has a space"), "{cmd:?}: {t}");
+        assert!(t.contains("hint: write %20 for a space"), "{cmd:?}: {t}");
+        assert_never_started(&spaced);
+    }
+    let long = Case::new(
+        &scenario(OPEN_2S, "").replace("name = \"t\"", &format!("name = \"{}\"", "n".repeat(300))),
+    );
+    for cmd in [
+        &["validate", "{s}"][..],
+        &["run", "{s}", "--reports-dir", "reports"],
+    ] {
+        let o = long.loadgate(cmd, &[]);
+        assert_eq!(code(&o), 2, "{cmd:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("s.toml:1:8: name is 300 bytes long"),
+            "{cmd:?}: {t}"
+        );
+        assert!(!long.dir.path().join("reports").exists(), "{cmd:?}");
+    }
+}

@@ -3,11 +3,13 @@
 //! [`load`] reads a TOML scenario, rejects unknown keys, interpolates `${VAR}` from the
 //! environment, compiles request templates once, loads the data file, parses SLO budgets,
 //! and reports *every* problem it finds with file:line:column and a hint. The result is
-//! a validated [`Scenario`] that the engine can run without further checks.
-//! [`load_with`] takes a target that replaces the file's (`--target`).
+//! a validated [`Scenario`] that the engine can run without further checks: paths and
+//! headers are checked with the rules the engine sends them by. [`load_with`] takes a
+//! target that replaces the file's (`--target`).
 //!
 //! Not here: sending requests, measuring, rendering.
 
+mod check;
 mod diag;
 mod interp;
 mod model;
