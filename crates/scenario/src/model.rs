@@ -9,7 +9,7 @@ use loadgate_slo::Budget;
 
 use crate::check;
 use crate::diag::{Diagnostics, Sink};
-use crate::interp::interpolate;
+use crate::interp::{interpolate, InterpError};
 use crate::raw;
 use crate::template::{Escape, Names, Template};
 
@@ -187,6 +187,9 @@ pub struct Endpoint {
     pub headers: Vec<Header>,
     /// Request body, templated.
     pub body: Option<Template>,
+    /// Whether the body holds a value from the environment (`${VAR}` in `body` or
+    /// `json`): like a secret header's value, it must never be shown.
+    pub body_secret: bool,
     /// Relative share of the mix.
     pub weight: u32,
     /// What a successful response looks like.
@@ -729,13 +732,15 @@ pub(crate) fn build(
         ),
         Some(_) => {}
     }
-    for e in file
+    for (index, e) in file
         .endpoints
         .as_ref()
         .map(|e| e.get_ref().as_slice())
         .unwrap_or(&[])
+        .iter()
+        .enumerate()
     {
-        if let Some(ep) = endpoint(&mut sink, e, &cx) {
+        if let Some(ep) = endpoint(&mut sink, index, e, &cx) {
             if endpoints.iter().any(|x: &Endpoint| x.name == ep.name) {
                 sink.span(
                     e.name.span(),
@@ -784,7 +789,7 @@ pub(crate) fn build(
             Some(t) => duration(&mut sink, t, "health timeout")?,
             None => Duration::from_secs(60),
         };
-        let path = h.path.get_ref();
+        let (path, _) = interp(&mut sink, &h.path, env)?;
         if !path.starts_with('/') {
             sink.span(
                 h.path.span(),
@@ -794,14 +799,11 @@ pub(crate) fn build(
             return None;
         }
         // Polled as the target URL followed by this path, never templated.
-        if let Some(p) = check::path(&prefix, path, false) {
+        if let Some(p) = check::path(&prefix, &path, false) {
             path_problem(&mut sink, &h.path, "health path", p);
             return None;
         }
-        Some(HealthWait {
-            path: path.clone(),
-            timeout,
-        })
+        Some(HealthWait { path, timeout })
     });
 
     let capacity = file
@@ -1078,6 +1080,127 @@ struct EndpointCx<'a> {
     prefix: &'a str,
 }
 
+/// One step from the top of a `json` body to a value in it.
+#[derive(Debug, Clone)]
+enum JsonStep {
+    Key(String),
+    Index(usize),
+}
+
+/// A `${VAR}` in a `json` body that could not be resolved: where, and why.
+struct JsonInterpError {
+    at: Vec<JsonStep>,
+    in_key: bool,
+    error: InterpError,
+}
+
+/// Interpolates `${VAR}` in every string and key of a `json` body.
+struct JsonInterp<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    /// Where the walk is.
+    at: Vec<JsonStep>,
+    /// Whether any value came from the environment.
+    from_env: bool,
+    /// What could not be resolved.
+    problems: Vec<JsonInterpError>,
+}
+
+impl JsonInterp<'_> {
+    fn text(&mut self, s: &str, in_key: bool) -> String {
+        match interpolate(s, self.env) {
+            Ok(i) => {
+                self.from_env |= i.from_env;
+                i.value
+            }
+            Err(error) => {
+                self.problems.push(JsonInterpError {
+                    at: self.at.clone(),
+                    in_key,
+                    error,
+                });
+                s.to_string()
+            }
+        }
+    }
+
+    /// `v` as JSON, interpolated.
+    fn value(&mut self, v: &toml::Value) -> serde_json::Value {
+        match v {
+            toml::Value::String(s) => serde_json::Value::String(self.text(s, false)),
+            toml::Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, x) in items.iter().enumerate() {
+                    self.at.push(JsonStep::Index(i));
+                    out.push(self.value(x));
+                    self.at.pop();
+                }
+                serde_json::Value::Array(out)
+            }
+            toml::Value::Table(t) => {
+                let mut out = serde_json::Map::new();
+                for (k, x) in t {
+                    self.at.push(JsonStep::Key(k.clone()));
+                    let key = self.text(k, true);
+                    let value = self.value(x);
+                    self.at.pop();
+                    out.insert(key, value);
+                }
+                serde_json::Value::Object(out)
+            }
+            other => serde_json::to_value(other).expect("TOML values convert to JSON"),
+        }
+    }
+}
+
+/// Where the string at `at` in the `json` of endpoint `index` is written in scenario
+/// `text` (its key when `in_key`). The file is parsed again, with every span, only to
+/// place an error.
+fn json_span(text: &str, index: usize, at: &[JsonStep], in_key: bool) -> Option<Range<usize>> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let endpoint = doc.get_ref().get("endpoint")?.get_ref().get(index)?;
+    let mut node = endpoint.get_ref().get("json")?;
+    for (i, step) in at.iter().enumerate() {
+        match step {
+            JsonStep::Index(n) => node = node.get_ref().get(*n)?,
+            JsonStep::Key(k) if in_key && i + 1 == at.len() => {
+                let toml::de::DeValue::Table(t) = node.get_ref() else {
+                    return None;
+                };
+                let (key, _) = t.iter().find(|(key, _)| key.get_ref() == k)?;
+                return Some(key.span());
+            }
+            JsonStep::Key(k) => node = node.get_ref().get(k.as_str())?,
+        }
+    }
+    Some(node.span())
+}
+
+/// The body of a `json` endpoint, interpolated, and whether it holds an environment value.
+fn json_body(
+    sink: &mut Sink<'_>,
+    index: usize,
+    j: &raw::S<toml::Value>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(serde_json::Value, bool)> {
+    let mut walk = JsonInterp {
+        env,
+        at: Vec::new(),
+        from_env: false,
+        problems: Vec::new(),
+    };
+    let json = walk.value(j.get_ref());
+    for p in &walk.problems {
+        let span = json_span(sink.text, index, &p.at, p.in_key).unwrap_or_else(|| j.span());
+        let at = sink.string_body_start(&span) + p.error.offset;
+        sink.at(
+            at.min(span.end),
+            p.error.message.clone(),
+            p.error.hint.clone(),
+        );
+    }
+    walk.problems.is_empty().then_some((json, walk.from_env))
+}
+
 /// `s` for a message: whole when short, else its start and its length.
 fn shorten(s: &str) -> String {
     if s.chars().count() <= 64 {
@@ -1088,7 +1211,12 @@ fn shorten(s: &str) -> String {
     }
 }
 
-fn endpoint(sink: &mut Sink<'_>, e: &raw::Endpoint, cx: &EndpointCx<'_>) -> Option<Endpoint> {
+fn endpoint(
+    sink: &mut Sink<'_>,
+    index: usize,
+    e: &raw::Endpoint,
+    cx: &EndpointCx<'_>,
+) -> Option<Endpoint> {
     let (names, env) = (cx.names, cx.env);
     let name = e.name.get_ref().trim().to_string();
     let mut ok = true;
@@ -1183,6 +1311,7 @@ fn endpoint(sink: &mut Sink<'_>, e: &raw::Endpoint, cx: &EndpointCx<'_>) -> Opti
         }
     }
 
+    let mut body_secret = false;
     let body = match (&e.body, &e.json) {
         (Some(b), Some(j)) => {
             sink.span(
@@ -1193,18 +1322,22 @@ fn endpoint(sink: &mut Sink<'_>, e: &raw::Endpoint, cx: &EndpointCx<'_>) -> Opti
             let _ = b;
             None
         }
-        (Some(b), None) => interp(sink, b, env)
-            .and_then(|(text, _)| template(sink, &text, b.span(), Escape::None, names)),
+        (Some(b), None) => interp(sink, b, env).and_then(|(text, from_env)| {
+            body_secret = from_env;
+            template(sink, &text, b.span(), Escape::None, names)
+        }),
         (None, Some(j)) => {
-            let json = serde_json::to_value(j.get_ref()).expect("TOML values convert to JSON");
-            let text = serde_json::to_string(&json).expect("JSON values serialize");
-            let t = match Template::compile(&text, Escape::JsonString, names) {
-                Ok(t) => Some(t),
-                Err(err) => {
-                    sink.span(j.span(), format!("in `json`: {}", err.message), err.hint);
-                    None
+            let t = json_body(sink, index, j, env).and_then(|(json, from_env)| {
+                body_secret = from_env;
+                let text = serde_json::to_string(&json).expect("JSON values serialize");
+                match Template::compile(&text, Escape::JsonString, names) {
+                    Ok(t) => Some(t),
+                    Err(err) => {
+                        sink.span(j.span(), format!("in `json`: {}", err.message), err.hint);
+                        None
+                    }
                 }
-            };
+            });
             if !headers
                 .iter()
                 .any(|h| h.name.eq_ignore_ascii_case("content-type"))
@@ -1292,6 +1425,7 @@ fn endpoint(sink: &mut Sink<'_>, e: &raw::Endpoint, cx: &EndpointCx<'_>) -> Opti
         path,
         headers,
         body,
+        body_secret,
         weight,
         checks,
     })

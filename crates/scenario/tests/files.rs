@@ -601,3 +601,68 @@ fn regression_names_that_break_the_run_directory_or_reports_are_refused() {
     // Endpoint names name no file: a long one runs (and reports) fine.
     ok(&endpoint(&"e".repeat(300)));
 }
+
+/// Issue 17: `${VAR}` was sent literally inside `json` bodies, even when unset. It is
+/// interpolated in string values at any depth and in keys, with defaults and `$${`, and
+/// a body that holds an environment value is marked secret.
+#[test]
+fn regression_json_bodies_interpolate_variables_at_any_depth() {
+    use rand::SeedableRng;
+    let s = ok(&one_endpoint(
+        "json = { plain = \"${TOKEN}\", deep = { list = [\"x-${TOKEN}\", { \"${KEY:-k}\" = \"$${lit}\" }] }, n = 1, q = \"{{seq}}\" }\n",
+    ));
+    let body = s.endpoints[0].body.as_ref().unwrap();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let rendered = body.render_string(&mut loadgate_scenario::RenderCtx {
+        seq: 7,
+        rng: &mut rng,
+        row: None,
+        lists: &[],
+    });
+    let v: serde_json::Value = serde_json::from_str(&rendered).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"plain": "tok-123", "deep": {"list": ["x-tok-123", {"k": "${lit}"}]}, "n": 1, "q": "7"})
+    );
+    assert!(s.endpoints[0].body_secret);
+    assert!(!ok(&one_endpoint("json = { a = \"${KEY:-k}\" }\n")).endpoints[0].body_secret);
+    assert!(ok(&one_endpoint("body = \"t=${TOKEN}\"\n")).endpoints[0].body_secret);
+    assert!(!ok(&one_endpoint("body = \"t\"\n")).endpoints[0].body_secret);
+
+    // Missing variables are reported where they are written: a nested value, a key.
+    check_err(
+        &one_endpoint("json = { a = { b = [\"ok\", \"x${NOPE_V}\"] } }\n"),
+        9,
+        29,
+        "`NOPE_V` is not set",
+    );
+    check_err(
+        &one_endpoint("json = { a = 1, \"k-${NOPE_K}\" = 2 }\n"),
+        9,
+        20,
+        "`NOPE_K` is not set",
+    );
+    // ... also in a second endpoint written as a table with dotted keys.
+    let text = format!(
+        "{}[[endpoint]]\nname = \"b\"\npath = \"/\"\n[endpoint.json]\nuser = \"u\"\nnested.deep = \"${{NOPE_D}}\"\n",
+        one_endpoint("")
+    );
+    let e = parse(Path::new("s.toml"), &text, &env).unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    check_err(&text, 14, 16, "`NOPE_D` is not set");
+}
+
+/// Issue 17: `[health] path` was used as written, `${VAR}` and all.
+#[test]
+fn regression_the_health_path_interpolates_variables() {
+    let s = ok(&one_endpoint(
+        "[health]\npath = \"${HEALTH_PATH:-/api/health}\"\n",
+    ));
+    assert_eq!(s.health.unwrap().path, "/api/health");
+    check_err(
+        &one_endpoint("[health]\npath = \"/${NOPE_H}\"\n"),
+        10,
+        10,
+        "`NOPE_H` is not set",
+    );
+}
