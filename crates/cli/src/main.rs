@@ -70,6 +70,10 @@ enum Command {
         /// Scenario files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Check them as `run --target` loads them: the scenario's `target` is replaced
+        /// (by a base URL or `embedded`) and not read, so `${TARGET_URL}` may be unset.
+        #[arg(long, env = "LOADGATE_TARGET")]
+        target: Option<String>,
     },
     /// Serve the embedded demo target until interrupted.
     ServeTarget {
@@ -300,7 +304,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(*args),
         Command::Capacity(args) => capacity_cmd::run(*args),
         Command::Merge(args) => merge_cmd::run(args),
-        Command::Validate { files } => validate(&files),
+        Command::Validate { files, target } => validate(&files, target.as_deref()),
         Command::Compare {
             baseline,
             new,
@@ -328,10 +332,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn validate(files: &[PathBuf]) -> Result<Exit, Failure> {
+fn validate(files: &[PathBuf], target: Option<&str>) -> Result<Exit, Failure> {
+    let options = loadgate_scenario::LoadOptions {
+        target: run_cmd::target_flag(target)?,
+    };
     let mut bad = 0;
     for f in files {
-        match loadgate_scenario::load(f) {
+        match loadgate_scenario::load_with(f, &options) {
             Ok(s) => {
                 // The embedded target's profile is part of the scenario: check it too.
                 if let Some(Err(e)) = s

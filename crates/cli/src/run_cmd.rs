@@ -20,8 +20,11 @@ use crate::{console, RunArgs};
 use loadgate_report::{HistogramsFile, SeriesRow};
 
 pub fn run(args: RunArgs) -> Result<Exit, Failure> {
-    let mut scenario =
-        loadgate_scenario::load(&args.scenario).map_err(|e| Failure::config(e.to_string()))?;
+    let options = loadgate_scenario::LoadOptions {
+        target: target_flag(args.target.as_deref())?,
+    };
+    let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
+        .map_err(|e| Failure::config(e.to_string()))?;
     apply_flags(&mut scenario, &args)?;
     // What every segment must share is the whole load's plan, taken before this
     // segment's budgets are scaled to its share.
@@ -525,18 +528,10 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
             "--duration: expected a duration above zero",
         ));
     }
-    match args.target.as_deref() {
+    match target_flag(args.target.as_deref())? {
         None => {}
-        Some("embedded") => scenario.target = Target::Embedded,
-        Some(t) => match url::Url::parse(t) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => o.target = Some(u),
-            _ => {
-                return Err(Failure::config(format!(
-                    "--target: `{}` is not an http(s) URL\n  hint: write e.g. --target https://staging.example.com, or --target embedded",
-                    url::Url::parse(t).map(|u| loadgate_scenario::redact_url(&u)).unwrap_or_else(|_| "the value".into())
-                )))
-            }
-        },
+        Some(Target::Embedded) => scenario.target = Target::Embedded,
+        Some(Target::Url(u)) => o.target = Some(u),
     }
     for expr in &args.slo {
         let b = loadgate_slo::parse(expr).map_err(|e| {
@@ -554,6 +549,20 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
         add_basic_auth(scenario, &u.clone());
     }
     Ok(())
+}
+
+/// `--target` (or `LOADGATE_TARGET`), checked as a scenario's `target` is: `embedded` or
+/// an http(s) URL with a host. The message never shows the value (it may hold a password).
+pub(crate) fn target_flag(value: Option<&str>) -> Result<Option<Target>, Failure> {
+    value
+        .map(|t| {
+            Target::parse(t).map_err(|e| {
+                Failure::config(format!(
+                    "--target: {e}\n  hint: write e.g. --target https://staging.example.com, or --target embedded (LOADGATE_TARGET gives it when the flag does not)"
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// Credentials in the target URL become a (secret) Basic Authorization header, as curl

@@ -1445,3 +1445,83 @@ fn closed_model_segments_split_the_vus_and_data_rows_must_go_round() {
     );
     assert_never_started(&c);
 }
+
+/// Issue 17: with `target = "${TARGET_URL}"` and the variable unset, `--target` (or
+/// `LOADGATE_TARGET`) must rescue `run`, as the shipped scenarios' comments promise, and
+/// `validate` takes the same flag, so the two accept and refuse the same files.
+#[test]
+fn regression_a_target_override_rescues_an_unset_target_variable_in_validate_and_run() {
+    let c = Case::new(&scenario(OPEN_2S, "").replace(
+        "target = \"embedded\"",
+        "target = \"${LG_UNSET_TARGET_URL}\"",
+    ));
+    let o = c.loadgate(&["validate", "{s}"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("s.toml:2:11: environment variable `LG_UNSET_TARGET_URL` is not set"),
+        "{}",
+        text(&o)
+    );
+    let by_flag = ["validate", "{s}", "--target", "embedded"];
+    let by_url = ["validate", "{s}", "--target", "https://staging.example.com"];
+    for args in [&by_flag[..], &by_url[..]] {
+        let o = c.loadgate(args, &[]);
+        assert_eq!(code(&o), 0, "{args:?}: {}", text(&o));
+    }
+    let o = c.loadgate(&["validate", "{s}"], &[("LOADGATE_TARGET", "embedded")]);
+    assert_eq!(code(&o), 0, "LOADGATE_TARGET: {}", text(&o));
+    for (value, says) in [
+        ("ftp://x", "--target: scheme `ftp` is not supported"),
+        ("staging.example.com", "--target: not a valid URL"),
+    ] {
+        for cmd in [&["validate", "{s}"][..], &["run", "{s}", "--out", "{out}"]] {
+            let o = c.loadgate(&[cmd, &["--target", value]].concat(), &[]);
+            assert_eq!(code(&o), 2, "{cmd:?} {value}: {}", text(&o));
+            assert!(text(&o).contains(says), "{cmd:?} {value}: {}", text(&o));
+            assert!(text(&o).contains("hint: "), "{cmd:?} {value}: {}", text(&o));
+        }
+    }
+    assert_never_started(&c);
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}", "-q", "--duration", "1s"],
+        &[("LOADGATE_TARGET", "embedded")],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(c.summary()["target"], "embedded");
+}
+
+/// Issue 17: what `run` refuses, `validate` refuses first, with file:line:column and a
+/// hint. A path with a space passed `validate`, then failed after the run directory was
+/// made ("worker 1 failed: invalid uri character"); a 300-character name failed to make
+/// the run directory at all.
+#[test]
+fn regression_validate_refuses_what_run_would_refuse() {
+    let spaced = Case::new(&scenario(OPEN_2S, "").replace(
+        "path = \"/api/intelligence/analyze\"",
+        "path = \"/api/intelligence analyze\"",
+    ));
+    for cmd in [&["validate", "{s}"][..], &["run", "{s}", "--out", "{out}"]] {
+        let o = spaced.loadgate(cmd, &[]);
+        assert_eq!(code(&o), 2, "{cmd:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(t.contains("s.toml:7:26: path has a space"), "{cmd:?}: {t}");
+        assert!(t.contains("hint: write %20 for a space"), "{cmd:?}: {t}");
+        assert_never_started(&spaced);
+    }
+    let long = Case::new(
+        &scenario(OPEN_2S, "").replace("name = \"t\"", &format!("name = \"{}\"", "n".repeat(300))),
+    );
+    for cmd in [
+        &["validate", "{s}"][..],
+        &["run", "{s}", "--reports-dir", "reports"],
+    ] {
+        let o = long.loadgate(cmd, &[]);
+        assert_eq!(code(&o), 2, "{cmd:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("s.toml:1:8: name is 300 bytes long"),
+            "{cmd:?}: {t}"
+        );
+        assert!(!long.dir.path().join("reports").exists(), "{cmd:?}");
+    }
+}

@@ -3,10 +3,13 @@
 //! [`load`] reads a TOML scenario, rejects unknown keys, interpolates `${VAR}` from the
 //! environment, compiles request templates once, loads the data file, parses SLO budgets,
 //! and reports *every* problem it finds with file:line:column and a hint. The result is
-//! a validated [`Scenario`] that the engine can run without further checks.
+//! a validated [`Scenario`] that the engine can run without further checks: paths and
+//! headers are checked with the rules the engine sends them by. [`load_with`] takes a
+//! target that replaces the file's (`--target`).
 //!
 //! Not here: sending requests, measuring, rendering.
 
+mod check;
 mod diag;
 mod interp;
 mod model;
@@ -39,11 +42,23 @@ pub enum LoadError {
 /// Reads and validates the scenario at `path`, taking `${VAR}` values from the process
 /// environment.
 pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    load_with(path, &LoadOptions::default())
+}
+
+/// Like [`load`], with what the caller decides beyond the file: with a target in
+/// `options`, the file's `target` is not read (see [`LoadOptions::target`]). `run` and
+/// `validate` both load through here, so they accept and refuse the same files.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Scenario, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(parse(path, &text, &|name| std::env::var(name).ok())?)
+    Ok(parse_with(
+        path,
+        &text,
+        &|name| std::env::var(name).ok(),
+        options,
+    )?)
 }
 
 /// Validates scenario `text` as if read from `path` (relative data files resolve against
@@ -53,5 +68,15 @@ pub fn parse(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Scenario, Diagnostics> {
-    model::build(path, text, env)
+    parse_with(path, text, env, &LoadOptions::default())
+}
+
+/// Like [`parse`], with `options` as in [`load_with`].
+pub fn parse_with(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    options: &LoadOptions,
+) -> Result<Scenario, Diagnostics> {
+    model::build(path, text, env, options)
 }

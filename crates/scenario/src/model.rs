@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use loadgate_slo::Budget;
 
+use crate::check;
 use crate::diag::{Diagnostics, Sink};
-use crate::interp::interpolate;
+use crate::interp::{interpolate, InterpError};
 use crate::raw;
 use crate::template::{Escape, Names, Template};
 
@@ -110,6 +111,49 @@ pub enum Target {
     Url(url::Url),
 }
 
+impl Target {
+    /// Reads a target as a scenario's `target` and the `--target` flag take it:
+    /// `embedded`, or an http:// or https:// URL with a host that the engine can send to.
+    pub fn parse(text: &str) -> Result<Target, TargetError> {
+        if text == "embedded" {
+            return Ok(Target::Embedded);
+        }
+        let u = url::Url::parse(text).map_err(|e| TargetError::NotUrl(e.to_string()))?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return Err(TargetError::Scheme(u.scheme().to_string()));
+        }
+        if u.host().is_none() {
+            return Err(TargetError::NotUrl("no host".into()));
+        }
+        // The engine and the health check parse the URL (without credentials) again.
+        redact_url(&u)
+            .parse::<http::Uri>()
+            .map_err(|e| TargetError::NotUrl(e.to_string()))?;
+        Ok(Target::Url(u))
+    }
+}
+
+/// Why a target is not usable. Never holds the URL itself, which may carry a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Not a URL the engine can send to; the parser's reason.
+    #[error("not a valid URL ({0})")]
+    NotUrl(String),
+    /// A URL whose scheme is not http or https; the scheme.
+    #[error("scheme `{0}` is not supported")]
+    Scheme(String),
+}
+
+/// What a caller decides about a scenario beyond its file (see [`crate::load_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Send load here instead of to the file's `target` (`--target`, `LOADGATE_TARGET`).
+    /// The file's `target` is then neither interpolated nor checked, so a scenario with
+    /// `target = "${TARGET_URL}"` loads while `TARGET_URL` is unset; paths are checked
+    /// under this target's path.
+    pub target: Option<Target>,
+}
+
 /// Which HTTP versions to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpVersion {
@@ -143,6 +187,9 @@ pub struct Endpoint {
     pub headers: Vec<Header>,
     /// Request body, templated.
     pub body: Option<Template>,
+    /// Whether the body holds a value from the environment (`${VAR}` in `body` or
+    /// `json`): like a secret header's value, it must never be shown.
+    pub body_secret: bool,
     /// Relative share of the mix.
     pub weight: u32,
     /// What a successful response looks like.
@@ -485,10 +532,56 @@ fn template(
     }
 }
 
+/// The longest scenario name, in bytes. It names the run directory, and the longest
+/// suffix a command adds (`-capacity-20261122T024107Z`, 26 bytes) must still fit in a
+/// file name's 255 bytes; the rest is room for a longer time stamp.
+pub const MAX_NAME_BYTES: usize = 200;
+
+/// Refuses a control character in name `v` (trimmed as names are), pointing at it.
+fn no_control_chars(sink: &mut Sink<'_>, v: &raw::S<String>, what: &str, hint: &str) {
+    let raw = v.get_ref();
+    let lead = raw.len() - raw.trim_start().len();
+    if let Some((i, c)) = raw.trim().char_indices().find(|(_, c)| c.is_control()) {
+        let at = sink.string_body_start(&v.span()) + lead + i;
+        sink.at(
+            at.min(v.span().end),
+            format!("{what} has {}", check::describe(c)),
+            Some(hint.to_string()),
+        );
+    }
+}
+
+/// Reports a path the engine would refuse (`Some` problem from [`check::path`]).
+fn path_problem(sink: &mut Sink<'_>, v: &raw::S<String>, what: &str, p: check::PathProblem) {
+    match p {
+        check::PathProblem::Char { bad, in_query } => {
+            let at = sink.string_body_start(&v.span()) + bad.offset;
+            sink.at(
+                at.min(v.span().end),
+                format!(
+                    "{what} has {}{}, which a URL cannot hold",
+                    check::describe(bad.c),
+                    if in_query { " in its query" } else { "" }
+                ),
+                Some(check::percent_hint(bad.c)),
+            );
+        }
+        check::PathProblem::TooLong { len } => sink.span(
+            v.span(),
+            format!(
+                "{what} is too long: {len} bytes after the target's own path, at most {}",
+                check::MAX_PATH_LEN
+            ),
+            Some("shorten the path (or the target URL's path)".into()),
+        ),
+    }
+}
+
 pub(crate) fn build(
     path: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    options: &LoadOptions,
 ) -> Result<Scenario, Diagnostics> {
     let mut sink = Sink::new(path, text);
     let file: raw::File = match toml::from_str(text) {
@@ -515,33 +608,44 @@ pub(crate) fn build(
             "name must be non-empty and must not contain `/` or `\\`",
             Some("it names the run directory".into()),
         );
+    } else if name.len() > MAX_NAME_BYTES {
+        sink.span(
+            file.name.span(),
+            format!(
+                "name is {} bytes long, at most {MAX_NAME_BYTES}",
+                name.len()
+            ),
+            Some("shorten it: it names the run directory (NAME-20261122T024107Z), and a file name holds at most 255 bytes".into()),
+        );
     }
+    no_control_chars(
+        &mut sink,
+        &file.name,
+        "name",
+        "remove it: the name becomes the run directory's name, and junit.xml cannot hold control characters",
+    );
 
-    let target = match interp(&mut sink, &file.target, env) {
-        Some((t, _)) if t == "embedded" => Some(Target::Embedded),
-        Some((t, _)) => match url::Url::parse(&t) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                Some(Target::Url(u))
-            }
-            Ok(u) => {
-                sink.span(
-                    file.target.span(),
-                    format!("target scheme `{}` is not supported", u.scheme()),
-                    Some("use an http:// or https:// URL, or \"embedded\"".into()),
-                );
-                None
-            }
-            Err(e) => {
-                sink.span(
-                    file.target.span(),
-                    format!("target is not a valid URL ({e})"),
-                    Some("write e.g. \"https://staging.example.com\" or \"embedded\"".into()),
-                );
-                None
-            }
-        },
-        None => None,
+    // An override replaces the file's target unread: `${TARGET_URL}` may be unset.
+    let target = match &options.target {
+        Some(t) => Some(t.clone()),
+        None => interp(&mut sink, &file.target, env).and_then(|(t, _)| {
+            Target::parse(&t)
+                .map_err(|e| match e {
+                    TargetError::Scheme(scheme) => sink.span(
+                        file.target.span(),
+                        format!("target scheme `{scheme}` is not supported"),
+                        Some("use an http:// or https:// URL, or \"embedded\"".into()),
+                    ),
+                    TargetError::NotUrl(why) => sink.span(
+                        file.target.span(),
+                        format!("target is not a valid URL ({why})"),
+                        Some("write e.g. \"https://staging.example.com\" or \"embedded\"".into()),
+                    ),
+                })
+                .ok()
+        }),
     };
+    let prefix = target.as_ref().map(check::path_prefix).unwrap_or_default();
 
     let d = &file.defaults;
     let timeout = d
@@ -605,13 +709,14 @@ pub(crate) fn build(
             );
         }
         list_names.push(n.clone());
-        lists.push(v.get_ref().clone());
+        lists.push(v.get_ref().iter().map(|x| x.get_ref().clone()).collect());
     }
 
-    let data = file
+    let (data, csv_rows) = file
         .data
         .as_ref()
-        .and_then(|d| data_feed(&mut sink, path, d, env));
+        .and_then(|d| data_feed(&mut sink, path, d, env))
+        .unzip();
     let columns: Vec<String> = data.as_ref().map(|d| d.columns.clone()).unwrap_or_default();
     let names = Names {
         lists: &list_names,
@@ -619,6 +724,13 @@ pub(crate) fn build(
     };
 
     let is_secret = |name: &str| is_secret_name(name, &redact_headers);
+    let cx = EndpointCx {
+        default_headers: &d.headers,
+        names: &names,
+        env,
+        is_secret: &is_secret,
+        prefix: &prefix,
+    };
     let mut endpoints = Vec::new();
     match &file.endpoints {
         None => sink.at(
@@ -633,13 +745,15 @@ pub(crate) fn build(
         ),
         Some(_) => {}
     }
-    for e in file
+    for (index, e) in file
         .endpoints
         .as_ref()
         .map(|e| e.get_ref().as_slice())
         .unwrap_or(&[])
+        .iter()
+        .enumerate()
     {
-        if let Some(ep) = endpoint(&mut sink, e, &d.headers, &names, env, &is_secret) {
+        if let Some(ep) = endpoint(&mut sink, index, e, &cx) {
             if endpoints.iter().any(|x: &Endpoint| x.name == ep.name) {
                 sink.span(
                     e.name.span(),
@@ -650,6 +764,10 @@ pub(crate) fn build(
             endpoints.push(ep);
         }
     }
+    if let (Some(data), Some(rows)) = (&data, &csv_rows) {
+        header_columns(&mut sink, data, rows, &endpoints);
+    }
+    header_lists(&mut sink, &file.lists, &endpoints);
     if !endpoints.is_empty() && endpoints.iter().all(|e| e.weight == 0) {
         let span = file.endpoints.as_ref().unwrap().span();
         sink.span(
@@ -684,18 +802,21 @@ pub(crate) fn build(
             Some(t) => duration(&mut sink, t, "health timeout")?,
             None => Duration::from_secs(60),
         };
-        if !h.path.get_ref().starts_with('/') {
+        let (path, _) = interp(&mut sink, &h.path, env)?;
+        if !path.starts_with('/') {
             sink.span(
                 h.path.span(),
-                format!("health path `{}` must start with `/`", h.path.get_ref()),
+                format!("health path `{path}` must start with `/`"),
                 Some("write e.g. \"/api/health\"".into()),
             );
             return None;
         }
-        Some(HealthWait {
-            path: h.path.get_ref().clone(),
-            timeout,
-        })
+        // Polled as the target URL followed by this path, never templated.
+        if let Some(p) = check::path(&prefix, &path, false) {
+            path_problem(&mut sink, &h.path, "health path", p);
+            return None;
+        }
+        Some(HealthWait { path, timeout })
     });
 
     let capacity = file
@@ -745,12 +866,20 @@ fn resolve(scenario: &Path, rel: &str) -> PathBuf {
     }
 }
 
+/// Where a data file's rows are, to point at a value in it.
+struct CsvRows {
+    /// The data file.
+    path: PathBuf,
+    /// Byte offset of each row in it.
+    starts: Vec<usize>,
+}
+
 fn data_feed(
     sink: &mut Sink<'_>,
     path: &Path,
     d: &raw::Data,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Option<DataFeed> {
+) -> Option<(DataFeed, CsvRows)> {
     let mode = match d.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
         None | Some(("sequential", _)) => DataMode::Sequential,
         Some(("random", _)) => DataMode::Random,
@@ -794,9 +923,13 @@ fn data_feed(
         }
     };
     let mut rows = Vec::new();
+    let mut starts = Vec::new();
     for rec in reader.records() {
         match rec {
-            Ok(r) => rows.push(r.iter().map(str::to_string).collect()),
+            Ok(r) => {
+                starts.push(r.position().map_or(0, |p| p.byte() as usize));
+                rows.push(r.iter().map(str::to_string).collect());
+            }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line() as usize);
                 let csv_text = std::fs::read_to_string(&csv_path).unwrap_or_default();
@@ -830,27 +963,288 @@ fn data_feed(
         );
         return None;
     }
-    Some(DataFeed {
-        columns,
-        rows,
-        mode,
-    })
+    Some((
+        DataFeed {
+            columns,
+            rows,
+            mode,
+        },
+        CsvRows {
+            path: csv_path,
+            starts,
+        },
+    ))
+}
+
+/// Byte offset in CSV `text` of byte `at` of the value of field `field` in the record
+/// that starts at `start` (comma-separated, `"` quotes, `""` inside quotes).
+fn csv_offset(text: &str, start: usize, field: usize, at: usize) -> usize {
+    let b = text.as_bytes();
+    let mut i = start;
+    for _ in 0..field {
+        let mut quoted = false;
+        while i < b.len() {
+            match b[i] {
+                b'"' => quoted = !quoted,
+                b',' if !quoted => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    if b.get(i) != Some(&b'"') {
+        return (i + at).min(text.len());
+    }
+    i += 1;
+    let mut n = 0;
+    while i < b.len() && n < at {
+        i += if b[i] == b'"' { 2 } else { 1 };
+        n += 1;
+    }
+    i.min(text.len())
+}
+
+/// Refuses data-file values a header template would insert but a header cannot hold:
+/// the first bad value of each such column, at its place in the data file.
+fn header_columns(sink: &mut Sink<'_>, data: &DataFeed, csv: &CsvRows, endpoints: &[Endpoint]) {
+    let mut users: BTreeMap<usize, (&str, &str)> = BTreeMap::new();
+    for e in endpoints {
+        for h in &e.headers {
+            for c in h.value.columns() {
+                users.entry(c).or_insert((h.name.as_str(), e.name.as_str()));
+            }
+        }
+    }
+    let mut text = None;
+    for (col, (header, endpoint)) in users {
+        let mut bad = data
+            .rows
+            .iter()
+            .enumerate()
+            .filter_map(|(r, row)| Some((r, check::header_value(row.get(col)?)?)));
+        let Some((row, first)) = bad.next() else {
+            continue;
+        };
+        let more = bad.count();
+        let text: &String =
+            text.get_or_insert_with(|| std::fs::read_to_string(&csv.path).unwrap_or_default());
+        let mut csv_sink = Sink::new(&csv.path, text);
+        let at = csv_offset(text, csv.starts[row], col, first.offset);
+        csv_sink.at(
+            at,
+            format!(
+                "a `{}` value has {}, which header `{header}` of endpoint `{endpoint}` cannot send{}",
+                data.columns[col],
+                check::describe(first.c),
+                if more > 0 {
+                    format!(" ({} rows have such values; this is the first)", more + 1)
+                } else {
+                    String::new()
+                }
+            ),
+            Some("remove it from the data file, or use the column only in paths and bodies: a header value holds tab and printable characters only".into()),
+        );
+        sink.found.extend(csv_sink.found);
+    }
+}
+
+/// Refuses `[lists]` values a header template would insert but a header cannot hold.
+fn header_lists(
+    sink: &mut Sink<'_>,
+    lists: &BTreeMap<String, raw::S<Vec<raw::S<String>>>>,
+    endpoints: &[Endpoint],
+) {
+    let mut users: BTreeMap<usize, (&str, &str)> = BTreeMap::new();
+    for e in endpoints {
+        for h in &e.headers {
+            for l in h.value.lists() {
+                users.entry(l).or_insert((h.name.as_str(), e.name.as_str()));
+            }
+        }
+    }
+    for (index, (header, endpoint)) in users {
+        let Some((name, values)) = lists.iter().nth(index) else {
+            continue;
+        };
+        for v in values.get_ref() {
+            if let Some(bad) = check::header_value(v.get_ref()) {
+                let at = sink.string_body_start(&v.span()) + bad.offset;
+                sink.at(
+                    at.min(v.span().end),
+                    format!(
+                        "a value of list `{name}` has {}, which header `{header}` of endpoint `{endpoint}` cannot send",
+                        check::describe(bad.c)
+                    ),
+                    Some("remove it: a value put into a header holds tab and printable characters only".into()),
+                );
+            }
+        }
+    }
+}
+
+/// What every endpoint is built with.
+struct EndpointCx<'a> {
+    default_headers: &'a BTreeMap<String, raw::S<String>>,
+    names: &'a Names<'a>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    is_secret: &'a dyn Fn(&str) -> bool,
+    /// The target URL's path, which the engine puts before every path.
+    prefix: &'a str,
+}
+
+/// One step from the top of a `json` body to a value in it.
+#[derive(Debug, Clone)]
+enum JsonStep {
+    Key(String),
+    Index(usize),
+}
+
+/// A `${VAR}` in a `json` body that could not be resolved: where, and why.
+struct JsonInterpError {
+    at: Vec<JsonStep>,
+    in_key: bool,
+    error: InterpError,
+}
+
+/// Interpolates `${VAR}` in every string and key of a `json` body.
+struct JsonInterp<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    /// Where the walk is.
+    at: Vec<JsonStep>,
+    /// Whether any value came from the environment.
+    from_env: bool,
+    /// What could not be resolved.
+    problems: Vec<JsonInterpError>,
+}
+
+impl JsonInterp<'_> {
+    fn text(&mut self, s: &str, in_key: bool) -> String {
+        match interpolate(s, self.env) {
+            Ok(i) => {
+                self.from_env |= i.from_env;
+                i.value
+            }
+            Err(error) => {
+                self.problems.push(JsonInterpError {
+                    at: self.at.clone(),
+                    in_key,
+                    error,
+                });
+                s.to_string()
+            }
+        }
+    }
+
+    /// `v` as JSON, interpolated.
+    fn value(&mut self, v: &toml::Value) -> serde_json::Value {
+        match v {
+            toml::Value::String(s) => serde_json::Value::String(self.text(s, false)),
+            toml::Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, x) in items.iter().enumerate() {
+                    self.at.push(JsonStep::Index(i));
+                    out.push(self.value(x));
+                    self.at.pop();
+                }
+                serde_json::Value::Array(out)
+            }
+            toml::Value::Table(t) => {
+                let mut out = serde_json::Map::new();
+                for (k, x) in t {
+                    self.at.push(JsonStep::Key(k.clone()));
+                    let key = self.text(k, true);
+                    let value = self.value(x);
+                    self.at.pop();
+                    out.insert(key, value);
+                }
+                serde_json::Value::Object(out)
+            }
+            other => serde_json::to_value(other).expect("TOML values convert to JSON"),
+        }
+    }
+}
+
+/// Where the string at `at` in the `json` of endpoint `index` is written in scenario
+/// `text` (its key when `in_key`). The file is parsed again, with every span, only to
+/// place an error.
+fn json_span(text: &str, index: usize, at: &[JsonStep], in_key: bool) -> Option<Range<usize>> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let endpoint = doc.get_ref().get("endpoint")?.get_ref().get(index)?;
+    let mut node = endpoint.get_ref().get("json")?;
+    for (i, step) in at.iter().enumerate() {
+        match step {
+            JsonStep::Index(n) => node = node.get_ref().get(*n)?,
+            JsonStep::Key(k) if in_key && i + 1 == at.len() => {
+                let toml::de::DeValue::Table(t) = node.get_ref() else {
+                    return None;
+                };
+                let (key, _) = t.iter().find(|(key, _)| key.get_ref() == k)?;
+                return Some(key.span());
+            }
+            JsonStep::Key(k) => node = node.get_ref().get(k.as_str())?,
+        }
+    }
+    Some(node.span())
+}
+
+/// The body of a `json` endpoint, interpolated, and whether it holds an environment value.
+fn json_body(
+    sink: &mut Sink<'_>,
+    index: usize,
+    j: &raw::S<toml::Value>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(serde_json::Value, bool)> {
+    let mut walk = JsonInterp {
+        env,
+        at: Vec::new(),
+        from_env: false,
+        problems: Vec::new(),
+    };
+    let json = walk.value(j.get_ref());
+    for p in &walk.problems {
+        let span = json_span(sink.text, index, &p.at, p.in_key).unwrap_or_else(|| j.span());
+        let at = sink.string_body_start(&span) + p.error.offset;
+        sink.at(
+            at.min(span.end),
+            p.error.message.clone(),
+            p.error.hint.clone(),
+        );
+    }
+    walk.problems.is_empty().then_some((json, walk.from_env))
+}
+
+/// `s` for a message: whole when short, else its start and its length.
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 64 {
+        format!("`{s}`")
+    } else {
+        let start: String = s.chars().take(32).collect();
+        format!("`{start}...` ({} bytes)", s.len())
+    }
 }
 
 fn endpoint(
     sink: &mut Sink<'_>,
+    index: usize,
     e: &raw::Endpoint,
-    default_headers: &BTreeMap<String, raw::S<String>>,
-    names: &Names<'_>,
-    env: &dyn Fn(&str) -> Option<String>,
-    is_secret: &dyn Fn(&str) -> bool,
+    cx: &EndpointCx<'_>,
 ) -> Option<Endpoint> {
+    let (names, env) = (cx.names, cx.env);
     let name = e.name.get_ref().trim().to_string();
     let mut ok = true;
     if name.is_empty() {
         sink.span(e.name.span(), "endpoint name is empty", None);
         ok = false;
     }
+    let before = sink.found.len();
+    no_control_chars(
+        sink,
+        &e.name,
+        "endpoint name",
+        "remove it: reports show endpoint names, and junit.xml cannot hold control characters",
+    );
+    ok &= sink.found.len() == before;
     let method = e
         .method
         .as_ref()
@@ -874,34 +1268,55 @@ fn endpoint(
             );
             return None;
         }
-        template(sink, &p, e.path.span(), Escape::Url, names)
+        let t = template(sink, &p, e.path.span(), Escape::Url, names)?;
+        if let Some(problem) = check::path(cx.prefix, &p, true) {
+            path_problem(sink, &e.path, "path", problem);
+            return None;
+        }
+        Some(t)
     });
 
     let mut headers = Vec::new();
     let mut merged: BTreeMap<String, &raw::S<String>> = BTreeMap::new();
-    for (k, v) in default_headers.iter().chain(e.headers.iter()) {
+    for (k, v) in cx.default_headers.iter().chain(e.headers.iter()) {
         merged.retain(|existing, _| !existing.eq_ignore_ascii_case(k));
         merged.insert(k.clone(), v);
     }
     for (k, v) in merged {
-        if http_header_name_invalid(&k) {
-            sink.span(v.span(), format!("`{k}` is not a valid header name"), None);
+        if !check::header_name_ok(&k) {
+            let hint = if k.len() > 65_535 {
+                "a header name holds at most 65535 bytes"
+            } else {
+                "a header name holds letters, digits and !#$%&'*+-.^_`|~ only"
+            };
+            sink.span(
+                v.span(),
+                format!("{} is not a valid header name", shorten(&k)),
+                Some(hint.into()),
+            );
             ok = false;
             continue;
         }
         if let Some((value, from_env)) = interp(sink, v, env) {
-            if value.contains(['\r', '\n']) {
-                sink.span(
-                    v.span(),
-                    format!("header `{k}` has a line break in its value"),
-                    None,
+            // The value may be a secret: say which character, never the value.
+            if let Some(bad) = check::header_template(&value) {
+                let at = sink.string_body_start(&v.span()) + bad.offset;
+                sink.at(
+                    at.min(v.span().end),
+                    format!(
+                        "header `{k}` has {} in its value, which a header cannot hold",
+                        check::describe(bad.c)
+                    ),
+                    Some(
+                        "remove it: a header value holds tab and printable characters only".into(),
+                    ),
                 );
                 ok = false;
                 continue;
             }
             if let Some(t) = template(sink, &value, v.span(), Escape::None, names) {
                 headers.push(Header {
-                    secret: from_env || is_secret(&k),
+                    secret: from_env || (cx.is_secret)(&k),
                     name: k,
                     value: t,
                 });
@@ -909,6 +1324,7 @@ fn endpoint(
         }
     }
 
+    let mut body_secret = false;
     let body = match (&e.body, &e.json) {
         (Some(b), Some(j)) => {
             sink.span(
@@ -919,18 +1335,22 @@ fn endpoint(
             let _ = b;
             None
         }
-        (Some(b), None) => interp(sink, b, env)
-            .and_then(|(text, _)| template(sink, &text, b.span(), Escape::None, names)),
+        (Some(b), None) => interp(sink, b, env).and_then(|(text, from_env)| {
+            body_secret = from_env;
+            template(sink, &text, b.span(), Escape::None, names)
+        }),
         (None, Some(j)) => {
-            let json = serde_json::to_value(j.get_ref()).expect("TOML values convert to JSON");
-            let text = serde_json::to_string(&json).expect("JSON values serialize");
-            let t = match Template::compile(&text, Escape::JsonString, names) {
-                Ok(t) => Some(t),
-                Err(err) => {
-                    sink.span(j.span(), format!("in `json`: {}", err.message), err.hint);
-                    None
+            let t = json_body(sink, index, j, env).and_then(|(json, from_env)| {
+                body_secret = from_env;
+                let text = serde_json::to_string(&json).expect("JSON values serialize");
+                match Template::compile(&text, Escape::JsonString, names) {
+                    Ok(t) => Some(t),
+                    Err(err) => {
+                        sink.span(j.span(), format!("in `json`: {}", err.message), err.hint);
+                        None
+                    }
                 }
-            };
+            });
             if !headers
                 .iter()
                 .any(|h| h.name.eq_ignore_ascii_case("content-type"))
@@ -1018,16 +1438,10 @@ fn endpoint(
         path,
         headers,
         body,
+        body_secret,
         weight,
         checks,
     })
-}
-
-fn http_header_name_invalid(name: &str) -> bool {
-    name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `$.a.b[0]` (or `a.b[0]`) to the JSON pointer `/a/b/0`.

@@ -19,7 +19,7 @@ pub struct File {
     #[serde(default)]
     pub defaults: Defaults,
     #[serde(default)]
-    pub lists: BTreeMap<String, S<Vec<String>>>,
+    pub lists: BTreeMap<String, S<Vec<S<String>>>>,
     pub data: Option<Data>,
     #[serde(rename = "endpoint")]
     pub endpoints: Option<S<Vec<Endpoint>>>,

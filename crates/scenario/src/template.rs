@@ -125,6 +125,22 @@ impl Template {
         self.parts.iter().any(|p| matches!(p, Part::Column(_)))
     }
 
+    /// Data-file columns (by index) whose values rendering inserts.
+    pub(crate) fn columns(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Column(c) => Some(*c),
+            _ => None,
+        })
+    }
+
+    /// Lists (by index) whose values rendering inserts.
+    pub(crate) fn lists(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Pick(l) => Some(*l),
+            _ => None,
+        })
+    }
+
     /// Appends the rendered bytes to `out`.
     pub fn render<R: Rng>(&self, ctx: &mut RenderCtx<'_, R>, out: &mut Vec<u8>) {
         let mut scratch = String::new();
@@ -195,6 +211,36 @@ impl Template {
             }
         }
     }
+}
+
+/// A piece of template text: literal text (a byte range of the text) or a placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    Lit(std::ops::Range<usize>),
+    Placeholder,
+}
+
+/// The pieces of `text`, split as [`Template::compile`] splits it; `text` must compile.
+pub(crate) fn pieces(text: &str) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut base = 0;
+    while let Some(open) = text[base..].find("{{") {
+        if open > 0 {
+            out.push(Piece::Lit(base..base + open));
+        }
+        let after = base + open + 2;
+        let Some(close) = text[after..].find("}}") else {
+            // Not a template that compiles; the rest is as good as literal.
+            out.push(Piece::Lit(base + open..text.len()));
+            return out;
+        };
+        out.push(Piece::Placeholder);
+        base = after + close + 2;
+    }
+    if base < text.len() {
+        out.push(Piece::Lit(base..text.len()));
+    }
+    out
 }
 
 fn push_display(out: &mut Vec<u8>, v: impl itoa_like::Int) {
@@ -367,6 +413,17 @@ mod tests {
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
+    }
+
+    #[test]
+    fn pieces_split_like_compile() {
+        use Piece::*;
+        assert_eq!(
+            pieces("/a/{{seq}}{{uuid}}b"),
+            vec![Lit(0..3), Placeholder, Placeholder, Lit(18..19)]
+        );
+        assert_eq!(pieces("{{seq}}"), vec![Placeholder]);
+        assert_eq!(pieces("x{y}"), vec![Lit(0..4)]);
     }
 
     #[test]

@@ -378,3 +378,292 @@ fn the_send_window_defaults_to_a_quarter_of_the_tolerance_and_stays_below_it() {
         "applies to the open model only",
     );
 }
+
+fn one_endpoint(extra: &str) -> String {
+    format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n{extra}")
+}
+
+/// Issue 17: `target = "${TARGET_URL}"` with the variable unset failed to load even when
+/// `--target` replaced the target. With a target in `LoadOptions` the file's `target` is
+/// not read at all, and the override's path is the one paths are checked under.
+#[test]
+fn regression_a_target_override_rescues_an_unset_target_variable() {
+    use loadgate_scenario::{parse_with, LoadOptions, TargetError};
+    let text = one_endpoint("").replace("http://127.0.0.1:9", "${TARGET_URL_UNSET}");
+    check_err(&text, 2, 11, "`TARGET_URL_UNSET` is not set");
+    let with = |target: Target, text: &str| {
+        parse_with(
+            Path::new("s.toml"),
+            text,
+            &env,
+            &LoadOptions {
+                target: Some(target),
+            },
+        )
+    };
+    let s = with(Target::Embedded, &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.target, Target::Embedded);
+    let staging = Target::parse("https://staging.example.com/api").unwrap();
+    assert_eq!(with(staging.clone(), &text).unwrap().target, staging);
+    // Not validated either: the file's target is replaced, whatever it says.
+    let ftp = one_endpoint("").replace("http://127.0.0.1:9", "ftp://x");
+    assert!(parse(Path::new("s.toml"), &ftp, &env).is_err());
+    assert_eq!(
+        with(Target::Embedded, &ftp).unwrap().target,
+        Target::Embedded
+    );
+    // Paths are checked under the override's path, as the engine will send them.
+    let long = text.replace(
+        "path = \"/\"",
+        &format!("path = \"/{}\"", "a".repeat(65_000)),
+    );
+    with(Target::Embedded, &long).unwrap_or_else(|e| panic!("{e}"));
+    let deep = Target::parse(&format!("http://h/{}", "p".repeat(600))).unwrap();
+    let e = with(deep, &long).unwrap_err();
+    assert!(e.to_string().contains("too long"), "{e}");
+
+    assert_eq!(
+        Target::parse("ftp://x"),
+        Err(TargetError::Scheme("ftp".into()))
+    );
+    assert!(matches!(
+        Target::parse("staging.example.com"),
+        Err(TargetError::NotUrl(_))
+    ));
+    assert_eq!(Target::parse("embedded"), Ok(Target::Embedded));
+}
+
+/// The diagnostic at `line:col` whose message contains `msg` (fails the test if none).
+#[track_caller]
+fn diag_at(text: &str, line: usize, col: usize, msg: &str) -> loadgate_scenario::Diagnostic {
+    let e = parse(Path::new("s.toml"), text, &env).expect_err("should fail");
+    e.0.iter()
+        .find(|d| d.line == line && d.column == col && d.message.contains(msg))
+        .cloned()
+        .unwrap_or_else(|| panic!("want {line}:{col} containing {msg:?}, got:\n{e}"))
+}
+
+/// Issue 17: `path = "/a b"` passed `validate` and failed at run time with "worker 1
+/// failed: invalid uri character". Paths are checked as the engine builds them: the
+/// target's path, then the path, through `http`'s own URI check.
+#[test]
+fn regression_paths_the_engine_would_refuse_are_refused_at_load_time() {
+    let endpoint = |path: &str| format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = {path}\n");
+    let d = diag_at(&endpoint("\"/a b\""), 8, 11, "a space");
+    assert!(d.hint.as_deref().unwrap_or("").contains("%20"), "{d}");
+    // `"` may stand in a path but not in a query (the engine's rule, from `http`).
+    ok(&endpoint("'/a\"b'"));
+    diag_at(&endpoint("'/q?a=\"b\"'"), 8, 14, "in its query");
+    // Only the literal parts of a template: rendered values are percent-encoded.
+    diag_at(&endpoint("\"/x/{{seq}}/a b\""), 8, 21, "a space");
+    diag_at(&endpoint("\"/x/{{seq}}\\u0001\""), 8, 19, "U+0001");
+    ok(&endpoint("\"/w/{{pick(w)}}?q={{pick(w)}}\"").replace(
+        "[[endpoint]]",
+        "[lists]\nw = [\"a b\", \"<\\\"#?>\"]\n[[endpoint]]",
+    ));
+    // A fragment is not checked by the engine (nor sent differently), so not here either.
+    ok(&endpoint("\"/a#b c\""));
+    // The target's own path comes first and counts towards the URI's length limit.
+    let long = format!("\"/{}\"", "a".repeat(65_530));
+    ok(&endpoint(&long));
+    let under_prefix = endpoint(&long).replace("http://127.0.0.1:9", "http://127.0.0.1:9/base");
+    diag_at(&under_prefix, 8, 8, "too long");
+    // The health check's path goes through the same check.
+    diag_at(
+        &one_endpoint("[health]\npath = \"/up now\"\n"),
+        10,
+        12,
+        "a space",
+    );
+}
+
+/// Issue 17: header names and static header values are checked as the engine checks them
+/// (`HeaderName::from_bytes`, `HeaderValue::from_bytes`); any control character but tab
+/// in a value's literal text is refused, not only a line break.
+#[test]
+fn regression_header_names_and_values_the_engine_would_refuse_are_refused() {
+    let text = one_endpoint("headers = { \"X-A\" = \"a\\u0001b\", \"X-B\" = \"{{seq}}\\u007f\", \"X-C\" = \"a\\tb\" }\n");
+    diag_at(
+        &text,
+        9,
+        23,
+        "header `X-A` has the control character U+0001",
+    );
+    diag_at(
+        &text,
+        9,
+        49,
+        "header `X-B` has the control character U+007F",
+    );
+    let e = parse(Path::new("s.toml"), &text, &env).unwrap_err();
+    assert_eq!(e.0.len(), 2, "a tab is a legal header character:\n{e}");
+    let long_name = "x".repeat(65_536);
+    let d = diag_at(
+        &one_endpoint(&format!("headers = {{ \"{long_name}\" = \"v\" }}\n")),
+        9,
+        65_554,
+        "header name",
+    );
+    assert!(
+        d.message.len() < 200,
+        "the name is not echoed whole: {}",
+        d.message.len()
+    );
+}
+
+/// Issue 17: a data-file value with a control character, put into a header by a
+/// template, made every request that drew its row a `check_failed` with 0 µs latency and
+/// no message. Every row of every column a header uses is checked at load time, and the
+/// first bad value of each column is reported at its place in the CSV file.
+#[test]
+fn regression_data_values_that_cannot_be_header_values_are_refused_in_the_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    let text =
+        one_endpoint("headers = { \"X-User\" = \"u={{user}}\", \"X-Plan\" = \"{{plan}}\" }\n")
+            .replace("path = \"/\"", "path = \"/u/{{path}}\"")
+            .replace("[load]", "data = { file = \"users.csv\" }\n[load]");
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "user,plan,path\nu1,pro,a b\n\"u\u{1}x\",free,\"\u{1}\"\nu3,\"fr\"\"e\re\",c\nu4,\"\u{7}\",d\n",
+    )
+    .unwrap();
+    let e = parse(&scenario, &text, &env).unwrap_err();
+    let found: Vec<_> =
+        e.0.iter()
+            .map(|d| {
+                assert!(d.file.ends_with("users.csv"), "{d}");
+                assert!(d.hint.is_some(), "{d}");
+                (d.line, d.column, d.message.clone())
+            })
+            .collect();
+    assert_eq!(
+        found.len(),
+        2,
+        "one per column, the `path` column is escaped:\n{e}"
+    );
+    assert_eq!((found[0].0, found[0].1), (3, 3), "{e}");
+    assert!(
+        found[0].2.contains("U+0001") && found[0].2.contains("X-User"),
+        "{e}"
+    );
+    assert_eq!(
+        (found[1].0, found[1].1),
+        (4, 10),
+        "the bare CR after an escaped quote:\n{e}"
+    );
+    assert!(
+        found[1].2.contains("U+000D") && found[1].2.contains("2 rows"),
+        "{e}"
+    );
+
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "user,plan,path\nu1,pro,\"\u{1}\"\n",
+    )
+    .unwrap();
+    parse(&scenario, &text, &env).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The same for `[lists]` values a header picks.
+#[test]
+fn list_values_that_cannot_be_header_values_are_refused() {
+    let text = one_endpoint("headers = { \"X-L\" = \"{{pick(l)}}\" }\n").replace(
+        "[[endpoint]]",
+        "[lists]\nl = [\"ok\", \"a\\u0001\"]\nm = [\"b\\u0001\"]\n[[endpoint]]",
+    );
+    diag_at(&text, 7, 14, "U+0001");
+    let e = parse(Path::new("s.toml"), &text, &env).unwrap_err();
+    assert_eq!(e.0.len(), 1, "list `m` is not used by a header:\n{e}");
+}
+
+/// Issue 17: a scenario name of 300 characters failed only at run time ("File name too
+/// long": the run directory is `NAME-20261122T024107Z`, and a file name holds 255 bytes),
+/// a NUL failed creating the directory, and any other control character in the scenario
+/// name, or in an endpoint name that has budgets, made `junit.xml` unreadable XML.
+#[test]
+fn regression_names_that_break_the_run_directory_or_reports_are_refused() {
+    let named =
+        |name: &str| one_endpoint("").replace("name = \"t\"", &format!("name = \"{name}\""));
+    ok(&named(&"n".repeat(200)));
+    diag_at(&named(&"n".repeat(201)), 1, 8, "201 bytes");
+    diag_at(&named(&"é".repeat(101)), 1, 8, "202 bytes");
+    diag_at(&named("a\\u0000b"), 1, 10, "U+0000");
+    diag_at(&named("a\\u001bb"), 1, 10, "U+001B");
+    let endpoint =
+        |name: &str| one_endpoint("").replace("name = \"a\"", &format!("name = \"{name}\""));
+    diag_at(
+        &endpoint("x\\u0000"),
+        7,
+        10,
+        "endpoint name has the control character U+0000",
+    );
+    diag_at(&endpoint("x\\ny"), 7, 10, "a line break");
+    // Endpoint names name no file: a long one runs (and reports) fine.
+    ok(&endpoint(&"e".repeat(300)));
+}
+
+/// Issue 17: `${VAR}` was sent literally inside `json` bodies, even when unset. It is
+/// interpolated in string values at any depth and in keys, with defaults and `$${`, and
+/// a body that holds an environment value is marked secret.
+#[test]
+fn regression_json_bodies_interpolate_variables_at_any_depth() {
+    use rand::SeedableRng;
+    let s = ok(&one_endpoint(
+        "json = { plain = \"${TOKEN}\", deep = { list = [\"x-${TOKEN}\", { \"${KEY:-k}\" = \"$${lit}\" }] }, n = 1, q = \"{{seq}}\" }\n",
+    ));
+    let body = s.endpoints[0].body.as_ref().unwrap();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let rendered = body.render_string(&mut loadgate_scenario::RenderCtx {
+        seq: 7,
+        rng: &mut rng,
+        row: None,
+        lists: &[],
+    });
+    let v: serde_json::Value = serde_json::from_str(&rendered).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"plain": "tok-123", "deep": {"list": ["x-tok-123", {"k": "${lit}"}]}, "n": 1, "q": "7"})
+    );
+    assert!(s.endpoints[0].body_secret);
+    assert!(!ok(&one_endpoint("json = { a = \"${KEY:-k}\" }\n")).endpoints[0].body_secret);
+    assert!(ok(&one_endpoint("body = \"t=${TOKEN}\"\n")).endpoints[0].body_secret);
+    assert!(!ok(&one_endpoint("body = \"t\"\n")).endpoints[0].body_secret);
+
+    // Missing variables are reported where they are written: a nested value, a key.
+    check_err(
+        &one_endpoint("json = { a = { b = [\"ok\", \"x${NOPE_V}\"] } }\n"),
+        9,
+        29,
+        "`NOPE_V` is not set",
+    );
+    check_err(
+        &one_endpoint("json = { a = 1, \"k-${NOPE_K}\" = 2 }\n"),
+        9,
+        20,
+        "`NOPE_K` is not set",
+    );
+    // ... also in a second endpoint written as a table with dotted keys.
+    let text = format!(
+        "{}[[endpoint]]\nname = \"b\"\npath = \"/\"\n[endpoint.json]\nuser = \"u\"\nnested.deep = \"${{NOPE_D}}\"\n",
+        one_endpoint("")
+    );
+    let e = parse(Path::new("s.toml"), &text, &env).unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    check_err(&text, 14, 16, "`NOPE_D` is not set");
+}
+
+/// Issue 17: `[health] path` was used as written, `${VAR}` and all.
+#[test]
+fn regression_the_health_path_interpolates_variables() {
+    let s = ok(&one_endpoint(
+        "[health]\npath = \"${HEALTH_PATH:-/api/health}\"\n",
+    ));
+    assert_eq!(s.health.unwrap().path, "/api/health");
+    check_err(
+        &one_endpoint("[health]\npath = \"/${NOPE_H}\"\n"),
+        10,
+        10,
+        "`NOPE_H` is not set",
+    );
+}
