@@ -33,8 +33,11 @@ enum Halt {
 }
 
 pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
-    let mut scenario =
-        loadgate_scenario::load(&args.scenario).map_err(|e| Failure::config(e.to_string()))?;
+    let options = loadgate_scenario::LoadOptions {
+        target: crate::run_cmd::target_flag(args.target.as_deref())?,
+    };
+    let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
+        .map_err(|e| Failure::config(e.to_string()))?;
     let run_args = args.as_run_args();
     apply_flags(&mut scenario, &run_args)?;
     let plan = plan(scenario.capacity, &args)?;
