@@ -40,8 +40,25 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         .map_err(|e| Failure::config(e.to_string()))?;
     let run_args = args.as_run_args();
     apply_flags(&mut scenario, &run_args)?;
-    let plan = plan(scenario.capacity, &args)?;
+    let mut plan = plan(scenario.capacity, &args)?;
     let budgets = crate::run_cmd::budget_labels(&scenario);
+    // A throughput budget asks for a rate: no step below it can show it, so the ladder
+    // starts there, and the search passes only if it is sustained.
+    let floor = throughput_floor(&scenario);
+    let require_rps = match (args.require_rps, floor) {
+        (Some(r), Some(f)) => Some(r.max(f)),
+        (r, f) => r.or(f),
+    };
+    if let Some(f) = floor.filter(|f| *f > plan.start_rps) {
+        if !args.quiet {
+            eprintln!(
+                "the throughput budgets ask for {} rps: the search starts there, not at {} rps",
+                num(f),
+                num(plan.start_rps)
+            );
+        }
+        plan.start_rps = f.min(plan.max_rps);
+    }
     if budgets.is_empty() {
         eprintln!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
     }
@@ -105,10 +122,11 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         return Err(f);
     }
     let interrupted = matches!(halt, Some(Halt::Interrupted));
-    let mut verdict = capacity::verdict(&search, args.require_rps);
-    if interrupted && verdict == Verdict::Pass && args.require_rps.is_none() {
-        verdict = Verdict::Fail;
-    }
+    let verdict = if interrupted {
+        Verdict::Interrupted
+    } else {
+        capacity::verdict(&search, require_rps)
+    };
     let stop_text = if interrupted {
         "interrupted"
     } else {
@@ -138,7 +156,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         steps: search.steps.clone(),
         sustainable_rps: search.sustainable_rps,
         limit: search.limit.clone(),
-        require_rps: args.require_rps,
+        require_rps,
         verdict,
         stop: stop_text.to_string(),
     };
@@ -154,7 +172,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
 
     let mut out = String::new();
     out.push_str(&format!("\n{}\n", report.headline()));
-    if let Some(req) = args.require_rps {
+    if let Some(req) = require_rps {
         out.push_str(&format!("required: {} rps\n", num(req)));
     }
     out.push_str(&format!("results: {}\n", dir.display()));
@@ -227,6 +245,61 @@ fn plan(mut p: CapacityPlan, args: &CapacityArgs) -> Result<CapacityPlan, Failur
     Ok(p)
 }
 
+/// The rate the scenario's throughput budgets ask for, as a rate of the whole load: a
+/// global `throughput > T` asks for T, an endpoint's for T over its share of the weight.
+fn throughput_floor(scenario: &Scenario) -> Option<f64> {
+    scenario
+        .slo
+        .scoped()
+        .into_iter()
+        .filter(|(_, b)| is_throughput_floor(&b.budget))
+        .map(|(scope, b)| b.budget.threshold / share(scenario, scope))
+        .reduce(f64::max)
+}
+
+fn is_throughput_floor(b: &loadgate_slo::Budget) -> bool {
+    b.metric == loadgate_slo::Metric::Throughput
+        && matches!(b.op, loadgate_slo::Op::Gt | loadgate_slo::Op::Ge)
+}
+
+/// The share of the arrivals that goes to `scope` (all of them for the whole run).
+fn share(scenario: &Scenario, scope: Option<usize>) -> f64 {
+    let total: f64 = scenario.endpoints.iter().map(|e| f64::from(e.weight)).sum();
+    match scope {
+        Some(i) if total > 0.0 => f64::from(scenario.endpoints[i].weight) / total,
+        _ => 1.0,
+    }
+}
+
+/// A step's throughput budgets, judged against the rate offered at that step: the
+/// target must serve what it was sent (within the generator's own `min_achieved_ratio`
+/// tolerance), since a step below the asked-for rate cannot show the rate itself (the
+/// search's verdict does, see `throughput_floor`).
+fn offered_throughput(scenario: &mut Scenario, rate: f64) {
+    let tolerance = scenario.load.validity.min_achieved_ratio;
+    let shares: Vec<f64> = (0..scenario.endpoints.len())
+        .map(|i| share(scenario, Some(i)))
+        .collect();
+    let budgets = scenario.slo.global.iter_mut().map(|b| (None, b)).chain(
+        scenario
+            .slo
+            .endpoints
+            .iter_mut()
+            .map(|(i, b)| (Some(*i), b)),
+    );
+    for (scope, b) in budgets.filter(|(_, b)| is_throughput_floor(&b.budget)) {
+        let offered = rate * scope.map_or(1.0, |i| shares[i]);
+        b.budget.threshold = offered * tolerance;
+        b.budget.op = loadgate_slo::Op::Ge;
+        b.budget.text = format!(
+            "{} (at this step: served {:.0}% of the {} rps offered)",
+            b.budget.text,
+            tolerance * 100.0,
+            num(offered)
+        );
+    }
+}
+
 /// One step: an open-model run at `rate` for settle + step, judged after the settle.
 fn run_step(
     scenario: &Scenario,
@@ -247,6 +320,7 @@ fn run_step(
         ..Overrides::default()
     });
     s.load.warmup = plan.settle;
+    offered_throughput(&mut s, rate);
     let s = Arc::new(s);
     let cfg = RunConfig {
         scenario: s.clone(),
@@ -285,9 +359,9 @@ fn run_step(
     Ok(StepResult {
         rate_rps: rate,
         achieved_rps,
-        // Of what was sent in the measured phase, the share that succeeded. (Completions
-        // per second would count a backlog left by the settle phase as throughput.)
-        success_rps: achieved_rps * (1.0 - error_rate),
+        // Requests due in the measured phase that succeeded, per second (a backlog left
+        // by the settle phase counts in the settle phase).
+        success_rps: e.success_rps,
         p50_ms: ms(0.50),
         p95_ms: ms(0.95),
         p99_ms: ms(0.99),

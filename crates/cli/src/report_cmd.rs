@@ -111,6 +111,16 @@ pub fn compare_cmd(
     let base = load_run(baseline, "baseline")?;
     let new = load_run(new, "new run")?;
     let c = compare_runs(&base, &new, &budgets)?;
+    if !c.incomparable.is_empty() {
+        return Err(Failure::config(format!(
+            "the runs are not comparable, so no difference between them would mean anything:\n{}\n  hint: compare two valid, complete runs of the same scenario and load (a baseline kept from the last good deploy, run the same way)",
+            c.incomparable
+                .iter()
+                .map(|r| format!("  - {r}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )));
+    }
     let text = loadgate_report::compare_md(&c);
     let out = out.map_or_else(|| new.dir.clone(), Path::to_path_buf);
     std::fs::create_dir_all(&out)

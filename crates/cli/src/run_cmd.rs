@@ -235,10 +235,12 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
                     report_note.push_str(&format!(
                         "baseline: {}: {}\n",
                         base.dir.display(),
-                        if c.regression {
-                            "REGRESSION"
+                        if !c.incomparable.is_empty() {
+                            format!("not comparable ({})", c.incomparable.join("; "))
+                        } else if c.regression {
+                            "REGRESSION".to_string()
                         } else {
-                            "no regression"
+                            "no regression".to_string()
                         }
                     ));
                 }

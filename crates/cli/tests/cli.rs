@@ -3,133 +3,11 @@
 //! Runs take a lock so they do not compete for the two cores (which would make sends
 //! late and the runs rightly invalid).
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
-use std::sync::Mutex;
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-const FAST_PROFILE: &str = r#"
-[[route]]
-path = "/api/health"
-health = { unhealthy_for = "0s" }
-[[route]]
-method = "POST"
-path = "/api/intelligence/analyze"
-latency = { dist = "uniform", min = "1ms", max = "3ms" }
-validate = { json_string = "userId" }
-response = '{"status":"ok"}'
-[[route]]
-path = "/slow"
-latency = { dist = "fixed", value = "500ms" }
-[[route]]
-path = "/sick"
-health = { unhealthy_for = "1h" }
-[[route]]
-path = "/"
-response = '{"status":"ok"}'
-"#;
-
-struct Case {
-    dir: tempfile::TempDir,
-}
-
-impl Case {
-    fn new(scenario: &str) -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("profile.toml"), FAST_PROFILE).unwrap();
-        std::fs::write(dir.path().join("s.toml"), scenario).unwrap();
-        Case { dir }
-    }
-
-    fn out(&self) -> PathBuf {
-        self.dir.path().join("run")
-    }
-
-    /// Runs `loadgate ARGS` in the case folder; `{s}` is the scenario, `{out}` the run dir.
-    fn loadgate(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        self.loadgate_under(&[], args, env)
-    }
-
-    /// Like [`Case::loadgate`], started by the command `wrapper` (e.g. `prlimit ... --`).
-    fn loadgate_under(&self, wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Output {
-        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        let out = self.out();
-        let mut cmd = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut cmd = Command::new(program);
-                cmd.args(rest).arg(env!("CARGO_BIN_EXE_loadgate"));
-                cmd
-            }
-            None => Command::new(env!("CARGO_BIN_EXE_loadgate")),
-        };
-        cmd.current_dir(self.dir.path());
-        for a in args {
-            let a = a.replace("{out}", out.to_str().unwrap());
-            cmd.arg(a.replace("{s}", "s.toml"));
-        }
-        cmd.env_remove("LOADGATE_TARGET");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
-    }
-
-    fn summary(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.out().join("summary.json")).unwrap()).unwrap()
-    }
-}
-
-/// A run that failed before any load leaves no run directory behind.
-#[track_caller]
-fn assert_never_started(c: &Case) {
-    assert!(
-        !c.out().exists(),
-        "no run directory for a run that never started"
-    );
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited normally")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A scenario against the embedded target with `profile.toml`. Tests that are not about
-/// generator validity tolerate late sends, so a busy CI machine cannot turn them invalid;
-/// the validity tests set `max_late_ratio` themselves.
-fn scenario(load: &str, slo: &str) -> String {
-    let tolerance = if load.contains("max_late_ratio") {
-        ""
-    } else {
-        "\nmax_late_ratio = 0.5"
-    };
-    let load = format!("{load}{tolerance}");
-    format!(
-        r#"name = "t"
-target = "embedded"
-target_profile = "profile.toml"
-[[endpoint]]
-name = "analyze"
-method = "POST"
-path = "/api/intelligence/analyze"
-json = {{ userId = "u-{{{{seq}}}}" }}
-checks = {{ json = [{{ path = "$.status", equals = "ok" }}] }}
-[load]
-{load}
-[slo]
-{slo}
-"#
-    )
-}
-
-const OPEN_2S: &str = "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 50 }]";
+use common::*;
 
 #[test]
 fn a_passing_run_exits_0_and_writes_its_run_directory() {
@@ -529,67 +407,6 @@ fn compare_passes_an_identical_pair_and_fails_a_30_percent_slower_run() {
     );
 }
 
-/// Starts `loadgate ARGS` in the case folder without waiting for it.
-fn spawn_loadgate(c: &Case, args: &[&str]) -> std::process::Child {
-    let out = c.out();
-    Command::new(env!("CARGO_BIN_EXE_loadgate"))
-        .current_dir(c.dir.path())
-        .args(args.iter().map(|a| {
-            a.replace("{out}", out.to_str().unwrap())
-                .replace("{s}", "s.toml")
-        }))
-        .env_remove("LOADGATE_TARGET")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Takes the run lock, starts `loadgate run {s} --out {out} EXTRA` and lets it run for
-/// `ms` milliseconds.
-fn start_run(
-    c: &Case,
-    extra: &[&str],
-    ms: u64,
-) -> (std::sync::MutexGuard<'static, ()>, std::process::Child) {
-    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let mut args = vec!["run", "{s}", "--out", "{out}"];
-    args.extend_from_slice(extra);
-    let child = spawn_loadgate(c, &args);
-    std::thread::sleep(std::time::Duration::from_millis(ms));
-    (serial, child)
-}
-
-fn sigint(child: &std::process::Child) {
-    signal(child, "-INT");
-}
-
-/// Sends a signal to `child` with kill(1).
-fn signal(child: &std::process::Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} failed");
-}
-
-/// Waits at most `limit` for `child`; kills it and fails the test past that.
-fn wait_bounded(
-    mut child: std::process::Child,
-    limit: std::time::Duration,
-) -> (Output, std::time::Duration) {
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("loadgate did not exit within {limit:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    (child.wait_with_output().unwrap(), started.elapsed())
-}
-
 #[test]
 fn sigint_stops_the_run_and_writes_everything_measured() {
     let c = Case::new(&scenario(
@@ -932,28 +749,6 @@ fn validate_checks_the_target_profile_too() {
     );
 }
 
-/// A GET / scenario (open model `load`, budgets `slo`, `defaults` lines) for runs against
-/// whatever `--target` the test passes.
-fn get_root_case(load: &str, slo: &str, defaults: &str) -> Case {
-    Case::new(
-        &scenario(load, slo)
-            .replace(
-                "[[endpoint]]",
-                &format!("[defaults]\n{defaults}[[endpoint]]"),
-            )
-            .replace("method = \"POST\"", "method = \"GET\"")
-            .replace("path = \"/api/intelligence/analyze\"", "path = \"/\""),
-    )
-}
-
-/// `loadgate run` of the case's scenario against `url`, quietly.
-fn run_against(c: &Case, url: &str) -> Output {
-    c.loadgate(
-        &["run", "{s}", "--out", "{out}", "-q", "--target", url],
-        &[],
-    )
-}
-
 #[test]
 fn every_fault_ends_in_a_classified_written_run_with_the_breach_code() {
     use loadgate_target::Fault::*;
@@ -1196,29 +991,6 @@ fn capacity_flags_are_checked_before_any_load() {
         assert!(text(&o).contains(needle), "{flags:?}: {}", text(&o));
         assert_never_started(&c);
     }
-}
-
-/// `loadgate run ARGS` in `dir`, started now (not waited for).
-fn spawn_in(dir: &std::path::Path, args: &[String]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_loadgate"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("LOADGATE_TARGET")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn merge(dir: &std::path::Path, runs: &[&str], out: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_loadgate"))
-        .current_dir(dir)
-        .arg("merge")
-        .args(runs)
-        .args(["--out", out])
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -45,13 +45,22 @@ pub fn compare_md(c: &Comparison) -> String {
     let _ = writeln!(
         o,
         "## {} loadgate compare: {}\n",
-        if c.regression { "❌" } else { "✅" },
-        if c.regression {
+        if c.regression || !c.incomparable.is_empty() {
+            "❌"
+        } else {
+            "✅"
+        },
+        if !c.incomparable.is_empty() {
+            "not comparable"
+        } else if c.regression {
             "REGRESSION"
         } else {
             "no regression"
         }
     );
+    for r in &c.incomparable {
+        let _ = writeln!(o, "> **Not comparable:** {}\n", md(r));
+    }
     let _ = writeln!(
         o,
         "Baseline {} · new {} · budgets {}\n",
@@ -109,6 +118,13 @@ pub fn compare_md(c: &Comparison) -> String {
 /// The HTML section of `report.html` when a baseline is given.
 pub fn compare_section(c: &Comparison) -> String {
     let mut o = String::from("<section id=\"baseline\"><h2>Against the baseline</h2>\n");
+    for r in &c.incomparable {
+        let _ = writeln!(
+            o,
+            "<p class=\"warn\"><strong>Not comparable:</strong> {}; the differences below decide nothing.</p>",
+            html(r)
+        );
+    }
     let _ = writeln!(
         o,
         "<p>Baseline {} · budgets <code>{}</code></p>",

@@ -5,6 +5,8 @@
 //! Not a general server: it reads one request head at a time and ignores request bodies.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,11 +39,22 @@ pub enum Fault {
     /// and every connection close (later requests are refused). Counting from the first
     /// connection keeps the timing independent of when the client starts.
     DieAfter(Duration),
+    /// Answers the first request on each connection correctly; reads the second and
+    /// resets the connection (RST) without answering, as a crashing worker would.
+    ResetSecond,
+}
+
+/// What a fault server saw, for tests that compare it with what loadgate reported.
+#[derive(Debug, Default)]
+pub struct FaultCounts {
+    requests: AtomicU64,
+    resets: AtomicU64,
 }
 
 /// A running fault server; stopped when dropped.
 pub struct FaultServer {
     addr: SocketAddr,
+    counts: Arc<FaultCounts>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -50,6 +63,16 @@ impl FaultServer {
     /// `http://ADDR`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Request heads read so far, on every connection.
+    pub fn requests(&self) -> u64 {
+        self.counts.requests.load(Ordering::SeqCst)
+    }
+
+    /// Connections reset after a request was read and not answered.
+    pub fn resets(&self) -> u64 {
+        self.counts.resets.load(Ordering::SeqCst)
     }
 }
 
@@ -70,6 +93,8 @@ pub fn spawn_fault(fault: Fault, addr: SocketAddr) -> std::io::Result<FaultServe
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
+    let counts = Arc::new(FaultCounts::default());
+    let seen = counts.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -88,7 +113,7 @@ pub fn spawn_fault(fault: Fault, addr: SocketAddr) -> std::io::Result<FaultServe
                             continue;
                         };
                         first.notify_one();
-                        tokio::spawn(serve(stream, fault));
+                        tokio::spawn(serve(stream, fault, seen.clone()));
                     }
                 };
                 match fault {
@@ -112,6 +137,7 @@ pub fn spawn_fault(fault: Fault, addr: SocketAddr) -> std::io::Result<FaultServe
         })?;
     Ok(FaultServer {
         addr,
+        counts,
         shutdown: Some(tx),
         thread: Some(thread),
     })
@@ -143,9 +169,10 @@ fn reset(stream: TcpStream) {
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{\"status\":\"ok\"}";
 
-async fn serve(mut stream: TcpStream, fault: Fault) {
+async fn serve(mut stream: TcpStream, fault: Fault, counts: Arc<FaultCounts>) {
     let mut served = 0u32;
     while read_head(&mut stream).await {
+        counts.requests.fetch_add(1, Ordering::SeqCst);
         let w = &mut stream;
         let result = match fault {
             Fault::ResetMidHeaders => {
@@ -216,6 +243,15 @@ async fn serve(mut stream: TcpStream, fault: Fault) {
                 r
             }
             Fault::DieAfter(_) => w.write_all(OK).await,
+            Fault::ResetSecond if served == 0 => {
+                served += 1;
+                w.write_all(OK).await
+            }
+            Fault::ResetSecond => {
+                counts.resets.fetch_add(1, Ordering::SeqCst);
+                reset(stream);
+                return;
+            }
         };
         if result.is_err() {
             return;

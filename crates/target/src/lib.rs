@@ -10,6 +10,6 @@ mod faults;
 mod profile;
 mod server;
 
-pub use faults::{spawn_fault, Fault, FaultServer};
+pub use faults::{spawn_fault, Fault, FaultCounts, FaultServer};
 pub use profile::{Burst, Latency, Profile, ProfileError, Route, Stall, Validate};
 pub use server::{loopback, spawn, spawn_tls, RunningTarget, RELEASE_LAG_PATH, VERSION_PATH};
