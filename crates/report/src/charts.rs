@@ -1,6 +1,8 @@
 //! Charts as standalone SVG documents (plotters' SVG backend). Every chart has a title,
 //! axis titles with units and a legend; budgets are drawn as dashed lines on the charts
-//! they constrain; the warm-up is shaded. Text is escaped by the SVG backend.
+//! they constrain; the warm-up and the drain after the measured phase are shaded, and so
+//! is the worst window of each windowed budget on the charts of its metric. Text is
+//! escaped by the SVG backend.
 
 use plotters::prelude::*;
 
@@ -47,13 +49,26 @@ struct Rule {
     y: f64,
 }
 
+/// A shaded stretch of the time axis.
+#[derive(Clone)]
+struct Shade {
+    label: String,
+    from: f64,
+    to: f64,
+    color: RGBColor,
+}
+
+const GREY: RGBColor = RGBColor(160, 160, 160);
+const DRAIN: RGBColor = RGBColor(120, 160, 220);
+const WORST: RGBColor = RGBColor(230, 80, 80);
+
 struct LineChart<'a> {
     title: String,
     x_desc: &'a str,
     y_desc: &'a str,
     lines: Vec<Line>,
     rules: Vec<Rule>,
-    shade: Option<(f64, f64)>,
+    shades: Vec<Shade>,
     x_labels: Option<&'a dyn Fn(&f64) -> String>,
     /// Vertical markers: label, x, colour.
     marks: Vec<(String, f64, RGBColor)>,
@@ -95,19 +110,16 @@ fn draw_line_chart(c: &LineChart<'_>) -> String {
             mesh.x_label_formatter(f);
         }
         let _ = mesh.draw();
-        if let Some((a, b)) = c.shade {
+        for shade in &c.shades {
+            let fill = shade.color.mix(0.25).filled();
             let _ = chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [(a, 0.0), (b, y_max)],
-                    RGBColor(160, 160, 160).mix(0.25).filled(),
+                    [(shade.from, 0.0), (shade.to.min(x_max), y_max)],
+                    fill,
                 )))
                 .map(|s| {
-                    s.label("warm-up").legend(|(x, y)| {
-                        Rectangle::new(
-                            [(x, y - 5), (x + 16, y + 5)],
-                            RGBColor(160, 160, 160).mix(0.25).filled(),
-                        )
-                    })
+                    s.label(shade.label.as_str())
+                        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], fill))
                 });
         }
         for (i, l) in c.lines.iter().enumerate() {
@@ -249,7 +261,44 @@ fn parsed(run: &RunDir, scope: Option<&str>) -> Vec<(String, Budget)> {
 /// Every chart for `run`, in report order.
 pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
     let rows = &run.series;
-    let warm = (run.summary.warmup_s > 0.0).then_some((0.0, run.summary.warmup_s));
+    let sm = &run.summary;
+    let mut phases = Vec::new();
+    if sm.warmup_s > 0.0 {
+        phases.push(Shade {
+            label: "warm-up".into(),
+            from: 0.0,
+            to: sm.warmup_s,
+            color: GREY,
+        });
+    }
+    let end = sm.warmup_s + sm.measured_s;
+    if let Some(last) = rows.iter().filter(|r| r.drain).map(|r| r.t + 1).max() {
+        phases.push(Shade {
+            label: "drain (counted where due)".into(),
+            from: end,
+            to: last as f64,
+            color: DRAIN,
+        });
+    }
+    // The worst window of each broken windowed budget, on the charts of its metric.
+    let worst = |pick: &dyn Fn(&Budget) -> bool| -> Vec<Shade> {
+        let mut v = phases.clone();
+        for r in sm.slo.iter().filter(|r| !r.pass) {
+            let (Some(w), Ok(b)) = (&r.window, loadgate_slo::parse(&r.expr)) else {
+                continue;
+            };
+            if pick(&b) {
+                v.push(Shade {
+                    label: format!("worst window: {}", budget_label(&r.scope, &b)),
+                    from: w.worst_start_s,
+                    to: w.worst_end_s,
+                    color: WORST,
+                });
+            }
+        }
+        v
+    };
+    let warm = phases.clone();
     let ms = |us: u64| us as f64 / 1000.0;
     let mut charts = Vec::new();
     let global = parsed(run, Some("global"));
@@ -298,7 +347,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
             }))
             .collect(),
             rules: latency_rules(global.iter().map(|(s, b)| (s.as_str(), b))),
-            shade: warm,
+            shades: worst(&|b| b.is_latency()),
             x_labels: None,
             marks: Vec::new(),
         }),
@@ -333,7 +382,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                     .filter(|(s, b)| s != "global" && b.metric == Metric::Percentile(95.0))
                     .map(|(s, b)| (s.as_str(), b)),
             ),
-            shade: warm,
+            shades: warm.clone(),
             x_labels: None,
             marks: Vec::new(),
         }),
@@ -382,7 +431,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                     y: b.threshold,
                 })
                 .collect(),
-            shade: warm,
+            shades: worst(&|b| b.metric == Metric::Throughput),
             x_labels: None,
             marks: Vec::new(),
         }),
@@ -411,7 +460,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                     })
                     .collect(),
                 rules: Vec::new(),
-                shade: warm,
+                shades: worst(&|b| matches!(b.metric, Metric::ErrorRate | Metric::CheckRate)),
                 x_labels: None,
                 marks: Vec::new(),
             })
@@ -457,7 +506,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                             })
                             .map(|(s, b)| (s.as_str(), b)),
                     ),
-                    shade: None,
+                    shades: Vec::new(),
                     x_labels: Some(&nines),
                     marks: Vec::new(),
                 })
@@ -496,7 +545,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                     },
                 ],
                 rules: Vec::new(),
-                shade: warm,
+                shades: warm.clone(),
                 x_labels: None,
                 marks: Vec::new(),
             }),
@@ -654,7 +703,7 @@ pub fn capacity(r: &loadgate_slo::capacity::CapacityReport) -> Vec<Chart> {
                 .filter(|(_, b)| matches!(b.metric, Metric::Percentile(_) | Metric::Mean))
                 .map(|(s, b)| (s.as_str(), b)),
         ),
-        shade: None,
+        shades: Vec::new(),
         x_labels: None,
         marks: marks.clone(),
     });
@@ -684,7 +733,7 @@ pub fn capacity(r: &loadgate_slo::capacity::CapacityReport) -> Vec<Chart> {
                 y: b.threshold,
             })
             .collect(),
-        shade: None,
+        shades: Vec::new(),
         x_labels: None,
         marks,
     });

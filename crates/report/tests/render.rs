@@ -115,15 +115,33 @@ fn budgets_are_drawn_on_the_charts_they_constrain() {
 }
 
 #[test]
-fn debug_where() {
-    let run = fixture(&["<script>alert(1)</script>", "x\" onload=\"alert(2)"]);
-    let html = artifact(&run, "report.html");
-    for (i, _) in html.match_indices("onload") {
-        eprintln!(
-            "CTX: {}",
-            &html[i.saturating_sub(120)..(i + 40).min(html.len())]
-        );
+fn the_drain_and_a_broken_windows_worst_are_shaded_on_the_charts_of_its_metric() {
+    let mut run = fixture(&["analyze", "agent_query"]);
+    let budget = loadgate_slo::parse("error_rate < 1% over 3s").unwrap();
+    let mut r = budget.result("global", loadgate_slo::Measure::Value(0.4));
+    r.window = Some(loadgate_slo::window::WindowSummary {
+        length_s: 3,
+        windows: 6,
+        breaching: 2,
+        worst_start_s: 4.0,
+        worst_end_s: 7.0,
+        partial: false,
+    });
+    run.summary.slo.push(r);
+    // The last two seconds are drain.
+    run.summary.measured_s = 6.0;
+    for row in run.series.iter_mut().filter(|r| r.t >= 8) {
+        row.drain = true;
     }
+    let errors = artifact(&run, "errors.svg");
+    assert!(
+        errors.contains("worst window: error_rate &lt; 1% over 3s"),
+        "{errors}"
+    );
+    assert!(errors.contains("drain (counted where due)"));
+    assert!(!artifact(&run, "latency.svg").contains("worst window"));
+    let html = artifact(&run, "report.html");
+    assert!(html.contains("broken in 2 of 6 windows of 3 s; the worst was 4-7 s"));
 }
 
 /// What headless Chromium saw when it loaded a page.
