@@ -45,6 +45,7 @@ fn record_sample(c: &mut Criterion) {
                 bytes: 512,
                 local: false,
                 resent: false,
+                connect_us: None,
             }));
         })
     });
@@ -120,6 +121,7 @@ fn merge_interval_shard(c: &mut Criterion) {
             bytes: 256,
             local: false,
             resent: false,
+            connect_us: None,
         });
     }
     let mut totals = Shard::new(3, 60_000_000);

@@ -54,8 +54,24 @@ pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open
         if !classes.is_empty() {
             let _ = writeln!(out, "{:<width$}  errors: {}", "", classes.join(", "));
         }
+        if std::ptr::eq(e, all) && e.connects > 0 {
+            let _ = writeln!(out, "{:<width$}  {}", "", connections(e));
+        }
     }
     out
+}
+
+/// Connections opened and how long they took: time that a request spent waiting for a
+/// connection to open is inside its latency; this says how much of it there was.
+pub fn connections(e: &EndpointSummary) -> String {
+    let c = &e.connect_us;
+    format!(
+        "connections: {} opened, connect p50 {} p99 {} max {}",
+        e.connects,
+        ms(c.p50),
+        ms(c.p99),
+        ms(c.max)
+    )
 }
 
 /// min, mean, p50, p90, p95, p99 and max, each right-aligned in 9 columns.

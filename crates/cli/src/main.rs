@@ -110,6 +110,11 @@ pub struct RunArgs {
     /// Constant number of virtual users (closed model).
     #[arg(long)]
     pub vus: Option<u32>,
+    /// A fixed pool of N HTTP/1.1 connections for the run (as `[load] connections`):
+    /// requests that find every one busy wait for one, timed from their intended send.
+    /// Default: a connection per request in flight.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
     /// An SLO budget such as `p95 < 2s`; adds to or replaces the scenario's global budget
     /// on the same metric. Repeatable.
     #[arg(long = "slo", value_name = "EXPR")]
@@ -263,6 +268,7 @@ impl CapacityArgs {
             duration: None,
             rps: None,
             vus: None,
+            connections: None,
             slo: self.slo.clone(),
             out: self.out.clone(),
             reports_dir: self.reports_dir.clone(),

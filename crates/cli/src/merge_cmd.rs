@@ -446,6 +446,7 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
                 decode(pair.latency())?,
                 decode(pair.service())?,
                 decode(pair.send_lag(60_000_000))?,
+                decode(pair.connect(60_000_000))?,
             ],
             e,
         )?);
@@ -468,6 +469,7 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
                 decode(hist.warmup.all.latency())?,
                 decode(hist.warmup.all.service())?,
                 decode(hist.warmup.all.send_lag(max_us))?,
+                decode(hist.warmup.all.connect(max_us))?,
             ],
             w,
         )?),
@@ -517,10 +519,10 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
     })
 }
 
-/// An endpoint's histograms (latency, service time, send lag) with the counts its
-/// summary kept.
+/// An endpoint's histograms (latency, service time, send lag, connect time) with the
+/// counts its summary kept.
 fn counted(
-    [latency, service, send_lag]: [LatencyHistogram; 3],
+    [latency, service, send_lag, connect]: [LatencyHistogram; 4],
     e: &EndpointSummary,
 ) -> Result<EndpointShard, Failure> {
     let mut statuses = BTreeMap::new();
@@ -536,6 +538,8 @@ fn counted(
         latency,
         service,
         send_lag,
+        connect,
+        connects: e.connects,
         outcomes: e.outcomes,
         statuses,
         bytes: e.bytes,

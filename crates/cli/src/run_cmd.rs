@@ -511,8 +511,14 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
         duration: args.duration,
         rps: args.rps,
         vus: args.vus,
+        connections: args.connections,
         ..Overrides::default()
     };
+    if args.connections == Some(0) {
+        return Err(Failure::config(
+            "--connections 0: expected at least one connection",
+        ));
+    }
     if let Some(r) = args.rps {
         if !(r.is_finite() && r > 0.0) {
             return Err(Failure::config(format!(
@@ -932,6 +938,7 @@ fn probe_client(
         connect_timeout,
         http: scenario.http,
         insecure,
+        connections: None,
     };
     let client = rt
         .block_on(async { loadgate_engine::client::HttpClient::new(options) })

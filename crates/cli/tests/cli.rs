@@ -1297,3 +1297,36 @@ fn regression_validate_refuses_what_run_would_refuse() {
         assert!(!long.dir.path().join("reports").exists(), "{cmd:?}");
     }
 }
+
+/// `--connections N`: a fixed pool, whatever the load asks for. The target also sees the
+/// one connection of the check before the load (it sends no request).
+#[test]
+fn a_fixed_pool_opens_the_connections_it_was_given_and_no_more() {
+    let target = loadgate_target::loopback(
+        "[[route]]\npath = \"/\"\nlatency = { dist = \"fixed\", value = \"5ms\" }\nresponse = '{\"status\":\"ok\"}'\n",
+    );
+    let c = get_root_case(
+        "model = \"closed\"\nstages = [{ duration = \"2s\", vus = 8 }]",
+        "budgets = [\"error_rate < 1%\"]",
+        "",
+    );
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "{out}",
+            "-q",
+            "--target",
+            &target.base_url(),
+            "--connections",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["overall"]["connects"], 2, "{}", s["overall"]);
+    assert_eq!(target.accepted(), 3);
+    assert!(text(&o).contains("connections: 2 opened"), "{}", text(&o));
+}

@@ -43,6 +43,7 @@ pub struct HttpClient {
     tls: tokio_rustls::TlsConnector,
     http: HttpVersion,
     connect_timeout: Duration,
+    connections: Option<usize>,
     pools: RefCell<Vec<Pool>>,
 }
 
@@ -83,6 +84,9 @@ pub const CONNECTS_AT_ONCE: usize = 16;
 /// Who may open a connection, and who is waiting for one.
 struct Gate {
     connects: Semaphore,
+    /// A fixed pool (`connections = N`): one permit per connection this worker may hold
+    /// open to the origin; each open HTTP/1.1 connection holds one until it closes.
+    slots: Option<Arc<Semaphore>>,
     /// Signalled when a connection goes back to the pool while someone waits.
     returned: Notify,
     /// Requests in [`HttpClient::acquire`]'s wait, so that giving a connection back
@@ -231,6 +235,9 @@ pub struct Reply {
     /// The request was given to a second connection because the first closed before
     /// it was written (HTTP/2 only; see [`HttpClient::exchange`]).
     pub resent: bool,
+    /// How long the new connection this request opened took to open (TCP, and TLS);
+    /// `None` when it reused one.
+    pub connect: Option<Duration>,
 }
 
 /// Why a request got no complete response.
@@ -242,6 +249,8 @@ pub struct SendError {
     pub error: BoxError,
     /// As [`Reply::resent`].
     pub resent: bool,
+    /// As [`Reply::connect`].
+    pub connect: Option<Duration>,
 }
 
 impl SendError {
@@ -250,6 +259,7 @@ impl SendError {
             outcome: Outcome::ConnectError,
             error: error.into(),
             resent: false,
+            connect: None,
         }
     }
 
@@ -263,6 +273,7 @@ impl SendError {
             outcome,
             error: e.into(),
             resent: false,
+            connect: None,
         }
     }
 
@@ -271,6 +282,7 @@ impl SendError {
             outcome: classify(&e),
             error: e.into(),
             resent: false,
+            connect: None,
         }
     }
 }
@@ -284,6 +296,10 @@ pub struct ClientOptions {
     pub http: HttpVersion,
     /// Skip TLS certificate verification.
     pub insecure: bool,
+    /// A fixed pool: at most this many HTTP/1.1 connections per origin for this client
+    /// (this worker's share of `connections = N`); `None` opens one per request in
+    /// flight, [`CONNECTS_AT_ONCE`] at a time.
+    pub connections: Option<usize>,
 }
 
 impl HttpClient {
@@ -314,6 +330,7 @@ impl HttpClient {
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             http: opts.http,
             connect_timeout: opts.connect_timeout,
+            connections: opts.connections,
             pools: RefCell::new(Vec::new()),
         })
     }
@@ -336,15 +353,22 @@ impl HttpClient {
         let pool = self.pool_of(origin);
         let mut resent = false;
         loop {
-            let (conn, reused) = self
+            let (conn, connect) = self
                 .acquire(pool, origin)
                 .await
                 .map_err(|e| SendError { resent, ..e })?;
+            let reused = connect.is_none();
+            let stamp = |e: SendError| SendError {
+                resent,
+                connect,
+                ..e
+            };
             let mut reply = Reply {
                 status: 0,
                 bytes: 0,
                 kept: Vec::new(),
                 resent,
+                connect,
             };
             let mut sink = |data: &[u8]| {
                 reply.bytes += data.len() as u64;
@@ -366,19 +390,17 @@ impl HttpClient {
                             reply.status = status;
                             return Ok(reply);
                         }
-                        Err(e) => {
-                            return Err(SendError {
-                                resent,
-                                ..SendError::h1(e)
-                            })
-                        }
+                        Err(e) => return Err(stamp(SendError::h1(e))),
                     }
                 }
                 Conn::H2(mut sender) => {
-                    let http = req.to_http2(origin).map_err(|error| SendError {
-                        outcome: Outcome::CheckFailed,
-                        error,
-                        resent,
+                    let http = req.to_http2(origin).map_err(|error| {
+                        stamp(SendError {
+                            outcome: Outcome::CheckFailed,
+                            error,
+                            resent,
+                            connect,
+                        })
                     })?;
                     let resp = match sender.try_send_request(http).await {
                         Ok(resp) => resp,
@@ -389,19 +411,13 @@ impl HttpClient {
                                 resent = true;
                                 continue;
                             }
-                            return Err(SendError {
-                                resent,
-                                ..SendError::h2(e.into_error())
-                            });
+                            return Err(stamp(SendError::h2(e.into_error())));
                         }
                     };
                     reply.status = resp.status().as_u16();
                     let mut body = resp.into_body();
                     while let Some(frame) = body.frame().await {
-                        let frame = frame.map_err(|e| SendError {
-                            resent,
-                            ..SendError::h2(e)
-                        })?;
+                        let frame = frame.map_err(|e| stamp(SendError::h2(e)))?;
                         if let Some(data) = frame.data_ref() {
                             sink(data);
                         }
@@ -483,6 +499,7 @@ impl HttpClient {
             h2: None,
             gate: Rc::new(Gate {
                 connects: Semaphore::new(CONNECTS_AT_ONCE),
+                slots: self.connections.map(|n| Arc::new(Semaphore::new(n))),
                 returned: Notify::new(),
                 waiting: Cell::new(0),
             }),
@@ -490,39 +507,67 @@ impl HttpClient {
         pools.len() - 1
     }
 
-    /// A connection for the next request, and whether it was used before: an idle one,
-    /// else a new one if an attempt is free, else whichever of the two comes first
-    /// (see [`CONNECTS_AT_ONCE`]).
-    async fn acquire(&self, pool: usize, origin: &Origin) -> Result<(Conn, bool), SendError> {
+    /// A connection for the next request, and how long opening it took (`None` for one
+    /// used before): an idle one, else a new one if an attempt is free (and, with a fixed
+    /// pool, a place in it), else whichever comes first: a connection given back, or a
+    /// free attempt (see [`CONNECTS_AT_ONCE`]).
+    async fn acquire(
+        &self,
+        pool: usize,
+        origin: &Origin,
+    ) -> Result<(Conn, Option<Duration>), SendError> {
         if let Some(conn) = self.checkout(pool) {
-            return Ok((conn, true));
+            return Ok((conn, None));
         }
         let gate = self.pools.borrow()[pool].gate.clone();
-        let permit = {
-            let _waiting = Waiting::enter(&gate);
-            // Both kept across wake-ups, so this request keeps its place in each queue.
-            let mut attempt = pin!(gate.connects.acquire());
-            let mut returned = pin!(gate.returned.notified());
-            loop {
-                tokio::select! {
-                    biased;
-                    () = &mut returned => {
-                        if let Some(conn) = self.checkout(pool) {
-                            return Ok((conn, true));
-                        }
-                        returned.set(gate.returned.notified());
-                    }
-                    permit = &mut attempt => break permit.expect("the semaphore is never closed"),
-                }
-            }
+        let slot = match &gate.slots {
+            Some(slots) => match self
+                .first_of(pool, &gate, slots.clone().acquire_owned())
+                .await
+            {
+                Ok(conn) => return Ok((conn, None)),
+                Err(slot) => Some(slot.expect("the semaphore is never closed")),
+            },
+            None => None,
+        };
+        let attempt = match self.first_of(pool, &gate, gate.connects.acquire()).await {
+            Ok(conn) => return Ok((conn, None)),
+            Err(permit) => permit.expect("the semaphore is never closed"),
         };
         // A connection may have come back while this waited (its signal woke another).
         if let Some(conn) = self.checkout(pool) {
-            return Ok((conn, true));
+            return Ok((conn, None));
         }
-        let conn = self.connect(pool, origin).await?;
-        drop(permit);
-        Ok((conn, false))
+        let started = Instant::now();
+        let conn = self.connect(pool, origin, slot).await?;
+        drop(attempt);
+        Ok((conn, Some(started.elapsed())))
+    }
+
+    /// Waits for whichever comes first: a connection given back to `pool` (taken at
+    /// once: `Ok`), or `permit` (`Err`). The request keeps its place in both queues
+    /// across wake-ups.
+    async fn first_of<P>(
+        &self,
+        pool: usize,
+        gate: &Gate,
+        permit: impl std::future::Future<Output = P>,
+    ) -> Result<Conn, P> {
+        let _waiting = Waiting::enter(gate);
+        let mut permit = pin!(permit);
+        let mut returned = pin!(gate.returned.notified());
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut returned => {
+                    if let Some(conn) = self.checkout(pool) {
+                        return Ok(conn);
+                    }
+                    returned.set(gate.returned.notified());
+                }
+                p = &mut permit => return Err(p),
+            }
+        }
     }
 
     /// Puts a connection back after its exchange, waking a request that waits for one.
@@ -552,7 +597,12 @@ impl HttpClient {
         None
     }
 
-    async fn connect(&self, pool: usize, origin: &Origin) -> Result<Conn, SendError> {
+    async fn connect(
+        &self,
+        pool: usize,
+        origin: &Origin,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Conn, SendError> {
         let limit = self.connect_timeout;
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
         let tcp = tokio::time::timeout(limit, tcp_connect(&origin.host, origin.port))
@@ -578,7 +628,7 @@ impl HttpClient {
             HttpVersion::Auto => alpn_h2,
         };
         if !h2 {
-            return Ok(Conn::H1(H1::new(stream)));
+            return Ok(Conn::H1(H1::new(stream).holding(slot)));
         }
         let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await
@@ -962,14 +1012,15 @@ pub async fn execute(
         .run(sent, client.exchange(&prepared.origin, &req, keep))
         .await;
     let done = Instant::now();
-    let (outcome, status, bytes, local, resent) = match result {
-        Err(_elapsed) => (Outcome::Timeout, None, 0, false, false),
+    let (outcome, status, bytes, local, resent, connect) = match result {
+        Err(_elapsed) => (Outcome::Timeout, None, 0, false, false, None),
         Ok(Err(e)) => (
             e.outcome,
             None,
             0,
             e.outcome == Outcome::ConnectError && local_exhaustion(&*e.error),
             e.resent,
+            e.connect,
         ),
         Ok(Ok(reply)) => (
             evaluate(&prepared.checks, reply.status, &reply.kept),
@@ -977,6 +1028,7 @@ pub async fn execute(
             reply.bytes,
             false,
             reply.resent,
+            reply.connect,
         ),
     };
     Sample {
@@ -988,6 +1040,7 @@ pub async fn execute(
         bytes,
         local,
         resent,
+        connect_us: connect.map(micros),
     }
 }
 
@@ -1233,6 +1286,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             http: HttpVersion::Http1,
             insecure: false,
+            connections: None,
         })
         .unwrap()
     }

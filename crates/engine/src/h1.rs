@@ -174,6 +174,9 @@ pub(crate) struct H1 {
     /// Boxed: connections move in and out of the pool on every request, and a
     /// connection this small moves without a `memcpy` call.
     last_head: Box<LastHead>,
+    /// With a fixed pool (`connections = N`): this connection's place in it, given back
+    /// when the connection is dropped.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl H1 {
@@ -184,7 +187,14 @@ impl H1 {
             pos: 0,
             end: 0,
             last_head: Box::default(),
+            slot: None,
         }
+    }
+
+    /// The connection, holding its place in a fixed pool while it lives.
+    pub(crate) fn holding(mut self, slot: Option<tokio::sync::OwnedSemaphorePermit>) -> H1 {
+        self.slot = slot;
+        self
     }
 
     /// Whether an idle connection can no longer be used: the server closed it, reset

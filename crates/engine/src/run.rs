@@ -178,6 +178,11 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     } else {
         cfg.workers
     };
+    // A fixed pool smaller than the worker count: a worker without a connection could
+    // send nothing, so fewer workers share it.
+    let workers = workers
+        .min(scenario.load.connections.unwrap_or(usize::MAX))
+        .max(1);
     let histogram_max_us = (scenario.timeout.as_micros() as u64)
         .saturating_mul(3)
         .max(60_000_000);

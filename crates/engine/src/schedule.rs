@@ -132,6 +132,7 @@ mod tests {
                 .collect(),
             max_in_flight: 100,
             max_in_flight_set: true,
+            connections: None,
             think_time: Duration::ZERO,
             warmup: Duration::ZERO,
             late_tolerance: Duration::from_millis(1),

@@ -219,10 +219,17 @@ pub(crate) fn run(spec: WorkerSpec) {
 
 /// This worker's connection pool and prepared requests.
 fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prepared>), String> {
+    // This worker's share of a fixed pool: the run has at least as many connections
+    // as workers (`run` sees to it), so every share holds one or more.
+    let connections = scenario
+        .load
+        .connections
+        .map(|n| n / spec.workers + usize::from(spec.index < n % spec.workers));
     let client = HttpClient::new(ClientOptions {
         connect_timeout: scenario.connect_timeout,
         http: scenario.http,
         insecure: spec.insecure,
+        connections,
     })
     .map_err(|e| e.to_string())?;
     let prepared = Prepared::all(scenario, &spec.base_url).map_err(|e| e.to_string())?;

@@ -27,6 +27,9 @@ pub struct Sample {
     /// The request went to a second connection because the first closed before it was
     /// written (see [`EndpointShard::resent`]).
     pub resent: bool,
+    /// How long opening a new connection for this request took (TCP, and TLS), µs;
+    /// `None` when it reused one.
+    pub connect_us: Option<u64>,
 }
 
 /// Everything recorded for one endpoint.
@@ -47,6 +50,11 @@ pub struct EndpointShard {
     /// Open model: how long after its intended time each request was started (the
     /// generator's own delay), every send.
     pub send_lag: LatencyHistogram,
+    /// How long each new connection took to open (TCP connect, and the TLS handshake),
+    /// for the requests that opened one; a reused connection records nothing.
+    pub connect: LatencyHistogram,
+    /// Connections opened for this endpoint's requests.
+    pub connects: u64,
     /// Counter per outcome class.
     pub outcomes: OutcomeCounts,
     /// Counter per HTTP status code.
@@ -78,6 +86,8 @@ impl EndpointShard {
             latency: LatencyHistogram::new(max_us),
             service: LatencyHistogram::new(max_us),
             send_lag: LatencyHistogram::new(max_us),
+            connect: LatencyHistogram::new(max_us),
+            connects: 0,
             outcomes: OutcomeCounts::default(),
             statuses: BTreeMap::new(),
             bytes: 0,
@@ -95,6 +105,8 @@ impl EndpointShard {
         self.latency.add(&other.latency);
         self.service.add(&other.service);
         self.send_lag.add(&other.send_lag);
+        self.connect.add(&other.connect);
+        self.connects += other.connects;
         self.outcomes.add(&other.outcomes);
         for (&code, &n) in &other.statuses {
             *self.statuses.entry(code).or_insert(0) += n;
@@ -112,6 +124,8 @@ impl EndpointShard {
         self.latency.reset();
         self.service.reset();
         self.send_lag.reset();
+        self.connect.reset();
+        self.connects = 0;
         self.outcomes = OutcomeCounts::default();
         // Keep the keys: the same codes recur, so no allocation next interval.
         self.statuses.values_mut().for_each(|n| *n = 0);
@@ -170,6 +184,10 @@ impl Shard {
         e.bytes += s.bytes;
         e.local_errors += s.local as u64;
         e.resent += s.resent as u64;
+        if let Some(us) = s.connect_us {
+            e.connects += 1;
+            e.connect.record(us);
+        }
     }
 
     /// Counts one send for `endpoint`: its lag behind the intended time (open model;
@@ -247,6 +265,7 @@ mod tests {
             bytes: 10,
             local: false,
             resent: false,
+            connect_us: None,
         }
     }
 

@@ -21,6 +21,9 @@ pub struct EncodedPair {
     /// Open model: send-lag histogram, same encoding (empty in runs before schema 2).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub send_lag: String,
+    /// Connect-time histogram, same encoding (empty in runs before schema 2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub connect: String,
     /// Latencies recorded at the histogram's bound.
     pub saturated: u64,
 }
@@ -32,16 +35,19 @@ impl EncodedPair {
             latency: e.latency.to_base64(),
             service: e.service.to_base64(),
             send_lag: e.send_lag.to_base64(),
+            connect: e.connect.to_base64(),
             saturated: e.latency.saturated(),
         }
     }
 
     /// The send-lag histogram; empty (bounded at `max_us`) for runs that kept none.
     pub fn send_lag(&self, max_us: u64) -> Result<LatencyHistogram, DecodeError> {
-        if self.send_lag.is_empty() {
-            return Ok(LatencyHistogram::new(max_us));
-        }
-        LatencyHistogram::from_base64(&self.send_lag, 0)
+        decode_or_empty(&self.send_lag, max_us)
+    }
+
+    /// The connect-time histogram; empty (bounded at `max_us`) for runs that kept none.
+    pub fn connect(&self, max_us: u64) -> Result<LatencyHistogram, DecodeError> {
+        decode_or_empty(&self.connect, max_us)
     }
 
     /// The latency histogram.
@@ -53,6 +59,13 @@ impl EncodedPair {
     pub fn service(&self) -> Result<LatencyHistogram, DecodeError> {
         LatencyHistogram::from_base64(&self.service, 0)
     }
+}
+
+fn decode_or_empty(text: &str, max_us: u64) -> Result<LatencyHistogram, DecodeError> {
+    if text.is_empty() {
+        return Ok(LatencyHistogram::new(max_us));
+    }
+    LatencyHistogram::from_base64(text, 0)
 }
 
 /// Histograms of one phase (measured or warm-up).

@@ -42,6 +42,7 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
                 bytes: 100,
                 local: false,
                 resent: false,
+                connect_us: None,
             });
         }
         if t >= warmup {

@@ -321,6 +321,11 @@ pub struct Load {
     /// Whether the scenario set `max_in_flight`; if not, it follows the peak rate
     /// (see [`default_max_in_flight`]), also when a flag changes the rate.
     pub max_in_flight_set: bool,
+    /// `connections = N`: a fixed pool of at most N HTTP/1.1 connections for the whole
+    /// run (split among the workers); a request that finds every one busy waits for one,
+    /// and is still timed from its intended send. `None`: a connection for each request
+    /// in flight, opened as needed (the open model of k6 and Gatling).
+    pub connections: Option<usize>,
     /// Closed model: pause between a user's requests.
     pub think_time: Duration,
     /// The first part of the run, measured but kept out of SLO evaluation.
@@ -411,12 +416,17 @@ pub struct Overrides {
     pub vus: Option<u32>,
     /// Budgets that add to, or replace (same metric and direction), the global ones.
     pub slo: Vec<Budget>,
+    /// A fixed connection pool (see [`Load::connections`]).
+    pub connections: Option<usize>,
 }
 
 impl Scenario {
     /// Applies command-line overrides. A rate, VU count or duration replaces the stages
     /// by one constant stage (at the profile's peak unless given).
     pub fn apply(&mut self, o: &Overrides) {
+        if o.connections.is_some() {
+            self.load.connections = o.connections;
+        }
         if let Some(t) = &o.target {
             self.target = Target::Url(t.clone());
         }
@@ -1590,6 +1600,18 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         }
         None => default_max_in_flight(peak, timeout),
     };
+    let connections = match &l.connections {
+        None => None,
+        Some(c) if (1..=1_000_000).contains(c.get_ref()) => Some(*c.get_ref() as usize),
+        Some(c) => {
+            sink.span(
+                c.span(),
+                format!("connections {} must be between 1 and 1000000", c.get_ref()),
+                Some("a fixed pool of N connections for the run, e.g. connections = 64".into()),
+            );
+            None
+        }
+    };
     let ratio = |sink: &mut Sink<'_>, v: &Option<raw::S<f64>>, default: f64, name: &str| match v {
         Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
         Some(r) => {
@@ -1696,6 +1718,7 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         stages,
         max_in_flight,
         max_in_flight_set: l.max_in_flight.is_some(),
+        connections,
         think_time,
         warmup,
         late_tolerance,

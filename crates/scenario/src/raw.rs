@@ -109,6 +109,7 @@ pub struct Load {
     pub start_rps: Option<S<f64>>,
     pub start_vus: Option<S<i64>>,
     pub max_in_flight: Option<S<i64>>,
+    pub connections: Option<S<i64>>,
     pub think_time: Option<S<String>>,
     pub warmup: Option<S<String>>,
     pub late_tolerance: Option<S<String>>,

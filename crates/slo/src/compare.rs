@@ -540,6 +540,7 @@ mod tests {
                 bytes: 0,
                 local: false,
                 resent: false,
+                connect_us: None,
             });
         }
         let e = &shard.endpoints()[0];

@@ -427,6 +427,7 @@ mod tests {
                 bytes: 1,
                 local: false,
                 resent: false,
+                connect_us: None,
             });
         }
         for _ in 0..dropped {
@@ -582,6 +583,7 @@ mod tests {
             bytes: 0,
             local,
             resent: false,
+            connect_us: None,
         };
         // A closed-model run (no rate facts) whose budgets hold: one request that never
         // got a socket makes it invalid, with the count and the fix.
@@ -647,6 +649,7 @@ mod tests {
                 bytes: 0,
                 local: false,
                 resent: false,
+                connect_us: None,
             });
         }
         let f = Some(facts(250.0, ValidityMode::Robust));

@@ -77,6 +77,12 @@ pub struct EndpointSummary {
     /// Open model: how long after its intended time each request was started, µs.
     #[serde(default)]
     pub send_lag_us: LatencyStats,
+    /// Connections opened for these requests (a reused one counts nothing).
+    #[serde(default)]
+    pub connects: u64,
+    /// How long each of those took to open (TCP connect, and the TLS handshake), µs.
+    #[serde(default)]
+    pub connect_us: LatencyStats,
     /// Response body bytes.
     pub bytes: u64,
     /// Sends later than the tolerance.
@@ -132,6 +138,8 @@ impl EndpointSummary {
             latency_us: e.latency.stats(),
             service_us: e.service.stats(),
             send_lag_us: e.send_lag.stats(),
+            connects: e.connects,
+            connect_us: e.connect.stats(),
             bytes: e.bytes,
             late: e.late,
             dropped: e.dropped,

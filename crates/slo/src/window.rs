@@ -380,6 +380,7 @@ mod tests {
             bytes: 0,
             local: false,
             resent: false,
+            connect_us: None,
         };
         for _ in 0..ok {
             s.record(&sample(Outcome::Success));
@@ -450,6 +451,7 @@ mod tests {
             bytes: 0,
             local: false,
             resent: false,
+            connect_us: None,
         });
         let mut s0 = seconds[0].clone();
         s0.merge_from(&slow);

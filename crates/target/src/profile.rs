@@ -27,6 +27,11 @@ pub struct Stall {
     pub every: Duration,
     /// Length of the freeze at the start of each period.
     pub freeze: Duration,
+    /// `mode = "world"`: the whole server stops, as a stop-the-world GC pause or a
+    /// stopped process does: no response leaves and no connection is accepted (new ones
+    /// wait in the kernel's listen queue, and past its length their SYNs are dropped).
+    /// The default, `"responses"`, holds responses and keeps accepting.
+    pub world: bool,
 }
 
 /// One route.
@@ -162,6 +167,7 @@ mod raw {
     pub struct Stall {
         pub every: Spanned<String>,
         pub freeze: Spanned<String>,
+        pub mode: Option<Spanned<String>>,
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -263,9 +269,24 @@ impl Profile {
             Ok(match &raw.stall {
                 None => None,
                 Some(s) => {
+                    let world = match s.get_ref().mode.as_ref() {
+                        None => false,
+                        Some(m) if m.get_ref() == "responses" => false,
+                        Some(m) if m.get_ref() == "world" => true,
+                        Some(m) => {
+                            return Err(invalid(
+                                m.span().start,
+                                format!(
+                                    "unknown stall mode `{}`; write \"responses\" (hold responses, keep accepting) or \"world\" (stop everything)",
+                                    m.get_ref()
+                                ),
+                            ))
+                        }
+                    };
                     let st = Stall {
                         every: dur(&s.get_ref().every)?,
                         freeze: dur(&s.get_ref().freeze)?,
+                        world,
                     };
                     if st.every.is_zero() || st.freeze >= st.every {
                         return Err(invalid(

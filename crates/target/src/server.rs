@@ -50,6 +50,11 @@ impl RunningTarget {
         self.state.started
     }
 
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.state.accepted.load(Ordering::Relaxed)
+    }
+
     /// The self-signed certificate (DER) when serving TLS.
     pub fn certificate(&self) -> Option<&[u8]> {
         self.certificate.as_deref()
@@ -100,6 +105,8 @@ struct State {
     /// the next: one `Notify`, whose waiters leave oldest first, so held responses go
     /// in the order their requests arrived.
     thawed: Arc<Thawed>,
+    /// Connections accepted so far.
+    accepted: AtomicU64,
 }
 
 /// The stall mode's end-of-freeze signal (see [`thaw`]).
@@ -202,6 +209,7 @@ fn start(
         profile,
         started,
         thawed,
+        accepted: AtomicU64::new(0),
         release_lag: Mutex::new(
             hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
                 .expect("static histogram bounds are valid"),
@@ -276,6 +284,9 @@ async fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
+        if let Some(stall) = state.profile.stall.filter(|s| s.world) {
+            stopped_world(&state, stall).await;
+        }
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             // Out of file descriptors or similar: back off instead of spinning.
@@ -285,6 +296,7 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        state.accepted.fetch_add(1, Ordering::Relaxed);
         let state = state.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -303,6 +315,25 @@ async fn accept_loop(
                 }
             }
         });
+    }
+}
+
+/// With a stop-the-world stall: returns once no freeze is on (at once outside one, at the
+/// thaw inside one), so no connection is accepted during a freeze.
+async fn stopped_world(state: &State, stall: crate::profile::Stall) {
+    loop {
+        let elapsed = state.started.elapsed().as_nanos();
+        let window = elapsed / stall.every.as_nanos();
+        if elapsed % stall.every.as_nanos() >= stall.freeze.as_nanos() {
+            return;
+        }
+        // Registered before the check, so a thaw between the two still wakes it.
+        let mut thawed = std::pin::pin!(state.thawed.notify.notified());
+        thawed.as_mut().enable();
+        if u128::from(state.thawed.ended.load(Ordering::SeqCst)) > window {
+            return;
+        }
+        thawed.await;
     }
 }
 
