@@ -54,11 +54,7 @@ impl Progress {
         } else {
             format!(" ({} VUs)", v.target)
         };
-        let total = match self {
-            Progress::Bar(_, t) | Progress::Lines { total_s: t, .. } => *t,
-            Progress::Off => 0,
-        };
-        let draining = v.index >= total;
+        let draining = v.drain;
         let target = if draining { String::new() } else { target };
         let phase = if draining {
             " (draining in-flight requests)"

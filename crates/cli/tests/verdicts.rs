@@ -324,6 +324,34 @@ fn runs_of_different_loads_are_not_compared() {
     assert_eq!(code(&run_q(&again, &[])), 0);
     let o = base.loadgate(&["compare", "{out}", again.out().to_str().unwrap()], &[]);
     assert!(matches!(code(&o), 0 | 5), "{}", text(&o));
+
+    // A run directory of summary layout 1 (before latency covered successes only) still
+    // renders, and is not compared with a new one.
+    let old = again.out();
+    let path = old.join("summary.json");
+    let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    s["schema_version"] = 1.into();
+    let o = s.as_object_mut().unwrap();
+    for key in ["drain_s", "load"] {
+        o.remove(key);
+    }
+    let strip = |e: &mut serde_json::Value| {
+        for key in ["send_lag_us", "connects", "connect_us", "unbuilt", "resent"] {
+            e.as_object_mut().unwrap().remove(key);
+        }
+    };
+    strip(&mut o["overall"]);
+    o["endpoints"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .for_each(strip);
+    std::fs::write(&path, serde_json::to_vec(&s).unwrap()).unwrap();
+    let o = base.loadgate(&["report", old.to_str().unwrap()], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = base.loadgate(&["compare", old.to_str().unwrap(), "{out}"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("summary layouts 1 and 2"), "{}", text(&o));
 }
 
 /// Regression: `capacity --max-rps 400` of a scenario with `throughput > 50rps` started

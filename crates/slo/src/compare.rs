@@ -229,6 +229,12 @@ pub fn incomparable(base: &RunSummary, new: &RunSummary) -> Vec<String> {
             _ => {}
         }
     }
+    if base.schema_version != new.schema_version {
+        why.push(format!(
+            "they were written by loadgate versions that measure differently (summary layouts {} and {}; since layout 2, latency figures cover successful requests only): run the baseline again with this version",
+            base.schema_version, new.schema_version
+        ));
+    }
     if base.scenario != new.scenario {
         why.push(format!(
             "they ran different scenarios (`{}` and `{}`)",
