@@ -44,7 +44,15 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     let budgets = crate::run_cmd::budget_labels(&scenario);
     // A throughput budget asks for a rate: no step below it can show it, so the ladder
     // starts there, and the search passes only if it is sustained.
-    let floor = throughput_floor(&scenario);
+    let floor = throughput_floor(&scenario)?;
+    if let Some(f) = floor.filter(|f| *f > plan.max_rps) {
+        return Err(Failure::config(format!(
+            "the throughput budgets ask for {} rps, above max_rps {}: no step of the search could meet them\n  hint: raise --max-rps to at least {}",
+            num(f),
+            num(plan.max_rps),
+            num(f)
+        )));
+    }
     let require_rps = match (args.require_rps, floor) {
         (Some(r), Some(f)) => Some(r.max(f)),
         (r, f) => r.or(f),
@@ -247,14 +255,25 @@ fn plan(mut p: CapacityPlan, args: &CapacityArgs) -> Result<CapacityPlan, Failur
 
 /// The rate the scenario's throughput budgets ask for, as a rate of the whole load: a
 /// global `throughput > T` asks for T, an endpoint's for T over its share of the weight.
-fn throughput_floor(scenario: &Scenario) -> Option<f64> {
-    scenario
-        .slo
-        .scoped()
-        .into_iter()
-        .filter(|(_, b)| is_throughput_floor(&b.budget))
-        .map(|(scope, b)| b.budget.threshold / share(scenario, scope))
-        .reduce(f64::max)
+/// An endpoint with no weight gets no arrivals, so its budget could never be met.
+fn throughput_floor(scenario: &Scenario) -> Result<Option<f64>, Failure> {
+    let mut floor: Option<f64> = None;
+    for (scope, b) in scenario.slo.scoped() {
+        if !is_throughput_floor(&b.budget) {
+            continue;
+        }
+        let share = share(scenario, scope);
+        if share <= 0.0 {
+            let name = scope.map_or("global", |i| scenario.endpoints[i].name.as_str());
+            return Err(Failure::config(format!(
+                "endpoint `{name}` has weight 0, so it gets no arrivals and its budget `{}` can never be met\n  hint: give it a weight, or remove the budget",
+                b.budget.text
+            )));
+        }
+        let rate = b.budget.threshold / share;
+        floor = Some(floor.map_or(rate, |f| f.max(rate)));
+    }
+    Ok(floor)
 }
 
 fn is_throughput_floor(b: &loadgate_slo::Budget) -> bool {

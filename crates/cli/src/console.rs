@@ -23,6 +23,11 @@ pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open
         "{:<width$}  {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "endpoint", "requests", "rps", "errors", "min", "mean", "p50", "p90", "p95", "p99", "max"
     );
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>25} latency of successful requests; failed ones count in errors",
+        "", ""
+    );
     for e in endpoints.iter().chain(std::iter::once(all)) {
         let counts = format!(
             "{:>8} {:>8.1} {:>6.2}%",
@@ -57,6 +62,14 @@ pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open
         if std::ptr::eq(e, all) && e.connects > 0 {
             let _ = writeln!(out, "{:<width$}  {}", "", connections(e));
         }
+        if std::ptr::eq(e, all) && e.resent > 0 {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {}",
+                "",
+                loadgate_report::text::resent(e.resent)
+            );
+        }
     }
     out
 }
@@ -78,7 +91,15 @@ pub fn connections(e: &EndpointSummary) -> String {
 fn latency_cells(l: &loadgate_metrics::LatencyStats) -> String {
     [l.min, l.mean as u64, l.p50, l.p90, l.p95, l.p99, l.max]
         .iter()
-        .map(|&v| format!("{:>9}", ms(v)))
+        .map(|&v| {
+            // Nothing succeeded: no latency to show, not a latency of zero.
+            let cell = if l.count == 0 {
+                "—".to_string()
+            } else {
+                ms(v)
+            };
+            format!("{cell:>9}")
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -111,9 +132,15 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
         .max()
         .unwrap_or(6)
         .max(6);
+    let mw = results
+        .iter()
+        .map(|r| r.measured_text.chars().count())
+        .max()
+        .unwrap_or(8)
+        .max(8);
     let _ = writeln!(
         out,
-        "{:<sw$}  {:<bw$}  {:>12}  {:>8}  result",
+        "{:<sw$}  {:<bw$}  {:>mw$}  {:>8}  result",
         "scope", "budget", "measured", "margin"
     );
     for r in results {
@@ -125,7 +152,7 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<sw$}  {:<bw$}  {:>12}  {:>8}  {result}",
+            "{:<sw$}  {:<bw$}  {:>mw$}  {:>8}  {result}",
             r.scope, r.expr, r.measured_text, margin,
         );
         if let Some(w) = &r.window {
@@ -144,18 +171,25 @@ pub fn verdict_detail(s: &RunSummary) -> String {
         .filter(|r| !r.pass)
         .map(|r| format!("{} ({}): {}", r.expr, r.scope, r.measured_text))
         .collect();
+    // An interrupted run claims no breach for a budget it had no data for yet.
+    let breached_measured: Vec<String> = s
+        .slo
+        .iter()
+        .filter(|r| !r.pass && !r.no_data)
+        .map(|r| format!("{} ({}): {}", r.expr, r.scope, r.measured_text))
+        .collect();
     match s.verdict {
         Verdict::Fail if breached.is_empty() => s.stop_detail.clone().unwrap_or_default(),
         Verdict::Fail => format!("breached: {}", breached.join("; ")),
         Verdict::Invalid => "loadgate could not hold the load; see `invalid:` above".into(),
-        Verdict::Interrupted if breached.is_empty() => format!(
-            "stopped after {:.1} s; every budget held in what was measured",
+        Verdict::Interrupted if breached_measured.is_empty() => format!(
+            "stopped after {:.1} s; no budget was breached in what was measured",
             s.warmup_s + s.measured_s
         ),
         Verdict::Interrupted => format!(
             "stopped after {:.1} s; in what was measured, breached: {}",
             s.warmup_s + s.measured_s,
-            breached.join("; ")
+            breached_measured.join("; ")
         ),
         _ => String::new(),
     }

@@ -33,6 +33,22 @@ use crate::output;
 use crate::progress::Progress;
 use crate::MergeArgs;
 
+/// `shard` with the seconds its successes were due in moved `offset` seconds later (a
+/// segment that began that much after the first), as its intervals are.
+fn shifted(shard: &Shard, offset: u64) -> std::borrow::Cow<'_, Shard> {
+    if offset == 0 {
+        return std::borrow::Cow::Borrowed(shard);
+    }
+    let endpoints = shard.endpoints().iter().map(|e| {
+        let mut e = e.clone();
+        let mut due = loadgate_metrics::BySecond::default();
+        due.merge_shifted(&e.due_successes, offset);
+        e.due_successes = due;
+        e
+    });
+    std::borrow::Cow::Owned(Shard::from_endpoints(endpoints.collect()))
+}
+
 /// One wall-clock second of the merged run.
 struct Slot {
     warmup: bool,
@@ -119,7 +135,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
             });
             slot.drain |= row.drain;
             slot.target += row.target;
-            slot.data.merge_from(shard);
+            slot.data.merge_from(&shifted(shard, offset));
             if let Some(p) = &row.pauses {
                 slot.pauses
                     .get_or_insert_with(|| Pauses::new(p.threshold_us))
@@ -147,7 +163,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         .chain(per_endpoint.iter().map(|(i, b)| (Some(*i), b)))
         .collect();
     // The windowed budgets over the merged seconds, as one run would have judged them.
-    let mut windows = WindowJudge::new(scoped.iter().copied(), open, max_us);
+    let mut windows = WindowJudge::new(scoped.iter().copied(), open, max_us, None);
     let measured_end = warmup_s + measured_s;
     for (&index, slot) in &intervals {
         if slot.drain {
@@ -498,6 +514,7 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
             if let Some(r) = row.endpoints.get(k) {
                 e.outcomes = r.outcomes;
                 e.sent = r.sent;
+                e.due_successes = r.due_successes.clone();
             }
             shard_endpoints.push(e);
         }
@@ -540,6 +557,7 @@ fn counted(
         send_lag,
         connect,
         connects: e.connects,
+        due_successes: Default::default(),
         outcomes: e.outcomes,
         statuses,
         bytes: e.bytes,

@@ -123,7 +123,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             "interrupted",
             Some(format!(
                 "interrupted after {:.1} s of the {:.1} s profile; the budgets judge what was measured until then",
-                data.warmup_s + data.measured_s,
+                data.ended_s,
                 scenario.load.duration().as_secs_f64()
             )),
         ),

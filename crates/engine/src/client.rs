@@ -159,6 +159,9 @@ pub struct Built {
     body: Bytes,
     /// HEAD: the response has no body whatever its headers say.
     head_only: bool,
+    /// The method may be sent again when the server closed the connection without
+    /// reading it (RFC 9112 section 9.3.1, RFC 9113 section 8.7).
+    idempotent: bool,
     /// Header names whose values HTTP/2 must never index (HPACK).
     secret: Arc<[HeaderName]>,
 }
@@ -176,6 +179,7 @@ impl Built {
             head: head.into(),
             body: Bytes::new(),
             head_only: false,
+            idempotent: true,
             secret: Arc::new([]),
         }
     }
@@ -390,6 +394,16 @@ impl HttpClient {
                             reply.status = status;
                             return Ok(reply);
                         }
+                        // The server had closed this idle connection (a clean end, no
+                        // byte of an answer): it never read the request. Sent again
+                        // once, on a new connection, and counted. A reset is not this:
+                        // the target may have read the request, and it is its failure.
+                        Err(H1Error::NoResponse(e))
+                            if reused && req.idempotent && !resent && closed_cleanly(&e) =>
+                        {
+                            resent = true;
+                            continue;
+                        }
                         Err(e) => return Err(stamp(SendError::h1(e))),
                     }
                 }
@@ -406,12 +420,16 @@ impl HttpClient {
                         Ok(resp) => resp,
                         Err(mut e) => {
                             self.pools.borrow_mut()[pool].h2 = None;
-                            // Handed back unwritten: the target never saw it.
-                            if reused && !resent && e.take_message().is_some() {
+                            // Handed back unwritten, or refused unprocessed (after a
+                            // GOAWAY, or REFUSED_STREAM): the target never saw it.
+                            let unwritten = e.take_message().is_some();
+                            let e = e.into_error();
+                            let safe = unwritten || (req.idempotent && h2_unprocessed(&e));
+                            if reused && !resent && safe {
                                 resent = true;
                                 continue;
                             }
-                            return Err(stamp(SendError::h2(e.into_error())));
+                            return Err(stamp(SendError::h2(e)));
                         }
                     };
                     reply.status = resp.status().as_u16();
@@ -641,6 +659,30 @@ impl HttpClient {
         p.gate.returned.notify_waiters();
         Ok(Conn::H2(sender))
     }
+}
+
+/// Whether an HTTP/1.1 connection ended with the peer's clean close (end of stream, or
+/// a broken pipe after it), not a reset: the server closed it before reading what was
+/// written on it.
+fn closed_cleanly(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Whether an HTTP/2 stream failed before the server processed it: past the last
+/// stream a GOAWAY accepted, or refused with REFUSED_STREAM.
+fn h2_unprocessed(e: &hyper::Error) -> bool {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return (h2.is_go_away() && h2.is_remote())
+                || h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Resolves `host` and connects to the first address that answers.
@@ -930,6 +972,7 @@ impl Prepared {
             head,
             body,
             head_only: self.method == Method::HEAD,
+            idempotent: self.method.is_idempotent(),
             secret: self.secret.clone(),
         })
     }
@@ -1278,6 +1321,7 @@ mod tests {
         let head = String::from_utf8(b.head.to_vec()).unwrap();
         b.head = head.replacen("GET", method, 1).into();
         b.head_only = method == "HEAD";
+        b.idempotent = method != "POST";
         b
     }
 
@@ -1414,6 +1458,42 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+        });
+    }
+
+    /// Regression (issue 17 review): a server that closes a keep-alive connection as the
+    /// next request arrives (an idle timeout racing the request) never read it; counting
+    /// that as the target's io_error failed healthy Node-style servers. A clean close
+    /// before any byte of an answer, on a reused connection, sends an idempotent request
+    /// once more, on a new connection, and says so. A POST is never sent twice.
+    #[test]
+    fn a_request_the_server_closed_unread_is_sent_again_once_and_counted() {
+        block_on(async {
+            let ok = || answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false);
+            // The second request on the first connection: a close with no answer.
+            let unread = || Answer {
+                pieces: vec![],
+                close: true,
+            };
+            let server = canned(vec![ok(), unread(), ok()]).await;
+            let c = client();
+            let o = &server.origin;
+            let get = request("GET", o);
+            let r = c.exchange(o, &get, 0).await.unwrap();
+            assert!(!r.resent && r.connect.is_some());
+            let r = c.exchange(o, &get, 0).await.unwrap();
+            assert_eq!(r.status, 200);
+            assert!(r.resent, "sent again, and said so");
+            assert!(r.connect.is_some(), "on a new connection");
+            assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+            let server = canned(vec![ok(), unread(), ok()]).await;
+            let o = &server.origin;
+            let post = request("POST", o);
+            c.exchange(o, &post, 0).await.unwrap();
+            let e = c.exchange(o, &post, 0).await.unwrap_err();
+            assert_eq!(e.outcome, Outcome::IoError);
+            assert!(!e.resent);
         });
     }
 

@@ -144,6 +144,9 @@ pub struct RunData {
     pub ended_at: SystemTime,
     /// Length of the measured phase in seconds (issuing time, not the drain).
     pub measured_s: f64,
+    /// Where the schedule ended, in seconds since it began: its full length, or the
+    /// stop.
+    pub ended_s: f64,
     /// Seconds from the end of the measured phase until the last request in flight
     /// completed or was given up.
     pub drain_s: f64,
@@ -230,6 +233,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             tx: tx.clone(),
             spare: spare_rx,
             stop: cfg.stop.subscribe(),
+            stopped_at: cfg.stop.1.clone(),
             grace: cfg.grace,
             arrivals: arrivals.clone(),
             segment,
@@ -283,6 +287,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         budgets.iter().map(|(scope, b)| (*scope, &b.budget)),
         open,
         histogram_max_us,
+        Some(scenario.timeout),
     );
     // Where the measured phase ends, in seconds of the run: the schedule's end, or the
     // stop. Known for an interval by the time it is finalized (after it ended).
@@ -456,7 +461,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     }
 
     let end_s = measured_end(&cfg.stop);
-    let warmup_s = (warmup_secs as f64).min(total);
+    let warmup_s = (warmup_secs as f64).min(end_s);
     let measured_s = (end_s - warmup_s).max(0.0);
     let drain_s = finished
         .saturating_duration_since(start + Duration::from_secs_f64(end_s))
@@ -469,6 +474,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         started_at,
         ended_at: SystemTime::now(),
         measured_s,
+        ended_s: end_s,
         drain_s,
         windows: windows.finish(),
         warmup_s,

@@ -63,6 +63,8 @@ pub(crate) struct WorkerSpec {
     pub tx: mpsc::Sender<Msg>,
     pub spare: mpsc::Receiver<Shard>,
     pub stop: watch::Receiver<u8>,
+    /// When a stop was first asked for (see `StopSignal::triggered_at`).
+    pub stopped_at: Arc<std::sync::OnceLock<Instant>>,
     /// How long to wait for in-flight requests once a stop was asked for.
     pub grace: Duration,
     /// Open model: the next arrival no worker has claimed yet (counted in this
@@ -395,6 +397,10 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
             _ = stop.wait_for(|s| *s >= STOP) => return 0,
             _ = pacer.until(intended, wake) => {}
         }
+        // Nothing due at or after a stop is sent, so the stop ends the measured phase.
+        if ctx.spec.stopped_at.get().is_some_and(|&t| intended >= t) {
+            return 0;
+        }
         let now = Instant::now();
         if now > end + END_GRACE {
             // The generator is hopelessly behind: what is left was never sent. The one
@@ -418,6 +424,13 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
             });
         }
         k = claims.fetch_add(1, Ordering::Relaxed);
+    }
+    // The schedule may end before the profile does (a low rate's last arrival): stay to
+    // the end, so that every second of the profile is an interval of its own.
+    tokio::select! {
+        biased;
+        _ = stop.wait_for(|s| *s >= STOP) => {}
+        _ = tokio::time::sleep_until(end.into()) => {}
     }
     0
 }
@@ -482,7 +495,13 @@ async fn send_and_record(
     .await;
     // The interval of the completion, even if the ticker has not woken yet.
     roll_over(&ctx, Instant::now());
-    shard_for(&ctx, intended).record(&sample);
+    let mut shard = shard_for(&ctx, intended);
+    shard.record(&sample);
+    if sample.outcome == loadgate_metrics::Outcome::Success {
+        let due_s = intended.saturating_duration_since(start_of(&ctx)).as_secs();
+        shard.record_due_success(endpoint, due_s);
+    }
+    drop(shard);
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     ctx.drained.notify_one();
 }

@@ -9,11 +9,13 @@
 //!
 //! Not here: scheduling, HTTP, SLO evaluation, rendering.
 
+mod by_second;
 mod histogram;
 mod outcome;
 mod pauses;
 mod shard;
 
+pub use by_second::BySecond;
 pub use histogram::{nearest_rank, DecodeError, LatencyHistogram, LatencyStats};
 pub use outcome::{Outcome, OutcomeCounts};
 pub use pauses::Pauses;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{LatencyHistogram, Outcome, OutcomeCounts};
+use crate::{BySecond, LatencyHistogram, Outcome, OutcomeCounts};
 
 /// One finished request, as the engine reports it.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +55,10 @@ pub struct EndpointShard {
     pub connect: LatencyHistogram,
     /// Connections opened for this endpoint's requests.
     pub connects: u64,
+    /// Successful requests by the second of the run they were due in (open model) or
+    /// sent in (closed): what a throughput window counts, so that it is never more than
+    /// was sent in it and never short at the start for answers slower than a second.
+    pub due_successes: BySecond,
     /// Counter per outcome class.
     pub outcomes: OutcomeCounts,
     /// Counter per HTTP status code.
@@ -88,6 +92,7 @@ impl EndpointShard {
             send_lag: LatencyHistogram::new(max_us),
             connect: LatencyHistogram::new(max_us),
             connects: 0,
+            due_successes: BySecond::default(),
             outcomes: OutcomeCounts::default(),
             statuses: BTreeMap::new(),
             bytes: 0,
@@ -107,6 +112,7 @@ impl EndpointShard {
         self.send_lag.add(&other.send_lag);
         self.connect.add(&other.connect);
         self.connects += other.connects;
+        self.due_successes.merge_from(&other.due_successes);
         self.outcomes.add(&other.outcomes);
         for (&code, &n) in &other.statuses {
             *self.statuses.entry(code).or_insert(0) += n;
@@ -126,6 +132,7 @@ impl EndpointShard {
         self.send_lag.reset();
         self.connect.reset();
         self.connects = 0;
+        self.due_successes.clear();
         self.outcomes = OutcomeCounts::default();
         // Keep the keys: the same codes recur, so no allocation next interval.
         self.statuses.values_mut().for_each(|n| *n = 0);
@@ -200,6 +207,13 @@ impl Shard {
         if let Some(lag) = lag_us {
             e.send_lag.record(lag);
         }
+    }
+
+    /// Counts a successful request of `endpoint` that was due in second `due_s` of the
+    /// run (see [`EndpointShard::due_successes`]).
+    #[inline]
+    pub fn record_due_success(&mut self, endpoint: usize, due_s: u64) {
+        self.endpoints[endpoint].due_successes.add(due_s, 1);
     }
 
     /// Counts one arrival whose request could not be built.

@@ -278,7 +278,13 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
             l.max as f64,
         ]
         .iter()
-        .map(|&v| format!("<td>{}</td>", us(v)))
+        .map(|&v| {
+            if l.count == 0 {
+                "<td>—</td>".to_string()
+            } else {
+                format!("<td>{}</td>", us(v))
+            }
+        })
         .collect::<String>()
     };
     let _ = writeln!(
@@ -309,6 +315,13 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
             o,
             "<tr><td></td><td colspan=\"11\" class=\"classes\">errors: {}</td></tr>",
             classes.join(", ")
+        );
+    }
+    if total && e.resent > 0 {
+        let _ = writeln!(
+            o,
+            "<tr><td></td><td colspan=\"11\" class=\"classes\">{}</td></tr>",
+            html(&crate::text::resent(e.resent))
         );
     }
     if e.connects > 0 {

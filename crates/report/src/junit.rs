@@ -12,15 +12,18 @@ pub fn junit_xml(s: &RunSummary) -> String {
     let suite = format!("loadgate.{}", s.scenario);
     let interrupted = s.verdict == loadgate_slo::summary::Verdict::Interrupted;
     let tests = s.slo.len() + 1 + usize::from(interrupted);
-    let failures =
-        s.slo.iter().filter(|r| !r.pass).count() + usize::from(!s.invalid_reasons.is_empty());
+    // A budget an interrupted run had no data for yet is skipped, not failed.
+    let skipped = |r: &loadgate_slo::BudgetResult| interrupted && r.no_data;
+    let failures = s.slo.iter().filter(|r| !r.pass && !skipped(r)).count()
+        + usize::from(!s.invalid_reasons.is_empty());
+    let skips = s.slo.iter().filter(|r| skipped(r)).count();
     // An interrupted run did not run its course: an error, whatever the budgets said.
     let errors = usize::from(interrupted);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(out, "<testsuites name=\"loadgate\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{:.3}\">", s.measured_s);
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skips}\" time=\"{:.3}\" timestamp=\"{}\">",
         attr(&suite),
         s.measured_s,
         attr(s.started_at.trim_end_matches('Z'))
@@ -73,6 +76,8 @@ pub fn junit_xml(s: &RunSummary) -> String {
         );
         if r.pass {
             out.push_str("/>\n");
+        } else if skipped(r) {
+            out.push_str(">\n      <skipped message=\"no data before the run was interrupted\"/>\n    </testcase>\n");
         } else {
             let msg = format!("{} ({}): measured {}", r.expr, r.scope, r.measured_text);
             let _ = writeln!(

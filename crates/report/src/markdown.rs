@@ -64,6 +64,13 @@ pub fn summary_md(s: &RunSummary) -> String {
         out.push('\n');
     }
     out.push_str("| endpoint | requests | rps | errors | p50 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let cell = |l: &loadgate_metrics::LatencyStats, v: u64| {
+        if l.count == 0 {
+            "—".to_string()
+        } else {
+            us(v as f64)
+        }
+    };
     for e in s.endpoints.iter().chain(std::iter::once(&s.overall)) {
         let l = &e.latency_us;
         let name = if std::ptr::eq(e, &s.overall) {
@@ -77,11 +84,15 @@ pub fn summary_md(s: &RunSummary) -> String {
             e.requests,
             e.rps,
             e.error_rate * 100.0,
-            us(l.p50 as f64),
-            us(l.p95 as f64),
-            us(l.p99 as f64),
-            us(l.max as f64)
+            cell(l, l.p50),
+            cell(l, l.p95),
+            cell(l, l.p99),
+            cell(l, l.max)
         );
+    }
+    out.push_str("\nLatency of successful requests; failed ones count in errors (and above every latency budget).\n");
+    if s.overall.resent > 0 {
+        let _ = writeln!(out, "\n{}.", md(&crate::text::resent(s.overall.resent)));
     }
     if let Some(r) = &s.rate {
         let _ = writeln!(out, "\nRate: {}.", md(&r.describe()));

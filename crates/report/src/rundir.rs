@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use loadgate_metrics::{
-    DecodeError, EndpointShard, LatencyHistogram, OutcomeCounts, Pauses, Shard,
+    BySecond, DecodeError, EndpointShard, LatencyHistogram, OutcomeCounts, Pauses, Shard,
 };
 use loadgate_slo::summary::RunSummary;
 use serde::{Deserialize, Serialize};
@@ -167,6 +167,10 @@ pub struct EndpointRow {
     pub p95_us: u64,
     /// 99th percentile, µs.
     pub p99_us: u64,
+    /// Successes that completed in this second, by the second they were due in (what
+    /// throughput windows count; see `loadgate_slo::window`).
+    #[serde(default, skip_serializing_if = "BySecond::is_empty")]
+    pub due_successes: BySecond,
 }
 
 /// One line of `timeseries.jsonl`: one second of the run.
@@ -242,6 +246,7 @@ impl SeriesRow {
                     p50_us: e.latency.quantile(0.5),
                     p95_us: e.latency.quantile(0.95),
                     p99_us: e.latency.quantile(0.99),
+                    due_successes: e.due_successes.clone(),
                 })
                 .collect(),
             pauses: None,

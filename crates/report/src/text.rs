@@ -47,6 +47,15 @@ pub fn margin(m: Option<f64>) -> String {
     }
 }
 
+/// Requests sent a second time, in words (never hidden: see `Reply::resent`).
+pub fn resent(n: u64) -> String {
+    format!(
+        "resent: {n} request{} sent again on a new connection after the server closed the connection before reading {} (counted once, by the second answer)",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "it" } else { "them" }
+    )
+}
+
 /// A windowed budget's windows in words: how many broke it and where the worst was.
 pub fn window(w: &loadgate_slo::window::WindowSummary) -> String {
     let place = format!("{:.0}-{:.0} s", w.worst_start_s, w.worst_end_s);

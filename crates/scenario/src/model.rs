@@ -443,7 +443,7 @@ impl Scenario {
                 duration,
                 target: level,
             }];
-            if self.load.warmup >= duration {
+            if whole_seconds(self.load.warmup) >= duration {
                 self.load.warmup = Duration::ZERO;
             }
             if !self.load.max_in_flight_set {
@@ -1666,16 +1666,17 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
     if let Some(w) = l
         .warmup
         .as_ref()
-        .filter(|_| !stages.is_empty() && warmup >= total)
+        .filter(|_| !stages.is_empty() && whole_seconds(warmup) >= total)
     {
         sink.span(
             w.span(),
             format!(
-                "warmup ({}) is not shorter than the run ({})",
+                "warmup ({}, {} as whole seconds) is not shorter than the run ({})",
                 humantime::format_duration(warmup),
+                humantime::format_duration(whole_seconds(warmup)),
                 humantime::format_duration(total)
             ),
-            Some("shorten the warm-up or lengthen the stages".into()),
+            Some("the warm-up counts whole seconds: shorten it or lengthen the stages".into()),
         );
     }
     let late_tolerance = l
@@ -1905,6 +1906,11 @@ fn slo(sink: &mut Sink<'_>, s: &raw::Slo, endpoint_names: &[String]) -> Slo {
         }
     }
     Slo { global, endpoints }
+}
+
+/// The warm-up as the run measures it: whole seconds, rounded up.
+pub fn whole_seconds(warmup: Duration) -> Duration {
+    Duration::from_secs(warmup.as_secs_f64().ceil() as u64)
 }
 
 #[cfg(test)]

@@ -285,6 +285,19 @@ pub fn incomparable(base: &RunSummary, new: &RunSummary) -> Vec<String> {
             .filter(|p| *p > 0.0)
             .or_else(|| s.rate.as_ref().map(|r| r.target_rps))
     };
+    // The same peak reached differently (a ramp against a constant rate) is another
+    // load too: the mean rate offered over the measured phase must agree as well.
+    if let (Some(a), Some(b)) = (&base.rate, &new.rate) {
+        let (a, b) = (a.target_rps, b.target_rps);
+        if (a - b).abs() > LOAD_TOLERANCE * a.max(b) {
+            why.push(format!(
+                "they offered different mean rates over the measured phase ({} rps and {} rps, more than {:.0}% apart)",
+                crate::capacity::num((a * 10.0).round() / 10.0),
+                crate::capacity::num((b * 10.0).round() / 10.0),
+                LOAD_TOLERANCE * 100.0
+            ));
+        }
+    }
     if let (Some(a), Some(b)) = (peak(base), peak(new)) {
         if base.model == new.model && (a - b).abs() > LOAD_TOLERANCE * a.max(b) {
             let unit = if base.model == "closed" { "VUs" } else { "rps" };

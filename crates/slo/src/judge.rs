@@ -142,7 +142,7 @@ pub fn judge(input: &Input<'_>) -> Judgement {
     let unsent = open.map_or(0.0, |f| (f.scheduled - all.sent as f64).max(0.0));
 
     let mut slo = Vec::new();
-    let mut not_robust = Vec::new();
+    let mut reasons = Vec::new();
     for (position, &(scope, b)) in input.budgets.iter().enumerate() {
         let e = data(scope);
         let o = Observed::of(e, input.measured_s);
@@ -158,11 +158,20 @@ pub fn judge(input: &Input<'_>) -> Judgement {
             None if b.window_s.is_some() => b.result(scope_name(scope), Measure::NoData),
             None => b.evaluate(scope_name(scope), &o),
         };
-        if !r.pass && r.window.is_none() && open.is_some() {
-            r.robust = robust(b, &o, e, unsent, input.measured_s);
-        }
-        if !r.robust {
-            not_robust.push(non_robust_reason(b, &r, &all));
+        let pauses = open.and_then(|f| f.pauses);
+        let why = match (r.pass, r.robust, &r.window, open) {
+            (true, ..) | (_, _, _, None) => None,
+            // The window judge found every window held on service time.
+            (false, false, Some(_), _) => Some(lag_reason(&r, &all)),
+            (false, true, Some(_), _) => {
+                let worst = input.windows.iter().find(|w| w.position == position);
+                paused_reason(b, &r, worst.map(|w| w.worst), pauses)
+            }
+            (false, _, None, _) => not_robust(b, &r, &o, e, unsent, input.measured_s, &all, pauses),
+        };
+        if let Some(why) = why {
+            r.robust = false;
+            reasons.push(why);
         }
         slo.push(r);
     }
@@ -170,7 +179,7 @@ pub fn judge(input: &Input<'_>) -> Judgement {
 
     let mut invalid_reasons = Vec::new();
     let rate = open.map(|f| generator(f, &all, input.measured_s, &mut invalid_reasons));
-    invalid_reasons.extend(not_robust);
+    invalid_reasons.extend(reasons);
     if all.local_errors > 0 {
         invalid_reasons.push(format!(
             "{} of {} requests failed because loadgate ran out of its own resources while connecting \
@@ -213,35 +222,52 @@ pub fn verdict(invalid: bool, every_budget_held: bool, stop: Stop) -> Verdict {
     }
 }
 
-/// Whether a failed budget would have failed whatever the generator's lag: a latency
-/// budget that also fails on service time (the same requests with the lag taken out), a
-/// throughput budget that even the unsent arrivals could not have rescued. Other budgets
-/// do not depend on when requests were sent (timeouts run from the actual send).
-fn robust(b: &Budget, o: &Observed<'_>, e: &EndpointShard, unsent: f64, measured_s: f64) -> bool {
+/// Why a failed budget might not be the target's breach, if it might not: the
+/// generator's own error could explain it. A latency budget that holds on service time
+/// (the same requests with the send lag taken out), or whose service-time figure is
+/// within the longest pause of the generating process (a pause delays reading an answer
+/// as much as sending a request); a throughput budget that the unsent arrivals could
+/// have met. Other budgets do not depend on the generator's timing (timeouts run from
+/// the actual send).
+#[allow(clippy::too_many_arguments)]
+fn not_robust(
+    b: &Budget,
+    r: &BudgetResult,
+    o: &Observed<'_>,
+    e: &EndpointShard,
+    unsent: f64,
+    measured_s: f64,
+    all: &EndpointShard,
+    pauses: Option<Pauses>,
+) -> Option<String> {
     match b.metric {
-        _ if b.is_latency() && !b.service => {
+        _ if b.is_latency() => {
             let twin = Budget {
                 service: true,
                 ..b.clone()
             };
-            !twin.holds(twin.measure(o))
+            let m = twin.measure(o);
+            if !b.service && twin.holds(m) {
+                return Some(lag_reason(r, all));
+            }
+            paused_reason(&twin, r, Some(m), pauses)
         }
         Metric::Throughput if measured_s > 0.0 => {
             let best = (e.successes() as f64 + unsent) / measured_s;
-            !b.holds(Measure::Value(best))
+            b.holds(Measure::Value(best)).then(|| {
+                format!(
+                    "budget `{}` ({}) failed at {}, but the arrivals the generator did not send could have met it",
+                    r.expr, r.scope, r.measured_text
+                )
+            })
         }
-        _ => true,
+        _ => None,
     }
 }
 
-fn non_robust_reason(b: &Budget, r: &BudgetResult, all: &EndpointShard) -> String {
+/// A latency breach that the send lag alone could explain.
+fn lag_reason(r: &BudgetResult, all: &EndpointShard) -> String {
     let lag = all.send_lag.stats();
-    if b.metric == Metric::Throughput {
-        return format!(
-            "budget `{}` ({}) failed at {}, but the arrivals the generator did not send could have met it",
-            r.expr, r.scope, r.measured_text
-        );
-    }
     format!(
         "budget `{}` ({}) failed on latency from the intended send time ({}) but holds on the same requests' \
          service time: the generator's own delay in sending (send lag p99 {:.1} ms, max {:.1} ms) could be the breach",
@@ -251,6 +277,32 @@ fn non_robust_reason(b: &Budget, r: &BudgetResult, all: &EndpointShard) -> Strin
         lag.p99 as f64 / 1000.0,
         lag.max as f64 / 1000.0
     )
+}
+
+/// A latency breach `m` of `b` that is within the longest pause of the generating
+/// process: the process may have read those answers that much late.
+fn paused_reason(
+    b: &Budget,
+    r: &BudgetResult,
+    m: Option<Measure>,
+    pauses: Option<Pauses>,
+) -> Option<String> {
+    let (Some(Measure::Value(v)), Some(p), true) =
+        (m, pauses.filter(|p| p.count > 0), b.is_latency())
+    else {
+        return None;
+    };
+    let without = (v - p.max_us as f64).max(0.0);
+    b.holds(Measure::Value(without)).then(|| {
+        format!(
+            "budget `{}` ({}) failed by less than the longest pause of the generating process ({:.1} ms; {}): \
+             the machine kept loadgate from reading answers that long, so the breach may be loadgate's, not the target's",
+            r.expr,
+            r.scope,
+            p.max_us as f64 / 1000.0,
+            p.describe()
+        )
+    })
 }
 
 /// `error_rate < 50%` on the run and on every endpoint that has no error-rate budget of
@@ -548,6 +600,56 @@ mod tests {
         // Service-time budgets do not depend on the lag.
         let j = check(&lagged, &["service_p95 < 50ms"], Some(f));
         assert_eq!(j.verdict, Verdict::Fail);
+    }
+
+    /// Regression (issue 17 review): on a starved machine, the time a response waited for
+    /// loadgate to read it counted as the target's: `p99 < 5ms` failed at 6.2 ms of
+    /// service time with the process held for up to 8 ms at a time.
+    #[test]
+    fn a_breach_within_the_generators_longest_pause_is_not_robust() {
+        let slow = shard(1000, 0, 0, 0, 6_200);
+        let mut pauses = Pauses::new(1_000);
+        pauses.record(8_000);
+        let f = |p: Option<Pauses>| OpenFacts {
+            pauses: p,
+            ..facts(1000.0, ValidityMode::Robust)
+        };
+        for budget in ["p99 < 5ms", "service_p99 < 5ms"] {
+            let j = check(&slow, &[budget], Some(f(Some(pauses))));
+            assert_eq!(j.verdict, Verdict::Invalid, "{budget}");
+            assert!(!j.slo[0].robust);
+            assert!(
+                j.invalid_reasons[0].contains("by less than the longest pause"),
+                "{:?}",
+                j.invalid_reasons
+            );
+            assert_eq!(
+                check(&slow, &[budget], Some(f(None))).verdict,
+                Verdict::Fail
+            );
+        }
+        // Pauses delay answers, not errors: an error budget is not excused by them.
+        let mut errors = shard(1000, 0, 0, 0, 1_000);
+        for _ in 0..100 {
+            errors.record(&Sample {
+                endpoint: 0,
+                latency_us: 1,
+                service_us: 1,
+                outcome: Outcome::Http5xx,
+                status: Some(503),
+                bytes: 0,
+                local: false,
+                resent: false,
+                connect_us: None,
+            });
+        }
+        let j = check(&errors, &["error_rate < 1%"], Some(f(Some(pauses))));
+        assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
+        // A breach beyond what the longest pause could add is the target's.
+        let mut short = Pauses::new(1_000);
+        short.record(2_000);
+        let j = check(&slow, &["p99 < 1ms"], Some(f(Some(short))));
+        assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //!   failed request (refused, reset, timed out, malformed, an unexpected status, a failed
 //!   check) ranks above every success, so when more than (100 − N)% of the requests
 //!   failed, the percentile is not reached and the budget fails.
-//! - `max < T` holds when every request succeeded within T; `min` and `mean` are over the
-//!   successful requests and fail when none succeeded.
+//! - `min`, `mean` and `max` describe the successful requests, and fail when none
+//!   succeeded.
+//! - A failed request never helps a latency budget hold, in either direction: `p50 > 1ms`
+//!   is not met by requests that failed.
 //! - `throughput` counts successful requests per second of the measured phase;
 //!   `error_rate` is the share of completed requests that did not succeed; `check_rate`
 //!   the share of received responses that passed every check.
@@ -67,8 +69,8 @@ pub enum Measure {
     /// A value in the budget's base unit (µs, rps or a 0..1 ratio).
     Value(f64),
     /// Too many requests failed for the metric to be reached: a percentile whose rank
-    /// falls among the failed requests, a maximum with any failure, a mean or minimum
-    /// with no success. Worse than any upper bound.
+    /// falls among the failed requests, a mean, minimum or maximum with no success. It
+    /// meets no latency budget, upper or lower.
     Failed {
         /// Requests that did not succeed.
         failed: u64,
@@ -78,17 +80,6 @@ pub enum Measure {
     /// Nothing to measure: no request completed (or no response arrived, for
     /// `check_rate`), or no time passed.
     NoData,
-}
-
-impl Measure {
-    /// The value to compare: `Failed` is infinitely slow.
-    fn comparable(self) -> Option<f64> {
-        match self {
-            Measure::Value(v) => Some(v),
-            Measure::Failed { .. } => Some(f64::INFINITY),
-            Measure::NoData => None,
-        }
-    }
 }
 
 /// The verdict on one budget.
@@ -117,7 +108,11 @@ pub struct BudgetResult {
     /// non-robust result makes the run invalid.
     #[serde(default = "yes")]
     pub robust: bool,
-    /// Whether loadgate added this budget itself (see `summary::IMPLICIT_ERROR_RATE`).
+    /// Nothing was measured for it (no request completed in its scope), so it fails;
+    /// in an interrupted run it says nothing either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_data: bool,
+    /// Whether loadgate added this budget itself (see `judge::IMPLICIT_ERROR_RATE`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub implicit: bool,
     /// For a budget with a window (`over 30s`): how many windows were judged, how many
@@ -139,10 +134,10 @@ impl Budget {
         let total = o.outcomes.total();
         let failed = o.outcomes.errors();
         let ok = total - failed;
-        let latency = |f: &dyn Fn() -> f64, all_must_succeed: bool| {
+        let latency = |f: &dyn Fn() -> f64| {
             if total == 0 {
                 Measure::NoData
-            } else if ok == 0 || hist.is_empty() || (all_must_succeed && failed > 0) {
+            } else if ok == 0 || hist.is_empty() {
                 Measure::Failed { failed, total }
             } else {
                 Measure::Value(f())
@@ -160,9 +155,9 @@ impl Budget {
                     Measure::Value(hist.value_at_rank(rank) as f64)
                 }
             }
-            Metric::Mean => latency(&|| hist.mean(), false),
-            Metric::Min => latency(&|| hist.inner().min() as f64, false),
-            Metric::Max => latency(&|| hist.max() as f64, true),
+            Metric::Mean => latency(&|| hist.mean()),
+            Metric::Min => latency(&|| hist.inner().min() as f64),
+            Metric::Max => latency(&|| hist.max() as f64),
             Metric::Throughput if o.duration_s > 0.0 => {
                 Measure::Value(o.outcomes.get(Outcome::Success) as f64 / o.duration_s)
             }
@@ -180,10 +175,12 @@ impl Budget {
     }
 
     /// Whether `m` meets this budget; no data is a failure (a gate must not pass on
-    /// silence).
+    /// silence), and so is a metric that failed requests kept from being reached.
     pub fn holds(&self, m: Measure) -> bool {
-        m.comparable()
-            .is_some_and(|v| self.op.holds(v, self.threshold))
+        match m {
+            Measure::Value(v) => self.op.holds(v, self.threshold),
+            Measure::Failed { .. } | Measure::NoData => false,
+        }
     }
 
     /// Evaluates the budget over `o` (the whole measured phase).
@@ -211,6 +208,7 @@ impl Budget {
             threshold: self.threshold,
             margin,
             pass: self.holds(m),
+            no_data: m == Measure::NoData,
             robust: true,
             implicit: false,
             window: None,
@@ -226,10 +224,6 @@ impl Budget {
                 Metric::Percentile(_) => format!(
                     "not reached: {:.2}% of requests failed",
                     failed as f64 * 100.0 / total.max(1) as f64
-                ),
-                Metric::Max => format!(
-                    "not reached: {failed} request{} failed",
-                    if failed == 1 { "" } else { "s" }
                 ),
                 _ => "no request succeeded".to_string(),
             },
@@ -305,6 +299,8 @@ mod tests {
             "mean < 1s",
             "min < 1s",
             "max < 1h",
+            "p50 > 1us",
+            "max > 1us",
         ] {
             let r = dead.check(expr);
             assert!(!r.pass, "{expr}: {r:?}");
@@ -332,12 +328,10 @@ mod tests {
         // The 95th success, as its bucket's highest value (3 significant digits).
         assert!((95_000.0..95_100.0).contains(&r.measured.unwrap()), "{r:?}");
         assert!(!few.check("p97.1 < 2s").pass, "rank 98 > 97 successes");
-        assert!(!few.check("max < 1h").pass, "any failure breaks max");
         assert!(few.check("mean < 1s").pass, "mean is over successes");
-        assert_eq!(
-            few.check("max < 1h").measured_text,
-            "not reached: 3 requests failed"
-        );
+        assert!(few.check("max < 1s").pass, "max is the slowest success");
+        // A failed request helps no lower bound either.
+        assert!(!few.check("p99 > 1ms").pass);
     }
 
     #[test]

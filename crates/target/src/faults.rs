@@ -42,6 +42,9 @@ pub enum Fault {
     /// Answers the first request on each connection correctly; reads the second and
     /// resets the connection (RST) without answering, as a crashing worker would.
     ResetSecond,
+    /// Correct responses, but a connection idle for this long is closed (a clean close,
+    /// without `Connection: close`), as Node's `keepAliveTimeout` does.
+    IdleClose(Duration),
 }
 
 /// What a fault server saw, for tests that compare it with what loadgate reported.
@@ -171,7 +174,16 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent
 
 async fn serve(mut stream: TcpStream, fault: Fault, counts: Arc<FaultCounts>) {
     let mut served = 0u32;
-    while read_head(&mut stream).await {
+    loop {
+        let next = match fault {
+            Fault::IdleClose(idle) if served > 0 => {
+                tokio::time::timeout(idle, read_head(&mut stream)).await
+            }
+            _ => Ok(read_head(&mut stream).await),
+        };
+        if next != Ok(true) {
+            return;
+        }
         counts.requests.fetch_add(1, Ordering::SeqCst);
         let w = &mut stream;
         let result = match fault {
@@ -251,6 +263,10 @@ async fn serve(mut stream: TcpStream, fault: Fault, counts: Arc<FaultCounts>) {
                 counts.resets.fetch_add(1, Ordering::SeqCst);
                 reset(stream);
                 return;
+            }
+            Fault::IdleClose(_) => {
+                served += 1;
+                w.write_all(OK).await
             }
         };
         if result.is_err() {
