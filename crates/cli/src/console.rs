@@ -120,24 +120,16 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
         return "no SLO budgets: the verdict only reflects run validity\n".to_string();
     }
     let mut out = String::new();
-    let sw = results
-        .iter()
-        .map(|r| r.scope.chars().count())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let bw = results
-        .iter()
-        .map(|r| r.expr.chars().count())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let mw = results
-        .iter()
-        .map(|r| r.measured_text.chars().count())
-        .max()
-        .unwrap_or(8)
-        .max(8);
+    // Each column as wide as its widest cell, and its heading.
+    let width = |cell: fn(&BudgetResult) -> &str, heading: usize| {
+        results
+            .iter()
+            .map(|r| cell(r).chars().count())
+            .fold(heading, usize::max)
+    };
+    let sw = width(|r| &r.scope, 6);
+    let bw = width(|r| &r.expr, 6);
+    let mw = width(|r| &r.measured_text, 8);
     let _ = writeln!(
         out,
         "{:<sw$}  {:<bw$}  {:>mw$}  {:>8}  result",

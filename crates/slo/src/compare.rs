@@ -551,15 +551,8 @@ mod tests {
         for &v in values {
             shard.record_send(0, Some(0), false);
             shard.record(&Sample {
-                endpoint: 0,
-                latency_us: v,
-                service_us: v,
-                outcome: Outcome::Success,
                 status: Some(200),
-                bytes: 0,
-                local: false,
-                resent: false,
-                connect_us: None,
+                ..Sample::new(0, Outcome::Success, v)
             });
         }
         let e = &shard.endpoints()[0];

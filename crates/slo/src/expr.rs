@@ -158,6 +158,16 @@ impl<'a> Cursor<'a> {
         }
         &self.s[start..self.pos]
     }
+    /// A non-negative number (digits and `.`) and where it began; `message` and `hint`
+    /// when there is none.
+    fn number(&mut self, message: &str, hint: &str) -> Result<(f64, &'a str, usize), ParseError> {
+        self.skip_ws();
+        let start = self.pos;
+        let text = self.take_while(|ch| ch.is_ascii_digit() || ch == '.');
+        let value = text.parse().map_err(|_| self.err(start, message, hint))?;
+        Ok((value, text, start))
+    }
+
     fn err(&self, at: usize, message: impl Into<String>, hint: impl Into<String>) -> ParseError {
         ParseError {
             offset: at,
@@ -243,16 +253,10 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         ));
     };
 
-    c.skip_ws();
-    let num_start = c.pos;
-    let num = c.take_while(|ch| ch.is_ascii_digit() || ch == '.');
-    let value: f64 = num.parse().map_err(|_| {
-        c.err(
-            num_start,
-            "expected a non-negative number",
-            "write e.g. `p95 < 2s`, `throughput > 50rps` or `error_rate < 1%`",
-        )
-    })?;
+    let (value, num, num_start) = c.number(
+        "expected a non-negative number",
+        "write e.g. `p95 < 2s`, `throughput > 50rps` or `error_rate < 1%`",
+    )?;
     c.skip_ws();
     let unit_start = c.pos;
     let unit_text = c.take_while(|ch| !ch.is_whitespace());
@@ -323,16 +327,7 @@ const WINDOW_HINT: &str =
 
 /// The window after `over`, in whole seconds.
 fn window(c: &mut Cursor<'_>) -> Result<u64, ParseError> {
-    c.skip_ws();
-    let num_start = c.pos;
-    let num = c.take_while(|ch| ch.is_ascii_digit() || ch == '.');
-    let value: f64 = num.parse().map_err(|_| {
-        c.err(
-            num_start,
-            "expected a window length after `over`",
-            WINDOW_HINT,
-        )
-    })?;
+    let (value, num, num_start) = c.number("expected a window length after `over`", WINDOW_HINT)?;
     c.skip_ws();
     let unit_start = c.pos;
     let unit = c.take_while(|ch| ch.is_ascii_alphabetic());

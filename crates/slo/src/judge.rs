@@ -632,15 +632,8 @@ mod tests {
         let mut errors = shard(1000, 0, 0, 0, 1_000);
         for _ in 0..100 {
             errors.record(&Sample {
-                endpoint: 0,
-                latency_us: 1,
-                service_us: 1,
-                outcome: Outcome::Http5xx,
                 status: Some(503),
-                bytes: 0,
-                local: false,
-                resent: false,
-                connect_us: None,
+                ..Sample::new(0, Outcome::Http5xx, 1)
             });
         }
         let j = check(&errors, &["error_rate < 1%"], Some(f(Some(pauses))));
@@ -677,15 +670,8 @@ mod tests {
     #[test]
     fn requests_failed_for_want_of_local_resources_make_any_run_invalid() {
         let connect_error = |local: bool| Sample {
-            endpoint: 0,
-            latency_us: 5,
-            service_us: 5,
-            outcome: Outcome::ConnectError,
-            status: None,
-            bytes: 0,
             local,
-            resent: false,
-            connect_us: None,
+            ..Sample::new(0, Outcome::ConnectError, 5)
         };
         // A closed-model run (no rate facts) whose budgets hold: one request that never
         // got a socket makes it invalid, with the count and the fix.
@@ -742,17 +728,7 @@ mod tests {
         let mut dead = Shard::new(1, 60_000_000);
         for _ in 0..250 {
             dead.record_send(0, Some(0), false);
-            dead.record(&Sample {
-                endpoint: 0,
-                latency_us: 316,
-                service_us: 316,
-                outcome: Outcome::ConnectError,
-                status: None,
-                bytes: 0,
-                local: false,
-                resent: false,
-                connect_us: None,
-            });
+            dead.record(&Sample::new(0, Outcome::ConnectError, 316));
         }
         let f = Some(facts(250.0, ValidityMode::Robust));
         for budgets in [&["p95 < 500ms", "p99 < 1s"][..], &[]] {

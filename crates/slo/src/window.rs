@@ -536,15 +536,9 @@ mod tests {
     fn second(ok: u64, us: u64, bad: u64) -> Shard {
         let mut s = Shard::new(1, 60_000_000);
         let sample = |outcome| Sample {
-            endpoint: 0,
-            latency_us: us,
             service_us: us / 2,
-            outcome,
             status: Some(200),
-            bytes: 0,
-            local: false,
-            resent: false,
-            connect_us: None,
+            ..Sample::new(0, outcome, us)
         };
         for _ in 0..ok {
             s.record(&sample(Outcome::Success));
@@ -622,15 +616,9 @@ mod tests {
         let seconds = [second(99, 1_000, 0), second(100, 1_000, 0)];
         let mut slow = second(0, 0, 0);
         slow.record(&Sample {
-            endpoint: 0,
-            latency_us: 5_000_000,
             service_us: 1,
-            outcome: Outcome::Success,
             status: Some(200),
-            bytes: 0,
-            local: false,
-            resent: false,
-            connect_us: None,
+            ..Sample::new(0, Outcome::Success, 5_000_000)
         });
         let mut s0 = seconds[0].clone();
         s0.merge_from(&slow);
