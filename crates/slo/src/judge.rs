@@ -191,11 +191,19 @@ pub fn judge(input: &Input<'_>) -> Judgement {
         ));
     }
     if all.unbuilt > 0 {
+        let which: Vec<String> = input
+            .names
+            .iter()
+            .zip(input.measured.endpoints())
+            .filter(|(_, e)| e.unbuilt > 0)
+            .map(|(n, e)| format!("`{n}` {}", e.unbuilt))
+            .collect();
         invalid_reasons.push(format!(
-            "{} arrivals were never sent because their request could not be built: a template rendered \
+            "{} arrivals were never sent because their request could not be built ({}): a template rendered \
              something that is not a valid URL or header value (from a data file or list); \
              `loadgate validate` checks data files and lists for this",
-            all.unbuilt
+            all.unbuilt,
+            which.join(", ")
         ));
     }
     let verdict = verdict(
@@ -691,6 +699,24 @@ mod tests {
         let mut s = shard(1000, 0, 0, 0, 1000);
         s.record(&connect_error(false));
         assert_eq!(check(&s, &["error_rate < 5%"], None).verdict, Verdict::Pass);
+    }
+
+    /// A request that could not be built is the generator's input's fault, never the
+    /// target's: invalid, naming the endpoint.
+    #[test]
+    fn requests_that_could_not_be_built_make_the_run_invalid_and_say_where() {
+        let mut s = shard(100, 0, 0, 0, 1_000);
+        s.record_unbuilt(0);
+        s.record_unbuilt(0);
+        let j = check(&s, &["p95 < 2s"], None);
+        assert_eq!(j.verdict, Verdict::Invalid);
+        assert!(
+            j.invalid_reasons[0].starts_with(
+                "2 arrivals were never sent because their request could not be built (`a` 2)"
+            ),
+            "{:?}",
+            j.invalid_reasons
+        );
     }
 
     #[test]
