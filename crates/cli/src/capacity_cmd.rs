@@ -2,7 +2,6 @@
 //! cannot hold the rate, bisects the knee, and writes `capacity.json` and a report.
 //! The search itself is `loadgate_slo::capacity`; this module runs and judges each step.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,7 +58,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     };
     if let Some(f) = floor.filter(|f| *f > plan.start_rps) {
         if !args.quiet {
-            eprintln!(
+            say_err!(
                 "the throughput budgets ask for {} rps: the search starts there, not at {} rps",
                 num(f),
                 num(plan.start_rps)
@@ -68,7 +67,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         plan.start_rps = f.min(plan.max_rps);
     }
     if budgets.is_empty() {
-        eprintln!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
+        say_err!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
     }
     preflight(
         &scenario,
@@ -76,22 +75,20 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         args.wait_healthy.is_some() || scenario.health.is_some(),
     )?;
     let started = std::time::SystemTime::now();
-    let dir = output::create_run_dir(
+    // Each step writes nothing but its line in capacity.json; the search's own files are
+    // the summary and the report.
+    let dir = output::OutDir::new_run(
         args.out.as_deref(),
         &args.reports_dir,
         &format!("{}-capacity", scenario.name),
         started,
-    )
-    .map_err(|e| {
-        Failure::config(format!(
-            "cannot write the capacity directory: {e}\n  hint: pass --out DIR with a writable folder"
-        ))
-    })?;
+        output::bytes_needed(0.0, scenario.endpoints.len()),
+    )?;
     let (base_url, _target) = start_target(&scenario, &run_args)?;
     let stop = StopSignal::default();
     watch_signals(stop.clone());
     if !args.quiet {
-        eprintln!(
+        say_err!(
             "loadgate {}: capacity of `{}` against {} ({}): from {} rps, {} per step, up to {} rps; {} measured after {} settling per step",
             env!("CARGO_PKG_VERSION"),
             scenario.name,
@@ -109,7 +106,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     let (search, halt) = capacity::search(ladder, plan.refine, |rate, refinement| {
         let step = run_step(&scenario, &plan, &base_url, &args, &stop, rate, refinement)?;
         if !args.quiet {
-            eprintln!(
+            say_err!(
                 "  {:>9} rps{}: sent {:.1} rps, p95 {:.2} ms, errors {:.2}%: {}",
                 num(rate),
                 if refinement { " (bisect)" } else { "" },
@@ -168,26 +165,26 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         verdict,
         stop: stop_text.to_string(),
     };
-    let io_err = |what: &str, e: std::io::Error| {
-        Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
-    };
-    output::write_json(&dir.join("capacity.json"), &report)
-        .map_err(|e| io_err("capacity.json", e))?;
+    dir.write_json("capacity.json", &report);
     for a in loadgate_report::render_capacity(&report) {
-        output::write_atomic(&dir.join(&a.name), a.contents.as_bytes())
-            .map_err(|e| io_err(&a.name, e))?;
+        dir.write(&a.name, &a.contents);
     }
-
     let mut out = String::new();
     out.push_str(&format!("\n{}\n", report.headline()));
     if let Some(req) = require_rps {
         out.push_str(&format!("required: {} rps\n", num(req)));
     }
-    out.push_str(&format!("results: {}\n", dir.display()));
-    out.push_str(&format!("report: {}\n", dir.join("report.html").display()));
+    out.push_str(&format!("results: {}\n", dir.path().display()));
+    if dir.problems().iter().all(|p| p.file != "report.html") {
+        out.push_str(&format!(
+            "report: {}\n",
+            dir.path().join("report.html").display()
+        ));
+    }
+    out.push_str(&dir.problem_lines());
     out.push_str(&crate::console::verdict_line(verdict, ""));
-    let _ = std::io::stdout().write_all(out.as_bytes());
-    Ok(Exit::of(verdict, interrupted))
+    output::print_out(&out);
+    Ok(dir.exit(Exit::of(verdict, interrupted)))
 }
 
 fn step_text(s: CapacityStep) -> String {

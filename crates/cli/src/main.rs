@@ -1,6 +1,16 @@
 //! `loadgate`: the command-line front end. Parses flags, maps every error to a
 //! documented exit code in one place, and leaves the work to the library crates.
 
+/// `eprintln!` with every secret masked ([`output::redact`]): what the console shows.
+macro_rules! say_err {
+    ($($t:tt)*) => { $crate::output::print_err(&format!($($t)*)) };
+}
+
+/// `println!` with every secret masked.
+macro_rules! say_out {
+    ($($t:tt)*) => { $crate::output::print_out(&format!("{}\n", format_args!($($t)*))) };
+}
+
 mod capacity_cmd;
 mod console;
 mod exit;
@@ -332,7 +342,7 @@ fn main() -> ExitCode {
     match result {
         Ok(exit) => exit.code(),
         Err(failure) => {
-            eprintln!("error: {failure}");
+            say_err!("error: {failure}");
             failure.exit.code()
         }
     }
@@ -353,11 +363,11 @@ fn validate(files: &[PathBuf], target: Option<&str>) -> Result<Exit, Failure> {
                     .map(loadgate_target::Profile::load)
                 {
                     bad += 1;
-                    eprintln!("{e}");
+                    say_err!("{e}");
                     continue;
                 }
                 let budgets = s.slo.global.len() + s.slo.endpoints.len();
-                println!(
+                say_out!(
                     "{}: ok: scenario `{}`, {} endpoint(s), {} model, {} at peak {:.0} {}, {} SLO budget(s)",
                     f.display(),
                     s.name,
@@ -377,7 +387,7 @@ fn validate(files: &[PathBuf], target: Option<&str>) -> Result<Exit, Failure> {
             }
             Err(e) => {
                 bad += 1;
-                eprintln!("{e}");
+                say_err!("{e}");
             }
         }
     }
@@ -409,7 +419,7 @@ fn serve_target(
         loadgate_target::spawn(profile, addr, threads)
     }
     .map_err(|e| Failure::config(format!("cannot listen on {addr}: {e}")))?;
-    println!(
+    say_out!(
         "loadgate demo target listening on {} ({routes} routes); Ctrl-C to stop",
         server.base_url()
     );

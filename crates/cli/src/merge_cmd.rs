@@ -16,7 +16,6 @@
 //! refused before anything is written.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -51,10 +50,17 @@ fn shifted(shard: &Shard, offset: u64) -> std::borrow::Cow<'_, Shard> {
 
 /// One wall-clock second of the merged run.
 struct Slot {
+    /// Every segment's row for this second was warm-up.
     warmup: bool,
+    /// Every segment's row for this second was drain.
     drain: bool,
     target: f64,
+    /// Every segment's data for the second, drain included (the time series row).
     data: Shard,
+    /// What segments in their measured phase recorded in it.
+    measured: Shard,
+    /// What segments already in their drain recorded in it.
+    drained: Shard,
     pauses: Option<Pauses>,
 }
 
@@ -127,15 +133,27 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         let offset = (i.info.started_unix_ms - t0 + 500) / 1000;
         for (row, shard) in &i.intervals {
             let slot = intervals.entry(row.t + offset).or_insert_with(|| Slot {
-                warmup: row.warmup,
-                drain: false,
+                warmup: true,
+                drain: true,
                 target: 0.0,
                 data: Shard::new(names.len(), max_us),
+                measured: Shard::new(names.len(), max_us),
+                drained: Shard::new(names.len(), max_us),
                 pauses: None,
             });
-            slot.drain |= row.drain;
+            // A second is drain only when no segment was still sending in it: one
+            // segment's drain may fall in another's measured phase (they need not start
+            // together), and those answers are drain, the others' measured.
+            slot.drain &= row.drain;
+            slot.warmup &= row.warmup;
             slot.target += row.target;
-            slot.data.merge_from(&shifted(shard, offset));
+            let shard = shifted(shard, offset);
+            slot.data.merge_from(&shard);
+            if row.drain {
+                slot.drained.merge_from(&shard);
+            } else if !row.warmup {
+                slot.measured.merge_from(&shard);
+            }
             if let Some(p) = &row.pauses {
                 slot.pauses
                     .get_or_insert_with(|| Pauses::new(p.threshold_us))
@@ -164,17 +182,23 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         .collect();
     // The windowed budgets over the merged seconds, as one run would have judged them.
     let mut windows = WindowJudge::new(scoped.iter().copied(), open, max_us, None);
-    let measured_end = warmup_s + measured_s;
+    // The merged measured phase ends where the last segment's does.
+    let measured_end = inputs
+        .iter()
+        .map(|i| {
+            let offset = (i.info.started_unix_ms - t0 + 500) / 1000;
+            offset as f64 + i.run.summary.warmup_s + i.run.summary.measured_s
+        })
+        .fold(0.0, f64::max);
     for (&index, slot) in &intervals {
-        if slot.drain {
-            windows.fold_drain(&slot.data);
-        } else if !slot.warmup {
+        if !slot.drain && !slot.warmup {
             windows.push(Second {
                 start_s: index as f64,
-                end_s: ((index + 1) as f64).min(measured_end),
-                shard: &slot.data,
+                end_s: ((index + 1) as f64).min(measured_end).max(index as f64),
+                shard: &slot.measured,
             });
         }
+        windows.fold_drain(&slot.drained);
     }
     let stopped = inputs.iter().find(|i| i.run.summary.stop != "completed");
     let j = judge(&Judged {
@@ -229,11 +253,14 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
     };
 
     let started_at = UNIX_EPOCH + Duration::from_millis(t0);
-    let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &format!("{}-merged", first.run.summary.scenario), started_at)
-        .map_err(|e| Failure::config(format!("cannot write the merged run directory: {e}\n  hint: pass --out DIR with a writable folder")))?;
-    let io_err = |what: &str, e: std::io::Error| {
-        Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
-    };
+    let seconds = intervals.len() as f64;
+    let dir = output::OutDir::new_run(
+        args.out.as_deref(),
+        &args.reports_dir,
+        &format!("{}-merged", first.run.summary.scenario),
+        started_at,
+        output::bytes_needed(seconds, names.len()),
+    )?;
 
     // The time series, through the same writer as `loadgate run`.
     let quiet = Progress::new(true, Duration::ZERO);
@@ -251,7 +278,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
                 pauses: slot.pauses,
             });
         }
-    })?;
+    });
 
     let overall = measured.overall();
     let s = &first.run.summary;
@@ -308,24 +335,28 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         segment: None,
         merged_from: inputs.iter().map(segment_run).collect(),
     };
-    output::write_json(
-        &dir.join("histograms.json"),
-        &HistogramsFile::new(&names, &measured, &warmup),
-    )
-    .map_err(|e| io_err("histograms.json", e))?;
-    output::write_json(&dir.join("summary.json"), &summary)
-        .map_err(|e| io_err("summary.json", e))?;
-    output::link_latest(&args.reports_dir, &dir);
+    let histograms = HistogramsFile::new(&names, &measured, &warmup);
+    dir.write_json("histograms.json", &histograms);
+    if dir.write_json("summary.json", &summary) {
+        output::link_latest(&args.reports_dir, dir.path());
+    }
 
     let mut note = String::new();
     if !args.no_report {
-        match crate::report_cmd::load_run(&dir, "merged run").and_then(|merged| {
-            crate::report_cmd::write_reports(&merged, &dir, args.summary_md.as_deref(), None)
-        }) {
-            Ok(_) => note.push_str(&format!("report: {}\n", dir.join("report.html").display())),
+        match RunDir::with(dir.path(), summary.clone(), Some(histograms), "") {
+            Ok(merged) => {
+                crate::report_cmd::write_reports(&merged, &dir, args.summary_md.as_deref(), None);
+                if dir.problems().iter().all(|p| p.file != "report.html") {
+                    note.push_str(&format!(
+                        "report: {}\n",
+                        dir.path().join("report.html").display()
+                    ));
+                }
+            }
             Err(e) => note.push_str(&format!("warning: reports were not rendered: {e}\n")),
         }
     }
+    note.push_str(&dir.problem_lines());
 
     let mut out = format!(
         "merged {} segments of `{}`:\n",
@@ -344,8 +375,8 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
             r.verdict.word()
         ));
     }
-    let _ = std::io::stdout().write_all(out.as_bytes());
-    Ok(crate::run_cmd::tell(&summary, &dir, &note))
+    output::print_out(&out);
+    Ok(dir.exit(crate::run_cmd::tell(&summary, dir.path(), &note)))
 }
 
 fn dir_name(p: &Path) -> String {

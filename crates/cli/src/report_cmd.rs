@@ -1,15 +1,20 @@
 //! `loadgate report`, `loadgate compare`, and the report step of `loadgate run`: render a
 //! run directory into HTML, SVG, JUnit and Markdown files (each written atomically), and
 //! compare a run with a baseline.
+//!
+//! A run compared with a baseline keeps the baseline's summary, histograms and time
+//! series beside its own (`baseline.*`), with `compare.json`, so `loadgate report` renders
+//! the same files again without the baseline's folder.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use loadgate_report::{Baseline, RunDir};
+use loadgate_report::{Baseline, RunDir, BASELINE_PREFIX};
+use loadgate_slo::capacity::CapacityReport;
 use loadgate_slo::compare::{compare, parse_budget, CompareBudget, Comparison, DEFAULT_BUDGETS};
 
 use crate::exit::{Exit, Failure};
-use crate::output::{write_atomic, write_json};
+use crate::output::{self, OutDir};
 
 /// Reads a run directory (or the folder of a `summary.json`) for `what` (a flag or role).
 pub fn load_run(path: &Path, what: &str) -> Result<RunDir, Failure> {
@@ -53,51 +58,112 @@ pub fn compare_runs(
     ))
 }
 
-/// Renders `run` into `out`, and `summary.md` also appended to `summary_md`.
-pub fn write_reports(
-    run: &RunDir,
-    out: &Path,
-    summary_md: Option<&Path>,
-    baseline: Option<&Baseline<'_>>,
-) -> Result<Vec<PathBuf>, Failure> {
-    std::fs::create_dir_all(out)
-        .map_err(|e| Failure::config(format!("cannot create {}: {e}", out.display())))?;
-    let mut written = Vec::new();
-    for a in loadgate_report::render(run, baseline) {
-        let path = out.join(&a.name);
-        write_atomic(&path, a.contents.as_bytes())
-            .map_err(|e| Failure::config(format!("cannot write {}: {e}", path.display())))?;
-        if a.name == "summary.md" {
-            if let Some(extra) = summary_md {
-                // Appending suits $GITHUB_STEP_SUMMARY, which collects several steps.
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(extra)
-                    .map_err(|e| {
-                        Failure::config(format!("--summary-md {}: {e}", extra.display()))
-                    })?;
-                f.write_all(a.contents.as_bytes()).map_err(|e| {
-                    Failure::config(format!("--summary-md {}: {e}", extra.display()))
-                })?;
-            }
+/// Keeps `base` (the baseline `comparison` was made with) in `out` beside the run.
+pub fn keep_baseline(out: &OutDir, base: &RunDir, comparison: &Comparison) {
+    out.write_json("compare.json", comparison);
+    out.write_json(&format!("{BASELINE_PREFIX}summary.json"), &base.summary);
+    if let Some(h) = &base.histograms {
+        out.write_json(&format!("{BASELINE_PREFIX}histograms.json"), h);
+    }
+    let mut series = String::new();
+    for row in &base.series {
+        if let Ok(line) = serde_json::to_string(row) {
+            series.push_str(&line);
+            series.push('\n');
         }
-        written.push(path);
     }
-    if let Some(b) = baseline {
-        write_json(&out.join("compare.json"), b.comparison)
-            .map_err(|e| Failure::config(format!("cannot write compare.json: {e}")))?;
-    }
-    Ok(written)
+    out.write(&format!("{BASELINE_PREFIX}timeseries.jsonl"), &series);
 }
 
-/// `loadgate report RUN_DIR [--out DIR] [--summary-md PATH]`.
+/// The baseline kept in the run directory `dir` and the comparison made with it, if the
+/// run was compared with one.
+fn kept_baseline(dir: &Path) -> Result<Option<(RunDir, Comparison)>, Failure> {
+    let compare_path = dir.join("compare.json");
+    if !dir.join(format!("{BASELINE_PREFIX}summary.json")).exists() || !compare_path.exists() {
+        return Ok(None);
+    }
+    let base = RunDir::load_kept(dir, BASELINE_PREFIX)
+        .map_err(|e| Failure::config(format!("report: the kept baseline: {e}")))?;
+    let comparison = std::fs::read_to_string(&compare_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        .map_err(|e| Failure::config(format!("report: {}: {e}", compare_path.display())))?;
+    Ok(Some((base, comparison)))
+}
+
+/// Renders `run` into `out` (a file that cannot be written is recorded there), and
+/// appends its Markdown summary, with the comparison when there is one, to
+/// `summary_md`.
+pub fn write_reports(
+    run: &RunDir,
+    out: &OutDir,
+    summary_md: Option<&Path>,
+    baseline: Option<&Baseline<'_>>,
+) {
+    let mut markdown = String::new();
+    for a in loadgate_report::render(run, baseline) {
+        if a.name == "summary.md" || a.name == "compare.md" {
+            markdown.push_str(&a.contents);
+        }
+        out.write(&a.name, &a.contents);
+    }
+    if let Some(b) = baseline {
+        keep_baseline(out, b.run, b.comparison);
+    }
+    if let Some(extra) = summary_md {
+        append_markdown(out, extra, &markdown);
+    }
+}
+
+/// Appends `text` to the file `extra` (as `$GITHUB_STEP_SUMMARY`, which collects several
+/// steps, wants); a failure is recorded with `out`'s.
+fn append_markdown(out: &OutDir, extra: &Path, text: &str) {
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(extra)
+        .and_then(|mut f| f.write_all(output::redact(text).as_bytes()));
+    if let Err(e) = appended {
+        out.note(&format!("--summary-md {}", extra.display()), e);
+    }
+}
+
+/// `loadgate report RUN_DIR [--out DIR] [--summary-md PATH]`: a run directory, or a
+/// capacity search's, rendered again as the command wrote it.
 pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Result<Exit, Failure> {
-    let dir = load_run(run, "report")?;
-    let out = out.map_or_else(|| dir.dir.clone(), Path::to_path_buf);
-    write_reports(&dir, &out, summary_md, None)?;
-    println!("report: {}", out.join("report.html").display());
-    Ok(Exit::Pass)
+    let folder = if run.is_file() {
+        run.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        run.to_path_buf()
+    };
+    let out = OutDir::at(out.map_or_else(|| folder.clone(), Path::to_path_buf));
+    out.ensure()?;
+    if !folder.join("summary.json").exists() && folder.join("capacity.json").exists() {
+        let path = folder.join("capacity.json");
+        let report: CapacityReport = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .map_err(|e| Failure::config(format!("report: {}: {e}", path.display())))?;
+        for a in loadgate_report::render_capacity(&report) {
+            out.write(&a.name, &a.contents);
+        }
+    } else {
+        let dir = load_run(&folder, "report")?;
+        let kept = kept_baseline(&folder)?;
+        let baseline = kept
+            .as_ref()
+            .map(|(run, comparison)| Baseline { run, comparison });
+        write_reports(&dir, &out, summary_md, baseline.as_ref());
+    }
+    let problems = out.problem_lines();
+    if !problems.is_empty() {
+        output::print_err(problems.trim_end());
+    }
+    output::print_out(&format!(
+        "report: {}\n",
+        out.path().join("report.html").display()
+    ));
+    Ok(out.exit(Exit::Pass))
 }
 
 /// `loadgate compare BASELINE NEW [--budget ...] [--out DIR]`: exit 5 on a regression.
@@ -122,18 +188,22 @@ pub fn compare_cmd(
         )));
     }
     let text = loadgate_report::compare_md(&c);
-    let out = out.map_or_else(|| new.dir.clone(), Path::to_path_buf);
-    std::fs::create_dir_all(&out)
-        .map_err(|e| Failure::config(format!("cannot create {}: {e}", out.display())))?;
-    write_atomic(&out.join("compare.md"), text.as_bytes())
-        .map_err(|e| Failure::config(format!("cannot write compare.md: {e}")))?;
-    write_json(&out.join("compare.json"), &c)
-        .map_err(|e| Failure::config(format!("cannot write compare.json: {e}")))?;
-    print!("{text}");
-    println!("\ncompare: {}", out.join("compare.md").display());
-    Ok(if c.regression {
+    let out = OutDir::at(out.map_or_else(|| new.dir.clone(), Path::to_path_buf));
+    out.ensure()?;
+    out.write("compare.md", &text);
+    out.write_json("compare.json", &c);
+    output::print_out(&text);
+    let problems = out.problem_lines();
+    if !problems.is_empty() {
+        output::print_err(problems.trim_end());
+    }
+    output::print_out(&format!(
+        "\ncompare: {}\n",
+        out.path().join("compare.md").display()
+    ));
+    Ok(out.exit(if c.regression {
         Exit::Regression
     } else {
         Exit::Pass
-    })
+    }))
 }

@@ -14,10 +14,10 @@ use loadgate_slo::summary::{
 };
 
 use crate::exit::{Exit, Failure};
-use crate::output::{self, StreamFile};
+use crate::output::{self, OutDir, Stream};
 use crate::progress::Progress;
 use crate::{console, RunArgs};
-use loadgate_report::{HistogramsFile, SeriesRow};
+use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
 
 pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
@@ -57,16 +57,23 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         health_of(&scenario, &args).is_some(),
     )?;
     let started = std::time::SystemTime::now();
-    let dir = output::create_run_dir(args.out.as_deref(), &args.reports_dir, &scenario.name, started).map_err(|e| {
-        let shown = args.out.as_deref().unwrap_or(&args.reports_dir);
-        Failure::config(format!("cannot write the run directory under {}: {e}\n  hint: pass --out DIR with a writable folder", shown.display()))
-    })?;
+    let needs = output::bytes_needed(
+        (scenario.load.duration() + scenario.load.warmup).as_secs_f64(),
+        scenario.endpoints.len(),
+    );
+    let dir = OutDir::new_run(
+        args.out.as_deref(),
+        &args.reports_dir,
+        &scenario.name,
+        started,
+        needs,
+    )?;
     // The embedded target lives as long as this function.
     let (base_url, _target) = start_target(&scenario, &args)?;
 
     let progress = Progress::new(args.quiet, scenario.load.duration());
     if !args.quiet {
-        eprintln!(
+        say_err!(
             "loadgate {}: scenario `{}` against {} ({}), {} model for {}{}",
             env!("CARGO_PKG_VERSION"),
             scenario.name,
@@ -88,9 +95,6 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let stop = StopSignal::default();
     watch_signals(stop.clone());
     let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
-    let io_err = |what: &str, e: std::io::Error| {
-        Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
-    };
     let open = scenario.load.model == LoadModel::Open;
     let data = write_series(&dir, started, &names, open, &progress, |observer| {
         let cfg = RunConfig {
@@ -105,7 +109,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             pin_workers: !args.no_pin,
         };
         loadgate_engine::run(cfg, observer)
-    })?;
+    });
     progress.finish();
     let data = data.map_err(|e| Failure::config(e.to_string()))?;
 
@@ -197,76 +201,67 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         }),
         merged_from: Vec::new(),
     };
-    output::write_json(
-        &dir.join("histograms.json"),
-        &HistogramsFile::new(&names, &data.measured, &data.warmup),
-    )
-    .map_err(|e| io_err("histograms.json", e))?;
-    output::write_json(&dir.join("summary.json"), &summary)
-        .map_err(|e| io_err("summary.json", e))?;
-    output::link_latest(&args.reports_dir, &dir);
-
-    // Reports and the baseline comparison are derived from the files just written. A
-    // failure here must not lose the run: it is reported, and the verdict still decides.
+    // The comparison may turn a pass into a regression, so it comes before the files.
+    let histograms = HistogramsFile::new(&names, &data.measured, &data.warmup);
     let mut report_note = String::new();
-    if baseline.is_some() || !args.no_report {
-        match crate::report_cmd::load_run(&dir, "this run") {
-            Ok(mut this) => {
-                let comparison = match &baseline {
-                    Some(base) => {
-                        let c = crate::report_cmd::compare_runs(base, &this, &budgets)?;
-                        // A regression never hides a failure or an invalid run.
-                        if c.regression && verdict == Verdict::Pass {
-                            verdict = Verdict::Regression;
-                            summary.verdict = verdict;
-                            this.summary.verdict = verdict;
-                            output::write_json(&dir.join("summary.json"), &summary)
-                                .map_err(|e| io_err("summary.json", e))?;
-                        }
-                        Some(c)
-                    }
-                    None => None,
-                };
-                if let (Some(base), Some(c)) = (&baseline, &comparison) {
-                    if args.no_report {
-                        output::write_json(&dir.join("compare.json"), c)
-                            .map_err(|e| io_err("compare.json", e))?;
-                    }
-                    report_note.push_str(&format!(
-                        "baseline: {}: {}\n",
-                        base.dir.display(),
-                        if !c.incomparable.is_empty() {
-                            format!("not comparable ({})", c.incomparable.join("; "))
-                        } else if c.regression {
-                            "REGRESSION".to_string()
-                        } else {
-                            "no regression".to_string()
-                        }
-                    ));
-                }
-                if !args.no_report {
-                    let b = baseline
-                        .as_ref()
-                        .zip(comparison.as_ref())
-                        .map(|(run, comparison)| loadgate_report::Baseline { run, comparison });
-                    match crate::report_cmd::write_reports(
-                        &this,
-                        &dir,
-                        args.summary_md.as_deref(),
-                        b.as_ref(),
-                    ) {
-                        Ok(_) => report_note
-                            .push_str(&format!("report: {}\n", dir.join("report.html").display())),
-                        Err(e) => report_note
-                            .push_str(&format!("warning: reports were not rendered: {e}\n")),
-                    }
-                }
+    let this = match RunDir::with(dir.path(), summary.clone(), Some(histograms.clone()), "") {
+        Ok(this) => Some(this),
+        Err(e) => {
+            report_note.push_str(&format!("warning: reports were not rendered: {e}\n"));
+            None
+        }
+    };
+    let mut this = this;
+    let comparison = match (&baseline, &this) {
+        (Some(base), Some(this)) => Some(crate::report_cmd::compare_runs(base, this, &budgets)?),
+        _ => None,
+    };
+    if let (Some(base), Some(c)) = (&baseline, &comparison) {
+        // A regression never hides a failure or an invalid run.
+        if c.regression && verdict == Verdict::Pass {
+            verdict = Verdict::Regression;
+            summary.verdict = verdict;
+            if let Some(this) = &mut this {
+                this.summary.verdict = verdict;
             }
-            Err(e) => report_note.push_str(&format!("warning: reports were not rendered: {e}\n")),
+        }
+        report_note.push_str(&format!(
+            "baseline: {}: {}\n",
+            base.dir.display(),
+            if !c.incomparable.is_empty() {
+                format!("not comparable ({})", c.incomparable.join("; "))
+            } else if c.regression {
+                "REGRESSION".to_string()
+            } else {
+                "no regression".to_string()
+            }
+        ));
+    }
+    dir.write_json("histograms.json", &histograms);
+    if dir.write_json("summary.json", &summary) {
+        output::link_latest(&args.reports_dir, dir.path());
+    }
+    if let Some(this) = &this {
+        let b = baseline
+            .as_ref()
+            .zip(comparison.as_ref())
+            .map(|(run, comparison)| loadgate_report::Baseline { run, comparison });
+        if args.no_report {
+            if let Some(b) = &b {
+                crate::report_cmd::keep_baseline(&dir, b.run, b.comparison);
+            }
+        } else {
+            crate::report_cmd::write_reports(this, &dir, args.summary_md.as_deref(), b.as_ref());
+            if dir.problems().iter().all(|p| p.file != "report.html") {
+                report_note.push_str(&format!(
+                    "report: {}\n",
+                    dir.path().join("report.html").display()
+                ));
+            }
         }
     }
-
-    Ok(tell(&summary, &dir, &report_note))
+    report_note.push_str(&dir.problem_lines());
+    Ok(dir.exit(tell(&summary, dir.path(), &report_note)))
 }
 
 /// Prints a finished run's tables, rate, reasons and verdict (with `note`: where the
@@ -305,7 +300,7 @@ pub(crate) fn tell(summary: &RunSummary, dir: &std::path::Path, note: &str) -> E
         summary.verdict,
         &console::verdict_detail(summary),
     ));
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    output::print_out(&out);
     Exit::of(summary.verdict, summary.stop == "interrupted")
 }
 
@@ -652,7 +647,7 @@ fn wait_healthy(
         loop {
             match client.probe(uri.clone(), Duration::from_secs(5).min(timeout)).await {
                 Ok(200) => {
-                    eprintln!("target healthy: GET {path} answered 200");
+                    say_err!("target healthy: GET {path} answered 200");
                     return Ok(());
                 }
                 Ok(code) => last = format!("status {code}"),
@@ -675,22 +670,19 @@ fn wait_healthy(
 /// Creates `timeseries.jsonl` and `intervals.hlog` in `dir`, lets `f` stream intervals
 /// into them through an observer (which also updates `progress`), and closes both. The
 /// log's start time is the one the run reports ([`Observer::started`]), else `started`.
-/// A write error during the run is a warning: the run goes on and its totals are kept.
+/// Each interval reaches the disk whole as it ends; a write error is recorded in `dir`
+/// and the run goes on (its totals are kept in memory).
 pub(crate) fn write_series<R>(
-    dir: &std::path::Path,
+    dir: &OutDir,
     started: std::time::SystemTime,
     names: &[String],
     open: bool,
     progress: &Progress,
     f: impl FnOnce(&mut dyn Observer) -> R,
-) -> Result<R, Failure> {
-    let io_err = |what: &str, e: std::io::Error| {
-        Failure::internal(format!("cannot write {what} in {}: {e}", dir.display()))
-    };
-    let mut series = StreamFile::create(dir.join("timeseries.jsonl"))
-        .map_err(|e| io_err("timeseries.jsonl", e))?;
-    let mut hlog_file =
-        StreamFile::create(dir.join("intervals.hlog")).map_err(|e| io_err("intervals.hlog", e))?;
+) -> R {
+    let mut series = dir.stream("timeseries.jsonl");
+    let mut hlog_file = dir.stream("intervals.hlog");
+    let mut hlog_sink = hlog_file.pending();
     let mut serializer = V2DeflateSerializer::new();
     let result = {
         let mut observer = FileObserver {
@@ -699,36 +691,32 @@ pub(crate) fn write_series<R>(
             open,
             progress,
             series: &mut series,
-            hlog: Hlog::Unstarted(hlog_file.writer(), &mut serializer),
+            hlog_file: &mut hlog_file,
+            hlog: Hlog::Unstarted(&mut hlog_sink, &mut serializer),
             fallback_start: started,
             error: None,
         };
         let result = f(&mut observer);
         // A run that ended before its start still leaves a valid (empty) log.
         observer.hlog.begin(started, &mut observer.error);
+        observer.hlog_file.commit();
         if let Some(e) = observer.error.take() {
-            eprintln!("warning: the time series is incomplete: {e}");
+            dir.note("intervals.hlog", e);
         }
         result
     };
-    series.finish().map_err(|e| io_err("timeseries.jsonl", e))?;
-    hlog_file
-        .finish()
-        .map_err(|e| io_err("intervals.hlog", e))?;
-    Ok(result)
+    dir.close(series);
+    dir.close(hlog_file);
+    result
 }
 
-type HlogWriter<'w, 's> =
-    IntervalLogWriter<'w, 's, std::io::BufWriter<std::fs::File>, V2DeflateSerializer>;
+type HlogWriter<'w, 's> = IntervalLogWriter<'w, 's, output::Pending, V2DeflateSerializer>;
 
 /// The interval log. Its header states the start time, and interval timestamps count
 /// from it, so the header is written only once the run knows when its schedule starts
 /// (with `--start-at`, possibly well after the command began).
 enum Hlog<'w, 's> {
-    Unstarted(
-        &'w mut std::io::BufWriter<std::fs::File>,
-        &'s mut V2DeflateSerializer,
-    ),
+    Unstarted(&'w mut output::Pending, &'s mut V2DeflateSerializer),
     Started(HlogWriter<'w, 's>),
     Failed,
 }
@@ -764,7 +752,8 @@ struct FileObserver<'a, 'w, 's> {
     tags: Vec<String>,
     open: bool,
     progress: &'a Progress,
-    series: &'a mut StreamFile,
+    series: &'a mut Stream,
+    hlog_file: &'a mut Stream,
     hlog: Hlog<'w, 's>,
     /// The log's start time if whoever drives this observer does not say (a merge).
     fallback_start: std::time::SystemTime,
@@ -785,13 +774,14 @@ impl Observer for FileObserver<'_, '_, '_> {
             ..SeriesRow::with_overall(v.index, v.warmup, v.target, self.names, v.data, &all)
         };
         self.progress.update(v, self.open, row.completed);
-        let w = self.series.writer();
-        if let Err(e) = serde_json::to_writer(&mut *w, &row)
-            .map_err(std::io::Error::other)
-            .and_then(|_| w.write_all(b"\n"))
-        {
-            self.error.get_or_insert(e.to_string());
+        if let Ok(mut line) = serde_json::to_string(&row) {
+            line.push('\n');
+            let _ = self
+                .series
+                .pending()
+                .write_all(output::redact(&line).as_bytes());
         }
+        self.series.commit();
         let start = Duration::from_secs(v.index);
         let one = Duration::from_secs(1);
         self.hlog.begin(self.fallback_start, &mut self.error);
@@ -809,6 +799,7 @@ impl Observer for FileObserver<'_, '_, '_> {
             write(&e.latency, Some(tag));
             write(&e.service, Some(&format!("{tag}.service")));
         }
+        self.hlog_file.commit();
     }
 }
 
@@ -841,17 +832,17 @@ pub(crate) fn watch_signals(stop: StopSignal) {
                     return;
                 }
                 if stop.is_triggered() {
-                    eprintln!("\nstopping now; writing what was measured");
+                    say_err!("\nstopping now; writing what was measured");
                     stop.abandon();
                     return;
                 }
-                eprintln!("\ninterrupted: no new requests; waiting for in-flight ones (Ctrl-C again to stop now)");
+                say_err!("\ninterrupted: no new requests; waiting for in-flight ones (Ctrl-C again to stop now)");
                 stop.trigger();
             }
         });
     });
     if let Err(e) = spawned {
-        eprintln!("warning: Ctrl-C will not stop the run gracefully: {e}");
+        say_err!("warning: Ctrl-C will not stop the run gracefully: {e}");
     }
 }
 

@@ -226,7 +226,7 @@ fn bad_flags_are_usage_errors_not_panics() {
     }
     std::fs::write(c.dir.path().join("file"), "").unwrap();
     let o = c.loadgate(&["run", "{s}", "--out", "file/run"], &[]);
-    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert_eq!(code(&o), 7, "unwritable output: {}", text(&o));
     assert!(
         text(&o).contains("cannot write the run directory"),
         "{}",
@@ -970,6 +970,21 @@ refine = 2
     assert!(page.contains(&format!("sustainable {sustainable:.0} rps")));
     assert!(c.out().join("knee-throughput.svg").exists());
     assert!(text(&o).contains("sustainable:"), "{}", text(&o));
+    // `loadgate report` renders a capacity directory again, the same.
+    let svg = std::fs::read_to_string(c.out().join("knee-latency.svg")).unwrap();
+    for f in ["report.html", "knee-latency.svg", "knee-throughput.svg"] {
+        std::fs::remove_file(c.out().join(f)).unwrap();
+    }
+    let o = c.loadgate(&["report", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(c.out().join("report.html")).unwrap(),
+        page
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.out().join("knee-latency.svg")).unwrap(),
+        svg
+    );
 }
 
 #[test]
@@ -1329,4 +1344,63 @@ fn a_fixed_pool_opens_the_connections_it_was_given_and_no_more() {
     assert_eq!(s["overall"]["connects"], 2, "{}", s["overall"]);
     assert_eq!(target.accepted(), 3);
     assert!(text(&o).contains("connections: 2 opened"), "{}", text(&o));
+}
+
+/// Regression (second issue 17 review): segments started without `--start-at`, the second
+/// two seconds after the first, put one segment's drain in the other's measured second;
+/// the merge folded that whole second as drain and then panicked judging a window over
+/// the gap (exit 101).
+#[test]
+fn segments_started_apart_merge_with_windows_and_drain_without_a_panic() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let c = get_root_case(
+        "model = \"open\"\nstages = [{ duration = \"4s\", target_rps = 40 }]",
+        "budgets = [\"p95 < 2s over 2s\", \"throughput > 30rps over 2s\", \"throughput > 30rps\"]",
+        "",
+    );
+    // Answers take half a second, so each segment ends with a drain.
+    let s = std::fs::read_to_string(c.dir.path().join("s.toml")).unwrap();
+    std::fs::write(
+        c.dir.path().join("s.toml"),
+        s.replace("path = \"/\"", "path = \"/slow\"").replace(
+            "checks = { json = [{ path = \"$.status\", equals = \"ok\" }] }",
+            "",
+        ),
+    )
+    .unwrap();
+    let args = |seg: &str, out: &str| -> Vec<String> {
+        [
+            "run",
+            "s.toml",
+            "--out",
+            out,
+            "-q",
+            "--no-report",
+            "--segment",
+            seg,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let first = spawn_in(c.dir.path(), &args("1/2", "a"));
+    let series = c.dir.path().join("a").join("timeseries.jsonl");
+    for _ in 0..1200 {
+        if std::fs::read_to_string(&series).map_or(0, |t| t.lines().count()) >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = spawn_in(c.dir.path(), &args("2/2", "b"));
+    for child in [first, second] {
+        let (o, _) = wait_bounded(child, std::time::Duration::from_secs(120));
+        assert!([0, 1].contains(&code(&o)), "{}", text(&o));
+    }
+    let o = merge(c.dir.path(), &["a", "b"], "ab", &[]);
+    assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    assert!([0, 1].contains(&code(&o)), "a merged verdict: {}", text(&o));
+    let merged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.dir.path().join("ab/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(merged["slo"].as_array().unwrap().len() >= 3, true);
 }

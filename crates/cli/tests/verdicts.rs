@@ -476,3 +476,32 @@ fn capacity_judges_throughput_against_the_offered_rate_and_starts_where_it_can_p
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("above max_rps 40"), "{}", text(&o));
 }
+
+/// Regression (second review): a target slower than its budget on every answer was
+/// INVALID when the generating process paused: the figure minus the longest pause would
+/// have met the budget, though a pause holds up only the answers it overlaps.
+#[test]
+fn a_slow_target_is_a_failure_even_when_the_generator_paused() {
+    let c = get_case(
+        "[[route]]\npath = \"/slow\"\nlatency = { dist = \"fixed\", value = \"500ms\" }\n",
+        "/slow",
+        "",
+        "model = \"open\"\nstages = [{ duration = \"4s\", target_rps = 20 }]",
+        "budgets = [\"p50 < 300ms\"]",
+    );
+    // Every answer takes 500 ms; a 300 ms stop of the whole process in the middle.
+    let (_serial, child) = start_run(&c, &["-q"], 1500);
+    signal(&child, "-STOP");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "-CONT");
+    let (o, _) = wait_bounded(child, Duration::from_secs(60));
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "fail");
+    assert!(
+        s["pauses"]["max_us"].as_u64().unwrap() >= 250_000,
+        "{}",
+        s["pauses"]
+    );
+    assert_eq!(s["slo"][0]["robust"], true);
+}

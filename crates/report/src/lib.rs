@@ -20,7 +20,7 @@ pub use compare::{compare_md, compare_section};
 pub use html::report_html;
 pub use junit::junit_xml;
 pub use markdown::summary_md;
-pub use rundir::{HistogramsFile, ReadError, RunDir, SeriesRow};
+pub use rundir::{HistogramsFile, ReadError, RunDir, SeriesRow, BASELINE_PREFIX};
 
 /// One rendered file.
 #[derive(Debug, Clone)]

@@ -309,6 +309,11 @@ fn json<T: for<'de> Deserialize<'de>>(
     })
 }
 
+/// The name prefix of a baseline's files kept in the run directory compared with it
+/// (`baseline.summary.json`, `baseline.histograms.json`, `baseline.timeseries.jsonl`), so
+/// that `loadgate report` renders the comparison again without the baseline's folder.
+pub const BASELINE_PREFIX: &str = "baseline.";
+
 impl RunDir {
     /// Measured-phase latency histograms by endpoint name, plus `all`.
     pub fn latency_histograms(
@@ -337,15 +342,35 @@ impl RunDir {
         } else {
             dir.to_path_buf()
         };
-        let summary_path = dir.join("summary.json");
+        RunDir::load_kept(&dir, "")
+    }
+
+    /// Reads the run whose files in `dir` are named with `prefix` before the usual
+    /// names: `""` for the run itself, [`BASELINE_PREFIX`] for the baseline a run was
+    /// compared with, kept beside it.
+    pub fn load_kept(dir: &Path, prefix: &str) -> Result<RunDir, ReadError> {
+        let summary_path = dir.join(format!("{prefix}summary.json"));
         let summary: RunSummary = json(&summary_path, &read(&summary_path)?, 0)?;
-        let hist_path = dir.join("histograms.json");
+        let hist_path = dir.join(format!("{prefix}histograms.json"));
         let histograms = if hist_path.exists() {
             Some(json(&hist_path, &read(&hist_path)?, 0)?)
         } else {
             None
         };
-        let series_path = dir.join("timeseries.jsonl");
+        let mut run = RunDir::with(dir, summary, histograms, prefix)?;
+        run.dir = dir.to_path_buf();
+        Ok(run)
+    }
+
+    /// A run whose summary and histograms are in hand (just measured, whether or not
+    /// they reached the disk), with the time series `dir` holds under `prefix`.
+    pub fn with(
+        dir: &Path,
+        summary: RunSummary,
+        histograms: Option<HistogramsFile>,
+        prefix: &str,
+    ) -> Result<RunDir, ReadError> {
+        let series_path = dir.join(format!("{prefix}timeseries.jsonl"));
         let mut series = Vec::new();
         if series_path.exists() {
             for (i, line) in read(&series_path)?.lines().enumerate() {
@@ -355,7 +380,7 @@ impl RunDir {
             }
         }
         Ok(RunDir {
-            dir,
+            dir: dir.to_path_buf(),
             summary,
             histograms,
             series,

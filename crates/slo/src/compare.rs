@@ -228,6 +228,11 @@ pub fn incomparable(base: &RunSummary, new: &RunSummary) -> Vec<String> {
             )),
             _ => {}
         }
+        if s.overall.requests <= s.overall.errors {
+            why.push(format!(
+                "{side} has no successful request: it has no latency to compare, and its rates describe an outage"
+            ));
+        }
     }
     if base.schema_version != new.schema_version {
         why.push(format!(
@@ -432,12 +437,18 @@ pub fn compare(
             _ => true,
         };
         for budget in budgets {
-            let bv = value_from_hist(bh, b, budget.metric);
-            let nv = value_from_hist(nh, n, budget.metric);
             let latency = !matches!(
                 budget.metric,
                 CompareMetric::Throughput | CompareMetric::ErrorRate
             );
+            // A scope with no successful request on one side has no latency: no row
+            // rather than a 0 µs one (its error rate row shows what happened).
+            let empty = |h: Option<&LatencyHistogram>| h.is_none_or(|h| h.is_empty());
+            if latency && (empty(bh) || empty(nh)) {
+                continue;
+            }
+            let bv = value_from_hist(bh, b, budget.metric);
+            let nv = value_from_hist(nh, n, budget.metric);
             let allowed = match budget.allowance {
                 Allowance::Relative(r) => bv * r,
                 Allowance::Micros(u) => u,
@@ -677,6 +688,40 @@ mod tests {
         assert_eq!(
             c.incomparable,
             ["they sent different shares of the load (the whole load and segment 1/2)"]
+        );
+    }
+
+    /// Regression (second issue 17 review): a baseline in which every request failed
+    /// (an empty latency histogram, read as 0 µs) made a healthy new run a regression
+    /// on every percentile.
+    #[test]
+    fn a_side_with_no_successful_request_is_not_compared_and_has_no_latency_rows() {
+        let values: Vec<u64> = (0..2000).map(|v| 10_000 + v * 10).collect();
+        let budgets = [
+            parse_budget("p95:+10%").unwrap(),
+            parse_budget("error_rate:+0.5pp").unwrap(),
+        ];
+        let (mut bs, _) = run(&values);
+        let (ns, nh) = run(&values);
+        bs.overall.errors = bs.overall.requests;
+        bs.overall.error_rate = 1.0;
+        let empty: BTreeMap<String, LatencyHistogram> = nh
+            .keys()
+            .map(|k| (k.clone(), LatencyHistogram::new(60_000_000)))
+            .collect();
+        let c = compare(&bs, &empty, &ns, &nh, &budgets);
+        assert!(!c.regression);
+        assert!(
+            c.incomparable
+                .iter()
+                .any(|r| r.starts_with("the baseline has no successful request")),
+            "{:?}",
+            c.incomparable
+        );
+        assert!(
+            c.rows.iter().all(|r| r.budget != "p95:+10%"),
+            "{:?}",
+            c.rows
         );
     }
 

@@ -26,6 +26,7 @@ use loadgate_metrics::{EndpointShard, Pauses, Shard};
 use crate::summary::{RateSummary, Verdict};
 use crate::window::WindowOutcome;
 use crate::{Budget, BudgetResult, Measure, Metric, Observed, Op, Unit};
+use loadgate_metrics::nearest_rank;
 
 /// The error rate above which a scope fails when the scenario gives it no `error_rate`
 /// budget of its own: a run in which the target served half of its requests or fewer
@@ -143,6 +144,7 @@ pub fn judge(input: &Input<'_>) -> Judgement {
 
     let mut slo = Vec::new();
     let mut reasons = Vec::new();
+    let mut robust_breach = false;
     for (position, &(scope, b)) in input.budgets.iter().enumerate() {
         let e = data(scope);
         let o = Observed::of(e, input.measured_s);
@@ -159,16 +161,26 @@ pub fn judge(input: &Input<'_>) -> Judgement {
             None => b.evaluate(scope_name(scope), &o),
         };
         let pauses = open.and_then(|f| f.pauses);
+        let slack = Slack::of(
+            e,
+            input.measured_s,
+            scope.is_none().then_some(unsent.ceil() as u64),
+            pauses,
+        );
         let why = match (r.pass, r.robust, &r.window, open) {
             (true, ..) | (_, _, _, None) => None,
             // The window judge found every window held on service time.
             (false, false, Some(_), _) => Some(lag_reason(&r, &all)),
-            (false, true, Some(_), _) => {
-                let worst = input.windows.iter().find(|w| w.position == position);
-                paused_reason(b, &r, worst.map(|w| w.worst), pauses)
-            }
-            (false, _, None, _) => not_robust(b, &r, &o, e, unsent, input.measured_s, &all, pauses),
+            (false, true, Some(_), _) => None,
+            (false, _, None, _) => not_robust(b, &r, e, input.measured_s, &all, slack, pauses),
         };
+        // A breach the generator's best case would not have mended is the target's,
+        // whatever else went wrong with the generator.
+        let mendable =
+            !slack.is_empty() && (r.window.is_some() || could_hold(b, e, input.measured_s, slack));
+        if !r.pass && why.is_none() && !mendable {
+            robust_breach = true;
+        }
         if let Some(why) = why {
             r.robust = false;
             reasons.push(why);
@@ -206,6 +218,11 @@ pub fn judge(input: &Input<'_>) -> Judgement {
             which.join(", ")
         ));
     }
+    // A breach that holds whatever the generator did wrong makes a valid FAIL: the
+    // generator's shortfalls are shown (rate line, counts) but decide nothing.
+    if robust_breach {
+        invalid_reasons.clear();
+    }
     let verdict = verdict(
         !invalid_reasons.is_empty(),
         slo.iter().all(|r| r.pass),
@@ -230,47 +247,159 @@ pub fn verdict(invalid: bool, every_budget_held: bool, stop: Stop) -> Verdict {
     }
 }
 
-/// Why a failed budget might not be the target's breach, if it might not: the
-/// generator's own error could explain it. A latency budget that holds on service time
-/// (the same requests with the send lag taken out), or whose service-time figure is
-/// within the longest pause of the generating process (a pause delays reading an answer
-/// as much as sending a request); a throughput budget that the unsent arrivals could
-/// have met. Other budgets do not depend on the generator's timing (timeouts run from
-/// the actual send).
-#[allow(clippy::too_many_arguments)]
-fn not_robust(
-    b: &Budget,
-    r: &BudgetResult,
-    o: &Observed<'_>,
-    e: &EndpointShard,
-    unsent: f64,
-    measured_s: f64,
-    all: &EndpointShard,
-    pauses: Option<Pauses>,
-) -> Option<String> {
+/// What the generator may have done wrong to one scope's requests, and so what a
+/// budget's best case is: every arrival it did not send (`unsent`: dropped, never sent,
+/// never built) answered at once, every request that failed for want of a local resource
+/// (`excused`) answered at once, and every answer a pause of the generating process may
+/// have held up (`held`) quick.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slack {
+    unsent: u64,
+    excused: u64,
+    held: u64,
+    /// The longest pause, µs: how much quicker each held-up answer could have been.
+    pause_max_us: u64,
+}
+
+impl Slack {
+    /// `unsent`: the run's arrivals not sent (dropped, never sent or never built) for
+    /// the whole run, `None` for one endpoint (its dropped and unbuilt arrivals).
+    fn of(
+        e: &EndpointShard,
+        measured_s: f64,
+        unsent: Option<u64>,
+        pauses: Option<Pauses>,
+    ) -> Slack {
+        let p = pauses.unwrap_or_default();
+        Slack {
+            unsent: unsent.unwrap_or(e.dropped + e.unbuilt),
+            excused: e.local_errors,
+            held: held_up(e, measured_s, &p),
+            pause_max_us: p.max_us,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.unsent == 0 && self.excused == 0 && self.held == 0
+    }
+
+    /// The parts that are not zero, in words.
+    fn describe(&self, pauses: Option<Pauses>) -> String {
+        let mut parts = Vec::new();
+        if self.held > 0 {
+            if let Some(p) = pauses {
+                parts.push(format!(
+                    "about {} answers in flight during the generating process's pauses ({}) read late",
+                    self.held,
+                    p.describe()
+                ));
+            }
+        }
+        if self.unsent > 0 {
+            parts.push(format!("{} arrivals not sent", self.unsent));
+        }
+        if self.excused > 0 {
+            parts.push(format!(
+                "{} requests failed for want of a local resource",
+                self.excused
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+/// How many of a scope's answers the pauses of the generating process could have held
+/// up: those that arrived while it was paused, read when it ran again. Answers arrive at
+/// about the scope's rate, so a pause of `L` s holds up at most `rate × L` of them,
+/// rounded up: `rate × summed pause time + pauses`, at most every answer. A pause delays
+/// the few answers it overlaps, never the whole run; requests due during it are sent late,
+/// which the service time leaves out.
+fn held_up(e: &EndpointShard, measured_s: f64, p: &Pauses) -> u64 {
+    if measured_s <= 0.0 || p.count == 0 {
+        return 0;
+    }
+    let rate = e.completed() as f64 / measured_s;
+    let k = rate * p.total_us as f64 / 1e6 + p.count as f64;
+    (k.ceil() as u64).min(e.completed())
+}
+
+/// Whether budget `b` could have held on scope `e` had the generator erred nowhere
+/// (see [`Slack`]); latency is taken as service time, without the send lag.
+fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: Slack) -> bool {
+    let total = e.outcomes.total() + slack.unsent;
+    let failed = e.outcomes.errors().saturating_sub(slack.excused);
+    let ok = total - failed;
+    let hist = &e.service;
+    let upper = matches!(b.op, Op::Lt | Op::Le);
+    let at = b.threshold.max(0.0) as u64;
     match b.metric {
-        _ if b.is_latency() => {
+        Metric::Percentile(p) if b.is_latency() && upper => {
+            if total == 0 {
+                return false;
+            }
+            let slow = hist.count_above(at).saturating_sub(slack.held);
+            ok.saturating_sub(slow) >= nearest_rank(p / 100.0, total)
+        }
+        Metric::Max if upper => hist.count_above(at) <= slack.held,
+        Metric::Mean if upper => {
+            let n = hist.len() + slack.unsent + slack.excused;
+            if n == 0 {
+                return false;
+            }
+            let saved = slack.held.min(hist.len()) as f64 * slack.pause_max_us as f64;
+            let sum = (hist.mean() * hist.len() as f64 - saved).max(0.0);
+            b.holds(Measure::Value(sum / n as f64))
+        }
+        Metric::ErrorRate => total > 0 && b.holds(Measure::Value(failed as f64 / total as f64)),
+        Metric::Throughput => {
+            measured_s > 0.0
+                && b.holds(Measure::Value(
+                    (e.successes() + slack.unsent + slack.excused) as f64 / measured_s,
+                ))
+        }
+        _ => {
             let twin = Budget {
                 service: true,
                 ..b.clone()
             };
-            let m = twin.measure(o);
-            if !b.service && twin.holds(m) {
-                return Some(lag_reason(r, all));
-            }
-            paused_reason(&twin, r, Some(m), pauses)
+            twin.holds(twin.measure(&Observed::of(e, measured_s)))
         }
-        Metric::Throughput if measured_s > 0.0 => {
-            let best = (e.successes() as f64 + unsent) / measured_s;
-            b.holds(Measure::Value(best)).then(|| {
-                format!(
-                    "budget `{}` ({}) failed at {}, but the arrivals the generator did not send could have met it",
-                    r.expr, r.scope, r.measured_text
-                )
-            })
-        }
-        _ => None,
     }
+}
+
+/// Why a failed budget might not be the target's breach, if it might not: the
+/// generator's own error could explain it. A latency budget that holds on service time
+/// (the same requests with the send lag taken out); or any budget that could have held
+/// in the generator's best case ([`Slack`]: the arrivals it did not send answered at
+/// once, its local failures answered, the answers its pauses may have held up quick).
+/// Timeouts run from the actual send, so the send lag never causes one.
+fn not_robust(
+    b: &Budget,
+    r: &BudgetResult,
+    e: &EndpointShard,
+    measured_s: f64,
+    all: &EndpointShard,
+    slack: Slack,
+    pauses: Option<Pauses>,
+) -> Option<String> {
+    if b.is_latency() && !b.service {
+        let twin = Budget {
+            service: true,
+            ..b.clone()
+        };
+        if twin.holds(twin.measure(&Observed::of(e, measured_s))) {
+            return Some(lag_reason(r, all));
+        }
+    }
+    (!slack.is_empty() && could_hold(b, e, measured_s, slack)).then(|| {
+        format!(
+            "budget `{}` ({}) failed at {}, but could have held had the generator not erred: {}",
+            r.expr,
+            r.scope,
+            r.measured_text,
+            slack.describe(pauses)
+        )
+    })
 }
 
 /// A latency breach that the send lag alone could explain.
@@ -285,32 +414,6 @@ fn lag_reason(r: &BudgetResult, all: &EndpointShard) -> String {
         lag.p99 as f64 / 1000.0,
         lag.max as f64 / 1000.0
     )
-}
-
-/// A latency breach `m` of `b` that is within the longest pause of the generating
-/// process: the process may have read those answers that much late.
-fn paused_reason(
-    b: &Budget,
-    r: &BudgetResult,
-    m: Option<Measure>,
-    pauses: Option<Pauses>,
-) -> Option<String> {
-    let (Some(Measure::Value(v)), Some(p), true) =
-        (m, pauses.filter(|p| p.count > 0), b.is_latency())
-    else {
-        return None;
-    };
-    let without = (v - p.max_us as f64).max(0.0);
-    b.holds(Measure::Value(without)).then(|| {
-        format!(
-            "budget `{}` ({}) failed by less than the longest pause of the generating process ({:.1} ms; {}): \
-             the machine kept loadgate from reading answers that long, so the breach may be loadgate's, not the target's",
-            r.expr,
-            r.scope,
-            p.max_us as f64 / 1000.0,
-            p.describe()
-        )
-    })
 }
 
 /// `error_rate < 50%` on the run and on every endpoint that has no error-rate budget of
@@ -612,22 +715,31 @@ mod tests {
 
     /// Regression (issue 17 review): on a starved machine, the time a response waited for
     /// loadgate to read it counted as the target's: `p99 < 5ms` failed at 6.2 ms of
-    /// service time with the process held for up to 8 ms at a time.
+    /// service time with the process held for up to 8 ms at a time. Regression (second
+    /// review): a target slower than its budget on every answer was called INVALID
+    /// because its figure minus the longest pause would have met the budget; a pause
+    /// holds up the few answers it overlaps, not the whole run.
     #[test]
-    fn a_breach_within_the_generators_longest_pause_is_not_robust() {
+    fn a_breach_the_generators_pauses_could_explain_is_not_robust_one_they_cannot_is_a_fail() {
+        // 1000 answers in 10 s at 6.2 ms each.
         let slow = shard(1000, 0, 0, 0, 6_200);
-        let mut pauses = Pauses::new(1_000);
-        pauses.record(8_000);
         let f = |p: Option<Pauses>| OpenFacts {
             pauses: p,
             ..facts(1000.0, ValidityMode::Robust)
         };
-        for budget in ["p99 < 5ms", "service_p99 < 5ms"] {
-            let j = check(&slow, &[budget], Some(f(Some(pauses))));
+        // 1000 pauses of 8 ms (8 s held in all) held up about 100 × 8 + 1000 answers, more
+        // than there were: any of them may have been read that late.
+        let mut starved = Pauses::new(1_000);
+        for _ in 0..1000 {
+            starved.record(8_000);
+        }
+        for budget in ["p99 < 5ms", "service_p99 < 5ms", "p50 < 5ms"] {
+            let j = check(&slow, &[budget], Some(f(Some(starved))));
             assert_eq!(j.verdict, Verdict::Invalid, "{budget}");
             assert!(!j.slo[0].robust);
             assert!(
-                j.invalid_reasons[0].contains("by less than the longest pause"),
+                j.invalid_reasons[0].contains("could have held had the generator not erred")
+                    && j.invalid_reasons[0].contains("pauses"),
                 "{:?}",
                 j.invalid_reasons
             );
@@ -635,6 +747,33 @@ mod tests {
                 check(&slow, &[budget], Some(f(None))).verdict,
                 Verdict::Fail
             );
+        }
+        // 100 pauses held up about 100 × 0.8 + 100 = 180 answers: the other 820 were as
+        // slow, more than 1% or half of them. One holds up about two.
+        let mut some = Pauses::new(1_000);
+        for _ in 0..100 {
+            some.record(8_000);
+        }
+        for budget in ["p99 < 5ms", "p50 < 5ms"] {
+            let j = check(&slow, &[budget], Some(f(Some(some))));
+            assert_eq!(
+                j.verdict,
+                Verdict::Fail,
+                "{budget}: {:?}",
+                j.invalid_reasons
+            );
+        }
+        let mut once = Pauses::new(1_000);
+        once.record(8_000);
+        for budget in ["p99 < 5ms", "p50 < 5ms", "mean < 5ms"] {
+            let j = check(&slow, &[budget], Some(f(Some(once))));
+            assert_eq!(
+                j.verdict,
+                Verdict::Fail,
+                "{budget}: {:?}",
+                j.invalid_reasons
+            );
+            assert!(j.slo[0].robust);
         }
         // Pauses delay answers, not errors: an error budget is not excused by them.
         let mut errors = shard(1000, 0, 0, 0, 1_000);
@@ -644,13 +783,42 @@ mod tests {
                 ..Sample::new(0, Outcome::Http5xx, 1)
             });
         }
-        let j = check(&errors, &["error_rate < 1%"], Some(f(Some(pauses))));
+        let j = check(&errors, &["error_rate < 1%"], Some(f(Some(starved))));
         assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
-        // A breach beyond what the longest pause could add is the target's.
-        let mut short = Pauses::new(1_000);
-        short.record(2_000);
-        let j = check(&slow, &["p99 < 1ms"], Some(f(Some(short))));
-        assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
+    }
+
+    /// Regression (second issue 17 review): a target that hung made requests pile up to
+    /// `max_in_flight` and arrivals were dropped; the run was INVALID though even every
+    /// dropped arrival answered at once would not have met the error budget.
+    #[test]
+    fn drops_that_could_not_have_mended_a_breach_leave_a_fail() {
+        // 34 answered, 54 timed out, 32 dropped.
+        let mut hung = shard(34, 0, 0, 32, 1_000);
+        for _ in 0..54 {
+            hung.record_send(0, Some(0), false);
+            hung.record(&Sample::new(0, Outcome::Timeout, 3_000_000));
+        }
+        let f = facts(120.0, ValidityMode::Robust);
+        for budget in ["error_rate < 1%", "p95 < 1s"] {
+            let j = check(&hung, &[budget], Some(f));
+            assert_eq!(
+                j.verdict,
+                Verdict::Fail,
+                "{budget}: {:?}",
+                j.invalid_reasons
+            );
+            assert!(j.invalid_reasons.is_empty());
+        }
+        // A budget the dropped arrivals could have met keeps the run invalid.
+        let j = check(&hung, &["error_rate < 50%"], Some(f));
+        assert_eq!(j.verdict, Verdict::Invalid, "{:?}", j.invalid_reasons);
+        assert!(
+            j.invalid_reasons
+                .iter()
+                .any(|r| r.contains("32 arrivals not sent")),
+            "{:?}",
+            j.invalid_reasons
+        );
     }
 
     #[test]

@@ -453,7 +453,14 @@ fn judge_due(t: &mut DueTrack, ti: usize, entries: &mut [Entry], settled: Option
         } else {
             Measure::NoData
         };
-        let (start_s, end_s) = (t.seconds[&from].0, t.seconds[&(to - 1)].1);
+        // Seconds missing from the middle (a merge of segments that share none) are
+        // skipped, never indexed.
+        let (Some(&(start_s, _)), Some(&(_, end_s))) = (
+            t.seconds.range(from..to).next().map(|(_, v)| v),
+            t.seconds.range(from..to).next_back().map(|(_, v)| v),
+        ) else {
+            return;
+        };
         for e in entries.iter_mut().filter(|e| e.due && e.track == ti) {
             e.partial |= partial;
             e.judged(m, start_s, end_s);
