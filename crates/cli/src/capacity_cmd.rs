@@ -84,9 +84,9 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         started,
         output::bytes_needed(0.0, scenario.endpoints.len()),
     )?;
-    let (base_url, _target) = start_target(&scenario, &run_args)?;
     let stop = StopSignal::default();
     watch_signals(stop.clone());
+    let (base_url, _target) = start_target(&scenario, &run_args, &stop)?;
     if !args.quiet {
         say_err!(
             "loadgate {}: capacity of `{}` against {} ({}): from {} rps, {} per step, up to {} rps; {} measured after {} settling per step",

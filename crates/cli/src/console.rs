@@ -163,11 +163,13 @@ pub fn verdict_detail(s: &RunSummary) -> String {
         .filter(|r| !r.pass)
         .map(|r| format!("{} ({}): {}", r.expr, r.scope, r.measured_text))
         .collect();
-    // An interrupted run claims no breach for a budget it had no data for yet.
+    // An interrupted run claims no breach for a budget it had no data for yet, nor for
+    // a throughput budget: the stop cut its rate short (requests it abandoned, seconds
+    // it never sent), not the target.
     let breached_measured: Vec<String> = s
         .slo
         .iter()
-        .filter(|r| !r.pass && !r.no_data)
+        .filter(|r| !r.pass && !r.no_data && !r.expr.starts_with("throughput"))
         .map(|r| format!("{} ({}): {}", r.expr, r.scope, r.measured_text))
         .collect();
     match s.verdict {

@@ -69,7 +69,10 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         needs,
     )?;
     // The embedded target lives as long as this function.
-    let (base_url, _target) = start_target(&scenario, &args)?;
+    // Signals are watched from here: a Ctrl-C while the target is awaited ends the wait.
+    let stop = StopSignal::default();
+    watch_signals(stop.clone());
+    let (base_url, _target) = start_target(&scenario, &args, &stop)?;
 
     let progress = Progress::new(args.quiet, scenario.load.duration());
     if !args.quiet {
@@ -92,8 +95,6 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         );
     }
 
-    let stop = StopSignal::default();
-    watch_signals(stop.clone());
     let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
     let open = scenario.load.model == LoadModel::Open;
     let data = write_series(&dir, started, &names, open, &progress, |observer| {
@@ -356,6 +357,7 @@ pub(crate) fn preflight(scenario: &Scenario, insecure: bool, health: bool) -> Re
 pub(crate) fn start_target(
     scenario: &Scenario,
     args: &RunArgs,
+    stop: &StopSignal,
 ) -> Result<(String, Option<loadgate_target::RunningTarget>), Failure> {
     let (base_url, target) = match &scenario.target {
         Target::Embedded => {
@@ -377,7 +379,7 @@ pub(crate) fn start_target(
     };
 
     if let Some((path, timeout)) = health_of(scenario, args) {
-        wait_healthy(scenario, &base_url, &path, timeout, args.insecure)?;
+        wait_healthy(scenario, &base_url, &path, timeout, args.insecure, stop)?;
     }
     Ok((base_url, target))
 }
@@ -627,6 +629,7 @@ fn wait_healthy(
     path: &str,
     timeout: Duration,
     insecure: bool,
+    stop: &StopSignal,
 ) -> Result<(), Failure> {
     let uri: http::Uri = format!(
         "{}{}{}",
@@ -652,6 +655,14 @@ fn wait_healthy(
                 }
                 Ok(code) => last = format!("status {code}"),
                 Err(e) => last = format!("{} ({})", e.outcome.name(), e.detail),
+            }
+            if stop.is_triggered() {
+                return Err(Failure {
+                    exit: Exit::Interrupted,
+                    message: format!(
+                        "interrupted while waiting for GET {path} to answer 200 (last: {last}); no load was sent"
+                    ),
+                });
             }
             if Instant::now() >= deadline {
                 return Err(Failure {

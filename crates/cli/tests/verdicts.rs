@@ -368,6 +368,8 @@ fn an_interrupted_run_says_so_and_claims_no_breach() {
     let stopped = f64_at(&s["warmup_s"]) + f64_at(&s["measured_s"]);
     assert!(stopped < 8.0, "stopped after {stopped} s");
     assert!(text(&o).contains("no budget was breached"), "{}", text(&o));
+    // Regression (second review): "held in all 0 windows; the worst was 0-0 s".
+    assert!(!text(&o).contains("all 0 windows"), "{}", text(&o));
     let junit = std::fs::read_to_string(c.out().join("junit.xml")).unwrap();
     assert!(junit.contains("failures=\"0\" errors=\"1\""), "{junit}");
 }
@@ -504,4 +506,31 @@ fn a_slow_target_is_a_failure_even_when_the_generator_paused() {
         s["pauses"]
     );
     assert_eq!(s["slo"][0]["robust"], true);
+}
+
+/// Regression (second review): Ctrl-C while waiting for the target to become healthy
+/// killed loadgate outright (no handler yet), or was ignored until the health timeout.
+#[test]
+fn ctrl_c_during_the_health_wait_ends_it_with_exit_130() {
+    let c = get_case(
+        "[[route]]\npath = \"/sick\"\nhealth = { unhealthy_for = \"1h\" }\n",
+        "/sick",
+        "",
+        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 5 }]",
+        "",
+    );
+    let (_serial, child) = start_run(
+        &c,
+        &["-q", "--wait-healthy", "/sick", "--health-timeout", "5m"],
+        2000,
+    );
+    signal(&child, "-INT");
+    let (o, _) = wait_bounded(child, Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(
+        text(&o).contains("interrupted while waiting for GET /sick"),
+        "{}",
+        text(&o)
+    );
+    assert!(!c.out().join("summary.json").exists());
 }

@@ -59,7 +59,12 @@ pub fn resent(n: u64) -> String {
 /// A windowed budget's windows in words: how many broke it and where the worst was.
 pub fn window(w: &loadgate_slo::window::WindowSummary) -> String {
     let place = format!("{:.0}-{:.0} s", w.worst_start_s, w.worst_end_s);
-    if w.partial {
+    if w.windows == 0 && !w.partial {
+        format!(
+            "no window of {} s had a completed request to judge",
+            w.length_s
+        )
+    } else if w.partial {
         format!(
             "judged once over the whole measured phase ({place}): it is shorter than the {} s window",
             w.length_s
