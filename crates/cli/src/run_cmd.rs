@@ -607,7 +607,7 @@ fn add_basic_auth(scenario: &mut Scenario, u: &url::Url) {
 }
 
 fn strip_credentials(u: &url::Url) -> String {
-    loadgate_scenario::redact_url(u)
+    loadgate_scenario::without_credentials(u)
 }
 
 pub(crate) fn tag_name(name: &str) -> String {

@@ -11,7 +11,7 @@
 use http::header::{HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 
-use crate::model::{redact_url, Target};
+use crate::model::{without_credentials, Target};
 use crate::template::{pieces, Piece};
 
 /// A character the engine would refuse, at a byte offset of the checked text.
@@ -38,7 +38,7 @@ pub(crate) const MAX_PATH_LEN: usize = u16::MAX as usize - 1;
 pub(crate) fn path_prefix(target: &Target) -> String {
     match target {
         Target::Embedded => String::new(),
-        Target::Url(u) => redact_url(u)
+        Target::Url(u) => without_credentials(u)
             .parse::<http::Uri>()
             .map(|u| u.path().trim_end_matches('/').to_string())
             .unwrap_or_default(),

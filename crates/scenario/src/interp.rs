@@ -1,4 +1,10 @@
 //! `${VAR}` and `${VAR:-default}` interpolation from the environment.
+//!
+//! Besides the value, the result says which parts came from the environment, so that
+//! the caller can register them as secrets and point a diagnostic at the reference
+//! (`${NAME}`) instead of showing what it stands for.
+
+use std::ops::Range;
 
 /// Result of interpolating one string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -7,6 +13,55 @@ pub struct Interpolated {
     pub value: String,
     /// Whether any part came from the environment (such values are treated as secrets).
     pub from_env: bool,
+    /// Every reference the environment answered, in order.
+    pub env: Vec<EnvValue>,
+    /// How `value` maps back to the input, piece by piece, in order.
+    pieces: Vec<(Range<usize>, Origin)>,
+    /// The input's length.
+    input_len: usize,
+}
+
+/// A part of an interpolated value that came from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvValue {
+    /// The variable's name.
+    pub name: String,
+    /// Where its value is in [`Interpolated::value`].
+    pub value: Range<usize>,
+    /// Where its reference (`${NAME}` or `${NAME:-default}`) is in the input.
+    pub reference: Range<usize>,
+}
+
+/// Where a byte of an interpolated value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// This byte offset of the input (literal text or a default).
+    Text(usize),
+    /// The value of the environment reference with this index in [`Interpolated::env`].
+    Env(usize),
+}
+
+impl Interpolated {
+    /// Where byte `at` of `value` comes from; the end of the input for `at` past the end.
+    pub fn origin(&self, at: usize) -> Origin {
+        for (out, origin) in &self.pieces {
+            if out.contains(&at) {
+                return match *origin {
+                    Origin::Text(start) => Origin::Text(start + (at - out.start)),
+                    env => env,
+                };
+            }
+        }
+        Origin::Text(self.input_len)
+    }
+
+    /// The environment reference whose value holds byte `at` of `value`, if any.
+    pub fn env_at(&self, at: usize) -> Option<&EnvValue> {
+        match self.origin(at) {
+            Origin::Env(i) => self.env.get(i),
+            Origin::Text(_) => None,
+        }
+    }
 }
 
 /// A reference that could not be resolved.
@@ -26,18 +81,26 @@ pub fn interpolate(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Interpolated, InterpError> {
     let mut out = String::with_capacity(input.len());
-    let mut from_env = false;
+    let mut env = Vec::new();
+    let mut pieces = Vec::new();
+    // Appends `text`, which comes from `origin`.
+    let push = |out: &mut String, pieces: &mut Vec<_>, text: &str, origin: Origin| {
+        if !text.is_empty() {
+            pieces.push((out.len()..out.len() + text.len(), origin));
+            out.push_str(text);
+        }
+    };
     let mut rest = input;
     let mut base = 0;
     while let Some(i) = rest.find("${") {
         if rest[..i].ends_with('$') {
-            out.push_str(&rest[..i - 1]);
-            out.push_str("${");
+            push(&mut out, &mut pieces, &rest[..i - 1], Origin::Text(base));
+            push(&mut out, &mut pieces, "${", Origin::Text(base + i));
             base += i + 2;
             rest = &rest[i + 2..];
             continue;
         }
-        out.push_str(&rest[..i]);
+        push(&mut out, &mut pieces, &rest[..i], Origin::Text(base));
         let after = &rest[i + 2..];
         let Some(end) = after.find('}') else {
             return Err(InterpError {
@@ -58,12 +121,21 @@ pub fn interpolate(
                 hint: "write `${NAME}` or `${NAME:-default}` with letters, digits and `_`".into(),
             });
         }
+        let consumed = i + 2 + end + 1;
         match (lookup(name), default) {
             (Some(v), _) => {
-                out.push_str(&v);
-                from_env = true;
+                let start = out.len();
+                push(&mut out, &mut pieces, &v, Origin::Env(env.len()));
+                env.push(EnvValue {
+                    name: name.to_string(),
+                    value: start..out.len(),
+                    reference: base + i..base + consumed,
+                });
             }
-            (None, Some(d)) => out.push_str(d),
+            (None, Some(d)) => {
+                let at = base + i + 2 + name.len() + 2;
+                push(&mut out, &mut pieces, d, Origin::Text(at));
+            }
             (None, None) => {
                 return Err(InterpError {
                     offset: base + i,
@@ -72,14 +144,16 @@ pub fn interpolate(
                 })
             }
         }
-        let consumed = i + 2 + end + 1;
         base += consumed;
         rest = &rest[consumed..];
     }
-    out.push_str(rest);
+    push(&mut out, &mut pieces, rest, Origin::Text(base));
     Ok(Interpolated {
         value: out,
-        from_env,
+        from_env: !env.is_empty(),
+        env,
+        pieces,
+        input_len: input.len(),
     })
 }
 
@@ -109,5 +183,21 @@ mod tests {
         assert!(e.message.contains("`NOPE`"));
         assert!(interpolate("${oops", &env).is_err());
         assert!(interpolate("${a b}", &env).is_err());
+    }
+
+    #[test]
+    fn every_byte_maps_back_to_the_input() {
+        let r = interpolate("a$${b}${TOKEN}c${X:-de}", &env).unwrap();
+        assert_eq!(r.value, "a${b}s3cretcde");
+        assert_eq!(r.origin(0), Origin::Text(0));
+        assert_eq!(r.origin(1), Origin::Text(2));
+        assert_eq!(r.origin(4), Origin::Text(5));
+        assert_eq!(r.origin(7), Origin::Env(0));
+        assert_eq!(r.env_at(7).map(|e| e.name.as_str()), Some("TOKEN"));
+        assert_eq!(r.env[0].reference, 6..14);
+        assert_eq!(r.env[0].value, 5..11);
+        assert_eq!(r.origin(11), Origin::Text(14));
+        assert_eq!(r.origin(12), Origin::Text(20));
+        assert_eq!(r.origin(99), Origin::Text(23));
     }
 }

@@ -7,6 +7,11 @@
 //! headers are checked with the rules the engine sends them by. [`load_with`] takes a
 //! target that replaces the file's (`--target`).
 //!
+//! Values from the environment are secrets: a diagnostic shows the scenario's text
+//! (`${API_TOKEN}`), never the value, and [`Scenario::secrets`] holds every value that
+//! was substituted so callers can keep it out of what they print and write
+//! ([`Secrets::redact`]).
+//!
 //! Not here: sending requests, measuring, rendering.
 
 mod check;
@@ -14,11 +19,13 @@ mod diag;
 mod interp;
 mod model;
 mod raw;
+mod secrets;
 mod template;
 
 pub use diag::{line_col, Diagnostic, Diagnostics};
-pub use interp::{interpolate, InterpError, Interpolated};
+pub use interp::{interpolate, EnvValue, InterpError, Interpolated, Origin};
 pub use model::*;
+pub use secrets::{Secrets, MIN_SECRET_LEN};
 pub use template::{Escape, Names, RenderCtx, Template, TemplateError};
 
 use std::path::{Path, PathBuf};

@@ -9,12 +9,15 @@ use loadgate_slo::Budget;
 
 use crate::check;
 use crate::diag::{Diagnostics, Sink};
-use crate::interp::{interpolate, InterpError};
+use crate::interp::{interpolate, InterpError, Interpolated, Origin};
 use crate::raw;
+use crate::secrets::{url_secrets, Secrets};
 use crate::template::{Escape, Names, Template};
 
 /// A validated scenario.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` print shows `${NAME}` in place of every value in [`Scenario::secrets`].
+#[derive(Clone)]
 pub struct Scenario {
     /// Scenario name (used for run directory names).
     pub name: String,
@@ -51,6 +54,49 @@ pub struct Scenario {
     pub redact_headers: Vec<String>,
     /// How `loadgate capacity` steps the rate (`[capacity]`; defaults when absent).
     pub capacity: CapacityPlan,
+    /// Every value substituted from the environment (`${VAR}`, defaults excluded) with its
+    /// variable's name, wherever it was used; of a target from the environment, only its
+    /// secret parts (see [`Secrets::add_url`]). A target given in [`LoadOptions`] is the
+    /// caller's to add.
+    pub secrets: Secrets,
+}
+
+impl std::fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// The fields as they are, to be redacted before they are shown.
+        struct Fields<'a>(&'a Scenario);
+        impl std::fmt::Debug for Fields<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let s = self.0;
+                f.debug_struct("Scenario")
+                    .field("name", &s.name)
+                    .field("source", &s.source)
+                    .field("target", &s.target)
+                    .field("target_profile", &s.target_profile)
+                    .field("health", &s.health)
+                    .field("timeout", &s.timeout)
+                    .field("connect_timeout", &s.connect_timeout)
+                    .field("http", &s.http)
+                    .field("max_body", &s.max_body)
+                    .field("endpoints", &s.endpoints)
+                    .field("lists", &s.lists)
+                    .field("list_names", &s.list_names)
+                    .field("data", &s.data)
+                    .field("load", &s.load)
+                    .field("slo", &s.slo)
+                    .field("redact_headers", &s.redact_headers)
+                    .field("capacity", &s.capacity)
+                    .field("secrets", &s.secrets)
+                    .finish()
+            }
+        }
+        let text = if f.alternate() {
+            format!("{:#?}", Fields(self))
+        } else {
+            format!("{:?}", Fields(self))
+        };
+        f.write_str(&self.secrets.redact(&text))
+    }
 }
 
 /// `[capacity]`: the open-model rates `loadgate capacity` tries.
@@ -126,7 +172,7 @@ impl Target {
             return Err(TargetError::NotUrl("no host".into()));
         }
         // The engine and the health check parse the URL (without credentials) again.
-        redact_url(&u)
+        without_credentials(&u)
             .parse::<http::Uri>()
             .map_err(|e| TargetError::NotUrl(e.to_string()))?;
         Ok(Target::Url(u))
@@ -466,7 +512,7 @@ impl Scenario {
         is_secret_name(name, &self.redact_headers)
     }
 
-    /// The target for people: `embedded` or the URL without user or password.
+    /// The target for people: `embedded` or the URL as [`redact_url`] shows it.
     pub fn target_display(&self) -> String {
         match &self.target {
             Target::Embedded => "embedded".to_string(),
@@ -475,8 +521,38 @@ impl Scenario {
     }
 }
 
-/// A URL with any user name or password removed.
+/// A URL for people (the scenario's target and `--target` alike):
+/// `scheme://host[:port]/path`, never a user name or password, every query value shown
+/// as `***` (keys kept; a query piece without `=` is all value), no fragment. A trailing
+/// `/` is dropped when there is no query.
 pub fn redact_url(u: &url::Url) -> String {
+    let mut out = format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""));
+    if let Some(port) = u.port() {
+        out.push_str(&format!(":{port}"));
+    }
+    match u.query() {
+        None => out.push_str(u.path().trim_end_matches('/')),
+        Some(q) => {
+            out.push_str(u.path());
+            out.push('?');
+            let shown: Vec<String> = q
+                .split('&')
+                .map(|piece| match piece.split_once('=') {
+                    Some((key, _)) => format!("{key}=***"),
+                    None if piece.is_empty() => String::new(),
+                    None => "***".to_string(),
+                })
+                .collect();
+            out.push_str(&shown.join("&"));
+        }
+    }
+    out
+}
+
+/// The URL the engine sends to: `u` without its user name and password (which go in an
+/// authorization header instead) and without a trailing `/`. Not for people: it keeps
+/// the query and fragment (see [`redact_url`]).
+pub fn without_credentials(u: &url::Url) -> String {
     let mut u = u.clone();
     let _ = u.set_username("");
     let _ = u.set_password(None);
@@ -509,13 +585,23 @@ fn duration(sink: &mut Sink<'_>, v: &raw::S<String>, what: &str) -> Option<Durat
     }
 }
 
+/// `v` interpolated; every value it took from the environment is registered in
+/// `secrets` (unless `secrets` is `None`: the caller registers what is secret).
 fn interp(
     sink: &mut Sink<'_>,
     v: &raw::S<String>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Option<(String, bool)> {
+    secrets: Option<&mut Secrets>,
+) -> Option<Interpolated> {
     match interpolate(v.get_ref(), env) {
-        Ok(i) => Some((i.value, i.from_env)),
+        Ok(i) => {
+            if let Some(secrets) = secrets {
+                for e in &i.env {
+                    secrets.add(&e.name, &i.value[e.value.clone()]);
+                }
+            }
+            Some(i)
+        }
         Err(e) => {
             let at = sink.string_body_start(&v.span()) + e.offset;
             sink.at(at, e.message, e.hint);
@@ -524,22 +610,50 @@ fn interp(
     }
 }
 
+/// Where byte `at` of interpolated value `i` of `v` is written in the file, and the
+/// variable whose value holds it (if one does): then the file position is its reference.
+fn place<'i>(
+    sink: &Sink<'_>,
+    v: &raw::S<String>,
+    i: &'i Interpolated,
+    at: usize,
+) -> (usize, Option<&'i str>) {
+    let body = sink.string_body_start(&v.span());
+    let (offset, name) = match i.origin(at) {
+        Origin::Text(o) => (o, None),
+        Origin::Env(n) => (i.env[n].reference.start, Some(i.env[n].name.as_str())),
+    };
+    ((body + offset).min(v.span().end), name)
+}
+
+/// Compiles interpolated value `i` of `v` as a template. An error inside a value from the
+/// environment names the variable, never the value.
 fn template(
     sink: &mut Sink<'_>,
-    text: &str,
-    span: Range<usize>,
+    v: &raw::S<String>,
+    i: &Interpolated,
     escape: Escape,
     names: &Names<'_>,
 ) -> Option<Template> {
-    match Template::compile(text, escape, names) {
+    match Template::compile(&i.value, escape, names) {
         Ok(t) => Some(t),
         Err(e) => {
-            // Offsets are exact when nothing was interpolated before the placeholder.
-            let at = sink.string_body_start(&span) + e.offset;
-            sink.at(at.min(span.end), e.message, e.hint);
+            match place(sink, v, i, e.offset) {
+                (at, None) => sink.at(at, e.message, e.hint),
+                (at, Some(name)) => sink.at(
+                    at,
+                    format!("the value of `${{{name}}}` holds a template placeholder that does not compile"),
+                    Some(format!("placeholders such as `{{{{seq}}}}` belong in the scenario file: remove `{{{{` from {name}")),
+                ),
+            }
             None
         }
     }
+}
+
+/// `v` as written in the scenario, for a message: the `${NAME}` text, never a value.
+fn written(v: &raw::S<String>) -> String {
+    shorten(v.get_ref())
 }
 
 /// The longest scenario name, in bytes. It names the run directory, and the longest
@@ -561,21 +675,39 @@ fn no_control_chars(sink: &mut Sink<'_>, v: &raw::S<String>, what: &str, hint: &
     }
 }
 
-/// Reports a path the engine would refuse (`Some` problem from [`check::path`]).
-fn path_problem(sink: &mut Sink<'_>, v: &raw::S<String>, what: &str, p: check::PathProblem) {
+/// Reports a path the engine would refuse (`Some` problem from [`check::path`] on
+/// interpolated value `i` of `v`).
+fn path_problem(
+    sink: &mut Sink<'_>,
+    v: &raw::S<String>,
+    i: &Interpolated,
+    what: &str,
+    p: check::PathProblem,
+) {
     match p {
-        check::PathProblem::Char { bad, in_query } => {
-            let at = sink.string_body_start(&v.span()) + bad.offset;
-            sink.at(
-                at.min(v.span().end),
+        check::PathProblem::Char { bad, in_query } => match place(sink, v, i, bad.offset) {
+            (at, None) => sink.at(
+                at,
                 format!(
                     "{what} has {}{}, which a URL cannot hold",
                     check::describe(bad.c),
                     if in_query { " in its query" } else { "" }
                 ),
                 Some(check::percent_hint(bad.c)),
-            );
-        }
+            ),
+            // Not even the character: it is part of a secret.
+            (at, Some(name)) => sink.at(
+                at,
+                format!(
+                    "{what} {} has a character a URL cannot hold{} in the value of `${{{name}}}`",
+                    written(v),
+                    if in_query { " in its query" } else { "" }
+                ),
+                Some(format!(
+                    "percent-encode it in {name} (e.g. %20 for a space)"
+                )),
+            ),
+        },
         check::PathProblem::TooLong { len } => sink.span(
             v.span(),
             format!(
@@ -635,12 +767,21 @@ pub(crate) fn build(
         "remove it: the name becomes the run directory's name, and junit.xml cannot hold control characters",
     );
 
+    let mut secrets = Secrets::new();
     // An override replaces the file's target unread: `${TARGET_URL}` may be unset.
     let target = match &options.target {
         Some(t) => Some(t.clone()),
-        None => interp(&mut sink, &file.target, env).and_then(|(t, _)| {
-            Target::parse(&t)
+        None => interp(&mut sink, &file.target, env, None).and_then(|t| {
+            let parsed = Target::parse(&t.value)
                 .map_err(|e| match e {
+                    TargetError::Scheme(_) if t.from_env => sink.span(
+                        file.target.span(),
+                        format!(
+                            "target {} has a scheme that is not supported",
+                            written(&file.target)
+                        ),
+                        Some("use an http:// or https:// URL, or \"embedded\"".into()),
+                    ),
                     TargetError::Scheme(scheme) => sink.span(
                         file.target.span(),
                         format!("target scheme `{scheme}` is not supported"),
@@ -652,7 +793,11 @@ pub(crate) fn build(
                         Some("write e.g. \"https://staging.example.com\" or \"embedded\"".into()),
                     ),
                 })
-                .ok()
+                .ok()?;
+            if let Target::Url(u) = &parsed {
+                register_target(&mut secrets, &t, u);
+            }
+            Some(parsed)
         }),
     };
     let prefix = target.as_ref().map(check::path_prefix).unwrap_or_default();
@@ -725,7 +870,7 @@ pub(crate) fn build(
     let (data, csv_rows) = file
         .data
         .as_ref()
-        .and_then(|d| data_feed(&mut sink, path, d, env))
+        .and_then(|d| data_feed(&mut sink, path, d, env, &mut secrets))
         .unzip();
     let columns: Vec<String> = data.as_ref().map(|d| d.columns.clone()).unwrap_or_default();
     let names = Names {
@@ -763,7 +908,7 @@ pub(crate) fn build(
         .iter()
         .enumerate()
     {
-        if let Some(ep) = endpoint(&mut sink, index, e, &cx) {
+        if let Some(ep) = endpoint(&mut sink, index, e, &cx, &mut secrets) {
             if endpoints.iter().any(|x: &Endpoint| x.name == ep.name) {
                 sink.span(
                     e.name.span(),
@@ -812,21 +957,24 @@ pub(crate) fn build(
             Some(t) => duration(&mut sink, t, "health timeout")?,
             None => Duration::from_secs(60),
         };
-        let (path, _) = interp(&mut sink, &h.path, env)?;
-        if !path.starts_with('/') {
+        let path = interp(&mut sink, &h.path, env, Some(&mut secrets))?;
+        if !path.value.starts_with('/') {
             sink.span(
                 h.path.span(),
-                format!("health path `{path}` must start with `/`"),
+                format!("health path {} must start with `/`", written(&h.path)),
                 Some("write e.g. \"/api/health\"".into()),
             );
             return None;
         }
         // Polled as the target URL followed by this path, never templated.
-        if let Some(p) = check::path(&prefix, &path, false) {
-            path_problem(&mut sink, &h.path, "health path", p);
+        if let Some(p) = check::path(&prefix, &path.value, false) {
+            path_problem(&mut sink, &h.path, &path, "health path", p);
             return None;
         }
-        Some(HealthWait { path, timeout })
+        Some(HealthWait {
+            path: path.value,
+            timeout,
+        })
     });
 
     let capacity = file
@@ -835,8 +983,18 @@ pub(crate) fn build(
         .map(|c| capacity_plan(&mut sink, c))
         .unwrap_or_default();
 
+    // Every message above shows the scenario's text, not a value from the environment;
+    // this catches any that a value still reached (a parser's message, say).
+    for d in &mut sink.found {
+        d.message = secrets.redact(&d.message).into_owned();
+        d.hint = d.hint.as_deref().map(|h| secrets.redact(h).into_owned());
+        if let Some(f) = d.file.to_str() {
+            d.file = PathBuf::from(secrets.redact(f).into_owned());
+        }
+    }
     sink.finish()?;
     Ok(Scenario {
+        secrets,
         capacity,
         target_profile,
         health,
@@ -855,6 +1013,22 @@ pub(crate) fn build(
         slo,
         redact_headers,
     })
+}
+
+/// Registers the secret parts of target `u`, interpolated as `t`, when any part of it came
+/// from the environment: each under the variable whose value holds it (else the first).
+fn register_target(secrets: &mut Secrets, t: &Interpolated, u: &url::Url) {
+    let Some(first) = t.env.first() else {
+        return;
+    };
+    for part in url_secrets(u) {
+        let name = t
+            .env
+            .iter()
+            .find(|e| t.value[e.value.clone()].contains(part.as_str()))
+            .unwrap_or(first);
+        secrets.add(&name.name, &part);
+    }
 }
 
 /// Whether header `name` carries a credential: an auth or cookie header, or one listed
@@ -880,6 +1054,8 @@ fn resolve(scenario: &Path, rel: &str) -> PathBuf {
 struct CsvRows {
     /// The data file.
     path: PathBuf,
+    /// The data file for people: as the scenario names it (`${VAR}` not replaced).
+    shown: PathBuf,
     /// Byte offset of each row in it.
     starts: Vec<usize>,
 }
@@ -889,6 +1065,7 @@ fn data_feed(
     path: &Path,
     d: &raw::Data,
     env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Secrets,
 ) -> Option<(DataFeed, CsvRows)> {
     let mode = match d.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
         None | Some(("sequential", _)) => DataMode::Sequential,
@@ -902,8 +1079,14 @@ fn data_feed(
             DataMode::Sequential
         }
     };
-    let (rel, _) = interp(sink, &d.file, env)?;
-    let csv_path = resolve(path, &rel);
+    let rel = interp(sink, &d.file, env, Some(secrets))?;
+    let csv_path = resolve(path, &rel.value);
+    // A name from the environment is shown as written: `data/${DATASET}.csv`.
+    let shown = if rel.from_env {
+        resolve(path, d.file.get_ref())
+    } else {
+        csv_path.clone()
+    };
     let mut reader = match csv::ReaderBuilder::new()
         .flexible(false)
         .from_path(&csv_path)
@@ -912,7 +1095,7 @@ fn data_feed(
         Err(e) => {
             sink.span(
                 d.file.span(),
-                format!("cannot read data file {}: {e}", csv_path.display()),
+                format!("cannot read data file {}: {e}", shown.display()),
                 Some("the path is relative to the scenario file".into()),
             );
             return None;
@@ -925,7 +1108,7 @@ fn data_feed(
                 d.file.span(),
                 format!(
                     "data file {} has no readable header row: {e}",
-                    csv_path.display()
+                    shown.display()
                 ),
                 None,
             );
@@ -943,7 +1126,7 @@ fn data_feed(
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line() as usize);
                 let csv_text = std::fs::read_to_string(&csv_path).unwrap_or_default();
-                let mut csv_sink = Sink::new(&csv_path, &csv_text);
+                let mut csv_sink = Sink::new(&shown, &csv_text);
                 let offset = e.position().map_or(0, |p| p.byte() as usize);
                 let message = match e.kind() {
                     csv::ErrorKind::UnequalLengths {
@@ -968,7 +1151,7 @@ fn data_feed(
     if rows.is_empty() {
         sink.span(
             d.file.span(),
-            format!("data file {} has no rows", csv_path.display()),
+            format!("data file {} has no rows", shown.display()),
             Some("add rows below the header".into()),
         );
         return None;
@@ -981,6 +1164,7 @@ fn data_feed(
         },
         CsvRows {
             path: csv_path,
+            shown,
             starts,
         },
     ))
@@ -1039,7 +1223,7 @@ fn header_columns(sink: &mut Sink<'_>, data: &DataFeed, csv: &CsvRows, endpoints
         let more = bad.count();
         let text: &String =
             text.get_or_insert_with(|| std::fs::read_to_string(&csv.path).unwrap_or_default());
-        let mut csv_sink = Sink::new(&csv.path, text);
+        let mut csv_sink = Sink::new(&csv.shown, text);
         let at = csv_offset(text, csv.starts[row], col, first.offset);
         csv_sink.at(
             at,
@@ -1126,6 +1310,8 @@ struct JsonInterp<'a> {
     from_env: bool,
     /// What could not be resolved.
     problems: Vec<JsonInterpError>,
+    /// Every value that came from the environment, with its variable's name.
+    values: Vec<(String, String)>,
 }
 
 impl JsonInterp<'_> {
@@ -1133,6 +1319,10 @@ impl JsonInterp<'_> {
         match interpolate(s, self.env) {
             Ok(i) => {
                 self.from_env |= i.from_env;
+                for e in &i.env {
+                    self.values
+                        .push((e.name.clone(), i.value[e.value.clone()].to_string()));
+                }
                 i.value
             }
             Err(error) => {
@@ -1204,14 +1394,19 @@ fn json_body(
     index: usize,
     j: &raw::S<toml::Value>,
     env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Secrets,
 ) -> Option<(serde_json::Value, bool)> {
     let mut walk = JsonInterp {
         env,
         at: Vec::new(),
         from_env: false,
         problems: Vec::new(),
+        values: Vec::new(),
     };
     let json = walk.value(j.get_ref());
+    for (name, value) in &walk.values {
+        secrets.add(name, value);
+    }
     for p in &walk.problems {
         let span = json_span(sink.text, index, &p.at, p.in_key).unwrap_or_else(|| j.span());
         let at = sink.string_body_start(&span) + p.error.offset;
@@ -1239,6 +1434,7 @@ fn endpoint(
     index: usize,
     e: &raw::Endpoint,
     cx: &EndpointCx<'_>,
+    secrets: &mut Secrets,
 ) -> Option<Endpoint> {
     let (names, env) = (cx.names, cx.env);
     let name = e.name.get_ref().trim().to_string();
@@ -1268,19 +1464,19 @@ fn endpoint(
         );
         ok = false;
     }
-    let path_text = interp(sink, &e.path, env).map(|(p, _)| p);
+    let path_text = interp(sink, &e.path, env, Some(&mut *secrets));
     let path = path_text.and_then(|p| {
-        if !p.starts_with('/') {
+        if !p.value.starts_with('/') {
             sink.span(
                 e.path.span(),
-                format!("path `{p}` must start with `/`"),
+                format!("path {} must start with `/`", written(&e.path)),
                 Some("the path is appended to the target URL, e.g. \"/api/health\"".into()),
             );
             return None;
         }
-        let t = template(sink, &p, e.path.span(), Escape::Url, names)?;
-        if let Some(problem) = check::path(cx.prefix, &p, true) {
-            path_problem(sink, &e.path, "path", problem);
+        let t = template(sink, &e.path, &p, Escape::Url, names)?;
+        if let Some(problem) = check::path(cx.prefix, &p.value, true) {
+            path_problem(sink, &e.path, &p, "path", problem);
             return None;
         }
         Some(t)
@@ -1307,26 +1503,35 @@ fn endpoint(
             ok = false;
             continue;
         }
-        if let Some((value, from_env)) = interp(sink, v, env) {
-            // The value may be a secret: say which character, never the value.
-            if let Some(bad) = check::header_template(&value) {
-                let at = sink.string_body_start(&v.span()) + bad.offset;
-                sink.at(
-                    at.min(v.span().end),
-                    format!(
-                        "header `{k}` has {} in its value, which a header cannot hold",
-                        check::describe(bad.c)
+        if let Some(value) = interp(sink, v, env, Some(&mut *secrets)) {
+            // The value may be a secret: say which character, never the value; and of a
+            // value from the environment not even the character.
+            if let Some(bad) = check::header_template(&value.value) {
+                let hint = "remove it: a header value holds tab and printable characters only";
+                match place(sink, v, &value, bad.offset) {
+                    (at, None) => sink.at(
+                        at,
+                        format!(
+                            "header `{k}` has {} in its value, which a header cannot hold",
+                            check::describe(bad.c)
+                        ),
+                        Some(hint.into()),
                     ),
-                    Some(
-                        "remove it: a header value holds tab and printable characters only".into(),
+                    (at, Some(name)) => sink.at(
+                        at,
+                        format!(
+                            "header `{k}` ({}) has a character a header cannot hold in the value of `${{{name}}}`",
+                            written(v)
+                        ),
+                        Some(format!("{hint}; fix {name}")),
                     ),
-                );
+                }
                 ok = false;
                 continue;
             }
-            if let Some(t) = template(sink, &value, v.span(), Escape::None, names) {
+            if let Some(t) = template(sink, v, &value, Escape::None, names) {
                 headers.push(Header {
-                    secret: from_env || (cx.is_secret)(&k),
+                    secret: value.from_env || (cx.is_secret)(&k),
                     name: k,
                     value: t,
                 });
@@ -1345,12 +1550,12 @@ fn endpoint(
             let _ = b;
             None
         }
-        (Some(b), None) => interp(sink, b, env).and_then(|(text, from_env)| {
-            body_secret = from_env;
-            template(sink, &text, b.span(), Escape::None, names)
+        (Some(b), None) => interp(sink, b, env, Some(&mut *secrets)).and_then(|text| {
+            body_secret = text.from_env;
+            template(sink, b, &text, Escape::None, names)
         }),
         (None, Some(j)) => {
-            let t = json_body(sink, index, j, env).and_then(|(json, from_env)| {
+            let t = json_body(sink, index, j, env, secrets).and_then(|(json, from_env)| {
                 body_secret = from_env;
                 let text = serde_json::to_string(&json).expect("JSON values serialize");
                 match Template::compile(&text, Escape::JsonString, names) {
