@@ -37,6 +37,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     };
     let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
         .map_err(|e| Failure::config(e.to_string()))?;
+    crate::run_cmd::mask_secrets(&mut scenario, &options);
     let run_args = args.as_run_args();
     apply_flags(&mut scenario, &run_args)?;
     let mut plan = plan(scenario.capacity, &args)?;

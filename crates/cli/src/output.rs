@@ -35,7 +35,6 @@ static REDACTOR: OnceLock<Redactor> = OnceLock::new();
 
 /// Sets the function that masks secrets in everything written or printed from now on
 /// (once per process; later calls are ignored).
-#[allow(dead_code)] // `run` sets it from the scenario's secrets in the next change
 pub fn set_redactor(f: Redactor) {
     let _ = REDACTOR.set(f);
 }

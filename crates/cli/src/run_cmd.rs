@@ -25,6 +25,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     };
     let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
         .map_err(|e| Failure::config(e.to_string()))?;
+    mask_secrets(&mut scenario, &options);
     apply_flags(&mut scenario, &args)?;
     // What every segment must share is the whole load's plan, taken before this
     // segment's budgets are scaled to its share.
@@ -554,6 +555,17 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
         add_basic_auth(scenario, &u.clone());
     }
     Ok(())
+}
+
+/// From here on, everything printed or written masks the scenario's secrets: every
+/// value it took from the environment, and the secret parts of a `--target` URL (or
+/// `LOADGATE_TARGET`: user, password, query values, fragment).
+pub(crate) fn mask_secrets(scenario: &mut Scenario, options: &loadgate_scenario::LoadOptions) {
+    if let Some(Target::Url(u)) = &options.target {
+        scenario.secrets.add_url("LOADGATE_TARGET", u);
+    }
+    let secrets = scenario.secrets.clone();
+    output::set_redactor(Box::new(move |text| secrets.redact(text)));
 }
 
 /// `--target` (or `LOADGATE_TARGET`), checked as a scenario's `target` is: `embedded` or

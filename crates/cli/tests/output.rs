@@ -312,3 +312,165 @@ fn a_baseline_run_renders_again_the_same_and_a_reused_folder_holds_only_the_new_
         );
     }
 }
+
+/// A server that answers every request with the request itself as its body: whatever
+/// loadgate sent comes back to it, as an echoing API would send a token back.
+fn echo_server() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The head, then as much body as Content-Length says.
+                loop {
+                    let Ok(n) = s.read(&mut buf) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    got.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&got);
+            });
+        }
+    });
+    addr
+}
+
+/// Every file under `dir` (links followed once, as a reader would), as text.
+fn everything_under(dir: &Path, into: &mut String) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if !std::fs::symlink_metadata(&p)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+            {
+                everything_under(&p, into);
+            }
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            into.push_str(&format!("\n== {}\n", p.display()));
+            into.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+/// Issue 18: a secret from the environment, put everywhere a user might (header, query,
+/// path, body, data-file name, basic-auth URL), sent to a server that echoes it back and
+/// fails a check, appears in no byte loadgate printed or wrote.
+#[test]
+fn a_secret_from_the_environment_appears_in_no_output() {
+    const SECRET: &str = "sk-LEAK-7f3a9c";
+    let addr = echo_server();
+    let c = Case::new(&format!(
+        r#"name = "sweep"
+target = "http://lg-user:${{LG_SECRET}}@{addr}"
+[data]
+file = "${{LG_DATA}}"
+[[endpoint]]
+name = "echo"
+method = "POST"
+path = "/p/${{LG_SECRET}}/x?key=${{LG_SECRET}}&row={{{{id}}}}"
+headers = {{ "X-Token" = "${{LG_SECRET}}", "X-Other" = "Bearer ${{LG_SECRET}}" }}
+body = "token=${{LG_SECRET}}"
+checks = {{ body_contains = "never-in-the-answer" }}
+[load]
+model = "open"
+stages = [{{ duration = "2s", target_rps = 20 }}]
+max_late_ratio = 0.5
+[slo]
+budgets = ["p95 < 2s"]
+"#
+    ));
+    let data = format!("rows-{SECRET}.csv");
+    std::fs::write(c.dir.path().join(&data), "id\n1\n2\n3\n").unwrap();
+    let env = [("LG_SECRET", SECRET), ("LG_DATA", data.as_str())];
+    let mut printed = String::new();
+    let md = c.dir.path().join("step.md");
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--reports-dir",
+            "reports",
+            "--summary-md",
+            md.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(code(&o), 1, "every check fails: {}", text(&o));
+    printed.push_str(&text(&o));
+    // A run that fails before any load: a path the scenario cannot use.
+    let bad = c.dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(c.dir.path().join("s.toml"))
+            .unwrap()
+            .replace("path = \"/p/", "path = \"p/"),
+    )
+    .unwrap();
+    for cmd in [
+        &["validate", "bad.toml"][..],
+        &["run", "bad.toml", "--reports-dir", "reports"][..],
+    ] {
+        let o = c.loadgate(cmd, &env);
+        assert_eq!(code(&o), 2, "{}", text(&o));
+        printed.push_str(&text(&o));
+    }
+    // A target given by LOADGATE_TARGET with the secret in its query is refused unread.
+    let o = c.loadgate(
+        &["run", "{s}", "--reports-dir", "reports"],
+        &[
+            ("LG_SECRET", SECRET),
+            ("LG_DATA", data.as_str()),
+            ("LOADGATE_TARGET", &format!("http://{addr}/?key={SECRET}")),
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    printed.push_str(&text(&o));
+    let reports = c.dir.path().join("reports");
+    assert!(
+        reports.join("latest").exists(),
+        "reports/latest is there to search"
+    );
+    let mut written = String::new();
+    everything_under(&reports, &mut written);
+    written.push_str(&std::fs::read_to_string(&md).unwrap());
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("lg-user:{SECRET}"));
+    for (what, text) in [("printed", &printed), ("written", &written)] {
+        for needle in [SECRET, basic.as_str(), "7f3a9c"] {
+            if let Some(at) = text.find(needle) {
+                panic!(
+                    "`{needle}` {what}: …{}…",
+                    &text[at.saturating_sub(300)..(at + 100).min(text.len())]
+                );
+            }
+        }
+    }
+    // The echo server did receive the secret: the sweep searched for something real.
+    assert!(printed.contains("check_failed") || written.contains("check_failed"));
+}

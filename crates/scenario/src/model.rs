@@ -171,6 +171,11 @@ impl Target {
         if u.host().is_none() {
             return Err(TargetError::NotUrl("no host".into()));
         }
+        // Each endpoint's path is joined to the target, so a query or fragment here
+        // would end up in the middle of every request's path.
+        if u.query().is_some() || u.fragment().is_some() {
+            return Err(TargetError::Query);
+        }
         // The engine and the health check parse the URL (without credentials) again.
         without_credentials(&u)
             .parse::<http::Uri>()
@@ -188,6 +193,9 @@ pub enum TargetError {
     /// A URL whose scheme is not http or https; the scheme.
     #[error("scheme `{0}` is not supported")]
     Scheme(String),
+    /// A URL with a query (`?…`) or fragment (`#…`).
+    #[error("a target is a base URL that each endpoint's path is joined to, so it takes no query (`?…`) or fragment (`#…`); put the query in the endpoints' paths, e.g. path = \"/api/health?key=${{API_KEY}}\"")]
+    Query,
 }
 
 /// What a caller decides about a scenario beyond its file (see [`crate::load_with`]).
@@ -786,6 +794,14 @@ pub(crate) fn build(
                         file.target.span(),
                         format!("target scheme `{scheme}` is not supported"),
                         Some("use an http:// or https:// URL, or \"embedded\"".into()),
+                    ),
+                    TargetError::Query => sink.span(
+                        file.target.span(),
+                        format!(
+                            "target {} has a query (`?…`) or fragment (`#…`): a target is a base URL that each endpoint's path is joined to",
+                            written(&file.target)
+                        ),
+                        Some("put the query in the endpoints' paths, e.g. path = \"/api/health?key=${API_KEY}\"".into()),
                     ),
                     TargetError::NotUrl(why) => sink.span(
                         file.target.span(),

@@ -20,10 +20,8 @@ fn env(name: &str) -> Option<String> {
         "CTRL" => format!("{LEAK}\u{1}"),
         // A value that holds a template placeholder that does not compile.
         "TPL" => format!("{{{{{LEAK}}}}}"),
-        "TARGET_URL" => {
-            "https://bob-user:pw-secret-9@api.example.com:8443/v1?key=qk-777777&page=2#frag-888"
-                .to_string()
-        }
+        "TARGET_URL" => "https://bob-user:pw-secret-9@api.example.com:8443/v1".to_string(),
+        "TARGET_WITH_QUERY" => "https://api.example.com/?key=qk-777777".to_string(),
         "BAD_SCHEME" => "leaky-scheme-123456://api.example.com".to_string(),
         "HOST" => "api.example.com".to_string(),
         "N" => "7".to_string(),
@@ -224,17 +222,26 @@ fn every_value_from_the_environment_is_a_secret() {
     ] {
         assert_eq!(s.secrets.redact(kept), kept);
     }
-    // The target's user name, password, query values and fragment are, as is the pair a
-    // Basic authorization header carries.
+    // The target's user name and password are, as is the pair a Basic authorization
+    // header carries.
     let url = url::Url::parse(&env("TARGET_URL").unwrap()).unwrap();
-    for part in [
-        url.username(),
-        url.password().unwrap(),
-        url.fragment().unwrap(),
-    ] {
+    for part in [url.username(), url.password().unwrap()] {
         assert_eq!(s.secrets.redact(part), "${TARGET_URL}");
     }
-    assert_eq!(s.secrets.redact("key=qk-777777"), "key=${TARGET_URL}");
+}
+
+#[test]
+fn a_target_with_a_query_is_refused_without_showing_it() {
+    let text = head("${TARGET_WITH_QUERY}") + "[[endpoint]]\nname = \"a\"\npath = \"/\"\n";
+    let e = load(Path::new("."), &text)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("target `${TARGET_WITH_QUERY}` has a query"),
+        "{e}"
+    );
+    assert!(!e.contains("qk-777777"), "{e}");
 }
 
 #[test]
@@ -249,7 +256,10 @@ fn a_target_from_parts_registers_only_its_secret_parts() {
 
 #[test]
 fn the_target_is_shown_without_its_secret_parts() {
-    let u = url::Url::parse(&env("TARGET_URL").unwrap()).unwrap();
+    let u = url::Url::parse(
+        "https://bob-user:pw-secret-9@api.example.com:8443/v1?key=qk-777777&page=2#frag-888",
+    )
+    .unwrap();
     assert_eq!(
         redact_url(&u),
         "https://api.example.com:8443/v1?key=***&page=***"
@@ -257,7 +267,7 @@ fn the_target_is_shown_without_its_secret_parts() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(
         everywhere(dir.path()).target_display(),
-        "https://api.example.com:8443/v1?key=***&page=***"
+        "https://api.example.com:8443/v1"
     );
     let bare = url::Url::parse("http://h.example/?s3cr3t-token&a=&b=1").unwrap();
     assert_eq!(redact_url(&bare), "http://h.example/?***&a=***&b=***");
