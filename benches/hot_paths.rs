@@ -8,6 +8,11 @@
 //! - `merge_interval_shard`: one worker's 1-second shard (3 endpoints, 2 histograms
 //!   each) into the aggregator's totals (it runs once per second per
 //!   worker). Budget: < 200 µs.
+//! - `interval_per_endpoint/N`: one second of the aggregator's work for N endpoints
+//!   (10, 1000, 2000), 200 requests spread over them by two workers: a fresh interval
+//!   shard, the workers' shards added and reset, the interval added to the totals. Its
+//!   time grows with N (every endpoint is visited); it also prints the bytes the totals
+//!   and the workers' shards hold per endpoint (issue 18). Budget: < 10 ms at 1000.
 //! - `request_deadline/slab`: a request's timeout as the engine keeps it (a slot in the
 //!   worker's deadline slab, a first poll that waits, a second that finishes, the slot
 //!   given back). Budget: < 50 ns. `request_deadline/tokio_timeout` is the same request
@@ -132,6 +137,55 @@ fn merge_interval_shard(c: &mut Criterion) {
     });
 }
 
+/// One second of the aggregator's work for a scenario of `endpoints` endpoints, 200
+/// requests spread over them by two workers: a fresh interval shard, both workers'
+/// shards added and reset for reuse, the interval added to the totals. Prints what the
+/// totals and the workers hold per endpoint once every endpoint has seen traffic.
+fn interval_per_endpoint(c: &mut Criterion) {
+    let mut group = c.benchmark_group("interval_per_endpoint");
+    for endpoints in [10usize, 1000, 2000] {
+        let mut workers = [
+            Shard::new(endpoints, 60_000_000),
+            Shard::new(endpoints, 60_000_000),
+        ];
+        let mut totals = Shard::new(endpoints, 60_000_000);
+        let mut n = 0u64;
+        let mut second = |workers: &mut [Shard; 2], totals: &mut Shard| {
+            for _ in 0..200 {
+                n += 1;
+                let endpoint = ((n * 7919) % endpoints as u64) as usize;
+                let w = &mut workers[(n % 2) as usize];
+                w.record_send(endpoint, Some(30 + n % 200), false);
+                w.record(&Sample {
+                    status: Some(200),
+                    ..Sample::new(endpoint, Outcome::Success, 300 + (n * 104_729) % 1_500)
+                });
+            }
+            let mut interval = Shard::new(endpoints, 60_000_000);
+            for w in workers.iter_mut() {
+                interval.merge_from(w);
+                w.reset();
+            }
+            totals.merge_from(&interval);
+        };
+        for _ in 0..(endpoints / 100 + 20) {
+            second(&mut workers, &mut totals);
+        }
+        let held =
+            totals.allocated_bytes() + workers.iter().map(Shard::allocated_bytes).sum::<usize>();
+        eprintln!(
+            "interval_per_endpoint/{endpoints}: totals and 2 workers hold {} KiB, {} bytes per endpoint; an empty interval shard {} bytes per endpoint",
+            held / 1024,
+            held / endpoints,
+            Shard::new(endpoints, 60_000_000).allocated_bytes() / endpoints
+        );
+        group.bench_function(format!("{endpoints}"), |b| {
+            b.iter(|| second(black_box(&mut workers), black_box(&mut totals)))
+        });
+    }
+    group.finish();
+}
+
 /// Pending on its first poll, ready on its second: the shortest life of a request.
 struct OnceThenReady(bool);
 
@@ -186,6 +240,6 @@ fn request_deadline(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = record_sample, render_request_body, schedule_due, merge_interval_shard, request_deadline
+    targets = record_sample, render_request_body, schedule_due, merge_interval_shard, interval_per_endpoint, request_deadline
 }
 criterion_main!(benches);

@@ -812,7 +812,7 @@ impl Observer for FileObserver<'_, '_, '_> {
             return;
         };
         let mut write = |h: &loadgate_metrics::LatencyHistogram, tag: Option<&str>| {
-            if let Err(e) = hlog.write_histogram(h.inner(), start, one, tag.and_then(Tag::new)) {
+            if let Err(e) = hlog.write_histogram(&h.to_hdr(), start, one, tag.and_then(Tag::new)) {
                 self.error.get_or_insert(format!("{e:?}"));
             }
         };

@@ -46,6 +46,11 @@ impl BySecond {
         self.0.iter().copied()
     }
 
+    /// Bytes held by the list.
+    pub fn allocated_bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<(u64, u64)>()
+    }
+
     /// Whether nothing was counted.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

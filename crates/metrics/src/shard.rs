@@ -103,7 +103,8 @@ pub struct EndpointShard {
 }
 
 impl EndpointShard {
-    /// Nothing recorded yet, histograms bounded at `max_us`.
+    /// Nothing recorded yet, histograms bounded at `max_us`. Allocates nothing: each
+    /// histogram takes memory at its first value (see [`LatencyHistogram`]).
     pub fn new(max_us: u64) -> Self {
         EndpointShard {
             latency: LatencyHistogram::new(max_us),
@@ -164,6 +165,18 @@ impl EndpointShard {
         self.resent = 0;
     }
 
+    /// Bytes this endpoint's data holds beyond its fixed size: the four histograms'
+    /// counts, the due-second counts and the status-code map.
+    pub fn allocated_bytes(&self) -> usize {
+        let histograms = [&self.latency, &self.service, &self.send_lag, &self.connect]
+            .iter()
+            .map(|h| h.allocated_bytes())
+            .sum::<usize>();
+        // An estimate: a key and a count per status code (a handful per endpoint).
+        let statuses = self.statuses.len() * 2 * std::mem::size_of::<u64>();
+        histograms + self.due_successes.allocated_bytes() + statuses
+    }
+
     /// Completed requests (every outcome class).
     pub fn completed(&self) -> u64 {
         self.outcomes.total()
@@ -195,7 +208,8 @@ impl Shard {
     }
 
     /// Records one finished request: its times only if it succeeded, its outcome in
-    /// any case. Allocation-free once a status code has been seen.
+    /// any case. Allocation-free once a status code has been seen and the endpoint's
+    /// histograms hold a value (a reset keeps those of the endpoints that had traffic).
     #[inline]
     pub fn record(&mut self, s: &Sample) {
         let e = &mut self.endpoints[s.endpoint];
@@ -260,7 +274,22 @@ impl Shard {
         }
     }
 
-    /// Forgets everything, keeping allocations.
+    /// Bytes held by this shard: its fixed part per endpoint and what each endpoint's
+    /// data allocated (see [`EndpointShard::allocated_bytes`]). What a shard of many
+    /// endpoints costs is this sum, so tests and benches assert it where it is made.
+    pub fn allocated_bytes(&self) -> usize {
+        self.endpoints.capacity() * std::mem::size_of::<EndpointShard>()
+            + self
+                .endpoints
+                .iter()
+                .map(EndpointShard::allocated_bytes)
+                .sum::<usize>()
+    }
+
+    /// Forgets everything. Keeps the allocations of the endpoints that recorded
+    /// something since the last reset and frees the others' histograms (see
+    /// [`LatencyHistogram::reset`]), so a recycled shard stays as small as the traffic
+    /// of its last interval.
     pub fn reset(&mut self) {
         self.endpoints.iter_mut().for_each(EndpointShard::reset);
     }
@@ -320,12 +349,71 @@ mod tests {
         merged.merge_from(&w1);
         merged.merge_from(&w2);
         for (a, b) in merged.endpoints().iter().zip(one.endpoints()) {
-            assert_eq!(a.latency.inner(), b.latency.inner());
+            assert_eq!(a.latency, b.latency);
             assert_eq!(a.outcomes, b.outcomes);
             assert_eq!(a.statuses, b.statuses);
         }
         assert_eq!(merged.overall().completed(), 1000);
         w1.reset();
         assert_eq!(w1.overall().completed(), 0);
+    }
+
+    /// Issue 18: a 1000-endpoint shard held four whole-range histograms per endpoint
+    /// (557 MB at a 60 s bound) whether or not an endpoint saw traffic. Now an
+    /// endpoint costs its fixed size until it records, and a busy one what its values
+    /// need.
+    #[test]
+    fn a_shard_costs_what_its_endpoints_recorded() {
+        let fixed = std::mem::size_of::<EndpointShard>();
+        assert!(fixed <= 320, "fixed part per endpoint: {fixed} bytes");
+        let mut interval = Shard::new(1000, 60_000_000);
+        assert_eq!(
+            interval.allocated_bytes(),
+            1000 * fixed,
+            "nothing but the fixed part"
+        );
+        for i in 0..600u64 {
+            let endpoint = [3, 500, 999][(i % 3) as usize];
+            let s = Sample {
+                connect_us: i.is_multiple_of(50).then_some(300),
+                ..sample(endpoint, Outcome::Success, 200 + i * 3)
+            };
+            interval.record(&s);
+            interval.record_send(endpoint, Some(40), false);
+        }
+        // Three busy endpoints, four histograms each of values under 2 ms: 16 KiB each.
+        let busy = interval.allocated_bytes() - 1000 * fixed;
+        assert!(
+            busy <= 3 * 4 * 17 * 1024,
+            "{busy} bytes for 3 busy endpoints"
+        );
+
+        // The totals: every endpoint saw requests of up to 100 ms.
+        let mut totals = Shard::new(1000, 60_000_000);
+        totals.merge_from(&interval);
+        let mut all = Shard::new(1000, 60_000_000);
+        for e in 0..1000 {
+            all.record(&sample(e, Outcome::Success, 100_000));
+            all.record_send(e, Some(40), false);
+        }
+        totals.merge_from(&all);
+        let per_endpoint = totals.allocated_bytes() / 1000;
+        // Latency and service time to 100 ms (64 KiB each), send lag (16 KiB): a quarter
+        // of the 557 KB every endpoint cost before, however idle.
+        assert!(
+            per_endpoint <= 145 * 1024,
+            "{per_endpoint} bytes per busy endpoint"
+        );
+
+        // A recycled shard keeps only the endpoints of its last interval.
+        interval.reset();
+        interval.record(&sample(7, Outcome::Success, 500));
+        interval.reset();
+        let kept = interval.allocated_bytes() - 1000 * fixed;
+        assert!(
+            kept <= 2 * 17 * 1024,
+            "{kept} bytes kept for endpoint 7 alone"
+        );
+        assert_eq!(interval.overall().completed(), 0);
     }
 }
