@@ -70,6 +70,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     if budgets.is_empty() {
         say_err!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
     }
+    crate::startup::check_descriptors(&scenario, args.workers, true)?;
     preflight(
         &scenario,
         args.insecure,
@@ -351,7 +352,7 @@ fn run_step(
         pin_workers: !args.no_pin,
     };
     let data = loadgate_engine::run(cfg, &mut Quiet)
-        .map_err(|e| Halt::Failed(Failure::config(e.to_string())))?;
+        .map_err(|e| Halt::Failed(crate::startup::engine_failure(e)))?;
     if data.stop == StopReason::Interrupted {
         return Err(Halt::Interrupted);
     }

@@ -5,12 +5,12 @@
 //! | 0 | pass: a valid run, every SLO budget held |
 //! | 1 | fail: at least one budget breached (including an `abort_on_fail` stop) |
 //! | 2 | usage or configuration error: bad flags, invalid scenario |
-//! | 3 | invalid run: the generator could not hold the load (rate, late or dropped sends) |
+//! | 3 | invalid run: the generator could not hold the load (rate, late or dropped sends, its own descriptors); also a run refused before any load because loadgate's own resources cannot start it (open-file limit, threads) |
 //! | 4 | target never healthy: `--wait-healthy` gave up |
 //! | 5 | regression: valid and within budgets, but worse than the baseline beyond noise |
 //! | 6 | the target cannot be reached before any load: its host name does not resolve, or the TLS handshake fails |
 //! | 7 | output not written: the output folder is unwritable or too full before any load, or a run that would have exited 0 (or 5) could not write all its files; the verdict and tables are still printed, and a breach (1), an invalid run (3) or an interrupt (130) keeps its own code |
-//! | 70 | internal error: a bug in loadgate |
+//! | 70 | internal error: a bug in loadgate (a worker panicked) |
 //! | 130 | interrupted (Ctrl-C / SIGTERM): results up to the stop are written, marked `interrupted` |
 
 use std::fmt;

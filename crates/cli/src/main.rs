@@ -19,6 +19,7 @@ mod output;
 mod progress;
 mod report_cmd;
 mod run_cmd;
+mod startup;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -315,6 +316,8 @@ fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread or runtime exists.
+    startup::prepare();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(*args),

@@ -42,6 +42,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     };
 
     check_start_at(args.start_at)?;
+    let open = scenario.load.model == LoadModel::Open;
+    crate::startup::check_descriptors(&scenario, args.workers, open)?;
     if let (Some(seg), Some(data)) = (args.segment, &scenario.data) {
         if (data.rows.len() as u64) < seg.count {
             return Err(Failure::config(format!(
@@ -113,7 +115,13 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         loadgate_engine::run(cfg, observer)
     });
     progress.finish();
-    let data = data.map_err(|e| Failure::config(e.to_string()))?;
+    let data = data.map_err(|e| {
+        // A run that never ran leaves no file that looks like a finished one.
+        for name in ["timeseries.jsonl", "intervals.hlog"] {
+            let _ = std::fs::remove_file(dir.path().join(name));
+        }
+        crate::startup::engine_failure(e)
+    })?;
 
     // Judge.
     let j = judge_run(&scenario, &names, &data);
@@ -834,20 +842,38 @@ fn first_env(names: &[&str]) -> Option<String> {
 }
 
 /// SIGINT / SIGTERM: the first stops issuing (in-flight requests get the grace period),
-/// the second stops waiting. Either way the run's results are written.
+/// the second stops waiting. Either way the run's results are written. Returns once the
+/// handlers are in place (so the thread's descriptors are taken before the workers'),
+/// or with a warning when they cannot be: the run goes on, and a signal then ends it
+/// the default way. Never panics: tokio's signal pipe exists already
+/// (`startup::prepare`), so a runtime short of descriptors is an error here.
 pub(crate) fn watch_signals(stop: StopSignal) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let spawned = std::thread::Builder::new().name("loadgate-signals".into()).spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = ready_tx.send(Err(format!("cannot start its runtime: {e}")));
+                return;
+            }
+        };
         rt.block_on(async move {
             #[cfg(unix)]
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => return,
+            let (mut int, mut term) = {
+                use tokio::signal::unix::{signal, SignalKind};
+                match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+                    (Ok(i), Ok(t)) => (i, t),
+                    (Err(e), _) | (_, Err(e)) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                }
             };
+            let _ = ready_tx.send(Ok(()));
             loop {
                 #[cfg(unix)]
                 tokio::select! {
-                    r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                    _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
                 #[cfg(not(unix))]
@@ -864,9 +890,17 @@ pub(crate) fn watch_signals(stop: StopSignal) {
             }
         });
     });
-    if let Err(e) = spawned {
-        say_err!("warning: Ctrl-C will not stop the run gracefully: {e}");
-    }
+    let why = match spawned {
+        Err(e) => e.to_string(),
+        Ok(_) => match ready_rx.recv() {
+            Ok(Ok(())) => return,
+            Ok(Err(why)) => why,
+            Err(_) => "the signal thread ended".into(),
+        },
+    };
+    say_err!(
+        "warning: Ctrl-C and SIGTERM will not stop the run gracefully (no results written): {why}"
+    );
 }
 
 /// Fails before any load when the target's host name does not resolve.

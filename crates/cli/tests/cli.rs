@@ -732,6 +732,63 @@ fn running_out_of_descriptors_is_the_generators_failure_not_the_targets() {
     assert_eq!(c.summary()["overall"]["local_errors"], 0);
 }
 
+/// Issue 18: under a small open-file limit, loadgate panicked ("failed to create
+/// UnixStream"), hung waiting for a worker that had died, or failed with "cannot start a
+/// runtime" (exit 2) leaving an empty `timeseries.jsonl` behind. Now every limit too
+/// small to start ends quickly, without a panic, as exit 3 with the fix, and writes
+/// nothing that looks like a finished run.
+#[test]
+fn a_descriptor_limit_too_small_to_start_is_refused_with_the_fix_never_a_panic_or_a_hang() {
+    let c = Case::new(&scenario(
+        "model = \"closed\"\nstages = [{ duration = \"2s\", vus = 1 }]",
+        "",
+    ));
+    let run_under = |limit: u32| {
+        let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let out = c.dir.path().join(format!("run-{limit}"));
+        let mut child = Command::new("prlimit")
+            .arg(format!("--nofile={limit}:{limit}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_loadgate"))
+            .args(["run", "s.toml", "-q", "--workers", "2", "--out"])
+            .arg(&out)
+            .current_dir(c.dir.path())
+            .env_remove("LOADGATE_TARGET")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A hang fails the test instead of hanging it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let o = child.wait_with_output().unwrap();
+                panic!("limit {limit}: still running after 60 s\n{}", text(&o));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        (child.wait_with_output().unwrap(), out)
+    };
+    for limit in [6, 8, 10, 12, 16, 20, 24] {
+        let (o, out) = run_under(limit);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "limit {limit}: {}", text(&o));
+        assert_eq!(code(&o), 3, "limit {limit}: {}", text(&o));
+        assert!(
+            stderr.contains("ulimit -Hn") && stderr.contains("LimitNOFILE="),
+            "limit {limit}: {stderr}"
+        );
+        for name in ["summary.json", "timeseries.jsonl", "intervals.hlog"] {
+            assert!(!out.join(name).exists(), "limit {limit}: {name} was left");
+        }
+    }
+    // With enough descriptors the same run passes.
+    let (o, out) = run_under(64);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(out.join("summary.json").exists());
+}
+
 #[test]
 fn validate_checks_the_target_profile_too() {
     let c = Case::new(&scenario(OPEN_2S, ""));

@@ -23,7 +23,9 @@ pub mod schedule;
 pub mod segment;
 mod worker;
 
-pub use run::{run, IntervalView, Observer, RunConfig, RunData, StopReason, StopSignal};
+pub use run::{
+    run, worker_count, IntervalView, Observer, RunConfig, RunData, StopReason, StopSignal,
+};
 pub use segment::Segment;
 
 /// Why a run could not start.
@@ -48,10 +50,32 @@ pub enum EngineError {
         /// What happened.
         message: String,
     },
+    /// A worker found no descriptor to start with: the open-file limit is too small.
+    #[error(
+        "worker {worker} cannot start: {message}: loadgate ran out of file descriptors\n  hint: {}",
+        fds::HINT
+    )]
+    Descriptors {
+        /// Worker index.
+        worker: usize,
+        /// What failed.
+        message: String,
+    },
+    /// A worker panicked (a bug in loadgate).
+    #[error("worker {worker} panicked: {message}")]
+    Panicked {
+        /// Worker index.
+        worker: usize,
+        /// The panic's message.
+        message: String,
+    },
+    /// A worker ended before the load began without saying why.
+    #[error("a worker stopped before the run began")]
+    NotStarted,
     /// The segment cannot be run as asked.
     #[error("{0}")]
     Segment(String),
     /// A thread could not be started.
-    #[error("cannot start worker thread: {0}")]
+    #[error("cannot start a thread: {0}\n  hint: the machine or its limits (`ulimit -u`, a container's pids limit, memory) allow no more threads")]
     Thread(#[from] std::io::Error),
 }

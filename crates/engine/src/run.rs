@@ -172,20 +172,45 @@ pub struct RunData {
     pub pauses: Option<Pauses>,
 }
 
+/// How many worker threads a run of `scenario` starts when asked for `requested` (0: one
+/// per available core).
+pub fn worker_count(requested: usize, scenario: &Scenario) -> usize {
+    let workers = if requested == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        requested
+    };
+    // A fixed pool smaller than the worker count: a worker without a connection could
+    // send nothing, so fewer workers share it.
+    workers
+        .min(scenario.load.connections.unwrap_or(usize::MAX))
+        .max(1)
+}
+
+/// Why the run could not start, once the workers that did start have been let go: the
+/// first failure a worker reported, else `fallback`.
+fn start_failure(
+    rx: &mpsc::Receiver<Msg>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+    fallback: EngineError,
+) -> EngineError {
+    // The gate has failed, so no worker waits at it; each returns without load.
+    for h in handles {
+        let _ = h.join();
+    }
+    rx.try_iter()
+        .find_map(|m| match m {
+            Msg::Failed { worker, failure } => Some(failure.into_error(worker)),
+            _ => None,
+        })
+        .unwrap_or(fallback)
+}
+
 /// Runs `cfg`, calling `observer` once per second. Blocks until the run ends.
 pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, EngineError> {
     let scenario = cfg.scenario.clone();
     let endpoints = scenario.endpoints.len();
-    let workers = if cfg.workers == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        cfg.workers
-    };
-    // A fixed pool smaller than the worker count: a worker without a connection could
-    // send nothing, so fewer workers share it.
-    let workers = workers
-        .min(scenario.load.connections.unwrap_or(usize::MAX))
-        .max(1);
+    let workers = worker_count(cfg.workers, &scenario);
     let histogram_max_us = (scenario.timeout.as_micros() as u64)
         .saturating_mul(3)
         .max(60_000_000);
@@ -201,7 +226,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         }
     }
     let start_cell = Arc::new(std::sync::OnceLock::new());
-    let ready = Arc::new(std::sync::Barrier::new(workers + 1));
+    let ready = Arc::new(worker::Gate::new(workers + 1));
     let arrivals = Arc::new(std::sync::atomic::AtomicU64::new(0));
 
     let cpus = crate::affinity::plan(
@@ -239,14 +264,21 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             segment,
             cpu,
         };
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("loadgate-worker-{index}"))
-                .spawn(move || worker::run(spec))?,
-        );
+        match std::thread::Builder::new()
+            .name(format!("loadgate-worker-{index}"))
+            .spawn(move || worker::run(spec))
+        {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                ready.fail();
+                return Err(start_failure(&rx, handles, EngineError::Thread(e)));
+            }
+        }
     }
     drop(tx);
-    ready.wait();
+    if !ready.wait() {
+        return Err(start_failure(&rx, handles, EngineError::NotStarted));
+    }
     // Every worker has its client and requests built; begin a moment from now, or at
     // the agreed time.
     let started_at;
@@ -267,15 +299,23 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             Instant::now() + lead
         }
     };
-    start_cell.set(start).expect("set once");
-    // The open model's lateness is what pauses explain; a closed model has no schedule
-    // to be late for, and its full-throughput runs would pay for a thread that wakes
-    // 1,000 times a second on cores that are already busy.
+    let _ = start_cell.set(start); // set here only
+                                   // The open model's lateness is what pauses explain; a closed model has no schedule
+                                   // to be late for, and its full-throughput runs would pay for a thread that wakes
+                                   // 1,000 times a second on cores that are already busy.
     let meter = match scenario.load.model {
-        LoadModel::Open => Some(PauseMeter::start(start, scenario.load.late_tolerance)?),
+        LoadModel::Open => match PauseMeter::start(start, scenario.load.late_tolerance) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                ready.fail();
+                return Err(start_failure(&rx, handles, EngineError::Thread(e)));
+            }
+        },
         LoadModel::Closed => None,
     };
-    ready.wait();
+    if !ready.wait() {
+        return Err(start_failure(&rx, handles, EngineError::NotStarted));
+    }
     observer.started(started_at);
 
     let warmup_secs = scenario.load.warmup.as_secs_f64().ceil() as u64;
@@ -409,12 +449,9 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                     warmup.merge_from(&shard);
                 }
             }
-            Msg::Failed { worker, error } => {
+            Msg::Failed { worker, failure: f } => {
                 done[worker] = true;
-                failure.get_or_insert(EngineError::Worker {
-                    worker,
-                    message: error,
-                });
+                failure.get_or_insert(f.into_error(worker));
                 cfg.stop.trigger();
             }
         }

@@ -44,8 +44,86 @@ pub(crate) enum Msg {
     /// after it: warm-up data, sent once at the end so that no measured second holds
     /// them.
     WarmupTail { shard: Shard },
-    /// The worker could not start.
-    Failed { worker: usize, error: String },
+    /// The worker could not start, or panicked.
+    Failed { worker: usize, failure: Failure },
+}
+
+/// Why a worker stopped before its time.
+pub(crate) enum Failure {
+    /// Its client or requests could not be built.
+    Setup(String),
+    /// It found no descriptor for its runtime.
+    Descriptors(String),
+    /// It panicked (a bug).
+    Panicked(String),
+}
+
+impl Failure {
+    pub(crate) fn into_error(self, worker: usize) -> crate::EngineError {
+        use crate::EngineError;
+        match self {
+            Failure::Setup(message) => EngineError::Worker { worker, message },
+            Failure::Descriptors(message) => EngineError::Descriptors { worker, message },
+            Failure::Panicked(message) => EngineError::Panicked { worker, message },
+        }
+    }
+}
+
+/// Where every worker and the aggregator meet twice before the load: once when all are
+/// ready, once after the start time is set. Unlike `std::sync::Barrier` it can be
+/// failed: a party that cannot start says so, and every wait, present and future,
+/// returns `false` at once instead of blocking forever.
+pub(crate) struct Gate {
+    parties: usize,
+    state: std::sync::Mutex<GateState>,
+    changed: std::sync::Condvar,
+}
+
+struct GateState {
+    arrived: usize,
+    round: u64,
+    failed: bool,
+}
+
+impl Gate {
+    pub(crate) fn new(parties: usize) -> Gate {
+        Gate {
+            parties,
+            state: std::sync::Mutex::new(GateState {
+                arrived: 0,
+                round: 0,
+                failed: false,
+            }),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for every party; `false` when the gate failed instead.
+    pub(crate) fn wait(&self) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.failed {
+            return false;
+        }
+        s.arrived += 1;
+        if s.arrived == self.parties {
+            s.arrived = 0;
+            s.round += 1;
+            self.changed.notify_all();
+            return true;
+        }
+        let round = s.round;
+        while s.round == round && !s.failed {
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        s.round != round
+    }
+
+    /// Fails the gate: every waiting and later `wait` returns `false`.
+    pub(crate) fn fail(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.failed = true;
+        self.changed.notify_all();
+    }
 }
 
 pub(crate) struct WorkerSpec {
@@ -58,7 +136,7 @@ pub(crate) struct WorkerSpec {
     /// Set by the aggregator between the two waits on `ready`.
     pub start: Arc<std::sync::OnceLock<Instant>>,
     /// Every worker and the aggregator: once when ready, once after `start` is set.
-    pub ready: Arc<std::sync::Barrier>,
+    pub ready: Arc<Gate>,
     pub histogram_max_us: u64,
     pub tx: mpsc::Sender<Msg>,
     pub spare: mpsc::Receiver<Shard>,
@@ -122,41 +200,57 @@ struct Ctx {
 }
 
 pub(crate) fn run(spec: WorkerSpec) {
+    let (tx, worker, gate) = (spec.tx.clone(), spec.index, spec.ready.clone());
+    // A panic anywhere in the worker must not leave the aggregator waiting: before the
+    // start it breaks the gate (so no one waits for this worker there), after it the
+    // `Failed` message ends the run.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(spec)));
+    if let Err(panic) = outcome {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let _ = tx.send(Msg::Failed {
+            worker,
+            failure: Failure::Panicked(message),
+        });
+        gate.fail();
+    }
+}
+
+fn work(spec: WorkerSpec) {
     // Best effort: a container may forbid it, and the run is valid either way.
     let pinned = spec.cpu.filter(|&cpu| crate::affinity::pin_current(cpu));
     let tx = spec.tx.clone();
     let worker = spec.index;
-    let ready = spec.ready.clone();
-    // Whatever happens, take part in both barrier waits so no one else blocks forever.
-    let start_gate = |ok: bool| {
-        ready.wait();
-        ready.wait();
-        ok
+    let gate = spec.ready.clone();
+    // A worker that cannot start says why, then breaks the gate: the run ends before
+    // any load, and no one waits for this worker.
+    let fail = |failure: Failure| {
+        let _ = tx.send(Msg::Failed { worker, failure });
+        gate.fail();
     };
+    // With tokio's `signal` feature every runtime with I/O also duplicates the signal
+    // pipe; the binary creates that pipe first thing (`startup::prepare`), so a build
+    // short of descriptors fails here with EMFILE instead of panicking in tokio.
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            start_gate(false);
-            let _ = tx.send(Msg::Failed {
-                worker,
-                error: format!("cannot start a runtime: {e}"),
-            });
-            return;
+        Err(e) if crate::fds::is_exhaustion(&e) => {
+            return fail(Failure::Descriptors(format!("cannot start a runtime: {e}")));
         }
+        Err(e) => return fail(Failure::Setup(format!("cannot start a runtime: {e}"))),
     };
     let local = tokio::task::LocalSet::new();
+    let (fail, gate) = (&fail, &gate);
     local.block_on(&rt, async move {
         let scenario = spec.scenario.clone();
         let (client, prepared) = match setup(&scenario, &spec) {
             Ok(parts) => parts,
-            Err(error) => {
-                start_gate(false);
-                let _ = tx.send(Msg::Failed { worker, error });
-                return;
-            }
+            Err(error) => return fail(Failure::Setup(error)),
         };
         let weights: Vec<u32> = scenario.endpoints.iter().map(|e| e.weight).collect();
         let ctx = Rc::new(Ctx {
@@ -178,7 +272,10 @@ pub(crate) fn run(spec: WorkerSpec) {
         });
         // Ready: the client and requests are built. The aggregator fixes the start time
         // only once every worker is here, so no first send is late because of start-up.
-        start_gate(true);
+        // A broken gate: another worker (or the aggregator) could not start; no load.
+        if !(gate.wait() && gate.wait()) {
+            return;
+        }
         // No coarse sleep to `start` here: tokio rounds timers up by up to 1 ms, which
         // would make arrival 0 (due exactly at `start`) late. Each model waits precisely.
 
@@ -578,5 +675,35 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
                 _ = stop.wait_for(|s| *s >= STOP) => break,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::Gate;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_failed_gate_lets_every_waiter_go_instead_of_blocking_forever() {
+        let gate = Arc::new(Gate::new(3));
+        let waiter = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.wait())
+        };
+        // The third party never comes: it fails the gate instead.
+        gate.fail();
+        assert!(!waiter.join().unwrap());
+        assert!(!gate.wait(), "later waits return at once too");
+    }
+
+    #[test]
+    fn a_gate_opens_twice_when_every_party_comes() {
+        let gate = Arc::new(Gate::new(2));
+        let other = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.wait() && gate.wait())
+        };
+        assert!(gate.wait() && gate.wait());
+        assert!(other.join().unwrap());
     }
 }
