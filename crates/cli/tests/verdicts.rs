@@ -534,3 +534,43 @@ fn ctrl_c_during_the_health_wait_ends_it_with_exit_130() {
     );
     assert!(!c.out().join("summary.json").exists());
 }
+
+/// Regression (second review): with `connections = 2` against a 200 ms target at 20/s,
+/// requests that timed out waiting for a connection of loadgate's own pool were counted
+/// as sent and as the target's timeouts (FAIL, "sent 100%"). The wait is the generator's:
+/// a request is sent when its turn comes, one that waits a whole timeout is dropped, and
+/// the run is INVALID. A hanging target with the same pool still fails.
+#[test]
+fn a_full_connection_pool_is_the_generators_shortfall_and_a_hanging_target_still_fails() {
+    let profile =
+        "[[route]]\npath = \"/slow\"\nlatency = { dist = \"fixed\", value = \"200ms\" }\n\
+                   [[route]]\npath = \"/hang\"\nlatency = { dist = \"fixed\", value = \"30s\" }\n";
+    let load = "model = \"open\"\nstages = [{ duration = \"6s\", target_rps = 20 }]";
+    let slo = "budgets = [\"p95 < 1s\", \"error_rate < 1%\"]";
+    let c = get_case(profile, "/slow", "timeout = \"2s\"", load, slo);
+    let o = run_q(&c, &["--connections", "2"]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(
+        s["overall"]["errors"], 0,
+        "no timeout is the target's: {}",
+        s["overall"]
+    );
+    let dropped = s["overall"]["dropped"].as_u64().unwrap();
+    assert!(dropped > 0, "{}", s["overall"]);
+    let sent = s["overall"]["sent"].as_u64().unwrap();
+    // Two connections carry at most 2 / 0.2 s = 10 requests a second, over the 6 s and
+    // the 2 s timeout after them: never the 120 due.
+    assert!(sent <= 10 * (6 + 2) + 2, "sent {sent}");
+    assert!(
+        s["invalid_reasons"]
+            .to_string()
+            .contains("no connection of the fixed pool"),
+        "{}",
+        s["invalid_reasons"]
+    );
+    let c = get_case(profile, "/hang", "timeout = \"2s\"", load, slo);
+    let o = run_q(&c, &["--connections", "2"]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert_eq!(c.summary()["verdict"], "fail");
+}

@@ -81,6 +81,10 @@ struct Pool {
 /// attempts ahead of it end in connect errors.
 pub const CONNECTS_AT_ONCE: usize = 16;
 
+/// A request's turn for a connection ([`HttpClient::wait_turn`]): an idle connection, a
+/// place in the fixed pool to open one, or (no fixed pool, nothing idle) nothing yet.
+pub struct Turn(Option<Result<Conn, tokio::sync::OwnedSemaphorePermit>>);
+
 /// Who may open a connection, and who is waiting for one.
 struct Gate {
     connects: Semaphore,
@@ -110,7 +114,7 @@ impl Drop for Waiting<'_> {
     }
 }
 
-enum Conn {
+pub(crate) enum Conn {
     H1(H1),
     H2(http2::SendRequest<Body>),
 }
@@ -353,12 +357,14 @@ impl HttpClient {
         origin: &Origin,
         req: &Built,
         keep: usize,
+        turn: Option<Turn>,
     ) -> Result<Reply, SendError> {
         let pool = self.pool_of(origin);
         let mut resent = false;
+        let mut turn = turn;
         loop {
             let (conn, connect) = self
-                .acquire(pool, origin)
+                .acquire(pool, origin, turn.take())
                 .await
                 .map_err(|e| SendError { resent, ..e })?;
             let reused = connect.is_none();
@@ -455,7 +461,7 @@ impl HttpClient {
         })?;
         let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let req = Built::get(&origin, path);
-        match tokio::time::timeout(timeout, self.exchange(&origin, &req, 0)).await {
+        match tokio::time::timeout(timeout, self.exchange(&origin, &req, 0, None)).await {
             Ok(Ok(reply)) => Ok(reply.status),
             Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error)),
             Err(_) => Err(ProbeError {
@@ -533,21 +539,18 @@ impl HttpClient {
         &self,
         pool: usize,
         origin: &Origin,
+        turn: Option<Turn>,
     ) -> Result<(Conn, Option<Duration>), SendError> {
-        if let Some(conn) = self.checkout(pool) {
-            return Ok((conn, None));
-        }
-        let gate = self.pools.borrow()[pool].gate.clone();
-        let slot = match &gate.slots {
-            Some(slots) => match self
-                .first_of(pool, &gate, slots.clone().acquire_owned())
-                .await
-            {
-                Ok(conn) => return Ok((conn, None)),
-                Err(slot) => Some(slot.expect("the semaphore is never closed")),
+        let slot = match turn {
+            Some(Turn(Some(Ok(conn)))) => return Ok((conn, None)),
+            Some(Turn(Some(Err(slot)))) => Some(slot),
+            Some(Turn(None)) | None => match self.wait_turn_in(pool).await.0 {
+                Some(Ok(conn)) => return Ok((conn, None)),
+                Some(Err(slot)) => Some(slot),
+                None => None,
             },
-            None => None,
         };
+        let gate = self.pools.borrow()[pool].gate.clone();
         let attempt = match self.first_of(pool, &gate, gate.connects.acquire()).await {
             Ok(conn) => return Ok((conn, None)),
             Err(permit) => permit.expect("the semaphore is never closed"),
@@ -560,6 +563,36 @@ impl HttpClient {
         let conn = self.connect(pool, origin, slot).await?;
         drop(attempt);
         Ok((conn, Some(started.elapsed())))
+    }
+
+    /// Whether requests wait for a place in a fixed pool (`connections = N`).
+    pub fn fixed_pool(&self) -> bool {
+        self.connections.is_some()
+    }
+
+    /// A request's turn at `origin`: an idle connection, or (with a fixed pool) a place
+    /// in it to open one, waiting for either as long as it takes. With a fixed pool that
+    /// wait is the generator's, not the target's: the caller times it like a late send
+    /// (inside latency, outside service time) and starts the request's timeout once the
+    /// turn has come. Without one there is nothing to wait for here.
+    pub async fn wait_turn(&self, origin: &Origin) -> Turn {
+        let pool = self.pool_of(origin);
+        self.wait_turn_in(pool).await
+    }
+
+    async fn wait_turn_in(&self, pool: usize) -> Turn {
+        if let Some(conn) = self.checkout(pool) {
+            return Turn(Some(Ok(conn)));
+        }
+        let gate = self.pools.borrow()[pool].gate.clone();
+        match &gate.slots {
+            Some(slots) => Turn(Some(
+                self.first_of(pool, &gate, slots.clone().acquire_owned())
+                    .await
+                    .map_err(|slot| slot.expect("the semaphore is never closed")),
+            )),
+            None => Turn(None),
+        }
     }
 
     /// Waits for whichever comes first: a connection given back to `pool` (taken at
@@ -1038,6 +1071,8 @@ fn render_static(t: &Template) -> Vec<u8> {
 /// `(intended, started)`: when the request was due (open model; when it was sent in the
 /// closed model) and when the generator got to it. Latency runs from the first, service
 /// time and the timeout from the second, so latency is the send lag plus service time.
+/// `turn`: the connection (or place in the fixed pool) the request already waited for
+/// ([`HttpClient::wait_turn`]), if it did.
 pub async fn execute(
     client: &HttpClient,
     endpoint: usize,
@@ -1045,6 +1080,7 @@ pub async fn execute(
     req: Built,
     (intended, sent): (Instant, Instant),
     deadlines: &Deadlines,
+    turn: Option<Turn>,
 ) -> Sample {
     let keep = if prepared.checks.needs_body() {
         prepared.max_body
@@ -1052,7 +1088,7 @@ pub async fn execute(
         0
     };
     let result = deadlines
-        .run(sent, client.exchange(&prepared.origin, &req, keep))
+        .run(sent, client.exchange(&prepared.origin, &req, keep, turn))
         .await;
     let done = Instant::now();
     let (outcome, status, bytes, local, resent, connect) = match result {
@@ -1372,26 +1408,26 @@ mod tests {
             let c = client();
             let o = &server.origin;
             let get = request("GET", o);
-            let r = c.exchange(o, &get, 64).await.unwrap();
+            let r = c.exchange(o, &get, 64, None).await.unwrap();
             assert_eq!(
                 (r.status, r.bytes, &r.kept[..]),
                 (200, 11, &b"hello world"[..])
             );
-            let r = c.exchange(o, &get, 64).await.unwrap();
+            let r = c.exchange(o, &get, 64, None).await.unwrap();
             assert_eq!((r.status, &r.kept[..]), (201, &b"ok"[..]), "1xx skipped");
-            let r = c.exchange(o, &request("HEAD", o), 64).await.unwrap();
+            let r = c.exchange(o, &request("HEAD", o), 64, None).await.unwrap();
             assert_eq!((r.status, r.bytes), (200, 0), "HEAD has no body");
-            let r = c.exchange(o, &get, 64).await.unwrap();
+            let r = c.exchange(o, &get, 64, None).await.unwrap();
             assert_eq!(&r.kept[..], b"abcd", "an answer split anywhere");
-            let r = c.exchange(o, &get, 2).await.unwrap();
+            let r = c.exchange(o, &get, 2, None).await.unwrap();
             assert_eq!((r.bytes, &r.kept[..]), (2, &b"ok"[..]), "a 40 KiB head");
             // One connection so far: every answer above left it reusable.
             assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
-            let r = c.exchange(o, &get, 64).await.unwrap();
+            let r = c.exchange(o, &get, 64, None).await.unwrap();
             assert_eq!(&r.kept[..], b"until close");
-            let r = c.exchange(o, &get, 64).await.unwrap();
+            let r = c.exchange(o, &get, 64, None).await.unwrap();
             assert_eq!(&r.kept[..], b"old");
-            c.exchange(o, &get, 64).await.unwrap();
+            c.exchange(o, &get, 64, None).await.unwrap();
             // A body read to the close and an HTTP/1.0 answer each end their connection.
             assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
         });
@@ -1428,7 +1464,7 @@ mod tests {
                 let server = canned(vec![answer(text, true)]).await;
                 let o = &server.origin;
                 let e = client()
-                    .exchange(o, &request("GET", o), 0)
+                    .exchange(o, &request("GET", o), 0, None)
                     .await
                     .unwrap_err();
                 assert_eq!(
@@ -1453,7 +1489,7 @@ mod tests {
             // A POST is never sent twice, so it must not be sent on the dead connection.
             let post = request("POST", o);
             for _ in 0..3 {
-                let r = c.exchange(o, &post, 0).await.unwrap();
+                let r = c.exchange(o, &post, 0, None).await.unwrap();
                 assert_eq!(r.status, 200);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -1479,9 +1515,9 @@ mod tests {
             let c = client();
             let o = &server.origin;
             let get = request("GET", o);
-            let r = c.exchange(o, &get, 0).await.unwrap();
+            let r = c.exchange(o, &get, 0, None).await.unwrap();
             assert!(!r.resent && r.connect.is_some());
-            let r = c.exchange(o, &get, 0).await.unwrap();
+            let r = c.exchange(o, &get, 0, None).await.unwrap();
             assert_eq!(r.status, 200);
             assert!(r.resent, "sent again, and said so");
             assert!(r.connect.is_some(), "on a new connection");
@@ -1490,8 +1526,8 @@ mod tests {
             let server = canned(vec![ok(), unread(), ok()]).await;
             let o = &server.origin;
             let post = request("POST", o);
-            c.exchange(o, &post, 0).await.unwrap();
-            let e = c.exchange(o, &post, 0).await.unwrap_err();
+            c.exchange(o, &post, 0, None).await.unwrap();
+            let e = c.exchange(o, &post, 0, None).await.unwrap_err();
             assert_eq!(e.outcome, Outcome::IoError);
             assert!(!e.resent);
         });
@@ -1534,7 +1570,7 @@ mod tests {
                         let (c, origin) = (c.clone(), origin.clone());
                         tokio::task::spawn_local(async move {
                             let req = Built::get(&origin, "/");
-                            let _ = c.exchange(&origin, &req, 0).await;
+                            let _ = c.exchange(&origin, &req, 0, None).await;
                         });
                     }
                     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -16,7 +16,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{watch, Notify};
 
-use crate::client::{execute, Built, ClientOptions, HttpClient, Prepared};
+use crate::client::{execute, Built, ClientOptions, HttpClient, Prepared, Turn};
 use crate::deadline::Deadlines;
 use crate::mix::Mix;
 use crate::schedule::{wake_time, Schedule};
@@ -510,15 +510,23 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
         if ctx.in_flight.get() >= cap {
             shard_for(&ctx, intended).record_drop(endpoint);
         } else if let Some(req) = build_request(&ctx, endpoint, i, k, intended) {
-            let lag = now.saturating_duration_since(intended);
-            shard_for(&ctx, intended).record_send(endpoint, Some(micros(lag)), lag > tolerance);
             // Counted in flight now, not when the task first runs, so the cap holds.
             ctx.in_flight.set(ctx.in_flight.get() + 1);
             let c = ctx.clone();
-            tokio::task::spawn_local(async move {
-                c.in_flight.set(c.in_flight.get() - 1);
-                send_and_record(c, endpoint, req, intended, now).await;
-            });
+            if c.client.fixed_pool() {
+                // Sent, and timed, once it has its turn in the pool.
+                tokio::task::spawn_local(async move {
+                    c.in_flight.set(c.in_flight.get() - 1);
+                    send_in_turn(c, endpoint, req, intended, tolerance).await;
+                });
+            } else {
+                let lag = now.saturating_duration_since(intended);
+                shard_for(&ctx, intended).record_send(endpoint, Some(micros(lag)), lag > tolerance);
+                tokio::task::spawn_local(async move {
+                    c.in_flight.set(c.in_flight.get() - 1);
+                    send_and_record(c, endpoint, req, intended, now, None).await;
+                });
+            }
         }
         k = claims.fetch_add(1, Ordering::Relaxed);
     }
@@ -570,6 +578,41 @@ fn build_request(ctx: &Ctx, endpoint: usize, seq: u64, local: u64, due: Instant)
     built.ok()
 }
 
+/// Open model with a fixed pool (`connections = N`): waits for the request's turn at a
+/// connection, then sends it. The wait is the generator's (its pool is full), not the
+/// target's: the request is counted sent when its turn comes, its send lag runs to then
+/// (inside latency, outside service time), and its timeout starts then. One still
+/// waiting a whole timeout after it was due is never sent: counted as dropped, as an
+/// arrival at `max_in_flight` is, never as a timeout of the target's.
+async fn send_in_turn(
+    ctx: Rc<Ctx>,
+    endpoint: usize,
+    req: Built,
+    intended: Instant,
+    tolerance: Duration,
+) {
+    ctx.in_flight.set(ctx.in_flight.get() + 1);
+    let origin = ctx.prepared[endpoint].origin();
+    let turn = ctx
+        .deadlines
+        .run(intended, ctx.client.wait_turn(origin))
+        .await;
+    ctx.in_flight.set(ctx.in_flight.get() - 1);
+    let now = Instant::now();
+    roll_over(&ctx, now);
+    match turn {
+        Ok(turn) => {
+            let lag = now.saturating_duration_since(intended);
+            shard_for(&ctx, intended).record_send(endpoint, Some(micros(lag)), lag > tolerance);
+            send_and_record(ctx, endpoint, req, intended, now, Some(turn)).await;
+        }
+        Err(_elapsed) => {
+            shard_for(&ctx, intended).record_drop(endpoint);
+            ctx.drained.notify_one();
+        }
+    }
+}
+
 /// Sends one request and records it; `in_flight` covers it until the sample is recorded.
 /// `intended` is when it was due (open model) or sent (closed), `started` when the
 /// generator got to it: latency runs from the first, service time from the second.
@@ -579,6 +622,7 @@ async fn send_and_record(
     req: Built,
     intended: Instant,
     started: Instant,
+    turn: Option<Turn>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let sample = execute(
@@ -588,6 +632,7 @@ async fn send_and_record(
         req,
         (intended, started),
         &ctx.deadlines,
+        turn,
     )
     .await;
     // The interval of the completion, even if the ticker has not woken yet.
@@ -664,7 +709,7 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
         match build_request(&ctx, endpoint, global_seq, local, now) {
             Some(req) => {
                 shard_for(&ctx, now).record_send(endpoint, None, false);
-                send_and_record(ctx.clone(), endpoint, req, now, now).await;
+                send_and_record(ctx.clone(), endpoint, req, now, now, None).await;
             }
             // Counted; let the rest of the worker run rather than spin.
             None => tokio::task::yield_now().await,

@@ -431,6 +431,7 @@ fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
             req,
             (intended, started),
             &deadlines,
+            None,
         )
         .await;
         assert_eq!(sample.outcome, Outcome::Success);

@@ -408,7 +408,7 @@ fn lag_reason(r: &BudgetResult, all: &EndpointShard) -> String {
     let lag = all.send_lag.stats();
     format!(
         "budget `{}` ({}) failed on latency from the intended send time ({}) but holds on the same requests' \
-         service time: the generator's own delay in sending (send lag p99 {:.1} ms, max {:.1} ms) could be the breach",
+         service time: the generator's own delay in sending (send lag p99 {:.1} ms, max {:.1} ms; with `connections = N`, the wait for a free connection of the pool) could be the breach",
         r.expr,
         r.scope,
         r.measured_text,
@@ -555,7 +555,7 @@ fn generator(
     }
     if r.dropped_ratio > f.max_dropped_ratio {
         reasons.push(format!(
-            "{} arrivals ({:.2}%) were dropped because max_in_flight was reached (limit {:.2}%); raise max_in_flight or lower the rate",
+            "{} arrivals ({:.2}%) were dropped, never sent: max_in_flight was reached, or (with `connections = N`) no connection of the fixed pool came free within the timeout (limit {:.2}%); raise max_in_flight or connections, or lower the rate",
             r.dropped,
             r.dropped_ratio * 100.0,
             f.max_dropped_ratio * 100.0
