@@ -23,7 +23,9 @@ use loadgate_engine::IntervalView;
 use loadgate_metrics::{EndpointShard, LatencyHistogram, Pauses, Shard};
 use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
 use loadgate_slo::judge::{judge, Input as Judged, Stop};
-use loadgate_slo::summary::{EndpointSummary, RunSummary, SegmentInfo, SegmentRun, Verdict};
+use loadgate_slo::summary::{
+    EndpointSummary, RunStart, RunSummary, SegmentInfo, SegmentRun, Verdict,
+};
 use loadgate_slo::window::{Second, WindowJudge};
 use loadgate_slo::Budget;
 
@@ -64,6 +66,9 @@ struct Slot {
     pauses: Option<Pauses>,
 }
 
+/// Each second of a run's time series with its data.
+type Intervals = Vec<(SeriesRow, Shard)>;
+
 /// One segment's run directory, read back.
 struct Input {
     run: RunDir,
@@ -77,6 +82,9 @@ struct Input {
     /// Each second of its time series, rebuilt from `timeseries.jsonl` and
     /// `intervals.hlog`.
     intervals: Vec<(SeriesRow, Shard)>,
+    /// Arrivals scheduled in its measured phase, when its summary does not say (a
+    /// recovered run).
+    scheduled: Option<f64>,
 }
 
 pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
@@ -87,6 +95,20 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     inputs.sort_by_key(|i| i.info.index);
     check_inputs(&inputs)?;
+    combine(inputs, Dest::Merge(&args))
+}
+
+/// Where the combined run goes.
+enum Dest<'a> {
+    /// A merge: a new run directory, as the flags say.
+    Merge(&'a MergeArgs),
+    /// A killed run recovered in its own directory: its streamed files stay as they are,
+    /// and the summary, histograms and reports are added beside them.
+    Recover(&'a Path),
+}
+
+/// Adds the inputs up, judges them as one run, and writes that run.
+fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
     let first = &inputs[0];
     let names: Vec<String> = first
         .run
@@ -166,8 +188,14 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
     let (global, per_endpoint) = plan_budgets(&plan.budgets, &names)?;
     let scheduled: f64 = inputs
         .iter()
-        .filter_map(|i| i.run.summary.rate.as_ref())
-        .map(|r| r.scheduled)
+        .filter_map(|i| {
+            i.run
+                .summary
+                .rate
+                .as_ref()
+                .map(|r| r.scheduled)
+                .or(i.scheduled)
+        })
         .sum();
     let missed: u64 = inputs
         .iter()
@@ -231,9 +259,18 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
             ));
         }
     }
-    let (stop, stop_detail) = match stopped {
-        None => ("completed".to_string(), None),
-        Some(i) => (
+    let (stop, stop_detail) = match (stopped, &into) {
+        (None, _) => ("completed".to_string(), None),
+        (Some(i), Dest::Recover(_)) => (
+            i.run.summary.stop.clone(),
+            Some(format!(
+                "the run was killed after {:.0} s of its {:.0} s profile (no summary was written); recovered by `loadgate report` from the {} whole seconds of its time series and interval log: status codes, bytes, send lag and connect times are not in them",
+                warmup_s + measured_s,
+                i.run.summary.duration_s,
+                i.intervals.len()
+            )),
+        ),
+        (Some(i), Dest::Merge(_)) => (
             i.run.summary.stop.clone(),
             Some(format!(
                 "segment {}/{}: {}",
@@ -254,31 +291,37 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
 
     let started_at = UNIX_EPOCH + Duration::from_millis(t0);
     let seconds = intervals.len() as f64;
-    let dir = output::OutDir::new_run(
-        args.out.as_deref(),
-        &args.reports_dir,
-        &format!("{}-merged", first.run.summary.scenario),
-        started_at,
-        output::bytes_needed(seconds, names.len()),
-    )?;
+    let dir = match &into {
+        Dest::Merge(args) => output::OutDir::new_run(
+            args.out.as_deref(),
+            &args.reports_dir,
+            &format!("{}-merged", first.run.summary.scenario),
+            started_at,
+            output::bytes_needed(seconds, names.len()),
+        )?,
+        Dest::Recover(folder) => output::OutDir::at(folder.to_path_buf()),
+    };
 
-    // The time series, through the same writer as `loadgate run`.
-    let quiet = Progress::new(true, Duration::ZERO);
-    crate::run_cmd::write_series(&dir, started_at, &names, open, &quiet, |observer| {
-        let mut cumulative = Shard::new(names.len(), max_us);
-        for (&index, slot) in &intervals {
-            cumulative.merge_from(&slot.data);
-            observer.interval(&IntervalView {
-                index,
-                warmup: slot.warmup,
-                drain: slot.drain,
-                data: &slot.data,
-                target: slot.target,
-                cumulative: &cumulative,
-                pauses: slot.pauses,
-            });
-        }
-    });
+    // The time series, through the same writer as `loadgate run` (a recovered run keeps
+    // its own).
+    if let Dest::Merge(_) = into {
+        let quiet = Progress::new(true, Duration::ZERO);
+        crate::run_cmd::write_series(&dir, started_at, &names, open, &quiet, |observer| {
+            let mut cumulative = Shard::new(names.len(), max_us);
+            for (&index, slot) in &intervals {
+                cumulative.merge_from(&slot.data);
+                observer.interval(&IntervalView {
+                    index,
+                    warmup: slot.warmup,
+                    drain: slot.drain,
+                    data: &slot.data,
+                    target: slot.target,
+                    cumulative: &cumulative,
+                    pauses: slot.pauses,
+                });
+            }
+        });
+    }
 
     let overall = measured.overall();
     let s = &first.run.summary;
@@ -332,20 +375,32 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         files: s.files.clone(),
         git_commit: s.git_commit.clone(),
         ci_run: s.ci_run.clone(),
-        segment: None,
-        merged_from: inputs.iter().map(segment_run).collect(),
+        segment: match into {
+            Dest::Recover(_) => first.run.summary.segment.clone(),
+            Dest::Merge(_) => None,
+        },
+        merged_from: match into {
+            Dest::Recover(_) => Vec::new(),
+            Dest::Merge(_) => inputs.iter().map(segment_run).collect(),
+        },
     };
     let histograms = HistogramsFile::new(&names, &measured, &warmup);
     dir.write_json("histograms.json", &histograms);
     if dir.write_json("summary.json", &summary) {
-        output::link_latest(&args.reports_dir, dir.path());
+        if let Dest::Merge(args) = into {
+            output::link_latest(&args.reports_dir, dir.path());
+        }
     }
 
+    let (report, summary_md) = match into {
+        Dest::Merge(args) => (!args.no_report, args.summary_md.as_deref()),
+        Dest::Recover(_) => (true, None),
+    };
     let mut note = String::new();
-    if !args.no_report {
+    if report {
         match RunDir::with(dir.path(), summary.clone(), Some(histograms), "") {
             Ok(merged) => {
-                crate::report_cmd::write_reports(&merged, &dir, args.summary_md.as_deref(), None);
+                crate::report_cmd::write_reports(&merged, &dir, summary_md, None);
                 if dir.problems().iter().all(|p| p.file != "report.html") {
                     note.push_str(&format!(
                         "report: {}\n",
@@ -358,6 +413,12 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
     }
     note.push_str(&dir.problem_lines());
 
+    if let Dest::Recover(_) = into {
+        // The report command's own outcome: the recovered run's verdict is in its files
+        // and on the console, and a killed run never passes.
+        crate::run_cmd::tell(&summary, dir.path(), &note);
+        return Ok(dir.exit(Exit::Pass));
+    }
     let mut out = format!(
         "merged {} segments of `{}`:\n",
         inputs.len(),
@@ -523,40 +584,7 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
         None => None,
     };
 
-    // The time series: counts from timeseries.jsonl, histograms from intervals.hlog.
-    let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
-    let hlog_path = run.dir.join("intervals.hlog");
-    let hlog = std::fs::read(&hlog_path).map_err(|e| bad("intervals.hlog", e.to_string()))?;
-    let mut by_interval = read_hlog(&hlog).map_err(|e| bad("intervals.hlog", e))?;
-    let tags: Vec<String> = names.iter().map(|n| crate::run_cmd::tag_name(n)).collect();
-    let mut intervals = Vec::new();
-    for row in &run.series {
-        let mut hists = by_interval.remove(&row.t).unwrap_or_default();
-        let mut take = |tag: &str| {
-            hists
-                .remove(tag)
-                .unwrap_or_else(|| LatencyHistogram::new(max_us))
-        };
-        let mut shard_endpoints = Vec::new();
-        for (k, tag) in tags.iter().enumerate() {
-            let mut e = EndpointShard::new(max_us);
-            e.latency = take(tag);
-            e.service = take(&format!("{tag}.service"));
-            if let Some(r) = row.endpoints.get(k) {
-                e.outcomes = r.outcomes;
-                e.sent = r.sent;
-                e.due_successes = r.due_successes.clone();
-            }
-            shard_endpoints.push(e);
-        }
-        // Late and dropped are counted per interval for all endpoints only; they are
-        // carried on the first endpoint, which is where the row reads them back from.
-        if let Some(e) = shard_endpoints.first_mut() {
-            e.late = row.late;
-            e.dropped = row.dropped;
-        }
-        intervals.push((row.clone(), Shard::from_endpoints(shard_endpoints)));
-    }
+    let (intervals, _) = intervals_of(&run, max_us)?;
     Ok(Input {
         run,
         info,
@@ -564,6 +592,7 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
         warmup: Shard::from_endpoints(warm),
         warmup_all,
         intervals,
+        scheduled: None,
     })
 }
 
@@ -601,11 +630,184 @@ fn counted(
     })
 }
 
+/// Each second of a run directory's time series, rebuilt: counts from
+/// `timeseries.jsonl`, histograms from `intervals.hlog`; and the log's start time, in
+/// milliseconds since the Unix epoch.
+fn intervals_of(run: &RunDir, max_us: u64) -> Result<(Intervals, Option<u64>), Failure> {
+    let shown = run.dir.display().to_string();
+    let bad = |what: &str, e: String| {
+        Failure::config(format!(
+            "{shown}/{what}: {e}\n  hint: the file was changed or cut short"
+        ))
+    };
+    let names: Vec<String> = run
+        .summary
+        .endpoints
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    let hlog_path = run.dir.join("intervals.hlog");
+    let hlog = std::fs::read(&hlog_path).map_err(|e| bad("intervals.hlog", e.to_string()))?;
+    let (mut by_interval, start_ms) = read_hlog(&hlog).map_err(|e| bad("intervals.hlog", e))?;
+    let tags: Vec<String> = names.iter().map(|n| crate::run_cmd::tag_name(n)).collect();
+    let mut intervals = Vec::new();
+    for row in &run.series {
+        let mut hists = by_interval.remove(&row.t).unwrap_or_default();
+        let mut take = |tag: &str| {
+            hists
+                .remove(tag)
+                .unwrap_or_else(|| LatencyHistogram::new(max_us))
+        };
+        let mut shard_endpoints = Vec::new();
+        for (k, tag) in tags.iter().enumerate() {
+            let mut e = EndpointShard::new(max_us);
+            e.latency = take(tag);
+            e.service = take(&format!("{tag}.service"));
+            if let Some(r) = row.endpoints.get(k) {
+                e.outcomes = r.outcomes;
+                e.sent = r.sent;
+                e.due_successes = r.due_successes.clone();
+            }
+            shard_endpoints.push(e);
+        }
+        // Late and dropped are counted per interval for all endpoints only; they are
+        // carried on the first endpoint, which is where the row reads them back from.
+        if let Some(e) = shard_endpoints.first_mut() {
+            e.late = row.late;
+            e.dropped = row.dropped;
+        }
+        intervals.push((row.clone(), Shard::from_endpoints(shard_endpoints)));
+    }
+    Ok((intervals, start_ms))
+}
+
+/// `loadgate report DIR` of a run killed before it wrote `summary.json`: `run.json` says
+/// what it was asked, its streamed files what it measured up to the kill. It is judged
+/// as an interrupted run (it never passes), and its summary, histograms and reports are
+/// written beside the streamed files, which stay as they are.
+pub fn recover(folder: &Path) -> Result<Exit, Failure> {
+    let path = folder.join("run.json");
+    let start: RunStart = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        .map_err(|e| Failure::config(format!("report: {}: {e}", path.display())))?;
+    let max_us = start.histogram_max_us;
+    let empty = EndpointShard::new(max_us);
+    let zero = |name: &str| EndpointSummary::of(name, &empty, 0.0);
+    let skeleton = RunSummary {
+        schema_version: start.schema_version,
+        loadgate_version: start.loadgate_version.clone(),
+        scenario: start.scenario.clone(),
+        scenario_file: start.scenario_file.clone(),
+        target: start.target.clone(),
+        model: start.model.clone(),
+        started_at: String::new(),
+        ended_at: String::new(),
+        duration_s: start.duration_s,
+        warmup_s: start.plan.warmup_s,
+        measured_s: 0.0,
+        drain_s: 0.0,
+        load: start.load.clone(),
+        workers: 0,
+        pinned_cpus: Vec::new(),
+        verdict: Verdict::Interrupted,
+        stop: "killed".to_string(),
+        stop_detail: None,
+        abandoned: 0,
+        invalid_reasons: Vec::new(),
+        rate: None,
+        pauses: None,
+        slo: Vec::new(),
+        overall: zero("all"),
+        endpoints: start.endpoints.iter().map(|n| zero(n)).collect(),
+        warmup: None,
+        files: [
+            ("histograms", "histograms.json"),
+            ("timeseries", "timeseries.jsonl"),
+            ("interval_log", "intervals.hlog"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        git_commit: start.git_commit.clone(),
+        ci_run: start.ci_run.clone(),
+        segment: start.segment.clone(),
+        merged_from: Vec::new(),
+    };
+    let mut run = RunDir::with(folder, skeleton, None, "")
+        .map_err(|e| Failure::config(format!("report: {e}")))?;
+    let (intervals, start_ms) = intervals_of(&run, max_us)?;
+    if intervals.is_empty() {
+        return Err(Failure::config(format!(
+            "report: {} holds no finished second of a run (it was killed before its first one ended): nothing to report",
+            folder.display()
+        )));
+    }
+    // The measured phase: the seconds after the warm-up and before the drain.
+    let mut measured = Shard::new(start.endpoints.len(), max_us);
+    let mut warmup = Shard::new(start.endpoints.len(), max_us);
+    let mut scheduled = 0.0;
+    let (mut warm_s, mut measured_s) = (0.0, 0.0);
+    for (row, shard) in &intervals {
+        if row.warmup {
+            warmup.merge_from(shard);
+            warm_s += 1.0;
+        } else {
+            measured.merge_from(shard);
+            if !row.drain {
+                measured_s += 1.0;
+                scheduled += row.target;
+            }
+        }
+        if let Some(p) = &row.pauses {
+            run.summary
+                .pauses
+                .get_or_insert_with(|| Pauses::new(p.threshold_us))
+                .add(p);
+        }
+    }
+    let started_unix_ms = start_ms.unwrap_or(0);
+    let at = |s: f64| {
+        humantime::format_rfc3339_seconds(
+            UNIX_EPOCH + Duration::from_millis(started_unix_ms) + Duration::from_secs_f64(s),
+        )
+        .to_string()
+    };
+    run.summary.started_at = at(0.0);
+    run.summary.ended_at = at(intervals.len() as f64);
+    run.summary.warmup_s = warm_s;
+    run.summary.measured_s = measured_s;
+    let warmup_all = (warm_s > 0.0).then(|| warmup.overall());
+    let info = SegmentInfo {
+        started_unix_ms,
+        ..start.segment.clone().unwrap_or(SegmentInfo {
+            index: 1,
+            count: 1,
+            start_at: None,
+            started_unix_ms,
+            plan: start.plan.clone(),
+        })
+    };
+    let input = Input {
+        run,
+        info,
+        measured,
+        warmup,
+        warmup_all,
+        intervals,
+        scheduled: Some(scheduled),
+    };
+    combine(vec![input], Dest::Recover(folder))
+}
+
 /// Every interval histogram of an interval log, by whole second and tag (`all` for the
-/// untagged one).
-fn read_hlog(bytes: &[u8]) -> Result<BTreeMap<u64, BTreeMap<String, LatencyHistogram>>, String> {
+/// untagged one), and the log's start time in milliseconds since the Unix epoch.
+type ByInterval = BTreeMap<u64, BTreeMap<String, LatencyHistogram>>;
+
+fn read_hlog(bytes: &[u8]) -> Result<(ByInterval, Option<u64>), String> {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    let mut out: BTreeMap<u64, BTreeMap<String, LatencyHistogram>> = BTreeMap::new();
+    let mut out: ByInterval = BTreeMap::new();
+    let mut start = None;
     for entry in IntervalLogIterator::new(bytes) {
         match entry.map_err(|e| format!("{e:?}"))? {
             LogEntry::Interval(h) => {
@@ -616,10 +818,11 @@ fn read_hlog(bytes: &[u8]) -> Result<BTreeMap<u64, BTreeMap<String, LatencyHisto
                     .or_default()
                     .insert(tag, hist);
             }
-            LogEntry::StartTime(_) | LogEntry::BaseTime(_) => {}
+            LogEntry::StartTime(t) => start = Some(t.as_millis() as u64),
+            LogEntry::BaseTime(_) => {}
         }
     }
-    Ok(out)
+    Ok((out, start))
 }
 
 /// Refuses inputs that are not exactly the N segments of one load.

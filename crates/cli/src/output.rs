@@ -63,6 +63,7 @@ pub fn print_err(text: &str) {
 /// holds a run loses these (and only these) before a new run starts, so no file of the
 /// old run is read as the new one's.
 pub const RUN_FILES: &[&str] = &[
+    "run.json",
     "summary.json",
     "histograms.json",
     "timeseries.jsonl",

@@ -138,6 +138,10 @@ pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Resu
     };
     let out = OutDir::at(out.map_or_else(|| folder.clone(), Path::to_path_buf));
     out.ensure()?;
+    if !folder.join("summary.json").exists() && folder.join("run.json").exists() {
+        // A run killed before its summary: judged again from what it streamed.
+        return crate::merge_cmd::recover(&folder);
+    }
     if !folder.join("summary.json").exists() && folder.join("capacity.json").exists() {
         let path = folder.join("capacity.json");
         let report: CapacityReport = std::fs::read_to_string(&path)

@@ -10,7 +10,8 @@ use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal}
 use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template};
 use loadgate_slo::judge::{judge, Input, Stop};
 use loadgate_slo::summary::{
-    EndpointSummary, LoadSummary, RunSummary, SegmentInfo, SegmentPlan, Verdict, SCHEMA_VERSION,
+    EndpointSummary, LoadSummary, RunStart, RunSummary, SegmentInfo, SegmentPlan, Verdict,
+    SCHEMA_VERSION,
 };
 
 use crate::exit::{Exit, Failure};
@@ -71,6 +72,45 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         started,
         needs,
     )?;
+    // What the run was asked, before it starts: with the streamed files, enough to judge
+    // it again if the process is killed before it writes its summary.
+    dir.write_json(
+        "run.json",
+        &RunStart {
+            schema_version: SCHEMA_VERSION,
+            loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario: scenario.name.clone(),
+            scenario_file: args.scenario.display().to_string(),
+            target: scenario.target_display(),
+            model: model_name(scenario.load.model).to_string(),
+            duration_s: scenario.load.duration().as_secs_f64(),
+            load: load_summary(&scenario),
+            endpoints: scenario.endpoints.iter().map(|e| e.name.clone()).collect(),
+            plan: plan.clone().unwrap_or_else(|| segment_plan(&scenario)),
+            segment: args.segment.map(|seg| SegmentInfo {
+                index: seg.index + 1,
+                count: seg.count,
+                start_at: args
+                    .start_at
+                    .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                started_unix_ms: 0,
+                plan: plan.clone().expect("a segment run has a plan"),
+            }),
+            histogram_max_us: loadgate_engine::histogram_max_us(&scenario),
+            git_commit: first_env(&[
+                "GITHUB_SHA",
+                "CI_COMMIT_SHA",
+                "GIT_COMMIT",
+                "BUILDKITE_COMMIT",
+            ]),
+            ci_run: first_env(&[
+                "GITHUB_RUN_ID",
+                "CI_PIPELINE_ID",
+                "BUILD_ID",
+                "BUILDKITE_BUILD_ID",
+            ]),
+        },
+    );
     // The embedded target lives as long as this function.
     // Signals are watched from here: a Ctrl-C while the target is awaited ends the wait.
     let stop = StopSignal::default();

@@ -635,6 +635,13 @@ fn tls_failures_are_explained_before_any_load() {
         &[],
     );
     assert_eq!(code(&o), 0, "{}", text(&o));
+    // Issue 18: checking the target sends it no request of its own (it once sent `GET /`
+    // over https): the target saw exactly the requests the run counts as sent.
+    assert_eq!(
+        tls.requests(),
+        c.summary()["overall"]["sent"].as_u64().unwrap(),
+        "a request the scenario did not ask for"
+    );
     // TLS to a port that speaks plain HTTP: a handshake failure.
     let plain = loadgate_target::loopback(FAST_PROFILE);
     let https_to_plain = plain.base_url().replace("http://", "https://");

@@ -201,7 +201,7 @@ fn a_killed_run_leaves_every_finished_interval_whole_on_disk() {
         "model = \"open\"\nstages = [{ duration = \"60s\", target_rps = 20 }]",
         "budgets = [\"p95 < 2s\"]",
     ));
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let child = spawn_loadgate(&c, &["run", "{s}", "--out", "{out}", "-q"]);
     let series = c.out().join("timeseries.jsonl");
     let rows = |p: &PathBuf| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
@@ -235,6 +235,40 @@ fn a_killed_run_leaves_every_finished_interval_whole_on_disk() {
     for l in untagged {
         assert_eq!(l.split(',').count(), 4, "whole line: {l}");
     }
+    assert!(
+        !c.out().join("summary.json").exists(),
+        "no summary: unfinished"
+    );
+    drop(serial);
+    // `loadgate report` judges the killed run again from what it streamed: interrupted
+    // (it never passes), with every request of those seconds, and renders its reports.
+    let o = c.loadgate(&["report", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("verdict: INTERRUPTED"), "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "interrupted");
+    assert_eq!(s["stop"], "killed");
+    assert!(
+        s["stop_detail"].as_str().unwrap().contains("recovered"),
+        "{}",
+        s["stop_detail"]
+    );
+    let streamed: u64 = read(&c.out().join("timeseries.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["warmup"] != true)
+        .map(|r| r["completed"].as_u64().unwrap())
+        .sum();
+    assert!(streamed > 0);
+    assert_eq!(
+        s["overall"]["requests"].as_u64().unwrap(),
+        streamed,
+        "{}",
+        s["overall"]
+    );
+    assert!(c.out().join("report.html").exists() && c.out().join("histograms.json").exists());
+    // The streamed files are left as they were.
+    assert_eq!(whole_rows(&c.out()), t);
 }
 
 /// A run of `c` at `out` with extra flags.

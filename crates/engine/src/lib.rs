@@ -24,7 +24,8 @@ pub mod segment;
 mod worker;
 
 pub use run::{
-    run, worker_count, IntervalView, Observer, RunConfig, RunData, StopReason, StopSignal,
+    histogram_max_us, run, worker_count, IntervalView, Observer, RunConfig, RunData, StopReason,
+    StopSignal,
 };
 pub use segment::Segment;
 

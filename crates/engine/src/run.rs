@@ -206,14 +206,19 @@ fn start_failure(
         .unwrap_or(fallback)
 }
 
+/// The bound of a run's latency histograms, µs: three timeouts, at least a minute.
+pub fn histogram_max_us(scenario: &Scenario) -> u64 {
+    (scenario.timeout.as_micros() as u64)
+        .saturating_mul(3)
+        .max(60_000_000)
+}
+
 /// Runs `cfg`, calling `observer` once per second. Blocks until the run ends.
 pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, EngineError> {
     let scenario = cfg.scenario.clone();
     let endpoints = scenario.endpoints.len();
     let workers = worker_count(cfg.workers, &scenario);
-    let histogram_max_us = (scenario.timeout.as_micros() as u64)
-        .saturating_mul(3)
-        .max(60_000_000);
+    let histogram_max_us = histogram_max_us(&scenario);
     let seed = scenario.load.seed.unwrap_or_else(rand::random);
     let segment = cfg.segment;
     if let Some(data) = &scenario.data {

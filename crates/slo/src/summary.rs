@@ -416,3 +416,41 @@ pub struct SegmentRun {
     /// Its error rate.
     pub error_rate: f64,
 }
+
+/// `run.json`: what a run was asked to do, written before its load. With the streamed
+/// `timeseries.jsonl` and `intervals.hlog` it is enough to judge a run that was killed
+/// before it wrote `summary.json` (`loadgate report` recovers it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStart {
+    /// Layout of the summary a recovery writes.
+    pub schema_version: u32,
+    /// The loadgate that ran it.
+    pub loadgate_version: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario file as given.
+    pub scenario_file: String,
+    /// The target, as shown.
+    pub target: String,
+    /// `open` or `closed`.
+    pub model: String,
+    /// The profile's length after the warm-up, seconds.
+    pub duration_s: f64,
+    /// The load asked for.
+    pub load: LoadSummary,
+    /// Endpoint names, in order.
+    pub endpoints: Vec<String>,
+    /// Budgets, phases and validity settings (as segments share them).
+    pub plan: SegmentPlan,
+    /// The segment this run is, if it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentInfo>,
+    /// The latency histograms' bound, µs.
+    pub histogram_max_us: u64,
+    /// CI commit and run, as the summary keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// CI run id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_run: Option<String>,
+}

@@ -55,6 +55,11 @@ impl RunningTarget {
         self.state.accepted.load(Ordering::Relaxed)
     }
 
+    /// Requests received so far, on any route.
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
+    }
+
     /// The self-signed certificate (DER) when serving TLS.
     pub fn certificate(&self) -> Option<&[u8]> {
         self.certificate.as_deref()
@@ -107,6 +112,8 @@ struct State {
     thawed: Arc<Thawed>,
     /// Connections accepted so far.
     accepted: AtomicU64,
+    /// Requests received so far.
+    requests: AtomicU64,
 }
 
 /// The stall mode's end-of-freeze signal (see [`thaw`]).
@@ -210,6 +217,7 @@ fn start(
         started,
         thawed,
         accepted: AtomicU64::new(0),
+        requests: AtomicU64::new(0),
         release_lag: Mutex::new(
             hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
                 .expect("static histogram bounds are valid"),
@@ -358,6 +366,7 @@ async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    state.requests.fetch_add(1, Ordering::Relaxed);
     let resp = route(&state, req).await;
     // Freeze every response that would leave during a stall window, until the thaw
     // thread says that window has ended.
