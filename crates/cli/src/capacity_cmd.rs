@@ -167,6 +167,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         verdict,
         stop: stop_text.to_string(),
     };
+    let report = output::redacted(&report);
     dir.write_json("capacity.json", &report);
     for a in loadgate_report::render_capacity(&report) {
         dir.write(&a.name, &a.contents);

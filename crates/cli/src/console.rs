@@ -140,7 +140,7 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
         let result = match (r.pass, r.robust) {
             (true, _) => "PASS",
             (false, true) => "FAIL",
-            (false, false) => "FAIL (the generator's lag could explain it)",
+            (false, false) => "FAIL (the generator could explain it)",
         };
         let _ = writeln!(
             out,

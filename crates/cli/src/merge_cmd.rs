@@ -299,7 +299,7 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
             started_at,
             output::bytes_needed(seconds, names.len()),
         )?,
-        Dest::Recover(folder) => output::OutDir::at(folder.to_path_buf()),
+        Dest::Recover(folder) => output::OutDir::at(folder.to_path_buf())?,
     };
 
     // The time series, through the same writer as `loadgate run` (a recovered run keeps
@@ -408,7 +408,7 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
                     ));
                 }
             }
-            Err(e) => note.push_str(&format!("warning: reports were not rendered: {e}\n")),
+            Err(e) => dir.note("report.html", format!("the reports were not rendered: {e}")),
         }
     }
     note.push_str(&dir.problem_lines());
@@ -721,14 +721,7 @@ pub fn recover(folder: &Path) -> Result<Exit, Failure> {
         overall: zero("all"),
         endpoints: start.endpoints.iter().map(|n| zero(n)).collect(),
         warmup: None,
-        files: [
-            ("histograms", "histograms.json"),
-            ("timeseries", "timeseries.jsonl"),
-            ("interval_log", "intervals.hlog"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
+        files: crate::run_cmd::run_files(),
         git_commit: start.git_commit.clone(),
         ci_run: start.ci_run.clone(),
         segment: start.segment.clone(),

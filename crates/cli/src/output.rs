@@ -11,8 +11,8 @@
 //! - **A write failure is the environment's, not a bug.** It is recorded, not fatal: the
 //!   command goes on, writes what it can, removes its temporary file, and says what is
 //!   missing; the exit code is [`Exit::Unwritten`] when the verdict would have been 0.
-//! - **Nothing leaked.** Text passes through the redactor ([`set_redactor`]) before it
-//!   reaches a file or the console.
+//! - **Nothing leaked.** What a command writes is made from values whose strings were
+//!   masked ([`redacted`]); what it prints passes through the redactor ([`redact`]).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -45,6 +45,33 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         Some(f) => f(text),
         None => Cow::Borrowed(text),
     }
+}
+
+/// `value` with every secret masked in its strings, and only there: a number, a key or
+/// a word of loadgate's own (a verdict, an outcome class) is never touched, so what is
+/// written stays valid and means what it meant. Everything a command writes is made from
+/// values redacted this way.
+pub fn redacted<T: Serialize + serde::de::DeserializeOwned + Clone>(value: &T) -> T {
+    let Some(_) = REDACTOR.get() else {
+        return value.clone();
+    };
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => {
+                if let Cow::Owned(masked) = redact(s) {
+                    *s = masked;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut tree) = serde_json::to_value(value) else {
+        return value.clone();
+    };
+    walk(&mut tree);
+    serde_json::from_value(tree).unwrap_or_else(|_| value.clone())
 }
 
 /// Prints `text` to standard output, redacted.
@@ -104,10 +131,37 @@ pub struct Problem {
     pub error: String,
 }
 
-/// An output folder and what could not be written in it.
+/// An output folder and what could not be written in it. Held, it keeps the folder's
+/// lock: one loadgate at a time writes into a folder.
 pub struct OutDir {
     path: PathBuf,
     problems: Mutex<Vec<Problem>>,
+    _lock: Option<File>,
+}
+
+/// The lock file every command holds in its output folder while it writes there. It is
+/// never removed (another process may hold it open).
+const LOCK: &str = ".loadgate.lock";
+
+/// Takes the folder's lock, or says which process holds it... as far as it can: flock
+/// does not name its holder, so the message says what to do.
+fn lock(dir: &Path) -> Result<File, String> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .mode(0o644)
+        .open(dir.join(LOCK))
+        .map_err(|e| format!("cannot open its lock file {LOCK}: {e}"))?;
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(f),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(
+            "another loadgate is writing into it now; two runs in one folder would mix their files (give each its own --out)".into(),
+        ),
+        // A file system without locks (some network mounts): go on without one.
+        Err(_) => Ok(f),
+    }
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -188,38 +242,54 @@ impl OutDir {
             ),
         }
         };
+        let existed = path.exists();
         fs::create_dir_all(&path).map_err(|e| refuse(e.to_string()))?;
-        // Prove it is writable now, not after the load has been sent.
-        let (probe, _) =
-            create_temp(&path.join(".loadgate-write-test")).map_err(|e| refuse(e.to_string()))?;
-        let _ = fs::remove_file(probe);
-        if let Some(free) = free_bytes(&path) {
-            if free < needs {
-                return Err(refuse(format!(
-                    "{} free, and this run writes up to about {}",
-                    bytesize::ByteSize(free),
-                    bytesize::ByteSize(needs)
-                )));
+        let checked = (|| {
+            let lock = lock(&path)?;
+            // Prove it is writable now, not after the load has been sent.
+            let (probe, _) =
+                create_temp(&path.join("loadgate-write-test")).map_err(|e| e.to_string())?;
+            let _ = fs::remove_file(probe);
+            if let Some(free) = free_bytes(&path) {
+                if free < needs {
+                    return Err(format!(
+                        "{} free, and this run writes up to about {}",
+                        bytesize::ByteSize(free),
+                        bytesize::ByteSize(needs)
+                    ));
+                }
             }
-        }
-        let dir = OutDir::at(path);
-        dir.clear_previous().map_err(refuse)?;
-        Ok(dir)
+            let dir = OutDir {
+                path: path.clone(),
+                problems: Mutex::new(Vec::new()),
+                _lock: Some(lock),
+            };
+            dir.clear_previous()?;
+            Ok(dir)
+        })();
+        checked.map_err(|why| {
+            // A folder made for a run that never started is not left behind.
+            if !existed {
+                let _ = fs::remove_file(path.join(LOCK));
+                let _ = fs::remove_dir(&path);
+            }
+            refuse(why)
+        })
     }
 
-    /// An existing or new folder to add files to (`report --out`, `compare --out`).
-    pub fn at(path: PathBuf) -> OutDir {
-        OutDir {
+    /// An existing or new folder to add files to (`report`, `compare --out`), created if
+    /// missing and locked against another loadgate writing into it.
+    pub fn at(path: PathBuf) -> Result<OutDir, Failure> {
+        let refuse = |why: String| Failure {
+            exit: Exit::Unwritten,
+            message: format!("cannot write into {}: {why}", path.display()),
+        };
+        fs::create_dir_all(&path).map_err(|e| refuse(e.to_string()))?;
+        let lock = lock(&path).map_err(refuse)?;
+        Ok(OutDir {
             path,
             problems: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Creates the folder if it is missing.
-    pub fn ensure(&self) -> Result<(), Failure> {
-        fs::create_dir_all(&self.path).map_err(|e| Failure {
-            exit: Exit::Unwritten,
-            message: format!("cannot create {}: {e}", self.path.display()),
+            _lock: Some(lock),
         })
     }
 
@@ -229,11 +299,27 @@ impl OutDir {
 
     /// Removes what an earlier run left in this folder: its files and any temporary file.
     fn clear_previous(&self) -> Result<(), String> {
+        // Only a folder that holds a run: a user's own `report.html` in `--out .` stays
+        // (until this run's own file of that name replaces it).
+        let earlier = [
+            "run.json",
+            "summary.json",
+            "capacity.json",
+            "timeseries.jsonl",
+        ];
+        if !earlier.iter().any(|f| self.path.join(f).exists()) {
+            return Ok(());
+        }
         let entries = fs::read_dir(&self.path).map_err(|e| e.to_string())?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = RUN_FILES.contains(&name.as_str())
-                || (name.starts_with('.') && name.ends_with(".partial"));
+            // Temporary files of ours: `.<one of our names>.<pid>-<n>.partial`.
+            let temporary = name.ends_with(".partial")
+                && RUN_FILES
+                    .iter()
+                    .chain(&["loadgate-write-test", "latest"])
+                    .any(|f| name.starts_with(&format!(".{f}.")));
+            let ours = RUN_FILES.contains(&name.as_str()) || temporary;
             if !ours {
                 continue;
             }
@@ -258,9 +344,11 @@ impl OutDir {
         }
     }
 
-    /// Writes `text` (redacted) as the file `name`, atomically; a failure is recorded.
+    /// Writes `text` as the file `name`, atomically; a failure is recorded. The text is
+    /// made from [`redacted`] values: it is written as it is, never masked here (a blind
+    /// replace would reach numbers and keys).
     pub fn write(&self, name: &str, text: &str) -> bool {
-        match write_atomic(&self.path.join(name), redact(text).as_bytes()) {
+        match write_atomic(&self.path.join(name), text.as_bytes()) {
             Ok(()) => true,
             Err(e) => {
                 self.note(name, e);
@@ -416,9 +504,15 @@ pub fn link_latest(reports: &Path, dir: &Path) {
     }
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = reports.join(format!(".latest.{}-{seq}.partial", std::process::id()));
-    if std::os::unix::fs::symlink(name, &tmp).is_ok()
-        && fs::rename(&tmp, reports.join("latest")).is_err()
-    {
-        let _ = fs::remove_file(&tmp);
+    let latest = reports.join("latest");
+    if std::os::unix::fs::symlink(name, &tmp).is_ok() {
+        if let Err(e) = fs::rename(&tmp, &latest) {
+            let _ = fs::remove_file(&tmp);
+            // A real folder by that name (a copy, an upload step's): say it is stale.
+            print_err(&format!(
+                "warning: {} was not updated to this run ({e}): it is not a link loadgate made; remove it to have it follow the newest run",
+                latest.display()
+            ));
+        }
     }
 }

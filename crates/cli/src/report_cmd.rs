@@ -107,9 +107,6 @@ pub fn write_reports(
         }
         out.write(&a.name, &a.contents);
     }
-    if let Some(b) = baseline {
-        keep_baseline(out, b.run, b.comparison);
-    }
     if let Some(extra) = summary_md {
         append_markdown(out, extra, &markdown);
     }
@@ -122,7 +119,7 @@ fn append_markdown(out: &OutDir, extra: &Path, text: &str) {
         .create(true)
         .append(true)
         .open(extra)
-        .and_then(|mut f| f.write_all(output::redact(text).as_bytes()));
+        .and_then(|mut f| f.write_all(text.as_bytes()));
     if let Err(e) = appended {
         out.note(&format!("--summary-md {}", extra.display()), e);
     }
@@ -136,12 +133,12 @@ pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Resu
     } else {
         run.to_path_buf()
     };
-    let out = OutDir::at(out.map_or_else(|| folder.clone(), Path::to_path_buf));
-    out.ensure()?;
     if !folder.join("summary.json").exists() && folder.join("run.json").exists() {
-        // A run killed before its summary: judged again from what it streamed.
+        // A run killed before its summary: judged again from what it streamed, and
+        // written beside it.
         return crate::merge_cmd::recover(&folder);
     }
+    let out = OutDir::at(out.map_or_else(|| folder.clone(), Path::to_path_buf))?;
     if !folder.join("summary.json").exists() && folder.join("capacity.json").exists() {
         let path = folder.join("capacity.json");
         let report: CapacityReport = std::fs::read_to_string(&path)
@@ -192,8 +189,7 @@ pub fn compare_cmd(
         )));
     }
     let text = loadgate_report::compare_md(&c);
-    let out = OutDir::at(out.map_or_else(|| new.dir.clone(), Path::to_path_buf));
-    out.ensure()?;
+    let out = OutDir::at(out.map_or_else(|| new.dir.clone(), Path::to_path_buf))?;
     out.write("compare.md", &text);
     out.write_json("compare.json", &c);
     output::print_out(&text);

@@ -76,7 +76,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     // it again if the process is killed before it writes its summary.
     dir.write_json(
         "run.json",
-        &RunStart {
+        &output::redacted(&RunStart {
             schema_version: SCHEMA_VERSION,
             loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
             scenario: scenario.name.clone(),
@@ -97,19 +97,9 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
                 plan: plan.clone().expect("a segment run has a plan"),
             }),
             histogram_max_us: loadgate_engine::histogram_max_us(&scenario),
-            git_commit: first_env(&[
-                "GITHUB_SHA",
-                "CI_COMMIT_SHA",
-                "GIT_COMMIT",
-                "BUILDKITE_COMMIT",
-            ]),
-            ci_run: first_env(&[
-                "GITHUB_RUN_ID",
-                "CI_PIPELINE_ID",
-                "BUILD_ID",
-                "BUILDKITE_BUILD_ID",
-            ]),
-        },
+            git_commit: ci_commit(),
+            ci_run: ci_run_id(),
+        }),
     );
     // The embedded target lives as long as this function.
     // Signals are watched from here: a Ctrl-C while the target is awaited ends the wait.
@@ -185,7 +175,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let mut verdict = j.verdict;
     let overall = data.measured.overall();
     let warm = data.warmup.overall();
-    let mut summary = RunSummary {
+    let summary = RunSummary {
         schema_version: SCHEMA_VERSION,
         loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: scenario.name.clone(),
@@ -217,26 +207,9 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             .collect(),
         warmup: (warm.sent + warm.completed() > 0)
             .then(|| EndpointSummary::of("all", &warm, data.warmup_s)),
-        files: [
-            ("histograms", "histograms.json"),
-            ("timeseries", "timeseries.jsonl"),
-            ("interval_log", "intervals.hlog"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        git_commit: first_env(&[
-            "GITHUB_SHA",
-            "CI_COMMIT_SHA",
-            "GIT_COMMIT",
-            "BUILDKITE_COMMIT",
-        ]),
-        ci_run: first_env(&[
-            "GITHUB_RUN_ID",
-            "CI_PIPELINE_ID",
-            "BUILD_ID",
-            "BUILDKITE_BUILD_ID",
-        ]),
+        files: run_files(),
+        git_commit: ci_commit(),
+        ci_run: ci_run_id(),
         segment: args.segment.map(|seg| SegmentInfo {
             index: seg.index + 1,
             count: seg.count,
@@ -251,13 +224,15 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         }),
         merged_from: Vec::new(),
     };
+    // Every string in it is masked of secrets before anything is written or rendered.
+    let mut summary = output::redacted(&summary);
     // The comparison may turn a pass into a regression, so it comes before the files.
     let histograms = HistogramsFile::new(&names, &data.measured, &data.warmup);
     let mut report_note = String::new();
     let this = match RunDir::with(dir.path(), summary.clone(), Some(histograms.clone()), "") {
         Ok(this) => Some(this),
         Err(e) => {
-            report_note.push_str(&format!("warning: reports were not rendered: {e}\n"));
+            dir.note("report.html", format!("the reports were not rendered: {e}"));
             None
         }
     };
@@ -296,11 +271,10 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             .as_ref()
             .zip(comparison.as_ref())
             .map(|(run, comparison)| loadgate_report::Baseline { run, comparison });
-        if args.no_report {
-            if let Some(b) = &b {
-                crate::report_cmd::keep_baseline(&dir, b.run, b.comparison);
-            }
-        } else {
+        if let Some(b) = &b {
+            crate::report_cmd::keep_baseline(&dir, b.run, b.comparison);
+        }
+        if !args.no_report {
             crate::report_cmd::write_reports(this, &dir, args.summary_md.as_deref(), b.as_ref());
             if dir.problems().iter().all(|p| p.file != "report.html") {
                 report_note.push_str(&format!(
@@ -847,10 +821,7 @@ impl Observer for FileObserver<'_, '_, '_> {
         self.progress.update(v, self.open, row.completed);
         if let Ok(mut line) = serde_json::to_string(&row) {
             line.push('\n');
-            let _ = self
-                .series
-                .pending()
-                .write_all(output::redact(&line).as_bytes());
+            let _ = self.series.pending().write_all(line.as_bytes());
         }
         self.series.commit();
         let start = Duration::from_secs(v.index);
@@ -872,6 +843,38 @@ impl Observer for FileObserver<'_, '_, '_> {
         }
         self.hlog_file.commit();
     }
+}
+
+/// The commit CI built, as CI systems name it.
+fn ci_commit() -> Option<String> {
+    first_env(&[
+        "GITHUB_SHA",
+        "CI_COMMIT_SHA",
+        "GIT_COMMIT",
+        "BUILDKITE_COMMIT",
+    ])
+}
+
+/// The CI run, as CI systems name it.
+fn ci_run_id() -> Option<String> {
+    first_env(&[
+        "GITHUB_RUN_ID",
+        "CI_PIPELINE_ID",
+        "BUILD_ID",
+        "BUILDKITE_BUILD_ID",
+    ])
+}
+
+/// The data files of a run directory, by role (`summary.json`'s `files`).
+pub(crate) fn run_files() -> std::collections::BTreeMap<String, String> {
+    [
+        ("histograms", "histograms.json"),
+        ("timeseries", "timeseries.jsonl"),
+        ("interval_log", "intervals.hlog"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// The first of `names` set (and non-empty) in the environment.

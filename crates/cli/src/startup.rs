@@ -46,10 +46,20 @@ fn make_signal_pipe() -> bool {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let made = std::panic::catch_unwind(|| {
-        tokio::runtime::Builder::new_current_thread()
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()
-            .is_ok()
+        else {
+            return false;
+        };
+        // A file-size limit (`ulimit -f`) would kill the process with SIGXFSZ at the
+        // first write past it: with a handler registered (it stays for the process's
+        // life), the write fails with EFBIG instead, and that is a write failure like a
+        // full disk (tables and verdict still printed, exit 7).
+        let xfsz =
+            tokio::signal::unix::SignalKind::from_raw(rustix::process::Signal::XFSZ.as_raw());
+        let _ = rt.block_on(async { tokio::signal::unix::signal(xfsz) });
+        true
     });
     std::panic::set_hook(hook);
     matches!(made, Ok(true))

@@ -68,7 +68,7 @@ fn a_disk_too_full_for_the_run_is_refused_before_any_load_with_exit_7() {
         &c,
         r#"mkdir -p disk && mount -t tmpfs -o size=16k tmpfs disk || exit 99
 "$LG" run s.toml --out disk/run -q > stdout 2> stderr; echo $? > rc
-ls -A disk/run > listing"#,
+ls -A disk > listing"#,
     );
     assert_eq!(code(&o), 0, "{}", text(&o));
     let dir = c.dir.path();
@@ -507,4 +507,142 @@ budgets = ["p95 < 2s"]
     }
     // The echo server did receive the secret: the sweep searched for something real.
     assert!(printed.contains("check_failed") || written.contains("check_failed"));
+}
+
+/// Regression (issue 18 review): a secret equal to a number loadgate writes (an account
+/// id of 1000, the pause meter's threshold in µs) was replaced inside the JSON numbers
+/// of summary.json and the time series: invalid files, no report, and still exit 0.
+/// Secrets are masked in strings only.
+#[test]
+fn a_secret_that_looks_like_a_number_masks_strings_and_leaves_the_files_whole() {
+    let c = Case::new(
+        &scenario(
+            "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 20 }]",
+            "budgets = [\"p95 < 2s\"]",
+        )
+        .replace(
+            "[load]",
+            "[health]\npath = \"/api/health?account=${ACCOUNT_ID}\"\n[load]",
+        ),
+    );
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}", "-q"],
+        &[("ACCOUNT_ID", "1000")],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["pauses"]["threshold_us"], 1000, "a number stays a number");
+    assert_eq!(s["verdict"], "pass");
+    whole_rows(&c.out());
+    assert!(c.out().join("report.html").exists());
+    let o = c.loadgate(&["report", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "the directory reads back: {}", text(&o));
+}
+
+/// Regression (issue 18 review): under a file-size limit (`ulimit -f`) the first write
+/// past it killed loadgate with SIGXFSZ (exit 153): no tables, no verdict, a cut line.
+/// It is a write failure like a full disk.
+#[test]
+fn a_file_size_limit_is_a_write_failure_not_a_kill() {
+    let c = Case::new(&scenario(OPEN_4S, "budgets = [\"p95 < 2s\"]"));
+    let o = c.loadgate_under(
+        &["prlimit", "--fsize=3000"],
+        &["run", "{s}", "--out", "{out}", "-q"],
+        &[],
+    );
+    assert_eq!(code(&o), 7, "{}", text(&o));
+    assert!(
+        text(&o).contains("verdict: PASS") && text(&o).contains("not written:"),
+        "{}",
+        text(&o)
+    );
+    whole_rows(&c.out());
+    assert_eq!(temporaries(&c.out()), Vec::<String>::new());
+}
+
+/// Regression (issue 18 review): two runs into one `--out` at once mixed their files (one
+/// run's summary beside the other's time series). One loadgate writes into a folder at
+/// a time; a stale `reports/latest` folder is reported, not silently kept; a folder that
+/// holds no earlier run keeps its other files.
+#[test]
+fn one_run_at_a_time_writes_into_a_folder_and_nothing_else_there_is_removed() {
+    let c = Case::new(&scenario(
+        "model = \"open\"\nstages = [{ duration = \"60s\", target_rps = 10 }]",
+        "budgets = [\"p95 < 2s\"]",
+    ));
+    let (serial, first) = start_run(&c, &["-q"], 0);
+    let series = c.out().join("timeseries.jsonl");
+    for _ in 0..1200 {
+        if series.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = Command::new(env!("CARGO_BIN_EXE_loadgate"))
+        .current_dir(c.dir.path())
+        .args([
+            "run",
+            "s.toml",
+            "--out",
+            c.out().to_str().unwrap(),
+            "-q",
+            "--duration",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    signal(&first, "-INT");
+    let (o, _) = wait_bounded(first, Duration::from_secs(60));
+    drop(serial);
+    assert_eq!(code(&second), 7, "{}", text(&second));
+    assert!(
+        text(&second).contains("another loadgate is writing into it"),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(code(&o), 130, "the first run is whole: {}", text(&o));
+    assert_eq!(c.summary()["stop"], "interrupted");
+
+    // `reports/latest` as a real folder: kept, and said so.
+    let reports = c.dir.path().join("rep");
+    std::fs::create_dir_all(reports.join("latest")).unwrap();
+    std::fs::write(reports.join("latest").join("summary.json"), "old").unwrap();
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "-q",
+            "--duration",
+            "1s",
+            "--reports-dir",
+            reports.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("latest was not updated"), "{}", text(&o));
+
+    // A folder of the user's own: nothing of it is removed.
+    let own = c.dir.path().join("own");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(own.join("notes.txt"), "mine").unwrap();
+    std::fs::write(own.join(".draft.partial"), "mine").unwrap();
+    std::fs::write(own.join("status.svg"), "mine").unwrap();
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "-q",
+            "--duration",
+            "1s",
+            "--out",
+            own.to_str().unwrap(),
+            "--no-report",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    for f in ["notes.txt", ".draft.partial", "status.svg"] {
+        assert_eq!(read(&own.join(f)), "mine", "{f} kept");
+    }
 }

@@ -172,7 +172,7 @@ pub fn report_html(
                 let result = match (r.pass, r.robust) {
                     (true, _) => "PASS",
                     (false, true) => "FAIL",
-                    (false, false) => "FAIL (the generator's lag could explain it)",
+                    (false, false) => "FAIL (the generator could explain it)",
                 };
                 let note = r
                     .window

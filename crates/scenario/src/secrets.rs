@@ -4,8 +4,8 @@
 //! while it loads; a caller adds what it takes from elsewhere (a `--target` URL with a
 //! password). [`Secrets::redact`] then replaces every registered value in a text meant
 //! for people or files by `${NAME}`, also in the forms a value takes on its way there:
-//! JSON-string-escaped, HTML-escaped, Markdown-escaped, percent-encoded, base64 (a Basic
-//! authorization header).
+//! percent-encoded, base64 (a Basic authorization header). Callers mask text before they
+//! escape it for JSON, HTML or Markdown.
 //!
 //! What is a secret:
 //! - a value of at least [`MIN_SECRET_LEN`] bytes (surrounding whitespace not counted):
@@ -177,8 +177,10 @@ pub(crate) fn url_secrets(url: &url::Url) -> Vec<String> {
     parts
 }
 
-/// `value` and the forms it takes in output: percent-encoded as a URL holds it, then each
-/// of those as is, JSON-string-escaped, HTML-escaped and Markdown-escaped; and base64.
+/// `value` and the forms it takes in what loadgate shows: as is, percent-encoded as a URL
+/// holds it, and base64 (a Basic authorization header). Escaping for JSON, HTML or
+/// Markdown comes after redaction (loadgate masks the strings of what it writes before
+/// serializing or rendering them), so those forms need no search of their own.
 fn forms(value: &str) -> Vec<String> {
     let mut encoded = vec![value.to_string()];
     for set in [URL_SET, QUERY_SET, PATH_SET, USERINFO_SET] {
@@ -186,68 +188,15 @@ fn forms(value: &str) -> Vec<String> {
     }
     encoded.push(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
     let mut out: Vec<String> = Vec::new();
-    for e in &encoded {
-        let json = json_escape(e);
-        for f in [
-            e.clone(),
-            html_escape(e, "&#39;"),
-            html_escape(e, "&#x27;"),
-            md_escape(e),
-            json.clone(),
-            html_escape(&json, "&#39;"),
-            html_escape(&json, "&#x27;"),
-        ] {
-            if !out.contains(&f) {
-                out.push(f);
-            }
+    for e in encoded {
+        if !out.contains(&e) {
+            out.push(e);
         }
     }
     for padded in [true, false] {
         let b = base64(value.as_bytes(), padded);
         if !out.contains(&b) {
             out.push(b);
-        }
-    }
-    out
-}
-
-/// Inside a JSON string, as serde_json writes it.
-fn json_escape(s: &str) -> String {
-    let quoted = serde_json::to_string(s).expect("strings serialize");
-    quoted[1..quoted.len() - 1].to_string()
-}
-
-/// Inside HTML text or a quoted attribute, with `apostrophe` for `'`.
-fn html_escape(s: &str, apostrophe: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str(apostrophe),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Inside a Markdown table cell, as the report's `summary.md` writes it.
-fn md_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '#' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
         }
     }
     out
@@ -313,22 +262,10 @@ mod tests {
     fn values_are_found_in_the_forms_output_gives_them() {
         let v = "p&ss w<rd>\"'/é";
         let s = secrets(&[("PW", v)]);
-        let json = serde_json::to_string(v).unwrap();
-        let html = "p&amp;ss w&lt;rd&gt;&quot;&#39;/é";
-        let html_hex = "p&amp;ss w&lt;rd&gt;&quot;&#x27;/é";
         let pct = utf8_percent_encode(v, URL_SET).to_string();
         let form: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
-        let md = md_escape(v);
         let basic = base64(v.as_bytes(), true);
-        for shown in [
-            &json[1..json.len() - 1],
-            html,
-            html_hex,
-            &pct,
-            &form,
-            &md,
-            &basic,
-        ] {
+        for shown in [v, &pct, &form, &basic] {
             let text = format!("<{shown}>");
             let out = s.redact(&text);
             assert_eq!(out, "<${PW}>", "form {shown:?}");

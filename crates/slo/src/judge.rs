@@ -187,7 +187,21 @@ pub fn judge(input: &Input<'_>) -> Judgement {
         }
         slo.push(r);
     }
-    slo.extend(implicit(input, &all));
+    // The implicit budget is the target's breach on the same terms as any other.
+    if let Some((r, b, scope)) = implicit(input, &all) {
+        let e = data(scope);
+        let slack = Slack::of(
+            e,
+            input.measured_s,
+            scope.is_none().then_some(unsent.ceil() as u64),
+            open.and_then(|f| f.pauses),
+        );
+        let mendable = !slack.is_empty() && could_hold(&b, e, input.measured_s, slack);
+        if !r.pass && !mendable {
+            robust_breach = true;
+        }
+        slo.push(r);
+    }
 
     let mut invalid_reasons = Vec::new();
     let rate = open.map(|f| generator(f, &all, input.measured_s, &mut invalid_reasons));
@@ -420,7 +434,10 @@ fn lag_reason(r: &BudgetResult, all: &EndpointShard) -> String {
 /// `error_rate < 50%` on the run and on every endpoint that has no error-rate budget of
 /// its own (the run only when it has no global one; a lone endpoint is the run), as one
 /// row naming the worst scope; none when every scope has a budget of its own.
-fn implicit(input: &Input<'_>, all: &EndpointShard) -> Option<BudgetResult> {
+fn implicit(
+    input: &Input<'_>,
+    all: &EndpointShard,
+) -> Option<(BudgetResult, Budget, Option<usize>)> {
     let explicit = |scope: Option<usize>| {
         input
             .budgets
@@ -436,15 +453,15 @@ fn implicit(input: &Input<'_>, all: &EndpointShard) -> Option<BudgetResult> {
         unit: Unit::Ratio,
         window_s: None,
     };
-    let mut scopes: Vec<(String, &EndpointShard)> = Vec::new();
+    let mut scopes: Vec<(String, &EndpointShard, Option<usize>)> = Vec::new();
     if !explicit(None) {
-        scopes.push(("global".to_string(), all));
+        scopes.push(("global".to_string(), all, None));
     }
     let lone = input.measured.endpoints().len() == 1;
     for (i, e) in input.measured.endpoints().iter().enumerate() {
         // An endpoint with nothing completed is judged within the run, not alone.
         if !explicit(Some(i)) && e.completed() > 0 && !(lone && explicit(None)) {
-            scopes.push((input.names[i].clone(), e));
+            scopes.push((input.names[i].clone(), e, Some(i)));
         }
     }
     let measure = |e: &EndpointShard| budget.measure(&Observed::of(e, input.measured_s));
@@ -454,16 +471,17 @@ fn implicit(input: &Input<'_>, all: &EndpointShard) -> Option<BudgetResult> {
         Measure::NoData | Measure::Failed { .. } => f64::INFINITY,
     };
     // The first of the worst: the run before its endpoints.
-    let worst = scopes
-        .iter()
-        .fold(None::<&(String, &EndpointShard)>, |worst, s| match worst {
+    let worst = scopes.iter().fold(
+        None::<&(String, &EndpointShard, Option<usize>)>,
+        |worst, s| match worst {
             Some(w) if key(w.1) >= key(s.1) => Some(w),
             _ => Some(s),
-        });
-    let (name, e) = worst?;
+        },
+    );
+    let (name, e, scope) = worst?;
     let mut r = budget.result(name, measure(e));
     r.implicit = true;
-    Some(r)
+    Some((r, budget, *scope))
 }
 
 /// The open model's rate figures, with the reasons its shortfall makes the run invalid.
@@ -809,6 +827,14 @@ mod tests {
             );
             assert!(j.invalid_reasons.is_empty());
         }
+        // Regression (issue 18 review): the implicit error budget is judged the same way.
+        let mut failing = shard(0, 0, 0, 20, 1_000);
+        for _ in 0..60 {
+            failing.record_send(0, Some(0), false);
+            failing.record(&Sample::new(0, Outcome::Http5xx, 300_000));
+        }
+        let j = check(&failing, &[], Some(facts(80.0, ValidityMode::Robust)));
+        assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
         // A budget the dropped arrivals could have met keeps the run invalid.
         let j = check(&hung, &["error_rate < 50%"], Some(f));
         assert_eq!(j.verdict, Verdict::Invalid, "{:?}", j.invalid_reasons);
