@@ -54,7 +54,15 @@ pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open
             .outcomes
             .iter()
             .filter(|(o, n)| *n > 0 && *o != loadgate_metrics::Outcome::Success)
-            .map(|(o, n)| format!("{} {n}", o.name()))
+            .map(|(o, n)| match o {
+                // Shown for what they are, whatever the verdict.
+                loadgate_metrics::Outcome::ConnectError if e.local_errors > 0 => format!(
+                    "{} {n} ({} of them loadgate's own: no free descriptor, port or socket memory)",
+                    o.name(),
+                    e.local_errors
+                ),
+                _ => format!("{} {n}", o.name()),
+            })
             .collect();
         if !classes.is_empty() {
             let _ = writeln!(out, "{:<width$}  errors: {}", "", classes.join(", "));

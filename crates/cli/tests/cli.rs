@@ -729,6 +729,8 @@ fn running_out_of_descriptors_is_the_generators_failure_not_the_targets() {
         "{reasons}"
     );
     assert!(c.out().join("report.html").exists());
+    // The console says which connect errors were loadgate's own, whatever the verdict.
+    assert!(text(&o).contains("of them loadgate's own"), "{}", text(&o));
 
     // The same run with the descriptors it needs is valid, with no local failure.
     let o = c.loadgate(

@@ -270,6 +270,10 @@ fn a_hanging_target_is_a_failure_not_an_invalid_run() {
     assert_eq!(s["verdict"], "fail");
     assert_eq!(s["overall"]["dropped"], 0, "{}", s["overall"]);
     assert_eq!(s["overall"]["outcomes"]["timeout"], 600);
+    // Regression (issue 18 review): a request given up on for its timeout lost the
+    // connection it had opened: 0 connects against a target that hangs. Each of the 600
+    // opened one (none came back to be reused).
+    assert_eq!(s["overall"]["connects"], 600, "{}", s["overall"]);
 }
 
 /// Regression: with other work on the cores, a few sends a few milliseconds late made

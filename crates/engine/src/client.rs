@@ -81,6 +81,15 @@ struct Pool {
 /// attempts ahead of it end in connect errors.
 pub const CONNECTS_AT_ONCE: usize = 16;
 
+/// What a request did on its way, noted as it happens ([`HttpClient::exchange_noting`]).
+#[derive(Debug, Default)]
+pub struct Noted {
+    /// How long opening the last connection it opened took.
+    pub connect: std::cell::Cell<Option<Duration>>,
+    /// Whether it went to a second connection.
+    pub resent: std::cell::Cell<bool>,
+}
+
 /// A request's turn for a connection ([`HttpClient::wait_turn`]): an idle connection, a
 /// place in the fixed pool to open one, or (no fixed pool, nothing idle) nothing yet.
 pub struct Turn(Option<Result<Conn, tokio::sync::OwnedSemaphorePermit>>);
@@ -359,6 +368,21 @@ impl HttpClient {
         keep: usize,
         turn: Option<Turn>,
     ) -> Result<Reply, SendError> {
+        self.exchange_noting(origin, req, keep, turn, &Noted::default())
+            .await
+    }
+
+    /// [`HttpClient::exchange`], noting in `noted` as it goes what the reply would say
+    /// (a connection opened, a resend), so that a request given up on for its timeout
+    /// still counts them.
+    pub async fn exchange_noting(
+        &self,
+        origin: &Origin,
+        req: &Built,
+        keep: usize,
+        turn: Option<Turn>,
+        noted: &Noted,
+    ) -> Result<Reply, SendError> {
         let pool = self.pool_of(origin);
         let mut resent = false;
         let mut turn = turn;
@@ -367,6 +391,10 @@ impl HttpClient {
                 .acquire(pool, origin, turn.take())
                 .await
                 .map_err(|e| SendError { resent, ..e })?;
+            if connect.is_some() {
+                noted.connect.set(connect);
+            }
+            noted.resent.set(resent);
             let reused = connect.is_none();
             let stamp = |e: SendError| SendError {
                 resent,
@@ -1087,12 +1115,24 @@ pub async fn execute(
     } else {
         0
     };
+    let noted = Noted::default();
     let result = deadlines
-        .run(sent, client.exchange(&prepared.origin, &req, keep, turn))
+        .run(
+            sent,
+            client.exchange_noting(&prepared.origin, &req, keep, turn, &noted),
+        )
         .await;
     let done = Instant::now();
     let (outcome, status, bytes, local, resent, connect) = match result {
-        Err(_elapsed) => (Outcome::Timeout, None, 0, false, false, None),
+        // Given up on: what it did on the way still counts (a connection it opened).
+        Err(_elapsed) => (
+            Outcome::Timeout,
+            None,
+            0,
+            false,
+            noted.resent.get(),
+            noted.connect.get(),
+        ),
         Ok(Err(e)) => (
             e.outcome,
             None,
