@@ -377,7 +377,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         } else {
             &mut *measured
         };
-        cumulative.merge_from(&data);
+        cumulative.merge_into_totals(&data);
         let target = match &schedule {
             Some(s) => segment.share(
                 s.count_before(index as f64),
@@ -451,7 +451,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             }
             Msg::WarmupTail { shard } => {
                 if shard.endpoints().len() == endpoints {
-                    warmup.merge_from(&shard);
+                    warmup.merge_into_totals(&shard);
                 }
             }
             Msg::Failed { worker, failure: f } => {

@@ -274,6 +274,17 @@ impl Shard {
         }
     }
 
+    /// Adds `other` into a run's totals: everything but the successes by due second,
+    /// which only a second's shard needs (throughput windows are judged from those) and
+    /// which would grow with the run's length in totals, 16 bytes per endpoint per
+    /// second.
+    pub fn merge_into_totals(&mut self, other: &Shard) {
+        for (a, b) in self.endpoints.iter_mut().zip(&other.endpoints) {
+            a.merge_from(b);
+            a.due_successes.clear();
+        }
+    }
+
     /// Bytes held by this shard: its fixed part per endpoint and what each endpoint's
     /// data allocated (see [`EndpointShard::allocated_bytes`]). What a shard of many
     /// endpoints costs is this sum, so tests and benches assert it where it is made.
@@ -316,6 +327,30 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 18): the run totals kept every second's successes by due second,
+    /// 16 bytes per endpoint per second: a 1-hour run did not cost what a 1-minute one did.
+    #[test]
+    fn totals_cost_the_same_after_an_hour_as_after_a_minute() {
+        let second = |t: u64| {
+            let mut s = Shard::new(3, 60_000_000);
+            for e in 0..3 {
+                s.record(&sample(e, Outcome::Success, 1_000));
+                s.record_due_success(e, t);
+            }
+            s
+        };
+        let mut totals = Shard::new(3, 60_000_000);
+        for t in 0..60 {
+            totals.merge_into_totals(&second(t));
+        }
+        let minute = totals.allocated_bytes();
+        for t in 60..3600 {
+            totals.merge_into_totals(&second(t));
+        }
+        assert_eq!(totals.allocated_bytes(), minute);
+        assert_eq!(totals.endpoints()[0].successes(), 3600);
+    }
 
     fn sample(endpoint: usize, outcome: Outcome, us: u64) -> Sample {
         Sample {
