@@ -593,6 +593,18 @@ impl HttpClient {
         Ok((conn, Some(started.elapsed())))
     }
 
+    /// Bytes held by this client's idle connections' read buffers: what a connection
+    /// keeps between requests, however large the answers it read (each buffer holds at
+    /// most a response head, `h1::MAX_HEAD`).
+    pub fn idle_buffer_bytes(&self) -> usize {
+        self.pools
+            .borrow()
+            .iter()
+            .flat_map(|p| p.idle.iter())
+            .map(H1::buffer_bytes)
+            .sum()
+    }
+
     /// Whether requests wait for a place in a fixed pool (`connections = N`).
     pub fn fixed_pool(&self) -> bool {
         self.connections.is_some()

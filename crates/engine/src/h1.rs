@@ -180,6 +180,11 @@ pub(crate) struct H1 {
 }
 
 impl H1 {
+    /// Bytes its read buffer holds.
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
     pub(crate) fn new(io: Stream) -> H1 {
         H1 {
             io,

@@ -170,9 +170,12 @@ fn a_generator_that_cannot_keep_up_accounts_for_every_arrival() {
         + "max_in_flight = 20\n";
     let d = check_run(profile, &scenario);
     let all = totals(&d);
+    // However fast the machine, 20 requests in flight cannot carry ten million a
+    // second: some arrivals were dropped or never sent (which of the two depends on the
+    // machine's speed and load, so neither is asserted alone: issue 19).
     assert!(
-        d.missed > 0,
-        "the run should have given up on part of its schedule"
+        all.dropped + d.missed > 0,
+        "the generator could not have sent them all"
     );
     assert_eq!(
         all.sent + all.dropped + d.missed,
@@ -635,18 +638,64 @@ fn a_huge_body_is_counted_but_only_the_check_window_is_kept() {
     let all = totals(&d);
     assert_eq!(all.outcomes.get(Outcome::Success), 2, "{:?}", all.outcomes);
     assert_eq!(all.bytes, 2 * n, "every byte is counted");
-    // Memory stays bounded: the process's peak RSS grows by well under one body.
-    let peak = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hwm_kb: u64 = peak
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    assert!(
-        hwm_kb < 90 * 1024,
-        "peak RSS {hwm_kb} kB: bodies must not be buffered whole"
-    );
+    // Memory stays bounded, measured where it is held (issue 19: not the process's peak
+    // RSS, which other tests in this binary raise): one exchange of a 100 MiB answer
+    // keeps exactly the check window of its body, and the connection keeps a read
+    // buffer the size of a response head at most.
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let server = loadgate_target::spawn_fault(
+        loadgate_target::Fault::HugeBody(n),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let base = server.base_url();
+    let b = base.clone();
+    let s = loadgate_scenario::parse(
+        std::path::Path::new("t.toml"),
+        "name = \"x\"\ntarget = \"${BASE}\"\n[defaults]\nmax_body = \"1MiB\"\n[[endpoint]]\nname = \"r\"\npath = \"/\"\nchecks = { body_contains = \"xxxx\" }\n[load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target_rps = 1 }]\n",
+        &move |_| Some(b.clone()),
+    )
+    .unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use loadgate_engine::client::{ClientOptions, HttpClient, Prepared};
+            use rand::SeedableRng;
+            let client = HttpClient::new(ClientOptions {
+                connect_timeout: s.connect_timeout,
+                http: s.http,
+                insecure: false,
+                connections: None,
+            })
+            .unwrap();
+            let prepared = Prepared::all(&s, &base).unwrap();
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+            let mut ctx = loadgate_scenario::RenderCtx {
+                seq: 0,
+                rng: &mut rng,
+                row: None,
+                lists: &[],
+            };
+            let req = prepared[0].build(&mut ctx, &mut Vec::new()).unwrap();
+            let reply = client
+                .exchange(prepared[0].origin(), &req, 1 << 20, None)
+                .await
+                .unwrap();
+            assert_eq!(reply.bytes, n, "every byte read and counted");
+            assert_eq!(reply.kept.len(), 1 << 20, "only the check window kept");
+            assert!(
+                reply.kept.capacity() <= 2 << 20,
+                "{}",
+                reply.kept.capacity()
+            );
+            let held = client.idle_buffer_bytes();
+            assert!(
+                (1..=64 * 1024).contains(&held),
+                "the idle connection's read buffer: {held} bytes"
+            );
+        });
 }
 
 #[test]
