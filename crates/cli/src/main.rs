@@ -360,9 +360,11 @@ fn validate(files: &[PathBuf], target: Option<&str>) -> Result<Exit, Failure> {
         match loadgate_scenario::load_with(f, &options) {
             Ok(s) => {
                 // The embedded target's profile is part of the scenario: check it too.
+                let embedded = s.target == loadgate_scenario::Target::Embedded;
                 if let Some(Err(e)) = s
                     .target_profile
                     .as_deref()
+                    .filter(|_| embedded)
                     .map(loadgate_target::Profile::load)
                 {
                     bad += 1;

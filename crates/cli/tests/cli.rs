@@ -1470,3 +1470,48 @@ fn segments_started_apart_merge_with_windows_and_drain_without_a_panic() {
             .unwrap();
     assert!(merged["slo"].as_array().unwrap().len() >= 3);
 }
+
+/// Issue 19: every TOML block of the README is what it says: the scenario reference
+/// validates as copied (beside the files it names), the `[capacity]` table validates
+/// inside a scenario, and the target profile parses. A block of a new kind fails here
+/// until this test checks it too.
+#[test]
+fn every_toml_block_in_the_readme_is_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 3, "{} blocks", blocks.len());
+    for block in blocks {
+        if block.contains("[[endpoint]]") {
+            let c = Case::new(block);
+            std::fs::write(c.dir.path().join("users.csv"), "userId\nu-1\nu-2\n").unwrap();
+            std::fs::create_dir_all(c.dir.path().join("profiles")).unwrap();
+            std::fs::copy(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../target/profiles/demo.toml"),
+                c.dir.path().join("profiles/demo.toml"),
+            )
+            .unwrap();
+            let env = [
+                ("TARGET_URL", "https://staging.example.com"),
+                ("API_TOKEN", "tok-1234"),
+            ];
+            let o = c.loadgate(&["validate", "{s}"], &env);
+            assert_eq!(code(&o), 0, "the scenario reference: {}", text(&o));
+            let o = c.loadgate(&["validate", "{s}", "--target", "embedded"], &env);
+            assert_eq!(code(&o), 0, "with the embedded target: {}", text(&o));
+        } else if block.trim_start().starts_with("[capacity]") {
+            let c = Case::new(&format!("{}\n{block}", scenario(OPEN_2S, "")));
+            let o = c.loadgate(&["validate", "{s}"], &[]);
+            assert_eq!(code(&o), 0, "the [capacity] table: {}", text(&o));
+        } else if block.contains("[[route]]") {
+            loadgate_target::Profile::parse("README profile", block)
+                .unwrap_or_else(|e| panic!("the target profile: {e}"));
+        } else {
+            panic!("a README TOML block no test checks:\n{block}");
+        }
+    }
+}

@@ -968,6 +968,18 @@ pub(crate) fn build(
         .target_profile
         .as_ref()
         .map(|p| resolve(path, p.get_ref()));
+    // The profile matters only to the embedded target; it must be there for it.
+    if let (Some(Target::Embedded), Some(raw), Some(resolved)) =
+        (&target, file.target_profile.as_ref(), &target_profile)
+    {
+        if let Err(e) = std::fs::metadata(resolved) {
+            sink.span(
+                raw.span(),
+                format!("cannot read target profile {}: {e}", resolved.display()),
+                Some("the path is relative to the scenario file; leave target_profile out for the built-in demo profile".into()),
+            );
+        }
+    }
     let health = file.health.as_ref().and_then(|h| {
         let timeout = match &h.timeout {
             Some(t) => duration(&mut sink, t, "health timeout")?,

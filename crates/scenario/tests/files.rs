@@ -667,3 +667,16 @@ fn regression_the_health_path_interpolates_variables() {
         "`NOPE_H` is not set",
     );
 }
+
+/// Issue 19: a target profile that is not there is reported where the scenario names it
+/// (it was "cannot read target profile ..." with no file, line or column), and only for
+/// the embedded target, the one that reads it.
+#[test]
+fn a_missing_target_profile_is_placed_in_the_scenario() {
+    let text = "name = \"x\"\ntarget = \"embedded\"\ntarget_profile = \"profiles/none.toml\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target_rps = 1 }]\n";
+    check_err(text, 3, 18, "cannot read target profile");
+    ok(&text.replace(
+        "target = \"embedded\"",
+        "target = \"https://staging.example.com\"",
+    ));
+}
