@@ -107,20 +107,36 @@ enum Command {
 /// Flags of `loadgate run`.
 #[derive(Args, Clone)]
 pub struct RunArgs {
-    /// Scenario file (TOML).
+    /// Scenario file (TOML), or an http(s) URL for a one-request scenario (`loadgate run
+    /// https://staging.example.com/api/health -d 30s -c 20`).
     pub scenario: PathBuf,
     /// Base URL to send load to (or `embedded`), overriding the scenario's `target`.
     #[arg(long, env = "LOADGATE_TARGET")]
     pub target: Option<String>,
-    /// Run length, replacing the stages with one constant stage (e.g. `30s`).
-    #[arg(long, value_parser = parse_duration)]
+    /// Run length, replacing the stages with one constant stage (e.g. `30s`). A URL run
+    /// lasts 10 s unless this says otherwise.
+    #[arg(long, short = 'd', value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Constant arrival rate in requests per second (open model).
     #[arg(long, conflicts_with = "vus")]
     pub rps: Option<f64>,
-    /// Constant number of virtual users (closed model).
-    #[arg(long)]
+    /// Constant number of virtual users (closed model). A URL run uses 10 unless this
+    /// or `--rps` says otherwise.
+    #[arg(long, short = 'c')]
     pub vus: Option<u32>,
+    /// A URL run's method.
+    #[arg(long, short = 'm', value_name = "METHOD")]
+    pub method: Option<String>,
+    /// A URL run's header, `Name: value` (repeatable). Values may hold `${VAR}`, taken
+    /// from the environment and masked in every output.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// A URL run's request body.
+    #[arg(long, conflicts_with = "json")]
+    pub body: Option<String>,
+    /// A URL run's JSON request body (sent with `content-type: application/json`).
+    #[arg(long, value_name = "JSON")]
+    pub json: Option<String>,
     /// A fixed pool of N HTTP/1.1 connections for the run (as `[load] connections`):
     /// requests that find every one busy wait for one, timed from their intended send.
     /// Default: a connection per request in flight.
@@ -279,6 +295,10 @@ impl CapacityArgs {
             duration: None,
             rps: None,
             vus: None,
+            method: None,
+            headers: Vec::new(),
+            body: None,
+            json: None,
             connections: None,
             slo: self.slo.clone(),
             out: self.out.clone(),

@@ -24,8 +24,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
         target: target_flag(args.target.as_deref())?,
     };
-    let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
-        .map_err(|e| Failure::config(e.to_string()))?;
+    let mut scenario = load_scenario(&args, &options)?;
     mask_secrets(&mut scenario, &options);
     apply_flags(&mut scenario, &args)?;
     // What every segment must share is the whole load's plan, taken before this
@@ -577,6 +576,109 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
         add_basic_auth(scenario, &u.clone());
     }
     Ok(())
+}
+
+/// The scenario file, or the one-request scenario of a URL run (`loadgate run URL`).
+fn load_scenario(
+    args: &RunArgs,
+    options: &loadgate_scenario::LoadOptions,
+) -> Result<Scenario, Failure> {
+    let given = args.scenario.to_string_lossy();
+    if !(given.starts_with("http://") || given.starts_with("https://")) {
+        for (flag, set) in [
+            ("--method", args.method.is_some()),
+            ("--header", !args.headers.is_empty()),
+            ("--body", args.body.is_some()),
+            ("--json", args.json.is_some()),
+        ] {
+            if set {
+                return Err(Failure::config(format!(
+                    "{flag} applies to a URL run (`loadgate run https://host/path {flag} ...`)\n  hint: set it on the endpoint in {}",
+                    args.scenario.display()
+                )));
+            }
+        }
+        return loadgate_scenario::load_with(&args.scenario, options)
+            .map_err(|e| Failure::config(e.to_string()));
+    }
+    let text = url_scenario(&given, args)?;
+    loadgate_scenario::parse_with(
+        std::path::Path::new("(command line)"),
+        &text,
+        &|name| std::env::var(name).ok(),
+        options,
+    )
+    .map_err(|e| Failure::config(e.to_string()))
+}
+
+/// The scenario a URL run stands for: one endpoint, the URL's path and query, the
+/// method, headers and body the flags give, 10 VUs for 10 s unless `--rps`, `--vus` or
+/// `--duration` say otherwise (they are applied after, as to any scenario), and the
+/// `--slo` budgets.
+fn url_scenario(given: &str, args: &RunArgs) -> Result<String, Failure> {
+    let bad = |why: String| {
+        Failure::config(format!(
+            "{given}: {why}\n  hint: write a URL such as https://staging.example.com/api/health"
+        ))
+    };
+    let u = url::Url::parse(given).map_err(|e| bad(e.to_string()))?;
+    if u.host_str().is_none() {
+        return Err(bad("no host".into()));
+    }
+    // TOML basic strings take JSON's escapes.
+    let q = |s: &str| serde_json::to_string(s).expect("strings serialize");
+    let origin = u.origin().ascii_serialization();
+    let name: String = u
+        .host_str()
+        .unwrap_or("url")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = match u.query() {
+        Some(query) => format!("{}?{query}", u.path()),
+        None => u.path().to_string(),
+    };
+    let method = args.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let (k, v) = h.split_once(':').ok_or_else(|| {
+            Failure::config(format!(
+                "--header `{h}`: expected `Name: value`\n  hint: e.g. -H 'Authorization: Bearer ${{API_TOKEN}}'"
+            ))
+        })?;
+        headers.push(format!("{} = {}", q(k.trim()), q(v.trim())));
+    }
+    let body = match (&args.body, &args.json) {
+        (Some(b), _) => format!("body = {}\n", q(b)),
+        (None, Some(j)) => {
+            serde_json::from_str::<serde_json::Value>(j).map_err(|e| {
+                Failure::config(format!(
+                    "--json: not JSON ({e})\n  hint: e.g. --json '{{\"query\": \"hello\"}}'"
+                ))
+            })?;
+            headers.push(format!("{} = {}", q("content-type"), q("application/json")));
+            format!("body = {}\n", q(j))
+        }
+        (None, None) => String::new(),
+    };
+    let mut text = format!("name = {}\ntarget = {}\n", q(&name), q(&origin));
+    text.push_str(&format!(
+        "[[endpoint]]\nname = {}\nmethod = {}\npath = {}\n{body}",
+        q(&format!("{method} {}", u.path())),
+        q(&method),
+        q(&path)
+    ));
+    if !headers.is_empty() {
+        text.push_str(&format!("headers = {{ {} }}\n", headers.join(", ")));
+    }
+    text.push_str("[load]\nmodel = \"closed\"\nstages = [{ duration = \"10s\", vus = 10 }]\n");
+    Ok(text)
 }
 
 /// From here on, everything printed or written masks the scenario's secrets: every

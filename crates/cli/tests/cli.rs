@@ -1515,3 +1515,70 @@ fn every_toml_block_in_the_readme_is_valid() {
         }
     }
 }
+
+/// Issue 19: `loadgate run URL` as users of oha, hey and wrk expect: `-d`, `-c` (closed
+/// loop) or `--rps` (open model), `-m`, `-H`, `--json`/`--body` and `--slo`, with the
+/// same tables, verdict and run directory as a scenario.
+#[test]
+fn a_url_runs_without_a_scenario_file() {
+    let target = loadgate_target::loopback(FAST_PROFILE);
+    let c = Case::new("");
+    let url = format!("{}/api/health", target.base_url());
+    let o = c.loadgate(
+        &["run", &url, "-d", "2s", "-c", "2", "--out", "{out}", "-q"],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["model"], "closed");
+    assert_eq!(s["endpoints"][0]["name"], "GET /api/health");
+    assert!(s["overall"]["requests"].as_u64().unwrap() > 0);
+    std::fs::remove_dir_all(c.out()).unwrap();
+
+    let url = format!("{}/api/intelligence/analyze", target.base_url());
+    let o = c.loadgate(
+        &[
+            "run",
+            &url,
+            "-m",
+            "post",
+            "--json",
+            r#"{"userId": "u-1"}"#,
+            "-H",
+            "X-Token: ${LG_TOK}",
+            "--rps",
+            "20",
+            "-d",
+            "2s",
+            "--slo",
+            "p95 < 2s",
+            "--slo",
+            "error_rate < 1%",
+            "--out",
+            "{out}",
+            "-q",
+        ],
+        &[("LG_TOK", "tok-from-env")],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["model"], "open");
+    assert_eq!(
+        s["overall"]["outcomes"]["success"], s["overall"]["requests"],
+        "the JSON body was sent as JSON"
+    );
+    assert_eq!(s["slo"].as_array().unwrap().len(), 2, "{}", s["slo"]);
+
+    // Flags of a URL run are refused with a scenario file, and a bad header is explained.
+    let c = Case::new(&scenario(OPEN_2S, ""));
+    let o = c.loadgate(&["run", "{s}", "-m", "POST"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("--method applies to a URL run"),
+        "{}",
+        text(&o)
+    );
+    let o = c.loadgate(&["run", &url, "-H", "no colon"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("expected `Name: value`"), "{}", text(&o));
+}
