@@ -751,16 +751,26 @@ pub(crate) fn build(
         }
     };
 
-    let name = file.name.get_ref().trim().to_string();
+    // No `name`: the file's name without `.toml` names the run.
+    let stem = || {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into())
+    };
+    let name = file
+        .name
+        .as_ref()
+        .map_or_else(stem, |n| n.get_ref().trim().to_string());
+    let name_span = file.name.as_ref().map_or(0..0, |n| n.span());
     if name.is_empty() || name.contains(['/', '\\']) {
         sink.span(
-            file.name.span(),
+            name_span.clone(),
             "name must be non-empty and must not contain `/` or `\\`",
             Some("it names the run directory".into()),
         );
     } else if name.len() > MAX_NAME_BYTES {
         sink.span(
-            file.name.span(),
+            name_span,
             format!(
                 "name is {} bytes long, at most {MAX_NAME_BYTES}",
                 name.len()
@@ -768,12 +778,14 @@ pub(crate) fn build(
             Some("shorten it: it names the run directory (NAME-20261122T024107Z), and a file name holds at most 255 bytes".into()),
         );
     }
-    no_control_chars(
-        &mut sink,
-        &file.name,
-        "name",
-        "remove it: the name becomes the run directory's name, and junit.xml cannot hold control characters",
-    );
+    if let Some(n) = &file.name {
+        no_control_chars(
+            &mut sink,
+            n,
+            "name",
+            "remove it: the name becomes the run directory's name, and junit.xml cannot hold control characters",
+        );
+    }
 
     let mut secrets = Secrets::new();
     // An override replaces the file's target unread: `${TARGET_URL}` may be unset.
@@ -948,7 +960,43 @@ pub(crate) fn build(
         );
     }
 
-    let load = load(&mut sink, &file.load, timeout);
+    // No `[load]`: ten virtual users for ten seconds (flags such as --rps, --vus and
+    // --duration replace it, as they replace any load).
+    let default_load = raw::S::new(
+        0..0,
+        raw::Load {
+            model: Some(raw::S::new(0..0, "closed".to_string())),
+            stages: raw::S::new(
+                0..0,
+                vec![raw::S::new(
+                    0..0,
+                    raw::Stage {
+                        duration: raw::S::new(0..0, "10s".to_string()),
+                        target_rps: None,
+                        vus: Some(raw::S::new(0..0, 10)),
+                    },
+                )],
+            ),
+            start_rps: None,
+            start_vus: None,
+            max_in_flight: None,
+            connections: None,
+            think_time: None,
+            warmup: None,
+            late_tolerance: None,
+            send_window: None,
+            min_achieved_ratio: None,
+            max_late_ratio: None,
+            max_dropped_ratio: None,
+            validity: None,
+            seed: None,
+        },
+    );
+    let load = load(
+        &mut sink,
+        file.load.as_ref().unwrap_or(&default_load),
+        timeout,
+    );
     let slo = slo(
         &mut sink,
         &file.slo,
@@ -1723,16 +1771,32 @@ fn json_pointer(path: &str) -> Option<String> {
 fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option<Load> {
     let span = l.span();
     let l = l.get_ref();
-    let model = match l.model.get_ref().as_str() {
-        "open" => LoadModel::Open,
-        "closed" => LoadModel::Closed,
-        other => {
+    let model = match l.model.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        Some(("open", _)) => LoadModel::Open,
+        Some(("closed", _)) => LoadModel::Closed,
+        Some((other, at)) => {
             sink.span(
-                l.model.span(),
+                at,
                 format!("unknown load model `{other}`"),
                 Some("use \"open\" (arrival rate) or \"closed\" (virtual users)".into()),
             );
             return None;
+        }
+        // No `model`: the stages say which (rates are open, virtual users closed).
+        None => {
+            let stages = l.stages.get_ref();
+            if !stages.is_empty() && stages.iter().all(|s| s.get_ref().target_rps.is_some()) {
+                LoadModel::Open
+            } else if !stages.is_empty() && stages.iter().all(|s| s.get_ref().vus.is_some()) {
+                LoadModel::Closed
+            } else {
+                sink.span(
+                    span.clone(),
+                    "the load has no `model`, and its stages do not say which (target_rps for open, vus for closed)",
+                    Some("add model = \"open\" (arrival rate) or model = \"closed\" (virtual users)".into()),
+                );
+                return None;
+            }
         }
     };
     let mut stages = Vec::new();

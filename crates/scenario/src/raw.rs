@@ -11,7 +11,7 @@ pub type S<T> = Spanned<T>;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct File {
-    pub name: S<String>,
+    pub name: Option<S<String>>,
     pub target: S<String>,
     pub target_profile: Option<S<String>>,
     #[serde(default)]
@@ -23,7 +23,7 @@ pub struct File {
     pub data: Option<Data>,
     #[serde(rename = "endpoint")]
     pub endpoints: Option<S<Vec<Endpoint>>>,
-    pub load: S<Load>,
+    pub load: Option<S<Load>>,
     #[serde(default)]
     pub slo: Slo,
     pub health: Option<Health>,
@@ -104,7 +104,7 @@ pub struct JsonCheck {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
-    pub model: S<String>,
+    pub model: Option<S<String>>,
     pub stages: S<Vec<S<Stage>>>,
     pub start_rps: Option<S<f64>>,
     pub start_vus: Option<S<i64>>,

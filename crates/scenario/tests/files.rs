@@ -680,3 +680,23 @@ fn a_missing_target_profile_is_placed_in_the_scenario() {
         "target = \"https://staging.example.com\"",
     ));
 }
+
+/// Issue 19: a minimal scenario took four tries (`missing field name`, then `load`, then
+/// `model`). The name defaults to the file's, the load to 10 virtual users for 10 s
+/// (flags replace it), the model to what the stages say.
+#[test]
+fn a_minimal_scenario_needs_a_target_and_an_endpoint() {
+    let s = ok("target = \"embedded\"\n[[endpoint]]\nname = \"h\"\npath = \"/\"\n");
+    assert_eq!(s.name, "s");
+    assert_eq!(s.load.model, LoadModel::Closed);
+    assert_eq!(s.load.peak(), 10.0);
+    assert_eq!(s.load.duration(), std::time::Duration::from_secs(10));
+    let open = ok("target = \"embedded\"\n[[endpoint]]\nname = \"h\"\npath = \"/\"\n[load]\nstages = [{ duration = \"5s\", target_rps = 20 }]\n");
+    assert_eq!(open.load.model, LoadModel::Open);
+    check_err(
+        "target = \"embedded\"\n[[endpoint]]\nname = \"h\"\npath = \"/\"\n[load]\nstages = [{ duration = \"5s\", target_rps = 20 }, { duration = \"5s\", vus = 2 }]\n",
+        5,
+        1,
+        "has no `model`",
+    );
+}
