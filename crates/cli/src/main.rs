@@ -76,6 +76,14 @@ enum Command {
     /// into one run directory: histograms added exactly, counts summed per second,
     /// budgets judged on the merged data, every report rendered.
     Merge(MergeArgs),
+    /// Write a commented starter scenario for a URL (no traffic is sent).
+    Init {
+        /// The endpoint to start from, e.g. https://staging.example.com/api/health.
+        url: String,
+        /// The file to write; an existing file is never replaced.
+        #[arg(long, default_value = "scenario.toml")]
+        out: PathBuf,
+    },
     /// Check scenario files without sending any traffic.
     Validate {
         /// Scenario files.
@@ -344,6 +352,7 @@ fn main() -> ExitCode {
         Command::Capacity(args) => capacity_cmd::run(*args),
         Command::Merge(args) => merge_cmd::run(args),
         Command::Validate { files, target } => validate(&files, target.as_deref()),
+        Command::Init { url, out } => init(&url, &out),
         Command::Compare {
             baseline,
             new,
@@ -369,6 +378,81 @@ fn main() -> ExitCode {
             failure.exit.code()
         }
     }
+}
+
+/// `loadgate init URL`: a starter scenario that validates and runs as written.
+fn init(url: &str, out: &std::path::Path) -> Result<Exit, Failure> {
+    let u = url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| {
+            Failure::config(format!(
+                "init: `{url}` is not an http(s) URL with a host\n  hint: e.g. loadgate init https://staging.example.com/api/health"
+            ))
+        })?;
+    let q = |s: &str| serde_json::to_string(s).expect("strings serialize");
+    let path = match u.query() {
+        Some(query) => format!("{}?{query}", u.path()),
+        None => u.path().to_string(),
+    };
+    let name = out
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let text = format!(
+        r#"# A starter scenario for {origin}{path_shown}, written by `loadgate init`.
+#   loadgate validate {file}          # check it, no traffic
+#   loadgate run {file}               # run it: tables, verdict, reports/latest/
+# Every key is in the README's "Scenario reference".
+
+name = {name}
+target = {origin_q}                  # or "${{TARGET_URL}}", set in CI; --target overrides it
+
+[defaults]
+timeout = "10s"                     # per request; a slower answer is a timeout (an error)
+# headers = {{ Authorization = "Bearer ${{API_TOKEN}}" }}   # values from the environment are masked in every output
+
+[[endpoint]]
+name = {endpoint}
+method = "GET"
+path = {path_q}
+checks = {{ status = [200] }}
+# For POST: method = "POST" and json = {{ query = "hello" }} (or body = '...').
+# More endpoints: more [[endpoint]] tables, with weight = N for their share of the mix.
+
+[load]
+model = "open"                      # requests arrive on a schedule, whatever the target does
+stages = [{{ duration = "30s", target_rps = 10 }}]
+# warmup = "10s"                    # measured apart, not judged
+
+[slo]
+budgets = ["p95 < 2s", "error_rate < 1%"]
+# More, as the deployment guides set them: "p99 < 5s", "mean < 500ms", "throughput > 9rps",
+# "error_rate < 5% over 1m" (must hold in every minute, not just overall).
+"#,
+        origin = u.origin().ascii_serialization(),
+        path_shown = if path == "/" { "" } else { path.as_str() },
+        file = out.display(),
+        name = q(&name),
+        origin_q = q(&u.origin().ascii_serialization()),
+        endpoint = q(&format!("GET {}", u.path())),
+        path_q = q(&path),
+    );
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+    if let Err(e) = written {
+        return Err(Failure::config(format!(
+            "init: cannot write {}: {e}\n  hint: pass --out NEW.toml (an existing file is never replaced)",
+            out.display()
+        )));
+    }
+    say_out!(
+        "wrote {}: check it with `loadgate validate {0}`, run it with `loadgate run {0}`",
+        out.display()
+    );
+    Ok(Exit::Pass)
 }
 
 fn validate(files: &[PathBuf], target: Option<&str>) -> Result<Exit, Failure> {
