@@ -32,7 +32,14 @@ use crate::exit::{Exit, Failure};
 
 /// Load testing and SLO gating for web APIs.
 #[derive(Parser)]
-#[command(name = "loadgate", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "loadgate",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Exit codes: 0 pass · 1 a budget breached · 2 usage or scenario error · 3 invalid run (loadgate's own shortfall) · 4 target never healthy · 5 regression against --baseline · 6 target unreachable before any load · 7 output not written · 70 a bug in loadgate · 130 interrupted"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -174,7 +181,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub insecure: bool,
     /// Worker threads (default: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub workers: usize,
     /// Do not pin open-model workers to CPUs of their own (by default each worker gets
     /// one when there are enough; a VM's host can otherwise hold both workers on one
@@ -237,25 +244,27 @@ pub struct CapacityArgs {
     /// Base URL to send load to (or `embedded`), overriding the scenario's `target`.
     #[arg(long, env = "LOADGATE_TARGET")]
     pub target: Option<String>,
-    /// First rate tried, in requests per second.
+    /// First rate tried, in requests per second (default: the scenario's `[capacity]`,
+    /// else 10, or the throughput budget's rate when that is higher).
     #[arg(long, value_name = "RPS")]
     pub start_rps: Option<f64>,
-    /// Add this rate at each step.
+    /// Add this rate at each step (default: multiply by `--factor`).
     #[arg(long, value_name = "RPS", conflicts_with = "factor")]
     pub step_rps: Option<f64>,
-    /// Multiply the rate by this factor at each step (above 1).
+    /// Multiply the rate by this factor at each step (above 1; default 2).
     #[arg(long)]
     pub factor: Option<f64>,
-    /// Highest rate tried.
+    /// Highest rate tried (default 10000).
     #[arg(long, value_name = "RPS")]
     pub max_rps: Option<f64>,
-    /// Measured length of each step (e.g. `30s`).
+    /// Measured length of each step (e.g. `30s`; default 10s).
     #[arg(long, value_parser = parse_duration)]
     pub step_duration: Option<Duration>,
-    /// Time at each step's rate before measuring (e.g. `10s`).
+    /// Time at each step's rate before measuring (e.g. `10s`; default 5s).
     #[arg(long, value_parser = parse_duration)]
     pub settle: Option<Duration>,
-    /// Most bisection steps between the last passing and the first failing rate.
+    /// Most bisection steps between the last passing and the first failing rate
+    /// (default 3).
     #[arg(long)]
     pub refine: Option<u32>,
     /// Pass only if the sustainable rate is at least this (exit 1 below it, 3 when
@@ -282,7 +291,7 @@ pub struct CapacityArgs {
     #[arg(long)]
     pub insecure: bool,
     /// Worker threads (default: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub workers: usize,
     /// Do not pin open-model workers to CPUs of their own (by default each worker gets
     /// one when there are enough; a VM's host can otherwise hold both workers on one

@@ -109,11 +109,16 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let progress = Progress::new(args.quiet, scenario.load.duration());
     if !args.quiet {
         say_err!(
-            "loadgate {}: scenario `{}` against {} ({}), {} model for {}{}",
+            "loadgate {}: scenario `{}` against {}{}, {} model for {}{}",
             env!("CARGO_PKG_VERSION"),
             scenario.name,
             scenario.target_display(),
-            base_url,
+            // The address sent to, when the target's name does not say it (embedded).
+            if base_url == scenario.target_display() {
+                String::new()
+            } else {
+                format!(" ({base_url})")
+            },
             model_name(scenario.load.model),
             humantime::format_duration(scenario.load.duration()),
             if scenario.load.warmup.is_zero() {
@@ -127,6 +132,17 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         );
     }
 
+    if let Some(ahead) = args
+        .start_at
+        .and_then(|t| t.duration_since(std::time::SystemTime::now()).ok())
+        .filter(|_| !args.quiet)
+    {
+        say_err!(
+            "waiting {} for --start-at {} before the first request",
+            humantime::format_duration(Duration::from_secs(ahead.as_secs())),
+            humantime::format_rfc3339_seconds(args.start_at.unwrap_or(started))
+        );
+    }
     let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
     let open = scenario.load.model == LoadModel::Open;
     let data = write_series(&dir, started, &names, open, &progress, |observer| {
@@ -1024,20 +1040,21 @@ pub(crate) fn watch_signals(stop: StopSignal) {
             let _ = ready_tx.send(Ok(()));
             loop {
                 #[cfg(unix)]
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
+                let what = tokio::select! {
+                    _ = int.recv() => "interrupted (Ctrl-C)",
+                    _ = term.recv() => "terminated (SIGTERM)",
+                };
                 #[cfg(not(unix))]
-                if tokio::signal::ctrl_c().await.is_err() {
-                    return;
-                }
+                let what = match tokio::signal::ctrl_c().await {
+                    Ok(()) => "interrupted (Ctrl-C)",
+                    Err(_) => return,
+                };
                 if stop.is_triggered() {
                     say_err!("\nstopping now; writing what was measured");
                     stop.abandon();
                     return;
                 }
-                say_err!("\ninterrupted: no new requests; waiting for in-flight ones (Ctrl-C again to stop now)");
+                say_err!("\n{what}: no new requests; waiting for in-flight ones (a second Ctrl-C or SIGTERM stops now)");
                 stop.trigger();
             }
         });
