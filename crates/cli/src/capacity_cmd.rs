@@ -168,7 +168,10 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         stop: stop_text.to_string(),
     };
     let report = output::redacted(&report);
-    dir.write_json("capacity.json", &report);
+    // `reports/latest` follows the newest run directory of every command.
+    if dir.write_json("capacity.json", &report) {
+        output::link_latest(&args.reports_dir, dir.path());
+    }
     for a in loadgate_report::render_capacity(&report) {
         dir.write(&a.name, &a.contents);
     }

@@ -990,12 +990,15 @@ refine = 2
         "[[route]]\npath = \"/work\"\ncapacity_rps = 200\n",
     )
     .unwrap();
+    let reports = c.dir.path().to_str().unwrap().to_string();
     let o = c.loadgate(
         &[
             "capacity",
             "{s}",
             "--out",
             "{out}",
+            "--reports-dir",
+            &reports,
             "-q",
             "--require-rps",
             "300",
@@ -1003,6 +1006,11 @@ refine = 2
         &[],
     );
     assert_eq!(code(&o), 1, "below the required rate: {}", text(&o));
+    // `reports/latest` follows a capacity search as it follows a run (issue 19).
+    assert_eq!(
+        std::fs::read_link(c.dir.path().join("latest")).unwrap(),
+        std::path::Path::new("run")
+    );
     let r: serde_json::Value =
         serde_json::from_slice(&std::fs::read(c.out().join("capacity.json")).unwrap()).unwrap();
     let sustainable = r["sustainable_rps"].as_f64().unwrap();
