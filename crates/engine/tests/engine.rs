@@ -389,6 +389,37 @@ path = "/boom"
     );
 }
 
+/// A client for scenario `s` against `base`, its prepared endpoints, and the first
+/// endpoint's first request (to call from inside a runtime).
+fn first_request(
+    s: &loadgate_scenario::Scenario,
+    base: &str,
+) -> (
+    loadgate_engine::client::HttpClient,
+    Vec<loadgate_engine::client::Prepared>,
+    loadgate_engine::client::Built,
+) {
+    use loadgate_engine::client::{ClientOptions, HttpClient, Prepared};
+    use rand::SeedableRng;
+    let client = HttpClient::new(ClientOptions {
+        connect_timeout: s.connect_timeout,
+        http: s.http,
+        insecure: false,
+        connections: None,
+    })
+    .unwrap();
+    let prepared = Prepared::all(s, base).unwrap();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let mut ctx = loadgate_scenario::RenderCtx {
+        seq: 0,
+        rng: &mut rng,
+        row: None,
+        lists: &[],
+    };
+    let req = prepared[0].build(&mut ctx, &mut Vec::new()).unwrap();
+    (client, prepared, req)
+}
+
 #[test]
 fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
     let target = loadgate_target::loopback("[[route]]\npath = \"/\"\n");
@@ -405,24 +436,8 @@ fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
         .build()
         .unwrap();
     rt.block_on(async {
-        use loadgate_engine::client::{execute, ClientOptions, HttpClient, Prepared};
-        use rand::SeedableRng;
-        let client = HttpClient::new(ClientOptions {
-            connect_timeout: s.connect_timeout,
-            http: s.http,
-            insecure: false,
-            connections: None,
-        })
-        .unwrap();
-        let prepared = Prepared::all(&s, &base).unwrap();
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut ctx = loadgate_scenario::RenderCtx {
-            seq: 0,
-            rng: &mut rng,
-            row: None,
-            lists: &[],
-        };
-        let req = prepared[0].build(&mut ctx, &mut Vec::new()).unwrap();
+        use loadgate_engine::client::execute;
+        let (client, prepared, req) = first_request(&s, &base);
         // The send is 100 ms behind schedule, as when a stalled generator catches up.
         let started = std::time::Instant::now();
         let intended = started - std::time::Duration::from_millis(100);
@@ -661,24 +676,7 @@ fn a_huge_body_is_counted_but_only_the_check_window_is_kept() {
         .build()
         .unwrap()
         .block_on(async {
-            use loadgate_engine::client::{ClientOptions, HttpClient, Prepared};
-            use rand::SeedableRng;
-            let client = HttpClient::new(ClientOptions {
-                connect_timeout: s.connect_timeout,
-                http: s.http,
-                insecure: false,
-                connections: None,
-            })
-            .unwrap();
-            let prepared = Prepared::all(&s, &base).unwrap();
-            let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-            let mut ctx = loadgate_scenario::RenderCtx {
-                seq: 0,
-                rng: &mut rng,
-                row: None,
-                lists: &[],
-            };
-            let req = prepared[0].build(&mut ctx, &mut Vec::new()).unwrap();
+            let (client, prepared, req) = first_request(&s, &base);
             let reply = client
                 .exchange(prepared[0].origin(), &req, 1 << 20, None)
                 .await
