@@ -167,7 +167,9 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         verdict,
         stop: stop_text.to_string(),
     };
-    let report = output::redacted(&report);
+    let mut report = report;
+    output::mask(&mut report.target);
+    output::mask(&mut report.scenario_file);
     // `reports/latest` follows the newest run directory of every command.
     if dir.write_json("capacity.json", &report) {
         output::link_latest(&args.reports_dir, dir.path());

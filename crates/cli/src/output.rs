@@ -11,8 +11,8 @@
 //! - **A write failure is the environment's, not a bug.** It is recorded, not fatal: the
 //!   command goes on, writes what it can, removes its temporary file, and says what is
 //!   missing; the exit code is [`Exit::Unwritten`] when the verdict would have been 0.
-//! - **Nothing leaked.** What a command writes is made from values whose strings were
-//!   masked ([`redacted`]); what it prints passes through the redactor ([`redact`]).
+//! - **Nothing leaked.** The free text a command writes is masked ([`mask`]) before it
+//!   is serialized or rendered; what it prints passes through the redactor ([`redact`]).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -47,31 +47,14 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// `value` with every secret masked in its strings, and only there: a number, a key or
-/// a word of loadgate's own (a verdict, an outcome class) is never touched, so what is
-/// written stays valid and means what it meant. Everything a command writes is made from
-/// values redacted this way.
-pub fn redacted<T: Serialize + serde::de::DeserializeOwned + Clone>(value: &T) -> T {
-    let Some(_) = REDACTOR.get() else {
-        return value.clone();
-    };
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::String(s) => {
-                if let Cow::Owned(masked) = redact(s) {
-                    *s = masked;
-                }
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            serde_json::Value::Object(fields) => fields.values_mut().for_each(walk),
-            _ => {}
-        }
+/// Masks every secret in `text`, in place. Only the free text a command writes is masked
+/// this way (the target as shown, the scenario file's name, reasons and stop details):
+/// never a number, a date, a budget, a name or a word of loadgate's own, so what is
+/// written keeps its meaning and reads back.
+pub fn mask(text: &mut String) {
+    if let Cow::Owned(masked) = redact(text) {
+        *text = masked;
     }
-    let Ok(mut tree) = serde_json::to_value(value) else {
-        return value.clone();
-    };
-    walk(&mut tree);
-    serde_json::from_value(tree).unwrap_or_else(|_| value.clone())
 }
 
 /// Prints `text` to standard output, redacted.
@@ -345,8 +328,8 @@ impl OutDir {
     }
 
     /// Writes `text` as the file `name`, atomically; a failure is recorded. The text is
-    /// made from [`redacted`] values: it is written as it is, never masked here (a blind
-    /// replace would reach numbers and keys).
+    /// made from masked values ([`mask`]): it is written as it is, never masked here (a
+    /// blind replace would reach numbers, dates and keys).
     pub fn write(&self, name: &str, text: &str) -> bool {
         match write_atomic(&self.path.join(name), text.as_bytes()) {
             Ok(()) => true,

@@ -75,7 +75,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     // it again if the process is killed before it writes its summary.
     dir.write_json(
         "run.json",
-        &output::redacted(&RunStart {
+        &masked_start(RunStart {
             schema_version: SCHEMA_VERSION,
             loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
             scenario: scenario.name.clone(),
@@ -239,8 +239,9 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         }),
         merged_from: Vec::new(),
     };
-    // Every string in it is masked of secrets before anything is written or rendered.
-    let mut summary = output::redacted(&summary);
+    // Its free text is masked of secrets before anything is written or rendered.
+    let mut summary = summary;
+    mask_summary(&mut summary);
     // The comparison may turn a pass into a regression, so it comes before the files.
     let histograms = HistogramsFile::new(&names, &data.measured, &data.warmup);
     let mut report_note = String::new();
@@ -968,6 +969,25 @@ impl Observer for FileObserver<'_, '_, '_> {
         }
         self.hlog_file.commit();
     }
+}
+
+/// A summary with its free text masked of secrets (see [`output::mask`]): the target as
+/// shown, the scenario file's name, the stop detail and the reasons. Budgets, names,
+/// words and numbers are loadgate's or the scenario file's own, and stay as they are.
+pub(crate) fn mask_summary(s: &mut RunSummary) {
+    output::mask(&mut s.target);
+    output::mask(&mut s.scenario_file);
+    if let Some(d) = &mut s.stop_detail {
+        output::mask(d);
+    }
+    s.invalid_reasons.iter_mut().for_each(output::mask);
+}
+
+/// `run.json` with its free text masked, as [`mask_summary`] masks a summary.
+fn masked_start(mut start: RunStart) -> RunStart {
+    output::mask(&mut start.target);
+    output::mask(&mut start.scenario_file);
+    start
 }
 
 /// The commit CI built, as CI systems name it.

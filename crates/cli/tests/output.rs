@@ -523,16 +523,29 @@ fn a_secret_that_looks_like_a_number_masks_strings_and_leaves_the_files_whole() 
         .replace(
             "[load]",
             "[health]\npath = \"/api/health?account=${ACCOUNT_ID}\"\n[load]",
-        ),
+        )
+        .replace(
+            "[[endpoint]]",
+            "[defaults]\nheaders = { X-Tenant = \"${TENANT}\", X-Mode = \"${MODE}\" }\n[[endpoint]]",
+        )
+        .replace("budgets = [\"p95 < 2s\"]", "budgets = [\"p95 < 2026ms\"]"),
     );
-    let o = c.loadgate(
-        &["run", "{s}", "--out", "{out}", "-q"],
-        &[("ACCOUNT_ID", "1000")],
-    );
+    let env = [("ACCOUNT_ID", "1000"), ("TENANT", "2026"), ("MODE", "open")];
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &env);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let s = c.summary();
     assert_eq!(s["pauses"]["threshold_us"], 1000, "a number stays a number");
     assert_eq!(s["verdict"], "pass");
+    // Regression (third review): a budget, a date and a word of loadgate's own stay too.
+    assert_eq!(s["slo"][0]["expr"], "p95 < 2026ms");
+    assert!(
+        s["started_at"].as_str().unwrap().starts_with("20"),
+        "{}",
+        s["started_at"]
+    );
+    assert_eq!(s["model"], "open");
+    let start: serde_json::Value = serde_json::from_str(&read(&c.out().join("run.json"))).unwrap();
+    assert_eq!(start["plan"]["budgets"][0], "global: p95 < 2026ms");
     whole_rows(&c.out());
     assert!(c.out().join("report.html").exists());
     let o = c.loadgate(&["report", "{out}"], &[]);

@@ -270,6 +270,8 @@ pub fn verdict(invalid: bool, every_budget_held: bool, stop: Stop) -> Verdict {
 struct Slack {
     unsent: u64,
     excused: u64,
+    /// Timeouts that may have run out while the process was paused.
+    paused_out: u64,
     held: u64,
     /// The longest pause, µs: how much quicker each held-up answer could have been.
     pause_max_us: u64,
@@ -285,16 +287,23 @@ impl Slack {
         pauses: Option<Pauses>,
     ) -> Slack {
         let p = pauses.unwrap_or_default();
+        let held = held_up(e, measured_s, &p);
+        // A request whose answer waited in a socket while the process was stopped may
+        // have run out of time there: its timeout can be the pause's, not the target's
+        // (regression, third review: a 1.5 s freeze made 50 timeouts of a target that
+        // always answered in 0.5 s). They take their share of the held-up answers first.
+        let timed_out = e.outcomes.get(loadgate_metrics::Outcome::Timeout).min(held);
         Slack {
             unsent: unsent.unwrap_or(e.dropped + e.unbuilt),
             excused: e.local_errors,
-            held: held_up(e, measured_s, &p),
+            paused_out: timed_out,
+            held: held - timed_out,
             pause_max_us: p.max_us,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.unsent == 0 && self.excused == 0 && self.held == 0
+        self.unsent == 0 && self.excused == 0 && self.paused_out == 0 && self.held == 0
     }
 
     /// The parts that are not zero, in words.
@@ -311,6 +320,12 @@ impl Slack {
         }
         if self.unsent > 0 {
             parts.push(format!("{} arrivals not sent", self.unsent));
+        }
+        if self.paused_out > 0 {
+            parts.push(format!(
+                "{} timeouts that may have run out while the process was paused",
+                self.paused_out
+            ));
         }
         if self.excused > 0 {
             parts.push(format!(
@@ -342,7 +357,10 @@ fn held_up(e: &EndpointShard, measured_s: f64, p: &Pauses) -> u64 {
 /// (see [`Slack`]); latency is taken as service time, without the send lag.
 fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: Slack) -> bool {
     let total = e.outcomes.total() + slack.unsent;
-    let failed = e.outcomes.errors().saturating_sub(slack.excused);
+    let failed = e
+        .outcomes
+        .errors()
+        .saturating_sub(slack.excused + slack.paused_out);
     let ok = total - failed;
     let hist = &e.service;
     let upper = matches!(b.op, Op::Lt | Op::Le);
@@ -357,7 +375,7 @@ fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: Slack) -> b
         }
         Metric::Max if upper => hist.count_above(at) <= slack.held,
         Metric::Mean if upper => {
-            let n = hist.len() + slack.unsent + slack.excused;
+            let n = hist.len() + slack.unsent + slack.excused + slack.paused_out;
             if n == 0 {
                 return false;
             }
@@ -369,7 +387,8 @@ fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: Slack) -> b
         Metric::Throughput => {
             measured_s > 0.0
                 && b.holds(Measure::Value(
-                    (e.successes() + slack.unsent + slack.excused) as f64 / measured_s,
+                    (e.successes() + slack.unsent + slack.excused + slack.paused_out) as f64
+                        / measured_s,
                 ))
         }
         _ => {
@@ -803,6 +822,40 @@ mod tests {
         }
         let j = check(&errors, &["error_rate < 1%"], Some(f(Some(starved))));
         assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
+    }
+
+    /// Regression (third review): a 1.5 s stop of the whole process at 100/s made the 50
+    /// requests in flight time out while their answers (every one in 0.5 s) waited in
+    /// their sockets: FAIL, marked robust. Those timeouts may be the pause's.
+    #[test]
+    fn timeouts_that_may_have_run_out_during_a_pause_are_not_robust() {
+        let mut frozen = shard(550, 0, 0, 0, 500_000);
+        for _ in 0..50 {
+            frozen.record_send(0, Some(0), false);
+            frozen.record(&Sample::new(0, Outcome::Timeout, 1_000_000));
+        }
+        let mut stop = Pauses::new(1_000);
+        stop.record(1_500_000);
+        let f = OpenFacts {
+            pauses: Some(stop),
+            max_late_ratio: 1.0,
+            ..facts(600.0, ValidityMode::Robust)
+        };
+        let j = check(&frozen, &["error_rate < 5%"], Some(f));
+        assert_eq!(j.verdict, Verdict::Invalid, "{:?}", j.invalid_reasons);
+        assert!(
+            j.invalid_reasons
+                .iter()
+                .any(|r| r.contains("timeouts that may have run out")),
+            "{:?}",
+            j.invalid_reasons
+        );
+        // Without the pause they are the target's.
+        let f = OpenFacts { pauses: None, ..f };
+        assert_eq!(
+            check(&frozen, &["error_rate < 5%"], Some(f)).verdict,
+            Verdict::Fail
+        );
     }
 
     /// Regression (second issue 17 review): a target that hung made requests pile up to
