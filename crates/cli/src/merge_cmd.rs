@@ -104,7 +104,7 @@ enum Dest<'a> {
     Merge(&'a MergeArgs),
     /// A killed run recovered in its own directory: its streamed files stay as they are,
     /// and the summary, histograms and reports are added beside them.
-    Recover(&'a Path),
+    Recover(&'a Path, Option<&'a Path>),
 }
 
 /// Adds the inputs up, judges them as one run, and writes that run.
@@ -261,10 +261,10 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
     }
     let (stop, stop_detail) = match (stopped, &into) {
         (None, _) => ("completed".to_string(), None),
-        (Some(i), Dest::Recover(_)) => (
+        (Some(i), Dest::Recover(..)) => (
             i.run.summary.stop.clone(),
             Some(format!(
-                "the run was killed after {:.0} s of its {:.0} s profile (no summary was written); recovered by `loadgate report` from the {} whole seconds of its time series and interval log: status codes, bytes, send lag and connect times are not in them",
+                "the run did not finish writing its summary (killed, or its disk filled) after {:.0} s of its {:.0} s profile; judged by `loadgate report` from the {} whole seconds its time series and interval log both hold: status codes, bytes, send lag and connect times are not in them",
                 warmup_s + measured_s,
                 i.run.summary.duration_s,
                 i.intervals.len()
@@ -299,7 +299,7 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
             started_at,
             output::bytes_needed(seconds, names.len()),
         )?,
-        Dest::Recover(folder) => output::OutDir::at(folder.to_path_buf())?,
+        Dest::Recover(folder, _) => output::OutDir::at(folder.to_path_buf())?,
     };
 
     // The time series, through the same writer as `loadgate run` (a recovered run keeps
@@ -376,11 +376,11 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
         git_commit: s.git_commit.clone(),
         ci_run: s.ci_run.clone(),
         segment: match into {
-            Dest::Recover(_) => first.run.summary.segment.clone(),
+            Dest::Recover(..) => first.run.summary.segment.clone(),
             Dest::Merge(_) => None,
         },
         merged_from: match into {
-            Dest::Recover(_) => Vec::new(),
+            Dest::Recover(..) => Vec::new(),
             Dest::Merge(_) => inputs.iter().map(segment_run).collect(),
         },
     };
@@ -394,7 +394,7 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
 
     let (report, summary_md) = match into {
         Dest::Merge(args) => (!args.no_report, args.summary_md.as_deref()),
-        Dest::Recover(_) => (true, None),
+        Dest::Recover(_, md) => (true, md),
     };
     let mut note = String::new();
     if report {
@@ -413,11 +413,12 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
     }
     note.push_str(&dir.problem_lines());
 
-    if let Dest::Recover(_) = into {
+    if let Dest::Recover(..) = into {
         // The report command's own outcome: the recovered run's verdict is in its files
         // and on the console, and a killed run never passes.
         crate::run_cmd::tell(&summary, dir.path(), &note);
-        return Ok(dir.exit(Exit::Pass));
+        // A run that did not finish never passes: 130, as an interrupted run.
+        return Ok(Exit::Interrupted);
     }
     let mut out = format!(
         "merged {} segments of `{}`:\n",
@@ -634,6 +635,16 @@ fn counted(
 /// `timeseries.jsonl`, histograms from `intervals.hlog`; and the log's start time, in
 /// milliseconds since the Unix epoch.
 fn intervals_of(run: &RunDir, max_us: u64) -> Result<(Intervals, Option<u64>), Failure> {
+    intervals_of_until(run, max_us, false)
+}
+
+/// [`intervals_of`]; with `cut` (a killed run's files), the interval log may end in a
+/// cut entry, and only the seconds both files hold are taken.
+fn intervals_of_until(
+    run: &RunDir,
+    max_us: u64,
+    cut: bool,
+) -> Result<(Intervals, Option<u64>), Failure> {
     let shown = run.dir.display().to_string();
     let bad = |what: &str, e: String| {
         Failure::config(format!(
@@ -648,10 +659,22 @@ fn intervals_of(run: &RunDir, max_us: u64) -> Result<(Intervals, Option<u64>), F
         .collect();
     let hlog_path = run.dir.join("intervals.hlog");
     let hlog = std::fs::read(&hlog_path).map_err(|e| bad("intervals.hlog", e.to_string()))?;
-    let (mut by_interval, start_ms) = read_hlog(&hlog).map_err(|e| bad("intervals.hlog", e))?;
-    let tags: Vec<String> = names.iter().map(|n| crate::run_cmd::tag_name(n)).collect();
+    let (mut by_interval, start_ms) =
+        read_hlog_until(&hlog, cut).map_err(|e| bad("intervals.hlog", e))?;
+    let tags: Vec<String> = names
+        .iter()
+        .map(|n| loadgate_scenario::log_tag(n))
+        .collect();
     let mut intervals = Vec::new();
     for row in &run.series {
+        // Every second the log holds has its untagged (all endpoints) entry.
+        if cut
+            && !by_interval
+                .get(&row.t)
+                .is_some_and(|h| h.contains_key("all"))
+        {
+            continue;
+        }
         let mut hists = by_interval.remove(&row.t).unwrap_or_default();
         let mut take = |tag: &str| {
             hists
@@ -685,7 +708,7 @@ fn intervals_of(run: &RunDir, max_us: u64) -> Result<(Intervals, Option<u64>), F
 /// what it was asked, its streamed files what it measured up to the kill. It is judged
 /// as an interrupted run (it never passes), and its summary, histograms and reports are
 /// written beside the streamed files, which stay as they are.
-pub fn recover(folder: &Path) -> Result<Exit, Failure> {
+pub fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, Failure> {
     let path = folder.join("run.json");
     let start: RunStart = std::fs::read_to_string(&path)
         .map_err(|e| e.to_string())
@@ -727,15 +750,29 @@ pub fn recover(folder: &Path) -> Result<Exit, Failure> {
         segment: start.segment.clone(),
         merged_from: Vec::new(),
     };
-    let mut run = RunDir::with(folder, skeleton, None, "")
+    let mut run = RunDir::with(&folder.join("no-such-dir"), skeleton, None, "")
         .map_err(|e| Failure::config(format!("report: {e}")))?;
-    let (intervals, start_ms) = intervals_of(&run, max_us)?;
+    run.dir = folder.to_path_buf();
+    // The time series as far as it is whole: a line cut by the kill, or the zeros a lost
+    // machine's file system can leave, ends it.
+    let series_path = folder.join("timeseries.jsonl");
+    let text = std::fs::read(&series_path)
+        .map_err(|e| Failure::config(format!("report: {}: {e}", series_path.display())))?;
+    for line in String::from_utf8_lossy(&text).lines() {
+        match serde_json::from_str::<SeriesRow>(line) {
+            Ok(row) => run.series.push(row),
+            Err(_) => break,
+        }
+    }
+    let rows = run.series.len();
+    let (intervals, start_ms) = intervals_of_until(&run, max_us, true)?;
     if intervals.is_empty() {
         return Err(Failure::config(format!(
-            "report: {} holds no finished second of a run (it was killed before its first one ended): nothing to report",
+            "report: {} holds no whole second of a run in both its time series and its interval log (it stopped before its first second ended): nothing to judge",
             folder.display()
         )));
     }
+    let _ = rows;
     // The measured phase: the seconds after the warm-up and before the drain.
     let mut measured = Shard::new(start.endpoints.len(), max_us);
     let mut warmup = Shard::new(start.endpoints.len(), max_us);
@@ -790,19 +827,26 @@ pub fn recover(folder: &Path) -> Result<Exit, Failure> {
         intervals,
         scheduled: Some(scheduled),
     };
-    combine(vec![input], Dest::Recover(folder))
+    combine(vec![input], Dest::Recover(folder, summary_md))
 }
 
 /// Every interval histogram of an interval log, by whole second and tag (`all` for the
 /// untagged one), and the log's start time in milliseconds since the Unix epoch.
 type ByInterval = BTreeMap<u64, BTreeMap<String, LatencyHistogram>>;
 
-fn read_hlog(bytes: &[u8]) -> Result<(ByInterval, Option<u64>), String> {
+/// With `cut`, a log that ends in a cut or damaged entry (a killed run's) gives the
+/// entries before it.
+fn read_hlog_until(bytes: &[u8], cut: bool) -> Result<(ByInterval, Option<u64>), String> {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
     let mut out: ByInterval = BTreeMap::new();
     let mut start = None;
     for entry in IntervalLogIterator::new(bytes) {
-        match entry.map_err(|e| format!("{e:?}"))? {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(_) if cut => break,
+            Err(e) => return Err(format!("{e:?}")),
+        };
+        match entry {
             LogEntry::Interval(h) => {
                 let hist = LatencyHistogram::from_base64(h.encoded_histogram(), 0)
                     .map_err(|e| e.to_string())?;

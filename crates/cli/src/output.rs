@@ -129,14 +129,18 @@ const LOCK: &str = ".loadgate.lock";
 /// Takes the folder's lock, or says which process holds it... as far as it can: flock
 /// does not name its holder, so the message says what to do.
 fn lock(dir: &Path) -> Result<File, String> {
+    // Non-blocking: a FIFO planted by that name must not hang the open.
     let f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .mode(0o644)
         .open(dir.join(LOCK))
         .map_err(|e| format!("cannot open its lock file {LOCK}: {e}"))?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(format!("its lock file {LOCK} is not a regular file"));
+    }
     match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(f),
         Err(rustix::io::Errno::WOULDBLOCK) => Err(
@@ -284,13 +288,18 @@ impl OutDir {
     fn clear_previous(&self) -> Result<(), String> {
         // Only a folder that holds a run: a user's own `report.html` in `--out .` stays
         // (until this run's own file of that name replaces it).
-        let earlier = [
-            "run.json",
-            "summary.json",
-            "capacity.json",
-            "timeseries.jsonl",
-        ];
-        if !earlier.iter().any(|f| self.path.join(f).exists()) {
+        // Evidence of a run: a summary of loadgate's own (its `loadgate_version`).
+        let ours = |f: &str| {
+            fs::read(self.path.join(f))
+                .ok()
+                .filter(|b| b.len() < 64 << 20)
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v.get("loadgate_version").is_some())
+        };
+        if !["run.json", "summary.json", "capacity.json"]
+            .iter()
+            .any(|f| ours(f))
+        {
             return Ok(());
         }
         let entries = fs::read_dir(&self.path).map_err(|e| e.to_string())?;
@@ -357,6 +366,10 @@ impl OutDir {
     /// A file that grows an interval at a time (see [`Stream`]).
     pub fn stream(&self, name: &str) -> Stream {
         let path = self.path.join(name);
+        // The name is this run's, as a whole file's rename would make it: whatever is
+        // there (a link, an earlier file) is removed, never followed, and the file is
+        // then created new.
+        let _ = fs::remove_file(&path);
         let file = match create_new(&path) {
             Ok(f) => Some(f),
             Err(e) => {

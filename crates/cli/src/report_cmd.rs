@@ -135,8 +135,15 @@ pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Resu
     };
     if !folder.join("summary.json").exists() && folder.join("run.json").exists() {
         // A run killed before its summary: judged again from what it streamed, and
-        // written beside it.
-        return crate::merge_cmd::recover(&folder);
+        // written beside it (a copy elsewhere would leave the streamed files behind).
+        if let Some(out) = out.filter(|o| *o != folder.as_path()) {
+            return Err(Failure::config(format!(
+                "report --out {}: {} is a run that did not finish, and its summary is written beside its streamed files\n  hint: copy the folder to where it should go, then `loadgate report` the copy",
+                out.display(),
+                folder.display()
+            )));
+        }
+        return crate::merge_cmd::recover(&folder, summary_md);
     }
     let out = OutDir::at(out.map_or_else(|| folder.clone(), Path::to_path_buf))?;
     if !folder.join("summary.json").exists() && folder.join("capacity.json").exists() {

@@ -73,7 +73,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     )?;
     // What the run was asked, before it starts: with the streamed files, enough to judge
     // it again if the process is killed before it writes its summary.
-    dir.write_json(
+    // Without it a killed run could not be judged: refused, as an unwritable folder is.
+    let wrote_start = dir.write_json(
         "run.json",
         &masked_start(RunStart {
             schema_version: SCHEMA_VERSION,
@@ -100,6 +101,16 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             ci_run: ci_run_id(),
         }),
     );
+    if !wrote_start {
+        return Err(Failure {
+            exit: Exit::Unwritten,
+            message: format!(
+                "cannot write the run directory {}: {}\n  hint: pass --out DIR with a writable folder that has room",
+                dir.path().display(),
+                dir.problem_lines().trim_end()
+            ),
+        });
+    }
     // The embedded target lives as long as this function.
     // Signals are watched from here: a Ctrl-C while the target is awaited ends the wait.
     let stop = StopSignal::default();
@@ -763,18 +774,6 @@ fn strip_credentials(u: &url::Url) -> String {
     loadgate_scenario::without_credentials(u)
 }
 
-pub(crate) fn tag_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c == ',' || c.is_whitespace() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 /// Polls `path` until it answers 200, or gives up after `timeout` (exit 4).
 fn wait_healthy(
     scenario: &Scenario,
@@ -851,7 +850,10 @@ pub(crate) fn write_series<R>(
     let result = {
         let mut observer = FileObserver {
             names,
-            tags: names.iter().map(|n| tag_name(n)).collect(),
+            tags: names
+                .iter()
+                .map(|n| loadgate_scenario::log_tag(n))
+                .collect(),
             open,
             progress,
             series: &mut series,

@@ -664,6 +664,20 @@ fn written(v: &raw::S<String>) -> String {
     shorten(v.get_ref())
 }
 
+/// An endpoint's tag in the interval log (`intervals.hlog`): its name with spaces and
+/// commas as `_`, as the log's tags hold neither.
+pub fn log_tag(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == ',' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// The longest scenario name, in bytes. It names the run directory, and the longest
 /// suffix a command adds (`-capacity-20261122T024107Z`, 26 bytes) must still fit in a
 /// file name's 255 bytes; the rest is room for a longer time stamp.
@@ -942,6 +956,26 @@ pub(crate) fn build(
                     e.name.span(),
                     format!("endpoint name `{}` is used twice", ep.name),
                     Some("endpoint names must be unique".into()),
+                );
+            } else if ep.name == "all" {
+                sink.span(
+                    e.name.span(),
+                    "endpoint name `all` is taken: it names every endpoint together in the reports",
+                    Some("choose another name".into()),
+                );
+            } else if let Some(other) = endpoints.iter().find(|x| {
+                let (a, b) = (log_tag(&x.name), log_tag(&ep.name));
+                a == b || a == format!("{b}.service") || b == format!("{a}.service")
+            }) {
+                sink.span(
+                    e.name.span(),
+                    format!(
+                        "endpoint names `{}` and `{}` would share a tag of the interval log (`{}`), where spaces and commas become `_` and `.service` marks service time",
+                        other.name,
+                        ep.name,
+                        log_tag(&ep.name)
+                    ),
+                    Some("rename one of them".into()),
                 );
             }
             endpoints.push(ep);
