@@ -146,6 +146,15 @@ pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Resu
         return crate::merge_cmd::recover(&folder, summary_md);
     }
     let out = OutDir::at(out.map_or_else(|| folder.clone(), Path::to_path_buf))?;
+    let finished = ["summary.json", "capacity.json", "run.json"]
+        .iter()
+        .any(|f| folder.join(f).exists());
+    if !finished && folder.join(".loadgate.lock").exists() {
+        return Err(Failure::config(format!(
+            "report: {} holds no run to render: a capacity search writes capacity.json only when it ends, and a run stopped before its first file wrote none",
+            folder.display()
+        )));
+    }
     if !folder.join("summary.json").exists() && folder.join("capacity.json").exists() {
         let path = folder.join("capacity.json");
         let report: CapacityReport = std::fs::read_to_string(&path)

@@ -725,3 +725,19 @@ fn one_run_at_a_time_writes_into_a_folder_and_nothing_else_there_is_removed() {
     assert_eq!(code(&o), 7, "{}", text(&o));
     assert!(text(&o).contains(".loadgate.lock"), "{}", text(&o));
 }
+
+/// Regression (third review): a capacity search killed before its end leaves only the
+/// lock file; `report` said "pass a folder written by `loadgate run`".
+#[test]
+fn report_of_a_folder_without_a_run_says_why() {
+    let c = Case::new("");
+    std::fs::create_dir_all(c.out()).unwrap();
+    std::fs::write(c.out().join(".loadgate.lock"), "").unwrap();
+    let o = c.loadgate(&["report", "{out}"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("capacity.json only when it ends"),
+        "{}",
+        text(&o)
+    );
+}
