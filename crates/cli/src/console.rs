@@ -145,11 +145,7 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
     );
     for r in results {
         let margin = loadgate_report::text::margin(r.margin);
-        let result = match (r.pass, r.robust) {
-            (true, _) => "PASS",
-            (false, true) => "FAIL",
-            (false, false) => "FAIL (the generator could explain it)",
-        };
+        let result = loadgate_report::text::result(r);
         let _ = writeln!(
             out,
             "{:<sw$}  {:<bw$}  {:>mw$}  {:>8}  {result}",

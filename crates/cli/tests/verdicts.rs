@@ -372,8 +372,10 @@ fn an_interrupted_run_says_so_and_claims_no_breach() {
     let stopped = f64_at(&s["warmup_s"]) + f64_at(&s["measured_s"]);
     assert!(stopped < 8.0, "stopped after {stopped} s");
     assert!(text(&o).contains("no budget was breached"), "{}", text(&o));
-    // Regression (second review): "held in all 0 windows; the worst was 0-0 s".
+    // Regression (second review): "held in all 0 windows; the worst was 0-0 s"; third:
+    // a bare FAIL beside "no budget was breached".
     assert!(!text(&o).contains("all 0 windows"), "{}", text(&o));
+    assert!(text(&o).contains("FAIL (no data)"), "{}", text(&o));
     let junit = std::fs::read_to_string(c.out().join("junit.xml")).unwrap();
     assert!(junit.contains("failures=\"0\" errors=\"1\""), "{junit}");
 }

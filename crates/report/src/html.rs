@@ -169,11 +169,7 @@ pub fn report_html(
         }
         for scope in scopes {
             for r in s.slo.iter().filter(|r| r.scope == scope) {
-                let result = match (r.pass, r.robust) {
-                    (true, _) => "PASS",
-                    (false, true) => "FAIL",
-                    (false, false) => "FAIL (the generator could explain it)",
-                };
+                let result = crate::text::result(r);
                 let note = r
                     .window
                     .as_ref()

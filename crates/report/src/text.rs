@@ -56,6 +56,17 @@ pub fn resent(n: u64) -> String {
     )
 }
 
+/// A budget's result in a table: PASS, FAIL, FAIL with no data to judge (which never
+/// holds), or FAIL the generator's own error could explain.
+pub fn result(r: &loadgate_slo::BudgetResult) -> &'static str {
+    match (r.pass, r.robust, r.no_data) {
+        (true, ..) => "PASS",
+        (false, _, true) => "FAIL (no data)",
+        (false, true, false) => "FAIL",
+        (false, false, false) => "FAIL (the generator could explain it)",
+    }
+}
+
 /// A windowed budget's windows in words: how many broke it and where the worst was.
 pub fn window(w: &loadgate_slo::window::WindowSummary) -> String {
     let place = format!("{:.0}-{:.0} s", w.worst_start_s, w.worst_end_s);
