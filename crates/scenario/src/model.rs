@@ -748,20 +748,54 @@ pub(crate) fn build(
     options: &LoadOptions,
 ) -> Result<Scenario, Diagnostics> {
     let mut sink = Sink::new(path, text);
-    let file: raw::File = match toml::from_str(text) {
-        Ok(f) => f,
-        Err(e) => {
-            let at = e.span().map_or(0, |s| s.start);
-            let msg = e.message().trim().to_string();
-            let hint = if msg.starts_with("unknown field") {
-                Some("check the spelling; unknown keys are rejected so typos cannot be silently ignored".to_string())
-            } else if msg.starts_with("missing field") {
-                Some("add it; see the scenario reference in README.md".to_string())
-            } else {
-                None
-            };
-            sink.at(at, msg, hint);
-            return Err(Diagnostics(sink.found));
+    // Every structural mistake at once: the parser stops at the first, so the line it
+    // points at (an unknown key, a value of the wrong type) is blanked, offsets kept,
+    // and the file read again. A mistake that blanking cannot get past (TOML syntax, a
+    // missing table) ends the search; so does anything that only blanking caused.
+    let mut blanked = text.as_bytes().to_vec();
+    let mut structural = 0;
+    let file: raw::File = loop {
+        let now = String::from_utf8_lossy(&blanked).into_owned();
+        match toml::from_str(&now) {
+            Ok(f) => break f,
+            Err(e) => {
+                let span = e.span();
+                let msg = e.message().trim().to_string();
+                let line_local = [
+                    "unknown field",
+                    "invalid type",
+                    "invalid value",
+                    "unknown variant",
+                ]
+                .iter()
+                .any(|k| msg.starts_with(k));
+                if structural > 0 && !line_local {
+                    return Err(Diagnostics(sink.found));
+                }
+                let hint = if msg.starts_with("unknown field") {
+                    Some("check the spelling; unknown keys are rejected so typos cannot be silently ignored".to_string())
+                } else if msg.starts_with("missing field") {
+                    Some("add it; see the scenario reference in README.md".to_string())
+                } else {
+                    None
+                };
+                sink.at(span.clone().map_or(0, |s| s.start), msg, hint);
+                structural += 1;
+                let Some(span) = span.filter(|_| line_local && structural < 50) else {
+                    return Err(Diagnostics(sink.found));
+                };
+                let start = blanked[..span.start]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                let end = blanked[span.end.min(blanked.len())..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(blanked.len(), |i| span.end + i);
+                for b in &mut blanked[start..end] {
+                    *b = b' ';
+                }
+            }
         }
     };
 

@@ -714,3 +714,13 @@ fn endpoint_names_that_would_share_a_log_tag_are_refused() {
     check_err(&two("all", "b"), 3, 8, "`all` is taken");
     ok(&two("slow one", "slow two"));
 }
+
+/// Issue 19: a file with `timout`, `methd` and a rate written as a string took three
+/// rounds, one error each; the parser's first mistake no longer hides the next ones.
+#[test]
+fn structural_mistakes_are_reported_together() {
+    let text = "target = \"embedded\"\n[defaults]\ntimout = \"1s\"\n[[endpoint]]\nname = \"a\"\nmethd = \"POST\"\npath = \"/\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"5s\", target_rps = \"5\" }]\n";
+    let e = parse(Path::new("s.toml"), text, &env).expect_err("three mistakes");
+    let at: Vec<(usize, usize)> = e.0.iter().map(|d| (d.line, d.column)).collect();
+    assert_eq!(at, [(3, 1), (6, 1), (10, 43)], "{e}");
+}
