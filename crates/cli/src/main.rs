@@ -204,6 +204,10 @@ pub struct RunArgs {
     /// Print only the verdict line and the tables, no live progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the result for scripts: `json` writes the summary.json document on stdout
+    /// (the tables and verdict go to stderr); the exit code is the same.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
     /// Run only this share of the load: segment I of N (e.g. `2/4`), or k6's fraction
     /// form `1/4:2/4`. N processes running segments 1/N..N/N send exactly the arrivals
     /// (open model), VUs (closed) and data rows of one run, with no overlap; merge their
@@ -331,6 +335,7 @@ impl CapacityArgs {
             no_report: false,
             summary_md: None,
             quiet: self.quiet,
+            format: "text".into(),
             segment: None,
             start_at: None,
         }

@@ -312,12 +312,28 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         }
     }
     report_note.push_str(&dir.problem_lines());
+    if args.format == "json" {
+        // The document on stdout, everything for people on stderr.
+        let human = tell_text(&summary, dir.path(), &report_note);
+        output::print_err(human.trim_end());
+        let mut doc =
+            serde_json::to_string_pretty(&summary).map_err(|e| Failure::internal(e.to_string()))?;
+        doc.push('\n');
+        output::print_out(&doc);
+        return Ok(dir.exit(Exit::of(summary.verdict, summary.stop == "interrupted")));
+    }
     Ok(dir.exit(tell(&summary, dir.path(), &report_note)))
 }
 
 /// Prints a finished run's tables, rate, reasons and verdict (with `note`: where the
 /// reports are, or why they are not), and returns its exit code. `merge` shares it.
 pub(crate) fn tell(summary: &RunSummary, dir: &std::path::Path, note: &str) -> Exit {
+    output::print_out(&tell_text(summary, dir, note));
+    Exit::of(summary.verdict, summary.stop == "interrupted")
+}
+
+/// What [`tell`] prints.
+fn tell_text(summary: &RunSummary, dir: &std::path::Path, note: &str) -> String {
     let mut out = String::new();
     out.push('\n');
     out.push_str(&console::endpoint_table(
@@ -351,8 +367,7 @@ pub(crate) fn tell(summary: &RunSummary, dir: &std::path::Path, note: &str) -> E
         summary.verdict,
         &console::verdict_detail(summary),
     ));
-    output::print_out(&out);
-    Exit::of(summary.verdict, summary.stop == "interrupted")
+    out
 }
 
 /// The load asked for, in words and at its peak.

@@ -1611,3 +1611,20 @@ fn init_writes_a_scenario_that_validates_and_runs() {
     let o = c.loadgate(&["init", &url, "--out", "gate.toml"], &[]);
     assert_eq!(code(&o), 2, "an existing file stays: {}", text(&o));
 }
+
+/// Issue 19: a result for scripts: `--format json` writes the summary.json document on
+/// stdout, the tables and verdict on stderr, and exits as the run does.
+#[test]
+fn format_json_prints_the_summary_document_on_stdout() {
+    let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 1us\"]"));
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}", "-q", "--format", "json"],
+        &[],
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", text(&o)));
+    assert_eq!(doc["verdict"], "fail");
+    assert_eq!(doc, c.summary(), "the same document as summary.json");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("verdict: FAIL"));
+}
