@@ -161,20 +161,13 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
 /// What the verdict line adds: the breached budgets with their measured values, or how
 /// far an interrupted run got.
 pub fn verdict_detail(s: &RunSummary) -> String {
-    let breached: Vec<String> = s
-        .slo
-        .iter()
-        .filter(|r| !r.pass)
-        .map(|r| format!("{} ({}): {}", r.expr, r.scope, r.measured_text))
-        .collect();
+    let breached = loadgate_report::text::breached(s, false);
     // An interrupted run claims no breach for a budget it had no data for yet, nor for
     // a throughput budget: the stop cut its rate short (requests it abandoned, seconds
     // it never sent), not the target.
-    let breached_measured: Vec<String> = s
-        .slo
-        .iter()
-        .filter(|r| !r.pass && !r.no_data && !r.expr.starts_with("throughput"))
-        .map(|r| format!("{} ({}): {}", r.expr, r.scope, r.measured_text))
+    let breached_measured: Vec<String> = loadgate_report::text::breached(s, true)
+        .into_iter()
+        .filter(|b| !b.starts_with("throughput"))
         .collect();
     match s.verdict {
         Verdict::Fail if breached.is_empty() => s.stop_detail.clone().unwrap_or_default(),

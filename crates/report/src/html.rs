@@ -80,13 +80,19 @@ pub fn report_html(
     comparison: Option<&loadgate_slo::compare::Comparison>,
 ) -> String {
     let s = &run.summary;
-    let (class, meaning) = verdict_words(s.verdict);
+    let (class, words) = verdict_words(s.verdict);
+    // A failed run's banner names every breach with what was measured.
+    let breached = crate::text::breached(s, false);
+    let meaning = match s.verdict {
+        Verdict::Fail if !breached.is_empty() => format!("breached: {}", breached.join("; ")),
+        _ => words.to_string(),
+    };
     let mut o = String::with_capacity(64 * 1024);
     page_start(
         &mut o,
         &format!("{} — {}", s.verdict.word(), s.scenario),
         class,
-        meaning,
+        &meaning,
     );
 
     o.push_str("<section id=\"run\"><h2>Run</h2><dl class=\"meta\">\n");

@@ -56,6 +56,16 @@ pub fn resent(n: u64) -> String {
     )
 }
 
+/// Every budget a run breached, as `EXPR (SCOPE): MEASURED`, with no-data budgets
+/// left out when `measured_only` (an interrupted run claims no breach it had no data for).
+pub fn breached(s: &loadgate_slo::summary::RunSummary, measured_only: bool) -> Vec<String> {
+    s.slo
+        .iter()
+        .filter(|r| !r.pass && !(measured_only && r.no_data))
+        .map(|r| format!("{} ({}): {}", r.expr, r.scope, r.measured_text))
+        .collect()
+}
+
 /// A budget's result in a table: PASS, FAIL, FAIL with no data to judge (which never
 /// holds), or FAIL the generator's own error could explain.
 pub fn result(r: &loadgate_slo::BudgetResult) -> &'static str {

@@ -392,3 +392,25 @@ fn a_one_hour_run_renders_well_under_two_megabytes() {
     );
     eprintln!("1-hour report.html: {} bytes", html.contents.len());
 }
+
+/// Issue 19: a FAIL banner said "at least one SLO budget was breached" without naming it;
+/// it names every breached budget with its measured value.
+#[test]
+fn the_fail_banner_names_every_breach() {
+    let run = fixture(&["analyze", "health"]);
+    assert_eq!(run.summary.verdict, loadgate_slo::summary::Verdict::Fail);
+    let page = artifact(&run, "report.html");
+    let banner = page
+        .split("<header class=\"verdict")
+        .nth(1)
+        .and_then(|h| h.split("</header>").next())
+        .expect("a verdict banner");
+    for r in run.summary.slo.iter().filter(|r| !r.pass) {
+        assert!(
+            banner.contains(&format!("{} (", r.expr.replace('<', "&lt;"))),
+            "{} missing from {banner}",
+            r.expr
+        );
+        assert!(banner.contains(&r.measured_text), "{banner}");
+    }
+}
