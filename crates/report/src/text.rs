@@ -61,7 +61,7 @@ pub fn resent(n: u64) -> String {
 pub fn breached(s: &loadgate_slo::summary::RunSummary, measured_only: bool) -> Vec<String> {
     s.slo
         .iter()
-        .filter(|r| !r.pass && !(measured_only && r.no_data))
+        .filter(|r| !(r.pass || (measured_only && r.no_data)))
         .map(|r| format!("{} ({}): {}", r.expr, r.scope, r.measured_text))
         .collect()
 }
