@@ -275,3 +275,73 @@ budgets = ["p95 < 1s", "throughput > 190rps"]
     );
     assert!(merged.join("report.html").exists());
 }
+
+/// `deploy/ci`: the GitHub Actions workflow and the GitLab job are whole files a user can
+/// copy (issue 19), and their gate command runs as written (against the embedded
+/// target, for a second).
+#[test]
+fn the_ci_files_are_complete_and_their_gate_command_runs() {
+    let ci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/ci");
+    let read = |f: &str| -> Value {
+        let text = std::fs::read_to_string(ci.join(f)).unwrap();
+        serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{f}: {e}"))
+    };
+    let gh = read("github-actions.yml");
+    assert!(!gh["on"].is_null() && !gh["jobs"]["load-gate"].is_null(), "a whole workflow");
+    let steps = gh["jobs"]["load-gate"]["steps"].as_sequence().unwrap();
+    let gate = steps
+        .iter()
+        .filter_map(|st| st["run"].as_str())
+        .find(|r| r.starts_with("loadgate run"))
+        .expect("a loadgate run step");
+    assert!(gate.contains("--summary-md \"$GITHUB_STEP_SUMMARY\""), "{gate}");
+    let upload = steps
+        .iter()
+        .find(|st| st["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact")))
+        .expect("an upload step");
+    assert_eq!(upload["if"], "always()");
+    let uploaded = upload["with"]["path"].as_str().unwrap();
+    assert!(!uploaded.contains("latest"), "reports/latest is a link: {uploaded}");
+    assert!(gate.contains(&format!("--out {}", uploaded.trim_end_matches('/'))), "{gate}");
+    assert!(steps.iter().any(|st| st["uses"].as_str().is_some_and(|u| u.starts_with("actions/cache"))));
+
+    let gl = read("gitlab-ci.yml");
+    let job = &gl["load-gate"];
+    let script: Vec<&str> = job["script"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let gl_gate = script.iter().find(|l| l.starts_with("loadgate run")).expect("a loadgate run line");
+    assert_eq!(job["artifacts"]["when"], "always");
+    assert_eq!(job["artifacts"]["reports"]["junit"], "reports/gate/junit.xml");
+    assert!(gl_gate.contains("--out reports/gate"), "{gl_gate}");
+
+    // The command itself, as written, against the embedded target for a second.
+    let work = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/pre-deploy-gate.toml");
+    let md = work.path().join("step-summary.md");
+    for line in [gate.to_string(), gl_gate.to_string()] {
+        let args: Vec<String> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|a| {
+                a.trim_matches('"')
+                    .replace("scenarios/pre-deploy-gate.toml", scenario.to_str().unwrap())
+                    .replace("$GITHUB_STEP_SUMMARY", md.to_str().unwrap())
+            })
+            .chain(["--target", "embedded", "--duration", "1s", "-q"].map(String::from))
+            .collect();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_loadgate"))
+            .current_dir(work.path())
+            .args(&args)
+            .env_remove("LOADGATE_TARGET")
+            .output()
+            .unwrap();
+        let code = o.status.code().unwrap();
+        assert!(
+            [0, 1].contains(&code),
+            "{args:?}: exit {code}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(work.path().join("reports/gate/summary.json").exists());
+    }
+    assert!(std::fs::read_to_string(&md).unwrap().contains("loadgate"), "the step summary");
+}
