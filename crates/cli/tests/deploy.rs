@@ -156,6 +156,14 @@ fn the_merge_job_merges_the_same_results_and_its_exit_code_is_the_verdict() {
             assert!(serde_yaml_ng::to_string(j).unwrap().contains(placeholder));
         }
     }
+    // Issue 19: the target and the claim's storage class are the user's, filled by run.sh;
+    // no host is written into a manifest, and the date works with GNU and BSD date.
+    assert!(run.contains("__TARGET_URL__") && run.contains("__STORAGE_CLASS__"));
+    assert!(serde_yaml_ng::to_string(&seg).unwrap().contains("__TARGET_URL__"));
+    assert!(!serde_yaml_ng::to_string(&seg).unwrap().contains("example.com"));
+    assert_eq!(s(&load("pvc.yaml"), "spec.storageClassName"), "__STORAGE_CLASS__");
+    assert!(run.contains("date -u -r"), "a BSD date fallback");
+    assert!(run.contains(".status.failed"), "a failed segment ends the wait");
 }
 
 #[test]
