@@ -159,11 +159,21 @@ fn the_merge_job_merges_the_same_results_and_its_exit_code_is_the_verdict() {
     // Issue 19: the target and the claim's storage class are the user's, filled by run.sh;
     // no host is written into a manifest, and the date works with GNU and BSD date.
     assert!(run.contains("__TARGET_URL__") && run.contains("__STORAGE_CLASS__"));
-    assert!(serde_yaml_ng::to_string(&seg).unwrap().contains("__TARGET_URL__"));
-    assert!(!serde_yaml_ng::to_string(&seg).unwrap().contains("example.com"));
-    assert_eq!(s(&load("pvc.yaml"), "spec.storageClassName"), "__STORAGE_CLASS__");
+    assert!(serde_yaml_ng::to_string(&seg)
+        .unwrap()
+        .contains("__TARGET_URL__"));
+    assert!(!serde_yaml_ng::to_string(&seg)
+        .unwrap()
+        .contains("example.com"));
+    assert_eq!(
+        s(&load("pvc.yaml"), "spec.storageClassName"),
+        "__STORAGE_CLASS__"
+    );
     assert!(run.contains("date -u -r"), "a BSD date fallback");
-    assert!(run.contains(".status.failed"), "a failed segment ends the wait");
+    assert!(
+        run.contains(".status.failed"),
+        "a failed segment ends the wait"
+    );
 }
 
 #[test]
@@ -295,35 +305,65 @@ fn the_ci_files_are_complete_and_their_gate_command_runs() {
         serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{f}: {e}"))
     };
     let gh = read("github-actions.yml");
-    assert!(!gh["on"].is_null() && !gh["jobs"]["load-gate"].is_null(), "a whole workflow");
+    assert!(
+        !gh["on"].is_null() && !gh["jobs"]["load-gate"].is_null(),
+        "a whole workflow"
+    );
     let steps = gh["jobs"]["load-gate"]["steps"].as_sequence().unwrap();
     let gate = steps
         .iter()
         .filter_map(|st| st["run"].as_str())
         .find(|r| r.starts_with("loadgate run"))
         .expect("a loadgate run step");
-    assert!(gate.contains("--summary-md \"$GITHUB_STEP_SUMMARY\""), "{gate}");
+    assert!(
+        gate.contains("--summary-md \"$GITHUB_STEP_SUMMARY\""),
+        "{gate}"
+    );
     let upload = steps
         .iter()
-        .find(|st| st["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact")))
+        .find(|st| {
+            st["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
         .expect("an upload step");
     assert_eq!(upload["if"], "always()");
     let uploaded = upload["with"]["path"].as_str().unwrap();
-    assert!(!uploaded.contains("latest"), "reports/latest is a link: {uploaded}");
-    assert!(gate.contains(&format!("--out {}", uploaded.trim_end_matches('/'))), "{gate}");
-    assert!(steps.iter().any(|st| st["uses"].as_str().is_some_and(|u| u.starts_with("actions/cache"))));
+    assert!(
+        !uploaded.contains("latest"),
+        "reports/latest is a link: {uploaded}"
+    );
+    assert!(
+        gate.contains(&format!("--out {}", uploaded.trim_end_matches('/'))),
+        "{gate}"
+    );
+    assert!(steps.iter().any(|st| st["uses"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("actions/cache"))));
 
     let gl = read("gitlab-ci.yml");
     let job = &gl["load-gate"];
-    let script: Vec<&str> = job["script"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
-    let gl_gate = script.iter().find(|l| l.starts_with("loadgate run")).expect("a loadgate run line");
+    let script: Vec<&str> = job["script"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let gl_gate = script
+        .iter()
+        .find(|l| l.starts_with("loadgate run"))
+        .expect("a loadgate run line");
     assert_eq!(job["artifacts"]["when"], "always");
-    assert_eq!(job["artifacts"]["reports"]["junit"], "reports/gate/junit.xml");
+    assert_eq!(
+        job["artifacts"]["reports"]["junit"],
+        "reports/gate/junit.xml"
+    );
     assert!(gl_gate.contains("--out reports/gate"), "{gl_gate}");
 
     // The command itself, as written, against the embedded target for a second.
     let work = tempfile::tempdir().unwrap();
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/pre-deploy-gate.toml");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/pre-deploy-gate.toml");
     let md = work.path().join("step-summary.md");
     for line in [gate.to_string(), gl_gate.to_string()] {
         let args: Vec<String> = line
@@ -351,5 +391,8 @@ fn the_ci_files_are_complete_and_their_gate_command_runs() {
         );
         assert!(work.path().join("reports/gate/summary.json").exists());
     }
-    assert!(std::fs::read_to_string(&md).unwrap().contains("loadgate"), "the step summary");
+    assert!(
+        std::fs::read_to_string(&md).unwrap().contains("loadgate"),
+        "the step summary"
+    );
 }
