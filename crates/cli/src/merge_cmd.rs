@@ -110,13 +110,7 @@ enum Dest<'a> {
 /// Adds the inputs up, judges them as one run, and writes that run.
 fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
     let first = &inputs[0];
-    let names: Vec<String> = first
-        .run
-        .summary
-        .endpoints
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
+    let names = first.run.summary.endpoint_names();
     let open = first.run.summary.model == "open";
     let plan = first.info.plan.clone();
     let max_us = first
@@ -651,12 +645,7 @@ fn intervals_of_until(
             "{shown}/{what}: {e}\n  hint: the file was changed or cut short"
         ))
     };
-    let names: Vec<String> = run
-        .summary
-        .endpoints
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
+    let names = run.summary.endpoint_names();
     let hlog_path = run.dir.join("intervals.hlog");
     let hlog = std::fs::read(&hlog_path).map_err(|e| bad("intervals.hlog", e.to_string()))?;
     let (mut by_interval, start_ms) =
@@ -750,9 +739,13 @@ pub fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, Failure
         segment: start.segment.clone(),
         merged_from: Vec::new(),
     };
-    let mut run = RunDir::with(&folder.join("no-such-dir"), skeleton, None, "")
-        .map_err(|e| Failure::config(format!("report: {e}")))?;
-    run.dir = folder.to_path_buf();
+    // Its series is read below, as far as it is whole.
+    let mut run = RunDir {
+        dir: folder.to_path_buf(),
+        summary: skeleton,
+        histograms: None,
+        series: Vec::new(),
+    };
     // The time series as far as it is whole: a line cut by the kill, or the zeros a lost
     // machine's file system can leave, ends it.
     let series_path = folder.join("timeseries.jsonl");
@@ -764,7 +757,6 @@ pub fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, Failure
             Err(_) => break,
         }
     }
-    let rows = run.series.len();
     let (intervals, start_ms) = intervals_of_until(&run, max_us, true)?;
     if intervals.is_empty() {
         return Err(Failure::config(format!(
@@ -772,7 +764,6 @@ pub fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, Failure
             folder.display()
         )));
     }
-    let _ = rows;
     // The measured phase: the seconds after the warm-up and before the drain.
     let mut measured = Shard::new(start.endpoints.len(), max_us);
     let mut warmup = Shard::new(start.endpoints.len(), max_us);

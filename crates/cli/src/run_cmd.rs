@@ -74,34 +74,31 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     // What the run was asked, before it starts: with the streamed files, enough to judge
     // it again if the process is killed before it writes its summary.
     // Without it a killed run could not be judged: refused, as an unwritable folder is.
-    let wrote_start = dir.write_json(
-        "run.json",
-        &masked_start(RunStart {
-            schema_version: SCHEMA_VERSION,
-            loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
-            scenario: scenario.name.clone(),
-            scenario_file: args.scenario.display().to_string(),
-            target: scenario.target_display(),
-            model: model_name(scenario.load.model).to_string(),
-            duration_s: scenario.load.duration().as_secs_f64(),
-            load: load_summary(&scenario),
-            endpoints: scenario.endpoints.iter().map(|e| e.name.clone()).collect(),
-            plan: plan.clone().unwrap_or_else(|| segment_plan(&scenario)),
-            segment: args.segment.map(|seg| SegmentInfo {
-                index: seg.index + 1,
-                count: seg.count,
-                start_at: args
-                    .start_at
-                    .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
-                started_unix_ms: 0,
-                plan: plan.clone().expect("a segment run has a plan"),
-            }),
-            histogram_max_us: loadgate_engine::histogram_max_us(&scenario),
-            git_commit: ci_commit(),
-            ci_run: ci_run_id(),
+    let start = masked_start(RunStart {
+        schema_version: SCHEMA_VERSION,
+        loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: scenario.name.clone(),
+        scenario_file: args.scenario.display().to_string(),
+        target: scenario.target_display(),
+        model: model_name(scenario.load.model).to_string(),
+        duration_s: scenario.load.duration().as_secs_f64(),
+        load: load_summary(&scenario),
+        endpoints: scenario.endpoints.iter().map(|e| e.name.clone()).collect(),
+        plan: plan.clone().unwrap_or_else(|| segment_plan(&scenario)),
+        segment: args.segment.map(|seg| SegmentInfo {
+            index: seg.index + 1,
+            count: seg.count,
+            start_at: args
+                .start_at
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            started_unix_ms: 0,
+            plan: plan.clone().expect("a segment run has a plan"),
         }),
-    );
-    if !wrote_start {
+        histogram_max_us: loadgate_engine::histogram_max_us(&scenario),
+        git_commit: ci_commit(),
+        ci_run: ci_run_id(),
+    });
+    if !dir.write_json("run.json", &start) {
         return Err(Failure {
             exit: Exit::Unwritten,
             message: format!(
@@ -201,20 +198,21 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let mut verdict = j.verdict;
     let overall = data.measured.overall();
     let warm = data.warmup.overall();
+    // What run.json said before the load, and what the run measured.
     let summary = RunSummary {
-        schema_version: SCHEMA_VERSION,
-        loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario: scenario.name.clone(),
-        scenario_file: args.scenario.display().to_string(),
-        target: scenario.target_display(),
-        model: model_name(scenario.load.model).to_string(),
+        schema_version: start.schema_version,
+        loadgate_version: start.loadgate_version.clone(),
+        scenario: start.scenario.clone(),
+        scenario_file: start.scenario_file.clone(),
+        target: start.target.clone(),
+        model: start.model.clone(),
         started_at: humantime::format_rfc3339_seconds(data.started_at).to_string(),
         ended_at: humantime::format_rfc3339_seconds(data.ended_at).to_string(),
-        duration_s: scenario.load.duration().as_secs_f64(),
+        duration_s: start.duration_s,
         warmup_s: data.warmup_s,
         measured_s: data.measured_s,
         drain_s: data.drain_s,
-        load: load_summary(&scenario),
+        load: start.load.clone(),
         workers: data.workers,
         pinned_cpus: data.pinned.iter().flatten().copied().collect(),
         verdict,
@@ -234,8 +232,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         warmup: (warm.sent + warm.completed() > 0)
             .then(|| EndpointSummary::of("all", &warm, data.warmup_s)),
         files: run_files(),
-        git_commit: ci_commit(),
-        ci_run: ci_run_id(),
+        git_commit: start.git_commit.clone(),
+        ci_run: start.ci_run.clone(),
         segment: args.segment.map(|seg| SegmentInfo {
             index: seg.index + 1,
             count: seg.count,

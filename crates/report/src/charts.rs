@@ -353,12 +353,7 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
         }),
     });
 
-    let names: Vec<String> = run
-        .summary
-        .endpoints
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
+    let names = run.summary.endpoint_names();
     charts.push(Chart {
         file: "latency-endpoints.svg",
         title: "p95 latency per endpoint".into(),

@@ -417,6 +417,13 @@ pub struct SegmentRun {
     pub error_rate: f64,
 }
 
+impl RunSummary {
+    /// The endpoints' names, in scenario order.
+    pub fn endpoint_names(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.name.clone()).collect()
+    }
+}
+
 /// `run.json`: what a run was asked to do, written before its load. With the streamed
 /// `timeseries.jsonl` and `intervals.hlog` it is enough to judge a run that was killed
 /// before it wrote `summary.json` (`loadgate report` recovers it).
