@@ -383,8 +383,10 @@ fn the_ci_files_are_complete_and_their_gate_command_runs() {
             .output()
             .unwrap();
         let code = o.status.code().unwrap();
+        // Any verdict (a 1 s run on a busy machine may be INVALID): the command line
+        // itself is what is checked, so never a usage, reach or output error.
         assert!(
-            [0, 1].contains(&code),
+            [0, 1, 3].contains(&code),
             "{args:?}: exit {code}: {}{}",
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
