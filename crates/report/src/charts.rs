@@ -1,15 +1,35 @@
-//! Charts as standalone SVG documents (plotters' SVG backend). Every chart has a title,
-//! axis titles with units and a legend; budgets are drawn as dashed lines on the charts
-//! they constrain; the warm-up and the drain after the measured phase are shaded, and so
-//! is the worst window of each windowed budget on the charts of its metric. Text is
-//! escaped by the SVG backend.
+//! Charts as standalone SVG documents (plotters' SVG backend).
+//!
+//! Every chart is planned first ([`LineChart`]: lines, budget rules, shaded stretches,
+//! markers) and drawn second, so tests can check what a chart says without reading SVG.
+//! What a chart must never do, and the plan makes checkable:
+//! - draw a zero where there was no data: a second with no successful answer is a gap in
+//!   a latency line, not a drop to 0 and a spike after it;
+//! - draw a send rate over the drain, where nothing is sent by design: the drain is
+//!   shaded and named, and only answers are drawn in it;
+//! - hide one series under another: a series that usually equals another (the target
+//!   rate under the sent rate, completed under succeeded) is a wide pale band beneath it;
+//! - cover the data with its legend: the legend has its own panel right of the plot;
+//! - lose a budget: each rule takes the colour of the series it constrains (dark grey when
+//!   the chart has none), has its own dash and is labelled on the plot, and a latency axis
+//!   turns logarithmic when a rule or a whole series would otherwise lie on its floor;
+//! - draw a budget of one endpoint on a chart of all of them.
+//!
+//! Red is kept for what is wrong: a broken budget's label, the worst window, the first
+//! failing rate. Text is escaped by the SVG backend.
 
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use loadgate_metrics::{LatencyHistogram, Outcome};
-use loadgate_slo::{Budget, Metric, Op, Unit};
+use loadgate_metrics::{LatencyHistogram, LatencyStats, Outcome};
+use loadgate_slo::{Budget, Metric, Unit};
 
-use crate::rundir::{RunDir, SeriesRow};
+use crate::rundir::{Percentiles, RunDir, SeriesRow};
+use crate::text::us;
 
 /// One rendered chart.
 #[derive(Debug, Clone)]
@@ -22,159 +42,455 @@ pub struct Chart {
     pub svg: String,
 }
 
-const W: u32 = 900;
-const H: u32 = 360;
+const W: u32 = 1000;
+const H: u32 = 380;
+/// Width of the legend panel right of the plot.
+const LEGEND_W: u32 = 270;
 /// Most points per line; longer series are bucketed (max for latency, mean for rates).
 const MAX_POINTS: usize = 720;
 
+/// Series colours (no red: red means a broken budget or a failing rate).
 const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
-const BUDGET: RGBColor = RGBColor(200, 0, 0);
-
-struct Line {
-    label: String,
-    points: Vec<(f64, f64)>,
-}
-
-struct Rule {
-    label: String,
-    y: f64,
-}
-
-/// A shaded stretch of the time axis.
-#[derive(Clone)]
-struct Shade {
-    label: String,
-    from: f64,
-    to: f64,
-    color: RGBColor,
-}
-
+/// A budget rule with no series of its own on the chart.
+const NEUTRAL: RGBColor = RGBColor(60, 60, 60);
+/// A broken budget's label, the first failing rate.
+const BROKEN: RGBColor = RGBColor(200, 0, 0);
 const GREY: RGBColor = RGBColor(160, 160, 160);
 const DRAIN: RGBColor = RGBColor(120, 160, 220);
 const WORST: RGBColor = RGBColor(230, 80, 80);
+const PAUSED: RGBColor = RGBColor(240, 170, 40);
+const SUSTAINABLE: RGBColor = RGBColor(26, 127, 55);
+/// Dash and gap lengths (px) of the budget rules, one pattern per rule in turn.
+const DASHES: [(u32, u32); 4] = [(12, 6), (4, 4), (22, 6), (2, 6)];
+/// A generator pause at least this long is shaded on the time charts.
+const PAUSE_SHADED_US: u64 = 100_000;
 
-struct LineChart<'a> {
-    title: String,
-    x_desc: &'a str,
-    y_desc: &'a str,
-    lines: Vec<Line>,
-    rules: Vec<Rule>,
-    shades: Vec<Shade>,
-    x_labels: Option<&'a dyn Fn(&f64) -> String>,
-    /// Vertical markers: label, x, colour.
-    marks: Vec<(String, f64, RGBColor)>,
+/// A value per x; `None` where there was nothing to measure (a gap, never a zero).
+pub(crate) type Points = Vec<(f64, Option<f64>)>;
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// A 2 px line.
+    Line,
+    /// A wide pale band beneath the lines, for a series that often equals another.
+    Band,
 }
 
-fn draw_line_chart(c: &LineChart<'_>) -> String {
-    let mut svg = String::new();
+#[derive(Debug, Clone)]
+pub(crate) struct Line {
+    /// What budgets name it by (`p95`, `service p99`, an endpoint's name, `succeeded`).
+    pub key: String,
+    /// The legend's words.
+    pub label: String,
+    pub points: Points,
+    pub look: Look,
+    /// A dot at this point, labelled in the legend (the spectrum's maximum).
+    pub end_dot: Option<(f64, f64)>,
+}
+
+/// A budget drawn across the plot.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub label: String,
+    pub y: f64,
+    /// The key of the line it constrains, whose colour it takes.
+    pub series: Option<String>,
+    pub broken: bool,
+}
+
+/// A shaded stretch of the x axis.
+#[derive(Debug, Clone)]
+pub(crate) struct Shade {
+    pub label: String,
+    pub from: f64,
+    pub to: f64,
+    pub color: RGBColor,
+}
+
+/// A vertical marker.
+#[derive(Debug, Clone)]
+pub(crate) struct Mark {
+    pub label: String,
+    pub x: f64,
+    pub color: RGBColor,
+}
+
+/// What the y axis counts, which decides its tick labels and whether it may be
+/// logarithmic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Axis {
+    /// Milliseconds; logarithmic when something would lie on the floor.
+    Latency,
+    /// Requests or errors per second: whole numbers only.
+    Count,
+}
+
+/// How x ticks are labelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum XLabels {
+    Plain,
+    /// x is a number of nines: 1 is 90%, 2 is 99%, 2.5 is 99.7%.
+    Nines,
+}
+
+/// A line chart before it is drawn.
+#[derive(Debug, Clone)]
+pub(crate) struct LineChart {
+    pub title: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    pub axis: Axis,
+    pub x_range: Range<f64>,
+    pub x_labels: XLabels,
+    pub lines: Vec<Line>,
+    pub rules: Vec<Rule>,
+    pub shades: Vec<Shade>,
+    pub marks: Vec<Mark>,
+}
+
+impl LineChart {
+    fn new(title: impl Into<String>, x_desc: &str, y_desc: &str, axis: Axis) -> Self {
+        LineChart {
+            title: title.into(),
+            x_desc: x_desc.into(),
+            y_desc: y_desc.into(),
+            axis,
+            x_range: 0.0..1.0,
+            x_labels: XLabels::Plain,
+            lines: Vec::new(),
+            rules: Vec::new(),
+            shades: Vec::new(),
+            marks: Vec::new(),
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.lines.iter().flat_map(|l| {
+            l.points
+                .iter()
+                .filter_map(|p| p.1)
+                .chain(l.end_dot.map(|d| d.1))
+        })
+    }
+
+    /// The highest value drawn, rules included.
+    fn top(&self) -> f64 {
+        self.values()
+            .chain(self.rules.iter().map(|r| r.y))
+            .fold(0.0f64, f64::max)
+    }
+
+    /// Whether the y axis is logarithmic: a latency axis on which a rule, or the whole
+    /// of a line, would lie within 1/40 of its height above the floor.
+    pub(crate) fn log_scale(&self) -> bool {
+        if self.axis != Axis::Latency {
+            return false;
+        }
+        let top = self.top();
+        if top <= 0.0 {
+            return false;
+        }
+        let line_tops = self
+            .lines
+            .iter()
+            .map(|l| l.points.iter().filter_map(|p| p.1).fold(0.0f64, f64::max));
+        self.rules
+            .iter()
+            .map(|r| r.y)
+            .chain(line_tops)
+            .any(|v| v > 0.0 && v < top / 40.0)
+    }
+
+    /// The y range drawn.
+    pub(crate) fn y_range(&self) -> Range<f64> {
+        let top = self.top();
+        if self.log_scale() {
+            let low = self
+                .values()
+                .chain(self.rules.iter().map(|r| r.y))
+                .filter(|v| *v > 0.0)
+                .fold(f64::INFINITY, f64::min);
+            let floor = 10f64.powf((low * 0.9).log10().floor());
+            floor..top * 1.6
+        } else if top > 0.0 {
+            0.0..top * 1.1
+        } else {
+            0.0..1.0
+        }
+    }
+
+    /// Each line's colour, in order (bands and lines share the palette).
+    fn colors(&self) -> Vec<RGBColor> {
+        (0..self.lines.len())
+            .map(|i| PALETTE[i % PALETTE.len()])
+            .collect()
+    }
+
+    /// The colour of a rule: that of the line it constrains, else neutral.
+    pub(crate) fn rule_color(&self, r: &Rule) -> RGBColor {
+        let colors = self.colors();
+        r.series
+            .as_ref()
+            .and_then(|k| self.lines.iter().position(|l| &l.key == k))
+            .map_or(NEUTRAL, |i| colors[i])
+    }
+
+    fn draw(&self) -> String {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+            let _ = root.fill(&WHITE);
+            let Ok(body) = root.titled(&self.title, ("sans-serif", 20)) else {
+                return svg_message(&self.title, "nothing to draw");
+            };
+            let (plot, legend) = body.split_horizontally(W - LEGEND_W);
+            let y = self.y_range();
+            if self.log_scale() {
+                self.plot(&plot, y.clone().log_scale(), &y);
+            } else {
+                self.plot(&plot, y.clone(), &y);
+            }
+            self.legend(&legend);
+            let _ = root.present();
+        }
+        svg
+    }
+
+    fn plot<Y>(&self, area: &DrawingArea<SVGBackend<'_>, Shift>, y_spec: Y, y: &Range<f64>)
+    where
+        Y: AsRangedCoord<Value = f64>,
+        Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let x_max = c
-            .lines
-            .iter()
-            .flat_map(|l| l.points.iter().map(|p| p.0))
-            .fold(1.0f64, f64::max);
-        let y_max = c
-            .lines
-            .iter()
-            .flat_map(|l| l.points.iter().map(|p| p.1))
-            .chain(c.rules.iter().map(|r| r.y))
-            .fold(0.0f64, f64::max);
-        let y_max = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
-        let built = ChartBuilder::on(&root)
-            .caption(&c.title, ("sans-serif", 18))
-            .margin(12)
+        let x = self.x_range.clone();
+        let Ok(mut chart) = ChartBuilder::on(area)
+            .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max);
-        let Ok(mut chart) = built else {
-            return svg_message(&c.title, "nothing to draw");
+            .build_cartesian_2d(x.clone(), y_spec)
+        else {
+            return;
+        };
+        let nines = |v: &f64| nines(*v);
+        let count = |v: &f64| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        };
+        let y_desc = if self.log_scale() {
+            format!("{} (log scale)", self.y_desc)
+        } else {
+            self.y_desc.clone()
         };
         let mut mesh = chart.configure_mesh();
-        mesh.x_desc(c.x_desc)
-            .y_desc(c.y_desc)
+        mesh.x_desc(self.x_desc.as_str())
+            .y_desc(y_desc)
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 14))
             .light_line_style(WHITE.mix(0.0))
-            .y_label_formatter(&tick)
-            .x_label_formatter(&tick);
-        if let Some(f) = c.x_labels {
-            mesh.x_label_formatter(f);
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick);
+        if self.x_labels == XLabels::Nines {
+            mesh.x_label_formatter(&nines);
+        }
+        if self.axis == Axis::Count {
+            mesh.y_label_formatter(&count);
         }
         let _ = mesh.draw();
-        for shade in &c.shades {
-            let fill = shade.color.mix(0.25).filled();
-            let _ = chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(shade.from, 0.0), (shade.to.min(x_max), y_max)],
-                    fill,
-                )))
-                .map(|s| {
-                    s.label(shade.label.as_str())
-                        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], fill))
-                });
+        for s in &self.shades {
+            let fill = s.color.mix(0.22).filled();
+            let _ = chart.draw_series(std::iter::once(Rectangle::new(
+                [(s.from.max(x.start), y.start), (s.to.min(x.end), y.end)],
+                fill,
+            )));
         }
-        for (i, l) in c.lines.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            if let Ok(s) = chart.draw_series(LineSeries::new(
-                l.points.iter().copied(),
+        let colors = self.colors();
+        // Bands first, so the lines they often equal are drawn over them.
+        for look in [Look::Band, Look::Line] {
+            for (l, &color) in self
+                .lines
+                .iter()
+                .zip(&colors)
+                .filter(|(l, _)| l.look == look)
+            {
+                let style = match look {
+                    Look::Band => color.mix(0.3).stroke_width(9),
+                    Look::Line => color.stroke_width(2),
+                };
+                for run in runs(&l.points) {
+                    if run.len() == 1 {
+                        // A lone second between gaps: a dot, or it would not show.
+                        let _ = chart.draw_series(std::iter::once(Circle::new(
+                            run[0],
+                            3,
+                            color.filled(),
+                        )));
+                    } else {
+                        let _ = chart.draw_series(LineSeries::new(run, style));
+                    }
+                }
+                if let Some(d) = l.end_dot {
+                    let _ = chart.draw_series(std::iter::once(Circle::new(d, 4, color.filled())));
+                }
+            }
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            let color = self.rule_color(r);
+            let (dash, gap) = DASHES[i % DASHES.len()];
+            let _ = chart.draw_series(DashedLineSeries::new(
+                [(x.start, r.y), (x.end, r.y)],
+                dash,
+                gap,
                 color.stroke_width(2),
-            )) {
-                s.label(l.label.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                });
-            }
+            ));
+            let words = if r.broken {
+                format!("{} (broken)", r.label)
+            } else {
+                r.label.clone()
+            };
+            let style = ("sans-serif", 13)
+                .into_font()
+                .color(if r.broken { &BROKEN } else { &color })
+                .pos(Pos::new(HPos::Right, VPos::Bottom));
+            let _ = chart.draw_series(std::iter::once(Text::new(words, (x.end, r.y), style)));
         }
-        for r in &c.rules {
-            let dashes = (0..)
-                .map(|k| k as f64 * x_max / 60.0)
-                .take_while(|&x| x < x_max)
-                .map(|x| {
-                    PathElement::new(
-                        vec![(x, r.y), ((x + x_max / 120.0).min(x_max), r.y)],
-                        BUDGET.stroke_width(2),
-                    )
-                });
-            if let Ok(s) = chart.draw_series(dashes) {
-                s.label(format!("budget {}", r.label)).legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 6, y)], BUDGET.stroke_width(2))
-                });
-            }
+        for m in &self.marks {
+            let _ = chart.draw_series(DashedLineSeries::new(
+                [(m.x, y.start), (m.x, y.end)],
+                6,
+                4,
+                m.color.stroke_width(2),
+            ));
         }
-        for (label, x, color) in &c.marks {
-            let color = *color;
-            let dashes = (0..)
-                .map(|k| k as f64 * y_max / 30.0)
-                .take_while(|&y| y < y_max)
-                .map(|y| {
-                    PathElement::new(
-                        vec![(*x, y), (*x, (y + y_max / 60.0).min(y_max))],
-                        color.stroke_width(2),
-                    )
-                });
-            if let Ok(s) = chart.draw_series(dashes) {
-                s.label(label.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x + 5, y - 5), (x + 5, y + 5)], color.stroke_width(2))
-                });
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw();
-        let _ = root.present();
     }
-    svg
+
+    /// The legend, in its own panel: shaded stretches, series, budgets, markers. Past
+    /// what fits, one line says how many were left out.
+    fn legend(&self, area: &DrawingArea<SVGBackend<'_>, Shift>) {
+        const ROW: i32 = 18;
+        let font = ("sans-serif", 14).into_font();
+        let fits = ((H as i32 - 40) / ROW).max(1) as usize;
+        let colors = self.colors();
+        let mut entries: Vec<(Swatch, String, RGBColor)> = Vec::new();
+        for s in &self.shades {
+            entries.push((Swatch::Box(s.color), s.label.clone(), BLACK));
+        }
+        for (l, &c) in self.lines.iter().zip(&colors) {
+            entries.push((Swatch::Stroke(c, l.look), l.label.clone(), BLACK));
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            let (text, ink) = if r.broken {
+                (format!("budget {} (broken)", r.label), BROKEN)
+            } else {
+                (format!("budget {}", r.label), BLACK)
+            };
+            entries.push((
+                Swatch::Dash(self.rule_color(r), DASHES[i % DASHES.len()]),
+                text,
+                ink,
+            ));
+        }
+        for m in &self.marks {
+            entries.push((Swatch::Mark(m.color), m.label.clone(), BLACK));
+        }
+        let left_out = entries.len().saturating_sub(fits);
+        if left_out > 0 {
+            entries.truncate(fits - 1);
+        }
+        for (i, (swatch, text, ink)) in entries.iter().enumerate() {
+            let y = 30 + i as i32 * ROW;
+            let x = 8;
+            let _ = match *swatch {
+                Swatch::Box(c) => area.draw(&Rectangle::new(
+                    [(x, y - 5), (x + 20, y + 5)],
+                    c.mix(0.35).filled(),
+                )),
+                Swatch::Stroke(c, Look::Line) => area.draw(&PathElement::new(
+                    vec![(x, y), (x + 20, y)],
+                    c.stroke_width(2),
+                )),
+                Swatch::Stroke(c, Look::Band) => area.draw(&PathElement::new(
+                    vec![(x, y), (x + 20, y)],
+                    c.mix(0.3).stroke_width(9),
+                )),
+                Swatch::Dash(c, (dash, gap)) => {
+                    let (dash, gap) = ((dash as i32).min(8), gap as i32);
+                    let mut r = Ok(());
+                    let mut from = x;
+                    while from < x + 20 {
+                        r = area.draw(&PathElement::new(
+                            vec![(from, y), ((from + dash).min(x + 20), y)],
+                            c.stroke_width(2),
+                        ));
+                        from += dash + gap.min(4);
+                    }
+                    r
+                }
+                Swatch::Mark(c) => area.draw(&PathElement::new(
+                    vec![(x + 10, y - 7), (x + 10, y + 7)],
+                    c.stroke_width(2),
+                )),
+            };
+            let _ = area.draw(&Text::new(
+                clip(text, 40),
+                (x + 28, y - 7),
+                font.clone().color(ink),
+            ));
+        }
+        if left_out > 0 {
+            let y = 30 + (fits as i32 - 1) * ROW;
+            let _ = area.draw(&Text::new(
+                format!("and {} more (see the tables)", left_out + 1),
+                (8, y - 7),
+                font.clone().color(&RGBColor(87, 96, 106)),
+            ));
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Swatch {
+    Box(RGBColor),
+    Stroke(RGBColor, Look),
+    Dash(RGBColor, (u32, u32)),
+    Mark(RGBColor),
+}
+
+/// `s` cut to `n` characters with an ellipsis (the tables hold every name whole).
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// The stretches of consecutive points with a value.
+fn runs(points: &Points) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut cur = Vec::new();
+    for &(x, v) in points {
+        match v {
+            Some(v) => cur.push((x, v)),
+            None if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
+            None => {}
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// Axis tick labels without spurious decimals: `5000`, `2.5`, `0.25`.
@@ -184,9 +500,18 @@ fn tick(v: &f64) -> String {
         format!("{v:.0}")
     } else if a >= 1.0 {
         format!("{v:.1}")
-    } else {
+    } else if a >= 0.01 {
         format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
     }
+}
+
+/// A number of nines as a percentile: 0 is 0%, 1 is 90%, 2.5 is 99.7%, 3 is 99.9%.
+fn nines(x: f64) -> String {
+    let pct = 100.0 * (1.0 - 10f64.powf(-x));
+    let digits = (x.ceil() as i64 - 2).max(0) as usize;
+    format!("{pct:.digits$}%")
 }
 
 fn svg_message(title: &str, message: &str) -> String {
@@ -204,22 +529,75 @@ fn svg_message(title: &str, message: &str) -> String {
     svg
 }
 
-/// Buckets `rows` into at most `MAX_POINTS` points of `f(row)`, taking the max of each
-/// bucket (`peak`) or the mean.
-fn series(rows: &[SeriesRow], peak: bool, f: impl Fn(&SeriesRow) -> f64) -> Vec<(f64, f64)> {
+/// Buckets `rows` into at most `MAX_POINTS` points of `f(row)` at the middle of their
+/// seconds, taking the max of each bucket (`peak`) or the mean. A bucket in which `f`
+/// had nothing is a gap.
+fn series(rows: &[&SeriesRow], peak: bool, f: impl Fn(&SeriesRow) -> Option<f64>) -> Points {
     let bucket = rows.len().div_ceil(MAX_POINTS).max(1);
     rows.chunks(bucket)
         .map(|chunk| {
-            let vals = chunk.iter().map(&f);
-            let v = if peak {
-                vals.fold(0.0, f64::max)
+            let vals: Vec<f64> = chunk.iter().filter_map(|r| f(r)).collect();
+            let v = if vals.is_empty() {
+                None
+            } else if peak {
+                Some(vals.iter().copied().fold(0.0, f64::max))
             } else {
-                vals.sum::<f64>() / chunk.len() as f64
+                Some(vals.iter().sum::<f64>() / chunk.len() as f64)
             };
-            // Plot at the middle of the bucket's seconds.
             (chunk[0].t as f64 + chunk.len() as f64 / 2.0, v)
         })
         .collect()
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// A budget's statistic as a line key: `p95`, `max`, `service p99`; `None` for a budget
+/// that is not on latency.
+fn stat_key(b: &Budget) -> Option<String> {
+    if b.unit != Unit::Duration {
+        return None;
+    }
+    let stat = match b.metric {
+        Metric::Percentile(p) => format!("p{p}"),
+        Metric::Mean => "mean".into(),
+        Metric::Min => "min".into(),
+        Metric::Max => "max".into(),
+        _ => return None,
+    };
+    Some(if b.service {
+        format!("service {stat}")
+    } else {
+        stat
+    })
+}
+
+/// A per-second statistic of a row's percentiles, when the time series keeps it.
+fn row_stat(p: &Percentiles, stat: &str) -> Option<u64> {
+    Some(match stat {
+        "p50" => p.p50,
+        "p90" => p.p90,
+        "p95" => p.p95,
+        "p99" => p.p99,
+        "max" => p.max,
+        _ => return None,
+    })
+}
+
+/// A whole-run statistic, in µs.
+fn run_stat(l: &LatencyStats, stat: &str) -> Option<f64> {
+    Some(match stat {
+        "p50" => l.p50 as f64,
+        "p90" => l.p90 as f64,
+        "p95" => l.p95 as f64,
+        "p99" => l.p99 as f64,
+        "p99.9" => l.p999 as f64,
+        "max" => l.max as f64,
+        "mean" => l.mean,
+        "min" => l.min as f64,
+        _ => return None,
+    })
 }
 
 /// A budget as a rule's legend: the expression, prefixed by its endpoint unless global.
@@ -231,319 +609,465 @@ fn budget_label(scope: &str, b: &Budget) -> String {
     }
 }
 
-fn latency_rules<'a>(budgets: impl Iterator<Item = (&'a str, &'a Budget)>) -> Vec<Rule> {
-    budgets
-        .filter(|(_, b)| {
-            b.unit == Unit::Duration
-                && matches!(b.op, Op::Lt | Op::Le)
-                && !matches!(b.metric, Metric::Min)
-        })
-        .map(|(scope, b)| Rule {
-            label: budget_label(scope, b),
-            y: b.threshold / 1000.0,
-        })
-        .collect()
+/// The run's budgets, parsed, with whether each held.
+struct Budgets(Vec<(String, Budget, bool)>);
+
+impl Budgets {
+    fn of(run: &RunDir) -> Budgets {
+        Budgets(
+            run.summary
+                .slo
+                .iter()
+                .filter_map(|r| {
+                    let b = loadgate_slo::parse(&r.expr).ok()?;
+                    Some((r.scope.clone(), b, !r.pass))
+                })
+                .collect(),
+        )
+    }
+
+    fn global(&self) -> impl Iterator<Item = (&Budget, bool)> {
+        self.0
+            .iter()
+            .filter(|(s, _, _)| s == "global")
+            .map(|(_, b, broken)| (b, *broken))
+    }
 }
 
-fn parsed(run: &RunDir, scope: Option<&str>) -> Vec<(String, Budget)> {
-    run.summary
-        .slo
-        .iter()
-        .filter(|r| scope.is_none_or(|s| r.scope == s))
-        .filter_map(|r| {
-            loadgate_slo::parse(&r.expr)
-                .ok()
-                .map(|b| (r.scope.clone(), b))
-        })
-        .collect()
+/// A rule for budget `b` of `scope`, constraining line `series`.
+fn rule(scope: &str, b: &Budget, series: Option<String>, broken: bool) -> Rule {
+    Rule {
+        label: budget_label(scope, b),
+        y: if b.unit == Unit::Duration {
+            b.threshold / 1000.0
+        } else {
+            b.threshold
+        },
+        series,
+        broken,
+    }
 }
 
-/// Every chart for `run`, in report order.
-pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
-    let rows = &run.series;
+/// The shaded stretches of a run's time axis: warm-up, drain and the generator's long
+/// pauses.
+fn phases(run: &RunDir) -> Vec<Shade> {
     let sm = &run.summary;
-    let mut phases = Vec::new();
+    let mut v = Vec::new();
     if sm.warmup_s > 0.0 {
-        phases.push(Shade {
-            label: "warm-up".into(),
+        v.push(Shade {
+            label: "warm-up (not judged)".into(),
             from: 0.0,
             to: sm.warmup_s,
             color: GREY,
         });
     }
     let end = sm.warmup_s + sm.measured_s;
-    if let Some(last) = rows.iter().filter(|r| r.drain).map(|r| r.t + 1).max() {
-        phases.push(Shade {
-            label: "drain (counted where due)".into(),
+    if let Some(last) = run.series.iter().filter(|r| r.drain).map(|r| r.t + 1).max() {
+        v.push(Shade {
+            label: "drain: answers to earlier sends".into(),
             from: end,
             to: last as f64,
             color: DRAIN,
         });
     }
-    // The worst window of each broken windowed budget, on the charts of its metric.
-    let worst = |pick: &dyn Fn(&Budget) -> bool| -> Vec<Shade> {
-        let mut v = phases.clone();
-        for r in sm.slo.iter().filter(|r| !r.pass) {
-            let (Some(w), Ok(b)) = (&r.window, loadgate_slo::parse(&r.expr)) else {
-                continue;
-            };
-            if pick(&b) {
-                v.push(Shade {
-                    label: format!("worst window: {}", budget_label(&r.scope, &b)),
-                    from: w.worst_start_s,
-                    to: w.worst_end_s,
-                    color: WORST,
-                });
+    // A pause that ended in second t began up to its length before t.
+    let mut first = true;
+    for r in &run.series {
+        if let Some(p) = r.pauses.as_ref().filter(|p| p.max_us >= PAUSE_SHADED_US) {
+            v.push(Shade {
+                label: if first {
+                    format!("loadgate paused ({} ms or more)", PAUSE_SHADED_US / 1000)
+                } else {
+                    String::new()
+                },
+                from: (r.t as f64 - p.max_us as f64 / 1e6).max(0.0),
+                to: r.t as f64 + 1.0,
+                color: PAUSED,
+            });
+            first = false;
+        }
+    }
+    v
+}
+
+/// The time axis: from 0 to the end of the last second with a row, or of the schedule.
+fn time_range(run: &RunDir) -> Range<f64> {
+    let sm = &run.summary;
+    let last = run.series.last().map_or(0, |r| r.t + 1) as f64;
+    0.0..last.max(sm.warmup_s + sm.measured_s).max(1.0)
+}
+
+/// The worst window of each broken windowed budget that `pick` selects.
+fn worst_windows(run: &RunDir, pick: &dyn Fn(&Budget) -> bool) -> Vec<Shade> {
+    let mut v = Vec::new();
+    for r in run.summary.slo.iter().filter(|r| !r.pass) {
+        let (Some(w), Ok(b)) = (&r.window, loadgate_slo::parse(&r.expr)) else {
+            continue;
+        };
+        if pick(&b) {
+            v.push(Shade {
+                label: format!("worst window: {}", budget_label(&r.scope, &b)),
+                from: w.worst_start_s,
+                to: w.worst_end_s,
+                color: WORST,
+            });
+        }
+    }
+    v
+}
+
+fn successes(r: &SeriesRow) -> bool {
+    r.outcomes.get(Outcome::Success) > 0
+}
+
+/// Latency over time: p50, p95 and p99 from each second's successful answers, plus any
+/// other statistic a global budget names; each labelled with its whole-run value, as the
+/// tables give it.
+pub(crate) fn latency_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart {
+    let sm = &run.summary;
+    let rows: Vec<&SeriesRow> = run.series.iter().collect();
+    let budgets = Budgets::of(run);
+    let mut keys: Vec<String> = vec!["p50".into(), "p95".into(), "p99".into()];
+    for (b, _) in budgets.global() {
+        if let Some(k) = stat_key(b) {
+            let stat = k.strip_prefix("service ").unwrap_or(&k);
+            if row_stat(&Percentiles::default(), stat).is_some() && !keys.contains(&k) {
+                keys.push(k);
             }
         }
-        v
+    }
+    let order = |k: &String| {
+        let stat = k.strip_prefix("service ").unwrap_or(k);
+        let rank = ["p50", "p90", "p95", "p99", "max"]
+            .iter()
+            .position(|s| *s == stat)
+            .unwrap_or(9);
+        (k.starts_with("service "), rank)
     };
-    let warm = phases.clone();
-    let ms = |us: u64| us as f64 / 1000.0;
-    let mut charts = Vec::new();
-    let global = parsed(run, Some("global"));
-    let every = parsed(run, None);
-
-    charts.push(Chart {
-        file: "latency.svg",
-        title: "Latency over time".into(),
-        svg: draw_line_chart(&LineChart {
-            title: format!(
-                "Latency over time ({})",
-                if run.summary.model == "open" {
-                    "from intended send time"
+    keys.sort_by_key(order);
+    let what = if sm.model == "open" {
+        "from intended send time"
+    } else {
+        "closed model"
+    };
+    let mut c = LineChart::new(
+        format!("Latency over time, per second ({what})"),
+        "time (s)",
+        "latency (ms)",
+        Axis::Latency,
+    );
+    c.x_range = time_range(run);
+    for k in &keys {
+        let (service, stat) = match k.strip_prefix("service ") {
+            Some(s) => (true, s.to_string()),
+            None => (false, k.clone()),
+        };
+        let whole = run_stat(
+            if service {
+                &sm.overall.service_us
+            } else {
+                &sm.overall.latency_us
+            },
+            &stat,
+        )
+        .filter(|_| sm.overall.latency_us.count > 0)
+        .map(|v| format!(" (whole run {})", us(v)))
+        .unwrap_or_default();
+        c.lines.push(Line {
+            key: k.clone(),
+            label: format!("{k}{whole}"),
+            points: series(&rows, true, |r| {
+                let p = if service {
+                    &r.service_us
                 } else {
-                    "closed model"
-                }
-            ),
-            x_desc: "time (s)",
-            y_desc: "latency (ms)",
-            lines: vec![
-                Line {
-                    label: "p50".into(),
-                    points: series(rows, true, |r| ms(r.latency_us.p50)),
-                },
-                Line {
-                    label: "p95".into(),
-                    points: series(rows, true, |r| ms(r.latency_us.p95)),
-                },
-                Line {
-                    label: "p99".into(),
-                    points: series(rows, true, |r| ms(r.latency_us.p99)),
-                },
-            ]
-            .into_iter()
-            .chain(baseline.into_iter().flat_map(|b| {
-                [
-                    Line {
-                        label: "baseline p95".into(),
-                        points: series(&b.series, true, |r| ms(r.latency_us.p95)),
-                    },
-                    Line {
-                        label: "baseline p99".into(),
-                        points: series(&b.series, true, |r| ms(r.latency_us.p99)),
-                    },
-                ]
-            }))
-            .collect(),
-            rules: latency_rules(global.iter().map(|(s, b)| (s.as_str(), b))),
-            shades: worst(&|b| b.is_latency()),
-            x_labels: None,
-            marks: Vec::new(),
-        }),
-    });
-
-    let names = run.summary.endpoint_names();
-    charts.push(Chart {
-        file: "latency-endpoints.svg",
-        title: "p95 latency per endpoint".into(),
-        svg: draw_line_chart(&LineChart {
-            title: "p95 latency per endpoint".into(),
-            x_desc: "time (s)",
-            y_desc: "p95 latency (ms)",
-            lines: names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| Line {
-                    label: n.clone(),
-                    points: series(rows, true, |r| {
-                        r.endpoints.get(i).map_or(0.0, |e| ms(e.p95_us))
-                    }),
-                })
-                .collect(),
-            rules: latency_rules(
-                every
-                    .iter()
-                    .filter(|(s, b)| s != "global" && b.metric == Metric::Percentile(95.0))
-                    .map(|(s, b)| (s.as_str(), b)),
-            ),
-            shades: warm.clone(),
-            x_labels: None,
-            marks: Vec::new(),
-        }),
-    });
-
-    let mut lines = Vec::new();
-    if run.summary.model == "open" {
-        lines.push(Line {
-            label: "target".into(),
-            points: series(rows, false, |r| r.target),
+                    &r.latency_us
+                };
+                successes(r).then(|| row_stat(p, &stat)).flatten().map(ms)
+            }),
+            look: Look::Line,
+            end_dot: None,
         });
     }
-    lines.push(Line {
-        label: "sent".into(),
-        points: series(rows, false, |r| r.sent as f64),
-    });
-    lines.push(Line {
-        label: "completed".into(),
-        points: series(rows, false, |r| r.completed as f64),
-    });
-    lines.push(Line {
-        label: "succeeded".into(),
-        points: series(rows, false, |r| r.outcomes.get(Outcome::Success) as f64),
+    if let Some(b) = baseline {
+        let rows: Vec<&SeriesRow> = b.series.iter().collect();
+        for (key, f) in [
+            (
+                "baseline p95",
+                (|p: &Percentiles| p.p95) as fn(&Percentiles) -> u64,
+            ),
+            ("baseline p99", |p: &Percentiles| p.p99),
+        ] {
+            c.lines.push(Line {
+                key: key.into(),
+                label: key.into(),
+                points: series(&rows, true, |r| successes(r).then(|| ms(f(&r.latency_us)))),
+                look: Look::Line,
+                end_dot: None,
+            });
+        }
+    }
+    for (b, broken) in budgets.global() {
+        if let Some(k) = stat_key(b) {
+            let series = keys.contains(&k).then_some(k);
+            c.rules.push(rule("global", b, series, broken));
+        }
+    }
+    c.shades = phases(run);
+    c.shades.extend(worst_windows(run, &|b| b.is_latency()));
+    c
+}
+
+/// p95 per endpoint over time, with each endpoint's own p95 budget in its colour.
+pub(crate) fn endpoints_plan(run: &RunDir) -> LineChart {
+    let rows: Vec<&SeriesRow> = run.series.iter().collect();
+    let mut c = LineChart::new(
+        "p95 latency per endpoint, per second",
+        "time (s)",
+        "p95 latency (ms)",
+        Axis::Latency,
+    );
+    c.x_range = time_range(run);
+    for (i, n) in run.summary.endpoint_names().iter().enumerate() {
+        c.lines.push(Line {
+            key: n.clone(),
+            label: n.clone(),
+            points: series(&rows, true, |r| {
+                r.endpoints
+                    .get(i)
+                    .filter(|e| e.outcomes.get(Outcome::Success) > 0)
+                    .map(|e| ms(e.p95_us))
+            }),
+            look: Look::Line,
+            end_dot: None,
+        });
+    }
+    for (scope, b, broken) in &Budgets::of(run).0 {
+        if scope != "global" && stat_key(b).as_deref() == Some("p95") {
+            c.rules.push(rule(scope, b, Some(scope.clone()), *broken));
+        }
+    }
+    c.shades = phases(run);
+    c
+}
+
+/// Throughput over time: target (a band under sent) and sent over the schedule only;
+/// completed (a band under succeeded) and succeeded through the drain.
+pub(crate) fn throughput_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart {
+    let all: Vec<&SeriesRow> = run.series.iter().collect();
+    let scheduled: Vec<&SeriesRow> = run.series.iter().filter(|r| !r.drain).collect();
+    let mut c = LineChart::new(
+        "Throughput over time",
+        "time (s)",
+        "requests per second",
+        Axis::Count,
+    );
+    c.x_range = time_range(run);
+    let mut line = |key: &str, label: &str, rows: &[&SeriesRow], look, f: fn(&SeriesRow) -> f64| {
+        c.lines.push(Line {
+            key: key.into(),
+            label: label.into(),
+            points: series(rows, false, |r| Some(f(r))),
+            look,
+            end_dot: None,
+        });
+    };
+    if run.summary.model == "open" {
+        line("target", "target rate", &scheduled, Look::Band, |r| {
+            r.target
+        });
+    }
+    line("sent", "sent", &scheduled, Look::Line, |r| r.sent as f64);
+    line(
+        "completed",
+        "completed (any outcome)",
+        &all,
+        Look::Band,
+        |r| r.completed as f64,
+    );
+    line("succeeded", "succeeded", &all, Look::Line, |r| {
+        r.outcomes.get(Outcome::Success) as f64
     });
     if let Some(b) = baseline {
-        lines.push(Line {
-            label: "baseline succeeded".into(),
-            points: series(&b.series, false, |r| {
-                r.outcomes.get(Outcome::Success) as f64
-            }),
+        let rows: Vec<&SeriesRow> = b.series.iter().collect();
+        line("baseline", "baseline succeeded", &rows, Look::Line, |r| {
+            r.outcomes.get(Outcome::Success) as f64
         });
     }
-    charts.push(Chart {
-        file: "throughput.svg",
-        title: "Throughput over time".into(),
-        svg: draw_line_chart(&LineChart {
-            title: "Throughput over time".into(),
-            x_desc: "time (s)",
-            y_desc: "requests per second",
-            lines,
-            rules: global
-                .iter()
-                .filter(|(_, b)| b.metric == Metric::Throughput)
-                .map(|(_, b)| Rule {
-                    label: b.text.clone(),
-                    y: b.threshold,
-                })
-                .collect(),
-            shades: worst(&|b| b.metric == Metric::Throughput),
-            x_labels: None,
-            marks: Vec::new(),
-        }),
-    });
+    for (b, broken) in Budgets::of(run).global() {
+        if b.metric == Metric::Throughput {
+            c.rules
+                .push(rule("global", b, Some("succeeded".into()), broken));
+        }
+    }
+    c.shades = phases(run);
+    c.shades
+        .extend(worst_windows(run, &|b| b.metric == Metric::Throughput));
+    c
+}
 
+/// Errors per second by outcome class; `None` when there were none.
+pub(crate) fn errors_plan(run: &RunDir) -> Option<LineChart> {
+    let rows: Vec<&SeriesRow> = run.series.iter().collect();
     let classes: Vec<Outcome> = Outcome::ALL
         .iter()
         .copied()
         .filter(|&o| o != Outcome::Success && rows.iter().any(|r| r.outcomes.get(o) > 0))
         .collect();
-    charts.push(Chart {
-        file: "errors.svg",
-        title: "Errors over time".into(),
-        svg: if classes.is_empty() {
-            svg_message("Errors over time", "no errors")
-        } else {
-            draw_line_chart(&LineChart {
-                title: "Errors over time by outcome class".into(),
-                x_desc: "time (s)",
-                y_desc: "errors per second",
-                lines: classes
-                    .iter()
-                    .map(|&o| Line {
-                        label: o.name().into(),
-                        points: series(rows, false, |r| r.outcomes.get(o) as f64),
-                    })
-                    .collect(),
-                rules: Vec::new(),
-                shades: worst(&|b| matches!(b.metric, Metric::ErrorRate | Metric::CheckRate)),
-                x_labels: None,
-                marks: Vec::new(),
-            })
-        },
-    });
-
-    if let Some(h) = &run.histograms {
-        let nines = |x: &f64| match *x {
-            x if x.fract().abs() > 1e-9 => String::new(),
-            x => {
-                let pct = 100.0 * (1.0 - 10f64.powf(-x));
-                let digits = (x as usize).saturating_sub(2);
-                format!("{pct:.digits$}%")
-            }
-        };
-        let mut lines = Vec::new();
-        for pair in std::iter::once(&h.measured.all).chain(h.measured.endpoints.iter()) {
-            if let Ok(hist) = pair.latency() {
-                if !hist.is_empty() {
-                    lines.push(Line {
-                        label: pair.name.clone(),
-                        points: spectrum(&hist),
-                    });
-                }
-            }
-        }
-        charts.push(Chart {
-            file: "spectrum.svg",
-            title: "Latency percentile spectrum".into(),
-            svg: if lines.is_empty() {
-                svg_message("Latency percentile spectrum", "no requests measured")
-            } else {
-                draw_line_chart(&LineChart {
-                    title: "Latency by percentile (measured phase)".into(),
-                    x_desc: "percentile",
-                    y_desc: "latency (ms)",
-                    lines,
-                    rules: latency_rules(
-                        global
-                            .iter()
-                            .filter(|(_, b)| {
-                                matches!(b.metric, Metric::Percentile(_) | Metric::Max)
-                            })
-                            .map(|(s, b)| (s.as_str(), b)),
-                    ),
-                    shades: Vec::new(),
-                    x_labels: Some(&nines),
-                    marks: Vec::new(),
-                })
-            },
+    if classes.is_empty() {
+        return None;
+    }
+    let mut c = LineChart::new(
+        "Errors over time by outcome class",
+        "time (s)",
+        "errors per second",
+        Axis::Count,
+    );
+    c.x_range = time_range(run);
+    for o in classes {
+        c.lines.push(Line {
+            key: o.name().into(),
+            label: o.name().into(),
+            points: series(&rows, false, |r| Some(r.outcomes.get(o) as f64)),
+            look: Look::Line,
+            end_dot: None,
         });
     }
+    c.shades = phases(run);
+    c.shades.extend(worst_windows(run, &|b| {
+        matches!(b.metric, Metric::ErrorRate | Metric::CheckRate)
+    }));
+    Some(c)
+}
 
+/// The latency percentile spectrum of the measured phase, overall and per endpoint, each
+/// ending in a dot at its maximum; global percentile budgets in the overall line's colour.
+pub(crate) fn spectrum_plan(run: &RunDir) -> Option<LineChart> {
+    let h = run.histograms.as_ref()?;
+    let mut c = LineChart::new(
+        "Latency by percentile (measured phase)",
+        "percentile",
+        "latency (ms)",
+        Axis::Latency,
+    );
+    c.x_labels = XLabels::Nines;
+    let mut x_end = 1.0f64;
+    for pair in std::iter::once(&h.measured.all).chain(h.measured.endpoints.iter()) {
+        let Ok(hist) = pair.latency() else { continue };
+        if hist.is_empty() {
+            continue;
+        }
+        let points = spectrum(&hist);
+        let end = points.last().map_or(1.0, |p| p.0);
+        x_end = x_end.max(end);
+        let max = hist.max() as f64 / 1000.0;
+        c.lines.push(Line {
+            key: pair.name.clone(),
+            label: format!("{} (max {})", pair.name, us(hist.max() as f64)),
+            points: points.into_iter().map(|(x, v)| (x, Some(v))).collect(),
+            look: Look::Line,
+            end_dot: Some((end, max)),
+        });
+    }
+    if c.lines.is_empty() {
+        return None;
+    }
+    c.x_range = 0.0..x_end;
+    let all = c.lines[0].key.clone();
+    for (b, broken) in Budgets::of(run).global() {
+        if !b.service && matches!(b.metric, Metric::Percentile(_) | Metric::Max) {
+            c.rules.push(rule("global", b, Some(all.clone()), broken));
+        }
+    }
+    Some(c)
+}
+
+/// Late and dropped sends per second (open model).
+pub(crate) fn late_plan(run: &RunDir) -> LineChart {
+    let rows: Vec<&SeriesRow> = run.series.iter().filter(|r| !r.drain).collect();
+    let mut c = LineChart::new(
+        "Late and dropped sends (generator health)",
+        "time (s)",
+        "sends per second",
+        Axis::Count,
+    );
+    c.x_range = time_range(run);
+    let tolerance = run
+        .summary
+        .rate
+        .as_ref()
+        .map_or(1.0, |r| r.late_tolerance_ms);
+    c.lines.push(Line {
+        key: "late".into(),
+        label: format!("late (> {tolerance} ms)"),
+        points: series(&rows, false, |r| Some(r.late as f64)),
+        look: Look::Line,
+        end_dot: None,
+    });
+    c.lines.push(Line {
+        key: "dropped".into(),
+        label: "dropped (max_in_flight)".into(),
+        points: series(&rows, false, |r| Some(r.dropped as f64)),
+        look: Look::Line,
+        end_dot: None,
+    });
+    c.shades = phases(run);
+    c
+}
+
+/// Every chart for `run`, in report order.
+pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
+    let mut charts = Vec::new();
+    // A chart with nothing to plot says so under its short name.
+    let mut push =
+        |file: &'static str, title: &str, plan: Option<LineChart>, empty: (&str, &str)| {
+            charts.push(Chart {
+                file,
+                title: title.into(),
+                svg: plan.map_or_else(|| svg_message(empty.0, empty.1), |p| p.draw()),
+            });
+        };
+    push(
+        "latency.svg",
+        "Latency over time: percentiles of each second's successful answers, by the second they completed (the tables give the whole measured phase, and a latency budget also counts each failed request as slower than its threshold)",
+        Some(latency_plan(run, baseline)),
+        ("", ""),
+    );
+    push(
+        "latency-endpoints.svg",
+        "p95 latency per endpoint, of each second's successful answers",
+        Some(endpoints_plan(run)),
+        ("", ""),
+    );
+    push(
+        "throughput.svg",
+        "Throughput over time",
+        Some(throughput_plan(run, baseline)),
+        ("", ""),
+    );
+    push(
+        "errors.svg",
+        "Errors over time",
+        errors_plan(run),
+        ("Errors over time", "no errors"),
+    );
+    if run.histograms.is_some() {
+        push(
+            "spectrum.svg",
+            "Latency percentile spectrum of the measured phase's successful answers (a latency budget also counts each failed request as slower than its threshold)",
+            spectrum_plan(run),
+            ("Latency percentile spectrum", "no requests measured"),
+        );
+    }
     charts.push(Chart {
         file: "status.svg",
         title: "Status codes".into(),
         svg: status_chart(run),
     });
-
     if run.summary.model == "open" {
         charts.push(Chart {
             file: "late-dropped.svg",
             title: "Late and dropped sends".into(),
-            svg: draw_line_chart(&LineChart {
-                title: "Late and dropped sends (generator health)".into(),
-                x_desc: "time (s)",
-                y_desc: "sends per second",
-                lines: vec![
-                    Line {
-                        label: format!(
-                            "late (> {} ms)",
-                            run.summary
-                                .rate
-                                .as_ref()
-                                .map_or(1.0, |r| r.late_tolerance_ms)
-                        ),
-                        points: series(rows, false, |r| r.late as f64),
-                    },
-                    Line {
-                        label: "dropped (max_in_flight)".into(),
-                        points: series(rows, false, |r| r.dropped as f64),
-                    },
-                ],
-                rules: Vec::new(),
-                shades: warm.clone(),
-                x_labels: None,
-                marks: Vec::new(),
-            }),
+            svg: late_plan(run).draw(),
         });
     }
     charts
@@ -587,7 +1111,7 @@ fn status_chart(run: &RunDir) -> String {
         let Ok(mut chart) = ChartBuilder::on(&root)
             .caption(
                 "Responses by status code (measured phase)",
-                ("sans-serif", 18),
+                ("sans-serif", 20),
             )
             .margin(12)
             .x_label_area_size(40)
@@ -599,68 +1123,90 @@ fn status_chart(run: &RunDir) -> String {
         let labels = |x: &f64| {
             let i = x.floor() as usize;
             if (x - i as f64 - 0.5).abs() < 0.01 {
-                bars.get(i).map(|b| b.0.clone()).unwrap_or_default()
+                bars.get(i)
+                    .map(|b| format!("{} ({})", b.0, b.1))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        let count = |v: &f64| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
             } else {
                 String::new()
             }
         };
         let _ = chart
             .configure_mesh()
-            .x_desc("status")
+            .x_desc("status (responses)")
             .y_desc("responses")
             .x_labels(n * 2 + 1)
             .x_label_formatter(&labels)
+            .y_label_formatter(&count)
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 14))
             .light_line_style(WHITE.mix(0.0))
             .draw();
         let color = |code: &str| match code.as_bytes().first() {
             Some(b'2') => PALETTE[2],
+            Some(b'3') => PALETTE[0],
             Some(b'4') => PALETTE[1],
-            Some(b'5') => PALETTE[3],
-            _ => PALETTE[7],
+            Some(b'5') => BROKEN,
+            _ => RGBColor(127, 127, 127),
         };
-        let _ = chart
-            .draw_series(bars.iter().enumerate().map(|(i, (code, count))| {
-                Rectangle::new(
-                    [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, *count as f64)],
-                    color(code).filled(),
-                )
-            }))
-            .map(|s| {
-                s.label("responses").legend(|(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 16, y + 5)], PALETTE[2].filled())
-                })
-            });
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .border_style(BLACK.mix(0.3))
-            .draw();
+        let _ = chart.draw_series(bars.iter().enumerate().map(|(i, (code, count))| {
+            Rectangle::new(
+                [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, *count as f64)],
+                color(code).filled(),
+            )
+        }));
         let _ = root.present();
     }
     svg
 }
 
-const SUSTAINABLE: RGBColor = RGBColor(26, 127, 55);
-
 /// The knee charts of a capacity search: latency percentiles and throughput against the
-/// offered rate, with the budgets, the sustainable maximum and the first failing rate.
+/// offered rate, with the global budgets (the lines are of all endpoints), the
+/// sustainable maximum and the first failing rate.
 pub fn capacity(r: &loadgate_slo::capacity::CapacityReport) -> Vec<Chart> {
-    use loadgate_slo::capacity::{num, StepVerdict};
+    capacity_plans(r)
+        .into_iter()
+        .zip([
+            ("knee-latency.svg", "Latency against offered rate"),
+            ("knee-throughput.svg", "Throughput against offered rate"),
+        ])
+        .map(|(plan, (file, title))| Chart {
+            file,
+            title: title.into(),
+            svg: plan.draw(),
+        })
+        .collect()
+}
+
+pub(crate) fn capacity_plans(r: &loadgate_slo::capacity::CapacityReport) -> [LineChart; 2] {
+    use loadgate_slo::capacity::{num, StepResult, StepVerdict};
     let steps = r.steps_by_rate();
-    let pts = |f: &dyn Fn(&loadgate_slo::capacity::StepResult) -> f64| -> Vec<(f64, f64)> {
-        steps.iter().map(|s| (s.rate_rps, f(s))).collect()
+    let pts = |f: &dyn Fn(&StepResult) -> f64| -> Points {
+        steps.iter().map(|s| (s.rate_rps, Some(f(s)))).collect()
     };
-    let budgets: Vec<(String, Budget)> = r
+    let global: Vec<Budget> = r
         .budgets
         .iter()
         .filter_map(|b| {
             let (scope, expr) = b.split_once(": ")?;
-            Some((scope.to_string(), loadgate_slo::parse(expr).ok()?))
+            (scope == "global")
+                .then(|| loadgate_slo::parse(expr).ok())
+                .flatten()
         })
         .collect();
     let mut marks = Vec::new();
     if let Some(s) = r.sustainable_rps {
-        marks.push((format!("sustainable {} rps", num(s)), s, SUSTAINABLE));
+        marks.push(Mark {
+            label: format!("sustainable {} rps", num(s)),
+            x: s,
+            color: SUSTAINABLE,
+        });
     }
     if let Some(l) = &r.limit {
         let what = if l.kind == StepVerdict::GeneratorLimit {
@@ -668,80 +1214,239 @@ pub fn capacity(r: &loadgate_slo::capacity::CapacityReport) -> Vec<Chart> {
         } else {
             "first breach"
         };
-        marks.push((
-            format!("{what} {} rps", num(l.rate_rps)),
-            l.rate_rps,
-            BUDGET,
-        ));
+        marks.push(Mark {
+            label: format!("{what} {} rps", num(l.rate_rps)),
+            x: l.rate_rps,
+            color: BROKEN,
+        });
     }
-    let latency = draw_line_chart(&LineChart {
-        title: "Latency against offered rate (from intended send time)".into(),
-        x_desc: "offered rate (requests/s)",
-        y_desc: "latency (ms)",
-        lines: vec![
-            Line {
-                label: "p50".into(),
-                points: pts(&|s| s.p50_ms),
-            },
-            Line {
-                label: "p95".into(),
-                points: pts(&|s| s.p95_ms),
-            },
-            Line {
-                label: "p99".into(),
-                points: pts(&|s| s.p99_ms),
-            },
-        ],
-        rules: latency_rules(
-            budgets
-                .iter()
-                .filter(|(_, b)| matches!(b.metric, Metric::Percentile(_) | Metric::Mean))
-                .map(|(s, b)| (s.as_str(), b)),
-        ),
-        shades: Vec::new(),
-        x_labels: None,
-        marks: marks.clone(),
-    });
-    let throughput = draw_line_chart(&LineChart {
-        title: "Throughput against offered rate".into(),
-        x_desc: "offered rate (requests/s)",
-        y_desc: "requests/s",
-        lines: vec![
-            Line {
-                label: "offered".into(),
-                points: pts(&|s| s.rate_rps),
-            },
-            Line {
-                label: "sent".into(),
-                points: pts(&|s| s.achieved_rps),
-            },
-            Line {
-                label: "succeeded".into(),
-                points: pts(&|s| s.success_rps),
-            },
-        ],
-        rules: budgets
+    let top = steps.iter().map(|s| s.rate_rps).fold(1.0f64, f64::max) * 1.05;
+    let line = |key: &str, points: Points, look| Line {
+        key: key.into(),
+        label: key.into(),
+        points,
+        look,
+        end_dot: None,
+    };
+    let mut latency = LineChart::new(
+        "Latency against offered rate (from intended send time)",
+        "offered rate (requests/s)",
+        "latency (ms)",
+        Axis::Latency,
+    );
+    latency.x_range = 0.0..top;
+    latency.lines = vec![
+        line("p50", pts(&|s| s.p50_ms), Look::Line),
+        line("p95", pts(&|s| s.p95_ms), Look::Line),
+        line("p99", pts(&|s| s.p99_ms), Look::Line),
+    ];
+    for b in &global {
+        if let Some(k) = stat_key(b).filter(|k| k.starts_with('p') || k == "mean") {
+            let series = ["p50", "p95", "p99"].contains(&k.as_str()).then_some(k);
+            latency.rules.push(rule("global", b, series, false));
+        }
+    }
+    latency.marks = marks.clone();
+    let mut throughput = LineChart::new(
+        "Throughput against offered rate",
+        "offered rate (requests/s)",
+        "requests/s",
+        Axis::Count,
+    );
+    throughput.x_range = 0.0..top;
+    throughput.lines = vec![
+        line("offered", pts(&|s| s.rate_rps), Look::Band),
+        line("sent", pts(&|s| s.achieved_rps), Look::Line),
+        line("succeeded", pts(&|s| s.success_rps), Look::Line),
+    ];
+    for b in global.iter().filter(|b| b.metric == Metric::Throughput) {
+        throughput
+            .rules
+            .push(rule("global", b, Some("succeeded".into()), false));
+    }
+    throughput.marks = marks;
+    [latency, throughput]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::synthetic;
+
+    fn run() -> RunDir {
+        synthetic(&["analyze", "health"], 10, 2, 50)
+    }
+
+    #[test]
+    fn nines_label_every_tick() {
+        assert_eq!(nines(0.0), "0%");
+        assert_eq!(nines(1.0), "90%");
+        assert_eq!(nines(2.0), "99%");
+        assert_eq!(nines(2.5), "99.7%");
+        assert_eq!(nines(3.0), "99.9%");
+        assert_eq!(nines(4.0), "99.99%");
+    }
+
+    #[test]
+    fn a_second_without_an_answer_is_a_gap_not_a_zero() {
+        let mut run = run();
+        let quiet = &mut run.series[5];
+        quiet.outcomes = Default::default();
+        quiet.latency_us = Percentiles::default();
+        for e in &mut quiet.endpoints {
+            e.outcomes = Default::default();
+            e.p95_us = 0;
+        }
+        for plan in [latency_plan(&run, None), endpoints_plan(&run)] {
+            for l in &plan.lines {
+                let p = l.points.iter().find(|p| p.0 == 5.5).unwrap();
+                assert_eq!(p.1, None, "{}: {p:?}", l.key);
+                assert!(l.points.iter().filter_map(|p| p.1).all(|v| v > 0.0));
+            }
+        }
+        // Counts stay counts: nothing completed is a true zero.
+        let t = throughput_plan(&run, None);
+        let done = t.lines.iter().find(|l| l.key == "succeeded").unwrap();
+        assert_eq!(
+            done.points.iter().find(|p| p.0 == 5.5).unwrap().1,
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn the_drain_shows_answers_and_no_sends() {
+        let mut run = run();
+        run.summary.measured_s = 6.0;
+        for row in run.series.iter_mut().filter(|r| r.t >= 8) {
+            row.drain = true;
+        }
+        let t = throughput_plan(&run, None);
+        for key in ["target", "sent"] {
+            let l = t.lines.iter().find(|l| l.key == key).unwrap();
+            assert!(
+                l.points.iter().all(|p| p.0 < 8.0),
+                "{key} drawn in the drain"
+            );
+        }
+        let done = t.lines.iter().find(|l| l.key == "succeeded").unwrap();
+        assert!(done.points.iter().any(|p| p.0 > 8.0));
+        assert_eq!(t.x_range, 0.0..10.0, "the axis ends with the last second");
+        assert!(t
+            .shades
             .iter()
-            .filter(|(_, b)| b.metric == Metric::Throughput)
-            .map(|(scope, b)| Rule {
-                label: budget_label(scope, b),
-                y: b.threshold,
-            })
-            .collect(),
-        shades: Vec::new(),
-        x_labels: None,
-        marks,
-    });
-    vec![
-        Chart {
-            file: "knee-latency.svg",
-            title: "Latency against offered rate".into(),
-            svg: latency,
-        },
-        Chart {
-            file: "knee-throughput.svg",
-            title: "Throughput against offered rate".into(),
-            svg: throughput,
-        },
-    ]
+            .any(|s| s.label.starts_with("drain") && s.from == 8.0));
+        // Series that usually coincide are bands under the lines.
+        assert_eq!(t.lines[0].look, Look::Band);
+        assert_eq!(
+            t.lines.iter().find(|l| l.key == "completed").unwrap().look,
+            Look::Band
+        );
+    }
+
+    #[test]
+    fn a_rule_near_the_floor_turns_the_latency_axis_logarithmic() {
+        let mut run = run();
+        let b = loadgate_slo::parse("p95 < 1ms").unwrap();
+        run.summary
+            .slo
+            .push(b.result("global", loadgate_slo::Measure::Value(60_000.0)));
+        let plan = latency_plan(&run, None);
+        assert!(plan.log_scale());
+        let y = plan.y_range();
+        assert!(y.start <= 1.0 && y.start > 0.0, "{y:?}");
+        // Without it, the same chart is linear from 0.
+        let plain = latency_plan(&super::tests::run(), None);
+        assert!(!plain.log_scale());
+        assert_eq!(plain.y_range().start, 0.0);
+    }
+
+    #[test]
+    fn budgets_take_their_series_colour_and_differ_from_each_other() {
+        let mut run = run();
+        for (expr, v) in [("p95 < 2s", 50_000.0), ("mean < 10ms", 40_000.0)] {
+            let b = loadgate_slo::parse(expr).unwrap();
+            run.summary
+                .slo
+                .push(b.result("global", loadgate_slo::Measure::Value(v)));
+        }
+        let plan = latency_plan(&run, None);
+        let find = |label: &str| plan.rules.iter().find(|r| r.label == label).unwrap();
+        let p95 = find("p95 < 2s");
+        let p95_line = plan.lines.iter().position(|l| l.key == "p95").unwrap();
+        assert_eq!(plan.rule_color(p95), plan.colors()[p95_line]);
+        assert_eq!(plan.rule_color(find("mean < 10ms")), NEUTRAL);
+        assert!(find("mean < 10ms").broken);
+        assert!(!PALETTE.contains(&BROKEN), "red is not a series colour");
+        let colors: Vec<RGBColor> = plan.rules.iter().map(|r| plan.rule_color(r)).collect();
+        assert!(colors.len() >= 3);
+        // Every line's legend gives the whole-run figure the table gives.
+        let p95 = &plan.lines[p95_line];
+        assert_eq!(
+            p95.label,
+            format!(
+                "p95 (whole run {})",
+                us(run.summary.overall.latency_us.p95 as f64)
+            )
+        );
+    }
+
+    #[test]
+    fn an_endpoint_budget_is_drawn_only_on_its_endpoints_line() {
+        let mut run = run();
+        let b = loadgate_slo::parse("p95 < 100ms").unwrap();
+        run.summary
+            .slo
+            .push(b.result("health", loadgate_slo::Measure::Value(1.0)));
+        assert!(latency_plan(&run, None)
+            .rules
+            .iter()
+            .all(|r| !r.label.starts_with("health")));
+        let e = endpoints_plan(&run);
+        let r = e
+            .rules
+            .iter()
+            .find(|r| r.label == "health: p95 < 100ms")
+            .unwrap();
+        assert_eq!(r.series.as_deref(), Some("health"));
+        let cap = crate::testing::capacity("svc");
+        for plan in capacity_plans(&cap) {
+            assert!(
+                plan.rules.iter().all(|r| !r.label.contains(": ")),
+                "an endpoint's budget on a chart of all endpoints: {:?}",
+                plan.rules
+            );
+        }
+    }
+
+    #[test]
+    fn the_spectrum_ends_at_each_lines_maximum() {
+        let run = run();
+        let plan = spectrum_plan(&run).unwrap();
+        let all = &plan.lines[0];
+        let max = run.summary.overall.latency_us.max as f64 / 1000.0;
+        assert_eq!(all.end_dot.map(|d| d.1), Some(max));
+        assert!(all.label.contains("max"));
+    }
+
+    #[test]
+    fn the_legend_leaves_the_plot_alone() {
+        // Nothing of the legend is inside the plot: every legend text starts right of it.
+        let svg = latency_plan(&run(), None).draw();
+        let legend_x = (W - LEGEND_W) as f64;
+        let texts = svg.split("<text").skip(1);
+        let mut seen = 0;
+        for t in texts {
+            if t.contains("p50 (whole run") {
+                let x: f64 = t
+                    .split("x=\"")
+                    .nth(1)
+                    .and_then(|s| s.split('"').next())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap();
+                assert!(x > legend_x, "legend text at x={x}");
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 1);
+    }
 }

@@ -138,7 +138,7 @@ fn the_drain_and_a_broken_windows_worst_are_shaded_on_the_charts_of_its_metric()
         errors.contains("worst window: error_rate &lt; 1% over 3s"),
         "{errors}"
     );
-    assert!(errors.contains("drain (counted where due)"));
+    assert!(errors.contains("drain: answers to earlier sends"));
     assert!(!artifact(&run, "latency.svg").contains("worst window"));
     let html = artifact(&run, "report.html");
     assert!(html.contains("broken in 2 of 6 windows of 3 s; the worst was 4-7 s"));
