@@ -41,8 +41,17 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl fmt::Display for Diagnostics {
+    /// In the order of the file: by file (as first met), then line and column.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
+        let mut files: Vec<&PathBuf> = Vec::new();
+        for d in &self.0 {
+            if !files.contains(&&d.file) {
+                files.push(&d.file);
+            }
+        }
+        let mut sorted: Vec<&Diagnostic> = self.0.iter().collect();
+        sorted.sort_by_key(|d| (files.iter().position(|f| **f == d.file), d.line, d.column));
+        for (i, d) in sorted.into_iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }

@@ -772,7 +772,25 @@ pub(crate) fn build(
                 if structural > 0 && !line_local {
                     return Err(Diagnostics(sink.found));
                 }
-                let hint = if msg.starts_with("unknown field") {
+                let load_flat = ["duration", "vus", "target_rps", "rps"]
+                    .iter()
+                    .any(|k| msg.starts_with(&format!("unknown field `{k}`")))
+                    && msg.contains("`stages`");
+                let hint = if load_flat {
+                    Some("a load's lengths and levels go in its stages: stages = [{ duration = \"30s\", target_rps = 60 }] (or vus = 20 with model = \"closed\")".to_string())
+                } else if msg.starts_with("invalid type: string")
+                    && [
+                        "expected i64",
+                        "expected u64",
+                        "expected f64",
+                        "expected u32",
+                        "expected u16",
+                    ]
+                    .iter()
+                    .any(|k| msg.ends_with(k))
+                {
+                    Some("write the number without quotes (e.g. 5, not \"5\")".to_string())
+                } else if msg.starts_with("unknown field") {
                     Some("check the spelling; unknown keys are rejected so typos cannot be silently ignored".to_string())
                 } else if msg.starts_with("missing field") {
                     Some("add it; see the scenario reference in README.md".to_string())
@@ -1034,7 +1052,7 @@ pub(crate) fn build(
         0..0,
         raw::Load {
             model: Some(raw::S::new(0..0, "closed".to_string())),
-            stages: raw::S::new(
+            stages: Some(raw::S::new(
                 0..0,
                 vec![raw::S::new(
                     0..0,
@@ -1044,7 +1062,7 @@ pub(crate) fn build(
                         vus: Some(raw::S::new(0..0, 10)),
                     },
                 )],
-            ),
+            )),
             start_rps: None,
             start_vus: None,
             max_in_flight: None,
@@ -1839,6 +1857,11 @@ fn json_pointer(path: &str) -> Option<String> {
 fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option<Load> {
     let span = l.span();
     let l = l.get_ref();
+    let none = Vec::new();
+    let (raw_stages, stages_span) = l
+        .stages
+        .as_ref()
+        .map_or((&none, span.clone()), |s| (s.get_ref(), s.span()));
     let model = match l.model.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
         Some(("open", _)) => LoadModel::Open,
         Some(("closed", _)) => LoadModel::Closed,
@@ -1852,7 +1875,7 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         }
         // No `model`: the stages say which (rates are open, virtual users closed).
         None => {
-            let stages = l.stages.get_ref();
+            let stages = raw_stages;
             if !stages.is_empty() && stages.iter().all(|s| s.get_ref().target_rps.is_some()) {
                 LoadModel::Open
             } else if !stages.is_empty() && stages.iter().all(|s| s.get_ref().vus.is_some()) {
@@ -1868,14 +1891,14 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         }
     };
     let mut stages = Vec::new();
-    if l.stages.get_ref().is_empty() {
+    if raw_stages.is_empty() {
         sink.span(
-            l.stages.span(),
+            stages_span.clone(),
             "no stages",
             Some("add e.g. stages = [{ duration = \"30s\", target_rps = 60 }]".into()),
         );
     }
-    for st in l.stages.get_ref() {
+    for st in raw_stages {
         let s = st.get_ref();
         let d = duration(sink, &s.duration, "stage duration");
         let target = match (model, &s.target_rps, &s.vus) {
@@ -1945,7 +1968,7 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
     let peak = stages.iter().map(|s| s.target).fold(start, f64::max);
     if !stages.is_empty() && peak <= 0.0 {
         sink.span(
-            l.stages.span(),
+            stages_span,
             "the load never rises above zero",
             Some(match model {
                 LoadModel::Open => "give a stage a positive target_rps".to_string(),

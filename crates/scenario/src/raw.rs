@@ -105,7 +105,9 @@ pub struct JsonCheck {
 #[serde(deny_unknown_fields)]
 pub struct Load {
     pub model: Option<S<String>>,
-    pub stages: S<Vec<S<Stage>>>,
+    /// Optional here so a `[load]` without stages is one error among the others, not the
+    /// parser's stop (see `model::load`).
+    pub stages: Option<S<Vec<S<Stage>>>>,
     pub start_rps: Option<S<f64>>,
     pub start_vus: Option<S<i64>>,
     pub max_in_flight: Option<S<i64>>,

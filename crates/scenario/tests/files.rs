@@ -724,3 +724,35 @@ fn structural_mistakes_are_reported_together() {
     let at: Vec<(usize, usize)> = e.0.iter().map(|d| (d.line, d.column)).collect();
     assert_eq!(at, [(3, 1), (6, 1), (10, 43)], "{e}");
 }
+
+/// Issue 19, the rest of that file: a misspelt model, a budget without a unit and a
+/// load written flat (`vus`, `duration` outside its stages) came only after the
+/// structure was right. Every mistake is reported in one round, in file order, and the
+/// flat load says where its figures go.
+#[test]
+fn structural_and_value_mistakes_are_reported_together() {
+    let text = "target = \"embedded\"\n[[endpoint]]\nname = \"a\"\nmethd = \"GET\"\npath = \"/\"\nweight = \"5\"\n[load]\nmodel = \"opne\"\nvus = 5\nduration = \"10s\"\n[slo]\nbudgets = [\"p95 < 2\"]\n";
+    let e = parse(Path::new("s.toml"), text, &env).expect_err("six mistakes");
+    let shown = e.to_string();
+    let lines: Vec<&str> = shown.lines().filter(|l| l.starts_with("s.toml:")).collect();
+    let at: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        at,
+        [
+            "s.toml:4:1",
+            "s.toml:6:10",
+            "s.toml:8:9",
+            "s.toml:9:1",
+            "s.toml:10:1",
+            "s.toml:12:20"
+        ],
+        "{shown}"
+    );
+    assert!(shown.contains("unknown load model `opne`"), "{shown}");
+    assert!(shown.contains("missing unit"), "{shown}");
+    assert!(shown.contains("go in its stages"), "{shown}");
+    assert!(shown.contains("without quotes"), "{shown}");
+}
