@@ -754,6 +754,8 @@ pub(crate) fn build(
     // missing table) ends the search; so does anything that only blanking caused.
     let mut blanked = text.as_bytes().to_vec();
     let mut structural = 0;
+    // The keys of the lines blanked: what they leave missing was reported already.
+    let mut blanked_keys: Vec<String> = Vec::new();
     let file: raw::File = loop {
         let now = String::from_utf8_lossy(&blanked).into_owned();
         match toml::from_str(&now) {
@@ -810,6 +812,11 @@ pub(crate) fn build(
                     .iter()
                     .position(|&b| b == b'\n')
                     .map_or(blanked.len(), |i| span.end + i);
+                if let Some((key, _)) =
+                    String::from_utf8_lossy(&blanked[start..end]).split_once('=')
+                {
+                    blanked_keys.push(key.trim().to_string());
+                }
                 for b in &mut blanked[start..end] {
                     *b = b' ';
                 }
@@ -1078,11 +1085,12 @@ pub(crate) fn build(
             seed: None,
         },
     );
-    let load = load(
-        &mut sink,
-        file.load.as_ref().unwrap_or(&default_load),
-        timeout,
-    );
+    let raw_load = file.load.as_ref().unwrap_or(&default_load);
+    // Stages that blanking took away were reported as what was wrong with them.
+    // Stages that blanking took away were reported as what was wrong with them.
+    let stages_blanked =
+        raw_load.get_ref().stages.is_none() && blanked_keys.iter().any(|k| k == "stages");
+    let load = load(&mut sink, raw_load, timeout, stages_blanked);
     let slo = slo(
         &mut sink,
         &file.slo,
@@ -1854,7 +1862,14 @@ fn json_pointer(path: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option<Load> {
+/// The load of `l`. `stages_blanked`: its stages were unreadable and are reported
+/// already, so their absence is not reported again and no load is built.
+fn load(
+    sink: &mut Sink<'_>,
+    l: &raw::S<raw::Load>,
+    timeout: Duration,
+    stages_blanked: bool,
+) -> Option<Load> {
     let span = l.span();
     let l = l.get_ref();
     let none = Vec::new();
@@ -1880,6 +1895,8 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
                 LoadModel::Open
             } else if !stages.is_empty() && stages.iter().all(|s| s.get_ref().vus.is_some()) {
                 LoadModel::Closed
+            } else if stages_blanked {
+                return None;
             } else {
                 sink.span(
                     span.clone(),
@@ -1891,6 +1908,9 @@ fn load(sink: &mut Sink<'_>, l: &raw::S<raw::Load>, timeout: Duration) -> Option
         }
     };
     let mut stages = Vec::new();
+    if stages_blanked {
+        return None;
+    }
     if raw_stages.is_empty() {
         sink.span(
             stages_span.clone(),
