@@ -82,16 +82,24 @@ pub fn render_capacity(r: &CapacityReport) -> Vec<Artifact> {
         } else {
             s.breached.join("; ")
         };
+        // A step in which nothing succeeded has no latency (not 0 ms).
+        let ms = |v: f64| {
+            if crate::charts::answered(s) {
+                format!("{v:.2}")
+            } else {
+                "—".to_string()
+            }
+        };
         let _ = writeln!(
             o,
-            "<tr><td>{}{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}%</td><td class=\"{cls}\">{word}</td><td class=\"l\">{}</td></tr>",
+            "<tr><td>{}{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td class=\"{cls}\">{word}</td><td class=\"l\">{}</td></tr>",
             num(s.rate_rps),
             if s.refinement { " (bisect)" } else { "" },
             s.achieved_rps,
             s.success_rps,
-            s.p50_ms,
-            s.p95_ms,
-            s.p99_ms,
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.p99_ms),
             s.error_rate * 100.0,
             html(&why)
         );

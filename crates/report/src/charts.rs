@@ -13,7 +13,11 @@
 //! - lose a budget: each rule takes the colour of the series it constrains (dark grey when
 //!   the chart has none), has its own dash and is labelled on the plot, and a latency axis
 //!   turns logarithmic when a rule or a whole series would otherwise lie on its floor;
-//! - draw a budget of one endpoint on a chart of all of them.
+//! - draw a budget of one endpoint on a chart of all of them;
+//! - print one budget's label over another's (labels at one height are set side by side);
+//! - draw more lines than it has colours: of many endpoints it draws those with a budget
+//!   and the slowest, and its legend says how many it left out;
+//! - draw a latency of 0 for a capacity step in which nothing succeeded.
 //!
 //! Red is kept for what is wrong: a broken budget's label, the worst window, the first
 //! failing rate. Text is escaped by the SVG backend.
@@ -69,8 +73,17 @@ const DRAIN: RGBColor = RGBColor(120, 160, 220);
 const WORST: RGBColor = RGBColor(230, 80, 80);
 const PAUSED: RGBColor = RGBColor(240, 170, 40);
 const SUSTAINABLE: RGBColor = RGBColor(26, 127, 55);
+/// The legend's own words (what it left out).
+const NOTE: RGBColor = RGBColor(87, 96, 106);
 /// Dash and gap lengths (px) of the budget rules, one pattern per rule in turn.
 const DASHES: [(u32, u32); 4] = [(12, 6), (4, 4), (22, 6), (2, 6)];
+/// Most characters of a legend entry (the panel's width).
+const LEGEND_CHARS: usize = 40;
+/// Most characters of a budget's label on the plot.
+const ON_PLOT_CHARS: usize = 60;
+/// Width (px) allowed per character of a label on the plot, and the height of its row.
+const RULE_CHAR_PX: i32 = 7;
+const RULE_ROW_PX: i32 = 13;
 /// A generator pause at least this long is shaded on the time charts.
 const PAUSE_SHADED_US: u64 = 100_000;
 
@@ -156,6 +169,8 @@ pub(crate) struct LineChart {
     pub rules: Vec<Rule>,
     pub shades: Vec<Shade>,
     pub marks: Vec<Mark>,
+    /// A last word for the legend, e.g. how many endpoints were left out.
+    pub note: Option<String>,
 }
 
 impl LineChart {
@@ -171,6 +186,7 @@ impl LineChart {
             rules: Vec::new(),
             shades: Vec::new(),
             marks: Vec::new(),
+            note: None,
         }
     }
 
@@ -281,13 +297,7 @@ impl LineChart {
             return;
         };
         let nines = |v: &f64| nines(*v);
-        let count = |v: &f64| {
-            if v.fract() == 0.0 {
-                format!("{v:.0}")
-            } else {
-                String::new()
-            }
-        };
+        let count = |v: &f64| count_tick(*v, y.end);
         let y_desc = if self.log_scale() {
             format!("{} (log scale)", self.y_desc)
         } else {
@@ -354,16 +364,30 @@ impl LineChart {
                 gap,
                 color.stroke_width(2),
             ));
-            let words = if r.broken {
-                format!("{} (broken)", r.label)
-            } else {
-                r.label.clone()
-            };
+        }
+        // Each rule's label sits on it at the right end, moved left of any label already
+        // there: budgets with one threshold would otherwise print over each other.
+        let base = area.get_base_pixel();
+        let mut placed: Vec<(i32, i32, i32)> = Vec::new();
+        for r in &self.rules {
+            let color = self.rule_color(r);
+            let suffix = if r.broken { " (broken)" } else { "" };
+            let words = format!("{}{suffix}", fit(&r.label, ON_PLOT_CHARS - suffix.len()));
+            let (px, py) = chart.backend_coord(&(x.end, r.y));
+            let (mut right, y) = (px - base.0, py - base.1);
+            let width = words.chars().count() as i32 * RULE_CHAR_PX;
+            while let Some(p) = placed
+                .iter()
+                .find(|p| (p.2 - y).abs() < RULE_ROW_PX && right > p.0 && right - width < p.1)
+            {
+                right = p.0 - RULE_CHAR_PX;
+            }
+            placed.push((right - width, right, y));
             let style = ("sans-serif", 13)
                 .into_font()
                 .color(if r.broken { &BROKEN } else { &color })
                 .pos(Pos::new(HPos::Right, VPos::Bottom));
-            let _ = chart.draw_series(std::iter::once(Text::new(words, (x.end, r.y), style)));
+            let _ = area.draw(&Text::new(words, (right, y), style));
         }
         for m in &self.marks {
             let _ = chart.draw_series(DashedLineSeries::new(
@@ -383,18 +407,22 @@ impl LineChart {
         let fits = ((H as i32 - 40) / ROW).max(1) as usize;
         let colors = self.colors();
         let mut entries: Vec<(Swatch, String, RGBColor)> = Vec::new();
-        for s in &self.shades {
+        // Stretches of one kind after the first are unlabelled: one entry names them all.
+        for s in self.shades.iter().filter(|s| !s.label.is_empty()) {
             entries.push((Swatch::Box(s.color), s.label.clone(), BLACK));
         }
         for (l, &c) in self.lines.iter().zip(&colors) {
             entries.push((Swatch::Stroke(c, l.look), l.label.clone(), BLACK));
         }
         for (i, r) in self.rules.iter().enumerate() {
-            let (text, ink) = if r.broken {
-                (format!("budget {} (broken)", r.label), BROKEN)
+            // A long endpoint name is cut, not the budget or whether it broke.
+            let (suffix, ink) = if r.broken {
+                (" (broken)", BROKEN)
             } else {
-                (format!("budget {}", r.label), BLACK)
+                ("", BLACK)
             };
+            let room = LEGEND_CHARS - "budget ".len() - suffix.len();
+            let text = format!("budget {}{suffix}", fit(&r.label, room));
             entries.push((
                 Swatch::Dash(self.rule_color(r), DASHES[i % DASHES.len()]),
                 text,
@@ -403,6 +431,9 @@ impl LineChart {
         }
         for m in &self.marks {
             entries.push((Swatch::Mark(m.color), m.label.clone(), BLACK));
+        }
+        if let Some(n) = &self.note {
+            entries.push((Swatch::None, n.clone(), NOTE));
         }
         let left_out = entries.len().saturating_sub(fits);
         if left_out > 0 {
@@ -441,10 +472,15 @@ impl LineChart {
                     vec![(x + 10, y - 7), (x + 10, y + 7)],
                     c.stroke_width(2),
                 )),
+                Swatch::None => Ok(()),
+            };
+            let (at, room) = match swatch {
+                Swatch::None => (x, LEGEND_CHARS + 4),
+                _ => (x + 28, LEGEND_CHARS),
             };
             let _ = area.draw(&Text::new(
-                clip(text, 40),
-                (x + 28, y - 7),
+                clip(text, room),
+                (at, y - 7),
                 font.clone().color(ink),
             ));
         }
@@ -453,7 +489,7 @@ impl LineChart {
             let _ = area.draw(&Text::new(
                 format!("and {} more (see the tables)", left_out + 1),
                 (8, y - 7),
-                font.clone().color(&RGBColor(87, 96, 106)),
+                font.clone().color(&NOTE),
             ));
         }
     }
@@ -465,6 +501,24 @@ enum Swatch {
     Stroke(RGBColor, Look),
     Dash(RGBColor, (u32, u32)),
     Mark(RGBColor),
+    /// Words alone.
+    None,
+}
+
+/// A budget's label (`scope: expression` or `expression`) in at most `n` characters:
+/// the scope is cut before the expression is.
+fn fit(label: &str, n: usize) -> String {
+    let len = label.chars().count();
+    if len <= n {
+        return label.to_string();
+    }
+    match label.rsplit_once(": ") {
+        Some((scope, expr)) if expr.chars().count() + 2 + 4 <= n => {
+            let room = n - expr.chars().count() - 2;
+            format!("{}: {expr}", clip(scope, room))
+        }
+        _ => clip(label, n),
+    }
 }
 
 /// `s` cut to `n` characters with an ellipsis (the tables hold every name whole).
@@ -493,17 +547,32 @@ fn runs(points: &Points) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
-/// Axis tick labels without spurious decimals: `5000`, `2.5`, `0.25`.
+/// Axis tick labels without spurious decimals: `5000`, `2.5`, `0.25`, `0.5` (not `0.50`
+/// beside `1.5`).
 fn tick(v: &f64) -> String {
     let a = v.abs();
-    if a >= 100.0 || v.fract() == 0.0 {
-        format!("{v:.0}")
+    let text = if a >= 100.0 || v.fract() == 0.0 {
+        return format!("{v:.0}");
     } else if a >= 1.0 {
         format!("{v:.1}")
     } else if a >= 0.01 {
         format!("{v:.2}")
     } else {
         format!("{v:.3}")
+    };
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A tick of a count axis whose top is `top`: whole numbers only, unless the axis ends
+/// below 2, where that would leave it with no scale (a long run's rates are means over
+/// several seconds, often below 1).
+fn count_tick(v: f64, top: f64) -> String {
+    if top < 2.0 {
+        tick(&v)
+    } else if (v - v.round()).abs() < 1e-9 {
+        format!("{:.0}", v.round())
+    } else {
+        String::new()
     }
 }
 
@@ -697,6 +766,17 @@ fn time_range(run: &RunDir) -> Range<f64> {
     0.0..last.max(sm.warmup_s + sm.measured_s).max(1.0)
 }
 
+/// The rows of a baseline within the run's time axis: a longer baseline is cut to the
+/// run's length (bucketed over its own length, and with an axis set by seconds not shown,
+/// it would not be comparable).
+fn within<'a>(baseline: &'a RunDir, x: &Range<f64>) -> Vec<&'a SeriesRow> {
+    baseline
+        .series
+        .iter()
+        .filter(|r| (r.t as f64) < x.end)
+        .collect()
+}
+
 /// The worst window of each broken windowed budget that `pick` selects.
 fn worst_windows(run: &RunDir, pick: &dyn Fn(&Budget) -> bool) -> Vec<Shade> {
     let mut v = Vec::new();
@@ -789,7 +869,7 @@ pub(crate) fn latency_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart
         });
     }
     if let Some(b) = baseline {
-        let rows: Vec<&SeriesRow> = b.series.iter().collect();
+        let rows = within(b, &c.x_range);
         for (key, f) in [
             (
                 "baseline p95",
@@ -827,7 +907,29 @@ pub(crate) fn endpoints_plan(run: &RunDir) -> LineChart {
         Axis::Latency,
     );
     c.x_range = time_range(run);
-    for (i, n) in run.summary.endpoint_names().iter().enumerate() {
+    let budgets = Budgets::of(run);
+    let p95_budgets: Vec<(&String, &Budget, bool)> = budgets
+        .0
+        .iter()
+        .filter(|(scope, b, _)| scope != "global" && stat_key(b).as_deref() == Some("p95"))
+        .map(|(scope, b, broken)| (scope, b, *broken))
+        .collect();
+    let names = run.summary.endpoint_names();
+    // As many lines as there are colours: first the endpoints with a broken budget here,
+    // then those with a budget, then the slowest.
+    let chosen = pick(&run.summary.endpoints, PALETTE.len(), |i| {
+        let mine = p95_budgets.iter().filter(|b| *b.0 == names[i]);
+        (
+            mine.clone().any(|b| b.2),
+            mine.count() > 0,
+            run.summary.endpoints[i].latency_us.p95,
+        )
+    });
+    c.note = left_out(names.len(), chosen.len());
+    for (i, n) in names.iter().enumerate() {
+        if !chosen.contains(&i) {
+            continue;
+        }
         c.lines.push(Line {
             key: n.clone(),
             label: n.clone(),
@@ -841,13 +943,31 @@ pub(crate) fn endpoints_plan(run: &RunDir) -> LineChart {
             end_dot: None,
         });
     }
-    for (scope, b, broken) in &Budgets::of(run).0 {
-        if scope != "global" && stat_key(b).as_deref() == Some("p95") {
-            c.rules.push(rule(scope, b, Some(scope.clone()), *broken));
-        }
+    for (scope, b, broken) in p95_budgets {
+        c.rules.push(rule(scope, b, Some(scope.clone()), broken));
     }
     c.shades = phases(run);
     c
+}
+
+/// The indices of the `n` endpoints ranking highest by `rank`, in scenario order. A chart
+/// draws at most one line per colour: more could not be told apart, nor all be named in
+/// the legend.
+fn pick<K: Ord>(
+    endpoints: &[loadgate_slo::summary::EndpointSummary],
+    n: usize,
+    rank: impl Fn(usize) -> K,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..endpoints.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(rank(i)));
+    order.truncate(n);
+    order.sort_unstable();
+    order
+}
+
+/// The legend's word on the endpoints a chart left out.
+fn left_out(all: usize, drawn: usize) -> Option<String> {
+    (drawn < all).then(|| format!("{} more endpoints not drawn: in the tables", all - drawn))
 }
 
 /// Throughput over time: target (a band under sent) and sent over the schedule only;
@@ -862,6 +982,7 @@ pub(crate) fn throughput_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineCh
         Axis::Count,
     );
     c.x_range = time_range(run);
+    let x_range = c.x_range.clone();
     let mut line = |key: &str, label: &str, rows: &[&SeriesRow], look, f: fn(&SeriesRow) -> f64| {
         c.lines.push(Line {
             key: key.into(),
@@ -888,7 +1009,7 @@ pub(crate) fn throughput_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineCh
         r.outcomes.get(Outcome::Success) as f64
     });
     if let Some(b) = baseline {
-        let rows: Vec<&SeriesRow> = b.series.iter().collect();
+        let rows = within(b, &x_range);
         line("baseline", "baseline succeeded", &rows, Look::Line, |r| {
             r.outcomes.get(Outcome::Success) as f64
         });
@@ -951,7 +1072,24 @@ pub(crate) fn spectrum_plan(run: &RunDir) -> Option<LineChart> {
     );
     c.x_labels = XLabels::Nines;
     let mut x_end = 1.0f64;
-    for pair in std::iter::once(&h.measured.all).chain(h.measured.endpoints.iter()) {
+    // One endpoint's line would be the line of all of them, drawn over it: the one line
+    // says whose it is. Of many, as many as there are colours, the slowest at the top.
+    let eps = &h.measured.endpoints;
+    let only = (eps.len() == 1).then(|| eps[0].name.clone());
+    let chosen = if only.is_some() {
+        Vec::new()
+    } else {
+        // One colour is the line of all endpoints'.
+        pick(&run.summary.endpoints, PALETTE.len() - 1, |i| {
+            let l = &run.summary.endpoints[i].latency_us;
+            (l.p999, l.max)
+        })
+    };
+    if only.is_none() {
+        c.note = left_out(eps.len(), chosen.len().min(eps.len()));
+    }
+    let drawn = chosen.iter().filter_map(|&i| eps.get(i));
+    for pair in std::iter::once(&h.measured.all).chain(drawn) {
         let Ok(hist) = pair.latency() else { continue };
         if hist.is_empty() {
             continue;
@@ -960,9 +1098,13 @@ pub(crate) fn spectrum_plan(run: &RunDir) -> Option<LineChart> {
         let end = points.last().map_or(1.0, |p| p.0);
         x_end = x_end.max(end);
         let max = hist.max() as f64 / 1000.0;
+        let name = match &only {
+            Some(n) => format!("{} ({n})", pair.name),
+            None => pair.name.clone(),
+        };
         c.lines.push(Line {
             key: pair.name.clone(),
-            label: format!("{} (max {})", pair.name, us(hist.max() as f64)),
+            label: format!("{name} (max {})", us(hist.max() as f64)),
             points: points.into_iter().map(|(x, v)| (x, Some(v))).collect(),
             look: Look::Line,
             end_dot: Some((end, max)),
@@ -1051,11 +1193,16 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
         ("Errors over time", "no errors"),
     );
     if run.histograms.is_some() {
+        let empty = if run.summary.overall.requests > 0 {
+            "no successful answer in the measured phase"
+        } else {
+            "no requests measured"
+        };
         push(
             "spectrum.svg",
             "Latency percentile spectrum of the measured phase's successful answers (a latency budget also counts each failed request as slower than its threshold)",
             spectrum_plan(run),
-            ("Latency percentile spectrum", "no requests measured"),
+            ("Latency percentile spectrum", empty),
         );
     }
     charts.push(Chart {
@@ -1184,11 +1331,24 @@ pub fn capacity(r: &loadgate_slo::capacity::CapacityReport) -> Vec<Chart> {
         .collect()
 }
 
+/// Whether any request of a capacity step succeeded: its percentiles are of successful
+/// answers, all 0 when there was none.
+pub(crate) fn answered(s: &loadgate_slo::capacity::StepResult) -> bool {
+    s.p99_ms > 0.0
+}
+
 pub(crate) fn capacity_plans(r: &loadgate_slo::capacity::CapacityReport) -> [LineChart; 2] {
     use loadgate_slo::capacity::{num, StepResult, StepVerdict};
     let steps = r.steps_by_rate();
     let pts = |f: &dyn Fn(&StepResult) -> f64| -> Points {
         steps.iter().map(|s| (s.rate_rps, Some(f(s)))).collect()
+    };
+    // A step in which nothing succeeded has no latency: a gap, not a drop to 0.
+    let latency_pts = |f: &dyn Fn(&StepResult) -> f64| -> Points {
+        steps
+            .iter()
+            .map(|s| (s.rate_rps, answered(s).then(|| f(s))))
+            .collect()
     };
     let global: Vec<Budget> = r
         .budgets
@@ -1236,9 +1396,9 @@ pub(crate) fn capacity_plans(r: &loadgate_slo::capacity::CapacityReport) -> [Lin
     );
     latency.x_range = 0.0..top;
     latency.lines = vec![
-        line("p50", pts(&|s| s.p50_ms), Look::Line),
-        line("p95", pts(&|s| s.p95_ms), Look::Line),
-        line("p99", pts(&|s| s.p99_ms), Look::Line),
+        line("p50", latency_pts(&|s| s.p50_ms), Look::Line),
+        line("p95", latency_pts(&|s| s.p95_ms), Look::Line),
+        line("p99", latency_pts(&|s| s.p99_ms), Look::Line),
     ];
     for b in &global {
         if let Some(k) = stat_key(b).filter(|k| k.starts_with('p') || k == "mean") {
@@ -1271,7 +1431,7 @@ pub(crate) fn capacity_plans(r: &loadgate_slo::capacity::CapacityReport) -> [Lin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::synthetic;
+    use crate::testing::{synthetic, synthetic_with};
 
     fn run() -> RunDir {
         synthetic(&["analyze", "health"], 10, 2, 50)
@@ -1426,6 +1586,242 @@ mod tests {
         let max = run.summary.overall.latency_us.max as f64 / 1000.0;
         assert_eq!(all.end_dot.map(|d| d.1), Some(max));
         assert!(all.label.contains("max"));
+    }
+
+    /// The `<text>` elements of an SVG whose content contains `needle`: (x, y, content
+    /// unescaped).
+    fn texts(svg: &str, needle: &str) -> Vec<(f64, f64, String)> {
+        let attr = |t: &str, name: &str| -> f64 {
+            t.split(&format!(" {name}=\""))
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap()
+        };
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| {
+                let (head, rest) = t.split_once('>')?;
+                let body = rest.split("</text>").next()?.trim();
+                let body = body
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&");
+                body.contains(needle)
+                    .then(|| (attr(head, "x"), attr(head, "y"), body))
+            })
+            .collect()
+    }
+
+    fn with_budgets(run: &mut RunDir, scope: &str, exprs: &[&str]) {
+        for e in exprs {
+            let b = loadgate_slo::parse(e).unwrap();
+            run.summary
+                .slo
+                .push(b.result(scope, loadgate_slo::Measure::Value(1.0)));
+        }
+    }
+
+    #[test]
+    fn many_pauses_leave_the_series_in_the_legend() {
+        // A long run on a busy machine: 30 long pauses. Each is shaded, but the legend
+        // names the pauses once, and every series still has its entry.
+        let mut run = synthetic(&["analyze", "health"], 120, 2, 20);
+        for r in run.series.iter_mut().step_by(4) {
+            r.pauses = Some(loadgate_metrics::Pauses {
+                threshold_us: 1_000,
+                count: 1,
+                total_us: 150_000,
+                max_us: 150_000,
+            });
+        }
+        let plan = throughput_plan(&run, None);
+        assert_eq!(plan.shades.iter().filter(|s| s.color == PAUSED).count(), 30);
+        let svg = plan.draw();
+        for l in &plan.lines {
+            assert_eq!(texts(&svg, &l.label).len(), 1, "{} left out", l.label);
+        }
+        assert!(!svg.contains("more (see the tables)"));
+        assert_eq!(texts(&svg, "loadgate paused").len(), 1);
+    }
+
+    #[test]
+    fn a_count_axis_below_one_still_has_a_scale() {
+        // A long run's rates are means over several seconds: 0.4 errors a second is an
+        // axis up to 0.44, which must not be labelled 0 alone.
+        let labels: Vec<String> = [0.0, 0.1, 0.2, 0.3, 0.4]
+            .iter()
+            .map(|v| count_tick(*v, 0.44))
+            .collect();
+        assert_eq!(labels, ["0", "0.1", "0.2", "0.3", "0.4"]);
+        // Above, whole numbers only, even when the sum that made them is not exact.
+        assert_eq!(count_tick(0.5, 33.0), "");
+        assert_eq!(count_tick(3.0000000000000004, 33.0), "3");
+        assert_eq!(count_tick(30.0, 33.0), "30");
+        // An axis of nothing but zeros still says what its top is.
+        assert_eq!(count_tick(1.0, 1.0), "1");
+        assert_eq!(count_tick(0.5, 1.0), "0.5");
+    }
+
+    #[test]
+    fn ticks_have_no_trailing_zeros() {
+        assert_eq!(tick(&0.5), "0.5");
+        assert_eq!(tick(&0.25), "0.25");
+        assert_eq!(tick(&1.5), "1.5");
+        assert_eq!(tick(&2.0), "2");
+        assert_eq!(tick(&0.1), "0.1");
+        assert_eq!(tick(&5000.0), "5000");
+    }
+
+    #[test]
+    fn rule_labels_at_the_same_threshold_do_not_overprint() {
+        let mut run = synthetic_with(&["a"], 10, 2, 50, &[], |_, i| {
+            (Outcome::Success, 20_000 + i * 1_000, 19_000 + i * 1_000)
+        });
+        with_budgets(
+            &mut run,
+            "global",
+            &["p95 < 50ms", "p99 < 50ms", "mean < 50ms", "max < 51ms"],
+        );
+        let plan = latency_plan(&run, None);
+        let svg = plan.draw();
+        let mut boxes = Vec::new();
+        for r in &plan.rules {
+            // The one on the plot (the legend's says "budget ...").
+            let (x, y, body) = texts(&svg, &r.label)
+                .into_iter()
+                .find(|t| !t.2.starts_with("budget"))
+                .unwrap_or_else(|| panic!("{} not on the plot", r.label));
+            let w = body.chars().count() as f64 * 5.0;
+            boxes.push((x - w, x, y, body));
+        }
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                let apart = (a.2 - b.2).abs() >= 12.0 || a.1 <= b.0 || b.1 <= a.0;
+                assert!(apart, "{a:?} overprints {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_endpoint_name_keeps_its_budget_readable() {
+        let long = "x".repeat(300);
+        let mut run = synthetic(&[&long, "health"], 10, 2, 50);
+        with_budgets(&mut run, &long, &["p95 < 100ms"]);
+        let plan = endpoints_plan(&run);
+        let svg = plan.draw();
+        let on_plot: Vec<_> = texts(&svg, "p95 < 100ms");
+        assert_eq!(
+            on_plot.len(),
+            2,
+            "on the plot and in the legend: {on_plot:?}"
+        );
+        for (x, _, body) in on_plot {
+            assert!(body.chars().count() <= 60, "{body}");
+            assert!(x > 70.0, "{body} starts left of the plot");
+        }
+        // The legend's line keeps the expression; the name is what is cut.
+        let svg_legend = texts(&svg, "budget ");
+        assert_eq!(svg_legend.len(), 1);
+        assert!(
+            svg_legend[0].2.ends_with(": p95 < 100ms"),
+            "{}",
+            svg_legend[0].2
+        );
+    }
+
+    #[test]
+    fn a_baseline_longer_than_the_run_is_cut_to_the_run() {
+        let run = run();
+        let mut long = synthetic(&["analyze", "health"], 600, 2, 20);
+        // A spike after the run's end must not set the axis.
+        long.series[500].latency_us.p95 = 90_000_000;
+        long.series[500].latency_us.p99 = 90_000_000;
+        let plan = latency_plan(&run, Some(&long));
+        for l in plan.lines.iter().filter(|l| l.key.starts_with("baseline")) {
+            assert!(!l.points.is_empty());
+            assert!(
+                l.points.iter().all(|p| plan.x_range.contains(&p.0)),
+                "{}: ends at {:?}",
+                l.key,
+                l.points.last()
+            );
+            // Second by second, as the run is.
+            assert_eq!(l.points.len(), run.series.len());
+        }
+        assert_eq!(plan.y_range(), latency_plan(&run, None).y_range());
+        let t = throughput_plan(&run, Some(&long));
+        let b = t.lines.iter().find(|l| l.key == "baseline").unwrap();
+        assert!(b.points.iter().all(|p| t.x_range.contains(&p.0)));
+    }
+
+    #[test]
+    fn a_run_whose_every_request_failed_says_so_on_the_spectrum() {
+        let run = synthetic_with(&["a", "b"], 10, 2, 20, &["p95 < 2s"], |_, _| {
+            (Outcome::Timeout, 10_000_000, 10_000_000)
+        });
+        assert!(spectrum_plan(&run).is_none());
+        let chart = all(&run, None)
+            .into_iter()
+            .find(|c| c.file == "spectrum.svg")
+            .unwrap();
+        assert!(!chart.svg.contains("no requests measured"), "{}", chart.svg);
+        assert!(chart.svg.contains("no successful answer"), "{}", chart.svg);
+    }
+
+    #[test]
+    fn one_endpoint_is_not_drawn_twice_on_the_spectrum() {
+        // Its line would equal the line of all endpoints and hide it.
+        let run = synthetic(&["only"], 10, 2, 50);
+        let plan = spectrum_plan(&run).unwrap();
+        assert_eq!(plan.lines.len(), 1);
+        assert!(
+            plan.lines[0].label.contains("only"),
+            "{}",
+            plan.lines[0].label
+        );
+        // The rules still take its colour.
+        let r = &plan.rules[0];
+        assert_eq!(plan.rule_color(r), plan.colors()[0]);
+    }
+
+    #[test]
+    fn hundreds_of_endpoints_draw_the_ones_that_matter() {
+        let names: Vec<String> = (0..200).map(|i| format!("e{i:03}")).collect();
+        let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        // The higher the index, the slower; e050 has a budget of its own.
+        let mut run = synthetic_with(&refs, 20, 2, 400, &["p95 < 2s"], |_, i| {
+            let l = 10_000 + (i % 200) * 500;
+            (Outcome::Success, l, l)
+        });
+        with_budgets(&mut run, "e050", &["p95 < 100ms"]);
+        for plan in [endpoints_plan(&run), spectrum_plan(&run).unwrap()] {
+            // No colour is used twice, so every line drawn can be told apart.
+            assert!(plan.lines.len() <= PALETTE.len(), "{}", plan.lines.len());
+            let keys: Vec<&str> = plan.lines.iter().map(|l| l.key.as_str()).collect();
+            assert!(keys.contains(&"e199"), "the slowest: {keys:?}");
+            // And the chart says how many it left out.
+            assert!(plan.draw().contains("in the tables"));
+        }
+        let e = endpoints_plan(&run);
+        assert!(
+            e.lines.iter().any(|l| l.key == "e050"),
+            "the one with a budget"
+        );
+        assert_eq!(e.rules[0].series.as_deref(), Some("e050"));
+    }
+
+    #[test]
+    fn a_capacity_step_without_answers_is_a_gap_not_a_zero() {
+        let mut cap = crate::testing::capacity("svc");
+        let s = cap.steps.iter_mut().find(|s| s.rate_rps == 400.0).unwrap();
+        (s.p50_ms, s.p95_ms, s.p99_ms, s.success_rps) = (0.0, 0.0, 0.0, 0.0);
+        let [latency, _] = capacity_plans(&cap);
+        for l in &latency.lines {
+            let p = l.points.iter().find(|p| p.0 == 400.0).unwrap();
+            assert_eq!(p.1, None, "{}", l.key);
+            assert!(l.points.iter().filter_map(|p| p.1).all(|v| v > 0.0));
+        }
     }
 
     #[test]

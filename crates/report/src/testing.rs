@@ -14,6 +14,40 @@ use crate::{HistogramsFile, RunDir, SeriesRow};
 /// warm-up) with `per_second` requests a second spread over `names`; a p99 < 60ms budget
 /// fails, the others hold.
 pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> RunDir {
+    synthetic_with(
+        names,
+        seconds,
+        warmup,
+        per_second,
+        &[
+            "p95 < 2s",
+            "p99 < 60ms",
+            "error_rate < 5%",
+            "throughput > 40rps",
+        ],
+        |t, i| {
+            let outcome = if i == 7 && t % 3 == 0 {
+                Outcome::Http5xx
+            } else {
+                Outcome::Success
+            };
+            let service = 19_000 + (i % 50) * 1_000;
+            (outcome, service + 1_000 + (t % 10) * 5_000, service)
+        },
+    )
+}
+
+/// Like [`synthetic`], with the global `budgets` given and request `i` of second `t`
+/// answered as `answer(t, i)` says: its outcome, latency and service time in µs. The
+/// first endpoint keeps a `p50 < 1s` budget of its own.
+pub fn synthetic_with(
+    names: &[&str],
+    seconds: u64,
+    warmup: u64,
+    per_second: u64,
+    budgets: &[&str],
+    answer: impl Fn(u64, u64) -> (Outcome, u64, u64),
+) -> RunDir {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let mut measured = Shard::new(names.len(), 60_000_000);
     let warmup_shard = Shard::new(names.len(), 60_000_000);
@@ -23,16 +57,12 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
         second.reset();
         for i in 0..per_second {
             let endpoint = (i % names.len() as u64) as usize;
-            let outcome = if i == 7 && t % 3 == 0 {
-                Outcome::Http5xx
-            } else {
-                Outcome::Success
-            };
+            let (outcome, latency_us, service_us) = answer(t, i);
             second.record_send(endpoint, Some(100 + i % 300), false);
             second.record(&Sample {
                 endpoint,
-                latency_us: 20_000 + (i % 50) * 1_000 + (t % 10) * 5_000,
-                service_us: 19_000 + (i % 50) * 1_000,
+                latency_us,
+                service_us,
                 outcome,
                 status: Some(if outcome == Outcome::Success {
                     200
@@ -56,15 +86,10 @@ pub fn synthetic(names: &[&str], seconds: u64, warmup: u64, per_second: u64) -> 
             &second,
         ));
     }
-    let budgets: Vec<_> = [
-        "p95 < 2s",
-        "p99 < 60ms",
-        "error_rate < 5%",
-        "throughput > 40rps",
-    ]
-    .iter()
-    .map(|b| loadgate_slo::parse(b).unwrap())
-    .collect();
+    let budgets: Vec<_> = budgets
+        .iter()
+        .map(|b| loadgate_slo::parse(b).unwrap())
+        .collect();
     let per_endpoint = loadgate_slo::parse("p50 < 1s").unwrap();
     let measured_s = (seconds - warmup) as f64;
     let facts = OpenFacts {

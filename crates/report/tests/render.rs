@@ -414,3 +414,24 @@ fn the_fail_banner_names_every_breach() {
         assert!(banner.contains(&r.measured_text), "{banner}");
     }
 }
+
+/// A capacity step in which no request succeeded has no latency: its table row says so
+/// (not 0.00 ms, which reads as the fastest step of all).
+#[test]
+fn a_capacity_step_without_answers_has_no_latency_in_the_table() {
+    let mut cap = loadgate_report::testing::capacity("svc");
+    let s = cap.steps.iter_mut().find(|s| s.rate_rps == 400.0).unwrap();
+    (s.p50_ms, s.p95_ms, s.p99_ms, s.success_rps) = (0.0, 0.0, 0.0, 0.0);
+    let page = loadgate_report::render_capacity(&cap)
+        .into_iter()
+        .find(|a| a.name == "report.html")
+        .unwrap()
+        .contents;
+    let row = page
+        .split("<tr><td>400</td>")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("the 400 rps row");
+    assert!(!row.contains("<td>0.00</td>"), "{row}");
+    assert_eq!(row.matches("<td>—</td>").count(), 3, "{row}");
+}
