@@ -1016,10 +1016,13 @@ pub(crate) fn build(
                     format!("endpoint name `{}` is used twice", ep.name),
                     Some("endpoint names must be unique".into()),
                 );
-            } else if ep.name == "all" {
+            } else if ep.name == "all" || ep.name == "global" {
                 sink.span(
                     e.name.span(),
-                    "endpoint name `all` is taken: it names every endpoint together in the reports",
+                    format!(
+                        "endpoint name `{}` is taken: it names every endpoint together in the reports and budgets",
+                        ep.name
+                    ),
                     Some("choose another name".into()),
                 );
             } else if let Some(other) = endpoints.iter().find(|x| {

@@ -712,6 +712,9 @@ fn endpoint_names_that_would_share_a_log_tag_are_refused() {
     check_err(&two("slow one", "slow_one"), 6, 8, "would share a tag");
     check_err(&two("x", "x.service"), 6, 8, "would share a tag");
     check_err(&two("all", "b"), 3, 8, "`all` is taken");
+    // `global` is the scope of the budgets of all endpoints: an endpoint of that name
+    // would have its budgets judged and drawn as everyone's.
+    check_err(&two("a", "global"), 6, 8, "`global` is taken");
     ok(&two("slow one", "slow two"));
 }
 
