@@ -207,7 +207,8 @@ impl LineChart {
     }
 
     /// Whether the y axis is logarithmic: a latency axis on which a rule, or the whole
-    /// of a line, would lie within 1/40 of its height above the floor.
+    /// of a line, would lie within a tenth of its height above the floor (data at
+    /// 50-110 ms under a `p95 < 2s` budget is a flat line on a linear axis).
     pub(crate) fn log_scale(&self) -> bool {
         if self.axis != Axis::Latency {
             return false;
@@ -224,7 +225,7 @@ impl LineChart {
             .iter()
             .map(|r| r.y)
             .chain(line_tops)
-            .any(|v| v > 0.0 && v < top / 40.0)
+            .any(|v| v > 0.0 && v < top / 10.0)
     }
 
     /// The y range drawn.
@@ -1168,17 +1169,23 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
                 svg: plan.map_or_else(|| svg_message(empty.0, empty.1), |p| p.draw()),
             });
         };
+    // Latency lines of a run in which nothing succeeded would be an empty plot under a
+    // legend of series: the chart says why instead.
+    let answered = |p: LineChart| {
+        let any = p.values().next().is_some();
+        any.then_some(p)
+    };
     push(
         "latency.svg",
         "Latency over time: percentiles of each second's successful answers, by the second they completed (the tables give the whole measured phase, and a latency budget also counts each failed request as slower than its threshold)",
-        Some(latency_plan(run, baseline)),
-        ("", ""),
+        answered(latency_plan(run, baseline)),
+        ("Latency over time", "no successful answer to plot"),
     );
     push(
         "latency-endpoints.svg",
         "p95 latency per endpoint, of each second's successful answers",
-        Some(endpoints_plan(run)),
-        ("", ""),
+        answered(endpoints_plan(run)),
+        ("p95 latency per endpoint", "no successful answer to plot"),
     );
     push(
         "throughput.svg",
@@ -1514,8 +1521,11 @@ mod tests {
         assert!(plan.log_scale());
         let y = plan.y_range();
         assert!(y.start <= 1.0 && y.start > 0.0, "{y:?}");
-        // Without it, the same chart is linear from 0.
-        let plain = latency_plan(&super::tests::run(), None);
+        // Data near its budget is linear from 0.
+        let near = synthetic_with(&["a"], 10, 2, 20, &["p95 < 100ms"], |_, i| {
+            (Outcome::Success, 50_000 + i * 1_000, 49_000)
+        });
+        let plain = latency_plan(&near, None);
         assert!(!plain.log_scale());
         assert_eq!(plain.y_range().start, 0.0);
     }
@@ -1767,6 +1777,23 @@ mod tests {
             .unwrap();
         assert!(!chart.svg.contains("no requests measured"), "{}", chart.svg);
         assert!(chart.svg.contains("no successful answer"), "{}", chart.svg);
+        // Nor do the latency charts draw an empty plot under a legend of series.
+        for file in ["latency.svg", "latency-endpoints.svg"] {
+            let chart = all(&run, None)
+                .into_iter()
+                .find(|c| c.file == file)
+                .unwrap();
+            assert!(chart.svg.contains("no successful answer to plot"), "{file}");
+        }
+    }
+
+    #[test]
+    fn data_far_under_its_budget_is_drawn_on_a_log_axis() {
+        // 20-70 ms answers under `p95 < 2s`: on a linear axis, a flat line on the floor.
+        let run = synthetic_with(&["a"], 10, 2, 20, &["p95 < 2s"], |_, i| {
+            (Outcome::Success, 20_000 + i * 2_500, 19_000)
+        });
+        assert!(latency_plan(&run, None).log_scale());
     }
 
     #[test]
