@@ -25,7 +25,7 @@ pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open
     );
     let _ = writeln!(
         out,
-        "{:<width$}  {:>25} latency of successful requests; failed ones count in errors",
+        "{:<width$}  {:>25} latency of successful requests; failed ones count in errors (a latency budget ranks them above its threshold, so its figure can be higher)",
         "", ""
     );
     for e in endpoints.iter().chain(std::iter::once(all)) {

@@ -60,8 +60,9 @@ enum Command {
         /// Write the reports here instead of into the run directory.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Also append summary.md to this file (e.g. "$GITHUB_STEP_SUMMARY").
-        #[arg(long, value_name = "PATH")]
+        /// Also append summary.md to this file (e.g. "$GITHUB_STEP_SUMMARY"; empty, as
+        /// that variable is outside GitHub Actions: nowhere else).
+        #[arg(long, value_name = "PATH", value_parser = any_path())]
         summary_md: Option<PathBuf>,
     },
     /// Compare a run with a baseline run, per endpoint and metric (exit 5 on a regression).
@@ -149,7 +150,8 @@ pub struct RunArgs {
     /// A URL run's request body.
     #[arg(long, conflicts_with = "json")]
     pub body: Option<String>,
-    /// A URL run's JSON request body (sent with `content-type: application/json`).
+    /// A URL run's JSON request body (sent with `content-type: application/json`). For the
+    /// run's result as JSON on stdout, see `--format json`.
     #[arg(long, value_name = "JSON")]
     pub json: Option<String>,
     /// A fixed pool of N HTTP/1.1 connections for the run (as `[load] connections`):
@@ -168,7 +170,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "reports")]
     pub reports_dir: PathBuf,
     /// Poll this path on the target until it answers 200 before sending any load.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = parse_health_path)]
     pub wait_healthy: Option<String>,
     /// How long `--wait-healthy` waits before giving up.
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
@@ -198,10 +200,12 @@ pub struct RunArgs {
     /// Do not render report.html, the SVG charts, junit.xml and summary.md.
     #[arg(long)]
     pub no_report: bool,
-    /// Also append summary.md to this file (e.g. "$GITHUB_STEP_SUMMARY").
-    #[arg(long, value_name = "PATH", conflicts_with = "no_report")]
+    /// Also append summary.md to this file (e.g. "$GITHUB_STEP_SUMMARY"; empty, as that
+    /// variable is outside GitHub Actions: nowhere else).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_report", value_parser = any_path())]
     pub summary_md: Option<PathBuf>,
-    /// Print only the verdict line and the tables, no live progress.
+    /// No live progress: only the tables, the rate, invalid and verdict lines, and where
+    /// the files went.
     #[arg(long, short)]
     pub quiet: bool,
     /// Print the result for scripts: `json` writes the summary.json document on stdout
@@ -235,8 +239,9 @@ pub struct MergeArgs {
     /// Do not render report.html, the SVG charts, junit.xml and summary.md.
     #[arg(long)]
     pub no_report: bool,
-    /// Also append summary.md to this file (e.g. "$GITHUB_STEP_SUMMARY").
-    #[arg(long, value_name = "PATH", conflicts_with = "no_report")]
+    /// Also append summary.md to this file (e.g. "$GITHUB_STEP_SUMMARY"; empty, as that
+    /// variable is outside GitHub Actions: nowhere else).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_report", value_parser = any_path())]
     pub summary_md: Option<PathBuf>,
 }
 
@@ -286,7 +291,7 @@ pub struct CapacityArgs {
     #[arg(long, default_value = "reports")]
     pub reports_dir: PathBuf,
     /// Poll this path on the target until it answers 200 before the first step.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = parse_health_path)]
     pub wait_healthy: Option<String>,
     /// How long `--wait-healthy` waits before giving up.
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
@@ -343,8 +348,26 @@ impl CapacityArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 500ms or 2m"))
+    loadgate_scenario::parse_duration(s)
+        .map_err(|e| format!("{e}; write e.g. 30s, 500ms or 2m (units: us, ms, s, m, h)"))
+}
+
+/// A path flag that may be given empty (`--summary-md "$GITHUB_STEP_SUMMARY"` where the
+/// variable is unset), which the command treats as not given.
+fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
+/// A `--wait-healthy` path: like an endpoint's, it starts with `/`.
+fn parse_health_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` must start with `/` (a path on the target, e.g. /api/health)"
+        ))
+    }
 }
 
 fn parse_segment(s: &str) -> Result<loadgate_engine::Segment, String> {

@@ -107,7 +107,7 @@ pub fn write_reports(
         }
         out.write(&a.name, &a.contents);
     }
-    if let Some(extra) = summary_md {
+    if let Some(extra) = summary_md.filter(|p| !p.as_os_str().is_empty()) {
         append_markdown(out, extra, &markdown);
     }
 }

@@ -649,7 +649,32 @@ fn load_scenario(
         &|name| std::env::var(name).ok(),
         options,
     )
-    .map_err(|e| Failure::config(e.to_string()))
+    .map_err(|e| Failure::config(flag_errors(&e, &text)))
+}
+
+/// A URL run's scenario errors, each named by the flag that wrote the line it is on
+/// (the generated scenario's lines and columns mean nothing to the user).
+fn flag_errors(e: &loadgate_scenario::Diagnostics, text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    e.0.iter()
+        .map(|d| {
+            let line = lines.get(d.line.saturating_sub(1)).copied().unwrap_or("");
+            let flag = match line.split('=').next().unwrap_or("").trim() {
+                "headers" => "-H/--header",
+                "body" => "--body/--json",
+                "method" => "-m/--method",
+                "path" | "target" | "name" => "the URL",
+                _ => "the command line",
+            };
+            let hint = d
+                .hint
+                .as_ref()
+                .map(|h| format!("\n  hint: {h}"))
+                .unwrap_or_default();
+            format!("{flag}: {}{hint}", d.message)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The scenario a URL run stands for: one endpoint, the URL's path and query, the
@@ -1156,8 +1181,14 @@ fn reach(scenario: &Scenario, u: &url::Url, insecure: bool, health: bool) -> Res
         Err(e) if e.tls.is_none() && !health => Err(Failure {
             exit: Exit::Unreachable,
             message: format!(
-                "cannot connect to the target {host}:{port} ({}): {}\n  hint: check that the service is running and listening there, or pass --wait-healthy PATH to wait for it to come up",
-                base, e.detail
+                "cannot connect to the target {host}:{port}{}: {}\n  hint: check that the service is running and listening there, or pass --wait-healthy PATH to wait for it to come up",
+                // The URL only when it says more than the address (a scheme or a path).
+                if base == format!("http://{host}:{port}") {
+                    String::new()
+                } else {
+                    format!(" ({base})")
+                },
+                e.detail
             ),
         }),
         Err(e) if e.tls.is_some() => {

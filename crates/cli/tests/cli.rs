@@ -224,6 +224,42 @@ fn bad_flags_are_usage_errors_not_panics() {
         assert!(text(&o).contains(says), "{flag} {value}: {}", text(&o));
         assert_never_started(&c);
     }
+    // Issue 19 (a new user's session): each message names the flag and says what fits.
+    for (args, says) in [
+        (
+            &["run", "{s}", "-d", "10"][..],
+            "it has no unit; write e.g. 30s",
+        ),
+        (
+            &["run", "{s}", "--slo", "P95 < 2s"],
+            "metric names are lower case: `p95`",
+        ),
+        (
+            &["run", "{s}", "--wait-healthy", "api/health"],
+            "must start with `/`",
+        ),
+        (
+            &["run", "127.0.0.1:9/api/health"],
+            "give the scheme: http://127.0.0.1:9/api/health",
+        ),
+        (
+            &[
+                "run",
+                "http://127.0.0.1:9/x",
+                "-H",
+                "Authorization: Bearer ${LG_UNSET_19}",
+            ],
+            "-H/--header: environment variable `LG_UNSET_19` is not set",
+        ),
+    ] {
+        let o = c.loadgate(args, &[]);
+        assert_eq!(code(&o), 2, "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+        assert!(!text(&o).contains("(command line)"), "{}", text(&o));
+        assert_never_started(&c);
+    }
+    // `10sec` is a duration in a flag, so it is one in a budget too.
+    assert!(loadgate_slo::parse("p95 < 2sec").is_ok());
     std::fs::write(c.dir.path().join("file"), "").unwrap();
     let o = c.loadgate(&["run", "{s}", "--out", "file/run"], &[]);
     assert_eq!(code(&o), 7, "unwritable output: {}", text(&o));

@@ -337,9 +337,43 @@ fn the_ci_files_are_complete_and_their_gate_command_runs() {
         gate.contains(&format!("--out {}", uploaded.trim_end_matches('/'))),
         "{gate}"
     );
-    assert!(steps.iter().any(|st| st["uses"]
-        .as_str()
-        .is_some_and(|u| u.starts_with("actions/cache"))));
+    // Issue 19 (a new user): the files only worked inside loadgate's own repository
+    // (`cargo install --path crates/cli`, `scenarios/...`), and GitLab's cache key missed
+    // source changes, keeping a stale binary. They install loadgate from its own
+    // repository at a pinned commit, cache by that commit, and read the user's scenario.
+    let cache = steps
+        .iter()
+        .find(|st| {
+            st["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/cache"))
+        })
+        .expect("a cache step");
+    assert!(
+        cache["with"]["key"]
+            .as_str()
+            .unwrap()
+            .contains("env.LOADGATE_REF"),
+        "{cache:?}"
+    );
+    let install = steps
+        .iter()
+        .filter_map(|st| st["run"].as_str())
+        .find(|r| r.contains("cargo install"))
+        .expect("an install step");
+    for text in [install.to_string(), gate.to_string()] {
+        assert!(
+            !text.contains("--path crates/cli") && !text.contains("scenarios/"),
+            "{text}"
+        );
+    }
+    assert!(
+        install.contains("--git \"$LOADGATE_GIT\" --rev \"$LOADGATE_REF\""),
+        "{install}"
+    );
+    for var in ["LOADGATE_GIT", "LOADGATE_REF", "LOADGATE_SCENARIO"] {
+        assert!(gh["env"][var].is_string(), "{var}");
+    }
 
     let gl = read("gitlab-ci.yml");
     let job = &gl["load-gate"];
@@ -359,19 +393,28 @@ fn the_ci_files_are_complete_and_their_gate_command_runs() {
         "reports/gate/junit.xml"
     );
     assert!(gl_gate.contains("--out reports/gate"), "{gl_gate}");
+    assert_eq!(job["cache"]["key"], "loadgate-$LOADGATE_REF");
+    assert!(script.iter().any(|l| l.contains(
+        "cargo install --locked --git \"$LOADGATE_GIT\" --rev \"$LOADGATE_REF\" loadgate"
+    )));
+    for var in ["LOADGATE_GIT", "LOADGATE_REF", "LOADGATE_SCENARIO"] {
+        assert!(job["variables"][var].is_string(), "{var}");
+    }
 
     // The command itself, as written, against the embedded target for a second.
     let work = tempfile::tempdir().unwrap();
     let scenario =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/pre-deploy-gate.toml");
     let md = work.path().join("step-summary.md");
-    for line in [gate.to_string(), gl_gate.to_string()] {
+    // Outside GitHub Actions the summary variable is empty: the same command still runs.
+    let unset = gate.replace("\"$GITHUB_STEP_SUMMARY\"", "\"\"");
+    for line in [gate.to_string(), gl_gate.to_string(), unset] {
         let args: Vec<String> = line
             .split_whitespace()
             .skip(1)
             .map(|a| {
                 a.trim_matches('"')
-                    .replace("scenarios/pre-deploy-gate.toml", scenario.to_str().unwrap())
+                    .replace("$LOADGATE_SCENARIO", scenario.to_str().unwrap())
                     .replace("$GITHUB_STEP_SUMMARY", md.to_str().unwrap())
             })
             .chain(["--target", "embedded", "--duration", "1s", "-q"].map(String::from))

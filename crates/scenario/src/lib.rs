@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("cannot read scenario {}: {source}", path.display())]
+    #[error("cannot read scenario {}: {source}{}", path.display(), url_hint(path))]
     Io {
         /// The file.
         path: PathBuf,
@@ -44,6 +44,24 @@ pub enum LoadError {
     /// The file was read but is not a valid scenario.
     #[error("{0}")]
     Invalid(#[from] Diagnostics),
+}
+
+/// A hint for a scenario path that looks like a URL without its scheme
+/// (`127.0.0.1:8080/api/health`, `staging.example.com/api`).
+fn url_hint(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let host = s.split('/').next().unwrap_or("");
+    let looks_like_host = !s.ends_with(".toml")
+        && !host.is_empty()
+        && (host.contains(':') || host.contains('.') || host == "localhost")
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if looks_like_host {
+        format!("\n  hint: for a URL run, give the scheme: http://{s}")
+    } else {
+        String::new()
+    }
 }
 
 /// Reads and validates the scenario at `path`, taking `${VAR}` values from the process

@@ -577,17 +577,36 @@ pub fn default_send_window(late_tolerance: Duration) -> Duration {
 }
 
 const DURATION_HINT: &str =
-    "write a duration with a unit, e.g. \"30s\", \"500ms\", \"2m\" or \"1m30s\"";
+    "write a duration with a unit (us, ms, s, m or h), e.g. \"30s\", \"500ms\", \"2m\" or \"1m30s\"";
+
+/// A duration as flags and scenario files write it (`30s`, `500ms`, `2m`, `1m30s`,
+/// `10sec`); the error says what was wrong without the parser's own examples.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        let why = match e {
+            humantime::DurationError::UnknownUnit { unit, .. } => format!("unknown unit `{unit}`"),
+            humantime::DurationError::NumberExpected(_) => "a number was expected".into(),
+            humantime::DurationError::InvalidCharacter(_) => {
+                "it has a character a duration cannot hold".into()
+            }
+            humantime::DurationError::NumberOverflow => "it is too long".into(),
+            humantime::DurationError::Empty => "it is empty".into(),
+        };
+        let why =
+            if s.trim().chars().all(|c| c.is_ascii_digit() || c == '.') && !s.trim().is_empty() {
+                "it has no unit".to_string()
+            } else {
+                why
+            };
+        format!("`{s}` is not a duration: {why}")
+    })
+}
 
 fn duration(sink: &mut Sink<'_>, v: &raw::S<String>, what: &str) -> Option<Duration> {
-    match humantime::parse_duration(v.get_ref().trim()) {
+    match parse_duration(v.get_ref()) {
         Ok(d) => Some(d),
         Err(e) => {
-            sink.span(
-                v.span(),
-                format!("{what}: `{}` is not a duration ({e})", v.get_ref()),
-                DURATION_HINT.to_string(),
-            );
+            sink.span(v.span(), format!("{what}: {e}"), DURATION_HINT.to_string());
             None
         }
     }
@@ -762,7 +781,14 @@ pub(crate) fn build(
             Ok(f) => break f,
             Err(e) => {
                 let span = e.span();
-                let msg = e.message().trim().to_string();
+                let msg = e
+                    .message()
+                    .trim()
+                    .replace("expected i64", "expected a whole number")
+                    .replace("expected u64", "expected a whole number, 0 or more")
+                    .replace("expected u32", "expected a whole number, 0 or more")
+                    .replace("expected u16", "expected a whole number, 0 or more")
+                    .replace("expected f64", "expected a number");
                 let line_local = [
                     "unknown field",
                     "invalid type",
@@ -781,17 +807,19 @@ pub(crate) fn build(
                 let hint = if load_flat {
                     Some("a load's lengths and levels go in its stages: stages = [{ duration = \"30s\", target_rps = 60 }] (or vus = 20 with model = \"closed\")".to_string())
                 } else if msg.starts_with("invalid type: string")
-                    && [
-                        "expected i64",
-                        "expected u64",
-                        "expected f64",
-                        "expected u32",
-                        "expected u16",
-                    ]
-                    .iter()
-                    .any(|k| msg.ends_with(k))
+                    && (msg.ends_with("expected a whole number")
+                        || msg.ends_with("0 or more")
+                        || msg.ends_with("expected a number"))
                 {
                     Some("write the number without quotes (e.g. 5, not \"5\")".to_string())
+                } else if msg.starts_with("invalid type: integer")
+                    || msg.starts_with("invalid type: floating point")
+                {
+                    if msg.ends_with("expected a string") {
+                        Some("write it in quotes (e.g. \"10s\" for a duration)".to_string())
+                    } else {
+                        None
+                    }
                 } else if msg.starts_with("unknown field") {
                     Some("check the spelling; unknown keys are rejected so typos cannot be silently ignored".to_string())
                 } else if msg.starts_with("missing field") {

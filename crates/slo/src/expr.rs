@@ -209,11 +209,13 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
                 .or_else(|| name.strip_prefix('p'))
                 .filter(|d| !d.is_empty() && d.chars().all(|ch| ch.is_ascii_digit() || ch == '.'));
             let p = digits.and_then(|d| d.parse::<f64>().ok()).ok_or_else(|| {
-                c.err(
-                    metric_start,
-                    format!("unknown metric `{word}`"),
-                    METRIC_HINT,
-                )
+                let lower = word.to_ascii_lowercase();
+                let hint = if lower != word && parse(&input.replacen(word, &lower, 1)).is_ok() {
+                    format!("metric names are lower case: `{lower}`")
+                } else {
+                    METRIC_HINT.to_string()
+                };
+                c.err(metric_start, format!("unknown metric `{word}`"), hint)
             })?;
             if !(0.0..=100.0).contains(&p) {
                 return Err(c.err(
@@ -266,11 +268,12 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         Unit::Ratio => "a percentage: % (e.g. `1%`)",
     };
     let scale = match (unit, unit_text) {
-        (Unit::Duration, "us" | "µs") => 1.0,
-        (Unit::Duration, "ms") => 1_000.0,
-        (Unit::Duration, "s") => 1_000_000.0,
-        (Unit::Duration, "m" | "min") => 60_000_000.0,
-        (Unit::Duration, "h") => 3_600_000_000.0,
+        // The spellings a duration flag (`-d 10sec`) and a scenario's durations accept.
+        (Unit::Duration, "us" | "µs" | "usec") => 1.0,
+        (Unit::Duration, "ms" | "msec") => 1_000.0,
+        (Unit::Duration, "s" | "sec" | "secs" | "second" | "seconds") => 1_000_000.0,
+        (Unit::Duration, "m" | "min" | "mins" | "minute" | "minutes") => 60_000_000.0,
+        (Unit::Duration, "h" | "hr" | "hrs" | "hour" | "hours") => 3_600_000_000.0,
         (Unit::Rate, "rps" | "/s" | "req/s") => 1.0,
         (Unit::Ratio, "%") => 0.01,
         (_, "") => {
@@ -332,9 +335,9 @@ fn window(c: &mut Cursor<'_>) -> Result<u64, ParseError> {
     let unit_start = c.pos;
     let unit = c.take_while(|ch| ch.is_ascii_alphabetic());
     let scale = match unit {
-        "s" | "sec" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
         "" => {
             return Err(c.err(
                 unit_start,

@@ -559,15 +559,23 @@ fn generator(
             f.min_achieved_ratio * 100.0
         ));
     }
-    let pauses = |count: u64, bound_ms: f64| -> String {
+    // What made `late` of the `count` sends later than `bound_ms`: the machine's pauses,
+    // or (when they explain too few) a wait inside loadgate.
+    let pauses = |count: u64, late: u64, bound_ms: f64| -> String {
+        let why = "with `connections = N`, for a free connection of a pool too small for the load (raise `connections`), otherwise for CPU (lower the rate or add workers)";
         let Some(p) = f.pauses.filter(|p| p.count > 0) else {
-            return String::new();
+            return if f.pauses.is_some() {
+                format!(
+                    "; no pause of the machine explains them: they waited inside loadgate, {why}"
+                )
+            } else {
+                String::new()
+            };
         };
         let forced = p.beyond((bound_ms * 1000.0) as u64) as f64 / 1e6 * target_rps;
-        format!(
+        let pausing = format!(
             "; the machine kept loadgate from running {} time{} for more than {} ms ({:.1} ms in all, the longest {:.1} ms), \
-             which alone makes about {:.0} sends ({:.2}%) that late: such pauses come from the generator's machine \
-             (a host that deschedules it, other work on every CPU), not from the target",
+             which alone makes about {:.0} sends ({:.2}%) that late",
             p.count,
             if p.count == 1 { "" } else { "s" },
             f.late_tolerance_ms,
@@ -575,7 +583,15 @@ fn generator(
             p.max_us as f64 / 1000.0,
             forced,
             ratio(forced, count.max(1) as f64) * 100.0
-        )
+        );
+        if forced * 2.0 < late as f64 {
+            format!("{pausing}; the rest waited inside loadgate, {why}")
+        } else {
+            format!(
+                "{pausing}: such pauses come from the generator's machine \
+                 (a host that deschedules it, other work on every CPU), not from the target"
+            )
+        }
     };
     match f.validity {
         ValidityMode::Strict if r.late_ratio > f.max_late_ratio => reasons.push(format!(
@@ -585,7 +601,7 @@ fn generator(
             r.late_ratio * 100.0,
             f.late_tolerance_ms,
             f.max_late_ratio * 100.0,
-            pauses(r.sent, f.late_tolerance_ms)
+            pauses(r.sent, r.late, f.late_tolerance_ms)
         )),
         _ if ratio(bunched as f64, all.sent as f64) > f.max_late_ratio => reasons.push(format!(
             "{} of {} sends ({:.2}%) were more than {:.1} ms behind schedule, ten arrival spacings (limit {:.2}%): \
@@ -595,7 +611,7 @@ fn generator(
             ratio(bunched as f64, all.sent as f64) * 100.0,
             burst_lag_ms,
             f.max_late_ratio * 100.0,
-            pauses(r.sent, burst_lag_ms)
+            pauses(r.sent, bunched, burst_lag_ms)
         )),
         _ => {}
     }
@@ -735,6 +751,38 @@ mod tests {
         assert_eq!(j.verdict, Verdict::Invalid);
         assert!(
             j.invalid_reasons[0].starts_with("50 of 1000 sends (5.00%) were more than 100.0 ms"),
+            "{:?}",
+            j.invalid_reasons
+        );
+        // Regression (issue 19, a new user's run with `--connections 1`): the reason
+        // blamed the machine's pauses ("which alone makes about 0 sends that late: such
+        // pauses come from the generator's machine") when none explained the late sends;
+        // it now says they waited inside loadgate, and for what.
+        let mut few = Pauses::new(1_000);
+        few.record(2_000);
+        for p in [Pauses::new(1_000), few] {
+            let f = OpenFacts {
+                pauses: Some(p),
+                ..facts(1000.0, ValidityMode::Robust)
+            };
+            let j = check(&bunched, &["p95 < 2s"], Some(f));
+            let why = &j.invalid_reasons[0];
+            assert!(why.contains("waited inside loadgate"), "{why}");
+            assert!(why.contains("raise `connections`"), "{why}");
+            assert!(!why.contains("such pauses come from"), "{why}");
+        }
+        // Pauses long enough to explain them are named as the cause.
+        let mut long = Pauses::new(1_000);
+        for _ in 0..20 {
+            long.record(400_000);
+        }
+        let f = OpenFacts {
+            pauses: Some(long),
+            ..facts(1000.0, ValidityMode::Robust)
+        };
+        let j = check(&bunched, &["p95 < 2s"], Some(f));
+        assert!(
+            j.invalid_reasons[0].contains("such pauses come from"),
             "{:?}",
             j.invalid_reasons
         );
