@@ -168,7 +168,7 @@ fn a_closed_model_run_passes() {
 
 #[test]
 fn an_invalid_scenario_exits_2_with_file_line_column() {
-    let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2 seconds\"]"));
+    let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2 fortnights\"]"));
     let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(

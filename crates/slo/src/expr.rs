@@ -5,7 +5,8 @@
 //! metric  := "p" number | "mean" | "avg" | "min" | "max"
 //!          | "throughput" | "rps" | "error_rate" | "check_rate"
 //! op      := "<" | "<=" | ">" | ">="
-//! unit    := "us" | "µs" | "ms" | "s" | "m" | "h"   (latency metrics)
+//! unit    := "us" | "µs" | "ms" | "s" | "m" | "h"   (latency metrics; also usec, msec,
+//!            sec, min, hr and their plural words, as duration flags take them)
 //!          | "rps" | "/s"                        (throughput)
 //!          | "%"                                 (error_rate, check_rate)
 //! window  := "over" number ("s" | "m" | "min" | "h")   (whole seconds, at least 1 s)
