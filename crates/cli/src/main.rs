@@ -442,7 +442,8 @@ fn init(url: &str, out: &std::path::Path) -> Result<Exit, Failure> {
 # Every key is in the README's "Scenario reference".
 
 name = {name}
-target = {origin_q}                  # or "${{TARGET_URL}}", set in CI; --target overrides it
+# Where the load goes (or "${{TARGET_URL}}", set in CI); --target overrides it.
+target = {origin_q}
 
 [defaults]
 timeout = "10s"                     # per request; a slower answer is a timeout (an error)

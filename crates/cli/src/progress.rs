@@ -63,12 +63,20 @@ impl Progress {
         } else {
             ""
         };
+        // Answers in this second (a second can answer more than its schedule sent, when
+        // earlier requests finish in it); late and dropped sends exist only in the open
+        // model.
+        let sends = if open {
+            format!(
+                " · late {} · dropped {}",
+                cumulative.late, cumulative.dropped
+            )
+        } else {
+            String::new()
+        };
         let msg = format!(
-            "{:.1} rps{target}{phase} · p95 so far {p95} · errors {} · late {} · dropped {}",
-            completed as f64,
+            "{completed} answers/s{target}{phase} · p95 so far {p95} · errors {}{sends}",
             cumulative.outcomes.errors(),
-            cumulative.late,
-            cumulative.dropped
         );
         match self {
             Progress::Off => {}
