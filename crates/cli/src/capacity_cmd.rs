@@ -2,6 +2,7 @@
 //! cannot hold the rate, bisects the knee, and writes `capacity.json` and a report.
 //! The search itself is `loadgate_slo::capacity`; this module runs and judges each step.
 
+use loadgate_report::file;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,7 +172,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     output::mask(&mut report.target);
     output::mask(&mut report.scenario_file);
     // `reports/latest` follows the newest run directory of every command.
-    if dir.write_json("capacity.json", &report) {
+    if dir.write_json(file::CAPACITY, &report) {
         output::link_latest(&args.reports_dir, dir.path());
     }
     for a in loadgate_report::render_capacity(&report) {
@@ -183,10 +184,10 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         out.push_str(&format!("required: {} rps\n", num(req)));
     }
     out.push_str(&format!("results: {}\n", dir.path().display()));
-    if dir.problems().iter().all(|p| p.file != "report.html") {
+    if dir.problems().iter().all(|p| p.file != file::REPORT) {
         out.push_str(&format!(
             "report: {}\n",
-            dir.path().join("report.html").display()
+            dir.path().join(file::REPORT).display()
         ));
     }
     out.push_str(&dir.problem_lines());

@@ -14,6 +14,7 @@
 //! - **Nothing leaked.** The free text a command writes is masked ([`mask`]) before it
 //!   is serialized or rendered; what it prints passes through the redactor ([`redact`]).
 
+use loadgate_report::file;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
@@ -69,35 +70,6 @@ pub fn print_err(text: &str) {
     let _ = io::stderr().write_all(line.as_bytes());
 }
 
-/// Every name a loadgate command writes into an output folder. A folder that already
-/// holds a run loses these (and only these) before a new run starts, so no file of the
-/// old run is read as the new one's.
-pub const RUN_FILES: &[&str] = &[
-    "run.json",
-    "summary.json",
-    "histograms.json",
-    "timeseries.jsonl",
-    "intervals.hlog",
-    "capacity.json",
-    "compare.json",
-    "compare.md",
-    "baseline.summary.json",
-    "baseline.histograms.json",
-    "baseline.timeseries.jsonl",
-    "report.html",
-    "junit.xml",
-    "summary.md",
-    "latency.svg",
-    "latency-endpoints.svg",
-    "throughput.svg",
-    "errors.svg",
-    "spectrum.svg",
-    "status.svg",
-    "late-dropped.svg",
-    "knee-latency.svg",
-    "knee-throughput.svg",
-];
-
 /// Bytes a run of `seconds` with `endpoints` endpoints writes, generously: per second a
 /// time-series row and two interval-log lines per endpoint (and for all of them), then
 /// the summary, histograms and reports.
@@ -122,10 +94,6 @@ pub struct OutDir {
     _lock: Option<File>,
 }
 
-/// The lock file every command holds in its output folder while it writes there. It is
-/// never removed (another process may hold it open).
-const LOCK: &str = ".loadgate.lock";
-
 /// Takes the folder's lock, or says which process holds it... as far as it can: flock
 /// does not name its holder, so the message says what to do.
 fn lock(dir: &Path) -> Result<File, String> {
@@ -136,10 +104,13 @@ fn lock(dir: &Path) -> Result<File, String> {
         .truncate(false)
         .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .mode(0o644)
-        .open(dir.join(LOCK))
-        .map_err(|e| format!("cannot open its lock file {LOCK}: {e}"))?;
+        .open(dir.join(file::LOCK))
+        .map_err(|e| format!("cannot open its lock file {}: {e}", file::LOCK))?;
     if !f.metadata().is_ok_and(|m| m.is_file()) {
-        return Err(format!("its lock file {LOCK} is not a regular file"));
+        return Err(format!(
+            "its lock file {} is not a regular file",
+            file::LOCK
+        ));
     }
     match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(f),
@@ -200,7 +171,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 impl OutDir {
     /// The run directory of a new run: `out`, or `reports/<name>-<UTC time>`, created and
     /// proven writable before any traffic, with room for `needs` bytes, and emptied of
-    /// an earlier run's files ([`RUN_FILES`]). Refused with [`Exit::Unwritten`].
+    /// an earlier run's files ([`file::every`]). Refused with [`Exit::Unwritten`].
     pub fn new_run(
         out: Option<&Path>,
         reports: &Path,
@@ -257,7 +228,7 @@ impl OutDir {
         checked.map_err(|why| {
             // A folder made for a run that never started is not left behind.
             if !existed {
-                let _ = fs::remove_file(path.join(LOCK));
+                let _ = fs::remove_file(path.join(file::LOCK));
                 let _ = fs::remove_dir(&path);
             }
             refuse(why)
@@ -296,22 +267,21 @@ impl OutDir {
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .is_some_and(|v| v.get("loadgate_version").is_some())
         };
-        if !["run.json", "summary.json", "capacity.json"]
-            .iter()
-            .any(|f| ours(f))
-        {
+        if !file::WRITTEN_BY_LOADGATE.iter().any(|f| ours(f)) {
             return Ok(());
         }
         let entries = fs::read_dir(&self.path).map_err(|e| e.to_string())?;
+        let run_files = file::every();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             // Temporary files of ours: `.<one of our names>.<pid>-<n>.partial`.
             let temporary = name.ends_with(".partial")
-                && RUN_FILES
+                && run_files
                     .iter()
-                    .chain(&["loadgate-write-test", "latest"])
+                    .map(String::as_str)
+                    .chain(["loadgate-write-test", "latest"])
                     .any(|f| name.starts_with(&format!(".{f}.")));
-            let ours = RUN_FILES.contains(&name.as_str()) || temporary;
+            let ours = run_files.contains(&name) || temporary;
             if !ours {
                 continue;
             }

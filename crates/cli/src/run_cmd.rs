@@ -1,5 +1,6 @@
 //! `loadgate run`: scenario + flags -> target -> engine -> run directory -> exit code.
 
+use loadgate_report::file;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,7 +99,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         git_commit: ci_commit(),
         ci_run: ci_run_id(),
     });
-    if !dir.write_json("run.json", &start) {
+    if !dir.write_json(file::RUN, &start) {
         return Err(Failure {
             exit: Exit::Unwritten,
             message: format!(
@@ -170,7 +171,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     progress.finish();
     let data = data.map_err(|e| {
         // A run that never ran leaves no file that looks like a finished one.
-        for name in ["timeseries.jsonl", "intervals.hlog"] {
+        for name in [file::SERIES, file::INTERVALS] {
             let _ = std::fs::remove_file(dir.path().join(name));
         }
         crate::startup::engine_failure(e)
@@ -257,7 +258,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let this = match RunDir::with(dir.path(), summary.clone(), Some(histograms.clone()), "") {
         Ok(this) => Some(this),
         Err(e) => {
-            dir.note("report.html", format!("the reports were not rendered: {e}"));
+            dir.note(file::REPORT, format!("the reports were not rendered: {e}"));
             None
         }
     };
@@ -287,8 +288,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             }
         ));
     }
-    dir.write_json("histograms.json", &histograms);
-    if dir.write_json("summary.json", &summary) {
+    dir.write_json(file::HISTOGRAMS, &histograms);
+    if dir.write_json(file::SUMMARY, &summary) {
         output::link_latest(&args.reports_dir, dir.path());
     }
     if let Some(this) = &this {
@@ -301,10 +302,10 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         }
         if !args.no_report {
             crate::report_cmd::write_reports(this, &dir, args.summary_md.as_deref(), b.as_ref());
-            if dir.problems().iter().all(|p| p.file != "report.html") {
+            if dir.problems().iter().all(|p| p.file != file::REPORT) {
                 report_note.push_str(&format!(
                     "report: {}\n",
-                    dir.path().join("report.html").display()
+                    dir.path().join(file::REPORT).display()
                 ));
             }
         }
@@ -881,8 +882,8 @@ pub(crate) fn write_series<R>(
     progress: &Progress,
     f: impl FnOnce(&mut dyn Observer) -> R,
 ) -> R {
-    let mut series = dir.stream("timeseries.jsonl");
-    let mut hlog_file = dir.stream("intervals.hlog");
+    let mut series = dir.stream(file::SERIES);
+    let mut hlog_file = dir.stream(file::INTERVALS);
     let mut hlog_sink = hlog_file.pending();
     let mut serializer = V2DeflateSerializer::new();
     let result = {
@@ -905,7 +906,7 @@ pub(crate) fn write_series<R>(
         observer.hlog.begin(started, &mut observer.error);
         observer.hlog_file.commit();
         if let Some(e) = observer.error.take() {
-            dir.note("intervals.hlog", e);
+            dir.note(file::INTERVALS, e);
         }
         result
     };
@@ -1053,9 +1054,9 @@ fn ci_run_id() -> Option<String> {
 /// The data files of a run directory, by role (`summary.json`'s `files`).
 pub(crate) fn run_files() -> std::collections::BTreeMap<String, String> {
     [
-        ("histograms", "histograms.json"),
-        ("timeseries", "timeseries.jsonl"),
-        ("interval_log", "intervals.hlog"),
+        ("histograms", file::HISTOGRAMS),
+        ("timeseries", file::SERIES),
+        ("interval_log", file::INTERVALS),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
