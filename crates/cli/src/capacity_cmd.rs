@@ -32,7 +32,7 @@ enum Halt {
     Failed(Failure),
 }
 
-pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
+pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
         target: crate::run_cmd::target_flag(args.target.as_deref())?,
     };

@@ -121,7 +121,7 @@ enum Command {
 }
 
 /// Flags of `loadgate run`.
-#[derive(Args, Clone)]
+#[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// Scenario file (TOML), or an http(s) URL for a one-request scenario (`loadgate run
     /// https://staging.example.com/api/health -d 30s -c 20`).
@@ -225,7 +225,7 @@ pub struct RunArgs {
 }
 
 /// Flags of `loadgate merge`.
-#[derive(Args, Clone)]
+#[derive(Debug, Args, Clone)]
 pub struct MergeArgs {
     /// The segments' run directories (or their summary.json files), in any order.
     #[arg(required = true, value_name = "RUN_DIR")]
@@ -246,7 +246,7 @@ pub struct MergeArgs {
 }
 
 /// Flags of `loadgate capacity`; the plan flags override the scenario's `[capacity]`.
-#[derive(Args, Clone)]
+#[derive(Debug, Args, Clone)]
 pub struct CapacityArgs {
     /// Scenario file (TOML).
     pub scenario: PathBuf,

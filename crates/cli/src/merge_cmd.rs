@@ -88,7 +88,7 @@ struct Input {
     scheduled: Option<f64>,
 }
 
-pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
+pub(crate) fn run(args: MergeArgs) -> Result<Exit, Failure> {
     let mut inputs = args
         .runs
         .iter()
@@ -698,7 +698,7 @@ fn intervals_of_until(
 /// what it was asked, its streamed files what it measured up to the kill. It is judged
 /// as an interrupted run (it never passes), and its summary, histograms and reports are
 /// written beside the streamed files, which stay as they are.
-pub fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, Failure> {
+pub(crate) fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, Failure> {
     let path = folder.join(file::RUN);
     let start: RunStart = std::fs::read_to_string(&path)
         .map_err(|e| e.to_string())

@@ -18,7 +18,7 @@ use crate::exit::{Exit, Failure};
 use crate::output::{self, OutDir};
 
 /// Reads a run directory (or the folder of a `summary.json`) for `what` (a flag or role).
-pub fn load_run(path: &Path, what: &str) -> Result<RunDir, Failure> {
+pub(crate) fn load_run(path: &Path, what: &str) -> Result<RunDir, Failure> {
     RunDir::load(path).map_err(|e| {
         Failure::config(format!(
             "{what}: {e}\n  hint: pass a folder written by `loadgate run`, or its summary.json"
@@ -27,7 +27,7 @@ pub fn load_run(path: &Path, what: &str) -> Result<RunDir, Failure> {
 }
 
 /// `--budget` values, or the default set when none are given.
-pub fn budgets(given: &[String]) -> Result<Vec<CompareBudget>, Failure> {
+pub(crate) fn budgets(given: &[String]) -> Result<Vec<CompareBudget>, Failure> {
     if given.is_empty() {
         return Ok(DEFAULT_BUDGETS
             .iter()
@@ -41,7 +41,7 @@ pub fn budgets(given: &[String]) -> Result<Vec<CompareBudget>, Failure> {
 }
 
 /// Compares `new` with the baseline run at `baseline`.
-pub fn compare_runs(
+pub(crate) fn compare_runs(
     baseline: &RunDir,
     new: &RunDir,
     budgets: &[CompareBudget],
@@ -60,7 +60,7 @@ pub fn compare_runs(
 }
 
 /// Keeps `base` (the baseline `comparison` was made with) in `out` beside the run.
-pub fn keep_baseline(out: &OutDir, base: &RunDir, comparison: &Comparison) {
+pub(crate) fn keep_baseline(out: &OutDir, base: &RunDir, comparison: &Comparison) {
     out.write_json(file::COMPARE_JSON, comparison);
     out.write_json(
         &format!("{BASELINE_PREFIX}{}", file::SUMMARY),
@@ -102,7 +102,7 @@ fn kept_baseline(dir: &Path) -> Result<Option<(RunDir, Comparison)>, Failure> {
 /// Renders `run` into `out` (a file that cannot be written is recorded there), and
 /// appends its Markdown summary, with the comparison when there is one, to
 /// `summary_md`.
-pub fn write_reports(
+pub(crate) fn write_reports(
     run: &RunDir,
     out: &OutDir,
     summary_md: Option<&Path>,
@@ -135,7 +135,11 @@ fn append_markdown(out: &OutDir, extra: &Path, text: &str) {
 
 /// `loadgate report RUN_DIR [--out DIR] [--summary-md PATH]`: a run directory, or a
 /// capacity search's, rendered again as the command wrote it.
-pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Result<Exit, Failure> {
+pub(crate) fn report(
+    run: &Path,
+    out: Option<&Path>,
+    summary_md: Option<&Path>,
+) -> Result<Exit, Failure> {
     let folder = if run.is_file() {
         run.parent().unwrap_or(Path::new(".")).to_path_buf()
     } else {
@@ -192,7 +196,7 @@ pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Resu
 }
 
 /// `loadgate compare BASELINE NEW [--budget ...] [--out DIR]`: exit 5 on a regression.
-pub fn compare_cmd(
+pub(crate) fn compare_cmd(
     baseline: &Path,
     new: &Path,
     given: &[String],

@@ -21,7 +21,7 @@ use crate::progress::Progress;
 use crate::{console, RunArgs};
 use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
 
-pub fn run(args: RunArgs) -> Result<Exit, Failure> {
+pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
         target: target_flag(args.target.as_deref())?,
     };

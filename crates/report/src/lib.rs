@@ -34,6 +34,7 @@ pub struct Artifact {
 }
 
 /// A baseline to show a run against.
+#[derive(Debug)]
 pub struct Baseline<'a> {
     /// The baseline's run directory (its curves are overlaid on the charts).
     pub run: &'a RunDir,
