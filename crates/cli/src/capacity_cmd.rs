@@ -34,7 +34,7 @@ enum Halt {
 
 pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
-        target: crate::run_cmd::target_flag(args.target.as_deref())?,
+        target: crate::run_cmd::target_flag(args.load.target.as_deref())?,
     };
     let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
         .map_err(|e| Failure::config(e.to_string()))?;
@@ -71,11 +71,11 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     if budgets.is_empty() {
         say_err!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
     }
-    crate::startup::check_descriptors(&scenario, args.workers, true)?;
+    crate::startup::check_descriptors(&scenario, args.load.workers, true)?;
     preflight(
         &scenario,
-        args.insecure,
-        args.wait_healthy.is_some() || scenario.health.is_some(),
+        args.load.insecure,
+        args.load.wait_healthy.is_some() || scenario.health.is_some(),
     )?;
     let started = std::time::SystemTime::now();
     // Each step writes nothing but its line in capacity.json; the search's own files are
@@ -350,13 +350,13 @@ fn run_step(
     let cfg = RunConfig {
         scenario: s.clone(),
         base_url: base_url.to_string(),
-        insecure: args.insecure,
-        workers: args.workers,
+        insecure: args.load.insecure,
+        workers: args.load.workers,
         stop: stop.clone(),
         grace: STEP_GRACE,
         segment: loadgate_engine::Segment::WHOLE,
         start_at: None,
-        pin_workers: !args.no_pin,
+        pin_workers: !args.load.no_pin,
     };
     let data = loadgate_engine::run(cfg, &mut Quiet)
         .map_err(|e| Halt::Failed(crate::startup::engine_failure(e)))?;

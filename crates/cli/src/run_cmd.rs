@@ -23,7 +23,7 @@ use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
 
 pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
-        target: target_flag(args.target.as_deref())?,
+        target: target_flag(args.load.target.as_deref())?,
     };
     let mut scenario = load_scenario(&args, &options)?;
     mask_secrets(&mut scenario, &options);
@@ -44,7 +44,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
 
     check_start_at(args.start_at)?;
     let open = scenario.load.model == LoadModel::Open;
-    crate::startup::check_descriptors(&scenario, args.workers, open)?;
+    crate::startup::check_descriptors(&scenario, args.load.workers, open)?;
     if let (Some(seg), Some(data)) = (args.segment, &scenario.data) {
         if (data.rows.len() as u64) < seg.count {
             return Err(Failure::config(format!(
@@ -57,7 +57,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     }
     preflight(
         &scenario,
-        args.insecure,
+        args.load.insecure,
         health_of(&scenario, &args).is_some(),
     )?;
     let started = std::time::SystemTime::now();
@@ -158,13 +158,13 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         let cfg = RunConfig {
             scenario: scenario.clone(),
             base_url: base_url.clone(),
-            insecure: args.insecure,
-            workers: args.workers,
+            insecure: args.load.insecure,
+            workers: args.load.workers,
             stop: stop.clone(),
             grace: args.grace,
             segment: args.segment.unwrap_or_default(),
             start_at: args.start_at,
-            pin_workers: !args.no_pin,
+            pin_workers: !args.load.no_pin,
         };
         loadgate_engine::run(cfg, observer)
     });
@@ -379,8 +379,8 @@ pub(crate) fn load_summary(scenario: &Scenario) -> LoadSummary {
 
 /// The health check to wait for before load: `--wait-healthy` wins over `[health]`.
 fn health_of(scenario: &Scenario, args: &RunArgs) -> Option<(String, Duration)> {
-    match (&args.wait_healthy, &scenario.health) {
-        (Some(path), _) => Some((path.clone(), args.health_timeout)),
+    match (&args.load.wait_healthy, &scenario.health) {
+        (Some(path), _) => Some((path.clone(), args.load.health_timeout)),
         (None, Some(h)) => Some((h.path.clone(), h.timeout)),
         (None, None) => None,
     }
@@ -443,7 +443,14 @@ pub(crate) fn start_target(
     };
 
     if let Some((path, timeout)) = health_of(scenario, args) {
-        wait_healthy(scenario, &base_url, &path, timeout, args.insecure, stop)?;
+        wait_healthy(
+            scenario,
+            &base_url,
+            &path,
+            timeout,
+            args.load.insecure,
+            stop,
+        )?;
     }
     Ok((base_url, target))
 }
@@ -597,12 +604,12 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
             "--duration: expected a duration above zero",
         ));
     }
-    match target_flag(args.target.as_deref())? {
+    match target_flag(args.load.target.as_deref())? {
         None => {}
         Some(Target::Embedded) => scenario.target = Target::Embedded,
         Some(Target::Url(u)) => o.target = Some(u),
     }
-    for expr in &args.slo {
+    for expr in &args.load.slo {
         let b = loadgate_slo::parse(expr).map_err(|e| {
             Failure::config(format!(
                 "--slo '{expr}': {} (at column {})\n  hint: {}",
