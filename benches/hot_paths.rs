@@ -54,7 +54,7 @@ fn record_sample(c: &mut Criterion) {
             }));
             // A success also counts in the second it was due in (throughput windows).
             shard.record_due_success((i % 3) as usize, (i >> 16) % 3);
-        })
+        });
     });
 }
 
@@ -90,7 +90,7 @@ fn render_request_body(c: &mut Criterion) {
                 &mut out,
             );
             black_box(&out);
-        })
+        });
     });
 }
 
@@ -108,7 +108,7 @@ fn schedule_due(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7919) % n;
             black_box(schedule.due(black_box(i)))
-        })
+        });
     });
 }
 
@@ -133,7 +133,7 @@ fn merge_interval_shard(c: &mut Criterion) {
     }
     let mut totals = Shard::new(3, 60_000_000);
     c.bench_function("merge_interval_shard", |b| {
-        b.iter(|| totals.merge_from(black_box(&worker)))
+        b.iter(|| totals.merge_from(black_box(&worker)));
     });
 }
 
@@ -180,7 +180,7 @@ fn interval_per_endpoint(c: &mut Criterion) {
             Shard::new(endpoints, 60_000_000).allocated_bytes() / endpoints
         );
         group.bench_function(format!("{endpoints}"), |b| {
-            b.iter(|| second(black_box(&mut workers), black_box(&mut totals)))
+            b.iter(|| second(black_box(&mut workers), black_box(&mut totals)));
         });
     }
     group.finish();
@@ -226,13 +226,13 @@ fn request_deadline(c: &mut Criterion) {
     group.bench_function("slab", |b| {
         b.iter(|| {
             poll_to_end(deadlines.run(std::time::Instant::now(), OnceThenReady(false)))
-                .expect("in time")
-        })
+                .expect("in time");
+        });
     });
     group.bench_function("tokio_timeout", |b| {
         b.iter(|| {
-            poll_to_end(tokio::time::timeout(timeout, OnceThenReady(false))).expect("in time")
-        })
+            poll_to_end(tokio::time::timeout(timeout, OnceThenReady(false))).expect("in time");
+        });
     });
     group.finish();
 }

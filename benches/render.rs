@@ -21,7 +21,7 @@ fn render_one_hour(c: &mut Criterion) {
         .sum();
     eprintln!("one render writes {bytes} bytes in all");
     c.bench_function("render_one_hour_run", |b| {
-        b.iter(|| black_box(loadgate_report::render(black_box(&run), None)))
+        b.iter(|| black_box(loadgate_report::render(black_box(&run), None)));
     });
 }
 

@@ -2,6 +2,7 @@
 //! cannot hold the rate, bisects the knee, and writes `capacity.json` and a report.
 //! The search itself is `loadgate_slo::capacity`; this module runs and judges each step.
 
+use loadgate_report::file;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +32,9 @@ enum Halt {
     Failed(Failure),
 }
 
-pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
+pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
-        target: crate::run_cmd::target_flag(args.target.as_deref())?,
+        target: crate::run_cmd::target_flag(args.load.target.as_deref())?,
     };
     let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
         .map_err(|e| Failure::config(e.to_string()))?;
@@ -70,11 +71,11 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     if budgets.is_empty() {
         say_err!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
     }
-    crate::startup::check_descriptors(&scenario, args.workers, true)?;
+    crate::startup::check_descriptors(&scenario, args.load.workers, true)?;
     preflight(
         &scenario,
-        args.insecure,
-        args.wait_healthy.is_some() || scenario.health.is_some(),
+        args.load.insecure,
+        args.load.wait_healthy.is_some() || scenario.health.is_some(),
     )?;
     let started = std::time::SystemTime::now();
     // Each step writes nothing but its line in capacity.json; the search's own files are
@@ -171,7 +172,7 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     output::mask(&mut report.target);
     output::mask(&mut report.scenario_file);
     // `reports/latest` follows the newest run directory of every command.
-    if dir.write_json("capacity.json", &report) {
+    if dir.write_json(file::CAPACITY, &report) {
         output::link_latest(&args.reports_dir, dir.path());
     }
     for a in loadgate_report::render_capacity(&report) {
@@ -183,10 +184,10 @@ pub fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         out.push_str(&format!("required: {} rps\n", num(req)));
     }
     out.push_str(&format!("results: {}\n", dir.path().display()));
-    if dir.problems().iter().all(|p| p.file != "report.html") {
+    if dir.problems().iter().all(|p| p.file != file::REPORT) {
         out.push_str(&format!(
             "report: {}\n",
-            dir.path().join("report.html").display()
+            dir.path().join(file::REPORT).display()
         ));
     }
     out.push_str(&dir.problem_lines());
@@ -349,13 +350,13 @@ fn run_step(
     let cfg = RunConfig {
         scenario: s.clone(),
         base_url: base_url.to_string(),
-        insecure: args.insecure,
-        workers: args.workers,
+        insecure: args.load.insecure,
+        workers: args.load.workers,
         stop: stop.clone(),
         grace: STEP_GRACE,
         segment: loadgate_engine::Segment::WHOLE,
         start_at: None,
-        pin_workers: !args.no_pin,
+        pin_workers: !args.load.no_pin,
     };
     let data = loadgate_engine::run(cfg, &mut Quiet)
         .map_err(|e| Halt::Failed(crate::startup::engine_failure(e)))?;

@@ -10,7 +10,11 @@ fn ms(us: u64) -> String {
 }
 
 /// The per-endpoint table. `open` adds service-time rows.
-pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open: bool) -> String {
+pub(crate) fn endpoint_table(
+    endpoints: &[EndpointSummary],
+    all: &EndpointSummary,
+    open: bool,
+) -> String {
     let mut out = String::new();
     let width = endpoints
         .iter()
@@ -84,7 +88,7 @@ pub fn endpoint_table(endpoints: &[EndpointSummary], all: &EndpointSummary, open
 
 /// Connections opened and how long they took: time that a request spent waiting for a
 /// connection to open is inside its latency; this says how much of it there was.
-pub fn connections(e: &EndpointSummary) -> String {
+pub(crate) fn connections(e: &EndpointSummary) -> String {
     let c = &e.connect_us;
     format!(
         "connections: {} opened, connect p50 {} p99 {} max {}",
@@ -123,7 +127,7 @@ fn truncate(s: &str, width: usize) -> String {
 }
 
 /// The SLO table.
-pub fn slo_table(results: &[BudgetResult]) -> String {
+pub(crate) fn slo_table(results: &[BudgetResult]) -> String {
     if results.is_empty() {
         return "no SLO budgets: the verdict only reflects run validity\n".to_string();
     }
@@ -160,7 +164,7 @@ pub fn slo_table(results: &[BudgetResult]) -> String {
 
 /// What the verdict line adds: the breached budgets with their measured values, or how
 /// far an interrupted run got.
-pub fn verdict_detail(s: &RunSummary) -> String {
+pub(crate) fn verdict_detail(s: &RunSummary) -> String {
     let breached = loadgate_report::text::breached(s, false);
     // An interrupted run claims no breach for a budget it had no data for yet, nor for
     // a throughput budget: the stop cut its rate short (requests it abandoned, seconds
@@ -187,12 +191,12 @@ pub fn verdict_detail(s: &RunSummary) -> String {
 }
 
 /// The open model's rate line.
-pub fn rate_line(r: &RateSummary) -> String {
+pub(crate) fn rate_line(r: &RateSummary) -> String {
     format!("rate: {}\n", r.describe())
 }
 
 /// The last line.
-pub fn verdict_line(v: Verdict, detail: &str) -> String {
+pub(crate) fn verdict_line(v: Verdict, detail: &str) -> String {
     format!(
         "verdict: {}{}\n",
         v.word(),

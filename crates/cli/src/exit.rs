@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// 0
     Pass,
     /// 1
@@ -44,7 +44,7 @@ pub enum Exit {
 impl Exit {
     /// The exit code of a finished run (or search) with `verdict`; an interrupted one
     /// exits 130 whatever it measured.
-    pub fn of(verdict: loadgate_slo::summary::Verdict, interrupted: bool) -> Exit {
+    pub(crate) fn of(verdict: loadgate_slo::summary::Verdict, interrupted: bool) -> Exit {
         use loadgate_slo::summary::Verdict;
         match verdict {
             _ if interrupted => Exit::Interrupted,
@@ -56,7 +56,7 @@ impl Exit {
         }
     }
 
-    pub fn code(self) -> ExitCode {
+    pub(crate) fn code(self) -> ExitCode {
         ExitCode::from(match self {
             Exit::Pass => 0,
             Exit::SloFail => 1,
@@ -74,19 +74,19 @@ impl Exit {
 
 /// An error for a person, with the exit code it maps to.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub exit: Exit,
     pub message: String,
 }
 
 impl Failure {
-    pub fn config(message: impl Into<String>) -> Failure {
+    pub(crate) fn config(message: impl Into<String>) -> Failure {
         Failure {
             exit: Exit::Config,
             message: message.into(),
         }
     }
-    pub fn internal(message: impl Into<String>) -> Failure {
+    pub(crate) fn internal(message: impl Into<String>) -> Failure {
         Failure {
             exit: Exit::Internal,
             message: message.into(),

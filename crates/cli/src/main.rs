@@ -120,15 +120,45 @@ enum Command {
     },
 }
 
+/// Flags `run` and `capacity` share: where the load goes, the budgets, the health wait,
+/// TLS and the workers.
+#[derive(Debug, Args, Clone)]
+pub struct LoadFlags {
+    /// Base URL to send load to (or `embedded`), overriding the scenario's `target`.
+    #[arg(long, env = "LOADGATE_TARGET")]
+    pub target: Option<String>,
+    /// An SLO budget such as `p95 < 2s`; adds to or replaces the scenario's global budget
+    /// on the same metric. Repeatable.
+    #[arg(long = "slo", value_name = "EXPR")]
+    pub slo: Vec<String>,
+    /// Poll this path on the target until it answers 200 before sending any load.
+    #[arg(long, value_name = "PATH", value_parser = parse_health_path)]
+    pub wait_healthy: Option<String>,
+    /// How long `--wait-healthy` waits before giving up.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub health_timeout: Duration,
+    /// Do not verify TLS certificates (for staging hosts with self-signed certificates).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub workers: usize,
+    /// Do not pin open-model workers to CPUs of their own (by default each worker gets
+    /// one when there are enough; a VM's host can otherwise hold both workers on one
+    /// halted vCPU while the other is free).
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
 /// Flags of `loadgate run`.
-#[derive(Args, Clone)]
+#[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// Scenario file (TOML), or an http(s) URL for a one-request scenario (`loadgate run
     /// https://staging.example.com/api/health -d 30s -c 20`).
     pub scenario: PathBuf,
-    /// Base URL to send load to (or `embedded`), overriding the scenario's `target`.
-    #[arg(long, env = "LOADGATE_TARGET")]
-    pub target: Option<String>,
+    /// Target, budgets, health wait, TLS and workers.
+    #[command(flatten)]
+    pub load: LoadFlags,
     /// Run length, replacing the stages with one constant stage (e.g. `30s`). A URL run
     /// lasts 10 s unless this says otherwise.
     #[arg(long, short = 'd', value_parser = parse_duration)]
@@ -159,37 +189,16 @@ pub struct RunArgs {
     /// Default: a connection per request in flight.
     #[arg(long, value_name = "N")]
     pub connections: Option<usize>,
-    /// An SLO budget such as `p95 < 2s`; adds to or replaces the scenario's global budget
-    /// on the same metric. Repeatable.
-    #[arg(long = "slo", value_name = "EXPR")]
-    pub slo: Vec<String>,
     /// Write the run directory here instead of `reports/<scenario>-<UTC time>`.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Folder that holds run directories and the `latest` link.
     #[arg(long, default_value = "reports")]
     pub reports_dir: PathBuf,
-    /// Poll this path on the target until it answers 200 before sending any load.
-    #[arg(long, value_name = "PATH", value_parser = parse_health_path)]
-    pub wait_healthy: Option<String>,
-    /// How long `--wait-healthy` waits before giving up.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
-    pub health_timeout: Duration,
     /// After Ctrl-C or SIGTERM, how long in-flight requests may still finish (a second
     /// Ctrl-C stops waiting at once).
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub grace: Duration,
-    /// Do not verify TLS certificates (for staging hosts with self-signed certificates).
-    #[arg(long)]
-    pub insecure: bool,
-    /// Worker threads (default: one per core).
-    #[arg(long, default_value_t = 0, hide_default_value = true)]
-    pub workers: usize,
-    /// Do not pin open-model workers to CPUs of their own (by default each worker gets
-    /// one when there are enough; a VM's host can otherwise hold both workers on one
-    /// halted vCPU while the other is free).
-    #[arg(long)]
-    pub no_pin: bool,
     /// Compare with this baseline run (directory or summary.json): deltas in the
     /// reports, and exit 5 when worse beyond the regression budgets and beyond noise.
     #[arg(long, value_name = "RUN")]
@@ -225,7 +234,7 @@ pub struct RunArgs {
 }
 
 /// Flags of `loadgate merge`.
-#[derive(Args, Clone)]
+#[derive(Debug, Args, Clone)]
 pub struct MergeArgs {
     /// The segments' run directories (or their summary.json files), in any order.
     #[arg(required = true, value_name = "RUN_DIR")]
@@ -246,13 +255,13 @@ pub struct MergeArgs {
 }
 
 /// Flags of `loadgate capacity`; the plan flags override the scenario's `[capacity]`.
-#[derive(Args, Clone)]
+#[derive(Debug, Args, Clone)]
 pub struct CapacityArgs {
     /// Scenario file (TOML).
     pub scenario: PathBuf,
-    /// Base URL to send load to (or `embedded`), overriding the scenario's `target`.
-    #[arg(long, env = "LOADGATE_TARGET")]
-    pub target: Option<String>,
+    /// Target, budgets, health wait, TLS and workers.
+    #[command(flatten)]
+    pub load: LoadFlags,
     /// First rate tried, in requests per second (default: the scenario's `[capacity]`,
     /// else 10, or the throughput budget's rate when that is higher).
     #[arg(long, value_name = "RPS")]
@@ -280,33 +289,12 @@ pub struct CapacityArgs {
     /// loadgate itself could not reach it).
     #[arg(long, value_name = "RPS")]
     pub require_rps: Option<f64>,
-    /// An SLO budget such as `p95 < 2s`; adds to or replaces the scenario's global budget
-    /// on the same metric. Repeatable.
-    #[arg(long = "slo", value_name = "EXPR")]
-    pub slo: Vec<String>,
     /// Write the results here instead of `reports/<scenario>-capacity-<UTC time>`.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Folder for the results directory.
     #[arg(long, default_value = "reports")]
     pub reports_dir: PathBuf,
-    /// Poll this path on the target until it answers 200 before the first step.
-    #[arg(long, value_name = "PATH", value_parser = parse_health_path)]
-    pub wait_healthy: Option<String>,
-    /// How long `--wait-healthy` waits before giving up.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
-    pub health_timeout: Duration,
-    /// Do not verify TLS certificates.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Worker threads (default: one per core).
-    #[arg(long, default_value_t = 0, hide_default_value = true)]
-    pub workers: usize,
-    /// Do not pin open-model workers to CPUs of their own (by default each worker gets
-    /// one when there are enough; a VM's host can otherwise hold both workers on one
-    /// halted vCPU while the other is free).
-    #[arg(long)]
-    pub no_pin: bool,
     /// No progress lines, only the result.
     #[arg(long, short)]
     pub quiet: bool,
@@ -317,7 +305,7 @@ impl CapacityArgs {
     fn as_run_args(&self) -> RunArgs {
         RunArgs {
             scenario: self.scenario.clone(),
-            target: self.target.clone(),
+            load: self.load.clone(),
             duration: None,
             rps: None,
             vus: None,
@@ -326,15 +314,9 @@ impl CapacityArgs {
             body: None,
             json: None,
             connections: None,
-            slo: self.slo.clone(),
             out: self.out.clone(),
             reports_dir: self.reports_dir.clone(),
-            wait_healthy: self.wait_healthy.clone(),
-            health_timeout: self.health_timeout,
             grace: Duration::from_secs(5),
-            insecure: self.insecure,
-            workers: self.workers,
-            no_pin: self.no_pin,
             baseline: None,
             budgets: Vec::new(),
             no_report: false,

@@ -15,6 +15,7 @@
 //! load (other scenario, plan, target or version; a segment missing or given twice) are
 //! refused before anything is written.
 
+use loadgate_report::file;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -87,7 +88,7 @@ struct Input {
     scheduled: Option<f64>,
 }
 
-pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
+pub(crate) fn run(args: MergeArgs) -> Result<Exit, Failure> {
     let mut inputs = args
         .runs
         .iter()
@@ -379,8 +380,8 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
         },
     };
     let histograms = HistogramsFile::new(&names, &measured, &warmup);
-    dir.write_json("histograms.json", &histograms);
-    if dir.write_json("summary.json", &summary) {
+    dir.write_json(file::HISTOGRAMS, &histograms);
+    if dir.write_json(file::SUMMARY, &summary) {
         if let Dest::Merge(args) = into {
             output::link_latest(&args.reports_dir, dir.path());
         }
@@ -395,14 +396,14 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
         match RunDir::with(dir.path(), summary.clone(), Some(histograms), "") {
             Ok(merged) => {
                 crate::report_cmd::write_reports(&merged, &dir, summary_md, None);
-                if dir.problems().iter().all(|p| p.file != "report.html") {
+                if dir.problems().iter().all(|p| p.file != file::REPORT) {
                     note.push_str(&format!(
                         "report: {}\n",
-                        dir.path().join("report.html").display()
+                        dir.path().join(file::REPORT).display()
                     ));
                 }
             }
-            Err(e) => dir.note("report.html", format!("the reports were not rendered: {e}")),
+            Err(e) => dir.note(file::REPORT, format!("the reports were not rendered: {e}")),
         }
     }
     note.push_str(&dir.problem_lines());
@@ -531,7 +532,7 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
         || hist.warmup.endpoints.len() != s.endpoints.len()
     {
         return Err(bad(
-            "histograms.json",
+            file::HISTOGRAMS,
             format!(
                 "{} endpoints, but summary.json has {}",
                 hist.measured.endpoints.len(),
@@ -540,7 +541,7 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
         ));
     }
     let decode = |h: Result<LatencyHistogram, loadgate_metrics::DecodeError>| {
-        h.map_err(|e| bad("histograms.json", e.to_string()))
+        h.map_err(|e| bad(file::HISTOGRAMS, e.to_string()))
     };
     let mut endpoints = Vec::new();
     for (pair, e) in hist.measured.endpoints.iter().zip(&s.endpoints) {
@@ -646,10 +647,10 @@ fn intervals_of_until(
         ))
     };
     let names = run.summary.endpoint_names();
-    let hlog_path = run.dir.join("intervals.hlog");
-    let hlog = std::fs::read(&hlog_path).map_err(|e| bad("intervals.hlog", e.to_string()))?;
+    let hlog_path = run.dir.join(file::INTERVALS);
+    let hlog = std::fs::read(&hlog_path).map_err(|e| bad(file::INTERVALS, e.to_string()))?;
     let (mut by_interval, start_ms) =
-        read_hlog_until(&hlog, cut).map_err(|e| bad("intervals.hlog", e))?;
+        read_hlog_until(&hlog, cut).map_err(|e| bad(file::INTERVALS, e))?;
     let tags: Vec<String> = names
         .iter()
         .map(|n| loadgate_scenario::log_tag(n))
@@ -697,8 +698,8 @@ fn intervals_of_until(
 /// what it was asked, its streamed files what it measured up to the kill. It is judged
 /// as an interrupted run (it never passes), and its summary, histograms and reports are
 /// written beside the streamed files, which stay as they are.
-pub fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, Failure> {
-    let path = folder.join("run.json");
+pub(crate) fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, Failure> {
+    let path = folder.join(file::RUN);
     let start: RunStart = std::fs::read_to_string(&path)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
@@ -748,7 +749,7 @@ pub fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, Failure
     };
     // The time series as far as it is whole: a line cut by the kill, or the zeros a lost
     // machine's file system can leave, ends it.
-    let series_path = folder.join("timeseries.jsonl");
+    let series_path = folder.join(file::SERIES);
     let text = std::fs::read(&series_path)
         .map_err(|e| Failure::config(format!("report: {}: {e}", series_path.display())))?;
     for line in String::from_utf8_lossy(&text).lines() {

@@ -14,6 +14,7 @@
 //! - **Nothing leaked.** The free text a command writes is masked ([`mask`]) before it
 //!   is serialized or rendered; what it prints passes through the redactor ([`redact`]).
 
+use loadgate_report::file;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
@@ -35,12 +36,12 @@ static REDACTOR: OnceLock<Redactor> = OnceLock::new();
 
 /// Sets the function that masks secrets in everything written or printed from now on
 /// (once per process; later calls are ignored).
-pub fn set_redactor(f: Redactor) {
+pub(crate) fn set_redactor(f: Redactor) {
     let _ = REDACTOR.set(f);
 }
 
 /// `text` with every secret masked.
-pub fn redact(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     match REDACTOR.get() {
         Some(f) => f(text),
         None => Cow::Borrowed(text),
@@ -51,57 +52,28 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 /// this way (the target as shown, the scenario file's name, reasons and stop details):
 /// never a number, a date, a budget, a name or a word of loadgate's own, so what is
 /// written keeps its meaning and reads back.
-pub fn mask(text: &mut String) {
+pub(crate) fn mask(text: &mut String) {
     if let Cow::Owned(masked) = redact(text) {
         *text = masked;
     }
 }
 
 /// Prints `text` to standard output, redacted.
-pub fn print_out(text: &str) {
+pub(crate) fn print_out(text: &str) {
     let _ = io::stdout().write_all(redact(text).as_bytes());
 }
 
 /// Prints `text` and a newline to standard error, redacted.
-pub fn print_err(text: &str) {
+pub(crate) fn print_err(text: &str) {
     let mut line = redact(text).into_owned();
     line.push('\n');
     let _ = io::stderr().write_all(line.as_bytes());
 }
 
-/// Every name a loadgate command writes into an output folder. A folder that already
-/// holds a run loses these (and only these) before a new run starts, so no file of the
-/// old run is read as the new one's.
-pub const RUN_FILES: &[&str] = &[
-    "run.json",
-    "summary.json",
-    "histograms.json",
-    "timeseries.jsonl",
-    "intervals.hlog",
-    "capacity.json",
-    "compare.json",
-    "compare.md",
-    "baseline.summary.json",
-    "baseline.histograms.json",
-    "baseline.timeseries.jsonl",
-    "report.html",
-    "junit.xml",
-    "summary.md",
-    "latency.svg",
-    "latency-endpoints.svg",
-    "throughput.svg",
-    "errors.svg",
-    "spectrum.svg",
-    "status.svg",
-    "late-dropped.svg",
-    "knee-latency.svg",
-    "knee-throughput.svg",
-];
-
 /// Bytes a run of `seconds` with `endpoints` endpoints writes, generously: per second a
 /// time-series row and two interval-log lines per endpoint (and for all of them), then
 /// the summary, histograms and reports.
-pub fn bytes_needed(seconds: f64, endpoints: usize) -> u64 {
+pub(crate) fn bytes_needed(seconds: f64, endpoints: usize) -> u64 {
     let per_second = 600 + 2_500 * (endpoints as u64 + 1);
     let fixed = 2 * 1024 * 1024 + 40_000 * endpoints as u64;
     (seconds.max(1.0).ceil() as u64) * per_second + fixed
@@ -109,22 +81,18 @@ pub fn bytes_needed(seconds: f64, endpoints: usize) -> u64 {
 
 /// A file that could not be written, and why.
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub file: String,
     pub error: String,
 }
 
 /// An output folder and what could not be written in it. Held, it keeps the folder's
 /// lock: one loadgate at a time writes into a folder.
-pub struct OutDir {
+pub(crate) struct OutDir {
     path: PathBuf,
     problems: Mutex<Vec<Problem>>,
     _lock: Option<File>,
 }
-
-/// The lock file every command holds in its output folder while it writes there. It is
-/// never removed (another process may hold it open).
-const LOCK: &str = ".loadgate.lock";
 
 /// Takes the folder's lock, or says which process holds it... as far as it can: flock
 /// does not name its holder, so the message says what to do.
@@ -136,10 +104,13 @@ fn lock(dir: &Path) -> Result<File, String> {
         .truncate(false)
         .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .mode(0o644)
-        .open(dir.join(LOCK))
-        .map_err(|e| format!("cannot open its lock file {LOCK}: {e}"))?;
+        .open(dir.join(file::LOCK))
+        .map_err(|e| format!("cannot open its lock file {}: {e}", file::LOCK))?;
     if !f.metadata().is_ok_and(|m| m.is_file()) {
-        return Err(format!("its lock file {LOCK} is not a regular file"));
+        return Err(format!(
+            "its lock file {} is not a regular file",
+            file::LOCK
+        ));
     }
     match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(f),
@@ -200,8 +171,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 impl OutDir {
     /// The run directory of a new run: `out`, or `reports/<name>-<UTC time>`, created and
     /// proven writable before any traffic, with room for `needs` bytes, and emptied of
-    /// an earlier run's files ([`RUN_FILES`]). Refused with [`Exit::Unwritten`].
-    pub fn new_run(
+    /// an earlier run's files ([`file::every`]). Refused with [`Exit::Unwritten`].
+    pub(crate) fn new_run(
         out: Option<&Path>,
         reports: &Path,
         name: &str,
@@ -257,7 +228,7 @@ impl OutDir {
         checked.map_err(|why| {
             // A folder made for a run that never started is not left behind.
             if !existed {
-                let _ = fs::remove_file(path.join(LOCK));
+                let _ = fs::remove_file(path.join(file::LOCK));
                 let _ = fs::remove_dir(&path);
             }
             refuse(why)
@@ -266,7 +237,7 @@ impl OutDir {
 
     /// An existing or new folder to add files to (`report`, `compare --out`), created if
     /// missing and locked against another loadgate writing into it.
-    pub fn at(path: PathBuf) -> Result<OutDir, Failure> {
+    pub(crate) fn at(path: PathBuf) -> Result<OutDir, Failure> {
         let refuse = |why: String| Failure {
             exit: Exit::Unwritten,
             message: format!("cannot write into {}: {why}", path.display()),
@@ -280,7 +251,7 @@ impl OutDir {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -296,22 +267,21 @@ impl OutDir {
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .is_some_and(|v| v.get("loadgate_version").is_some())
         };
-        if !["run.json", "summary.json", "capacity.json"]
-            .iter()
-            .any(|f| ours(f))
-        {
+        if !file::WRITTEN_BY_LOADGATE.iter().any(|f| ours(f)) {
             return Ok(());
         }
         let entries = fs::read_dir(&self.path).map_err(|e| e.to_string())?;
+        let run_files = file::every();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             // Temporary files of ours: `.<one of our names>.<pid>-<n>.partial`.
             let temporary = name.ends_with(".partial")
-                && RUN_FILES
+                && run_files
                     .iter()
-                    .chain(&["loadgate-write-test", "latest"])
+                    .map(String::as_str)
+                    .chain(["loadgate-write-test", "latest"])
                     .any(|f| name.starts_with(&format!(".{f}.")));
-            let ours = RUN_FILES.contains(&name.as_str()) || temporary;
+            let ours = run_files.contains(&name) || temporary;
             if !ours {
                 continue;
             }
@@ -327,7 +297,7 @@ impl OutDir {
     }
 
     /// Records that `file` could not be written, and why.
-    pub fn note(&self, file: &str, error: impl ToString) {
+    pub(crate) fn note(&self, file: &str, error: impl ToString) {
         if let Ok(mut p) = self.problems.lock() {
             p.push(Problem {
                 file: file.to_string(),
@@ -339,7 +309,7 @@ impl OutDir {
     /// Writes `text` as the file `name`, atomically; a failure is recorded. The text is
     /// made from masked values ([`mask`]): it is written as it is, never masked here (a
     /// blind replace would reach numbers, dates and keys).
-    pub fn write(&self, name: &str, text: &str) -> bool {
+    pub(crate) fn write(&self, name: &str, text: &str) -> bool {
         match write_atomic(&self.path.join(name), text.as_bytes()) {
             Ok(()) => true,
             Err(e) => {
@@ -350,7 +320,7 @@ impl OutDir {
     }
 
     /// Writes `value` as pretty JSON into the file `name`.
-    pub fn write_json(&self, name: &str, value: &impl Serialize) -> bool {
+    pub(crate) fn write_json(&self, name: &str, value: &impl Serialize) -> bool {
         match serde_json::to_string_pretty(value) {
             Ok(mut text) => {
                 text.push('\n');
@@ -364,7 +334,7 @@ impl OutDir {
     }
 
     /// A file that grows an interval at a time (see [`Stream`]).
-    pub fn stream(&self, name: &str) -> Stream {
+    pub(crate) fn stream(&self, name: &str) -> Stream {
         let path = self.path.join(name);
         // The name is this run's, as a whole file's rename would make it: whatever is
         // there (a link, an earlier file) is removed, never followed, and the file is
@@ -387,7 +357,7 @@ impl OutDir {
     }
 
     /// Records how a stream ended: synced, or cut short (and why).
-    pub fn close(&self, stream: Stream) {
+    pub(crate) fn close(&self, stream: Stream) {
         let Stream {
             name, file, error, ..
         } = stream;
@@ -403,12 +373,12 @@ impl OutDir {
     }
 
     /// What could not be written so far.
-    pub fn problems(&self) -> Vec<Problem> {
+    pub(crate) fn problems(&self) -> Vec<Problem> {
         self.problems.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// One line per file that is missing or incomplete, for the console.
-    pub fn problem_lines(&self) -> String {
+    pub(crate) fn problem_lines(&self) -> String {
         self.problems()
             .iter()
             .map(|p| {
@@ -425,7 +395,7 @@ impl OutDir {
     /// The exit code of a command that ended with `exit`, given what could not be
     /// written: a would-be 0 or 5 becomes [`Exit::Unwritten`], any other code stands
     /// (a breach or an invalid run is never hidden behind a disk problem).
-    pub fn exit(&self, exit: Exit) -> Exit {
+    pub(crate) fn exit(&self, exit: Exit) -> Exit {
         match exit {
             Exit::Pass | Exit::Regression if !self.problems().is_empty() => Exit::Unwritten,
             e => e,
@@ -442,7 +412,7 @@ fn free_bytes(path: &Path) -> Option<u64> {
 /// Bytes waiting for the end of an interval, shared with writers that hold a `Write`
 /// of their own (the interval log's).
 #[derive(Clone, Default)]
-pub struct Pending(Rc<RefCell<Vec<u8>>>);
+pub(crate) struct Pending(Rc<RefCell<Vec<u8>>>);
 
 impl Write for Pending {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -458,7 +428,7 @@ impl Write for Pending {
 /// appended by [`Stream::commit`] at the end of each interval, whole: a write that
 /// fails part-way is cut back to the last whole interval, and the file then stops
 /// growing (a gap in the middle would mislead more than an early end).
-pub struct Stream {
+pub(crate) struct Stream {
     name: String,
     file: Option<File>,
     pending: Pending,
@@ -469,12 +439,12 @@ pub struct Stream {
 
 impl Stream {
     /// Where the next interval's bytes go.
-    pub fn pending(&self) -> Pending {
+    pub(crate) fn pending(&self) -> Pending {
         self.pending.clone()
     }
 
     /// Appends the interval gathered so far to the file.
-    pub fn commit(&mut self) {
+    pub(crate) fn commit(&mut self) {
         let bytes = std::mem::take(&mut *self.pending.0.borrow_mut());
         if self.error.is_some() || bytes.is_empty() {
             return;
@@ -493,7 +463,7 @@ impl Stream {
 /// Points `reports/latest` at `dir` (best effort: a symlink where the OS allows it). The
 /// new link is made under a private name and renamed over `latest`, so a link planted
 /// by that name is replaced, never followed.
-pub fn link_latest(reports: &Path, dir: &Path) {
+pub(crate) fn link_latest(reports: &Path, dir: &Path) {
     let Some(name) = dir.file_name() else { return };
     if dir.parent() != Some(reports) {
         return;

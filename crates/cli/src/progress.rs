@@ -8,7 +8,7 @@ use loadgate_engine::IntervalView;
 use loadgate_slo::format_value;
 
 /// Where progress goes.
-pub enum Progress {
+pub(crate) enum Progress {
     /// Nothing (`--quiet`).
     Off,
     /// An indicatif bar (stderr is a terminal).
@@ -18,7 +18,7 @@ pub enum Progress {
 }
 
 impl Progress {
-    pub fn new(quiet: bool, total: Duration) -> Progress {
+    pub(crate) fn new(quiet: bool, total: Duration) -> Progress {
         let total_s = total.as_secs().max(1);
         if quiet {
             Progress::Off
@@ -40,7 +40,7 @@ impl Progress {
     }
 
     /// Shows interval `v`, in which `completed` requests completed.
-    pub fn update(&self, v: &IntervalView<'_>, open: bool, completed: u64) {
+    pub(crate) fn update(&self, v: &IntervalView<'_>, open: bool, completed: u64) {
         if matches!(self, Progress::Off) {
             return;
         }
@@ -92,7 +92,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Progress::Bar(b, _) = self {
             b.finish_and_clear();
         }

@@ -6,6 +6,7 @@
 //! series beside its own (`baseline.*`), with `compare.json`, so `loadgate report` renders
 //! the same files again without the baseline's folder.
 
+use loadgate_report::file;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -17,7 +18,7 @@ use crate::exit::{Exit, Failure};
 use crate::output::{self, OutDir};
 
 /// Reads a run directory (or the folder of a `summary.json`) for `what` (a flag or role).
-pub fn load_run(path: &Path, what: &str) -> Result<RunDir, Failure> {
+pub(crate) fn load_run(path: &Path, what: &str) -> Result<RunDir, Failure> {
     RunDir::load(path).map_err(|e| {
         Failure::config(format!(
             "{what}: {e}\n  hint: pass a folder written by `loadgate run`, or its summary.json"
@@ -26,7 +27,7 @@ pub fn load_run(path: &Path, what: &str) -> Result<RunDir, Failure> {
 }
 
 /// `--budget` values, or the default set when none are given.
-pub fn budgets(given: &[String]) -> Result<Vec<CompareBudget>, Failure> {
+pub(crate) fn budgets(given: &[String]) -> Result<Vec<CompareBudget>, Failure> {
     if given.is_empty() {
         return Ok(DEFAULT_BUDGETS
             .iter()
@@ -40,7 +41,7 @@ pub fn budgets(given: &[String]) -> Result<Vec<CompareBudget>, Failure> {
 }
 
 /// Compares `new` with the baseline run at `baseline`.
-pub fn compare_runs(
+pub(crate) fn compare_runs(
     baseline: &RunDir,
     new: &RunDir,
     budgets: &[CompareBudget],
@@ -59,11 +60,14 @@ pub fn compare_runs(
 }
 
 /// Keeps `base` (the baseline `comparison` was made with) in `out` beside the run.
-pub fn keep_baseline(out: &OutDir, base: &RunDir, comparison: &Comparison) {
-    out.write_json("compare.json", comparison);
-    out.write_json(&format!("{BASELINE_PREFIX}summary.json"), &base.summary);
+pub(crate) fn keep_baseline(out: &OutDir, base: &RunDir, comparison: &Comparison) {
+    out.write_json(file::COMPARE_JSON, comparison);
+    out.write_json(
+        &format!("{BASELINE_PREFIX}{}", file::SUMMARY),
+        &base.summary,
+    );
     if let Some(h) = &base.histograms {
-        out.write_json(&format!("{BASELINE_PREFIX}histograms.json"), h);
+        out.write_json(&format!("{BASELINE_PREFIX}{}", file::HISTOGRAMS), h);
     }
     let mut series = String::new();
     for row in &base.series {
@@ -72,14 +76,18 @@ pub fn keep_baseline(out: &OutDir, base: &RunDir, comparison: &Comparison) {
             series.push('\n');
         }
     }
-    out.write(&format!("{BASELINE_PREFIX}timeseries.jsonl"), &series);
+    out.write(&format!("{BASELINE_PREFIX}{}", file::SERIES), &series);
 }
 
 /// The baseline kept in the run directory `dir` and the comparison made with it, if the
 /// run was compared with one.
 fn kept_baseline(dir: &Path) -> Result<Option<(RunDir, Comparison)>, Failure> {
-    let compare_path = dir.join("compare.json");
-    if !dir.join(format!("{BASELINE_PREFIX}summary.json")).exists() || !compare_path.exists() {
+    let compare_path = dir.join(file::COMPARE_JSON);
+    if !dir
+        .join(format!("{BASELINE_PREFIX}{}", file::SUMMARY))
+        .exists()
+        || !compare_path.exists()
+    {
         return Ok(None);
     }
     let base = RunDir::load_kept(dir, BASELINE_PREFIX)
@@ -94,7 +102,7 @@ fn kept_baseline(dir: &Path) -> Result<Option<(RunDir, Comparison)>, Failure> {
 /// Renders `run` into `out` (a file that cannot be written is recorded there), and
 /// appends its Markdown summary, with the comparison when there is one, to
 /// `summary_md`.
-pub fn write_reports(
+pub(crate) fn write_reports(
     run: &RunDir,
     out: &OutDir,
     summary_md: Option<&Path>,
@@ -102,7 +110,7 @@ pub fn write_reports(
 ) {
     let mut markdown = String::new();
     for a in loadgate_report::render(run, baseline) {
-        if a.name == "summary.md" || a.name == "compare.md" {
+        if a.name == file::SUMMARY_MD || a.name == file::COMPARE_MD {
             markdown.push_str(&a.contents);
         }
         out.write(&a.name, &a.contents);
@@ -127,13 +135,17 @@ fn append_markdown(out: &OutDir, extra: &Path, text: &str) {
 
 /// `loadgate report RUN_DIR [--out DIR] [--summary-md PATH]`: a run directory, or a
 /// capacity search's, rendered again as the command wrote it.
-pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Result<Exit, Failure> {
+pub(crate) fn report(
+    run: &Path,
+    out: Option<&Path>,
+    summary_md: Option<&Path>,
+) -> Result<Exit, Failure> {
     let folder = if run.is_file() {
         run.parent().unwrap_or(Path::new(".")).to_path_buf()
     } else {
         run.to_path_buf()
     };
-    if !folder.join("summary.json").exists() && folder.join("run.json").exists() {
+    if !folder.join(file::SUMMARY).exists() && folder.join(file::RUN).exists() {
         // A run killed before its summary: judged again from what it streamed, and
         // written beside it (a copy elsewhere would leave the streamed files behind).
         if let Some(out) = out.filter(|o| *o != folder.as_path()) {
@@ -146,17 +158,17 @@ pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Resu
         return crate::merge_cmd::recover(&folder, summary_md);
     }
     let out = OutDir::at(out.map_or_else(|| folder.clone(), Path::to_path_buf))?;
-    let finished = ["summary.json", "capacity.json", "run.json"]
+    let finished = [file::SUMMARY, file::CAPACITY, file::RUN]
         .iter()
         .any(|f| folder.join(f).exists());
-    if !finished && folder.join(".loadgate.lock").exists() {
+    if !finished && folder.join(file::LOCK).exists() {
         return Err(Failure::config(format!(
             "report: {} holds no run to render: a capacity search writes capacity.json only when it ends, and a run stopped before its first file wrote none",
             folder.display()
         )));
     }
-    if !folder.join("summary.json").exists() && folder.join("capacity.json").exists() {
-        let path = folder.join("capacity.json");
+    if !folder.join(file::SUMMARY).exists() && folder.join(file::CAPACITY).exists() {
+        let path = folder.join(file::CAPACITY);
         let report: CapacityReport = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
@@ -178,13 +190,13 @@ pub fn report(run: &Path, out: Option<&Path>, summary_md: Option<&Path>) -> Resu
     }
     output::print_out(&format!(
         "report: {}\n",
-        out.path().join("report.html").display()
+        out.path().join(file::REPORT).display()
     ));
     Ok(out.exit(Exit::Pass))
 }
 
 /// `loadgate compare BASELINE NEW [--budget ...] [--out DIR]`: exit 5 on a regression.
-pub fn compare_cmd(
+pub(crate) fn compare_cmd(
     baseline: &Path,
     new: &Path,
     given: &[String],
@@ -206,8 +218,8 @@ pub fn compare_cmd(
     }
     let text = loadgate_report::compare_md(&c);
     let out = OutDir::at(out.map_or_else(|| new.dir.clone(), Path::to_path_buf))?;
-    out.write("compare.md", &text);
-    out.write_json("compare.json", &c);
+    out.write(file::COMPARE_MD, &text);
+    out.write_json(file::COMPARE_JSON, &c);
     output::print_out(&text);
     let problems = out.problem_lines();
     if !problems.is_empty() {
@@ -215,7 +227,7 @@ pub fn compare_cmd(
     }
     output::print_out(&format!(
         "\ncompare: {}\n",
-        out.path().join("compare.md").display()
+        out.path().join(file::COMPARE_MD).display()
     ));
     Ok(out.exit(if c.regression {
         Exit::Regression

@@ -1,5 +1,6 @@
 //! `loadgate run`: scenario + flags -> target -> engine -> run directory -> exit code.
 
+use loadgate_report::file;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,9 +21,9 @@ use crate::progress::Progress;
 use crate::{console, RunArgs};
 use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
 
-pub fn run(args: RunArgs) -> Result<Exit, Failure> {
+pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
-        target: target_flag(args.target.as_deref())?,
+        target: target_flag(args.load.target.as_deref())?,
     };
     let mut scenario = load_scenario(&args, &options)?;
     mask_secrets(&mut scenario, &options);
@@ -43,7 +44,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
 
     check_start_at(args.start_at)?;
     let open = scenario.load.model == LoadModel::Open;
-    crate::startup::check_descriptors(&scenario, args.workers, open)?;
+    crate::startup::check_descriptors(&scenario, args.load.workers, open)?;
     if let (Some(seg), Some(data)) = (args.segment, &scenario.data) {
         if (data.rows.len() as u64) < seg.count {
             return Err(Failure::config(format!(
@@ -56,7 +57,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     }
     preflight(
         &scenario,
-        args.insecure,
+        args.load.insecure,
         health_of(&scenario, &args).is_some(),
     )?;
     let started = std::time::SystemTime::now();
@@ -98,7 +99,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         git_commit: ci_commit(),
         ci_run: ci_run_id(),
     });
-    if !dir.write_json("run.json", &start) {
+    if !dir.write_json(file::RUN, &start) {
         return Err(Failure {
             exit: Exit::Unwritten,
             message: format!(
@@ -157,20 +158,20 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         let cfg = RunConfig {
             scenario: scenario.clone(),
             base_url: base_url.clone(),
-            insecure: args.insecure,
-            workers: args.workers,
+            insecure: args.load.insecure,
+            workers: args.load.workers,
             stop: stop.clone(),
             grace: args.grace,
             segment: args.segment.unwrap_or_default(),
             start_at: args.start_at,
-            pin_workers: !args.no_pin,
+            pin_workers: !args.load.no_pin,
         };
         loadgate_engine::run(cfg, observer)
     });
     progress.finish();
     let data = data.map_err(|e| {
         // A run that never ran leaves no file that looks like a finished one.
-        for name in ["timeseries.jsonl", "intervals.hlog"] {
+        for name in [file::SERIES, file::INTERVALS] {
             let _ = std::fs::remove_file(dir.path().join(name));
         }
         crate::startup::engine_failure(e)
@@ -257,7 +258,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let this = match RunDir::with(dir.path(), summary.clone(), Some(histograms.clone()), "") {
         Ok(this) => Some(this),
         Err(e) => {
-            dir.note("report.html", format!("the reports were not rendered: {e}"));
+            dir.note(file::REPORT, format!("the reports were not rendered: {e}"));
             None
         }
     };
@@ -287,8 +288,8 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
             }
         ));
     }
-    dir.write_json("histograms.json", &histograms);
-    if dir.write_json("summary.json", &summary) {
+    dir.write_json(file::HISTOGRAMS, &histograms);
+    if dir.write_json(file::SUMMARY, &summary) {
         output::link_latest(&args.reports_dir, dir.path());
     }
     if let Some(this) = &this {
@@ -301,10 +302,10 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
         }
         if !args.no_report {
             crate::report_cmd::write_reports(this, &dir, args.summary_md.as_deref(), b.as_ref());
-            if dir.problems().iter().all(|p| p.file != "report.html") {
+            if dir.problems().iter().all(|p| p.file != file::REPORT) {
                 report_note.push_str(&format!(
                     "report: {}\n",
-                    dir.path().join("report.html").display()
+                    dir.path().join(file::REPORT).display()
                 ));
             }
         }
@@ -378,8 +379,8 @@ pub(crate) fn load_summary(scenario: &Scenario) -> LoadSummary {
 
 /// The health check to wait for before load: `--wait-healthy` wins over `[health]`.
 fn health_of(scenario: &Scenario, args: &RunArgs) -> Option<(String, Duration)> {
-    match (&args.wait_healthy, &scenario.health) {
-        (Some(path), _) => Some((path.clone(), args.health_timeout)),
+    match (&args.load.wait_healthy, &scenario.health) {
+        (Some(path), _) => Some((path.clone(), args.load.health_timeout)),
         (None, Some(h)) => Some((h.path.clone(), h.timeout)),
         (None, None) => None,
     }
@@ -442,7 +443,14 @@ pub(crate) fn start_target(
     };
 
     if let Some((path, timeout)) = health_of(scenario, args) {
-        wait_healthy(scenario, &base_url, &path, timeout, args.insecure, stop)?;
+        wait_healthy(
+            scenario,
+            &base_url,
+            &path,
+            timeout,
+            args.load.insecure,
+            stop,
+        )?;
     }
     Ok((base_url, target))
 }
@@ -596,12 +604,12 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
             "--duration: expected a duration above zero",
         ));
     }
-    match target_flag(args.target.as_deref())? {
+    match target_flag(args.load.target.as_deref())? {
         None => {}
         Some(Target::Embedded) => scenario.target = Target::Embedded,
         Some(Target::Url(u)) => o.target = Some(u),
     }
-    for expr in &args.slo {
+    for expr in &args.load.slo {
         let b = loadgate_slo::parse(expr).map_err(|e| {
             Failure::config(format!(
                 "--slo '{expr}': {} (at column {})\n  hint: {}",
@@ -881,8 +889,8 @@ pub(crate) fn write_series<R>(
     progress: &Progress,
     f: impl FnOnce(&mut dyn Observer) -> R,
 ) -> R {
-    let mut series = dir.stream("timeseries.jsonl");
-    let mut hlog_file = dir.stream("intervals.hlog");
+    let mut series = dir.stream(file::SERIES);
+    let mut hlog_file = dir.stream(file::INTERVALS);
     let mut hlog_sink = hlog_file.pending();
     let mut serializer = V2DeflateSerializer::new();
     let result = {
@@ -905,7 +913,7 @@ pub(crate) fn write_series<R>(
         observer.hlog.begin(started, &mut observer.error);
         observer.hlog_file.commit();
         if let Some(e) = observer.error.take() {
-            dir.note("intervals.hlog", e);
+            dir.note(file::INTERVALS, e);
         }
         result
     };
@@ -1053,9 +1061,9 @@ fn ci_run_id() -> Option<String> {
 /// The data files of a run directory, by role (`summary.json`'s `files`).
 pub(crate) fn run_files() -> std::collections::BTreeMap<String, String> {
     [
-        ("histograms", "histograms.json"),
-        ("timeseries", "timeseries.jsonl"),
-        ("interval_log", "intervals.hlog"),
+        ("histograms", file::HISTOGRAMS),
+        ("timeseries", file::SERIES),
+        ("interval_log", file::INTERVALS),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

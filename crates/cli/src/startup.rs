@@ -21,7 +21,7 @@ const SIGNAL_PIPE: u64 = 2 + fds::RUNTIME;
 /// (`failed to create UnixStream`); made here, every later runtime only duplicates it,
 /// and a runtime short of descriptors fails with EMFILE, which is an error, not a panic.
 /// Remembers whether the pipe exists: when not even that fits, nothing can run.
-pub fn prepare() {
+pub(crate) fn prepare() {
     SIGNAL_PIPE_MADE.store(make_signal_pipe(), Ordering::Relaxed);
 }
 
@@ -68,7 +68,7 @@ fn make_signal_pipe() -> bool {
 /// Refuses, before anything is written or sent, a run the descriptor limit is too small
 /// to start (exit 3, with the fix).
 /// `open_model`: whether the run is open-model (a capacity search always is).
-pub fn check_descriptors(
+pub(crate) fn check_descriptors(
     scenario: &Scenario,
     requested_workers: usize,
     open_model: bool,
@@ -103,7 +103,7 @@ pub fn check_descriptors(
 
 /// The exit code of a run that could not start: loadgate's own resources running out
 /// is an invalid run (3), a panic is a bug (70), anything else a configuration error.
-pub fn engine_failure(e: EngineError) -> Failure {
+pub(crate) fn engine_failure(e: EngineError) -> Failure {
     let exit = match e {
         EngineError::Descriptors { .. } | EngineError::Thread(_) => Exit::Invalid,
         EngineError::Panicked { .. } | EngineError::NotStarted => Exit::Internal,

@@ -1272,6 +1272,30 @@ pub fn classify(err: &(dyn StdError + 'static)) -> Outcome {
     Outcome::IoError
 }
 
+/// Shows the type only: its parts are connections, sockets and encoded requests (whose
+/// headers may hold secrets), nothing a log should print.
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").finish_non_exhaustive()
+    }
+}
+
+/// Shows the type only: its parts are connections, sockets and encoded requests (whose
+/// headers may hold secrets), nothing a log should print.
+impl std::fmt::Debug for Turn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn").finish_non_exhaustive()
+    }
+}
+
+/// Shows the type only: its parts are connections, sockets and encoded requests (whose
+/// headers may hold secrets), nothing a log should print.
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,6 +156,14 @@ impl Deadlines {
     }
 }
 
+/// Shows the type only: its parts are connections, sockets and encoded requests (whose
+/// headers may hold secrets), nothing a log should print.
+impl std::fmt::Debug for Deadlines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deadlines").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

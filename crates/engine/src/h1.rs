@@ -379,7 +379,7 @@ impl H1 {
                     return Ok(size);
                 }
                 Ok(httparse::Status::Partial) if self.end - self.pos < MAX_LINE => {
-                    self.more().await?
+                    self.more().await?;
                 }
                 Ok(httparse::Status::Partial) => {
                     return Err(H1Error::Protocol("chunk-size line too long"));

@@ -19,7 +19,7 @@ use crate::worker::{self, Msg, WorkerSpec};
 use crate::EngineError;
 
 /// What to run.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RunConfig {
     /// The scenario (overrides already applied).
     pub scenario: Arc<Scenario>,
@@ -47,7 +47,7 @@ pub struct RunConfig {
 /// A shared signal that stops a run: first issuing ends and in-flight requests may
 /// finish within the grace period; [`StopSignal::abandon`] stops waiting for them too.
 /// The moment of the first stop ends the measured phase.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StopSignal(Arc<watch::Sender<u8>>, Arc<std::sync::OnceLock<Instant>>);
 
 impl Default for StopSignal {
@@ -89,6 +89,7 @@ impl StopSignal {
 }
 
 /// One finished 1-second interval, merged across workers.
+#[derive(Debug)]
 pub struct IntervalView<'a> {
     /// Second of the run (0-based).
     pub index: u64,
@@ -133,6 +134,7 @@ pub enum StopReason {
 }
 
 /// Everything a run measured.
+#[derive(Debug)]
 pub struct RunData {
     /// After warm-up: what SLOs are judged on.
     pub measured: Shard,

@@ -549,9 +549,9 @@ mod tests {
             let v = 1 + (i * 7919) % if i % 2 == 0 { 1_500 } else { 40_000_000 };
             one.record(v);
             if i % 3 == 0 {
-                a.record(v)
+                a.record(v);
             } else {
-                b.record(v)
+                b.record(v);
             }
         }
         let mut ab = LatencyHistogram::new(60_000_000);

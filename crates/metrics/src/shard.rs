@@ -375,9 +375,9 @@ mod tests {
             let s = sample((i % 2) as usize, Outcome::ALL[(i % 9) as usize], i * 37);
             one.record(&s);
             if i % 3 == 0 {
-                w1.record(&s)
+                w1.record(&s);
             } else {
-                w2.record(&s)
+                w2.record(&s);
             }
         }
         let mut merged = Shard::new(2, 10_000_000);

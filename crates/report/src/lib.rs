@@ -8,6 +8,7 @@
 mod capacity;
 pub mod charts;
 mod compare;
+pub mod file;
 mod html;
 mod junit;
 mod markdown;
@@ -17,10 +18,11 @@ pub mod text;
 
 pub use capacity::render_capacity;
 pub use compare::{compare_md, compare_section};
+pub use file::BASELINE_PREFIX;
 pub use html::report_html;
 pub use junit::junit_xml;
 pub use markdown::summary_md;
-pub use rundir::{HistogramsFile, ReadError, RunDir, SeriesRow, BASELINE_PREFIX};
+pub use rundir::{HistogramsFile, ReadError, RunDir, SeriesRow};
 
 /// One rendered file.
 #[derive(Debug, Clone)]
@@ -32,6 +34,7 @@ pub struct Artifact {
 }
 
 /// A baseline to show a run against.
+#[derive(Debug)]
 pub struct Baseline<'a> {
     /// The baseline's run directory (its curves are overlaid on the charts).
     pub run: &'a RunDir,
@@ -46,21 +49,21 @@ pub fn render(run: &RunDir, baseline: Option<&Baseline<'_>>) -> Vec<Artifact> {
     let html = report_html(run, &charts, baseline.map(|b| b.comparison));
     let mut out = vec![
         Artifact {
-            name: "report.html".into(),
+            name: file::REPORT.into(),
             contents: html,
         },
         Artifact {
-            name: "junit.xml".into(),
+            name: file::JUNIT.into(),
             contents: junit_xml(&run.summary),
         },
         Artifact {
-            name: "summary.md".into(),
+            name: file::SUMMARY_MD.into(),
             contents: summary_md(&run.summary),
         },
     ];
     if let Some(b) = baseline {
         out.push(Artifact {
-            name: "compare.md".into(),
+            name: file::COMPARE_MD.into(),
             contents: compare_md(b.comparison),
         });
     }

@@ -9,6 +9,8 @@ use loadgate_metrics::{
 use loadgate_slo::summary::RunSummary;
 use serde::{Deserialize, Serialize};
 
+use crate::file;
+
 /// One histogram pair, encoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncodedPair {
@@ -309,11 +311,6 @@ fn json<T: for<'de> Deserialize<'de>>(
     })
 }
 
-/// The name prefix of a baseline's files kept in the run directory compared with it
-/// (`baseline.summary.json`, `baseline.histograms.json`, `baseline.timeseries.jsonl`), so
-/// that `loadgate report` renders the comparison again without the baseline's folder.
-pub const BASELINE_PREFIX: &str = "baseline.";
-
 impl RunDir {
     /// Measured-phase latency histograms by endpoint name, plus `all`.
     pub fn latency_histograms(
@@ -322,7 +319,7 @@ impl RunDir {
         let mut out = std::collections::BTreeMap::new();
         if let Some(h) = &self.histograms {
             let bad = |e: DecodeError| ReadError::Format {
-                path: self.dir.join("histograms.json"),
+                path: self.dir.join(file::HISTOGRAMS),
                 line: 1,
                 message: e.to_string(),
             };
@@ -346,12 +343,12 @@ impl RunDir {
     }
 
     /// Reads the run whose files in `dir` are named with `prefix` before the usual
-    /// names: `""` for the run itself, [`BASELINE_PREFIX`] for the baseline a run was
+    /// names: `""` for the run itself, [`file::BASELINE_PREFIX`] for the baseline a run was
     /// compared with, kept beside it.
     pub fn load_kept(dir: &Path, prefix: &str) -> Result<RunDir, ReadError> {
-        let summary_path = dir.join(format!("{prefix}summary.json"));
+        let summary_path = dir.join(format!("{prefix}{}", file::SUMMARY));
         let summary: RunSummary = json(&summary_path, &read(&summary_path)?, 0)?;
-        let hist_path = dir.join(format!("{prefix}histograms.json"));
+        let hist_path = dir.join(format!("{prefix}{}", file::HISTOGRAMS));
         let histograms = if hist_path.exists() {
             Some(json(&hist_path, &read(&hist_path)?, 0)?)
         } else {
@@ -370,7 +367,7 @@ impl RunDir {
         histograms: Option<HistogramsFile>,
         prefix: &str,
     ) -> Result<RunDir, ReadError> {
-        let series_path = dir.join(format!("{prefix}timeseries.jsonl"));
+        let series_path = dir.join(format!("{prefix}{}", file::SERIES));
         let mut series = Vec::new();
         if series_path.exists() {
             for (i, line) in read(&series_path)?.lines().enumerate() {

@@ -69,7 +69,7 @@ pub(crate) struct Sink<'a> {
 }
 
 impl<'a> Sink<'a> {
-    pub fn new(file: &'a Path, text: &'a str) -> Self {
+    pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
         Sink {
             file,
             text,
@@ -78,7 +78,12 @@ impl<'a> Sink<'a> {
     }
 
     /// Records a problem at byte offset `at`.
-    pub fn at(&mut self, at: usize, message: impl Into<String>, hint: impl Into<Option<String>>) {
+    pub(crate) fn at(
+        &mut self,
+        at: usize,
+        message: impl Into<String>,
+        hint: impl Into<Option<String>>,
+    ) {
         let (line, column) = line_col(self.text, at);
         self.found.push(Diagnostic {
             file: self.file.to_path_buf(),
@@ -90,17 +95,17 @@ impl<'a> Sink<'a> {
     }
 
     /// Records a problem at the start of `span`.
-    pub fn span(
+    pub(crate) fn span(
         &mut self,
         span: Range<usize>,
         message: impl Into<String>,
         hint: impl Into<Option<String>>,
     ) {
-        self.at(span.start, message, hint)
+        self.at(span.start, message, hint);
     }
 
     /// Offset of the first character inside a quoted string value at `span`.
-    pub fn string_body_start(&self, span: &Range<usize>) -> usize {
+    pub(crate) fn string_body_start(&self, span: &Range<usize>) -> usize {
         let src = self.text.get(span.clone()).unwrap_or("");
         if src.starts_with("\"\"\"") || src.starts_with("'''") {
             span.start + 3
@@ -111,7 +116,7 @@ impl<'a> Sink<'a> {
         }
     }
 
-    pub fn finish(self) -> Result<(), Diagnostics> {
+    pub(crate) fn finish(self) -> Result<(), Diagnostics> {
         if self.found.is_empty() {
             Ok(())
         } else {

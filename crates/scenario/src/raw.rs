@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
-pub type S<T> = Spanned<T>;
+pub(crate) type S<T> = Spanned<T>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct File {
+pub(crate) struct File {
     pub name: Option<S<String>>,
     pub target: S<String>,
     pub target_profile: Option<S<String>>,
@@ -32,7 +32,7 @@ pub struct File {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Capacity {
+pub(crate) struct Capacity {
     pub start_rps: Option<S<f64>>,
     pub step_rps: Option<S<f64>>,
     pub factor: Option<S<f64>>,
@@ -44,14 +44,14 @@ pub struct Capacity {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Health {
+pub(crate) struct Health {
     pub path: S<String>,
     pub timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Defaults {
+pub(crate) struct Defaults {
     pub timeout: Option<S<String>>,
     pub connect_timeout: Option<S<String>>,
     #[serde(default)]
@@ -62,7 +62,7 @@ pub struct Defaults {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Data {
+pub(crate) struct Data {
     pub file: S<String>,
     #[serde(default)]
     pub mode: Option<S<String>>,
@@ -70,7 +70,7 @@ pub struct Data {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub name: S<String>,
     #[serde(default)]
     pub method: Option<S<String>>,
@@ -86,7 +86,7 @@ pub struct Endpoint {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Checks {
+pub(crate) struct Checks {
     pub status: Option<S<Vec<i64>>>,
     pub body_contains: Option<String>,
     #[serde(default)]
@@ -95,7 +95,7 @@ pub struct Checks {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JsonCheck {
+pub(crate) struct JsonCheck {
     pub path: S<String>,
     pub equals: Option<toml::Value>,
     pub exists: Option<bool>,
@@ -103,7 +103,7 @@ pub struct JsonCheck {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Load {
+pub(crate) struct Load {
     pub model: Option<S<String>>,
     /// Optional here so a `[load]` without stages is one error among the others, not the
     /// parser's stop (see `model::load`).
@@ -125,7 +125,7 @@ pub struct Load {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Stage {
+pub(crate) struct Stage {
     pub duration: S<String>,
     pub target_rps: Option<S<f64>>,
     pub vus: Option<S<i64>>,
@@ -133,7 +133,7 @@ pub struct Stage {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Slo {
+pub(crate) struct Slo {
     #[serde(default)]
     pub budgets: Vec<S<BudgetItem>>,
     #[serde(default)]
@@ -144,21 +144,21 @@ pub struct Slo {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EndpointSlo {
+pub(crate) struct EndpointSlo {
     #[serde(default)]
     pub budgets: Vec<S<BudgetItem>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum BudgetItem {
+pub(crate) enum BudgetItem {
     Expr(String),
     Table(BudgetTable),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BudgetTable {
+pub(crate) struct BudgetTable {
     pub expr: String,
     #[serde(default)]
     pub abort_on_fail: bool,

@@ -49,6 +49,7 @@ pub struct TemplateError {
 }
 
 /// Names a template may refer to.
+#[derive(Debug)]
 pub struct Names<'a> {
     /// Names of the lists defined in `[lists]`, by index.
     pub lists: &'a [String],
@@ -57,6 +58,7 @@ pub struct Names<'a> {
 }
 
 /// Per-request values a template needs.
+#[derive(Debug)]
 pub struct RenderCtx<'a, R: Rng> {
     /// The request's sequence number (global arrival index in the open model).
     pub seq: u64,
@@ -244,12 +246,12 @@ pub(crate) fn pieces(text: &str) -> Vec<Piece> {
 }
 
 fn push_display(out: &mut Vec<u8>, v: impl itoa_like::Int) {
-    v.push_to(out)
+    v.push_to(out);
 }
 
 mod itoa_like {
     //! Integer formatting without a heap allocation.
-    pub trait Int {
+    pub(super) trait Int {
         fn push_to(self, out: &mut Vec<u8>);
     }
     impl Int for u64 {
@@ -273,7 +275,7 @@ mod itoa_like {
             if self < 0 {
                 out.push(b'-');
             }
-            self.unsigned_abs().push_to(out)
+            self.unsigned_abs().push_to(out);
         }
     }
 }

@@ -55,6 +55,7 @@ pub struct FaultCounts {
 }
 
 /// A running fault server; stopped when dropped.
+#[derive(Debug)]
 pub struct FaultServer {
     addr: SocketAddr,
     counts: Arc<FaultCounts>,

@@ -9,7 +9,7 @@ use rand_distr::{Distribution, LogNormal};
 use serde::Deserialize;
 
 /// The built-in profile text.
-pub const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
+pub(crate) const DEMO_PROFILE: &str = include_str!("../profiles/demo.toml");
 
 /// What the target does.
 #[derive(Debug, Clone)]
@@ -157,21 +157,21 @@ mod raw {
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct File {
+    pub(super) struct File {
         #[serde(default)]
         pub route: Vec<Route>,
         pub stall: Option<Spanned<Stall>>,
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Stall {
+    pub(super) struct Stall {
         pub every: Spanned<String>,
         pub freeze: Spanned<String>,
         pub mode: Option<Spanned<String>>,
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Route {
+    pub(super) struct Route {
         #[serde(default = "get")]
         pub method: String,
         pub path: String,
@@ -187,7 +187,7 @@ mod raw {
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Burst {
+    pub(super) struct Burst {
         pub every: Spanned<String>,
         #[serde(rename = "for")]
         pub len: Spanned<String>,
@@ -195,13 +195,13 @@ mod raw {
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Validate {
+    pub(super) struct Validate {
         pub json_string: String,
         pub max_len: Option<usize>,
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Health {
+    pub(super) struct Health {
         pub unhealthy_for: Spanned<String>,
     }
     fn get() -> String {
@@ -212,7 +212,7 @@ mod raw {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[doc(hidden)]
-pub struct RawLatency {
+pub(crate) struct RawLatency {
     dist: String,
     value: Option<String>,
     min: Option<String>,

@@ -515,3 +515,11 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     }
     json(StatusCode::OK, r.response.clone())
 }
+
+/// Shows the type only: its parts are connections, sockets and encoded requests (whose
+/// headers may hold secrets), nothing a log should print.
+impl std::fmt::Debug for RunningTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningTarget").finish_non_exhaustive()
+    }
+}

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-pub static SERIAL: Mutex<()> = Mutex::new(());
+pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
 
-pub const FAST_PROFILE: &str = r#"
+pub(crate) const FAST_PROFILE: &str = r#"
 [[route]]
 path = "/api/health"
 health = { unhealthy_for = "0s" }
@@ -32,29 +32,34 @@ path = "/"
 response = '{"status":"ok"}'
 "#;
 
-pub struct Case {
+pub(crate) struct Case {
     pub dir: tempfile::TempDir,
 }
 
 impl Case {
-    pub fn new(scenario: &str) -> Case {
+    pub(crate) fn new(scenario: &str) -> Case {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("profile.toml"), FAST_PROFILE).unwrap();
         std::fs::write(dir.path().join("s.toml"), scenario).unwrap();
         Case { dir }
     }
 
-    pub fn out(&self) -> PathBuf {
+    pub(crate) fn out(&self) -> PathBuf {
         self.dir.path().join("run")
     }
 
     /// Runs `loadgate ARGS` in the case folder; `{s}` is the scenario, `{out}` the run dir.
-    pub fn loadgate(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(crate) fn loadgate(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         self.loadgate_under(&[], args, env)
     }
 
     /// Like [`Case::loadgate`], started by the command `wrapper` (e.g. `prlimit ... --`).
-    pub fn loadgate_under(&self, wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(crate) fn loadgate_under(
+        &self,
+        wrapper: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
         let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let out = self.out();
         let mut cmd = match wrapper.split_first() {
@@ -77,25 +82,25 @@ impl Case {
         cmd.output().unwrap()
     }
 
-    pub fn summary(&self) -> serde_json::Value {
+    pub(crate) fn summary(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.out().join("summary.json")).unwrap()).unwrap()
     }
 }
 
 /// A run that failed before any load leaves no run directory behind.
 #[track_caller]
-pub fn assert_never_started(c: &Case) {
+pub(crate) fn assert_never_started(c: &Case) {
     assert!(
         !c.out().exists(),
         "no run directory for a run that never started"
     );
 }
 
-pub fn code(o: &Output) -> i32 {
+pub(crate) fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
 }
 
-pub fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -106,7 +111,7 @@ pub fn text(o: &Output) -> String {
 /// A scenario against the embedded target with `profile.toml`. Tests that are not about
 /// generator validity tolerate late sends, so a busy CI machine cannot turn them invalid;
 /// the validity tests set `max_late_ratio` themselves.
-pub fn scenario(load: &str, slo: &str) -> String {
+pub(crate) fn scenario(load: &str, slo: &str) -> String {
     let tolerance = if load.contains("max_late_ratio") {
         ""
     } else {
@@ -131,10 +136,11 @@ checks = {{ json = [{{ path = "$.status", equals = "ok" }}] }}
     )
 }
 
-pub const OPEN_2S: &str = "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 50 }]";
+pub(crate) const OPEN_2S: &str =
+    "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 50 }]";
 
 /// Starts `loadgate ARGS` in the case folder without waiting for it.
-pub fn spawn_loadgate(c: &Case, args: &[&str]) -> std::process::Child {
+pub(crate) fn spawn_loadgate(c: &Case, args: &[&str]) -> std::process::Child {
     let out = c.out();
     Command::new(env!("CARGO_BIN_EXE_loadgate"))
         .current_dir(c.dir.path())
@@ -151,7 +157,7 @@ pub fn spawn_loadgate(c: &Case, args: &[&str]) -> std::process::Child {
 
 /// Takes the run lock, starts `loadgate run {s} --out {out} EXTRA` and lets it run for
 /// `ms` milliseconds.
-pub fn start_run(
+pub(crate) fn start_run(
     c: &Case,
     extra: &[&str],
     ms: u64,
@@ -164,12 +170,12 @@ pub fn start_run(
     (serial, child)
 }
 
-pub fn sigint(child: &std::process::Child) {
+pub(crate) fn sigint(child: &std::process::Child) {
     signal(child, "-INT");
 }
 
 /// Sends a signal to `child` with kill(1).
-pub fn signal(child: &std::process::Child, sig: &str) {
+pub(crate) fn signal(child: &std::process::Child, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()
@@ -179,7 +185,7 @@ pub fn signal(child: &std::process::Child, sig: &str) {
 }
 
 /// Waits at most `limit` for `child`; kills it and fails the test past that.
-pub fn wait_bounded(
+pub(crate) fn wait_bounded(
     mut child: std::process::Child,
     limit: std::time::Duration,
 ) -> (Output, std::time::Duration) {
@@ -196,7 +202,7 @@ pub fn wait_bounded(
 
 /// A GET / scenario (open model `load`, budgets `slo`, `defaults` lines) for runs against
 /// whatever `--target` the test passes.
-pub fn get_root_case(load: &str, slo: &str, defaults: &str) -> Case {
+pub(crate) fn get_root_case(load: &str, slo: &str, defaults: &str) -> Case {
     Case::new(
         &scenario(load, slo)
             .replace(
@@ -209,7 +215,7 @@ pub fn get_root_case(load: &str, slo: &str, defaults: &str) -> Case {
 }
 
 /// `loadgate run` of the case's scenario against `url`, quietly.
-pub fn run_against(c: &Case, url: &str) -> Output {
+pub(crate) fn run_against(c: &Case, url: &str) -> Output {
     c.loadgate(
         &["run", "{s}", "--out", "{out}", "-q", "--target", url],
         &[],
@@ -217,7 +223,7 @@ pub fn run_against(c: &Case, url: &str) -> Output {
 }
 
 /// `loadgate run ARGS` in `dir`, started now (not waited for).
-pub fn spawn_in(dir: &std::path::Path, args: &[String]) -> std::process::Child {
+pub(crate) fn spawn_in(dir: &std::path::Path, args: &[String]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_loadgate"))
         .current_dir(dir)
         .args(args)
@@ -228,7 +234,7 @@ pub fn spawn_in(dir: &std::path::Path, args: &[String]) -> std::process::Child {
         .unwrap()
 }
 
-pub fn merge(dir: &std::path::Path, runs: &[&str], out: &str, extra: &[&str]) -> Output {
+pub(crate) fn merge(dir: &std::path::Path, runs: &[&str], out: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loadgate"))
         .current_dir(dir)
         .arg("merge")

@@ -7,7 +7,7 @@ use loadgate_engine::{RunConfig, StopSignal};
 
 /// The whole load of `scenario` (TOML; `${BASE}` is `base`) against `base` with `workers`
 /// workers, pinned or not, a 5 s grace and certificates checked.
-pub fn config(scenario: &str, base: &str, workers: usize, pin_workers: bool) -> RunConfig {
+pub(crate) fn config(scenario: &str, base: &str, workers: usize, pin_workers: bool) -> RunConfig {
     let b = base.to_string();
     let s = loadgate_scenario::parse(Path::new("test.toml"), scenario, &move |n| {
         (n == "BASE").then(|| b.clone())
