@@ -91,7 +91,7 @@ pub(crate) fn endpoint_table(
 pub(crate) fn connections(e: &EndpointSummary) -> String {
     let c = &e.connect_us;
     format!(
-        "connections: {} opened, connect p50 {} p99 {} max {}",
+        "connections opened in the measured phase: {}, connect p50 {} p99 {} max {}",
         e.connects,
         ms(c.p50),
         ms(c.p99),

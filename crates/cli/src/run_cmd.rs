@@ -848,7 +848,7 @@ fn wait_healthy(
         loop {
             match client.probe(uri.clone(), Duration::from_secs(5).min(timeout)).await {
                 Ok(200) => {
-                    say_err!("target healthy: GET {path} answered 200");
+                    say_err!("target healthy: GET {base}{path} answered 200");
                     return Ok(());
                 }
                 Ok(code) => last = format!("status {code}"),
@@ -866,7 +866,7 @@ fn wait_healthy(
                 return Err(Failure {
                     exit: Exit::Unhealthy,
                     message: format!(
-                        "target never became healthy: GET {path} did not answer 200 within {} (last: {last})\n  hint: check the deployment, or raise --health-timeout",
+                        "target never became healthy: GET {base}{path} did not answer 200 within {} (last: {last})\n  hint: check the deployment (and that this is the host you meant: --target or the scenario's `target`), or raise --health-timeout",
                         humantime::format_duration(timeout)
                     ),
                 });

@@ -1453,7 +1453,11 @@ fn a_fixed_pool_opens_the_connections_it_was_given_and_no_more() {
     let s = c.summary();
     assert_eq!(s["overall"]["connects"], 2, "{}", s["overall"]);
     assert_eq!(target.accepted(), 3);
-    assert!(text(&o).contains("connections: 2 opened"), "{}", text(&o));
+    assert!(
+        text(&o).contains("connections opened in the measured phase: 2,"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// Regression (second issue 17 review): segments started without `--start-at`, the second

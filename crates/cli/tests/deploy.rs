@@ -374,6 +374,15 @@ fn the_ci_files_are_complete_and_their_gate_command_runs() {
     for var in ["LOADGATE_GIT", "LOADGATE_REF", "LOADGATE_SCENARIO"] {
         assert!(gh["env"][var].is_string(), "{var}");
     }
+    // The binary is saved even when the gate fails (actions/cache saves only after a
+    // successful job), and the load goes to TARGET_URL whatever the scenario names (a
+    // scenario from `init` names the URL it was written for).
+    let save = steps
+        .iter()
+        .find(|st| st["uses"].as_str() == Some("actions/cache/save@v4"))
+        .expect("a cache save step");
+    assert_eq!(save["with"]["key"], cache["with"]["key"]);
+    assert!(gate.contains("--target \"$TARGET_URL\""), "{gate}");
 
     let gl = read("gitlab-ci.yml");
     let job = &gl["load-gate"];
@@ -394,6 +403,8 @@ fn the_ci_files_are_complete_and_their_gate_command_runs() {
     );
     assert!(gl_gate.contains("--out reports/gate"), "{gl_gate}");
     assert_eq!(job["cache"]["key"], "loadgate-$LOADGATE_REF");
+    assert_eq!(job["cache"]["when"], "always");
+    assert!(gl_gate.contains("--target \"$TARGET_URL\""), "{gl_gate}");
     assert!(script.iter().any(|l| l.contains(
         "cargo install --locked --git \"$LOADGATE_GIT\" --rev \"$LOADGATE_REF\" loadgate"
     )));
@@ -416,8 +427,9 @@ fn the_ci_files_are_complete_and_their_gate_command_runs() {
                 a.trim_matches('"')
                     .replace("$LOADGATE_SCENARIO", scenario.to_str().unwrap())
                     .replace("$GITHUB_STEP_SUMMARY", md.to_str().unwrap())
+                    .replace("$TARGET_URL", "embedded")
             })
-            .chain(["--target", "embedded", "--duration", "1s", "-q"].map(String::from))
+            .chain(["--duration", "1s", "-q"].map(String::from))
             .collect();
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_loadgate"))
             .current_dir(work.path())

@@ -119,6 +119,9 @@ pub(crate) struct Rule {
     /// The key of the line it constrains, whose colour it takes.
     pub series: Option<String>,
     pub broken: bool,
+    /// What was measured, when it broke (the legend says it: a chart of successful
+    /// answers can sit under a budget that failed on its failed requests).
+    pub why: Option<String>,
 }
 
 /// A shaded stretch of the x axis.
@@ -313,7 +316,9 @@ impl LineChart {
             .x_label_formatter(&tick)
             .y_label_formatter(&tick);
         if self.x_labels == XLabels::Nines {
-            mesh.x_label_formatter(&nines);
+            // Ticks at whole nines only: 0%, 90%, 99%, 99.9%.
+            mesh.x_label_formatter(&nines)
+                .x_labels(self.x_range.end.floor() as usize + 1);
         }
         if self.axis == Axis::Count {
             mesh.y_label_formatter(&count);
@@ -429,6 +434,15 @@ impl LineChart {
                 text,
                 ink,
             ));
+            // What broke it, beneath: a standalone chart of successful answers can sit
+            // under a budget its failed requests broke.
+            if let Some(why) = &r.why {
+                let why = match why.strip_prefix("not reached: ") {
+                    Some(failed) => failed.to_string(),
+                    None => format!("measured {why}"),
+                };
+                entries.push((Swatch::None, format!("– {why}"), NOTE));
+            }
         }
         for m in &self.marks {
             entries.push((Swatch::Mark(m.color), m.label.clone(), BLACK));
@@ -680,7 +694,8 @@ fn budget_label(scope: &str, b: &Budget) -> String {
 }
 
 /// The run's budgets, parsed, with whether each held.
-struct Budgets(Vec<(String, Budget, bool)>);
+/// Each budget with, when it broke, what was measured.
+struct Budgets(Vec<(String, Budget, Option<String>)>);
 
 impl Budgets {
     fn of(run: &RunDir) -> Budgets {
@@ -690,23 +705,28 @@ impl Budgets {
                 .iter()
                 .filter_map(|r| {
                     let b = loadgate_slo::parse(&r.expr).ok()?;
-                    Some((r.scope.clone(), b, !r.pass))
+                    Some((
+                        r.scope.clone(),
+                        b,
+                        (!r.pass).then(|| r.measured_text.clone()),
+                    ))
                 })
                 .collect(),
         )
     }
 
-    fn global(&self) -> impl Iterator<Item = (&Budget, bool)> {
+    fn global(&self) -> impl Iterator<Item = (&Budget, Option<&str>)> {
         self.0
             .iter()
             .filter(|(s, _, _)| s == "global")
-            .map(|(_, b, broken)| (b, *broken))
+            .map(|(_, b, broken)| (b, broken.as_deref()))
     }
 }
 
 /// A rule for budget `b` of `scope`, constraining line `series`.
-fn rule(scope: &str, b: &Budget, series: Option<String>, broken: bool) -> Rule {
+fn rule(scope: &str, b: &Budget, series: Option<String>, broken: Option<&str>) -> Rule {
     Rule {
+        why: broken.map(str::to_string),
         label: budget_label(scope, b),
         y: if b.unit == Unit::Duration {
             b.threshold / 1000.0
@@ -714,8 +734,19 @@ fn rule(scope: &str, b: &Budget, series: Option<String>, broken: bool) -> Rule {
             b.threshold
         },
         series,
-        broken,
+        broken: broken.is_some(),
     }
+}
+
+/// The rows the time charts draw: every second, but a drain's seconds only when the run
+/// had a drain worth the name (a run that reports `0.0 s drain` would otherwise show a
+/// whole shaded second with its last few answers).
+fn drawn(run: &RunDir) -> Vec<&SeriesRow> {
+    let keep_drain = run.summary.drain_s >= 0.05;
+    run.series
+        .iter()
+        .filter(|r| keep_drain || !r.drain)
+        .collect()
 }
 
 /// The shaded stretches of a run's time axis: warm-up, drain and the generator's long
@@ -732,7 +763,7 @@ fn phases(run: &RunDir) -> Vec<Shade> {
         });
     }
     let end = sm.warmup_s + sm.measured_s;
-    if let Some(last) = run.series.iter().filter(|r| r.drain).map(|r| r.t + 1).max() {
+    if let Some(last) = drawn(run).iter().filter(|r| r.drain).map(|r| r.t + 1).max() {
         v.push(Shade {
             label: "drain: answers to earlier sends".into(),
             from: end,
@@ -763,7 +794,7 @@ fn phases(run: &RunDir) -> Vec<Shade> {
 /// The time axis: from 0 to the end of the last second with a row, or of the schedule.
 fn time_range(run: &RunDir) -> Range<f64> {
     let sm = &run.summary;
-    let last = run.series.last().map_or(0, |r| r.t + 1) as f64;
+    let last = drawn(run).last().map_or(0, |r| r.t + 1) as f64;
     0.0..last.max(sm.warmup_s + sm.measured_s).max(1.0)
 }
 
@@ -806,7 +837,7 @@ fn successes(r: &SeriesRow) -> bool {
 /// tables give it.
 pub(crate) fn latency_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart {
     let sm = &run.summary;
-    let rows: Vec<&SeriesRow> = run.series.iter().collect();
+    let rows = drawn(run);
     let budgets = Budgets::of(run);
     let mut keys: Vec<String> = vec!["p50".into(), "p95".into(), "p99".into()];
     for (b, _) in budgets.global() {
@@ -887,9 +918,34 @@ pub(crate) fn latency_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart
             });
         }
     }
+    // A mean budget has no per-second series: the whole run's mean, flat over the
+    // measured phase, is what it is judged on.
+    let from = sm.warmup_s;
+    let to = sm.warmup_s + sm.measured_s;
+    for (b, _) in budgets.global() {
+        let Some(k) = stat_key(b).filter(|k| k == "mean" || k == "service mean") else {
+            continue;
+        };
+        let stats = if b.service {
+            &sm.overall.service_us
+        } else {
+            &sm.overall.latency_us
+        };
+        if stats.count == 0 || c.lines.iter().any(|l| l.key == k) || to <= from {
+            continue;
+        }
+        let v = stats.mean / 1000.0;
+        c.lines.push(Line {
+            key: k.clone(),
+            label: format!("{k} of the whole run ({})", us(stats.mean)),
+            points: vec![(from, Some(v)), (to, Some(v))],
+            look: Look::Line,
+            end_dot: None,
+        });
+    }
     for (b, broken) in budgets.global() {
         if let Some(k) = stat_key(b) {
-            let series = keys.contains(&k).then_some(k);
+            let series = c.lines.iter().any(|l| l.key == k).then_some(k);
             c.rules.push(rule("global", b, series, broken));
         }
     }
@@ -900,7 +956,7 @@ pub(crate) fn latency_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart
 
 /// p95 per endpoint over time, with each endpoint's own p95 budget in its colour.
 pub(crate) fn endpoints_plan(run: &RunDir) -> LineChart {
-    let rows: Vec<&SeriesRow> = run.series.iter().collect();
+    let rows = drawn(run);
     let mut c = LineChart::new(
         "p95 latency per endpoint, per second",
         "time (s)",
@@ -909,19 +965,30 @@ pub(crate) fn endpoints_plan(run: &RunDir) -> LineChart {
     );
     c.x_range = time_range(run);
     let budgets = Budgets::of(run);
-    let p95_budgets: Vec<(&String, &Budget, bool)> = budgets
+    let names = run.summary.endpoint_names();
+    // An endpoint's p95 budgets on its line; with one endpoint, the global ones are its
+    // too (all requests are its requests).
+    let only = (names.len() == 1).then(|| names[0].clone());
+    // (scope, the line it constrains, budget, what broke it)
+    let p95_budgets: Vec<(&str, String, &Budget, Option<&str>)> = budgets
         .0
         .iter()
-        .filter(|(scope, b, _)| scope != "global" && stat_key(b).as_deref() == Some("p95"))
-        .map(|(scope, b, broken)| (scope, b, *broken))
+        .filter(|(_, b, _)| stat_key(b).as_deref() == Some("p95"))
+        .filter_map(|(scope, b, broken)| {
+            let line = if scope == "global" {
+                only.clone()?
+            } else {
+                scope.clone()
+            };
+            Some((scope.as_str(), line, b, broken.as_deref()))
+        })
         .collect();
-    let names = run.summary.endpoint_names();
     // As many lines as there are colours: first the endpoints with a broken budget here,
     // then those with a budget, then the slowest.
     let chosen = pick(&run.summary.endpoints, PALETTE.len(), |i| {
-        let mine = p95_budgets.iter().filter(|b| *b.0 == names[i]);
+        let mine = p95_budgets.iter().filter(|b| b.1 == names[i]);
         (
-            mine.clone().any(|b| b.2),
+            mine.clone().any(|b| b.3.is_some()),
             mine.count() > 0,
             run.summary.endpoints[i].latency_us.p95,
         )
@@ -944,8 +1011,8 @@ pub(crate) fn endpoints_plan(run: &RunDir) -> LineChart {
             end_dot: None,
         });
     }
-    for (scope, b, broken) in p95_budgets {
-        c.rules.push(rule(scope, b, Some(scope.clone()), broken));
+    for (scope, line, b, broken) in p95_budgets {
+        c.rules.push(rule(scope, b, Some(line), broken));
     }
     c.shades = phases(run);
     c
@@ -974,7 +1041,7 @@ fn left_out(all: usize, drawn: usize) -> Option<String> {
 /// Throughput over time: target (a band under sent) and sent over the schedule only;
 /// completed (a band under succeeded) and succeeded through the drain.
 pub(crate) fn throughput_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart {
-    let all: Vec<&SeriesRow> = run.series.iter().collect();
+    let all = drawn(run);
     let scheduled: Vec<&SeriesRow> = run.series.iter().filter(|r| !r.drain).collect();
     let mut c = LineChart::new(
         "Throughput over time",
@@ -1029,7 +1096,7 @@ pub(crate) fn throughput_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineCh
 
 /// Errors per second by outcome class; `None` when there were none.
 pub(crate) fn errors_plan(run: &RunDir) -> Option<LineChart> {
-    let rows: Vec<&SeriesRow> = run.series.iter().collect();
+    let rows = drawn(run);
     let classes: Vec<Outcome> = Outcome::ALL
         .iter()
         .copied()
@@ -1410,7 +1477,7 @@ pub(crate) fn capacity_plans(r: &loadgate_slo::capacity::CapacityReport) -> [Lin
     for b in &global {
         if let Some(k) = stat_key(b).filter(|k| k.starts_with('p') || k == "mean") {
             let series = ["p50", "p95", "p99"].contains(&k.as_str()).then_some(k);
-            latency.rules.push(rule("global", b, series, false));
+            latency.rules.push(rule("global", b, series, None));
         }
     }
     latency.marks = marks.clone();
@@ -1429,7 +1496,7 @@ pub(crate) fn capacity_plans(r: &loadgate_slo::capacity::CapacityReport) -> [Lin
     for b in global.iter().filter(|b| b.metric == Metric::Throughput) {
         throughput
             .rules
-            .push(rule("global", b, Some("succeeded".into()), false));
+            .push(rule("global", b, Some("succeeded".into()), None));
     }
     throughput.marks = marks;
     [latency, throughput]
@@ -1510,6 +1577,24 @@ mod tests {
         );
     }
 
+    /// Issue 19 (a second new user): a closed-model run said `0.0 s drain`, and its
+    /// charts shaded a whole drain second with the last answers sloping to zero in it.
+    #[test]
+    fn a_run_without_a_drain_draws_none() {
+        let mut run = run();
+        run.summary.measured_s = 7.0;
+        run.summary.drain_s = 0.0;
+        run.series[9].drain = true;
+        for plan in [latency_plan(&run, None), throughput_plan(&run, None)] {
+            assert_eq!(plan.x_range, 0.0..9.0, "{}", plan.title);
+            assert!(plan.shades.iter().all(|s| !s.label.starts_with("drain")));
+            assert!(plan
+                .lines
+                .iter()
+                .all(|l| l.points.iter().all(|p| p.0 < 9.0)));
+        }
+    }
+
     #[test]
     fn a_rule_near_the_floor_turns_the_latency_axis_logarithmic() {
         let mut run = run();
@@ -1544,8 +1629,23 @@ mod tests {
         let p95 = find("p95 < 2s");
         let p95_line = plan.lines.iter().position(|l| l.key == "p95").unwrap();
         assert_eq!(plan.rule_color(p95), plan.colors()[p95_line]);
-        assert_eq!(plan.rule_color(find("mean < 10ms")), NEUTRAL);
+        // A mean budget has the whole run's mean drawn for it, in its colour, and its
+        // legend says what broke it.
+        let mean = plan.lines.iter().position(|l| l.key == "mean").unwrap();
+        assert_eq!(plan.rule_color(find("mean < 10ms")), plan.colors()[mean]);
+        let m = run.summary.overall.latency_us.mean / 1000.0;
+        assert!(plan.lines[mean].points.iter().all(|p| p.1 == Some(m)));
         assert!(find("mean < 10ms").broken);
+        assert!(find("mean < 10ms").why.is_some());
+        // A budget with no series at all (min) stays neutral.
+        let mut run2 = run.clone();
+        let b = loadgate_slo::parse("min < 1ms").unwrap();
+        run2.summary
+            .slo
+            .push(b.result("global", loadgate_slo::Measure::Value(20_000.0)));
+        let plan2 = latency_plan(&run2, None);
+        let min = plan2.rules.iter().find(|r| r.label == "min < 1ms").unwrap();
+        assert_eq!(plan2.rule_color(min), NEUTRAL);
         assert!(!PALETTE.contains(&BROKEN), "red is not a series colour");
         let colors: Vec<RGBColor> = plan.rules.iter().map(|r| plan.rule_color(r)).collect();
         assert!(colors.len() >= 3);
@@ -1558,6 +1658,30 @@ mod tests {
                 us(run.summary.overall.latency_us.p95 as f64)
             )
         );
+    }
+
+    /// Issue 19 (a second new user): a one-endpoint URL run's p95 chart left out the
+    /// budget it broke, a global one; with one endpoint, the global p95 budgets are drawn
+    /// on its line, named as global.
+    #[test]
+    fn one_endpoint_carries_the_global_p95_budget() {
+        let mut run = synthetic(&["GET /x"], 10, 2, 20);
+        let b = loadgate_slo::parse("p95 < 1ms").unwrap();
+        run.summary
+            .slo
+            .push(b.result("global", loadgate_slo::Measure::Value(60_000.0)));
+        let plan = endpoints_plan(&run);
+        let r = plan.rules.iter().find(|r| r.label == "p95 < 1ms").unwrap();
+        assert_eq!(r.series.as_deref(), Some("GET /x"));
+        // With two endpoints it is on no line of theirs.
+        let mut two = synthetic(&["a", "b"], 10, 2, 20);
+        two.summary
+            .slo
+            .push(b.result("global", loadgate_slo::Measure::Value(60_000.0)));
+        assert!(endpoints_plan(&two)
+            .rules
+            .iter()
+            .all(|r| r.label != "p95 < 1ms"));
     }
 
     #[test]

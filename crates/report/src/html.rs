@@ -20,7 +20,7 @@ header.verdict { border-radius: 8px; padding: 18px 22px; color: #fff; margin-bot
 header.pass { background: var(--pass); } header.fail { background: var(--fail); } header.invalid { background: var(--invalid); } header.regression { background: #8250df; }
 header h1 { margin: 0 0 4px; font-size: 26px; }
 header p { margin: 0; opacity: .95; }
-section { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 16px 20px; margin-bottom: 18px; }
+section { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 16px 20px; margin-bottom: 18px; overflow-x: auto; }
 h2 { font-size: 17px; margin: 0 0 10px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { text-align: right; padding: 4px 8px; border-bottom: 1px solid #eaeef2; white-space: nowrap; }
@@ -330,7 +330,7 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
         let c = &e.connect_us;
         let _ = writeln!(
             o,
-            "<tr><td></td><td colspan=\"11\" class=\"classes\">connections: {} opened, connect p50 {} p99 {} max {}</td></tr>",
+            "<tr><td></td><td colspan=\"11\" class=\"classes\">connections opened in the measured phase: {}, connect p50 {} p99 {} max {}</td></tr>",
             e.connects,
             us(c.p50 as f64),
             us(c.p99 as f64),

@@ -805,7 +805,7 @@ pub(crate) fn build(
                     .any(|k| msg.starts_with(&format!("unknown field `{k}`")))
                     && msg.contains("`stages`");
                 let hint = if load_flat {
-                    Some("a load's lengths and levels go in its stages: stages = [{ duration = \"30s\", target_rps = 60 }] (or vus = 20 with model = \"closed\")".to_string())
+                    Some("a load's lengths and levels go in its stages: stages = [{ duration = \"30s\", target_rps = 60 }] (open model), or stages = [{ duration = \"30s\", vus = 20 }] (closed)".to_string())
                 } else if msg.starts_with("invalid type: string")
                     && (msg.ends_with("expected a whole number")
                         || msg.ends_with("0 or more")
@@ -820,6 +820,12 @@ pub(crate) fn build(
                     } else {
                         None
                     }
+                } else if ["timeout", "timout", "connect_timeout"]
+                    .iter()
+                    .any(|k| msg.starts_with(&format!("unknown field `{k}`")))
+                    && msg.contains("`checks`")
+                {
+                    Some("timeouts are set for every endpoint in [defaults]: timeout = \"10s\", connect_timeout = \"3s\"".to_string())
                 } else if msg.starts_with("unknown field") {
                     Some("check the spelling; unknown keys are rejected so typos cannot be silently ignored".to_string())
                 } else if msg.starts_with("missing field") {
@@ -1119,8 +1125,11 @@ pub(crate) fn build(
     let raw_load = file.load.as_ref().unwrap_or(&default_load);
     // Stages that blanking took away were reported as what was wrong with them.
     // Stages that blanking took away were reported as what was wrong with them.
-    let stages_blanked =
-        raw_load.get_ref().stages.is_none() && blanked_keys.iter().any(|k| k == "stages");
+    // So were stage figures written flat in [load] (`vus = 5`, `duration = "10s"`).
+    let stages_blanked = raw_load.get_ref().stages.is_none()
+        && blanked_keys
+            .iter()
+            .any(|k| ["stages", "duration", "vus", "target_rps", "rps"].contains(&k.as_str()));
     let load = load(&mut sink, raw_load, timeout, stages_blanked);
     let slo = slo(
         &mut sink,
