@@ -637,6 +637,23 @@ fn interp(
     }
 }
 
+/// The target's `${VAR}`s: like any value's, and an unset one's hint also names the
+/// flag that replaces the target unread.
+fn target_interp(
+    sink: &mut Sink<'_>,
+    v: &raw::S<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<Interpolated> {
+    let before = sink.found.len();
+    let i = interp(sink, v, env, None);
+    for d in &mut sink.found[before..] {
+        if let Some(h) = d.hint.as_mut().filter(|h| h.starts_with("export ")) {
+            h.push_str(", or pass --target URL (or set LOADGATE_TARGET)");
+        }
+    }
+    i
+}
+
 /// Where byte `at` of interpolated value `i` of `v` is written in the file, and the
 /// variable whose value holds it (if one does): then the file position is its reference.
 fn place<'i>(
@@ -898,7 +915,7 @@ pub(crate) fn build(
     // An override replaces the file's target unread: `${TARGET_URL}` may be unset.
     let target = match &options.target {
         Some(t) => Some(t.clone()),
-        None => interp(&mut sink, &file.target, env, None).and_then(|t| {
+        None => target_interp(&mut sink, &file.target, env).and_then(|t| {
             let parsed = Target::parse(&t.value)
                 .map_err(|e| match e {
                     TargetError::Scheme(_) if t.from_env => sink.span(

@@ -186,6 +186,14 @@ fn missing_environment_variable() {
         11,
         "`NOT_SET_ANYWHERE` is not set",
     );
+    // The target's hint also names the flag that replaces it unread.
+    let e = parse(
+        Path::new("s.toml"),
+        &HEAD.replace("http://127.0.0.1:9", "${NOT_SET_ANYWHERE}"),
+        &env,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("or pass --target URL"), "{e}");
 }
 
 #[test]
