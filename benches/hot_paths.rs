@@ -28,8 +28,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use loadgate_engine::deadline::Deadlines;
-use loadgate_engine::schedule::Schedule;
+use loadgate_engine::Deadlines;
+use loadgate_engine::Schedule;
 use loadgate_metrics::{Outcome, Sample, Shard};
 use loadgate_scenario::{Escape, Names, RenderCtx, Template};
 use rand::rngs::SmallRng;

@@ -1220,19 +1220,19 @@ fn probe_client(
     scenario: &Scenario,
     insecure: bool,
     connect_timeout: Duration,
-) -> Result<(tokio::runtime::Runtime, loadgate_engine::client::HttpClient), Failure> {
+) -> Result<(tokio::runtime::Runtime, loadgate_engine::HttpClient), Failure> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::internal(e.to_string()))?;
-    let options = loadgate_engine::client::ClientOptions {
+    let options = loadgate_engine::ClientOptions {
         connect_timeout,
         http: scenario.http,
         insecure,
         connections: None,
     };
     let client = rt
-        .block_on(async { loadgate_engine::client::HttpClient::new(options) })
+        .block_on(async { loadgate_engine::HttpClient::new(options) })
         .map_err(|e| Failure::config(e.to_string()))?;
     Ok((rt, client))
 }

@@ -79,7 +79,7 @@ struct Pool {
 /// slow endpoints that need them. The wait is not hidden: latency runs from the
 /// intended send time. A request that times out while waiting is a timeout, even if the
 /// attempts ahead of it end in connect errors.
-pub const CONNECTS_AT_ONCE: usize = 16;
+pub(crate) const CONNECTS_AT_ONCE: usize = 16;
 
 /// What a request did on its way, noted as it happens ([`HttpClient::exchange_noting`]).
 #[derive(Debug, Default)]
@@ -315,7 +315,7 @@ pub struct ClientOptions {
     pub insecure: bool,
     /// A fixed pool: at most this many HTTP/1.1 connections per origin for this client
     /// (this worker's share of `connections = N`); `None` opens one per request in
-    /// flight, [`CONNECTS_AT_ONCE`] at a time.
+    /// flight, `CONNECTS_AT_ONCE` at a time.
     pub connections: Option<usize>,
 }
 
@@ -358,7 +358,7 @@ impl HttpClient {
     /// A request written on a connection is never sent again: if the target closes or
     /// resets the connection before answering, that is the target's failure and is
     /// counted as such. An idle HTTP/1.1 connection the peer closed is found before it is
-    /// reused ([`H1::is_stale`]). Only an HTTP/2 request that hyper hands back unwritten
+    /// reused (`H1::is_stale`). Only an HTTP/2 request that hyper hands back unwritten
     /// (the shared connection closed first) goes to a new connection, and the reply says
     /// so (`resent`).
     pub async fn exchange(
@@ -1179,7 +1179,7 @@ pub async fn execute(
 /// its own, not because of the target: no free descriptor for the socket (`EMFILE`,
 /// `ENFILE`), no free local port (`EADDRNOTAVAIL` from `connect`), no socket memory
 /// (`ENOBUFS`, `ENOMEM`). The request never reached the target.
-pub fn local_exhaustion(err: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn local_exhaustion(err: &(dyn StdError + 'static)) -> bool {
     use rustix::io::Errno;
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
@@ -1205,7 +1205,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// The outcome class for a response with `status` and (possibly truncated) `body`.
-pub fn evaluate(checks: &Checks, status: u16, body: &[u8]) -> Outcome {
+pub(crate) fn evaluate(checks: &Checks, status: u16, body: &[u8]) -> Outcome {
     if !checks.status_ok(status) {
         return match status {
             429 => Outcome::Http429,
@@ -1238,7 +1238,7 @@ pub fn evaluate(checks: &Checks, status: u16, body: &[u8]) -> Outcome {
 }
 
 /// Classifies a transport failure by walking the error's source chain.
-pub fn classify(err: &(dyn StdError + 'static)) -> Outcome {
+pub(crate) fn classify(err: &(dyn StdError + 'static)) -> Outcome {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {

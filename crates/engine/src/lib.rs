@@ -3,7 +3,7 @@
 //!
 //! One worker thread per core, each with a single-threaded tokio runtime, its own
 //! hyper connection pool and its own metrics shard (no lock per request). In the open
-//! model every arrival has an intended time from [`schedule::Schedule`] and latency is
+//! model every arrival has an intended time from [`Schedule`] and latency is
 //! measured from it (coordinated-omission corrected, as wrk2 does); service time from
 //! the actual send is kept beside it. Shards are merged by the aggregator at 1-second
 //! boundaries and handed to an [`Observer`] (progress, time series files) without
@@ -12,21 +12,24 @@
 //! Not here: parsing scenarios, judging SLOs, writing reports.
 
 mod affinity;
-pub mod client;
-pub mod deadline;
+mod client;
+mod deadline;
 pub mod fds;
 mod h1;
-pub mod mix;
+mod mix;
 mod pause;
 mod run;
-pub mod schedule;
-pub mod segment;
+mod schedule;
+mod segment;
 mod worker;
 
+pub use client::{execute, Built, ClientOptions, HttpClient, Prepared};
+pub use deadline::Deadlines;
 pub use run::{
     histogram_max_us, run, worker_count, IntervalView, Observer, RunConfig, RunData, StopReason,
     StopSignal,
 };
+pub use schedule::Schedule;
 pub use segment::Segment;
 
 /// Why a run could not start.

@@ -6,7 +6,7 @@ use rand::Rng;
 /// of `sum(weights)` consecutive requests each endpoint gets exactly its weight, spread
 /// out rather than bunched.
 #[derive(Debug, Clone)]
-pub struct Mix {
+pub(crate) struct Mix {
     table: Vec<u16>,
     weights: Vec<u32>,
     total: u64,
@@ -17,7 +17,7 @@ const MAX_TABLE: u64 = 65_536;
 
 impl Mix {
     /// A mix over endpoints with `weights` (at least one positive).
-    pub fn new(weights: &[u32]) -> Mix {
+    pub(crate) fn new(weights: &[u32]) -> Mix {
         let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
         let mut table = Vec::new();
         if total <= MAX_TABLE && weights.len() <= usize::from(u16::MAX) {
@@ -44,7 +44,7 @@ impl Mix {
 
     /// The endpoint for request `i`.
     #[inline]
-    pub fn pick<R: Rng>(&self, i: u64, rng: &mut R) -> usize {
+    pub(crate) fn pick<R: Rng>(&self, i: u64, rng: &mut R) -> usize {
         if !self.table.is_empty() {
             return usize::from(self.table[(i % self.table.len() as u64) as usize]);
         }

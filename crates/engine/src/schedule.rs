@@ -107,7 +107,7 @@ impl Schedule {
 /// there is one. If that one falls within `window`, the worker wakes `window` after
 /// `due` and sends, in that one wake-up, every arrival due by then; otherwise it wakes at
 /// `due` itself, so at low rates no send waits for a batch that will not come.
-pub fn wake_time(due: Duration, next: Option<Duration>, window: Duration) -> Duration {
+pub(crate) fn wake_time(due: Duration, next: Option<Duration>, window: Duration) -> Duration {
     match next {
         Some(next) if !window.is_zero() && next <= due + window => due + window,
         _ => due,

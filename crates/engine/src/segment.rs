@@ -137,7 +137,7 @@ impl Segment {
 }
 
 /// At most this many segments.
-pub const MAX_COUNT: u64 = 100_000;
+pub(crate) const MAX_COUNT: u64 = 100_000;
 
 /// `p/q` or a whole number, as (numerator, denominator).
 fn fraction(s: &str) -> Result<(i128, i128), String> {

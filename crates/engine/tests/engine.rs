@@ -403,11 +403,11 @@ fn first_request(
     s: &loadgate_scenario::Scenario,
     base: &str,
 ) -> (
-    loadgate_engine::client::HttpClient,
-    Vec<loadgate_engine::client::Prepared>,
-    loadgate_engine::client::Built,
+    loadgate_engine::HttpClient,
+    Vec<loadgate_engine::Prepared>,
+    loadgate_engine::Built,
 ) {
-    use loadgate_engine::client::{ClientOptions, HttpClient, Prepared};
+    use loadgate_engine::{ClientOptions, HttpClient, Prepared};
     use rand::SeedableRng;
     let client = HttpClient::new(ClientOptions {
         connect_timeout: s.connect_timeout,
@@ -444,12 +444,12 @@ fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
         .build()
         .unwrap();
     rt.block_on(async {
-        use loadgate_engine::client::execute;
+        use loadgate_engine::execute;
         let (client, prepared, req) = first_request(&s, &base);
         // The send is 100 ms behind schedule, as when a stalled generator catches up.
         let started = std::time::Instant::now();
         let intended = started - std::time::Duration::from_millis(100);
-        let deadlines = loadgate_engine::deadline::Deadlines::new(s.timeout);
+        let deadlines = loadgate_engine::Deadlines::new(s.timeout);
         let sample = execute(
             &client,
             0,
