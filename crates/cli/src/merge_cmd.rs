@@ -705,41 +705,7 @@ pub(crate) fn recover(folder: &Path, summary_md: Option<&Path>) -> Result<Exit, 
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         .map_err(|e| Failure::config(format!("report: {}: {e}", path.display())))?;
     let max_us = start.histogram_max_us;
-    let empty = EndpointShard::new(max_us);
-    let zero = |name: &str| EndpointSummary::of(name, &empty, 0.0);
-    let skeleton = RunSummary {
-        schema_version: start.schema_version,
-        loadgate_version: start.loadgate_version.clone(),
-        scenario: start.scenario.clone(),
-        scenario_file: start.scenario_file.clone(),
-        target: start.target.clone(),
-        model: start.model.clone(),
-        started_at: String::new(),
-        ended_at: String::new(),
-        duration_s: start.duration_s,
-        warmup_s: start.plan.warmup_s,
-        measured_s: 0.0,
-        drain_s: 0.0,
-        load: start.load.clone(),
-        workers: 0,
-        pinned_cpus: Vec::new(),
-        verdict: Verdict::Interrupted,
-        stop: "killed".to_string(),
-        stop_detail: None,
-        abandoned: 0,
-        invalid_reasons: Vec::new(),
-        rate: None,
-        pauses: None,
-        slo: Vec::new(),
-        overall: zero("all"),
-        endpoints: start.endpoints.iter().map(|n| zero(n)).collect(),
-        warmup: None,
-        files: crate::run_cmd::run_files(),
-        git_commit: start.git_commit.clone(),
-        ci_run: start.ci_run.clone(),
-        segment: start.segment.clone(),
-        merged_from: Vec::new(),
-    };
+    let skeleton = start.unmeasured(crate::run_cmd::run_files());
     // Its series is read below, as far as it is whole.
     let mut run = RunDir {
         dir: folder.to_path_buf(),

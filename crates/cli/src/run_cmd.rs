@@ -201,19 +201,11 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     let warm = data.warmup.overall();
     // What run.json said before the load, and what the run measured.
     let summary = RunSummary {
-        schema_version: start.schema_version,
-        loadgate_version: start.loadgate_version.clone(),
-        scenario: start.scenario.clone(),
-        scenario_file: start.scenario_file.clone(),
-        target: start.target.clone(),
-        model: start.model.clone(),
         started_at: humantime::format_rfc3339_seconds(data.started_at).to_string(),
         ended_at: humantime::format_rfc3339_seconds(data.ended_at).to_string(),
-        duration_s: start.duration_s,
         warmup_s: data.warmup_s,
         measured_s: data.measured_s,
         drain_s: data.drain_s,
-        load: start.load.clone(),
         workers: data.workers,
         pinned_cpus: data.pinned.iter().flatten().copied().collect(),
         verdict,
@@ -232,22 +224,16 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             .collect(),
         warmup: (warm.sent + warm.completed() > 0)
             .then(|| EndpointSummary::of("all", &warm, data.warmup_s)),
-        files: run_files(),
-        git_commit: start.git_commit.clone(),
-        ci_run: start.ci_run.clone(),
-        segment: args.segment.map(|seg| SegmentInfo {
-            index: seg.index + 1,
-            count: seg.count,
-            start_at: args
-                .start_at
-                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+        // run.json's segment, now with the instant its schedule began.
+        segment: start.segment.clone().map(|seg| SegmentInfo {
             started_unix_ms: data
                 .started_at
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
-            plan: plan.clone().expect("a segment run has a plan"),
+            ..seg
         }),
-        merged_from: Vec::new(),
+        // Its identity (scenario, target, load, CI facts) as run.json gave it.
+        ..start.unmeasured(run_files())
     };
     // Its free text is masked of secrets before anything is written or rendered.
     let mut summary = summary;

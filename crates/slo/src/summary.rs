@@ -461,3 +461,47 @@ pub struct RunStart {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci_run: Option<String>,
 }
+
+impl RunStart {
+    /// The summary of this run before anything was measured: its identity as run.json
+    /// gives it, every figure empty, the verdict `interrupted` (stopped `killed`). A
+    /// finished run and a recovered one both start from it, so the identity is copied in
+    /// one place.
+    pub fn unmeasured(&self, files: BTreeMap<String, String>) -> RunSummary {
+        let empty = EndpointShard::new(self.histogram_max_us);
+        let zero = |name: &str| EndpointSummary::of(name, &empty, 0.0);
+        RunSummary {
+            schema_version: self.schema_version,
+            loadgate_version: self.loadgate_version.clone(),
+            scenario: self.scenario.clone(),
+            scenario_file: self.scenario_file.clone(),
+            target: self.target.clone(),
+            model: self.model.clone(),
+            started_at: String::new(),
+            ended_at: String::new(),
+            duration_s: self.duration_s,
+            warmup_s: self.plan.warmup_s,
+            measured_s: 0.0,
+            drain_s: 0.0,
+            load: self.load.clone(),
+            workers: 0,
+            pinned_cpus: Vec::new(),
+            verdict: Verdict::Interrupted,
+            stop: "killed".to_string(),
+            stop_detail: None,
+            abandoned: 0,
+            invalid_reasons: Vec::new(),
+            rate: None,
+            pauses: None,
+            slo: Vec::new(),
+            overall: zero("all"),
+            endpoints: self.endpoints.iter().map(|n| zero(n)).collect(),
+            warmup: None,
+            files,
+            git_commit: self.git_commit.clone(),
+            ci_run: self.ci_run.clone(),
+            segment: self.segment.clone(),
+            merged_from: Vec::new(),
+        }
+    }
+}
