@@ -305,7 +305,11 @@ fn late_sends_that_cannot_change_the_verdict_do_not_invalidate_the_run() {
         assert!(s["rate"]["late"].as_u64().unwrap() >= 2, "{}", s["rate"]);
         assert_eq!(s["rate"]["bunched"], 0, "{}", s["rate"]);
         assert_eq!(s["rate"]["validity"], validity);
-        assert!(f64_at(&s["rate"]["send_lag_us"]["max"]) >= 200_000.0);
+        // Arrivals are 100 ms apart, so one fell due in the first 100 ms of the stop
+        // (at least 250 ms long) and was sent at least 150 ms late; how much more
+        // depends on where the stop fell, which the test does not choose.
+        let max = f64_at(&s["rate"]["send_lag_us"]["max"]);
+        assert!(max >= 150_000.0, "{}", s["rate"]);
     }
 }
 
