@@ -45,6 +45,7 @@ fn record_sample(c: &mut Criterion) {
                 endpoint: (i % 3) as usize,
                 latency_us: 1_000 + i % 2_000_000,
                 service_us: 900 + i % 1_000_000,
+                ttfb_us: Some(500 + i % 1_000_000),
                 outcome: Outcome::Success,
                 status: Some(200),
                 bytes: 512,
@@ -119,6 +120,7 @@ fn merge_interval_shard(c: &mut Criterion) {
             endpoint: (i % 3) as usize,
             latency_us: 500 + (i * 7919) % 3_000_000,
             service_us: 400 + (i * 104_729) % 2_000_000,
+            ttfb_us: Some(300 + (i * 104_729) % 1_000_000),
             outcome: if i % 100 == 0 {
                 Outcome::Http5xx
             } else {

@@ -374,7 +374,7 @@ fn run_step(
     } else {
         StepVerdict::Breach
     };
-    let ms = |q: f64| all.latency.quantile(q) as f64 / 1000.0;
+    let ms = |q: f64| all.latency().quantile(q) as f64 / 1000.0;
     let error_rate = if e.requests > 0 {
         e.errors as f64 / e.requests as f64
     } else {

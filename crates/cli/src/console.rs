@@ -9,7 +9,8 @@ fn ms(us: u64) -> String {
     loadgate_slo::format_value(us as f64, loadgate_slo::Unit::Duration)
 }
 
-/// The per-endpoint table. `open` adds service-time rows.
+/// The per-endpoint table: each endpoint's latency, and under it its other timings
+/// (see `loadgate_report::text::timing_rows`).
 pub(crate) fn endpoint_table(
     endpoints: &[EndpointSummary],
     all: &EndpointSummary,
@@ -21,7 +22,7 @@ pub(crate) fn endpoint_table(
         .map(|e| e.name.chars().count())
         .max()
         .unwrap_or(3)
-        .clamp(16, 40); // at least "  (service time)"
+        .clamp(24, 40); // at least "  first byte (service)"
     let _ = writeln!(
         out,
         "{:<width$}  {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -45,13 +46,14 @@ pub(crate) fn endpoint_table(
             truncate(&e.name, width),
             latency_cells(&e.latency_us)
         );
-        if open {
+        for (t, stats) in loadgate_report::text::timing_rows(e, open) {
             let _ = writeln!(
                 out,
-                "{:<width$}  {:>25} {}",
-                "  (service time)",
+                "{:<width$}  {:>8} {:>16} {}",
+                truncate(&format!("  {}", t.label()), width),
+                stats.count,
                 "",
-                latency_cells(&e.service_us)
+                latency_cells(stats)
             );
         }
         let classes: Vec<String> = e

@@ -21,8 +21,8 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use loadgate_engine::IntervalView;
-use loadgate_metrics::{EndpointShard, LatencyHistogram, Pauses, Shard};
-use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
+use loadgate_metrics::{EndpointShard, LatencyHistogram, Pauses, Shard, Timings};
+use loadgate_report::{EncodedPair, HistogramsFile, RunDir, SeriesRow};
 use loadgate_slo::judge::{judge, Input as Judged, Stop};
 use loadgate_slo::summary::{
     EndpointSummary, RunStart, RunSummary, SegmentInfo, SegmentRun, Verdict,
@@ -118,7 +118,7 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
         .measured
         .endpoints()
         .first()
-        .map_or(60_000_000, |e| e.latency.high());
+        .map_or(60_000_000, |e| e.latency().high());
 
     // Totals.
     let mut measured = Shard::new(names.len(), max_us);
@@ -540,43 +540,27 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
             ),
         ));
     }
-    let decode = |h: Result<LatencyHistogram, loadgate_metrics::DecodeError>| {
-        h.map_err(|e| bad(file::HISTOGRAMS, e.to_string()))
+    let decode = |pair: &EncodedPair| {
+        pair.decode()
+            .map_err(|e| bad(file::HISTOGRAMS, e.to_string()))
     };
     let mut endpoints = Vec::new();
     for (pair, e) in hist.measured.endpoints.iter().zip(&s.endpoints) {
-        endpoints.push(counted(
-            [
-                decode(pair.latency())?,
-                decode(pair.service())?,
-                decode(pair.send_lag(60_000_000))?,
-                decode(pair.connect(60_000_000))?,
-            ],
-            e,
-        )?);
+        endpoints.push(counted(decode(pair)?, e)?);
     }
     let measured = Shard::from_endpoints(endpoints);
     let max_us = measured
         .endpoints()
         .first()
-        .map_or(60_000_000, |e| e.latency.high());
+        .map_or(60_000_000, |e| e.latency().high());
     let mut warm = Vec::new();
     for pair in &hist.warmup.endpoints {
         let mut e = EndpointShard::new(max_us);
-        e.latency = decode(pair.latency())?;
-        e.service = decode(pair.service())?;
+        e.timings = decode(pair)?;
         warm.push(e);
     }
     let warmup_all = match &s.warmup {
-        Some(w) => Some(counted(
-            [
-                decode(hist.warmup.all.latency())?,
-                decode(hist.warmup.all.service())?,
-                decode(hist.warmup.all.send_lag(max_us))?,
-                decode(hist.warmup.all.connect(max_us))?,
-            ],
-            w,
-        )?),
+        Some(w) => Some(counted(decode(&hist.warmup.all)?, w)?),
         None => None,
     };
 
@@ -592,10 +576,9 @@ fn load_input(path: &Path) -> Result<Input, Failure> {
     })
 }
 
-/// An endpoint's histograms (latency, service time, send lag, connect time) with the
-/// counts its summary kept.
+/// An endpoint's histograms with the counts its summary kept.
 fn counted(
-    [latency, service, send_lag, connect]: [LatencyHistogram; 4],
+    timings: Timings<LatencyHistogram>,
     e: &EndpointSummary,
 ) -> Result<EndpointShard, Failure> {
     let mut statuses = BTreeMap::new();
@@ -608,10 +591,7 @@ fn counted(
         statuses.insert(code, *n);
     }
     Ok(EndpointShard {
-        latency,
-        service,
-        send_lag,
-        connect,
+        timings,
         connects: e.connects,
         due_successes: Default::default(),
         outcomes: e.outcomes,
@@ -661,7 +641,7 @@ fn intervals_of_until(
         if cut
             && !by_interval
                 .get(&row.t)
-                .is_some_and(|h| h.contains_key("all"))
+                .is_some_and(|h| h.contains_key(file::INTERVALS_ALL))
         {
             continue;
         }
@@ -674,8 +654,9 @@ fn intervals_of_until(
         let mut shard_endpoints = Vec::new();
         for (k, tag) in tags.iter().enumerate() {
             let mut e = EndpointShard::new(max_us);
-            e.latency = take(tag);
-            e.service = take(&format!("{tag}.service"));
+            for (t, h) in e.timings.iter_mut() {
+                *h = take(&file::interval_key(Some(tag), t));
+            }
             if let Some(r) = row.endpoints.get(k) {
                 e.outcomes = r.outcomes;
                 e.sent = r.sent;
@@ -808,7 +789,10 @@ fn read_hlog_until(bytes: &[u8], cut: bool) -> Result<(ByInterval, Option<u64>),
             LogEntry::Interval(h) => {
                 let hist = LatencyHistogram::from_base64(h.encoded_histogram(), 0)
                     .map_err(|e| e.to_string())?;
-                let tag = h.tag().map_or("all", |t| t.as_str()).to_string();
+                let tag = h
+                    .tag()
+                    .map_or(file::INTERVALS_ALL, |t| t.as_str())
+                    .to_string();
                 out.entry(h.start_timestamp().as_secs())
                     .or_default()
                     .insert(tag, hist);

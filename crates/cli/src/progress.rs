@@ -46,7 +46,7 @@ impl Progress {
         }
         let cumulative = v.cumulative.overall();
         let p95 = format_value(
-            cumulative.latency.quantile(0.95) as f64,
+            cumulative.latency().quantile(0.95) as f64,
             loadgate_slo::Unit::Duration,
         );
         let target = if open {

@@ -46,10 +46,7 @@ pub(crate) fn compare_runs(
     new: &RunDir,
     budgets: &[CompareBudget],
 ) -> Result<Comparison, Failure> {
-    let hists = |r: &RunDir| {
-        r.latency_histograms()
-            .map_err(|e| Failure::config(e.to_string()))
-    };
+    let hists = |r: &RunDir| r.histograms().map_err(|e| Failure::config(e.to_string()));
     Ok(compare(
         &baseline.summary,
         &hists(baseline)?,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal};
+use loadgate_metrics::Timing;
 use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template};
 use loadgate_slo::judge::{judge, Input, Stop};
 use loadgate_slo::summary::{
@@ -931,7 +932,7 @@ impl Hlog<'_, '_> {
         };
         let mut builder = IntervalLogWriterBuilder::new();
         builder
-            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `.service` for service time; untagged = all endpoints", env!("CARGO_PKG_VERSION")))
+            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `all` for all endpoints, with `.<timing>` (`.service`, `.ttfb`, `.ttfb_service`, `.send_lag`, `.connect`) for timings other than latency; untagged = all endpoints' latency", env!("CARGO_PKG_VERSION")))
             .with_start_time(at)
             .with_base_time(at)
             .with_max_value_divisor(1000.0);
@@ -988,17 +989,22 @@ impl Observer for FileObserver<'_, '_, '_> {
                 self.error.get_or_insert(format!("{e:?}"));
             }
         };
-        write(&all.latency, None);
-        write(&all.service, Some("all.service"));
-        // An endpoint with no answer this second has no line of its own (readers take a
-        // missing tag as empty): a scenario of many endpoints writes, and copies to full
-        // range, only what the second holds.
-        for (tag, e) in self.tags.iter().zip(v.data.endpoints()) {
-            if !e.latency.is_empty() {
-                write(&e.latency, Some(tag));
-            }
-            if !e.service.is_empty() {
-                write(&e.service, Some(&format!("{tag}.service")));
+        // Every second has its untagged entry (all endpoints' latency). A timing with no
+        // value this second has no line of its own (readers take a missing tag as
+        // empty): a scenario of many endpoints writes, and copies to full range, only
+        // what the second holds.
+        write(all.latency(), None);
+        let scopes = std::iter::once((None, &all)).chain(
+            self.tags
+                .iter()
+                .map(|t| Some(t.as_str()))
+                .zip(v.data.endpoints()),
+        );
+        for (scope, e) in scopes {
+            for (t, h) in e.timings.iter() {
+                if !h.is_empty() && (scope.is_some() || t != Timing::Latency) {
+                    write(h, Some(&file::interval_key(scope, t)));
+                }
             }
         }
         self.hlog_file.commit();

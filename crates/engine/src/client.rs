@@ -1172,6 +1172,7 @@ pub async fn execute(
         local,
         resent,
         connect_us: connect.map(micros),
+        ttfb_us: None,
     }
 }
 

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Mutex;
 
 use loadgate_engine::{run, IntervalView, Observer, RunData};
-use loadgate_metrics::Outcome;
+use loadgate_metrics::{Outcome, Timing};
 use loadgate_target::Profile;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -94,8 +94,8 @@ path = "/nope"
     // phase completed exactly what was due in it.
     assert_eq!(d.measured.overall().completed(), 150);
     // Latency is recorded for the successes only.
-    assert_eq!(all.successes(), all.latency.len());
-    assert_eq!(all.successes(), all.service.len());
+    assert_eq!(all.successes(), all.latency().len());
+    assert_eq!(all.successes(), all.timings[Timing::Service].len());
     let ep = |i: usize| {
         let mut e = d.measured.endpoints()[i].clone();
         e.merge_from(&d.warmup.endpoints()[i]);
@@ -127,7 +127,7 @@ stages = [{ duration = "2s", vus = 4 }]
 "#,
     );
     let d = check_run(profile, &scenario);
-    let p50 = d.measured.overall().latency.quantile(0.5);
+    let p50 = d.measured.overall().latency().quantile(0.5);
     assert!((50_000..=53_000).contains(&p50), "p50 = {p50} µs");
     let n = d.measured.overall().completed();
     assert!(
@@ -245,7 +245,7 @@ fn assert_freeze_measured(d: &RunData, lag: Option<[f64; 3]>, pooled: bool) {
     let lag = lag.expect("responses were held");
     let all = d.measured.overall();
     assert_eq!(all.completed(), all.successes(), "{:?}", all.outcomes);
-    let ms = |q: f64| all.latency.quantile(q) as f64 / 1000.0;
+    let ms = |q: f64| all.latency().quantile(q) as f64 / 1000.0;
     let mut report = String::new();
     let mut ok = true;
     for ((q, analytic), lag) in [(0.90, 500.0), (0.99, 950.0), (0.999, 995.0)]
@@ -263,7 +263,7 @@ fn assert_freeze_measured(d: &RunData, lag: Option<[f64; 3]>, pooled: bool) {
             if pooled { "up to " } else { "" }
         );
     }
-    let mean = all.latency.mean() / 1000.0;
+    let mean = all.latency().mean() / 1000.0;
     report += &format!("mean {mean:.1} ms (truth 100)");
     eprintln!("{report}");
     assert!(ok, "{report}");
@@ -319,11 +319,11 @@ fn connections_opened_into_a_stopped_world_show_their_wait_as_connect_time() {
     assert_eq!(all.completed(), 2000);
     assert!(all.connects > 128, "{} connections", all.connects);
     assert_eq!(all.connects, accepted);
-    assert_eq!(all.connect.len(), all.connects);
+    assert_eq!(all.timings[Timing::Connect].len(), all.connects);
     assert!(
-        all.connect.max() >= 900_000,
+        all.timings[Timing::Connect].max() >= 900_000,
         "a SYN retransmitted after about 1 s: connect max {} µs",
-        all.connect.max()
+        all.timings[Timing::Connect].max()
     );
 }
 

@@ -14,9 +14,11 @@ mod histogram;
 mod outcome;
 mod pauses;
 mod shard;
+mod timing;
 
 pub use by_second::BySecond;
 pub use histogram::{nearest_rank, DecodeError, LatencyHistogram, LatencyStats};
 pub use outcome::{Outcome, OutcomeCounts};
 pub use pauses::Pauses;
 pub use shard::{EndpointShard, Sample, Shard};
+pub use timing::{Timing, Timings};

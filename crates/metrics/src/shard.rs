@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{BySecond, LatencyHistogram, Outcome, OutcomeCounts};
+use crate::{BySecond, LatencyHistogram, Outcome, OutcomeCounts, Timing, Timings};
 
 /// One finished request, as the engine reports it.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +30,9 @@ pub struct Sample {
     /// How long opening a new connection for this request took (TCP, and TLS), µs;
     /// `None` when it reused one.
     pub connect_us: Option<u64>,
+    /// When the first byte of the response arrived, in µs from the same start as
+    /// `latency_us`; `None` when none did.
+    pub ttfb_us: Option<u64>,
 }
 
 impl Sample {
@@ -47,31 +50,23 @@ impl Sample {
             local: false,
             resent: false,
             connect_us: None,
+            ttfb_us: None,
         }
     }
 }
 
 /// Everything recorded for one endpoint.
 ///
-/// The latency and service-time histograms hold **successful** requests only (outcome
-/// [`Outcome::Success`]): the distribution of good answers. A failed request's time says
-/// how fast it failed, not how fast the target served; failures are counted per class
-/// in `outcomes`, and a latency budget counts them as slower than any threshold (see
-/// `loadgate-slo`).
+/// The timings of successful requests (latency, service time, time to first byte) hold
+/// **successful** requests only (outcome [`Outcome::Success`]): the distribution of good
+/// answers. A failed request's time says how fast it failed, not how fast the target
+/// served; failures are counted per class in `outcomes`, and a budget on such a timing
+/// counts them as slower than any threshold (see `loadgate-slo`). Send lag holds every
+/// send, connect time every new connection (see [`Timing`]).
 #[derive(Debug, Clone)]
 pub struct EndpointShard {
-    /// Latency of successful requests from the intended send time (open model) or the
-    /// send (closed model).
-    pub latency: LatencyHistogram,
-    /// Service time of successful requests, from the moment the generator started the
-    /// request (latency minus the send lag).
-    pub service: LatencyHistogram,
-    /// Open model: how long after its intended time each request was started (the
-    /// generator's own delay), every send.
-    pub send_lag: LatencyHistogram,
-    /// How long each new connection took to open (TCP connect, and the TLS handshake),
-    /// for the requests that opened one; a reused connection records nothing.
-    pub connect: LatencyHistogram,
+    /// One histogram per timing.
+    pub timings: Timings<LatencyHistogram>,
     /// Connections opened for this endpoint's requests.
     pub connects: u64,
     /// Successful requests by the second of the run they were due in (open model) or
@@ -107,10 +102,7 @@ impl EndpointShard {
     /// histogram takes memory at its first value (see [`LatencyHistogram`]).
     pub fn new(max_us: u64) -> Self {
         EndpointShard {
-            latency: LatencyHistogram::new(max_us),
-            service: LatencyHistogram::new(max_us),
-            send_lag: LatencyHistogram::new(max_us),
-            connect: LatencyHistogram::new(max_us),
+            timings: Timings::from_fn(|_| LatencyHistogram::new(max_us)),
             connects: 0,
             due_successes: BySecond::default(),
             outcomes: OutcomeCounts::default(),
@@ -127,10 +119,9 @@ impl EndpointShard {
 
     /// Adds everything in `other`.
     pub fn merge_from(&mut self, other: &EndpointShard) {
-        self.latency.add(&other.latency);
-        self.service.add(&other.service);
-        self.send_lag.add(&other.send_lag);
-        self.connect.add(&other.connect);
+        for (t, h) in self.timings.iter_mut() {
+            h.add(&other.timings[t]);
+        }
         self.connects += other.connects;
         self.due_successes.merge_from(&other.due_successes);
         self.outcomes.add(&other.outcomes);
@@ -147,10 +138,7 @@ impl EndpointShard {
     }
 
     fn reset(&mut self) {
-        self.latency.reset();
-        self.service.reset();
-        self.send_lag.reset();
-        self.connect.reset();
+        self.timings.iter_mut().for_each(|(_, h)| h.reset());
         self.connects = 0;
         self.due_successes.clear();
         self.outcomes = OutcomeCounts::default();
@@ -165,16 +153,22 @@ impl EndpointShard {
         self.resent = 0;
     }
 
-    /// Bytes this endpoint's data holds beyond its fixed size: the four histograms'
+    /// Bytes this endpoint's data holds beyond its fixed size: the timing histograms'
     /// counts, the due-second counts and the status-code map.
     pub fn allocated_bytes(&self) -> usize {
-        let histograms = [&self.latency, &self.service, &self.send_lag, &self.connect]
-            .iter()
-            .map(|h| h.allocated_bytes())
+        let histograms = self
+            .timings
+            .values()
+            .map(LatencyHistogram::allocated_bytes)
             .sum::<usize>();
         // An estimate: a key and a count per status code (a handful per endpoint).
         let statuses = self.statuses.len() * 2 * std::mem::size_of::<u64>();
         histograms + self.due_successes.allocated_bytes() + statuses
+    }
+
+    /// Latency of successful requests (see [`Timing::Latency`]).
+    pub fn latency(&self) -> &LatencyHistogram {
+        &self.timings[Timing::Latency]
     }
 
     /// Completed requests (every outcome class).
@@ -214,8 +208,15 @@ impl Shard {
     pub fn record(&mut self, s: &Sample) {
         let e = &mut self.endpoints[s.endpoint];
         if s.outcome == Outcome::Success {
-            e.latency.record(s.latency_us);
-            e.service.record(s.service_us);
+            let t = &mut e.timings;
+            t[Timing::Latency].record(s.latency_us);
+            t[Timing::Service].record(s.service_us);
+            if let Some(ttfb) = s.ttfb_us {
+                // The service variant leaves out the same send lag as service time.
+                let lag = s.latency_us.saturating_sub(s.service_us);
+                t[Timing::Ttfb].record(ttfb);
+                t[Timing::TtfbService].record(ttfb.saturating_sub(lag));
+            }
         }
         e.outcomes.incr(s.outcome);
         if let Some(code) = s.status {
@@ -226,7 +227,7 @@ impl Shard {
         e.resent += s.resent as u64;
         if let Some(us) = s.connect_us {
             e.connects += 1;
-            e.connect.record(us);
+            e.timings[Timing::Connect].record(us);
         }
     }
 
@@ -238,7 +239,7 @@ impl Shard {
         e.sent += 1;
         e.late += late as u64;
         if let Some(lag) = lag_us {
-            e.send_lag.record(lag);
+            e.timings[Timing::SendLag].record(lag);
         }
     }
 
@@ -315,7 +316,7 @@ impl Shard {
         let mut all = EndpointShard::new(
             self.endpoints
                 .first()
-                .map_or(1_000_000, |e| e.latency.high()),
+                .map_or(1_000_000, |e| e.latency().high()),
         );
         for e in &self.endpoints {
             all.merge_from(e);
@@ -363,6 +364,7 @@ mod tests {
             local: false,
             resent: false,
             connect_us: None,
+            ttfb_us: Some(us / 4),
         }
     }
 
@@ -384,7 +386,7 @@ mod tests {
         merged.merge_from(&w1);
         merged.merge_from(&w2);
         for (a, b) in merged.endpoints().iter().zip(one.endpoints()) {
-            assert_eq!(a.latency, b.latency);
+            assert_eq!(a.timings, b.timings);
             assert_eq!(a.outcomes, b.outcomes);
             assert_eq!(a.statuses, b.statuses);
         }
@@ -400,7 +402,7 @@ mod tests {
     #[test]
     fn a_shard_costs_what_its_endpoints_recorded() {
         let fixed = std::mem::size_of::<EndpointShard>();
-        assert!(fixed <= 320, "fixed part per endpoint: {fixed} bytes");
+        assert!(fixed <= 400, "fixed part per endpoint: {fixed} bytes");
         let mut interval = Shard::new(1000, 60_000_000);
         assert_eq!(
             interval.allocated_bytes(),
@@ -416,10 +418,10 @@ mod tests {
             interval.record(&s);
             interval.record_send(endpoint, Some(40), false);
         }
-        // Three busy endpoints, four histograms each of values under 2 ms: 16 KiB each.
+        // Three busy endpoints, six histograms each of values under 2 ms: 16 KiB each.
         let busy = interval.allocated_bytes() - 1000 * fixed;
         assert!(
-            busy <= 3 * 4 * 17 * 1024,
+            busy <= 3 * 6 * 17 * 1024,
             "{busy} bytes for 3 busy endpoints"
         );
 
@@ -433,10 +435,11 @@ mod tests {
         }
         totals.merge_from(&all);
         let per_endpoint = totals.allocated_bytes() / 1000;
-        // Latency and service time to 100 ms (64 KiB each), send lag (16 KiB): a quarter
-        // of the 557 KB every endpoint cost before, however idle.
+        // Latency and service time to 100 ms (64 KiB each), time to first byte and its
+        // service variant to 25 ms (48 KiB each), send lag (16 KiB): under half of the
+        // 557 KB every endpoint cost before, however idle.
         assert!(
-            per_endpoint <= 145 * 1024,
+            per_endpoint <= 245 * 1024,
             "{per_endpoint} bytes per busy endpoint"
         );
 
@@ -446,7 +449,7 @@ mod tests {
         interval.reset();
         let kept = interval.allocated_bytes() - 1000 * fixed;
         assert!(
-            kept <= 2 * 17 * 1024,
+            kept <= 4 * 17 * 1024,
             "{kept} bytes kept for endpoint 7 alone"
         );
         assert_eq!(interval.overall().completed(), 0);

@@ -29,7 +29,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use loadgate_metrics::{LatencyHistogram, LatencyStats, Outcome};
+use loadgate_metrics::{LatencyHistogram, LatencyStats, Outcome, Timing};
 use loadgate_slo::{Budget, Metric, Unit};
 
 use crate::rundir::{Percentiles, RunDir, SeriesRow};
@@ -650,10 +650,9 @@ fn stat_key(b: &Budget) -> Option<String> {
         Metric::Max => "max".into(),
         _ => return None,
     };
-    Some(if b.service {
-        format!("service {stat}")
-    } else {
-        stat
+    Some(match b.timing {
+        Timing::Latency => stat,
+        t => format!("{} {stat}", t.name()),
     })
 }
 
@@ -923,14 +922,10 @@ pub(crate) fn latency_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart
     let from = sm.warmup_s;
     let to = sm.warmup_s + sm.measured_s;
     for (b, _) in budgets.global() {
-        let Some(k) = stat_key(b).filter(|k| k == "mean" || k == "service mean") else {
+        let Some(k) = stat_key(b).filter(|_| b.metric == Metric::Mean) else {
             continue;
         };
-        let stats = if b.service {
-            &sm.overall.service_us
-        } else {
-            &sm.overall.latency_us
-        };
+        let stats = sm.overall.timing(b.timing);
         if stats.count == 0 || c.lines.iter().any(|l| l.key == k) || to <= from {
             continue;
         }
@@ -1184,7 +1179,7 @@ pub(crate) fn spectrum_plan(run: &RunDir) -> Option<LineChart> {
     c.x_range = 0.0..x_end;
     let all = c.lines[0].key.clone();
     for (b, broken) in Budgets::of(run).global() {
-        if !b.service && matches!(b.metric, Metric::Percentile(_) | Metric::Max) {
+        if b.timing == Timing::Latency && matches!(b.metric, Metric::Percentile(_) | Metric::Max) {
             c.rules.push(rule("global", b, Some(all.clone()), broken));
         }
     }

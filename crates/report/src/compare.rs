@@ -84,12 +84,13 @@ pub fn compare_md(c: &Comparison) -> String {
         );
     }
     if !c.distributions.is_empty() {
-        o.push_str("\n| endpoint | KS distance | critical (α=0.01) | distributions |\n|---|---:|---:|---|\n");
+        o.push_str("\n| endpoint | timing | KS distance | critical (α=0.01) | distributions |\n|---|---|---:|---:|---|\n");
         for d in &c.distributions {
             let _ = writeln!(
                 o,
-                "| {} | {:.4} | {:.4} | {} |",
+                "| {} | {} | {:.4} | {:.4} | {} |",
                 md(&d.scope),
+                md(&d.timing),
                 d.ks_distance,
                 d.critical,
                 if d.differ {
@@ -153,13 +154,14 @@ pub fn compare_section(c: &Comparison) -> String {
     for d in &c.distributions {
         let _ = writeln!(
             o,
-            "<p class=\"classes\">{}: Kolmogorov–Smirnov distance {:.4} (critical {:.4} at α = 0.01, n = {} vs {}): {}.</p>",
+            "<p class=\"classes\">{} ({}): Kolmogorov–Smirnov distance {:.4} (critical {:.4} at α = 0.01, n = {} vs {}): {}.</p>",
             html(&d.scope),
+            html(&d.timing),
             d.ks_distance,
             d.critical,
             d.n_baseline,
             d.n_new,
-            if d.differ { "the latency distributions differ" } else { "the latency distributions are the same within noise" }
+            if d.differ { "the distributions differ" } else { "the distributions are the same within noise" }
         );
     }
     for (label, list) in [

@@ -13,6 +13,21 @@ pub const SERIES: &str = "timeseries.jsonl";
 /// Each second's histograms in HdrHistogram's interval-log format, appended as the run
 /// goes; merge and the recovery of a killed run read it.
 pub const INTERVALS: &str = "intervals.hlog";
+/// The key an interval-log entry of `scope`'s timing `t` is filed under, as its reader
+/// sees it: `all` for all endpoints' latency (untagged in the log), `all.<timing>` for
+/// their other timings; an endpoint's log tag (`loadgate_scenario::log_tag`) for its
+/// latency, `<tag>.<timing>` for the others (`analyze.ttfb`).
+pub fn interval_key(endpoint_tag: Option<&str>, t: loadgate_metrics::Timing) -> String {
+    match (endpoint_tag, t) {
+        (None, loadgate_metrics::Timing::Latency) => INTERVALS_ALL.to_string(),
+        (Some(tag), loadgate_metrics::Timing::Latency) => tag.to_string(),
+        (scope, t) => format!("{}.{}", scope.unwrap_or(INTERVALS_ALL), t.name()),
+    }
+}
+
+/// The key of the untagged interval-log entries: all endpoints' latency.
+pub const INTERVALS_ALL: &str = "all";
+
 /// A capacity search's result.
 pub const CAPACITY: &str = "capacity.json";
 /// A comparison with a baseline.

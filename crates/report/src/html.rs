@@ -299,11 +299,13 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
         e.error_rate * 100.0,
         cells(l)
     );
-    if open {
+    for (t, stats) in crate::text::timing_rows(e, open) {
         let _ = writeln!(
             o,
-            "<tr class=\"service\"><td>service time</td><td></td><td></td><td></td>{}</tr>",
-            cells(&e.service_us)
+            "<tr class=\"service\"><td>{}</td><td>{}</td><td></td><td></td>{}</tr>",
+            t.label(),
+            stats.count,
+            cells(stats)
         );
     }
     let classes: Vec<String> = e

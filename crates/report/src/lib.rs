@@ -22,7 +22,7 @@ pub use file::BASELINE_PREFIX;
 pub use html::report_html;
 pub use junit::junit_xml;
 pub use markdown::summary_md;
-pub use rundir::{HistogramsFile, ReadError, RunDir, SeriesRow};
+pub use rundir::{EncodedPair, HistogramsFile, ReadError, RunDir, SeriesRow};
 
 /// One rendered file.
 #[derive(Debug, Clone)]

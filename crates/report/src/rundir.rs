@@ -1,73 +1,78 @@
 //! The run directory's files as types: written by `loadgate run`, read back by
 //! `loadgate report`, `compare` and `merge`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use loadgate_metrics::{
-    BySecond, DecodeError, EndpointShard, LatencyHistogram, OutcomeCounts, Pauses, Shard,
+    BySecond, DecodeError, EndpointShard, LatencyHistogram, OutcomeCounts, Pauses, Shard, Timing,
+    Timings,
 };
 use loadgate_slo::summary::RunSummary;
 use serde::{Deserialize, Serialize};
 
 use crate::file;
 
-/// One histogram pair, encoded.
+/// One endpoint's (or all endpoints') histograms, encoded: one per timing (see
+/// [`Timing`]), each HdrHistogram V2-deflate base64 under the timing's name (`latency`,
+/// `service`, `ttfb`, `send_lag`, `connect`, ...). Runs before schema 3 have fewer; a
+/// timing a run did not keep reads as an empty histogram.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncodedPair {
     /// Endpoint name, or `all`.
     pub name: String,
-    /// Latency histogram (corrected in the open model), HdrHistogram V2-deflate base64.
-    pub latency: String,
-    /// Service-time histogram, same encoding.
-    pub service: String,
-    /// Open model: send-lag histogram, same encoding (empty in runs before schema 2).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub send_lag: String,
-    /// Connect-time histogram, same encoding (empty in runs before schema 2).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub connect: String,
     /// Latencies recorded at the histogram's bound.
     pub saturated: u64,
+    /// Each timing's histogram by timing name; empty ones are left out.
+    #[serde(flatten)]
+    pub timings: BTreeMap<String, String>,
 }
+
+/// The bound of an empty histogram whose run left no other to take it from (60 s).
+const DEFAULT_MAX_US: u64 = 60_000_000;
 
 impl EncodedPair {
     fn of(name: &str, e: &EndpointShard) -> EncodedPair {
         EncodedPair {
             name: name.to_string(),
-            latency: e.latency.to_base64(),
-            service: e.service.to_base64(),
-            send_lag: e.send_lag.to_base64(),
-            connect: e.connect.to_base64(),
-            saturated: e.latency.saturated(),
+            saturated: e.latency().saturated(),
+            timings: e
+                .timings
+                .iter()
+                .filter(|(t, h)| *t == Timing::Latency || !h.is_empty())
+                .map(|(t, h)| (t.name().to_string(), h.to_base64()))
+                .collect(),
         }
     }
 
-    /// The send-lag histogram; empty (bounded at `max_us`) for runs that kept none.
-    pub fn send_lag(&self, max_us: u64) -> Result<LatencyHistogram, DecodeError> {
-        decode_or_empty(&self.send_lag, max_us)
+    /// The histogram of timing `t`; empty (bounded at `max_us`) when the run kept none.
+    pub fn timing(&self, t: Timing, max_us: u64) -> Result<LatencyHistogram, DecodeError> {
+        let saturated = if t == Timing::Latency {
+            self.saturated
+        } else {
+            0
+        };
+        match self.timings.get(t.name()).filter(|text| !text.is_empty()) {
+            Some(text) => LatencyHistogram::from_base64(text, saturated),
+            None => Ok(LatencyHistogram::new(max_us)),
+        }
     }
 
-    /// The connect-time histogram; empty (bounded at `max_us`) for runs that kept none.
-    pub fn connect(&self, max_us: u64) -> Result<LatencyHistogram, DecodeError> {
-        decode_or_empty(&self.connect, max_us)
+    /// Every timing's histogram; those the run did not keep empty, bounded as its
+    /// latency histogram is.
+    pub fn decode(&self) -> Result<Timings<LatencyHistogram>, DecodeError> {
+        let max_us = self.latency()?.high();
+        let mut out = Timings::from_fn(|_| LatencyHistogram::new(max_us));
+        for (t, h) in out.iter_mut() {
+            *h = self.timing(t, max_us)?;
+        }
+        Ok(out)
     }
 
-    /// The latency histogram.
+    /// The latency histogram (every run keeps one; a missing one reads as empty).
     pub fn latency(&self) -> Result<LatencyHistogram, DecodeError> {
-        LatencyHistogram::from_base64(&self.latency, self.saturated)
+        self.timing(Timing::Latency, DEFAULT_MAX_US)
     }
-
-    /// The service-time histogram.
-    pub fn service(&self) -> Result<LatencyHistogram, DecodeError> {
-        LatencyHistogram::from_base64(&self.service, 0)
-    }
-}
-
-fn decode_or_empty(text: &str, max_us: u64) -> Result<LatencyHistogram, DecodeError> {
-    if text.is_empty() {
-        return Ok(LatencyHistogram::new(max_us));
-    }
-    LatencyHistogram::from_base64(text, 0)
 }
 
 /// Histograms of one phase (measured or warm-up).
@@ -96,7 +101,8 @@ impl Phase {
 /// `histograms.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistogramsFile {
-    /// Layout version (2: histograms of successful requests, with send lag).
+    /// Layout version (2: histograms of successful requests, with send lag; 3: every
+    /// timing, time to first byte among them).
     pub schema_version: u32,
     /// `us`.
     pub unit: String,
@@ -112,7 +118,7 @@ impl HistogramsFile {
     /// Encodes a run's shards.
     pub fn new(names: &[String], measured: &Shard, warmup: &Shard) -> HistogramsFile {
         HistogramsFile {
-            schema_version: 2,
+            schema_version: 3,
             unit: "us".into(),
             encoding: "hdr-v2-deflate-base64".into(),
             measured: Phase::of(names, measured),
@@ -234,8 +240,8 @@ impl SeriesRow {
             late: all.late,
             dropped: all.dropped,
             outcomes: all.outcomes,
-            latency_us: Percentiles::of(&all.latency),
-            service_us: Percentiles::of(&all.service),
+            latency_us: Percentiles::of(all.latency()),
+            service_us: Percentiles::of(&all.timings[Timing::Service]),
             endpoints: names
                 .iter()
                 .zip(shard.endpoints())
@@ -245,9 +251,9 @@ impl SeriesRow {
                     completed: e.completed(),
                     errors: e.outcomes.errors(),
                     outcomes: e.outcomes,
-                    p50_us: e.latency.quantile(0.5),
-                    p95_us: e.latency.quantile(0.95),
-                    p99_us: e.latency.quantile(0.99),
+                    p50_us: e.latency().quantile(0.5),
+                    p95_us: e.latency().quantile(0.95),
+                    p99_us: e.latency().quantile(0.99),
                     due_successes: e.due_successes.clone(),
                 })
                 .collect(),
@@ -312,20 +318,17 @@ fn json<T: for<'de> Deserialize<'de>>(
 }
 
 impl RunDir {
-    /// Measured-phase latency histograms by endpoint name, plus `all`.
-    pub fn latency_histograms(
-        &self,
-    ) -> Result<std::collections::BTreeMap<String, LatencyHistogram>, ReadError> {
-        let mut out = std::collections::BTreeMap::new();
+    /// Measured-phase histograms of every timing by endpoint name, plus `all`.
+    pub fn histograms(&self) -> Result<BTreeMap<String, Timings<LatencyHistogram>>, ReadError> {
+        let mut out = BTreeMap::new();
         if let Some(h) = &self.histograms {
             let bad = |e: DecodeError| ReadError::Format {
                 path: self.dir.join(file::HISTOGRAMS),
                 line: 1,
                 message: e.to_string(),
             };
-            out.insert("all".to_string(), h.measured.all.latency().map_err(bad)?);
-            for p in &h.measured.endpoints {
-                out.insert(p.name.clone(), p.latency().map_err(bad)?);
+            for p in std::iter::once(&h.measured.all).chain(&h.measured.endpoints) {
+                out.insert(p.name.clone(), p.decode().map_err(bad)?);
             }
         }
         Ok(out)

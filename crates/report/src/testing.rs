@@ -73,6 +73,7 @@ pub fn synthetic_with(
                 local: false,
                 resent: false,
                 connect_us: None,
+                ttfb_us: Some(latency_us / 2),
             });
         }
         if t >= warmup {

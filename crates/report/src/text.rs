@@ -103,6 +103,24 @@ pub fn window(w: &loadgate_slo::window::WindowSummary) -> String {
     }
 }
 
+/// The timings an endpoint table lists under an endpoint's latency row, each with its
+/// figures: every timing that holds a value, except latency itself (the row) and, in
+/// the closed model, the service variants (equal to what they vary: there is no
+/// schedule to lag behind).
+pub fn timing_rows(
+    e: &loadgate_slo::summary::EndpointSummary,
+    open: bool,
+) -> impl Iterator<Item = (loadgate_metrics::Timing, &loadgate_metrics::LatencyStats)> {
+    use loadgate_metrics::Timing;
+    Timing::ALL.into_iter().filter_map(move |t| {
+        let stats = e.timing(t);
+        let shown = t != Timing::Latency
+            && stats.count > 0
+            && (open || !matches!(t, Timing::Service | Timing::TtfbService | Timing::SendLag));
+        shown.then_some((t, stats))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -435,3 +435,87 @@ fn a_capacity_step_without_answers_has_no_latency_in_the_table() {
     assert!(!row.contains("<td>0.00</td>"), "{row}");
     assert_eq!(row.matches("<td>—</td>").count(), 3, "{row}");
 }
+
+/// Issue 20: a run directory written before the timing axis (schema 2: no `ttfb_us` in
+/// summary.json, histograms.json with latency, service, send lag and connect only) still
+/// opens, renders and compares; the timings it lacks read as empty, never as zero
+/// figures of a timing it measured.
+#[test]
+fn a_schema_2_run_directory_opens_renders_and_compares() {
+    use loadgate_metrics::Timing;
+    let run = fixture(&["analyze"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut summary = serde_json::to_value(&run.summary).unwrap();
+    summary["schema_version"] = 2.into();
+    let strip = |scope: &mut serde_json::Value| {
+        let scope = scope.as_object_mut().unwrap();
+        assert!(scope.remove("ttfb_us").is_some() && scope.remove("ttfb_service_us").is_some());
+    };
+    strip(&mut summary["overall"]);
+    summary["endpoints"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .for_each(strip);
+    let mut hist = serde_json::to_value(run.histograms.as_ref().unwrap()).unwrap();
+    hist["schema_version"] = 2.into();
+    for phase in ["measured", "warmup"] {
+        let strip = |pair: &mut serde_json::Value| {
+            let pair = pair.as_object_mut().unwrap();
+            pair.remove("ttfb");
+            pair.remove("ttfb_service");
+            assert!(pair.contains_key("latency"));
+        };
+        strip(&mut hist[phase]["all"]);
+        hist[phase]["endpoints"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(strip);
+    }
+    let write = |name: &str, v: &serde_json::Value| {
+        std::fs::write(dir.path().join(name), serde_json::to_string(v).unwrap()).unwrap();
+    };
+    write(loadgate_report::file::SUMMARY, &summary);
+    write(loadgate_report::file::HISTOGRAMS, &hist);
+
+    let old = RunDir::load(dir.path()).expect("a schema-2 run directory opens");
+    assert_eq!(old.summary.overall.ttfb_us.count, 0);
+    assert_eq!(
+        old.summary.overall.latency_us,
+        run.summary.overall.latency_us
+    );
+    let hists = old.histograms().unwrap();
+    assert!(hists["analyze"][Timing::Ttfb].is_empty());
+    assert_eq!(
+        hists["analyze"][Timing::Latency].len(),
+        run.histograms().unwrap()["analyze"][Timing::Latency].len()
+    );
+    let page = artifact(&old, "report.html");
+    assert!(
+        !page.contains("first byte"),
+        "no row for a timing the run did not keep"
+    );
+    assert!(artifact(&run, "report.html").contains("first byte"));
+
+    // Compared with a new run on time to first byte: no row (the old run has none),
+    // and latency compares as before.
+    let budgets: Vec<_> = ["p95:+10%", "ttfb_p95:+10%"]
+        .iter()
+        .map(|b| loadgate_slo::compare::parse_budget(b).unwrap())
+        .collect();
+    let c = loadgate_slo::compare::compare(
+        &old.summary,
+        &hists,
+        &run.summary,
+        &run.histograms().unwrap(),
+        &budgets,
+    );
+    assert!(c.incomparable.is_empty(), "{:?}", c.incomparable);
+    assert!(c.rows.iter().any(|r| r.budget == "p95:+10%"));
+    assert!(
+        !c.rows.iter().any(|r| r.budget == "ttfb_p95:+10%"),
+        "{:?}",
+        c.rows
+    );
+}

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use loadgate_metrics::LatencyHistogram;
+use loadgate_metrics::{LatencyHistogram, Timing, Timings};
 use serde::{Deserialize, Serialize};
 
 use crate::summary::{EndpointSummary, RunSummary};
@@ -55,10 +55,12 @@ pub enum Allowance {
 }
 
 /// One regression budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompareBudget {
     /// As written.
     pub text: String,
+    /// Which timing a latency metric watches (`ttfb_p95:+10%`); latency otherwise.
+    pub timing: Timing,
     /// What it watches.
     pub metric: CompareMetric,
     /// How much worse it may get.
@@ -67,15 +69,17 @@ pub struct CompareBudget {
 
 /// Parses `p95:+10%`, `p95:+50ms`, `throughput:-5%`, `error_rate:+0.5pp`.
 pub fn parse_budget(text: &str) -> Result<CompareBudget, String> {
-    let hint = "write METRIC:+N% or METRIC:+Nms for latency (p50, p95, p99, p99.9, mean, max), throughput:-N%, error_rate:+Npp";
+    let hint = "write METRIC:+N% or METRIC:+Nms for latency (p50, p95, p99, p99.9, mean, max; another timing prefixes its name: ttfb_p95, service_p99, connect_p99), throughput:-N%, error_rate:+Npp";
     let (m, a) = text
         .split_once(':')
         .ok_or_else(|| format!("`{text}` has no `:`; {hint}"))?;
-    let metric = match m.trim() {
+    let (timing, stat) = crate::expr::split_timing(m.trim());
+    let plain = stat == m.trim();
+    let metric = match stat {
         "mean" | "avg" => CompareMetric::Mean,
         "max" => CompareMetric::Max,
-        "throughput" | "rps" => CompareMetric::Throughput,
-        "error_rate" => CompareMetric::ErrorRate,
+        "throughput" | "rps" if plain => CompareMetric::Throughput,
+        "error_rate" if plain => CompareMetric::ErrorRate,
         p => CompareMetric::Percentile(
             p.strip_prefix('p')
                 .and_then(|n| n.parse::<f64>().ok())
@@ -129,6 +133,7 @@ pub fn parse_budget(text: &str) -> Result<CompareBudget, String> {
     };
     Ok(CompareBudget {
         text: text.trim().to_string(),
+        timing,
         metric,
         allowance,
     })
@@ -167,11 +172,14 @@ pub struct CompareRow {
     pub movement: Movement,
 }
 
-/// The two-sample KS test on one endpoint's latency.
+/// The two-sample KS test on one endpoint's latency (or another timing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistributionTest {
     /// Endpoint name or `all`.
     pub scope: String,
+    /// The timing compared (`latency`, `ttfb`, ...).
+    #[serde(default = "latency_name")]
+    pub timing: String,
     /// Largest gap between the two empirical CDFs.
     pub ks_distance: f64,
     /// Critical value at α = 0.01.
@@ -210,6 +218,10 @@ pub struct Comparison {
     pub regression: bool,
 }
 
+fn latency_name() -> String {
+    Timing::Latency.name().to_string()
+}
+
 /// How far apart two runs' peak loads may be and still be compared: 10%.
 pub const LOAD_TOLERANCE: f64 = 0.10;
 
@@ -234,7 +246,10 @@ pub fn incomparable(base: &RunSummary, new: &RunSummary) -> Vec<String> {
             ));
         }
     }
-    if base.schema_version != new.schema_version {
+    // Layout 2 changed what latency covers; layout 3 only added timings (a timing one
+    // side lacks has no row).
+    let measures = |v: u32| v.min(2);
+    if measures(base.schema_version) != measures(new.schema_version) {
         why.push(format!(
             "they were written by loadgate versions that measure differently (summary layouts {} and {}; since layout 2, latency figures cover successful requests only): run the baseline again with this version",
             base.schema_version, new.schema_version
@@ -357,8 +372,8 @@ pub fn ks_distance(a: &LatencyHistogram, b: &LatencyHistogram) -> f64 {
 /// The metric from a run's summary figures. A percentile the summary does not list (it
 /// lists p50, p90, p95, p99 and p99.9) needs the histogram: NaN without it, never a
 /// neighbouring percentile.
-fn value(e: &EndpointSummary, m: CompareMetric) -> f64 {
-    let l = &e.latency_us;
+fn value(e: &EndpointSummary, t: Timing, m: CompareMetric) -> f64 {
+    let l = e.timing(t);
     match m {
         CompareMetric::Percentile(50.0) => l.p50 as f64,
         CompareMetric::Percentile(90.0) => l.p90 as f64,
@@ -373,21 +388,30 @@ fn value(e: &EndpointSummary, m: CompareMetric) -> f64 {
     }
 }
 
-fn value_from_hist(h: Option<&LatencyHistogram>, e: &EndpointSummary, m: CompareMetric) -> f64 {
+fn value_from_hist(
+    h: Option<&LatencyHistogram>,
+    e: &EndpointSummary,
+    t: Timing,
+    m: CompareMetric,
+) -> f64 {
     match (h, m) {
         (Some(h), CompareMetric::Percentile(p)) if !h.is_empty() => h.quantile(p / 100.0) as f64,
-        _ => value(e, m),
+        _ => value(e, t, m),
     }
 }
 
-/// Compares `new` with `base`. `*_hists` map endpoint names (and `all`) to latency
-/// histograms; without them latency rows cannot be tested for noise and count as
-/// differing.
+/// Each endpoint's (and `all`'s) histogram of every timing, as a run directory keeps
+/// them.
+pub type Histograms = BTreeMap<String, Timings<LatencyHistogram>>;
+
+/// Compares `new` with `base`. `*_hists` map endpoint names (and `all`) to their
+/// timings' histograms; without them timing rows cannot be tested for noise and count
+/// as differing.
 pub fn compare(
     base: &RunSummary,
-    base_hists: &BTreeMap<String, LatencyHistogram>,
+    base_hists: &Histograms,
     new: &RunSummary,
-    new_hists: &BTreeMap<String, LatencyHistogram>,
+    new_hists: &Histograms,
     budgets: &[CompareBudget],
 ) -> Comparison {
     let names = |s: &RunSummary| {
@@ -418,37 +442,49 @@ pub fn compare(
         } else {
             scope.as_str()
         };
-        let (bh, nh) = (base_hists.get(key), new_hists.get(key));
-        let differ = match (bh, nh) {
-            (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => {
-                let d = ks_distance(x, y);
-                let (n1, n2) = (x.len() as f64, y.len() as f64);
-                let critical = KS_C_ALPHA * ((n1 + n2) / (n1 * n2)).sqrt();
-                distributions.push(DistributionTest {
-                    scope: scope.clone(),
-                    ks_distance: d,
-                    critical,
-                    n_baseline: x.len(),
-                    n_new: y.len(),
-                    differ: d > critical,
-                });
-                d > critical
+        // One distribution test per timing the budgets watch, in timing order.
+        let mut differ: Timings<bool> = Timings::from_fn(|_| true);
+        for t in Timing::ALL {
+            if !budgets.iter().any(|b| is_timing(b) && b.timing == t) {
+                continue;
             }
-            _ => true,
-        };
-        for budget in budgets {
-            let latency = !matches!(
-                budget.metric,
-                CompareMetric::Throughput | CompareMetric::ErrorRate
+            let pair = (
+                base_hists.get(key).map(|h| &h[t]),
+                new_hists.get(key).map(|h| &h[t]),
             );
+            if let (Some(x), Some(y)) = pair {
+                if !x.is_empty() && !y.is_empty() {
+                    let d = ks_distance(x, y);
+                    let (n1, n2) = (x.len() as f64, y.len() as f64);
+                    let critical = KS_C_ALPHA * ((n1 + n2) / (n1 * n2)).sqrt();
+                    distributions.push(DistributionTest {
+                        scope: scope.clone(),
+                        timing: t.name().to_string(),
+                        ks_distance: d,
+                        critical,
+                        n_baseline: x.len(),
+                        n_new: y.len(),
+                        differ: d > critical,
+                    });
+                    differ[t] = d > critical;
+                }
+            }
+        }
+        for budget in budgets {
+            let latency = is_timing(budget);
+            let (bh, nh) = (
+                base_hists.get(key).map(|h| &h[budget.timing]),
+                new_hists.get(key).map(|h| &h[budget.timing]),
+            );
+            let differ = differ[budget.timing];
             // A scope with no successful request on one side has no latency: no row
             // rather than a 0 µs one (its error rate row shows what happened).
             let empty = |h: Option<&LatencyHistogram>| h.is_none_or(|h| h.is_empty());
             if latency && (empty(bh) || empty(nh)) {
                 continue;
             }
-            let bv = value_from_hist(bh, b, budget.metric);
-            let nv = value_from_hist(nh, n, budget.metric);
+            let bv = value_from_hist(bh, b, budget.timing, budget.metric);
+            let nv = value_from_hist(nh, n, budget.timing, budget.metric);
             let allowed = match budget.allowance {
                 Allowance::Relative(r) => bv * r,
                 Allowance::Micros(u) => u,
@@ -495,6 +531,14 @@ pub fn compare(
         only_in_new,
         regression,
     }
+}
+
+/// Whether `b` watches a timing (a percentile, mean or max), not a rate or a share.
+fn is_timing(b: &CompareBudget) -> bool {
+    !matches!(
+        b.metric,
+        CompareMetric::Throughput | CompareMetric::ErrorRate
+    )
 }
 
 #[cfg(test)]
@@ -556,7 +600,7 @@ mod tests {
         assert!((d - 0.1).abs() < 0.01, "{d}");
     }
 
-    fn run(values: &[u64]) -> (RunSummary, BTreeMap<String, LatencyHistogram>) {
+    fn run(values: &[u64]) -> (RunSummary, Histograms) {
         use loadgate_metrics::{Outcome, Sample, Shard};
         let mut shard = Shard::new(1, 60_000_000);
         for &v in values {
@@ -604,8 +648,8 @@ mod tests {
             merged_from: Vec::new(),
         };
         let hists = [
-            ("all".to_string(), e.latency.clone()),
-            ("root".to_string(), e.latency.clone()),
+            ("all".to_string(), e.timings.clone()),
+            ("root".to_string(), e.timings.clone()),
         ]
         .into_iter()
         .collect();
@@ -705,9 +749,14 @@ mod tests {
         let (ns, nh) = run(&values);
         bs.overall.errors = bs.overall.requests;
         bs.overall.error_rate = 1.0;
-        let empty: BTreeMap<String, LatencyHistogram> = nh
+        let empty: Histograms = nh
             .keys()
-            .map(|k| (k.clone(), LatencyHistogram::new(60_000_000)))
+            .map(|k| {
+                (
+                    k.clone(),
+                    Timings::from_fn(|_| LatencyHistogram::new(60_000_000)),
+                )
+            })
             .collect();
         let c = compare(&bs, &empty, &ns, &nh, &budgets);
         assert!(!c.regression);
@@ -730,9 +779,9 @@ mod tests {
         let (bs, _) = run(&[1_000, 2_000]);
         let e = &bs.overall;
         assert_eq!(
-            value(e, CompareMetric::Percentile(95.0)),
+            value(e, Timing::Latency, CompareMetric::Percentile(95.0)),
             e.latency_us.p95 as f64
         );
-        assert!(value(e, CompareMetric::Percentile(97.0)).is_nan());
+        assert!(value(e, Timing::Latency, CompareMetric::Percentile(97.0)).is_nan());
     }
 }

@@ -17,6 +17,7 @@
 //! every window of that length in the measured phase, sliding by one second, not just
 //! over the whole run: an outage that a whole-run figure averages away breaks it.
 
+use loadgate_metrics::Timing;
 use serde::{Deserialize, Serialize};
 
 /// What a budget measures.
@@ -75,14 +76,15 @@ pub enum Unit {
 }
 
 /// One parsed budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Budget {
     /// The expression as written (trimmed).
     pub text: String,
     /// What is measured.
     pub metric: Metric,
-    /// Whether a latency metric uses service time instead of (corrected) latency.
-    pub service: bool,
+    /// Which timing a duration metric (percentile, mean, min, max) measures: the
+    /// `<timing>_` prefix (`ttfb_p95`), latency without one. Latency for the others.
+    pub timing: Timing,
     /// The comparison.
     pub op: Op,
     /// The threshold in the base unit of [`Budget::unit`].
@@ -91,7 +93,6 @@ pub struct Budget {
     pub unit: Unit,
     /// `over N`: the budget must hold in every window of this many seconds (sliding by
     /// one second) instead of over the whole measured phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_s: Option<u64>,
 }
 
@@ -113,14 +114,20 @@ impl Budget {
             Op::Gt | Op::Ge => "lower",
         };
         let window = self.window_s.map(|w| format!("@{w}s")).unwrap_or_default();
-        format!(
-            "{}{m}:{dir}{window}",
-            if self.service { "service_" } else { "" }
-        )
+        format!("{}{m}:{dir}{window}", self.timing_prefix())
     }
 
-    /// Whether this budget measures latency or service time (a percentile, mean, min
-    /// or max), as opposed to a rate or a share.
+    /// `ttfb_` for a budget on time to first byte, nothing for latency: how the budget's
+    /// metric name begins.
+    pub fn timing_prefix(&self) -> String {
+        match self.timing {
+            Timing::Latency => String::new(),
+            t => format!("{}_", t.name()),
+        }
+    }
+
+    /// Whether this budget measures a timing (a percentile, mean, min or max of
+    /// latency, service time, time to first byte, ...), as opposed to a rate or a share.
     pub fn is_latency(&self) -> bool {
         self.unit == Unit::Duration
     }
@@ -178,7 +185,21 @@ impl<'a> Cursor<'a> {
     }
 }
 
-const METRIC_HINT: &str = "use one of p50, p90, p95, p99, p99.9 (any pN), mean, min, max, throughput, error_rate, check_rate, optionally prefixed by service_";
+const METRIC_HINT: &str = "use one of p50, p90, p95, p99, p99.9 (any pN), mean, min, max, throughput, error_rate, check_rate; a timing other than latency prefixes its name: service_, ttfb_, ttfb_service_, send_lag_, connect_ (e.g. `ttfb_p95 < 300ms`)";
+
+/// Splits a metric word into the timing its prefix names and the rest: `ttfb_p95` →
+/// (Ttfb, `p95`), `p95` → (Latency, `p95`). The longest timing name that prefixes the
+/// word wins (`ttfb_service_p95` is time to first byte's service variant).
+pub(crate) fn split_timing(word: &str) -> (Timing, &str) {
+    Timing::ALL
+        .into_iter()
+        .filter_map(|t| {
+            let rest = word.strip_prefix(t.name())?.strip_prefix('_')?;
+            Some((t, rest))
+        })
+        .max_by_key(|(t, _)| t.name().len())
+        .unwrap_or((Timing::Latency, word))
+}
 
 /// Parses one budget expression such as `p95 < 2s`.
 pub fn parse(input: &str) -> Result<Budget, ParseError> {
@@ -191,18 +212,16 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
     if word.is_empty() {
         return Err(c.err(metric_start, "expected a metric name", METRIC_HINT));
     }
-    let (service, name) = match word.strip_prefix("service_") {
-        Some(rest) => (true, rest),
-        None => (false, word),
-    };
+    let (timing, name) = split_timing(word);
+    let plain = word == name;
     let metric = match name {
         "mean" | "avg" => Metric::Mean,
         "min" => Metric::Min,
         "max" => Metric::Max,
         "med" | "median" => Metric::Percentile(50.0),
-        "throughput" | "rps" if !service => Metric::Throughput,
-        "error_rate" if !service => Metric::ErrorRate,
-        "check_rate" if !service => Metric::CheckRate,
+        "throughput" | "rps" if plain => Metric::Throughput,
+        "error_rate" if plain => Metric::ErrorRate,
+        "check_rate" if plain => Metric::CheckRate,
         _ => {
             let digits = name
                 .strip_prefix("p(")
@@ -318,7 +337,7 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
     Ok(Budget {
         text: input.trim().to_string(),
         metric,
-        service,
+        timing,
         op,
         threshold,
         unit,
@@ -404,7 +423,68 @@ mod tests {
             250_000.0,
         );
         ok("p(95) < 200ms", Metric::Percentile(95.0), Op::Lt, 200_000.0);
-        assert!(parse("service_p50 < 10ms").unwrap().service);
+        assert_eq!(parse("service_p50 < 10ms").unwrap().timing, Timing::Service);
+    }
+
+    /// The timing axis: `<timing>_<stat>`, latency without a prefix; rates and shares
+    /// take no timing.
+    #[test]
+    fn a_prefix_names_the_timing() {
+        for (input, timing, metric) in [
+            ("p95 < 2s", Timing::Latency, Metric::Percentile(95.0)),
+            (
+                "latency_p95 < 2s",
+                Timing::Latency,
+                Metric::Percentile(95.0),
+            ),
+            (
+                "service_p99 < 1s",
+                Timing::Service,
+                Metric::Percentile(99.0),
+            ),
+            ("ttfb_p95 < 300ms", Timing::Ttfb, Metric::Percentile(95.0)),
+            (
+                "ttfb_service_p(99.9) < 1s",
+                Timing::TtfbService,
+                Metric::Percentile(99.9),
+            ),
+            (
+                "connect_p99 < 50ms",
+                Timing::Connect,
+                Metric::Percentile(99.0),
+            ),
+            (
+                "send_lag_p99 < 5ms",
+                Timing::SendLag,
+                Metric::Percentile(99.0),
+            ),
+            ("send_lag_max < 1s", Timing::SendLag, Metric::Max),
+            ("ttfb_mean < 100ms", Timing::Ttfb, Metric::Mean),
+            (
+                "ttfb_median < 100ms",
+                Timing::Ttfb,
+                Metric::Percentile(50.0),
+            ),
+        ] {
+            let b = parse(input).unwrap_or_else(|e| panic!("{input}: {e:?}"));
+            assert_eq!((b.timing, b.metric), (timing, metric), "{input}");
+        }
+        for input in [
+            "ttfb_throughput > 5rps",
+            "connect_error_rate < 1%",
+            "ttfb < 1s",
+            "ttfbp95 < 1s",
+            "first_byte_p95 < 1s",
+        ] {
+            let e = parse(input).expect_err(input);
+            assert!(e.message.contains("unknown metric"), "{input}: {e:?}");
+            assert!(e.hint.contains("ttfb_"), "{input}: {e:?}");
+        }
+        // Budgets on different timings do not replace each other.
+        assert_ne!(
+            parse("ttfb_p95 < 1s").unwrap().key(),
+            parse("p95 < 1s").unwrap().key()
+        );
     }
 
     #[test]

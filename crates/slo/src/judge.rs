@@ -21,7 +21,7 @@
 //! - **Interrupted**: stopped from outside; budgets judge what was measured up to the
 //!   stop, and the run neither passes nor fails.
 
-use loadgate_metrics::{EndpointShard, Pauses, Shard};
+use loadgate_metrics::{EndpointShard, Pauses, Shard, Timing};
 
 use crate::summary::{RateSummary, Verdict};
 use crate::window::WindowOutcome;
@@ -170,7 +170,7 @@ pub fn judge(input: &Input<'_>) -> Judgement {
         let why = match (r.pass, r.robust, &r.window, open) {
             (true, ..) | (_, _, _, None) => None,
             // The window judge found every window held on service time.
-            (false, false, Some(_), _) => Some(lag_reason(&r, &all)),
+            (false, false, Some(_), _) => Some(lag_reason(&r, b.timing, &all)),
             (false, true, Some(_), _) => None,
             (false, _, None, _) => not_robust(b, &r, e, input.measured_s, &all, slack, pauses),
         };
@@ -362,8 +362,11 @@ fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: Slack) -> b
         .errors()
         .saturating_sub(slack.excused + slack.paused_out);
     let ok = total - failed;
-    let hist = &e.service;
-    let upper = matches!(b.op, Op::Lt | Op::Le);
+    // The same phase without the send lag (service time for latency); a timing of
+    // sends or connections has no twin and no requests to rescue.
+    let timing = b.timing.service_twin().unwrap_or(b.timing);
+    let hist = &e.timings[timing];
+    let upper = matches!(b.op, Op::Lt | Op::Le) && b.timing.of_successes();
     let at = b.threshold.max(0.0) as u64;
     match b.metric {
         Metric::Percentile(p) if b.is_latency() && upper => {
@@ -392,7 +395,7 @@ fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: Slack) -> b
         }
         _ => {
             let twin = Budget {
-                service: true,
+                timing,
                 ..b.clone()
             };
             twin.holds(twin.measure(&Observed::of(e, measured_s)))
@@ -425,13 +428,13 @@ fn not_robust(
     slack: Slack,
     pauses: Option<Pauses>,
 ) -> Option<String> {
-    if b.is_latency() && !b.service {
+    if let Some(timing) = b.timing.service_twin().filter(|_| b.is_latency()) {
         let twin = Budget {
-            service: true,
+            timing,
             ..b.clone()
         };
         if twin.holds(twin.measure(&Observed::of(e, measured_s))) {
-            return Some(lag_reason(r, all));
+            return Some(lag_reason(r, b.timing, all));
         }
     }
     (!slack.is_empty() && could_hold(b, e, measured_s, slack)).then(|| {
@@ -446,13 +449,14 @@ fn not_robust(
 }
 
 /// A latency breach that the send lag alone could explain.
-fn lag_reason(r: &BudgetResult, all: &EndpointShard) -> String {
-    let lag = all.send_lag.stats();
+fn lag_reason(r: &BudgetResult, timing: Timing, all: &EndpointShard) -> String {
+    let lag = all.timings[Timing::SendLag].stats();
     format!(
-        "budget `{}` ({}) failed on latency from the intended send time ({}) but holds on the same requests' \
+        "budget `{}` ({}) failed on {} from the intended send time ({}) but holds on the same requests' \
          service time: the generator's own delay in sending (send lag p99 {:.1} ms, max {:.1} ms; with `connections = N`, the wait for a free connection of the pool) could be the breach",
         r.expr,
         r.scope,
+        timing.label(),
         r.measured_text,
         lag.p99 as f64 / 1000.0,
         lag.max as f64 / 1000.0
@@ -475,7 +479,7 @@ fn implicit(
     let budget = Budget {
         text: format!("error_rate < {}% (implicit)", IMPLICIT_ERROR_RATE * 100.0),
         metric: Metric::ErrorRate,
-        service: false,
+        timing: Timing::Latency,
         op: Op::Lt,
         threshold: IMPLICIT_ERROR_RATE,
         unit: Unit::Ratio,
@@ -527,7 +531,7 @@ fn generator(
     } else {
         f.late_tolerance_ms
     };
-    let bunched = all.send_lag.count_above((burst_lag_ms * 1000.0) as u64);
+    let bunched = all.timings[Timing::SendLag].count_above((burst_lag_ms * 1000.0) as u64);
     let r = RateSummary {
         target_rps,
         achieved_rps: ratio(all.sent as f64, measured_s),
@@ -546,7 +550,7 @@ fn generator(
         late_tolerance_ms: f.late_tolerance_ms,
         send_window_ms: f.send_window_ms,
         validity: f.validity.name().to_string(),
-        send_lag_us: all.send_lag.stats(),
+        send_lag_us: all.timings[Timing::SendLag].stats(),
         bunched,
         burst_lag_ms,
     };
@@ -654,6 +658,7 @@ mod tests {
                 local: false,
                 resent: false,
                 connect_us: None,
+                ttfb_us: None,
             });
         }
         for _ in 0..dropped {

@@ -32,7 +32,7 @@ pub mod window;
 pub use expr::{parse, Budget, Metric, Op, ParseError, Unit};
 pub use format::format_value;
 
-use loadgate_metrics::{nearest_rank, LatencyHistogram, Outcome, OutcomeCounts};
+use loadgate_metrics::{nearest_rank, LatencyHistogram, Outcome, OutcomeCounts, Timings};
 use serde::{Deserialize, Serialize};
 
 use crate::window::WindowSummary;
@@ -41,10 +41,8 @@ use crate::window::WindowSummary;
 /// measured (post-warm-up) phase, or over one window of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Observed<'a> {
-    /// Latency histogram of successful requests (corrected in the open model).
-    pub latency: &'a LatencyHistogram,
-    /// Service-time histogram of successful requests.
-    pub service: &'a LatencyHistogram,
+    /// A histogram per timing (see [`Timing`]).
+    pub timings: &'a Timings<LatencyHistogram>,
     /// Outcome counters of every completed request.
     pub outcomes: &'a OutcomeCounts,
     /// Length of the measured phase (or window) in seconds.
@@ -55,8 +53,7 @@ impl<'a> Observed<'a> {
     /// One endpoint's (or all endpoints') recorded data over `duration_s` seconds.
     pub fn of(e: &'a loadgate_metrics::EndpointShard, duration_s: f64) -> Observed<'a> {
         Observed {
-            latency: &e.latency,
-            service: &e.service,
+            timings: &e.timings,
             outcomes: &e.outcomes,
             duration_s,
         }
@@ -130,9 +127,14 @@ impl Budget {
     /// requests each metric covers). A window is not applied here: `o` is what to
     /// measure.
     pub fn measure(&self, o: &Observed<'_>) -> Measure {
-        let hist = if self.service { o.service } else { o.latency };
-        let total = o.outcomes.total();
-        let failed = o.outcomes.errors();
+        let hist = &o.timings[self.timing];
+        // A timing of successful requests ranks the failed ones above any threshold; a
+        // timing of every send or connection ranks what it holds.
+        let (total, failed) = if self.timing.of_successes() {
+            (o.outcomes.total(), o.outcomes.errors())
+        } else {
+            (hist.len(), 0)
+        };
         let ok = total - failed;
         let latency = |f: &dyn Fn() -> f64| {
             if total == 0 {
@@ -236,7 +238,7 @@ mod tests {
     use super::*;
 
     struct Data {
-        lat: LatencyHistogram,
+        timings: Timings<LatencyHistogram>,
         outcomes: OutcomeCounts,
     }
 
@@ -252,20 +254,75 @@ mod tests {
             for _ in 0..failed {
                 outcomes.incr(Outcome::Timeout);
             }
-            Data { lat, outcomes }
+            // Every timing holds the same values here.
+            let timings = Timings::from_fn(|_| lat.clone());
+            Data { timings, outcomes }
         }
 
         fn check(&self, expr: &str) -> BudgetResult {
             parse(expr).unwrap().evaluate(
                 "global",
                 &Observed {
-                    latency: &self.lat,
-                    service: &self.lat,
+                    timings: &self.timings,
                     outcomes: &self.outcomes,
                     duration_s: 10.0,
                 },
             )
         }
+    }
+
+    /// A budget on a timing of successful requests ranks the failed requests above its
+    /// threshold, as latency budgets do; one on send lag or connect time ranks what it
+    /// holds (every send, every new connection), whatever failed.
+    #[test]
+    fn each_timing_is_judged_on_its_own_population() {
+        use loadgate_metrics::{Sample, Shard};
+        let mut shard = Shard::new(1, 60_000_000);
+        for i in 0..100u64 {
+            let outcome = if i < 10 {
+                Outcome::Timeout
+            } else {
+                Outcome::Success
+            };
+            shard.record_send(0, Some(if i < 2 { 50_000 } else { 100 }), false);
+            shard.record(&Sample {
+                ttfb_us: Some(20_000),
+                service_us: 99_900,
+                connect_us: (i < 4).then_some(if i == 0 { 90_000 } else { 1_000 }),
+                ..Sample::new(0, outcome, 100_000)
+            });
+        }
+        let e = &shard.endpoints()[0];
+        let o = Observed::of(e, 10.0);
+        let check = |expr: &str| parse(expr).unwrap().evaluate("global", &o);
+        for (expr, pass, measured) in [
+            // 10% failed: p95 of successes-and-failures is not reached.
+            ("ttfb_p95 < 1s", false, None),
+            ("ttfb_p50 < 30ms", true, Some(20_000.0)),
+            ("ttfb_service_p50 < 30ms", true, Some(19_900.0)),
+            ("p50 < 30ms", false, Some(100_000.0)),
+            // Sends: 2 of 100 lagged 50 ms; every send counts, failed or not.
+            ("send_lag_p95 < 1ms", true, Some(100.0)),
+            ("send_lag_p99 < 1ms", false, Some(50_000.0)),
+            // Four new connections, one slow: its own population of four.
+            ("connect_p50 < 2ms", true, Some(1_000.0)),
+            ("connect_max < 50ms", false, Some(90_000.0)),
+        ] {
+            let r = check(expr);
+            assert_eq!(r.pass, pass, "{expr}: {r:?}");
+            if let Some(m) = measured {
+                let got = r.measured.unwrap_or_else(|| panic!("{expr}: {r:?}"));
+                assert!((got - m).abs() <= m * 0.001 + 1.0, "{expr}: {got} vs {m}");
+            } else {
+                assert_eq!(r.measured, None, "{expr}");
+            }
+        }
+        // Nothing recorded for a timing is no data, never a pass.
+        let empty = Shard::new(1, 60_000_000);
+        let r = parse("connect_p99 < 1s")
+            .unwrap()
+            .evaluate("global", &Observed::of(&empty.endpoints()[0], 10.0));
+        assert!(!r.pass && r.no_data, "{r:?}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use loadgate_metrics::{EndpointShard, LatencyStats, OutcomeCounts, Pauses};
+use loadgate_metrics::{EndpointShard, LatencyStats, OutcomeCounts, Pauses, Timing};
 use serde::{Deserialize, Serialize};
 
 use crate::judge::{OpenFacts, ValidityMode};
@@ -11,8 +11,11 @@ use crate::BudgetResult;
 
 /// Version of the `summary.json` layout. 2: latency figures cover successful requests
 /// only, requests belong to the phase they were due in, budgets carry windows and
-/// robustness, the verdict can be `interrupted`, send lag is recorded.
-pub const SCHEMA_VERSION: u32 = 2;
+/// robustness, the verdict can be `interrupted`, send lag is recorded. 3: every timing
+/// of the timing axis (`ttfb_us`, `ttfb_service_us` beside latency, service time, send
+/// lag and connect time) per endpoint and overall, and in `histograms.json`. Older
+/// summaries read with the timings they lack empty.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The verdict of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -83,6 +86,13 @@ pub struct EndpointSummary {
     /// How long each of those took to open (TCP connect, and the TLS handshake), µs.
     #[serde(default)]
     pub connect_us: LatencyStats,
+    /// Time to the first byte of the response of successful requests, µs, from the
+    /// same start as `latency_us`. Empty in runs before schema 3.
+    #[serde(default)]
+    pub ttfb_us: LatencyStats,
+    /// Time to the first byte from the moment the generator started the request, µs.
+    #[serde(default)]
+    pub ttfb_service_us: LatencyStats,
     /// Response body bytes.
     pub bytes: u64,
     /// Sends later than the tolerance.
@@ -116,7 +126,7 @@ impl EndpointSummary {
                 0.0
             }
         };
-        EndpointSummary {
+        let mut s = EndpointSummary {
             name: name.to_string(),
             requests,
             sent: e.sent,
@@ -135,18 +145,48 @@ impl EndpointSummary {
                 .filter(|(_, &n)| n > 0)
                 .map(|(c, n)| (c.to_string(), *n))
                 .collect(),
-            latency_us: e.latency.stats(),
-            service_us: e.service.stats(),
-            send_lag_us: e.send_lag.stats(),
+            latency_us: LatencyStats::default(),
+            service_us: LatencyStats::default(),
+            send_lag_us: LatencyStats::default(),
             connects: e.connects,
-            connect_us: e.connect.stats(),
+            connect_us: LatencyStats::default(),
+            ttfb_us: LatencyStats::default(),
+            ttfb_service_us: LatencyStats::default(),
             bytes: e.bytes,
             late: e.late,
             dropped: e.dropped,
             local_errors: e.local_errors,
             unbuilt: e.unbuilt,
             resent: e.resent,
-            saturated: e.latency.saturated(),
+            saturated: e.latency().saturated(),
+        };
+        for (t, h) in e.timings.iter() {
+            *s.timing_mut(t) = h.stats();
+        }
+        s
+    }
+
+    /// The figures of timing `t` (`latency_us`, `ttfb_us`, ...).
+    pub fn timing(&self, t: Timing) -> &LatencyStats {
+        match t {
+            Timing::Latency => &self.latency_us,
+            Timing::Service => &self.service_us,
+            Timing::Ttfb => &self.ttfb_us,
+            Timing::TtfbService => &self.ttfb_service_us,
+            Timing::SendLag => &self.send_lag_us,
+            Timing::Connect => &self.connect_us,
+        }
+    }
+
+    /// The figures of timing `t`, to fill in.
+    pub fn timing_mut(&mut self, t: Timing) -> &mut LatencyStats {
+        match t {
+            Timing::Latency => &mut self.latency_us,
+            Timing::Service => &mut self.service_us,
+            Timing::Ttfb => &mut self.ttfb_us,
+            Timing::TtfbService => &mut self.ttfb_service_us,
+            Timing::SendLag => &mut self.send_lag_us,
+            Timing::Connect => &mut self.connect_us,
         }
     }
 }

@@ -33,7 +33,7 @@
 
 use std::collections::VecDeque;
 
-use loadgate_metrics::{EndpointShard, LatencyHistogram, OutcomeCounts, Shard};
+use loadgate_metrics::{EndpointShard, LatencyHistogram, OutcomeCounts, Shard, Timing, Timings};
 use serde::{Deserialize, Serialize};
 
 use crate::{Budget, Measure, Metric, Observed, Op};
@@ -120,8 +120,10 @@ struct Track {
     scope: Option<usize>,
     length: usize,
     slots: VecDeque<Slot>,
-    latency: LatencyHistogram,
-    service: LatencyHistogram,
+    /// The timings its budgets (and their service twins) measure.
+    used: Vec<Timing>,
+    /// The window's histogram of each timing (only those `used` hold values).
+    timings: Timings<LatencyHistogram>,
     outcomes: OutcomeCounts,
     scratch: LatencyHistogram,
     /// Whether the newest slot's window has been judged.
@@ -134,8 +136,8 @@ struct Track {
 struct Slot {
     start_s: f64,
     end_s: f64,
-    latency: Vec<(u64, u64)>,
-    service: Vec<(u64, u64)>,
+    /// A sparse copy of the second's histogram of each timing in `Track::used`.
+    timings: Vec<Vec<(u64, u64)>>,
     outcomes: OutcomeCounts,
 }
 
@@ -206,8 +208,8 @@ impl WindowJudge {
                         scope,
                         length,
                         slots: VecDeque::with_capacity(length.min(4096)),
-                        latency: LatencyHistogram::new(max_us),
-                        service: LatencyHistogram::new(max_us),
+                        used: Vec::new(),
+                        timings: Timings::from_fn(|_| LatencyHistogram::new(max_us)),
                         outcomes: OutcomeCounts::default(),
                         scratch: LatencyHistogram::new(max_us),
                         judged: true,
@@ -216,10 +218,20 @@ impl WindowJudge {
                     tracks.len() - 1
                 }
             };
-            let twin = (open && b.is_latency() && !b.service).then(|| Budget {
-                service: true,
-                ..b.clone()
-            });
+            let twin = b
+                .timing
+                .service_twin()
+                .filter(|_| open && b.is_latency())
+                .map(|timing| Budget {
+                    timing,
+                    ..b.clone()
+                });
+            let t = &mut tracks[track];
+            for timing in std::iter::once(b.timing).chain(twin.as_ref().map(|b| b.timing)) {
+                if !t.used.contains(&timing) {
+                    t.used.push(timing);
+                }
+            }
             entries.push(Entry::new(position, track, false, b.clone(), twin));
         }
         WindowJudge {
@@ -268,18 +280,19 @@ impl WindowJudge {
                     .slots
                     .pop_front()
                     .expect("a full window has a first second");
-                t.latency.subtract_sparse(&old.latency, &mut t.scratch);
-                t.service.subtract_sparse(&old.service, &mut t.scratch);
+                for (&timing, old) in t.used.iter().zip(&old.timings) {
+                    t.timings[timing].subtract_sparse(old, &mut t.scratch);
+                }
                 t.outcomes.subtract(&old.outcomes);
             }
-            t.latency.add(&e.latency);
-            t.service.add(&e.service);
+            for &timing in &t.used {
+                t.timings[timing].add(&e.timings[timing]);
+            }
             t.outcomes.add(&e.outcomes);
             t.slots.push_back(Slot {
                 start_s: second.start_s,
                 end_s: second.end_s,
-                latency: e.latency.to_sparse(),
-                service: e.service.to_sparse(),
+                timings: t.used.iter().map(|&u| e.timings[u].to_sparse()).collect(),
                 outcomes: e.outcomes,
             });
             t.judged = false;
@@ -305,17 +318,15 @@ impl WindowJudge {
                 continue;
             };
             let e = scope_of(t.scope, shard, overall.as_ref());
-            t.latency.add(&e.latency);
-            t.service.add(&e.service);
+            for (&timing, kept) in t.used.iter().zip(last.timings.iter_mut()) {
+                let h = &e.timings[timing];
+                t.timings[timing].add(h);
+                let mut both = LatencyHistogram::new(h.high());
+                both.add_sparse(kept);
+                both.add(h);
+                *kept = both.to_sparse();
+            }
             t.outcomes.add(&e.outcomes);
-            let mut latency = LatencyHistogram::new(e.latency.high());
-            latency.add_sparse(&last.latency);
-            latency.add(&e.latency);
-            last.latency = latency.to_sparse();
-            let mut service = LatencyHistogram::new(e.service.high());
-            service.add_sparse(&last.service);
-            service.add(&e.service);
-            last.service = service.to_sparse();
             last.outcomes.add(&e.outcomes);
         }
     }
@@ -499,8 +510,7 @@ fn judge(e: &mut Entry, t: &Track) {
     }
     let duration: f64 = t.slots.iter().map(|s| s.end_s - s.start_s).sum();
     let o = Observed {
-        latency: &t.latency,
-        service: &t.service,
+        timings: &t.timings,
         outcomes: &t.outcomes,
         duration_s: duration,
     };
