@@ -234,7 +234,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             ..seg
         }),
         // Its identity (scenario, target, load, CI facts) as run.json gave it.
-        ..start.unmeasured(run_files())
+        ..start.unmeasured(file::summary_files())
     };
     // Its free text is masked of secrets before anything is written or rendered.
     let mut summary = summary;
@@ -470,6 +470,7 @@ pub(crate) fn judge_run(
             StopReason::Aborted { .. } => Stop::Aborted,
             StopReason::Interrupted => Stop::Interrupted,
         },
+        invalid_before: &[],
     })
 }
 
@@ -1048,18 +1049,6 @@ fn ci_run_id() -> Option<String> {
         "BUILD_ID",
         "BUILDKITE_BUILD_ID",
     ])
-}
-
-/// The data files of a run directory, by role (`summary.json`'s `files`).
-pub(crate) fn run_files() -> std::collections::BTreeMap<String, String> {
-    [
-        ("histograms", file::HISTOGRAMS),
-        ("timeseries", file::SERIES),
-        ("interval_log", file::INTERVALS),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
 }
 
 /// The first of `names` set (and non-empty) in the environment.

@@ -21,4 +21,4 @@ pub use histogram::{nearest_rank, DecodeError, LatencyHistogram, LatencyStats};
 pub use outcome::{Outcome, OutcomeCounts};
 pub use pauses::Pauses;
 pub use shard::{EndpointShard, Sample, Shard};
-pub use timing::{Timing, Timings};
+pub use timing::{log_tag, Timing, Timings};

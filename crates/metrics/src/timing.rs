@@ -112,6 +112,21 @@ impl Timing {
     }
 }
 
+/// An endpoint's tag in an interval log (`intervals.hlog`): its name with spaces and
+/// commas as `_`, as the log's tags hold neither. A timing other than latency is filed
+/// under `<tag>.<timing>`.
+pub fn log_tag(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == ',' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// One `T` per [`Timing`], indexed by timing.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Timings<T>([T; Timing::COUNT]);

@@ -59,6 +59,18 @@ pub const CHARTS: [&str; 9] = [
     "knee-throughput.svg",
 ];
 
+/// The files a run's summary lists (`RunSummary::files`), by what they hold.
+pub fn summary_files() -> std::collections::BTreeMap<String, String> {
+    [
+        ("histograms", HISTOGRAMS),
+        ("timeseries", SERIES),
+        ("interval_log", INTERVALS),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// The files whose presence says a folder holds a run loadgate wrote.
 pub const WRITTEN_BY_LOADGATE: [&str; 3] = [RUN, SUMMARY, CAPACITY];
 

@@ -115,6 +115,7 @@ pub fn synthetic_with(
         windows: &[],
         open: Some(facts),
         stop: Stop::Completed,
+        invalid_before: &[],
     });
     let summary = RunSummary {
         schema_version: SCHEMA_VERSION,

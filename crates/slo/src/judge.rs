@@ -119,6 +119,9 @@ pub struct Input<'a> {
     pub open: Option<OpenFacts>,
     /// How the run ended.
     pub stop: Stop,
+    /// Reasons the run is invalid that were known before judging (a segment of a merged
+    /// run that was invalid on its own); they stand whatever the budgets show.
+    pub invalid_before: &'a [String],
 }
 
 /// What the verdict is based on.
@@ -237,6 +240,7 @@ pub fn judge(input: &Input<'_>) -> Judgement {
     if robust_breach {
         invalid_reasons.clear();
     }
+    invalid_reasons.extend(input.invalid_before.iter().cloned());
     let verdict = verdict(
         !invalid_reasons.is_empty(),
         slo.iter().all(|r| r.pass),
@@ -693,6 +697,7 @@ mod tests {
             windows: &[],
             open,
             stop: Stop::Completed,
+            invalid_before: &[],
         })
     }
 
