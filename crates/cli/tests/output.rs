@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::*;
 
-const OPEN_4S: &str = "model = \"open\"\nstages = [{ duration = \"4s\", target_rps = 50 }]";
+/// 4 s at 50 requests/s, late sends tolerated (a busy machine cannot make it INVALID).
+const OPEN_4S: &str =
+    "model = \"open\"\nstages = [{ duration = \"4s\", target_rps = 50 }]\nmax_late_ratio = 0.5";
 
 /// Runs `script` (sh) in a mount namespace of its own, as root there, so it can mount a
 /// small tmpfs that disappears with it. `$LG` is the loadgate binary, `$CASE` the case
@@ -153,7 +155,7 @@ cp -a disk/run copy"#,
 #[test]
 fn links_planted_in_the_output_folder_are_never_followed() {
     let c = Case::new(&scenario(
-        "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 20 }]",
+        "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 20 }]\nmax_late_ratio = 0.5",
         "budgets = [\"p95 < 2s\"]",
     ));
     let victim = c.dir.path().join("victim");
@@ -230,7 +232,7 @@ fn links_planted_in_the_output_folder_are_never_followed() {
 #[test]
 fn a_killed_run_leaves_every_finished_interval_whole_on_disk() {
     let c = Case::new(&scenario(
-        "model = \"open\"\nstages = [{ duration = \"60s\", target_rps = 20 }]",
+        "model = \"open\"\nstages = [{ duration = \"60s\", target_rps = 20 }]\nmax_late_ratio = 0.5",
         "budgets = [\"p95 < 2s\"]",
     ));
     let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -342,7 +344,7 @@ fn run_into(c: &Case, out: &str, extra: &[&str]) -> std::process::Output {
 #[test]
 fn a_baseline_run_renders_again_the_same_and_a_reused_folder_holds_only_the_new_run() {
     let c = Case::new(&scenario(
-        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 30 }]",
+        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 30 }]\nmax_late_ratio = 0.5",
         "budgets = [\"p95 < 2s\"]",
     ));
     let dir = c.dir.path();
@@ -578,7 +580,7 @@ budgets = ["p95 < 2s"]
 fn a_secret_that_looks_like_a_number_masks_strings_and_leaves_the_files_whole() {
     let c = Case::new(
         &scenario(
-            "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 20 }]",
+            "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 20 }]\nmax_late_ratio = 0.5",
             "budgets = [\"p95 < 2s\"]",
         )
         .replace(
@@ -641,7 +643,7 @@ fn a_file_size_limit_is_a_write_failure_not_a_kill() {
 #[test]
 fn one_run_at_a_time_writes_into_a_folder_and_nothing_else_there_is_removed() {
     let c = Case::new(&scenario(
-        "model = \"open\"\nstages = [{ duration = \"60s\", target_rps = 10 }]",
+        "model = \"open\"\nstages = [{ duration = \"60s\", target_rps = 10 }]\nmax_late_ratio = 0.5",
         "budgets = [\"p95 < 2s\"]",
     ));
     let (serial, first) = start_run(&c, &["-q"], 0);

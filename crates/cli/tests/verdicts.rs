@@ -9,17 +9,12 @@ use std::time::Duration;
 use common::*;
 
 /// A scenario of one GET endpoint at `path` against the embedded target with `profile`,
-/// with `defaults`, `load` and `slo` lines. Not about the generator's validity unless
-/// `load` says so: bunched sends are tolerated so a busy machine cannot decide.
+/// with `defaults`, `load` and `slo` lines as given. A case that a busy machine's bunched
+/// sends must not decide says `max_late_ratio = 0.5` in `load`.
 fn get_case(profile: &str, path: &str, defaults: &str, load: &str, slo: &str) -> Case {
-    let tolerance = if load.contains("max_late_ratio") || load.contains("validity") {
-        ""
-    } else {
-        "\nmax_late_ratio = 0.5"
-    };
     let c = Case::new(&format!(
         "name = \"v\"\ntarget = \"embedded\"\ntarget_profile = \"profile.toml\"\n[defaults]\n{defaults}\n\
-         [[endpoint]]\nname = \"get\"\npath = \"{path}\"\n[load]\n{load}{tolerance}\n[slo]\n{slo}\n"
+         [[endpoint]]\nname = \"get\"\npath = \"{path}\"\n[load]\n{load}\n[slo]\n{slo}\n"
     ));
     std::fs::write(c.dir.path().join("profile.toml"), profile).unwrap();
     c
@@ -43,7 +38,7 @@ fn a_target_whose_every_request_times_out_fails_its_latency_budget() {
         "[[route]]\npath = \"/slow\"\nlatency = { dist = \"fixed\", value = \"3s\" }\n",
         "/slow",
         "timeout = \"1s\"",
-        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 5 }]",
+        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 5 }]\nmax_late_ratio = 0.5",
         "budgets = [\"p95 < 2s\"]",
     );
     let o = run_q(&c, &[]);
@@ -69,8 +64,8 @@ fn a_target_whose_every_request_times_out_fails_its_latency_budget() {
 #[test]
 fn a_request_reset_after_it_was_written_is_counted_as_the_targets_failure() {
     for load in [
-        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 50 }]",
-        "model = \"closed\"\nstages = [{ duration = \"2s\", vus = 4 }]\nthink_time = \"20ms\"",
+        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 50 }]\nmax_late_ratio = 0.5",
+        "model = \"closed\"\nstages = [{ duration = \"2s\", vus = 4 }]\nthink_time = \"20ms\"\nmax_late_ratio = 0.5",
     ] {
         let server = loadgate_target::spawn_fault(
             loadgate_target::Fault::ResetSecond,
@@ -113,7 +108,7 @@ fn a_server_that_closes_idle_connections_is_not_failed() {
         "",
         "/",
         "",
-        "model = \"closed\"\nstages = [{ duration = \"3s\", vus = 4 }]\nthink_time = \"150ms\"",
+        "model = \"closed\"\nstages = [{ duration = \"3s\", vus = 4 }]\nthink_time = \"150ms\"\nmax_late_ratio = 0.5",
         "budgets = [\"error_rate < 1%\"]",
     );
     let o = run_q(&c, &["--target", &server.base_url()]);
@@ -142,7 +137,7 @@ fn warm_up_and_drain_traffic_is_not_judged_and_throughput_never_exceeds_what_was
         "[[route]]\npath = \"/second\"\nlatency = { dist = \"fixed\", value = \"1s\" }\n",
         "/second",
         "timeout = \"5s\"",
-        "model = \"open\"\nstages = [{ duration = \"5s\", target_rps = 20 }]\nwarmup = \"2s\"",
+        "model = \"open\"\nstages = [{ duration = \"5s\", target_rps = 20 }]\nwarmup = \"2s\"\nmax_late_ratio = 0.5",
         "budgets = [\"throughput > 20.5rps\"]",
     );
     let o = run_q(&c, &[]);
@@ -184,7 +179,7 @@ fn an_outage_that_a_whole_run_figure_hides_breaks_a_windowed_budget() {
         profile,
         "/",
         "",
-        "model = \"open\"\nstages = [{ duration = \"8s\", target_rps = 20 }]",
+        "model = \"open\"\nstages = [{ duration = \"8s\", target_rps = 20 }]\nmax_late_ratio = 0.5",
         "budgets = [\"error_rate < 30%\", \"error_rate < 30% over 3s\"]",
     );
     let o = run_q(&c, &["--segment", "1/1"]);
@@ -228,7 +223,7 @@ fn an_outage_that_a_whole_run_figure_hides_breaks_a_windowed_budget() {
         "[[route]]\npath = \"/\"\nlatency = { dist = \"fixed\", value = \"1500ms\" }\n",
         "/",
         "timeout = \"5s\"",
-        "model = \"open\"\nstages = [{ duration = \"6s\", target_rps = 10 }]\nwarmup = \"1s\"",
+        "model = \"open\"\nstages = [{ duration = \"6s\", target_rps = 10 }]\nwarmup = \"1s\"\nmax_late_ratio = 0.5",
         "budgets = [\"p95 < 3s over 1s\", \"throughput > 9rps over 2s\", \"error_rate < 1% over 1s\"]",
     );
     let o = run_q(&c, &[]);
@@ -239,7 +234,7 @@ fn an_outage_that_a_whole_run_figure_hides_breaks_a_windowed_budget() {
         profile,
         "/",
         "",
-        "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 20 }]",
+        "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 20 }]\nmax_late_ratio = 0.5",
         "budgets = [{ expr = \"error_rate < 30% over 3s\", abort_on_fail = true, abort_delay = \"0s\" }]",
     );
     let o = run_q(&c, &[]);
@@ -261,7 +256,7 @@ fn a_hanging_target_is_a_failure_not_an_invalid_run() {
         "",
         "/",
         "timeout = \"2s\"",
-        "model = \"open\"\nstages = [{ duration = \"3s\", target_rps = 200 }]",
+        "model = \"open\"\nstages = [{ duration = \"3s\", target_rps = 200 }]\nmax_late_ratio = 0.5",
         "budgets = [\"p95 < 5s\"]",
     );
     let o = run_q(&c, &["--target", &server.base_url()]);
@@ -323,7 +318,7 @@ fn an_interrupted_run_says_so_and_claims_no_breach() {
         "[[route]]\npath = \"/\"\nlatency = { dist = \"fixed\", value = \"300ms\" }\n",
         "/",
         "",
-        "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 50 }]",
+        "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 50 }]\nmax_late_ratio = 0.5",
         "budgets = [\"p95 < 2s\"]",
     );
     let (serial, child) = start_run(&c, &[], 2300);
@@ -360,7 +355,7 @@ fn an_interrupted_run_says_so_and_claims_no_breach() {
         "[[route]]\npath = \"/\"\n",
         "/",
         "",
-        "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 20 }]\nwarmup = \"10s\"",
+        "model = \"open\"\nstages = [{ duration = \"30s\", target_rps = 20 }]\nwarmup = \"10s\"\nmax_late_ratio = 0.5",
         "budgets = [\"p95 < 2s\", \"p95 < 2s over 5s\"]",
     );
     let (_serial, child) = start_run(&c, &[], 2000);
@@ -390,7 +385,7 @@ fn an_interrupted_run_says_so_and_claims_no_breach() {
 fn runs_of_different_loads_are_not_compared() {
     let profile = "[[route]]\npath = \"/\"\n";
     let load = |rps: u32| {
-        format!("model = \"open\"\nstages = [{{ duration = \"1s\", target_rps = {rps} }}]")
+        format!("model = \"open\"\nstages = [{{ duration = \"1s\", target_rps = {rps} }}]\nmax_late_ratio = 0.5")
     };
     let base = get_case(profile, "/", "", &load(20), "budgets = [\"p95 < 2s\"]");
     assert_eq!(code(&run_q(&base, &[])), 0);
@@ -448,7 +443,7 @@ fn capacity_judges_throughput_against_the_offered_rate_and_starts_where_it_can_p
         "[[route]]\npath = \"/\"\nlatency = { dist = \"fixed\", value = \"2ms\" }\n",
         "/",
         "",
-        "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]",
+        "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]\nmax_late_ratio = 0.5",
         "budgets = [\"throughput > 50rps\", \"p95 < 1s\"]",
     );
     let o = c.loadgate(
@@ -498,7 +493,7 @@ fn a_slow_target_is_a_failure_even_when_the_generator_paused() {
         "[[route]]\npath = \"/slow\"\nlatency = { dist = \"fixed\", value = \"500ms\" }\n",
         "/slow",
         "",
-        "model = \"open\"\nstages = [{ duration = \"4s\", target_rps = 20 }]",
+        "model = \"open\"\nstages = [{ duration = \"4s\", target_rps = 20 }]\nmax_late_ratio = 0.5",
         "budgets = [\"p50 < 300ms\"]",
     );
     // Every answer takes 500 ms; a 300 ms stop of the whole process in the middle.
@@ -526,7 +521,7 @@ fn ctrl_c_during_the_health_wait_ends_it_with_exit_130() {
         "[[route]]\npath = \"/sick\"\nhealth = { unhealthy_for = \"1h\" }\n",
         "/sick",
         "",
-        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 5 }]",
+        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 5 }]\nmax_late_ratio = 0.5",
         "",
     );
     let (_serial, child) = start_run(
@@ -555,7 +550,8 @@ fn a_full_connection_pool_is_the_generators_shortfall_and_a_hanging_target_still
     let profile =
         "[[route]]\npath = \"/slow\"\nlatency = { dist = \"fixed\", value = \"200ms\" }\n\
                    [[route]]\npath = \"/hang\"\nlatency = { dist = \"fixed\", value = \"30s\" }\n";
-    let load = "model = \"open\"\nstages = [{ duration = \"6s\", target_rps = 20 }]";
+    let load =
+        "model = \"open\"\nstages = [{ duration = \"6s\", target_rps = 20 }]\nmax_late_ratio = 0.5";
     let slo = "budgets = [\"p95 < 1s\", \"error_rate < 1%\"]";
     let c = get_case(profile, "/slow", "timeout = \"2s\"", load, slo);
     let o = run_q(&c, &["--connections", "2"]);

@@ -11,7 +11,7 @@
 use http::header::{HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 
-use crate::model::{without_credentials, Target};
+use crate::model::target::{without_credentials, Target};
 use crate::template::{pieces, Piece};
 
 /// A character the engine would refuse, at a byte offset of the checked text.

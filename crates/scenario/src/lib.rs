@@ -24,7 +24,15 @@ mod template;
 
 pub use diag::{line_col, Diagnostic, Diagnostics};
 pub use interp::{interpolate, EnvValue, InterpError, Interpolated, Origin};
-pub use model::*;
+pub use model::load::{default_max_in_flight, default_send_window, whole_seconds};
+pub use model::scenario::{
+    CapacityPlan, CapacityStep, Checks, DataFeed, DataMode, Endpoint, Header, HealthWait,
+    HttpVersion, JsonCheck, JsonExpect, Load, LoadModel, Overrides, Scenario, Slo, SloBudget,
+    Stage, Validity,
+};
+pub use model::target::{redact_url, without_credentials, LoadOptions, Target, TargetError};
+pub use model::value::parse_duration;
+pub use model::{log_tag, MAX_NAME_BYTES};
 pub use secrets::{Secrets, MIN_SECRET_LEN};
 pub use template::{Escape, Names, RenderCtx, Template, TemplateError};
 

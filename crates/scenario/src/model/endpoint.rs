@@ -1,0 +1,438 @@
+//! One `[[endpoint]]`: its method, path, headers (with `[defaults]` merged in), body or
+//! `json` (with `${VAR}` in every string and key), weight and response checks.
+//!
+//! Not here: sending it or running its checks (the engine).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use super::scenario::{Checks, Endpoint, Header, JsonCheck, JsonExpect};
+use super::value::{interp, no_control_chars, path_problem, place, shorten, template, written};
+use crate::check;
+use crate::diag::Sink;
+use crate::interp::{interpolate, InterpError};
+use crate::raw;
+use crate::secrets::Secrets;
+use crate::template::{Escape, Names, Template};
+
+/// What every endpoint is built with.
+pub(super) struct EndpointCx<'a> {
+    pub(super) default_headers: &'a BTreeMap<String, raw::S<String>>,
+    pub(super) names: &'a Names<'a>,
+    pub(super) env: &'a dyn Fn(&str) -> Option<String>,
+    pub(super) is_secret: &'a dyn Fn(&str) -> bool,
+    /// The target URL's path, which the engine puts before every path.
+    pub(super) prefix: &'a str,
+}
+
+/// One step from the top of a `json` body to a value in it.
+#[derive(Debug, Clone)]
+enum JsonStep {
+    Key(String),
+    Index(usize),
+}
+
+/// A `${VAR}` in a `json` body that could not be resolved: where, and why.
+struct JsonInterpError {
+    at: Vec<JsonStep>,
+    in_key: bool,
+    error: InterpError,
+}
+
+/// Interpolates `${VAR}` in every string and key of a `json` body.
+struct JsonInterp<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    /// Where the walk is.
+    at: Vec<JsonStep>,
+    /// Whether any value came from the environment.
+    from_env: bool,
+    /// What could not be resolved.
+    problems: Vec<JsonInterpError>,
+    /// Every value that came from the environment, with its variable's name.
+    values: Vec<(String, String)>,
+}
+
+impl JsonInterp<'_> {
+    fn text(&mut self, s: &str, in_key: bool) -> String {
+        match interpolate(s, self.env) {
+            Ok(i) => {
+                self.from_env |= i.from_env;
+                for e in &i.env {
+                    self.values
+                        .push((e.name.clone(), i.value[e.value.clone()].to_string()));
+                }
+                i.value
+            }
+            Err(error) => {
+                self.problems.push(JsonInterpError {
+                    at: self.at.clone(),
+                    in_key,
+                    error,
+                });
+                s.to_string()
+            }
+        }
+    }
+
+    /// `v` as JSON, interpolated.
+    fn value(&mut self, v: &toml::Value) -> serde_json::Value {
+        match v {
+            toml::Value::String(s) => serde_json::Value::String(self.text(s, false)),
+            toml::Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, x) in items.iter().enumerate() {
+                    self.at.push(JsonStep::Index(i));
+                    out.push(self.value(x));
+                    self.at.pop();
+                }
+                serde_json::Value::Array(out)
+            }
+            toml::Value::Table(t) => {
+                let mut out = serde_json::Map::new();
+                for (k, x) in t {
+                    self.at.push(JsonStep::Key(k.clone()));
+                    let key = self.text(k, true);
+                    let value = self.value(x);
+                    self.at.pop();
+                    out.insert(key, value);
+                }
+                serde_json::Value::Object(out)
+            }
+            other => serde_json::to_value(other).expect("TOML values convert to JSON"),
+        }
+    }
+}
+
+/// Where the string at `at` in the `json` of endpoint `index` is written in scenario
+/// `text` (its key when `in_key`). The file is parsed again, with every span, only to
+/// place an error.
+fn json_span(text: &str, index: usize, at: &[JsonStep], in_key: bool) -> Option<Range<usize>> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let endpoint = doc.get_ref().get("endpoint")?.get_ref().get(index)?;
+    let mut node = endpoint.get_ref().get("json")?;
+    for (i, step) in at.iter().enumerate() {
+        match step {
+            JsonStep::Index(n) => node = node.get_ref().get(*n)?,
+            JsonStep::Key(k) if in_key && i + 1 == at.len() => {
+                let toml::de::DeValue::Table(t) = node.get_ref() else {
+                    return None;
+                };
+                let (key, _) = t.iter().find(|(key, _)| key.get_ref() == k)?;
+                return Some(key.span());
+            }
+            JsonStep::Key(k) => node = node.get_ref().get(k.as_str())?,
+        }
+    }
+    Some(node.span())
+}
+
+/// The body of a `json` endpoint, interpolated, and whether it holds an environment value.
+fn json_body(
+    sink: &mut Sink<'_>,
+    index: usize,
+    j: &raw::S<toml::Value>,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Secrets,
+) -> Option<(serde_json::Value, bool)> {
+    let mut walk = JsonInterp {
+        env,
+        at: Vec::new(),
+        from_env: false,
+        problems: Vec::new(),
+        values: Vec::new(),
+    };
+    let json = walk.value(j.get_ref());
+    for (name, value) in &walk.values {
+        secrets.add(name, value);
+    }
+    for p in &walk.problems {
+        let span = json_span(sink.text, index, &p.at, p.in_key).unwrap_or_else(|| j.span());
+        let at = sink.string_body_start(&span) + p.error.offset;
+        sink.at(
+            at.min(span.end),
+            p.error.message.clone(),
+            p.error.hint.clone(),
+        );
+    }
+    walk.problems.is_empty().then_some((json, walk.from_env))
+}
+
+pub(super) fn endpoint(
+    sink: &mut Sink<'_>,
+    index: usize,
+    e: &raw::Endpoint,
+    cx: &EndpointCx<'_>,
+    secrets: &mut Secrets,
+) -> Option<Endpoint> {
+    let (names, env) = (cx.names, cx.env);
+    let name = e.name.get_ref().trim().to_string();
+    let mut ok = true;
+    if name.is_empty() {
+        sink.span(e.name.span(), "endpoint name is empty", None);
+        ok = false;
+    }
+    let before = sink.found.len();
+    no_control_chars(
+        sink,
+        &e.name,
+        "endpoint name",
+        "remove it: reports show endpoint names, and junit.xml cannot hold control characters",
+    );
+    ok &= sink.found.len() == before;
+    let method = e
+        .method
+        .as_ref()
+        .map_or("GET".to_string(), |m| m.get_ref().to_ascii_uppercase());
+    let bad_method = method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic());
+    if let Some(m) = e.method.as_ref().filter(|_| bad_method) {
+        sink.span(
+            m.span(),
+            format!("`{method}` is not an HTTP method"),
+            Some("use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS".into()),
+        );
+        ok = false;
+    }
+    let path_text = interp(sink, &e.path, env, Some(&mut *secrets));
+    let path = path_text.and_then(|p| {
+        if !p.value.starts_with('/') {
+            sink.span(
+                e.path.span(),
+                format!("path {} must start with `/`", written(&e.path)),
+                Some("the path is appended to the target URL, e.g. \"/api/health\"".into()),
+            );
+            return None;
+        }
+        let t = template(sink, &e.path, &p, Escape::Url, names)?;
+        if let Some(problem) = check::path(cx.prefix, &p.value, true) {
+            path_problem(sink, &e.path, &p, "path", problem);
+            return None;
+        }
+        Some(t)
+    });
+
+    let mut headers = Vec::new();
+    let mut merged: BTreeMap<String, &raw::S<String>> = BTreeMap::new();
+    for (k, v) in cx.default_headers.iter().chain(e.headers.iter()) {
+        merged.retain(|existing, _| !existing.eq_ignore_ascii_case(k));
+        merged.insert(k.clone(), v);
+    }
+    for (k, v) in merged {
+        if !check::header_name_ok(&k) {
+            let hint = if k.len() > 65_535 {
+                "a header name holds at most 65535 bytes"
+            } else {
+                "a header name holds letters, digits and !#$%&'*+-.^_`|~ only"
+            };
+            sink.span(
+                v.span(),
+                format!("{} is not a valid header name", shorten(&k)),
+                Some(hint.into()),
+            );
+            ok = false;
+            continue;
+        }
+        if let Some(value) = interp(sink, v, env, Some(&mut *secrets)) {
+            // The value may be a secret: say which character, never the value; and of a
+            // value from the environment not even the character.
+            if let Some(bad) = check::header_template(&value.value) {
+                let hint = "remove it: a header value holds tab and printable characters only";
+                match place(sink, v, &value, bad.offset) {
+                    (at, None) => sink.at(
+                        at,
+                        format!(
+                            "header `{k}` has {} in its value, which a header cannot hold",
+                            check::describe(bad.c)
+                        ),
+                        Some(hint.into()),
+                    ),
+                    (at, Some(name)) => sink.at(
+                        at,
+                        format!(
+                            "header `{k}` ({}) has a character a header cannot hold in the value of `${{{name}}}`",
+                            written(v)
+                        ),
+                        Some(format!("{hint}; fix {name}")),
+                    ),
+                }
+                ok = false;
+                continue;
+            }
+            if let Some(t) = template(sink, v, &value, Escape::None, names) {
+                headers.push(Header {
+                    secret: value.from_env || (cx.is_secret)(&k),
+                    name: k,
+                    value: t,
+                });
+            }
+        }
+    }
+
+    let mut body_secret = false;
+    let body = match (&e.body, &e.json) {
+        (Some(b), Some(j)) => {
+            sink.span(
+                j.span(),
+                "an endpoint takes `body` or `json`, not both",
+                None,
+            );
+            let _ = b;
+            None
+        }
+        (Some(b), None) => interp(sink, b, env, Some(&mut *secrets)).and_then(|text| {
+            body_secret = text.from_env;
+            template(sink, b, &text, Escape::None, names)
+        }),
+        (None, Some(j)) => {
+            let t = json_body(sink, index, j, env, secrets).and_then(|(json, from_env)| {
+                body_secret = from_env;
+                let text = serde_json::to_string(&json).expect("JSON values serialize");
+                match Template::compile(&text, Escape::JsonString, names) {
+                    Ok(t) => Some(t),
+                    Err(err) => {
+                        sink.span(j.span(), format!("in `json`: {}", err.message), err.hint);
+                        None
+                    }
+                }
+            });
+            if !headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(Header {
+                    name: "content-type".into(),
+                    value: Template::literal("application/json"),
+                    secret: false,
+                });
+            }
+            t
+        }
+        (None, None) => None,
+    };
+
+    let weight = match &e.weight {
+        None => 1,
+        Some(w) if (0..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
+        Some(w) => {
+            sink.span(
+                w.span(),
+                format!("weight {} is out of range", w.get_ref()),
+                Some("use a whole number from 0 to 1000000".into()),
+            );
+            ok = false;
+            0
+        }
+    };
+
+    let mut checks = Checks {
+        body_contains: e.checks.body_contains.clone(),
+        ..Checks::default()
+    };
+    if let Some(st) = &e.checks.status {
+        for &code in st.get_ref() {
+            if !(100..=599).contains(&code) {
+                sink.span(
+                    st.span(),
+                    format!("status {code} is not an HTTP status code"),
+                    Some("use codes from 100 to 599".into()),
+                );
+                ok = false;
+            } else {
+                checks.status.push(code as u16);
+            }
+        }
+    }
+    for jc in &e.checks.json {
+        let c = jc.get_ref();
+        let Some(pointer) = json_pointer(c.path.get_ref()) else {
+            sink.span(
+                c.path.span(),
+                format!("`{}` is not a supported JSON path", c.path.get_ref()),
+                Some("write e.g. \"$.status\" or \"$.data.items[0].id\"".into()),
+            );
+            ok = false;
+            continue;
+        };
+        let expect = match (&c.equals, c.exists) {
+            (Some(v), None) => {
+                JsonExpect::Equals(serde_json::to_value(v).expect("TOML values convert to JSON"))
+            }
+            (None, Some(b)) => JsonExpect::Exists(b),
+            _ => {
+                sink.span(
+                    jc.span(),
+                    "a JSON check needs exactly one of `equals` or `exists`",
+                    Some("write e.g. { path = \"$.status\", equals = \"ok\" }".into()),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        checks.json.push(JsonCheck {
+            path: c.path.get_ref().clone(),
+            pointer,
+            expect,
+        });
+    }
+
+    let path = path?;
+    ok.then_some(Endpoint {
+        name,
+        method,
+        path,
+        headers,
+        body,
+        body_secret,
+        weight,
+        checks,
+    })
+}
+
+/// `$.a.b[0]` (or `a.b[0]`) to the JSON pointer `/a/b/0`.
+fn json_pointer(path: &str) -> Option<String> {
+    let p = path.strip_prefix('$').unwrap_or(path);
+    let mut out = String::new();
+    let mut seg = String::new();
+    let mut chars = p.chars().peekable();
+    let flush = |seg: &mut String, out: &mut String| {
+        if !seg.is_empty() {
+            out.push('/');
+            out.push_str(&seg.replace('~', "~0").replace('/', "~1"));
+            seg.clear();
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => flush(&mut seg, &mut out),
+            '[' => {
+                flush(&mut seg, &mut out);
+                let idx: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                if idx.is_empty() || !idx.chars().all(|c| c.is_ascii_digit()) {
+                    return None;
+                }
+                out.push('/');
+                out.push_str(&idx);
+            }
+            ']' => return None,
+            c => seg.push(c),
+        }
+    }
+    flush(&mut seg, &mut out);
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_pointer;
+
+    #[test]
+    fn json_paths_become_pointers() {
+        assert_eq!(json_pointer("$.status").as_deref(), Some("/status"));
+        assert_eq!(
+            json_pointer("$.data.items[0].id").as_deref(),
+            Some("/data/items/0/id")
+        );
+        assert_eq!(json_pointer("a/b").as_deref(), Some("/a~1b"));
+        assert_eq!(json_pointer("$.x[a]"), None);
+        assert_eq!(json_pointer("$"), None);
+    }
+}

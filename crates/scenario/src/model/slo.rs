@@ -1,0 +1,90 @@
+//! `[slo]`: the budgets on the whole run and on each endpoint, with their abort policy.
+//!
+//! Not here: the budget language (`loadgate_slo::parse`) or judging a run against it.
+
+use std::time::Duration;
+
+use super::scenario::{Slo, SloBudget};
+use super::value::{duration, DURATION_HINT};
+use crate::diag::Sink;
+use crate::raw;
+
+fn budgets(
+    sink: &mut Sink<'_>,
+    items: &[raw::S<raw::BudgetItem>],
+    default_delay: Duration,
+) -> Vec<SloBudget> {
+    let mut out = Vec::new();
+    for item in items {
+        let (expr, abort, delay, body_start) = match item.get_ref() {
+            raw::BudgetItem::Expr(e) => (
+                e.as_str(),
+                false,
+                None,
+                sink.string_body_start(&item.span()),
+            ),
+            raw::BudgetItem::Table(t) => (
+                t.expr.as_str(),
+                t.abort_on_fail,
+                t.abort_delay.as_deref(),
+                item.span().start,
+            ),
+        };
+        let abort_delay = match delay {
+            None => default_delay,
+            Some(d) => match humantime::parse_duration(d) {
+                Ok(d) => d,
+                Err(e) => {
+                    sink.span(
+                        item.span(),
+                        format!("abort_delay `{d}` is not a duration ({e})"),
+                        DURATION_HINT.to_string(),
+                    );
+                    continue;
+                }
+            },
+        };
+        match loadgate_slo::parse(expr) {
+            Ok(budget) => out.push(SloBudget {
+                budget,
+                abort_on_fail: abort,
+                abort_delay,
+            }),
+            Err(e) => {
+                let at = if matches!(item.get_ref(), raw::BudgetItem::Expr(_)) {
+                    body_start + e.offset
+                } else {
+                    body_start
+                };
+                sink.at(
+                    at,
+                    format!("invalid SLO budget `{expr}`: {}", e.message),
+                    e.hint,
+                );
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn slo(sink: &mut Sink<'_>, s: &raw::Slo, endpoint_names: &[String]) -> Slo {
+    let default_delay = s
+        .abort_delay
+        .as_ref()
+        .and_then(|d| duration(sink, d, "abort_delay"))
+        .unwrap_or(Duration::from_secs(10));
+    let global = budgets(sink, &s.budgets, default_delay);
+    let mut endpoints = Vec::new();
+    for (name, table) in &s.endpoint {
+        let parsed = budgets(sink, &table.get_ref().budgets, default_delay);
+        match endpoint_names.iter().position(|n| n == name) {
+            Some(i) => endpoints.extend(parsed.into_iter().map(|b| (i, b))),
+            None => sink.span(
+                table.span(),
+                format!("SLO for endpoint `{name}`, which does not exist"),
+                Some(format!("the endpoints are: {}", endpoint_names.join(", "))),
+            ),
+        }
+    }
+    Slo { global, endpoints }
+}
