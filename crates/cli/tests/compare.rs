@@ -30,11 +30,14 @@ fn fixed_latency_run(dir: &std::path::Path, ms: u32, out: &str, extra: &[&str]) 
         .unwrap()
 }
 
+/// The slower run is three times slower (50 ms against 150 ms of fixed latency) and the
+/// generous budget allows ten times: a busy machine adds tens of milliseconds to both
+/// (83 ms measured for a 26 ms route on a loaded CI runner), which must not decide.
 #[test]
-fn compare_passes_an_identical_pair_and_fails_a_30_percent_slower_run() {
+fn compare_passes_an_identical_pair_and_fails_a_three_times_slower_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert_eq!(code(&fixed_latency_run(d, 20, "base", &[])), 0);
+    assert_eq!(code(&fixed_latency_run(d, 50, "base", &[])), 0);
     let loadgate = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_loadgate"))
             .current_dir(d)
@@ -47,8 +50,8 @@ fn compare_passes_an_identical_pair_and_fails_a_30_percent_slower_run() {
     assert_eq!(code(&same), 0, "{}", text(&same));
     assert!(text(&same).contains("no regression"));
 
-    // +30% latency, found by `run --baseline` and by `compare`.
-    let slow = fixed_latency_run(d, 26, "slow", &["--baseline", "base"]);
+    // +200% latency, found by `run --baseline` and by `compare`.
+    let slow = fixed_latency_run(d, 150, "slow", &["--baseline", "base"]);
     assert_eq!(code(&slow), 5, "{}", text(&slow));
     assert!(text(&slow).contains("verdict: REGRESSION"));
     let summary: serde_json::Value =
@@ -66,7 +69,7 @@ fn compare_passes_an_identical_pair_and_fails_a_30_percent_slower_run() {
     assert_eq!(json["regression"], true);
     assert!(json["distributions"][0]["differ"].as_bool().unwrap());
     // A generous budget lets the same pair through.
-    let c = loadgate(&["compare", "base", "slow", "--budget", "p95:+50%"]);
+    let c = loadgate(&["compare", "base", "slow", "--budget", "p95:+1000%"]);
     assert_eq!(code(&c), 0, "{}", text(&c));
 
     // Bad input is a usage error, before any traffic.

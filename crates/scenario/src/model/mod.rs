@@ -35,19 +35,9 @@ use scenario::{is_secret_name, Endpoint, HealthWait, HttpVersion, Scenario};
 use target::{LoadOptions, Target, TargetError};
 use value::{duration, interp, no_control_chars, path_problem, resolve, target_interp, written};
 
-/// An endpoint's tag in the interval log (`intervals.hlog`): its name with spaces and
-/// commas as `_`, as the log's tags hold neither.
-pub fn log_tag(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c == ',' || c.is_whitespace() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
+/// An endpoint's tag in the interval log (`intervals.hlog`), which the run directory's
+/// format defines: names that would share one are refused.
+pub use loadgate_metrics::log_tag;
 
 /// The longest scenario name, in bytes. It names the run directory, and the longest
 /// suffix a command adds (`-capacity-20261122T024107Z`, 26 bytes) must still fit in a
