@@ -125,14 +125,31 @@ pub fn timing_rows(
 mod tests {
     use super::*;
 
+    /// Asserts that `hostile` escaped for `format` reads `written`.
+    #[track_caller]
+    fn check(format: &str, hostile: &str, written: &str) {
+        let escaped = match format {
+            "html" => html(hostile).into_owned(),
+            "attr" => attr(hostile).into_owned(),
+            "md" => md(hostile),
+            _ => unreachable!("no escaping for {format}"),
+        };
+        assert_eq!(escaped, written, "{format}: {hostile}");
+    }
+
     #[test]
     fn hostile_strings_are_neutralised() {
-        assert_eq!(
-            html("<script>alert(1)</script>"),
-            "&lt;script&gt;alert(1)&lt;/script&gt;"
-        );
-        assert_eq!(attr("a\"b<"), "a&quot;b&lt;");
-        assert_eq!(html("x\" y='z'"), "x&quot; y=&#x27;z&#x27;");
-        assert_eq!(md("a|b <i>*x*</i>"), "a\\|b &lt;i&gt;\\*x\\*&lt;/i&gt;");
+        for (format, hostile, written) in [
+            (
+                "html",
+                "<script>alert(1)</script>",
+                "&lt;script&gt;alert(1)&lt;/script&gt;",
+            ),
+            ("html", "x\" y='z'", "x&quot; y=&#x27;z&#x27;"),
+            ("attr", "a\"b<", "a&quot;b&lt;"),
+            ("md", "a|b <i>*x*</i>", "a\\|b &lt;i&gt;\\*x\\*&lt;/i&gt;"),
+        ] {
+            check(format, hostile, written);
+        }
     }
 }

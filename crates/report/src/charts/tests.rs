@@ -1,0 +1,380 @@
+//! Tests of the chart plans: what each chart draws, where, and in which colour, checked
+//! on the plan rather than the SVG (the drawing's own tests are in `draw`).
+
+use super::capacity::capacity_plans;
+use super::*;
+use crate::rundir::Percentiles;
+use crate::testing::{synthetic, synthetic_with};
+use crate::text::us;
+use loadgate_metrics::Outcome;
+
+/// The run most tests draw: two endpoints over 10 s (2 s of warm-up), 50 requests a
+/// second, under `synthetic`'s budgets.
+pub(super) fn run() -> RunDir {
+    synthetic(&["analyze", "health"], 10, 2, 50)
+}
+
+/// Adds each of `exprs` to `run`'s results as a budget of `scope`, measured at 1.
+pub(super) fn with_budgets(run: &mut RunDir, scope: &str, exprs: &[&str]) {
+    for e in exprs {
+        let b = loadgate_slo::parse(e).unwrap();
+        run.summary
+            .slo
+            .push(b.result(scope, loadgate_slo::Measure::Value(1.0)));
+    }
+}
+
+/// Where nothing succeeded (a second of a run, a step of a capacity search), a latency
+/// line has a gap, not a drop to 0 and a spike after it; counts stay counts, and
+/// nothing succeeded is a true zero.
+#[test]
+fn nothing_answered_is_a_gap_in_latency_and_a_zero_in_counts() {
+    let mut run = run();
+    let quiet = &mut run.series[5];
+    quiet.outcomes = Default::default();
+    quiet.latency_us = Percentiles::default();
+    for e in &mut quiet.endpoints {
+        e.outcomes = Default::default();
+        e.p95_us = 0;
+    }
+    let mut cap = crate::testing::capacity("svc");
+    let s = cap.steps.iter_mut().find(|s| s.rate_rps == 400.0).unwrap();
+    (s.p50_ms, s.p95_ms, s.p99_ms, s.success_rps) = (0.0, 0.0, 0.0, 0.0);
+    let latency = latency_plan(&run, None);
+    let endpoints = endpoints_plan(&run);
+    let [knee, _] = capacity_plans(&cap);
+    let throughput = throughput_plan(&run, None);
+    let succeeded = throughput
+        .lines
+        .iter()
+        .find(|l| l.key == "succeeded")
+        .unwrap();
+    // (chart, the lines checked, where nothing succeeded, what is drawn there)
+    for (chart, lines, x, want) in [
+        ("latency", &latency.lines[..], 5.5, None),
+        ("p95 per endpoint", &endpoints.lines[..], 5.5, None),
+        ("knee latency", &knee.lines[..], 400.0, None),
+        (
+            "throughput",
+            std::slice::from_ref(succeeded),
+            5.5,
+            Some(0.0),
+        ),
+    ] {
+        assert!(!lines.is_empty(), "{chart}");
+        for l in lines {
+            let p = l.points.iter().find(|p| p.0 == x).unwrap();
+            assert_eq!(p.1, want, "{chart}, {}: {p:?}", l.key);
+            if want.is_none() {
+                assert!(
+                    l.points.iter().filter_map(|p| p.1).all(|v| v > 0.0),
+                    "{chart}, {}: a zero drawn",
+                    l.key
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_drain_shows_answers_and_no_sends() {
+    let mut run = run();
+    run.summary.measured_s = 6.0;
+    for row in run.series.iter_mut().filter(|r| r.t >= 8) {
+        row.drain = true;
+    }
+    let t = throughput_plan(&run, None);
+    for key in ["target", "sent"] {
+        let l = t.lines.iter().find(|l| l.key == key).unwrap();
+        assert!(
+            l.points.iter().all(|p| p.0 < 8.0),
+            "{key} drawn in the drain"
+        );
+    }
+    let done = t.lines.iter().find(|l| l.key == "succeeded").unwrap();
+    assert!(done.points.iter().any(|p| p.0 > 8.0));
+    assert_eq!(t.x_range, 0.0..10.0, "the axis ends with the last second");
+    assert!(t
+        .shades
+        .iter()
+        .any(|s| s.label.starts_with("drain") && s.from == 8.0));
+    // Series that usually coincide are bands under the lines.
+    assert_eq!(t.lines[0].look, Look::Band);
+    assert_eq!(
+        t.lines.iter().find(|l| l.key == "completed").unwrap().look,
+        Look::Band
+    );
+}
+
+/// Issue 19 (a second new user): a closed-model run said `0.0 s drain`, and its
+/// charts shaded a whole drain second with the last answers sloping to zero in it.
+#[test]
+fn a_run_without_a_drain_draws_none() {
+    let mut run = run();
+    run.summary.measured_s = 7.0;
+    run.summary.drain_s = 0.0;
+    run.series[9].drain = true;
+    for plan in [latency_plan(&run, None), throughput_plan(&run, None)] {
+        assert_eq!(plan.x_range, 0.0..9.0, "{}", plan.title);
+        assert!(plan.shades.iter().all(|s| !s.label.starts_with("drain")));
+        assert!(plan
+            .lines
+            .iter()
+            .all(|l| l.points.iter().all(|p| p.0 < 9.0)));
+    }
+}
+
+/// A latency axis turns logarithmic when a budget, or the whole of a line, would lie
+/// within a tenth of its height above the floor (answers at 20-70 ms under `p95 < 2s`
+/// are a flat line on the floor of a linear axis); otherwise it is linear from 0.
+#[test]
+fn a_latency_axis_is_logarithmic_when_something_would_lie_on_its_floor() {
+    let mut budget_under_the_data = run();
+    let b = loadgate_slo::parse("p95 < 1ms").unwrap();
+    budget_under_the_data
+        .summary
+        .slo
+        .push(b.result("global", loadgate_slo::Measure::Value(60_000.0)));
+    let near = synthetic_with(&["a"], 10, 2, 20, &["p95 < 100ms"], |_, i| {
+        (Outcome::Success, 50_000 + i * 1_000, 49_000)
+    });
+    let far = synthetic_with(&["a"], 10, 2, 20, &["p95 < 2s"], |_, i| {
+        (Outcome::Success, 20_000 + i * 2_500, 19_000)
+    });
+    // (case, run, `None` for a linear axis, or the highest a logarithmic axis's floor
+    // may be)
+    for (case, run, floor) in [
+        (
+            "p95 < 1ms over answers of 20 ms and more",
+            budget_under_the_data,
+            Some(1.0),
+        ),
+        (
+            "data near its budget: 50-69 ms under p95 < 100ms",
+            near,
+            None,
+        ),
+        (
+            "data far under its budget: 20-68 ms under p95 < 2s",
+            far,
+            Some(20.0),
+        ),
+    ] {
+        let plan = latency_plan(&run, None);
+        let y = plan.y_range();
+        assert_eq!(plan.log_scale(), floor.is_some(), "{case}: {y:?}");
+        match floor {
+            Some(highest) => assert!(y.start > 0.0 && y.start <= highest, "{case}: {y:?}"),
+            None => assert_eq!(y.start, 0.0, "{case}"),
+        }
+    }
+}
+
+#[test]
+fn budgets_take_their_series_colour_and_differ_from_each_other() {
+    let mut run = run();
+    for (expr, v) in [("p95 < 2s", 50_000.0), ("mean < 10ms", 40_000.0)] {
+        let b = loadgate_slo::parse(expr).unwrap();
+        run.summary
+            .slo
+            .push(b.result("global", loadgate_slo::Measure::Value(v)));
+    }
+    let plan = latency_plan(&run, None);
+    let find = |label: &str| plan.rules.iter().find(|r| r.label == label).unwrap();
+    let p95 = find("p95 < 2s");
+    let p95_line = plan.lines.iter().position(|l| l.key == "p95").unwrap();
+    assert_eq!(plan.rule_color(p95), plan.colors()[p95_line]);
+    // A mean budget has the whole run's mean drawn for it, in its colour, and its
+    // legend says what broke it.
+    let mean = plan.lines.iter().position(|l| l.key == "mean").unwrap();
+    assert_eq!(plan.rule_color(find("mean < 10ms")), plan.colors()[mean]);
+    let m = run.summary.overall.latency_us.mean / 1000.0;
+    assert!(plan.lines[mean].points.iter().all(|p| p.1 == Some(m)));
+    assert!(find("mean < 10ms").broken);
+    assert!(find("mean < 10ms").why.is_some());
+    // A budget with no series at all (min) stays neutral.
+    let mut run2 = run.clone();
+    let b = loadgate_slo::parse("min < 1ms").unwrap();
+    run2.summary
+        .slo
+        .push(b.result("global", loadgate_slo::Measure::Value(20_000.0)));
+    let plan2 = latency_plan(&run2, None);
+    let min = plan2.rules.iter().find(|r| r.label == "min < 1ms").unwrap();
+    assert_eq!(plan2.rule_color(min), NEUTRAL);
+    assert!(!PALETTE.contains(&BROKEN), "red is not a series colour");
+    let colors: Vec<RGBColor> = plan.rules.iter().map(|r| plan.rule_color(r)).collect();
+    assert!(colors.len() >= 3);
+    // Every line's legend gives the whole-run figure the table gives.
+    let p95 = &plan.lines[p95_line];
+    assert_eq!(
+        p95.label,
+        format!(
+            "p95 (whole run {})",
+            us(run.summary.overall.latency_us.p95 as f64)
+        )
+    );
+}
+
+/// Each budget is drawn on the line it constrains, and only on a chart of its scope: an
+/// endpoint's budget on its endpoint's line, never on a chart of all endpoints.
+/// Regression (issue 19, a second new user): a one-endpoint URL run's p95 chart left out
+/// the budget it broke, a global one; with one endpoint, the global p95 budgets are
+/// drawn on its line, named as global.
+#[test]
+fn budgets_are_drawn_on_the_lines_they_constrain() {
+    let mut one = synthetic(&["GET /x"], 10, 2, 20);
+    let mut two = synthetic(&["a", "b"], 10, 2, 20);
+    let b = loadgate_slo::parse("p95 < 1ms").unwrap();
+    for run in [&mut one, &mut two] {
+        run.summary
+            .slo
+            .push(b.result("global", loadgate_slo::Measure::Value(60_000.0)));
+    }
+    let mut health = run();
+    let b = loadgate_slo::parse("p95 < 100ms").unwrap();
+    health
+        .summary
+        .slo
+        .push(b.result("health", loadgate_slo::Measure::Value(1.0)));
+    let mut cap = crate::testing::capacity("svc");
+    cap.budgets.push("svc: p95 < 100ms".into());
+    let [knee_latency, knee_throughput] = capacity_plans(&cap);
+    let (one, two) = (endpoints_plan(&one), endpoints_plan(&two));
+    let (latency, endpoints) = (latency_plan(&health, None), endpoints_plan(&health));
+    // (chart, budget, each rule drawn for it: its label and the line it constrains)
+    for (chart, plan, expr, want) in [
+        // With one endpoint, the global ones are its too (all requests are its requests).
+        (
+            "p95 per endpoint, one",
+            &one,
+            "p95 < 1ms",
+            &[("p95 < 1ms", "GET /x")][..],
+        ),
+        ("p95 per endpoint, two", &two, "p95 < 1ms", &[]),
+        ("latency", &latency, "p95 < 100ms", &[]),
+        (
+            "p95 per endpoint",
+            &endpoints,
+            "p95 < 100ms",
+            &[("health: p95 < 100ms", "health")],
+        ),
+        // The knee charts are of all endpoints: global budgets only.
+        (
+            "knee latency",
+            &knee_latency,
+            "p95 < 2s",
+            &[("p95 < 2s", "p95")],
+        ),
+        ("knee latency", &knee_latency, "p95 < 100ms", &[]),
+        ("knee throughput", &knee_throughput, "p95 < 2s", &[]),
+        ("knee throughput", &knee_throughput, "p95 < 100ms", &[]),
+    ] {
+        let drawn: Vec<(&str, Option<&str>)> = plan
+            .rules
+            .iter()
+            .filter(|r| r.label.ends_with(expr))
+            .map(|r| (r.label.as_str(), r.series.as_deref()))
+            .collect();
+        let want: Vec<(&str, Option<&str>)> = want.iter().map(|&(l, s)| (l, Some(s))).collect();
+        assert_eq!(drawn, want, "{chart}: {expr}");
+    }
+}
+
+#[test]
+fn the_spectrum_ends_at_each_lines_maximum() {
+    let run = run();
+    let plan = spectrum_plan(&run).unwrap();
+    let all = &plan.lines[0];
+    let max = run.summary.overall.latency_us.max as f64 / 1000.0;
+    assert_eq!(all.end_dot.map(|d| d.1), Some(max));
+    assert!(all.label.contains("max"));
+}
+
+#[test]
+fn a_baseline_longer_than_the_run_is_cut_to_the_run() {
+    let run = run();
+    let mut long = synthetic(&["analyze", "health"], 600, 2, 20);
+    // A spike after the run's end must not set the axis.
+    long.series[500].latency_us.p95 = 90_000_000;
+    long.series[500].latency_us.p99 = 90_000_000;
+    let plan = latency_plan(&run, Some(&long));
+    for l in plan.lines.iter().filter(|l| l.key.starts_with("baseline")) {
+        assert!(!l.points.is_empty());
+        assert!(
+            l.points.iter().all(|p| plan.x_range.contains(&p.0)),
+            "{}: ends at {:?}",
+            l.key,
+            l.points.last()
+        );
+        // Second by second, as the run is.
+        assert_eq!(l.points.len(), run.series.len());
+    }
+    assert_eq!(plan.y_range(), latency_plan(&run, None).y_range());
+    let t = throughput_plan(&run, Some(&long));
+    let b = t.lines.iter().find(|l| l.key == "baseline").unwrap();
+    assert!(b.points.iter().all(|p| t.x_range.contains(&p.0)));
+}
+
+#[test]
+fn a_run_whose_every_request_failed_says_so_on_the_spectrum() {
+    let run = synthetic_with(&["a", "b"], 10, 2, 20, &["p95 < 2s"], |_, _| {
+        (Outcome::Timeout, 10_000_000, 10_000_000)
+    });
+    assert!(spectrum_plan(&run).is_none());
+    let chart = all(&run, None)
+        .into_iter()
+        .find(|c| c.file == "spectrum.svg")
+        .unwrap();
+    assert!(!chart.svg.contains("no requests measured"), "{}", chart.svg);
+    assert!(chart.svg.contains("no successful answer"), "{}", chart.svg);
+    // Nor do the latency charts draw an empty plot under a legend of series.
+    for file in ["latency.svg", "latency-endpoints.svg"] {
+        let chart = all(&run, None)
+            .into_iter()
+            .find(|c| c.file == file)
+            .unwrap();
+        assert!(chart.svg.contains("no successful answer to plot"), "{file}");
+    }
+}
+
+#[test]
+fn one_endpoint_is_not_drawn_twice_on_the_spectrum() {
+    // Its line would equal the line of all endpoints and hide it.
+    let run = synthetic(&["only"], 10, 2, 50);
+    let plan = spectrum_plan(&run).unwrap();
+    assert_eq!(plan.lines.len(), 1);
+    assert!(
+        plan.lines[0].label.contains("only"),
+        "{}",
+        plan.lines[0].label
+    );
+    // The rules still take its colour.
+    let r = &plan.rules[0];
+    assert_eq!(plan.rule_color(r), plan.colors()[0]);
+}
+
+#[test]
+fn hundreds_of_endpoints_draw_the_ones_that_matter() {
+    let names: Vec<String> = (0..200).map(|i| format!("e{i:03}")).collect();
+    let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    // The higher the index, the slower; e050 has a budget of its own.
+    let mut run = synthetic_with(&refs, 20, 2, 400, &["p95 < 2s"], |_, i| {
+        let l = 10_000 + (i % 200) * 500;
+        (Outcome::Success, l, l)
+    });
+    with_budgets(&mut run, "e050", &["p95 < 100ms"]);
+    for plan in [endpoints_plan(&run), spectrum_plan(&run).unwrap()] {
+        // No colour is used twice, so every line drawn can be told apart.
+        assert!(plan.lines.len() <= PALETTE.len(), "{}", plan.lines.len());
+        let keys: Vec<&str> = plan.lines.iter().map(|l| l.key.as_str()).collect();
+        assert!(keys.contains(&"e199"), "the slowest: {keys:?}");
+        // And the chart says how many it left out.
+        assert!(plan.draw().contains("in the tables"));
+    }
+    let e = endpoints_plan(&run);
+    assert!(
+        e.lines.iter().any(|l| l.key == "e050"),
+        "the one with a budget"
+    );
+    assert_eq!(e.rules[0].series.as_deref(), Some("e050"));
+}
