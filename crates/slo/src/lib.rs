@@ -41,7 +41,7 @@ use crate::window::WindowSummary;
 /// measured (post-warm-up) phase, or over one window of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Observed<'a> {
-    /// A histogram per timing (see [`Timing`]).
+    /// A histogram per timing (see [`loadgate_metrics::Timing`]).
     pub timings: &'a Timings<LatencyHistogram>,
     /// Outcome counters of every completed request.
     pub outcomes: &'a OutcomeCounts,

@@ -1,6 +1,6 @@
 //! Charts as standalone SVG documents (plotters' SVG backend).
 //!
-//! Every chart is planned first ([`LineChart`]: lines, budget rules, shaded stretches,
+//! Every chart is planned first (`LineChart`: lines, budget rules, shaded stretches,
 //! markers) and drawn second, so tests can check what a chart says without reading SVG.
 //! What a chart must never do, and the plan makes checkable:
 //! - draw a zero where there was no data: a second with no successful answer is a gap in
