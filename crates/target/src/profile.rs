@@ -61,6 +61,9 @@ pub struct Route {
     pub unhealthy_for: Option<Duration>,
     /// Periodic bursts of an error status.
     pub burst: Option<Burst>,
+    /// The head (and the body's first byte) leave after `latency`; the rest of the body
+    /// this much later: a slow body behind a quick first byte, as a streaming answer.
+    pub body_after: Option<Duration>,
 }
 
 /// For `len` at the start of every `every`, the route answers `status` (with
@@ -184,6 +187,7 @@ mod raw {
         pub response: Option<String>,
         pub health: Option<Health>,
         pub burst: Option<Spanned<Burst>>,
+        pub body_after: Option<Spanned<String>>,
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -398,6 +402,7 @@ impl Profile {
                     response: r.response.unwrap_or_else(|| "{\"status\":\"ok\"}".into()),
                     unhealthy_for,
                     burst,
+                    body_after: r.body_after.as_ref().map(dur).transpose()?,
                 })
             })();
             match parsed {

@@ -7,8 +7,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -362,11 +362,58 @@ fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
         .expect("static response parts are valid")
 }
 
-async fn handle(
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+/// A body whose first byte leaves at once and the rest `after` later (a route's
+/// `body_after`): the time to first byte and the whole answer's time differ by it.
+struct Delayed {
+    first: Option<Bytes>,
+    rest: Option<Bytes>,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    len: u64,
+}
+
+impl Delayed {
+    fn new(body: Bytes, after: Duration) -> Delayed {
+        let split = body.len().min(1);
+        Delayed {
+            len: body.len() as u64,
+            first: Some(body.slice(..split)),
+            rest: Some(body.slice(split..)),
+            sleep: Box::pin(tokio::time::sleep(after)),
+        }
+    }
+}
+
+impl hyper::body::Body for Delayed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        use std::task::Poll;
+        if let Some(first) = self.first.take().filter(|b| !b.is_empty()) {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        if self.rest.is_none() {
+            return Poll::Ready(None);
+        }
+        match std::future::Future::poll(self.sleep.as_mut(), cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(self.rest.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.len)
+    }
+}
+
+type Body = Either<Full<Bytes>, Delayed>;
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     state.requests.fetch_add(1, Ordering::Relaxed);
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let resp = route(&state, req).await;
     // Freeze every response that would leave during a stall window, until the thaw
     // thread says that window has ended.
@@ -387,7 +434,19 @@ async fn handle(
             h.saturating_record(lag.max(1));
         }
     }
-    Ok(resp)
+    let after = state
+        .profile
+        .routes
+        .iter()
+        .find(|r| r.path == path && r.method == method.as_str())
+        .and_then(|r| r.body_after);
+    Ok(match after {
+        Some(after) if resp.status() == StatusCode::OK => resp.map(|full| {
+            let body = full.into_inner().unwrap_or_default();
+            Either::Right(Delayed::new(body, after))
+        }),
+        _ => resp.map(Either::Left),
+    })
 }
 
 async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
