@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use loadgate_metrics::{EndpointShard, LatencyHistogram, Pauses, Shard, Timings};
 use loadgate_slo::judge::{judge, Input as Judged, Stop};
 use loadgate_slo::summary::{
-    EndpointSummary, RunStart, RunSummary, SegmentInfo, SegmentRun, Verdict, SCHEMA_VERSION,
+    EndpointSummary, Measured, RunStart, RunSummary, SegmentInfo, SegmentRun, Stopped, Verdict,
 };
 use loadgate_slo::window::{Second, WindowJudge};
 use loadgate_slo::Budget;
@@ -409,58 +409,9 @@ fn combine(inputs: Vec<Input>, kind: Kind) -> Result<Combined, MergeError> {
     };
 
     let started_at = UNIX_EPOCH + Duration::from_millis(t0);
-    let overall = measured.overall();
-    let s = &first.run.summary;
-    let summary = RunSummary {
-        schema_version: SCHEMA_VERSION,
-        loadgate_version: s.loadgate_version.clone(),
-        scenario: s.scenario.clone(),
-        scenario_file: s.scenario_file.clone(),
-        target: s.target.clone(),
-        model: s.model.clone(),
-        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
-        ended_at: inputs
-            .iter()
-            .map(|i| i.run.summary.ended_at.clone())
-            .max()
-            .unwrap_or_default(),
-        duration_s: s.duration_s,
-        warmup_s,
-        measured_s,
-        drain_s: inputs
-            .iter()
-            .map(|i| i.run.summary.drain_s)
-            .fold(0.0, f64::max),
-        load: s.load.clone(),
-        workers: inputs.iter().map(|i| i.run.summary.workers).sum(),
-        pinned_cpus: inputs
-            .iter()
-            .flat_map(|i| i.run.summary.pinned_cpus.iter().copied())
-            .collect(),
-        verdict: j.verdict,
-        stop,
-        stop_detail,
-        abandoned: inputs.iter().map(|i| i.run.summary.abandoned).sum(),
-        invalid_reasons: j.invalid_reasons.clone(),
-        rate: j.rate.clone(),
-        pauses: inputs
-            .iter()
-            .filter_map(|i| i.run.summary.pauses)
-            .reduce(|mut sum, p| {
-                sum.add(&p);
-                sum
-            }),
-        slo: j.slo.clone(),
-        overall: EndpointSummary::of("all", &overall, measured_s),
-        endpoints: names
-            .iter()
-            .zip(measured.endpoints())
-            .map(|(n, e)| EndpointSummary::of(n, e, measured_s))
-            .collect(),
-        warmup: warmup_all.map(|w| EndpointSummary::of("all", &w, warmup_s)),
-        files: s.files.clone(),
-        git_commit: s.git_commit.clone(),
-        ci_run: s.ci_run.clone(),
+    // What the first segment was asked (scenario, target, load, CI facts), with what
+    // the segments measured together.
+    let identity = RunSummary {
         segment: match kind {
             Kind::Recover => first.run.summary.segment.clone(),
             Kind::Merge => None,
@@ -469,7 +420,47 @@ fn combine(inputs: Vec<Input>, kind: Kind) -> Result<Combined, MergeError> {
             Kind::Recover => Vec::new(),
             Kind::Merge => inputs.iter().map(segment_run).collect(),
         },
+        ..first.run.summary.clone()
     };
+    let m = Measured {
+        names: &names,
+        measured: &measured,
+        warmup: warmup_all.as_ref(),
+        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        ended_at: inputs
+            .iter()
+            .map(|i| i.run.summary.ended_at.clone())
+            .max()
+            .unwrap_or_default(),
+        warmup_s,
+        measured_s,
+        drain_s: inputs
+            .iter()
+            .map(|i| i.run.summary.drain_s)
+            .fold(0.0, f64::max),
+        workers: inputs.iter().map(|i| i.run.summary.workers).sum(),
+        pinned_cpus: inputs
+            .iter()
+            .flat_map(|i| i.run.summary.pinned_cpus.iter().copied())
+            .collect(),
+        abandoned: inputs.iter().map(|i| i.run.summary.abandoned).sum(),
+        pauses: inputs
+            .iter()
+            .filter_map(|i| i.run.summary.pauses)
+            .reduce(|mut sum, p| {
+                sum.add(&p);
+                sum
+            }),
+    };
+    let summary = RunSummary::judged(
+        identity,
+        &m,
+        j,
+        Stopped {
+            stop,
+            detail: stop_detail,
+        },
+    );
     let histograms = HistogramsFile::new(&names, &measured, &warmup);
     Ok(Combined {
         started_at,

@@ -462,6 +462,88 @@ impl RunSummary {
     pub fn endpoint_names(&self) -> Vec<String> {
         self.endpoints.iter().map(|e| e.name.clone()).collect()
     }
+
+    /// The one place a summary is assembled: `identity` (what the run was asked, as
+    /// [`RunStart::unmeasured`] gives it, or a merge's first segment) with what was
+    /// measured and how it was judged. Run, merge and the recovery of a killed run all
+    /// come through here, so a figure or a verdict is never assembled twice.
+    pub fn judged(
+        identity: RunSummary,
+        m: &Measured<'_>,
+        j: crate::judge::Judgement,
+        stop: Stopped,
+    ) -> RunSummary {
+        let overall = m.measured.overall();
+        RunSummary {
+            schema_version: SCHEMA_VERSION,
+            started_at: m.started_at.clone(),
+            ended_at: m.ended_at.clone(),
+            warmup_s: m.warmup_s,
+            measured_s: m.measured_s,
+            drain_s: m.drain_s,
+            workers: m.workers,
+            pinned_cpus: m.pinned_cpus.clone(),
+            verdict: j.verdict,
+            stop: stop.stop,
+            stop_detail: stop.detail,
+            abandoned: m.abandoned,
+            invalid_reasons: j.invalid_reasons,
+            rate: j.rate,
+            pauses: m.pauses,
+            slo: j.slo,
+            overall: EndpointSummary::of("all", &overall, m.measured_s),
+            endpoints: m
+                .names
+                .iter()
+                .zip(m.measured.endpoints())
+                .map(|(n, e)| EndpointSummary::of(n, e, m.measured_s))
+                .collect(),
+            warmup: m
+                .warmup
+                .filter(|w| w.sent + w.completed() > 0)
+                .map(|w| EndpointSummary::of("all", w, m.warmup_s)),
+            ..identity
+        }
+    }
+}
+
+/// What a run (or several combined) measured, as [`RunSummary::judged`] states it.
+#[derive(Debug, Clone)]
+pub struct Measured<'a> {
+    /// Endpoint names, in scenario order.
+    pub names: &'a [String],
+    /// The measured phase, per endpoint.
+    pub measured: &'a loadgate_metrics::Shard,
+    /// The warm-up, all endpoints (none when nothing was sent in it).
+    pub warmup: Option<&'a EndpointShard>,
+    /// RFC 3339 UTC start and end.
+    pub started_at: String,
+    /// See `started_at`.
+    pub ended_at: String,
+    /// Warm-up, measured phase and drain, seconds.
+    pub warmup_s: f64,
+    /// See `warmup_s`.
+    pub measured_s: f64,
+    /// See `warmup_s`.
+    pub drain_s: f64,
+    /// Worker threads (summed over segments).
+    pub workers: usize,
+    /// The CPUs the workers were pinned to.
+    pub pinned_cpus: Vec<usize>,
+    /// Requests in flight when the run stopped waiting.
+    pub abandoned: u64,
+    /// Pauses of the generating process(es).
+    pub pauses: Option<Pauses>,
+}
+
+/// How a run stopped, as its summary says it: `completed`, `aborted`, `interrupted` or
+/// `killed`, and why it stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// The word.
+    pub stop: String,
+    /// Why, for an early stop.
+    pub detail: Option<String>,
 }
 
 /// `run.json`: what a run was asked to do, written before its load. With the streamed
