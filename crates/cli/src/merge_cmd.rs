@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use loadgate_engine::IntervalView;
+use loadgate_engine::{IntervalView, RunStarted};
 use loadgate_metrics::{EndpointShard, LatencyHistogram, Pauses, Shard};
 use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
 use loadgate_slo::judge::{judge, Input as Judged, Stop};
@@ -301,21 +301,44 @@ fn combine(inputs: Vec<Input>, into: Dest<'_>) -> Result<Exit, Failure> {
     // its own).
     if let Dest::Merge(_) = into {
         let quiet = Progress::new(true, Duration::ZERO);
-        crate::run_cmd::write_series(&dir, started_at, &names, open, &quiet, |observer| {
+        crate::observers::write_series(&dir, started_at, &names, open, &quiet, |observers| {
+            let run = RunStarted {
+                at: started_at,
+                interval: Duration::from_secs(1),
+                endpoints: &names,
+                warmup_intervals: intervals.values().filter(|s| s.warmup).count() as u64,
+            };
+            for o in observers.iter_mut() {
+                o.started(&run);
+            }
             let mut cumulative = Shard::new(names.len(), max_us);
             for (&index, slot) in &intervals {
                 cumulative.merge_from(&slot.data);
-                observer.interval(&IntervalView {
+                let end_s = ((index + 1) as f64).min(measured_end);
+                let view = IntervalView {
                     index,
                     warmup: slot.warmup,
                     drain: slot.drain,
+                    end_s: if slot.drain {
+                        end_s
+                    } else {
+                        end_s.max(index as f64)
+                    },
                     data: &slot.data,
                     target: slot.target,
                     cumulative: &cumulative,
                     pauses: slot.pauses,
-                });
+                };
+                // The file observers never ask for a stop: the seconds are all written.
+                for o in observers.iter_mut() {
+                    let _ = o.interval(&view);
+                }
             }
-        });
+            for o in observers.iter_mut() {
+                o.finished();
+            }
+        })
+        .map_err(|e| crate::startup::engine_failure(loadgate_engine::EngineError::Thread(e)))?;
     }
 
     let overall = measured.overall();

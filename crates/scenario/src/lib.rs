@@ -27,6 +27,8 @@ pub use interp::{interpolate, EnvValue, InterpError, Interpolated, Origin};
 pub use model::*;
 pub use secrets::{Secrets, MIN_SECRET_LEN};
 pub use template::{Escape, Names, RenderCtx, Template, TemplateError};
+// The type of `Validity::mode`, nameable without depending on loadgate-slo.
+pub use loadgate_slo::judge::ValidityMode;
 
 use std::path::{Path, PathBuf};
 
