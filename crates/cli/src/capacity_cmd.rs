@@ -6,7 +6,7 @@ use loadgate_report::file;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal};
+use loadgate_engine::{RunConfig, StopReason, StopSignal};
 use loadgate_scenario::{CapacityPlan, CapacityStep, Overrides, Scenario};
 use loadgate_slo::capacity::{
     self, num, CapacityReport, PlanSummary, StepResult, StepVerdict, CAPACITY_SCHEMA_VERSION,
@@ -14,17 +14,13 @@ use loadgate_slo::capacity::{
 use loadgate_slo::summary::{EndpointSummary, Verdict};
 
 use crate::exit::{Exit, Failure};
-use crate::run_cmd::{apply_flags, judge_run, preflight, start_target, watch_signals};
+use crate::run_cmd::{
+    apply_flags, budget_watch, judge_run, preflight, start_target, watch_signals,
+};
 use crate::{output, CapacityArgs};
 
 /// Grace for in-flight requests at the end of each step.
 const STEP_GRACE: Duration = Duration::from_secs(5);
-
-struct Quiet;
-
-impl Observer for Quiet {
-    fn interval(&mut self, _: &IntervalView<'_>) {}
-}
 
 /// Why the search stopped before its end.
 enum Halt {
@@ -358,13 +354,16 @@ fn run_step(
         start_at: None,
         pin_workers: !args.load.no_pin,
     };
-    let data = loadgate_engine::run(cfg, &mut Quiet)
+    // A step is watched by its budgets alone: `abort_on_fail` ends it as it ends a run.
+    let mut watch = budget_watch(&s);
+    let data = loadgate_engine::run(cfg, &mut [&mut watch])
         .map_err(|e| Halt::Failed(crate::startup::engine_failure(e)))?;
+    let windows = watch.finish();
     if data.stop == StopReason::Interrupted {
         return Err(Halt::Interrupted);
     }
     let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
-    let j = judge_run(&s, &names, &data);
+    let j = judge_run(&s, &names, &data, &windows);
     let all = data.measured.overall();
     let e = EndpointSummary::of("all", &all, data.measured_s);
     let verdict = if !j.invalid_reasons.is_empty() {

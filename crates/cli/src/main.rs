@@ -15,6 +15,7 @@ mod capacity_cmd;
 mod console;
 mod exit;
 mod merge_cmd;
+mod observers;
 mod output;
 mod progress;
 mod report_cmd;

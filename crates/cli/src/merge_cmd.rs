@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use loadgate_engine::IntervalView;
+use loadgate_engine::{IntervalView, RunStarted};
 use loadgate_metrics::Shard;
 use loadgate_report::merge::{self, Combined, MergeError};
 use loadgate_report::{file, RunDir};
@@ -54,6 +54,7 @@ fn write(c: Combined, into: Dest<'_>) -> Result<Exit, Failure> {
         started_at,
         max_us,
         segments,
+        measured_end_s,
     } = c;
     let dir = match &into {
         Dest::Merge(args) => output::OutDir::new_run(
@@ -70,21 +71,44 @@ fn write(c: Combined, into: Dest<'_>) -> Result<Exit, Failure> {
     // its own).
     if let Dest::Merge(_) = into {
         let quiet = Progress::new(true, Duration::ZERO);
-        crate::run_cmd::write_series(&dir, started_at, &names, open, &quiet, |observer| {
+        crate::observers::write_series(&dir, started_at, &names, open, &quiet, |observers| {
+            let run = RunStarted {
+                at: started_at,
+                interval: Duration::from_secs(1),
+                endpoints: &names,
+                warmup_intervals: seconds.values().filter(|s| s.warmup).count() as u64,
+            };
+            for o in observers.iter_mut() {
+                o.started(&run);
+            }
             let mut cumulative = Shard::new(names.len(), max_us);
             for (&index, second) in &seconds {
                 cumulative.merge_from(&second.data);
-                observer.interval(&IntervalView {
+                let end_s = ((index + 1) as f64).min(measured_end_s);
+                let view = IntervalView {
                     index,
                     warmup: second.warmup,
                     drain: second.drain,
+                    end_s: if second.drain {
+                        end_s
+                    } else {
+                        end_s.max(index as f64)
+                    },
                     data: &second.data,
                     target: second.target,
                     cumulative: &cumulative,
                     pauses: second.pauses,
-                });
+                };
+                // The file observers never ask for a stop: the seconds are all written.
+                for o in observers.iter_mut() {
+                    let _ = o.interval(&view);
+                }
             }
-        });
+            for o in observers.iter_mut() {
+                o.finished();
+            }
+        })
+        .map_err(|e| crate::startup::engine_failure(loadgate_engine::EngineError::Thread(e)))?;
     }
 
     dir.write_json(file::HISTOGRAMS, &histograms);

@@ -16,14 +16,12 @@
 
 use loadgate_report::file;
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -410,13 +408,23 @@ fn free_bytes(path: &Path) -> Option<u64> {
 }
 
 /// Bytes waiting for the end of an interval, shared with writers that hold a `Write`
-/// of their own (the interval log's).
+/// of their own (the interval log's). A stream is written on a thread of its own
+/// (`observers`), so this is `Send`; only that thread ever holds it.
 #[derive(Clone, Default)]
-pub(crate) struct Pending(Rc<RefCell<Vec<u8>>>);
+pub(crate) struct Pending(Arc<Mutex<Vec<u8>>>);
+
+impl Pending {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
 
 impl Write for Pending {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -445,7 +453,7 @@ impl Stream {
 
     /// Appends the interval gathered so far to the file.
     pub(crate) fn commit(&mut self) {
-        let bytes = std::mem::take(&mut *self.pending.0.borrow_mut());
+        let bytes = self.pending.take();
         if self.error.is_some() || bytes.is_empty() {
             return;
         }

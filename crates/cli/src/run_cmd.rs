@@ -1,26 +1,24 @@
 //! `loadgate run`: scenario + flags -> target -> engine -> run directory -> exit code.
 
 use loadgate_report::file;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2DeflateSerializer;
-use loadgate_engine::{IntervalView, Observer, RunConfig, StopReason, StopSignal};
-use loadgate_metrics::Timing;
+use loadgate_engine::{EngineError, Observer, RunConfig, StopReason, StopSignal};
 use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template};
 use loadgate_slo::judge::{judge, Input, Stop};
 use loadgate_slo::summary::{
-    EndpointSummary, LoadSummary, RunStart, RunSummary, SegmentInfo, SegmentPlan, Verdict,
+    LoadSummary, Measured, RunStart, RunSummary, SegmentInfo, SegmentPlan, Stopped, Verdict,
     SCHEMA_VERSION,
 };
+use loadgate_slo::watch::{BudgetWatch, Watched};
+use loadgate_slo::window::WindowOutcome;
 
 use crate::exit::{Exit, Failure};
-use crate::output::{self, OutDir, Stream};
+use crate::output::{self, OutDir};
 use crate::progress::Progress;
-use crate::{console, RunArgs};
-use loadgate_report::{HistogramsFile, RunDir, SeriesRow};
+use crate::{console, observers, RunArgs};
+use loadgate_report::{HistogramsFile, RunDir};
 
 pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
@@ -155,7 +153,10 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     }
     let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
     let open = scenario.load.model == LoadModel::Open;
-    let data = write_series(&dir, started, &names, open, &progress, |observer| {
+    // The budgets are watched beside the files: windows judged as seconds finish, and
+    // the run stopped at an `abort_on_fail` breach.
+    let mut watch = budget_watch(&scenario);
+    let data = observers::write_series(&dir, started, &names, open, &progress, |files| {
         let cfg = RunConfig {
             scenario: scenario.clone(),
             base_url: base_url.clone(),
@@ -167,19 +168,25 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             start_at: args.start_at,
             pin_workers: !args.load.no_pin,
         };
-        loadgate_engine::run(cfg, observer)
+        let mut observers: Vec<&mut dyn Observer> = vec![&mut watch];
+        observers.extend(files.iter_mut().map(|o| &mut **o as &mut dyn Observer));
+        loadgate_engine::run(cfg, &mut observers)
     });
     progress.finish();
-    let data = data.map_err(|e| {
-        // A run that never ran leaves no file that looks like a finished one.
-        for name in [file::SERIES, file::INTERVALS] {
-            let _ = std::fs::remove_file(dir.path().join(name));
-        }
-        crate::startup::engine_failure(e)
-    })?;
+    let data = data
+        .map_err(EngineError::Thread)
+        .and_then(|run| run)
+        .map_err(|e| {
+            // A run that never ran leaves no file that looks like a finished one.
+            for name in [file::SERIES, file::INTERVALS] {
+                let _ = std::fs::remove_file(dir.path().join(name));
+            }
+            crate::startup::engine_failure(e)
+        })?;
 
     // Judge.
-    let j = judge_run(&scenario, &names, &data);
+    let windows = watch.finish();
+    let j = judge_run(&scenario, &names, &data, &windows);
     let (stop, stop_detail) = match &data.stop {
         StopReason::Completed => ("completed", None),
         StopReason::Aborted { scope, budget } => (
@@ -198,34 +205,10 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         ),
     };
     let mut verdict = j.verdict;
-    let overall = data.measured.overall();
     let warm = data.warmup.overall();
-    // What run.json said before the load, and what the run measured.
-    let summary = RunSummary {
-        started_at: humantime::format_rfc3339_seconds(data.started_at).to_string(),
-        ended_at: humantime::format_rfc3339_seconds(data.ended_at).to_string(),
-        warmup_s: data.warmup_s,
-        measured_s: data.measured_s,
-        drain_s: data.drain_s,
-        workers: data.workers,
-        pinned_cpus: data.pinned.iter().flatten().copied().collect(),
-        verdict,
-        stop: stop.to_string(),
-        stop_detail: stop_detail.clone(),
-        abandoned: data.abandoned,
-        invalid_reasons: j.invalid_reasons.clone(),
-        rate: j.rate.clone(),
-        pauses: data.pauses,
-        slo: j.slo.clone(),
-        overall: EndpointSummary::of("all", &overall, data.measured_s),
-        endpoints: names
-            .iter()
-            .zip(data.measured.endpoints())
-            .map(|(n, e)| EndpointSummary::of(n, e, data.measured_s))
-            .collect(),
-        warmup: (warm.sent + warm.completed() > 0)
-            .then(|| EndpointSummary::of("all", &warm, data.warmup_s)),
-        // run.json's segment, now with the instant its schedule began.
+    // What run.json said before the load (its segment now with the instant its schedule
+    // began), with what the run measured.
+    let identity = RunSummary {
         segment: start.segment.clone().map(|seg| SegmentInfo {
             started_unix_ms: data
                 .started_at
@@ -233,9 +216,31 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
                 .map_or(0, |d| d.as_millis() as u64),
             ..seg
         }),
-        // Its identity (scenario, target, load, CI facts) as run.json gave it.
         ..start.unmeasured(file::summary_files())
     };
+    let measured = Measured {
+        names: &names,
+        measured: &data.measured,
+        warmup: Some(&warm),
+        started_at: humantime::format_rfc3339_seconds(data.started_at).to_string(),
+        ended_at: humantime::format_rfc3339_seconds(data.ended_at).to_string(),
+        warmup_s: data.warmup_s,
+        measured_s: data.measured_s,
+        drain_s: data.drain_s,
+        workers: data.workers,
+        pinned_cpus: data.pinned.iter().flatten().copied().collect(),
+        abandoned: data.abandoned,
+        pauses: data.pauses,
+    };
+    let summary = RunSummary::judged(
+        identity,
+        &measured,
+        j,
+        Stopped {
+            stop: stop.to_string(),
+            detail: stop_detail,
+        },
+    );
     // Its free text is masked of secrets before anything is written or rendered.
     let mut summary = summary;
     mask_summary(&mut summary);
@@ -442,12 +447,36 @@ pub(crate) fn start_target(
     Ok((base_url, target))
 }
 
-/// Judges a finished run against the scenario's budgets and, in the open model, the
-/// generator's validity thresholds.
+/// The observer that watches `scenario`'s budgets while it runs: it judges the windowed
+/// ones as seconds finish (its [`BudgetWatch::finish`] is [`judge_run`]'s `windows`) and
+/// stops the run at an `abort_on_fail` breach.
+pub(crate) fn budget_watch(scenario: &Scenario) -> BudgetWatch {
+    let budgets = scenario
+        .slo
+        .scoped()
+        .into_iter()
+        .map(|(scope, b)| Watched {
+            scope,
+            budget: b.budget.clone(),
+            abort_after: b.abort_on_fail.then_some(b.abort_delay),
+        })
+        .collect();
+    BudgetWatch::new(
+        budgets,
+        scenario.load.model == LoadModel::Open,
+        loadgate_engine::histogram_max_us(scenario),
+        Some(scenario.timeout),
+    )
+}
+
+/// Judges a finished run against the scenario's budgets (`windows`: the windowed ones'
+/// outcomes, from its [`budget_watch`]) and, in the open model, the generator's validity
+/// thresholds.
 pub(crate) fn judge_run(
     scenario: &Scenario,
     names: &[String],
     data: &loadgate_engine::RunData,
+    windows: &[WindowOutcome],
 ) -> loadgate_slo::judge::Judgement {
     let budgets: Vec<_> = scenario
         .slo
@@ -463,7 +492,7 @@ pub(crate) fn judge_run(
         measured: &data.measured,
         measured_s: data.measured_s,
         budgets: &budgets,
-        windows: &data.windows,
+        windows,
         open,
         stop: match data.stop {
             StopReason::Completed => Stop::Completed,
@@ -862,154 +891,6 @@ fn wait_healthy(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     })
-}
-
-/// Creates `timeseries.jsonl` and `intervals.hlog` in `dir`, lets `f` stream intervals
-/// into them through an observer (which also updates `progress`), and closes both. The
-/// log's start time is the one the run reports ([`Observer::started`]), else `started`.
-/// Each interval reaches the disk whole as it ends; a write error is recorded in `dir`
-/// and the run goes on (its totals are kept in memory).
-pub(crate) fn write_series<R>(
-    dir: &OutDir,
-    started: std::time::SystemTime,
-    names: &[String],
-    open: bool,
-    progress: &Progress,
-    f: impl FnOnce(&mut dyn Observer) -> R,
-) -> R {
-    let mut series = dir.stream(file::SERIES);
-    let mut hlog_file = dir.stream(file::INTERVALS);
-    let mut hlog_sink = hlog_file.pending();
-    let mut serializer = V2DeflateSerializer::new();
-    let result = {
-        let mut observer = FileObserver {
-            names,
-            tags: names
-                .iter()
-                .map(|n| loadgate_scenario::log_tag(n))
-                .collect(),
-            open,
-            progress,
-            series: &mut series,
-            hlog_file: &mut hlog_file,
-            hlog: Hlog::Unstarted(&mut hlog_sink, &mut serializer),
-            fallback_start: started,
-            error: None,
-        };
-        let result = f(&mut observer);
-        // A run that ended before its start still leaves a valid (empty) log.
-        observer.hlog.begin(started, &mut observer.error);
-        observer.hlog_file.commit();
-        if let Some(e) = observer.error.take() {
-            dir.note(file::INTERVALS, e);
-        }
-        result
-    };
-    dir.close(series);
-    dir.close(hlog_file);
-    result
-}
-
-type HlogWriter<'w, 's> = IntervalLogWriter<'w, 's, output::Pending, V2DeflateSerializer>;
-
-/// The interval log. Its header states the start time, and interval timestamps count
-/// from it, so the header is written only once the run knows when its schedule starts
-/// (with `--start-at`, possibly well after the command began).
-enum Hlog<'w, 's> {
-    Unstarted(&'w mut output::Pending, &'s mut V2DeflateSerializer),
-    Started(HlogWriter<'w, 's>),
-    Failed,
-}
-
-impl Hlog<'_, '_> {
-    /// Writes the header with `at` as the start time, unless it is written already.
-    fn begin(&mut self, at: std::time::SystemTime, error: &mut Option<String>) {
-        let (file, serializer) = match std::mem::replace(self, Hlog::Failed) {
-            Hlog::Unstarted(file, serializer) => (file, serializer),
-            begun => {
-                *self = begun;
-                return;
-            }
-        };
-        let mut builder = IntervalLogWriterBuilder::new();
-        builder
-            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `all` for all endpoints, with `.<timing>` (`.service`, `.ttfb`, `.ttfb_service`, `.send_lag`, `.connect`) for timings other than latency; untagged = all endpoints' latency", env!("CARGO_PKG_VERSION")))
-            .with_start_time(at)
-            .with_base_time(at)
-            .with_max_value_divisor(1000.0);
-        match builder.begin_log_with(file, serializer) {
-            Ok(w) => *self = Hlog::Started(w),
-            Err(e) => {
-                error.get_or_insert(e.to_string());
-            }
-        }
-    }
-}
-
-/// Streams each interval to `timeseries.jsonl` and `intervals.hlog`, and shows progress.
-struct FileObserver<'a, 'w, 's> {
-    names: &'a [String],
-    tags: Vec<String>,
-    open: bool,
-    progress: &'a Progress,
-    series: &'a mut Stream,
-    hlog_file: &'a mut Stream,
-    hlog: Hlog<'w, 's>,
-    /// The log's start time if whoever drives this observer does not say (a merge).
-    fallback_start: std::time::SystemTime,
-    error: Option<String>,
-}
-
-impl Observer for FileObserver<'_, '_, '_> {
-    fn started(&mut self, at: std::time::SystemTime) {
-        self.hlog.begin(at, &mut self.error);
-    }
-
-    fn interval(&mut self, v: &IntervalView<'_>) {
-        // One all-endpoint merge per interval serves the row, the progress line and the log.
-        let all = v.data.overall();
-        let row = SeriesRow {
-            pauses: v.pauses,
-            drain: v.drain,
-            ..SeriesRow::with_overall(v.index, v.warmup, v.target, self.names, v.data, &all)
-        };
-        self.progress.update(v, self.open, row.completed);
-        if let Ok(mut line) = serde_json::to_string(&row) {
-            line.push('\n');
-            let _ = self.series.pending().write_all(line.as_bytes());
-        }
-        self.series.commit();
-        let start = Duration::from_secs(v.index);
-        let one = Duration::from_secs(1);
-        self.hlog.begin(self.fallback_start, &mut self.error);
-        let Hlog::Started(hlog) = &mut self.hlog else {
-            return;
-        };
-        let mut write = |h: &loadgate_metrics::LatencyHistogram, tag: Option<&str>| {
-            if let Err(e) = hlog.write_histogram(&h.to_hdr(), start, one, tag.and_then(Tag::new)) {
-                self.error.get_or_insert(format!("{e:?}"));
-            }
-        };
-        // Every second has its untagged entry (all endpoints' latency). A timing with no
-        // value this second has no line of its own (readers take a missing tag as
-        // empty): a scenario of many endpoints writes, and copies to full range, only
-        // what the second holds.
-        write(all.latency(), None);
-        let scopes = std::iter::once((None, &all)).chain(
-            self.tags
-                .iter()
-                .map(|t| Some(t.as_str()))
-                .zip(v.data.endpoints()),
-        );
-        for (scope, e) in scopes {
-            for (t, h) in e.timings.iter() {
-                if !h.is_empty() && (scope.is_some() || t != Timing::Latency) {
-                    write(h, Some(&file::interval_key(scope, t)));
-                }
-            }
-        }
-        self.hlog_file.commit();
-    }
 }
 
 /// A summary with its free text masked of secrets (see [`output::mask`]): the target as

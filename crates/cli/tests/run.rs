@@ -121,7 +121,14 @@ fn abort_on_fail_stops_early_with_the_breach_code() {
         "stopped after {measured} s of a 20 s profile"
     );
     assert_eq!(s["stop"], "aborted");
-    assert!(s["stop_detail"].as_str().unwrap().contains("p50 < 1us"));
+    // The budget watch's reason, as the engine's own abort check worded it.
+    let detail = "abort_on_fail budget `p50 < 1us` (global) was breached";
+    assert_eq!(s["stop_detail"], detail);
+    assert!(
+        text(&o).contains(&format!("stopped early: {detail}")),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -290,6 +297,23 @@ fn sigint_stops_the_run_and_writes_everything_measured() {
     ] {
         assert!(c.out().join(f).exists(), "{f} missing");
     }
+    // The streamed files, written on threads of their own, lost no second at the stop:
+    // every second in order, holding every request the summary counts, and a log line
+    // (all endpoints, untagged) for each.
+    let read = |f: &str| std::fs::read_to_string(c.out().join(f)).unwrap();
+    let rows: Vec<serde_json::Value> = read("timeseries.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seconds: Vec<u64> = rows.iter().map(|r| r["t"].as_u64().unwrap()).collect();
+    assert_eq!(seconds, (0..rows.len() as u64).collect::<Vec<_>>());
+    let completed: u64 = rows.iter().map(|r| r["completed"].as_u64().unwrap()).sum();
+    assert_eq!(completed, s["overall"]["requests"].as_u64().unwrap());
+    let untagged = read("intervals.hlog")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('"') && !l.starts_with("Tag="))
+        .count();
+    assert_eq!(untagged, rows.len());
 }
 
 #[test]

@@ -6,10 +6,12 @@
 //! model every arrival has an intended time from [`Schedule`] and latency is
 //! measured from it (coordinated-omission corrected, as wrk2 does); service time from
 //! the actual send is kept beside it. Shards are merged by the aggregator at 1-second
-//! boundaries and handed to an [`Observer`] (progress, time series files) without
-//! keeping any per-request sample.
+//! boundaries and handed to every [`Observer`] of the run (the live budget watch,
+//! progress, time series files) without keeping any per-request sample; an observer may
+//! ask the run to stop ([`Control::Stop`]).
 //!
-//! Not here: parsing scenarios, judging SLOs, writing reports.
+//! Not here: parsing scenarios, judging SLOs (not even `abort_on_fail`: that is an
+//! observer's decision), writing reports.
 
 mod affinity;
 mod client;
@@ -25,10 +27,8 @@ mod worker;
 
 pub use client::{execute, Built, ClientOptions, HttpClient, Prepared};
 pub use deadline::Deadlines;
-pub use run::{
-    histogram_max_us, run, worker_count, IntervalView, Observer, RunConfig, RunData, StopReason,
-    StopSignal,
-};
+pub use loadgate_metrics::{Abort, Control, IntervalView, Observer, RunStarted};
+pub use run::{histogram_max_us, run, worker_count, RunConfig, RunData, StopReason, StopSignal};
 pub use schedule::Schedule;
 pub use segment::Segment;
 

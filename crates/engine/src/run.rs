@@ -1,15 +1,17 @@
-//! The run: start workers, merge their interval shards in order, tell the observer,
-//! enforce `abort_on_fail`, and return the totals.
+//! The run: start workers, merge their interval shards in order, tell every observer,
+//! stop when one asks, and return the totals.
+//!
+//! What a breach means (`abort_on_fail`, windowed budgets) is not decided here: an
+//! observer that judges budgets (`loadgate_slo::watch`) asks for the stop, and the run
+//! reports its reason.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use loadgate_metrics::{Pauses, Shard};
+use loadgate_metrics::{Control, IntervalView, Observer, Pauses, RunStarted, Shard};
 use loadgate_scenario::{LoadModel, Scenario};
-use loadgate_slo::window::{Second, WindowJudge, WindowOutcome};
-use loadgate_slo::Observed;
 use tokio::sync::watch;
 
 use crate::pause::PauseMeter;
@@ -88,41 +90,13 @@ impl StopSignal {
     }
 }
 
-/// One finished 1-second interval, merged across workers.
-#[derive(Debug)]
-pub struct IntervalView<'a> {
-    /// Second of the run (0-based).
-    pub index: u64,
-    /// Whether the interval is in the warm-up.
-    pub warmup: bool,
-    /// Whether the interval is after the measured phase (the schedule's end, or the
-    /// stop): what completed in it was due earlier and counts there.
-    pub drain: bool,
-    /// What completed in this interval.
-    pub data: &'a Shard,
-    /// Arrivals the schedule asked for in this interval (open) or VUs (closed).
-    pub target: f64,
-    /// Everything measured so far in the current phase (warm-up or measured).
-    pub cumulative: &'a Shard,
-    /// Open model: pauses of the process that ended in this interval.
-    pub pauses: Option<Pauses>,
-}
-
-/// Receives intervals as they finish (progress display, time-series files).
-pub trait Observer {
-    /// Called once, before any interval, with the wall-clock time of the schedule's
-    /// start (the beginning of interval 0).
-    fn started(&mut self, _at: SystemTime) {}
-    /// Called once per interval, in order.
-    fn interval(&mut self, view: &IntervalView<'_>);
-}
-
 /// Why the run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StopReason {
     /// The profile ran to its end.
     Completed,
-    /// An `abort_on_fail` budget was breached.
+    /// An observer asked the run to stop ([`Control::Stop`]): an `abort_on_fail`
+    /// budget was breached.
     Aborted {
         /// `global` or the endpoint name.
         scope: String,
@@ -152,8 +126,6 @@ pub struct RunData {
     /// Seconds from the end of the measured phase until the last request in flight
     /// completed or was given up.
     pub drain_s: f64,
-    /// The windowed budgets' outcomes, by position in `Slo::scoped` order.
-    pub windows: Vec<WindowOutcome>,
     /// Length of the warm-up in seconds (whole seconds).
     pub warmup_s: f64,
     /// Open model: arrivals the schedule asked for in the measured phase.
@@ -215,8 +187,14 @@ pub fn histogram_max_us(scenario: &Scenario) -> u64 {
         .max(60_000_000)
 }
 
-/// Runs `cfg`, calling `observer` once per second. Blocks until the run ends.
-pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, EngineError> {
+/// The length of every interval a run reports.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs `cfg`, telling every one of `observers` the start, then each interval in order
+/// (the same interval to each, in slice order), then the end. The first observer to ask
+/// for a stop ([`Control::Stop`]) stops the run as a [`StopSignal`] would, and its
+/// reason is the run's, unless the run was stopping already. Blocks until the run ends.
+pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunData, EngineError> {
     let scenario = cfg.scenario.clone();
     let endpoints = scenario.endpoints.len();
     let workers = worker_count(cfg.workers, &scenario);
@@ -323,19 +301,21 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
     if !ready.wait() {
         return Err(start_failure(&rx, handles, EngineError::NotStarted));
     }
-    observer.started(started_at);
-
     let warmup_secs = scenario.load.warmup.as_secs_f64().ceil() as u64;
+    let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
+    let run_started = RunStarted {
+        at: started_at,
+        interval: INTERVAL,
+        endpoints: &names,
+        warmup_intervals: warmup_secs,
+    };
+    for o in observers.iter_mut() {
+        o.started(&run_started);
+    }
+
     let open = scenario.load.model == LoadModel::Open;
     let schedule = open.then(|| Schedule::new(&scenario.load));
     let total = scenario.load.duration().as_secs_f64();
-    let budgets = scenario.slo.scoped();
-    let mut windows = WindowJudge::new(
-        budgets.iter().map(|(scope, b)| (*scope, &b.budget)),
-        open,
-        histogram_max_us,
-        Some(scenario.timeout),
-    );
     // Where the measured phase ends, in seconds of the run: the schedule's end, or the
     // stop. Known for an interval by the time it is finalized (after it ended).
     let measured_end = |stop: &StopSignal| match stop.triggered_at() {
@@ -360,8 +340,7 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                         stop: &mut StopReason,
                         measured: &mut Shard,
                         warmup: &mut Shard,
-                        measured_pauses: &mut Option<Pauses>,
-                        windows: &mut WindowJudge| {
+                        measured_pauses: &mut Option<Pauses>| {
         let in_warmup = index < warmup_secs;
         let end = measured_end(&cfg.stop);
         // An interval that begins at or after the measured phase's end.
@@ -389,30 +368,29 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                 segment.len_of(scenario.load.target_at(index as f64 + 0.5).floor() as u64) as f64
             }
         };
-        observer.interval(&IntervalView {
+        let view = IntervalView {
             index,
             warmup: in_warmup,
             drain,
+            end_s: ((index + 1) as f64).min(end),
             data: &data,
             target,
             cumulative,
             pauses: interval_pauses,
-        });
-        if drain {
-            windows.fold_drain(&data);
-        } else if !in_warmup {
-            windows.push(Second {
-                start_s: index as f64,
-                end_s: ((index + 1) as f64).min(end),
-                shard: &data,
-            });
-        }
-        if !in_warmup && !drain && *stop == StopReason::Completed {
-            let elapsed = (index + 1 - warmup_secs) as f64;
-            if let Some(reason) = abort_breach(&scenario, measured, elapsed, windows) {
-                *stop = reason;
-                cfg.stop.trigger();
+        };
+        let mut asked = None;
+        for o in observers.iter_mut() {
+            if let Control::Stop(abort) = o.interval(&view) {
+                asked.get_or_insert(abort);
             }
+        }
+        // A stop asked in the drain changes nothing: the measured phase is over.
+        if let Some(abort) = asked.filter(|_| !drain && *stop == StopReason::Completed) {
+            *stop = StopReason::Aborted {
+                scope: abort.scope,
+                budget: abort.budget,
+            };
+            cfg.stop.trigger();
         }
         data
     };
@@ -477,7 +455,6 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
                 &mut measured,
                 &mut warmup,
                 &mut pauses,
-                &mut windows,
             );
             next += 1;
         }
@@ -490,8 +467,10 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
             &mut measured,
             &mut warmup,
             &mut pauses,
-            &mut windows,
         );
+    }
+    for o in observers.iter_mut() {
+        o.finished();
     }
     let finished = Instant::now();
     for h in handles {
@@ -520,7 +499,6 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         measured_s,
         ended_s: end_s,
         drain_s,
-        windows: windows.finish(),
         warmup_s,
         scheduled,
         missed,
@@ -530,60 +508,4 @@ pub fn run(cfg: RunConfig, observer: &mut dyn Observer) -> Result<RunData, Engin
         pinned,
         pauses,
     })
-}
-
-/// The first `abort_on_fail` budget breached by the measured data so far, if any: a
-/// whole-run budget on everything measured, a windowed one by its latest window (a
-/// sustained breach).
-fn abort_breach(
-    scenario: &Scenario,
-    measured: &Shard,
-    elapsed_s: f64,
-    windows: &WindowJudge,
-) -> Option<StopReason> {
-    let elapsed = Duration::from_secs_f64(elapsed_s);
-    let scoped = scenario.slo.scoped();
-    let abortable = |p: usize| {
-        let b = scoped[p].1;
-        b.abort_on_fail && elapsed >= b.abort_delay
-    };
-    if let Some(p) = windows.breach(abortable) {
-        let (scope, b) = scoped[p];
-        return Some(StopReason::Aborted {
-            scope: scope.map_or("global".into(), |i| scenario.endpoints[i].name.clone()),
-            budget: b.budget.text.clone(),
-        });
-    }
-    let mut overall = None;
-    for b in scenario
-        .slo
-        .global
-        .iter()
-        .filter(|b| b.abort_on_fail && b.budget.window_s.is_none() && elapsed >= b.abort_delay)
-    {
-        let all = overall.get_or_insert_with(|| measured.overall());
-        let o = Observed::of(all, elapsed_s);
-        if !b.budget.evaluate("global", &o).pass {
-            return Some(StopReason::Aborted {
-                scope: "global".into(),
-                budget: b.budget.text.clone(),
-            });
-        }
-    }
-    for (i, b) in
-        scenario.slo.endpoints.iter().filter(|(_, b)| {
-            b.abort_on_fail && b.budget.window_s.is_none() && elapsed >= b.abort_delay
-        })
-    {
-        let e = &measured.endpoints()[*i];
-        let o = Observed::of(e, elapsed_s);
-        let name = &scenario.endpoints[*i].name;
-        if !b.budget.evaluate(name, &o).pass {
-            return Some(StopReason::Aborted {
-                scope: name.clone(),
-                budget: b.budget.text.clone(),
-            });
-        }
-    }
-    None
 }

@@ -141,7 +141,7 @@ mod tests {
                 min_achieved_ratio: 0.95,
                 max_late_ratio: 0.01,
                 max_dropped_ratio: 0.001,
-                mode: loadgate_slo::judge::ValidityMode::Robust,
+                mode: loadgate_scenario::ValidityMode::Robust,
             },
             seed: None,
         }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use loadgate_engine::{fds, run, IntervalView, Observer};
+use loadgate_engine::{fds, run, Control, IntervalView, Observer};
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 /// The number of descriptor slots the kernel holds for this process.
@@ -30,8 +30,9 @@ fn open_descriptors() -> usize {
 struct Seen(Vec<(u64, usize)>);
 
 impl Observer for Seen {
-    fn interval(&mut self, _: &IntervalView<'_>) {
+    fn interval(&mut self, _: &IntervalView<'_>) -> Control {
         self.0.push((table_size(), open_descriptors()));
+        Control::Continue
     }
 }
 
@@ -66,7 +67,7 @@ fn the_table_is_grown_once_before_the_workers_open_their_sockets() {
     );
     let cfg = common::config(&text, &base, 2, false);
     let mut seen = Seen::default();
-    let data = run(cfg, &mut seen).expect("run");
+    let data = run(cfg, &mut [&mut seen]).expect("run");
     let completed = data.measured.overall().completed();
     assert!(completed > VUS as u64, "the run completed {completed}");
 

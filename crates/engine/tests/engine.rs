@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Mutex;
 
-use loadgate_engine::{run, IntervalView, Observer, RunData};
+use loadgate_engine::{run, Control, IntervalView, Observer, RunData};
 use loadgate_metrics::{Outcome, Timing};
 use loadgate_target::Profile;
 
@@ -15,8 +15,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 struct Count(u64);
 impl Observer for Count {
-    fn interval(&mut self, _: &IntervalView<'_>) {
+    fn interval(&mut self, _: &IntervalView<'_>) -> Control {
         self.0 += 1;
+        Control::Continue
     }
 }
 
@@ -36,7 +37,7 @@ fn run_insecure(scenario: &str, base: &str, insecure: bool) -> RunData {
     let mut obs = Count(0);
     let mut cfg = common::config(scenario, base, 2, true);
     cfg.insecure = insecure;
-    let data = run(cfg, &mut obs).expect("run");
+    let data = run(cfg, &mut [&mut obs]).expect("run");
     assert!(obs.0 > 0, "the observer saw no interval");
     data
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use loadgate_engine::{run, IntervalView, Observer, RunData};
+use loadgate_engine::{run, Control, IntervalView, Observer, RunData};
 
 /// Parses a `Cpus_allowed_list` value such as `0-1,4`.
 fn cpu_list(s: &str) -> Vec<usize> {
@@ -31,9 +31,9 @@ fn allowed_of(status: &str) -> Vec<usize> {
 struct Affinities(Option<Vec<Vec<usize>>>);
 
 impl Observer for Affinities {
-    fn interval(&mut self, _: &IntervalView<'_>) {
+    fn interval(&mut self, _: &IntervalView<'_>) -> Control {
         if self.0.is_some() {
-            return;
+            return Control::Continue;
         }
         let mut seen = Vec::new();
         for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
@@ -51,6 +51,7 @@ impl Observer for Affinities {
         }
         seen.sort();
         self.0 = Some(seen);
+        Control::Continue
     }
 }
 
@@ -64,7 +65,7 @@ fn run_with(base: &str, model: &str, workers: usize, pin: bool) -> (RunData, Vec
     );
     let cfg = common::config(&text, base, workers, pin);
     let mut seen = Affinities::default();
-    let data = run(cfg, &mut seen).expect("run");
+    let data = run(cfg, &mut [&mut seen]).expect("run");
     let seen = seen.0.expect("the observer saw an interval");
     assert_eq!(seen.len(), workers, "worker threads found: {seen:?}");
     (data, seen)

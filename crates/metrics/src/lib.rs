@@ -7,10 +7,15 @@
 //! are HdrHistogram with 3 significant digits in microseconds and are serialized in the
 //! standard V2-deflate encoding, so runs can be re-rendered or merged exactly later.
 //!
+//! It also holds the interface between a running load and what watches it ([`Observer`]:
+//! the start, each finished [`IntervalView`], a request to stop), so that the engine and
+//! the live budget judge meet here without depending on each other.
+//!
 //! Not here: scheduling, HTTP, SLO evaluation, rendering.
 
 mod by_second;
 mod histogram;
+mod observe;
 mod outcome;
 mod pauses;
 mod shard;
@@ -18,6 +23,7 @@ mod timing;
 
 pub use by_second::BySecond;
 pub use histogram::{nearest_rank, DecodeError, LatencyHistogram, LatencyStats};
+pub use observe::{Abort, Control, IntervalView, Observer, RunStarted};
 pub use outcome::{Outcome, OutcomeCounts};
 pub use pauses::Pauses;
 pub use shard::{EndpointShard, Sample, Shard};

@@ -71,6 +71,9 @@ pub struct Combined {
     pub max_us: u64,
     /// How many run directories were combined.
     pub segments: usize,
+    /// Where the combined measured phase ends, in seconds from second 0 (where the last
+    /// segment's does).
+    pub measured_end_s: f64,
 }
 
 /// The run directories at `paths`, the segments of one load, merged into one run and
@@ -471,6 +474,7 @@ fn combine(inputs: Vec<Input>, kind: Kind) -> Result<Combined, MergeError> {
         open,
         max_us,
         segments: inputs.len(),
+        measured_end_s: measured_end,
     })
 }
 

@@ -35,6 +35,8 @@ pub use model::value::parse_duration;
 pub use model::{log_tag, MAX_NAME_BYTES};
 pub use secrets::{Secrets, MIN_SECRET_LEN};
 pub use template::{Escape, Names, RenderCtx, Template, TemplateError};
+// The type of `Validity::mode`, nameable without depending on loadgate-slo.
+pub use loadgate_slo::judge::ValidityMode;
 
 use std::path::{Path, PathBuf};
 

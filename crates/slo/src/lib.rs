@@ -1,6 +1,7 @@
 //! SLO budgets: the expression language (`p95 < 2s`, `throughput > 50rps`,
 //! `error_rate < 1%`, `p95 < 2s over 30s`), measuring a budget's metric from recorded
-//! histograms and counters, windowed budgets over per-second data, and the verdict.
+//! histograms and counters, windowed budgets over per-second data, the live watch that
+//! judges them while a run goes and decides `abort_on_fail` ([`watch`]), and the verdict.
 //!
 //! Pure and I/O-free. Parse errors carry a byte offset into the expression so callers can
 //! turn it into file:line:column. Not here: reading scenario files, running load.
@@ -27,6 +28,7 @@ mod expr;
 mod format;
 pub mod judge;
 pub mod summary;
+pub mod watch;
 pub mod window;
 
 pub use expr::{parse, Budget, Metric, Op, ParseError, Unit};
