@@ -635,6 +635,14 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
                 e.hint
             ))
         })?;
+        if let Some((message, hint)) = b
+            .closed_model_problem()
+            .filter(|_| scenario.load.model == LoadModel::Closed)
+        {
+            return Err(Failure::config(format!(
+                "--slo '{expr}': {message}\n  hint: {hint}"
+            )));
+        }
         o.slo.push(b);
     }
     scenario.apply(&o);

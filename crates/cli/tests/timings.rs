@@ -116,6 +116,30 @@ fn connect_time_is_recorded_only_for_new_connections() {
         connects < requests,
         "{connects} connections for {requests} requests: reused ones record none"
     );
-    // The closed model has no schedule, so no send lag.
+    // The closed model has no schedule, so no send lag, and a send-lag budget given by
+    // flag is refused before any load, as one in the file is.
     assert_eq!(us(all, "send_lag_us", "count"), 0);
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--out",
+            "again",
+            "-q",
+            "--slo",
+            "send_lag_p99 < 5ms",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("--slo 'send_lag_p99 < 5ms': budget `send_lag_p99 < 5ms` measures send lag"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !c.dir.path().join("again").exists(),
+        "refused before any load"
+    );
 }

@@ -780,3 +780,24 @@ fn structural_and_value_mistakes_are_reported_together() {
         "{shown}"
     );
 }
+
+/// The closed model has no schedule, so no send lag: a send-lag budget there could only
+/// fail for want of data. It is refused where it is written; every other timing is taken.
+#[test]
+fn a_send_lag_budget_in_the_closed_model_is_refused_where_it_is_written() {
+    let text = |model: &str, load: &str| {
+        format!(
+            "name = \"t\"\ntarget = \"http://localhost\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n\
+             [load]\nmodel = \"{model}\"\nstages = [{load}]\n[slo]\n\
+             budgets = [\"ttfb_p95 < 1s\", \"connect_p99 < 50ms\", \"send_lag_p99 < 5ms\"]\n"
+        )
+    };
+    check_err(
+        &text("closed", "{ duration = \"10s\", vus = 2 }"),
+        10,
+        52,
+        "measures send lag, which the closed model does not have",
+    );
+    let open = ok(&text("open", "{ duration = \"10s\", target_rps = 5 }"));
+    assert_eq!(open.slo.global.len(), 3);
+}

@@ -126,6 +126,21 @@ impl Budget {
         }
     }
 
+    /// Why this budget could never be measured in the closed model, which has no
+    /// schedule to lag behind (`None` when it can be): a run would fail it for want of
+    /// data, so a scenario refuses it.
+    pub fn closed_model_problem(&self) -> Option<(String, String)> {
+        (self.timing == Timing::SendLag).then(|| {
+            (
+                format!(
+                    "budget `{}` measures send lag, which the closed model does not have: a virtual user sends when its previous request ends, with no intended time to be late for",
+                    self.text
+                ),
+                "use send-lag budgets with model = \"open\"; in the closed model budget the latency itself (`p99 < 500ms`)".to_string(),
+            )
+        })
+    }
+
     /// Whether this budget measures a timing (a percentile, mean, min or max of
     /// latency, service time, time to first byte, ...), as opposed to a rate or a share.
     pub fn is_latency(&self) -> bool {

@@ -428,6 +428,7 @@ pub(crate) fn build(
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default(),
+        load.as_ref().map(|l| l.model),
     );
 
     let target_profile = file

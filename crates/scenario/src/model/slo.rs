@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::scenario::{Slo, SloBudget};
+use super::scenario::{LoadModel, Slo, SloBudget};
 use super::value::{duration, DURATION_HINT};
 use crate::diag::Sink;
 use crate::raw;
@@ -13,6 +13,7 @@ fn budgets(
     sink: &mut Sink<'_>,
     items: &[raw::S<raw::BudgetItem>],
     default_delay: Duration,
+    model: Option<LoadModel>,
 ) -> Vec<SloBudget> {
     let mut out = Vec::new();
     for item in items {
@@ -45,6 +46,12 @@ fn budgets(
             },
         };
         match loadgate_slo::parse(expr) {
+            Ok(budget)
+                if model == Some(LoadModel::Closed) && budget.closed_model_problem().is_some() =>
+            {
+                let (message, hint) = budget.closed_model_problem().unwrap_or_default();
+                sink.at(body_start, message, hint);
+            }
             Ok(budget) => out.push(SloBudget {
                 budget,
                 abort_on_fail: abort,
@@ -67,16 +74,21 @@ fn budgets(
     out
 }
 
-pub(super) fn slo(sink: &mut Sink<'_>, s: &raw::Slo, endpoint_names: &[String]) -> Slo {
+pub(super) fn slo(
+    sink: &mut Sink<'_>,
+    s: &raw::Slo,
+    endpoint_names: &[String],
+    model: Option<LoadModel>,
+) -> Slo {
     let default_delay = s
         .abort_delay
         .as_ref()
         .and_then(|d| duration(sink, d, "abort_delay"))
         .unwrap_or(Duration::from_secs(10));
-    let global = budgets(sink, &s.budgets, default_delay);
+    let global = budgets(sink, &s.budgets, default_delay, model);
     let mut endpoints = Vec::new();
     for (name, table) in &s.endpoint {
-        let parsed = budgets(sink, &table.get_ref().budgets, default_delay);
+        let parsed = budgets(sink, &table.get_ref().budgets, default_delay, model);
         match endpoint_names.iter().position(|n| n == name) {
             Some(i) => endpoints.extend(parsed.into_iter().map(|b| (i, b))),
             None => sink.span(
