@@ -51,6 +51,7 @@ fn record_sample(c: &mut Criterion) {
                 local: false,
                 resent: false,
                 connect_us: None,
+                ttfb_us: None,
             }));
             // A success also counts in the second it was due in (throughput windows).
             shard.record_due_success((i % 3) as usize, (i >> 16) % 3);
@@ -129,6 +130,7 @@ fn merge_interval_shard(c: &mut Criterion) {
             local: false,
             resent: false,
             connect_us: None,
+            ttfb_us: None,
         });
     }
     let mut totals = Shard::new(3, 60_000_000);

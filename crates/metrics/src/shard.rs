@@ -30,6 +30,9 @@ pub struct Sample {
     /// How long opening a new connection for this request took (TCP, and TLS), µs;
     /// `None` when it reused one.
     pub connect_us: Option<u64>,
+    /// When the first byte of the response arrived, in µs from the same start as
+    /// `latency_us`; `None` when none did.
+    pub ttfb_us: Option<u64>,
 }
 
 impl Sample {
@@ -47,6 +50,7 @@ impl Sample {
             local: false,
             resent: false,
             connect_us: None,
+            ttfb_us: None,
         }
     }
 }
@@ -363,6 +367,7 @@ mod tests {
             local: false,
             resent: false,
             connect_us: None,
+            ttfb_us: None,
         }
     }
 

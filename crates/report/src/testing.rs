@@ -73,6 +73,7 @@ pub fn synthetic_with(
                 local: false,
                 resent: false,
                 connect_us: None,
+                ttfb_us: None,
             });
         }
         if t >= warmup {

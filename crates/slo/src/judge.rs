@@ -654,6 +654,7 @@ mod tests {
                 local: false,
                 resent: false,
                 connect_us: None,
+                ttfb_us: None,
             });
         }
         for _ in 0..dropped {
