@@ -29,7 +29,9 @@ pub struct Exchange {
     /// When the generator got to it (with a fixed pool, when its turn for a connection
     /// came): service time and the timeout run from here.
     pub sent: Instant,
-    /// When a connection was ready for it; `None` when it never got one.
+    /// When a connection was ready for it: `sent` when one was at hand (idle, or the
+    /// turn it waited for), else when a connection given back or opened for it was
+    /// ready; `None` when it never got one.
     pub ready: Option<Instant>,
     /// When the first bytes of the response arrived; `None` when none did (also when the
     /// call failed before), `Some` when a response began and then failed or timed out.
@@ -81,7 +83,7 @@ pub async fn execute(
     deadlines: &Deadlines,
     turn: Option<Turn>,
 ) -> Exchange {
-    let noted = Noted::default();
+    let noted = Noted::new(sent);
     let result = match call {
         Call::Http(req) => {
             deadlines

@@ -112,16 +112,6 @@ pub(crate) enum H1Error {
     Protocol(&'static str),
 }
 
-/// A response read to its end.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    pub(crate) status: u16,
-    /// Empty unless the caller kept them.
-    pub(crate) headers: HeaderMap,
-    /// Whether the connection may carry another request.
-    pub(crate) reusable: bool,
-}
-
 /// How the response body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
@@ -235,27 +225,23 @@ impl H1 {
     }
 
     /// Writes one request (`head` then `body`) and reads its response, handing body
-    /// bytes to `sink`, and noting in `first_byte` when the first bytes of the answer
-    /// arrived. The headers are collected only if `keep_headers`.
+    /// bytes to `sink`, the header fields to `headers` if given, and noting in
+    /// `first_byte` when the first bytes of the answer arrived. Returns the status and
+    /// whether the connection may be reused.
     pub(crate) async fn exchange(
         &mut self,
         head: &[u8],
         body: &[u8],
         head_only: bool,
-        keep_headers: bool,
+        headers: Option<&mut HeaderMap>,
         first_byte: &Cell<Option<Instant>>,
         sink: &mut impl FnMut(&[u8]),
-    ) -> Result<Answer, H1Error> {
+    ) -> Result<(u16, bool), H1Error> {
         self.write(head, body).await.map_err(H1Error::NoResponse)?;
-        let (status, framing, keep_alive, headers) =
-            self.read_head(head_only, keep_headers, first_byte).await?;
+        let (status, framing, keep_alive) = self.read_head(head_only, headers, first_byte).await?;
         self.read_body(framing, sink).await?;
         let reusable = keep_alive && framing != Framing::UntilClose && self.pos == self.end;
-        Ok(Answer {
-            status,
-            headers,
-            reusable,
-        })
+        Ok((status, reusable))
     }
 
     async fn write(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
@@ -298,13 +284,13 @@ impl H1 {
     }
 
     /// Reads up to the end of a final (non-1xx) response head, noting when its first
-    /// bytes (or an interim response's) arrived; its header fields if `keep_headers`.
+    /// bytes (or an interim response's) arrived; its header fields into `headers`.
     async fn read_head(
         &mut self,
         head_only: bool,
-        keep_headers: bool,
+        mut headers: Option<&mut HeaderMap>,
         first_byte: &Cell<Option<Instant>>,
-    ) -> Result<(u16, Framing, bool, HeaderMap), H1Error> {
+    ) -> Result<(u16, Framing, bool), H1Error> {
         let mut began = false;
         loop {
             if self.end > self.pos {
@@ -327,12 +313,10 @@ impl H1 {
                     if (100..200).contains(&status) {
                         continue;
                     }
-                    let headers = if keep_headers {
-                        header_map(&self.buf[head])
-                    } else {
-                        HeaderMap::new()
-                    };
-                    return Ok((status, framing, keep_alive, headers));
+                    if let Some(map) = headers.as_deref_mut() {
+                        read_headers(&self.buf[head], map);
+                    }
+                    return Ok((status, framing, keep_alive));
                 }
                 if self.end - self.pos >= MAX_HEAD {
                     return Err(H1Error::Protocol("response head larger than 64 KiB"));
@@ -444,12 +428,14 @@ impl H1 {
     }
 }
 
-/// The header fields of a complete response head, for a caller that keeps them. The
-/// head's framing was read without a map, so they are parsed again, only when asked for.
-fn header_map(head: &[u8]) -> HeaderMap {
+/// The header fields of a complete response head into `map`, for a caller that keeps
+/// them. The head's framing was read without a map, so they are parsed again, only when
+/// asked for: out of line, so that the usual path does not carry it.
+#[cold]
+#[inline(never)]
+fn read_headers(head: &[u8], map: &mut HeaderMap) {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
-    let mut map = HeaderMap::new();
     if httparse::ParserConfig::default()
         .parse_response_with_uninit_headers(&mut resp, head, &mut slots)
         .is_ok()
@@ -465,7 +451,6 @@ fn header_map(head: &[u8]) -> HeaderMap {
             }
         }
     }
-    map
 }
 
 /// Parses one response head from the start of `buf`: `None` if more bytes are needed.

@@ -48,16 +48,16 @@ pub(crate) async fn handshake(stream: Stream) -> Result<Sender, hyper::Error> {
     Ok(sender)
 }
 
-/// Sends `req` on `sender` and reads the whole response, handing body bytes to `sink`.
-/// Notes in `first_byte` when the response head arrived (hyper's response future
-/// resolved). Returns the status, and the headers if `keep_headers` (else an empty map).
+/// Sends `req` on `sender` and reads the whole response, handing body bytes to `sink`
+/// and the header fields to `headers` if given. Notes in `first_byte` when the response
+/// head arrived (hyper's response future resolved). Returns the status.
 pub(crate) async fn exchange(
     sender: &mut Sender,
     req: Request<Body>,
-    keep_headers: bool,
+    headers: Option<&mut HeaderMap>,
     first_byte: &Cell<Option<Instant>>,
     sink: &mut impl FnMut(&[u8]),
-) -> Result<(u16, HeaderMap), H2Error> {
+) -> Result<u16, H2Error> {
     let resp = match sender.try_send_request(req).await {
         Ok(resp) => resp,
         Err(mut e) => {
@@ -70,18 +70,16 @@ pub(crate) async fn exchange(
     };
     first_byte.set(Some(Instant::now()));
     let (parts, mut body) = resp.into_parts();
-    let headers = if keep_headers {
-        parts.headers
-    } else {
-        HeaderMap::new()
-    };
+    if let Some(headers) = headers {
+        *headers = parts.headers;
+    }
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(H2Error::Body)?;
         if let Some(data) = frame.data_ref() {
             sink(data);
         }
     }
-    Ok((parts.status.as_u16(), headers))
+    Ok(parts.status.as_u16())
 }
 
 /// Whether an HTTP/2 stream failed before the server processed it: past the last

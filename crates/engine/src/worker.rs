@@ -802,11 +802,8 @@ mod sample_tests {
             resent: true,
             result,
         };
-        let answered = Response {
-            status: 503,
-            bytes: 2,
-            ..Response::default()
-        };
+        let mut answered = Response::default();
+        (answered.status, answered.bytes) = (503, 2);
         let s = sample(
             3,
             &Checks::default(),

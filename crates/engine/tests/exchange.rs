@@ -256,12 +256,12 @@ fn response_headers_can_be_read_from_the_exchange() {
         ] {
             let mut t = get(base, path, http, "5s");
             let x = t.call().await;
-            assert!(x.result.unwrap().headers.is_empty(), "{http}: not kept");
+            assert!(x.result.unwrap().headers().is_empty(), "{http}: not kept");
             t.prepared.keep_response_headers();
             for _ in 0..2 {
                 let x = t.call().await;
                 let response = x.result.unwrap();
-                assert_eq!(response.headers[name], value, "{http}: {response:?}");
+                assert_eq!(response.headers()[name], value, "{http}: {response:?}");
             }
         }
     });

@@ -20,6 +20,7 @@ mod tls;
 use std::cell::Cell;
 use std::error::Error as StdError;
 use std::io;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -33,7 +34,7 @@ use crate::h1::{H1Error, Stream, H1};
 use crate::h2::{self, H2Error};
 use crate::request::Built;
 use crate::{classify, EngineError};
-use pool::{Conn, Pools};
+use pool::{Acquired, Conn, Pools};
 
 pub(crate) use pool::Turn;
 
@@ -111,16 +112,32 @@ pub(crate) struct Keep {
 
 /// What a request did on its way, noted as it happens ([`HttpClient::exchange`]), so that
 /// a request given up on for its timeout still has it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Noted {
+    /// When it was sent: the start of its service time.
+    pub(crate) sent: Instant,
     /// How long opening the new connection it went out on took (TCP, and TLS).
     pub(crate) connect: Cell<Option<Duration>>,
     /// Whether it went out a second time, on a new connection.
     pub(crate) resent: Cell<bool>,
-    /// When a connection was ready for it (the last one, if it went out again).
+    /// When a connection was ready for it (the last one, if it went out again): when it
+    /// was sent, if one was at hand then.
     pub(crate) ready: Cell<Option<Instant>>,
     /// When the first bytes of its response arrived.
     pub(crate) first_byte: Cell<Option<Instant>>,
+}
+
+impl Noted {
+    /// Nothing noted yet of a request sent at `sent`.
+    pub(crate) fn new(sent: Instant) -> Noted {
+        Noted {
+            sent,
+            connect: Cell::new(None),
+            resent: Cell::new(false),
+            ready: Cell::new(None),
+            first_byte: Cell::new(None),
+        }
+    }
 }
 
 /// A response read to its end.
@@ -128,10 +145,10 @@ pub(crate) struct Noted {
 pub struct Response {
     /// Status code.
     pub status: u16,
-    /// The header fields, when the endpoint keeps them
-    /// ([`Prepared::keep_response_headers`](crate::Prepared::keep_response_headers));
-    /// empty otherwise.
-    pub headers: HeaderMap,
+    /// The header fields, only when kept. Boxed: a map held inline (96 bytes) made every
+    /// exchange larger to move through the futures that carry it, a measurable cost per
+    /// request for the many that keep none.
+    headers: Option<Box<HeaderMap>>,
     /// The first body bytes, up to the limit kept: the endpoint's `max_body` when a check
     /// reads the body, none otherwise.
     pub body: Vec<u8>,
@@ -139,12 +156,22 @@ pub struct Response {
     pub bytes: u64,
 }
 
+impl Response {
+    /// The header fields, when the endpoint keeps them
+    /// ([`Prepared::keep_response_headers`](crate::Prepared::keep_response_headers));
+    /// empty otherwise.
+    pub fn headers(&self) -> &HeaderMap {
+        static NONE: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
+        self.headers.as_deref().unwrap_or(&NONE)
+    }
+}
+
 /// Shows the header names, not their values (a cookie, a token), nor the body.
 impl std::fmt::Debug for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Response")
             .field("status", &self.status)
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("headers", &self.headers().keys().collect::<Vec<_>>())
             .field("bytes", &self.bytes)
             .field("kept", &self.body.len())
             .finish()
@@ -239,16 +266,28 @@ impl HttpClient {
         let mut resent = false;
         let mut turn = turn;
         loop {
-            let (conn, connect) = self
+            let (conn, acquired) = self
                 .pools
                 .acquire(pool, turn.take(), |slot| self.connect(pool, origin, slot))
                 .await?;
-            noted.ready.set(Some(Instant::now()));
+            let (ready, connect) = match acquired {
+                // At hand when the request went out: ready as it was sent.
+                Acquired::AtHand if !resent => (noted.sent, None),
+                Acquired::AtHand => (Instant::now(), None),
+                Acquired::Waited(ready) => (ready, None),
+                Acquired::Opened { ready, took } => (ready, Some(took)),
+            };
+            noted.ready.set(Some(ready));
             if connect.is_some() {
                 noted.connect.set(connect);
             }
             let reused = connect.is_none();
-            let mut response = Response::default();
+            let mut response = Response {
+                headers: keep.headers.then(Box::default),
+                ..Response::default()
+            };
+            // The closure takes the body and the count, the exchange the headers.
+            let headers = response.headers.as_deref_mut();
             let mut sink = |data: &[u8]| {
                 response.bytes += data.len() as u64;
                 if response.body.len() < keep.body {
@@ -265,18 +304,17 @@ impl HttpClient {
                             &req.head,
                             &req.body,
                             req.head_only,
-                            keep.headers,
+                            headers,
                             &noted.first_byte,
                             &mut sink,
                         )
                         .await
                     {
-                        Ok(answer) => {
-                            if answer.reusable {
+                        Ok((status, reusable)) => {
+                            if reusable {
                                 self.pools.give_back(pool, h1);
                             }
-                            response.status = answer.status;
-                            response.headers = answer.headers;
+                            response.status = status;
                             return Ok(response);
                         }
                         // The server had closed this idle connection (a clean end, no
@@ -293,18 +331,11 @@ impl HttpClient {
                         outcome: Outcome::CheckFailed,
                         error,
                     })?;
-                    match h2::exchange(
-                        &mut sender,
-                        http,
-                        keep.headers,
-                        &noted.first_byte,
-                        &mut sink,
-                    )
-                    .await
+                    match h2::exchange(&mut sender, http, headers, &noted.first_byte, &mut sink)
+                        .await
                     {
-                        Ok((status, headers)) => {
+                        Ok(status) => {
                             response.status = status;
-                            response.headers = headers;
                             return Ok(response);
                         }
                         Err(H2Error::Unanswered { unwritten, error }) => {
@@ -334,7 +365,7 @@ impl HttpClient {
         })?;
         let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let req = Built::get(&origin, path);
-        let noted = Noted::default();
+        let noted = Noted::new(Instant::now());
         let exchange = self.exchange(&origin, &req, Keep::default(), None, &noted);
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(response)) => Ok(response.status),

@@ -61,6 +61,17 @@ impl std::fmt::Debug for Turn {
     }
 }
 
+/// How a request came by its connection ([`Pools::acquire`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Acquired {
+    /// At hand, without a wait: an idle connection, or the turn the caller waited for.
+    AtHand,
+    /// After a wait, ready at this instant: given back by another request, or shared.
+    Waited(Instant),
+    /// Opened for it, ready at `ready` after `took` (TCP, TLS, the HTTP/2 handshake).
+    Opened { ready: Instant, took: Duration },
+}
+
 /// Every origin's connections of one client.
 pub(super) struct Pools {
     /// A fixed pool's size per origin (`connections = N`, this worker's share).
@@ -144,43 +155,57 @@ impl Pools {
         pools.len() - 1
     }
 
-    /// A connection for the next request, and how long opening it took (`None` for one
-    /// used before): an idle one, else a new one from `connect` if an attempt is free
-    /// (and, with a fixed pool, a place in it, which the new connection holds), else
-    /// whichever comes first: a connection given back, or a free attempt (see
-    /// [`CONNECTS_AT_ONCE`]).
+    /// A connection for the next request, and how it came ([`Acquired`]): the turn the
+    /// caller already waited for, else an idle one, else a new one from `connect` if an
+    /// attempt is free (and, with a fixed pool, a place in it, which the new connection
+    /// holds), else whichever comes first: a connection given back, or a free attempt
+    /// (see [`CONNECTS_AT_ONCE`]). The clock is read only when the request had to wait
+    /// or connect: a connection at hand costs no clock read.
     pub(super) async fn acquire<F, C>(
         &self,
         pool: usize,
         turn: Option<Turn>,
         connect: C,
-    ) -> Result<(Conn, Option<Duration>), SendError>
+    ) -> Result<(Conn, Acquired), SendError>
     where
         C: FnOnce(Option<OwnedSemaphorePermit>) -> F,
         F: Future<Output = Result<Conn, SendError>>,
     {
+        let waited = |conn| Ok((conn, Acquired::Waited(Instant::now())));
         let slot = match turn {
-            Some(Turn(Some(Ok(conn)))) => return Ok((conn, None)),
+            Some(Turn(Some(Ok(conn)))) => return Ok((conn, Acquired::AtHand)),
             Some(Turn(Some(Err(slot)))) => Some(slot),
-            Some(Turn(None)) | None => match self.wait_turn(pool).await.0 {
-                Some(Ok(conn)) => return Ok((conn, None)),
-                Some(Err(slot)) => Some(slot),
-                None => None,
-            },
+            Some(Turn(None)) | None => {
+                if let Some(conn) = self.checkout(pool) {
+                    return Ok((conn, Acquired::AtHand));
+                }
+                match self.wait_turn(pool).await.0 {
+                    Some(Ok(conn)) => return waited(conn),
+                    Some(Err(slot)) => Some(slot),
+                    None => None,
+                }
+            }
         };
         let gate = self.pools.borrow()[pool].gate.clone();
         let attempt = match self.first_of(pool, &gate, gate.connects.acquire()).await {
-            Ok(conn) => return Ok((conn, None)),
+            Ok(conn) => return waited(conn),
             Err(permit) => permit.expect("the semaphore is never closed"),
         };
         // A connection may have come back while this waited (its signal woke another).
         if let Some(conn) = self.checkout(pool) {
-            return Ok((conn, None));
+            return waited(conn);
         }
         let started = Instant::now();
         let conn = connect(slot).await?;
         drop(attempt);
-        Ok((conn, Some(started.elapsed())))
+        let ready = Instant::now();
+        Ok((
+            conn,
+            Acquired::Opened {
+                ready,
+                took: ready - started,
+            },
+        ))
     }
 
     /// A request's turn at `pool`: an idle connection, or (with a fixed pool) a place in
