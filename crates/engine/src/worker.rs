@@ -787,49 +787,36 @@ mod gate_tests {
 mod sample_tests {
     use super::*;
     use crate::client::{Response, SendError};
-    use loadgate_metrics::Outcome;
+    use loadgate_metrics::Outcome::{Http5xx, Timeout};
 
+    /// Latency and time to first byte count from the intended send, service time from the
+    /// send; a head that came before a timeout keeps its time to first byte.
     #[test]
     fn a_sample_takes_every_timing_from_the_instants_of_the_exchange() {
-        let (t0, ms) = (Instant::now(), Duration::from_millis);
-        let exchange = |first_byte, result| Exchange {
-            intended: t0,
-            sent: t0 + ms(5),
-            ready: Some(t0 + ms(6)),
-            first_byte,
-            end: t0 + ms(320),
-            connect: Some(ms(1)),
-            resent: true,
-            result,
+        let (t0, ms, checks) = (Instant::now(), Duration::from_millis, Checks::default());
+        let sample_of = |first_byte: Option<u64>, result| {
+            let x = Exchange {
+                intended: t0,
+                sent: t0 + ms(5),
+                ready: Some(t0 + ms(6)),
+                first_byte: first_byte.map(|f| t0 + ms(f)),
+                end: t0 + ms(320),
+                connect: Some(ms(1)),
+                resent: true,
+                result,
+            };
+            let s = sample(3, &checks, &x);
+            assert_eq!((s.endpoint, s.connect_us, s.resent), (3, Some(1_000), true));
+            (s.latency_us, s.service_us, s.ttfb_us, s.outcome)
         };
         let mut answered = Response::default();
-        (answered.status, answered.bytes) = (503, 2);
-        let s = sample(
-            3,
-            &Checks::default(),
-            &exchange(Some(t0 + ms(20)), Ok(answered)),
-        );
-        // Latency and time to first byte from the intended send, service time from the send.
-        assert_eq!(
-            (s.latency_us, s.service_us, s.ttfb_us, s.connect_us),
-            (320_000, 315_000, Some(20_000), Some(1_000))
-        );
-        assert_eq!(
-            (s.endpoint, s.outcome, s.status, s.bytes, s.resent),
-            (3, Outcome::Http5xx, Some(503), 2, true)
-        );
-        // A head that came before the timeout still has its time to first byte.
-        let late = exchange(Some(t0 + ms(20)), Err(SendError::timeout()));
-        let s = sample(3, &Checks::default(), &late);
-        assert_eq!(
-            (s.outcome, s.status, s.ttfb_us),
-            (Outcome::Timeout, None, Some(20_000))
-        );
-        let s = sample(
-            3,
-            &Checks::default(),
-            &exchange(None, Err(SendError::timeout())),
-        );
-        assert_eq!((s.ttfb_us, s.local), (None, false));
+        answered.status = 503;
+        let (l, s) = (320_000, 315_000);
+        let answered = sample_of(Some(20), Ok(answered));
+        assert_eq!(answered, (l, s, Some(20_000), Http5xx));
+        let late = sample_of(Some(20), Err(SendError::timeout()));
+        assert_eq!(late, (l, s, Some(20_000), Timeout));
+        let unanswered = sample_of(None, Err(SendError::timeout()));
+        assert_eq!(unanswered, (l, s, None, Timeout));
     }
 }
