@@ -1,18 +1,22 @@
 //! HTTP/1.1 on the hot path: the request is written as bytes encoded once per endpoint
 //! (or rendered into one buffer), and the response is parsed with httparse from a buffer
 //! the connection keeps, in the task that sent the request: no channel to a connection
-//! task, no header map, no allocation per request. A head byte-identical to the
-//! connection's last one is not parsed again ([`LastHead`]). The body is handed to a
-//! sink piece by piece and never buffered whole.
+//! task, no header map (unless the caller keeps the headers), no allocation per request.
+//! A head byte-identical to the connection's last one is not parsed again
+//! ([`LastHead`]). The body is handed to a sink piece by piece and never buffered whole.
 //!
 //! Framing follows RFC 9112 section 6: no body for HEAD, 1xx, 204 and 304; chunked when
 //! it is the final transfer coding; else Content-Length; else until the server closes.
 
+use std::cell::Cell;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -221,16 +225,20 @@ impl H1 {
     }
 
     /// Writes one request (`head` then `body`) and reads its response, handing body
-    /// bytes to `sink`. Returns the status and whether the connection may be reused.
+    /// bytes to `sink`, the header fields to `headers` if given, and noting in
+    /// `first_byte` when the first bytes of the answer arrived. Returns the status and
+    /// whether the connection may be reused.
     pub(crate) async fn exchange(
         &mut self,
         head: &[u8],
         body: &[u8],
         head_only: bool,
+        headers: Option<&mut HeaderMap>,
+        first_byte: &Cell<Option<Instant>>,
         sink: &mut impl FnMut(&[u8]),
     ) -> Result<(u16, bool), H1Error> {
         self.write(head, body).await.map_err(H1Error::NoResponse)?;
-        let (status, framing, keep_alive) = self.read_head(head_only).await?;
+        let (status, framing, keep_alive) = self.read_head(head_only, headers, first_byte).await?;
         self.read_body(framing, sink).await?;
         let reusable = keep_alive && framing != Framing::UntilClose && self.pos == self.end;
         Ok((status, reusable))
@@ -275,16 +283,27 @@ impl H1 {
         Ok(n)
     }
 
-    /// Reads up to the end of a final (non-1xx) response head.
-    async fn read_head(&mut self, head_only: bool) -> Result<(u16, Framing, bool), H1Error> {
+    /// Reads up to the end of a final (non-1xx) response head, noting when its first
+    /// bytes (or an interim response's) arrived; its header fields into `headers`.
+    async fn read_head(
+        &mut self,
+        head_only: bool,
+        mut headers: Option<&mut HeaderMap>,
+        first_byte: &Cell<Option<Instant>>,
+    ) -> Result<(u16, Framing, bool), H1Error> {
         let mut began = false;
         loop {
             if self.end > self.pos {
-                began = true;
+                if !began {
+                    // Right after the read that returned them: no await in between.
+                    first_byte.set(Some(Instant::now()));
+                    began = true;
+                }
                 if let Some((used, status, framing, keep_alive)) = self
                     .last_head
                     .parse(&self.buf[self.pos..self.end], head_only)?
                 {
+                    let head = self.pos..self.pos + used;
                     self.pos += used;
                     if status == 101 {
                         return Err(H1Error::Protocol(
@@ -293,6 +312,9 @@ impl H1 {
                     }
                     if (100..200).contains(&status) {
                         continue;
+                    }
+                    if let Some(map) = headers.as_deref_mut() {
+                        read_headers(&self.buf[head], map);
                     }
                     return Ok((status, framing, keep_alive));
                 }
@@ -401,6 +423,31 @@ impl H1 {
                 Some(i) => self.pos += i + 2,
                 None if line.len() < MAX_LINE => self.more().await?,
                 None => return Err(H1Error::Protocol("trailer line too long")),
+            }
+        }
+    }
+}
+
+/// The header fields of a complete response head into `map`, for a caller that keeps
+/// them. The head's framing was read without a map, so they are parsed again, only when
+/// asked for: out of line, so that the usual path does not carry it.
+#[cold]
+#[inline(never)]
+fn read_headers(head: &[u8], map: &mut HeaderMap) {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    if httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, head, &mut slots)
+        .is_ok()
+    {
+        map.reserve(resp.headers.len());
+        for h in resp.headers.iter() {
+            // httparse's names and values are HTTP's; a value http refuses is skipped.
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(h.name.as_bytes()),
+                HeaderValue::from_bytes(h.value),
+            ) {
+                map.append(name, value);
             }
         }
     }

@@ -14,20 +14,26 @@
 //! observer's decision), writing reports.
 
 mod affinity;
+mod call;
+mod classify;
 mod client;
 mod deadline;
 pub mod fds;
 mod h1;
+mod h2;
 mod mix;
 mod pause;
+mod request;
 mod run;
 mod schedule;
 mod segment;
 mod worker;
 
-pub use client::{execute, Built, ClientOptions, HttpClient, Prepared};
+pub use call::{execute, Call, Exchange};
+pub use client::{ClientOptions, HttpClient, Response, SendError};
 pub use deadline::Deadlines;
 pub use loadgate_metrics::{Abort, Control, IntervalView, Observer, RunStarted};
+pub use request::{Built, Prepared};
 pub use run::{histogram_max_us, run, worker_count, RunConfig, RunData, StopReason, StopSignal};
 pub use schedule::Schedule;
 pub use segment::Segment;

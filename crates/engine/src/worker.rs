@@ -10,15 +10,17 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use loadgate_metrics::Shard;
-use loadgate_scenario::{DataMode, LoadModel, RenderCtx, Scenario};
+use loadgate_metrics::{Sample, Shard};
+use loadgate_scenario::{Checks, DataMode, LoadModel, RenderCtx, Scenario};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{watch, Notify};
 
-use crate::client::{execute, Built, ClientOptions, HttpClient, Prepared, Turn};
+use crate::call::{execute, Call, Exchange};
+use crate::client::{ClientOptions, HttpClient, Turn};
 use crate::deadline::Deadlines;
 use crate::mix::Mix;
+use crate::request::{Built, Prepared};
 use crate::schedule::{wake_time, Schedule};
 use crate::segment::Segment;
 
@@ -625,18 +627,19 @@ async fn send_and_record(
     turn: Option<Turn>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let sample = execute(
+    let prepared = &ctx.prepared[endpoint];
+    let exchange = execute(
         &ctx.client,
-        endpoint,
-        &ctx.prepared[endpoint],
-        req,
+        prepared,
+        Call::Http(req),
         (intended, started),
         &ctx.deadlines,
         turn,
     )
     .await;
+    let sample = sample(endpoint, prepared.checks(), &exchange);
     // The interval of the completion, even if the ticker has not woken yet.
-    roll_over(&ctx, Instant::now());
+    roll_over(&ctx, exchange.end);
     let mut shard = shard_for(&ctx, intended);
     shard.record(&sample);
     if sample.outcome == loadgate_metrics::Outcome::Success {
@@ -646,6 +649,33 @@ async fn send_and_record(
     drop(shard);
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     ctx.drained.notify_one();
+}
+
+/// What `exchange`, a request of `endpoint`, records: its timings from the instants of
+/// its path, and its outcome (a response classified by the endpoint's `checks`, or the
+/// class of its failure).
+fn sample(endpoint: usize, checks: &Checks, exchange: &Exchange) -> Sample {
+    let (outcome, status, bytes, local) = match &exchange.result {
+        Ok(r) => (
+            crate::classify::response(checks, r.status, &r.body),
+            Some(r.status),
+            r.bytes,
+            false,
+        ),
+        Err(e) => (e.outcome, None, 0, e.local()),
+    };
+    Sample {
+        endpoint,
+        latency_us: micros(exchange.latency()),
+        service_us: micros(exchange.service_time()),
+        outcome,
+        status,
+        bytes,
+        local,
+        resent: exchange.resent,
+        connect_us: exchange.connect.map(micros),
+        ttfb_us: exchange.time_to_first_byte().map(micros),
+    }
 }
 
 fn micros(d: Duration) -> u64 {
@@ -750,5 +780,43 @@ mod gate_tests {
         };
         assert!(gate.wait() && gate.wait());
         assert!(other.join().unwrap());
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+    use crate::client::{Response, SendError};
+    use loadgate_metrics::Outcome::{Http5xx, Timeout};
+
+    /// Latency and time to first byte count from the intended send, service time from the
+    /// send; a head that came before a timeout keeps its time to first byte.
+    #[test]
+    fn a_sample_takes_every_timing_from_the_instants_of_the_exchange() {
+        let (t0, ms, checks) = (Instant::now(), Duration::from_millis, Checks::default());
+        let sample_of = |first_byte: Option<u64>, result| {
+            let x = Exchange {
+                intended: t0,
+                sent: t0 + ms(5),
+                ready: Some(t0 + ms(6)),
+                first_byte: first_byte.map(|f| t0 + ms(f)),
+                end: t0 + ms(320),
+                connect: Some(ms(1)),
+                resent: true,
+                result,
+            };
+            let s = sample(3, &checks, &x);
+            assert_eq!((s.endpoint, s.connect_us, s.resent), (3, Some(1_000), true));
+            (s.latency_us, s.service_us, s.ttfb_us, s.outcome)
+        };
+        let mut answered = Response::default();
+        answered.status = 503;
+        let (l, s) = (320_000, 315_000);
+        let answered = sample_of(Some(20), Ok(answered));
+        assert_eq!(answered, (l, s, Some(20_000), Http5xx));
+        let late = sample_of(Some(20), Err(SendError::timeout()));
+        assert_eq!(late, (l, s, Some(20_000), Timeout));
+        let unanswered = sample_of(None, Err(SendError::timeout()));
+        assert_eq!(unanswered, (l, s, None, Timeout));
     }
 }

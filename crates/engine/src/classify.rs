@@ -1,0 +1,169 @@
+//! What a response or a failure means for the run: the outcome class of a response
+//! (its status against the endpoint's checks, its body against the body and JSON
+//! checks), of a transport failure (by the errors in its chain), and whether a failed
+//! connect was loadgate's own shortage rather than the target's.
+//!
+//! Not here: budgets and verdicts (`loadgate-slo` evaluates those), and nothing that
+//! touches a socket: every function is pure.
+
+use std::error::Error as StdError;
+
+use loadgate_metrics::Outcome;
+use loadgate_scenario::{Checks, JsonExpect};
+
+/// The outcome class of a response with `status` and (possibly truncated) `body`.
+pub(crate) fn response(checks: &Checks, status: u16, body: &[u8]) -> Outcome {
+    if !checks.status_ok(status) {
+        return match status {
+            429 => Outcome::Http429,
+            400..=499 => Outcome::Http4xx,
+            500..=599 => Outcome::Http5xx,
+            _ => Outcome::CheckFailed,
+        };
+    }
+    if let Some(needle) = &checks.body_contains {
+        if memchr::memmem::find(body, needle.as_bytes()).is_none() {
+            return Outcome::CheckFailed;
+        }
+    }
+    if !checks.json.is_empty() {
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Outcome::CheckFailed;
+        };
+        for c in &checks.json {
+            let found = doc.pointer(&c.pointer);
+            let ok = match &c.expect {
+                JsonExpect::Exists(want) => found.is_some() == *want,
+                JsonExpect::Equals(v) => found == Some(v),
+            };
+            if !ok {
+                return Outcome::CheckFailed;
+            }
+        }
+    }
+    Outcome::Success
+}
+
+/// The outcome class of a transport failure, by walking the error's source chain.
+pub(crate) fn failure(err: &(dyn StdError + 'static)) -> Outcome {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return match io.kind() {
+                ConnectionRefused | AddrNotAvailable | NotFound => Outcome::ConnectError,
+                TimedOut => Outcome::Timeout,
+                // hyper reports bytes that are not valid HTTP (a bad chunk size, say)
+                // as InvalidData or InvalidInput while reading a response.
+                InvalidData | InvalidInput => Outcome::ProtocolError,
+                _ => Outcome::IoError,
+            };
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
+                return Outcome::ProtocolError;
+            }
+            if h.is_timeout() {
+                return Outcome::Timeout;
+            }
+            if h.is_incomplete_message()
+                || h.is_body_write_aborted()
+                || h.is_closed()
+                || h.is_canceled()
+            {
+                return Outcome::IoError;
+            }
+        }
+        cur = e.source();
+    }
+    Outcome::IoError
+}
+
+/// Whether a connection failed because this process or machine ran out of something of
+/// its own, not because of the target: no free descriptor for the socket (`EMFILE`,
+/// `ENFILE`), no free local port (`EADDRNOTAVAIL` from `connect`), no socket memory
+/// (`ENOBUFS`, `ENOMEM`). The request never reached the target.
+pub(crate) fn local_exhaustion(err: &(dyn StdError + 'static)) -> bool {
+    use rustix::io::Errno;
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Errno::from_io_error(io).is_some_and(|n| {
+                [
+                    Errno::MFILE,
+                    Errno::NFILE,
+                    Errno::ADDRNOTAVAIL,
+                    Errno::NOBUFS,
+                    Errno::NOMEM,
+                ]
+                .contains(&n)
+            });
+        }
+        cur = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loadgate_scenario::JsonCheck;
+
+    #[test]
+    fn running_out_of_descriptors_or_ports_is_local_a_refusal_is_not() {
+        use rustix::io::Errno;
+        let wrapped =
+            |n: Errno| -> Box<dyn StdError + Send + Sync> { Box::new(std::io::Error::from(n)) };
+        for n in [
+            Errno::MFILE,
+            Errno::NFILE,
+            Errno::ADDRNOTAVAIL,
+            Errno::NOBUFS,
+            Errno::NOMEM,
+        ] {
+            assert!(local_exhaustion(&*wrapped(n)), "{n:?}");
+        }
+        for n in [
+            Errno::CONNREFUSED,
+            Errno::CONNRESET,
+            Errno::HOSTUNREACH,
+            Errno::TIMEDOUT,
+        ] {
+            assert!(!local_exhaustion(&*wrapped(n)), "{n:?}");
+        }
+    }
+
+    #[test]
+    fn status_classes_and_checks() {
+        let c = Checks::default();
+        assert_eq!(response(&c, 200, b""), Outcome::Success);
+        assert_eq!(response(&c, 429, b""), Outcome::Http429);
+        assert_eq!(response(&c, 404, b""), Outcome::Http4xx);
+        assert_eq!(response(&c, 503, b""), Outcome::Http5xx);
+        assert_eq!(response(&c, 302, b""), Outcome::CheckFailed);
+        let c = Checks {
+            status: vec![404],
+            ..Checks::default()
+        };
+        assert_eq!(response(&c, 404, b""), Outcome::Success);
+        let c = Checks {
+            body_contains: Some("ok".into()),
+            json: vec![JsonCheck {
+                path: "$.a[1]".into(),
+                pointer: "/a/1".into(),
+                expect: JsonExpect::Equals(serde_json::json!(2)),
+            }],
+            ..Checks::default()
+        };
+        assert_eq!(
+            response(&c, 200, br#"{"s":"ok","a":[1,2]}"#),
+            Outcome::Success
+        );
+        assert_eq!(
+            response(&c, 200, br#"{"s":"ok","a":[1,3]}"#),
+            Outcome::CheckFailed
+        );
+        assert_eq!(response(&c, 200, br#"{"s":"no"}"#), Outcome::CheckFailed);
+        assert_eq!(response(&c, 200, b"ok but not json"), Outcome::CheckFailed);
+    }
+}

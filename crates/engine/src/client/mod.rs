@@ -1,0 +1,543 @@
+//! HTTP: one worker's client. It sends an encoded request ([`Built`]) to an origin on a
+//! connection of its own pools and reads the response to its end: the status, the
+//! headers and the first body bytes when asked for, the byte count, and on the way the
+//! instants a caller derives phases from (connection ready, first byte: [`Noted`]).
+//!
+//! A worker talks to one origin from one thread, so it keeps its own connections
+//! (`pool.rs`): a stack of idle HTTP/1.1 connections, driven by `h1.rs` in the task that
+//! sends each request, and at most one HTTP/2 connection, driven by hyper (`h2.rs`).
+//! Connections are opened here, over TCP or TLS (`tls.rs`). A request is sent a second
+//! time only when the target provably never read it.
+//!
+//! Not here: encoding requests (`request.rs`), what a response means (`classify.rs`),
+//! timeouts (the caller's, `deadline.rs`), recording (the worker's).
+
+mod pool;
+#[cfg(test)]
+mod tests;
+mod tls;
+
+use std::cell::Cell;
+use std::error::Error as StdError;
+use std::io;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, Uri};
+use loadgate_metrics::Outcome;
+use loadgate_scenario::HttpVersion;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::h1::{H1Error, Stream, H1};
+use crate::h2::{self, H2Error};
+use crate::request::Built;
+use crate::{classify, EngineError};
+use pool::{Acquired, Conn, Pools};
+
+pub(crate) use pool::Turn;
+
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// One worker's connections: HTTP/1.1 and HTTP/2, over TCP or TLS. Not `Sync`; each
+/// worker thread has its own.
+pub struct HttpClient {
+    tls: tokio_rustls::TlsConnector,
+    http: HttpVersion,
+    connect_timeout: Duration,
+    pools: Pools,
+}
+
+/// How to connect.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions {
+    /// TCP (with name resolution) and TLS connect timeout, each.
+    pub connect_timeout: Duration,
+    /// HTTP versions.
+    pub http: HttpVersion,
+    /// Skip TLS certificate verification.
+    pub insecure: bool,
+    /// A fixed pool: at most this many HTTP/1.1 connections per origin for this client
+    /// (this worker's share of `connections = N`); `None` opens one per request in
+    /// flight, `CONNECTS_AT_ONCE` at a time.
+    pub connections: Option<usize>,
+}
+
+/// Where requests go.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub(crate) scheme: Scheme,
+    pub(crate) authority: Authority,
+    /// The host to resolve and to name in TLS, without IPv6 brackets.
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+impl Origin {
+    /// The origin of an absolute `http` or `https` URI.
+    pub fn of(uri: &Uri) -> Result<Origin, String> {
+        let scheme = uri.scheme().cloned().ok_or("the URL has no scheme")?;
+        let tls = match scheme.as_str() {
+            "http" => false,
+            "https" => true,
+            other => return Err(format!("unsupported scheme {other}: use http or https")),
+        };
+        let authority = uri.authority().cloned().ok_or("the URL has no host")?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Origin {
+            scheme,
+            authority,
+            host,
+            port,
+            tls,
+        })
+    }
+}
+
+/// What of a response to keep beyond its status and size.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Keep {
+    /// The first this many body bytes.
+    pub(crate) body: usize,
+    /// The header fields.
+    pub(crate) headers: bool,
+}
+
+/// What a request did on its way, noted as it happens ([`HttpClient::exchange`]), so that
+/// a request given up on for its timeout still has it.
+#[derive(Debug)]
+pub(crate) struct Noted {
+    /// When it was sent: the start of its service time.
+    pub(crate) sent: Instant,
+    /// How long opening the new connection it went out on took (TCP, and TLS).
+    pub(crate) connect: Cell<Option<Duration>>,
+    /// Whether it went out a second time, on a new connection.
+    pub(crate) resent: Cell<bool>,
+    /// When a connection was ready for it (the last one, if it went out again): when it
+    /// was sent, if one was at hand then.
+    pub(crate) ready: Cell<Option<Instant>>,
+    /// When the first bytes of its response arrived.
+    pub(crate) first_byte: Cell<Option<Instant>>,
+}
+
+impl Noted {
+    /// Nothing noted yet of a request sent at `sent`.
+    pub(crate) fn new(sent: Instant) -> Noted {
+        Noted {
+            sent,
+            connect: Cell::new(None),
+            resent: Cell::new(false),
+            ready: Cell::new(None),
+            first_byte: Cell::new(None),
+        }
+    }
+}
+
+/// A response read to its end.
+#[derive(Default)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// The header fields, only when kept. Boxed: a map held inline (96 bytes) made every
+    /// exchange larger to move through the futures that carry it, a measurable cost per
+    /// request for the many that keep none.
+    headers: Option<Box<HeaderMap>>,
+    /// The first body bytes, up to the limit kept: the endpoint's `max_body` when a check
+    /// reads the body, none otherwise.
+    pub body: Vec<u8>,
+    /// Body bytes received, all of them.
+    pub bytes: u64,
+}
+
+impl Response {
+    /// The header fields, when the endpoint keeps them
+    /// ([`Prepared::keep_response_headers`](crate::Prepared::keep_response_headers));
+    /// empty otherwise.
+    pub fn headers(&self) -> &HeaderMap {
+        static NONE: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
+        self.headers.as_deref().unwrap_or(&NONE)
+    }
+}
+
+/// Shows the header names, not their values (a cookie, a token), nor the body.
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers().keys().collect::<Vec<_>>())
+            .field("bytes", &self.bytes)
+            .field("kept", &self.body.len())
+            .finish()
+    }
+}
+
+/// Why a request got no complete response.
+#[derive(Debug)]
+pub struct SendError {
+    /// The class of the failure.
+    pub outcome: Outcome,
+    /// What went wrong (holds no request headers).
+    pub error: BoxError,
+}
+
+impl SendError {
+    fn connect(error: impl Into<BoxError>) -> SendError {
+        SendError {
+            outcome: Outcome::ConnectError,
+            error: error.into(),
+        }
+    }
+
+    fn h1(e: H1Error) -> SendError {
+        let outcome = match &e {
+            H1Error::Protocol(_) => Outcome::ProtocolError,
+            H1Error::Incomplete => Outcome::IoError,
+            H1Error::Io(io) | H1Error::NoResponse(io) => classify::failure(io),
+        };
+        SendError {
+            outcome,
+            error: e.into(),
+        }
+    }
+
+    fn h2(e: hyper::Error) -> SendError {
+        SendError {
+            outcome: classify::failure(&e),
+            error: e.into(),
+        }
+    }
+
+    /// No complete answer within the request's timeout.
+    pub(crate) fn timeout() -> SendError {
+        SendError {
+            outcome: Outcome::Timeout,
+            error: io::Error::from(io::ErrorKind::TimedOut).into(),
+        }
+    }
+
+    /// Whether the connection failed because loadgate ran out of something of its own
+    /// (a descriptor, a local port, socket memory): the request never reached the target.
+    pub fn local(&self) -> bool {
+        self.outcome == Outcome::ConnectError && classify::local_exhaustion(&*self.error)
+    }
+}
+
+impl HttpClient {
+    /// Builds a client. Connections are made on first use, inside a tokio runtime.
+    pub fn new(opts: ClientOptions) -> Result<HttpClient, EngineError> {
+        Ok(HttpClient {
+            tls: tls::connector(opts.http, opts.insecure)?,
+            http: opts.http,
+            connect_timeout: opts.connect_timeout,
+            pools: Pools::new(opts.connections),
+        })
+    }
+
+    /// Sends `req` to `origin` and reads the whole response, keeping what `keep` says:
+    /// on the connection `turn` holds, else an idle one, else a new one. Notes in
+    /// `noted` as it goes what the caller derives its timings from (a connection opened
+    /// and how long that took, when one was ready, when the first bytes of the response
+    /// arrived, a resend), so that a request given up on for its timeout still counts
+    /// them.
+    ///
+    /// A request written on a connection is never sent again: if the target closes or
+    /// resets the connection before answering, that is the target's failure and is
+    /// counted as such. An idle HTTP/1.1 connection the peer closed is found before it is
+    /// reused (`H1::is_stale`). Only a request the target provably never read goes to a
+    /// new connection, once: an idempotent HTTP/1.1 request whose reused connection ended
+    /// cleanly before any byte of an answer, an HTTP/2 request hyper hands back unwritten,
+    /// or an idempotent one a GOAWAY or REFUSED_STREAM left unprocessed.
+    pub(crate) async fn exchange(
+        &self,
+        origin: &Origin,
+        req: &Built,
+        keep: Keep,
+        turn: Option<Turn>,
+        noted: &Noted,
+    ) -> Result<Response, SendError> {
+        let pool = self.pools.of(origin);
+        let mut resent = false;
+        let mut turn = turn;
+        loop {
+            let (conn, acquired) = self
+                .pools
+                .acquire(pool, turn.take(), |slot| self.connect(pool, origin, slot))
+                .await?;
+            let (ready, connect) = match acquired {
+                // At hand when the request went out: ready as it was sent.
+                Acquired::AtHand if !resent => (noted.sent, None),
+                Acquired::AtHand => (Instant::now(), None),
+                Acquired::Waited(ready) => (ready, None),
+                Acquired::Opened { ready, took } => (ready, Some(took)),
+            };
+            noted.ready.set(Some(ready));
+            if connect.is_some() {
+                noted.connect.set(connect);
+            }
+            let reused = connect.is_none();
+            let mut response = Response {
+                headers: keep.headers.then(Box::default),
+                ..Response::default()
+            };
+            // The closure takes the body and the count, the exchange the headers.
+            let headers = response.headers.as_deref_mut();
+            let mut sink = |data: &[u8]| {
+                response.bytes += data.len() as u64;
+                if response.body.len() < keep.body {
+                    let room = keep.body - response.body.len();
+                    response
+                        .body
+                        .extend_from_slice(&data[..data.len().min(room)]);
+                }
+            };
+            match conn {
+                Conn::H1(mut h1) => {
+                    match h1
+                        .exchange(
+                            &req.head,
+                            &req.body,
+                            req.head_only,
+                            headers,
+                            &noted.first_byte,
+                            &mut sink,
+                        )
+                        .await
+                    {
+                        Ok((status, reusable)) => {
+                            if reusable {
+                                self.pools.give_back(pool, h1);
+                            }
+                            response.status = status;
+                            return Ok(response);
+                        }
+                        // The server had closed this idle connection (a clean end, no
+                        // byte of an answer): it never read the request. Sent again
+                        // once, on a new connection, and counted. A reset is not this:
+                        // the target may have read the request, and it is its failure.
+                        Err(H1Error::NoResponse(e))
+                            if reused && req.idempotent && !resent && closed_cleanly(&e) => {}
+                        Err(e) => return Err(SendError::h1(e)),
+                    }
+                }
+                Conn::H2(mut sender) => {
+                    let http = h2::request(req, origin).map_err(|error| SendError {
+                        outcome: Outcome::CheckFailed,
+                        error,
+                    })?;
+                    match h2::exchange(&mut sender, http, headers, &noted.first_byte, &mut sink)
+                        .await
+                    {
+                        Ok(status) => {
+                            response.status = status;
+                            return Ok(response);
+                        }
+                        Err(H2Error::Unanswered { unwritten, error }) => {
+                            self.pools.forget_h2(pool);
+                            // Handed back unwritten, or refused unprocessed (after a
+                            // GOAWAY, or REFUSED_STREAM): the target never saw it.
+                            let safe = unwritten || (req.idempotent && h2::unprocessed(&error));
+                            if !(reused && !resent && safe) {
+                                return Err(SendError::h2(error));
+                            }
+                        }
+                        Err(H2Error::Body(e)) => return Err(SendError::h2(e)),
+                    }
+                }
+            }
+            resent = true;
+            noted.resent.set(true);
+        }
+    }
+
+    /// One GET of `uri` within `timeout`: the status, or what went wrong.
+    pub async fn probe(&self, uri: Uri, timeout: Duration) -> Result<u16, ProbeError> {
+        let origin = Origin::of(&uri).map_err(|detail| ProbeError {
+            outcome: Outcome::CheckFailed,
+            tls: None,
+            detail,
+        })?;
+        let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let req = Built::get(&origin, path);
+        let noted = Noted::new(Instant::now());
+        let exchange = self.exchange(&origin, &req, Keep::default(), None, &noted);
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(response)) => Ok(response.status),
+            Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error)),
+            Err(_) => Err(ProbeError {
+                outcome: Outcome::Timeout,
+                tls: None,
+                detail: "no answer in time".into(),
+            }),
+        }
+    }
+
+    /// Opens one connection to `uri`'s origin (TCP, and the TLS handshake for https)
+    /// within `timeout` and closes it, without sending a request: proof that the target
+    /// can be reached before any load, and nothing in the target's logs.
+    pub async fn reach(&self, uri: &Uri, timeout: Duration) -> Result<(), ProbeError> {
+        let origin = Origin::of(uri).map_err(|detail| ProbeError {
+            outcome: Outcome::CheckFailed,
+            tls: None,
+            detail,
+        })?;
+        let attempt = async {
+            let tcp = tcp_connect(&origin.host, origin.port)
+                .await
+                .map_err(SendError::connect)?;
+            if origin.tls {
+                tls::handshake(&self.tls, &origin.host, tcp)
+                    .await
+                    .map_err(SendError::connect)?;
+            }
+            Ok::<(), SendError>(())
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error)),
+            Err(_) => Err(ProbeError {
+                outcome: Outcome::Timeout,
+                tls: None,
+                detail: format!(
+                    "no connection within {}",
+                    humantime::format_duration(timeout)
+                ),
+            }),
+        }
+    }
+
+    /// Bytes held by this client's idle connections' read buffers: what a connection
+    /// keeps between requests, however large the answers it read (each buffer holds at
+    /// most a response head, `h1::MAX_HEAD`).
+    pub fn idle_buffer_bytes(&self) -> usize {
+        self.pools.idle_buffer_bytes()
+    }
+
+    /// Whether requests wait for a place in a fixed pool (`connections = N`).
+    pub fn fixed_pool(&self) -> bool {
+        self.pools.fixed()
+    }
+
+    /// A request's turn at `origin`: an idle connection, or (with a fixed pool) a place
+    /// in it to open one, waiting for either as long as it takes. With a fixed pool that
+    /// wait is the generator's, not the target's: the caller times it like a late send
+    /// (inside latency, outside service time) and starts the request's timeout once the
+    /// turn has come. Without one there is nothing to wait for here.
+    pub async fn wait_turn(&self, origin: &Origin) -> Turn {
+        let pool = self.pools.of(origin);
+        self.pools.wait_turn(pool).await
+    }
+
+    /// Opens a connection to `origin` (TCP, TLS, and the HTTP/2 handshake when HTTP/2 is
+    /// spoken), each step within the connect timeout. A new HTTP/1.1 connection holds
+    /// `slot`, its place in a fixed pool; a new HTTP/2 connection becomes the one
+    /// `pool` shares.
+    async fn connect(
+        &self,
+        pool: usize,
+        origin: &Origin,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<Conn, SendError> {
+        let limit = self.connect_timeout;
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+        let tcp = tokio::time::timeout(limit, tcp_connect(&origin.host, origin.port))
+            .await
+            .map_err(|_| SendError::connect(timed_out()))?
+            .map_err(SendError::connect)?;
+        tcp.set_nodelay(true).map_err(SendError::connect)?;
+        let (stream, alpn_h2) = if origin.tls {
+            let tls = tokio::time::timeout(limit, tls::handshake(&self.tls, &origin.host, tcp))
+                .await
+                .map_err(|_| SendError::connect(timed_out()))?
+                .map_err(SendError::connect)?;
+            let h2 = tls::chose_h2(&tls);
+            (Stream::Tls(Box::new(tls)), h2)
+        } else {
+            (Stream::Tcp(tcp), false)
+        };
+        let h2 = match self.http {
+            HttpVersion::Http1 => false,
+            HttpVersion::Http2 => true,
+            HttpVersion::Auto => alpn_h2,
+        };
+        if !h2 {
+            return Ok(Conn::H1(H1::new(stream).holding(slot)));
+        }
+        let sender = h2::handshake(stream).await.map_err(SendError::h2)?;
+        self.pools.share_h2(pool, &sender);
+        Ok(Conn::H2(sender))
+    }
+}
+
+/// Whether an HTTP/1.1 connection ended with the peer's clean close (end of stream, or
+/// a broken pipe after it), not a reset: the server closed it before reading what was
+/// written on it.
+fn closed_cleanly(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Resolves `host` and connects to the first address that answers.
+async fn tcp_connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "the host name resolved to no address",
+        )
+    }))
+}
+
+/// Why a probe failed.
+#[derive(Debug, Clone)]
+pub struct ProbeError {
+    /// The class of the failure.
+    pub outcome: Outcome,
+    /// The TLS error, when the handshake failed.
+    pub tls: Option<String>,
+    /// The error chain, for people (holds no request headers).
+    pub detail: String,
+}
+
+impl ProbeError {
+    fn of(outcome: Outcome, err: &(dyn StdError + 'static)) -> ProbeError {
+        let mut parts = Vec::new();
+        let mut tls = None;
+        let mut cur = Some(err);
+        while let Some(e) = cur {
+            parts.push(e.to_string());
+            if let Some(t) = tls::find_tls(e, 4) {
+                tls.get_or_insert_with(|| t.to_string());
+            }
+            cur = e.source();
+        }
+        parts.dedup();
+        ProbeError {
+            outcome,
+            tls,
+            detail: parts.join(": "),
+        }
+    }
+}
+
+/// Shows the type only: its parts are connections, sockets and encoded requests (whose
+/// headers may hold secrets), nothing a log should print.
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,335 @@
+//! Requests encoded once: an endpoint with everything that does not change per request
+//! rendered ahead ([`Prepared`]), and one request as HTTP/1.1 bytes ([`Built`]), which
+//! HTTP/2 reads back (`h2.rs`) so both protocols send the same method, path, headers and
+//! body.
+//!
+//! Not here: connections, sending, or what a response means.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Method, Uri};
+use loadgate_scenario::{Checks, Endpoint, RenderCtx, Scenario, Template};
+use rand::rngs::SmallRng;
+
+use crate::client::{Keep, Origin};
+use crate::EngineError;
+
+/// One request, encoded: the HTTP/1.1 request line and headers, and the body.
+#[derive(Clone)]
+pub struct Built {
+    pub(crate) head: Bytes,
+    pub(crate) body: Bytes,
+    /// HEAD: the response has no body whatever its headers say.
+    pub(crate) head_only: bool,
+    /// The method may be sent again when the server closed the connection without
+    /// reading it (RFC 9112 section 9.3.1, RFC 9113 section 8.7).
+    pub(crate) idempotent: bool,
+    /// Header names whose values HTTP/2 must never index (HPACK).
+    pub(crate) secret: Arc<[HeaderName]>,
+}
+
+impl Built {
+    /// A bodiless GET of `path` (origin form) on `origin`.
+    pub(crate) fn get(origin: &Origin, path: &str) -> Built {
+        let mut head = Vec::with_capacity(64 + path.len());
+        head.extend_from_slice(b"GET ");
+        head.extend_from_slice(path.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        head.extend_from_slice(origin.authority.as_str().as_bytes());
+        head.extend_from_slice(b"\r\n\r\n");
+        Built {
+            head: head.into(),
+            body: Bytes::new(),
+            head_only: false,
+            idempotent: true,
+            secret: Arc::new([]),
+        }
+    }
+}
+
+/// Shows the type only: its head may hold secret header values.
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built").finish_non_exhaustive()
+    }
+}
+
+enum HeaderPart {
+    Static(HeaderValue),
+    Dynamic(Template),
+}
+
+/// A template rendered into something that is not a valid URL or header value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the rendered request is not valid HTTP (URL or header value)")]
+pub struct InvalidRequest;
+
+/// An endpoint with everything that does not change per request encoded once. A fully
+/// static endpoint is one `Bytes` clone per request.
+pub struct Prepared {
+    method: Method,
+    origin: Origin,
+    /// The base URL's path, without a trailing slash, put before every path.
+    prefix: String,
+    path: Template,
+    /// The rendered path, when it has no placeholders.
+    static_path: Option<Vec<u8>>,
+    headers: Vec<(HeaderName, HeaderPart)>,
+    body: Option<Template>,
+    static_body: Option<Bytes>,
+    /// The whole request head, when nothing in it changes.
+    static_head: Option<Bytes>,
+    /// Whether a body-less request still says `content-length: 0` (POST, PUT, PATCH).
+    empty_body_length: bool,
+    secret: Arc<[HeaderName]>,
+    checks: Checks,
+    uses_row: bool,
+    /// Most body bytes kept for checks.
+    max_body: usize,
+    /// Whether each response's headers are kept ([`Prepared::keep_response_headers`]).
+    keep_headers: bool,
+}
+
+impl Prepared {
+    /// Prepares every endpoint of `scenario` against `base` (scheme://authority[/prefix]).
+    pub fn all(scenario: &Scenario, base: &str) -> Result<Vec<Prepared>, EngineError> {
+        scenario
+            .endpoints
+            .iter()
+            .map(|e| Prepared::new(e, base, scenario.max_body))
+            .collect()
+    }
+
+    fn new(e: &Endpoint, base: &str, max_body: usize) -> Result<Prepared, EngineError> {
+        let bad = |what: String| EngineError::Request {
+            endpoint: e.name.clone(),
+            message: what,
+        };
+        let method = Method::from_bytes(e.method.as_bytes())
+            .map_err(|_| bad(format!("invalid method {}", e.method)))?;
+        let base_uri: Uri = base
+            .parse()
+            .map_err(|err| bad(format!("invalid target URL: {err}")))?;
+        let origin =
+            Origin::of(&base_uri).map_err(|err| bad(format!("invalid target URL: {err}")))?;
+        let prefix = base_uri.path().trim_end_matches('/').to_string();
+        let static_path = if e.path.is_static() {
+            let mut s = prefix.clone().into_bytes();
+            s.extend_from_slice(&render_static(&e.path));
+            PathAndQuery::try_from(s.as_slice())
+                .map_err(|err| bad(format!("invalid URL: {err}")))?;
+            Some(s)
+        } else {
+            None
+        };
+        let mut headers = Vec::new();
+        if !e
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("host"))
+        {
+            let host = HeaderValue::from_str(origin.authority.as_str())
+                .map_err(|err| bad(format!("invalid target host: {err}")))?;
+            headers.push((http::header::HOST, HeaderPart::Static(host)));
+        }
+        let mut secret = Vec::new();
+        for h in &e.headers {
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| bad(format!("invalid header name {}", h.name)))?;
+            if h.secret {
+                secret.push(name.clone());
+            }
+            let part = if h.value.is_static() {
+                let v = render_static(&h.value);
+                // Never echo the value: it may be a secret.
+                let value = HeaderValue::from_bytes(&v)
+                    .map_err(|_| bad(format!("invalid value for header {}", h.name)))?;
+                HeaderPart::Static(value)
+            } else {
+                HeaderPart::Dynamic(h.value.clone())
+            };
+            headers.push((name, part));
+        }
+        let static_body = e
+            .body
+            .as_ref()
+            .filter(|b| b.is_static())
+            .map(|b| Bytes::from(render_static(b)));
+        let uses_row = e.path.uses_row()
+            || e.body.as_ref().is_some_and(Template::uses_row)
+            || e.headers.iter().any(|h| h.value.uses_row());
+        let mut p = Prepared {
+            empty_body_length: [Method::POST, Method::PUT, Method::PATCH].contains(&method),
+            method,
+            origin,
+            prefix,
+            path: e.path.clone(),
+            static_path,
+            headers,
+            body: e.body.clone(),
+            static_body,
+            static_head: None,
+            secret: secret.into(),
+            checks: e.checks.clone(),
+            uses_row,
+            max_body,
+            keep_headers: false,
+        };
+        let all_static = p.static_path.is_some()
+            && (p.body.is_none() || p.static_body.is_some())
+            && p.headers
+                .iter()
+                .all(|(_, h)| matches!(h, HeaderPart::Static(_)));
+        if all_static {
+            let body_len = p.static_body.as_ref().map_or(0, Bytes::len);
+            let mut head = Vec::new();
+            let mut rng = <SmallRng as rand::SeedableRng>::seed_from_u64(0);
+            let mut ctx = RenderCtx {
+                seq: 0,
+                rng: &mut rng,
+                row: None,
+                lists: &[],
+            };
+            p.encode_head(&mut ctx, &mut head, body_len)
+                .map_err(|_| bad("the request is not valid HTTP".into()))?;
+            p.static_head = Some(head.into());
+        }
+        Ok(p)
+    }
+
+    /// Whether this endpoint reads the data file.
+    pub fn uses_row(&self) -> bool {
+        self.uses_row
+    }
+
+    /// Where this endpoint's requests go.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Keeps every response's headers in its [`Response`](crate::Response), for a step
+    /// that reads one. Off by default: HTTP/1.1 answers are read without a header map,
+    /// and building one costs allocations on every request.
+    pub fn keep_response_headers(&mut self) {
+        self.keep_headers = true;
+    }
+
+    /// What of a response to keep: the body up to `max_body` when a check reads it, the
+    /// headers when asked for.
+    pub(crate) fn keep(&self) -> Keep {
+        Keep {
+            body: if self.checks.needs_body() {
+                self.max_body
+            } else {
+                0
+            },
+            headers: self.keep_headers,
+        }
+    }
+
+    /// The checks a response must pass to be a success.
+    pub(crate) fn checks(&self) -> &Checks {
+        &self.checks
+    }
+
+    /// Renders one request. A rendering that yields an invalid URL or header is returned
+    /// as `Err` and counted as a check failure by the caller.
+    pub fn build(
+        &self,
+        ctx: &mut RenderCtx<'_, SmallRng>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Built, InvalidRequest> {
+        let body = match (&self.static_body, &self.body) {
+            (Some(b), _) => b.clone(),
+            (None, Some(t)) => {
+                let mut v = Vec::with_capacity(256);
+                t.render(ctx, &mut v);
+                Bytes::from(v)
+            }
+            (None, None) => Bytes::new(),
+        };
+        let head = match &self.static_head {
+            Some(h) => h.clone(),
+            None => {
+                scratch.clear();
+                self.encode_head(ctx, scratch, body.len())?;
+                Bytes::copy_from_slice(scratch)
+            }
+        };
+        Ok(Built {
+            head,
+            body,
+            head_only: self.method == Method::HEAD,
+            idempotent: self.method.is_idempotent(),
+            secret: self.secret.clone(),
+        })
+    }
+
+    /// Writes the HTTP/1.1 request line and headers, validating what templates rendered.
+    fn encode_head(
+        &self,
+        ctx: &mut RenderCtx<'_, SmallRng>,
+        out: &mut Vec<u8>,
+        body_len: usize,
+    ) -> Result<(), InvalidRequest> {
+        out.extend_from_slice(self.method.as_str().as_bytes());
+        out.push(b' ');
+        match &self.static_path {
+            Some(p) => out.extend_from_slice(p),
+            None => {
+                let at = out.len();
+                out.extend_from_slice(self.prefix.as_bytes());
+                self.path.render(ctx, out);
+                PathAndQuery::try_from(&out[at..]).map_err(|_| InvalidRequest)?;
+            }
+        }
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, part) in &self.headers {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            match part {
+                HeaderPart::Static(v) => out.extend_from_slice(v.as_bytes()),
+                HeaderPart::Dynamic(t) => {
+                    let at = out.len();
+                    t.render(ctx, out);
+                    HeaderValue::from_bytes(&out[at..]).map_err(|_| InvalidRequest)?;
+                }
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        if body_len > 0 || self.empty_body_length {
+            write!(out, "content-length: {body_len}\r\n").map_err(|_| InvalidRequest)?;
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+}
+
+/// Renders a template that has no placeholders.
+fn render_static(t: &Template) -> Vec<u8> {
+    use rand::SeedableRng;
+    let mut rng = SmallRng::seed_from_u64(0);
+    let mut out = Vec::new();
+    t.render(
+        &mut RenderCtx {
+            seq: 0,
+            rng: &mut rng,
+            row: None,
+            lists: &[],
+        },
+        &mut out,
+    );
+    out
+}
+
+/// Shows the type only: its parts are encoded requests (whose headers may hold
+/// secrets), nothing a log should print.
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}

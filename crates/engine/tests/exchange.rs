@@ -1,0 +1,348 @@
+//! `execute` against real servers on 127.0.0.1:0: what an exchange gives back (status,
+//! headers, kept body, byte count) and the instants of its path (connect time only on a
+//! new connection, the first byte of the response, latency from the intended send).
+//!
+//! Bounds are the servers' own fixed delays, never the machine's speed.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::Frame;
+use loadgate_engine::{execute, Call, ClientOptions, Deadlines, Exchange, HttpClient, Prepared};
+use loadgate_metrics::Outcome;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long the slow-body servers wait between a response's head and its body.
+const DELAY: Duration = Duration::from_millis(300);
+
+/// The first endpoint of a scenario aimed at `base` (`${BASE}`), and a client for it.
+struct Target {
+    client: HttpClient,
+    prepared: Prepared,
+    timeout: Duration,
+}
+
+/// `scenario`: TOML after `target`; `${BASE}` is `base`.
+fn target(base: &str, scenario: &str) -> Target {
+    let b = base.to_string();
+    let text = format!("name = \"x\"\ntarget = \"${{BASE}}\"\n{scenario}");
+    let s = loadgate_scenario::parse(std::path::Path::new("t.toml"), &text, &move |_| {
+        Some(b.clone())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let client = HttpClient::new(ClientOptions {
+        connect_timeout: s.connect_timeout,
+        http: s.http,
+        insecure: false,
+        connections: None,
+    })
+    .unwrap();
+    let prepared = Prepared::all(&s, base).unwrap().remove(0);
+    Target {
+        client,
+        prepared,
+        timeout: s.timeout,
+    }
+}
+
+/// One `GET {path}` endpoint over `http` (auto, http1, http2) with `timeout`.
+fn get(base: &str, path: &str, http: &str, timeout: &str) -> Target {
+    target(
+        base,
+        &format!("[defaults]\nhttp = \"{http}\"\ntimeout = \"{timeout}\"\nconnect_timeout = \"1s\"\n[[endpoint]]\nname = \"e\"\npath = \"{path}\"\n"),
+    )
+}
+
+impl Target {
+    /// One request, sent `lag` after it was due, within the timeout (which fires: the
+    /// deadlines are watched meanwhile).
+    async fn call_late(&self, lag: Duration) -> Exchange {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut ctx = loadgate_scenario::RenderCtx {
+            seq: 0,
+            rng: &mut rng,
+            row: None,
+            lists: &[],
+        };
+        let req = self.prepared.build(&mut ctx, &mut Vec::new()).unwrap();
+        let deadlines = Deadlines::new(self.timeout);
+        let sent = Instant::now();
+        let intended = sent - lag;
+        let call = execute(
+            &self.client,
+            &self.prepared,
+            Call::Http(req),
+            (intended, sent),
+            &deadlines,
+            None,
+        );
+        tokio::select! {
+            exchange = call => exchange,
+            () = deadlines.watch() => unreachable!("the watch never ends"),
+        }
+    }
+
+    async fn call(&self) -> Exchange {
+        self.call_late(Duration::ZERO).await
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A server on 127.0.0.1:0 that answers every request at once with a head that sets
+/// `x-head: first`, and [`DELAY`] later with its 4-byte body: HTTP/1.1 written by hand
+/// (keep-alive), or HTTP/2 (prior knowledge) by hyper, whose stream sends the head as
+/// soon as the response is returned. Runs on the caller's runtime; its base URL.
+async fn slow_body(h2: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            if h2 {
+                tokio::spawn(serve_h2(sock));
+            } else {
+                tokio::spawn(serve_h1(sock));
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn serve_h1(mut sock: tokio::net::TcpStream) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        while memchr::memmem::find(&seen, b"\r\n\r\n").is_none() {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        let end = memchr::memmem::find(&seen, b"\r\n\r\n").unwrap() + 4;
+        seen.drain(..end);
+        let head = b"HTTP/1.1 200 OK\r\nx-head: first\r\ncontent-length: 4\r\n\r\n";
+        if sock.write_all(head).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(DELAY).await;
+        if sock.write_all(b"body").await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn serve_h2(sock: tokio::net::TcpStream) {
+    let service = hyper::service::service_fn(|_req| async {
+        let body = Later {
+            sleep: Box::pin(tokio::time::sleep(DELAY)),
+            data: Some(Bytes::from_static(b"body")),
+        };
+        Ok::<_, Infallible>(
+            http::Response::builder()
+                .header("x-head", "first")
+                .body(body)
+                .unwrap(),
+        )
+    });
+    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
+        .await;
+}
+
+/// A body that is one frame, `data`, once `sleep` has elapsed.
+struct Later {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    data: Option<Bytes>,
+}
+
+impl hyper::body::Body for Later {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.data.is_none() {
+            return Poll::Ready(None);
+        }
+        std::task::ready!(self.sleep.as_mut().poll(cx));
+        Poll::Ready(self.data.take().map(|d| Ok(Frame::data(d))))
+    }
+}
+
+/// Time to first byte is when the head arrived, not the body: under the server's delay
+/// between the two, while latency is over it; both from the intended send.
+#[test]
+fn time_to_first_byte_is_when_the_head_arrived_not_the_body() {
+    block_on(async {
+        for (h2, http) in [(false, "http1"), (true, "http2")] {
+            let base = slow_body(h2).await;
+            let t = get(&base, "/", http, "5s");
+            // Twice: on a new connection, then on the same one again.
+            for _ in 0..2 {
+                let x = t.call().await;
+                let response = x.result.as_ref().expect("answered");
+                assert_eq!((response.status, response.bytes), (200, 4), "{http}");
+                let ttfb = x.time_to_first_byte().expect("a head arrived");
+                assert!(ttfb < DELAY, "{http}: first byte after {ttfb:?}: {x:?}");
+                assert!(x.latency() >= DELAY, "{http}: {x:?}");
+                let (ready, first) = (x.ready.unwrap(), x.first_byte.unwrap());
+                assert!(x.sent <= ready && ready <= first && first <= x.end, "{x:?}");
+            }
+            // Sent 100 ms after it was due (a late generator): the first byte counts from
+            // when it was due, as latency does.
+            let lag = Duration::from_millis(100);
+            let x = t.call_late(lag).await;
+            let ttfb = x.time_to_first_byte().unwrap();
+            assert!(ttfb >= lag && ttfb < lag + DELAY, "{http}: {x:?}");
+        }
+    });
+}
+
+/// Regression guard for the failure path: a response whose head came and whose body
+/// then stalled past the timeout is a timeout that still says when its first byte came.
+#[test]
+fn a_response_that_times_out_after_its_head_keeps_its_first_byte() {
+    let server =
+        loadgate_target::spawn_fault(loadgate_target::Fault::Drip, "127.0.0.1:0".parse().unwrap())
+            .unwrap();
+    block_on(async {
+        let t = get(&server.base_url(), "/", "http1", "500ms");
+        let x = t.call().await;
+        let e = x.result.as_ref().expect_err("the body drips for 100 s");
+        assert_eq!(e.outcome, Outcome::Timeout);
+        let ttfb = x.time_to_first_byte().expect("the head came at once");
+        assert!(ttfb < Duration::from_millis(500), "{x:?}");
+        assert!(x.latency() >= Duration::from_millis(500), "{x:?}");
+        assert!(x.connect.is_some(), "{x:?}");
+    });
+}
+
+/// The headers a server sets are read from what `execute` returns, over HTTP/1.1 and
+/// HTTP/2, when the endpoint keeps them; without that nothing builds a header map.
+#[test]
+fn response_headers_can_be_read_from_the_exchange() {
+    let embedded = loadgate_target::loopback("");
+    block_on(async {
+        let slow = slow_body(false).await;
+        for (base, path, http, name, value) in [
+            (&slow, "/", "http1", "x-head", "first"),
+            (
+                &embedded.base_url(),
+                loadgate_target::VERSION_PATH,
+                "http1",
+                "content-type",
+                "application/json",
+            ),
+            (
+                &embedded.base_url(),
+                loadgate_target::VERSION_PATH,
+                "http2",
+                "content-type",
+                "application/json",
+            ),
+        ] {
+            let mut t = get(base, path, http, "5s");
+            let x = t.call().await;
+            assert!(x.result.unwrap().headers().is_empty(), "{http}: not kept");
+            t.prepared.keep_response_headers();
+            for _ in 0..2 {
+                let x = t.call().await;
+                let response = x.result.unwrap();
+                assert_eq!(response.headers()[name], value, "{http}: {response:?}");
+            }
+        }
+    });
+}
+
+/// Connect time is noted on the request that opened a connection, and on no request
+/// that reused one, over HTTP/1.1 (the idle stack) and HTTP/2 (the shared connection).
+#[test]
+fn connect_time_is_noted_only_on_new_connections() {
+    let embedded = loadgate_target::loopback("");
+    block_on(async {
+        for http in ["http1", "http2"] {
+            let t = get(
+                &embedded.base_url(),
+                loadgate_target::VERSION_PATH,
+                http,
+                "5s",
+            );
+            let first = t.call().await;
+            assert!(first.connect.is_some(), "{http}: {first:?}");
+            let connect = first.connect.unwrap();
+            assert!(
+                connect <= first.ready.unwrap() - first.sent,
+                "{http}: {first:?}"
+            );
+            for _ in 0..3 {
+                let again = t.call().await;
+                assert!(again.result.is_ok(), "{http}: {again:?}");
+                assert_eq!(again.connect, None, "{http}: reused: {again:?}");
+                assert!(!again.resent);
+            }
+        }
+    });
+}
+
+/// Latency runs from the intended send, service time from the actual one: a request
+/// sent 100 ms late is exactly 100 ms slower in latency, whatever the machine's speed.
+#[test]
+fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
+    let embedded = loadgate_target::loopback("[[route]]\npath = \"/\"\n");
+    block_on(async {
+        let t = get(&embedded.base_url(), "/", "auto", "10s");
+        let lag = Duration::from_millis(100);
+        let x = t.call_late(lag).await;
+        assert_eq!(x.result.as_ref().unwrap().status, 200, "{x:?}");
+        assert_eq!(x.latency() - x.service_time(), lag, "{x:?}");
+        let ttfb = x.time_to_first_byte().expect("a response came");
+        assert!(ttfb >= lag && ttfb <= x.latency(), "{x:?}");
+    });
+}
+
+/// Memory stays bounded, measured where it is held (issue 19: not the process's peak
+/// RSS): one exchange of a 100 MiB answer keeps exactly the check window of its body,
+/// counts every byte, and leaves the connection a read buffer the size of a response
+/// head at most.
+#[test]
+fn a_huge_body_is_counted_but_only_the_check_window_is_kept() {
+    let n = 100 << 20;
+    let server = loadgate_target::spawn_fault(
+        loadgate_target::Fault::HugeBody(n),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    block_on(async {
+        let t = target(
+            &server.base_url(),
+            "[defaults]\nmax_body = \"1MiB\"\ntimeout = \"20s\"\n[[endpoint]]\nname = \"r\"\npath = \"/\"\nchecks = { body_contains = \"xxxx\" }\n",
+        );
+        let x = t.call().await;
+        let reply = x.result.unwrap();
+        assert_eq!(reply.bytes, n, "every byte read and counted");
+        assert_eq!(reply.body.len(), 1 << 20, "only the check window kept");
+        assert!(
+            reply.body.capacity() <= 2 << 20,
+            "{}",
+            reply.body.capacity()
+        );
+        let held = t.client.idle_buffer_bytes();
+        assert!(
+            (1..=64 * 1024).contains(&held),
+            "the idle connection's read buffer: {held} bytes"
+        );
+    });
+}
