@@ -14,9 +14,9 @@ use loadgate_slo::capacity::{
 use loadgate_slo::summary::{EndpointSummary, Verdict};
 
 use crate::exit::{Exit, Failure};
-use crate::run_cmd::{
-    apply_flags, budget_watch, judge_run, preflight, start_target, watch_signals,
-};
+use crate::reach::{preflight, start_target};
+use crate::run_cmd::{budget_watch, judge_run, watch_signals};
+use crate::run_flags::apply_flags;
 use crate::{output, CapacityArgs};
 
 /// Grace for in-flight requests at the end of each step.
@@ -30,11 +30,11 @@ enum Halt {
 
 pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
-        target: crate::run_cmd::target_flag(args.load.target.as_deref())?,
+        target: crate::run_flags::target_flag(args.load.target.as_deref())?,
     };
     let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
         .map_err(|e| Failure::config(e.to_string()))?;
-    crate::run_cmd::mask_secrets(&mut scenario, &options);
+    crate::run_flags::mask_secrets(&mut scenario, &options);
     let run_args = args.as_run_args();
     apply_flags(&mut scenario, &run_args)?;
     let mut plan = plan(scenario.capacity, &args)?;

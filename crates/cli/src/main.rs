@@ -18,8 +18,10 @@ mod merge_cmd;
 mod observers;
 mod output;
 mod progress;
+mod reach;
 mod report_cmd;
 mod run_cmd;
+mod run_flags;
 mod startup;
 
 use std::net::SocketAddr;
@@ -478,7 +480,7 @@ budgets = ["p95 < 2s", "error_rate < 1%"]
 
 fn validate(files: &[PathBuf], target: Option<&str>) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
-        target: run_cmd::target_flag(target)?,
+        target: run_flags::target_flag(target)?,
     };
     let mut bad = 0;
     for f in files {

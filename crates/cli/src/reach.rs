@@ -1,0 +1,242 @@
+//! The target before any load: its name resolves, a connection (and TLS) opens, the
+//! embedded target starts, the health check is waited for, and `--start-at` lies ahead.
+
+use std::time::{Duration, Instant};
+
+use loadgate_engine::StopSignal;
+use loadgate_scenario::{Scenario, Target};
+
+use crate::exit::{Exit, Failure};
+use crate::run_flags::strip_credentials;
+use crate::RunArgs;
+
+/// The health check to wait for before load: `--wait-healthy` wins over `[health]`.
+pub(crate) fn health_of(scenario: &Scenario, args: &RunArgs) -> Option<(String, Duration)> {
+    match (&args.load.wait_healthy, &scenario.health) {
+        (Some(path), _) => Some((path.clone(), args.load.health_timeout)),
+        (None, Some(h)) => Some((h.path.clone(), h.timeout)),
+        (None, None) => None,
+    }
+}
+
+/// A start time must lie ahead (one second of slack for clocks and start-up) and within
+/// a day, so a typo cannot make a run wait for a year.
+pub(crate) fn check_start_at(at: Option<std::time::SystemTime>) -> Result<(), Failure> {
+    let Some(at) = at else { return Ok(()) };
+    let shown = humantime::format_rfc3339_seconds(at);
+    match at.duration_since(std::time::SystemTime::now()) {
+        Err(e) if e.duration() > Duration::from_secs(1) => Err(Failure::config(format!(
+            "--start-at {shown}: that time passed {} ago, so this segment could not keep the shared schedule\n  hint: start every segment before the agreed time, e.g. --start-at $(date -u -d '+2 min' +%Y-%m-%dT%H:%M:%SZ)",
+            humantime::format_duration(Duration::from_secs(e.duration().as_secs()))
+        ))),
+        Ok(ahead) if ahead > Duration::from_secs(86_400) => Err(Failure::config(format!(
+            "--start-at {shown}: that is more than a day ahead\n  hint: pick a time a few minutes from now, in UTC"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a URL target before anything is written, without sending it a request: its
+/// name resolves, a connection opens and, for https, the TLS handshake succeeds. A
+/// target that refuses or cannot be reached is exit 6, like an unresolvable host;
+/// when a health check will be waited for, only a failed TLS handshake is (the target
+/// may still be starting).
+pub(crate) fn preflight(scenario: &Scenario, insecure: bool, health: bool) -> Result<(), Failure> {
+    if let Target::Url(u) = &scenario.target {
+        resolve(u)?;
+        reach(scenario, u, insecure, health)?;
+    }
+    Ok(())
+}
+
+/// The base URL to send load to, starting the embedded target if the scenario asks for
+/// it (it runs as long as the returned handle lives), then waiting for health.
+pub(crate) fn start_target(
+    scenario: &Scenario,
+    args: &RunArgs,
+    stop: &StopSignal,
+) -> Result<(String, Option<loadgate_target::RunningTarget>), Failure> {
+    let (base_url, target) = match &scenario.target {
+        Target::Embedded => {
+            let profile = match &scenario.target_profile {
+                Some(p) => {
+                    loadgate_target::Profile::load(p).map_err(|e| Failure::config(e.to_string()))?
+                }
+                None => loadgate_target::Profile::demo(),
+            };
+            let server = loadgate_target::spawn(
+                profile,
+                "127.0.0.1:0".parse().expect("valid address"),
+                2,
+            )
+            .map_err(|e| Failure::internal(format!("cannot start the embedded target: {e}")))?;
+            (server.base_url(), Some(server))
+        }
+        Target::Url(u) => (strip_credentials(u), None),
+    };
+
+    if let Some((path, timeout)) = health_of(scenario, args) {
+        wait_healthy(
+            scenario,
+            &base_url,
+            &path,
+            timeout,
+            args.load.insecure,
+            stop,
+        )?;
+    }
+    Ok((base_url, target))
+}
+
+/// Polls `path` until it answers 200, or gives up after `timeout` (exit 4).
+pub(crate) fn wait_healthy(
+    scenario: &Scenario,
+    base: &str,
+    path: &str,
+    timeout: Duration,
+    insecure: bool,
+    stop: &StopSignal,
+) -> Result<(), Failure> {
+    let uri: http::Uri = format!(
+        "{}{}{}",
+        base,
+        if path.starts_with('/') { "" } else { "/" },
+        path
+    )
+    .parse()
+    .map_err(|e| Failure::config(format!("--wait-healthy {path}: not a valid path ({e})")))?;
+    let (rt, client) = probe_client(
+        scenario,
+        insecure,
+        scenario.connect_timeout.min(Duration::from_secs(5)),
+    )?;
+    rt.block_on(async {
+        let deadline = Instant::now() + timeout;
+        let mut last;
+        loop {
+            match client.probe(uri.clone(), Duration::from_secs(5).min(timeout)).await {
+                Ok(200) => {
+                    say_err!("target healthy: GET {base}{path} answered 200");
+                    return Ok(());
+                }
+                Ok(code) => last = format!("status {code}"),
+                Err(e) => last = format!("{} ({})", e.outcome.name(), e.detail),
+            }
+            if stop.is_triggered() {
+                return Err(Failure {
+                    exit: Exit::Interrupted,
+                    message: format!(
+                        "interrupted while waiting for GET {path} to answer 200 (last: {last}); no load was sent"
+                    ),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure {
+                    exit: Exit::Unhealthy,
+                    message: format!(
+                        "target never became healthy: GET {base}{path} did not answer 200 within {} (last: {last})\n  hint: check the deployment (and that this is the host you meant: --target or the scenario's `target`), or raise --health-timeout",
+                        humantime::format_duration(timeout)
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+}
+
+/// Fails before any load when the target's host name does not resolve.
+fn resolve(u: &url::Url) -> Result<(), Failure> {
+    let host = u
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = u.port_or_known_default().unwrap_or(80);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = host.clone();
+    // getaddrinfo cannot be cancelled; bound the wait instead.
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            std::net::ToSocketAddrs::to_socket_addrs(&(h.as_str(), port))
+                .map(|mut a| a.next().is_some()),
+        );
+    });
+    let unresolvable = |why: String| {
+        Failure {
+        exit: Exit::Unreachable,
+        message: format!("cannot resolve the target host `{host}`: {why}\n  hint: check the URL (--target / LOADGATE_TARGET / target) and this machine's DNS"),
+    }
+    };
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(unresolvable("no addresses".into())),
+        Ok(Err(e)) => Err(unresolvable(e.to_string())),
+        Err(_) => Err(unresolvable("no answer within 10 s".into())),
+    }
+}
+
+/// One connection before any load (TCP, and TLS for https), no request: a target that
+/// refuses or cannot be reached would otherwise show up as nothing but connect errors,
+/// and a failed TLS handshake too, so say why and how to fix it. Anything a request
+/// would show (404, slow, resets) is left to the run, where it is data.
+fn reach(scenario: &Scenario, u: &url::Url, insecure: bool, health: bool) -> Result<(), Failure> {
+    let base = strip_credentials(u);
+    let uri: http::Uri = format!("{base}/")
+        .parse()
+        .map_err(|e| Failure::config(format!("target {base}: {e}")))?;
+    let (rt, client) = probe_client(scenario, insecure, scenario.connect_timeout)?;
+    let result = rt.block_on(client.reach(&uri, scenario.connect_timeout));
+    let port = u.port_or_known_default().unwrap_or(80);
+    let host = u.host_str().unwrap_or_default();
+    match result {
+        Err(e) if e.tls.is_none() && !health => Err(Failure {
+            exit: Exit::Unreachable,
+            message: format!(
+                "cannot connect to the target {host}:{port}{}: {}\n  hint: check that the service is running and listening there, or pass --wait-healthy PATH to wait for it to come up",
+                // The URL only when it says more than the address (a scheme or a path).
+                if base == format!("http://{host}:{port}") {
+                    String::new()
+                } else {
+                    format!(" ({base})")
+                },
+                e.detail
+            ),
+        }),
+        Err(e) if e.tls.is_some() => {
+            let tls = e.tls.unwrap_or_default();
+            let hint = if tls.contains("certificate") {
+                "the server's certificate is not trusted (self-signed, expired, or for another name); for a staging host you trust, pass --insecure"
+            } else {
+                "check that this port speaks TLS (an http:// URL?) and that the server accepts TLS 1.2 or 1.3"
+            };
+            Err(Failure {
+                exit: Exit::Unreachable,
+                message: format!("TLS handshake with {base} failed: {tls}\n  hint: {hint}"),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A single-threaded runtime and an HTTP client for one-off probes before the run.
+fn probe_client(
+    scenario: &Scenario,
+    insecure: bool,
+    connect_timeout: Duration,
+) -> Result<(tokio::runtime::Runtime, loadgate_engine::HttpClient), Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::internal(e.to_string()))?;
+    let options = loadgate_engine::ClientOptions {
+        connect_timeout,
+        http: scenario.http,
+        insecure,
+        connections: None,
+    };
+    let client = rt
+        .block_on(async { loadgate_engine::HttpClient::new(options) })
+        .map_err(|e| Failure::config(e.to_string()))?;
+    Ok((rt, client))
+}
