@@ -63,6 +63,18 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
         o.slo.push(b);
     }
     scenario.apply(&o);
+    // A flag may have made the load closed (`--vus`): the file's budgets must still be
+    // measurable in it.
+    if scenario.load.model == LoadModel::Closed {
+        for (_, b) in scenario.slo.scoped() {
+            if let Some((message, hint)) = b.budget.closed_model_problem() {
+                return Err(Failure::config(format!(
+                    "{}: {message} (the flags made this load closed)\n  hint: {hint}",
+                    scenario.source.display()
+                )));
+            }
+        }
+    }
     if let Target::Url(u) = &scenario.target {
         add_basic_auth(scenario, &u.clone());
     }

@@ -330,6 +330,12 @@ fn a_killed_run_leaves_every_finished_interval_whole_on_disk() {
         s["overall"]
     );
     assert!(c.out().join("report.html").exists() && c.out().join("histograms.json").exists());
+    // Every timing the interval log kept is back, and the connections it opened are
+    // counted (review: a recovered run said it opened none beside 52 connect times).
+    let all = &s["overall"];
+    assert_eq!(all["ttfb_us"]["count"], all["latency_us"]["count"], "{all}");
+    assert!(all["connects"].as_u64().unwrap() > 0, "{all}");
+    assert_eq!(all["connects"], all["connect_us"]["count"], "{all}");
     // The streamed files are left as they were.
     assert_eq!(whole_rows(&c.out()), t);
 }

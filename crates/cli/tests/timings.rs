@@ -142,4 +142,19 @@ fn connect_time_is_recorded_only_for_new_connections() {
         !c.dir.path().join("again").exists(),
         "refused before any load"
     );
+
+    // An open scenario's send-lag budget, its load made closed by `--vus`: refused
+    // before any load too (review: it ran and failed on "no data").
+    let c = slow_body_case(
+        "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 5 }]\nmax_late_ratio = 0.5",
+        "\"send_lag_p99 < 50ms\"",
+    );
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q", "--vus", "2"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("the flags made this load closed"),
+        "{}",
+        text(&o)
+    );
+    assert!(!c.out().exists(), "refused before any load");
 }

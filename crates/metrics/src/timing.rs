@@ -113,12 +113,13 @@ impl Timing {
 }
 
 /// An endpoint's tag in an interval log (`intervals.hlog`): its name with spaces and
-/// commas as `_`, as the log's tags hold neither. A timing other than latency is filed
-/// under `<tag>.<timing>`.
+/// commas as `_`, as the log's tags hold neither, and dots as `_`, because a timing
+/// other than latency is filed under `<tag>.<timing>` (an endpoint `a.ttfb` must not
+/// read as endpoint `a`'s time to first byte).
 pub fn log_tag(name: &str) -> String {
     name.chars()
         .map(|c| {
-            if c == ',' || c.is_whitespace() {
+            if c == ',' || c == '.' || c.is_whitespace() {
                 '_'
             } else {
                 c
@@ -183,6 +184,9 @@ mod tests {
             assert_eq!(t.key(), format!("{}_us", t.name()));
         }
         assert_eq!(Timing::from_name("p95"), None);
+        // A dotted name cannot pose as another endpoint's timing.
+        assert_eq!(log_tag("a.ttfb"), "a_ttfb");
+        assert_eq!(log_tag("get user, v2"), "get_user__v2");
         for t in Timing::ALL {
             if let Some(twin) = t.service_twin() {
                 assert!(t.of_successes() && twin.of_successes());

@@ -64,6 +64,8 @@ pub(crate) fn intervals_of_until(
             for (t, h) in e.timings.iter_mut() {
                 *h = take(&file::interval_key(Some(tag), t));
             }
+            // The log holds a connect time per connection opened, not the count.
+            e.connects = e.timings[loadgate_metrics::Timing::Connect].len();
             if let Some(r) = row.endpoints.get(k) {
                 e.outcomes = r.outcomes;
                 e.sent = r.sent;

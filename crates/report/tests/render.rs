@@ -511,11 +511,28 @@ fn a_schema_2_run_directory_opens_renders_and_compares() {
         &run.histograms().unwrap(),
         &budgets,
     );
-    assert!(c.incomparable.is_empty(), "{:?}", c.incomparable);
     assert!(c.rows.iter().any(|r| r.budget == "p95:+10%"));
     assert!(
         !c.rows.iter().any(|r| r.budget == "ttfb_p95:+10%"),
         "{:?}",
         c.rows
     );
+    // ... and a time-to-first-byte budget cannot pass on the old run's silence (review:
+    // it printed "no regression" with an empty table).
+    assert!(
+        c.incomparable.len() == 1
+            && c.incomparable[0].contains("the baseline has no `ttfb` figures"),
+        "{:?}",
+        c.incomparable
+    );
+    assert!(!c.regression);
+    // On latency alone the two layouts compare.
+    let c = loadgate_slo::compare::compare(
+        &old.summary,
+        &hists,
+        &run.summary,
+        &run.histograms().unwrap(),
+        &budgets[..1],
+    );
+    assert!(c.incomparable.is_empty(), "{:?}", c.incomparable);
 }

@@ -711,14 +711,18 @@ fn a_minimal_scenario_needs_a_target_and_an_endpoint() {
 
 /// Regression (third review): endpoints named `slow one` and `slow_one` shared the
 /// interval log's tag, so a merge judged one with the other's seconds; `x.service` is
-/// the tag of `x`'s service time, and `all` names every endpoint together.
+/// the tag of `x`'s service time (now `x.service` is tagged `x_service`), and `all`
+/// names every endpoint together.
 #[test]
 fn endpoint_names_that_would_share_a_log_tag_are_refused() {
     let two = |a: &str, b: &str| {
         format!("target = \"embedded\"\n[[endpoint]]\nname = \"{a}\"\npath = \"/\"\n[[endpoint]]\nname = \"{b}\"\npath = \"/x\"\n")
     };
     check_err(&two("slow one", "slow_one"), 6, 8, "would share a tag");
-    check_err(&two("x", "x.service"), 6, 8, "would share a tag");
+    check_err(&two("x.service", "x_service"), 6, 8, "would share a tag");
+    // A dot is escaped, so `x.ttfb` is its own endpoint, never `x`'s time to first byte
+    // (review: both wrote the tag `x.ttfb`, and a recovery mixed them).
+    ok(&two("x", "x.ttfb"));
     check_err(&two("all", "b"), 3, 8, "`all` is taken");
     // `global` is the scope of the budgets of all endpoints: an endpoint of that name
     // would have its budgets judged and drawn as everyone's.

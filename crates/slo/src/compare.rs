@@ -517,7 +517,26 @@ pub fn compare(
             });
         }
     }
-    let incomparable = incomparable(base, new);
+    let mut incomparable = incomparable(base, new);
+    // A timing one run measured and the other did not (a run written before loadgate
+    // measured it) has no row: its budget would pass on silence.
+    for t in Timing::ALL {
+        let Some(b) = budgets.iter().find(|b| is_timing(b) && b.timing == t) else {
+            continue;
+        };
+        let (had, has) = (
+            base.overall.timing(t).count > 0,
+            new.overall.timing(t).count > 0,
+        );
+        if had != has {
+            let side = if had { "the new run" } else { "the baseline" };
+            incomparable.push(format!(
+                "{side} has no `{}` figures (written by a loadgate that did not measure them, or none was measured), so `{}` cannot be compared",
+                t.name(),
+                b.text
+            ));
+        }
+    }
     let regression =
         incomparable.is_empty() && rows.iter().any(|r| r.movement == Movement::Regression);
     Comparison {

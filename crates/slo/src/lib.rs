@@ -34,7 +34,7 @@ pub mod window;
 pub use expr::{parse, Budget, Metric, Op, ParseError, Unit};
 pub use format::format_value;
 
-use loadgate_metrics::{nearest_rank, LatencyHistogram, Outcome, OutcomeCounts, Timings};
+use loadgate_metrics::{nearest_rank, LatencyHistogram, Outcome, OutcomeCounts, Timing, Timings};
 use serde::{Deserialize, Serialize};
 
 use crate::window::WindowSummary;
@@ -223,7 +223,13 @@ impl Budget {
     pub fn describe(&self, m: Measure) -> String {
         match m {
             Measure::Value(v) => format_value(v, self.unit),
-            Measure::NoData => "no data".to_string(),
+            Measure::NoData => match (self.unit, self.timing) {
+                (Unit::Duration, Timing::Connect) => {
+                    "no data: no connection was opened in the measured phase (every request reused one)".to_string()
+                }
+                (Unit::Duration, Timing::SendLag) => "no data: nothing was sent".to_string(),
+                _ => "no data".to_string(),
+            },
             Measure::Failed { failed, total } => match self.metric {
                 Metric::Percentile(_) => format!(
                     "not reached: {:.2}% of requests failed",

@@ -343,14 +343,14 @@ pub(crate) fn build(
                     ),
                     Some("choose another name".into()),
                 );
-            } else if let Some(other) = endpoints.iter().find(|x| {
-                let (a, b) = (log_tag(&x.name), log_tag(&ep.name));
-                a == b || a == format!("{b}.service") || b == format!("{a}.service")
-            }) {
+            } else if let Some(other) = endpoints
+                .iter()
+                .find(|x| log_tag(&x.name) == log_tag(&ep.name))
+            {
                 sink.span(
                     e.name.span(),
                     format!(
-                        "endpoint names `{}` and `{}` would share a tag of the interval log (`{}`), where spaces and commas become `_` and `.service` marks service time",
+                        "endpoint names `{}` and `{}` would share a tag of the interval log (`{}`), where spaces, commas and dots become `_` (a dot marks a timing: `.ttfb`)",
                         other.name,
                         ep.name,
                         log_tag(&ep.name)
