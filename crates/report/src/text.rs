@@ -104,9 +104,10 @@ pub fn window(w: &loadgate_slo::window::WindowSummary) -> String {
 }
 
 /// The timings an endpoint table lists under an endpoint's latency row, each with its
-/// figures: every timing that holds a value, except latency itself (the row) and, in
-/// the closed model, the service variants (equal to what they vary: there is no
-/// schedule to lag behind).
+/// figures: every timing that holds a value, except latency itself (the row), time to
+/// first byte's service variant (in `summary.json`; a table row would repeat the first
+/// byte less the send lag, which has its own row) and, in the closed model, service
+/// time (equal to latency: there is no schedule to lag behind).
 pub fn timing_rows(
     e: &loadgate_slo::summary::EndpointSummary,
     open: bool,
@@ -114,9 +115,9 @@ pub fn timing_rows(
     use loadgate_metrics::Timing;
     Timing::ALL.into_iter().filter_map(move |t| {
         let stats = e.timing(t);
-        let shown = t != Timing::Latency
+        let shown = !matches!(t, Timing::Latency | Timing::TtfbService)
             && stats.count > 0
-            && (open || !matches!(t, Timing::Service | Timing::TtfbService | Timing::SendLag));
+            && (open || !matches!(t, Timing::Service | Timing::SendLag));
         shown.then_some((t, stats))
     })
 }
