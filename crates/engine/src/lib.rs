@@ -19,6 +19,7 @@ mod classify;
 mod client;
 mod deadline;
 pub mod fds;
+mod gate;
 mod h1;
 mod h2;
 mod mix;

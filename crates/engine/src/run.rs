@@ -211,7 +211,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
         }
     }
     let start_cell = Arc::new(std::sync::OnceLock::new());
-    let ready = Arc::new(worker::Gate::new(workers + 1));
+    let ready = Arc::new(crate::gate::Gate::new(workers + 1));
     let arrivals = Arc::new(std::sync::atomic::AtomicU64::new(0));
 
     let cpus = crate::affinity::plan(

@@ -82,7 +82,7 @@ impl Timing {
             Timing::Ttfb => "first byte",
             Timing::TtfbService => "first byte (service)",
             Timing::SendLag => "send lag",
-            Timing::Connect => "connect",
+            Timing::Connect => "new connections",
         }
     }
 

@@ -328,17 +328,6 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
             html(&crate::text::resent(e.resent))
         );
     }
-    if e.connects > 0 {
-        let c = &e.connect_us;
-        let _ = writeln!(
-            o,
-            "<tr><td></td><td colspan=\"11\" class=\"classes\">connections opened in the measured phase: {}, connect p50 {} p99 {} max {}</td></tr>",
-            e.connects,
-            us(c.p50 as f64),
-            us(c.p99 as f64),
-            us(c.max as f64)
-        );
-    }
 }
 
 #[cfg(test)]
