@@ -2,26 +2,25 @@ use super::*;
 
 #[test]
 fn budgets_parse_with_signs_and_units() {
-    assert_eq!(
-        parse_budget("p95:+10%").unwrap().allowance,
-        Allowance::Relative(0.10)
-    );
-    assert_eq!(
-        parse_budget("p95:+50ms").unwrap().allowance,
-        Allowance::Micros(50_000.0)
-    );
-    assert_eq!(
-        parse_budget("throughput:-5%").unwrap().metric,
-        CompareMetric::Throughput
-    );
-    assert_eq!(
-        parse_budget("error_rate:+0.5pp").unwrap().allowance,
-        Allowance::Points(0.005)
-    );
-    assert_eq!(
-        parse_budget("p99.9:+1s").unwrap().metric,
-        CompareMetric::Percentile(99.9)
-    );
+    use Allowance::{Micros, Points, Relative};
+    use CompareMetric::{ErrorRate, Max, Percentile, Throughput};
+    use Timing::{Connect, Latency, Ttfb};
+    for (text, timing, metric, allowance) in [
+        ("p95:+10%", Latency, Percentile(95.0), Relative(0.10)),
+        ("p95:+50ms", Latency, Percentile(95.0), Micros(50_000.0)),
+        ("throughput:-5%", Latency, Throughput, Relative(0.05)),
+        ("error_rate:+0.5pp", Latency, ErrorRate, Points(0.005)),
+        ("p99.9:+1s", Latency, Percentile(99.9), Micros(1e6)),
+        ("ttfb_p95:+10%", Ttfb, Percentile(95.0), Relative(0.10)),
+        ("connect_max:+5ms", Connect, Max, Micros(5_000.0)),
+    ] {
+        let b = parse_budget(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(
+            (b.timing, b.metric, b.allowance),
+            (timing, metric, allowance),
+            "{text}"
+        );
+    }
     for bad in [
         "p95",
         "p95:10%",
@@ -30,6 +29,7 @@ fn budgets_parse_with_signs_and_units() {
         "p101:+1%",
         "lat:+1%",
         "p95:+x%",
+        "ttfb_throughput:-5%",
     ] {
         assert!(parse_budget(bad).is_err(), "{bad}");
     }
