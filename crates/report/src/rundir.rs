@@ -61,11 +61,13 @@ impl EncodedPair {
     /// Every timing's histogram; those the run did not keep empty, bounded as its
     /// latency histogram is.
     pub fn decode(&self) -> Result<Timings<LatencyHistogram>, DecodeError> {
-        let max_us = self.latency()?.high();
+        let latency = self.latency()?;
+        let max_us = latency.high();
         let mut out = Timings::from_fn(|_| LatencyHistogram::new(max_us));
-        for (t, h) in out.iter_mut() {
+        for (t, h) in out.iter_mut().filter(|(t, _)| *t != Timing::Latency) {
             *h = self.timing(t, max_us)?;
         }
+        out[Timing::Latency] = latency;
         Ok(out)
     }
 

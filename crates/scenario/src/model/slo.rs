@@ -45,13 +45,17 @@ fn budgets(
                 }
             },
         };
-        match loadgate_slo::parse(expr) {
-            Ok(budget)
-                if model == Some(LoadModel::Closed) && budget.closed_model_problem().is_some() =>
-            {
-                let (message, hint) = budget.closed_model_problem().unwrap_or_default();
-                sink.at(body_start, message, hint);
-            }
+        let parsed = loadgate_slo::parse(expr);
+        let unmeasurable = parsed
+            .as_ref()
+            .ok()
+            .filter(|_| model == Some(LoadModel::Closed))
+            .and_then(|b| b.closed_model_problem());
+        if let Some((message, hint)) = unmeasurable {
+            sink.at(body_start, message, hint);
+            continue;
+        }
+        match parsed {
             Ok(budget) => out.push(SloBudget {
                 budget,
                 abort_on_fail: abort,
