@@ -11,12 +11,11 @@ use loadgate_scenario::{CapacityPlan, CapacityStep, Overrides, Scenario};
 use loadgate_slo::capacity::{
     self, num, CapacityReport, PlanSummary, StepResult, StepVerdict, CAPACITY_SCHEMA_VERSION,
 };
-use loadgate_slo::summary::{EndpointSummary, Verdict};
 
 use crate::exit::{Exit, Failure};
 use crate::reach::{preflight, start_target};
-use crate::run_cmd::{budget_watch, judge_run, watch_signals};
-use crate::run_flags::apply_flags;
+use crate::run_cmd::{run_facts, watch_signals};
+use crate::run_flags::apply_load_flags;
 use crate::{output, CapacityArgs};
 
 /// Grace for in-flight requests at the end of each step.
@@ -35,13 +34,14 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
         .map_err(|e| Failure::config(e.to_string()))?;
     crate::run_flags::mask_secrets(&mut scenario, &options);
-    let run_args = args.as_run_args();
-    apply_flags(&mut scenario, &run_args)?;
+    apply_load_flags(&mut scenario, &args.load, Overrides::default())?;
     let mut plan = plan(scenario.capacity, &args)?;
-    let budgets = crate::run_cmd::budget_labels(&scenario);
+    let budgets = scenario.budget_labels();
     // A throughput budget asks for a rate: no step below it can show it, so the ladder
     // starts there, and the search passes only if it is sustained.
-    let floor = throughput_floor(&scenario)?;
+    let floor = scenario
+        .throughput_floor()
+        .map_err(|e| Failure::config(e.to_string()))?;
     if let Some(f) = floor.filter(|f| *f > plan.max_rps) {
         return Err(Failure::config(format!(
             "the throughput budgets ask for {} rps, above max_rps {}: no step of the search could meet them\n  hint: raise --max-rps to at least {}",
@@ -71,7 +71,7 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     preflight(
         &scenario,
         args.load.insecure,
-        args.load.wait_healthy.is_some() || scenario.health.is_some(),
+        crate::reach::health_of(&scenario, &args.load).is_some(),
     )?;
     let started = std::time::SystemTime::now();
     // Each step writes nothing but its line in capacity.json; the search's own files are
@@ -85,7 +85,7 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     )?;
     let stop = StopSignal::default();
     watch_signals(stop.clone());
-    let (base_url, _target) = start_target(&scenario, &run_args, &stop)?;
+    let (base_url, _target) = start_target(&scenario, &args.load, &stop)?;
     if !args.quiet {
         say_err!(
             "loadgate {}: capacity of `{}` against {} ({}): from {} rps, {} per step, up to {} rps; {} measured after {} settling per step",
@@ -126,20 +126,8 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         return Err(f);
     }
     let interrupted = matches!(halt, Some(Halt::Interrupted));
-    let verdict = if interrupted {
-        Verdict::Interrupted
-    } else {
-        capacity::verdict(&search, require_rps)
-    };
-    let stop_text = if interrupted {
-        "interrupted"
-    } else {
-        match &search.limit {
-            Some(l) if l.kind == StepVerdict::GeneratorLimit => "generator limit",
-            Some(_) => "budget breached",
-            None => "max_rps reached",
-        }
-    };
+    let verdict = capacity::verdict(&search, require_rps, interrupted);
+    let stop_text = search.stop_text(interrupted);
     let report = CapacityReport {
         schema_version: CAPACITY_SCHEMA_VERSION,
         loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -255,72 +243,6 @@ fn plan(mut p: CapacityPlan, args: &CapacityArgs) -> Result<CapacityPlan, Failur
     Ok(p)
 }
 
-/// The rate the scenario's throughput budgets ask for, as a rate of the whole load: a
-/// global `throughput > T` asks for T, an endpoint's for T over its share of the weight.
-/// An endpoint with no weight gets no arrivals, so its budget could never be met.
-fn throughput_floor(scenario: &Scenario) -> Result<Option<f64>, Failure> {
-    let mut floor: Option<f64> = None;
-    for (scope, b) in scenario.slo.scoped() {
-        if !is_throughput_floor(&b.budget) {
-            continue;
-        }
-        let share = share(scenario, scope);
-        if share <= 0.0 {
-            let name = scope.map_or("global", |i| scenario.endpoints[i].name.as_str());
-            return Err(Failure::config(format!(
-                "endpoint `{name}` has weight 0, so it gets no arrivals and its budget `{}` can never be met\n  hint: give it a weight, or remove the budget",
-                b.budget.text
-            )));
-        }
-        let rate = b.budget.threshold / share;
-        floor = Some(floor.map_or(rate, |f| f.max(rate)));
-    }
-    Ok(floor)
-}
-
-fn is_throughput_floor(b: &loadgate_slo::Budget) -> bool {
-    b.metric == loadgate_slo::Metric::Throughput
-        && matches!(b.op, loadgate_slo::Op::Gt | loadgate_slo::Op::Ge)
-}
-
-/// The share of the arrivals that goes to `scope` (all of them for the whole run).
-fn share(scenario: &Scenario, scope: Option<usize>) -> f64 {
-    let total: f64 = scenario.endpoints.iter().map(|e| f64::from(e.weight)).sum();
-    match scope {
-        Some(i) if total > 0.0 => f64::from(scenario.endpoints[i].weight) / total,
-        _ => 1.0,
-    }
-}
-
-/// A step's throughput budgets, judged against the rate offered at that step: the
-/// target must serve what it was sent (within the generator's own `min_achieved_ratio`
-/// tolerance), since a step below the asked-for rate cannot show the rate itself (the
-/// search's verdict does, see `throughput_floor`).
-fn offered_throughput(scenario: &mut Scenario, rate: f64) {
-    let tolerance = scenario.load.validity.min_achieved_ratio;
-    let shares: Vec<f64> = (0..scenario.endpoints.len())
-        .map(|i| share(scenario, Some(i)))
-        .collect();
-    let budgets = scenario.slo.global.iter_mut().map(|b| (None, b)).chain(
-        scenario
-            .slo
-            .endpoints
-            .iter_mut()
-            .map(|(i, b)| (Some(*i), b)),
-    );
-    for (scope, b) in budgets.filter(|(_, b)| is_throughput_floor(&b.budget)) {
-        let offered = rate * scope.map_or(1.0, |i| shares[i]);
-        b.budget.threshold = offered * tolerance;
-        b.budget.op = loadgate_slo::Op::Ge;
-        b.budget.text = format!(
-            "{} (at this step: served {:.0}% of the {} rps offered)",
-            b.budget.text,
-            tolerance * 100.0,
-            num(offered)
-        );
-    }
-}
-
 /// One step: an open-model run at `rate` for settle + step, judged after the settle.
 fn run_step(
     scenario: &Scenario,
@@ -341,7 +263,7 @@ fn run_step(
         ..Overrides::default()
     });
     s.load.warmup = plan.settle;
-    offered_throughput(&mut s, rate);
+    s.offer_throughput(rate);
     let s = Arc::new(s);
     let cfg = RunConfig {
         scenario: s.clone(),
@@ -355,7 +277,7 @@ fn run_step(
         pin_workers: !args.load.no_pin,
     };
     // A step is watched by its budgets alone: `abort_on_fail` ends it as it ends a run.
-    let mut watch = budget_watch(&s);
+    let mut watch = s.budget_watch();
     let data = loadgate_engine::run(cfg, &mut [&mut watch])
         .map_err(|e| Halt::Failed(crate::startup::engine_failure(e)))?;
     let windows = watch.finish();
@@ -363,41 +285,12 @@ fn run_step(
         return Err(Halt::Interrupted);
     }
     let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
-    let j = judge_run(&s, &names, &data, &windows);
-    let all = data.measured.overall();
-    let e = EndpointSummary::of("all", &all, data.measured_s);
-    let verdict = if !j.invalid_reasons.is_empty() {
-        StepVerdict::GeneratorLimit
-    } else if j.slo.iter().all(|b| b.pass) {
-        StepVerdict::Pass
-    } else {
-        StepVerdict::Breach
-    };
-    let ms = |q: f64| all.latency().quantile(q) as f64 / 1000.0;
-    let error_rate = if e.requests > 0 {
-        e.errors as f64 / e.requests as f64
-    } else {
-        0.0
-    };
-    let achieved_rps = j.rate.as_ref().map_or(0.0, |r| r.achieved_rps);
-    Ok(StepResult {
-        rate_rps: rate,
-        achieved_rps,
-        // Requests due in the measured phase that succeeded, per second (a backlog left
-        // by the settle phase counts in the settle phase).
-        success_rps: e.success_rps,
-        p50_ms: ms(0.50),
-        p95_ms: ms(0.95),
-        p99_ms: ms(0.99),
-        error_rate,
-        verdict,
-        breached: j
-            .slo
-            .iter()
-            .filter(|b| !b.pass)
-            .map(|b| format!("{}: {} (measured {})", b.scope, b.expr, b.measured_text))
-            .collect(),
-        invalid_reasons: j.invalid_reasons,
+    let j = s.judge(&run_facts(&names, &data, &windows));
+    Ok(StepResult::judged(
+        rate,
         refinement,
-    })
+        j,
+        &data.measured.overall(),
+        data.measured_s,
+    ))
 }

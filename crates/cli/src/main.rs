@@ -303,35 +303,6 @@ pub struct CapacityArgs {
     pub quiet: bool,
 }
 
-impl CapacityArgs {
-    /// The `run` flags that mean the same here (target, budgets, health, TLS).
-    fn as_run_args(&self) -> RunArgs {
-        RunArgs {
-            scenario: self.scenario.clone(),
-            load: self.load.clone(),
-            duration: None,
-            rps: None,
-            vus: None,
-            method: None,
-            headers: Vec::new(),
-            body: None,
-            json: None,
-            connections: None,
-            out: self.out.clone(),
-            reports_dir: self.reports_dir.clone(),
-            grace: Duration::from_secs(5),
-            baseline: None,
-            budgets: Vec::new(),
-            no_report: false,
-            summary_md: None,
-            quiet: self.quiet,
-            format: "text".into(),
-            segment: None,
-            start_at: None,
-        }
-    }
-}
-
 fn parse_duration(s: &str) -> Result<Duration, String> {
     loadgate_scenario::parse_duration(s)
         .map_err(|e| format!("{e}; write e.g. 30s, 500ms or 2m (units: us, ms, s, m, h)"))

@@ -8,12 +8,12 @@ use loadgate_scenario::{Scenario, Target};
 
 use crate::exit::{Exit, Failure};
 use crate::run_flags::strip_credentials;
-use crate::RunArgs;
+use crate::LoadFlags;
 
 /// The health check to wait for before load: `--wait-healthy` wins over `[health]`.
-pub(crate) fn health_of(scenario: &Scenario, args: &RunArgs) -> Option<(String, Duration)> {
-    match (&args.load.wait_healthy, &scenario.health) {
-        (Some(path), _) => Some((path.clone(), args.load.health_timeout)),
+pub(crate) fn health_of(scenario: &Scenario, load: &LoadFlags) -> Option<(String, Duration)> {
+    match (&load.wait_healthy, &scenario.health) {
+        (Some(path), _) => Some((path.clone(), load.health_timeout)),
         (None, Some(h)) => Some((h.path.clone(), h.timeout)),
         (None, None) => None,
     }
@@ -53,7 +53,7 @@ pub(crate) fn preflight(scenario: &Scenario, insecure: bool, health: bool) -> Re
 /// it (it runs as long as the returned handle lives), then waiting for health.
 pub(crate) fn start_target(
     scenario: &Scenario,
-    args: &RunArgs,
+    load: &LoadFlags,
     stop: &StopSignal,
 ) -> Result<(String, Option<loadgate_target::RunningTarget>), Failure> {
     let (base_url, target) = match &scenario.target {
@@ -75,15 +75,8 @@ pub(crate) fn start_target(
         Target::Url(u) => (strip_credentials(u), None),
     };
 
-    if let Some((path, timeout)) = health_of(scenario, args) {
-        wait_healthy(
-            scenario,
-            &base_url,
-            &path,
-            timeout,
-            args.load.insecure,
-            stop,
-        )?;
+    if let Some((path, timeout)) = health_of(scenario, load) {
+        wait_healthy(scenario, &base_url, &path, timeout, load.insecure, stop)?;
     }
     Ok((base_url, target))
 }

@@ -5,13 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loadgate_engine::{EngineError, Observer, RunConfig, StopReason, StopSignal};
-use loadgate_scenario::{LoadModel, Scenario};
-use loadgate_slo::judge::{judge, Input, Stop};
-use loadgate_slo::summary::{
-    LoadSummary, Measured, RunStart, RunSummary, SegmentInfo, SegmentPlan, Stopped, Verdict,
-    SCHEMA_VERSION,
-};
-use loadgate_slo::watch::{BudgetWatch, Watched};
+use loadgate_scenario::{LoadModel, RunFacts};
+use loadgate_slo::judge::Stop;
+use loadgate_slo::summary::{Measured, RunStart, RunSummary, SegmentInfo, Stopped, SCHEMA_VERSION};
 use loadgate_slo::window::WindowOutcome;
 
 use crate::exit::{Exit, Failure};
@@ -31,9 +27,9 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     apply_flags(&mut scenario, &args)?;
     // What every segment must share is the whole load's plan, taken before this
     // segment's budgets are scaled to its share.
-    let plan = args.segment.map(|_| segment_plan(&scenario));
+    let plan = args.segment.map(|_| scenario.segment_plan());
     if let Some(seg) = args.segment {
-        share_throughput_budgets(&mut scenario, seg);
+        scenario.share_throughput(&seg.to_string(), seg.count);
     }
     let scenario = Arc::new(scenario);
     // Fail fast, before any traffic, on a bad baseline or budget.
@@ -59,7 +55,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     preflight(
         &scenario,
         args.load.insecure,
-        health_of(&scenario, &args).is_some(),
+        health_of(&scenario, &args.load).is_some(),
     )?;
     let started = std::time::SystemTime::now();
     let needs = output::bytes_needed(
@@ -82,11 +78,11 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         scenario: scenario.name.clone(),
         scenario_file: args.scenario.display().to_string(),
         target: scenario.target_display(),
-        model: model_name(scenario.load.model).to_string(),
+        model: scenario.load.model.name().to_string(),
         duration_s: scenario.load.duration().as_secs_f64(),
-        load: load_summary(&scenario),
+        load: scenario.load_summary(),
         endpoints: scenario.endpoints.iter().map(|e| e.name.clone()).collect(),
-        plan: plan.clone().unwrap_or_else(|| segment_plan(&scenario)),
+        plan: plan.clone().unwrap_or_else(|| scenario.segment_plan()),
         segment: args.segment.map(|seg| SegmentInfo {
             index: seg.index + 1,
             count: seg.count,
@@ -96,7 +92,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             started_unix_ms: 0,
             plan: plan.clone().expect("a segment run has a plan"),
         }),
-        histogram_max_us: loadgate_engine::histogram_max_us(&scenario),
+        histogram_max_us: scenario.histogram_max_us(),
         git_commit: ci_commit(),
         ci_run: ci_run_id(),
     });
@@ -114,7 +110,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     // Signals are watched from here: a Ctrl-C while the target is awaited ends the wait.
     let stop = StopSignal::default();
     watch_signals(stop.clone());
-    let (base_url, _target) = start_target(&scenario, &args, &stop)?;
+    let (base_url, _target) = start_target(&scenario, &args.load, &stop)?;
 
     let progress = Progress::new(args.quiet, scenario.load.duration());
     if !args.quiet {
@@ -129,7 +125,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             } else {
                 format!(" ({base_url})")
             },
-            model_name(scenario.load.model),
+            scenario.load.model.name(),
             humantime::format_duration(scenario.load.duration()),
             if scenario.load.warmup.is_zero() {
                 String::new()
@@ -157,7 +153,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     let open = scenario.load.model == LoadModel::Open;
     // The budgets are watched beside the files: windows judged as seconds finish, and
     // the run stopped at an `abort_on_fail` breach.
-    let mut watch = budget_watch(&scenario);
+    let mut watch = scenario.budget_watch();
     let data = observers::write_series(&dir, started, &names, open, &progress, |files| {
         let cfg = RunConfig {
             scenario: scenario.clone(),
@@ -188,7 +184,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
 
     // Judge.
     let windows = watch.finish();
-    let j = judge_run(&scenario, &names, &data, &windows);
+    let j = scenario.judge(&run_facts(&names, &data, &windows));
     let (stop, stop_detail) = match &data.stop {
         StopReason::Completed => ("completed", None),
         StopReason::Aborted { scope, budget } => (
@@ -206,7 +202,6 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             )),
         ),
     };
-    let mut verdict = j.verdict;
     let warm = data.warmup.overall();
     // What run.json said before the load (its segment now with the instant its schedule
     // began), with what the run measured.
@@ -263,12 +258,9 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     };
     if let (Some(base), Some(c)) = (&baseline, &comparison) {
         // A regression never hides a failure or an invalid run.
-        if c.regression && verdict == Verdict::Pass {
-            verdict = Verdict::Regression;
-            summary.verdict = verdict;
-            if let Some(this) = &mut this {
-                this.summary.verdict = verdict;
-            }
+        summary.verdict = c.verdict(summary.verdict);
+        if let Some(this) = &mut this {
+            this.summary.verdict = summary.verdict;
         }
         report_note.push_str(&format!(
             "baseline: {}: {}\n",
@@ -363,154 +355,25 @@ fn tell_text(summary: &RunSummary, dir: &std::path::Path, note: &str) -> String 
     out
 }
 
-/// The load asked for, in words and at its peak.
-pub(crate) fn load_summary(scenario: &Scenario) -> LoadSummary {
-    LoadSummary {
-        profile: segment_plan(scenario).profile,
-        peak: scenario.load.peak(),
-    }
-}
-
-/// The observer that watches `scenario`'s budgets while it runs: it judges the windowed
-/// ones as seconds finish (its [`BudgetWatch::finish`] is [`judge_run`]'s `windows`) and
-/// stops the run at an `abort_on_fail` breach.
-pub(crate) fn budget_watch(scenario: &Scenario) -> BudgetWatch {
-    let budgets = scenario
-        .slo
-        .scoped()
-        .into_iter()
-        .map(|(scope, b)| Watched {
-            scope,
-            budget: b.budget.clone(),
-            abort_after: b.abort_on_fail.then_some(b.abort_delay),
-        })
-        .collect();
-    BudgetWatch::new(
-        budgets,
-        scenario.load.model == LoadModel::Open,
-        loadgate_engine::histogram_max_us(scenario),
-        Some(scenario.timeout),
-    )
-}
-
-/// Judges a finished run against the scenario's budgets (`windows`: the windowed ones'
-/// outcomes, from its [`budget_watch`]) and, in the open model, the generator's validity
-/// thresholds.
-pub(crate) fn judge_run(
-    scenario: &Scenario,
-    names: &[String],
-    data: &loadgate_engine::RunData,
-    windows: &[WindowOutcome],
-) -> loadgate_slo::judge::Judgement {
-    let budgets: Vec<_> = scenario
-        .slo
-        .scoped()
-        .into_iter()
-        .map(|(scope, b)| (scope, &b.budget))
-        .collect();
-    let open = data
-        .scheduled
-        .map(|scheduled| segment_plan(scenario).open_facts(scheduled, data.missed, data.pauses));
-    judge(&Input {
+/// What the engine's `data` says about the run, as the verdict takes it.
+pub(crate) fn run_facts<'a>(
+    names: &'a [String],
+    data: &'a loadgate_engine::RunData,
+    windows: &'a [WindowOutcome],
+) -> RunFacts<'a> {
+    RunFacts {
         names,
         measured: &data.measured,
         measured_s: data.measured_s,
-        budgets: &budgets,
-        windows,
-        open,
+        scheduled: data.scheduled,
+        missed: data.missed,
+        pauses: data.pauses,
         stop: match data.stop {
             StopReason::Completed => Stop::Completed,
             StopReason::Aborted { .. } => Stop::Aborted,
             StopReason::Interrupted => Stop::Interrupted,
         },
-        invalid_before: &[],
-    })
-}
-
-/// A segment sends 1/N of the load, so a throughput budget (and its `abort_on_fail`) is
-/// judged on 1/N of its threshold there; `loadgate merge` judges the whole against the
-/// budget as written.
-fn share_throughput_budgets(scenario: &mut Scenario, seg: loadgate_engine::Segment) {
-    if seg.is_whole() {
-        return;
-    }
-    let budgets = scenario
-        .slo
-        .global
-        .iter_mut()
-        .chain(scenario.slo.endpoints.iter_mut().map(|(_, b)| b));
-    for b in budgets.filter(|b| b.budget.metric == loadgate_slo::Metric::Throughput) {
-        b.budget.threshold /= seg.count as f64;
-        b.budget.text = format!(
-            "{} (segment {seg}'s share: {} rps)",
-            b.budget.text,
-            loadgate_slo::capacity::num(b.budget.threshold)
-        );
-    }
-}
-
-/// The scenario's budgets as `scope: expression` (`global: p95 < 2s`, `analyze: p99 <
-/// 1s`), global ones first: how `capacity.json` and a segment's plan list them.
-pub(crate) fn budget_labels(scenario: &Scenario) -> Vec<String> {
-    let global = scenario
-        .slo
-        .global
-        .iter()
-        .map(|b| format!("global: {}", b.budget.text));
-    let per_endpoint = scenario
-        .slo
-        .endpoints
-        .iter()
-        .map(|(i, b)| format!("{}: {}", scenario.endpoints[*i].name, b.budget.text));
-    global.chain(per_endpoint).collect()
-}
-
-/// What every segment of one split load must share (see `loadgate merge`); also what a
-/// single run is judged by, so that a run and a merge judge alike.
-fn segment_plan(scenario: &Scenario) -> SegmentPlan {
-    let load = &scenario.load;
-    let unit = match load.model {
-        LoadModel::Open => "rps",
-        LoadModel::Closed => "VUs",
-    };
-    let mut profile = format!("from {} {unit}", load.start);
-    for s in &load.stages {
-        profile.push_str(&format!(
-            ", {} to {} {unit}",
-            humantime::format_duration(s.duration),
-            s.target
-        ));
-    }
-    if load.model == LoadModel::Closed && !load.think_time.is_zero() {
-        profile.push_str(&format!(
-            ", think {}",
-            humantime::format_duration(load.think_time)
-        ));
-    }
-    SegmentPlan {
-        model: model_name(load.model).to_string(),
-        profile,
-        warmup_s: load.warmup.as_secs_f64(),
-        endpoints: scenario
-            .endpoints
-            .iter()
-            .map(|e| format!("{}*{}", e.name, e.weight))
-            .collect(),
-        budgets: budget_labels(scenario),
-        data_rows: scenario.data.as_ref().map(|d| d.rows.len() as u64),
-        late_tolerance_ms: load.late_tolerance.as_secs_f64() * 1000.0,
-        send_window_ms: load.send_window.as_secs_f64() * 1000.0,
-        min_achieved_ratio: load.validity.min_achieved_ratio,
-        max_late_ratio: load.validity.max_late_ratio,
-        max_dropped_ratio: load.validity.max_dropped_ratio,
-        validity: load.validity.mode.name().to_string(),
-    }
-}
-
-pub(crate) fn model_name(m: LoadModel) -> &'static str {
-    match m {
-        LoadModel::Open => "open",
-        LoadModel::Closed => "closed",
+        windows,
     }
 }
 

@@ -5,11 +5,12 @@
 use loadgate_scenario::{Header, LoadModel, Overrides, Scenario, Target, Template};
 
 use crate::exit::Failure;
-use crate::{output, RunArgs};
+use crate::{output, LoadFlags, RunArgs};
 
-/// Applies `--target`, `--duration`, `--rps`, `--vus` and `--slo`.
+/// Applies `--duration`, `--rps`, `--vus`, `--connections`, then the flags `run` shares
+/// with `capacity` ([`apply_load_flags`]).
 pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(), Failure> {
-    let mut o = Overrides {
+    let o = Overrides {
         duration: args.duration,
         rps: args.rps,
         vus: args.vus,
@@ -38,12 +39,22 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
             "--duration: expected a duration above zero",
         ));
     }
-    match target_flag(args.load.target.as_deref())? {
+    apply_load_flags(scenario, &args.load, o)
+}
+
+/// Applies `--target` and `--slo` (with `base`, the command's own overrides), and
+/// basic auth from a target URL.
+pub(crate) fn apply_load_flags(
+    scenario: &mut Scenario,
+    load: &LoadFlags,
+    mut o: Overrides,
+) -> Result<(), Failure> {
+    match target_flag(load.target.as_deref())? {
         None => {}
         Some(Target::Embedded) => scenario.target = Target::Embedded,
         Some(Target::Url(u)) => o.target = Some(u),
     }
-    for expr in &args.load.slo {
+    for expr in &load.slo {
         let b = loadgate_slo::parse(expr).map_err(|e| {
             Failure::config(format!(
                 "--slo '{expr}': {} (at column {})\n  hint: {}",

@@ -35,7 +35,7 @@ pub use client::{ClientOptions, HttpClient, Response, SendError};
 pub use deadline::Deadlines;
 pub use loadgate_metrics::{Abort, Control, IntervalView, Observer, RunStarted};
 pub use request::{Built, Prepared};
-pub use run::{histogram_max_us, run, worker_count, RunConfig, RunData, StopReason, StopSignal};
+pub use run::{run, worker_count, RunConfig, RunData, StopReason, StopSignal};
 pub use schedule::Schedule;
 pub use segment::Segment;
 

@@ -180,13 +180,6 @@ fn start_failure(
         .unwrap_or(fallback)
 }
 
-/// The bound of a run's latency histograms, µs: three timeouts, at least a minute.
-pub fn histogram_max_us(scenario: &Scenario) -> u64 {
-    (scenario.timeout.as_micros() as u64)
-        .saturating_mul(3)
-        .max(60_000_000)
-}
-
 /// The length of every interval a run reports.
 const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -198,7 +191,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
     let scenario = cfg.scenario.clone();
     let endpoints = scenario.endpoints.len();
     let workers = worker_count(cfg.workers, &scenario);
-    let histogram_max_us = histogram_max_us(&scenario);
+    let histogram_max_us = scenario.histogram_max_us();
     let seed = scenario.load.seed.unwrap_or_else(rand::random);
     let segment = cfg.segment;
     if let Some(data) = &scenario.data {

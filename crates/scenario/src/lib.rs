@@ -17,6 +17,7 @@
 mod check;
 mod diag;
 mod interp;
+mod judging;
 mod model;
 mod raw;
 mod secrets;
@@ -24,6 +25,7 @@ mod template;
 
 pub use diag::{line_col, Diagnostic, Diagnostics};
 pub use interp::{interpolate, EnvValue, InterpError, Interpolated, Origin};
+pub use judging::{RunFacts, WeightlessBudget};
 pub use model::load::{default_max_in_flight, default_send_window, whole_seconds};
 pub use model::scenario::{
     CapacityPlan, CapacityStep, Checks, DataFeed, DataMode, Endpoint, Header, HealthWait,

@@ -7,9 +7,11 @@
 //! module decides which rate comes next and what the search found ([`CapacityReport`],
 //! `capacity.json`).
 
+use loadgate_metrics::EndpointShard;
 use serde::{Deserialize, Serialize};
 
-use crate::summary::Verdict;
+use crate::judge::Judgement;
+use crate::summary::{EndpointSummary, Verdict};
 
 /// Version of the `capacity.json` layout.
 pub const CAPACITY_SCHEMA_VERSION: u32 = 1;
@@ -52,6 +54,54 @@ pub struct StepResult {
     pub invalid_reasons: Vec<String>,
     /// Whether this step bisected between a passing and a failing rate.
     pub refinement: bool,
+}
+
+impl StepResult {
+    /// The step at `rate` as judged (`j`), with its figures taken from `all` (the whole
+    /// step's measured data, `measured_s` long): a limit of the generator when the step
+    /// is invalid, else a breach when a budget failed.
+    pub fn judged(
+        rate: f64,
+        refinement: bool,
+        j: Judgement,
+        all: &EndpointShard,
+        measured_s: f64,
+    ) -> StepResult {
+        let e = EndpointSummary::of("all", all, measured_s);
+        let verdict = if !j.invalid_reasons.is_empty() {
+            StepVerdict::GeneratorLimit
+        } else if j.slo.iter().all(|b| b.pass) {
+            StepVerdict::Pass
+        } else {
+            StepVerdict::Breach
+        };
+        let ms = |q: f64| all.latency().quantile(q) as f64 / 1000.0;
+        let error_rate = if e.requests > 0 {
+            e.errors as f64 / e.requests as f64
+        } else {
+            0.0
+        };
+        StepResult {
+            rate_rps: rate,
+            achieved_rps: j.rate.as_ref().map_or(0.0, |r| r.achieved_rps),
+            // Requests due in the measured phase that succeeded, per second (a backlog
+            // left by the settle phase counts in the settle phase).
+            success_rps: e.success_rps,
+            p50_ms: ms(0.50),
+            p95_ms: ms(0.95),
+            p99_ms: ms(0.99),
+            error_rate,
+            verdict,
+            breached: j
+                .slo
+                .iter()
+                .filter(|b| !b.pass)
+                .map(|b| format!("{}: {} (measured {})", b.scope, b.expr, b.measured_text))
+                .collect(),
+            invalid_reasons: j.invalid_reasons,
+            refinement,
+        }
+    }
 }
 
 /// Where the search stopped climbing.
@@ -170,10 +220,13 @@ pub fn ladder(start: f64, max: f64, next: impl Fn(f64) -> f64) -> Vec<f64> {
     rates
 }
 
-/// The verdict of a search: pass when the sustainable rate reaches `require` (or, with
-/// no requirement, when any rate passed); invalid when the generator gave out before
-/// the requirement could be shown either way; fail otherwise.
-pub fn verdict(s: &Search, require: Option<f64>) -> Verdict {
+/// The verdict of a search: interrupted when it was; pass when the sustainable rate
+/// reaches `require` (or, with no requirement, when any rate passed); invalid when the
+/// generator gave out before the requirement could be shown either way; fail otherwise.
+pub fn verdict(s: &Search, require: Option<f64>, interrupted: bool) -> Verdict {
+    if interrupted {
+        return Verdict::Interrupted;
+    }
     let sustained = s.sustainable_rps.unwrap_or(0.0);
     let need = require.unwrap_or(f64::MIN_POSITIVE);
     if s.sustainable_rps.is_some() && sustained >= need {
@@ -182,6 +235,21 @@ pub fn verdict(s: &Search, require: Option<f64>) -> Verdict {
     match &s.limit {
         Some(l) if l.kind == StepVerdict::GeneratorLimit => Verdict::Invalid,
         _ => Verdict::Fail,
+    }
+}
+
+impl Search {
+    /// Why the search stopped, as `capacity.json`'s `stop` says it: `interrupted`,
+    /// `generator limit`, `budget breached` or `max_rps reached`.
+    pub fn stop_text(&self, interrupted: bool) -> &'static str {
+        if interrupted {
+            return "interrupted";
+        }
+        match &self.limit {
+            Some(l) if l.kind == StepVerdict::GeneratorLimit => "generator limit",
+            Some(_) => "budget breached",
+            None => "max_rps reached",
+        }
     }
 }
 
@@ -341,8 +409,8 @@ mod tests {
         assert_eq!((l.rate_rps, l.kind), (338.0, StepVerdict::Breach));
         assert_eq!(l.what, vec!["global: p95 < 2s".to_string()]);
         assert!(s.steps[4..].iter().all(|x| x.refinement));
-        assert_eq!(verdict(&s, Some(300.0)), Verdict::Pass);
-        assert_eq!(verdict(&s, Some(330.0)), Verdict::Fail);
+        assert_eq!(verdict(&s, Some(300.0), false), Verdict::Pass);
+        assert_eq!(verdict(&s, Some(330.0), false), Verdict::Fail);
     }
 
     #[test]
@@ -352,8 +420,8 @@ mod tests {
         assert_eq!((l.rate_rps, l.kind), (400.0, StepVerdict::GeneratorLimit));
         assert_eq!(s.sustainable_rps, Some(200.0));
         // Asked for more than the generator could show: unknown, so invalid, never fail.
-        assert_eq!(verdict(&s, Some(300.0)), Verdict::Invalid);
-        assert_eq!(verdict(&s, Some(150.0)), Verdict::Pass);
+        assert_eq!(verdict(&s, Some(300.0), false), Verdict::Invalid);
+        assert_eq!(verdict(&s, Some(150.0), false), Verdict::Pass);
     }
 
     #[test]
@@ -365,7 +433,9 @@ mod tests {
         // 100 breaches; bisect 0..100: 50 and 25 breach too.
         assert_eq!(s.sustainable_rps, None);
         assert_eq!(s.limit.as_ref().unwrap().rate_rps, 25.0);
-        assert_eq!(verdict(&s, None), Verdict::Fail);
+        assert_eq!(verdict(&s, None, false), Verdict::Fail);
+        assert_eq!(verdict(&s, None, true), Verdict::Interrupted);
+        assert_eq!(s.stop_text(true), "interrupted");
     }
 
     #[test]

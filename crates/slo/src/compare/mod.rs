@@ -218,6 +218,19 @@ pub struct Comparison {
     pub regression: bool,
 }
 
+impl Comparison {
+    /// A run's verdict once compared with its baseline: a pass becomes a regression when
+    /// this comparison found one; a regression never hides a failure or an invalid run.
+    pub fn verdict(&self, judged: crate::summary::Verdict) -> crate::summary::Verdict {
+        use crate::summary::Verdict;
+        if self.regression && judged == Verdict::Pass {
+            Verdict::Regression
+        } else {
+            judged
+        }
+    }
+}
+
 fn latency_name() -> String {
     Timing::Latency.name().to_string()
 }

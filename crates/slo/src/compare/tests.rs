@@ -239,3 +239,33 @@ fn a_percentile_the_summary_does_not_list_is_never_a_neighbour() {
     );
     assert!(value(e, Timing::Latency, CompareMetric::Percentile(97.0)).is_nan());
 }
+
+#[test]
+fn a_regression_turns_only_a_pass_into_regression() {
+    let comparison = |regression| Comparison {
+        baseline: "b".into(),
+        new: "n".into(),
+        budgets: Vec::new(),
+        rows: Vec::new(),
+        distributions: Vec::new(),
+        only_in_baseline: Vec::new(),
+        only_in_new: Vec::new(),
+        incomparable: Vec::new(),
+        regression,
+    };
+    use crate::summary::Verdict::*;
+    for (regression, judged, want) in [
+        (true, Pass, Regression),
+        (true, Fail, Fail),
+        (true, Invalid, Invalid),
+        (true, Interrupted, Interrupted),
+        (false, Pass, Pass),
+        (false, Fail, Fail),
+    ] {
+        assert_eq!(
+            comparison(regression).verdict(judged),
+            want,
+            "{regression} {judged:?}"
+        );
+    }
+}
