@@ -2,11 +2,11 @@
 //! cannot hold the rate, bisects the knee, and writes `capacity.json` and a report.
 //! The search itself is `loadgate_slo::capacity`; this module runs and judges each step.
 
-use loadgate_report::file;
 use std::sync::Arc;
 use std::time::Duration;
 
 use loadgate_engine::{RunConfig, StopReason, StopSignal};
+use loadgate_report::outdir::{self, OutDir};
 use loadgate_scenario::{CapacityPlan, CapacityStep, Overrides, Scenario};
 use loadgate_slo::capacity::{
     self, num, CapacityReport, PlanSummary, StepResult, StepVerdict, CAPACITY_SCHEMA_VERSION,
@@ -76,12 +76,12 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     let started = std::time::SystemTime::now();
     // Each step writes nothing but its line in capacity.json; the search's own files are
     // the summary and the report.
-    let dir = output::OutDir::new_run(
+    let dir = OutDir::new_run(
         args.out.as_deref(),
         &args.reports_dir,
         &format!("{}-capacity", scenario.name),
         started,
-        output::bytes_needed(0.0, scenario.endpoints.len()),
+        outdir::bytes_needed(0.0, scenario.endpoints.len()),
     )?;
     let stop = StopSignal::default();
     watch_signals(stop.clone());
@@ -156,11 +156,11 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     output::mask(&mut report.target);
     output::mask(&mut report.scenario_file);
     // `reports/latest` follows the newest run directory of every command.
-    if dir.write_json(file::CAPACITY, &report) {
-        output::link_latest(&args.reports_dir, dir.path());
+    if dir.write_capacity(&report) {
+        output::link_latest(&args.reports_dir, &dir);
     }
     for a in loadgate_report::render_capacity(&report) {
-        dir.write(&a.name, &a.contents);
+        dir.write_artifact(&a);
     }
     let mut out = String::new();
     out.push_str(&format!("\n{}\n", report.headline()));
@@ -168,16 +168,13 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         out.push_str(&format!("required: {} rps\n", num(req)));
     }
     out.push_str(&format!("results: {}\n", dir.path().display()));
-    if dir.problems().iter().all(|p| p.file != file::REPORT) {
-        out.push_str(&format!(
-            "report: {}\n",
-            dir.path().join(file::REPORT).display()
-        ));
+    if dir.report_written() {
+        out.push_str(&format!("report: {}\n", dir.report_path().display()));
     }
     out.push_str(&dir.problem_lines());
     out.push_str(&crate::console::verdict_line(verdict, ""));
     output::print_out(&out);
-    Ok(dir.exit(Exit::of(verdict, interrupted)))
+    Ok(Exit::of(verdict, interrupted).after_writing(&dir))
 }
 
 fn step_text(s: CapacityStep) -> String {

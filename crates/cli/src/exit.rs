@@ -16,6 +16,8 @@
 use std::fmt;
 use std::process::ExitCode;
 
+use loadgate_report::outdir::{OutDir, OutError};
+
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
@@ -56,6 +58,16 @@ impl Exit {
         }
     }
 
+    /// The exit code of a command that ended with `self`, given what `dir` could not
+    /// write: a would-be 0 or 5 becomes [`Exit::Unwritten`], any other code stands (a
+    /// breach or an invalid run is never hidden behind a disk problem).
+    pub(crate) fn after_writing(self, dir: &OutDir) -> Exit {
+        match self {
+            Exit::Pass | Exit::Regression if !dir.is_whole() => Exit::Unwritten,
+            e => e,
+        }
+    }
+
     pub(crate) fn code(self) -> ExitCode {
         ExitCode::from(match self {
             Exit::Pass => 0,
@@ -90,6 +102,16 @@ impl Failure {
         Failure {
             exit: Exit::Internal,
             message: message.into(),
+        }
+    }
+}
+
+/// An output folder that cannot be written into: exit 7, before any load.
+impl From<OutError> for Failure {
+    fn from(e: OutError) -> Failure {
+        Failure {
+            exit: Exit::Unwritten,
+            message: e.to_string(),
         }
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use loadgate_engine::{IntervalView, RunStarted};
 use loadgate_metrics::Shard;
 use loadgate_report::merge::{self, Combined, MergeError};
-use loadgate_report::{file, RunDir};
+use loadgate_report::outdir::{self, OutDir};
+use loadgate_report::RunDir;
 
 use crate::exit::{Exit, Failure};
 use crate::output;
@@ -57,14 +58,14 @@ fn write(c: Combined, into: Dest<'_>) -> Result<Exit, Failure> {
         measured_end_s,
     } = c;
     let dir = match &into {
-        Dest::Merge(args) => output::OutDir::new_run(
+        Dest::Merge(args) => OutDir::new_run(
             args.out.as_deref(),
             &args.reports_dir,
             &format!("{}-merged", summary.scenario),
             started_at,
-            output::bytes_needed(seconds.len() as f64, names.len()),
+            outdir::bytes_needed(seconds.len() as f64, names.len()),
         )?,
-        Dest::Recover(folder, _) => output::OutDir::at(folder.to_path_buf())?,
+        Dest::Recover(folder, _) => OutDir::at(folder.to_path_buf())?,
     };
 
     // The time series, through the same writer as `loadgate run` (a recovered run keeps
@@ -111,10 +112,9 @@ fn write(c: Combined, into: Dest<'_>) -> Result<Exit, Failure> {
         .map_err(|e| crate::startup::engine_failure(loadgate_engine::EngineError::Thread(e)))?;
     }
 
-    dir.write_json(file::HISTOGRAMS, &histograms);
-    if dir.write_json(file::SUMMARY, &summary) {
+    if dir.write_results(&summary, &histograms) {
         if let Dest::Merge(args) = into {
-            output::link_latest(&args.reports_dir, dir.path());
+            output::link_latest(&args.reports_dir, &dir);
         }
     }
 
@@ -127,14 +127,11 @@ fn write(c: Combined, into: Dest<'_>) -> Result<Exit, Failure> {
         match RunDir::with(dir.path(), summary.clone(), Some(histograms), "") {
             Ok(merged) => {
                 crate::report_cmd::write_reports(&merged, &dir, summary_md, None);
-                if dir.problems().iter().all(|p| p.file != file::REPORT) {
-                    note.push_str(&format!(
-                        "report: {}\n",
-                        dir.path().join(file::REPORT).display()
-                    ));
+                if dir.report_written() {
+                    note.push_str(&format!("report: {}\n", dir.report_path().display()));
                 }
             }
-            Err(e) => dir.note(file::REPORT, format!("the reports were not rendered: {e}")),
+            Err(e) => dir.note_unrendered(e),
         }
     }
     note.push_str(&dir.problem_lines());
@@ -160,5 +157,5 @@ fn write(c: Combined, into: Dest<'_>) -> Result<Exit, Failure> {
         ));
     }
     output::print_out(&out);
-    Ok(dir.exit(crate::run_cmd::tell(&summary, dir.path(), &note)))
+    Ok(crate::run_cmd::tell(&summary, dir.path(), &note).after_writing(&dir))
 }

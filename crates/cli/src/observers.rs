@@ -10,26 +10,21 @@
 //! for a writer; past that the aggregator waits for it, so nothing is ever dropped. The
 //! run's end closes the channels, and [`write_series`] returns only once every thread
 //! has written all it was sent, on a normal end, after Ctrl-C or after a write error
-//! alike. A write error stops that file (cut back to its last whole interval, see
-//! [`Stream`]) and is recorded; its thread still takes every interval, so the run never
-//! waits on a file that can no longer grow. A kill (SIGKILL) loses only what was still
-//! queued: nothing, unless the disk had fallen behind.
+//! alike. A write error stops that file (cut back to its last whole interval) and is
+//! recorded; its thread still takes every interval, so the run never waits on a file
+//! that can no longer grow. A kill (SIGKILL) loses only what was still queued: nothing,
+//! unless the disk had fallen behind.
 //!
-//! Not here: what the files hold (`loadgate_report`'s `SeriesRow`, the HdrHistogram log
-//! format), judging.
+//! Not here: the files and what they hold (`loadgate_report::outdir`: `SeriesWriter`,
+//! `IntervalLogWriter`), judging.
 
-use std::io::Write as _;
 use std::sync::mpsc;
 use std::thread::{Scope, ScopedJoinHandle};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2DeflateSerializer;
 use loadgate_engine::{Control, IntervalView, Observer, RunStarted};
-use loadgate_metrics::{Pauses, Shard, Timing};
-use loadgate_report::{file, SeriesRow};
+use loadgate_report::outdir::{Interval, IntervalLogWriter, LogEvent, OutDir, SeriesWriter};
 
-use crate::output::{self, OutDir, Stream};
 use crate::progress::{self, Progress, ProgressObserver};
 
 /// Intervals that may wait for a writer thread before the aggregator waits for it.
@@ -104,20 +99,12 @@ pub(crate) fn write_series<R>(
     progress: &Progress,
     f: impl FnOnce(&mut [&mut dyn Observer]) -> R,
 ) -> std::io::Result<R> {
-    let series = dir.stream(file::SERIES);
-    let hlog_file = dir.stream(file::INTERVALS);
-    let tags = names
-        .iter()
-        .map(|n| loadgate_scenario::log_tag(n))
-        .collect();
-    let (result, series, (hlog_file, error)) = std::thread::scope(|scope| {
-        let (feed, rows) = spawn(scope, "loadgate-series", |told| {
-            write_rows(series, names, told)
-        })?;
+    let series = dir.series(names);
+    let log = dir.interval_log(names, started);
+    let (result, series, log) = std::thread::scope(|scope| {
+        let (feed, rows) = spawn(scope, "loadgate-series", |told| write_rows(series, told))?;
         let mut rows_observer = SeriesObserver(feed);
-        let (feed, log) = spawn(scope, "loadgate-hlog", move |told| {
-            write_log(hlog_file, tags, started, told)
-        })?;
+        let (feed, logged) = spawn(scope, "loadgate-hlog", |told| write_log(log, told))?;
         let mut log_observer = HlogObserver(feed);
         let (feed, shown) = match progress {
             Progress::Off => None,
@@ -138,37 +125,10 @@ pub(crate) fn write_series<R>(
         if let Some(handle) = shown {
             join(handle);
         }
-        Ok::<_, std::io::Error>((result, join(rows), join(log)))
+        Ok::<_, std::io::Error>((result, join(rows), join(logged)))
     })?;
-    if let Some(e) = error {
-        dir.note(file::INTERVALS, e);
-    }
-    dir.close(series);
-    dir.close(hlog_file);
+    dir.close_streams(series, log);
     Ok(result)
-}
-
-/// One interval as a writer thread takes it: a copy of what completed in it.
-struct Interval {
-    index: u64,
-    warmup: bool,
-    drain: bool,
-    target: f64,
-    pauses: Option<Pauses>,
-    data: Shard,
-}
-
-impl Interval {
-    fn of(v: &IntervalView<'_>) -> Interval {
-        Interval {
-            index: v.index,
-            warmup: v.warmup,
-            drain: v.drain,
-            target: v.target,
-            pauses: v.pauses,
-            data: v.data.clone(),
-        }
-    }
 }
 
 /// Streams each interval to `timeseries.jsonl`, on its own thread.
@@ -186,23 +146,11 @@ impl Observer for SeriesObserver {
 }
 
 /// The time-series thread: a row per interval, each appended whole.
-fn write_rows(
-    mut series: Stream,
-    names: &[String],
-    told: mpsc::Receiver<Told<Interval>>,
-) -> Stream {
+fn write_rows(mut series: SeriesWriter, told: mpsc::Receiver<Told<Interval>>) -> SeriesWriter {
     for t in told {
-        let Told::Interval(v) = t else { continue };
-        let row = SeriesRow {
-            pauses: v.pauses,
-            drain: v.drain,
-            ..SeriesRow::of(v.index, v.warmup, v.target, names, &v.data)
-        };
-        if let Ok(mut line) = serde_json::to_string(&row) {
-            line.push('\n');
-            let _ = series.pending().write_all(line.as_bytes());
+        if let Told::Interval(v) = t {
+            series.append(&v);
         }
-        series.commit();
     }
     series
 }
@@ -225,117 +173,10 @@ impl Observer for HlogObserver {
     }
 }
 
-/// The interval-log thread: the header once the start is known (else at
-/// `fallback_start`: a run that ended before its start still leaves a valid, empty,
-/// log), then each interval's histograms, appended whole. Returns the file and the
-/// first error of the log's own writer.
-fn write_log(
-    mut hlog_file: Stream,
-    tags: Vec<String>,
-    fallback_start: SystemTime,
-    told: mpsc::Receiver<Told<Interval>>,
-) -> (Stream, Option<String>) {
-    let mut hlog_sink = hlog_file.pending();
-    let mut serializer = V2DeflateSerializer::new();
-    let mut log = HlogFile {
-        tags,
-        hlog_file: &mut hlog_file,
-        hlog: Hlog::Unstarted(&mut hlog_sink, &mut serializer),
-        fallback_start,
-        error: None,
-    };
-    for t in told {
-        match t {
-            Told::Started(at) => log.hlog.begin(at, &mut log.error),
-            Told::Interval(v) => log.interval(&v),
-        }
-    }
-    log.hlog.begin(fallback_start, &mut log.error);
-    log.hlog_file.commit();
-    let error = log.error.take();
-    drop(log);
-    (hlog_file, error)
-}
-
-/// The interval log being written.
-struct HlogFile<'f, 'w, 's> {
-    tags: Vec<String>,
-    hlog_file: &'f mut Stream,
-    hlog: Hlog<'w, 's>,
-    /// The log's start time if whoever drives this observer does not say.
-    fallback_start: SystemTime,
-    error: Option<String>,
-}
-
-impl HlogFile<'_, '_, '_> {
-    /// Appends interval `v`'s histograms: all endpoints', then each endpoint's.
-    fn interval(&mut self, v: &Interval) {
-        let all = v.data.overall();
-        let start = Duration::from_secs(v.index);
-        let one = Duration::from_secs(1);
-        self.hlog.begin(self.fallback_start, &mut self.error);
-        let Hlog::Started(hlog) = &mut self.hlog else {
-            return;
-        };
-        let mut write = |h: &loadgate_metrics::LatencyHistogram, tag: Option<&str>| {
-            if let Err(e) = hlog.write_histogram(&h.to_hdr(), start, one, tag.and_then(Tag::new)) {
-                self.error.get_or_insert(format!("{e:?}"));
-            }
-        };
-        // Every second has its untagged entry (all endpoints' latency). A timing with no
-        // value this second has no line of its own (readers take a missing tag as
-        // empty): a scenario of many endpoints writes, and copies to full range, only
-        // what the second holds.
-        write(all.latency(), None);
-        let scopes = std::iter::once((None, &all)).chain(
-            self.tags
-                .iter()
-                .map(|t| Some(t.as_str()))
-                .zip(v.data.endpoints()),
-        );
-        for (scope, e) in scopes {
-            for (t, h) in e.timings.iter() {
-                if !h.is_empty() && (scope.is_some() || t != Timing::Latency) {
-                    write(h, Some(&file::interval_key(scope, t)));
-                }
-            }
-        }
-        self.hlog_file.commit();
-    }
-}
-
-type HlogWriter<'w, 's> = IntervalLogWriter<'w, 's, output::Pending, V2DeflateSerializer>;
-
-/// The interval log. Its header states the start time, and interval timestamps count
-/// from it, so the header is written only once the run knows when its schedule starts
-/// (with `--start-at`, possibly well after the command began).
-enum Hlog<'w, 's> {
-    Unstarted(&'w mut output::Pending, &'s mut V2DeflateSerializer),
-    Started(HlogWriter<'w, 's>),
-    Failed,
-}
-
-impl Hlog<'_, '_> {
-    /// Writes the header with `at` as the start time, unless it is written already.
-    fn begin(&mut self, at: std::time::SystemTime, error: &mut Option<String>) {
-        let (file, serializer) = match std::mem::replace(self, Hlog::Failed) {
-            Hlog::Unstarted(file, serializer) => (file, serializer),
-            begun => {
-                *self = begun;
-                return;
-            }
-        };
-        let mut builder = IntervalLogWriterBuilder::new();
-        builder
-            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `all` for all endpoints, with `.<timing>` (`.service`, `.ttfb`, `.ttfb_service`, `.send_lag`, `.connect`) for timings other than latency; untagged = all endpoints' latency", env!("CARGO_PKG_VERSION")))
-            .with_start_time(at)
-            .with_base_time(at)
-            .with_max_value_divisor(1000.0);
-        match builder.begin_log_with(file, serializer) {
-            Ok(w) => *self = Hlog::Started(w),
-            Err(e) => {
-                error.get_or_insert(e.to_string());
-            }
-        }
-    }
+/// The interval-log thread: everything it is told, in order, until the run ends.
+fn write_log(log: IntervalLogWriter, told: mpsc::Receiver<Told<Interval>>) -> IntervalLogWriter {
+    log.write_all(told.into_iter().map(|t| match t {
+        Told::Started(at) => LogEvent::Started(at),
+        Told::Interval(v) => LogEvent::Interval(v),
+    }))
 }

@@ -3,27 +3,23 @@
 //! compare a run with a baseline.
 //!
 //! A run compared with a baseline keeps the baseline's summary, histograms and time
-//! series beside its own (`baseline.*`), with `compare.json`, so `loadgate report` renders
-//! the same files again without the baseline's folder.
+//! series beside its own (`OutDir::keep_baseline`), so `loadgate report` renders the
+//! same files again without the baseline's folder (`KeptBaseline`).
 
-use loadgate_report::file;
 use std::io::Write as _;
 use std::path::Path;
 
-use loadgate_report::{Baseline, RunDir, BASELINE_PREFIX};
-use loadgate_slo::capacity::CapacityReport;
+use loadgate_report::outdir::OutDir;
+use loadgate_report::rundir::{read_capacity, Holds, KeptBaseline};
+use loadgate_report::{Baseline, RunDir};
 use loadgate_slo::compare::{compare, parse_budget, CompareBudget, Comparison, DEFAULT_BUDGETS};
 
 use crate::exit::{Exit, Failure};
-use crate::output::{self, OutDir};
+use crate::output;
 
 /// Reads a run directory (or the folder of a `summary.json`) for `what` (a flag or role).
 pub(crate) fn load_run(path: &Path, what: &str) -> Result<RunDir, Failure> {
-    RunDir::load(path).map_err(|e| {
-        Failure::config(format!(
-            "{what}: {e}\n  hint: pass a folder written by `loadgate run`, or its summary.json"
-        ))
-    })
+    RunDir::load_for(path, what).map_err(|e| Failure::config(e.to_string()))
 }
 
 /// `--budget` values, or the default set when none are given.
@@ -56,46 +52,6 @@ pub(crate) fn compare_runs(
     ))
 }
 
-/// Keeps `base` (the baseline `comparison` was made with) in `out` beside the run.
-pub(crate) fn keep_baseline(out: &OutDir, base: &RunDir, comparison: &Comparison) {
-    out.write_json(file::COMPARE_JSON, comparison);
-    out.write_json(
-        &format!("{BASELINE_PREFIX}{}", file::SUMMARY),
-        &base.summary,
-    );
-    if let Some(h) = &base.histograms {
-        out.write_json(&format!("{BASELINE_PREFIX}{}", file::HISTOGRAMS), h);
-    }
-    let mut series = String::new();
-    for row in &base.series {
-        if let Ok(line) = serde_json::to_string(row) {
-            series.push_str(&line);
-            series.push('\n');
-        }
-    }
-    out.write(&format!("{BASELINE_PREFIX}{}", file::SERIES), &series);
-}
-
-/// The baseline kept in the run directory `dir` and the comparison made with it, if the
-/// run was compared with one.
-fn kept_baseline(dir: &Path) -> Result<Option<(RunDir, Comparison)>, Failure> {
-    let compare_path = dir.join(file::COMPARE_JSON);
-    if !dir
-        .join(format!("{BASELINE_PREFIX}{}", file::SUMMARY))
-        .exists()
-        || !compare_path.exists()
-    {
-        return Ok(None);
-    }
-    let base = RunDir::load_kept(dir, BASELINE_PREFIX)
-        .map_err(|e| Failure::config(format!("report: the kept baseline: {e}")))?;
-    let comparison = std::fs::read_to_string(&compare_path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-        .map_err(|e| Failure::config(format!("report: {}: {e}", compare_path.display())))?;
-    Ok(Some((base, comparison)))
-}
-
 /// Renders `run` into `out` (a file that cannot be written is recorded there), and
 /// appends its Markdown summary, with the comparison when there is one, to
 /// `summary_md`.
@@ -107,10 +63,10 @@ pub(crate) fn write_reports(
 ) {
     let mut markdown = String::new();
     for a in loadgate_report::render(run, baseline) {
-        if a.name == file::SUMMARY_MD || a.name == file::COMPARE_MD {
+        if a.is_markdown() {
             markdown.push_str(&a.contents);
         }
-        out.write(&a.name, &a.contents);
+        out.write_artifact(&a);
     }
     if let Some(extra) = summary_md.filter(|p| !p.as_os_str().is_empty()) {
         append_markdown(out, extra, &markdown);
@@ -142,7 +98,7 @@ pub(crate) fn report(
     } else {
         run.to_path_buf()
     };
-    if !folder.join(file::SUMMARY).exists() && folder.join(file::RUN).exists() {
+    if Holds::of(&folder) == Holds::Unfinished {
         // A run killed before its summary: judged again from what it streamed, and
         // written beside it (a copy elsewhere would leave the streamed files behind).
         if let Some(out) = out.filter(|o| *o != folder.as_path()) {
@@ -155,41 +111,29 @@ pub(crate) fn report(
         return crate::merge_cmd::recover(&folder, summary_md);
     }
     let out = OutDir::at(out.map_or_else(|| folder.clone(), Path::to_path_buf))?;
-    let finished = [file::SUMMARY, file::CAPACITY, file::RUN]
-        .iter()
-        .any(|f| folder.join(f).exists());
-    if !finished && folder.join(file::LOCK).exists() {
-        return Err(Failure::config(format!(
-            "report: {} holds no run to render: a capacity search writes capacity.json only when it ends, and a run stopped before its first file wrote none",
-            folder.display()
-        )));
-    }
-    if !folder.join(file::SUMMARY).exists() && folder.join(file::CAPACITY).exists() {
-        let path = folder.join(file::CAPACITY);
-        let report: CapacityReport = std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-            .map_err(|e| Failure::config(format!("report: {}: {e}", path.display())))?;
-        for a in loadgate_report::render_capacity(&report) {
-            out.write(&a.name, &a.contents);
+    let holds = Holds::to_render(&folder).map_err(|e| Failure::config(format!("report: {e}")))?;
+    match holds {
+        Holds::Capacity => {
+            let report =
+                read_capacity(&folder).map_err(|e| Failure::config(format!("report: {e}")))?;
+            for a in loadgate_report::render_capacity(&report) {
+                out.write_artifact(&a);
+            }
         }
-    } else {
-        let dir = load_run(&folder, "report")?;
-        let kept = kept_baseline(&folder)?;
-        let baseline = kept
-            .as_ref()
-            .map(|(run, comparison)| Baseline { run, comparison });
-        write_reports(&dir, &out, summary_md, baseline.as_ref());
+        _ => {
+            let dir = load_run(&folder, "report")?;
+            let kept =
+                KeptBaseline::load(&folder).map_err(|e| Failure::config(format!("report: {e}")))?;
+            let baseline = kept.as_ref().map(KeptBaseline::baseline);
+            write_reports(&dir, &out, summary_md, baseline.as_ref());
+        }
     }
     let problems = out.problem_lines();
     if !problems.is_empty() {
         output::print_err(problems.trim_end());
     }
-    output::print_out(&format!(
-        "report: {}\n",
-        out.path().join(file::REPORT).display()
-    ));
-    Ok(out.exit(Exit::Pass))
+    output::print_out(&format!("report: {}\n", out.report_path().display()));
+    Ok(Exit::Pass.after_writing(&out))
 }
 
 /// `loadgate compare BASELINE NEW [--budget ...] [--out DIR]`: exit 5 on a regression.
@@ -215,20 +159,17 @@ pub(crate) fn compare_cmd(
     }
     let text = loadgate_report::compare_md(&c);
     let out = OutDir::at(out.map_or_else(|| new.dir.clone(), Path::to_path_buf))?;
-    out.write(file::COMPARE_MD, &text);
-    out.write_json(file::COMPARE_JSON, &c);
+    out.write_compare(&text, &c);
     output::print_out(&text);
     let problems = out.problem_lines();
     if !problems.is_empty() {
         output::print_err(problems.trim_end());
     }
-    output::print_out(&format!(
-        "\ncompare: {}\n",
-        out.path().join(file::COMPARE_MD).display()
-    ));
-    Ok(out.exit(if c.regression {
+    output::print_out(&format!("\ncompare: {}\n", out.compare_path().display()));
+    Ok(if c.regression {
         Exit::Regression
     } else {
         Exit::Pass
-    }))
+    }
+    .after_writing(&out))
 }

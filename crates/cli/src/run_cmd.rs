@@ -1,6 +1,5 @@
 //! `loadgate run`: scenario + flags -> target -> engine -> run directory -> exit code.
 
-use loadgate_report::file;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,11 +10,12 @@ use loadgate_slo::summary::{Measured, RunStart, RunSummary, SegmentInfo, Stopped
 use loadgate_slo::window::WindowOutcome;
 
 use crate::exit::{Exit, Failure};
-use crate::output::{self, OutDir};
+use crate::output;
 use crate::progress::Progress;
 use crate::reach::{check_start_at, health_of, preflight, start_target};
 use crate::run_flags::{apply_flags, load_scenario, mask_secrets, target_flag};
 use crate::{console, observers, RunArgs};
+use loadgate_report::outdir::{self, OutDir};
 use loadgate_report::{HistogramsFile, RunDir};
 
 pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
@@ -58,7 +58,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         health_of(&scenario, &args.load).is_some(),
     )?;
     let started = std::time::SystemTime::now();
-    let needs = output::bytes_needed(
+    let needs = outdir::bytes_needed(
         (scenario.load.duration() + scenario.load.warmup).as_secs_f64(),
         scenario.endpoints.len(),
     );
@@ -96,16 +96,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         git_commit: ci_commit(),
         ci_run: ci_run_id(),
     });
-    if !dir.write_json(file::RUN, &start) {
-        return Err(Failure {
-            exit: Exit::Unwritten,
-            message: format!(
-                "cannot write the run directory {}: {}\n  hint: pass --out DIR with a writable folder that has room",
-                dir.path().display(),
-                dir.problem_lines().trim_end()
-            ),
-        });
-    }
+    dir.write_start(&start)?;
     // The embedded target lives as long as this function.
     // Signals are watched from here: a Ctrl-C while the target is awaited ends the wait.
     let stop = StopSignal::default();
@@ -176,9 +167,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         .and_then(|run| run)
         .map_err(|e| {
             // A run that never ran leaves no file that looks like a finished one.
-            for name in [file::SERIES, file::INTERVALS] {
-                let _ = std::fs::remove_file(dir.path().join(name));
-            }
+            dir.remove_streams();
             crate::startup::engine_failure(e)
         })?;
 
@@ -213,7 +202,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
                 .map_or(0, |d| d.as_millis() as u64),
             ..seg
         }),
-        ..start.unmeasured(file::summary_files())
+        ..start.unmeasured(loadgate_report::summary_files())
     };
     let measured = Measured {
         names: &names,
@@ -247,7 +236,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     let this = match RunDir::with(dir.path(), summary.clone(), Some(histograms.clone()), "") {
         Ok(this) => Some(this),
         Err(e) => {
-            dir.note(file::REPORT, format!("the reports were not rendered: {e}"));
+            dir.note_unrendered(e);
             None
         }
     };
@@ -274,9 +263,8 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             }
         ));
     }
-    dir.write_json(file::HISTOGRAMS, &histograms);
-    if dir.write_json(file::SUMMARY, &summary) {
-        output::link_latest(&args.reports_dir, dir.path());
+    if dir.write_results(&summary, &histograms) {
+        output::link_latest(&args.reports_dir, &dir);
     }
     if let Some(this) = &this {
         let b = baseline
@@ -284,15 +272,12 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             .zip(comparison.as_ref())
             .map(|(run, comparison)| loadgate_report::Baseline { run, comparison });
         if let Some(b) = &b {
-            crate::report_cmd::keep_baseline(&dir, b.run, b.comparison);
+            dir.keep_baseline(b.run, b.comparison);
         }
         if !args.no_report {
             crate::report_cmd::write_reports(this, &dir, args.summary_md.as_deref(), b.as_ref());
-            if dir.problems().iter().all(|p| p.file != file::REPORT) {
-                report_note.push_str(&format!(
-                    "report: {}\n",
-                    dir.path().join(file::REPORT).display()
-                ));
+            if dir.report_written() {
+                report_note.push_str(&format!("report: {}\n", dir.report_path().display()));
             }
         }
     }
@@ -305,9 +290,9 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             serde_json::to_string_pretty(&summary).map_err(|e| Failure::internal(e.to_string()))?;
         doc.push('\n');
         output::print_out(&doc);
-        return Ok(dir.exit(Exit::of(summary.verdict, summary.stop == "interrupted")));
+        return Ok(Exit::of(summary.verdict, summary.stop == "interrupted").after_writing(&dir));
     }
-    Ok(dir.exit(tell(&summary, dir.path(), &report_note)))
+    Ok(tell(&summary, dir.path(), &report_note).after_writing(&dir))
 }
 
 /// Prints a finished run's tables, rate, reasons and verdict (with `note`: where the

@@ -46,6 +46,11 @@ pub const SUMMARY_MD: &str = "summary.md";
 pub const BASELINE_PREFIX: &str = "baseline.";
 /// Held (flock) by the one command writing into a folder.
 pub const LOCK: &str = ".loadgate.lock";
+/// The link in the reports folder to the newest run directory.
+pub const LATEST: &str = "latest";
+/// The name a new run directory's write probe is made beside (under a temporary name of
+/// its own, removed at once).
+pub const WRITE_TEST: &str = "loadgate-write-test";
 /// The charts, each also a standalone file.
 pub const CHARTS: [&str; 9] = [
     "latency.svg",

@@ -1,14 +1,149 @@
 //! The interval log (`intervals.hlog`): each second's histograms of every timing, per
-//! endpoint and for all endpoints, in HdrHistogram's interval-log format. Read back with
-//! the time series to rebuild each second of a run (merge, the recovery of a killed run).
+//! endpoint and for all endpoints, in HdrHistogram's interval-log format. Written as the
+//! run goes ([`IntervalLogWriter`]); read back with the time series to rebuild each
+//! second of a run (merge, the recovery of a killed run).
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
-use loadgate_metrics::{EndpointShard, LatencyHistogram, Shard};
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogWriter as HdrLogWriter, IntervalLogWriterBuilder, Tag,
+};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use loadgate_metrics::{EndpointShard, LatencyHistogram, Shard, Timing};
 
 use crate::file;
 use crate::merge::MergeError;
+use crate::outdir::{Interval, LogEvent, Pending, Stream};
 use crate::rundir::{RunDir, SeriesRow};
+
+/// `intervals.hlog` as a run writes it ([`crate::outdir::OutDir::interval_log`]): the
+/// header once the run's start is known, then each interval's histograms, each interval
+/// appended whole.
+#[derive(Debug)]
+pub struct IntervalLogWriter {
+    stream: Stream,
+    /// Each endpoint's log tag (`loadgate_metrics::log_tag`).
+    tags: Vec<String>,
+    /// The log's start time if whoever drives the writer does not say.
+    fallback_start: SystemTime,
+    /// The first error of the log's own writer.
+    error: Option<String>,
+}
+
+impl IntervalLogWriter {
+    pub(crate) fn new(
+        stream: Stream,
+        names: &[String],
+        fallback_start: SystemTime,
+    ) -> IntervalLogWriter {
+        IntervalLogWriter {
+            stream,
+            tags: names.iter().map(|n| loadgate_metrics::log_tag(n)).collect(),
+            fallback_start,
+            error: None,
+        }
+    }
+
+    /// Writes the whole log from `events`, in order (a channel's receiver, drained as
+    /// the run tells it): the header once the start is known (else at the fallback
+    /// start: a run that ended before its start still leaves a valid, empty, log), then
+    /// each interval's histograms. HdrHistogram's writer borrows the file's buffer for
+    /// as long as it writes, hence one call for the whole log. Returns the log, for
+    /// [`crate::outdir::OutDir::close_streams`].
+    pub fn write_all(mut self, events: impl IntoIterator<Item = LogEvent>) -> IntervalLogWriter {
+        let mut sink = self.stream.pending();
+        let mut serializer = V2DeflateSerializer::new();
+        let mut hlog = Hlog::Unstarted(&mut sink, &mut serializer);
+        for event in events {
+            match event {
+                LogEvent::Started(at) => hlog.begin(at, &mut self.error),
+                LogEvent::Interval(v) => self.interval(&mut hlog, &v),
+            }
+        }
+        hlog.begin(self.fallback_start, &mut self.error);
+        drop(hlog);
+        self.stream.commit();
+        self
+    }
+
+    /// Appends interval `v`'s histograms: all endpoints', then each endpoint's.
+    fn interval(&mut self, hlog: &mut Hlog<'_, '_>, v: &Interval) {
+        let all = v.data.overall();
+        let start = Duration::from_secs(v.index);
+        let one = Duration::from_secs(1);
+        hlog.begin(self.fallback_start, &mut self.error);
+        let Hlog::Started(hlog) = hlog else {
+            return;
+        };
+        let error = &mut self.error;
+        let mut write = |h: &LatencyHistogram, tag: Option<&str>| {
+            if let Err(e) = hlog.write_histogram(&h.to_hdr(), start, one, tag.and_then(Tag::new)) {
+                error.get_or_insert(format!("{e:?}"));
+            }
+        };
+        // Every second has its untagged entry (all endpoints' latency). A timing with no
+        // value this second has no line of its own (readers take a missing tag as
+        // empty): a scenario of many endpoints writes, and copies to full range, only
+        // what the second holds.
+        write(all.latency(), None);
+        let scopes = std::iter::once((None, &all)).chain(
+            self.tags
+                .iter()
+                .map(|t| Some(t.as_str()))
+                .zip(v.data.endpoints()),
+        );
+        for (scope, e) in scopes {
+            for (t, h) in e.timings.iter() {
+                if !h.is_empty() && (scope.is_some() || t != Timing::Latency) {
+                    write(h, Some(&file::interval_key(scope, t)));
+                }
+            }
+        }
+        self.stream.commit();
+    }
+
+    /// The file, and the first error of the log's own writer.
+    pub(crate) fn into_parts(self) -> (Stream, Option<String>) {
+        (self.stream, self.error)
+    }
+}
+
+type HdrWriter<'w, 's> = HdrLogWriter<'w, 's, Pending, V2DeflateSerializer>;
+
+/// The interval log being written. Its header states the start time, and interval
+/// timestamps count from it, so the header is written only once the run knows when its
+/// schedule starts (with `--start-at`, possibly well after the command began).
+enum Hlog<'w, 's> {
+    Unstarted(&'w mut Pending, &'s mut V2DeflateSerializer),
+    Started(HdrWriter<'w, 's>),
+    Failed,
+}
+
+impl Hlog<'_, '_> {
+    /// Writes the header with `at` as the start time, unless it is written already.
+    fn begin(&mut self, at: SystemTime, error: &mut Option<String>) {
+        let (file, serializer) = match std::mem::replace(self, Hlog::Failed) {
+            Hlog::Unstarted(file, serializer) => (file, serializer),
+            begun => {
+                *self = begun;
+                return;
+            }
+        };
+        let mut builder = IntervalLogWriterBuilder::new();
+        builder
+            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `all` for all endpoints, with `.<timing>` (`.service`, `.ttfb`, `.ttfb_service`, `.send_lag`, `.connect`) for timings other than latency; untagged = all endpoints' latency", env!("CARGO_PKG_VERSION")))
+            .with_start_time(at)
+            .with_base_time(at)
+            .with_max_value_divisor(1000.0);
+        match builder.begin_log_with(file, serializer) {
+            Ok(w) => *self = Hlog::Started(w),
+            Err(e) => {
+                error.get_or_insert(e.to_string());
+            }
+        }
+    }
+}
 
 /// Each second of a run's time series with its data.
 pub(crate) type Intervals = Vec<(SeriesRow, Shard)>;

@@ -1,9 +1,13 @@
-//! What people and CI read after a run: the HTML report with inline SVG charts, each
-//! chart as a standalone SVG, `junit.xml` and `summary.md`, all rendered from a run
-//! directory ([`RunDir`]) without sending any traffic.
+//! The run directory and what people and CI read from it. One crate owns the format:
+//! every file's name ([`mod@file`]), its writer ([`outdir::OutDir`]: the atomic write, the
+//! streamed files, the folder's lock and what could not be written) and its reader
+//! ([`RunDir`], [`merge`]: the segments of a split load, the recovery of a killed run).
+//! From a run directory, without sending any traffic, it renders the HTML report with
+//! inline SVG charts, each chart as a standalone SVG, `junit.xml` and `summary.md`.
 //!
-//! Rendering is pure: it returns file names and contents; the caller writes them.
-//! Not here: running load, judging budgets (that is `loadgate-slo`).
+//! Rendering is pure: it returns file names and contents; [`outdir::OutDir`] writes them.
+//! Not here: running load, judging budgets (that is `loadgate-slo`), printing, exit
+//! codes.
 
 mod capacity;
 pub mod charts;
@@ -14,13 +18,14 @@ mod interval_log;
 mod junit;
 mod markdown;
 pub mod merge;
+pub mod outdir;
 pub mod rundir;
 pub mod testing;
 pub mod text;
 
 pub use capacity::render_capacity;
 pub use compare::{compare_md, compare_section};
-pub use file::BASELINE_PREFIX;
+pub use file::{summary_files, BASELINE_PREFIX};
 pub use html::report_html;
 pub use junit::junit_xml;
 pub use markdown::summary_md;
@@ -33,6 +38,13 @@ pub struct Artifact {
     pub name: String,
     /// Contents.
     pub contents: String,
+}
+
+impl Artifact {
+    /// Whether it is Markdown for a CI step summary (`summary.md`, `compare.md`).
+    pub fn is_markdown(&self) -> bool {
+        self.name == file::SUMMARY_MD || self.name == file::COMPARE_MD
+    }
 }
 
 /// A baseline to show a run against.

@@ -1,5 +1,5 @@
-//! The run directory's files as types: written by `loadgate run`, read back by
-//! `loadgate report`, `compare` and `merge`.
+//! The run directory's files as types: written by `loadgate run` (through
+//! [`crate::outdir::OutDir`]), read back by `loadgate report`, `compare` and `merge`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,10 +8,13 @@ use loadgate_metrics::{
     BySecond, DecodeError, EndpointShard, LatencyHistogram, OutcomeCounts, Pauses, Shard, Timing,
     Timings,
 };
+use loadgate_slo::capacity::CapacityReport;
+use loadgate_slo::compare::Comparison;
 use loadgate_slo::summary::RunSummary;
 use serde::{Deserialize, Serialize};
 
 use crate::file;
+use crate::outdir::{Interval, Stream};
 
 /// One endpoint's (or all endpoints') histograms, encoded: one per timing (see
 /// [`Timing`]), each HdrHistogram V2-deflate base64 under the timing's name (`latency`,
@@ -264,6 +267,48 @@ impl SeriesRow {
     }
 }
 
+/// The line of `timeseries.jsonl` that holds `row`.
+pub(crate) fn series_line(row: &SeriesRow) -> Option<String> {
+    let mut line = serde_json::to_string(row).ok()?;
+    line.push('\n');
+    Some(line)
+}
+
+/// `timeseries.jsonl` as a run writes it ([`crate::outdir::OutDir::series`]): a
+/// [`SeriesRow`] per interval, each appended whole.
+#[derive(Debug)]
+pub struct SeriesWriter {
+    stream: Stream,
+    names: Vec<String>,
+}
+
+impl SeriesWriter {
+    pub(crate) fn new(stream: Stream, names: &[String]) -> SeriesWriter {
+        SeriesWriter {
+            stream,
+            names: names.to_vec(),
+        }
+    }
+
+    /// Appends interval `v`'s row.
+    pub fn append(&mut self, v: &Interval) {
+        let row = SeriesRow {
+            pauses: v.pauses,
+            drain: v.drain,
+            ..SeriesRow::of(v.index, v.warmup, v.target, &self.names, &v.data)
+        };
+        if let Some(line) = series_line(&row) {
+            use std::io::Write as _;
+            let _ = self.stream.pending().write_all(line.as_bytes());
+        }
+        self.stream.commit();
+    }
+
+    pub(crate) fn into_stream(self) -> Stream {
+        self.stream
+    }
+}
+
 /// A run directory that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -319,7 +364,27 @@ fn json<T: for<'de> Deserialize<'de>>(
     })
 }
 
+/// A run directory asked for as `what` (a flag or role) that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what}: {source}\n  hint: pass a folder written by `loadgate run`, or its {}",
+    file::SUMMARY
+)]
+pub struct NotARun {
+    what: String,
+    source: ReadError,
+}
+
 impl RunDir {
+    /// [`RunDir::load`] of the run asked for as `what` (a flag or role); the error says
+    /// what to pass instead.
+    pub fn load_for(dir: &Path, what: &str) -> Result<RunDir, NotARun> {
+        RunDir::load(dir).map_err(|source| NotARun {
+            what: what.to_string(),
+            source,
+        })
+    }
+
     /// Measured-phase histograms of every timing by endpoint name, plus `all`.
     pub fn histograms(&self) -> Result<BTreeMap<String, Timings<LatencyHistogram>>, ReadError> {
         let mut out = BTreeMap::new();
@@ -387,6 +452,127 @@ impl RunDir {
             histograms,
             series,
         })
+    }
+}
+
+/// What a folder holds, by the files loadgate writes into one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// A finished run: its `summary.json`.
+    Run,
+    /// A run that did not finish: `run.json` without a summary (killed, or still
+    /// running).
+    Unfinished,
+    /// A capacity search's result (`capacity.json`), and no run.
+    Capacity,
+    /// None of those, but a loadgate command has held it (its lock file): a capacity
+    /// search still going, or a run stopped before its first file.
+    Nothing,
+    /// None of loadgate's files.
+    Unknown,
+}
+
+/// A folder that holds nothing to render (see [`Holds::Nothing`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{} holds no run to render: a capacity search writes {} only when it ends, and a run stopped before its first file wrote none", folder.display(), file::CAPACITY)]
+pub struct NothingToRender {
+    folder: PathBuf,
+}
+
+impl Holds {
+    /// What `folder` holds, refused when it is [`Holds::Nothing`].
+    pub fn to_render(folder: &Path) -> Result<Holds, NothingToRender> {
+        match Holds::of(folder) {
+            Holds::Nothing => Err(NothingToRender {
+                folder: folder.to_path_buf(),
+            }),
+            holds => Ok(holds),
+        }
+    }
+
+    /// What `folder` holds now.
+    pub fn of(folder: &Path) -> Holds {
+        let has = |name: &str| folder.join(name).exists();
+        if has(file::SUMMARY) {
+            Holds::Run
+        } else if has(file::RUN) {
+            Holds::Unfinished
+        } else if has(file::CAPACITY) {
+            Holds::Capacity
+        } else if has(file::LOCK) {
+            Holds::Nothing
+        } else {
+            Holds::Unknown
+        }
+    }
+}
+
+/// A file loadgate wrote that cannot be read back: where, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct FileError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub message: String,
+}
+
+/// Reads the JSON file `path` as a `T`.
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, FileError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        .map_err(|message| FileError {
+            path: path.to_path_buf(),
+            message,
+        })
+}
+
+/// The capacity search whose `capacity.json` is in `folder`.
+pub fn read_capacity(folder: &Path) -> Result<CapacityReport, FileError> {
+    read_json(&folder.join(file::CAPACITY))
+}
+
+/// The baseline a run was compared with, kept beside it
+/// ([`crate::outdir::OutDir::keep_baseline`]), and the comparison made with it.
+#[derive(Debug, Clone)]
+pub struct KeptBaseline {
+    /// The baseline's run, read from its kept files.
+    pub run: RunDir,
+    /// `compare.json`.
+    pub comparison: Comparison,
+}
+
+/// A kept baseline that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum KeptError {
+    /// The baseline's files.
+    #[error("the kept baseline: {0}")]
+    Baseline(#[source] ReadError),
+    /// `compare.json`.
+    #[error(transparent)]
+    Comparison(#[from] FileError),
+}
+
+impl KeptBaseline {
+    /// The baseline kept in the run directory `dir`, if the run was compared with one.
+    pub fn load(dir: &Path) -> Result<Option<KeptBaseline>, KeptError> {
+        let compare_path = dir.join(file::COMPARE_JSON);
+        let kept_summary = dir.join(format!("{}{}", file::BASELINE_PREFIX, file::SUMMARY));
+        if !kept_summary.exists() || !compare_path.exists() {
+            return Ok(None);
+        }
+        let run = RunDir::load_kept(dir, file::BASELINE_PREFIX).map_err(KeptError::Baseline)?;
+        let comparison = read_json(&compare_path)?;
+        Ok(Some(KeptBaseline { run, comparison }))
+    }
+
+    /// The run shown against it, as the renderers take it.
+    pub fn baseline(&self) -> crate::Baseline<'_> {
+        crate::Baseline {
+            run: &self.run,
+            comparison: &self.comparison,
+        }
     }
 }
 
