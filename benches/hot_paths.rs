@@ -46,6 +46,7 @@ fn record_sample(c: &mut Criterion) {
                 latency_us: 1_000 + i % 2_000_000,
                 service_us: 900 + i % 1_000_000,
                 ttfb_us: Some(500 + i % 1_000_000),
+                stream: None,
                 outcome: Outcome::Success,
                 status: Some(200),
                 bytes: 512,
@@ -121,6 +122,7 @@ fn merge_interval_shard(c: &mut Criterion) {
             latency_us: 500 + (i * 7919) % 3_000_000,
             service_us: 400 + (i * 104_729) % 2_000_000,
             ttfb_us: Some(300 + (i * 104_729) % 1_000_000),
+            stream: None,
             outcome: if i % 100 == 0 {
                 Outcome::Http5xx
             } else {

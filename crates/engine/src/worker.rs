@@ -619,6 +619,7 @@ fn sample(endpoint: usize, checks: &Checks, exchange: &Exchange) -> Sample {
         resent: exchange.resent,
         connect_us: exchange.connect.map(micros),
         ttfb_us: exchange.time_to_first_byte().map(micros),
+        stream: None,
     }
 }
 

@@ -19,10 +19,19 @@ pub enum Outcome {
     Http5xx,
     /// No complete response within the request timeout.
     Timeout,
+    /// Streams: no byte of the response body within the endpoint's
+    /// `first_byte_timeout`.
+    FirstByteTimeout,
+    /// Streams: a gap between two reads of the body longer than the endpoint's
+    /// `idle_timeout` (the stream stalled).
+    IdleTimeout,
     /// The connection could not be established (refused, unreachable, TLS handshake).
     ConnectError,
     /// The connection broke after it was established (reset, EOF mid-response).
     IoError,
+    /// Streams: the body ended without the stream's terminator (e.g. `data: [DONE]`),
+    /// or in the middle of an event.
+    StreamTruncated,
     /// The peer spoke something that is not valid HTTP.
     ProtocolError,
     /// A response arrived but a check failed (unexpected status class, body, JSON).
@@ -30,15 +39,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How many classes there are.
+    pub const COUNT: usize = 12;
+
     /// Every class, in report order.
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; Outcome::COUNT] = [
         Outcome::Success,
         Outcome::Http4xx,
         Outcome::Http429,
         Outcome::Http5xx,
         Outcome::Timeout,
+        Outcome::FirstByteTimeout,
+        Outcome::IdleTimeout,
         Outcome::ConnectError,
         Outcome::IoError,
+        Outcome::StreamTruncated,
         Outcome::ProtocolError,
         Outcome::CheckFailed,
     ];
@@ -51,8 +66,11 @@ impl Outcome {
             Outcome::Http429 => "http_429",
             Outcome::Http5xx => "http_5xx",
             Outcome::Timeout => "timeout",
+            Outcome::FirstByteTimeout => "first_byte_timeout",
+            Outcome::IdleTimeout => "idle_timeout",
             Outcome::ConnectError => "connect_error",
             Outcome::IoError => "io_error",
+            Outcome::StreamTruncated => "stream_truncated",
             Outcome::ProtocolError => "protocol_error",
             Outcome::CheckFailed => "check_failed",
         }
@@ -77,7 +95,7 @@ impl Outcome {
 
 /// A counter per [`Outcome`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts([u64; 9]);
+pub struct OutcomeCounts([u64; Outcome::COUNT]);
 
 impl OutcomeCounts {
     /// Adds one to `outcome`.
@@ -133,7 +151,7 @@ impl OutcomeCounts {
 impl Serialize for OutcomeCounts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(9))?;
+        let mut m = s.serialize_map(Some(Outcome::COUNT))?;
         for (o, n) in self.iter() {
             m.serialize_entry(o.name(), &n)?;
         }

@@ -33,6 +33,42 @@ pub struct Sample {
     /// When the first byte of the response arrived, in µs from the same start as
     /// `latency_us`; `None` when none did.
     pub ttfb_us: Option<u64>,
+    /// A streamed response (an endpoint with `stream`): what its reader counted; `None`
+    /// for a response read whole. Its gaps were recorded as they ended
+    /// ([`Shard::record_gap`]).
+    pub stream: Option<StreamSample>,
+}
+
+/// What one streamed response held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamSample {
+    /// When the first content event (token) arrived, in µs from the same start as
+    /// `latency_us`; `None` when none did.
+    pub ttft_us: Option<u64>,
+    /// Content events read.
+    pub events: u64,
+    /// Output tokens: as the server reported them (usage), else the content events.
+    pub tokens: u64,
+}
+
+/// What an endpoint's successful streams held, summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamCounts {
+    /// Successful streamed responses.
+    pub streams: u64,
+    /// Their content events.
+    pub events: u64,
+    /// Their output tokens.
+    pub tokens: u64,
+}
+
+impl StreamCounts {
+    /// Adds `other`.
+    pub fn add(&mut self, other: &StreamCounts) {
+        self.streams += other.streams;
+        self.events += other.events;
+        self.tokens += other.tokens;
+    }
 }
 
 impl Sample {
@@ -51,6 +87,7 @@ impl Sample {
             resent: false,
             connect_us: None,
             ttfb_us: None,
+            stream: None,
         }
     }
 }
@@ -95,6 +132,8 @@ pub struct EndpointShard {
     /// Requests sent a second time on a new connection because the first one closed
     /// before the request was written (HTTP/2 only; shown, never hidden).
     pub resent: u64,
+    /// What the successful streamed responses held (endpoints with `stream`).
+    pub streams: StreamCounts,
 }
 
 impl EndpointShard {
@@ -114,6 +153,7 @@ impl EndpointShard {
             local_errors: 0,
             unbuilt: 0,
             resent: 0,
+            streams: StreamCounts::default(),
         }
     }
 
@@ -135,6 +175,7 @@ impl EndpointShard {
         self.local_errors += other.local_errors;
         self.unbuilt += other.unbuilt;
         self.resent += other.resent;
+        self.streams.add(&other.streams);
     }
 
     fn reset(&mut self) {
@@ -151,6 +192,7 @@ impl EndpointShard {
         self.local_errors = 0;
         self.unbuilt = 0;
         self.resent = 0;
+        self.streams = StreamCounts::default();
     }
 
     /// Bytes this endpoint's data holds beyond its fixed size: the timing histograms'
@@ -217,6 +259,18 @@ impl Shard {
                 t[Timing::Ttfb].record(ttfb);
                 t[Timing::TtfbService].record(ttfb.saturating_sub(lag));
             }
+            if let Some(st) = &s.stream {
+                if let Some(ttft) = st.ttft_us {
+                    let lag = s.latency_us.saturating_sub(s.service_us);
+                    t[Timing::Ttft].record(ttft);
+                    t[Timing::TtftService].record(ttft.saturating_sub(lag));
+                }
+                e.streams.add(&StreamCounts {
+                    streams: 1,
+                    events: st.events,
+                    tokens: st.tokens,
+                });
+            }
         }
         e.outcomes.incr(s.outcome);
         if let Some(code) = s.status {
@@ -248,6 +302,13 @@ impl Shard {
     #[inline]
     pub fn record_due_success(&mut self, endpoint: usize, due_s: u64) {
         self.endpoints[endpoint].due_successes.add(due_s, 1);
+    }
+
+    /// Records one gap between two content events of a stream of `endpoint`, µs, as
+    /// the gap ends: gaps go straight into the histogram, never into the request.
+    #[inline]
+    pub fn record_gap(&mut self, endpoint: usize, gap_us: u64) {
+        self.endpoints[endpoint].timings[Timing::Itl].record(gap_us);
     }
 
     /// Counts one arrival whose request could not be built.
@@ -355,16 +416,11 @@ mod tests {
 
     fn sample(endpoint: usize, outcome: Outcome, us: u64) -> Sample {
         Sample {
-            endpoint,
-            latency_us: us,
             service_us: us / 2,
-            outcome,
             status: Some(200),
             bytes: 10,
-            local: false,
-            resent: false,
-            connect_us: None,
             ttfb_us: Some(us / 4),
+            ..Sample::new(endpoint, outcome, us)
         }
     }
 
@@ -374,12 +430,26 @@ mod tests {
         let mut w1 = Shard::new(2, 10_000_000);
         let mut w2 = Shard::new(2, 10_000_000);
         for i in 0..1000u64 {
-            let s = sample((i % 2) as usize, Outcome::ALL[(i % 9) as usize], i * 37);
+            let s = Sample {
+                stream: Some(StreamSample {
+                    ttft_us: Some(i * 12),
+                    events: 4,
+                    tokens: 5,
+                }),
+                ..sample(
+                    (i % 2) as usize,
+                    Outcome::ALL[i as usize % Outcome::COUNT],
+                    i * 37,
+                )
+            };
             one.record(&s);
+            one.record_gap(s.endpoint, i * 11);
             if i % 3 == 0 {
                 w1.record(&s);
+                w1.record_gap(s.endpoint, i * 11);
             } else {
                 w2.record(&s);
+                w2.record_gap(s.endpoint, i * 11);
             }
         }
         let mut merged = Shard::new(2, 10_000_000);
@@ -389,8 +459,20 @@ mod tests {
             assert_eq!(a.timings, b.timings);
             assert_eq!(a.outcomes, b.outcomes);
             assert_eq!(a.statuses, b.statuses);
+            assert_eq!(a.streams, b.streams);
         }
         assert_eq!(merged.overall().completed(), 1000);
+        // Successful streams count; a failed one's ttft is not a success's.
+        let all = merged.overall();
+        let successes = all.successes();
+        assert_eq!(all.streams.streams, successes);
+        assert_eq!(all.streams.tokens, 5 * successes);
+        assert_eq!(all.timings[Timing::Ttft].len(), successes);
+        assert_eq!(
+            all.timings[Timing::Itl].len(),
+            1000,
+            "every gap, whatever the outcome"
+        );
         w1.reset();
         assert_eq!(w1.overall().completed(), 0);
     }
@@ -402,7 +484,8 @@ mod tests {
     #[test]
     fn a_shard_costs_what_its_endpoints_recorded() {
         let fixed = std::mem::size_of::<EndpointShard>();
-        assert!(fixed <= 400, "fixed part per endpoint: {fixed} bytes");
+        // Nine timings, their histograms empty until their first value.
+        assert!(fixed <= 512, "fixed part per endpoint: {fixed} bytes");
         let mut interval = Shard::new(1000, 60_000_000);
         assert_eq!(
             interval.allocated_bytes(),

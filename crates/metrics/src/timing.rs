@@ -21,6 +21,16 @@ pub enum Timing {
     /// Time to first byte from the moment the generator started the request.
     /// Successful requests.
     TtfbService,
+    /// Streams: from the intended send (open model) or the send (closed) to the first
+    /// event that carries content (a token). Successful streams.
+    Ttft,
+    /// Time to first token from the moment the generator started the request.
+    /// Successful streams.
+    TtftService,
+    /// Streams: each gap between two content events of a stream (one value per gap,
+    /// recorded as it ends, so a stream that later fails keeps the gaps it had; a gap
+    /// that ran into the idle timeout is recorded as at least that long). Every gap.
+    Itl,
     /// Open model: how long after its intended time each request was started (the
     /// generator's own delay, including a wait for a pooled connection). Every send.
     SendLag,
@@ -31,7 +41,7 @@ pub enum Timing {
 
 impl Timing {
     /// How many timings there are.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 9;
 
     /// Every timing, in the order reports list them.
     pub const ALL: [Timing; Timing::COUNT] = [
@@ -39,18 +49,24 @@ impl Timing {
         Timing::Service,
         Timing::Ttfb,
         Timing::TtfbService,
+        Timing::Ttft,
+        Timing::TtftService,
+        Timing::Itl,
         Timing::SendLag,
         Timing::Connect,
     ];
 
     /// The name budgets, interval-log tags and reports use: `latency`, `service`,
-    /// `ttfb`, `ttfb_service`, `send_lag`, `connect`.
+    /// `ttfb`, `ttfb_service`, `ttft`, `ttft_service`, `itl`, `send_lag`, `connect`.
     pub fn name(self) -> &'static str {
         match self {
             Timing::Latency => "latency",
             Timing::Service => "service",
             Timing::Ttfb => "ttfb",
             Timing::TtfbService => "ttfb_service",
+            Timing::Ttft => "ttft",
+            Timing::TtftService => "ttft_service",
+            Timing::Itl => "itl",
             Timing::SendLag => "send_lag",
             Timing::Connect => "connect",
         }
@@ -69,6 +85,9 @@ impl Timing {
             Timing::Service => "service_us",
             Timing::Ttfb => "ttfb_us",
             Timing::TtfbService => "ttfb_service_us",
+            Timing::Ttft => "ttft_us",
+            Timing::TtftService => "ttft_service_us",
+            Timing::Itl => "itl_us",
             Timing::SendLag => "send_lag_us",
             Timing::Connect => "connect_us",
         }
@@ -81,6 +100,9 @@ impl Timing {
             Timing::Service => "service time",
             Timing::Ttfb => "first byte",
             Timing::TtfbService => "first byte (service)",
+            Timing::Ttft => "first token",
+            Timing::TtftService => "first token (service)",
+            Timing::Itl => "token gaps",
             Timing::SendLag => "send lag",
             Timing::Connect => "new connections",
         }
@@ -92,7 +114,12 @@ impl Timing {
     pub fn of_successes(self) -> bool {
         matches!(
             self,
-            Timing::Latency | Timing::Service | Timing::Ttfb | Timing::TtfbService
+            Timing::Latency
+                | Timing::Service
+                | Timing::Ttfb
+                | Timing::TtfbService
+                | Timing::Ttft
+                | Timing::TtftService
         )
     }
 
@@ -103,6 +130,7 @@ impl Timing {
         match self {
             Timing::Latency => Some(Timing::Service),
             Timing::Ttfb => Some(Timing::TtfbService),
+            Timing::Ttft => Some(Timing::TtftService),
             _ => None,
         }
     }

@@ -649,6 +649,7 @@ fn counted(
         local_errors: e.local_errors,
         unbuilt: e.unbuilt,
         resent: e.resent,
+        streams: e.stream.map(|s| s.counts()).unwrap_or_default(),
     })
 }
 

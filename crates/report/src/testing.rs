@@ -74,6 +74,7 @@ pub fn synthetic_with(
                 resent: false,
                 connect_us: None,
                 ttfb_us: Some(latency_us / 2),
+                stream: None,
             });
         }
         if t >= warmup {

@@ -115,8 +115,10 @@ pub fn timing_rows(
     use loadgate_metrics::Timing;
     Timing::ALL.into_iter().filter_map(move |t| {
         let stats = e.timing(t);
-        let shown = !matches!(t, Timing::Latency | Timing::TtfbService)
-            && stats.count > 0
+        let shown = !matches!(
+            t,
+            Timing::Latency | Timing::TtfbService | Timing::TtftService
+        ) && stats.count > 0
             && (open || !matches!(t, Timing::Service | Timing::SendLag));
         shown.then_some((t, stats))
     })

@@ -17,6 +17,7 @@
 mod check;
 mod diag;
 mod interp;
+mod json_path;
 mod judging;
 mod model;
 mod raw;
@@ -25,6 +26,7 @@ mod template;
 
 pub use diag::{line_col, Diagnostic, Diagnostics};
 pub use interp::{interpolate, EnvValue, InterpError, Interpolated, Origin};
+pub use json_path::{JsonPath, PathError, PathStep};
 pub use judging::{RunFacts, WeightlessBudget};
 pub use model::load::{default_max_in_flight, default_send_window, whole_seconds};
 pub use model::scenario::{
@@ -32,6 +34,7 @@ pub use model::scenario::{
     HttpVersion, JsonCheck, JsonExpect, Load, LoadModel, Overrides, Scenario, Slo, SloBudget,
     Stage, Validity,
 };
+pub use model::stream::{Stream, StreamDone, StreamKind};
 pub use model::target::{redact_url, without_credentials, LoadOptions, Target, TargetError};
 pub use model::value::parse_duration;
 pub use model::{log_tag, MAX_NAME_BYTES};

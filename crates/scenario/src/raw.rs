@@ -53,6 +53,8 @@ pub(crate) struct Health {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Defaults {
     pub timeout: Option<S<String>>,
+    pub first_byte_timeout: Option<S<String>>,
+    pub idle_timeout: Option<S<String>>,
     pub connect_timeout: Option<S<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
@@ -82,6 +84,12 @@ pub(crate) struct Endpoint {
     pub weight: Option<S<i64>>,
     #[serde(default)]
     pub checks: Checks,
+    pub stream: Option<S<String>>,
+    pub stream_content: Option<S<String>>,
+    pub stream_tokens: Option<S<String>>,
+    pub stream_done: Option<S<String>>,
+    pub first_byte_timeout: Option<S<String>>,
+    pub idle_timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -805,3 +805,92 @@ fn a_send_lag_budget_in_the_closed_model_is_refused_where_it_is_written() {
     let open = ok(&text("open", "{ duration = \"10s\", target_rps = 5 }"));
     assert_eq!(open.slo.global.len(), 3);
 }
+
+#[test]
+fn a_streamed_endpoint_loads_with_its_paths_terminator_and_timeouts() {
+    use loadgate_scenario::{PathStep, StreamDone, StreamKind};
+    let s = ok(&format!(
+        r#"{HEAD}[defaults]
+timeout = "60s"
+idle_timeout = "5s"
+[[endpoint]]
+name = "agent"
+method = "POST"
+path = "/api/agent/query"
+stream = "sse"
+stream_content = "$.choices[*].delta.content"
+stream_tokens = "$.usage.completion_tokens"
+stream_done = "[DONE]"
+first_byte_timeout = "10s"
+[[endpoint]]
+name = "health"
+path = "/api/health"
+"#
+    ));
+    let agent = &s.endpoints[0];
+    let stream = agent.stream.as_ref().expect("streamed");
+    assert_eq!(stream.kind, StreamKind::Sse);
+    assert_eq!(stream.content.as_ref().unwrap().steps[1], PathStep::Any);
+    assert_eq!(
+        stream.tokens.as_ref().unwrap().text,
+        "$.usage.completion_tokens"
+    );
+    assert_eq!(stream.done, StreamDone::Data("[DONE]".into()));
+    assert_eq!(
+        agent.first_byte_timeout,
+        Some(std::time::Duration::from_secs(10))
+    );
+    // [defaults] idle_timeout applies to every endpoint that does not set its own.
+    assert_eq!(agent.idle_timeout, Some(std::time::Duration::from_secs(5)));
+    assert!(s.endpoints[1].stream.is_none());
+    assert_eq!(
+        s.endpoints[1].idle_timeout,
+        Some(std::time::Duration::from_secs(5))
+    );
+}
+
+#[test]
+fn stream_mistakes_point_at_the_value() {
+    let endpoint = |lines: &str| format!("{HEAD}[[endpoint]]\nname = \"a\"\npath = \"/\"\n{lines}");
+    // HEAD is 5 lines; the endpoint's own keys start on line 9.
+    for (lines, line, col, msg) in [
+        (
+            "stream = \"websocket\"\n",
+            9,
+            10,
+            "unknown stream kind `websocket`",
+        ),
+        (
+            "stream = \"sse\"\nstream_content = \"$.a[x]\"\n",
+            10,
+            23,
+            "stream_content `$.a[x]`",
+        ),
+        (
+            "stream_done = \"[DONE]\"\n",
+            9,
+            15,
+            "stream_done applies to a streamed response",
+        ),
+        (
+            "idle_timeout = \"0s\"\n",
+            9,
+            16,
+            "idle_timeout must be greater than zero",
+        ),
+        (
+            "first_byte_timeout = \"40s\"\n",
+            9,
+            22,
+            "is not below the request timeout 30s",
+        ),
+        (
+            "stream = \"chunks\"\nstream_content = \"$.a\"\n",
+            10,
+            18,
+            "raw chunks have none",
+        ),
+    ] {
+        check_err(&endpoint(lines), line, col, msg);
+    }
+}

@@ -13,9 +13,36 @@ use crate::BudgetResult;
 /// only, requests belong to the phase they were due in, budgets carry windows and
 /// robustness, the verdict can be `interrupted`, send lag is recorded. 3: every timing
 /// of the timing axis (`ttfb_us`, `ttfb_service_us` beside latency, service time, send
-/// lag and connect time) per endpoint and overall, and in `histograms.json`. Older
-/// summaries read with the timings they lack empty.
-pub const SCHEMA_VERSION: u32 = 3;
+/// lag and connect time) per endpoint and overall, and in `histograms.json`. 4: streams
+/// (`ttft_us`, `ttft_service_us`, `itl_us`; tokens and content events). Older summaries
+/// read with the timings they lack empty.
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// What an endpoint's successful streamed responses held.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StreamSummary {
+    /// Successful streamed responses.
+    pub streams: u64,
+    /// Their content events (tokens, or chunks of tokens, as the server sent them).
+    pub events: u64,
+    /// Their output tokens: as the server reported them (usage), else content events.
+    pub tokens: u64,
+    /// Content events per successful stream.
+    pub events_per_stream: f64,
+    /// Output tokens of successful streams per second of the measured phase.
+    pub tokens_per_s: f64,
+}
+
+impl StreamSummary {
+    /// The counts, as recorded.
+    pub fn counts(&self) -> loadgate_metrics::StreamCounts {
+        loadgate_metrics::StreamCounts {
+            streams: self.streams,
+            events: self.events,
+            tokens: self.tokens,
+        }
+    }
+}
 
 /// The verdict of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -93,6 +120,21 @@ pub struct EndpointSummary {
     /// Time to the first byte from the moment the generator started the request, µs.
     #[serde(default)]
     pub ttfb_service_us: LatencyStats,
+    /// Streams: time to the first content event (token) of successful streams, µs,
+    /// from the same start as `latency_us`. Empty for endpoints that do not stream and
+    /// in runs before schema 4.
+    #[serde(default)]
+    pub ttft_us: LatencyStats,
+    /// Time to first token from the moment the generator started the request, µs.
+    #[serde(default)]
+    pub ttft_service_us: LatencyStats,
+    /// Streams: every gap between two content events, µs (one value per gap).
+    #[serde(default)]
+    pub itl_us: LatencyStats,
+    /// Streams (endpoints with `stream`): what the successful streamed responses held;
+    /// absent when none succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamSummary>,
     /// Response body bytes.
     pub bytes: u64,
     /// Sends later than the tolerance.
@@ -152,6 +194,16 @@ impl EndpointSummary {
             connect_us: LatencyStats::default(),
             ttfb_us: LatencyStats::default(),
             ttfb_service_us: LatencyStats::default(),
+            ttft_us: LatencyStats::default(),
+            ttft_service_us: LatencyStats::default(),
+            itl_us: LatencyStats::default(),
+            stream: (e.streams.streams > 0).then(|| StreamSummary {
+                streams: e.streams.streams,
+                events: e.streams.events,
+                tokens: e.streams.tokens,
+                events_per_stream: e.streams.events as f64 / e.streams.streams as f64,
+                tokens_per_s: per_s(e.streams.tokens),
+            }),
             bytes: e.bytes,
             late: e.late,
             dropped: e.dropped,
@@ -173,6 +225,9 @@ impl EndpointSummary {
             Timing::Service => &self.service_us,
             Timing::Ttfb => &self.ttfb_us,
             Timing::TtfbService => &self.ttfb_service_us,
+            Timing::Ttft => &self.ttft_us,
+            Timing::TtftService => &self.ttft_service_us,
+            Timing::Itl => &self.itl_us,
             Timing::SendLag => &self.send_lag_us,
             Timing::Connect => &self.connect_us,
         }
@@ -185,6 +240,9 @@ impl EndpointSummary {
             Timing::Service => &mut self.service_us,
             Timing::Ttfb => &mut self.ttfb_us,
             Timing::TtfbService => &mut self.ttfb_service_us,
+            Timing::Ttft => &mut self.ttft_us,
+            Timing::TtftService => &mut self.ttft_service_us,
+            Timing::Itl => &mut self.itl_us,
             Timing::SendLag => &mut self.send_lag_us,
             Timing::Connect => &mut self.connect_us,
         }

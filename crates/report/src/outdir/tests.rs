@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use loadgate_metrics::{Outcome, Sample, Shard, Timing};
+use loadgate_metrics::{Outcome, Sample, Shard, StreamSample, Timing};
 
 use super::*;
 use crate::rundir::{Holds, KeptBaseline};
@@ -34,22 +34,25 @@ fn second(t: u64) -> Interval {
     for i in 0..(20 + t) {
         let endpoint = (i % 2) as usize;
         data.record_send(endpoint, Some(100 + i), i < t);
+        let outcome = if i == 3 {
+            Outcome::Http5xx
+        } else {
+            Outcome::Success
+        };
         data.record(&Sample {
-            endpoint,
-            latency_us: 1_000 * (i + 1),
             service_us: 900 * (i + 1),
-            outcome: if i == 3 {
-                Outcome::Http5xx
-            } else {
-                Outcome::Success
-            },
             status: Some(200),
             bytes: 10,
-            local: false,
-            resent: false,
             connect_us: (i == 0).then_some(250),
             ttfb_us: Some(500 * (i + 1)),
+            stream: Some(StreamSample {
+                ttft_us: Some(300 * (i + 1)),
+                events: 3,
+                tokens: 4,
+            }),
+            ..Sample::new(endpoint, outcome, 1_000 * (i + 1))
         });
+        data.record_gap(endpoint, 40 * (i + 1));
     }
     Interval {
         index: t,

@@ -23,6 +23,11 @@ pub(super) struct EndpointCx<'a> {
     pub(super) is_secret: &'a dyn Fn(&str) -> bool,
     /// The target URL's path, which the engine puts before every path.
     pub(super) prefix: &'a str,
+    /// The whole request timeout (`[defaults] timeout`).
+    pub(super) timeout: std::time::Duration,
+    /// `[defaults] first_byte_timeout` and `idle_timeout`.
+    pub(super) first_byte_timeout: Option<std::time::Duration>,
+    pub(super) idle_timeout: Option<std::time::Duration>,
 }
 
 /// One step from the top of a `json` body to a value in it.
@@ -375,6 +380,19 @@ pub(super) fn endpoint(
     }
 
     let path = path?;
+    let before = sink.found.len();
+    let stream = super::stream::stream(sink, e);
+    let first_byte_timeout = super::stream::stream_timeout(
+        sink,
+        e.first_byte_timeout.as_ref(),
+        "first_byte_timeout",
+        cx.timeout,
+    )
+    .or(cx.first_byte_timeout);
+    let idle_timeout =
+        super::stream::stream_timeout(sink, e.idle_timeout.as_ref(), "idle_timeout", cx.timeout)
+            .or(cx.idle_timeout);
+    ok &= sink.found.len() == before;
     ok.then_some(Endpoint {
         name,
         method,
@@ -384,6 +402,9 @@ pub(super) fn endpoint(
         body_secret,
         weight,
         checks,
+        stream,
+        first_byte_timeout,
+        idle_timeout,
     })
 }
 

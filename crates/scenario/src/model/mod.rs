@@ -15,6 +15,7 @@ pub(crate) mod endpoint;
 pub(crate) mod load;
 pub(crate) mod scenario;
 pub(crate) mod slo;
+pub(crate) mod stream;
 pub(crate) mod target;
 pub(crate) mod value;
 
@@ -304,6 +305,19 @@ pub(crate) fn build(
         env,
         is_secret: &is_secret,
         prefix: &prefix,
+        timeout,
+        first_byte_timeout: stream::stream_timeout(
+            &mut sink,
+            d.first_byte_timeout.as_ref(),
+            "first_byte_timeout",
+            timeout,
+        ),
+        idle_timeout: stream::stream_timeout(
+            &mut sink,
+            d.idle_timeout.as_ref(),
+            "idle_timeout",
+            timeout,
+        ),
     };
     let mut endpoints = Vec::new();
     match &file.endpoints {

@@ -189,6 +189,14 @@ pub struct Endpoint {
     pub weight: u32,
     /// What a successful response looks like.
     pub checks: Checks,
+    /// How a streamed response is read (`stream = "sse"`); `None`: read whole.
+    pub stream: Option<super::stream::Stream>,
+    /// The longest wait from the send for the first byte of the response body (or the
+    /// end of a response without one): beyond it, `first_byte_timeout`.
+    pub first_byte_timeout: Option<Duration>,
+    /// The longest gap between two reads of the response once it began: beyond it,
+    /// `idle_timeout` (a stalled stream).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// One request header.

@@ -12,16 +12,10 @@ fn shard(sent: u64, late: u64, lag_us: u64, dropped: u64, latency_us: u64) -> Sh
         let lag = if i < late { lag_us } else { 0 };
         s.record_send(0, Some(lag), i < late);
         s.record(&Sample {
-            endpoint: 0,
-            latency_us,
             service_us: latency_us.saturating_sub(lag),
-            outcome: Outcome::Success,
             status: Some(200),
             bytes: 1,
-            local: false,
-            resent: false,
-            connect_us: None,
-            ttfb_us: None,
+            ..Sample::new(0, Outcome::Success, latency_us)
         });
     }
     for _ in 0..dropped {
