@@ -28,6 +28,7 @@ mod request;
 mod run;
 mod schedule;
 mod segment;
+pub mod stream;
 mod worker;
 
 pub use call::{execute, Call, Exchange};

@@ -1,0 +1,574 @@
+//! Reading a streamed response (an LLM's tokens) as it arrives, to time it: time to first
+//! token, the gaps between tokens, whether the stream ended as its protocol says, and
+//! the output token count the server reported. The HTTP readers hand each piece of the
+//! body to a [`StreamReader`] with the instant it was read; the reader says how many
+//! content events that piece completed, and at the body's end how the stream ended.
+//!
+//! Pure and I/O-free: no socket, no clock (the caller passes the instant of each read),
+//! no allocation per event once its buffers have grown to the stream's largest event.
+//! Not here: reading the socket (`h1.rs`, `h2.rs`), recording times (the worker), the
+//! scenario keys that choose a [`StreamSpec`].
+//!
+//! # Framing ([`StreamKind`])
+//!
+//! - **SSE**: the WHATWG "event stream" parsing. Lines end with `\n`, `\r\n` or `\r` (a
+//!   `\r\n` split across two reads is one line end); a leading UTF-8 BOM is skipped;
+//!   `:` lines are comments (keep-alives); fields `data`, `event`, `id`, `retry` (one
+//!   space after the colon is dropped; `data` lines join with `\n`; `id` and `retry`
+//!   are read and ignored, there is no reconnection); a blank line dispatches the event,
+//!   and an event without a `data` line is no event.
+//! - **NDJSON**: one JSON value per `\n`-ended line (a `\r` before it is dropped);
+//!   blank lines are skipped. A last line without its `\n` is not an event.
+//! - **Chunks**: every non-empty read is one content event; there is no terminator.
+//!
+//! # What an event means ([`ContentRule`], [`TokenRule`], [`Terminator`])
+//!
+//! With [`ContentRule::Auto`] an event is content when its JSON object has a non-empty
+//! (not null, `""`, `[]` or `{}`) value at one of:
+//!
+//! | API | content at |
+//! |---|---|
+//! | OpenAI chat | `choices[*].delta.content`, `.reasoning_content`, `.reasoning`, `.refusal`, `.tool_calls` |
+//! | OpenAI completions | `choices[*].text` |
+//! | OpenAI Responses | `delta` (a string), when `type` is `response.*.delta` |
+//! | Anthropic | `delta.text`, `delta.partial_json`, `delta.thinking`, when `type` is `content_block_delta` |
+//! | Ollama | `message.content`, `.thinking`, `.tool_calls`, or `response` (a string), when `done` is a boolean |
+//!
+//! So role-only deltas, empty content, `ping`, `message_start`, `content_block_start`,
+//! `message_delta`, `message_stop`, `signature_delta` and usage-only chunks are not
+//! content. Data that is not a JSON object (not JSON at all, or a bare string or
+//! number) is raw text: content when non-empty, unless it is a terminator or `[DONE]`.
+//! A JSON object of no known shape is not content: name a [`ContentRule::Path`] for
+//! such an API (then content is a non-empty value at that path, and data that is not
+//! JSON is not content).
+//!
+//! [`Terminator::Auto`] ends the stream at `data: [DONE]` (OpenAI chat), an `event:
+//! message_stop` or `"type":"message_stop"` (Anthropic), `"done":true` (Ollama), or a
+//! `type` of `response.completed`, `response.incomplete` or `response.failed` (OpenAI
+//! Responses). An event of SSE type `error`, a non-null top-level `error`, or a `type`
+//! of `error` or `response.failed` counts in [`StreamEnd::errors`].
+//!
+//! [`TokenRule::Auto`] takes the output token count of the last event that reports one:
+//! `usage.completion_tokens` (OpenAI chat, with `stream_options.include_usage`),
+//! `usage.output_tokens` (Anthropic `message_delta`, cumulative), `eval_count`
+//! (Ollama), `response.usage.output_tokens` (OpenAI Responses). When no event reports
+//! one, [`StreamEnd::tokens`] is `None` and the caller may count content events instead
+//! (one per token for most servers, but a server may put several tokens in one event).
+//!
+//! # Time
+//!
+//! An event completes in the read that brings its last byte (its blank line in SSE, its
+//! `\n` in NDJSON), so that read's instant is the event's time: the first content
+//! event's gives time to first token, and every later content event a gap from the
+//! previous one ([`Fed::gaps`]). Content events completed by the same read arrived
+//! together, so the gaps between them are zero: that is what was observed at the
+//! granularity of a read, and any client sees the same (AIPerf and GuideLLM stamp a
+//! message when their reader hands it over, and events already in the buffer are
+//! handed over back to back). It keeps the gaps summing to the time from the first
+//! content event to the last, so their mean is the inter-token latency those tools
+//! report ((last - first) / (events - 1)), while their distribution shows the bursts.
+//!
+//! # Memory
+//!
+//! The reader holds at most one unfinished line and one unfinished event's data: a line
+//! and the data before it together at most [`StreamSpec::max_event`] bytes (1 MiB unless
+//! set), checked on whole lines, so where a stream is cut into reads does not change
+//! where the bound strikes. A stream that needs more stops being read and ends
+//! [`Truncation::Oversized`]. Each buffer thus holds at most `max_event` bytes; a
+//! finished reader keeps 16 KiB of each for the next response and gives back the rest.
+
+mod json;
+mod path;
+
+use std::time::{Duration, Instant};
+
+pub use path::{JsonPath, PathError, Step};
+
+/// How a response body is split into events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Server-sent events (`text/event-stream`).
+    Sse,
+    /// Newline-delimited JSON (Ollama, `application/x-ndjson`).
+    Ndjson,
+    /// No framing: every read is one content event.
+    Chunks,
+}
+
+/// Which events carry content (tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContentRule {
+    /// The shapes of OpenAI, Anthropic and Ollama, and raw text (see the module's doc).
+    Auto,
+    /// A non-empty value at this path of the event's JSON.
+    Path(JsonPath),
+}
+
+/// Where the output token count is reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRule {
+    /// The usage fields of OpenAI, Anthropic and Ollama (see the module's doc).
+    Auto,
+    /// A whole number at this path of an event's JSON.
+    Path(JsonPath),
+}
+
+/// What marks the end of a complete stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Terminator {
+    /// OpenAI `[DONE]`, Anthropic `message_stop`, Ollama `"done":true`, the end events of
+    /// OpenAI's Responses API. Events after it are read like any other.
+    Auto,
+    /// None: a body that ends between events is complete.
+    None,
+    /// An event whose data (an NDJSON line) is exactly this.
+    Data(String),
+}
+
+/// How one endpoint's stream is read: framing, rules, and the memory bound. Built once
+/// per endpoint (it compiles the rules' paths); every response's [`StreamReader`]
+/// borrows it.
+#[derive(Debug, Clone)]
+pub struct StreamSpec {
+    kind: StreamKind,
+    rules: json::Rules,
+    max_event: usize,
+}
+
+impl StreamSpec {
+    /// The default bound on what a reader holds: 1 MiB.
+    pub const MAX_EVENT: usize = 1 << 20;
+
+    /// A spec for `kind` with these rules, holding at most [`Self::MAX_EVENT`] bytes.
+    /// [`StreamKind::Chunks`] ignores the rules: every read is content, there is no
+    /// terminator and no token count.
+    pub fn new(
+        kind: StreamKind,
+        content: ContentRule,
+        tokens: TokenRule,
+        done: Terminator,
+    ) -> StreamSpec {
+        StreamSpec {
+            kind,
+            rules: json::Rules::new(&content, &tokens, &done),
+            max_event: Self::MAX_EVENT,
+        }
+    }
+
+    /// The same spec holding at most `bytes` of an unfinished line and event.
+    pub fn with_max_event(mut self, bytes: usize) -> StreamSpec {
+        self.max_event = bytes;
+        self
+    }
+
+    /// How the body is framed.
+    pub fn kind(&self) -> StreamKind {
+        self.kind
+    }
+
+    /// The most bytes a reader holds.
+    pub fn max_event(&self) -> usize {
+        self.max_event
+    }
+}
+
+/// What one read of the body completed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fed {
+    /// Events completed (content or not: pings, usage, the terminator).
+    pub events: u32,
+    /// Content events completed.
+    pub content_events: u32,
+    /// The first of them is the stream's first content event: this read's instant is
+    /// the time of the first token.
+    pub first_content: bool,
+    /// From the previous content event, in an earlier read, to this read: the gap before
+    /// this read's first content event. `None` when it had none, or the first was the
+    /// stream's first.
+    pub gap: Option<Duration>,
+    /// The terminator was in this read.
+    pub done: bool,
+}
+
+impl Fed {
+    /// The gaps between content events this read closes: [`Self::gap`], then a zero for
+    /// every further content event in it (they arrived in the same read). Over a whole
+    /// stream there is one gap fewer than content events.
+    pub fn gaps(&self) -> impl Iterator<Item = Duration> {
+        let zeros = self
+            .content_events
+            .saturating_sub(u32::from(self.gap.is_some() || self.first_content));
+        self.gap
+            .into_iter()
+            .chain(std::iter::repeat_n(Duration::ZERO, zeros as usize))
+    }
+}
+
+/// Why a stream is not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    /// The body ended inside a line (NDJSON: a last line without its `\n`).
+    MidLine,
+    /// The body ended inside an SSE event: after a field line, before its blank line.
+    MidEvent,
+    /// The body ended between events, without the terminator.
+    NoTerminator,
+    /// A line or event grew past [`StreamSpec::max_event`]; nothing after it was read.
+    Oversized,
+}
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The terminator was seen (or none is expected) and the body ended between events.
+    Complete,
+    /// It did not end as its protocol says.
+    Truncated {
+        /// Where it was cut.
+        why: Truncation,
+    },
+}
+
+/// A whole stream, at the end of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamEnd {
+    /// Complete or cut short.
+    pub ending: Ending,
+    /// Events, content or not.
+    pub events: u64,
+    /// Content events.
+    pub content_events: u64,
+    /// The output token count the last reporting event gave; `None` when none did (the
+    /// caller may use `content_events`).
+    pub tokens: Option<u64>,
+    /// Events that reported an error inside the stream.
+    pub errors: u64,
+    /// The read that completed the first content event.
+    pub first_content: Option<Instant>,
+    /// The read that completed the last content event.
+    pub last_content: Option<Instant>,
+}
+
+/// The event type an SSE `event:` field gave, as far as the rules care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum SseType {
+    #[default]
+    Other,
+    /// `message_stop` (Anthropic's end).
+    MessageStop,
+    /// `error`.
+    Error,
+}
+
+/// A UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Capacity a reader keeps between responses; more is given back at [`StreamReader::finish`].
+const KEEP: usize = 16 * 1024;
+
+/// Reads one response's stream, read by read. Reusable: [`Self::finish`] readies it for
+/// the next response and keeps its buffers.
+#[derive(Debug)]
+pub struct StreamReader<'s> {
+    spec: &'s StreamSpec,
+    /// The unfinished line (at the start, possibly the first bytes of a BOM).
+    line: Vec<u8>,
+    /// SSE: the unfinished event's data lines, joined with `\n`.
+    data: Vec<u8>,
+    /// SSE: a `data` field was seen since the last dispatch (`data` may be empty).
+    has_data: bool,
+    /// SSE: a field line was seen since the last dispatch.
+    in_event: bool,
+    sse_type: SseType,
+    /// The last read ended with `\r`: a `\n` starting the next is part of that line end.
+    after_cr: bool,
+    /// Nothing has been read but a BOM's first bytes (held in `line`).
+    at_start: bool,
+    oversized: bool,
+    done: bool,
+    events: u64,
+    content_events: u64,
+    errors: u64,
+    tokens: Option<u64>,
+    first_content: Option<Instant>,
+    last_content: Option<Instant>,
+}
+
+impl<'s> StreamReader<'s> {
+    /// A reader for one response of an endpoint with `spec`.
+    pub fn new(spec: &'s StreamSpec) -> StreamReader<'s> {
+        StreamReader {
+            spec,
+            line: Vec::new(),
+            data: Vec::new(),
+            has_data: false,
+            in_event: false,
+            sse_type: SseType::Other,
+            after_cr: false,
+            at_start: true,
+            oversized: false,
+            done: false,
+            events: 0,
+            content_events: 0,
+            errors: 0,
+            tokens: None,
+            first_content: None,
+            last_content: None,
+        }
+    }
+
+    /// Reads `bytes`, the next piece of the body, which arrived at `at`; returns what it
+    /// completed. After [`Truncation::Oversized`] nothing more is read.
+    pub fn feed(&mut self, bytes: &[u8], at: Instant) -> Fed {
+        let mut fed = Fed::default();
+        if self.oversized || bytes.is_empty() {
+            return fed;
+        }
+        match self.spec.kind {
+            StreamKind::Chunks => {
+                self.events = self.events.saturating_add(1);
+                fed.events = 1;
+                self.content(at, &mut fed);
+            }
+            StreamKind::Sse => self.feed_sse(bytes, at, &mut fed),
+            StreamKind::Ndjson => self.feed_ndjson(bytes, at, &mut fed),
+        }
+        fed
+    }
+
+    /// How the stream ended, at the end of its body; readies the reader for another
+    /// response.
+    pub fn finish(&mut self) -> StreamEnd {
+        let mid_line = match self.spec.kind {
+            StreamKind::Sse => !self.line.is_empty(),
+            // A blank last line would have been skipped.
+            StreamKind::Ndjson => !self.line.iter().all(u8::is_ascii_whitespace),
+            StreamKind::Chunks => false,
+        };
+        let why = if self.oversized {
+            Some(Truncation::Oversized)
+        } else if mid_line {
+            Some(Truncation::MidLine)
+        } else if self.in_event {
+            Some(Truncation::MidEvent)
+        } else if self.spec.kind != StreamKind::Chunks
+            && !matches!(self.spec.rules.terminator(), Terminator::None)
+            && !self.done
+        {
+            Some(Truncation::NoTerminator)
+        } else {
+            None
+        };
+        let end = StreamEnd {
+            ending: why.map_or(Ending::Complete, |why| Ending::Truncated { why }),
+            events: self.events,
+            content_events: self.content_events,
+            tokens: self.tokens,
+            errors: self.errors,
+            first_content: self.first_content,
+            last_content: self.last_content,
+        };
+        let (mut line, mut data) = (
+            std::mem::take(&mut self.line),
+            std::mem::take(&mut self.data),
+        );
+        line.clear();
+        line.shrink_to(KEEP);
+        data.clear();
+        data.shrink_to(KEEP);
+        *self = StreamReader {
+            line,
+            data,
+            ..StreamReader::new(self.spec)
+        };
+        end
+    }
+
+    /// Notes a content event completed by the read at `at`.
+    fn content(&mut self, at: Instant, fed: &mut Fed) {
+        fed.content_events = fed.content_events.saturating_add(1);
+        self.content_events = self.content_events.saturating_add(1);
+        if fed.content_events == 1 {
+            match self.last_content {
+                None => fed.first_content = true,
+                Some(prev) => fed.gap = Some(at.saturating_duration_since(prev)),
+            }
+        }
+        self.first_content.get_or_insert(at);
+        self.last_content = Some(at);
+    }
+
+    /// One event, with its data and SSE type.
+    fn event(&mut self, data: &[u8], sse: SseType, at: Instant, fed: &mut Fed) {
+        self.events = self.events.saturating_add(1);
+        fed.events = fed.events.saturating_add(1);
+        let judged = self.spec.rules.judge(data, sse);
+        if judged.done {
+            self.done = true;
+            fed.done = true;
+        }
+        if judged.error {
+            self.errors = self.errors.saturating_add(1);
+        }
+        if judged.tokens.is_some() {
+            self.tokens = judged.tokens;
+        }
+        if judged.content {
+            self.content(at, fed);
+        }
+    }
+
+    /// Whether holding `more` bytes beyond what is held would pass the bound; if so the
+    /// stream is marked oversized.
+    fn over(&mut self, more: usize) -> bool {
+        let held = self.line.len().saturating_add(self.data.len());
+        self.oversized |= held.saturating_add(more) > self.spec.max_event;
+        self.oversized
+    }
+
+    /// Keeps the unfinished end of a read.
+    fn hold(&mut self, rest: &[u8]) {
+        if !rest.is_empty() && !self.over(rest.len()) {
+            self.line.extend_from_slice(rest);
+        }
+    }
+
+    /// Drops a BOM at the start of the body; false while the bytes so far are only its
+    /// beginning (they are held in `line`).
+    fn skip_bom(&mut self, bytes: &mut &[u8]) -> bool {
+        if !self.at_start {
+            return true;
+        }
+        let held = self.line.len();
+        let take = (BOM.len() - held).min(bytes.len());
+        if BOM[held..held + take] != bytes[..take] {
+            // Not a BOM: what was held is the first line's start.
+            self.at_start = false;
+            return true;
+        }
+        if held + take < BOM.len() {
+            self.line.extend_from_slice(&bytes[..take]);
+            return false;
+        }
+        self.line.clear();
+        *bytes = &bytes[take..];
+        self.at_start = false;
+        true
+    }
+
+    fn feed_sse(&mut self, mut bytes: &[u8], at: Instant, fed: &mut Fed) {
+        if !self.skip_bom(&mut bytes) {
+            return;
+        }
+        if std::mem::take(&mut self.after_cr) && bytes.first() == Some(&b'\n') {
+            bytes = &bytes[1..];
+        }
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', bytes) {
+            let mut rest = &bytes[i + 1..];
+            if bytes[i] == b'\r' {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    None => self.after_cr = true,
+                    Some(_) => {}
+                }
+            }
+            // The bound holds for the whole line however it was read.
+            if self.over(i) {
+                return;
+            }
+            if self.line.is_empty() {
+                self.sse_line(&bytes[..i], at, fed);
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(&bytes[..i]);
+                self.sse_line(&line, at, fed);
+                line.clear();
+                self.line = line;
+            }
+            if self.oversized {
+                return;
+            }
+            bytes = rest;
+        }
+        self.hold(bytes);
+    }
+
+    /// One complete SSE line.
+    fn sse_line(&mut self, line: &[u8], at: Instant, fed: &mut Fed) {
+        if line.is_empty() {
+            if self.has_data {
+                let data = std::mem::take(&mut self.data);
+                self.event(&data, self.sse_type, at, fed);
+                self.data = data;
+            }
+            self.data.clear();
+            self.has_data = false;
+            self.in_event = false;
+            self.sse_type = SseType::Other;
+            return;
+        }
+        if line[0] == b':' {
+            return;
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(c) => {
+                let value = &line[c + 1..];
+                (&line[..c], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
+        };
+        self.in_event = true;
+        match name {
+            b"data" => {
+                if self.over(value.len() + 1) {
+                    return;
+                }
+                if self.has_data {
+                    self.data.push(b'\n');
+                }
+                self.data.extend_from_slice(value);
+                self.has_data = true;
+            }
+            b"event" => {
+                self.sse_type = match value {
+                    b"message_stop" => SseType::MessageStop,
+                    b"error" => SseType::Error,
+                    _ => SseType::Other,
+                };
+            }
+            // `id` and `retry` serve reconnection, which a load test does not do; the
+            // spec ignores any other field.
+            _ => {}
+        }
+    }
+
+    fn feed_ndjson(&mut self, mut bytes: &[u8], at: Instant, fed: &mut Fed) {
+        if !self.skip_bom(&mut bytes) {
+            return;
+        }
+        while let Some(i) = memchr::memchr(b'\n', bytes) {
+            if self.over(i) {
+                return;
+            }
+            if self.line.is_empty() {
+                self.ndjson_line(&bytes[..i], at, fed);
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(&bytes[..i]);
+                self.ndjson_line(&line, at, fed);
+                line.clear();
+                self.line = line;
+            }
+            bytes = &bytes[i + 1..];
+        }
+        self.hold(bytes);
+    }
+
+    /// One complete NDJSON line, without its `\n`.
+    fn ndjson_line(&mut self, line: &[u8], at: Instant, fed: &mut Fed) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            self.event(line, SseType::Other, at, fed);
+        }
+    }
+}
