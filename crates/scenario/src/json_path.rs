@@ -1,212 +1,217 @@
-//! A small JSON path (`$.choices[*].delta.content`): dotted keys, array indices and the
-//! `[*]` wildcard, parsed once when the scenario loads, so that a mistake is reported at
-//! file:line:column and the engine only walks values.
+//! The small JSON path a scenario names a streamed field with: dotted keys and `[N]` or
+//! `[*]` indices, `$.choices[*].delta.content`, the same spelling the scenario's JSON
+//! checks take (`$.a.b[0]` or `a.b[0]`), plus `[*]` for every element. Parsed once,
+//! when the endpoint is set up, with an error that says where and what was expected.
 //!
-//! Not here: filters, recursive descent or slices (no scenario needs them), reading
-//! bodies (the engine).
+//! Not here: evaluating a path against a payload (`json.rs` walks every path of an
+//! endpoint in one pass over the payload). No filters, slices, quoted keys or `..`.
 
-use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
 
 /// One step of a [`JsonPath`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathStep {
-    /// An object's member.
-    Key(String),
-    /// An array's element.
+pub enum Step {
+    /// The value under this key of an object.
+    Key(Box<str>),
+    /// The element at this index of an array.
     Index(usize),
-    /// Every element of an array (or every member of an object).
-    Any,
+    /// Every element of an array (`[*]`).
+    Each,
 }
 
-/// A parsed JSON path.
+/// A JSON path: `$` (the whole value), then `.key`, `[N]` and `[*]` steps. The leading
+/// `$` may be left out (`choices[*].text`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonPath {
-    /// As written.
-    pub text: String,
-    /// Its steps from the top of the document.
-    pub steps: Vec<PathStep>,
+    text: Box<str>,
+    steps: Vec<Step>,
 }
 
-/// Why a path could not be parsed: where in it (a byte offset), and what was expected.
+/// Why a JSON path does not parse: where (a 1-based column in the path) and what was
+/// expected there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (at character {})", offset + 1)]
+#[error("json path `{path}`: column {column}: expected {expected}, found {found}")]
 pub struct PathError {
-    /// Byte offset in the path.
-    pub offset: usize,
-    /// What was wrong.
-    pub message: String,
+    /// The path as written.
+    pub path: String,
+    /// 1-based column (in characters) of the first character that does not fit.
+    pub column: usize,
+    /// What the path needed there.
+    pub expected: &'static str,
+    /// What it had: a quoted character or `the end`.
+    pub found: String,
 }
 
 impl JsonPath {
-    /// Parses `$.a.b[0].c[*]` (the leading `$` or `$.` is optional).
+    /// Parses `text`: `$`, `$.a.b[0]`, `a.b[*].c`.
     pub fn parse(text: &str) -> Result<JsonPath, PathError> {
-        let err = |offset: usize, message: &str| PathError {
-            offset,
-            message: message.to_string(),
+        let chars: Vec<char> = text.chars().collect();
+        let err = |at: usize, expected: &'static str| PathError {
+            path: text.to_string(),
+            column: at + 1,
+            expected,
+            found: chars
+                .get(at)
+                .map_or_else(|| "the end".to_string(), |c| format!("`{c}`")),
         };
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        if bytes.first() == Some(&b'$') {
-            i = 1;
-            if bytes.get(1) == Some(&b'.') {
-                i = 2;
-            }
-        }
         let mut steps = Vec::new();
-        let mut key = String::new();
-        let mut key_start = i;
-        let flush = |key: &mut String, steps: &mut Vec<PathStep>| {
-            if !key.is_empty() {
-                steps.push(PathStep::Key(std::mem::take(key)));
+        let mut at = 0;
+        if chars.first() == Some(&'$') {
+            at = 1;
+        } else {
+            // A bare first key: `choices[*].text`.
+            let key = key(&chars, &mut at);
+            if key.is_empty() {
+                return Err(err(at, "`$` or a key"));
             }
-        };
-        let chars: Vec<(usize, char)> = text.char_indices().filter(|(at, _)| *at >= i).collect();
-        let mut k = 0;
-        while k < chars.len() {
-            let (at, c) = chars[k];
-            match c {
+            steps.push(Step::Key(key.into()));
+        }
+        while at < chars.len() {
+            match chars[at] {
                 '.' => {
-                    if key.is_empty()
-                        && !matches!(steps.last(), Some(PathStep::Index(_) | PathStep::Any))
-                    {
-                        return Err(err(at, "expected a key before `.`"));
+                    at += 1;
+                    let key = key(&chars, &mut at);
+                    if key.is_empty() {
+                        return Err(err(at, "a key after `.`"));
                     }
-                    flush(&mut key, &mut steps);
-                    key_start = at + 1;
+                    steps.push(Step::Key(key.into()));
                 }
                 '[' => {
-                    flush(&mut key, &mut steps);
-                    let close = chars[k..]
-                        .iter()
-                        .find(|(_, c)| *c == ']')
-                        .map(|(end, _)| *end)
-                        .ok_or_else(|| err(at, "`[` is not closed by `]`"))?;
-                    let inside = &text[at + 1..close];
-                    let step = if inside == "*" {
-                        PathStep::Any
-                    } else if !inside.is_empty() && inside.bytes().all(|b| b.is_ascii_digit()) {
-                        PathStep::Index(
-                            inside
-                                .parse()
-                                .map_err(|_| err(at + 1, "the index is too large"))?,
-                        )
+                    at += 1;
+                    if chars.get(at) == Some(&'*') {
+                        at += 1;
+                        steps.push(Step::Each);
                     } else {
-                        return Err(err(
-                            at + 1,
-                            "expected an index such as [0] or the wildcard [*]",
-                        ));
-                    };
-                    steps.push(step);
-                    while k < chars.len() && chars[k].0 < close {
-                        k += 1;
+                        let start = at;
+                        let mut n: usize = 0;
+                        while let Some(d) = chars.get(at).and_then(|c| c.to_digit(10)) {
+                            n = n
+                                .checked_mul(10)
+                                .and_then(|n| n.checked_add(d as usize))
+                                .ok_or_else(|| err(start, "an index that fits in memory"))?;
+                            at += 1;
+                        }
+                        if at == start {
+                            return Err(err(at, "an index or `*` after `[`"));
+                        }
+                        steps.push(Step::Index(n));
                     }
-                    // A key right after `]` must follow a `.`.
-                    key_start = usize::MAX;
-                }
-                ']' => return Err(err(at, "`]` without `[`")),
-                c => {
-                    if key.is_empty() && key_start != at {
-                        return Err(err(at, "expected `.` or `[` between steps"));
+                    if chars.get(at) != Some(&']') {
+                        return Err(err(at, "`]`"));
                     }
-                    key.push(c);
+                    at += 1;
                 }
+                _ => return Err(err(at, "`.` or `[`")),
             }
-            k += 1;
-        }
-        if text[i..].ends_with('.') {
-            return Err(err(text.len() - 1, "expected a key after `.`"));
-        }
-        flush(&mut key, &mut steps);
-        if steps.is_empty() {
-            return Err(err(
-                0,
-                "expected at least one step, e.g. $.usage.completion_tokens",
-            ));
         }
         Ok(JsonPath {
-            text: text.to_string(),
+            text: text.into(),
             steps,
         })
     }
 
-    /// Calls `f` with every value the path selects in `v`, in document order.
-    pub fn each<'a>(&self, v: &'a Value, f: &mut impl FnMut(&'a Value)) {
-        walk(&self.steps, v, f);
+    /// The steps from the whole value down; none for `$`.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
     }
 
-    /// The first value the path selects in `v`.
-    pub fn first<'a>(&self, v: &'a Value) -> Option<&'a Value> {
-        let mut found = None;
-        self.each(v, &mut |x| {
-            if found.is_none() {
-                found = Some(x);
-            }
-        });
-        found
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 }
 
-fn walk<'a>(steps: &[PathStep], v: &'a Value, f: &mut impl FnMut(&'a Value)) {
-    let Some((step, rest)) = steps.split_first() else {
-        f(v);
-        return;
-    };
-    match (step, v) {
-        (PathStep::Key(k), Value::Object(m)) => {
-            if let Some(x) = m.get(k) {
-                walk(rest, x, f);
-            }
-        }
-        (PathStep::Index(i), Value::Array(a)) => {
-            if let Some(x) = a.get(*i) {
-                walk(rest, x, f);
-            }
-        }
-        (PathStep::Any, Value::Array(a)) => a.iter().for_each(|x| walk(rest, x, f)),
-        (PathStep::Any, Value::Object(m)) => m.values().for_each(|x| walk(rest, x, f)),
-        _ => {}
+/// A key: the characters up to the next `.`, `[` or `]`.
+fn key(chars: &[char], at: &mut usize) -> String {
+    let start = *at;
+    while *at < chars.len() && !matches!(chars[*at], '.' | '[' | ']') {
+        *at += 1;
+    }
+    chars[start..*at].iter().collect()
+}
+
+impl FromStr for JsonPath {
+    type Err = PathError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JsonPath::parse(s)
+    }
+}
+
+impl fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    #[test]
-    fn paths_parse_into_steps_or_say_where_they_are_wrong() {
-        use PathStep::*;
-        let key = |k: &str| Key(k.to_string());
-        for (text, want) in [
-            ("$.status", Ok(vec![key("status")])),
-            ("status", Ok(vec![key("status")])),
-            (
-                "$.choices[*].delta.content",
-                Ok(vec![key("choices"), Any, key("delta"), key("content")]),
-            ),
-            ("$.a[0][1]", Ok(vec![key("a"), Index(0), Index(1)])),
-            ("$[0].x", Ok(vec![Index(0), key("x")])),
-            ("$", Err(0)),
-            ("$.a..b", Err(4)),
-            ("$.a[x]", Err(4)),
-            ("$.a[0", Err(3)),
-            ("$.a]", Err(3)),
-            ("$.a.", Err(3)),
-            ("$.a[0]b", Err(6)),
-        ] {
-            let got = JsonPath::parse(text).map(|p| p.steps).map_err(|e| e.offset);
-            assert_eq!(got, want, "{text}");
-        }
+    fn check(path: &str, expect: &str) {
+        let got = match JsonPath::parse(path) {
+            Ok(p) => p
+                .steps()
+                .iter()
+                .map(|s| match s {
+                    Step::Key(k) => format!(".{k}"),
+                    Step::Index(n) => format!("[{n}]"),
+                    Step::Each => "[*]".to_string(),
+                })
+                .collect::<String>(),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(got, expect, "{path}");
     }
 
     #[test]
-    fn a_wildcard_selects_every_element_in_order() {
-        let v = json!({"choices": [{"delta": {"content": "a"}}, {"delta": {}}, {"delta": {"content": "b"}}]});
-        let p = JsonPath::parse("$.choices[*].delta.content").unwrap();
-        let mut seen = Vec::new();
-        p.each(&v, &mut |x| seen.push(x.clone()));
-        assert_eq!(seen, [json!("a"), json!("b")]);
-        assert_eq!(p.first(&v), Some(&json!("a")));
-        assert_eq!(JsonPath::parse("$.nope").unwrap().first(&v), None);
+    fn paths_parse_to_steps_or_say_where_they_went_wrong() {
+        check("$", "");
+        check("$.choices[*].delta.content", ".choices[*].delta.content");
+        check("choices[0].text", ".choices[0].text");
+        check("$.a[12][*]", ".a[12][*]");
+        check("$.usage.output_tokens", ".usage.output_tokens");
+        check("$.tähti", ".tähti");
+        check(
+            "",
+            "json path ``: column 1: expected `$` or a key, found the end",
+        );
+        check(
+            "$.",
+            "json path `$.`: column 3: expected a key after `.`, found the end",
+        );
+        check(
+            "$.a..b",
+            "json path `$.a..b`: column 5: expected a key after `.`, found `.`",
+        );
+        check(
+            "$.a[x]",
+            "json path `$.a[x]`: column 5: expected an index or `*` after `[`, found `x`",
+        );
+        check(
+            "$.a[1",
+            "json path `$.a[1`: column 6: expected `]`, found the end",
+        );
+        check(
+            "$.a[*x]",
+            "json path `$.a[*x]`: column 6: expected `]`, found `x`",
+        );
+        check(
+            "$a",
+            "json path `$a`: column 2: expected `.` or `[`, found `a`",
+        );
+        check(
+            "$.a]",
+            "json path `$.a]`: column 4: expected `.` or `[`, found `]`",
+        );
+        check(
+            "[0]",
+            "json path `[0]`: column 1: expected `$` or a key, found `[`",
+        );
+        check(
+            "$[99999999999999999999999]",
+            "json path `$[99999999999999999999999]`: column 3: expected an index that fits in memory, found `9`",
+        );
     }
 }

@@ -830,9 +830,9 @@ path = "/api/health"
     let agent = &s.endpoints[0];
     let stream = agent.stream.as_ref().expect("streamed");
     assert_eq!(stream.kind, StreamKind::Sse);
-    assert_eq!(stream.content.as_ref().unwrap().steps[1], PathStep::Any);
+    assert_eq!(stream.content.as_ref().unwrap().steps()[1], PathStep::Each);
     assert_eq!(
-        stream.tokens.as_ref().unwrap().text,
+        stream.tokens.as_ref().unwrap().as_str(),
         "$.usage.completion_tokens"
     );
     assert_eq!(stream.done, StreamDone::Data("[DONE]".into()));
@@ -864,7 +864,7 @@ fn stream_mistakes_point_at_the_value() {
             "stream = \"sse\"\nstream_content = \"$.a[x]\"\n",
             10,
             23,
-            "stream_content `$.a[x]`",
+            "stream_content: json path `$.a[x]`: column 5",
         ),
         (
             "stream_done = \"[DONE]\"\n",

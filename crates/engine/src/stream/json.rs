@@ -9,7 +9,7 @@
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::path::Step;
+use super::Step;
 use super::{ContentRule, SseType, Terminator, TokenRule};
 
 /// A bit in [`Facts::flags`]: something was seen at one of the paths that set it.

@@ -78,11 +78,10 @@
 //! finished reader keeps 16 KiB of each for the next response and gives back the rest.
 
 mod json;
-mod path;
 
 use std::time::{Duration, Instant};
 
-pub use path::{JsonPath, PathError, Step};
+pub use loadgate_scenario::{JsonPath, PathError, PathStep as Step};
 
 /// How a response body is split into events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -101,10 +101,10 @@ pub(super) fn stream(sink: &mut Sink<'_>, e: &raw::Endpoint) -> Option<Stream> {
         match JsonPath::parse(v.get_ref()) {
             Ok(p) => Some(p),
             Err(err) => {
-                let at = sink.string_body_start(&v.span()) + err.offset;
+                let at = sink.string_body_start(&v.span()) + err.column.saturating_sub(1);
                 sink.at(
                     at,
-                    format!("{what} `{}`: {}", v.get_ref(), err.message),
+                    format!("{what}: {err}"),
                     Some("write a JSON path such as \"$.choices[*].delta.content\"".into()),
                 );
                 None
