@@ -1,4 +1,28 @@
 //! Target profiles: routes and their behaviour, from TOML.
+//!
+//! A profile is `[[route]]` tables (method, path, latency, faults) and an optional
+//! `[stall]`. A route may stream its answer (`[route.stream]`, [`Stream`]): the head at
+//! once, then tokens over time as an LLM API streams a completion, in OpenAI's
+//! chat-completion chunk shape over server-sent events or as NDJSON:
+//!
+//! ```toml
+//! [[route]]
+//! method = "POST"
+//! path = "/v1/chat/completions"
+//! [route.stream]
+//! format = "sse"                                  # or "ndjson"
+//! first_token = { dist = "fixed", value = "300ms" }   # any latency dist
+//! token_gap = { dist = "lognormal", median = "30ms", p99 = "120ms" }
+//! tokens = 40                                     # or { min = 20, max = 60 }
+//! truncate = 0.2                                  # share of streams cut after half their tokens
+//! truncate_mode = "clean"                         # or "abort"
+//! max_streams = 8                                 # at most 8 generate at once, the rest queue
+//! ping_every = "1s"                               # `: ping` after 1 s without an event (sse)
+//! when = "always"                                 # or "asked"
+//! ```
+//!
+//! Every mistake is reported with file:line:column and a hint; unknown keys are refused.
+//! Not here: serving (`server.rs`) or the streamed bytes (`stream.rs`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -64,6 +88,107 @@ pub struct Route {
     /// The head (and the body's first byte) leave after `latency`; the rest of the body
     /// this much later: a slow body behind a quick first byte, as a streaming answer.
     pub body_after: Option<Duration>,
+    /// Answer with a token stream instead of `response` (always, or when the request
+    /// asks for one).
+    pub stream: Option<Stream>,
+}
+
+/// A streamed answer (`[route.stream]`): the head and an optional role-only event at
+/// once, then `tokens` content events, the first `first_token` after the request
+/// arrived (after its wait for a slot, with `max_streams`) and each next one
+/// `token_gap` after the one before, then a final event with the usage and, in SSE,
+/// `data: [DONE]`. Each event leaves as its own HTTP/1.1 chunk or HTTP/2 DATA frame.
+///
+/// On such an answer the route's `error_rate` fails the request at once, as a JSON error
+/// with `error_status` and no stream; `rate_limit_rps`, `burst` and `validate` apply as to
+/// any answer, and a `[stall]` holds the head like any response (the tokens then leave
+/// at their due times, those overdue at once). `latency`, `capacity_rps`, `body_after`
+/// and `response` describe only the answers that are not streamed (`when = "asked"`).
+#[derive(Debug, Clone, Copy)]
+pub struct Stream {
+    /// Wire format (`format`).
+    pub format: StreamFormat,
+    /// `when = "asked"`: stream only when the request asks for it (a JSON body with
+    /// `"stream": true`, as OpenAI's API takes it, or an `Accept` header naming the
+    /// format's content type); otherwise answer `response` as a route without a stream
+    /// does. The default, `"always"`, streams every answer.
+    pub asked_only: bool,
+    /// From the request's arrival (or its slot, with `max_streams`) to the first content
+    /// token, drawn once per stream.
+    pub first_token: Latency,
+    /// From one content token to the next, drawn per token.
+    pub token_gap: Latency,
+    /// Content tokens per stream.
+    pub tokens: Tokens,
+    /// Share of streams cut off after half their tokens (rounded down): the first half
+    /// of the next token's event leaves when that token is due, and the body ends (see
+    /// `truncate_mode`) when the one after would have been; no usage, no `[DONE]`.
+    pub truncate: f64,
+    /// How a cut stream ends.
+    pub truncate_mode: TruncateMode,
+    /// At most this many streams of the route generate at once; a further one gets its
+    /// head (and role event) at once, then waits first come first served for a free slot
+    /// before its `first_token` starts: under overload the time to first token grows and
+    /// the gaps do not. A slot frees when its stream's last event leaves or its client
+    /// goes.
+    pub max_streams: Option<u32>,
+    /// SSE only: a comment event `: ping` whenever the stream has been this long without
+    /// an event (each due this long after the one before), as proxies' keep-alives do. A
+    /// client must not take one for a token.
+    pub ping_every: Option<Duration>,
+    /// A first event with `"delta":{"role":"assistant","content":""}` and no token, sent
+    /// with the head, as OpenAI's API does (default true). A client must not take it for
+    /// the first token.
+    pub role_event: bool,
+}
+
+/// How a streamed answer is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// `text/event-stream`: `data: {chunk}` events, `data: [DONE]` at the end.
+    Sse,
+    /// `application/x-ndjson`: one chunk object per line, the last with `"done":true`.
+    Ndjson,
+}
+
+impl StreamFormat {
+    /// The answer's content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            StreamFormat::Sse => "text/event-stream",
+            StreamFormat::Ndjson => "application/x-ndjson",
+        }
+    }
+}
+
+/// How a truncated stream ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TruncateMode {
+    /// The body ends properly (HTTP/1.1's last chunk, HTTP/2's END_STREAM): a complete
+    /// HTTP response whose stream is not.
+    Clean,
+    /// The connection is closed without HTTP/1.1's last chunk (HTTP/2: the stream is
+    /// reset), as a crashed upstream does.
+    Abort,
+}
+
+/// How many content tokens a stream has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokens {
+    /// Always the same.
+    Fixed(u32),
+    /// Uniform between two bounds, both included.
+    Uniform(u32, u32),
+}
+
+impl Tokens {
+    /// Draws one count.
+    pub fn sample<R: Rng>(&self, rng: &mut R) -> u32 {
+        match *self {
+            Tokens::Fixed(n) => n,
+            Tokens::Uniform(a, b) => rng.gen_range(a..=b.max(a)),
+        }
+    }
 }
 
 /// For `len` at the start of every `every`, the route answers `status` (with
@@ -184,10 +309,25 @@ mod raw {
         pub rate_limit_rps: Option<u32>,
         pub capacity_rps: Option<Spanned<u32>>,
         pub validate: Option<Validate>,
-        pub response: Option<String>,
-        pub health: Option<Health>,
+        pub response: Option<Spanned<String>>,
+        pub health: Option<Spanned<Health>>,
         pub burst: Option<Spanned<Burst>>,
         pub body_after: Option<Spanned<String>>,
+        pub stream: Option<Spanned<Stream>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Stream {
+        pub format: Option<Spanned<String>>,
+        pub when: Option<Spanned<String>>,
+        pub first_token: Option<Spanned<super::RawLatency>>,
+        pub token_gap: Option<Spanned<super::RawLatency>>,
+        pub tokens: Option<Spanned<toml::Value>>,
+        pub truncate: Option<Spanned<f64>>,
+        pub truncate_mode: Option<Spanned<String>>,
+        pub max_streams: Option<Spanned<u32>>,
+        pub ping_every: Option<Spanned<String>>,
+        pub role_event: Option<bool>,
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -268,6 +408,32 @@ impl Profile {
                 )
             })
         };
+        let dist = |l: &serde_spanned::Spanned<RawLatency>, field: &str| {
+            let at = l.span().start;
+            let l = l.get_ref();
+            let need = |v: &Option<String>, name: &str| -> Result<Duration, ProfileError> {
+                let v = v.as_ref().ok_or_else(|| {
+                    invalid(at, format!("{field} dist `{}` needs `{name}`", l.dist))
+                })?;
+                humantime::parse_duration(v).map_err(|e| {
+                    invalid(at, format!("{field} {name} `{v}` is not a duration ({e})"))
+                })
+            };
+            Ok(match l.dist.as_str() {
+                "fixed" => Latency::Fixed(need(&l.value, "value")?),
+                "uniform" => Latency::Uniform(need(&l.min, "min")?, need(&l.max, "max")?),
+                "lognormal" => Latency::LogNormal {
+                    median: need(&l.median, "median")?,
+                    p99: need(&l.p99, "p99")?,
+                },
+                other => {
+                    return Err(invalid(
+                        at,
+                        format!("unknown {field} dist `{other}`; use fixed, uniform or lognormal"),
+                    ))
+                }
+            })
+        };
         let mut errors = Vec::new();
         let stall = (|| -> Result<Option<Stall>, ProfileError> {
             Ok(match &raw.stall {
@@ -312,38 +478,7 @@ impl Profile {
             let parsed = (|| -> Result<Route, ProfileError> {
                 let latency = match &r.latency {
                     None => Latency::Fixed(Duration::ZERO),
-                    Some(l) => {
-                        let at = l.span().start;
-                        let l = l.get_ref();
-                        let need = |v: &Option<String>,
-                                    name: &str|
-                         -> Result<Duration, ProfileError> {
-                            let v = v.as_ref().ok_or_else(|| {
-                                invalid(at, format!("latency dist `{}` needs `{name}`", l.dist))
-                            })?;
-                            humantime::parse_duration(v).map_err(|e| {
-                                invalid(at, format!("latency {name} `{v}` is not a duration ({e})"))
-                            })
-                        };
-                        match l.dist.as_str() {
-                            "fixed" => Latency::Fixed(need(&l.value, "value")?),
-                            "uniform" => {
-                                Latency::Uniform(need(&l.min, "min")?, need(&l.max, "max")?)
-                            }
-                            "lognormal" => Latency::LogNormal {
-                                median: need(&l.median, "median")?,
-                                p99: need(&l.p99, "p99")?,
-                            },
-                            other => {
-                                return Err(invalid(
-                                    at,
-                                    format!(
-                                "unknown latency dist `{other}`; use fixed, uniform or lognormal"
-                            ),
-                                ))
-                            }
-                        }
-                    }
+                    Some(l) => dist(l, "latency")?,
                 };
                 let error_rate = r.error_rate.as_ref().map_or(0.0, |e| *e.get_ref());
                 if let Some(e) = r
@@ -359,7 +494,7 @@ impl Profile {
                 let unhealthy_for = r
                     .health
                     .as_ref()
-                    .map(|h| dur(&h.unhealthy_for))
+                    .map(|h| dur(&h.get_ref().unhealthy_for))
                     .transpose()?;
                 let burst = match &r.burst {
                     None => None,
@@ -378,16 +513,57 @@ impl Profile {
                         })
                     }
                 };
-                let capacity_rps = match r.capacity_rps {
+                let capacity_rps = match &r.capacity_rps {
                     Some(c) if *c.get_ref() == 0 => {
                         return Err(invalid(
                             c.span().start,
                             "capacity_rps must be at least 1".into(),
                         ));
                     }
-                    c => c.map(|c| *c.get_ref()),
+                    c => c.as_ref().map(|c| *c.get_ref()),
+                };
+                let stream = match &r.stream {
+                    None => None,
+                    Some(st) => {
+                        let stream = stream(st, &invalid, &dur, &dist)?;
+                        // Keys that would mean nothing: every answer of the route is a
+                        // stream (or it is a health route's status).
+                        let unused: [(&str, Option<usize>); 4] = [
+                            ("latency", r.latency.as_ref().map(|v| v.span().start)),
+                            (
+                                "capacity_rps",
+                                r.capacity_rps.as_ref().map(|v| v.span().start),
+                            ),
+                            ("body_after", r.body_after.as_ref().map(|v| v.span().start)),
+                            ("response", r.response.as_ref().map(|v| v.span().start)),
+                        ];
+                        if let Some(h) = &r.health {
+                            return Err(invalid(
+                                h.span().start,
+                                "a health route cannot stream; drop `health` or `[route.stream]`"
+                                    .into(),
+                            ));
+                        }
+                        if !stream.asked_only {
+                            if let Some((key, Some(at))) =
+                                unused.iter().find(|(_, at)| at.is_some())
+                            {
+                                return Err(invalid(
+                                    *at,
+                                    format!(
+                                        "`{key}` is unused: every answer of this route streams \
+                                         (its timing is `first_token` and `token_gap`); drop it, \
+                                         or set `when = \"asked\"` in `[route.stream]` to stream \
+                                         only when a request asks"
+                                    ),
+                                ));
+                            }
+                        }
+                        Some(stream)
+                    }
                 };
                 Ok(Route {
+                    stream,
                     capacity_rps,
                     method: r.method.to_ascii_uppercase(),
                     path: r.path,
@@ -399,7 +575,9 @@ impl Profile {
                         json_string: v.json_string,
                         max_len: v.max_len,
                     }),
-                    response: r.response.unwrap_or_else(|| "{\"status\":\"ok\"}".into()),
+                    response: r
+                        .response
+                        .map_or_else(|| "{\"status\":\"ok\"}".into(), |v| v.into_inner()),
                     unhealthy_for,
                     burst,
                     body_after: r.body_after.as_ref().map(dur).transpose()?,
@@ -417,6 +595,162 @@ impl Profile {
             return Err(ProfileError::Many(errors));
         }
         Ok(Profile { routes, stall })
+    }
+}
+
+/// Reads a route's `[route.stream]` table.
+fn stream(
+    raw: &serde_spanned::Spanned<raw::Stream>,
+    invalid: &impl Fn(usize, String) -> ProfileError,
+    dur: &impl Fn(&serde_spanned::Spanned<String>) -> Result<Duration, ProfileError>,
+    dist: &impl Fn(&serde_spanned::Spanned<RawLatency>, &str) -> Result<Latency, ProfileError>,
+) -> Result<Stream, ProfileError> {
+    let table = raw.span().start;
+    let s = raw.get_ref();
+    let one_of = |v: &Option<serde_spanned::Spanned<String>>,
+                  key: &str,
+                  choices: &[&str]|
+     -> Result<usize, ProfileError> {
+        let Some(v) = v else { return Ok(0) };
+        choices
+            .iter()
+            .position(|c| *c == v.get_ref())
+            .ok_or_else(|| {
+                invalid(
+                    v.span().start,
+                    format!(
+                        "unknown {key} `{}`; write {}",
+                        v.get_ref(),
+                        choices
+                            .iter()
+                            .map(|c| format!("\"{c}\""))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                )
+            })
+    };
+    let format = match one_of(&s.format, "stream format", &["sse", "ndjson"])? {
+        0 => StreamFormat::Sse,
+        _ => StreamFormat::Ndjson,
+    };
+    let asked_only = one_of(&s.when, "stream `when`", &["always", "asked"])? == 1;
+    let truncate_mode = match one_of(&s.truncate_mode, "truncate_mode", &["clean", "abort"])? {
+        0 => TruncateMode::Clean,
+        _ => TruncateMode::Abort,
+    };
+    let needed = |key: &str, example: &str| {
+        invalid(
+            table,
+            format!("a stream needs `{key}`; write e.g. {key} = {example}"),
+        )
+    };
+    let first_token = match &s.first_token {
+        Some(l) => dist(l, "first_token")?,
+        None => {
+            return Err(needed(
+                "first_token",
+                "{ dist = \"fixed\", value = \"300ms\" }",
+            ))
+        }
+    };
+    let token_gap = match &s.token_gap {
+        Some(l) => dist(l, "token_gap")?,
+        None => {
+            return Err(needed(
+                "token_gap",
+                "{ dist = \"fixed\", value = \"30ms\" }",
+            ))
+        }
+    };
+    let tokens = match &s.tokens {
+        Some(t) => tokens(t, invalid)?,
+        None => return Err(needed("tokens", "40 (or { min = 20, max = 60 })")),
+    };
+    let truncate = s.truncate.as_ref().map_or(Ok(0.0), |t| {
+        let v = *t.get_ref();
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(invalid(
+                t.span().start,
+                format!("truncate {v} must be between 0 and 1 (the share of streams cut off)"),
+            ))
+        }
+    })?;
+    let max_streams = match &s.max_streams {
+        Some(m) if *m.get_ref() == 0 => {
+            return Err(invalid(
+                m.span().start,
+                "max_streams must be at least 1 (leave it out for no limit)".into(),
+            ))
+        }
+        m => m.as_ref().map(|m| *m.get_ref()),
+    };
+    let ping_every = match &s.ping_every {
+        None => None,
+        Some(p) => {
+            let every = dur(p)?;
+            if format == StreamFormat::Ndjson {
+                return Err(invalid(
+                    p.span().start,
+                    "NDJSON has no comment lines to ping with; ping_every needs format = \"sse\""
+                        .into(),
+                ));
+            }
+            if every.is_zero() {
+                return Err(invalid(
+                    p.span().start,
+                    "ping_every must be above zero; write e.g. \"1s\"".into(),
+                ));
+            }
+            Some(every)
+        }
+    };
+    Ok(Stream {
+        format,
+        asked_only,
+        first_token,
+        token_gap,
+        tokens,
+        truncate,
+        truncate_mode,
+        max_streams,
+        ping_every,
+        role_event: s.role_event.unwrap_or(true),
+    })
+}
+
+/// Reads `tokens`: a count, or `{ min = A, max = B }`.
+fn tokens(
+    raw: &serde_spanned::Spanned<toml::Value>,
+    invalid: &impl Fn(usize, String) -> ProfileError,
+) -> Result<Tokens, ProfileError> {
+    let at = raw.span().start;
+    let hint =
+        "write a count of at least 1 (tokens = 40) or a range (tokens = { min = 20, max = 60 })";
+    let count = |v: &toml::Value| {
+        v.as_integer()
+            .filter(|n| *n >= 1)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    match raw.get_ref() {
+        toml::Value::Table(t) => {
+            if let Some(key) = t.keys().find(|k| *k != "min" && *k != "max") {
+                return Err(invalid(at, format!("unknown tokens key `{key}`; {hint}")));
+            }
+            match (t.get("min").and_then(count), t.get("max").and_then(count)) {
+                (Some(a), Some(b)) if a <= b => Ok(Tokens::Uniform(a, b)),
+                (Some(_), Some(_)) => Err(invalid(at, format!("tokens needs min <= max; {hint}"))),
+                _ => Err(invalid(
+                    at,
+                    format!("tokens range needs `min` and `max` of at least 1; {hint}"),
+                )),
+            }
+        }
+        v => count(v)
+            .map(Tokens::Fixed)
+            .ok_or_else(|| invalid(at, format!("tokens `{v}` is not a count; {hint}"))),
     }
 }
 
@@ -470,5 +804,86 @@ mod tests {
             e.to_string().contains("p.toml:3:1: unknown field `freez`"),
             "{e}"
         );
+    }
+
+    /// Parses one `/s` route whose `[route.stream]` table holds `stream` (after `route`'s
+    /// own keys) and returns the error, or the stream.
+    fn stream_of(route: &str, stream: &str) -> Result<Stream, String> {
+        let text = format!("[[route]]\npath = \"/s\"\n{route}[route.stream]\n{stream}");
+        Profile::parse("p.toml", &text)
+            .map(|p| p.routes[0].stream.expect("a stream"))
+            .map_err(|e| e.to_string())
+    }
+
+    const TIMING: &str = "first_token = { dist = \"fixed\", value = \"300ms\" }\ntoken_gap = { dist = \"fixed\", value = \"30ms\" }\n";
+
+    #[test]
+    fn a_stream_reads_its_keys_and_defaults() {
+        let s = stream_of("", &format!("{TIMING}tokens = 40\n")).unwrap();
+        assert_eq!(s.format, StreamFormat::Sse);
+        assert!(!s.asked_only && s.role_event);
+        assert_eq!(s.tokens, Tokens::Fixed(40));
+        assert_eq!((s.truncate, s.truncate_mode), (0.0, TruncateMode::Clean));
+        assert_eq!((s.max_streams, s.ping_every), (None, None));
+        let s = stream_of(
+            "latency = { dist = \"fixed\", value = \"5ms\" }\nresponse = '{}'\n",
+            &format!(
+                "{TIMING}tokens = {{ min = 20, max = 60 }}\nformat = \"ndjson\"\nwhen = \"asked\"\ntruncate = 0.2\ntruncate_mode = \"abort\"\nmax_streams = 8\nrole_event = false\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(s.format, StreamFormat::Ndjson);
+        assert!(s.asked_only && !s.role_event);
+        assert_eq!(s.tokens, Tokens::Uniform(20, 60));
+        assert_eq!((s.truncate, s.truncate_mode), (0.2, TruncateMode::Abort));
+        assert_eq!(s.max_streams, Some(8));
+        let s = stream_of("", &format!("{TIMING}tokens = 1\nping_every = \"1s\"\n")).unwrap();
+        assert_eq!(s.ping_every, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_broken_stream_says_where_and_what_to_write() {
+        // Each case: the route's keys, the stream's keys (after TIMING unless they
+        // start with "!"), and the start of the expected message.
+        let cases = [
+            ("", "tokens = 4\nfromat = \"sse\"\n", "p.toml:7:1: unknown field `fromat`"),
+            ("", "tokens = 4\nformat = \"xml\"\n", "p.toml:7:10: unknown stream format `xml`; write \"sse\" or \"ndjson\""),
+            ("", "tokens = 4\nwhen = \"sometimes\"\n", "p.toml:7:8: unknown stream `when` `sometimes`"),
+            ("", "tokens = 4\ntruncate_mode = \"rst\"\n", "p.toml:7:17: unknown truncate_mode `rst`; write \"clean\" or \"abort\""),
+            ("", "tokens = 0\n", "p.toml:6:10: tokens `0` is not a count; write a count of at least 1"),
+            ("", "tokens = \"many\"\n", "p.toml:6:10: tokens `\"many\"` is not a count"),
+            ("", "tokens = { min = 9, max = 3 }\n", "p.toml:6:10: tokens needs min <= max"),
+            ("", "tokens = { min = 9 }\n", "p.toml:6:10: tokens range needs `min` and `max`"),
+            ("", "tokens = { min = 1, max = 3, mean = 2 }\n", "p.toml:6:10: unknown tokens key `mean`"),
+            ("", "tokens = 4\ntruncate = 1.5\n", "p.toml:7:12: truncate 1.5 must be between 0 and 1"),
+            ("", "tokens = 4\nmax_streams = 0\n", "p.toml:7:15: max_streams must be at least 1"),
+            ("", "tokens = 4\nformat = \"ndjson\"\nping_every = \"1s\"\n", "p.toml:8:14: NDJSON has no comment lines"),
+            ("", "tokens = 4\nping_every = \"0s\"\n", "p.toml:7:14: ping_every must be above zero"),
+            ("", "tokens = 4\nping_every = \"often\"\n", "p.toml:7:14: `often` is not a duration"),
+            ("", "!token_gap = { dist = \"fixed\", value = \"1ms\" }\ntokens = 4\n", "p.toml:3:1: a stream needs `first_token`; write e.g. first_token = { dist = \"fixed\""),
+            ("", "!first_token = { dist = \"fixed\", value = \"1ms\" }\ntokens = 4\n", "p.toml:3:1: a stream needs `token_gap`"),
+            ("", "", "p.toml:3:1: a stream needs `tokens`; write e.g. tokens = 40"),
+            ("", "!first_token = { dist = \"gamma\" }\n", "p.toml:4:15: unknown first_token dist `gamma`"),
+            ("", "!first_token = { dist = \"fixed\", value = \"1ms\" }\ntoken_gap = { dist = \"uniform\", min = \"1ms\" }\n", "p.toml:5:13: token_gap dist `uniform` needs `max`"),
+            ("latency = { dist = \"fixed\", value = \"5ms\" }\n", "tokens = 4\n", "p.toml:3:11: `latency` is unused: every answer of this route streams"),
+            ("body_after = \"1s\"\n", "tokens = 4\n", "p.toml:3:14: `body_after` is unused"),
+            ("response = '{}'\n", "tokens = 4\n", "p.toml:3:12: `response` is unused"),
+            ("capacity_rps = 5\n", "tokens = 4\nwhen = \"asked\"\n", ""),
+            ("", "tokens = 4\ntruncate = 1\n", ""),
+            ("health = { unhealthy_for = \"1s\" }\n", "tokens = 4\nwhen = \"asked\"\n", "p.toml:3:10: a health route cannot stream"),
+        ];
+        for (route, stream, expected) in cases {
+            let stream = match stream.strip_prefix('!') {
+                Some(own) => own.to_string(),
+                None => format!("{TIMING}{stream}"),
+            };
+            match stream_of(route, &stream) {
+                Ok(_) => assert_eq!(expected, "", "{route}{stream} was accepted"),
+                Err(e) => assert!(
+                    !expected.is_empty() && e.starts_with(expected),
+                    "{route}{stream}\nsaid:      {e}\nexpected:  {expected}"
+                ),
+            }
+        }
     }
 }

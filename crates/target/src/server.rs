@@ -7,13 +7,14 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, Notify, Semaphore};
 
+use crate::stream::{Aborted, TokenStream};
 use crate::Profile;
 
 /// A target server running on its own threads; stopped when dropped.
@@ -114,6 +115,10 @@ struct State {
     accepted: AtomicU64,
     /// Requests received so far.
     requests: AtomicU64,
+    /// Per route with a stream's `max_streams`: its slots.
+    slots: Vec<Option<Arc<Semaphore>>>,
+    /// Streams started so far (each completion's id).
+    streams: AtomicU64,
 }
 
 /// The stall mode's end-of-freeze signal (see [`thaw`]).
@@ -207,6 +212,15 @@ fn start(
         None => None,
     };
     let state = Arc::new(State {
+        slots: profile
+            .routes
+            .iter()
+            .map(|r| {
+                let max = r.stream.and_then(|s| s.max_streams)?;
+                Some(Arc::new(Semaphore::new(max as usize)))
+            })
+            .collect(),
+        streams: AtomicU64::new(0),
         windows: profile.routes.iter().map(|_| Mutex::new((0, 0))).collect(),
         free_at: profile
             .routes
@@ -354,11 +368,11 @@ pub const VERSION_PATH: &str = "/__loadgate/version";
 /// p99 and p99.9 of a 1-in-5 freeze (`p50`, `p5`, `p0.5`) and its `max`.
 pub const RELEASE_LAG_PATH: &str = "/__loadgate/release-lag";
 
-fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Full::new(body.into()))
+        .body(Body::Whole(Full::new(body.into())))
         .expect("static response parts are valid")
 }
 
@@ -409,12 +423,54 @@ impl hyper::body::Body for Delayed {
     }
 }
 
-type Body = Either<Full<Bytes>, Delayed>;
+/// A response body: whole, late ([`Delayed`]) or streamed ([`TokenStream`]).
+enum Body {
+    Whole(Full<Bytes>),
+    Delayed(Delayed),
+    Stream(TokenStream),
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Aborted;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Aborted>>> {
+        use std::pin::Pin;
+        let infallible = |p: std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>>| {
+            p.map(|f| f.map(|f| f.map_err(|e| match e {})))
+        };
+        match self.get_mut() {
+            Body::Whole(b) => infallible(Pin::new(b).poll_frame(cx)),
+            Body::Delayed(b) => infallible(Pin::new(b).poll_frame(cx)),
+            Body::Stream(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Whole(b) => b.is_end_stream(),
+            Body::Delayed(b) => b.is_end_stream(),
+            Body::Stream(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Whole(b) => b.size_hint(),
+            Body::Delayed(b) => b.size_hint(),
+            Body::Stream(b) => b.size_hint(),
+        }
+    }
+}
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let arrived = Instant::now();
     state.requests.fetch_add(1, Ordering::Relaxed);
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let resp = route(&state, req).await;
+    let resp = route(&state, req, arrived).await;
     // Freeze every response that would leave during a stall window, until the thaw
     // thread says that window has ended.
     if let Some(stall) = state.profile.stall {
@@ -441,15 +497,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .find(|r| r.path == path && r.method == method.as_str())
         .and_then(|r| r.body_after);
     Ok(match after {
-        Some(after) if resp.status() == StatusCode::OK => resp.map(|full| {
-            let body = full.into_inner().unwrap_or_default();
-            Either::Right(Delayed::new(body, after))
+        Some(after) if resp.status() == StatusCode::OK => resp.map(|body| match body {
+            Body::Whole(full) => {
+                Body::Delayed(Delayed::new(full.into_inner().unwrap_or_default(), after))
+            }
+            other => other,
         }),
-        _ => resp.map(Either::Left),
+        _ => resp,
     })
 }
 
-async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(state: &State, req: Request<Incoming>, arrived: Instant) -> Response<Body> {
     let found = state
         .profile
         .routes
@@ -510,13 +568,25 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         }
     }
 
-    if let Some(v) = &r.validate {
-        let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
+    // A stream's request may ask for it by its `Accept` header.
+    let accepts_stream = r.stream.is_some_and(|st| {
+        req.headers()
+            .get_all(hyper::header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains(st.format.content_type()))
+    });
+    let body = if r.validate.is_some() || r.stream.is_some() {
+        match Limited::new(req.into_body(), 1 << 20).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return json(StatusCode::BAD_REQUEST, r#"{"error":"unreadable body"}"#),
-        };
-        let ok = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
+        }
+    } else {
+        Bytes::new()
+    };
+    let parsed = || serde_json::from_slice::<serde_json::Value>(&body).ok();
+    if let Some(v) = &r.validate {
+        let ok = parsed()
             .and_then(|j| {
                 j.get(&v.json_string)
                     .and_then(|f| f.as_str())
@@ -529,6 +599,16 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 v.json_string
             );
             return json(StatusCode::BAD_REQUEST, msg);
+        }
+    }
+
+    if let Some(st) = r.stream {
+        let asked = || {
+            accepts_stream
+                || parsed().is_some_and(|j| j.get("stream") == Some(&serde_json::Value::Bool(true)))
+        };
+        if !st.asked_only || asked() {
+            return streamed(state, i, st, arrived, &body);
         }
     }
 
@@ -573,6 +653,37 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         return json(status, r#"{"error":"injected failure"}"#);
     }
     json(StatusCode::OK, r.response.clone())
+}
+
+/// A streamed answer of route `i`: an injected error (the route's `error_rate`) at once,
+/// otherwise the head at once and the tokens over time.
+fn streamed(
+    state: &State,
+    i: usize,
+    spec: crate::Stream,
+    arrived: Instant,
+    request_body: &[u8],
+) -> Response<Body> {
+    let r = &state.profile.routes[i];
+    if rand::Rng::gen_bool(&mut rand::thread_rng(), r.error_rate) {
+        let status =
+            StatusCode::from_u16(r.error_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return json(status, r#"{"error":"injected failure"}"#);
+    }
+    let id = state.streams.fetch_add(1, Ordering::Relaxed);
+    let body = crate::stream::start(
+        spec,
+        arrived,
+        state.slots[i].as_ref(),
+        id,
+        crate::stream::prompt_tokens(request_body),
+    );
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", spec.format.content_type())
+        .header("cache-control", "no-cache")
+        .body(Body::Stream(body))
+        .expect("static response parts are valid")
 }
 
 /// Shows the type only: its parts are connections, sockets and encoded requests (whose
