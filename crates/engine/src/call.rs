@@ -7,11 +7,16 @@
 //! Not here: connections (`client`), encoding (`request.rs`), what a response means
 //! (`classify.rs`), recording (the worker turns an exchange into its sample).
 
+use std::cell::Cell;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::client::{HttpClient, Noted, Response, SendError, Turn};
+use loadgate_metrics::Outcome;
+
+use crate::client::{HttpClient, Noted, Response, SendError, Tap, Turn};
 use crate::deadline::Deadlines;
-use crate::request::{Built, Prepared};
+use crate::request::{Built, Prepared, Watch};
+use crate::stream::{StreamEnd, StreamReader};
 
 /// One call a worker makes to the target.
 #[derive(Debug)]
@@ -46,6 +51,9 @@ pub struct Exchange {
     pub resent: bool,
     /// The response, or why there is none.
     pub result: Result<Response, SendError>,
+    /// A streamed endpoint's stream as read, up to the end or the failure; `None` for
+    /// an endpoint read whole.
+    pub stream: Option<StreamEnd>,
 }
 
 impl Exchange {
@@ -66,6 +74,13 @@ impl Exchange {
         self.first_byte
             .map(|t| t.saturating_duration_since(self.intended))
     }
+
+    /// From the intended send to the first content event of a stream; `None` when it
+    /// had none.
+    pub fn time_to_first_token(&self) -> Option<Duration> {
+        let first = self.stream.as_ref()?.first_content?;
+        Some(first.saturating_duration_since(self.intended))
+    }
 }
 
 /// Makes `call` for `prepared`'s endpoint within the request timeout, keeping of the
@@ -75,6 +90,11 @@ impl Exchange {
 /// service time and the timeout from the second, so latency is the send lag plus
 /// service time. `turn`: the connection (or place in the fixed pool) the request already
 /// waited for ([`HttpClient::wait_turn`]), if it did.
+///
+/// A streamed endpoint's body goes through its stream reader as it is read: `gaps` is
+/// told each gap between two content events as it ends (the instant, and the gap), so
+/// that no gap is kept in the call. The endpoint's `first_byte_timeout` and
+/// `idle_timeout` are watched beside the whole timeout.
 pub async fn execute(
     client: &HttpClient,
     prepared: &Prepared,
@@ -82,19 +102,65 @@ pub async fn execute(
     (intended, sent): (Instant, Instant),
     deadlines: &Deadlines,
     turn: Option<Turn>,
+    gaps: &mut dyn FnMut(Instant, Duration),
 ) -> Exchange {
     let noted = Noted::new(sent);
+    let watch = prepared.watch();
+    let mut reader = prepared.stream().map(StreamReader::new);
+    // The instant of the first and of the latest body read, for the watch.
+    let body_began: Cell<Option<Instant>> = Cell::new(None);
+    let last_read: Cell<Option<Instant>> = Cell::new(None);
+    let tapped = reader.is_some() || watch.is_set();
+    let mut tap = |data: &[u8]| {
+        let now = Instant::now();
+        if body_began.get().is_none() {
+            body_began.set(Some(now));
+        }
+        last_read.set(Some(now));
+        if let Some(reader) = reader.as_mut() {
+            let fed = reader.feed(data, now);
+            for gap in fed.gaps() {
+                gaps(now, gap);
+            }
+        }
+    };
     let result = match call {
         Call::Http(req) => {
-            deadlines
-                .run(
+            let exchange = client.exchange(
+                prepared.origin(),
+                &req,
+                prepared.keep(),
+                turn,
+                &noted,
+                tapped.then_some(&mut tap as &mut Tap<'_>),
+            );
+            if watch.is_set() {
+                let progress = Progress {
                     sent,
-                    client.exchange(prepared.origin(), &req, prepared.keep(), turn, &noted),
-                )
-                .await
+                    head: &noted.first_byte,
+                    body_began: &body_began,
+                    last_read: &last_read,
+                };
+                deadlines
+                    .run(sent, watched(exchange, watch, progress))
+                    .await
+            } else {
+                deadlines.run(sent, exchange).await
+            }
         }
     };
     let end = Instant::now();
+    // Given up on: what it did on the way (a connection it opened) still counts.
+    let result = result.unwrap_or_else(|_elapsed| Err(SendError::timeout()));
+    let stream = reader.as_mut().map(|r| r.finish());
+    if let (Err(e), Some(s)) = (&result, &stream) {
+        // A stream that stalled: the gap it was in is at least this long, and is one.
+        if e.outcome == Outcome::IdleTimeout {
+            if let Some(last) = s.last_content {
+                gaps(end, end.saturating_duration_since(last));
+            }
+        }
+    }
     Exchange {
         intended,
         sent,
@@ -103,7 +169,66 @@ pub async fn execute(
         end,
         connect: noted.connect.get(),
         resent: noted.resent.get(),
-        // Given up on: what it did on the way (a connection it opened) still counts.
-        result: result.unwrap_or_else(|_elapsed| Err(SendError::timeout())),
+        result,
+        stream,
+    }
+}
+
+/// How far a response has come, for its watch.
+struct Progress<'a> {
+    sent: Instant,
+    /// When the first bytes of the response (its head) arrived.
+    head: &'a Cell<Option<Instant>>,
+    body_began: &'a Cell<Option<Instant>>,
+    last_read: &'a Cell<Option<Instant>>,
+}
+
+impl Progress<'_> {
+    /// When the watch gives up on the response, as far as it has come now, and as what.
+    fn deadline(&self, watch: Watch) -> Option<(Instant, Outcome)> {
+        let first_byte = watch
+            .first_byte
+            .filter(|_| self.body_began.get().is_none())
+            .map(|t| (self.sent + t, Outcome::FirstByteTimeout));
+        let active = self.last_read.get().or(self.head.get());
+        let idle = watch
+            .idle
+            .zip(active)
+            .map(|(t, at)| (at + t, Outcome::IdleTimeout));
+        match (first_byte, idle) {
+            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// `exchange`, given up on with `first_byte_timeout` when no body byte came in time,
+/// or `idle_timeout` when the response went silent for longer than allowed. Only
+/// endpoints that set one pay for this timer.
+async fn watched<F: Future<Output = Result<Response, SendError>>>(
+    exchange: F,
+    watch: Watch,
+    progress: Progress<'_>,
+) -> Result<Response, SendError> {
+    let mut exchange = std::pin::pin!(exchange);
+    loop {
+        let Some((at, outcome)) = progress.deadline(watch) else {
+            // Nothing to watch yet (an idle timeout before the response began): look
+            // again soon, the whole timeout bounds the wait.
+            let soon = Instant::now() + watch.idle.unwrap_or(Duration::from_millis(100));
+            tokio::select! {
+                r = &mut exchange => return r,
+                _ = tokio::time::sleep_until(soon.into()) => continue,
+            }
+        };
+        tokio::select! {
+            r = &mut exchange => return r,
+            _ = tokio::time::sleep_until(at.into()) => {
+                // It may have moved on while the timer ran: look again.
+                if progress.deadline(watch).is_some_and(|(again, _)| again <= Instant::now()) {
+                    return Err(SendError::gave_up(outcome));
+                }
+            }
+        }
     }
 }

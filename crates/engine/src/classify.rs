@@ -11,8 +11,18 @@ use std::error::Error as StdError;
 use loadgate_metrics::Outcome;
 use loadgate_scenario::{Checks, JsonExpect};
 
-/// The outcome class of a response with `status` and (possibly truncated) `body`.
-pub(crate) fn response(checks: &Checks, status: u16, body: &[u8]) -> Outcome {
+use crate::stream::{Ending, StreamEnd};
+
+/// The outcome class of a response with `status` and (possibly truncated) `body`, and,
+/// for a streamed endpoint, its `stream` as read: an expected status whose stream ended
+/// before its terminator (or mid-event) is `stream_truncated`, one whose stream carried
+/// an error event `check_failed`.
+pub(crate) fn response(
+    checks: &Checks,
+    status: u16,
+    body: &[u8],
+    stream: Option<&StreamEnd>,
+) -> Outcome {
     if !checks.status_ok(status) {
         return match status {
             429 => Outcome::Http429,
@@ -20,6 +30,14 @@ pub(crate) fn response(checks: &Checks, status: u16, body: &[u8]) -> Outcome {
             500..=599 => Outcome::Http5xx,
             _ => Outcome::CheckFailed,
         };
+    }
+    if let Some(s) = stream {
+        if s.ending != Ending::Complete {
+            return Outcome::StreamTruncated;
+        }
+        if s.errors > 0 {
+            return Outcome::CheckFailed;
+        }
     }
     if let Some(needle) = &checks.body_contains {
         if memchr::memmem::find(body, needle.as_bytes()).is_none() {
@@ -136,16 +154,16 @@ mod tests {
     #[test]
     fn status_classes_and_checks() {
         let c = Checks::default();
-        assert_eq!(response(&c, 200, b""), Outcome::Success);
-        assert_eq!(response(&c, 429, b""), Outcome::Http429);
-        assert_eq!(response(&c, 404, b""), Outcome::Http4xx);
-        assert_eq!(response(&c, 503, b""), Outcome::Http5xx);
-        assert_eq!(response(&c, 302, b""), Outcome::CheckFailed);
+        assert_eq!(response(&c, 200, b"", None), Outcome::Success);
+        assert_eq!(response(&c, 429, b"", None), Outcome::Http429);
+        assert_eq!(response(&c, 404, b"", None), Outcome::Http4xx);
+        assert_eq!(response(&c, 503, b"", None), Outcome::Http5xx);
+        assert_eq!(response(&c, 302, b"", None), Outcome::CheckFailed);
         let c = Checks {
             status: vec![404],
             ..Checks::default()
         };
-        assert_eq!(response(&c, 404, b""), Outcome::Success);
+        assert_eq!(response(&c, 404, b"", None), Outcome::Success);
         let c = Checks {
             body_contains: Some("ok".into()),
             json: vec![JsonCheck {
@@ -156,14 +174,20 @@ mod tests {
             ..Checks::default()
         };
         assert_eq!(
-            response(&c, 200, br#"{"s":"ok","a":[1,2]}"#),
+            response(&c, 200, br#"{"s":"ok","a":[1,2]}"#, None),
             Outcome::Success
         );
         assert_eq!(
-            response(&c, 200, br#"{"s":"ok","a":[1,3]}"#),
+            response(&c, 200, br#"{"s":"ok","a":[1,3]}"#, None),
             Outcome::CheckFailed
         );
-        assert_eq!(response(&c, 200, br#"{"s":"no"}"#), Outcome::CheckFailed);
-        assert_eq!(response(&c, 200, b"ok but not json"), Outcome::CheckFailed);
+        assert_eq!(
+            response(&c, 200, br#"{"s":"no"}"#, None),
+            Outcome::CheckFailed
+        );
+        assert_eq!(
+            response(&c, 200, b"ok but not json", None),
+            Outcome::CheckFailed
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 use std::io::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
@@ -16,6 +17,7 @@ use loadgate_scenario::{Checks, Endpoint, RenderCtx, Scenario, Template};
 use rand::rngs::SmallRng;
 
 use crate::client::{Keep, Origin};
+use crate::stream::StreamSpec;
 use crate::EngineError;
 
 /// One request, encoded: the HTTP/1.1 request line and headers, and the body.
@@ -92,6 +94,28 @@ pub struct Prepared {
     max_body: usize,
     /// Whether each response's headers are kept ([`Prepared::keep_response_headers`]).
     keep_headers: bool,
+    /// How a streamed response is read (`stream = "sse"`).
+    stream: Option<StreamSpec>,
+    /// The endpoint's `first_byte_timeout` and `idle_timeout`.
+    watch: Watch,
+}
+
+/// The timeouts within a request: for its first body byte, and for each gap once the
+/// response began.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// From the send to the first byte of the body (or the end of a response without
+    /// one).
+    pub first_byte: Option<Duration>,
+    /// The longest silence once the response began.
+    pub idle: Option<Duration>,
+}
+
+impl Watch {
+    /// Whether there is anything to watch.
+    pub fn is_set(&self) -> bool {
+        self.first_byte.is_some() || self.idle.is_some()
+    }
 }
 
 impl Prepared {
@@ -178,6 +202,11 @@ impl Prepared {
             uses_row,
             max_body,
             keep_headers: false,
+            stream: e.stream.as_ref().map(StreamSpec::of),
+            watch: Watch {
+                first_byte: e.first_byte_timeout,
+                idle: e.idle_timeout,
+            },
         };
         let all_static = p.static_path.is_some()
             && (p.body.is_none() || p.static_body.is_some())
@@ -209,6 +238,16 @@ impl Prepared {
     /// Where this endpoint's requests go.
     pub fn origin(&self) -> &Origin {
         &self.origin
+    }
+
+    /// How its responses are read as streams, if they are.
+    pub fn stream(&self) -> Option<&StreamSpec> {
+        self.stream.as_ref()
+    }
+
+    /// Its timeouts within a request.
+    pub fn watch(&self) -> Watch {
+        self.watch
     }
 
     /// Keeps every response's headers in its [`Response`](crate::Response), for a step

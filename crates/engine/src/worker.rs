@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use loadgate_metrics::{Sample, Shard};
+use loadgate_metrics::{Sample, Shard, StreamSample};
 use loadgate_scenario::{Checks, DataMode, LoadModel, RenderCtx, Scenario};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -572,6 +572,11 @@ async fn send_and_record(
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let prepared = &ctx.prepared[endpoint];
+    // A stream's gaps go into the interval each ends in, as they end.
+    let mut gaps = |at: Instant, gap: Duration| {
+        roll_over(&ctx, at);
+        shard_for(&ctx, intended).record_gap(endpoint, micros(gap));
+    };
     let exchange = execute(
         &ctx.client,
         prepared,
@@ -579,6 +584,7 @@ async fn send_and_record(
         (intended, started),
         &ctx.deadlines,
         turn,
+        &mut gaps,
     )
     .await;
     let sample = sample(endpoint, prepared.checks(), &exchange);
@@ -601,13 +607,18 @@ async fn send_and_record(
 fn sample(endpoint: usize, checks: &Checks, exchange: &Exchange) -> Sample {
     let (outcome, status, bytes, local) = match &exchange.result {
         Ok(r) => (
-            crate::classify::response(checks, r.status, &r.body),
+            crate::classify::response(checks, r.status, &r.body, exchange.stream.as_ref()),
             Some(r.status),
             r.bytes,
             false,
         ),
         Err(e) => (e.outcome, None, 0, e.local()),
     };
+    let stream = exchange.stream.as_ref().map(|s| StreamSample {
+        ttft_us: exchange.time_to_first_token().map(micros),
+        events: s.content_events,
+        tokens: s.tokens.unwrap_or(s.content_events),
+    });
     Sample {
         endpoint,
         latency_us: micros(exchange.latency()),
@@ -619,7 +630,7 @@ fn sample(endpoint: usize, checks: &Checks, exchange: &Exchange) -> Sample {
         resent: exchange.resent,
         connect_us: exchange.connect.map(micros),
         ttfb_us: exchange.time_to_first_byte().map(micros),
-        stream: None,
+        stream,
     }
 }
 
@@ -719,6 +730,7 @@ mod sample_tests {
                 connect: Some(ms(1)),
                 resent: true,
                 result,
+                stream: None,
             };
             let s = sample(3, &checks, &x);
             assert_eq!((s.endpoint, s.connect_us, s.resent), (3, Some(1_000), true));
@@ -733,5 +745,50 @@ mod sample_tests {
         assert_eq!(late, (l, s, Some(20_000), Timeout));
         let unanswered = sample_of(None, Err(SendError::timeout()));
         assert_eq!(unanswered, (l, s, None, Timeout));
+    }
+
+    /// A stream's first token counts from the intended send, like latency; its tokens are
+    /// the server's count, else its content events; a 200 whose stream was cut is
+    /// `stream_truncated`, never a success.
+    #[test]
+    fn a_streamed_sample_takes_its_first_token_and_tokens_and_a_cut_stream_fails() {
+        use crate::stream::{Ending, StreamEnd, Truncation};
+        let (t0, ms, checks) = (Instant::now(), Duration::from_millis, Checks::default());
+        let of = |ending, tokens| {
+            let mut ok = Response::default();
+            ok.status = 200;
+            let x = Exchange {
+                intended: t0,
+                sent: t0 + ms(5),
+                ready: Some(t0 + ms(5)),
+                first_byte: Some(t0 + ms(10)),
+                end: t0 + ms(900),
+                connect: None,
+                resent: false,
+                result: Ok(ok),
+                stream: Some(StreamEnd {
+                    ending,
+                    events: 12,
+                    content_events: 10,
+                    tokens,
+                    errors: 0,
+                    first_content: Some(t0 + ms(300)),
+                    last_content: Some(t0 + ms(890)),
+                }),
+            };
+            sample(0, &checks, &x)
+        };
+        let whole = of(Ending::Complete, Some(40));
+        assert_eq!(whole.outcome, loadgate_metrics::Outcome::Success);
+        let st = whole.stream.unwrap();
+        assert_eq!((st.ttft_us, st.events, st.tokens), (Some(300_000), 10, 40));
+        assert_eq!(of(Ending::Complete, None).stream.unwrap().tokens, 10);
+        let cut = of(
+            Ending::Truncated {
+                why: Truncation::NoTerminator,
+            },
+            None,
+        );
+        assert_eq!(cut.outcome, loadgate_metrics::Outcome::StreamTruncated);
     }
 }

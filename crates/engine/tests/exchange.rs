@@ -61,6 +61,11 @@ impl Target {
     /// One request, sent `lag` after it was due, within the timeout (which fires: the
     /// deadlines are watched meanwhile).
     async fn call_late(&self, lag: Duration) -> Exchange {
+        self.call_with(lag, &mut Vec::new()).await
+    }
+
+    /// One request, as [`Target::call_late`], with the gaps its stream closed in `gaps`.
+    async fn call_with(&self, lag: Duration, gaps: &mut Vec<Duration>) -> Exchange {
         use rand::SeedableRng;
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
         let mut ctx = loadgate_scenario::RenderCtx {
@@ -73,6 +78,7 @@ impl Target {
         let deadlines = Deadlines::new(self.timeout);
         let sent = Instant::now();
         let intended = sent - lag;
+        let mut record = |_: Instant, gap: Duration| gaps.push(gap);
         let call = execute(
             &self.client,
             &self.prepared,
@@ -80,6 +86,7 @@ impl Target {
             (intended, sent),
             &deadlines,
             None,
+            &mut record,
         );
         tokio::select! {
             exchange = call => exchange,
@@ -344,5 +351,156 @@ fn a_huge_body_is_counted_but_only_the_check_window_is_kept() {
             (1..=64 * 1024).contains(&held),
             "the idle connection's read buffer: {held} bytes"
         );
+    });
+}
+
+/// A profile whose `/chat` streams `tokens` tokens in the OpenAI chunk shape, the first
+/// `first` after the request, then one every `gap` (the target's own fixed schedule),
+/// with `extra` keys in its stream table.
+fn sse_profile(first: &str, gap: &str, tokens: u32, extra: &str) -> String {
+    format!(
+        "[[route]]\nmethod = \"POST\"\npath = \"/chat\"\n[route.stream]\nformat = \"sse\"\nfirst_token = {{ dist = \"fixed\", value = \"{first}\" }}\ntoken_gap = {{ dist = \"fixed\", value = \"{gap}\" }}\ntokens = {tokens}\n{extra}"
+    )
+}
+
+/// A streamed `POST /chat` endpoint over `http` with `endpoint_extra` keys.
+fn chat(base: &str, http: &str, endpoint_extra: &str) -> Target {
+    target(
+        base,
+        &format!("[defaults]\nhttp = \"{http}\"\ntimeout = \"20s\"\n[[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n{endpoint_extra}"),
+    )
+}
+
+/// Time to first token is the first *content* event: the role-only chunk the target
+/// sends with the head at once is not a token. One gap per token after the first,
+/// tokens as the server's usage says, over HTTP/1.1 and HTTP/2.
+#[test]
+fn a_stream_gives_its_first_token_and_one_gap_per_later_token() {
+    let embedded = loadgate_target::loopback(&sse_profile("300ms", "20ms", 8, ""));
+    block_on(async {
+        for http in ["http1", "http2"] {
+            let t = chat(&embedded.base_url(), http, "");
+            let mut gaps = Vec::new();
+            let x = t.call_with(Duration::ZERO, &mut gaps).await;
+            assert_eq!(x.result.as_ref().unwrap().status, 200, "{http}: {x:?}");
+            let s = x.stream.as_ref().expect("a streamed endpoint");
+            assert_eq!(
+                s.ending,
+                loadgate_engine::stream::Ending::Complete,
+                "{http}"
+            );
+            assert_eq!(s.content_events, 8, "{http}: {s:?}");
+            assert_eq!(s.tokens, Some(8), "{http}: usage.completion_tokens");
+            let ttft = x.time_to_first_token().expect("a token came");
+            let ttfb = x.time_to_first_byte().expect("a head came");
+            // The head (and the role chunk) left at once, the first token 300 ms later.
+            assert!(ttft >= Duration::from_millis(300), "{http}: {ttft:?}");
+            assert!(ttfb < ttft, "{http}: {ttfb:?} {ttft:?}");
+            assert!(ttft <= x.latency(), "{http}");
+            assert_eq!(gaps.len(), 7, "{http}: {gaps:?}");
+            // The gaps add up to the time from the first token to the last.
+            let spread = s.last_content.unwrap() - s.first_content.unwrap();
+            assert_eq!(gaps.iter().sum::<Duration>(), spread, "{http}");
+        }
+    });
+}
+
+/// A stream cut off halfway, whether its body ends cleanly or the connection is
+/// aborted, is never a success; a clean end without `[DONE]` is `stream_truncated`.
+#[test]
+fn a_cut_stream_is_truncated_not_a_success() {
+    for (mode, want) in [
+        ("clean", &[Outcome::StreamTruncated][..]),
+        ("abort", &[Outcome::StreamTruncated, Outcome::IoError][..]),
+    ] {
+        let embedded = loadgate_target::loopback(&sse_profile(
+            "10ms",
+            "10ms",
+            10,
+            &format!("truncate = 1.0\ntruncate_mode = \"{mode}\"\n"),
+        ));
+        block_on(async {
+            let t = chat(&embedded.base_url(), "http1", "");
+            let x = t.call().await;
+            let outcome = match &x.result {
+                Ok(r) => {
+                    assert_eq!(r.status, 200);
+                    let s = x.stream.as_ref().unwrap();
+                    assert_ne!(
+                        s.ending,
+                        loadgate_engine::stream::Ending::Complete,
+                        "{mode}"
+                    );
+                    Outcome::StreamTruncated
+                }
+                Err(e) => e.outcome,
+            };
+            assert!(want.contains(&outcome), "{mode}: {outcome:?} {x:?}");
+        });
+    }
+}
+
+/// A server that answers a head and `events` SSE content events at once, then holds the
+/// connection open without a byte more. Its base URL.
+async fn stalling_sse(events: usize) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let mut out = String::from(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                );
+                for i in 0..events {
+                    let ev = format!(
+                        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"t{i}\"}}}}]}}\n\n"
+                    );
+                    out.push_str(&format!("{:x}\r\n{ev}\r\n", ev.len()));
+                }
+                let _ = sock.write_all(out.as_bytes()).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A stream that stalls is given up on at its idle timeout, not at the whole timeout,
+/// and the gap it stalled in counts as at least that long; a response whose body never
+/// begins is given up on at its first-byte timeout.
+#[test]
+fn a_stalled_stream_ends_at_its_idle_timeout_and_a_silent_one_at_its_first_byte_timeout() {
+    block_on(async {
+        let base = stalling_sse(2).await;
+        let t = chat(&base, "http1", "idle_timeout = \"300ms\"\n");
+        let mut gaps = Vec::new();
+        let x = t.call_with(Duration::ZERO, &mut gaps).await;
+        assert_eq!(
+            x.result.as_ref().unwrap_err().outcome,
+            Outcome::IdleTimeout,
+            "{x:?}"
+        );
+        assert!(x.service_time() >= Duration::from_millis(300), "{x:?}");
+        assert!(
+            x.service_time() < Duration::from_secs(20),
+            "not the whole timeout: {x:?}"
+        );
+        assert_eq!(x.stream.as_ref().unwrap().content_events, 2);
+        // The two events arrived together (a zero gap), then the stall.
+        assert_eq!(gaps.len(), 2, "{gaps:?}");
+        assert!(gaps[1] >= Duration::from_millis(300), "{gaps:?}");
+
+        let base = stalling_sse(0).await;
+        let t = chat(&base, "http1", "first_byte_timeout = \"300ms\"\n");
+        let x = t.call().await;
+        assert_eq!(
+            x.result.as_ref().unwrap_err().outcome,
+            Outcome::FirstByteTimeout,
+            "{x:?}"
+        );
+        assert!(x.service_time() >= Duration::from_millis(300), "{x:?}");
+        assert!(x.first_byte.is_some(), "the head came, the body did not");
     });
 }

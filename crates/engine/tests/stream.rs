@@ -336,7 +336,7 @@ fn sse_follows_the_whatwg_event_stream_rules() {
         StreamKind::Sse,
         ContentRule::Auto,
         TokenRule::Auto,
-        Terminator::None,
+        Terminator::Nothing,
     );
     // Comments are keep-alives; `data` lines join with `\n` (one event); no space after
     // the colon is fine; `id`, `retry` and unknown fields change nothing.
@@ -390,7 +390,7 @@ fn raw_text_streams_are_content_and_terminators_are_not() {
         StreamKind::Sse,
         ContentRule::Auto,
         TokenRule::Auto,
-        Terminator::None,
+        Terminator::Nothing,
     );
     check_with(
         &none,
@@ -446,7 +446,7 @@ fn named_paths_choose_content_and_tokens() {
         StreamKind::Ndjson,
         ContentRule::Path(path("$[*].t")),
         TokenRule::Auto,
-        Terminator::None,
+        Terminator::Nothing,
     );
     check_with(
         &array,
@@ -477,7 +477,7 @@ fn paths_through_the_same_array_each_see_their_elements() {
             StreamKind::Ndjson,
             ContentRule::Path(path(content)),
             TokenRule::Path(path(tokens)),
-            Terminator::None,
+            Terminator::Nothing,
         );
         check_with(&s, body, expect);
     }
@@ -534,7 +534,7 @@ fn crlf_split_across_reads_is_one_line_end() {
         StreamKind::Sse,
         ContentRule::Auto,
         TokenRule::Auto,
-        Terminator::None,
+        Terminator::Nothing,
     );
     let (fed, end) = feed(&none, &[b"data: a\r", b"\ndata: b\r\n\r\n"]);
     assert_eq!(

@@ -40,6 +40,9 @@ pub(crate) use pool::Turn;
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// What sees each piece of a response body as it is read (a stream's reader, a watch).
+pub(crate) type Tap<'a> = dyn FnMut(&[u8]) + 'a;
+
 /// One worker's connections: HTTP/1.1 and HTTP/2, over TCP or TLS. Not `Sync`; each
 /// worker thread has its own.
 pub struct HttpClient {
@@ -216,8 +219,13 @@ impl SendError {
 
     /// No complete answer within the request's timeout.
     pub(crate) fn timeout() -> SendError {
+        SendError::gave_up(Outcome::Timeout)
+    }
+
+    /// Given up on for one of the timeouts (`outcome`: which).
+    pub(crate) fn gave_up(outcome: Outcome) -> SendError {
         SendError {
-            outcome: Outcome::Timeout,
+            outcome,
             error: io::Error::from(io::ErrorKind::TimedOut).into(),
         }
     }
@@ -245,7 +253,8 @@ impl HttpClient {
     /// `noted` as it goes what the caller derives its timings from (a connection opened
     /// and how long that took, when one was ready, when the first bytes of the response
     /// arrived, a resend), so that a request given up on for its timeout still counts
-    /// them.
+    /// them. `tap`, if given, sees every piece of the body as it is read (a stream's
+    /// reader, a timeout's watch).
     ///
     /// A request written on a connection is never sent again: if the target closes or
     /// resets the connection before answering, that is the target's failure and is
@@ -261,6 +270,7 @@ impl HttpClient {
         keep: Keep,
         turn: Option<Turn>,
         noted: &Noted,
+        mut tap: Option<&mut Tap<'_>>,
     ) -> Result<Response, SendError> {
         let pool = self.pools.of(origin);
         let mut resent = false;
@@ -288,7 +298,11 @@ impl HttpClient {
             };
             // The closure takes the body and the count, the exchange the headers.
             let headers = response.headers.as_deref_mut();
+            let mut tap = tap.as_deref_mut();
             let mut sink = |data: &[u8]| {
+                if let Some(tap) = tap.as_mut() {
+                    tap(data);
+                }
                 response.bytes += data.len() as u64;
                 if response.body.len() < keep.body {
                     let room = keep.body - response.body.len();
@@ -366,7 +380,7 @@ impl HttpClient {
         let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let req = Built::get(&origin, path);
         let noted = Noted::new(Instant::now());
-        let exchange = self.exchange(&origin, &req, Keep::default(), None, &noted);
+        let exchange = self.exchange(&origin, &req, Keep::default(), None, &noted, None);
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(response)) => Ok(response.status),
             Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error)),

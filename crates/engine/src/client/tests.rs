@@ -104,7 +104,7 @@ async fn send(
         body,
         headers: false,
     };
-    (c.exchange(o, req, keep, None, &noted).await, noted)
+    (c.exchange(o, req, keep, None, &noted, None).await, noted)
 }
 
 fn client() -> HttpClient {
@@ -355,7 +355,14 @@ fn headers_are_kept_when_asked_for_also_from_a_head_taken_as_the_last_one() {
         };
         for _ in 0..2 {
             let r = c
-                .exchange(o, &get, keep, None, &Noted::new(std::time::Instant::now()))
+                .exchange(
+                    o,
+                    &get,
+                    keep,
+                    None,
+                    &Noted::new(std::time::Instant::now()),
+                    None,
+                )
                 .await;
             let r = r.unwrap();
             assert_eq!(r.headers()["x-request"], "same");
@@ -364,7 +371,14 @@ fn headers_are_kept_when_asked_for_also_from_a_head_taken_as_the_last_one() {
             assert_eq!(r.headers().len(), 4);
         }
         let r = c
-            .exchange(o, &get, keep, None, &Noted::new(std::time::Instant::now()))
+            .exchange(
+                o,
+                &get,
+                keep,
+                None,
+                &Noted::new(std::time::Instant::now()),
+                None,
+            )
             .await;
         let r = r.unwrap();
         assert_eq!(r.status, 201);

@@ -81,18 +81,10 @@ mod json;
 
 use std::time::{Duration, Instant};
 
-pub use loadgate_scenario::{JsonPath, PathError, PathStep as Step};
-
-/// How a response body is split into events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamKind {
-    /// Server-sent events (`text/event-stream`).
-    Sse,
-    /// Newline-delimited JSON (Ollama, `application/x-ndjson`).
-    Ndjson,
-    /// No framing: every read is one content event.
-    Chunks,
-}
+// The scenario's own types: how the body is framed and what ends it are said there.
+pub use loadgate_scenario::{
+    JsonPath, PathError, PathStep as Step, StreamDone as Terminator, StreamKind,
+};
 
 /// Which events carry content (tokens).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,18 +102,6 @@ pub enum TokenRule {
     Auto,
     /// A whole number at this path of an event's JSON.
     Path(JsonPath),
-}
-
-/// What marks the end of a complete stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Terminator {
-    /// OpenAI `[DONE]`, Anthropic `message_stop`, Ollama `"done":true`, the end events of
-    /// OpenAI's Responses API. Events after it are read like any other.
-    Auto,
-    /// None: a body that ends between events is complete.
-    None,
-    /// An event whose data (an NDJSON line) is exactly this.
-    Data(String),
 }
 
 /// How one endpoint's stream is read: framing, rules, and the memory bound. Built once
@@ -163,6 +143,19 @@ impl StreamSpec {
     /// How the body is framed.
     pub fn kind(&self) -> StreamKind {
         self.kind
+    }
+
+    /// The spec an endpoint's `stream` settings ask for.
+    pub fn of(stream: &loadgate_scenario::Stream) -> StreamSpec {
+        let content = stream
+            .content
+            .clone()
+            .map_or(ContentRule::Auto, ContentRule::Path);
+        let tokens = stream
+            .tokens
+            .clone()
+            .map_or(TokenRule::Auto, TokenRule::Path);
+        StreamSpec::new(stream.kind, content, tokens, stream.done.clone())
     }
 
     /// The most bytes a reader holds.
@@ -351,7 +344,7 @@ impl<'s> StreamReader<'s> {
         } else if self.in_event {
             Some(Truncation::MidEvent)
         } else if self.spec.kind != StreamKind::Chunks
-            && !matches!(self.spec.rules.terminator(), Terminator::None)
+            && !matches!(self.spec.rules.terminator(), Terminator::Nothing)
             && !self.done
         {
             Some(Truncation::NoTerminator)
