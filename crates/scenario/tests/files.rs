@@ -890,6 +890,12 @@ fn stream_mistakes_point_at_the_value() {
             18,
             "raw chunks have none",
         ),
+        (
+            "stream = \"sse\"\nchecks = { json = [{ path = \"$.a\", exists = true }] }\n",
+            10,
+            20,
+            "a streamed body is a sequence of events",
+        ),
     ] {
         check_err(&endpoint(lines), line, col, msg);
     }

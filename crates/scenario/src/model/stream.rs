@@ -96,6 +96,13 @@ pub(super) fn stream(sink: &mut Sink<'_>, e: &raw::Endpoint) -> Option<Stream> {
             return None;
         }
     };
+    if let Some(check) = e.checks.json.first() {
+        sink.span(
+            check.span(),
+            "checks.json reads one JSON body, and a streamed body is a sequence of events",
+            Some("check the status or use body_contains (it reads the first max_body bytes of the stream), or remove stream".into()),
+        );
+    }
     let mut path = |v: &Option<raw::S<String>>, what: &str| -> Option<JsonPath> {
         let v = v.as_ref()?;
         match JsonPath::parse(v.get_ref()) {
