@@ -52,9 +52,10 @@ pub const LATEST: &str = "latest";
 /// its own, removed at once).
 pub const WRITE_TEST: &str = "loadgate-write-test";
 /// The charts, each also a standalone file.
-pub const CHARTS: [&str; 9] = [
+pub const CHARTS: [&str; 10] = [
     "latency.svg",
     "latency-endpoints.svg",
+    "streams.svg",
     "throughput.svg",
     "errors.svg",
     "spectrum.svg",

@@ -159,6 +159,11 @@ impl Percentiles {
             max: h.max(),
         }
     }
+
+    /// Of one histogram, when it holds a value.
+    pub fn of_any(h: &LatencyHistogram) -> Option<Percentiles> {
+        (!h.is_empty()).then(|| Percentiles::of(h))
+    }
 }
 
 /// One endpoint in one interval.
@@ -212,6 +217,13 @@ pub struct SeriesRow {
     pub latency_us: Percentiles,
     /// Service-time percentiles.
     pub service_us: Percentiles,
+    /// Streams: time-to-first-token percentiles of the successful streams that
+    /// completed in this second; absent when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_us: Option<Percentiles>,
+    /// Streams: percentiles of the gaps between tokens that ended in this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_us: Option<Percentiles>,
     /// Each endpoint.
     pub endpoints: Vec<EndpointRow>,
     /// Open model: pauses of the generating process that ended in this second (summed
@@ -247,6 +259,8 @@ impl SeriesRow {
             outcomes: all.outcomes,
             latency_us: Percentiles::of(all.latency()),
             service_us: Percentiles::of(&all.timings[Timing::Service]),
+            ttft_us: Percentiles::of_any(&all.timings[Timing::Ttft]),
+            itl_us: Percentiles::of_any(&all.timings[Timing::Itl]),
             endpoints: names
                 .iter()
                 .zip(shard.endpoints())

@@ -48,6 +48,31 @@ pub fn synthetic_with(
     budgets: &[&str],
     answer: impl Fn(u64, u64) -> (Outcome, u64, u64),
 ) -> RunDir {
+    build(names, seconds, warmup, per_second, budgets, answer, false)
+}
+
+/// Like [`synthetic_with`], every request a stream: its first token a third of its
+/// latency in, then four gaps of a tenth of it each.
+pub fn synthetic_streamed(
+    names: &[&str],
+    seconds: u64,
+    warmup: u64,
+    per_second: u64,
+    budgets: &[&str],
+    answer: impl Fn(u64, u64) -> (Outcome, u64, u64),
+) -> RunDir {
+    build(names, seconds, warmup, per_second, budgets, answer, true)
+}
+
+fn build(
+    names: &[&str],
+    seconds: u64,
+    warmup: u64,
+    per_second: u64,
+    budgets: &[&str],
+    answer: impl Fn(u64, u64) -> (Outcome, u64, u64),
+    streamed: bool,
+) -> RunDir {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let mut measured = Shard::new(names.len(), 60_000_000);
     let warmup_shard = Shard::new(names.len(), 60_000_000);
@@ -74,8 +99,17 @@ pub fn synthetic_with(
                 resent: false,
                 connect_us: None,
                 ttfb_us: Some(latency_us / 2),
-                stream: None,
+                stream: streamed.then_some(loadgate_metrics::StreamSample {
+                    ttft_us: Some(latency_us / 3),
+                    events: 5,
+                    tokens: 5,
+                }),
             });
+            if streamed {
+                for _ in 0..4 {
+                    second.record_gap(endpoint, latency_us / 10);
+                }
+            }
         }
         if t >= warmup {
             measured.merge_from(&second);

@@ -2,7 +2,7 @@
 //! its global budgets name and a baseline's p95 and p99), and p95 per endpoint with each
 //! endpoint's own p95 budgets. The spectrum and the capacity knee are elsewhere.
 
-use loadgate_metrics::{LatencyStats, Outcome};
+use loadgate_metrics::{LatencyStats, Outcome, Timing};
 use loadgate_slo::{Budget, Metric};
 
 use super::{
@@ -119,7 +119,12 @@ pub(crate) fn latency_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart
             end_dot: None,
         });
     }
+    // Only latency and service-time budgets belong on this chart: a first-byte or a
+    // first-token threshold drawn here would read as a latency limit.
     for (b, broken) in budgets.global() {
+        if !matches!(b.timing, Timing::Latency | Timing::Service) {
+            continue;
+        }
         if let Some(k) = stat_key(b) {
             let series = c.lines.iter().any(|l| l.key == k).then_some(k);
             c.rules.push(rule("global", b, series, broken));
@@ -128,6 +133,70 @@ pub(crate) fn latency_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart
     c.shades = phases(run);
     c.shades.extend(worst_windows(run, &|b| b.is_latency()));
     c
+}
+
+/// Streams over time: time to first token (p50, p95, p99) and the gaps between tokens
+/// (p50, p99) of each second, each labelled with its whole-run value, with the global
+/// budgets on them; `None` for a run without streams.
+pub(crate) fn streams_plan(run: &RunDir) -> Option<LineChart> {
+    let sm = &run.summary;
+    let (ttft, itl) = (&sm.overall.ttft_us, &sm.overall.itl_us);
+    if ttft.count == 0 && itl.count == 0 {
+        return None;
+    }
+    let rows = drawn(run);
+    let what = if sm.model == "open" {
+        "first token from intended send time"
+    } else {
+        "closed model"
+    };
+    let mut c = LineChart::new(
+        format!("Streams over time, per second ({what})"),
+        "time (s)",
+        "time (ms)",
+        Axis::Latency,
+    );
+    c.x_range = time_range(run);
+    let lines: [(Timing, &str, &LatencyStats); 5] = [
+        (Timing::Ttft, "p50", ttft),
+        (Timing::Ttft, "p95", ttft),
+        (Timing::Ttft, "p99", ttft),
+        (Timing::Itl, "p50", itl),
+        (Timing::Itl, "p99", itl),
+    ];
+    for (t, stat, whole) in lines {
+        if whole.count == 0 {
+            continue;
+        }
+        let key = format!("{} {stat}", t.name());
+        let label = run_stat(whole, stat)
+            .map(|v| format!("{key} (whole run {})", us(v)))
+            .unwrap_or_else(|| key.clone());
+        c.lines.push(Line {
+            key,
+            label,
+            points: series(&rows, true, |r| {
+                let p = match t {
+                    Timing::Ttft => r.ttft_us.as_ref(),
+                    _ => r.itl_us.as_ref(),
+                };
+                p.and_then(|p| row_stat(p, stat)).map(ms)
+            }),
+            look: Look::Line,
+            end_dot: None,
+        });
+    }
+    for (b, broken) in Budgets::of(run).global() {
+        if !matches!(b.timing, Timing::Ttft | Timing::Itl) {
+            continue;
+        }
+        if let Some(k) = stat_key(b) {
+            let series = c.lines.iter().any(|l| l.key == k).then_some(k);
+            c.rules.push(rule("global", b, series, broken));
+        }
+    }
+    c.shades = phases(run);
+    Some(c)
 }
 
 /// p95 per endpoint over time, with each endpoint's own p95 budget in its colour.

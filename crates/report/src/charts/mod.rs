@@ -46,7 +46,7 @@ use crate::rundir::{RunDir, SeriesRow};
 pub(crate) use capacity::answered;
 pub use capacity::capacity;
 use draw::svg_message;
-use latency::{endpoints_plan, latency_plan};
+use latency::{endpoints_plan, latency_plan, streams_plan};
 use rates::{errors_plan, late_plan, status_chart, throughput_plan};
 use spectrum::spectrum_plan;
 
@@ -91,6 +91,14 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
         answered(endpoints_plan(run)),
         ("p95 latency per endpoint", "no successful answer to plot"),
     );
+    if let Some(plan) = streams_plan(run) {
+        push(
+            "streams.svg",
+            "Streams over time: time to first token of each second's successful streams, and the gaps between tokens that ended in it",
+            Some(plan),
+            ("", ""),
+        );
+    }
     push(
         "throughput.svg",
         "Throughput over time",

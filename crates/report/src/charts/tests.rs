@@ -378,3 +378,55 @@ fn hundreds_of_endpoints_draw_the_ones_that_matter() {
     );
     assert_eq!(e.rules[0].series.as_deref(), Some("e050"));
 }
+
+/// A streamed run gets a chart of its first tokens and gaps over time, whose lines carry
+/// the whole run's figures and whose rules are its ttft/itl budgets; those budgets are
+/// not drawn on the latency chart, where they would read as latency limits. A run
+/// without streams has no such chart.
+#[test]
+fn streams_have_their_own_chart_and_their_budgets_stay_off_the_latency_chart() {
+    let mut run =
+        crate::testing::synthetic_streamed(&["agent"], 10, 2, 20, &["p95 < 2s"], |_, i| {
+            (Outcome::Success, 300_000 + 1_000 * i, 290_000 + 1_000 * i)
+        });
+    with_budgets(&mut run, "global", &["ttft_p95 < 500ms", "itl_p99 < 100ms"]);
+    let plan = latency::streams_plan(&run).expect("a streamed run");
+    let keys: Vec<&str> = plan.lines.iter().map(|l| l.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["ttft p50", "ttft p95", "ttft p99", "itl p50", "itl p99"]
+    );
+    let whole = us(run.summary.overall.ttft_us.p95 as f64);
+    assert!(
+        plan.lines[1].label.contains(&whole),
+        "{}",
+        plan.lines[1].label
+    );
+    // Each second's first tokens are a third of its latencies.
+    let drawn = plan.lines[0].points.iter().filter_map(|p| p.1).count();
+    assert!(drawn >= 8, "{drawn} points");
+    let rules: Vec<(&str, Option<&str>)> = plan
+        .rules
+        .iter()
+        .map(|r| (r.label.as_str(), r.series.as_deref()))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("ttft_p95 < 500ms", Some("ttft p95")),
+            ("itl_p99 < 100ms", Some("itl p99"))
+        ]
+    );
+    let latency = latency::latency_plan(&run, None);
+    assert!(
+        latency
+            .rules
+            .iter()
+            .all(|r| !r.label.starts_with("ttft") && !r.label.starts_with("itl")),
+        "{:?}",
+        latency.rules.iter().map(|r| &r.label).collect::<Vec<_>>()
+    );
+    assert!(latency::streams_plan(&super::tests::run()).is_none());
+    // The chart is in the report, as a file of its own too.
+    assert!(all(&run, None).iter().any(|c| c.file == "streams.svg"));
+}
