@@ -186,13 +186,23 @@ pub(crate) fn streams_plan(run: &RunDir) -> Option<LineChart> {
             end_dot: None,
         });
     }
-    for (b, broken) in Budgets::of(run).global() {
-        if !matches!(b.timing, Timing::Ttft | Timing::Itl) {
+    // The lines are every stream's: an endpoint's budgets are drawn only when it is the
+    // one endpoint that streamed (its streams are then all the streams).
+    let streamed: Vec<&str> = sm
+        .endpoints
+        .iter()
+        .filter(|e| e.ttft_us.count > 0 || e.itl_us.count > 0)
+        .map(|e| e.name.as_str())
+        .collect();
+    let budgets = Budgets::of(run);
+    for (scope, b, broken) in &budgets.0 {
+        let drawn_here = scope == "global" || streamed == [scope.as_str()];
+        if !drawn_here || !matches!(b.timing, Timing::Ttft | Timing::Itl) {
             continue;
         }
         if let Some(k) = stat_key(b) {
             let series = c.lines.iter().any(|l| l.key == k).then_some(k);
-            c.rules.push(rule("global", b, series, broken));
+            c.rules.push(rule(scope, b, series, broken.as_deref()));
         }
     }
     c.shades = phases(run);

@@ -427,6 +427,16 @@ fn streams_have_their_own_chart_and_their_budgets_stay_off_the_latency_chart() {
         latency.rules.iter().map(|r| &r.label).collect::<Vec<_>>()
     );
     assert!(latency::streams_plan(&super::tests::run()).is_none());
+    // The only endpoint that streamed: its own budgets are on the chart too.
+    with_budgets(&mut run, "agent", &["ttft_p99 < 1s"]);
+    let plan = latency::streams_plan(&run).unwrap();
+    assert!(
+        plan.rules
+            .iter()
+            .any(|r| r.label == "agent: ttft_p99 < 1s" && r.series.as_deref() == Some("ttft p99")),
+        "{:?}",
+        plan.rules.iter().map(|r| &r.label).collect::<Vec<_>>()
+    );
     // The chart is in the report, as a file of its own too.
     assert!(all(&run, None).iter().any(|c| c.file == "streams.svg"));
 }
