@@ -20,6 +20,7 @@ mod markdown;
 pub mod merge;
 pub mod outdir;
 pub mod rundir;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;
 

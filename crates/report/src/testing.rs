@@ -1,12 +1,11 @@
 //! Synthetic run directories for tests and benchmarks: deterministic, built in memory
 //! with the same code paths a real run uses for its files.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use loadgate_metrics::{Outcome, Sample, Shard};
 use loadgate_slo::judge::{judge, Input, OpenFacts, Stop, ValidityMode};
-use loadgate_slo::summary::{EndpointSummary, LoadSummary, RunSummary, SCHEMA_VERSION};
+use loadgate_slo::summary::{LoadSummary, RunSummary};
 
 use crate::{HistogramsFile, RunDir, SeriesRow};
 
@@ -153,17 +152,8 @@ fn build(
         invalid_before: &[],
     });
     let summary = RunSummary {
-        schema_version: SCHEMA_VERSION,
-        loadgate_version: "0.1.0".into(),
-        scenario: names[0].clone() + "-scenario",
-        scenario_file: "scenarios/fixture.toml".into(),
-        target: "https://staging.example.com".into(),
-        model: "open".into(),
-        started_at: "2026-11-22T00:00:00Z".into(),
-        ended_at: "2026-11-22T00:00:10Z".into(),
         duration_s: seconds as f64,
         warmup_s: warmup as f64,
-        measured_s,
         drain_s: 0.4,
         load: LoadSummary {
             profile: format!("from {per_second} rps, {seconds}s to {per_second} rps"),
@@ -171,31 +161,21 @@ fn build(
         },
         workers: 2,
         pinned_cpus: vec![0, 1],
-        verdict: j.verdict,
-        stop: "completed".into(),
-        stop_detail: None,
-        abandoned: 0,
-        invalid_reasons: j.invalid_reasons,
-        rate: j.rate,
         pauses: Some(loadgate_metrics::Pauses {
             threshold_us: 1_000,
             count: 2,
             total_us: 12_500,
             max_us: 9_000,
         }),
-        slo: j.slo,
-        overall: EndpointSummary::of("all", &measured.overall(), measured_s),
-        endpoints: names
-            .iter()
-            .zip(measured.endpoints())
-            .map(|(n, e)| EndpointSummary::of(n, e, measured_s))
-            .collect(),
-        warmup: None,
-        files: BTreeMap::new(),
         git_commit: Some("0123abc".into()),
-        ci_run: None,
-        segment: None,
-        merged_from: Vec::new(),
+        ..RunSummary::fixture(
+            &(names[0].clone() + "-scenario"),
+            "open",
+            &names,
+            &measured,
+            measured_s,
+            j,
+        )
     };
     RunDir {
         dir: PathBuf::from("fixture"),

@@ -565,6 +565,79 @@ impl RunSummary {
     }
 }
 
+impl RunSummary {
+    /// A test's summary, through [`RunSummary::judged`] like a run's: scenario `name`,
+    /// `model`, `measured_s` seconds of `measured` for endpoints `names`, judged as `j`
+    /// says; every other field a fixed placeholder. The one summary tests build, so a new
+    /// field is added here and nowhere else.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn fixture(
+        name: &str,
+        model: &str,
+        names: &[String],
+        measured: &loadgate_metrics::Shard,
+        measured_s: f64,
+        j: crate::judge::Judgement,
+    ) -> RunSummary {
+        let empty = EndpointSummary::of("all", &EndpointShard::new(60_000_000), 0.0);
+        let identity = RunSummary {
+            schema_version: SCHEMA_VERSION,
+            loadgate_version: "0.1.0".into(),
+            scenario: name.into(),
+            scenario_file: "scenarios/fixture.toml".into(),
+            target: "https://staging.example.com".into(),
+            model: model.into(),
+            started_at: String::new(),
+            ended_at: String::new(),
+            duration_s: measured_s,
+            warmup_s: 0.0,
+            measured_s: 0.0,
+            drain_s: 0.0,
+            load: LoadSummary {
+                profile: "from 100 rps, 1s to 100 rps".into(),
+                peak: 100.0,
+            },
+            workers: 1,
+            pinned_cpus: Vec::new(),
+            verdict: Verdict::Interrupted,
+            stop: String::new(),
+            stop_detail: None,
+            abandoned: 0,
+            invalid_reasons: Vec::new(),
+            rate: None,
+            pauses: None,
+            slo: Vec::new(),
+            overall: empty.clone(),
+            endpoints: Vec::new(),
+            warmup: None,
+            files: BTreeMap::new(),
+            git_commit: None,
+            ci_run: None,
+            segment: None,
+            merged_from: Vec::new(),
+        };
+        let m = Measured {
+            names,
+            measured,
+            warmup: None,
+            started_at: "2026-11-22T00:00:00Z".into(),
+            ended_at: "2026-11-22T00:00:10Z".into(),
+            warmup_s: 0.0,
+            measured_s,
+            drain_s: 0.0,
+            workers: 1,
+            pinned_cpus: Vec::new(),
+            abandoned: 0,
+            pauses: None,
+        };
+        let stop = Stopped {
+            stop: "completed".into(),
+            detail: None,
+        };
+        RunSummary::judged(identity, &m, j, stop)
+    }
+}
+
 /// What a run (or several combined) measured, as [`RunSummary::judged`] states it.
 #[derive(Debug, Clone)]
 pub struct Measured<'a> {

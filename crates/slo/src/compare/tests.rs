@@ -66,41 +66,15 @@ fn run(values: &[u64]) -> (RunSummary, Histograms) {
         });
     }
     let e = &shard.endpoints()[0];
+    let judged = crate::judge::Judgement {
+        slo: Vec::new(),
+        rate: None,
+        invalid_reasons: Vec::new(),
+        verdict: crate::summary::Verdict::Pass,
+    };
     let summary = RunSummary {
         schema_version: 1,
-        loadgate_version: "t".into(),
-        scenario: "s".into(),
-        scenario_file: "s.toml".into(),
-        target: "t".into(),
-        model: "open".into(),
-        started_at: "t0".into(),
-        ended_at: "t1".into(),
-        duration_s: 1.0,
-        warmup_s: 0.0,
-        measured_s: 1.0,
-        drain_s: 0.0,
-        load: crate::summary::LoadSummary {
-            profile: "from 100 rps, 1s to 100 rps".into(),
-            peak: 100.0,
-        },
-        workers: 1,
-        pinned_cpus: Vec::new(),
-        verdict: crate::summary::Verdict::Pass,
-        stop: "completed".into(),
-        stop_detail: None,
-        abandoned: 0,
-        invalid_reasons: vec![],
-        rate: None,
-        pauses: None,
-        slo: vec![],
-        overall: EndpointSummary::of("all", e, 1.0),
-        endpoints: vec![EndpointSummary::of("root", e, 1.0)],
-        warmup: None,
-        files: BTreeMap::new(),
-        git_commit: None,
-        ci_run: None,
-        segment: None,
-        merged_from: Vec::new(),
+        ..RunSummary::fixture("s", "open", &["root".into()], &shard, 1.0, judged)
     };
     let hists = [
         ("all".to_string(), e.timings.clone()),
