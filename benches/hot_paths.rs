@@ -51,17 +51,11 @@ fn record_sample(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(7919);
             shard.record(black_box(&Sample {
-                endpoint: (i % 3) as usize,
-                latency_us: 1_000 + i % 2_000_000,
                 service_us: 900 + i % 1_000_000,
                 ttfb_us: Some(500 + i % 1_000_000),
-                stream: None,
-                outcome: Outcome::Success,
                 status: Some(200),
                 bytes: 512,
-                local: false,
-                resent: false,
-                connect_us: None,
+                ..Sample::new((i % 3) as usize, Outcome::Success, 1_000 + i % 2_000_000)
             }));
             // A success also counts in the second it was due in (throughput windows).
             shard.record_due_success((i % 3) as usize, (i >> 16) % 3);
@@ -126,22 +120,17 @@ fn schedule_due(c: &mut Criterion) {
 fn merge_interval_shard(c: &mut Criterion) {
     let mut worker = Shard::new(3, 60_000_000);
     for i in 0..20_000u64 {
+        let outcome = if i % 100 == 0 {
+            Outcome::Http5xx
+        } else {
+            Outcome::Success
+        };
         worker.record(&Sample {
-            endpoint: (i % 3) as usize,
-            latency_us: 500 + (i * 7919) % 3_000_000,
             service_us: 400 + (i * 104_729) % 2_000_000,
             ttfb_us: Some(300 + (i * 104_729) % 1_000_000),
-            stream: None,
-            outcome: if i % 100 == 0 {
-                Outcome::Http5xx
-            } else {
-                Outcome::Success
-            },
             status: Some(if i % 100 == 0 { 503 } else { 200 }),
             bytes: 256,
-            local: false,
-            resent: false,
-            connect_us: None,
+            ..Sample::new((i % 3) as usize, outcome, 500 + (i * 7919) % 3_000_000)
         });
     }
     let mut totals = Shard::new(3, 60_000_000);

@@ -142,3 +142,47 @@ fn cut_streams_fail_the_error_budget() {
     assert_eq!(all["outcomes"]["stream_truncated"], requests, "{all}");
     assert!(all.get("stream").is_none(), "no successful stream: {all}");
 }
+
+/// Goodput counts the successes within the endpoint's per-request limits: against a
+/// first token at 300 ms every stream is good under a 600 ms limit and none under a
+/// 200 ms one, and `goodput`/`attainment` budgets judge exactly that (issue 21).
+#[test]
+fn goodput_counts_the_requests_within_their_limits() {
+    let run = |limit: &str| {
+        let c = Case::new(&format!(
+            "name = \"goodput\"\ntarget = \"embedded\"\ntarget_profile = \"llm.toml\"\n\
+             [[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n\
+             goodput = {{ ttft = \"{limit}\", itl = \"1s\" }}\n\
+             [load]\nmodel = \"open\"\nstages = [{{ duration = \"2s\", target_rps = 10 }}]\nmax_late_ratio = 0.5\n\
+             [slo]\nbudgets = [\"attainment > 99%\", \"goodput > 5rps\"]\n"
+        ));
+        std::fs::write(c.dir.path().join("llm.toml"), profile("300ms", "")).unwrap();
+        let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+        (c, o)
+    };
+    let (c, o) = run("5s");
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let all = &c.summary()["overall"];
+    let successes = all["requests"].as_u64().unwrap() - all["errors"].as_u64().unwrap();
+    assert!(successes > 0);
+    assert_eq!(all["good"], successes, "{all}");
+    assert_eq!(all["attainment"], 1.0);
+    let (c, o) = run("200ms");
+    assert_eq!(code(&o), 1, "no stream is good: {}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["overall"]["good"], 0);
+    assert_eq!(
+        s["overall"]["errors"], 0,
+        "every stream succeeded, none was good"
+    );
+    for r in s["slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["expr"] != "error_rate < 50%")
+    {
+        if r["implicit"] != true {
+            assert_eq!(r["pass"], false, "{r}");
+        }
+    }
+}

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use loadgate_metrics::Outcome;
+use loadgate_scenario::GoodLimits;
 
 use crate::client::{HttpClient, Noted, Response, SendError, Tap, Turn};
 use crate::deadline::Deadlines;
@@ -73,6 +74,30 @@ impl Exchange {
     pub fn time_to_first_byte(&self) -> Option<Duration> {
         self.first_byte
             .map(|t| t.saturating_duration_since(self.intended))
+    }
+
+    /// Whether it met every limit of `l`, each time taken from `from` (the intended send
+    /// for goodput, the actual send for its twin); a stream's mean gap between tokens
+    /// does not depend on `from`. A limit on a phase that never came is not met.
+    pub fn within(&self, l: &GoodLimits, from: Instant) -> bool {
+        let by = |at: Option<Instant>, limit: Option<Duration>| {
+            limit.is_none_or(|limit| at.is_some_and(|t| t.saturating_duration_since(from) <= limit))
+        };
+        let stream = self.stream.as_ref();
+        let mean_gap_ok = l.itl.is_none_or(|limit| {
+            let Some(s) = stream else { return false };
+            match (s.first_content, s.last_content) {
+                (Some(first), Some(last)) if s.content_events >= 2 => {
+                    (last - first) / (s.content_events - 1) as u32 <= limit
+                }
+                // One token or none: no gap to be slow.
+                _ => true,
+            }
+        });
+        by(Some(self.end), l.latency)
+            && by(self.first_byte, l.ttfb)
+            && by(stream.and_then(|s| s.first_content), l.ttft)
+            && mean_gap_ok
     }
 
     /// From the intended send to the first content event of a stream; `None` when it

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Uri};
-use loadgate_scenario::{Checks, Endpoint, RenderCtx, Scenario, Template};
+use loadgate_scenario::{Checks, Endpoint, GoodLimits, RenderCtx, Scenario, Template};
 use rand::rngs::SmallRng;
 
 use crate::client::{Keep, Origin};
@@ -98,6 +98,8 @@ pub struct Prepared {
     stream: Option<StreamSpec>,
     /// The endpoint's `first_byte_timeout` and `idle_timeout`.
     watch: Watch,
+    /// What a success must meet to count toward goodput.
+    goodput: GoodLimits,
 }
 
 /// The timeouts within a request: for its first body byte, and for each gap once the
@@ -207,6 +209,7 @@ impl Prepared {
                 first_byte: e.first_byte_timeout,
                 idle: e.idle_timeout,
             },
+            goodput: e.goodput,
         };
         let all_static = p.static_path.is_some()
             && (p.body.is_none() || p.static_body.is_some())
@@ -248,6 +251,11 @@ impl Prepared {
     /// Its timeouts within a request.
     pub fn watch(&self) -> Watch {
         self.watch
+    }
+
+    /// What a success must meet to count toward goodput.
+    pub fn goodput(&self) -> &GoodLimits {
+        &self.goodput
     }
 
     /// Keeps every response's headers in its [`Response`](crate::Response), for a step

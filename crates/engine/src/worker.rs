@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loadgate_metrics::{Sample, Shard, StreamSample};
-use loadgate_scenario::{Checks, DataMode, LoadModel, RenderCtx, Scenario};
+use loadgate_scenario::{Checks, DataMode, GoodLimits, LoadModel, RenderCtx, Scenario};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{watch, Notify};
@@ -587,7 +587,7 @@ async fn send_and_record(
         &mut gaps,
     )
     .await;
-    let sample = sample(endpoint, prepared.checks(), &exchange);
+    let sample = sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
     // The interval of the completion, even if the ticker has not woken yet.
     roll_over(&ctx, exchange.end);
     let mut shard = shard_for(&ctx, intended);
@@ -602,9 +602,9 @@ async fn send_and_record(
 }
 
 /// What `exchange`, a request of `endpoint`, records: its timings from the instants of
-/// its path, and its outcome (a response classified by the endpoint's `checks`, or the
-/// class of its failure).
-fn sample(endpoint: usize, checks: &Checks, exchange: &Exchange) -> Sample {
+/// its path, its outcome (a response classified by the endpoint's `checks`, or the
+/// class of its failure), and whether it was good (a success within `limits`).
+fn sample(endpoint: usize, checks: &Checks, limits: &GoodLimits, exchange: &Exchange) -> Sample {
     let (outcome, status, bytes, local) = match &exchange.result {
         Ok(r) => (
             crate::classify::response(checks, r.status, &r.body, exchange.stream.as_ref()),
@@ -630,6 +630,10 @@ fn sample(endpoint: usize, checks: &Checks, exchange: &Exchange) -> Sample {
         resent: exchange.resent,
         connect_us: exchange.connect.map(micros),
         ttfb_us: exchange.time_to_first_byte().map(micros),
+        good: outcome == loadgate_metrics::Outcome::Success
+            && exchange.within(limits, exchange.intended),
+        good_service: outcome == loadgate_metrics::Outcome::Success
+            && exchange.within(limits, exchange.sent),
         stream,
     }
 }
@@ -732,7 +736,7 @@ mod sample_tests {
                 result,
                 stream: None,
             };
-            let s = sample(3, &checks, &x);
+            let s = sample(3, &checks, &GoodLimits::default(), &x);
             assert_eq!((s.endpoint, s.connect_us, s.resent), (3, Some(1_000), true));
             (s.latency_us, s.service_us, s.ttfb_us, s.outcome)
         };
@@ -776,7 +780,7 @@ mod sample_tests {
                     last_content: Some(t0 + ms(890)),
                 }),
             };
-            sample(0, &checks, &x)
+            sample(0, &checks, &GoodLimits::default(), &x)
         };
         let whole = of(Ending::Complete, Some(40));
         assert_eq!(whole.outcome, loadgate_metrics::Outcome::Success);
@@ -790,5 +794,66 @@ mod sample_tests {
             None,
         );
         assert_eq!(cut.outcome, loadgate_metrics::Outcome::StreamTruncated);
+    }
+
+    /// A success is good when every goodput limit holds from the intended send; its
+    /// twin takes them from the actual send; a stream's mean gap is (last - first) over
+    /// the gaps; a failure is never good.
+    #[test]
+    fn goodput_limits_hold_from_the_intended_send_and_the_twin_from_the_send() {
+        use crate::stream::{Ending, StreamEnd};
+        let (t0, ms) = (Instant::now(), Duration::from_millis);
+        let mut ok = Response::default();
+        ok.status = 200;
+        let x = Exchange {
+            intended: t0,
+            sent: t0 + ms(5),
+            ready: Some(t0 + ms(5)),
+            first_byte: Some(t0 + ms(10)),
+            end: t0 + ms(900),
+            connect: None,
+            resent: false,
+            result: Ok(ok),
+            stream: Some(StreamEnd {
+                ending: Ending::Complete,
+                events: 10,
+                content_events: 10,
+                tokens: None,
+                errors: 0,
+                first_content: Some(t0 + ms(300)),
+                last_content: Some(t0 + ms(894)),
+            }),
+        };
+        let good = |l: GoodLimits| {
+            let s = sample(0, &Checks::default(), &l, &x);
+            (s.good, s.good_service)
+        };
+        assert_eq!(good(GoodLimits::default()), (true, true));
+        let ttft = |v| GoodLimits {
+            ttft: Some(ms(v)),
+            ..GoodLimits::default()
+        };
+        assert_eq!(good(ttft(300)), (true, true));
+        assert_eq!(good(ttft(298)), (false, true), "late only by the send lag");
+        assert_eq!(good(ttft(250)), (false, false));
+        // (894 - 300) / 9 = 66 ms a gap.
+        let itl = |v| GoodLimits {
+            itl: Some(ms(v)),
+            ..GoodLimits::default()
+        };
+        assert_eq!(good(itl(66)), (true, true));
+        assert_eq!(good(itl(65)), (false, false));
+        let latency = GoodLimits {
+            latency: Some(ms(899)),
+            ..GoodLimits::default()
+        };
+        assert_eq!(good(latency), (false, true));
+        let failed = Exchange {
+            result: Err(SendError::timeout()),
+            stream: None,
+            ..x
+        };
+        let s = sample(0, &Checks::default(), &GoodLimits::default(), &failed);
+        assert!(!s.good && !s.good_service);
     }
 }

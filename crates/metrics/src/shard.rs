@@ -33,6 +33,13 @@ pub struct Sample {
     /// When the first byte of the response arrived, in µs from the same start as
     /// `latency_us`; `None` when none did.
     pub ttfb_us: Option<u64>,
+    /// It succeeded and met every per-request limit of its endpoint's `goodput` table
+    /// (timed from the intended send, as latency): it counts toward goodput.
+    pub good: bool,
+    /// It succeeded and met those limits timed from its actual send: had the generator
+    /// been on time, it would have been good (the twin that tells a generator's breach
+    /// from the target's).
+    pub good_service: bool,
     /// A streamed response (an endpoint with `stream`): what its reader counted; `None`
     /// for a response read whole. Its gaps were recorded as they ended
     /// ([`Shard::record_gap`]).
@@ -87,6 +94,8 @@ impl Sample {
             resent: false,
             connect_us: None,
             ttfb_us: None,
+            good: outcome == Outcome::Success,
+            good_service: outcome == Outcome::Success,
             stream: None,
         }
     }
@@ -134,6 +143,10 @@ pub struct EndpointShard {
     pub resent: u64,
     /// What the successful streamed responses held (endpoints with `stream`).
     pub streams: StreamCounts,
+    /// Requests that succeeded within every per-request limit (goodput).
+    pub good: u64,
+    /// Requests that succeeded within those limits timed from their actual send.
+    pub good_service: u64,
 }
 
 impl EndpointShard {
@@ -154,6 +167,8 @@ impl EndpointShard {
             unbuilt: 0,
             resent: 0,
             streams: StreamCounts::default(),
+            good: 0,
+            good_service: 0,
         }
     }
 
@@ -176,6 +191,8 @@ impl EndpointShard {
         self.unbuilt += other.unbuilt;
         self.resent += other.resent;
         self.streams.add(&other.streams);
+        self.good += other.good;
+        self.good_service += other.good_service;
     }
 
     fn reset(&mut self) {
@@ -193,6 +210,8 @@ impl EndpointShard {
         self.unbuilt = 0;
         self.resent = 0;
         self.streams = StreamCounts::default();
+        self.good = 0;
+        self.good_service = 0;
     }
 
     /// Bytes this endpoint's data holds beyond its fixed size: the timing histograms'
@@ -273,6 +292,9 @@ impl Shard {
             }
         }
         e.outcomes.incr(s.outcome);
+        let success = s.outcome == Outcome::Success;
+        e.good += (success && s.good) as u64;
+        e.good_service += (success && s.good_service) as u64;
         if let Some(code) = s.status {
             *e.statuses.entry(code).or_insert(0) += 1;
         }

@@ -650,6 +650,8 @@ fn counted(
         unbuilt: e.unbuilt,
         resent: e.resent,
         streams: e.stream.map(|s| s.counts()).unwrap_or_default(),
+        good: e.good,
+        good_service: e.good_service,
     })
 }
 

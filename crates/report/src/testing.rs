@@ -84,25 +84,20 @@ fn build(
             let (outcome, latency_us, service_us) = answer(t, i);
             second.record_send(endpoint, Some(100 + i % 300), false);
             second.record(&Sample {
-                endpoint,
-                latency_us,
                 service_us,
-                outcome,
                 status: Some(if outcome == Outcome::Success {
                     200
                 } else {
                     503
                 }),
                 bytes: 100,
-                local: false,
-                resent: false,
-                connect_us: None,
                 ttfb_us: Some(latency_us / 2),
                 stream: streamed.then_some(loadgate_metrics::StreamSample {
                     ttft_us: Some(latency_us / 3),
                     events: 5,
                     tokens: 5,
                 }),
+                ..Sample::new(endpoint, outcome, latency_us)
             });
             if streamed {
                 for _ in 0..4 {

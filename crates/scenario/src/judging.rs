@@ -270,7 +270,13 @@ impl Scenario {
     }
 }
 
+/// A budget on a rate of the whole load (throughput, goodput): a segment sends its
+/// share of it, a capacity step the rate offered.
+fn is_rate(b: &Budget) -> bool {
+    matches!(b.metric, Metric::Throughput | Metric::Goodput)
+}
+
 /// A budget that asks for at least a rate.
 fn is_throughput_floor(b: &Budget) -> bool {
-    b.metric == Metric::Throughput && matches!(b.op, Op::Gt | Op::Ge)
+    is_rate(b) && matches!(b.op, Op::Gt | Op::Ge)
 }

@@ -34,7 +34,7 @@ pub use model::scenario::{
     HttpVersion, JsonCheck, JsonExpect, Load, LoadModel, Overrides, Scenario, Slo, SloBudget,
     Stage, Validity,
 };
-pub use model::stream::{Stream, StreamDone, StreamKind};
+pub use model::stream::{GoodLimits, Stream, StreamDone, StreamKind};
 pub use model::target::{redact_url, without_credentials, LoadOptions, Target, TargetError};
 pub use model::value::parse_duration;
 pub use model::{log_tag, MAX_NAME_BYTES};

@@ -55,6 +55,7 @@ pub(crate) struct Defaults {
     pub timeout: Option<S<String>>,
     pub first_byte_timeout: Option<S<String>>,
     pub idle_timeout: Option<S<String>>,
+    pub goodput: Option<Goodput>,
     pub connect_timeout: Option<S<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
@@ -90,6 +91,16 @@ pub(crate) struct Endpoint {
     pub stream_done: Option<S<String>>,
     pub first_byte_timeout: Option<S<String>>,
     pub idle_timeout: Option<S<String>>,
+    pub goodput: Option<Goodput>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Goodput {
+    pub latency: Option<S<String>>,
+    pub ttfb: Option<S<String>>,
+    pub ttft: Option<S<String>>,
+    pub itl: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -896,6 +896,19 @@ fn stream_mistakes_point_at_the_value() {
             20,
             "a streamed body is a sequence of events",
         ),
+        (
+            "goodput = { ttft = \"500ms\" }\n",
+            9,
+            20,
+            "goodput ttft and itl limits apply to a streamed response",
+        ),
+        (
+            "goodput = { latency = \"0s\" }\n",
+            9,
+            23,
+            "goodput latency must be greater than zero",
+        ),
+        ("goodput = { p95 = \"1s\" }\n", 9, 13, "unknown field `p95`"),
     ] {
         check_err(&endpoint(lines), line, col, msg);
     }

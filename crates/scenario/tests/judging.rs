@@ -41,6 +41,8 @@ fn the_throughput_floor_is_the_highest_rate_any_budget_asks_of_the_whole_load() 
             "[slo]\nbudgets = [\"throughput > 50rps\"]\n[slo.endpoint.small]\nbudgets = [\"throughput >= 20rps\"]",
             Some(80.0),
         ),
+        // Goodput is a rate of the whole load too.
+        ("[slo]\nbudgets = [\"goodput > 30rps\"]", Some(30.0)),
         // A ceiling asks for no rate.
         ("[slo]\nbudgets = [\"throughput < 500rps\"]", None),
     ];

@@ -37,6 +37,11 @@ pub enum Metric {
     ErrorRate,
     /// Share of received responses that passed every check.
     CheckRate,
+    /// Requests per second of the measured phase that succeeded within every
+    /// per-request limit of their endpoint (its `goodput` table).
+    Goodput,
+    /// Share of completed requests that did so.
+    Attainment,
 }
 
 /// The comparison a budget requires of the measured value.
@@ -108,6 +113,8 @@ impl Budget {
             Metric::Throughput => "throughput".into(),
             Metric::ErrorRate => "error_rate".into(),
             Metric::CheckRate => "check_rate".into(),
+            Metric::Goodput => "goodput".into(),
+            Metric::Attainment => "attainment".into(),
         };
         let dir = match self.op {
             Op::Lt | Op::Le => "upper",
@@ -237,6 +244,8 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         "throughput" | "rps" if plain => Metric::Throughput,
         "error_rate" if plain => Metric::ErrorRate,
         "check_rate" if plain => Metric::CheckRate,
+        "goodput" if plain => Metric::Goodput,
+        "attainment" if plain => Metric::Attainment,
         _ => {
             let digits = name
                 .strip_prefix("p(")
@@ -263,8 +272,8 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         }
     };
     let unit = match metric {
-        Metric::Throughput => Unit::Rate,
-        Metric::ErrorRate | Metric::CheckRate => Unit::Ratio,
+        Metric::Throughput | Metric::Goodput => Unit::Rate,
+        Metric::ErrorRate | Metric::CheckRate | Metric::Attainment => Unit::Ratio,
         _ => Unit::Duration,
     };
 
@@ -328,6 +337,13 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
     };
     c.skip_ws();
     let window_s = if c.rest().starts_with("over") {
+        if matches!(metric, Metric::Goodput | Metric::Attainment) {
+            return Err(c.err(
+                c.pos,
+                format!("`{word}` is judged over the whole measured phase: it takes no window"),
+                "remove `over ...`; for an outage in a window, add `error_rate < 1% over 30s`",
+            ));
+        }
         c.pos += 4;
         Some(window(&mut c)?)
     } else {

@@ -49,6 +49,8 @@ pub struct Observed<'a> {
     pub outcomes: &'a OutcomeCounts,
     /// Length of the measured phase (or window) in seconds.
     pub duration_s: f64,
+    /// Requests that succeeded within every per-request limit (goodput).
+    pub good: u64,
 }
 
 impl<'a> Observed<'a> {
@@ -58,6 +60,7 @@ impl<'a> Observed<'a> {
             timings: &e.timings,
             outcomes: &e.outcomes,
             duration_s,
+            good: e.good,
         }
     }
 }
@@ -166,6 +169,8 @@ impl Budget {
                 Measure::Value(o.outcomes.get(Outcome::Success) as f64 / o.duration_s)
             }
             Metric::ErrorRate if total > 0 => Measure::Value(failed as f64 / total as f64),
+            Metric::Goodput if o.duration_s > 0.0 => Measure::Value(o.good as f64 / o.duration_s),
+            Metric::Attainment if total > 0 => Measure::Value(o.good as f64 / total as f64),
             Metric::CheckRate => {
                 let responses = o.outcomes.responses();
                 if responses == 0 {
@@ -174,7 +179,9 @@ impl Budget {
                 let failed = responses - o.outcomes.get(Outcome::Success);
                 Measure::Value(1.0 - failed as f64 / responses as f64)
             }
-            Metric::Throughput | Metric::ErrorRate => Measure::NoData,
+            Metric::Throughput | Metric::ErrorRate | Metric::Goodput | Metric::Attainment => {
+                Measure::NoData
+            }
         }
     }
 
@@ -248,6 +255,8 @@ mod tests {
     struct Data {
         timings: Timings<LatencyHistogram>,
         outcomes: OutcomeCounts,
+        /// Successes within their per-request limits.
+        good: u64,
     }
 
     impl Data {
@@ -264,7 +273,12 @@ mod tests {
             }
             // Every timing holds the same values here.
             let timings = Timings::from_fn(|_| lat.clone());
-            Data { timings, outcomes }
+            let good = ok.len() as u64;
+            Data {
+                timings,
+                outcomes,
+                good,
+            }
         }
 
         fn check(&self, expr: &str) -> BudgetResult {
@@ -274,6 +288,7 @@ mod tests {
                     timings: &self.timings,
                     outcomes: &self.outcomes,
                     duration_s: 10.0,
+                    good: self.good,
                 },
             )
         }
@@ -411,5 +426,29 @@ mod tests {
         assert!(!d.check("error_rate < 1%").pass);
         assert!(d.check("error_rate <= 1%").pass);
         assert!(d.check("check_rate > 98%").pass);
+    }
+
+    /// Goodput counts the successes within their per-request limits, per second of the
+    /// measured phase; attainment their share of every completed request. A success
+    /// over its limits is not good; nothing completed is no data.
+    #[test]
+    fn goodput_and_attainment_count_good_requests() {
+        let mut d = Data::new(&[1_000; 990], 10);
+        d.good = 900;
+        for (expr, pass, measured) in [
+            ("goodput > 89rps", true, 90.0),
+            ("goodput > 90rps", false, 90.0),
+            ("attainment >= 90%", true, 0.9),
+            ("attainment > 90%", false, 0.9),
+        ] {
+            let r = d.check(expr);
+            assert_eq!((r.pass, r.measured), (pass, Some(measured)), "{expr}");
+        }
+        let none = Data::new(&[], 0);
+        assert!(none.check("attainment > 0%").no_data);
+        let e = parse("goodput > 40rps over 30s").unwrap_err();
+        assert!(e.message.contains("takes no window"), "{}", e.message);
+        assert!(parse("attainment > 99%").is_ok());
+        assert!(parse("goodput > 5%").is_err(), "goodput is a rate");
     }
 }

@@ -131,6 +131,19 @@ pub struct EndpointSummary {
     /// Streams: every gap between two content events, µs (one value per gap).
     #[serde(default)]
     pub itl_us: LatencyStats,
+    /// Requests that succeeded within every per-request limit of the endpoint's
+    /// `goodput` table (every success when it has none).
+    #[serde(default)]
+    pub good: u64,
+    /// Those that did so timed from their actual send (the generator's twin).
+    #[serde(default)]
+    pub good_service: u64,
+    /// `good` per second of the measured phase.
+    #[serde(default)]
+    pub goodput_rps: f64,
+    /// `good` as a share of the completed requests (0..1).
+    #[serde(default)]
+    pub attainment: f64,
     /// Streams (endpoints with `stream`): what the successful streamed responses held;
     /// absent when none succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +210,14 @@ impl EndpointSummary {
             ttft_us: LatencyStats::default(),
             ttft_service_us: LatencyStats::default(),
             itl_us: LatencyStats::default(),
+            good: e.good,
+            good_service: e.good_service,
+            goodput_rps: per_s(e.good),
+            attainment: if requests > 0 {
+                e.good as f64 / requests as f64
+            } else {
+                0.0
+            },
             stream: (e.streams.streams > 0).then(|| StreamSummary {
                 streams: e.streams.streams,
                 events: e.streams.events,

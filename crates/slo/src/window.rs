@@ -513,6 +513,8 @@ fn judge(e: &mut Entry, t: &Track) {
         timings: &t.timings,
         outcomes: &t.outcomes,
         duration_s: duration,
+        // Goodput and attainment take no window (refused by the parser).
+        good: 0,
     };
     if let Some(twin) = &e.twin {
         if !twin.holds(twin.measure(&o)) {

@@ -28,6 +28,8 @@ pub(super) struct EndpointCx<'a> {
     /// `[defaults] first_byte_timeout` and `idle_timeout`.
     pub(super) first_byte_timeout: Option<std::time::Duration>,
     pub(super) idle_timeout: Option<std::time::Duration>,
+    /// `[defaults] goodput`.
+    pub(super) goodput: Option<super::stream::GoodLimits>,
 }
 
 /// One step from the top of a `json` body to a value in it.
@@ -392,6 +394,20 @@ pub(super) fn endpoint(
     let idle_timeout =
         super::stream::stream_timeout(sink, e.idle_timeout.as_ref(), "idle_timeout", cx.timeout)
             .or(cx.idle_timeout);
+    let goodput = super::stream::good_limits(sink, e.goodput.as_ref())
+        .or(cx.goodput)
+        .unwrap_or_default();
+    if stream.is_none() && (goodput.ttft.is_some() || goodput.itl.is_some()) {
+        if let Some(g) = &e.goodput {
+            if let Some(v) = g.ttft.as_ref().or(g.itl.as_ref()) {
+                sink.span(
+                    v.span(),
+                    "goodput ttft and itl limits apply to a streamed response",
+                    Some("add stream = \"sse\" to the endpoint, or limit latency or ttfb".into()),
+                );
+            }
+        }
+    }
     ok &= sink.found.len() == before;
     ok.then_some(Endpoint {
         name,
@@ -405,6 +421,7 @@ pub(super) fn endpoint(
         stream,
         first_byte_timeout,
         idle_timeout,
+        goodput,
     })
 }
 

@@ -318,6 +318,7 @@ pub(crate) fn build(
             "idle_timeout",
             timeout,
         ),
+        goodput: stream::good_limits(&mut sink, d.goodput.as_ref()),
     };
     let mut endpoints = Vec::new();
     match &file.endpoints {

@@ -197,6 +197,8 @@ pub struct Endpoint {
     /// The longest gap between two reads of the response once it began: beyond it,
     /// `idle_timeout` (a stalled stream).
     pub idle_timeout: Option<Duration>,
+    /// What a success must meet to count toward goodput.
+    pub goodput: super::stream::GoodLimits,
 }
 
 /// One request header.

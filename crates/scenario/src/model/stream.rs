@@ -3,6 +3,9 @@
 //! ends a complete stream, and the timeouts that fit streams (`first_byte_timeout`,
 //! `idle_timeout`).
 //!
+//! Also the per-request limits of goodput (`goodput = { ttft = "500ms" }`): what a
+//! request must meet, beyond succeeding, to count as good.
+//!
 //! Not here: reading streams (the engine's `stream.rs`), what the figures mean (metrics).
 
 use std::time::Duration;
@@ -185,4 +188,44 @@ pub(super) fn stream_timeout(
         return None;
     }
     Some(d)
+}
+
+/// What a request must meet, beyond succeeding, to count toward goodput (its endpoint's
+/// `goodput` table, else `[defaults]`'s): each limit on a time measured from the
+/// intended send, as latency. With none, every success is good.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GoodLimits {
+    /// The whole response.
+    pub latency: Option<Duration>,
+    /// Its first byte.
+    pub ttfb: Option<Duration>,
+    /// A stream's first token (a stream without one is not good).
+    pub ttft: Option<Duration>,
+    /// A stream's mean gap between tokens: from its first token to its last, over the
+    /// gaps (AIPerf's per-request inter-token latency).
+    pub itl: Option<Duration>,
+}
+
+/// The `goodput` table `g`, each limit read where it is written.
+pub(super) fn good_limits(sink: &mut Sink<'_>, g: Option<&raw::Goodput>) -> Option<GoodLimits> {
+    let g = g?;
+    let mut limit = |v: &Option<raw::S<String>>, what: &str| -> Option<Duration> {
+        let v = v.as_ref()?;
+        let d = duration(sink, v, &format!("goodput {what}"))?;
+        if d.is_zero() {
+            sink.span(
+                v.span(),
+                format!("goodput {what} must be greater than zero"),
+                DURATION_HINT.to_string(),
+            );
+            return None;
+        }
+        Some(d)
+    };
+    Some(GoodLimits {
+        latency: limit(&g.latency, "latency"),
+        ttfb: limit(&g.ttfb, "ttfb"),
+        ttft: limit(&g.ttft, "ttft"),
+        itl: limit(&g.itl, "itl"),
+    })
 }

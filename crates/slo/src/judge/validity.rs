@@ -135,6 +135,16 @@ pub(super) fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: 
             b.holds(Measure::Value(sum / n as f64))
         }
         Metric::ErrorRate => total > 0 && b.holds(Measure::Value(failed as f64 / total as f64)),
+        // Good on the service-time side of every limit, plus what the generator's own
+        // errors cost (an unsent or excused request might have been good).
+        Metric::Goodput => {
+            let good = e.good_service + slack.unsent + slack.excused + slack.paused_out;
+            measured_s > 0.0 && b.holds(Measure::Value(good as f64 / measured_s))
+        }
+        Metric::Attainment => {
+            let good = e.good_service + slack.unsent + slack.excused + slack.paused_out;
+            total > 0 && b.holds(Measure::Value(good as f64 / total as f64))
+        }
         Metric::Throughput => {
             measured_s > 0.0
                 && b.holds(Measure::Value(
