@@ -203,10 +203,9 @@ impl OutDir {
         // Only a folder that holds a run: a user's own `report.html` in `--out .` stays
         // (until this run's own file of that name replaces it).
         // Evidence of a run: a summary of loadgate's own (its `loadgate_version`).
+        // Only a regular file: a FIFO planted by that name would hang the read.
         let ours = |f: &str| {
-            std::fs::read(self.path.join(f))
-                .ok()
-                .filter(|b| b.len() < 64 << 20)
+            fs::read_regular(&self.path.join(f), 64 << 20)
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .is_some_and(|v| v.get("loadgate_version").is_some())
         };
