@@ -294,6 +294,15 @@ fn a_killed_run_leaves_every_finished_interval_whole_on_disk() {
         "a damaged end is left out, not fatal: {}",
         text(&o)
     );
+    // ... and the reports too (review: "the reports were not rendered: timeseries.jsonl:5:
+    // expected value", and `loadgate report` of the recovered run then exited 2).
+    assert!(
+        copy.join("report.html").exists() && !text(&o).contains("not written"),
+        "{}",
+        text(&o)
+    );
+    let o = c.loadgate(&["report", copy.to_str().unwrap()], &[]);
+    assert_eq!(code(&o), 0, "the recovered run renders again: {}", text(&o));
     // The recovered run goes beside its streamed files, not elsewhere.
     let o = c.loadgate(&["report", "{out}", "--out", "elsewhere"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
