@@ -294,6 +294,15 @@ fn a_killed_run_leaves_every_finished_interval_whole_on_disk() {
         "a damaged end is left out, not fatal: {}",
         text(&o)
     );
+    // ... and the reports too (review: "the reports were not rendered: timeseries.jsonl:5:
+    // expected value", and `loadgate report` of the recovered run then exited 2).
+    assert!(
+        copy.join("report.html").exists() && !text(&o).contains("not written"),
+        "{}",
+        text(&o)
+    );
+    let o = c.loadgate(&["report", copy.to_str().unwrap()], &[]);
+    assert_eq!(code(&o), 0, "the recovered run renders again: {}", text(&o));
     // The recovered run goes beside its streamed files, not elsewhere.
     let o = c.loadgate(&["report", "{out}", "--out", "elsewhere"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
@@ -640,6 +649,31 @@ fn a_file_size_limit_is_a_write_failure_not_a_kill() {
     );
     whole_rows(&c.out());
     assert_eq!(temporaries(&c.out()), Vec::<String>::new());
+}
+
+/// Review: a folder that cannot take `run.json` (a file-size limit of 0) refused the
+/// run, exit 7, but left the folder it had just made, with its lock file in it (README:
+/// "a run refused here leaves no folder it created"); `loadgate report` of it then said
+/// it held no run.
+#[test]
+fn a_run_refused_for_its_run_json_leaves_no_folder_it_made() {
+    let c = Case::new(&scenario(OPEN_4S, "budgets = [\"p95 < 2s\"]"));
+    let o = c.loadgate_under(
+        &["prlimit", "--fsize=0"],
+        &["run", "{s}", "--out", "{out}", "-q"],
+        &[],
+    );
+    assert_eq!(code(&o), 7, "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot write the run directory") && text(&o).contains("run.json"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !c.out().exists(),
+        "left behind: {:?}",
+        std::fs::read_dir(c.out()).map(|d| d.count())
+    );
 }
 
 /// Regression (issue 18 review): two runs into one `--out` at once mixed their files (one

@@ -453,10 +453,28 @@ impl RunDir {
     ) -> Result<RunDir, ReadError> {
         let series_path = dir.join(format!("{prefix}{}", file::SERIES));
         let mut series = Vec::new();
+        // A run recovered after a kill (stop `killed`, `RunStart::unmeasured`) was
+        // judged from its series as far as it is whole (`merge::recover`): a line the
+        // kill cut, or the zeros a lost machine left, end it here too.
+        let recovered = summary.stop == "killed";
         if series_path.exists() {
-            for (i, line) in read(&series_path)?.lines().enumerate() {
-                if !line.trim().is_empty() {
-                    series.push(json(&series_path, line, i + 1)?);
+            let text = match recovered {
+                true => std::fs::read(&series_path)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .map_err(|source| ReadError::Io {
+                        path: series_path.clone(),
+                        source,
+                    })?,
+                false => read(&series_path)?,
+            };
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match json(&series_path, line, i + 1) {
+                    Ok(row) => series.push(row),
+                    Err(_) if recovered => break,
+                    Err(e) => return Err(e),
                 }
             }
         }

@@ -141,8 +141,11 @@ impl Budget {
             (hist.len(), 0)
         };
         let ok = total - failed;
+        // A timing that recorded nothing for requests that succeeded (first token of
+        // responses that do not stream) has no data: its successes are not failures.
+        let unrecorded = self.timing.of_successes() && ok > 0 && hist.is_empty();
         let latency = |f: &dyn Fn() -> f64| {
-            if total == 0 {
+            if total == 0 || unrecorded {
                 Measure::NoData
             } else if ok == 0 || hist.is_empty() {
                 Measure::Failed { failed, total }
@@ -152,7 +155,7 @@ impl Budget {
         };
         match self.metric {
             Metric::Percentile(p) => {
-                if total == 0 {
+                if total == 0 || unrecorded {
                     return Measure::NoData;
                 }
                 let rank = nearest_rank(p / 100.0, total);
@@ -235,6 +238,13 @@ impl Budget {
                     "no data: no connection was opened in the measured phase (every request reused one)".to_string()
                 }
                 (Unit::Duration, Timing::SendLag) => "no data: nothing was sent".to_string(),
+                (Unit::Duration, Timing::Ttft | Timing::TtftService) => {
+                    "no data: no response had a first token (only streamed responses do)"
+                        .to_string()
+                }
+                (Unit::Duration, Timing::Itl) => {
+                    "no data: no streamed response had two content events".to_string()
+                }
                 _ => "no data".to_string(),
             },
             Measure::Failed { failed, total } => match self.metric {

@@ -3,7 +3,7 @@
 //! write, and the free space of a folder. Nothing here knows a run directory's files.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,6 +89,24 @@ pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     written
+}
+
+/// The bytes of `path` when it is a regular file (a link is followed) shorter than
+/// `limit` bytes, else `None`: opened without waiting, so a FIFO planted by that name
+/// never blocks the read, and a device (a link to `/dev/zero`) is never read.
+pub(super) fn read_regular(path: &Path, limit: u64) -> Option<Vec<u8>> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || meta.len() >= limit {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    f.take(limit).read_to_end(&mut bytes).ok()?;
+    (bytes.len() < limit as usize).then_some(bytes)
 }
 
 /// Free bytes for an unprivileged writer in the file system of `path`.

@@ -103,6 +103,8 @@ pub struct OutDir {
     path: PathBuf,
     problems: Mutex<Vec<Problem>>,
     _lock: std::fs::File,
+    /// Made for a new run by [`OutDir::new_run`]: removed again if the run is refused.
+    made: bool,
 }
 
 impl OutDir {
@@ -153,6 +155,7 @@ impl OutDir {
                 path: path.clone(),
                 problems: Mutex::new(Vec::new()),
                 _lock: lock,
+                made: !existed,
             };
             dir.clear_previous()?;
             Ok(dir)
@@ -180,6 +183,7 @@ impl OutDir {
             path,
             problems: Mutex::new(Vec::new()),
             _lock: lock,
+            made: false,
         })
     }
 
@@ -203,10 +207,9 @@ impl OutDir {
         // Only a folder that holds a run: a user's own `report.html` in `--out .` stays
         // (until this run's own file of that name replaces it).
         // Evidence of a run: a summary of loadgate's own (its `loadgate_version`).
+        // Only a regular file: a FIFO planted by that name would hang the read.
         let ours = |f: &str| {
-            std::fs::read(self.path.join(f))
-                .ok()
-                .filter(|b| b.len() < 64 << 20)
+            fs::read_regular(&self.path.join(f), 64 << 20)
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .is_some_and(|v| v.get("loadgate_version").is_some())
         };
@@ -292,9 +295,16 @@ impl OutDir {
         if self.write_json(file::RUN, start) {
             return Ok(());
         }
+        let why = self.problem_lines().trim_end().to_string();
+        // A folder made for a run that never started is not left behind (nothing else
+        // is in it: the failed write removed its temporary file).
+        if self.made {
+            let _ = std::fs::remove_file(self.path.join(file::LOCK));
+            let _ = std::fs::remove_dir(&self.path);
+        }
         Err(OutError::RunDir {
             path: self.path.clone(),
-            why: self.problem_lines().trim_end().to_string(),
+            why,
         })
     }
 

@@ -192,6 +192,33 @@ fn a_new_run_clears_an_earlier_runs_files_and_nothing_else() {
     );
 }
 
+/// Review: a FIFO planted as `run.json` (or `summary.json`, `capacity.json`) in
+/// `--out` hung `loadgate run` before any load: telling whether the folder held a run
+/// read it, and a read of a FIFO waits for a writer that never comes. (A link to
+/// `/dev/zero` by that name read without end.) Only a regular file is evidence.
+#[test]
+fn a_fifo_planted_by_a_run_files_name_neither_hangs_nor_counts_as_a_run() {
+    for name in file::WRITTEN_BY_LOADGATE {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, out.join(name), 0o644.into()).unwrap();
+        std::fs::write(out.join(file::REPORT), "<html>").unwrap();
+        let (tell, told) = std::sync::mpsc::channel();
+        let (dir, reports) = (out.clone(), tmp.path().to_path_buf());
+        std::thread::spawn(move || {
+            let made = OutDir::new_run(Some(&dir), &reports, "s", SystemTime::now(), 0);
+            let _ = tell.send(made.map(drop).map_err(|e| e.to_string()));
+        });
+        let made = told
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("a FIFO named {name} hung the new run"));
+        assert!(made.is_ok(), "{name}: {made:?}");
+        // Not a run of loadgate's own: nothing else in the folder was removed.
+        assert!(out.join(file::REPORT).exists(), "{name}");
+    }
+}
+
 #[test]
 fn a_run_directory_without_room_is_refused_and_not_left_behind() {
     let tmp = tempfile::tempdir().unwrap();

@@ -532,7 +532,9 @@ pub fn compare(
     }
     let mut incomparable = incomparable(base, new);
     // A timing one run measured and the other did not (a run written before loadgate
-    // measured it) has no row: its budget would pass on silence.
+    // measured it), or neither did (first tokens of responses that do not stream), has
+    // no row: its budget would pass on silence.
+    let served = |s: &RunSummary| s.overall.requests > s.overall.errors;
     for t in Timing::ALL {
         let Some(b) = budgets.iter().find(|b| is_timing(b) && b.timing == t) else {
             continue;
@@ -545,6 +547,13 @@ pub fn compare(
             let side = if had { "the new run" } else { "the baseline" };
             incomparable.push(format!(
                 "{side} has no `{}` figures (written by a loadgate that did not measure them, or none was measured), so `{}` cannot be compared",
+                t.name(),
+                b.text
+            ));
+        } else if !had && (!t.of_successes() || (served(base) && served(new))) {
+            // (A side with no successful request is said above, once.)
+            incomparable.push(format!(
+                "neither run has `{}` figures (none was measured), so `{}` cannot be compared",
                 t.name(),
                 b.text
             ));

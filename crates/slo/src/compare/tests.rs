@@ -243,3 +243,32 @@ fn a_regression_turns_only_a_pass_into_regression() {
         );
     }
 }
+
+/// Review (schema 4): `loadgate compare BASE NEW --budget ttft_p95:+10%` of two runs
+/// whose responses do not stream printed "no regression" over an empty table, exit 0
+/// (before schema 4 the budget was refused): a budget neither run has figures for
+/// would pass on silence, as one the baseline lacks would (issue 20 review).
+#[test]
+fn a_timing_budget_neither_run_has_figures_for_is_not_compared() {
+    let values: Vec<u64> = (0..200).map(|v| 10_000 + v * 10).collect();
+    let (bs, bh) = run(&values);
+    let (ns, nh) = run(&values);
+    for budget in ["ttft_p95:+10%", "itl_p99:+10%", "connect_p99:+5ms"] {
+        let budgets = [
+            parse_budget("p95:+10%").unwrap(),
+            parse_budget(budget).unwrap(),
+        ];
+        let c = compare(&bs, &bh, &ns, &nh, &budgets);
+        assert!(!c.regression);
+        assert_eq!(c.incomparable.len(), 1, "{budget}: {:?}", c.incomparable);
+        assert!(
+            c.incomparable[0].starts_with("neither run has `")
+                && c.incomparable[0].contains(budget),
+            "{:?}",
+            c.incomparable
+        );
+    }
+    // Latency alone compares as before.
+    let c = compare(&bs, &bh, &ns, &nh, &[parse_budget("p95:+10%").unwrap()]);
+    assert!(c.incomparable.is_empty(), "{:?}", c.incomparable);
+}

@@ -487,3 +487,51 @@ fn an_interrupted_run_is_interrupted_and_an_abort_is_a_breach() {
     assert_eq!(verdict(false, true, Stop::Completed), Verdict::Pass);
     assert_eq!(verdict(false, false, Stop::Completed), Verdict::Fail);
 }
+
+/// Review (schema 4): a first-token budget on a run whose responses do not stream (no
+/// `ttft` recorded, every request a success) read "not reached: 0.00% of requests
+/// failed" and, with the process's pauses, "could have held had the generator not
+/// erred": INVALID (exit 3) for a figure no generator could have produced;
+/// `ttft_mean` read "no request succeeded" of 1000 successes. A timing nothing
+/// recorded while requests succeeded is no data: a FAIL, the target's configuration
+/// and not the generator's error.
+#[test]
+fn a_timing_nothing_recorded_for_successful_requests_is_no_data_not_the_generators() {
+    let served = shard(1000, 0, 0, 0, 1_000);
+    let mut paused = Pauses::new(1_000);
+    for _ in 0..20 {
+        paused.record(8_000);
+    }
+    let open = [
+        None,
+        Some(facts(1000.0, ValidityMode::Robust)),
+        Some(OpenFacts {
+            pauses: Some(paused),
+            ..facts(1000.0, ValidityMode::Robust)
+        }),
+    ];
+    for budget in [
+        "ttft_p95 < 1s",
+        "ttft_service_p99 < 1s",
+        "ttft_mean < 1s",
+        "ttft_max < 1s",
+        "itl_p99 < 1s",
+    ] {
+        for facts in open {
+            let j = check(&served, &[budget], facts);
+            let r = &j.slo[0];
+            assert_eq!(
+                j.verdict,
+                Verdict::Fail,
+                "{budget}: {:?} {r:?}",
+                j.invalid_reasons
+            );
+            assert!(r.no_data && r.robust && !r.pass, "{budget}: {r:?}");
+            assert!(
+                r.measured_text.starts_with("no data"),
+                "{budget}: {}",
+                r.measured_text
+            );
+        }
+    }
+}

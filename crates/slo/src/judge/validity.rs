@@ -105,6 +105,12 @@ fn held_up(e: &EndpointShard, measured_s: f64, p: &Pauses) -> u64 {
 /// Whether budget `b` could have held on scope `e` had the generator erred nowhere
 /// (see [`Slack`]); latency is taken as service time, without the send lag.
 pub(super) fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: Slack) -> bool {
+    // A timing that recorded nothing for the scope's successes (first token of
+    // responses that do not stream) is no one's delay: nothing the generator did kept
+    // it from being measured.
+    if b.timing.of_successes() && e.successes() > 0 && e.timings[b.timing].is_empty() {
+        return false;
+    }
     let total = e.outcomes.total() + slack.unsent;
     let failed = e
         .outcomes
