@@ -71,6 +71,14 @@ pub(crate) fn apply_load_flags(
                 "--slo '{expr}': {message}\n  hint: {hint}"
             )));
         }
+        let streams = scenario.endpoints.iter().any(|e| e.stream.is_some());
+        if let Some((message, hint)) =
+            loadgate_scenario::stream_problem(&b, "no endpoint").filter(|_| !streams)
+        {
+            return Err(Failure::config(format!(
+                "--slo '{expr}': {message}\n  hint: {hint}"
+            )));
+        }
         o.slo.push(b);
     }
     scenario.apply(&o);

@@ -909,6 +909,18 @@ fn stream_mistakes_point_at_the_value() {
             "goodput latency must be greater than zero",
         ),
         ("goodput = { p95 = \"1s\" }\n", 9, 13, "unknown field `p95`"),
+        (
+            "[slo]\nbudgets = [\"p95 < 1s\", \"ttft_p95 < 1s\"]\n",
+            10,
+            25,
+            "budget `ttft_p95 < 1s` measures streamed responses, and no endpoint streams",
+        ),
+        (
+            "[slo.endpoint.a]\nbudgets = [\"itl_p99 < 1s\"]\n",
+            10,
+            13,
+            "and endpoint `a` never streams",
+        ),
     ] {
         check_err(&endpoint(lines), line, col, msg);
     }

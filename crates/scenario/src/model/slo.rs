@@ -9,11 +9,26 @@ use super::value::{duration, DURATION_HINT};
 use crate::diag::Sink;
 use crate::raw;
 
+/// Budgets measuring streams (first token, gaps) where nothing streams: what is said.
+pub fn stream_problem(b: &loadgate_slo::Budget, scope: &str) -> Option<(String, String)> {
+    use loadgate_metrics::Timing;
+    matches!(b.timing, Timing::Ttft | Timing::TtftService | Timing::Itl).then(|| {
+        (
+            format!(
+                "budget `{}` measures streamed responses, and {scope} streams",
+                b.text
+            ),
+            "add stream = \"sse\" (or \"ndjson\", \"chunks\") to the endpoint, or budget the first byte with ttfb_".to_string(),
+        )
+    })
+}
+
 fn budgets(
     sink: &mut Sink<'_>,
     items: &[raw::S<raw::BudgetItem>],
     default_delay: Duration,
     model: Option<LoadModel>,
+    unstreamed: Option<&str>,
 ) -> Vec<SloBudget> {
     let mut out = Vec::new();
     for item in items {
@@ -55,6 +70,15 @@ fn budgets(
             sink.at(body_start, message, hint);
             continue;
         }
+        let no_stream = parsed
+            .as_ref()
+            .ok()
+            .zip(unstreamed)
+            .and_then(|(b, scope)| stream_problem(b, scope));
+        if let Some((message, hint)) = no_stream {
+            sink.at(body_start, message, hint);
+            continue;
+        }
         match parsed {
             Ok(budget) => out.push(SloBudget {
                 budget,
@@ -82,6 +106,7 @@ pub(super) fn slo(
     sink: &mut Sink<'_>,
     s: &raw::Slo,
     endpoint_names: &[String],
+    streamed: &[bool],
     model: Option<LoadModel>,
 ) -> Slo {
     let default_delay = s
@@ -89,11 +114,29 @@ pub(super) fn slo(
         .as_ref()
         .and_then(|d| duration(sink, d, "abort_delay"))
         .unwrap_or(Duration::from_secs(10));
-    let global = budgets(sink, &s.budgets, default_delay, model);
+    let any_stream = streamed.iter().any(|s| *s);
+    let global = budgets(
+        sink,
+        &s.budgets,
+        default_delay,
+        model,
+        (!any_stream).then_some("no endpoint"),
+    );
     let mut endpoints = Vec::new();
     for (name, table) in &s.endpoint {
-        let parsed = budgets(sink, &table.get_ref().budgets, default_delay, model);
-        match endpoint_names.iter().position(|n| n == name) {
+        let i = endpoint_names.iter().position(|n| n == name);
+        let this = format!("endpoint `{name}` never");
+        let unstreamed = i
+            .filter(|&i| !streamed.get(i).copied().unwrap_or(false))
+            .map(|_| this.as_str());
+        let parsed = budgets(
+            sink,
+            &table.get_ref().budgets,
+            default_delay,
+            model,
+            unstreamed,
+        );
+        match i {
             Some(i) => endpoints.extend(parsed.into_iter().map(|b| (i, b))),
             None => sink.span(
                 table.span(),
