@@ -132,7 +132,7 @@ impl Hlog<'_, '_> {
         };
         let mut builder = IntervalLogWriterBuilder::new();
         builder
-            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `all` for all endpoints, with `.<timing>` (`.service`, `.ttfb`, `.ttfb_service`, `.send_lag`, `.connect`) for timings other than latency; untagged = all endpoints' latency", env!("CARGO_PKG_VERSION")))
+            .add_comment(&format!("loadgate {} interval log; tags are endpoint names (spaces and commas as _), `all` for all endpoints, with `.<timing>` ({}) for timings other than latency; untagged = all endpoints' latency", env!("CARGO_PKG_VERSION"), other_timings()))
             .with_start_time(at)
             .with_base_time(at)
             .with_max_value_divisor(1000.0);
@@ -252,4 +252,15 @@ fn read_hlog_until(bytes: &[u8], cut: bool) -> Result<(ByInterval, Option<u64>),
         }
     }
     Ok((out, start))
+}
+
+/// The tags of the timings other than latency, as the log's header lists them:
+/// `` `.service`, `.ttfb`, ... ``, from the timing axis itself.
+fn other_timings() -> String {
+    loadgate_metrics::Timing::ALL
+        .iter()
+        .filter(|t| **t != loadgate_metrics::Timing::Latency)
+        .map(|t| format!("`.{}`", t.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
