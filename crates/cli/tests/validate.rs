@@ -159,7 +159,14 @@ fn every_toml_block_in_the_readme_is_valid() {
         .collect();
     assert!(blocks.len() >= 3, "{} blocks", blocks.len());
     for block in blocks {
-        if block.contains("[[endpoint]]") {
+        // An endpoint shown alone (a streamed one) validates inside a scenario.
+        let fragment = block.contains("[[endpoint]]")
+            && !block.lines().any(|l| l.trim_start().starts_with("target"));
+        if fragment {
+            let c = Case::new(&format!("{}\n{block}", scenario(OPEN_2S, "")));
+            let o = c.loadgate(&["validate", "{s}"], &[]);
+            assert_eq!(code(&o), 0, "the endpoint: {}", text(&o));
+        } else if block.contains("[[endpoint]]") {
             let c = Case::new(block);
             std::fs::write(c.dir.path().join("users.csv"), "userId\nu-1\nu-2\n").unwrap();
             std::fs::create_dir_all(c.dir.path().join("profiles")).unwrap();
