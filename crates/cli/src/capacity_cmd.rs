@@ -106,11 +106,14 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         let step = run_step(&scenario, &plan, &base_url, &args, &stop, rate, refinement)?;
         if !args.quiet {
             say_err!(
-                "  {:>9} rps{}: sent {:.1} rps, p95 {:.2} ms, errors {:.2}%: {}",
+                "  {:>9} rps{}: sent {:.1} rps, p95 {:.2} ms{}, errors {:.2}%: {}",
                 num(rate),
                 if refinement { " (bisect)" } else { "" },
                 step.achieved_rps,
                 step.p95_ms,
+                step.ttft_p95_ms
+                    .map(|t| format!(", first token p95 {t:.2} ms"))
+                    .unwrap_or_default(),
                 step.error_rate * 100.0,
                 match step.verdict {
                     StepVerdict::Pass => "pass".to_string(),

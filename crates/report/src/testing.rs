@@ -210,6 +210,7 @@ pub fn capacity(name: &str) -> loadgate_slo::capacity::CapacityReport {
             success_rps: rate.min(300.0),
             p50_ms: 20.0 + over * 4.0,
             p95_ms: 80.0 + over * 40.0,
+            ttft_p95_ms: None,
             p99_ms: 120.0 + over * 60.0,
             error_rate: 0.0,
             verdict: if breach {

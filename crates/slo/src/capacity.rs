@@ -42,6 +42,10 @@ pub struct StepResult {
     pub p50_ms: f64,
     /// 95th percentile.
     pub p95_ms: f64,
+    /// Streams: the 95th percentile of time to first token, ms (from intended send
+    /// time); absent when no stream succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_p95_ms: Option<f64>,
     /// 99th percentile.
     pub p99_ms: f64,
     /// Share of completed requests that were not successes (0..1).
@@ -89,6 +93,10 @@ impl StepResult {
             success_rps: e.success_rps,
             p50_ms: ms(0.50),
             p95_ms: ms(0.95),
+            ttft_p95_ms: {
+                let h = &all.timings[loadgate_metrics::Timing::Ttft];
+                (!h.is_empty()).then(|| h.quantile(0.95) as f64 / 1000.0)
+            },
             p99_ms: ms(0.99),
             error_rate,
             verdict,
@@ -366,6 +374,7 @@ mod tests {
                 success_rps: rate.min(knee),
                 p50_ms: 1.0,
                 p95_ms: if rate > knee { 5000.0 } else { 10.0 },
+                ttft_p95_ms: None,
                 p99_ms: 20.0,
                 error_rate: 0.0,
                 verdict,

@@ -94,6 +94,20 @@ pub(crate) fn capacity_plans(r: &loadgate_slo::capacity::CapacityReport) -> [Lin
         line("p95", latency_pts(&|s| s.p95_ms), Look::Line),
         line("p99", latency_pts(&|s| s.p99_ms), Look::Line),
     ];
+    // Streams: the first token against the offered rate, where queueing before the
+    // first token shows apart from slow generation.
+    if steps.iter().any(|s| s.ttft_p95_ms.is_some()) {
+        let pts = steps.iter().map(|s| (s.rate_rps, s.ttft_p95_ms)).collect();
+        latency.lines.push(line("ttft p95", pts, Look::Line));
+        for b in global
+            .iter()
+            .filter(|b| stat_key(b).as_deref() == Some("ttft p95"))
+        {
+            latency
+                .rules
+                .push(rule("global", b, Some("ttft p95".into()), None));
+        }
+    }
     for b in &global {
         if let Some(k) = stat_key(b).filter(|k| k.starts_with('p') || k == "mean") {
             let series = ["p50", "p95", "p99"].contains(&k.as_str()).then_some(k);

@@ -440,3 +440,30 @@ fn streams_have_their_own_chart_and_their_budgets_stay_off_the_latency_chart() {
     // The chart is in the report, as a file of its own too.
     assert!(all(&run, None).iter().any(|c| c.file == "streams.svg"));
 }
+
+/// A capacity search of a streamed endpoint draws its first token against the offered
+/// rate beside latency, with the global first-token budget on that line; a search
+/// without streams draws no such line.
+#[test]
+fn a_streamed_capacity_search_draws_its_first_token_against_the_rate() {
+    let mut cap = crate::testing::capacity("svc");
+    assert!(capacity_plans(&cap)[0]
+        .lines
+        .iter()
+        .all(|l| l.key != "ttft p95"));
+    for s in &mut cap.steps {
+        s.ttft_p95_ms = Some(100.0 + (s.rate_rps - 100.0).max(0.0));
+    }
+    cap.budgets.push("global: ttft_p95 < 500ms".into());
+    let [latency, _] = capacity_plans(&cap);
+    let line = latency
+        .lines
+        .iter()
+        .find(|l| l.key == "ttft p95")
+        .expect("a ttft line");
+    assert_eq!(line.points.len(), cap.steps_by_rate().len());
+    assert!(latency
+        .rules
+        .iter()
+        .any(|r| r.label == "ttft_p95 < 500ms" && r.series.as_deref() == Some("ttft p95")));
+}
