@@ -186,3 +186,40 @@ fn goodput_counts_the_requests_within_their_limits() {
         }
     }
 }
+
+/// `capacity` of a streamed endpoint reports each step's first token (issue 21: a plan
+/// tells queueing before the first token from slow generation).
+#[test]
+fn a_capacity_step_of_a_stream_has_its_first_token() {
+    let c = case(&profile("100ms", ""), "\"ttft_p95 < 10s\"");
+    let o = c.loadgate(
+        &[
+            "capacity",
+            "{s}",
+            "--out",
+            "{out}",
+            "--start-rps",
+            "5",
+            "--max-rps",
+            "10",
+            "--step-duration",
+            "1s",
+            "--settle",
+            "0s",
+            "--refine",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("first token p95"), "{}", text(&o));
+    let cap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c.out().join("capacity.json")).unwrap())
+            .unwrap();
+    for step in cap["steps"].as_array().unwrap() {
+        let ttft = step["ttft_p95_ms"]
+            .as_f64()
+            .expect("a first token per step");
+        assert!(ttft >= 100.0, "{step}");
+    }
+}
