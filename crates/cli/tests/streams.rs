@@ -223,3 +223,31 @@ fn a_capacity_step_of_a_stream_has_its_first_token() {
         assert!(ttft >= 100.0, "{step}");
     }
 }
+
+/// A first-token budget takes a window like any timing: every second's first tokens
+/// are judged, and the worst window is named.
+#[test]
+fn a_windowed_first_token_budget_judges_every_window() {
+    let c = case(
+        &profile("300ms", ""),
+        "\"ttft_p95 < 10s over 1s\", \"ttft_p50 < 100ms over 1s\"",
+    );
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    let slo = s["slo"].as_array().unwrap();
+    let held = slo
+        .iter()
+        .find(|r| r["expr"] == "ttft_p95 < 10s over 1s")
+        .unwrap();
+    assert_eq!(held["pass"], true, "{held}");
+    let broken = slo
+        .iter()
+        .find(|r| r["expr"] == "ttft_p50 < 100ms over 1s")
+        .unwrap();
+    assert_eq!(broken["pass"], false, "{broken}");
+    assert!(
+        broken["window"].is_object(),
+        "the worst window is named: {broken}"
+    );
+}
