@@ -142,3 +142,95 @@ fn cut_streams_fail_the_error_budget() {
     assert_eq!(all["outcomes"]["stream_truncated"], requests, "{all}");
     assert!(all.get("stream").is_none(), "no successful stream: {all}");
 }
+
+/// A keep-alive HTTP/1.1 server on 127.0.0.1:0 that answers every request with an SSE
+/// stream made by `body(n)` (`n`: the request's number from 0, across connections),
+/// chunked, each event its own chunk. Its base URL.
+fn sse_server(body: fn(u64) -> Vec<String>) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicU64::new(0));
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { return };
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut w = sock.try_clone().unwrap();
+                let mut r = BufReader::new(sock);
+                loop {
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut skip = vec![0; length];
+                    if r.read_exact(&mut skip).is_err() {
+                        return;
+                    }
+                    let n = count.fetch_add(1, Ordering::Relaxed);
+                    let mut out = String::from(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                    );
+                    for ev in body(n) {
+                        out.push_str(&format!("{:x}\r\n{ev}\r\n", ev.len()));
+                    }
+                    out.push_str("0\r\n\r\n");
+                    if w.write_all(out.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Regression (review of issue 21): a server that ends 19 of 20 streams at `[DONE]`
+/// after pings and a role-only chunk, without a single token, passed `ttft_p95 < 1s`
+/// on the first tokens of the twentieth (a time to first token was ranked among the
+/// streams that had one). A stream without a token served no answer: it is
+/// `check_failed`, and the budgets fail.
+#[test]
+fn streams_without_a_token_are_no_success_and_fail_a_first_token_budget() {
+    let url = sse_server(|n| {
+        let mut events = vec![
+            ": ping\n\n".to_string(),
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+                .to_string(),
+        ];
+        if n % 20 == 0 {
+            events.push("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n".to_string());
+        }
+        events.push("data: [DONE]\n\n".to_string());
+        events
+    });
+    let c = Case::new(&format!(
+        "name = \"empty\"\ntarget = \"{url}\"\n\
+         [[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n\
+         [load]\nmodel = \"open\"\nstages = [{{ duration = \"2s\", target_rps = 20 }}]\nmax_late_ratio = 0.5\n\
+         [slo]\nbudgets = [\"ttft_p95 < 1s\"]\n"
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let all = &c.summary()["overall"];
+    let requests = all["requests"].as_u64().unwrap();
+    let failed = all["outcomes"]["check_failed"].as_u64().unwrap();
+    assert!(failed * 10 >= requests * 9, "{all}");
+    assert_eq!(
+        all["ttft_us"]["count"].as_u64().unwrap(),
+        requests - failed,
+        "a first token per success: {all}"
+    );
+}

@@ -34,7 +34,8 @@ pub enum Outcome {
     StreamTruncated,
     /// The peer spoke something that is not valid HTTP.
     ProtocolError,
-    /// A response arrived but a check failed (unexpected status class, body, JSON).
+    /// A response arrived but a check failed (unexpected status class, body, JSON; a
+    /// stream with an error event or without a token).
     CheckFailed,
 }
 
