@@ -190,7 +190,10 @@ impl Progress<'_> {
             .first_byte
             .filter(|_| self.body_began.get().is_none())
             .map(|t| (self.sent + t, Outcome::FirstByteTimeout));
-        let active = self.last_read.get().or(self.head.get());
+        // From the last read; before the body, from the head, unless a first-byte
+        // timeout is waiting for the body: until then it alone governs.
+        let head = self.head.get().filter(|_| watch.first_byte.is_none());
+        let active = self.last_read.get().or(head);
         let idle = watch
             .idle
             .zip(active)
@@ -221,12 +224,22 @@ async fn watched<F: Future<Output = Result<Response, SendError>>>(
                 _ = tokio::time::sleep_until(soon.into()) => continue,
             }
         };
+        // The idle timer may start before `at` (the body begins while the first-byte
+        // timer runs), and no idle deadline can then be earlier than a look `idle`
+        // from now: look again by then.
+        let at = match watch.idle {
+            Some(idle) if outcome != Outcome::IdleTimeout => at.min(Instant::now() + idle),
+            _ => at,
+        };
         tokio::select! {
             r = &mut exchange => return r,
             _ = tokio::time::sleep_until(at.into()) => {
-                // It may have moved on while the timer ran: look again.
-                if progress.deadline(watch).is_some_and(|(again, _)| again <= Instant::now()) {
-                    return Err(SendError::gave_up(outcome));
+                // It may have moved on while the timer ran: look again, and give up as
+                // what is due now.
+                if let Some((again, why)) = progress.deadline(watch) {
+                    if again <= Instant::now() {
+                        return Err(SendError::gave_up(why));
+                    }
                 }
             }
         }

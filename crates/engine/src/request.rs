@@ -107,7 +107,8 @@ pub struct Watch {
     /// From the send to the first byte of the body (or the end of a response without
     /// one).
     pub first_byte: Option<Duration>,
-    /// The longest silence once the response began.
+    /// The longest silence once the response began: its body when `first_byte` is
+    /// set, else its head.
     pub idle: Option<Duration>,
 }
 

@@ -194,8 +194,9 @@ pub struct Endpoint {
     /// The longest wait from the send for the first byte of the response body (or the
     /// end of a response without one): beyond it, `first_byte_timeout`.
     pub first_byte_timeout: Option<Duration>,
-    /// The longest gap between two reads of the response once it began: beyond it,
-    /// `idle_timeout` (a stalled stream).
+    /// The longest gap between two reads of the response once it began (its body
+    /// when `first_byte_timeout` is set, else its head): beyond it, `idle_timeout` (a
+    /// stalled stream).
     pub idle_timeout: Option<Duration>,
 }
 
