@@ -154,8 +154,9 @@ pub async fn execute(
     let result = result.unwrap_or_else(|_elapsed| Err(SendError::timeout()));
     let stream = reader.as_mut().map(|r| r.finish());
     if let (Err(e), Some(s)) = (&result, &stream) {
-        // A stream that stalled: the gap it was in is at least this long, and is one.
-        if e.outcome == Outcome::IdleTimeout {
+        // A stream that stalled (silent, or kept alive by pings until the whole
+        // timeout): the gap it was in is at least this long, and is one.
+        if matches!(e.outcome, Outcome::IdleTimeout | Outcome::Timeout) {
             if let Some(last) = s.last_content {
                 gaps(end, end.saturating_duration_since(last));
             }

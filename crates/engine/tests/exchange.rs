@@ -599,3 +599,57 @@ fn the_idle_timeout_watches_a_stream_whose_first_byte_timeout_is_set() {
         assert!(x.service_time() >= Duration::from_millis(600), "{x:?}");
     });
 }
+
+/// A server that answers a head and two SSE tokens at once, then a `: ping` comment
+/// every 50 ms and never a token more. Its base URL.
+async fn pinging_sse() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let mut out = String::from("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                for _ in 0..2 {
+                    out.push_str(&format!("{:x}\r\n{TOKEN}\r\n", TOKEN.len()));
+                }
+                let mut bytes = out.into_bytes();
+                loop {
+                    if sock.write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    bytes = b"8\r\n: ping\n\n\r\n".to_vec();
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Regression (review of issue 21): a stream kept alive by pings but with no token
+/// after its second is not silent, so its idle timeout never fires and the whole
+/// timeout ends it; the gap it stalled in was then dropped (only an idle timeout
+/// recorded one), so `itl_` budgets saw nothing of the stall. It is recorded as at
+/// least as long as it had lasted.
+#[test]
+fn a_stream_kept_alive_by_pings_records_its_stalled_gap_at_the_whole_timeout() {
+    block_on(async {
+        let base = pinging_sse().await;
+        let t = target(
+            &base,
+            "[defaults]\nhttp = \"http1\"\ntimeout = \"2s\"\n[[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\nidle_timeout = \"300ms\"\n",
+        );
+        let mut gaps = Vec::new();
+        let x = t.call_with(Duration::ZERO, &mut gaps).await;
+        assert_eq!(
+            x.result.as_ref().unwrap_err().outcome,
+            Outcome::Timeout,
+            "pings are reads: {x:?}"
+        );
+        assert_eq!(x.stream.as_ref().unwrap().content_events, 2);
+        assert_eq!(gaps.len(), 2, "the stalled gap counts: {gaps:?}");
+        assert!(gaps[1] >= Duration::from_secs(1), "{gaps:?}");
+    });
+}
