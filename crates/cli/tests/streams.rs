@@ -234,3 +234,47 @@ fn streams_without_a_token_are_no_success_and_fail_a_first_token_budget() {
         "a first token per success: {all}"
     );
 }
+
+/// Regression (review of issue 21): a first-token budget on a run that also has plain
+/// endpoints ranked the first tokens among every request (its p50 read as the slowest
+/// first token) and one on a plain endpoint failed for want of data, both called the
+/// generator's: INVALID. `validate` and `run` refuse them where they are written, and
+/// `--slo` on a run that does not stream.
+#[test]
+fn budgets_on_streams_where_nothing_streams_are_refused_before_any_load() {
+    let c = Case::new(
+        "name = \"mixed\"\ntarget = \"embedded\"\n\
+         [[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n\
+         [[endpoint]]\nname = \"plain\"\npath = \"/\"\n\
+         [load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target_rps = 5 }]\n\
+         [slo]\nbudgets = [\"ttft_p50 < 150ms\", \"itl_p99 < 1s\"]\n\
+         [slo.endpoint.plain]\nbudgets = [\"ttft_p50 < 150ms\"]\n",
+    );
+    for cmd in ["validate", "run"] {
+        let o = c.loadgate(&[cmd, "{s}"], &[]);
+        assert_eq!(code(&o), 2, "{cmd}: {}", text(&o));
+        let out = text(&o);
+        assert!(out.contains("s.toml:15:13: budget `ttft_p50 < 150ms` measures the first token, which endpoint `plain` does not stream"), "{out}");
+        assert!(out.contains("s.toml:17:13: budget `ttft_p50 < 150ms` measures streams, and endpoint `plain` does not stream"), "{out}");
+        assert!(!out.contains("itl_p99"), "gaps rank among gaps: {out}");
+    }
+    assert_never_started(&c);
+    let c = Case::new("");
+    let o = c.loadgate(
+        &[
+            "run",
+            "http://127.0.0.1:9/",
+            "--slo",
+            "itl_p99 < 1s",
+            "--out",
+            "{out}",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("--slo 'itl_p99 < 1s': budget `itl_p99 < 1s` measures streams"),
+        "{}",
+        text(&o)
+    );
+}

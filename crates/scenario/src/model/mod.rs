@@ -442,6 +442,16 @@ pub(crate) fn build(
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default(),
+        &file
+            .endpoints
+            .as_ref()
+            .map(|e| {
+                e.get_ref()
+                    .iter()
+                    .map(|e| e.stream.is_some())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
         load.as_ref().map(|l| l.model),
     );
 

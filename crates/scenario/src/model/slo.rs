@@ -14,6 +14,7 @@ fn budgets(
     items: &[raw::S<raw::BudgetItem>],
     default_delay: Duration,
     model: Option<LoadModel>,
+    scope: &[(&str, bool)],
 ) -> Vec<SloBudget> {
     let mut out = Vec::new();
     for item in items {
@@ -46,11 +47,11 @@ fn budgets(
             },
         };
         let parsed = loadgate_slo::parse(expr);
-        let unmeasurable = parsed
-            .as_ref()
-            .ok()
-            .filter(|_| model == Some(LoadModel::Closed))
-            .and_then(|b| b.closed_model_problem());
+        let unmeasurable = parsed.as_ref().ok().and_then(|b| {
+            b.closed_model_problem()
+                .filter(|_| model == Some(LoadModel::Closed))
+                .or_else(|| b.stream_problem(scope))
+        });
         if let Some((message, hint)) = unmeasurable {
             sink.at(body_start, message, hint);
             continue;
@@ -82,6 +83,7 @@ pub(super) fn slo(
     sink: &mut Sink<'_>,
     s: &raw::Slo,
     endpoint_names: &[String],
+    streamed: &[bool],
     model: Option<LoadModel>,
 ) -> Slo {
     let default_delay = s
@@ -89,11 +91,19 @@ pub(super) fn slo(
         .as_ref()
         .and_then(|d| duration(sink, d, "abort_delay"))
         .unwrap_or(Duration::from_secs(10));
-    let global = budgets(sink, &s.budgets, default_delay, model);
+    let scope: Vec<(&str, bool)> = endpoint_names
+        .iter()
+        .map(String::as_str)
+        .zip(streamed.iter().copied())
+        .collect();
+    let global = budgets(sink, &s.budgets, default_delay, model, &scope);
     let mut endpoints = Vec::new();
     for (name, table) in &s.endpoint {
-        let parsed = budgets(sink, &table.get_ref().budgets, default_delay, model);
-        match endpoint_names.iter().position(|n| n == name) {
+        let position = endpoint_names.iter().position(|n| n == name);
+        // An endpoint that does not exist is reported below, its budgets as written.
+        let one = position.map_or(&[][..], |i| &scope[i..=i]);
+        let parsed = budgets(sink, &table.get_ref().budgets, default_delay, model, one);
+        match position {
             Some(i) => endpoints.extend(parsed.into_iter().map(|b| (i, b))),
             None => sink.span(
                 table.span(),
