@@ -278,3 +278,31 @@ fn budgets_on_streams_where_nothing_streams_are_refused_before_any_load() {
         text(&o)
     );
 }
+
+/// A streamed run killed mid-run and judged by `loadgate report`: the first tokens and
+/// the gaps between tokens are in the interval log and survive; the stream counts
+/// (successful streams, tokens) are not, and the report says so (it named only status
+/// codes and bytes: review of issue 21).
+#[test]
+fn a_killed_streamed_run_keeps_its_first_tokens_and_gaps_and_says_what_it_lost() {
+    let c = Case::new(
+        "name = \"killed\"\ntarget = \"embedded\"\ntarget_profile = \"llm.toml\"\n\
+         [[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n\
+         [load]\nmodel = \"open\"\nstages = [{ duration = \"30s\", target_rps = 10 }]\nmax_late_ratio = 0.5\n\
+         [slo]\nbudgets = [\"ttft_p95 < 10s\"]\n",
+    );
+    std::fs::write(c.dir.path().join("llm.toml"), profile("10ms", "")).unwrap();
+    let (serial, child) = start_run(&c, &[], 3_500);
+    signal(&child, "-KILL");
+    let _ = wait_bounded(child, std::time::Duration::from_secs(10));
+    drop(serial);
+    let o = c.loadgate(&["report", "{out}"], &[]);
+    assert_eq!(code(&o), 130, "{}", text(&o));
+    let s = c.summary();
+    let all = &s["overall"];
+    assert!(us(all, "ttft_us", "count") > 0, "{all}");
+    // Gaps are in the second they ended in: those of a stream the kill cut count too.
+    assert!(us(all, "itl_us", "count") >= 9 * us(all, "ttft_us", "count"));
+    let detail = s["stop_detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("stream counts"), "{s}");
+}
