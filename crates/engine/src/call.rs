@@ -107,21 +107,26 @@ pub async fn execute(
     let noted = Noted::new(sent);
     let watch = prepared.watch();
     let mut reader = prepared.stream().map(StreamReader::new);
-    // The instant of the first and of the latest body read, for the watch.
+    // When the answer began (the first body read; a stream's first token: a role
+    // chunk or a ping is no answer yet) and the latest body read, for the watch.
     let body_began: Cell<Option<Instant>> = Cell::new(None);
     let last_read: Cell<Option<Instant>> = Cell::new(None);
     let tapped = reader.is_some() || watch.is_set();
     let mut tap = |data: &[u8]| {
         let now = Instant::now();
-        if body_began.get().is_none() {
-            body_began.set(Some(now));
-        }
         last_read.set(Some(now));
-        if let Some(reader) = reader.as_mut() {
-            let fed = reader.feed(data, now);
-            for gap in fed.gaps() {
-                gaps(now, gap);
+        let began = match reader.as_mut() {
+            Some(reader) => {
+                let fed = reader.feed(data, now);
+                for gap in fed.gaps() {
+                    gaps(now, gap);
+                }
+                fed.first_content
             }
+            None => true,
+        };
+        if began && body_began.get().is_none() {
+            body_began.set(Some(now));
         }
     };
     let result = match call {
@@ -180,6 +185,7 @@ struct Progress<'a> {
     sent: Instant,
     /// When the first bytes of the response (its head) arrived.
     head: &'a Cell<Option<Instant>>,
+    /// When the answer began: the first body read, or a stream's first token.
     body_began: &'a Cell<Option<Instant>>,
     last_read: &'a Cell<Option<Instant>>,
 }
@@ -191,10 +197,12 @@ impl Progress<'_> {
             .first_byte
             .filter(|_| self.body_began.get().is_none())
             .map(|t| (self.sent + t, Outcome::FirstByteTimeout));
-        // From the last read; before the body, from the head, unless a first-byte
-        // timeout is waiting for the body: until then it alone governs.
-        let head = self.head.get().filter(|_| watch.first_byte.is_none());
-        let active = self.last_read.get().or(head);
+        // From the last read, and before the body from the head; but a first-byte
+        // timeout alone governs until the answer began.
+        let active = match watch.first_byte {
+            Some(_) => self.body_began.get().and(self.last_read.get()),
+            None => self.last_read.get().or(self.head.get()),
+        };
         let idle = watch
             .idle
             .zip(active)
@@ -206,9 +214,10 @@ impl Progress<'_> {
     }
 }
 
-/// `exchange`, given up on with `first_byte_timeout` when no body byte came in time,
-/// or `idle_timeout` when the response went silent for longer than allowed. Only
-/// endpoints that set one pay for this timer.
+/// `exchange`, given up on with `first_byte_timeout` when the answer did not begin in
+/// time (no body byte; for a stream, no token), or `idle_timeout` when the response
+/// went silent for longer than allowed. Only endpoints that set one pay for this
+/// timer.
 async fn watched<F: Future<Output = Result<Response, SendError>>>(
     exchange: F,
     watch: Watch,
@@ -225,7 +234,7 @@ async fn watched<F: Future<Output = Result<Response, SendError>>>(
                 _ = tokio::time::sleep_until(soon.into()) => continue,
             }
         };
-        // The idle timer may start before `at` (the body begins while the first-byte
+        // The idle timer may start before `at` (the answer begins while the first-byte
         // timer runs), and no idle deadline can then be earlier than a look `idle`
         // from now: look again by then.
         let at = match watch.idle {

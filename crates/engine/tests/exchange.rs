@@ -653,3 +653,55 @@ fn a_stream_kept_alive_by_pings_records_its_stalled_gap_at_the_whole_timeout() {
         assert!(gaps[1] >= Duration::from_secs(1), "{gaps:?}");
     });
 }
+
+const ROLE: &str =
+    "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+
+/// Review of issue 21: a server that sends the role-only chunk with its head (the
+/// embedded target does, and seed-001 sets first_byte_timeout 5s and idle_timeout 2s)
+/// began its body at once, so the wait for the first token was an idle timeout's: a
+/// first token 2.1 s after the send was `idle_timeout`, and one never sent behind
+/// pings ran to the whole timeout. A stream's answer begins at its first token: a
+/// `first_byte_timeout` waits for that (a role chunk or a ping does not end the wait),
+/// the idle timeout watches the silences after it.
+#[test]
+fn a_streams_first_byte_timeout_waits_for_its_first_token() {
+    block_on(async {
+        static ROLE_THEN_LATE: &[(u64, &str)] = &[
+            (0, ROLE),
+            (700, TOKEN),
+            (10, TOKEN),
+            (0, "data: [DONE]\n\n"),
+        ];
+        let base = scripted_sse(ROLE_THEN_LATE, true).await;
+        let t = chat(
+            &base,
+            "http1",
+            "first_byte_timeout = \"10s\"\nidle_timeout = \"300ms\"\n",
+        );
+        let x = t.call().await;
+        assert_eq!(x.result.as_ref().map(|r| r.status).ok(), Some(200), "{x:?}");
+        assert!(x.time_to_first_token().unwrap() >= Duration::from_millis(700));
+
+        // A role chunk and a ping every 100 ms, never a token.
+        static PINGS: [(u64, &str); 60] = {
+            let mut p = [(100, ": ping\n\n"); 60];
+            p[0] = (0, ROLE);
+            p
+        };
+        let base = scripted_sse(&PINGS, false).await;
+        let t = chat(
+            &base,
+            "http1",
+            "first_byte_timeout = \"1s\"\nidle_timeout = \"300ms\"\n",
+        );
+        let x = t.call().await;
+        assert_eq!(
+            x.result.as_ref().unwrap_err().outcome,
+            Outcome::FirstByteTimeout,
+            "{x:?}"
+        );
+        assert!(x.service_time() >= Duration::from_secs(1), "{x:?}");
+        assert!(x.service_time() < Duration::from_secs(20), "{x:?}");
+    });
+}
