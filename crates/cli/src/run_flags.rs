@@ -63,18 +63,16 @@ pub(crate) fn apply_load_flags(
                 e.hint
             ))
         })?;
-        if let Some((message, hint)) = b
+        let scope: Vec<(&str, bool)> = scenario
+            .endpoints
+            .iter()
+            .map(|e| (e.name.as_str(), e.stream.is_some()))
+            .collect();
+        let problem = b
             .closed_model_problem()
             .filter(|_| scenario.load.model == LoadModel::Closed)
-        {
-            return Err(Failure::config(format!(
-                "--slo '{expr}': {message}\n  hint: {hint}"
-            )));
-        }
-        let streams = scenario.endpoints.iter().any(|e| e.stream.is_some());
-        if let Some((message, hint)) =
-            loadgate_scenario::stream_problem(&b, "no endpoint").filter(|_| !streams)
-        {
+            .or_else(|| b.stream_problem(&scope));
+        if let Some((message, hint)) = problem {
             return Err(Failure::config(format!(
                 "--slo '{expr}': {message}\n  hint: {hint}"
             )));

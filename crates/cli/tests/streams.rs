@@ -251,3 +251,167 @@ fn a_windowed_first_token_budget_judges_every_window() {
         "the worst window is named: {broken}"
     );
 }
+
+/// A keep-alive HTTP/1.1 server on 127.0.0.1:0 that answers every request with an SSE
+/// stream made by `body(n)` (`n`: the request's number from 0, across connections),
+/// chunked, each event its own chunk. Its base URL.
+fn sse_server(body: fn(u64) -> Vec<String>) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicU64::new(0));
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { return };
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut w = sock.try_clone().unwrap();
+                let mut r = BufReader::new(sock);
+                loop {
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut skip = vec![0; length];
+                    if r.read_exact(&mut skip).is_err() {
+                        return;
+                    }
+                    let n = count.fetch_add(1, Ordering::Relaxed);
+                    let mut out = String::from(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                    );
+                    for ev in body(n) {
+                        out.push_str(&format!("{:x}\r\n{ev}\r\n", ev.len()));
+                    }
+                    out.push_str("0\r\n\r\n");
+                    if w.write_all(out.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Regression (review of issue 21): a server that ends 19 of 20 streams at `[DONE]`
+/// after pings and a role-only chunk, without a single token, passed `ttft_p95 < 1s`
+/// on the first tokens of the twentieth (a time to first token was ranked among the
+/// streams that had one). A stream without a token served no answer: it is
+/// `check_failed`, and the budgets fail.
+#[test]
+fn streams_without_a_token_are_no_success_and_fail_a_first_token_budget() {
+    let url = sse_server(|n| {
+        let mut events = vec![
+            ": ping\n\n".to_string(),
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+                .to_string(),
+        ];
+        if n % 20 == 0 {
+            events.push("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n".to_string());
+        }
+        events.push("data: [DONE]\n\n".to_string());
+        events
+    });
+    let c = Case::new(&format!(
+        "name = \"empty\"\ntarget = \"{url}\"\n\
+         [[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n\
+         [load]\nmodel = \"open\"\nstages = [{{ duration = \"2s\", target_rps = 20 }}]\nmax_late_ratio = 0.5\n\
+         [slo]\nbudgets = [\"ttft_p95 < 1s\"]\n"
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let all = &c.summary()["overall"];
+    let requests = all["requests"].as_u64().unwrap();
+    let failed = all["outcomes"]["check_failed"].as_u64().unwrap();
+    assert!(failed * 10 >= requests * 9, "{all}");
+    assert_eq!(
+        all["ttft_us"]["count"].as_u64().unwrap(),
+        requests - failed,
+        "a first token per success: {all}"
+    );
+}
+
+/// Regression (review of issue 21): a first-token budget on a run that also has plain
+/// endpoints ranked the first tokens among every request (its p50 read as the slowest
+/// first token) and one on a plain endpoint failed for want of data, both called the
+/// generator's: INVALID. `validate` and `run` refuse them where they are written, and
+/// `--slo` on a run that does not stream.
+#[test]
+fn budgets_on_streams_where_nothing_streams_are_refused_before_any_load() {
+    let c = Case::new(
+        "name = \"mixed\"\ntarget = \"embedded\"\n\
+         [[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n\
+         [[endpoint]]\nname = \"plain\"\npath = \"/\"\n\
+         [load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target_rps = 5 }]\n\
+         [slo]\nbudgets = [\"ttft_p50 < 150ms\", \"itl_p99 < 1s\"]\n\
+         [slo.endpoint.plain]\nbudgets = [\"ttft_p50 < 150ms\"]\n",
+    );
+    for cmd in ["validate", "run"] {
+        let o = c.loadgate(&[cmd, "{s}"], &[]);
+        assert_eq!(code(&o), 2, "{cmd}: {}", text(&o));
+        let out = text(&o);
+        assert!(out.contains("s.toml:15:13: budget `ttft_p50 < 150ms` measures the first token, which endpoint `plain` does not stream"), "{out}");
+        assert!(out.contains("s.toml:17:13: budget `ttft_p50 < 150ms` measures streams, and endpoint `plain` does not stream"), "{out}");
+        assert!(!out.contains("itl_p99"), "gaps rank among gaps: {out}");
+    }
+    assert_never_started(&c);
+    let c = Case::new("");
+    let o = c.loadgate(
+        &[
+            "run",
+            "http://127.0.0.1:9/",
+            "--slo",
+            "itl_p99 < 1s",
+            "--out",
+            "{out}",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("--slo 'itl_p99 < 1s': budget `itl_p99 < 1s` measures streams"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// A streamed run killed mid-run and judged by `loadgate report`: the first tokens and
+/// the gaps between tokens are in the interval log and survive; the stream counts
+/// (successful streams, tokens) are not, and the report says so (it named only status
+/// codes and bytes: review of issue 21).
+#[test]
+fn a_killed_streamed_run_keeps_its_first_tokens_and_gaps_and_says_what_it_lost() {
+    let c = Case::new(
+        "name = \"killed\"\ntarget = \"embedded\"\ntarget_profile = \"llm.toml\"\n\
+         [[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n\
+         [load]\nmodel = \"open\"\nstages = [{ duration = \"30s\", target_rps = 10 }]\nmax_late_ratio = 0.5\n\
+         [slo]\nbudgets = [\"ttft_p95 < 10s\"]\n",
+    );
+    std::fs::write(c.dir.path().join("llm.toml"), profile("10ms", "")).unwrap();
+    let (serial, child) = start_run(&c, &[], 3_500);
+    signal(&child, "-KILL");
+    let _ = wait_bounded(child, std::time::Duration::from_secs(10));
+    drop(serial);
+    let o = c.loadgate(&["report", "{out}"], &[]);
+    assert_eq!(code(&o), 130, "{}", text(&o));
+    let s = c.summary();
+    let all = &s["overall"];
+    assert!(us(all, "ttft_us", "count") > 0, "{all}");
+    // Gaps are in the second they ended in: those of a stream the kill cut count too.
+    assert!(us(all, "itl_us", "count") >= 9 * us(all, "ttft_us", "count"));
+    let detail = s["stop_detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("stream counts"), "{s}");
+}

@@ -132,21 +132,26 @@ pub async fn execute(
     let noted = Noted::new(sent);
     let watch = prepared.watch();
     let mut reader = prepared.stream().map(StreamReader::new);
-    // The instant of the first and of the latest body read, for the watch.
+    // When the answer began (the first body read; a stream's first token: a role
+    // chunk or a ping is no answer yet) and the latest body read, for the watch.
     let body_began: Cell<Option<Instant>> = Cell::new(None);
     let last_read: Cell<Option<Instant>> = Cell::new(None);
     let tapped = reader.is_some() || watch.is_set();
     let mut tap = |data: &[u8]| {
         let now = Instant::now();
-        if body_began.get().is_none() {
-            body_began.set(Some(now));
-        }
         last_read.set(Some(now));
-        if let Some(reader) = reader.as_mut() {
-            let fed = reader.feed(data, now);
-            for gap in fed.gaps() {
-                gaps(now, gap);
+        let began = match reader.as_mut() {
+            Some(reader) => {
+                let fed = reader.feed(data, now);
+                for gap in fed.gaps() {
+                    gaps(now, gap);
+                }
+                fed.first_content
             }
+            None => true,
+        };
+        if began && body_began.get().is_none() {
+            body_began.set(Some(now));
         }
     };
     let result = match call {
@@ -179,8 +184,9 @@ pub async fn execute(
     let result = result.unwrap_or_else(|_elapsed| Err(SendError::timeout()));
     let stream = reader.as_mut().map(|r| r.finish());
     if let (Err(e), Some(s)) = (&result, &stream) {
-        // A stream that stalled: the gap it was in is at least this long, and is one.
-        if e.outcome == Outcome::IdleTimeout {
+        // A stream that stalled (silent, or kept alive by pings until the whole
+        // timeout): the gap it was in is at least this long, and is one.
+        if matches!(e.outcome, Outcome::IdleTimeout | Outcome::Timeout) {
             if let Some(last) = s.last_content {
                 gaps(end, end.saturating_duration_since(last));
             }
@@ -204,6 +210,7 @@ struct Progress<'a> {
     sent: Instant,
     /// When the first bytes of the response (its head) arrived.
     head: &'a Cell<Option<Instant>>,
+    /// When the answer began: the first body read, or a stream's first token.
     body_began: &'a Cell<Option<Instant>>,
     last_read: &'a Cell<Option<Instant>>,
 }
@@ -215,7 +222,12 @@ impl Progress<'_> {
             .first_byte
             .filter(|_| self.body_began.get().is_none())
             .map(|t| (self.sent + t, Outcome::FirstByteTimeout));
-        let active = self.last_read.get().or(self.head.get());
+        // From the last read, and before the body from the head; but a first-byte
+        // timeout alone governs until the answer began.
+        let active = match watch.first_byte {
+            Some(_) => self.body_began.get().and(self.last_read.get()),
+            None => self.last_read.get().or(self.head.get()),
+        };
         let idle = watch
             .idle
             .zip(active)
@@ -227,9 +239,10 @@ impl Progress<'_> {
     }
 }
 
-/// `exchange`, given up on with `first_byte_timeout` when no body byte came in time,
-/// or `idle_timeout` when the response went silent for longer than allowed. Only
-/// endpoints that set one pay for this timer.
+/// `exchange`, given up on with `first_byte_timeout` when the answer did not begin in
+/// time (no body byte; for a stream, no token), or `idle_timeout` when the response
+/// went silent for longer than allowed. Only endpoints that set one pay for this
+/// timer.
 async fn watched<F: Future<Output = Result<Response, SendError>>>(
     exchange: F,
     watch: Watch,
@@ -246,12 +259,22 @@ async fn watched<F: Future<Output = Result<Response, SendError>>>(
                 _ = tokio::time::sleep_until(soon.into()) => continue,
             }
         };
+        // The idle timer may start before `at` (the answer begins while the first-byte
+        // timer runs), and no idle deadline can then be earlier than a look `idle`
+        // from now: look again by then.
+        let at = match watch.idle {
+            Some(idle) if outcome != Outcome::IdleTimeout => at.min(Instant::now() + idle),
+            _ => at,
+        };
         tokio::select! {
             r = &mut exchange => return r,
             _ = tokio::time::sleep_until(at.into()) => {
-                // It may have moved on while the timer ran: look again.
-                if progress.deadline(watch).is_some_and(|(again, _)| again <= Instant::now()) {
-                    return Err(SendError::gave_up(outcome));
+                // It may have moved on while the timer ran: look again, and give up as
+                // what is due now.
+                if let Some((again, why)) = progress.deadline(watch) {
+                    if again <= Instant::now() {
+                        return Err(SendError::gave_up(why));
+                    }
                 }
             }
         }

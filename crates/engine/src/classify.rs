@@ -16,7 +16,7 @@ use crate::stream::{Ending, StreamEnd};
 /// The outcome class of a response with `status` and (possibly truncated) `body`, and,
 /// for a streamed endpoint, its `stream` as read: an expected status whose stream ended
 /// before its terminator (or mid-event) is `stream_truncated`, one whose stream carried
-/// an error event `check_failed`.
+/// an error event, or no token at all, `check_failed`.
 pub(crate) fn response(
     checks: &Checks,
     status: u16,
@@ -35,7 +35,9 @@ pub(crate) fn response(
         if s.ending != Ending::Complete {
             return Outcome::StreamTruncated;
         }
-        if s.errors > 0 {
+        // An error event, or no token: no answer was served (and a success must have a
+        // time to first token for a `ttft_` budget to rank it).
+        if s.errors > 0 || s.content_events == 0 {
             return Outcome::CheckFailed;
         }
     }

@@ -106,10 +106,11 @@ pub struct Prepared {
 /// response began.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Watch {
-    /// From the send to the first byte of the body (or the end of a response without
-    /// one).
+    /// From the send to the first token of a stream, or the first byte of the body of
+    /// an endpoint that does not stream (or the end of a response without one).
     pub first_byte: Option<Duration>,
-    /// The longest silence once the response began.
+    /// The longest silence once the response began: its first token (or body byte)
+    /// when `first_byte` is set, else its head.
     pub idle: Option<Duration>,
 }
 

@@ -504,3 +504,204 @@ fn a_stalled_stream_ends_at_its_idle_timeout_and_a_silent_one_at_its_first_byte_
         assert!(x.first_byte.is_some(), "the head came, the body did not");
     });
 }
+
+/// A server that answers every request with a chunked SSE head at once, then each
+/// `(ms, event)` of `script` that many milliseconds after the one before, then (with
+/// `end`) the last chunk, keeping the connection; without `end` it holds the
+/// connection open without a byte more. Its base URL.
+async fn scripted_sse(script: &'static [(u64, &'static str)], end: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while sock.read(&mut buf).await.unwrap_or(0) > 0 {
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                    if sock.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    for (ms, ev) in script {
+                        tokio::time::sleep(Duration::from_millis(*ms)).await;
+                        let chunk = format!("{:x}\r\n{ev}\r\n", ev.len());
+                        if sock.write_all(chunk.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    if !end {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        return;
+                    }
+                    if sock.write_all(b"0\r\n\r\n").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+const TOKEN: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"t\"}}]}\n\n";
+
+/// Regression (review of issue 21): with `first_byte_timeout` set, the watch slept to
+/// the first-byte deadline and only then looked at the idle timer, so a stream that
+/// began at once and stalled was given up on at the first-byte timeout (10 s), not 300
+/// ms after its last read. And the idle timer runs from the first body byte when a
+/// first-byte timeout waits for it: a head sent at once and a first token after a
+/// longer wait than the idle timeout is within the first-byte timeout, not a stall.
+#[test]
+fn the_idle_timeout_watches_a_stream_whose_first_byte_timeout_is_set() {
+    block_on(async {
+        let base = stalling_sse(2).await;
+        let t = chat(
+            &base,
+            "http1",
+            "first_byte_timeout = \"10s\"\nidle_timeout = \"300ms\"\n",
+        );
+        let x = t.call().await;
+        assert_eq!(
+            x.result.as_ref().unwrap_err().outcome,
+            Outcome::IdleTimeout,
+            "{x:?}"
+        );
+        assert!(x.service_time() >= Duration::from_millis(300), "{x:?}");
+        assert!(
+            x.service_time() < Duration::from_secs(10),
+            "not at the first-byte timeout: {x:?}"
+        );
+
+        // The head at once, the first token 700 ms later: within the first-byte timeout.
+        static LATE_FIRST: &[(u64, &str)] = &[(700, TOKEN), (10, TOKEN), (10, "data: [DONE]\n\n")];
+        let base = scripted_sse(LATE_FIRST, true).await;
+        let t = chat(
+            &base,
+            "http1",
+            "first_byte_timeout = \"10s\"\nidle_timeout = \"300ms\"\n",
+        );
+        let x = t.call().await;
+        assert_eq!(x.result.as_ref().map(|r| r.status).ok(), Some(200), "{x:?}");
+        assert!(x.time_to_first_token().unwrap() >= Duration::from_millis(700));
+
+        // The head and no body: the first-byte timeout, whichever deadline is earlier.
+        let base = stalling_sse(0).await;
+        let t = chat(
+            &base,
+            "http1",
+            "first_byte_timeout = \"600ms\"\nidle_timeout = \"200ms\"\n",
+        );
+        let x = t.call().await;
+        assert_eq!(
+            x.result.as_ref().unwrap_err().outcome,
+            Outcome::FirstByteTimeout,
+            "{x:?}"
+        );
+        assert!(x.service_time() >= Duration::from_millis(600), "{x:?}");
+    });
+}
+
+/// A server that answers a head and two SSE tokens at once, then a `: ping` comment
+/// every 50 ms and never a token more. Its base URL.
+async fn pinging_sse() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let mut out = String::from("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                for _ in 0..2 {
+                    out.push_str(&format!("{:x}\r\n{TOKEN}\r\n", TOKEN.len()));
+                }
+                let mut bytes = out.into_bytes();
+                loop {
+                    if sock.write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    bytes = b"8\r\n: ping\n\n\r\n".to_vec();
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Regression (review of issue 21): a stream kept alive by pings but with no token
+/// after its second is not silent, so its idle timeout never fires and the whole
+/// timeout ends it; the gap it stalled in was then dropped (only an idle timeout
+/// recorded one), so `itl_` budgets saw nothing of the stall. It is recorded as at
+/// least as long as it had lasted.
+#[test]
+fn a_stream_kept_alive_by_pings_records_its_stalled_gap_at_the_whole_timeout() {
+    block_on(async {
+        let base = pinging_sse().await;
+        let t = target(
+            &base,
+            "[defaults]\nhttp = \"http1\"\ntimeout = \"2s\"\n[[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\nidle_timeout = \"300ms\"\n",
+        );
+        let mut gaps = Vec::new();
+        let x = t.call_with(Duration::ZERO, &mut gaps).await;
+        assert_eq!(
+            x.result.as_ref().unwrap_err().outcome,
+            Outcome::Timeout,
+            "pings are reads: {x:?}"
+        );
+        assert_eq!(x.stream.as_ref().unwrap().content_events, 2);
+        assert_eq!(gaps.len(), 2, "the stalled gap counts: {gaps:?}");
+        assert!(gaps[1] >= Duration::from_secs(1), "{gaps:?}");
+    });
+}
+
+const ROLE: &str =
+    "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+
+/// Review of issue 21: a server that sends the role-only chunk with its head (the
+/// embedded target does, and seed-001 sets first_byte_timeout 5s and idle_timeout 2s)
+/// began its body at once, so the wait for the first token was an idle timeout's: a
+/// first token 2.1 s after the send was `idle_timeout`, and one never sent behind
+/// pings ran to the whole timeout. A stream's answer begins at its first token: a
+/// `first_byte_timeout` waits for that (a role chunk or a ping does not end the wait),
+/// the idle timeout watches the silences after it.
+#[test]
+fn a_streams_first_byte_timeout_waits_for_its_first_token() {
+    block_on(async {
+        static ROLE_THEN_LATE: &[(u64, &str)] = &[
+            (0, ROLE),
+            (700, TOKEN),
+            (10, TOKEN),
+            (0, "data: [DONE]\n\n"),
+        ];
+        let base = scripted_sse(ROLE_THEN_LATE, true).await;
+        let t = chat(
+            &base,
+            "http1",
+            "first_byte_timeout = \"10s\"\nidle_timeout = \"300ms\"\n",
+        );
+        let x = t.call().await;
+        assert_eq!(x.result.as_ref().map(|r| r.status).ok(), Some(200), "{x:?}");
+        assert!(x.time_to_first_token().unwrap() >= Duration::from_millis(700));
+
+        // A role chunk and a ping every 100 ms, never a token.
+        static PINGS: [(u64, &str); 60] = {
+            let mut p = [(100, ": ping\n\n"); 60];
+            p[0] = (0, ROLE);
+            p
+        };
+        let base = scripted_sse(&PINGS, false).await;
+        let t = chat(
+            &base,
+            "http1",
+            "first_byte_timeout = \"1s\"\nidle_timeout = \"300ms\"\n",
+        );
+        let x = t.call().await;
+        assert_eq!(
+            x.result.as_ref().unwrap_err().outcome,
+            Outcome::FirstByteTimeout,
+            "{x:?}"
+        );
+        assert!(x.service_time() >= Duration::from_secs(1), "{x:?}");
+        assert!(x.service_time() < Duration::from_secs(20), "{x:?}");
+    });
+}

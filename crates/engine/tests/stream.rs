@@ -421,6 +421,28 @@ fn raw_text_streams_are_content_and_terminators_are_not() {
     );
 }
 
+/// Regression (review of issue 21): events a server sent after the terminator were
+/// counted as tokens, and their gaps recorded, although the stream had ended there. The
+/// stream is complete at its terminator: what follows is no token, no count, no error.
+#[test]
+fn nothing_after_the_terminator_counts() {
+    let token = r#"data: {"choices":[{"delta":{"content":"a"}}]}"#;
+    let late = format!(
+        "{token}\n\ndata: [DONE]\n\n{token}\n\ndata: {{\"usage\":{{\"completion_tokens\":9}}}}\n\nevent: error\ndata: x\n\n"
+    );
+    check(
+        StreamKind::Sse,
+        &late,
+        "5 events, 1 content, tokens -, 0 errors, complete",
+    );
+    let ndjson = "{\"message\":{\"content\":\"a\"},\"done\":false}\n{\"message\":{\"content\":\"\"},\"done\":true,\"eval_count\":1}\n{\"message\":{\"content\":\"b\"},\"done\":false}\n";
+    check(
+        StreamKind::Ndjson,
+        ndjson,
+        "3 events, 1 content, tokens 1, 0 errors, complete",
+    );
+}
+
 #[test]
 fn named_paths_choose_content_and_tokens() {
     let custom = StreamSpec::new(

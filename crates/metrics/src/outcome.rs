@@ -19,8 +19,8 @@ pub enum Outcome {
     Http5xx,
     /// No complete response within the request timeout.
     Timeout,
-    /// Streams: no byte of the response body within the endpoint's
-    /// `first_byte_timeout`.
+    /// Streams: no token (an endpoint that does not stream: no byte of the response
+    /// body) within the endpoint's `first_byte_timeout`.
     FirstByteTimeout,
     /// Streams: a gap between two reads of the body longer than the endpoint's
     /// `idle_timeout` (the stream stalled).
@@ -34,7 +34,8 @@ pub enum Outcome {
     StreamTruncated,
     /// The peer spoke something that is not valid HTTP.
     ProtocolError,
-    /// A response arrived but a check failed (unexpected status class, body, JSON).
+    /// A response arrived but a check failed (unexpected status class, body, JSON; a
+    /// stream with an error event or without a token).
     CheckFailed,
 }
 

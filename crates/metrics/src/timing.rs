@@ -29,7 +29,8 @@ pub enum Timing {
     TtftService,
     /// Streams: each gap between two content events of a stream (one value per gap,
     /// recorded as it ends, so a stream that later fails keeps the gaps it had; a gap
-    /// that ran into the idle timeout is recorded as at least that long). Every gap.
+    /// that ran into the idle timeout, or the whole timeout, is recorded as at least as
+    /// long as it had lasted). Every gap.
     Itl,
     /// Open model: how long after its intended time each request was started (the
     /// generator's own delay, including a wait for a pooled connection). Every send.

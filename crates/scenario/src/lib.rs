@@ -34,7 +34,6 @@ pub use model::scenario::{
     HttpVersion, JsonCheck, JsonExpect, Load, LoadModel, Overrides, Scenario, Slo, SloBudget,
     Stage, Validity,
 };
-pub use model::slo::stream_problem;
 pub use model::stream::{GoodLimits, Stream, StreamDone, StreamKind};
 pub use model::target::{redact_url, without_credentials, LoadOptions, Target, TargetError};
 pub use model::value::parse_duration;

@@ -806,6 +806,55 @@ fn a_send_lag_budget_in_the_closed_model_is_refused_where_it_is_written() {
     assert_eq!(open.slo.global.len(), 3);
 }
 
+/// Regression (review of issue 21): a `ttft_` budget on an endpoint that does not
+/// stream failed "not reached: 0.00% of requests failed" (and was even called the
+/// generator's: INVALID), and one on the whole run of a scenario that also has plain
+/// endpoints ranked the first tokens among every request, reading the highest first
+/// token as its p50. Budgets on streams are refused where no endpoint of their scope
+/// streams, and a first-token budget where not every endpoint does; gaps between
+/// tokens, ranked among the gaps alone, may be budgeted on the whole run.
+#[test]
+fn budgets_on_streams_are_refused_where_their_scope_does_not_stream() {
+    let text = |global: &str, endpoint: &str, budgets: &str, second: &str| {
+        format!(
+            "name = \"t\"\ntarget = \"http://localhost\"\n\
+             [[endpoint]]\nname = \"chat\"\npath = \"/\"\nstream = \"sse\"\n\
+             [[endpoint]]\nname = \"other\"\npath = \"/\"\n{second}\
+             [load]\nmodel = \"open\"\nstages = [{{ duration = \"10s\", target_rps = 5 }}]\n\
+             [slo]\nbudgets = [{global}]\n[slo.endpoint.{endpoint}]\nbudgets = [{budgets}]\n"
+        )
+    };
+    let fine = ok(&text(
+        "\"itl_p99 < 1s\", \"p95 < 1s\"",
+        "chat",
+        "\"ttft_p95 < 1s\", \"ttft_service_p95 < 1s\", \"itl_p99 < 1s\"",
+        "",
+    ));
+    assert_eq!(fine.slo.global.len() + fine.slo.endpoints.len(), 5);
+    check_err(
+        &text("\"ttft_p95 < 1s\"", "chat", "\"p95 < 1s\"", ""),
+        14,
+        13,
+        "measures the first token, which endpoint `other` does not stream",
+    );
+    for budget in ["ttft_p95 < 1s", "ttft_service_p95 < 1s", "itl_p99 < 1s"] {
+        check_err(
+            &text("", "other", &format!("\"{budget}\""), ""),
+            16,
+            13,
+            "measures streams, and endpoint `other` does not stream",
+        );
+    }
+    // Every endpoint streams: the whole run's first tokens are every request's.
+    let all = ok(&text(
+        "\"ttft_p95 < 1s\"",
+        "other",
+        "\"ttft_p95 < 1s\"",
+        "stream = \"ndjson\"\n",
+    ));
+    assert_eq!(all.slo.global.len() + all.slo.endpoints.len(), 2);
+}
+
 #[test]
 fn a_streamed_endpoint_loads_with_its_paths_terminator_and_timeouts() {
     use loadgate_scenario::{PathStep, StreamDone, StreamKind};
@@ -913,13 +962,13 @@ fn stream_mistakes_point_at_the_value() {
             "[slo]\nbudgets = [\"p95 < 1s\", \"ttft_p95 < 1s\"]\n",
             10,
             25,
-            "budget `ttft_p95 < 1s` measures streamed responses, and no endpoint streams",
+            "budget `ttft_p95 < 1s` measures streams, and endpoint `a` does not stream",
         ),
         (
             "[slo.endpoint.a]\nbudgets = [\"itl_p99 < 1s\"]\n",
             10,
             13,
-            "and endpoint `a` never streams",
+            "and endpoint `a` does not stream",
         ),
     ] {
         check_err(&endpoint(lines), line, col, msg);

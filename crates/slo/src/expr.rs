@@ -148,6 +148,40 @@ impl Budget {
         })
     }
 
+    /// Why this budget could not be measured right on a scope of the endpoints
+    /// `scope` (`(name, whether it streams)`), if it could not: a budget on streams
+    /// where no endpoint of the scope streams could only fail for want of data, and one
+    /// on the first token where not every endpoint streams would rank the first tokens
+    /// among requests that have none (gaps between tokens rank only the gaps, so the
+    /// run's may mix endpoints). A scenario refuses it.
+    pub fn stream_problem(&self, scope: &[(&str, bool)]) -> Option<(String, String)> {
+        let first_token = matches!(self.timing, Timing::Ttft | Timing::TtftService);
+        if !first_token && self.timing != Timing::Itl {
+            return None;
+        }
+        let (plain, _) = *scope.iter().find(|(_, streams)| !streams)?;
+        let hint = "add stream = \"sse\" (or \"ndjson\", \"chunks\") to an endpoint that answers a stream, or budget its latency or first byte (`ttfb_p95 < 1s`)";
+        if !scope.iter().any(|(_, streams)| *streams) {
+            let which = match scope.len() {
+                1 => format!("endpoint `{plain}` does not stream"),
+                _ => "no endpoint streams".to_string(),
+            };
+            return Some((
+                format!("budget `{}` measures streams, and {which}", self.text),
+                hint.to_string(),
+            ));
+        }
+        first_token.then(|| {
+            (
+                format!(
+                    "budget `{}` measures the first token, which endpoint `{plain}` does not stream: ranked among every request of the run, the first tokens would read as slower than they are",
+                    self.text
+                ),
+                "budget the first token of each streamed endpoint under [slo.endpoint.NAME]".to_string(),
+            )
+        })
+    }
+
     /// Whether this budget measures a timing (a percentile, mean, min or max of
     /// latency, service time, time to first byte, ...), as opposed to a rate or a share.
     pub fn is_latency(&self) -> bool {

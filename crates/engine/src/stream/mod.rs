@@ -45,8 +45,10 @@
 //! [`Terminator::Auto`] ends the stream at `data: [DONE]` (OpenAI chat), an `event:
 //! message_stop` or `"type":"message_stop"` (Anthropic), `"done":true` (Ollama), or a
 //! `type` of `response.completed`, `response.incomplete` or `response.failed` (OpenAI
-//! Responses). An event of SSE type `error`, a non-null top-level `error`, or a `type`
-//! of `error` or `response.failed` counts in [`StreamEnd::errors`].
+//! Responses). Events after the terminator are counted as events and mean nothing
+//! more (no content, count or error). An event of SSE type `error`, a non-null
+//! top-level `error`, or a `type` of `error` or `response.failed` counts in
+//! [`StreamEnd::errors`].
 //!
 //! [`TokenRule::Auto`] takes the output token count of the last event that reports one:
 //! `usage.completion_tokens` (OpenAI chat, with `stream_options.include_usage`),
@@ -394,6 +396,10 @@ impl<'s> StreamReader<'s> {
     fn event(&mut self, data: &[u8], sse: SseType, at: Instant, fed: &mut Fed) {
         self.events = self.events.saturating_add(1);
         fed.events = fed.events.saturating_add(1);
+        if self.done {
+            // The stream ended at its terminator: nothing after it is the answer's.
+            return;
+        }
         let judged = self.spec.rules.judge(data, sse);
         if judged.done {
             self.done = true;

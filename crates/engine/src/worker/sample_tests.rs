@@ -141,3 +141,38 @@ fn goodput_limits_hold_from_the_intended_send_and_the_twin_from_the_send() {
     let s = sample(0, &Checks::default(), &GoodLimits::default(), &failed);
     assert!(!s.good && !s.good_service);
 }
+
+/// A stream that ended at its terminator without one token (pings, a role-only
+/// chunk, usage, `[DONE]`) served no answer: never a success, so every successful
+/// stream has a first token and a `ttft_` budget ranks the empty ones as failed
+/// (regression: 19 of 20 streams without a token passed `ttft_p95 < 1s` on the
+/// one that had one).
+#[test]
+fn a_complete_stream_without_a_token_is_no_success() {
+    use crate::stream::{Ending, StreamEnd};
+    let (t0, ms, checks) = (Instant::now(), Duration::from_millis, Checks::default());
+    let mut ok = Response::default();
+    ok.status = 200;
+    let x = Exchange {
+        intended: t0,
+        sent: t0,
+        ready: Some(t0),
+        first_byte: Some(t0 + ms(1)),
+        end: t0 + ms(50),
+        connect: None,
+        resent: false,
+        result: Ok(ok),
+        stream: Some(StreamEnd {
+            ending: Ending::Complete,
+            events: 3,
+            content_events: 0,
+            tokens: Some(0),
+            errors: 0,
+            first_content: None,
+            last_content: None,
+        }),
+    };
+    let s = sample(0, &checks, &GoodLimits::default(), &x);
+    assert_eq!(s.outcome, loadgate_metrics::Outcome::CheckFailed);
+    assert_eq!(s.stream.unwrap().ttft_us, None);
+}

@@ -191,11 +191,13 @@ pub struct Endpoint {
     pub checks: Checks,
     /// How a streamed response is read (`stream = "sse"`); `None`: read whole.
     pub stream: Option<super::stream::Stream>,
-    /// The longest wait from the send for the first byte of the response body (or the
-    /// end of a response without one): beyond it, `first_byte_timeout`.
+    /// The longest wait from the send for the first token of a stream, or the first
+    /// byte of the response body of an endpoint that does not stream (or the end of a
+    /// response without one): beyond it, `first_byte_timeout`.
     pub first_byte_timeout: Option<Duration>,
-    /// The longest gap between two reads of the response once it began: beyond it,
-    /// `idle_timeout` (a stalled stream).
+    /// The longest gap between two reads of the response once it began (its first
+    /// token, or body byte, when `first_byte_timeout` is set; else its head): beyond
+    /// it, `idle_timeout` (a stalled stream).
     pub idle_timeout: Option<Duration>,
     /// What a success must meet to count toward goodput.
     pub goodput: super::stream::GoodLimits,

@@ -9,26 +9,12 @@ use super::value::{duration, DURATION_HINT};
 use crate::diag::Sink;
 use crate::raw;
 
-/// Budgets measuring streams (first token, gaps) where nothing streams: what is said.
-pub fn stream_problem(b: &loadgate_slo::Budget, scope: &str) -> Option<(String, String)> {
-    use loadgate_metrics::Timing;
-    matches!(b.timing, Timing::Ttft | Timing::TtftService | Timing::Itl).then(|| {
-        (
-            format!(
-                "budget `{}` measures streamed responses, and {scope} streams",
-                b.text
-            ),
-            "add stream = \"sse\" (or \"ndjson\", \"chunks\") to the endpoint, or budget the first byte with ttfb_".to_string(),
-        )
-    })
-}
-
 fn budgets(
     sink: &mut Sink<'_>,
     items: &[raw::S<raw::BudgetItem>],
     default_delay: Duration,
     model: Option<LoadModel>,
-    unstreamed: Option<&str>,
+    scope: &[(&str, bool)],
 ) -> Vec<SloBudget> {
     let mut out = Vec::new();
     for item in items {
@@ -61,21 +47,12 @@ fn budgets(
             },
         };
         let parsed = loadgate_slo::parse(expr);
-        let unmeasurable = parsed
-            .as_ref()
-            .ok()
-            .filter(|_| model == Some(LoadModel::Closed))
-            .and_then(|b| b.closed_model_problem());
+        let unmeasurable = parsed.as_ref().ok().and_then(|b| {
+            b.closed_model_problem()
+                .filter(|_| model == Some(LoadModel::Closed))
+                .or_else(|| b.stream_problem(scope))
+        });
         if let Some((message, hint)) = unmeasurable {
-            sink.at(body_start, message, hint);
-            continue;
-        }
-        let no_stream = parsed
-            .as_ref()
-            .ok()
-            .zip(unstreamed)
-            .and_then(|(b, scope)| stream_problem(b, scope));
-        if let Some((message, hint)) = no_stream {
             sink.at(body_start, message, hint);
             continue;
         }
@@ -114,29 +91,19 @@ pub(super) fn slo(
         .as_ref()
         .and_then(|d| duration(sink, d, "abort_delay"))
         .unwrap_or(Duration::from_secs(10));
-    let any_stream = streamed.iter().any(|s| *s);
-    let global = budgets(
-        sink,
-        &s.budgets,
-        default_delay,
-        model,
-        (!any_stream).then_some("no endpoint"),
-    );
+    let scope: Vec<(&str, bool)> = endpoint_names
+        .iter()
+        .map(String::as_str)
+        .zip(streamed.iter().copied())
+        .collect();
+    let global = budgets(sink, &s.budgets, default_delay, model, &scope);
     let mut endpoints = Vec::new();
     for (name, table) in &s.endpoint {
-        let i = endpoint_names.iter().position(|n| n == name);
-        let this = format!("endpoint `{name}` never");
-        let unstreamed = i
-            .filter(|&i| !streamed.get(i).copied().unwrap_or(false))
-            .map(|_| this.as_str());
-        let parsed = budgets(
-            sink,
-            &table.get_ref().budgets,
-            default_delay,
-            model,
-            unstreamed,
-        );
-        match i {
+        let position = endpoint_names.iter().position(|n| n == name);
+        // An endpoint that does not exist is reported below, its budgets as written.
+        let one = position.map_or(&[][..], |i| &scope[i..=i]);
+        let parsed = budgets(sink, &table.get_ref().budgets, default_delay, model, one);
+        match position {
             Some(i) => endpoints.extend(parsed.into_iter().map(|b| (i, b))),
             None => sink.span(
                 table.span(),

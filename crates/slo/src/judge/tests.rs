@@ -535,3 +535,60 @@ fn a_timing_nothing_recorded_for_successful_requests_is_no_data_not_the_generato
         }
     }
 }
+
+/// Regression (review of issue 21): a 400 ms pause of the generating process, seen
+/// and reported, made every stream in flight read its next token 400 ms late, and the
+/// `itl_max < 100ms` it broke was called the target's (FAIL) while a latency budget
+/// broken the same way is not robust (INVALID). A gap between tokens is held up by a
+/// pause as an answer is; gaps further over the threshold than the longest pause, or
+/// more of them than the pauses could hold up, are still the target's.
+#[test]
+fn a_token_gap_breach_the_generators_pauses_could_explain_is_not_robust() {
+    // 1000 streams in 10 s, 19 gaps of 10 ms each, and `slow` gaps of `slow_us`.
+    let streams = |slow: u64, slow_us: u64| {
+        let mut s = shard(1000, 0, 0, 0, 200_000);
+        for _ in 0..19_000 {
+            s.record_gap(0, 10_000);
+        }
+        for _ in 0..slow {
+            s.record_gap(0, slow_us);
+        }
+        s
+    };
+    let f = |p: Option<Pauses>| OpenFacts {
+        pauses: p,
+        ..facts(1000.0, ValidityMode::Robust)
+    };
+    let mut pause = Pauses::new(1_000);
+    pause.record(400_000);
+    for budget in ["itl_max < 100ms", "itl_p99.99 < 100ms"] {
+        let j = check(&streams(20, 410_000), &[budget], Some(f(Some(pause))));
+        assert_eq!(j.verdict, Verdict::Invalid, "{budget}: {:?}", j.slo);
+        assert!(!j.slo[0].robust);
+        assert!(
+            j.invalid_reasons[0].contains("could have held had the generator not erred")
+                && j.invalid_reasons[0].contains("gaps between tokens ending during"),
+            "{:?}",
+            j.invalid_reasons
+        );
+        // Without the pause, the same gaps are the target's.
+        let j = check(&streams(20, 410_000), &[budget], Some(f(None)));
+        assert_eq!(j.verdict, Verdict::Fail, "{budget}");
+        // Gaps 2 s long: 400 ms sooner they would still break it.
+        let j = check(&streams(20, 2_000_000), &[budget], Some(f(Some(pause))));
+        assert_eq!(
+            j.verdict,
+            Verdict::Fail,
+            "{budget}: {:?}",
+            j.invalid_reasons
+        );
+    }
+    // 0.4 s of pauses hold up about 19,000 / 10 s × 0.4 s = 760 gaps (at most 844):
+    // 5,000 slow ones are not theirs.
+    let j = check(
+        &streams(5_000, 410_000),
+        &["itl_p90 < 100ms"],
+        Some(f(Some(pause))),
+    );
+    assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
+}

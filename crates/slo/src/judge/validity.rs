@@ -22,6 +22,9 @@ pub(super) struct Slack {
     /// Timeouts that may have run out while the process was paused.
     paused_out: u64,
     held: u64,
+    /// Gaps between a stream's tokens the pauses may have held up, as they hold up
+    /// answers: a token read late makes its gap as much longer.
+    held_gaps: u64,
     /// The longest pause, µs: how much quicker each held-up answer could have been.
     pause_max_us: u64,
 }
@@ -36,7 +39,7 @@ impl Slack {
         pauses: Option<Pauses>,
     ) -> Slack {
         let p = pauses.unwrap_or_default();
-        let held = held_up(e, measured_s, &p);
+        let held = held_up(e.completed(), measured_s, &p);
         // A request whose answer waited in a socket while the process was stopped may
         // have run out of time there: its timeout can be the pause's, not the target's
         // (regression, third review: a 1.5 s freeze made 50 timeouts of a target that
@@ -47,22 +50,31 @@ impl Slack {
             excused: e.local_errors,
             paused_out: timed_out,
             held: held - timed_out,
+            held_gaps: held_up(e.timings[Timing::Itl].len(), measured_s, &p),
             pause_max_us: p.max_us,
         }
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.unsent == 0 && self.excused == 0 && self.paused_out == 0 && self.held == 0
+        self.unsent == 0
+            && self.excused == 0
+            && self.paused_out == 0
+            && self.held == 0
+            && self.held_gaps == 0
     }
 
-    /// The parts that are not zero, in words.
-    fn describe(&self, pauses: Option<Pauses>) -> String {
+    /// The parts that are not zero, in words; `gaps`: of a budget on the gaps between
+    /// tokens, whose held-up values are gaps.
+    fn describe(&self, pauses: Option<Pauses>, gaps: bool) -> String {
         let mut parts = Vec::new();
-        if self.held > 0 {
+        let (held, what) = match gaps {
+            true => (self.held_gaps, "gaps between tokens ending"),
+            false => (self.held, "answers in flight"),
+        };
+        if held > 0 {
             if let Some(p) = pauses {
                 parts.push(format!(
-                    "about {} answers in flight during the generating process's pauses ({}) read late",
-                    self.held,
+                    "about {held} {what} during the generating process's pauses ({}) read late",
                     p.describe()
                 ));
             }
@@ -86,20 +98,20 @@ impl Slack {
     }
 }
 
-/// How many of a scope's answers the pauses of the generating process could have held
-/// up: those that arrived while it was paused, read when it ran again. Answers arrive at
-/// about the scope's rate, so pauses of `T` s in all hold up about `λ = rate × T` of
-/// them; the count taken is a generous upper bound on that (a Poisson count's mean plus
+/// How many of a scope's `n` answers (or gaps between tokens) the pauses of the
+/// generating process could have held up: those that arrived while it was paused, read
+/// when it ran again. Answers arrive at about the scope's rate, so pauses of `T` s in
+/// all hold up about `λ = rate × T` of them; the count taken is a generous upper bound on that (a Poisson count's mean plus
 /// three standard deviations, plus one), at most every answer. A pause delays the few
 /// answers it overlaps, never the whole run; requests due during it are sent late, which
 /// the service time leaves out.
-fn held_up(e: &EndpointShard, measured_s: f64, p: &Pauses) -> u64 {
+fn held_up(n: u64, measured_s: f64, p: &Pauses) -> u64 {
     if measured_s <= 0.0 || p.count == 0 {
         return 0;
     }
-    let lambda = e.completed() as f64 / measured_s * p.total_us as f64 / 1e6;
+    let lambda = n as f64 / measured_s * p.total_us as f64 / 1e6;
     let k = lambda + 3.0 * lambda.sqrt() + 1.0;
-    (k.ceil() as u64).min(e.completed())
+    (k.ceil() as u64).min(n)
 }
 
 /// Whether budget `b` could have held on scope `e` had the generator erred nowhere
@@ -110,6 +122,9 @@ pub(super) fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: 
     // it from being measured.
     if b.timing.of_successes() && e.successes() > 0 && e.timings[b.timing].is_empty() {
         return false;
+    }
+    if b.timing == Timing::Itl {
+        return gaps_could_hold(b, &e.timings[Timing::Itl], slack);
     }
     let total = e.outcomes.total() + slack.unsent;
     let failed = e
@@ -168,6 +183,33 @@ pub(super) fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: 
     }
 }
 
+/// Whether an upper budget on the gaps between tokens could have held had the pauses
+/// held none up (the only error of the generator's a gap shows): each of the gaps
+/// they held up at most the longest pause shorter.
+fn gaps_could_hold(b: &Budget, hist: &loadgate_metrics::LatencyHistogram, slack: Slack) -> bool {
+    let slack = Slack {
+        held: slack.held_gaps,
+        ..slack
+    };
+    let total = hist.len();
+    let at = b.threshold.max(0.0) as u64;
+    match (b.metric, b.op) {
+        (_, Op::Gt | Op::Ge) => false,
+        (Metric::Percentile(p), _) => {
+            total > 0 && total - still_slow(hist, at, slack) >= nearest_rank(p / 100.0, total)
+        }
+        (Metric::Max, _) => still_slow(hist, at, slack) == 0,
+        (Metric::Mean, _) => {
+            let saved = slack.held.min(total) as f64 * slack.pause_max_us as f64;
+            total > 0
+                && b.holds(Measure::Value(
+                    (hist.mean() * total as f64 - saved).max(0.0) / total as f64,
+                ))
+        }
+        _ => false,
+    }
+}
+
 /// How many answers would still be slower than `at` µs had the pauses held none up: a
 /// held-up answer is at most the longest pause quicker, so only those within that of
 /// the threshold can be made quick, and at most `held` of them (regression: a 1.3 ms
@@ -208,7 +250,7 @@ pub(super) fn not_robust(
             r.expr,
             r.scope,
             r.measured_text,
-            slack.describe(pauses)
+            slack.describe(pauses, b.timing == Timing::Itl)
         )
     })
 }
