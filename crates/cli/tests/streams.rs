@@ -415,3 +415,37 @@ fn a_killed_streamed_run_keeps_its_first_tokens_and_gaps_and_says_what_it_lost()
     let detail = s["stop_detail"].as_str().unwrap_or_default();
     assert!(detail.contains("stream counts"), "{s}");
 }
+
+/// NDJSON streams end to end: the embedded target's NDJSON route (the chunk shape a
+/// line each, the last `"done": true` with usage) read by an `ndjson` endpoint gives
+/// the same first token, gaps and tokens as SSE, and a cut one is truncated.
+#[test]
+fn an_ndjson_stream_is_read_as_an_sse_one_is() {
+    let run = |extra: &str, budgets: &str| {
+        let c = case(
+            &profile("300ms", extra).replace("format = \"sse\"", "format = \"ndjson\""),
+            budgets,
+        );
+        let scenario = std::fs::read_to_string(c.dir.path().join("s.toml"))
+            .unwrap()
+            .replace("stream = \"sse\"", "stream = \"ndjson\"");
+        std::fs::write(c.dir.path().join("s.toml"), scenario).unwrap();
+        let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+        (c, o)
+    };
+    let (c, o) = run("", "\"ttft_p50 > 250ms\", \"error_rate < 1%\"");
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let all = &c.summary()["overall"];
+    let ok = all["requests"].as_u64().unwrap() - all["errors"].as_u64().unwrap();
+    assert!(ok > 0);
+    assert!(us(all, "ttft_us", "min") >= 300_000, "{}", all["ttft_us"]);
+    assert_eq!(us(all, "itl_us", "count"), 9 * ok);
+    assert_eq!(all["stream"]["tokens"], 10 * ok, "the done line's usage");
+    let (c, o) = run("truncate = 1.0", "\"error_rate < 1%\"");
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let all = &c.summary()["overall"];
+    assert_eq!(
+        all["outcomes"]["stream_truncated"], all["requests"],
+        "{all}"
+    );
+}
