@@ -2,7 +2,27 @@
 
 use super::*;
 use crate::client::{Response, SendError};
+use crate::stream::{Ending, StreamEnd};
 use loadgate_metrics::Outcome::{Http5xx, Timeout};
+
+/// A 200 streamed at `t0` (sent 5 ms later, head at 10 ms, end at 900 ms) whose stream
+/// read as `stream` says.
+fn streamed(t0: Instant, stream: StreamEnd) -> Exchange {
+    let ms = Duration::from_millis;
+    let mut ok = Response::default();
+    ok.status = 200;
+    Exchange {
+        intended: t0,
+        sent: t0 + ms(5),
+        ready: Some(t0 + ms(5)),
+        first_byte: Some(t0 + ms(10)),
+        end: t0 + ms(900),
+        connect: None,
+        resent: false,
+        result: Ok(ok),
+        stream: Some(stream),
+    }
+}
 
 /// Latency and time to first byte count from the intended send, service time from the
 /// send; a head that came before a timeout keeps its time to first byte.
@@ -41,21 +61,12 @@ fn a_sample_takes_every_timing_from_the_instants_of_the_exchange() {
 /// `stream_truncated`, never a success.
 #[test]
 fn a_streamed_sample_takes_its_first_token_and_tokens_and_a_cut_stream_fails() {
-    use crate::stream::{Ending, StreamEnd, Truncation};
+    use crate::stream::Truncation;
     let (t0, ms, checks) = (Instant::now(), Duration::from_millis, Checks::default());
     let of = |ending, tokens| {
-        let mut ok = Response::default();
-        ok.status = 200;
-        let x = Exchange {
-            intended: t0,
-            sent: t0 + ms(5),
-            ready: Some(t0 + ms(5)),
-            first_byte: Some(t0 + ms(10)),
-            end: t0 + ms(900),
-            connect: None,
-            resent: false,
-            result: Ok(ok),
-            stream: Some(StreamEnd {
+        let x = streamed(
+            t0,
+            StreamEnd {
                 ending,
                 events: 12,
                 content_events: 10,
@@ -63,8 +74,8 @@ fn a_streamed_sample_takes_its_first_token_and_tokens_and_a_cut_stream_fails() {
                 errors: 0,
                 first_content: Some(t0 + ms(300)),
                 last_content: Some(t0 + ms(890)),
-            }),
-        };
+            },
+        );
         sample(0, &checks, &GoodLimits::default(), &x)
     };
     let whole = of(Ending::Complete, Some(40));
@@ -86,20 +97,10 @@ fn a_streamed_sample_takes_its_first_token_and_tokens_and_a_cut_stream_fails() {
 /// the gaps; a failure is never good.
 #[test]
 fn goodput_limits_hold_from_the_intended_send_and_the_twin_from_the_send() {
-    use crate::stream::{Ending, StreamEnd};
     let (t0, ms) = (Instant::now(), Duration::from_millis);
-    let mut ok = Response::default();
-    ok.status = 200;
-    let x = Exchange {
-        intended: t0,
-        sent: t0 + ms(5),
-        ready: Some(t0 + ms(5)),
-        first_byte: Some(t0 + ms(10)),
-        end: t0 + ms(900),
-        connect: None,
-        resent: false,
-        result: Ok(ok),
-        stream: Some(StreamEnd {
+    let x = streamed(
+        t0,
+        StreamEnd {
             ending: Ending::Complete,
             events: 10,
             content_events: 10,
@@ -107,8 +108,8 @@ fn goodput_limits_hold_from_the_intended_send_and_the_twin_from_the_send() {
             errors: 0,
             first_content: Some(t0 + ms(300)),
             last_content: Some(t0 + ms(894)),
-        }),
-    };
+        },
+    );
     let good = |l: GoodLimits| {
         let s = sample(0, &Checks::default(), &l, &x);
         (s.good, s.good_service)
@@ -149,28 +150,24 @@ fn goodput_limits_hold_from_the_intended_send_and_the_twin_from_the_send() {
 /// one that had one).
 #[test]
 fn a_complete_stream_without_a_token_is_no_success() {
-    use crate::stream::{Ending, StreamEnd};
     let (t0, ms, checks) = (Instant::now(), Duration::from_millis, Checks::default());
-    let mut ok = Response::default();
-    ok.status = 200;
     let x = Exchange {
-        intended: t0,
         sent: t0,
         ready: Some(t0),
         first_byte: Some(t0 + ms(1)),
         end: t0 + ms(50),
-        connect: None,
-        resent: false,
-        result: Ok(ok),
-        stream: Some(StreamEnd {
-            ending: Ending::Complete,
-            events: 3,
-            content_events: 0,
-            tokens: Some(0),
-            errors: 0,
-            first_content: None,
-            last_content: None,
-        }),
+        ..streamed(
+            t0,
+            StreamEnd {
+                ending: Ending::Complete,
+                events: 3,
+                content_events: 0,
+                tokens: Some(0),
+                errors: 0,
+                first_content: None,
+                last_content: None,
+            },
+        )
     };
     let s = sample(0, &checks, &GoodLimits::default(), &x);
     assert_eq!(s.outcome, loadgate_metrics::Outcome::CheckFailed);
