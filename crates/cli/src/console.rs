@@ -73,6 +73,9 @@ pub(crate) fn endpoint_table(
         if !classes.is_empty() {
             let _ = writeln!(out, "{:<width$}  errors: {}", "", classes.join(", "));
         }
+        if let Some(line) = loadgate_report::text::streams(e) {
+            let _ = writeln!(out, "{:<width$}  {line}", "");
+        }
         if std::ptr::eq(e, all) && e.connects > 0 {
             let _ = writeln!(out, "{:<width$}  {}", "", connections(e));
         }

@@ -18,7 +18,7 @@ fn a_passing_run_exits_0_and_writes_its_run_directory() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("verdict: PASS"), "{}", text(&o));
     let s = c.summary();
-    assert_eq!(s["schema_version"], 4);
+    assert_eq!(s["schema_version"], 5);
     assert_eq!(s["verdict"], "pass");
     assert_eq!(s["overall"]["requests"], 100);
     assert_eq!(s["slo"].as_array().unwrap().len(), 3);

@@ -126,6 +126,76 @@ fn a_first_token_regression_fails_its_budget_and_compare_reports_it() {
     assert!(text(&o).contains("ttft"), "{}", text(&o));
 }
 
+/// Slower generation with the same first token: each stream's speed after its first
+/// token (its tokens after the first over the time from the first token to the end,
+/// 50 tokens/s at 20 ms gaps, 16.7 at 60 ms) is in `summary.json`, the console and
+/// `tpot_us`, a `tokens_per_s_p50` budget fails on the slow one, and `compare` reports
+/// the time per token as a regression (issue 21).
+#[test]
+fn slower_generation_fails_a_stream_speed_budget() {
+    let budgets = "\"tokens_per_s_p50 > 30\", \"ttft_p95 < 5s\"";
+    let base = case(&paced("100ms", "20ms", ""), budgets);
+    let o = base.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("each stream's speed after its first token: median"),
+        "{out}"
+    );
+    assert!(out.contains("  time per token"), "{out}");
+    let all = &base.summary()["overall"];
+    let ok = all["requests"].as_u64().unwrap() - all["errors"].as_u64().unwrap();
+    assert_eq!(
+        us(all, "tpot_us", "count"),
+        ok,
+        "one time per token a stream"
+    );
+    // Nine gaps of 20 ms between the first token and the end (the target keeps
+    // absolute deadlines: a first token read late makes the rest a little shorter).
+    assert!(us(all, "tpot_us", "min") >= 19_000, "{}", all["tpot_us"]);
+    let median = all["stream"]["request_tokens_per_s"]["p50"]
+        .as_f64()
+        .unwrap();
+    assert!(median <= 52.7 && median > 30.0, "{}", all["stream"]);
+
+    let slow = case(&paced("100ms", "60ms", ""), budgets);
+    let o = slow.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(
+        code(&o),
+        1,
+        "slower streams fail the speed budget: {}",
+        text(&o)
+    );
+    let s = slow.summary();
+    let r = s["slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["expr"] == "tokens_per_s_p50 > 30")
+        .unwrap()
+        .clone();
+    assert_eq!(r["pass"], false, "{r}");
+    assert_eq!(r["threshold"], 30.0, "shown as written: {r}");
+    let measured = r["measured"].as_f64().unwrap();
+    assert!(measured <= 16.7, "{r}");
+    assert!(
+        r["measured_text"].as_str().unwrap().ends_with(" tokens/s"),
+        "{r}"
+    );
+    let o = slow.loadgate(
+        &[
+            "compare",
+            base.out().to_str().unwrap(),
+            slow.out().to_str().unwrap(),
+            "--budget",
+            "tpot_p50:+50%",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 5, "a regression beyond noise: {}", text(&o));
+    assert!(text(&o).contains("tpot"), "{}", text(&o));
+}
+
 /// Streams cut off halfway answer 200 but never finish: every one is
 /// `stream_truncated`, the error budget fails, and none counts as a success.
 #[test]

@@ -430,7 +430,7 @@ fn runs_of_different_loads_are_not_compared() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let o = base.loadgate(&["compare", old.to_str().unwrap(), "{out}"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(text(&o).contains("summary layouts 1 and 4"), "{}", text(&o));
+    assert!(text(&o).contains("summary layouts 1 and 5"), "{}", text(&o));
 }
 
 /// Regression: `capacity --max-rps 400` of a scenario with `throughput > 50rps` started

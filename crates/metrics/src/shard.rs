@@ -58,6 +58,17 @@ pub struct StreamSample {
     pub tokens: u64,
 }
 
+impl StreamSample {
+    /// Time per output token after the first, µs: from the first token to the stream's
+    /// end (`end_us`, on the same clock as `ttft_us`) over the tokens after the first;
+    /// `None` for a stream of fewer than two tokens. At least 1 µs, so its inverse, the
+    /// stream's tokens per second, is finite.
+    pub fn time_per_token(&self, end_us: u64) -> Option<u64> {
+        let first = self.ttft_us?;
+        (self.tokens >= 2).then(|| (end_us.saturating_sub(first) / (self.tokens - 1)).max(1))
+    }
+}
+
 /// What an endpoint's successful streams held, summed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StreamCounts {
@@ -283,6 +294,9 @@ impl Shard {
                     let lag = s.latency_us.saturating_sub(s.service_us);
                     t[Timing::Ttft].record(ttft);
                     t[Timing::TtftService].record(ttft.saturating_sub(lag));
+                    if let Some(tpot) = st.time_per_token(s.latency_us) {
+                        t[Timing::Tpot].record(tpot);
+                    }
                 }
                 e.streams.add(&StreamCounts {
                     streams: 1,

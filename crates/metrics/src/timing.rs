@@ -32,6 +32,11 @@ pub enum Timing {
     /// that ran into the idle timeout, or the whole timeout, is recorded as at least as
     /// long as it had lasted). Every gap.
     Itl,
+    /// Streams: time per output token after the first, `(end - first token) / (tokens -
+    /// 1)`, one value per successful stream of at least two tokens (vLLM's TPOT; its
+    /// inverse is the stream's tokens per second, which `tokens_per_s_p50 > 20` budgets).
+    /// The send lag is not in it, so it has no service twin.
+    Tpot,
     /// Open model: how long after its intended time each request was started (the
     /// generator's own delay, including a wait for a pooled connection). Every send.
     SendLag,
@@ -42,7 +47,7 @@ pub enum Timing {
 
 impl Timing {
     /// How many timings there are.
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
 
     /// Every timing, in the order reports list them.
     pub const ALL: [Timing; Timing::COUNT] = [
@@ -53,12 +58,14 @@ impl Timing {
         Timing::Ttft,
         Timing::TtftService,
         Timing::Itl,
+        Timing::Tpot,
         Timing::SendLag,
         Timing::Connect,
     ];
 
     /// The name budgets, interval-log tags and reports use: `latency`, `service`,
-    /// `ttfb`, `ttfb_service`, `ttft`, `ttft_service`, `itl`, `send_lag`, `connect`.
+    /// `ttfb`, `ttfb_service`, `ttft`, `ttft_service`, `itl`, `tpot`, `send_lag`,
+    /// `connect`.
     pub fn name(self) -> &'static str {
         match self {
             Timing::Latency => "latency",
@@ -68,6 +75,7 @@ impl Timing {
             Timing::Ttft => "ttft",
             Timing::TtftService => "ttft_service",
             Timing::Itl => "itl",
+            Timing::Tpot => "tpot",
             Timing::SendLag => "send_lag",
             Timing::Connect => "connect",
         }
@@ -89,6 +97,7 @@ impl Timing {
             Timing::Ttft => "ttft_us",
             Timing::TtftService => "ttft_service_us",
             Timing::Itl => "itl_us",
+            Timing::Tpot => "tpot_us",
             Timing::SendLag => "send_lag_us",
             Timing::Connect => "connect_us",
         }
@@ -104,6 +113,7 @@ impl Timing {
             Timing::Ttft => "first token",
             Timing::TtftService => "first token (service)",
             Timing::Itl => "token gaps",
+            Timing::Tpot => "time per token",
             Timing::SendLag => "send lag",
             Timing::Connect => "new connections",
         }
@@ -121,6 +131,7 @@ impl Timing {
                 | Timing::TtfbService
                 | Timing::Ttft
                 | Timing::TtftService
+                | Timing::Tpot
         )
     }
 

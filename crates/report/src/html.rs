@@ -321,6 +321,13 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
             classes.join(", ")
         );
     }
+    if let Some(line) = crate::text::streams(e) {
+        let _ = writeln!(
+            o,
+            "<tr><td></td><td colspan=\"11\" class=\"classes\">{}</td></tr>",
+            html(&line)
+        );
+    }
     if total && e.resent > 0 {
         let _ = writeln!(
             o,

@@ -103,6 +103,26 @@ pub fn window(w: &loadgate_slo::window::WindowSummary) -> String {
     }
 }
 
+/// What an endpoint's successful streams held, in one plain-text line for people
+/// (escape it for HTML or Markdown); `None` when it streamed nothing.
+pub fn streams(e: &loadgate_slo::summary::EndpointSummary) -> Option<String> {
+    let s = e.stream?;
+    let mut line = format!(
+        "streams: {} ({:.1} content events and {:.1} tokens each; {:.1} tokens/s in all)",
+        s.streams,
+        s.events_per_stream,
+        s.tokens as f64 / s.streams.max(1) as f64,
+        s.tokens_per_s
+    );
+    if let Some(v) = s.request_tokens_per_s {
+        line.push_str(&format!(
+            "; each stream's speed after its first token: median {:.1} tokens/s, 90% of streams at least {:.1}, 99% at least {:.1}",
+            v.p50, v.p10, v.p1
+        ));
+    }
+    Some(line)
+}
+
 /// The timings an endpoint table lists under an endpoint's latency row, each with its
 /// figures: every timing that holds a value, except latency itself (the row), time to
 /// first byte's service variant (in `summary.json`; a table row would repeat the first

@@ -827,17 +827,29 @@ fn budgets_on_streams_are_refused_where_their_scope_does_not_stream() {
     let fine = ok(&text(
         "\"itl_p99 < 1s\", \"p95 < 1s\"",
         "chat",
-        "\"ttft_p95 < 1s\", \"ttft_service_p95 < 1s\", \"itl_p99 < 1s\"",
+        "\"ttft_p95 < 1s\", \"ttft_service_p95 < 1s\", \"itl_p99 < 1s\", \"tokens_per_s_p10 > 20\"",
         "",
     ));
-    assert_eq!(fine.slo.global.len() + fine.slo.endpoints.len(), 5);
+    assert_eq!(fine.slo.global.len() + fine.slo.endpoints.len(), 6);
     check_err(
         &text("\"ttft_p95 < 1s\"", "chat", "\"p95 < 1s\"", ""),
         14,
         13,
         "measures the first token, which endpoint `other` does not stream",
     );
-    for budget in ["ttft_p95 < 1s", "ttft_service_p95 < 1s", "itl_p99 < 1s"] {
+    check_err(
+        &text("\"tokens_per_s_p50 > 20\"", "chat", "\"p95 < 1s\"", ""),
+        14,
+        13,
+        "measures each stream's speed, which endpoint `other` does not stream",
+    );
+    for budget in [
+        "ttft_p95 < 1s",
+        "ttft_service_p95 < 1s",
+        "itl_p99 < 1s",
+        "tokens_per_s_p50 > 20",
+        "tpot_p50 < 50ms",
+    ] {
         check_err(
             &text("", "other", &format!("\"{budget}\""), ""),
             16,

@@ -99,6 +99,11 @@ pub struct Budget {
     /// `over N`: the budget must hold in every window of this many seconds (sliding by
     /// one second) instead of over the whole measured phase.
     pub window_s: Option<u64>,
+    /// Written as a stream's speed (`tokens_per_s_p10 > 20`): the budget is the same
+    /// bound on time per output token (`tpot_p90 < 50ms`, the percentile mirrored, the
+    /// comparison turned round, the threshold inverted), judged as that, and shown in
+    /// tokens per second ([`Budget::shown`]); the speed as written.
+    pub speed: Option<f64>,
 }
 
 impl Budget {
@@ -155,7 +160,12 @@ impl Budget {
     /// among requests that have none (gaps between tokens rank only the gaps, so the
     /// run's may mix endpoints). A scenario refuses it.
     pub fn stream_problem(&self, scope: &[(&str, bool)]) -> Option<(String, String)> {
-        let first_token = matches!(self.timing, Timing::Ttft | Timing::TtftService);
+        // A figure per stream (its first token, its time per token) is ranked among the
+        // scope's requests, as latency is.
+        let first_token = matches!(
+            self.timing,
+            Timing::Ttft | Timing::TtftService | Timing::Tpot
+        );
         if !first_token && self.timing != Timing::Itl {
             return None;
         }
@@ -174,12 +184,25 @@ impl Budget {
         first_token.then(|| {
             (
                 format!(
-                    "budget `{}` measures the first token, which endpoint `{plain}` does not stream: ranked among every request of the run, the first tokens would read as slower than they are",
-                    self.text
+                    "budget `{}` measures {}, which endpoint `{plain}` does not stream: ranked among every request of the run, the streams would read as slower than they are",
+                    self.text,
+                    match self.timing {
+                        Timing::Tpot => "each stream's speed",
+                        _ => "the first token",
+                    }
                 ),
-                "budget the first token of each streamed endpoint under [slo.endpoint.NAME]".to_string(),
+                "budget each streamed endpoint under [slo.endpoint.NAME]".to_string(),
             )
         })
+    }
+
+    /// A value in this budget's base unit (µs of time per token for a speed budget) as
+    /// it is written and shown: tokens per second for a speed budget.
+    pub fn shown(&self, v: f64) -> f64 {
+        match self.speed {
+            Some(_) => 1e6 / v.max(1.0),
+            None => v,
+        }
     }
 
     /// Whether this budget measures a timing (a percentile, mean, min or max of
@@ -241,7 +264,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-const METRIC_HINT: &str = "use one of p50, p90, p95, p99, p99.9 (any pN), mean, min, max, throughput, error_rate, check_rate; a timing other than latency prefixes its name: service_, ttfb_, ttfb_service_, send_lag_, connect_ (e.g. `ttfb_p95 < 300ms`)";
+const METRIC_HINT: &str = "use one of p50, p90, p95, p99, p99.9 (any pN), mean, min, max, throughput, error_rate, check_rate, goodput, attainment; a timing other than latency prefixes its name: service_, ttfb_, ttfb_service_, ttft_, ttft_service_, itl_, tpot_, send_lag_, connect_ (e.g. `ttfb_p95 < 300ms`); a stream's speed is `tokens_per_s_p10 > 20`";
 
 /// Splits a metric word into the timing its prefix names and the rest: `ttfb_p95` →
 /// (Ttfb, `p95`), `p95` → (Latency, `p95`). The longest timing name that prefixes the
@@ -267,6 +290,9 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
     });
     if word.is_empty() {
         return Err(c.err(metric_start, "expected a metric name", METRIC_HINT));
+    }
+    if let Some(stat) = word.strip_prefix("tokens_per_s_") {
+        return speed(input, &mut c, metric_start, word, stat);
     }
     let (timing, name) = split_timing(word);
     let plain = word == name;
@@ -407,6 +433,105 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         threshold,
         unit,
         window_s,
+        speed: None,
+    })
+}
+
+/// A budget on streams' own speed, `tokens_per_s_<stat> op number [unit] [window]`
+/// (`stat`: pN, median, min or max; the unit, `/s`, `tok/s` or `tokens/s`, may be left
+/// out: the name says it): parsed as the same bound on time per output token.
+fn speed(
+    input: &str,
+    c: &mut Cursor<'_>,
+    metric_start: usize,
+    word: &str,
+    stat: &str,
+) -> Result<Budget, ParseError> {
+    const HINT: &str = "write a stream speed budget as `tokens_per_s_p50 > 20` (pN, median, min or max; the speed that 100-N% of the streams reached or beat)";
+    let metric = match stat {
+        "min" => Metric::Max,
+        "max" => Metric::Min,
+        "med" | "median" => Metric::Percentile(50.0),
+        "mean" | "avg" => {
+            return Err(c.err(
+                metric_start,
+                format!("`{word}` is not measured: the mean of speeds is not the speed of the mean time per token"),
+                "budget a percentile (`tokens_per_s_p50 > 20`) or the mean time per token (`tpot_mean < 50ms`)",
+            ))
+        }
+        _ => {
+            let p = stat
+                .strip_prefix('p')
+                .filter(|d| !d.is_empty() && d.chars().all(|ch| ch.is_ascii_digit() || ch == '.'))
+                .and_then(|d| d.parse::<f64>().ok())
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| c.err(metric_start, format!("unknown metric `{word}`"), HINT))?;
+            Metric::Percentile(100.0 - p)
+        }
+    };
+    c.skip_ws();
+    let op_start = c.pos;
+    let op = [("<=", Op::Ge), (">=", Op::Le), ("<", Op::Gt), (">", Op::Lt)]
+        .into_iter()
+        .find(|(text, _)| c.rest().starts_with(text))
+        .map(|(text, flipped)| {
+            c.pos += text.len();
+            flipped
+        })
+        .ok_or_else(|| {
+            c.err(
+                op_start,
+                "expected a comparison `<`, `<=`, `>` or `>=`",
+                format!("write e.g. `{word} > 20`"),
+            )
+        })?;
+    let (per_s, num, num_start) = c.number("expected a speed in tokens per second", HINT)?;
+    c.skip_ws();
+    let unit_start = c.pos;
+    let mut unit = c.take_while(|ch| !ch.is_whitespace());
+    if unit.starts_with("over") {
+        // No unit, a window.
+        c.pos = unit_start;
+        unit = "";
+    }
+    if !matches!(unit, "" | "/s" | "tok/s" | "tokens/s" | "tps") {
+        return Err(c.err(
+            unit_start,
+            format!("unit `{unit}` does not fit `{word}`"),
+            "a stream's speed is in tokens per second: write `20`, `20/s` or `20tok/s`",
+        ));
+    }
+    if per_s <= 0.0 {
+        return Err(c.err(
+            num_start,
+            format!("`{word}` needs a speed above 0, not `{num}`"),
+            HINT,
+        ));
+    }
+    c.skip_ws();
+    let window_s = if c.rest().starts_with("over") {
+        c.pos += 4;
+        Some(window(c)?)
+    } else {
+        None
+    };
+    c.skip_ws();
+    if !c.rest().is_empty() {
+        return Err(c.err(
+            c.pos,
+            format!("unexpected `{}` after the budget", c.rest()),
+            "write one budget per string, optionally with a window: `tokens_per_s_p10 > 20 over 30s`",
+        ));
+    }
+    Ok(Budget {
+        text: input.trim().to_string(),
+        metric,
+        timing: Timing::Tpot,
+        op,
+        threshold: 1e6 / per_s,
+        unit: Unit::Duration,
+        window_s,
+        speed: Some(per_s),
     })
 }
 
@@ -489,6 +614,91 @@ mod tests {
         );
         ok("p(95) < 200ms", Metric::Percentile(95.0), Op::Lt, 200_000.0);
         assert_eq!(parse("service_p50 < 10ms").unwrap().timing, Timing::Service);
+    }
+
+    /// A stream's speed is the same bound on its time per output token: the percentile
+    /// mirrored (`tokens_per_s_p10`, the speed 90% of streams reached, is `tpot_p90`),
+    /// the comparison turned round, the threshold inverted; the unit may be left out.
+    #[test]
+    fn a_speed_budget_is_a_bound_on_time_per_token() {
+        for (input, metric, op, us, window) in [
+            (
+                "tokens_per_s_p50 > 20",
+                Metric::Percentile(50.0),
+                Op::Lt,
+                50_000.0,
+                None,
+            ),
+            (
+                "tokens_per_s_p10 >= 25/s",
+                Metric::Percentile(90.0),
+                Op::Le,
+                40_000.0,
+                None,
+            ),
+            (
+                "tokens_per_s_p1 > 10 tok/s over 30s",
+                Metric::Percentile(99.0),
+                Op::Lt,
+                100_000.0,
+                Some(30),
+            ),
+            ("tokens_per_s_min > 4", Metric::Max, Op::Lt, 250_000.0, None),
+            (
+                "tokens_per_s_max < 1000tokens/s",
+                Metric::Min,
+                Op::Gt,
+                1_000.0,
+                None,
+            ),
+            (
+                "tokens_per_s_median > 20",
+                Metric::Percentile(50.0),
+                Op::Lt,
+                50_000.0,
+                None,
+            ),
+            (
+                "tokens_per_s_p50 > 20 over 1m",
+                Metric::Percentile(50.0),
+                Op::Lt,
+                50_000.0,
+                Some(60),
+            ),
+        ] {
+            let b = parse(input).unwrap_or_else(|e| panic!("{input}: {e:?}"));
+            assert_eq!(
+                (
+                    b.timing,
+                    b.metric,
+                    b.op,
+                    b.threshold,
+                    b.window_s,
+                    b.speed.is_some()
+                ),
+                (Timing::Tpot, metric, op, us, window, true),
+                "{input}"
+            );
+            assert_eq!(b.text, input);
+        }
+        let b = parse("tokens_per_s_p50 > 20").unwrap();
+        assert!((b.shown(40_000.0) - 25.0).abs() < 1e-9);
+        let r = b.result("global", crate::Measure::Value(40_000.0));
+        assert!(r.pass, "25 tokens/s beats 20");
+        assert_eq!((r.measured, r.threshold), (Some(25.0), 20.0));
+        assert_eq!(r.measured_text, "25.0 tokens/s");
+        assert!((r.margin.unwrap() - 0.25).abs() < 1e-9, "{r:?}");
+        let r = b.result("global", crate::Measure::Value(62_500.0));
+        assert!(!r.pass, "16 tokens/s is slower than 20");
+        assert!(r.margin.unwrap() < 0.0);
+        assert_eq!(parse("tpot_p90 < 50ms").unwrap().timing, Timing::Tpot);
+
+        err("tokens_per_s_p50 > 20ms", 21, "unit `ms` does not fit");
+        err("tokens_per_s_mean > 20", 0, "the mean of speeds");
+        err("tokens_per_s_p50 > 0", 19, "a speed above 0");
+        err("tokens_per_s_p500 > 20", 0, "unknown metric");
+        err("tokens_per_s_p50 = 20", 17, "expected a comparison");
+        err("tokens_per_s_p50 > 20 over", 26, "expected a window length");
     }
 
     /// The timing axis: `<timing>_<stat>`, latency without a prefix; rates and shares

@@ -135,7 +135,11 @@ impl Budget {
         let hist = &o.timings[self.timing];
         // A timing of successful requests ranks the failed ones above any threshold; a
         // timing of every send or connection ranks what it holds.
-        let (total, failed) = if self.timing.of_successes() {
+        let (total, failed) = if self.timing == Timing::Tpot {
+            // Streams of one token have no time per token: ranked are the streams
+            // that have one and the failed requests.
+            (hist.len() + o.outcomes.errors(), o.outcomes.errors())
+        } else if self.timing.of_successes() {
             (o.outcomes.total(), o.outcomes.errors())
         } else {
             (hist.len(), 0)
@@ -204,14 +208,18 @@ impl Budget {
 
     /// The result of this budget for a measurement `m`.
     pub fn result(&self, scope: &str, m: Measure) -> BudgetResult {
+        // As written: a speed budget's figures in tokens per second, its comparison
+        // the way round it was written.
         let measured = match m {
-            Measure::Value(v) => Some(v),
+            Measure::Value(v) => Some(self.shown(v)),
             _ => None,
         };
+        let threshold = self.speed.unwrap_or(self.threshold);
+        let upper = matches!(self.op, Op::Lt | Op::Le) != self.speed.is_some();
         let margin = measured.and_then(|v| {
-            (self.threshold != 0.0).then(|| match self.op {
-                Op::Lt | Op::Le => (self.threshold - v) / self.threshold,
-                Op::Gt | Op::Ge => (v - self.threshold) / self.threshold,
+            (threshold != 0.0).then(|| match upper {
+                true => (threshold - v) / threshold,
+                false => (v - threshold) / threshold,
             })
         });
         BudgetResult {
@@ -219,7 +227,7 @@ impl Budget {
             expr: self.text.clone(),
             measured,
             measured_text: self.describe(m),
-            threshold: self.threshold,
+            threshold,
             margin,
             pass: self.holds(m),
             no_data: m == Measure::NoData,
@@ -232,6 +240,7 @@ impl Budget {
     /// A measurement in words, in this budget's unit.
     pub fn describe(&self, m: Measure) -> String {
         match m {
+            Measure::Value(v) if self.speed.is_some() => format!("{:.1} tokens/s", self.shown(v)),
             Measure::Value(v) => format_value(v, self.unit),
             Measure::NoData => match (self.unit, self.timing) {
                 (Unit::Duration, Timing::Connect) => {
@@ -244,6 +253,9 @@ impl Budget {
                 }
                 (Unit::Duration, Timing::Itl) => {
                     "no data: no streamed response had two content events".to_string()
+                }
+                (Unit::Duration, Timing::Tpot) => {
+                    "no data: no streamed response had two tokens".to_string()
                 }
                 _ => "no data".to_string(),
             },
@@ -355,6 +367,74 @@ mod tests {
         let r = parse("connect_p99 < 1s")
             .unwrap()
             .evaluate("global", &Observed::of(&empty.endpoints()[0], 10.0));
+        assert!(!r.pass && r.no_data, "{r:?}");
+    }
+
+    /// A stream's speed is measured per stream of two tokens or more, `(end - first
+    /// token) / (tokens - 1)` inverted; a stream of one token has none and is not
+    /// ranked, a failed request is ranked the slowest, and `tokens_per_s_pN` is the
+    /// speed `100 - N`% of them reached or beat.
+    #[test]
+    fn a_speed_budget_ranks_the_streams_that_have_a_speed_and_the_failures() {
+        use loadgate_metrics::{Sample, Shard, StreamSample};
+        let mut shard = Shard::new(1, 60_000_000);
+        let stream = |ttft_us, tokens| StreamSample {
+            ttft_us: Some(ttft_us),
+            events: tokens,
+            tokens,
+        };
+        // Six streams of 11 tokens: first token at 100 ms, the end 100 ms + 10 gaps.
+        for gap_ms in [10, 20, 25, 40, 50, 100] {
+            shard.record(&Sample {
+                stream: Some(stream(100_000, 11)),
+                ..Sample::new(0, Outcome::Success, 100_000 + 10 * gap_ms * 1000)
+            });
+        }
+        // Three streams of one token: no speed, not ranked.
+        for _ in 0..3 {
+            shard.record(&Sample {
+                stream: Some(stream(100_000, 1)),
+                ..Sample::new(0, Outcome::Success, 100_000)
+            });
+        }
+        let e = &shard.endpoints()[0];
+        let o = Observed::of(e, 10.0);
+        let speed = |expr: &str| parse(expr).unwrap().evaluate("global", &o);
+        // Speeds 100, 50, 40, 25, 20, 10 tokens/s: the median of six by nearest rank
+        // is the third slowest time per token, 25 ms (40 tokens/s).
+        let r = speed("tokens_per_s_p50 > 30");
+        assert!(r.pass, "{r:?}");
+        assert_eq!(r.measured_text, "40.0 tokens/s");
+        assert!(!speed("tokens_per_s_p50 > 45").pass);
+        // (Histograms keep three significant digits.)
+        let near = |got: f64, want: f64| (got - want).abs() <= want * 0.002;
+        assert!(near(speed("tokens_per_s_min > 5").measured.unwrap(), 10.0));
+        assert!(near(speed("tokens_per_s_max > 5").measured.unwrap(), 100.0));
+        let s = crate::summary::TokenSpeeds::of(&e.timings[Timing::Tpot]).unwrap();
+        assert!(
+            near(s.p1, 10.0) && near(s.p50, 40.0) && near(s.p99, 100.0),
+            "{s:?}"
+        );
+        // Two cut streams are ranked slower than any: of eight, the median (rank 4 of
+        // the times per token) is now 40 ms, 25 tokens/s.
+        let mut cut = shard.clone();
+        for _ in 0..2 {
+            cut.record(&Sample::new(0, Outcome::StreamTruncated, 500_000));
+        }
+        let e = &cut.endpoints()[0];
+        let r = parse("tokens_per_s_p50 > 30")
+            .unwrap()
+            .evaluate("global", &Observed::of(e, 10.0));
+        assert!(!r.pass && near(r.measured.unwrap(), 25.0), "{r:?}");
+        // Streams of one token only: no data, never a pass.
+        let mut one = Shard::new(1, 60_000_000);
+        one.record(&Sample {
+            stream: Some(stream(100_000, 1)),
+            ..Sample::new(0, Outcome::Success, 100_000)
+        });
+        let r = parse("tokens_per_s_p50 > 1")
+            .unwrap()
+            .evaluate("global", &Observed::of(&one.endpoints()[0], 10.0));
         assert!(!r.pass && r.no_data, "{r:?}");
     }
 

@@ -14,9 +14,10 @@ use crate::BudgetResult;
 /// robustness, the verdict can be `interrupted`, send lag is recorded. 3: every timing
 /// of the timing axis (`ttfb_us`, `ttfb_service_us` beside latency, service time, send
 /// lag and connect time) per endpoint and overall, and in `histograms.json`. 4: streams
-/// (`ttft_us`, `ttft_service_us`, `itl_us`; tokens and content events). Older summaries
-/// read with the timings they lack empty.
-pub const SCHEMA_VERSION: u32 = 4;
+/// (`ttft_us`, `ttft_service_us`, `itl_us`; tokens and content events). 5: time per
+/// output token (`tpot_us`) and each stream's speed (`stream.request_tokens_per_s`).
+/// Older summaries read with the timings they lack empty.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// What an endpoint's successful streamed responses held.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -31,6 +32,47 @@ pub struct StreamSummary {
     pub events_per_stream: f64,
     /// Output tokens of successful streams per second of the measured phase.
     pub tokens_per_s: f64,
+    /// Each stream's own speed, tokens per second after its first token (the inverse of
+    /// its `tpot_us`): `p10` is the speed 90% of the streams of two tokens or more
+    /// reached or beat, as a `tokens_per_s_p10 > 20` budget measures it. Absent when no
+    /// stream had two tokens, and in runs before schema 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_tokens_per_s: Option<TokenSpeeds>,
+}
+
+/// Streams' own speeds, tokens per second, at the slow end (`p1`, `p10`), the middle and
+/// the fast end: `pN` is the speed that `100 - N`% of the streams reached or beat.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TokenSpeeds {
+    /// The speed 99% of the streams reached or beat.
+    pub p1: f64,
+    /// The speed 90% reached or beat.
+    pub p10: f64,
+    /// The median speed.
+    pub p50: f64,
+    /// The speed 10% reached or beat.
+    pub p90: f64,
+    /// The speed 1% reached or beat.
+    pub p99: f64,
+}
+
+impl TokenSpeeds {
+    /// The speeds of the streams whose times per token `tpot` holds (µs); `None` when it
+    /// holds none.
+    pub fn of(tpot: &loadgate_metrics::LatencyHistogram) -> Option<TokenSpeeds> {
+        let n = tpot.len();
+        let at = |p: f64| {
+            let us = tpot.value_at_rank(loadgate_metrics::nearest_rank(1.0 - p / 100.0, n));
+            1e6 / us.max(1) as f64
+        };
+        (n > 0).then(|| TokenSpeeds {
+            p1: at(1.0),
+            p10: at(10.0),
+            p50: at(50.0),
+            p90: at(90.0),
+            p99: at(99.0),
+        })
+    }
 }
 
 impl StreamSummary {
@@ -131,6 +173,11 @@ pub struct EndpointSummary {
     /// Streams: every gap between two content events, µs (one value per gap).
     #[serde(default)]
     pub itl_us: LatencyStats,
+    /// Streams: time per output token after the first, µs, one value per successful
+    /// stream of two tokens or more: `(end - first token) / (tokens - 1)`. Empty in
+    /// runs before schema 5.
+    #[serde(default)]
+    pub tpot_us: LatencyStats,
     /// Requests that succeeded within every per-request limit of the endpoint's
     /// `goodput` table (every success when it has none).
     #[serde(default)]
@@ -210,6 +257,7 @@ impl EndpointSummary {
             ttft_us: LatencyStats::default(),
             ttft_service_us: LatencyStats::default(),
             itl_us: LatencyStats::default(),
+            tpot_us: LatencyStats::default(),
             good: e.good,
             good_service: e.good_service,
             goodput_rps: per_s(e.good),
@@ -224,6 +272,7 @@ impl EndpointSummary {
                 tokens: e.streams.tokens,
                 events_per_stream: e.streams.events as f64 / e.streams.streams as f64,
                 tokens_per_s: per_s(e.streams.tokens),
+                request_tokens_per_s: TokenSpeeds::of(&e.timings[Timing::Tpot]),
             }),
             bytes: e.bytes,
             late: e.late,
@@ -249,6 +298,7 @@ impl EndpointSummary {
             Timing::Ttft => &self.ttft_us,
             Timing::TtftService => &self.ttft_service_us,
             Timing::Itl => &self.itl_us,
+            Timing::Tpot => &self.tpot_us,
             Timing::SendLag => &self.send_lag_us,
             Timing::Connect => &self.connect_us,
         }
@@ -264,6 +314,7 @@ impl EndpointSummary {
             Timing::Ttft => &mut self.ttft_us,
             Timing::TtftService => &mut self.ttft_service_us,
             Timing::Itl => &mut self.itl_us,
+            Timing::Tpot => &mut self.tpot_us,
             Timing::SendLag => &mut self.send_lag_us,
             Timing::Connect => &mut self.connect_us,
         }

@@ -259,7 +259,7 @@ pub fn incomparable(base: &RunSummary, new: &RunSummary) -> Vec<String> {
             ));
         }
     }
-    // Layout 2 changed what latency covers; layouts 3 and 4 only added timings (a timing
+    // Layout 2 changed what latency covers; layouts 3 to 5 only added timings (a timing
     // one side lacks has no row).
     let measures = |v: u32| v.min(2);
     if measures(base.schema_version) != measures(new.schema_version) {

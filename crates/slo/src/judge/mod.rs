@@ -290,6 +290,7 @@ fn implicit(
         threshold: IMPLICIT_ERROR_RATE,
         unit: Unit::Ratio,
         window_s: None,
+        speed: None,
     };
     let mut scopes: Vec<(String, &EndpointShard, Option<usize>)> = Vec::new();
     if !explicit(None) {

@@ -126,7 +126,13 @@ pub(super) fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: 
     if b.timing == Timing::Itl {
         return gaps_could_hold(b, &e.timings[Timing::Itl], slack);
     }
-    let total = e.outcomes.total() + slack.unsent;
+    // Time per token ranks only the streams that have one and the failed requests (as
+    // `Budget::measure` does).
+    let ranked = match b.timing {
+        Timing::Tpot => e.timings[Timing::Tpot].len() + e.outcomes.errors(),
+        _ => e.outcomes.total(),
+    };
+    let total = ranked + slack.unsent;
     let failed = e
         .outcomes
         .errors()
