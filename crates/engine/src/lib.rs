@@ -26,6 +26,7 @@ mod mix;
 mod pause;
 mod request;
 mod run;
+mod runqueue;
 mod schedule;
 mod segment;
 pub mod stream;

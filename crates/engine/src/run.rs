@@ -142,7 +142,8 @@ pub struct RunData {
     /// The CPU each worker ran pinned to, in worker order (`None` for one that was not
     /// pinned): see `RunConfig::pin_workers`.
     pub pinned: Vec<Option<usize>>,
-    /// Open model: pauses of the process that ended in the measured phase.
+    /// Open model: pauses of the process, or of one of its workers held from its CPU,
+    /// that ended in the measured phase.
     pub pauses: Option<Pauses>,
 }
 
@@ -217,6 +218,8 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
     // while the workers send would stall them all for an RCU grace period.
     crate::fds::prepare();
 
+    // Each open-model worker's run-queue wait, for the pause meter (`runqueue`).
+    let run_delays = crate::runqueue::Roll::default();
     let (tx, rx) = mpsc::channel();
     let mut spares = Vec::new();
     let mut handles = Vec::new();
@@ -241,6 +244,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
             arrivals: arrivals.clone(),
             segment,
             cpu,
+            run_delays: (scenario.load.model == LoadModel::Open).then(|| run_delays.clone()),
         };
         match std::thread::Builder::new()
             .name(format!("loadgate-worker-{index}"))
@@ -282,13 +286,16 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
                                    // to be late for, and its full-throughput runs would pay for a thread that wakes
                                    // 1,000 times a second on cores that are already busy.
     let meter = match scenario.load.model {
-        LoadModel::Open => match PauseMeter::start(start, scenario.load.late_tolerance) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                ready.fail();
-                return Err(start_failure(&rx, handles, EngineError::Thread(e)));
+        // Every worker enlisted its run-queue wait before its first wait at the gate.
+        LoadModel::Open => {
+            match PauseMeter::start(start, scenario.load.late_tolerance, run_delays.take()) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    ready.fail();
+                    return Err(start_failure(&rx, handles, EngineError::Thread(e)));
+                }
             }
-        },
+        }
         LoadModel::Closed => None,
     };
     if !ready.wait() {

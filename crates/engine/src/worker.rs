@@ -98,6 +98,8 @@ pub(crate) struct WorkerSpec {
     pub segment: Segment,
     /// The CPU this worker is pinned to, if any (see `affinity`).
     pub cpu: Option<usize>,
+    /// Open model: where the worker enlists its run-queue wait for the pause meter.
+    pub run_delays: Option<crate::runqueue::Roll>,
 }
 
 /// Claimed by a worker that gave up on the rest of the schedule, so that every other
@@ -168,6 +170,10 @@ pub(crate) fn run(spec: WorkerSpec) {
 fn work(spec: WorkerSpec) {
     // Best effort: a container may forbid it, and the run is valid either way.
     let pinned = spec.cpu.filter(|&cpu| crate::affinity::pin_current(cpu));
+    // Before the start gate, where the run takes the roll to start the pause meter.
+    if let Some(roll) = &spec.run_delays {
+        roll.enlist_this_thread();
+    }
     let tx = spec.tx.clone();
     let worker = spec.index;
     let gate = spec.ready.clone();

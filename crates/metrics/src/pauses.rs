@@ -1,19 +1,25 @@
-//! Generator pauses: stretches in which the generating process did not run at all.
+//! Generator pauses: stretches in which the generating process, or one of its workers,
+//! did not run at all.
 
 use serde::{Deserialize, Serialize};
 
-/// Pauses of the generating process longer than a threshold, as jHiccup measures a
-/// platform's hiccups: a thread that does nothing else sleeps 1 ms at a time and notes
-/// how much later than asked it woke. What keeps that thread from running (a host that
-/// deschedules the machine, a stopped process, other work on every CPU) keeps the
-/// workers from sending too, so arrivals due in a pause go out late whatever the
-/// generator does. Mergeable like the rest of the measurements; a fixed size, however
-/// long the run.
+/// Pauses longer than a threshold of the generating process, or of one of its workers
+/// held from its CPU. The process's, as jHiccup measures a platform's hiccups: a thread
+/// that does nothing else sleeps 1 ms at a time and notes how much later than asked it
+/// woke. What keeps that thread from running (a host that deschedules the machine, a
+/// stopped process, other work on every CPU) keeps the workers from sending too, so
+/// arrivals due in a pause go out late whatever the generator does. A worker's (Linux):
+/// its wait in its CPU's run queue (`schedstat`), read each 1 ms by the same thread and
+/// counted when it grew by more than the threshold. That delays only the worker's own
+/// sends and reads, so taken as a pause of the process it overstates what was held up;
+/// a hold of every CPU counts once for the thread and once for each worker that waited.
+/// Mergeable like the rest of the measurements; a fixed size, however long the run.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
 pub struct Pauses {
-    /// Only wake-ups later than this were counted, µs (the run's late tolerance).
+    /// Only wake-ups later, and run-queue waits longer, than this were counted, µs (the
+    /// run's late tolerance).
     pub threshold_us: u64,
     /// Pauses longer than the threshold.
     pub count: u64,
@@ -57,7 +63,8 @@ impl Pauses {
             .saturating_sub(self.count.saturating_mul(tolerance_us))
     }
 
-    /// One plain-text phrase for people (escape it for HTML or Markdown).
+    /// One plain-text phrase for people (escape it for HTML or Markdown): the counts
+    /// only; the caller says whose pauses they are.
     pub fn describe(&self) -> String {
         let ms = |us: u64| us as f64 / 1000.0;
         match self.count {

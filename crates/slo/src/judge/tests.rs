@@ -424,7 +424,7 @@ fn a_late_run_says_how_many_late_sends_its_process_pauses_alone_explain() {
         "pauses never excuse a late run"
     );
     assert!(
-        with.invalid_reasons[0].contains("kept loadgate from running 1 time for more than 1 ms (41.0 ms in all, the longest 41.0 ms), which alone makes about 4 sends (0.40%) that late"),
+        with.invalid_reasons[0].contains("kept loadgate from running 1 time for more than 1 ms (the whole process, or one worker held from its CPU: 41.0 ms in all, the longest 41.0 ms), which alone makes about 4 sends (0.40%) that late"),
         "{}",
         with.invalid_reasons[0]
     );
@@ -591,4 +591,71 @@ fn a_token_gap_breach_the_generators_pauses_could_explain_is_not_robust() {
         Some(f(Some(pause))),
     );
     assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
+}
+
+/// The defect the worker-hold meter mends (traced: one pinned worker held in its CPU's
+/// run queue for 376 ms by another process while the pause meter ran on the other CPU):
+/// that worker's streams read their first token, their next token and their end late,
+/// and with no pause seen the breach was FAIL. The meter now counts the hold as a pause
+/// (`Pauses`, the same as the whole process's), and the judge needs nothing new: a
+/// breach within the hold's length of its threshold is not robust, one further over it
+/// is still the target's. Taken as the whole process's, the hold is said to hold up
+/// about twice the answers the one worker of two had in flight; only answers within
+/// 376 ms of the threshold can be mended by it, so that errs toward INVALID only there.
+#[test]
+fn a_breach_one_held_workers_late_reads_could_explain_is_not_robust_one_beyond_is_a_fail() {
+    let mut hold = Pauses::new(1_000);
+    hold.record(376_000);
+    // 1000 streams in 10 s: first token at 50 ms, 19 gaps of 10 ms, done at 250 ms;
+    // 20 of them (the held worker's, in flight in the hold) read `late_us` late.
+    let streams = |late_us: u64| {
+        let mut s = Shard::new(1, 60_000_000);
+        for i in 0..1000 {
+            let late = if i < 20 { late_us } else { 0 };
+            s.record_send(0, Some(0), false);
+            s.record(&Sample {
+                service_us: 250_000 + late,
+                status: Some(200),
+                bytes: 1,
+                stream: Some(loadgate_metrics::StreamSample {
+                    ttft_us: Some(50_000 + late),
+                    events: 20,
+                    tokens: 20,
+                }),
+                ..Sample::new(0, Outcome::Success, 250_000 + late)
+            });
+            for g in 0..19 {
+                s.record_gap(0, 10_000 + if g == 0 { late } else { 0 });
+            }
+        }
+        s
+    };
+    let f = |p: Option<Pauses>| OpenFacts {
+        pauses: p,
+        ..facts(1000.0, ValidityMode::Robust)
+    };
+    for budget in ["ttft_p99 < 100ms", "p99 < 300ms", "itl_max < 100ms"] {
+        // 300 ms late: within 376 ms of every threshold.
+        let j = check(&streams(300_000), &[budget], Some(f(Some(hold))));
+        assert_eq!(j.verdict, Verdict::Invalid, "{budget}: {:?}", j.slo);
+        assert!(!j.slo[0].pass && !j.slo[0].robust, "{budget}");
+        assert!(
+            j.invalid_reasons[0].contains("could have held had the generator not erred")
+                && j.invalid_reasons[0].contains("or of one of its workers held from its CPU"),
+            "{budget}: {:?}",
+            j.invalid_reasons
+        );
+        // Without the hold seen (as before), the target's.
+        let j = check(&streams(300_000), &[budget], Some(f(None)));
+        assert_eq!(j.verdict, Verdict::Fail, "{budget}");
+        // 600 ms late: 376 ms sooner they would still break it.
+        let j = check(&streams(600_000), &[budget], Some(f(Some(hold))));
+        assert_eq!(
+            j.verdict,
+            Verdict::Fail,
+            "{budget}: {:?}",
+            j.invalid_reasons
+        );
+        assert!(j.slo[0].robust, "{budget}");
+    }
 }

@@ -13,8 +13,8 @@ use crate::{Budget, BudgetResult, Measure, Metric, Observed, Op};
 /// What the generator may have done wrong to one scope's requests, and so what a
 /// budget's best case is: every arrival it did not send (`unsent`: dropped, never sent,
 /// never built) answered at once, every request that failed for want of a local resource
-/// (`excused`) answered at once, and every answer a pause of the generating process may
-/// have held up (`held`) quick.
+/// (`excused`) answered at once, and every answer a pause of the generating process, or
+/// of one of its workers held from its CPU, may have held up (`held`) quick.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Slack {
     unsent: u64,
@@ -74,7 +74,7 @@ impl Slack {
         if held > 0 {
             if let Some(p) = pauses {
                 parts.push(format!(
-                    "about {held} {what} during the generating process's pauses ({}) read late",
+                    "about {held} {what} during pauses of the generating process or of one of its workers held from its CPU ({}) read late",
                     p.describe()
                 ));
             }
@@ -104,7 +104,10 @@ impl Slack {
 /// all hold up about `λ = rate × T` of them; the count taken is a generous upper bound on that (a Poisson count's mean plus
 /// three standard deviations, plus one), at most every answer. A pause delays the few
 /// answers it overlaps, never the whole run; requests due during it are sent late, which
-/// the service time leaves out.
+/// the service time leaves out. A worker held from its CPU holds up only its own share
+/// of them, but its hold is counted as a pause of the process (`Pauses`): an
+/// overstatement by the number of workers, which errs toward a breach not robust, and
+/// only for one within the longest pause of its threshold ([`still_slow`]).
 fn held_up(n: u64, measured_s: f64, p: &Pauses) -> u64 {
     if measured_s <= 0.0 || p.count == 0 {
         return 0;
@@ -336,10 +339,12 @@ pub(super) fn generator(
                 String::new()
             };
         };
+        // Every pause taken as the whole process's: a worker's hold made only its own
+        // share late, so this overstates what such holds alone explain.
         let forced = p.beyond((bound_ms * 1000.0) as u64) as f64 / 1e6 * target_rps;
         let pausing = format!(
-            "; the machine kept loadgate from running {} time{} for more than {} ms ({:.1} ms in all, the longest {:.1} ms), \
-             which alone makes about {:.0} sends ({:.2}%) that late",
+            "; the machine kept loadgate from running {} time{} for more than {} ms (the whole process, or one worker held from its CPU: \
+             {:.1} ms in all, the longest {:.1} ms), which alone makes about {:.0} sends ({:.2}%) that late",
             p.count,
             if p.count == 1 { "" } else { "s" },
             f.late_tolerance_ms,
@@ -353,7 +358,7 @@ pub(super) fn generator(
         } else {
             format!(
                 "{pausing}: such pauses come from the generator's machine \
-                 (a host that deschedules it, other work on every CPU), not from the target"
+                 (a host that deschedules it, other work on every CPU or on a worker's), not from the target"
             )
         }
     };
