@@ -80,8 +80,9 @@ fn a_stopped_generator_process_is_an_invalid_run_that_names_the_pause() {
     assert_eq!(worst, pauses["max_us"].as_u64().unwrap(), "{rows:?}");
     let html = std::fs::read_to_string(c.out().join("report.html")).unwrap();
     assert!(
-        html.contains("Generator pauses (the machine kept loadgate from running): ")
-            && html.contains(" ms in all, the longest "),
+        html.contains(
+            "Generator pauses (the machine kept loadgate, or one of its workers, from running): "
+        ) && html.contains(" ms in all, the longest "),
         "no pause line in the report"
     );
 }

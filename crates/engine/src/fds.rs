@@ -107,13 +107,14 @@ pub fn open_now(limit: u64) -> Option<u64> {
 ///   (the other files are written after the workers have closed theirs): 2;
 /// - the embedded target, when it serves in this process: its listener and its
 ///   runtime;
-/// - each worker: its runtime, and an open-model worker's timerfd;
+/// - each worker: its runtime, and an open-model worker's timerfd and its run-queue
+///   counter (`/proc/thread-self/schedstat`, which the pause meter reads);
 /// - one connection for each of `senders` (workers with load to send), and against the
 ///   embedded target the target's end of it too;
 /// - 1 to spare for what start-up opens for a moment (`/dev/null` while the table is
 ///   grown, a probe connection).
 pub fn minimum(workers: usize, senders: usize, open_model: bool, embedded: bool) -> u64 {
-    let per_worker = RUNTIME + u64::from(open_model);
+    let per_worker = RUNTIME + 2 * u64::from(open_model);
     let per_connection = 1 + u64::from(embedded);
     RUNTIME
         + 2
@@ -190,12 +191,13 @@ mod tests {
 
     #[test]
     fn the_minimum_counts_workers_model_and_target() {
-        // signal thread 4, files 2, spare 1; target 5; worker: runtime 4 (+ timerfd)
+        // signal thread 4, files 2, spare 1; target 5; worker: runtime 4 (+ timerfd and
+        // schedstat in the open model)
         assert_eq!(minimum(1, 1, false, false), 7 + 4 + 1);
         assert_eq!(minimum(1, 1, false, true), 7 + 5 + 4 + 2);
         // two workers, one VU: one connection
         assert_eq!(minimum(2, 1, false, true), 7 + 5 + 2 * 4 + 2);
-        assert_eq!(minimum(2, 9, true, true), 7 + 5 + 2 * 5 + 2 * 2);
+        assert_eq!(minimum(2, 9, true, true), 7 + 5 + 2 * 6 + 2 * 2);
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub fn report_html(
     if let Some(p) = &s.pauses {
         let _ = writeln!(
             o,
-            "<p>Generator pauses (the machine kept loadgate from running): {}.</p>",
+            "<p>Generator pauses (the machine kept loadgate, or one of its workers, from running): {}.</p>",
             html(&p.describe())
         );
     }

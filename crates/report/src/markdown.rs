@@ -100,7 +100,7 @@ pub fn summary_md(s: &RunSummary) -> String {
     if let Some(p) = &s.pauses {
         let _ = writeln!(
             out,
-            "\nGenerator pauses (the machine kept loadgate from running): {}.",
+            "\nGenerator pauses (the machine kept loadgate, or one of its workers, from running): {}.",
             md(&p.describe())
         );
     }

@@ -453,7 +453,8 @@ pub struct RunSummary {
     /// Open model: how well the schedule was held.
     pub rate: Option<RateSummary>,
     /// Open model: pauses of the generating process (seen by a thread that does nothing
-    /// else) that ended in the measured phase; summed over the processes of a merged run.
+    /// else) or of one of its workers (held in a CPU's run queue) that ended in the
+    /// measured phase; summed over the processes of a merged run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pauses: Option<Pauses>,
     /// Every SLO budget with its measured value and verdict.
