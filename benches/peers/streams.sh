@@ -4,7 +4,11 @@
 # and against GuideLLM run on the same server at the same constant rate. Loopback only;
 # every run is bounded in time.
 #
-#   benches/peers/streams.sh   # SECS=20 RATE=10 PORT=18090 GUIDELLM_VENV=<temp dir> GUIDELLM_WORKERS=<GuideLLM's default, 10> WITNESS=1 KEEP=0
+#   benches/peers/streams.sh   # SECS=20 WARMUP=0 RATE=10 PORT=18090 GUIDELLM_VENV=<temp dir> GUIDELLM_WORKERS=<GuideLLM's default, 10> WITNESS=1 KEEP=0 LG_FLAGS=
+#
+# WARMUP=N leaves the first N of the SECS seconds out of both tools' figures (loadgate's
+# `warmup`, GuideLLM's profile `warmup=N`): the mock's own start-up stall is then judged
+# by neither. LG_FLAGS are passed to `loadgate run` (e.g. `--no-pin`).
 #
 # - Makes a Python venv (in a temp dir removed at the end, or at GUIDELLM_VENV, kept and
 #   reused) and `pip install guidellm` from PyPI. GuideLLM pulls torch and its CUDA
@@ -30,6 +34,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
 secs=${SECS:-20}
+warmup=${WARMUP:-0}
 rate=${RATE:-10}
 port=${PORT:-18090}
 witness=${WITNESS:-1}
@@ -105,12 +110,13 @@ json = { model = "llama-3.1-8b-instruct", messages = [{ role = "user", content =
 [load]
 model = "open"
 stages = [{ duration = "${secs}s", target_rps = $rate }]
+$( [ "$warmup" -gt 0 ] && echo "warmup = \"${warmup}s\"" )
 EOF
 }
 
 run_loadgate() { # $1 scenario, $2 out dir
   local rc=0
-  cpu_timed "$2.cpu" timeout -k 10 $((secs + 120)) "$lg" run "$1" --out "$2" >"$2.log" 2>&1 || rc=$?
+  cpu_timed "$2.cpu" timeout -k 10 $((secs + 120)) "$lg" run "$1" --out "$2" ${LG_FLAGS:-} >"$2.log" 2>&1 || rc=$?
   if [ ! -f "$2/summary.json" ]; then
     echo "loadgate wrote no summary (exit $rc):" >&2
     tail -n 20 "$2.log" >&2
@@ -220,7 +226,7 @@ EOF
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
     cpu_timed "$work/guidellm.cpu" timeout -k 10 $((secs + 300)) "$venv/bin/guidellm" run \
       --backend "kind=openai_http,target=http://127.0.0.1:$port,request_format=/v1/chat/completions" \
-      --profile "kind=constant,rate=$rate" \
+      --profile "kind=constant,rate=$rate$( [ "$warmup" -gt 0 ] && echo ",warmup=$warmup" )" \
       --constraint "kind=max_duration,seconds=$secs" \
       --data "kind=synthetic_text,prompt_tokens=32,output_tokens=$tokens" \
       --tokenizer "kind=huggingface_auto,model=$work/tok" \
