@@ -93,6 +93,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             plan: plan.clone().expect("a segment run has a plan"),
         }),
         histogram_max_us: scenario.histogram_max_us(),
+        goodput_limits: scenario.goodput_limits(),
         git_commit: ci_commit(),
         ci_run: ci_run_id(),
     });

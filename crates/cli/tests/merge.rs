@@ -239,7 +239,7 @@ fn segments_started_apart_merge_with_windows_and_drain_without_a_panic() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let c = get_root_case(
         "model = \"open\"\nstages = [{ duration = \"4s\", target_rps = 40 }]\nmax_late_ratio = 0.5",
-        "budgets = [\"p95 < 2s over 2s\", \"throughput > 30rps over 2s\", \"throughput > 30rps\"]",
+        "budgets = [\"p95 < 2s over 2s\", \"throughput > 30rps over 2s\", \"throughput > 30rps\", \"attainment > 50% over 2s\"]",
         "",
     );
     // Answers take half a second, so each segment ends with a drain.
@@ -286,5 +286,22 @@ fn segments_started_apart_merge_with_windows_and_drain_without_a_panic() {
     let merged: serde_json::Value =
         serde_json::from_slice(&std::fs::read(c.dir.path().join("ab/summary.json")).unwrap())
             .unwrap();
-    assert!(merged["slo"].as_array().unwrap().len() >= 3);
+    assert!(merged["slo"].as_array().unwrap().len() >= 4);
+    // The good requests of each second come through the segments' time series: every
+    // success is good (no goodput limits), so each window's attainment is its share of
+    // successes, not the zero a lost count would read.
+    let attainment = merged["slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["expr"] == "attainment > 50% over 2s")
+        .unwrap();
+    assert!(
+        attainment["window"]["windows"].as_u64().unwrap() > 0,
+        "{attainment}"
+    );
+    assert!(
+        attainment["measured"].as_f64().unwrap() > 0.5,
+        "{attainment}"
+    );
 }

@@ -257,6 +257,94 @@ fn goodput_counts_the_requests_within_their_limits() {
     }
 }
 
+/// Goodput windows end to end (issue 21 follow-up): 20 streams a second whose first
+/// token comes 50 ms after the request, under a 500 ms goodput limit, against a target
+/// that holds every response for 4 s of every 10 (`[stall]`, from the target's start:
+/// the first hold falls in the 4 s warm-up, the second in the measured phase). The run's
+/// goodput (about 14 of 20 rps) holds `goodput > 8rps`; for 3.5 s no stream is good,
+/// timed from the intended send or from the actual send, so some 3-second window has
+/// at most a few good requests and `goodput > 8rps over 3s` fails, the run's and the
+/// endpoint's attainment windows too: FAIL (exit 1), not INVALID.
+#[test]
+fn a_stretch_of_slow_first_tokens_fails_a_goodput_window_not_the_whole_run() {
+    let c = Case::new(
+        "name = \"goodwin\"\ntarget = \"embedded\"\ntarget_profile = \"llm.toml\"\n\
+         [[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n\
+         goodput = { ttft = \"500ms\" }\n\
+         [load]\nmodel = \"open\"\nstages = [{ duration = \"16s\", target_rps = 20 }]\nwarmup = \"4s\"\nmax_late_ratio = 0.5\n\
+         [slo]\nbudgets = [\"goodput > 8rps\", \"goodput > 8rps over 3s\", \"attainment > 50% over 3s\"]\n\
+         [slo.endpoint.chat]\nbudgets = [\"goodput > 8rps over 3s\"]\n",
+    );
+    std::fs::write(
+        c.dir.path().join("llm.toml"),
+        paced("50ms", "20ms", "") + "\n[stall]\nevery = \"10s\"\nfreeze = \"4s\"\n",
+    )
+    .unwrap();
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 1, "a broken goodput window fails: {}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "fail", "{}", s["invalid_reasons"]);
+    let all = &s["overall"];
+    assert_eq!(all["errors"], 0, "every stream succeeded: {all}");
+    let goodput = all["goodput_rps"].as_f64().unwrap();
+    assert!((8.0..20.0).contains(&goodput), "{all}");
+    assert_eq!(
+        s["goodput_limits"]["chat"]["ttft_us"], 500_000,
+        "{}",
+        s["goodput_limits"]
+    );
+    let result = |scope: &str, expr: &str| {
+        s["slo"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["scope"] == scope && r["expr"] == expr)
+            .unwrap_or_else(|| panic!("{scope}: {expr} in {}", s["slo"]))
+            .clone()
+    };
+    let whole = result("global", "goodput > 8rps");
+    assert_eq!(whole["pass"], true, "{whole}");
+    for (scope, expr) in [
+        ("global", "goodput > 8rps over 3s"),
+        ("global", "attainment > 50% over 3s"),
+        ("chat", "goodput > 8rps over 3s"),
+    ] {
+        let r = result(scope, expr);
+        assert_eq!(r["pass"], false, "{r}");
+        assert_eq!(
+            r["robust"], true,
+            "the target's breach, from either send: {r}"
+        );
+        let w = &r["window"];
+        assert!(w["breaching"].as_u64().unwrap() >= 1, "{r}");
+        // The hold from 10 s to 14 s of the target's clock, which began just before
+        // the run's.
+        let start = w["worst_start_s"].as_f64().unwrap();
+        assert!((7.0..=13.0).contains(&start), "{r}");
+    }
+    let worst = result("global", "goodput > 8rps over 3s")["measured"]
+        .as_f64()
+        .unwrap();
+    assert!(worst < 8.0 && worst < goodput, "{worst} against {goodput}");
+    // The time series counts each second's good requests: none while the target held.
+    let series = std::fs::read_to_string(c.out().join("timeseries.jsonl")).unwrap();
+    let good: Vec<u64> = series
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["good"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(good.iter().any(|&g| g >= 15), "{good:?}");
+    assert!(good[8..15].contains(&0), "{good:?}");
+    // The report draws them over the successes, on a chart of their own.
+    let html = std::fs::read_to_string(c.out().join("report.html")).unwrap();
+    assert!(html.contains("id=\"goodput\""), "a goodput table");
+    assert!(html.contains("good, within limits ("), "a goodput line");
+    assert!(c.out().join("goodput.svg").exists());
+}
+
 /// `capacity` of a streamed endpoint reports each step's first token (issue 21: a plan
 /// tells queueing before the first token from slow generation).
 #[test]

@@ -52,11 +52,12 @@ pub const LATEST: &str = "latest";
 /// its own, removed at once).
 pub const WRITE_TEST: &str = "loadgate-write-test";
 /// The charts, each also a standalone file.
-pub const CHARTS: [&str; 10] = [
+pub const CHARTS: [&str; 11] = [
     "latency.svg",
     "latency-endpoints.svg",
     "streams.svg",
     "throughput.svg",
+    "goodput.svg",
     "errors.svg",
     "spectrum.svg",
     "status.svg",
@@ -117,11 +118,18 @@ mod tests {
     fn every_rendered_file_is_a_known_name() {
         let every = super::every();
         let run = crate::testing::synthetic(&["a", "b"], 10, 2, 20);
+        // Goodput limits and streams add a chart each.
+        let good = crate::testing::synthetic_goodput(&["a"], 10, 2, 20, &[], 1_000, |_, _| {
+            (loadgate_metrics::Outcome::Success, 500, 400)
+        });
+        let streamed = crate::testing::synthetic_streamed(&["a"], 10, 2, 20, &[], |_, _| {
+            (loadgate_metrics::Outcome::Success, 500, 400)
+        });
         let cap = crate::testing::capacity("svc");
-        for a in crate::render(&run, None)
-            .iter()
-            .chain(&crate::render_capacity(&cap))
-        {
+        let rendered = [&run, &good, &streamed]
+            .into_iter()
+            .flat_map(|r| crate::render(r, None));
+        for a in rendered.chain(crate::render_capacity(&cap)) {
             assert!(
                 every.contains(&a.name),
                 "{} is not in file::every()",

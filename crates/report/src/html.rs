@@ -210,9 +210,39 @@ pub fn report_html(
     }
     o.push_str("</p>\n");
     o.push_str("</section>\n");
+    goodput_section(&mut o, s);
 
     page_end(&mut o, charts);
     o
+}
+
+/// The good requests of each endpoint and of the run, with the limits they met, when
+/// the scenario set any (the goodput chart draws them per second).
+fn goodput_section(o: &mut String, s: &loadgate_slo::summary::RunSummary) {
+    if s.goodput_limits.is_empty() {
+        return;
+    }
+    o.push_str("<section id=\"goodput\"><h2>Goodput (measured phase)</h2>\n<table><thead><tr><th>endpoint</th><th class=\"l\">limits</th><th>requests</th><th>good</th><th>goodput rps</th><th>attainment</th></tr></thead><tbody>\n");
+    for e in s.endpoints.iter().chain(std::iter::once(&s.overall)) {
+        let total = std::ptr::eq(e, &s.overall);
+        let limits = match s.goodput_limits.get(&e.name) {
+            _ if total => String::new(),
+            Some(l) => l.describe(),
+            None => "none: every success".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "<tr{}><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}%</td></tr>",
+            if total { " class=\"total\"" } else { "" },
+            html(&e.name),
+            html(&limits),
+            e.requests,
+            e.good,
+            e.goodput_rps,
+            e.attainment * 100.0
+        );
+    }
+    o.push_str("</tbody></table>\n<p class=\"classes\">A request is good when it succeeded and met every goodput limit of its endpoint, each timed from its intended send, as latency; goodput is the good requests per second of the measured phase, attainment their share of the completed requests. The goodput chart draws each second's good requests over its successes, by the second they completed, as windowed goodput budgets count them.</p>\n</section>\n");
 }
 
 /// The worker count and where the workers ran: "2, pinned to CPUs 0, 1" or "4, not pinned".

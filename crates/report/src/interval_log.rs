@@ -205,6 +205,8 @@ pub(crate) fn intervals_of_until(
                 e.outcomes = r.outcomes;
                 e.sent = r.sent;
                 e.due_successes = r.due_successes.clone();
+                e.good = r.good;
+                e.good_service = r.good_service;
             }
             shard_endpoints.push(e);
         }

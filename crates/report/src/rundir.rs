@@ -189,6 +189,14 @@ pub struct EndpointRow {
     /// throughput windows count; see `loadgate_slo::window`).
     #[serde(default, skip_serializing_if = "BySecond::is_empty")]
     pub due_successes: BySecond,
+    /// Requests that completed in this second good: successes within the endpoint's
+    /// goodput limits (every success when it sets none), what goodput and attainment
+    /// windows count. 0 in files written before goodput windows.
+    #[serde(default)]
+    pub good: u64,
+    /// Those good with the limits timed from the actual send (the windows' twin).
+    #[serde(default)]
+    pub good_service: u64,
 }
 
 /// One line of `timeseries.jsonl`: one second of the run.
@@ -213,6 +221,10 @@ pub struct SeriesRow {
     pub dropped: u64,
     /// Per outcome class.
     pub outcomes: OutcomeCounts,
+    /// Requests that completed in this second good (within their endpoint's goodput
+    /// limits): the goodput of the second. 0 in files written before it was kept.
+    #[serde(default)]
+    pub good: u64,
     /// Latency percentiles (corrected in the open model).
     pub latency_us: Percentiles,
     /// Service-time percentiles.
@@ -257,6 +269,7 @@ impl SeriesRow {
             late: all.late,
             dropped: all.dropped,
             outcomes: all.outcomes,
+            good: all.good,
             latency_us: Percentiles::of(all.latency()),
             service_us: Percentiles::of(&all.timings[Timing::Service]),
             ttft_us: Percentiles::of_any(&all.timings[Timing::Ttft]),
@@ -274,6 +287,8 @@ impl SeriesRow {
                     p95_us: e.latency().quantile(0.95),
                     p99_us: e.latency().quantile(0.99),
                     due_successes: e.due_successes.clone(),
+                    good: e.good,
+                    good_service: e.good_service,
                 })
                 .collect(),
             pauses: None,
@@ -624,6 +639,36 @@ mod tests {
         assert_eq!(
             (p.p50, p.p90, p.p95, p.p99, p.max),
             (s.p50, s.p90, s.p95, s.p99, s.max)
+        );
+    }
+
+    /// A time series written before rows counted their good requests still reads: its
+    /// rows have none (and its plan no budget that needs them: goodput windows were
+    /// refused then).
+    #[test]
+    fn a_series_row_without_good_counts_reads_as_none() {
+        let mut shard = Shard::new(1, 60_000_000);
+        shard.record(&loadgate_metrics::Sample::new(
+            0,
+            loadgate_metrics::Outcome::Success,
+            1_000,
+        ));
+        let mut row =
+            serde_json::to_value(SeriesRow::of(3, false, 10.0, &["a".into()], &shard)).unwrap();
+        assert_eq!(
+            (row["good"].clone(), row["endpoints"][0]["good"].clone()),
+            (1.into(), 1.into())
+        );
+        row.as_object_mut().unwrap().remove("good");
+        let e = row["endpoints"][0].as_object_mut().unwrap();
+        e.remove("good");
+        e.remove("good_service");
+        let line = row.to_string();
+        let row: SeriesRow = serde_json::from_str(&line).unwrap();
+        assert_eq!((row.t, row.good), (3, 0));
+        assert_eq!(
+            (row.endpoints[0].good, row.endpoints[0].good_service),
+            (0, 0)
         );
     }
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use loadgate_metrics::{Outcome, Sample, Shard};
 use loadgate_slo::judge::{judge, Input, OpenFacts, Stop, ValidityMode};
-use loadgate_slo::summary::{LoadSummary, RunSummary};
+use loadgate_slo::summary::{GoodputLimits, LoadSummary, RunSummary};
+use loadgate_slo::window::{Second, WindowJudge};
 
 use crate::{HistogramsFile, RunDir, SeriesRow};
 
@@ -47,7 +48,33 @@ pub fn synthetic_with(
     budgets: &[&str],
     answer: impl Fn(u64, u64) -> (Outcome, u64, u64),
 ) -> RunDir {
-    build(names, seconds, warmup, per_second, budgets, answer, false)
+    build(
+        names, seconds, warmup, per_second, budgets, answer, false, None,
+    )
+}
+
+/// Like [`synthetic_with`], every endpoint with a goodput limit on latency of
+/// `limit_us`: a success within it (from the intended send) is good, and good from the
+/// actual send when its service time is within it. Windowed budgets are judged.
+pub fn synthetic_goodput(
+    names: &[&str],
+    seconds: u64,
+    warmup: u64,
+    per_second: u64,
+    budgets: &[&str],
+    limit_us: u64,
+    answer: impl Fn(u64, u64) -> (Outcome, u64, u64),
+) -> RunDir {
+    build(
+        names,
+        seconds,
+        warmup,
+        per_second,
+        budgets,
+        answer,
+        false,
+        Some(limit_us),
+    )
 }
 
 /// Like [`synthetic_with`], every request a stream: its first token a third of its
@@ -60,9 +87,12 @@ pub fn synthetic_streamed(
     budgets: &[&str],
     answer: impl Fn(u64, u64) -> (Outcome, u64, u64),
 ) -> RunDir {
-    build(names, seconds, warmup, per_second, budgets, answer, true)
+    build(
+        names, seconds, warmup, per_second, budgets, answer, true, None,
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build(
     names: &[&str],
     seconds: u64,
@@ -71,12 +101,23 @@ fn build(
     budgets: &[&str],
     answer: impl Fn(u64, u64) -> (Outcome, u64, u64),
     streamed: bool,
+    good_within_us: Option<u64>,
 ) -> RunDir {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let budgets: Vec<_> = budgets
+        .iter()
+        .map(|b| loadgate_slo::parse(b).unwrap())
+        .collect();
+    let per_endpoint = loadgate_slo::parse("p50 < 1s").unwrap();
+    let mut scoped: Vec<(Option<usize>, &loadgate_slo::Budget)> =
+        budgets.iter().map(|b| (None, b)).collect();
+    scoped.push((Some(0), &per_endpoint));
+    let mut windows = WindowJudge::new(scoped.iter().copied(), true, 60_000_000, None);
     let mut measured = Shard::new(names.len(), 60_000_000);
     let warmup_shard = Shard::new(names.len(), 60_000_000);
     let mut series = Vec::new();
     let mut second = Shard::new(names.len(), 60_000_000);
+    let within = |us: u64| good_within_us.is_none_or(|limit| us <= limit);
     for t in 0..seconds {
         second.reset();
         for i in 0..per_second {
@@ -97,6 +138,8 @@ fn build(
                     events: 5,
                     tokens: 5,
                 }),
+                good: outcome == Outcome::Success && within(latency_us),
+                good_service: outcome == Outcome::Success && within(service_us),
                 ..Sample::new(endpoint, outcome, latency_us)
             });
             if streamed {
@@ -107,6 +150,11 @@ fn build(
         }
         if t >= warmup {
             measured.merge_from(&second);
+            windows.push(Second {
+                start_s: t as f64,
+                end_s: t as f64 + 1.0,
+                shard: &second,
+            });
         }
         series.push(SeriesRow::of(
             t,
@@ -116,11 +164,6 @@ fn build(
             &second,
         ));
     }
-    let budgets: Vec<_> = budgets
-        .iter()
-        .map(|b| loadgate_slo::parse(b).unwrap())
-        .collect();
-    let per_endpoint = loadgate_slo::parse("p50 < 1s").unwrap();
     let measured_s = (seconds - warmup) as f64;
     let facts = OpenFacts {
         scheduled: (per_second * (seconds - warmup)) as f64,
@@ -133,15 +176,12 @@ fn build(
         validity: ValidityMode::Robust,
         pauses: None,
     };
-    let mut scoped: Vec<(Option<usize>, &loadgate_slo::Budget)> =
-        budgets.iter().map(|b| (None, b)).collect();
-    scoped.push((Some(0), &per_endpoint));
     let j = judge(&Input {
         names: &names,
         measured: &measured,
         measured_s,
         budgets: &scoped,
-        windows: &[],
+        windows: &windows.finish(),
         open: Some(facts),
         stop: Stop::Completed,
         invalid_before: &[],
@@ -163,6 +203,19 @@ fn build(
             max_us: 9_000,
         }),
         git_commit: Some("0123abc".into()),
+        goodput_limits: match good_within_us {
+            Some(limit) => names
+                .iter()
+                .map(|n| {
+                    let limits = GoodputLimits {
+                        latency_us: Some(limit),
+                        ..GoodputLimits::default()
+                    };
+                    (n.clone(), limits)
+                })
+                .collect(),
+            None => Default::default(),
+        },
         ..RunSummary::fixture(
             &(names[0].clone() + "-scenario"),
             "open",

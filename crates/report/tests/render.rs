@@ -536,3 +536,42 @@ fn a_schema_2_run_directory_opens_renders_and_compares() {
     );
     assert!(c.incomparable.is_empty(), "{:?}", c.incomparable);
 }
+
+/// A run whose scenario sets goodput limits has a goodput table (the limits, good
+/// requests, goodput and attainment per endpoint and overall) and a goodput chart that
+/// states the same figure; a run without limits has neither.
+#[test]
+fn goodput_limits_give_a_goodput_table_and_chart() {
+    let run = loadgate_report::testing::synthetic_goodput(
+        &["chat", "embed"],
+        10,
+        2,
+        20,
+        &["goodput > 10rps over 2s"],
+        1_000_000,
+        |t, _| match t == 5 {
+            true => (loadgate_metrics::Outcome::Success, 3_000_000, 2_900_000),
+            false => (loadgate_metrics::Outcome::Success, 50_000, 40_000),
+        },
+    );
+    let html = artifact(&run, "report.html");
+    assert!(
+        html.contains("<h2>Goodput (measured phase)</h2>"),
+        "no goodput table"
+    );
+    // chat: 80 requests, 70 good, 8.8 rps, 87.50%; its limit in words.
+    assert!(
+        html.contains("<tr><td>chat</td><td class=\"l\">latency ≤ 1.00s</td><td>80</td><td>70</td><td>8.8</td><td>87.50%</td></tr>"),
+        "{html}"
+    );
+    assert!(html.contains("<tr class=\"total\"><td>all</td><td class=\"l\"></td><td>160</td><td>140</td><td>17.5</td><td>87.50%</td></tr>"));
+    let svg = artifact(&run, "goodput.svg");
+    assert!(
+        svg.contains("good, within limits (17.5 rps overall)"),
+        "{svg}"
+    );
+    assert!(html.contains("data-chart=\"goodput.svg\""));
+    let plain = fixture(&["analyze"]);
+    assert!(!artifact(&plain, "report.html").contains("goodput"));
+    assert!(render(&plain, None).iter().all(|a| a.name != "goodput.svg"));
+}

@@ -14,7 +14,7 @@
 use loadgate_metrics::{Pauses, Shard};
 use loadgate_slo::capacity::num;
 use loadgate_slo::judge::{judge, Input, Judgement, Stop};
-use loadgate_slo::summary::{LoadSummary, SegmentPlan};
+use loadgate_slo::summary::{GoodputLimits, LoadSummary, SegmentPlan};
 use loadgate_slo::watch::{BudgetWatch, Watched};
 use loadgate_slo::window::WindowOutcome;
 use loadgate_slo::{Budget, Metric, Op};
@@ -129,6 +129,26 @@ impl Scenario {
             .collect()
     }
 
+    /// The goodput limits of each endpoint that sets any, by name, as `summary.json`
+    /// states them (what its good requests met).
+    pub fn goodput_limits(&self) -> std::collections::BTreeMap<String, GoodputLimits> {
+        let us = |d: Option<std::time::Duration>| d.map(|d| d.as_micros() as u64);
+        self.endpoints
+            .iter()
+            .map(|e| {
+                let g = &e.goodput;
+                let limits = GoodputLimits {
+                    latency_us: us(g.latency),
+                    ttfb_us: us(g.ttfb),
+                    ttft_us: us(g.ttft),
+                    itl_us: us(g.itl),
+                };
+                (e.name.clone(), limits)
+            })
+            .filter(|(_, l)| !l.is_empty())
+            .collect()
+    }
+
     /// `global`, or the endpoint's name.
     fn scope_name(&self, scope: Option<usize>) -> &str {
         scope.map_or("global", |i| self.endpoints[i].name.as_str())
@@ -185,16 +205,14 @@ impl Scenario {
     }
 
     /// Segment `segment` (`I/N`, as written) of `count` sends 1/`count` of the load, so
-    /// each throughput budget (and its `abort_on_fail`) is judged on that share of its
-    /// threshold there; `loadgate merge` judges the whole against the budget as written.
+    /// each throughput and goodput budget (and its `abort_on_fail`, and its windows) is
+    /// judged on that share of its threshold there; `loadgate merge` judges the whole
+    /// against the budget as written.
     pub fn share_throughput(&mut self, segment: &str, count: u64) {
         if count <= 1 {
             return;
         }
-        for b in self
-            .budgets_mut()
-            .filter(|(_, b)| b.metric == Metric::Throughput)
-        {
+        for b in self.budgets_mut().filter(|(_, b)| is_rate(b)) {
             b.1.threshold /= count as f64;
             b.1.text = format!(
                 "{} (segment {segment}'s share: {} rps)",

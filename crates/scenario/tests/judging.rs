@@ -131,3 +131,62 @@ fn the_plan_lists_budgets_global_first_and_endpoints_with_weights() {
     assert_eq!(plan.model, "open");
     assert_eq!(s.load_summary().profile, plan.profile);
 }
+
+/// A segment sends its share of the load, so each goodput budget, windowed or not, is
+/// judged on that share of its threshold there, as each throughput budget is; a share
+/// (attainment) is not a rate and stays as written.
+#[test]
+fn a_segment_judges_its_share_of_each_goodput_budget() {
+    let mut s = scenario(
+        "[slo]\nbudgets = [\"goodput > 40rps over 30s\", \"attainment > 99% over 10s\"]\n\
+         [slo.endpoint.small]\nbudgets = [\"goodput >= 8rps\"]",
+    );
+    s.share_throughput("1/4", 4);
+    let got: Vec<(f64, Option<u64>, String)> = s
+        .slo
+        .scoped()
+        .into_iter()
+        .map(|(_, b)| {
+            let b = &b.budget;
+            (b.threshold, b.window_s, b.text.clone())
+        })
+        .collect();
+    assert_eq!(got[0].0, 10.0);
+    assert_eq!(got[0].1, Some(30));
+    assert!(
+        got[0].2.contains("segment 1/4's share: 10 rps"),
+        "{}",
+        got[0].2
+    );
+    assert_eq!((got[1].0, got[1].1), (0.99, Some(10)), "{}", got[1].2);
+    assert_eq!(got[2].0, 2.0, "{}", got[2].2);
+}
+
+/// What each endpoint's good requests met is stated for `summary.json`: only endpoints
+/// that set a limit, each limit in µs.
+#[test]
+fn the_goodput_limits_of_each_endpoint_that_sets_any() {
+    let text = r#"name = "t"
+target = "http://127.0.0.1:9"
+[load]
+model = "open"
+stages = [{ duration = "2s", target_rps = 10 }]
+[[endpoint]]
+name = "big"
+path = "/a"
+goodput = { latency = "2s", ttfb = "300ms" }
+[[endpoint]]
+name = "small"
+path = "/b"
+"#;
+    let s = parse(Path::new("s.toml"), text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let limits = s.goodput_limits();
+    assert_eq!(limits.keys().collect::<Vec<_>>(), ["big"]);
+    let big = limits["big"];
+    assert_eq!(
+        (big.latency_us, big.ttfb_us, big.ttft_us, big.itl_us),
+        (Some(2_000_000), Some(300_000), None, None)
+    );
+    assert_eq!(big.describe(), "latency ≤ 2.00s, ttfb ≤ 300.0ms");
+    assert!(scenario("").goodput_limits().is_empty());
+}

@@ -13,9 +13,10 @@
 //! ```
 //! Units are required so `p95 < 2` cannot silently mean two microseconds.
 //!
-//! A budget with a window (`p95 < 2s over 30s`, `error_rate < 5% over 5m`) must hold in
-//! every window of that length in the measured phase, sliding by one second, not just
-//! over the whole run: an outage that a whole-run figure averages away breaks it.
+//! A budget with a window (`p95 < 2s over 30s`, `error_rate < 5% over 5m`, `goodput >
+//! 40rps over 30s`) must hold in every window of that length in the measured phase,
+//! sliding by one second, not just over the whole run: an outage that a whole-run figure
+//! averages away breaks it.
 
 use loadgate_metrics::Timing;
 use serde::{Deserialize, Serialize};
@@ -397,13 +398,6 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
     };
     c.skip_ws();
     let window_s = if c.rest().starts_with("over") {
-        if matches!(metric, Metric::Goodput | Metric::Attainment) {
-            return Err(c.err(
-                c.pos,
-                format!("`{word}` is judged over the whole measured phase: it takes no window"),
-                "remove `over ...`; for an outage in a window, add `error_rate < 1% over 30s`",
-            ));
-        }
         c.pos += 4;
         Some(window(&mut c)?)
     } else {
@@ -787,6 +781,9 @@ mod tests {
         assert_eq!(w("error_rate < 5% over 5m"), Some(300));
         assert_eq!(w("throughput > 50rps over 1 min"), Some(60));
         assert_eq!(w("p99<1s over 1h"), Some(3600));
+        assert_eq!(w("goodput > 40rps over 30s"), Some(30));
+        assert_eq!(w("attainment > 99% over 10s"), Some(10));
+        assert_eq!(w("attainment >= 99.5 % over 2 min"), Some(120));
         assert_eq!(w("p95 < 2s"), None);
         assert_ne!(
             parse("p95 < 2s over 30s").unwrap().key(),

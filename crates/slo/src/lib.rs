@@ -536,9 +536,38 @@ mod tests {
         }
         let none = Data::new(&[], 0);
         assert!(none.check("attainment > 0%").no_data);
-        let e = parse("goodput > 40rps over 30s").unwrap_err();
-        assert!(e.message.contains("takes no window"), "{}", e.message);
         assert!(parse("attainment > 99%").is_ok());
         assert!(parse("goodput > 5%").is_err(), "goodput is a rate");
+    }
+
+    /// Goodput and attainment take a window like every other budget (they were refused
+    /// one before), and a mistake in it is pointed at as for any window.
+    #[test]
+    fn goodput_and_attainment_take_a_window() {
+        for (input, metric, window) in [
+            ("goodput > 40rps over 30s", Metric::Goodput, 30),
+            ("goodput >= 2.5 rps over 1m", Metric::Goodput, 60),
+            ("attainment > 99% over 10s", Metric::Attainment, 10),
+            ("attainment>=90% over 1h", Metric::Attainment, 3600),
+        ] {
+            let b = parse(input).unwrap_or_else(|e| panic!("{input}: {e:?}"));
+            assert_eq!((b.metric, b.window_s), (metric, Some(window)), "{input}");
+        }
+        assert_ne!(
+            parse("goodput > 40rps over 30s").unwrap().key(),
+            parse("goodput > 40rps").unwrap().key(),
+            "a windowed goodput budget does not replace the whole-run one"
+        );
+        for (input, offset, message) in [
+            ("goodput > 40rps over 30", 23, "missing unit"),
+            ("attainment > 99% over 0.5s", 22, "whole number of seconds"),
+            ("goodput > 40rps over 30ms", 23, "not a window unit"),
+            ("attainment > 99% over", 21, "expected a window length"),
+            ("goodput > 40% over 30s", 12, "does not fit"),
+        ] {
+            let e = parse(input).expect_err(input);
+            assert_eq!(e.offset, offset, "{input}: {e:?}");
+            assert!(e.message.contains(message), "{input}: {e:?}");
+        }
     }
 }

@@ -465,6 +465,11 @@ pub struct RunSummary {
     pub endpoints: Vec<EndpointSummary>,
     /// All endpoints together during the warm-up, if there was one.
     pub warmup: Option<EndpointSummary>,
+    /// The goodput limits (`goodput = {...}`) of each endpoint that sets any, by endpoint
+    /// name: what its `good` requests met. Absent when no endpoint sets one (every
+    /// success is then good).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub goodput_limits: BTreeMap<String, GoodputLimits>,
     /// Other files of the run directory, by role.
     pub files: BTreeMap<String, String>,
     /// Commit being tested, from the CI environment (`GITHUB_SHA`, `CI_COMMIT_SHA`, `GIT_COMMIT`).
@@ -479,6 +484,53 @@ pub struct RunSummary {
     /// The segment runs this run was merged from (`loadgate merge`), in segment order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<SegmentRun>,
+}
+
+/// An endpoint's goodput limits: what a success must also meet to be good, each timed
+/// from the intended send, as latency (`<=`: a request at the limit is good).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct GoodputLimits {
+    /// The whole response, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
+    /// Its first byte, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_us: Option<u64>,
+    /// A stream's first token, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_us: Option<u64>,
+    /// A stream's mean gap between tokens, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_us: Option<u64>,
+}
+
+impl GoodputLimits {
+    /// Whether it sets no limit (every success is good).
+    pub fn is_empty(&self) -> bool {
+        *self == GoodputLimits::default()
+    }
+
+    /// The limits in words: `ttft ≤ 500.0ms, itl ≤ 50.0ms`.
+    pub fn describe(&self) -> String {
+        [
+            ("latency", self.latency_us),
+            ("ttfb", self.ttfb_us),
+            ("ttft", self.ttft_us),
+            ("itl", self.itl_us),
+        ]
+        .iter()
+        .filter_map(|(name, us)| {
+            let us = (*us)?;
+            Some(format!(
+                "{name} ≤ {}",
+                crate::format_value(us as f64, crate::Unit::Duration)
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 /// The load a run was asked for.
@@ -683,6 +735,7 @@ impl RunSummary {
             overall: empty.clone(),
             endpoints: Vec::new(),
             warmup: None,
+            goodput_limits: BTreeMap::new(),
             files: BTreeMap::new(),
             git_commit: None,
             ci_run: None,
@@ -780,6 +833,10 @@ pub struct RunStart {
     pub segment: Option<SegmentInfo>,
     /// The latency histograms' bound, µs.
     pub histogram_max_us: u64,
+    /// The goodput limits of each endpoint that sets any (see
+    /// [`RunSummary::goodput_limits`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub goodput_limits: BTreeMap<String, GoodputLimits>,
     /// CI commit and run, as the summary keeps them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_commit: Option<String>,
@@ -823,6 +880,7 @@ impl RunStart {
             overall: zero("all"),
             endpoints: self.endpoints.iter().map(|n| zero(n)).collect(),
             warmup: None,
+            goodput_limits: self.goodput_limits.clone(),
             files,
             git_commit: self.git_commit.clone(),
             ci_run: self.ci_run.clone(),

@@ -296,6 +296,41 @@ mod tests {
         );
     }
 
+    /// A goodput window stops the run as any windowed budget does: 10 successes of `api`
+    /// a second, good until second 4 and none good after (their first token too late).
+    #[test]
+    fn a_goodput_window_stops_the_run_at_its_first_breached_window() {
+        let mut w = BudgetWatch::new(
+            vec![
+                watched(Some(0), "goodput > 4rps over 2s", Some(0)),
+                watched(None, "goodput > 1rps", Some(0)),
+            ],
+            true,
+            MAX_US,
+            None,
+        );
+        let seconds: Vec<Shard> = (0..8)
+            .map(|t| {
+                let mut s = second(t, 0, 0, 0);
+                for _ in 0..10 {
+                    s.record(&Sample {
+                        good: t < 4,
+                        good_service: t < 4,
+                        ..Sample::new(0, Outcome::Success, 1_000)
+                    });
+                }
+                s
+            })
+            .collect();
+        let answers = drive(&mut w, 0, &seconds, 0);
+        // Seconds 3 and 4 hold (5 rps); 4 and 5 do not (0), judged when 6 arrives. The
+        // whole run's goodput (over 1 rps with `img`) never breaks.
+        assert_eq!(
+            stops(&answers),
+            vec![(6, abort("api", "goodput > 4rps over 2s"))]
+        );
+    }
+
     #[test]
     fn a_budget_without_abort_on_fail_never_stops_the_run() {
         let mut w = BudgetWatch::new(
@@ -320,6 +355,8 @@ mod tests {
             watched(Some(0), "error_rate < 20% over 2s", None),
             watched(Some(1), "throughput > 0.5rps over 2s", None),
             watched(None, "p99 < 1s", None),
+            watched(None, "goodput > 5rps over 2s", None),
+            watched(Some(0), "attainment > 90% over 3s", None),
         ];
         let seconds: Vec<Shard> = (1..9)
             .map(|t| second(t, 10, 1_000 * t * t, t % 3))
@@ -344,7 +381,7 @@ mod tests {
         direct.fold_drain(&quiet);
         direct.fold_drain(&quiet);
         let (watched, direct) = (w.finish(), direct.finish());
-        assert_eq!(watched.len(), 3);
+        assert_eq!(watched.len(), 5);
         assert_eq!(watched, direct);
     }
 }

@@ -30,6 +30,20 @@
 //! seconds are not short when answers take longer than a second, and the drain counts
 //! where it was due. Such a window is judged once every request due in it has completed
 //! or timed out.
+//!
+//! Goodput and attainment windows count the *good* requests (successes within their
+//! endpoint's per-request limits) by the second they **completed** in, like error-rate
+//! windows: a second's shard counts its good requests as they completed
+//! (`EndpointShard::good`), and not by the second they were due in, as it does its
+//! successes for throughput. So they begin with the first completion like the other
+//! completion windows, and a goodput window in which nothing completed is judged, at
+//! zero (nothing good was served in it), while an attainment window with nothing
+//! completed is not (a share of nothing; its requests are judged where they complete).
+//! The drain's good requests join the last second for attainment (a share, as for
+//! error rate) and count in no goodput window (a rate: the drain counts in no rate). In
+//! the open model each is also judged with the same limits timed from the actual send
+//! (`good_service`), the service twin of a latency window: a breach that every window
+//! holds on that twin is the generator's (not robust).
 
 use std::collections::VecDeque;
 
@@ -64,7 +78,8 @@ pub struct Second<'a> {
     pub start_s: f64,
     /// Where it ends (less than a whole second at a partial end).
     pub end_s: f64,
-    /// What completed in it (requests due in the measured phase only).
+    /// What completed in it (requests due in the measured phase only): its histograms,
+    /// outcomes and good requests by completion, its successes also by due second.
     pub shard: &'a Shard,
 }
 
@@ -78,7 +93,9 @@ pub struct WindowOutcome {
     /// Whether every window met the budget.
     pub pass: bool,
     /// False when some window failed on latency from the intended send but every
-    /// window held on service time (see `BudgetResult::robust`).
+    /// window held on service time, or failed on goodput or attainment but every window
+    /// held with the same limits timed from the actual send (see
+    /// `BudgetResult::robust`).
     pub robust: bool,
     /// Counts and the worst window's place.
     pub summary: WindowSummary,
@@ -125,6 +142,8 @@ struct Track {
     /// The window's histogram of each timing (only those `used` hold values).
     timings: Timings<LatencyHistogram>,
     outcomes: OutcomeCounts,
+    /// The window's good requests.
+    good: Good,
     scratch: LatencyHistogram,
     /// Whether the newest slot's window has been judged.
     judged: bool,
@@ -139,6 +158,62 @@ struct Slot {
     /// A sparse copy of the second's histogram of each timing in `Track::used`.
     timings: Vec<Vec<(u64, u64)>>,
     outcomes: OutcomeCounts,
+    good: Good,
+}
+
+/// Good requests (goodput) that completed in a second or a window, from the intended
+/// send and from the actual send (the twin), and those of the drain, folded into the
+/// last measured second: an attainment window counts them (a share), a goodput window
+/// does not (a rate).
+#[derive(Debug, Clone, Copy, Default)]
+struct Good {
+    good: u64,
+    service: u64,
+    drained: u64,
+    drained_service: u64,
+}
+
+impl Good {
+    /// What `e` completed in one measured second.
+    fn of(e: &EndpointShard) -> Good {
+        Good {
+            good: e.good,
+            service: e.good_service,
+            ..Good::default()
+        }
+    }
+
+    fn add(&mut self, o: &Good) {
+        self.good += o.good;
+        self.service += o.service;
+        self.drained += o.drained;
+        self.drained_service += o.drained_service;
+    }
+
+    fn subtract(&mut self, o: &Good) {
+        self.good -= o.good;
+        self.service -= o.service;
+        self.drained -= o.drained;
+        self.drained_service -= o.drained_service;
+    }
+
+    /// Adds `e`'s good requests, completed in the drain.
+    fn drain(&mut self, e: &EndpointShard) {
+        self.drained += e.good;
+        self.drained_service += e.good_service;
+    }
+
+    /// (good, good from the actual send) as budget `b` counts them: a rate (goodput)
+    /// without the drain, a share (attainment) with it.
+    fn counted(&self, b: &Budget) -> (u64, u64) {
+        match b.metric {
+            Metric::Goodput => (self.good, self.service),
+            _ => (
+                self.good + self.drained,
+                self.service + self.drained_service,
+            ),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -148,7 +223,9 @@ struct Entry {
     /// `track` indexes `due_tracks` (a throughput budget), not `tracks`.
     due: bool,
     budget: Budget,
-    /// The same budget on service time, to tell the generator's lag from the target.
+    /// The same budget from the actual send (on service time; for goodput and
+    /// attainment, on the requests good from the actual send), to tell the generator's
+    /// lag from the target.
     twin: Option<Budget>,
     windows: u64,
     breaching: u64,
@@ -211,6 +288,7 @@ impl WindowJudge {
                         used: Vec::new(),
                         timings: Timings::from_fn(|_| LatencyHistogram::new(max_us)),
                         outcomes: OutcomeCounts::default(),
+                        good: Good::default(),
                         scratch: LatencyHistogram::new(max_us),
                         judged: true,
                         begun: false,
@@ -218,16 +296,24 @@ impl WindowJudge {
                     tracks.len() - 1
                 }
             };
-            let twin = b
-                .timing
-                .service_twin()
-                .filter(|_| open && b.is_latency())
-                .map(|timing| Budget {
-                    timing,
-                    ..b.clone()
-                });
+            // The same budget from the actual send: latency's service twin, or goodput
+            // and attainment on the requests good from the actual send (`judge`).
+            let twin = match b.metric {
+                _ if !open => None,
+                Metric::Goodput | Metric::Attainment => Some(b.clone()),
+                _ => b
+                    .timing
+                    .service_twin()
+                    .filter(|_| b.is_latency())
+                    .map(|timing| Budget {
+                        timing,
+                        ..b.clone()
+                    }),
+            };
             let t = &mut tracks[track];
-            for timing in std::iter::once(b.timing).chain(twin.as_ref().map(|b| b.timing)) {
+            // Only a budget on a timing reads the window's histograms.
+            let timings = std::iter::once(b.timing).chain(twin.as_ref().map(|b| b.timing));
+            for timing in timings.filter(|_| b.is_latency()) {
                 if !t.used.contains(&timing) {
                     t.used.push(timing);
                 }
@@ -284,16 +370,20 @@ impl WindowJudge {
                     t.timings[timing].subtract_sparse(old, &mut t.scratch);
                 }
                 t.outcomes.subtract(&old.outcomes);
+                t.good.subtract(&old.good);
             }
             for &timing in &t.used {
                 t.timings[timing].add(&e.timings[timing]);
             }
             t.outcomes.add(&e.outcomes);
+            let good = Good::of(e);
+            t.good.add(&good);
             t.slots.push_back(Slot {
                 start_s: second.start_s,
                 end_s: second.end_s,
                 timings: t.used.iter().map(|&u| e.timings[u].to_sparse()).collect(),
                 outcomes: e.outcomes,
+                good,
             });
             t.judged = false;
         }
@@ -328,6 +418,8 @@ impl WindowJudge {
             }
             t.outcomes.add(&e.outcomes);
             last.outcomes.add(&e.outcomes);
+            t.good.drain(e);
+            last.good.drain(e);
         }
     }
 
@@ -504,20 +596,26 @@ fn judge(e: &mut Entry, t: &Track) {
     let (Some(first), Some(last)) = (t.slots.front(), t.slots.back()) else {
         return;
     };
-    if t.outcomes.total() == 0 {
-        // Nothing completed: nothing to judge here (see the module documentation).
+    if t.outcomes.total() == 0 && e.budget.metric != Metric::Goodput {
+        // Nothing completed: nothing to judge here but goodput, which is zero (see the
+        // module documentation).
         return;
     }
     let duration: f64 = t.slots.iter().map(|s| s.end_s - s.start_s).sum();
+    let (good, good_service) = t.good.counted(&e.budget);
     let o = Observed {
         timings: &t.timings,
         outcomes: &t.outcomes,
         duration_s: duration,
-        // Goodput and attainment take no window (refused by the parser).
-        good: 0,
+        good,
     };
     if let Some(twin) = &e.twin {
-        if !twin.holds(twin.measure(&o)) {
+        // The twin counts the requests good from the actual send.
+        let service = Observed {
+            good: good_service,
+            ..o
+        };
+        if !twin.holds(twin.measure(&service)) {
             e.twin_breaching += 1;
         }
     }
@@ -726,6 +824,192 @@ mod tests {
         assert!(!w.pass && !w.robust);
         let w = run("p95 < 1s over 1s", &seconds, None);
         assert!(!w.pass && w.robust, "fails on service time too");
+    }
+
+    /// One second of `n` successes at 1 ms, each counted by the interval it completed in
+    /// (as the engine records them): the first `good` met their endpoint's goodput limits
+    /// timed from the intended send, the first `service` timed from the actual send.
+    fn graded(n: u64, good: u64, service: u64) -> Shard {
+        let mut s = Shard::new(1, 60_000_000);
+        for i in 0..n {
+            s.record(&Sample {
+                good: i < good,
+                good_service: i < service,
+                status: Some(200),
+                ..Sample::new(0, Outcome::Success, 1_000)
+            });
+        }
+        s
+    }
+
+    /// 60 s at 20 requests/s whose requests all succeed, but for 5 s none is good (its
+    /// first token came too late, from either send): the whole run's goodput (18.3 rps)
+    /// and attainment (91.7%) hold; every 5-second window over the outage breaks them.
+    #[test]
+    fn an_outage_of_good_requests_breaks_a_goodput_window_not_the_whole_run() {
+        let seconds: Vec<Shard> = (0..60)
+            .map(|i| match (30..35).contains(&i) {
+                true => graded(20, 0, 0),
+                false => graded(20, 20, 20),
+            })
+            .collect();
+        let mut all = Shard::new(1, 60_000_000);
+        seconds.iter().for_each(|s| all.merge_from(s));
+        let whole = |expr: &str| {
+            let b = crate::parse(expr).unwrap();
+            b.evaluate("global", &Observed::of(&all.overall(), 60.0))
+        };
+        let r = whole("goodput > 15rps");
+        assert!(r.pass, "{r:?}");
+        assert!((r.measured.unwrap() - 1100.0 / 60.0).abs() < 1e-9, "{r:?}");
+        assert!(whole("attainment > 90%").pass);
+
+        let w = run("goodput > 15rps over 5s", &seconds, None);
+        assert!(!w.pass && w.robust, "{w:?}");
+        assert_eq!(w.summary.windows, 56);
+        assert_eq!(
+            w.worst,
+            Measure::Value(0.0),
+            "no good request in the outage"
+        );
+        // Run seconds 32..37 (the run helper starts at second 2).
+        assert_eq!(
+            (w.summary.worst_start_s, w.summary.worst_end_s),
+            (32.0, 37.0)
+        );
+        // Windows with at most 75 good requests (15 rps), those that hold two or more of
+        // the outage's seconds: the one of all five, and three on either side.
+        assert_eq!(w.summary.breaching, 1 + 3 + 3);
+        let w = run("attainment > 90% over 5s", &seconds, None);
+        assert!(!w.pass && w.robust, "{w:?}");
+        assert_eq!(w.worst, Measure::Value(0.0));
+        assert_eq!(w.summary.worst_start_s, 32.0);
+        // The whole run as one window: the same figure as the whole-run budget.
+        let w = run("goodput > 15rps over 60s", &seconds, None);
+        assert!(w.pass && w.summary.windows == 1, "{w:?}");
+        assert!((1100.0 / 60.0 - measured(&w)).abs() < 1e-9);
+        // Each window is exact: 80 good requests in the window that holds one outage
+        // second, 16 rps.
+        let w = run("goodput > 16rps over 5s", &seconds[..31], None);
+        assert!(!w.pass, "{w:?}");
+        assert_eq!(w.worst, Measure::Value(16.0));
+        assert_eq!(w.summary.breaching, 1);
+    }
+
+    fn measured(w: &WindowOutcome) -> f64 {
+        match w.worst {
+            Measure::Value(v) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The generator's lag alone could have made the requests of the outage late: every
+    /// window holds on the requests good from the actual send, so the breach is not the
+    /// target's (not robust), as a latency window's breach that its service time does
+    /// not share. In the closed model there is no intended send, so no twin.
+    #[test]
+    fn a_goodput_breach_that_holds_from_the_actual_send_is_the_generators() {
+        let lagged: Vec<Shard> = (0..20)
+            .map(|i| match (8..12).contains(&i) {
+                true => graded(20, 0, 20),
+                false => graded(20, 20, 20),
+            })
+            .collect();
+        for expr in ["goodput > 15rps over 3s", "attainment > 90% over 3s"] {
+            let w = run(expr, &lagged, None);
+            assert!(!w.pass && !w.robust, "{expr}: {w:?}");
+        }
+        // Half the outage's requests are bad from the actual send too: one window breaks
+        // on the twin, so the breach is the target's.
+        let mut target = lagged.clone();
+        target[9] = graded(20, 0, 0);
+        target[10] = graded(20, 0, 0);
+        let w = run("goodput > 15rps over 3s", &target, None);
+        assert!(!w.pass && w.robust, "{w:?}");
+        // Closed model: no twin, every breach is the target's.
+        let b = crate::parse("goodput > 15rps over 3s").unwrap();
+        let mut j = WindowJudge::new([(None, &b)], false, 60_000_000, None);
+        for (i, s) in lagged.iter().enumerate() {
+            j.push(Second {
+                start_s: i as f64,
+                end_s: i as f64 + 1.0,
+                shard: s,
+            });
+        }
+        let w = j.finish().remove(0);
+        assert!(!w.pass && w.robust, "{w:?}");
+    }
+
+    /// A second in which nothing completed served nothing good: a goodput window over it
+    /// is judged at zero, an attainment window is not (a share of nothing). Drain answers
+    /// join the last second's share but no rate.
+    #[test]
+    fn goodput_is_zero_where_nothing_completed_and_counts_no_drain() {
+        let seconds = [graded(10, 10, 10), second(0, 0, 0), graded(10, 10, 10)];
+        let w = run("goodput > 5rps over 1s", &seconds, None);
+        assert!(!w.pass && w.robust, "{w:?}");
+        assert_eq!((w.worst, w.summary.windows), (Measure::Value(0.0), 3));
+        assert_eq!(w.summary.worst_start_s, 3.0);
+        let w = run("attainment > 99% over 1s", &seconds, None);
+        assert!(w.pass && w.summary.windows == 2, "{w:?}");
+        // Windows begin at the first completion, as for error rate.
+        let late = [second(0, 0, 0), second(0, 0, 0), graded(10, 10, 10)];
+        let w = run("goodput > 5rps over 1s", &late, None);
+        assert!(w.pass && w.summary.windows == 1, "{w:?}");
+        // Ten good requests due in the last second completed in the drain: not in the
+        // last window's rate; ten bad ones: in its share.
+        let w = run(
+            "goodput <= 10rps over 1s",
+            &seconds,
+            Some(&graded(10, 10, 10)),
+        );
+        assert!(w.pass, "{w:?}");
+        let w = run(
+            "attainment > 60% over 1s",
+            &seconds,
+            Some(&graded(10, 0, 0)),
+        );
+        assert!(!w.pass && w.worst == Measure::Value(0.5), "{w:?}");
+        assert_eq!(w.summary.worst_start_s, 4.0);
+        // A run shorter than the window: one window over all of it.
+        let w = run("goodput > 6rps over 1m", &seconds, None);
+        assert!(w.pass && w.summary.partial, "{w:?}");
+        assert!((measured(&w) - 20.0 / 3.0).abs() < 1e-9);
+    }
+
+    /// Per endpoint: one endpoint's outage breaks its own window and not the run's when
+    /// the other endpoint carries the run's goodput.
+    #[test]
+    fn an_endpoint_goodput_window_judges_that_endpoint() {
+        let second = |good_api: bool| {
+            let mut s = Shard::new(2, 60_000_000);
+            for endpoint in [0, 1] {
+                for _ in 0..10 {
+                    let good = endpoint == 1 || good_api;
+                    s.record(&Sample {
+                        good,
+                        good_service: good,
+                        ..Sample::new(endpoint, Outcome::Success, 1_000)
+                    });
+                }
+            }
+            s
+        };
+        let seconds: Vec<Shard> = (0..10).map(|i| second(!(4..6).contains(&i))).collect();
+        let api = crate::parse("goodput > 5rps over 2s").unwrap();
+        let all = crate::parse("goodput > 9rps over 2s").unwrap();
+        let mut j = WindowJudge::new([(Some(0), &api), (None, &all)], true, 60_000_000, None);
+        for (i, s) in seconds.iter().enumerate() {
+            j.push(Second {
+                start_s: i as f64,
+                end_s: i as f64 + 1.0,
+                shard: s,
+            });
+        }
+        let [api, all]: [WindowOutcome; 2] = j.finish().try_into().unwrap();
+        assert!(!api.pass && api.worst == Measure::Value(0.0), "{api:?}");
+        assert_eq!((api.summary.worst_start_s, api.summary.breaching), (4.0, 3));
+        assert!(all.pass && all.worst == Measure::Value(10.0), "{all:?}");
     }
 
     #[test]

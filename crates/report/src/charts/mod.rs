@@ -47,7 +47,7 @@ pub(crate) use capacity::answered;
 pub use capacity::capacity;
 use draw::svg_message;
 use latency::{endpoints_plan, latency_plan, streams_plan};
-use rates::{errors_plan, late_plan, status_chart, throughput_plan};
+use rates::{errors_plan, goodput_plan, late_plan, status_chart, throughput_plan};
 use spectrum::spectrum_plan;
 
 /// One rendered chart.
@@ -105,6 +105,14 @@ pub fn all(run: &RunDir, baseline: Option<&RunDir>) -> Vec<Chart> {
         Some(throughput_plan(run, baseline)),
         ("", ""),
     );
+    if let Some(plan) = goodput_plan(run) {
+        push(
+            "goodput.svg",
+            "Goodput over time: each second's good requests (successes within their endpoint's goodput limits) over its successes, by the second they completed, as windowed goodput budgets count them",
+            Some(plan),
+            ("", ""),
+        );
+    }
     push(
         "errors.svg",
         "Errors over time",

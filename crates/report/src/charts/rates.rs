@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 
 use loadgate_metrics::Outcome;
-use loadgate_slo::Metric;
+use loadgate_slo::{Budget, Metric};
 
 use super::draw::{svg_message, H, W};
 use super::{
@@ -58,16 +58,78 @@ pub(crate) fn throughput_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineCh
             r.outcomes.get(Outcome::Success) as f64
         });
     }
+    // Without goodput limits every success is good, and there is no goodput chart:
+    // goodput is the successes.
+    let goodput = has_goodput(run);
+    let here = |b: &Budget| match b.metric {
+        Metric::Throughput => true,
+        Metric::Goodput | Metric::Attainment => !goodput,
+        _ => false,
+    };
     for (b, broken) in Budgets::of(run).global() {
-        if b.metric == Metric::Throughput {
+        if here(b) && b.metric != Metric::Attainment {
             c.rules
                 .push(rule("global", b, Some("succeeded".into()), broken));
         }
     }
     c.shades = phases(run);
-    c.shades
-        .extend(worst_windows(run, &|b| b.metric == Metric::Throughput));
+    c.shades.extend(worst_windows(run, &here));
     c
+}
+
+/// Whether the run's scenario set goodput limits on any endpoint (else every success
+/// is good, and goodput is the successes).
+pub(crate) fn has_goodput(run: &RunDir) -> bool {
+    !run.summary.goodput_limits.is_empty()
+}
+
+/// Goodput over time, when the scenario sets goodput limits: each second's good
+/// requests (successes within their endpoint's limits) as a line over its successes
+/// (a band beneath it: what goodput would be were every success good), by the second
+/// they completed, as goodput windows count them; the goodput budgets on the line and
+/// the worst windows of goodput and attainment shaded. `None` without limits.
+pub(crate) fn goodput_plan(run: &RunDir) -> Option<LineChart> {
+    if !has_goodput(run) {
+        return None;
+    }
+    let rows = drawn(run);
+    let mut c = LineChart::new(
+        "Goodput over time",
+        "time (s)",
+        "requests per second",
+        Axis::Count,
+    );
+    c.x_range = time_range(run);
+    c.lines.push(Line {
+        key: "succeeded".into(),
+        label: "succeeded".into(),
+        points: series(&rows, false, |r| {
+            Some(r.outcomes.get(Outcome::Success) as f64)
+        }),
+        look: Look::Band,
+        end_dot: None,
+    });
+    c.lines.push(Line {
+        key: "good".into(),
+        // The whole run's figure, as the goodput table states it.
+        label: format!(
+            "good, within limits ({:.1} rps overall)",
+            run.summary.overall.goodput_rps
+        ),
+        points: series(&rows, false, |r| Some(r.good as f64)),
+        look: Look::Line,
+        end_dot: None,
+    });
+    for (b, broken) in Budgets::of(run).global() {
+        if b.metric == Metric::Goodput {
+            c.rules.push(rule("global", b, Some("good".into()), broken));
+        }
+    }
+    c.shades = phases(run);
+    c.shades.extend(worst_windows(run, &|b| {
+        matches!(b.metric, Metric::Goodput | Metric::Attainment)
+    }));
+    Some(c)
 }
 
 /// Errors per second by outcome class; `None` when there were none.

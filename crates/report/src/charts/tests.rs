@@ -467,3 +467,107 @@ fn a_streamed_capacity_search_draws_its_first_token_against_the_rate() {
         .iter()
         .any(|r| r.label == "ttft_p95 < 500ms" && r.series.as_deref() == Some("ttft p95")));
 }
+
+/// A run whose scenario sets goodput limits: 10 s (2 of warm-up) at 20 requests a
+/// second within a 1 s latency limit, but for seconds 5 and 6 every answer takes 3 s
+/// (over it, from either send). A goodput budget over the whole run holds (15 rps), its
+/// 2-second window breaks.
+fn goodput_run() -> RunDir {
+    crate::testing::synthetic_goodput(
+        &["chat"],
+        10,
+        2,
+        20,
+        &["goodput > 10rps", "goodput > 10rps over 2s"],
+        1_000_000,
+        |t, _| match (5..7).contains(&t) {
+            true => (Outcome::Success, 3_000_000, 2_900_000),
+            false => (Outcome::Success, 50_000, 40_000),
+        },
+    )
+}
+
+/// Goodput over time has a chart of its own, only when the scenario sets goodput
+/// limits: each second's good requests (those that completed in it, as a goodput window
+/// counts them) as a line over its successes (a band beneath: they usually coincide),
+/// the legend stating the run's goodput as the table does, the goodput budgets on that
+/// line and a broken window's worst shaded. Without limits every success is good: no
+/// such chart, and a goodput budget is drawn on the successes of the throughput chart.
+#[test]
+fn goodput_has_its_own_chart_when_the_scenario_sets_limits() {
+    let good_run = goodput_run();
+    assert_eq!(good_run.summary.overall.goodput_rps, 15.0);
+    let verdicts: Vec<(&str, bool)> = good_run
+        .summary
+        .slo
+        .iter()
+        .map(|r| (r.expr.as_str(), r.pass))
+        .collect();
+    assert_eq!(
+        &verdicts[..2],
+        [
+            ("goodput > 10rps", true),
+            ("goodput > 10rps over 2s", false)
+        ]
+    );
+    let plan = rates::goodput_plan(&good_run).expect("goodput limits");
+    assert_eq!(plan.title, "Goodput over time");
+    let keys: Vec<(&str, Look)> = plan
+        .lines
+        .iter()
+        .map(|l| (l.key.as_str(), l.look))
+        .collect();
+    assert_eq!(keys, [("succeeded", Look::Band), ("good", Look::Line)]);
+    let good = &plan.lines[1];
+    assert!(good.label.contains("(15.0 rps overall)"), "{}", good.label);
+    let at = |x: f64| good.points.iter().find(|p| p.0 == x).unwrap().1;
+    assert_eq!(
+        (at(4.5), at(5.5), at(6.5), at(7.5)),
+        (Some(20.0), Some(0.0), Some(0.0), Some(20.0))
+    );
+    // The successes did not stop: only the good requests did.
+    assert!(plan.lines[0].points.iter().all(|p| p.1 == Some(20.0)));
+    let rules: Vec<(&str, Option<&str>, bool)> = plan
+        .rules
+        .iter()
+        .map(|r| (r.label.as_str(), r.series.as_deref(), r.broken))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("goodput > 10rps", Some("good"), false),
+            ("goodput > 10rps over 2s", Some("good"), true),
+        ]
+    );
+    let worst: Vec<(f64, f64)> = plan
+        .shades
+        .iter()
+        .filter(|s| s.label == "worst window: goodput > 10rps over 2s")
+        .map(|s| (s.from, s.to))
+        .collect();
+    assert_eq!(worst, [(5.0, 7.0)]);
+    // The throughput chart keeps to throughput.
+    let t = throughput_plan(&good_run, None);
+    assert!(t.lines.iter().all(|l| l.key != "good"));
+    assert!(t.rules.is_empty() && t.shades.iter().all(|s| !s.label.contains("goodput")));
+    // In the report, after the throughput chart, with a caption that says what it is.
+    let charts = all(&good_run, None);
+    let files: Vec<&str> = charts.iter().map(|c| c.file).collect();
+    let at = files.iter().position(|f| *f == "throughput.svg").unwrap();
+    assert_eq!(files[at + 1], "goodput.svg");
+    assert!(charts[at + 1].title.starts_with("Goodput over time"));
+    assert!(charts[at + 1]
+        .svg
+        .contains("good, within limits (15.0 rps overall)"));
+
+    // No limits: no goodput chart; a goodput budget is on the successes.
+    let mut plain = run();
+    with_budgets(&mut plain, "global", &["goodput > 30rps"]);
+    assert!(rates::goodput_plan(&plain).is_none());
+    assert!(all(&plain, None).iter().all(|c| c.file != "goodput.svg"));
+    let plan = throughput_plan(&plain, None);
+    assert!(plan
+        .rules
+        .iter()
+        .any(|r| r.label == "goodput > 30rps" && r.series.as_deref() == Some("succeeded")));
+}

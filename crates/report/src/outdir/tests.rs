@@ -50,6 +50,9 @@ fn second(t: u64) -> Interval {
                 events: 3,
                 tokens: 4,
             }),
+            // Some successes over their goodput limits, fewer from the actual send.
+            good: outcome == Outcome::Success && i % 5 != 1,
+            good_service: outcome == Outcome::Success && i % 10 != 1,
             ..Sample::new(endpoint, outcome, 1_000 * (i + 1))
         });
         data.record_gap(endpoint, 40 * (i + 1));
@@ -105,6 +108,14 @@ fn streamed_files_read_back_as_they_were_written() {
                 );
             }
             assert_eq!(e.connects, written.connects);
+            // What goodput and attainment windows count, in merge and recovery too.
+            assert_eq!(
+                (e.good, e.good_service),
+                (written.good, written.good_service),
+                "second {}",
+                s.index
+            );
+            assert!(written.good <= written.good_service && written.good < written.successes());
         }
     }
 }

@@ -176,8 +176,9 @@ pub fn judge(input: &Input<'_>) -> Judgement {
         );
         let why = match (r.pass, r.robust, &r.window, open) {
             (true, ..) | (_, _, _, None) => None,
-            // The window judge found every window held on service time.
-            (false, false, Some(_), _) => Some(lag_reason(&r, b.timing, &all)),
+            // The window judge found every window held from the actual send (service
+            // time; goodput limits timed from the actual send).
+            (false, false, Some(_), _) => Some(lag_reason(&r, b, &all)),
             (false, true, Some(_), _) => None,
             (false, _, None, _) => not_robust(b, &r, e, input.measured_s, &all, slack, pauses),
         };

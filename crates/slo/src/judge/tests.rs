@@ -659,3 +659,110 @@ fn a_breach_one_held_workers_late_reads_could_explain_is_not_robust_one_beyond_i
         assert!(j.slo[0].robust, "{budget}");
     }
 }
+
+/// One second of one endpoint: `n` sends on time, each a success of 1 ms; the first
+/// `good` met the endpoint's goodput limits timed from the intended send, the first
+/// `service` timed from the actual send.
+fn graded(n: u64, good: u64, service: u64) -> Shard {
+    let mut s = Shard::new(1, 60_000_000);
+    for i in 0..n {
+        s.record_send(0, Some(0), false);
+        s.record(&Sample {
+            good: i < good,
+            good_service: i < service,
+            status: Some(200),
+            ..Sample::new(0, Outcome::Success, 1_000)
+        });
+    }
+    s
+}
+
+/// `budgets` (global) against ten seconds at 100 requests/s, `seconds` as given, with
+/// the windowed ones judged by a [`crate::window::WindowJudge`] as a run's watch does.
+fn check_seconds(seconds: &[Shard], budgets: &[&str]) -> Judgement {
+    use crate::window::{Second, WindowJudge};
+    let parsed: Vec<Budget> = budgets.iter().map(|b| crate::parse(b).unwrap()).collect();
+    let scoped: Vec<(Option<usize>, &Budget)> = parsed.iter().map(|b| (None, b)).collect();
+    let mut windows = WindowJudge::new(scoped.iter().copied(), true, 60_000_000, None);
+    let mut measured = Shard::new(1, 60_000_000);
+    for (i, s) in seconds.iter().enumerate() {
+        measured.merge_from(s);
+        windows.push(Second {
+            start_s: i as f64,
+            end_s: i as f64 + 1.0,
+            shard: s,
+        });
+    }
+    judge(&Input {
+        names: &["a".to_string()],
+        measured: &measured,
+        measured_s: seconds.len() as f64,
+        budgets: &scoped,
+        windows: &windows.finish(),
+        open: Some(facts(100.0 * seconds.len() as f64, ValidityMode::Robust)),
+        stop: Stop::Completed,
+        invalid_before: &[],
+    })
+}
+
+/// A goodput or attainment breach that holds with the same limits timed from the
+/// actual send is the generator's (INVALID), as a latency breach that holds on service
+/// time: over the whole run and in a window alike. One the requests good from the
+/// actual send share is the target's (FAIL).
+#[test]
+fn a_goodput_breach_the_send_lag_alone_explains_is_invalid_in_a_window_too() {
+    // Whole run: 1000 successes, none good from the intended send, all from the send.
+    let lagged = graded(1000, 0, 1000);
+    for expr in ["goodput > 50rps", "attainment > 90%"] {
+        let j = check(&lagged, &[expr], Some(facts(1000.0, ValidityMode::Robust)));
+        assert!(!j.slo[0].pass && !j.slo[0].robust, "{expr}: {:?}", j.slo[0]);
+        assert_eq!(j.verdict, Verdict::Invalid, "{expr}");
+        let why = &j.invalid_reasons[0];
+        assert!(
+            why.contains("goodput limits timed from the intended send"),
+            "{why}"
+        );
+        assert!(
+            why.contains("holds with them timed from the actual send"),
+            "{why}"
+        );
+    }
+    let late = graded(1000, 0, 100);
+    let j = check(
+        &late,
+        &["goodput > 50rps"],
+        Some(facts(1000.0, ValidityMode::Robust)),
+    );
+    assert!(!j.slo[0].pass && j.slo[0].robust, "{:?}", j.slo[0]);
+    assert_eq!(j.verdict, Verdict::Fail);
+
+    // A window: seconds 4 and 5 of ten have no request good from the intended send,
+    // every one good from the actual send. The whole run holds (80 rps).
+    let mut seconds: Vec<Shard> = (0..10).map(|_| graded(100, 100, 100)).collect();
+    seconds[4] = graded(100, 0, 100);
+    seconds[5] = graded(100, 0, 100);
+    let budgets = ["goodput > 60rps", "goodput > 60rps over 2s"];
+    let j = check_seconds(&seconds, &budgets);
+    assert!(j.slo[0].pass, "{:?}", j.slo[0]);
+    let w = &j.slo[1];
+    assert!(!w.pass && !w.robust, "{w:?}");
+    assert_eq!(w.measured, Some(0.0));
+    assert_eq!(j.verdict, Verdict::Invalid, "{:?}", j.invalid_reasons);
+    assert!(
+        j.invalid_reasons[0].contains("holds with them timed from the actual send"),
+        "{:?}",
+        j.invalid_reasons
+    );
+    // The same seconds bad from the actual send too: the target's breach, a FAIL, and
+    // the whole-run budget still holds.
+    seconds[4] = graded(100, 0, 0);
+    seconds[5] = graded(100, 0, 0);
+    let j = check_seconds(&seconds, &budgets);
+    assert!(
+        j.slo[0].pass && !j.slo[1].pass && j.slo[1].robust,
+        "{:?}",
+        j.slo
+    );
+    assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
+    assert_eq!(j.slo[1].window.as_ref().unwrap().worst_start_s, 4.0);
+}

@@ -231,10 +231,12 @@ fn still_slow(hist: &loadgate_metrics::LatencyHistogram, at: u64, slack: Slack) 
 
 /// Why a failed budget might not be the target's breach, if it might not: the
 /// generator's own error could explain it. A latency budget that holds on service time
-/// (the same requests with the send lag taken out); or any budget that could have held
-/// in the generator's best case ([`Slack`]: the arrivals it did not send answered at
-/// once, its local failures answered, the answers its pauses may have held up quick).
-/// Timeouts run from the actual send, so the send lag never causes one.
+/// (the same requests with the send lag taken out), a goodput or attainment budget that
+/// holds on the requests good from the actual send (the same limits, the send lag taken
+/// out); or any budget that could have held in the generator's best case ([`Slack`]:
+/// the arrivals it did not send answered at once, its local failures answered, the
+/// answers its pauses may have held up quick). Timeouts run from the actual send, so the
+/// send lag never causes one.
 pub(super) fn not_robust(
     b: &Budget,
     r: &BudgetResult,
@@ -250,7 +252,16 @@ pub(super) fn not_robust(
             ..b.clone()
         };
         if twin.holds(twin.measure(&Observed::of(e, measured_s))) {
-            return Some(lag_reason(r, b.timing, all));
+            return Some(lag_reason(r, b, all));
+        }
+    }
+    if matches!(b.metric, Metric::Goodput | Metric::Attainment) {
+        let from_send = Observed {
+            good: e.good_service,
+            ..Observed::of(e, measured_s)
+        };
+        if b.holds(b.measure(&from_send)) {
+            return Some(lag_reason(r, b, all));
         }
     }
     (!slack.is_empty() && could_hold(b, e, measured_s, slack)).then(|| {
@@ -264,16 +275,26 @@ pub(super) fn not_robust(
     })
 }
 
-/// A latency breach that the send lag alone could explain.
-pub(super) fn lag_reason(r: &BudgetResult, timing: Timing, all: &EndpointShard) -> String {
+/// A breach that the send lag alone could explain: of latency (or another timing from
+/// the intended send) that holds on the same requests' service time, or of goodput or
+/// attainment that holds with the same limits timed from the actual send.
+pub(super) fn lag_reason(r: &BudgetResult, b: &Budget, all: &EndpointShard) -> String {
     let lag = all.timings[Timing::SendLag].stats();
+    let failed = match b.metric {
+        Metric::Goodput | Metric::Attainment => format!(
+            "failed ({}) with its endpoints' goodput limits timed from the intended send but holds with them timed from the actual send",
+            r.measured_text
+        ),
+        _ => format!(
+            "failed on {} from the intended send time ({}) but holds on the same requests' service time",
+            b.timing.label(),
+            r.measured_text
+        ),
+    };
     format!(
-        "budget `{}` ({}) failed on {} from the intended send time ({}) but holds on the same requests' \
-         service time: the generator's own delay in sending (send lag p99 {:.1} ms, max {:.1} ms; with `connections = N`, the wait for a free connection of the pool) could be the breach",
+        "budget `{}` ({}) {failed}: the generator's own delay in sending (send lag p99 {:.1} ms, max {:.1} ms; with `connections = N`, the wait for a free connection of the pool) could be the breach",
         r.expr,
         r.scope,
-        timing.label(),
-        r.measured_text,
         lag.p99 as f64 / 1000.0,
         lag.max as f64 / 1000.0
     )
