@@ -28,13 +28,15 @@ enum Halt {
 }
 
 pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
+    // Every step runs the open model, whatever the scenario's `[load]` says.
     let options = loadgate_scenario::LoadOptions {
         target: crate::run_flags::target_flag(args.load.target.as_deref())?,
+        open_load: true,
     };
     let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
         .map_err(|e| Failure::config(e.to_string()))?;
     crate::run_flags::mask_secrets(&mut scenario, &options);
-    apply_load_flags(&mut scenario, &args.load, Overrides::default())?;
+    apply_load_flags(&mut scenario, &args.load, Overrides::default(), true)?;
     let mut plan = plan(scenario.capacity, &args)?;
     let budgets = scenario.budget_labels();
     // A throughput budget asks for a rate: no step below it can show it, so the ladder

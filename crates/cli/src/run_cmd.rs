@@ -21,6 +21,7 @@ use loadgate_report::{HistogramsFile, RunDir};
 pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
         target: target_flag(args.load.target.as_deref())?,
+        open_load: false,
     };
     let mut scenario = load_scenario(&args, &options)?;
     mask_secrets(&mut scenario, &options);
