@@ -75,6 +75,11 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         args.load.insecure,
         crate::reach::health_of(&scenario, &args.load).is_some(),
     )?;
+    // The target before the folder, as for a run: a search whose target never becomes
+    // healthy sent no load and makes no folder.
+    let stop = StopSignal::default();
+    watch_signals(stop.clone());
+    let (base_url, _target) = start_target(&scenario, &args.load, &stop)?;
     let started = std::time::SystemTime::now();
     // Each step writes nothing but its line in capacity.json; the search's own files are
     // the summary and the report.
@@ -85,9 +90,6 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         started,
         outdir::bytes_needed(0.0, scenario.endpoints.len()),
     )?;
-    let stop = StopSignal::default();
-    watch_signals(stop.clone());
-    let (base_url, _target) = start_target(&scenario, &args.load, &stop)?;
     if !args.quiet {
         say_err!(
             "loadgate {}: capacity of `{}` against {} ({}): from {} rps, {} per step, up to {} rps; {} measured after {} settling per step",
