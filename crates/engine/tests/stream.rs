@@ -675,6 +675,50 @@ fn chunks_are_one_content_event_per_read() {
     assert_eq!(fed[2].gap, Some(Duration::from_millis(2)));
 }
 
+/// A chunked body is handed over chunk by chunk: the chunks one read brought (`feed`,
+/// then `feed_more`) are one read, so one content event for raw chunks, and events
+/// that arrived together with no gap between them for SSE.
+#[test]
+fn the_chunks_of_one_read_arrive_together() {
+    let t0 = Instant::now();
+    let t1 = t0 + Duration::from_millis(100);
+    let s = spec(StreamKind::Chunks);
+    let mut reader = StreamReader::new(&s);
+    assert!(reader.feed(b"Hel", t0).first_content);
+    let fed = reader.feed(b"lo", t1);
+    assert_eq!(fed.gaps().collect::<Vec<_>>(), [Duration::from_millis(100)]);
+    // " wor" and "ld" in one read after an empty piece: one event, no gap of its own.
+    assert_eq!(
+        reader.feed(b"", t1 + Duration::from_millis(100)),
+        Fed::default()
+    );
+    let fed = reader.feed_more(b" wor", t1 + Duration::from_millis(100));
+    assert_eq!(fed.gaps().collect::<Vec<_>>(), [Duration::from_millis(100)]);
+    assert_eq!(
+        reader.feed_more(b"ld", t1 + Duration::from_millis(100)),
+        Fed::default()
+    );
+    assert_eq!(
+        totals(&reader.finish()),
+        "3 events, 3 content, tokens -, 0 errors, complete"
+    );
+
+    let s = spec(StreamKind::Sse);
+    let mut reader = StreamReader::new(&s);
+    let event =
+        |c: &str| format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{c}\"}}}}]}}\n\n");
+    assert!(reader.feed(event("a").as_bytes(), t0).first_content);
+    let fed = reader.feed(event("b").as_bytes(), t1);
+    assert_eq!(fed.gaps().collect::<Vec<_>>(), [Duration::from_millis(100)]);
+    let fed = reader.feed_more(event("c").as_bytes(), t1);
+    assert_eq!(fed.gaps().collect::<Vec<_>>(), [Duration::ZERO]);
+    reader.feed_more(b"data: [DONE]\n\n", t1);
+    assert_eq!(
+        totals(&reader.finish()),
+        "4 events, 3 content, tokens -, 0 errors, complete"
+    );
+}
+
 #[test]
 fn a_finished_reader_reads_the_next_response_afresh() {
     let s = spec(StreamKind::Sse);

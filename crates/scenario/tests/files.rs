@@ -953,6 +953,20 @@ fn stream_mistakes_point_at_the_value() {
             18,
             "raw chunks have none",
         ),
+        // Raw chunks have no events: a token count or a terminator in one cannot be
+        // read (they were taken and ignored).
+        (
+            "stream = \"chunks\"\nstream_tokens = \"$.n\"\n",
+            10,
+            17,
+            "stream_tokens applies to events, and raw chunks have none",
+        ),
+        (
+            "stream = \"chunks\"\nstream_done = \"[DONE]\"\n",
+            10,
+            15,
+            "stream_done applies to events, and raw chunks have none",
+        ),
         (
             "stream = \"sse\"\nchecks = { json = [{ path = \"$.a\", exists = true }] }\n",
             10,

@@ -20,6 +20,9 @@
 //! - **NDJSON**: one JSON value per `\n`-ended line (a `\r` before it is dropped);
 //!   blank lines are skipped. A last line without its `\n` is not an event.
 //! - **Chunks**: every non-empty read is one content event; there is no terminator.
+//!   A read is what [`StreamReader::feed`] is given with what [`StreamReader::feed_more`]
+//!   adds to it: the HTTP/1.1 reader hands a chunked body over chunk by chunk, and the
+//!   chunks one read brought are one event (over HTTP/2, each DATA frame is a read).
 //!
 //! # What an event means ([`ContentRule`], [`TokenRule`], [`Terminator`])
 //!
@@ -280,6 +283,8 @@ pub struct StreamReader<'s> {
     at_start: bool,
     oversized: bool,
     done: bool,
+    /// Chunks: the current read has been counted as its content event.
+    read_counted: bool,
     events: u64,
     content_events: u64,
     errors: u64,
@@ -302,6 +307,7 @@ impl<'s> StreamReader<'s> {
             at_start: true,
             oversized: false,
             done: false,
+            read_counted: false,
             events: 0,
             content_events: 0,
             errors: 0,
@@ -311,18 +317,36 @@ impl<'s> StreamReader<'s> {
         }
     }
 
-    /// Reads `bytes`, the next piece of the body, which arrived at `at`; returns what it
-    /// completed. After [`Truncation::Oversized`] nothing more is read.
+    /// Reads `bytes`, the next piece of the body, which arrived at `at` in a read of its
+    /// own; returns what it completed. After [`Truncation::Oversized`] nothing more is
+    /// read.
     pub fn feed(&mut self, bytes: &[u8], at: Instant) -> Fed {
+        self.read(bytes, at, true)
+    }
+
+    /// Reads `bytes`, more of the read [`Self::feed`] was last given (which arrived at
+    /// `at`): the next chunk of a chunked body that came in the same read. What it
+    /// completes arrived with what that read completed (gaps of zero), and for
+    /// [`StreamKind::Chunks`] it is part of that read's one event.
+    pub fn feed_more(&mut self, bytes: &[u8], at: Instant) -> Fed {
+        self.read(bytes, at, false)
+    }
+
+    fn read(&mut self, bytes: &[u8], at: Instant, fresh: bool) -> Fed {
         let mut fed = Fed::default();
+        if fresh {
+            self.read_counted = false;
+        }
         if self.oversized || bytes.is_empty() {
             return fed;
         }
         match self.spec.kind {
             StreamKind::Chunks => {
-                self.events = self.events.saturating_add(1);
-                fed.events = 1;
-                self.content(at, &mut fed);
+                if !std::mem::replace(&mut self.read_counted, true) {
+                    self.events = self.events.saturating_add(1);
+                    fed.events = 1;
+                    self.content(at, &mut fed);
+                }
             }
             StreamKind::Sse => self.feed_sse(bytes, at, &mut fed),
             StreamKind::Ndjson => self.feed_ndjson(bytes, at, &mut fed),
