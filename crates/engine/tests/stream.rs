@@ -478,7 +478,8 @@ fn named_paths_choose_content_and_tokens() {
 }
 
 /// A content path with `[*]` and a token path with `[1]` under the same array (in
-/// either order): element 1 meets both.
+/// either order): element 1 meets both (and a token path with `[*]` sums every
+/// element's count, each counted once).
 #[test]
 fn paths_through_the_same_array_each_see_their_elements() {
     for (content, tokens, body, expect) in [
@@ -492,7 +493,7 @@ fn paths_through_the_same_array_each_see_their_elements() {
             "$.a[1].t",
             "$.a[*].n",
             "{\"a\":[{\"t\":\"x\",\"n\":3},{\"t\":\"\",\"n\":4}]}\n",
-            "1 events, 0 content, tokens 4, 0 errors, complete",
+            "1 events, 0 content, tokens 7, 0 errors, complete",
         ),
     ] {
         let s = StreamSpec::new(
@@ -503,6 +504,81 @@ fn paths_through_the_same_array_each_see_their_elements() {
         );
         check_with(&s, body, expect);
     }
+}
+
+/// Regression: a token path with `[*]` kept the last number it found. It sums them:
+/// the tokens of every choice (or of every part a server reports apart) in one event.
+/// Values that are not whole numbers are not counted; a path that finds no number
+/// reports nothing; a later event's report replaces an earlier one, as for every
+/// token path (usage is cumulative).
+#[test]
+fn a_token_path_with_a_wildcard_sums_the_numbers_it_finds() {
+    let spec = |tokens: &str| {
+        StreamSpec::new(
+            StreamKind::Sse,
+            ContentRule::Auto,
+            TokenRule::Path(path(tokens)),
+            Terminator::Auto,
+        )
+    };
+    let chunk = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+    for (tokens, usage, expect) in [
+        (
+            "$.choices[*].usage.tokens",
+            r#"{"choices":[{"usage":{"tokens":3}},{"usage":{"tokens":4}},{"usage":{"tokens":5}}]}"#,
+            "tokens 12",
+        ),
+        // Every element of every array on the way.
+        (
+            "$.parts[*].n[*]",
+            r#"{"parts":[{"n":[1,2]},{"n":[]},{"n":[10]}]}"#,
+            "tokens 13",
+        ),
+        // What is not a whole number is not counted.
+        (
+            "$.choices[*].n",
+            r#"{"choices":[{"n":2},{"n":"7"},{"n":1.5},{"n":-1},{"n":null},{},{"n":3}]}"#,
+            "tokens 5",
+        ),
+        (
+            "$.choices[*].n",
+            r#"{"choices":[{"n":"7"},{}]}"#,
+            "tokens -",
+        ),
+        ("$.choices[*].n", r#"{"choices":[]}"#, "tokens -"),
+        // Without a wildcard, the one value at the path.
+        (
+            "$.choices[1].n",
+            r#"{"choices":[{"n":2},{"n":3}]}"#,
+            "tokens 3",
+        ),
+    ] {
+        let body = format!("{chunk}data: {usage}\n\ndata: [DONE]\n\n");
+        check_with(
+            &spec(tokens),
+            &body,
+            &format!("3 events, 1 content, {expect}, 0 errors, complete"),
+        );
+    }
+    // The last event that reports a count gives the stream's: each event's own sum.
+    check_with(
+        &spec("$.choices[*].n"),
+        concat!(
+            "data: {\"choices\":[{\"n\":1},{\"n\":1}]}\n\n",
+            "data: {\"choices\":[{\"n\":4},{\"n\":5}]}\n\n",
+            "data: [DONE]\n\n",
+        ),
+        "3 events, 0 content, tokens 9, 0 errors, complete",
+    );
+    // A huge sum saturates, never wraps.
+    check_with(
+        &spec("$[*]"),
+        &format!("data: [{}, 2]\n\ndata: [DONE]\n\n", u64::MAX),
+        &format!(
+            "2 events, 0 content, tokens {}, 0 errors, complete",
+            u64::MAX
+        ),
+    );
 }
 
 #[test]

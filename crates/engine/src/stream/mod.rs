@@ -53,6 +53,10 @@
 //! top-level `error`, or a `type` of `error` or `response.failed` counts in
 //! [`StreamEnd::errors`].
 //!
+//! A [`TokenRule::Path`] with `[*]` sums the whole numbers it finds in an event (the
+//! tokens of every choice); the last event that reports a count gives the stream's, as
+//! for the built-in paths.
+//!
 //! [`TokenRule::Auto`] takes the output token count of the last event that reports one:
 //! `usage.completion_tokens` (OpenAI chat, with `stream_options.include_usage`),
 //! `usage.output_tokens` (Anthropic `message_delta`, cumulative), `eval_count`
@@ -105,7 +109,8 @@ pub enum ContentRule {
 pub enum TokenRule {
     /// The usage fields of OpenAI, Anthropic and Ollama (see the module's doc).
     Auto,
-    /// A whole number at this path of an event's JSON.
+    /// A whole number at this path of an event's JSON; with `[*]`, the sum of the whole
+    /// numbers the path finds in it.
     Path(JsonPath),
 }
 
