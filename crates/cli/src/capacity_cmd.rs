@@ -28,13 +28,15 @@ enum Halt {
 }
 
 pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
+    // Every step runs the open model, whatever the scenario's `[load]` says.
     let options = loadgate_scenario::LoadOptions {
         target: crate::run_flags::target_flag(args.load.target.as_deref())?,
+        open_load: true,
     };
     let mut scenario = loadgate_scenario::load_with(&args.scenario, &options)
         .map_err(|e| Failure::config(e.to_string()))?;
     crate::run_flags::mask_secrets(&mut scenario, &options);
-    apply_load_flags(&mut scenario, &args.load, Overrides::default())?;
+    apply_load_flags(&mut scenario, &args.load, Overrides::default(), true)?;
     let mut plan = plan(scenario.capacity, &args)?;
     let budgets = scenario.budget_labels();
     // A throughput budget asks for a rate: no step below it can show it, so the ladder
@@ -73,6 +75,11 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         args.load.insecure,
         crate::reach::health_of(&scenario, &args.load).is_some(),
     )?;
+    // The target before the folder, as for a run: a search whose target never becomes
+    // healthy sent no load and makes no folder.
+    let stop = StopSignal::default();
+    watch_signals(stop.clone());
+    let (base_url, _target) = start_target(&scenario, &args.load, &stop)?;
     let started = std::time::SystemTime::now();
     // Each step writes nothing but its line in capacity.json; the search's own files are
     // the summary and the report.
@@ -83,9 +90,6 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         started,
         outdir::bytes_needed(0.0, scenario.endpoints.len()),
     )?;
-    let stop = StopSignal::default();
-    watch_signals(stop.clone());
-    let (base_url, _target) = start_target(&scenario, &args.load, &stop)?;
     if !args.quiet {
         say_err!(
             "loadgate {}: capacity of `{}` against {} ({}): from {} rps, {} per step, up to {} rps; {} measured after {} settling per step",

@@ -127,7 +127,7 @@ pub(crate) fn wait_healthy(
                 return Err(Failure {
                     exit: Exit::Unhealthy,
                     message: format!(
-                        "target never became healthy: GET {base}{path} did not answer 200 within {} (last: {last})\n  hint: check the deployment (and that this is the host you meant: --target or the scenario's `target`), or raise --health-timeout",
+                        "target never became healthy: GET {base}{path} did not answer 200 within {} (last: {last}); no load was sent\n  hint: check the deployment (and that this is the host you meant: --target or the scenario's `target`), or raise --health-timeout",
                         humantime::format_duration(timeout)
                     ),
                 });

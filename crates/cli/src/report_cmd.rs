@@ -98,6 +98,22 @@ pub(crate) fn report(
     } else {
         run.to_path_buf()
     };
+    // Never made here: a folder that is not there holds no run.
+    match std::fs::metadata(&folder) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::config(format!(
+                "report: {} does not exist: there is no run to render (a run that never started, refused before any load or its target unreachable or never healthy, writes no run directory)",
+                folder.display()
+            )))
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(Failure::config(format!(
+                "report: {} is not a folder: name a run directory (or its summary.json)",
+                folder.display()
+            )))
+        }
+        _ => {}
+    }
     if Holds::of(&folder) == Holds::Unfinished {
         // A run killed before its summary: judged again from what it streamed, and
         // written beside it (a copy elsewhere would leave the streamed files behind).

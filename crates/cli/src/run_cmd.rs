@@ -21,6 +21,7 @@ use loadgate_report::{HistogramsFile, RunDir};
 pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
         target: target_flag(args.load.target.as_deref())?,
+        open_load: false,
     };
     let mut scenario = load_scenario(&args, &options)?;
     mask_secrets(&mut scenario, &options);
@@ -57,6 +58,14 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         args.load.insecure,
         health_of(&scenario, &args.load).is_some(),
     )?;
+    // The target before the folder: a run whose target never starts or never becomes
+    // healthy (exit 4), or that is interrupted while waiting, sent no load, so it makes
+    // no run directory and leaves a folder used again with the run it held.
+    // The embedded target lives as long as this function.
+    // Signals are watched from here: a Ctrl-C while the target is awaited ends the wait.
+    let stop = StopSignal::default();
+    watch_signals(stop.clone());
+    let (base_url, _target) = start_target(&scenario, &args.load, &stop)?;
     let started = std::time::SystemTime::now();
     let needs = outdir::bytes_needed(
         (scenario.load.duration() + scenario.load.warmup).as_secs_f64(),
@@ -98,11 +107,6 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         ci_run: ci_run_id(),
     });
     dir.write_start(&start)?;
-    // The embedded target lives as long as this function.
-    // Signals are watched from here: a Ctrl-C while the target is awaited ends the wait.
-    let stop = StopSignal::default();
-    watch_signals(stop.clone());
-    let (base_url, _target) = start_target(&scenario, &args.load, &stop)?;
 
     let progress = Progress::new(args.quiet, scenario.load.duration());
     if !args.quiet {
@@ -167,8 +171,9 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         .map_err(EngineError::Thread)
         .and_then(|run| run)
         .map_err(|e| {
-            // A run that never ran leaves no file that looks like a finished one.
-            dir.remove_streams();
+            // A run that never ran leaves no run directory (nor a file that looks like
+            // a run's in a folder used again).
+            dir.abandon();
             crate::startup::engine_failure(e)
         })?;
 

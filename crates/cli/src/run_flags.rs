@@ -39,21 +39,33 @@ pub(crate) fn apply_flags(scenario: &mut Scenario, args: &RunArgs) -> Result<(),
             "--duration: expected a duration above zero",
         ));
     }
-    apply_load_flags(scenario, &args.load, o)
+    apply_load_flags(scenario, &args.load, o, false)
 }
 
 /// Applies `--target` and `--slo` (with `base`, the command's own overrides), and
-/// basic auth from a target URL.
+/// basic auth from a target URL. `open_load`: the load runs open whatever the scenario
+/// says (a capacity search's steps), so a budget only the closed model cannot measure
+/// (send lag) is taken; otherwise it is refused when the load, flags applied, is closed.
 pub(crate) fn apply_load_flags(
     scenario: &mut Scenario,
     load: &LoadFlags,
     mut o: Overrides,
+    open_load: bool,
 ) -> Result<(), Failure> {
     match target_flag(load.target.as_deref())? {
         None => {}
         Some(Target::Embedded) => scenario.target = Target::Embedded,
         Some(Target::Url(u)) => o.target = Some(u),
     }
+    let scope: Vec<(&str, bool)> = scenario
+        .endpoints
+        .iter()
+        .map(|e| (e.name.as_str(), e.stream.is_some()))
+        .collect();
+    let refused = |expr: &str, (message, hint): (String, String)| {
+        Failure::config(format!("--slo '{expr}': {message}\n  hint: {hint}"))
+    };
+    let base = o.slo.len();
     for expr in &load.slo {
         let b = loadgate_slo::parse(expr).map_err(|e| {
             Failure::config(format!(
@@ -63,30 +75,30 @@ pub(crate) fn apply_load_flags(
                 e.hint
             ))
         })?;
-        let scope: Vec<(&str, bool)> = scenario
-            .endpoints
-            .iter()
-            .map(|e| (e.name.as_str(), e.stream.is_some()))
-            .collect();
-        let problem = b
-            .closed_model_problem()
-            .filter(|_| scenario.load.model == LoadModel::Closed)
-            .or_else(|| b.stream_problem(&scope));
-        if let Some((message, hint)) = problem {
-            return Err(Failure::config(format!(
-                "--slo '{expr}': {message}\n  hint: {hint}"
-            )));
+        if let Some(problem) = b.stream_problem(&scope) {
+            return Err(refused(expr, problem));
         }
         o.slo.push(b);
     }
+    let file_model = scenario.load.model;
     scenario.apply(&o);
-    // A flag may have made the load closed (`--vus`): the file's budgets must still be
-    // measurable in it.
-    if scenario.load.model == LoadModel::Closed {
+    if !open_load && scenario.load.model == LoadModel::Closed {
+        // The load runs closed: its budgets must be measurable in it. The flags' own
+        // first, named by the flag; then the file's, which the scenario refused already
+        // unless a flag (`--vus`) made the load closed.
+        for (expr, b) in load.slo.iter().zip(&o.slo[base..]) {
+            if let Some(problem) = b.closed_model_problem() {
+                return Err(refused(expr, problem));
+            }
+        }
         for (_, b) in scenario.slo.scoped() {
             if let Some((message, hint)) = b.budget.closed_model_problem() {
+                let why = match file_model {
+                    LoadModel::Open => " (the flags made this load closed)",
+                    LoadModel::Closed => "",
+                };
                 return Err(Failure::config(format!(
-                    "{}: {message} (the flags made this load closed)\n  hint: {hint}",
+                    "{}: {message}{why}\n  hint: {hint}",
                     scenario.source.display()
                 )));
             }

@@ -127,3 +127,52 @@ fn capacity_flags_are_checked_before_any_load() {
         assert_never_started(&c);
     }
 }
+
+/// Regression: a capacity search of a closed-model scenario refused a send-lag budget
+/// (by `--slo` or in the file) as the closed model has no send lag, although every step
+/// of the search runs the open model. `run` and `validate` of that scenario still refuse
+/// it, with the closed model's reason.
+#[test]
+fn capacity_of_a_closed_scenario_takes_send_lag_budgets_which_run_refuses() {
+    let closed =
+        "model = \"closed\"\nstages = [{ duration = \"2s\", vus = 2 }]\nmax_late_ratio = 0.5";
+    let c = Case::new(&format!(
+        "{}[capacity]\nstart_rps = 20\nmax_rps = 20\nstep_duration = \"1s\"\nsettle = \"0s\"\nrefine = 0\n",
+        scenario(closed, "budgets = [\"send_lag_p90 < 10s\", \"p99 < 10s\"]")
+    ));
+    let reason = "measures send lag, which the closed model does not have";
+    let o = c.loadgate(&["validate", "{s}"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains(reason), "{}", text(&o));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains(reason), "{}", text(&o));
+    assert_never_started(&c);
+
+    let o = c.loadgate(
+        &[
+            "capacity",
+            "{s}",
+            "--out",
+            "{out}",
+            "-q",
+            "--slo",
+            "send_lag_p99 < 5s",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.out().join("capacity.json")).unwrap()).unwrap();
+    let budgets: Vec<&str> = r["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    for b in ["send_lag_p90 < 10s", "send_lag_p99 < 5s", "p99 < 10s"] {
+        assert!(budgets.iter().any(|x| x.contains(b)), "{b} in {budgets:?}");
+    }
+    assert_eq!(r["steps"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["steps"][0]["verdict"], "pass", "{r}");
+}

@@ -807,3 +807,61 @@ fn report_of_a_folder_without_a_run_says_why() {
         text(&o)
     );
 }
+
+/// Regression: `loadgate report DIR` hung when a file it reads (`summary.json`, the time
+/// series, a killed run's `run.json`, a capacity search's `capacity.json`, ...) was a
+/// FIFO: a read of one waits for a writer that never comes. Every file read from a run
+/// directory is refused unless it is a regular file, at once, naming the file.
+#[test]
+fn report_refuses_a_fifo_in_the_folder_it_reads_never_hangs() {
+    let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p99 < 10s\"]"));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = c.out();
+    let mkfifo = |path: &Path| {
+        assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+    };
+    // `report` of the folder with `name` a FIFO, `gone` taken away: refused, bounded.
+    let refused_with = |name: &str, gone: &[&str]| {
+        let aside = c.dir.path().join("aside");
+        std::fs::create_dir_all(&aside).unwrap();
+        for f in gone.iter().chain([&name]) {
+            std::fs::rename(out.join(f), aside.join(f)).unwrap();
+        }
+        mkfifo(&out.join(name));
+        let child = spawn_loadgate(&c, &["report", "{out}"]);
+        let (o, _) = wait_bounded(child, Duration::from_secs(60));
+        std::fs::remove_file(out.join(name)).unwrap();
+        for f in gone.iter().chain([&name]) {
+            std::fs::rename(aside.join(f), out.join(f)).unwrap();
+        }
+        assert_eq!(code(&o), 2, "{name}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!("{name}: not a regular file (a FIFO)")),
+            "{name}: {}",
+            text(&o)
+        );
+    };
+    for name in ["summary.json", "histograms.json", "timeseries.jsonl"] {
+        refused_with(name, &[]);
+    }
+    // A run killed before its summary is judged from run.json and what it streamed.
+    for name in ["run.json", "timeseries.jsonl", "intervals.hlog"] {
+        refused_with(name, &["summary.json"]);
+    }
+    let o = c.loadgate(&["report", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "the folder as the run left it: {}", text(&o));
+
+    // A capacity search's folder.
+    let cap = c.dir.path().join("cap");
+    std::fs::create_dir_all(&cap).unwrap();
+    mkfifo(&cap.join("capacity.json"));
+    let child = spawn_loadgate(&c, &["report", cap.to_str().unwrap()]);
+    let (o, _) = wait_bounded(child, Duration::from_secs(60));
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("capacity.json: not a regular file (a FIFO)"),
+        "{}",
+        text(&o)
+    );
+}

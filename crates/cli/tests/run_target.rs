@@ -6,15 +6,44 @@ mod common;
 
 use common::*;
 
+/// A run whose target never became healthy never started: it leaves no run directory
+/// (regression: it left `run.json`, and `loadgate report` of the folder then failed on
+/// a missing `timeseries.jsonl`), and a folder used again keeps the run it held.
 #[test]
-fn a_target_that_never_becomes_healthy_exits_4() {
+fn a_target_that_never_becomes_healthy_exits_4_and_leaves_nothing_behind() {
     let c = Case::new(&scenario(OPEN_2S, ""));
+    let unhealthy = [
+        "run",
+        "{s}",
+        "--out",
+        "{out}",
+        "--wait-healthy",
+        "/sick",
+        "--health-timeout",
+        "1s",
+    ];
+    let o = c.loadgate(&unhealthy, &[]);
+    assert_eq!(code(&o), 4, "{}", text(&o));
+    assert!(text(&o).contains("status 503"), "{}", text(&o));
+    assert!(text(&o).contains("no load was sent"), "{}", text(&o));
+    assert_never_started(&c);
+    // `report` of the folder the run named says there is no run there, and makes none.
+    let o = c.loadgate(&["report", "{out}"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("does not exist") && text(&o).contains("never started"),
+        "{}",
+        text(&o)
+    );
+    assert_never_started(&c);
+    // So does a capacity search.
     let o = c.loadgate(
         &[
-            "run",
+            "capacity",
             "{s}",
             "--out",
             "{out}",
+            "-q",
             "--wait-healthy",
             "/sick",
             "--health-timeout",
@@ -23,7 +52,8 @@ fn a_target_that_never_becomes_healthy_exits_4() {
         &[],
     );
     assert_eq!(code(&o), 4, "{}", text(&o));
-    assert!(text(&o).contains("status 503"), "{}", text(&o));
+    assert_never_started(&c);
+
     let o = c.loadgate(
         &[
             "run",
@@ -36,6 +66,16 @@ fn a_target_that_never_becomes_healthy_exits_4() {
         ],
         &[],
     );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let summary = std::fs::read(c.out().join("summary.json")).unwrap();
+    let o = c.loadgate(&unhealthy, &[]);
+    assert_eq!(code(&o), 4, "{}", text(&o));
+    assert_eq!(
+        std::fs::read(c.out().join("summary.json")).unwrap(),
+        summary,
+        "the run the folder held is kept"
+    );
+    let o = c.loadgate(&["report", "{out}"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
 }
 

@@ -607,3 +607,133 @@ fn an_ndjson_stream_is_read_as_an_sse_one_is() {
         "{all}"
     );
 }
+
+/// One chunk of a chunked body.
+fn chunk(data: &str) -> String {
+    format!("{:x}\r\n{data}\r\n", data.len())
+}
+
+/// What a paced server writes for one request: `(ms, bytes)` each, and whether it
+/// then closes the connection.
+type Script = (Vec<(u64, String)>, bool);
+
+/// A keep-alive HTTP/1.1 server on 127.0.0.1:0 that answers every request with a
+/// chunked `text/plain` head at once, then the writes `script(n)` gives (`n`: the
+/// request's number from 0), each `(ms, bytes)` written `ms` after the one before;
+/// with `cut`, it then closes the connection (the body unfinished unless the script
+/// ended it). Its base URL.
+fn paced_server(script: fn(u64) -> Script) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicU64::new(0));
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { return };
+            let count = count.clone();
+            std::thread::spawn(move || {
+                sock.set_nodelay(true).unwrap();
+                let mut w = sock.try_clone().unwrap();
+                let mut r = BufReader::new(sock);
+                loop {
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut skip = vec![0; length];
+                    if r.read_exact(&mut skip).is_err() {
+                        return;
+                    }
+                    let (writes, cut) = script(count.fetch_add(1, Ordering::Relaxed));
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                    if w.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    for (ms, bytes) in writes {
+                        std::thread::sleep(std::time::Duration::from_millis(ms));
+                        if w.write_all(bytes.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                    if cut {
+                        let _ = w.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Raw chunk streams (`stream = "chunks"`) end to end, as the README says: every read
+/// of the body is a token, the first one's read is the time to first token, each later
+/// read closes a gap, and the tokens are the reads (no server count). The server sends
+/// the head at once, then "Hel" 200 ms later, "lo" 100 ms after that, and 100 ms later
+/// " wor" and "ld" as two chunks in one write with the body's end: one read, one token.
+/// Every fourth stream is cut after "lo" (the connection closed mid-body): no success,
+/// but its one gap, recorded as it ended, counts.
+#[test]
+fn a_chunk_stream_times_each_read_as_a_token() {
+    let url = paced_server(|n| {
+        let mut writes = vec![(200, chunk("Hel")), (100, chunk("lo"))];
+        let cut = n % 4 == 3;
+        if !cut {
+            writes.push((100, format!("{}{}0\r\n\r\n", chunk(" wor"), chunk("ld"))));
+        }
+        (writes, cut)
+    });
+    let c = Case::new(&format!(
+        "name = \"chunks\"\ntarget = \"{url}\"\n\
+         [[endpoint]]\nname = \"text\"\nmethod = \"POST\"\npath = \"/generate\"\nbody = \"hi\"\nstream = \"chunks\"\n\
+         [load]\nmodel = \"open\"\nstages = [{{ duration = \"2s\", target_rps = 8 }}]\nmax_late_ratio = 0.5\n\
+         [slo]\nbudgets = [\"ttft_p50 > 150ms\", \"itl_p50 > 50ms\", \"error_rate < 50%\"]\n"
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let all = &c.summary()["overall"];
+    let requests = all["requests"].as_u64().unwrap();
+    let cut = all["outcomes"]["io_error"].as_u64().unwrap();
+    let ok = all["outcomes"]["success"].as_u64().unwrap();
+    assert_eq!(ok + cut, requests, "{all}");
+    assert!(ok > 0 && cut > 0, "{all}");
+    assert_eq!(us(all, "ttft_us", "count"), ok, "a first token per success");
+    assert!(us(all, "ttft_us", "min") >= 200_000, "{}", all["ttft_us"]);
+    assert!(
+        us(all, "ttfb_us", "p50") < us(all, "ttft_us", "p50"),
+        "the head came first"
+    );
+    assert!(
+        us(all, "latency_us", "min") >= 400_000,
+        "{}",
+        all["latency_us"]
+    );
+    // Two gaps per whole stream (three reads), one per cut stream, each about a write
+    // apart (`itl_p50 > 50ms` held): the two chunks of the last read make no gap.
+    assert_eq!(
+        us(all, "itl_us", "count"),
+        2 * ok + cut,
+        "{}",
+        all["itl_us"]
+    );
+    let stream = &all["stream"];
+    assert_eq!(stream["streams"], ok, "{stream}");
+    assert_eq!(stream["events"], 3 * ok, "a read each: {stream}");
+    assert_eq!(
+        stream["tokens"],
+        3 * ok,
+        "the reads, no server count: {stream}"
+    );
+}

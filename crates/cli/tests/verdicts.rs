@@ -537,7 +537,8 @@ fn ctrl_c_during_the_health_wait_ends_it_with_exit_130() {
         "{}",
         text(&o)
     );
-    assert!(!c.out().join("summary.json").exists());
+    // No load was sent: no run directory either.
+    assert_never_started(&c);
 }
 
 /// Regression (second review): with `connections = 2` against a 200 ms target at 20/s,

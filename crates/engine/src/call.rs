@@ -137,12 +137,19 @@ pub async fn execute(
     let body_began: Cell<Option<Instant>> = Cell::new(None);
     let last_read: Cell<Option<Instant>> = Cell::new(None);
     let tapped = reader.is_some() || watch.is_set();
-    let mut tap = |data: &[u8]| {
-        let now = Instant::now();
+    let mut tap = |data: &[u8], fresh: bool| {
+        // Pieces of one read (a chunked body's chunks) arrived together: one instant.
+        let now = match (fresh, last_read.get()) {
+            (false, Some(then)) => then,
+            _ => Instant::now(),
+        };
         last_read.set(Some(now));
         let began = match reader.as_mut() {
             Some(reader) => {
-                let fed = reader.feed(data, now);
+                let fed = match fresh {
+                    true => reader.feed(data, now),
+                    false => reader.feed_more(data, now),
+                };
                 for gap in fed.gaps() {
                     gaps(now, gap);
                 }

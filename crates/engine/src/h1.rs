@@ -175,6 +175,8 @@ pub(crate) struct H1 {
     /// Unread bytes are `buf[pos..end]`.
     pos: usize,
     end: usize,
+    /// Reads so far (wrapping): body pieces handed over under one count came in one read.
+    reads: u32,
     /// Boxed: connections move in and out of the pool on every request, and a
     /// connection this small moves without a `memcpy` call.
     last_head: Box<LastHead>,
@@ -195,6 +197,7 @@ impl H1 {
             buf: vec![0; BUF],
             pos: 0,
             end: 0,
+            reads: 0,
             last_head: Box::default(),
             slot: None,
         }
@@ -225,7 +228,9 @@ impl H1 {
     }
 
     /// Writes one request (`head` then `body`) and reads its response, handing body
-    /// bytes to `sink`, the header fields to `headers` if given, and noting in
+    /// bytes to `sink` with whether they are the first this exchange hands over from the
+    /// read that brought them (a chunked body hands over each chunk apart, and several
+    /// may come in one read), the header fields to `headers` if given, and noting in
     /// `first_byte` when the first bytes of the answer arrived. Returns the status and
     /// whether the connection may be reused.
     pub(crate) async fn exchange(
@@ -235,11 +240,16 @@ impl H1 {
         head_only: bool,
         headers: Option<&mut HeaderMap>,
         first_byte: &Cell<Option<Instant>>,
-        sink: &mut impl FnMut(&[u8]),
+        sink: &mut impl FnMut(&[u8], bool),
     ) -> Result<(u16, bool), H1Error> {
         self.write(head, body).await.map_err(H1Error::NoResponse)?;
         let (status, framing, keep_alive) = self.read_head(head_only, headers, first_byte).await?;
-        self.read_body(framing, sink).await?;
+        let mut last = None;
+        let mut piece = |data: &[u8], read: u32| {
+            sink(data, last != Some(read));
+            last = Some(read);
+        };
+        self.read_body(framing, &mut piece).await?;
         let reusable = keep_alive && framing != Framing::UntilClose && self.pos == self.end;
         Ok((status, reusable))
     }
@@ -280,6 +290,7 @@ impl H1 {
         }
         let n = self.io.read(&mut self.buf[self.end..]).await?;
         self.end += n;
+        self.reads = self.reads.wrapping_add(1);
         Ok(n)
     }
 
@@ -334,16 +345,18 @@ impl H1 {
         }
     }
 
+    /// Reads the body, handing each piece to `sink` with the count of the read that
+    /// brought it.
     async fn read_body(
         &mut self,
         framing: Framing,
-        sink: &mut impl FnMut(&[u8]),
+        sink: &mut impl FnMut(&[u8], u32),
     ) -> Result<(), H1Error> {
         match framing {
             Framing::Length(n) => self.read_exact_into(n, sink).await,
             Framing::UntilClose => loop {
                 if self.pos < self.end {
-                    sink(&self.buf[self.pos..self.end]);
+                    sink(&self.buf[self.pos..self.end], self.reads);
                     self.pos = self.end;
                 }
                 if self.fill().await.map_err(H1Error::Io)? == 0 {
@@ -379,14 +392,14 @@ impl H1 {
     async fn read_exact_into(
         &mut self,
         mut left: u64,
-        sink: &mut impl FnMut(&[u8]),
+        sink: &mut impl FnMut(&[u8], u32),
     ) -> Result<(), H1Error> {
         while left > 0 {
             if self.pos == self.end {
                 self.more().await?;
             }
             let n = (self.end - self.pos).min(usize::try_from(left).unwrap_or(usize::MAX));
-            sink(&self.buf[self.pos..self.pos + n]);
+            sink(&self.buf[self.pos..self.pos + n], self.reads);
             self.pos += n;
             left -= n as u64;
         }

@@ -49,14 +49,15 @@ pub(crate) async fn handshake(stream: Stream) -> Result<Sender, hyper::Error> {
 }
 
 /// Sends `req` on `sender` and reads the whole response, handing body bytes to `sink`
-/// and the header fields to `headers` if given. Notes in `first_byte` when the response
+/// (each DATA frame as hyper hands it over, as a read of its own: `true`) and the header
+/// fields to `headers` if given. Notes in `first_byte` when the response
 /// head arrived (hyper's response future resolved). Returns the status.
 pub(crate) async fn exchange(
     sender: &mut Sender,
     req: Request<Body>,
     headers: Option<&mut HeaderMap>,
     first_byte: &Cell<Option<Instant>>,
-    sink: &mut impl FnMut(&[u8]),
+    sink: &mut impl FnMut(&[u8], bool),
 ) -> Result<u16, H2Error> {
     let resp = match sender.try_send_request(req).await {
         Ok(resp) => resp,
@@ -76,7 +77,7 @@ pub(crate) async fn exchange(
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(H2Error::Body)?;
         if let Some(data) = frame.data_ref() {
-            sink(data);
+            sink(data, true);
         }
     }
     Ok(parts.status.as_u16())

@@ -478,7 +478,8 @@ fn named_paths_choose_content_and_tokens() {
 }
 
 /// A content path with `[*]` and a token path with `[1]` under the same array (in
-/// either order): element 1 meets both.
+/// either order): element 1 meets both (and a token path with `[*]` sums every
+/// element's count, each counted once).
 #[test]
 fn paths_through_the_same_array_each_see_their_elements() {
     for (content, tokens, body, expect) in [
@@ -492,7 +493,7 @@ fn paths_through_the_same_array_each_see_their_elements() {
             "$.a[1].t",
             "$.a[*].n",
             "{\"a\":[{\"t\":\"x\",\"n\":3},{\"t\":\"\",\"n\":4}]}\n",
-            "1 events, 0 content, tokens 4, 0 errors, complete",
+            "1 events, 0 content, tokens 7, 0 errors, complete",
         ),
     ] {
         let s = StreamSpec::new(
@@ -503,6 +504,81 @@ fn paths_through_the_same_array_each_see_their_elements() {
         );
         check_with(&s, body, expect);
     }
+}
+
+/// Regression: a token path with `[*]` kept the last number it found. It sums them:
+/// the tokens of every choice (or of every part a server reports apart) in one event.
+/// Values that are not whole numbers are not counted; a path that finds no number
+/// reports nothing; a later event's report replaces an earlier one, as for every
+/// token path (usage is cumulative).
+#[test]
+fn a_token_path_with_a_wildcard_sums_the_numbers_it_finds() {
+    let spec = |tokens: &str| {
+        StreamSpec::new(
+            StreamKind::Sse,
+            ContentRule::Auto,
+            TokenRule::Path(path(tokens)),
+            Terminator::Auto,
+        )
+    };
+    let chunk = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+    for (tokens, usage, expect) in [
+        (
+            "$.choices[*].usage.tokens",
+            r#"{"choices":[{"usage":{"tokens":3}},{"usage":{"tokens":4}},{"usage":{"tokens":5}}]}"#,
+            "tokens 12",
+        ),
+        // Every element of every array on the way.
+        (
+            "$.parts[*].n[*]",
+            r#"{"parts":[{"n":[1,2]},{"n":[]},{"n":[10]}]}"#,
+            "tokens 13",
+        ),
+        // What is not a whole number is not counted.
+        (
+            "$.choices[*].n",
+            r#"{"choices":[{"n":2},{"n":"7"},{"n":1.5},{"n":-1},{"n":null},{},{"n":3}]}"#,
+            "tokens 5",
+        ),
+        (
+            "$.choices[*].n",
+            r#"{"choices":[{"n":"7"},{}]}"#,
+            "tokens -",
+        ),
+        ("$.choices[*].n", r#"{"choices":[]}"#, "tokens -"),
+        // Without a wildcard, the one value at the path.
+        (
+            "$.choices[1].n",
+            r#"{"choices":[{"n":2},{"n":3}]}"#,
+            "tokens 3",
+        ),
+    ] {
+        let body = format!("{chunk}data: {usage}\n\ndata: [DONE]\n\n");
+        check_with(
+            &spec(tokens),
+            &body,
+            &format!("3 events, 1 content, {expect}, 0 errors, complete"),
+        );
+    }
+    // The last event that reports a count gives the stream's: each event's own sum.
+    check_with(
+        &spec("$.choices[*].n"),
+        concat!(
+            "data: {\"choices\":[{\"n\":1},{\"n\":1}]}\n\n",
+            "data: {\"choices\":[{\"n\":4},{\"n\":5}]}\n\n",
+            "data: [DONE]\n\n",
+        ),
+        "3 events, 0 content, tokens 9, 0 errors, complete",
+    );
+    // A huge sum saturates, never wraps.
+    check_with(
+        &spec("$[*]"),
+        &format!("data: [{}, 2]\n\ndata: [DONE]\n\n", u64::MAX),
+        &format!(
+            "2 events, 0 content, tokens {}, 0 errors, complete",
+            u64::MAX
+        ),
+    );
 }
 
 #[test]
@@ -673,6 +749,50 @@ fn chunks_are_one_content_event_per_read() {
     );
     assert_eq!(fed[1], Fed::default());
     assert_eq!(fed[2].gap, Some(Duration::from_millis(2)));
+}
+
+/// A chunked body is handed over chunk by chunk: the chunks one read brought (`feed`,
+/// then `feed_more`) are one read, so one content event for raw chunks, and events
+/// that arrived together with no gap between them for SSE.
+#[test]
+fn the_chunks_of_one_read_arrive_together() {
+    let t0 = Instant::now();
+    let t1 = t0 + Duration::from_millis(100);
+    let s = spec(StreamKind::Chunks);
+    let mut reader = StreamReader::new(&s);
+    assert!(reader.feed(b"Hel", t0).first_content);
+    let fed = reader.feed(b"lo", t1);
+    assert_eq!(fed.gaps().collect::<Vec<_>>(), [Duration::from_millis(100)]);
+    // " wor" and "ld" in one read after an empty piece: one event, no gap of its own.
+    assert_eq!(
+        reader.feed(b"", t1 + Duration::from_millis(100)),
+        Fed::default()
+    );
+    let fed = reader.feed_more(b" wor", t1 + Duration::from_millis(100));
+    assert_eq!(fed.gaps().collect::<Vec<_>>(), [Duration::from_millis(100)]);
+    assert_eq!(
+        reader.feed_more(b"ld", t1 + Duration::from_millis(100)),
+        Fed::default()
+    );
+    assert_eq!(
+        totals(&reader.finish()),
+        "3 events, 3 content, tokens -, 0 errors, complete"
+    );
+
+    let s = spec(StreamKind::Sse);
+    let mut reader = StreamReader::new(&s);
+    let event =
+        |c: &str| format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{c}\"}}}}]}}\n\n");
+    assert!(reader.feed(event("a").as_bytes(), t0).first_content);
+    let fed = reader.feed(event("b").as_bytes(), t1);
+    assert_eq!(fed.gaps().collect::<Vec<_>>(), [Duration::from_millis(100)]);
+    let fed = reader.feed_more(event("c").as_bytes(), t1);
+    assert_eq!(fed.gaps().collect::<Vec<_>>(), [Duration::ZERO]);
+    reader.feed_more(b"data: [DONE]\n\n", t1);
+    assert_eq!(
+        totals(&reader.finish()),
+        "4 events, 3 content, tokens -, 0 errors, complete"
+    );
 }
 
 #[test]

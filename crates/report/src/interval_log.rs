@@ -173,7 +173,7 @@ pub(crate) fn intervals_of_until(
     };
     let names = run.summary.endpoint_names();
     let hlog_path = run.dir.join(file::INTERVALS);
-    let hlog = std::fs::read(&hlog_path).map_err(|e| bad(file::INTERVALS, e.to_string()))?;
+    let hlog = crate::read::bytes(&hlog_path).map_err(|e| bad(file::INTERVALS, e.to_string()))?;
     let (mut by_interval, start_ms) =
         read_hlog_until(&hlog, cut).map_err(|e| bad(file::INTERVALS, e))?;
     let tags: Vec<String> = names.iter().map(|n| loadgate_metrics::log_tag(n)).collect();

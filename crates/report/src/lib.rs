@@ -19,6 +19,7 @@ mod junit;
 mod markdown;
 pub mod merge;
 pub mod outdir;
+mod read;
 pub mod rundir;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

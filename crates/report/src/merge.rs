@@ -93,7 +93,7 @@ pub fn merge(paths: &[&Path]) -> Result<Combined, MergeError> {
 /// judged as an interrupted run.
 pub fn recover(folder: &Path) -> Result<Combined, MergeError> {
     let path = folder.join(file::RUN);
-    let start: RunStart = std::fs::read_to_string(&path)
+    let start: RunStart = crate::read::text(&path)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         .map_err(|e| MergeError::new(format!("report: {}: {e}", path.display())))?;
@@ -109,7 +109,7 @@ pub fn recover(folder: &Path) -> Result<Combined, MergeError> {
     // The time series as far as it is whole: a line cut by the kill, or the zeros a lost
     // machine's file system can leave, ends it.
     let series_path = folder.join(file::SERIES);
-    let text = std::fs::read(&series_path)
+    let text = crate::read::bytes(&series_path)
         .map_err(|e| MergeError::new(format!("report: {}: {e}", series_path.display())))?;
     for line in String::from_utf8_lossy(&text).lines() {
         match serde_json::from_str::<SeriesRow>(line) {

@@ -375,7 +375,7 @@ pub struct RunDir {
 }
 
 fn read(path: &Path) -> Result<String, ReadError> {
-    std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+    crate::read::text(path).map_err(|source| ReadError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -474,7 +474,7 @@ impl RunDir {
         let recovered = summary.stop == "killed";
         if series_path.exists() {
             let text = match recovered {
-                true => std::fs::read(&series_path)
+                true => crate::read::bytes(&series_path)
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .map_err(|source| ReadError::Io {
                         path: series_path.clone(),
@@ -566,7 +566,7 @@ pub struct FileError {
 
 /// Reads the JSON file `path` as a `T`.
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, FileError> {
-    std::fs::read_to_string(path)
+    crate::read::text(path)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         .map_err(|message| FileError {

@@ -16,7 +16,8 @@ pub enum Step {
     Key(Box<str>),
     /// The element at this index of an array.
     Index(usize),
-    /// Every element of an array (`[*]`).
+    /// Every element of an array (`[*]`): a content path finds content when any element
+    /// has it, and a token path sums the whole numbers it finds.
     Each,
 }
 

@@ -406,6 +406,7 @@ fn regression_a_target_override_rescues_an_unset_target_variable() {
             &env,
             &LoadOptions {
                 target: Some(target),
+                ..LoadOptions::default()
             },
         )
     };
@@ -804,6 +805,19 @@ fn a_send_lag_budget_in_the_closed_model_is_refused_where_it_is_written() {
     );
     let open = ok(&text("open", "{ duration = \"10s\", target_rps = 5 }"));
     assert_eq!(open.slo.global.len(), 3);
+    // A capacity search's steps run open whatever `[load]` says: it takes them.
+    let closed = loadgate_scenario::parse_with(
+        Path::new("s.toml"),
+        &text("closed", "{ duration = \"10s\", vus = 2 }"),
+        &env,
+        &loadgate_scenario::LoadOptions {
+            open_load: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(closed.slo.global.len(), 3);
+    assert_eq!(closed.load.model, LoadModel::Closed);
 }
 
 /// Regression (review of issue 21): a `ttft_` budget on an endpoint that does not
@@ -950,6 +964,20 @@ fn stream_mistakes_point_at_the_value() {
             10,
             18,
             "raw chunks have none",
+        ),
+        // Raw chunks have no events: a token count or a terminator in one cannot be
+        // read (they were taken and ignored).
+        (
+            "stream = \"chunks\"\nstream_tokens = \"$.n\"\n",
+            10,
+            17,
+            "stream_tokens applies to events, and raw chunks have none",
+        ),
+        (
+            "stream = \"chunks\"\nstream_done = \"[DONE]\"\n",
+            10,
+            15,
+            "stream_done applies to events, and raw chunks have none",
         ),
         (
             "stream = \"sse\"\nchecks = { json = [{ path = \"$.a\", exists = true }] }\n",

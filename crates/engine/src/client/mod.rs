@@ -40,8 +40,10 @@ pub(crate) use pool::Turn;
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// What sees each piece of a response body as it is read (a stream's reader, a watch).
-pub(crate) type Tap<'a> = dyn FnMut(&[u8]) + 'a;
+/// What sees each piece of a response body as it is read (a stream's reader, a watch),
+/// and whether it is the first piece of the read that brought it (`false`: more of the
+/// same read, such as the next chunk of a chunked body).
+pub(crate) type Tap<'a> = dyn FnMut(&[u8], bool) + 'a;
 
 /// One worker's connections: HTTP/1.1 and HTTP/2, over TCP or TLS. Not `Sync`; each
 /// worker thread has its own.
@@ -299,9 +301,9 @@ impl HttpClient {
             // The closure takes the body and the count, the exchange the headers.
             let headers = response.headers.as_deref_mut();
             let mut tap = tap.as_deref_mut();
-            let mut sink = |data: &[u8]| {
+            let mut sink = |data: &[u8], fresh: bool| {
                 if let Some(tap) = tap.as_mut() {
-                    tap(data);
+                    tap(data, fresh);
                 }
                 response.bytes += data.len() as u64;
                 if response.body.len() < keep.body {

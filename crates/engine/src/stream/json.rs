@@ -57,6 +57,9 @@ enum Probe {
     True(u16),
     /// Keep the value if it is a whole number from 0 to 2^64-1.
     Count(usize),
+    /// Add the value to the count if it is a whole number from 0 to 2^64-1 (a path
+    /// with `[*]`: the numbers at every element it reaches, summed, saturating).
+    Sum(usize),
     /// Classify the value as an event type (`type`).
     Kind,
 }
@@ -183,6 +186,9 @@ impl Node {
                 (Probe::Bool(f), Leaf::Bool(_)) => facts.flags |= f,
                 (Probe::True(f), Leaf::Bool(true)) => facts.flags |= f,
                 (Probe::Count(i), Leaf::Number(Some(n))) => facts.counts[i] = Some(n),
+                (Probe::Sum(i), Leaf::Number(Some(n))) => {
+                    facts.counts[i] = Some(facts.counts[i].unwrap_or(0).saturating_add(n));
+                }
                 (Probe::Kind, Leaf::Str(s)) => facts.kind = Kind::of(s),
                 _ => {}
             }
@@ -405,7 +411,15 @@ impl Rules {
                     tree.add_keys(keys, Probe::Count(i));
                 }
             }
-            TokenRule::Path(path) => tree.add(path.steps(), Probe::Count(count::USER)),
+            // A path with `[*]` may find a count in every element: their sum is the
+            // event's (the tokens of every choice).
+            TokenRule::Path(path) => {
+                let probe = match path.steps().contains(&Step::Each) {
+                    true => Probe::Sum(count::USER),
+                    false => Probe::Count(count::USER),
+                };
+                tree.add(path.steps(), probe);
+            }
         }
         Rules {
             tree,

@@ -20,6 +20,9 @@
 //! - **NDJSON**: one JSON value per `\n`-ended line (a `\r` before it is dropped);
 //!   blank lines are skipped. A last line without its `\n` is not an event.
 //! - **Chunks**: every non-empty read is one content event; there is no terminator.
+//!   A read is what [`StreamReader::feed`] is given with what [`StreamReader::feed_more`]
+//!   adds to it: the HTTP/1.1 reader hands a chunked body over chunk by chunk, and the
+//!   chunks one read brought are one event (over HTTP/2, each DATA frame is a read).
 //!
 //! # What an event means ([`ContentRule`], [`TokenRule`], [`Terminator`])
 //!
@@ -49,6 +52,10 @@
 //! more (no content, count or error). An event of SSE type `error`, a non-null
 //! top-level `error`, or a `type` of `error` or `response.failed` counts in
 //! [`StreamEnd::errors`].
+//!
+//! A [`TokenRule::Path`] with `[*]` sums the whole numbers it finds in an event (the
+//! tokens of every choice); the last event that reports a count gives the stream's, as
+//! for the built-in paths.
 //!
 //! [`TokenRule::Auto`] takes the output token count of the last event that reports one:
 //! `usage.completion_tokens` (OpenAI chat, with `stream_options.include_usage`),
@@ -102,7 +109,8 @@ pub enum ContentRule {
 pub enum TokenRule {
     /// The usage fields of OpenAI, Anthropic and Ollama (see the module's doc).
     Auto,
-    /// A whole number at this path of an event's JSON.
+    /// A whole number at this path of an event's JSON; with `[*]`, the sum of the whole
+    /// numbers the path finds in it.
     Path(JsonPath),
 }
 
@@ -280,6 +288,8 @@ pub struct StreamReader<'s> {
     at_start: bool,
     oversized: bool,
     done: bool,
+    /// Chunks: the current read has been counted as its content event.
+    read_counted: bool,
     events: u64,
     content_events: u64,
     errors: u64,
@@ -302,6 +312,7 @@ impl<'s> StreamReader<'s> {
             at_start: true,
             oversized: false,
             done: false,
+            read_counted: false,
             events: 0,
             content_events: 0,
             errors: 0,
@@ -311,18 +322,36 @@ impl<'s> StreamReader<'s> {
         }
     }
 
-    /// Reads `bytes`, the next piece of the body, which arrived at `at`; returns what it
-    /// completed. After [`Truncation::Oversized`] nothing more is read.
+    /// Reads `bytes`, the next piece of the body, which arrived at `at` in a read of its
+    /// own; returns what it completed. After [`Truncation::Oversized`] nothing more is
+    /// read.
     pub fn feed(&mut self, bytes: &[u8], at: Instant) -> Fed {
+        self.read(bytes, at, true)
+    }
+
+    /// Reads `bytes`, more of the read [`Self::feed`] was last given (which arrived at
+    /// `at`): the next chunk of a chunked body that came in the same read. What it
+    /// completes arrived with what that read completed (gaps of zero), and for
+    /// [`StreamKind::Chunks`] it is part of that read's one event.
+    pub fn feed_more(&mut self, bytes: &[u8], at: Instant) -> Fed {
+        self.read(bytes, at, false)
+    }
+
+    fn read(&mut self, bytes: &[u8], at: Instant, fresh: bool) -> Fed {
         let mut fed = Fed::default();
+        if fresh {
+            self.read_counted = false;
+        }
         if self.oversized || bytes.is_empty() {
             return fed;
         }
         match self.spec.kind {
             StreamKind::Chunks => {
-                self.events = self.events.saturating_add(1);
-                fed.events = 1;
-                self.content(at, &mut fed);
+                if !std::mem::replace(&mut self.read_counted, true) {
+                    self.events = self.events.saturating_add(1);
+                    fed.events = 1;
+                    self.content(at, &mut fed);
+                }
             }
             StreamKind::Sse => self.feed_sse(bytes, at, &mut fed),
             StreamKind::Ndjson => self.feed_ndjson(bytes, at, &mut fed),

@@ -386,11 +386,16 @@ impl OutDir {
         self.close(log);
     }
 
-    /// Removes the streamed files of a run that never ran, so that no file looks like a
-    /// finished one's.
-    pub fn remove_streams(&self) {
-        for name in [file::SERIES, file::INTERVALS] {
+    /// Removes what a run that never ran wrote (`run.json`, the streamed files), and the
+    /// folder itself when it was made for the run, so that nothing looks like a run's
+    /// (`loadgate report` of it would judge a killed run from them).
+    pub fn abandon(&self) {
+        for name in [file::RUN, file::SERIES, file::INTERVALS] {
             let _ = std::fs::remove_file(self.path.join(name));
+        }
+        if self.made {
+            let _ = std::fs::remove_file(self.path.join(file::LOCK));
+            let _ = std::fs::remove_dir(&self.path);
         }
     }
 

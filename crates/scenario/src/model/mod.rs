@@ -32,7 +32,7 @@ use crate::template::Names;
 use data::{data_feed, header_columns, header_lists};
 use endpoint::EndpointCx;
 use load::capacity_plan;
-use scenario::{is_secret_name, Endpoint, HealthWait, HttpVersion, Scenario};
+use scenario::{is_secret_name, Endpoint, HealthWait, HttpVersion, LoadModel, Scenario};
 use target::{LoadOptions, Target, TargetError};
 use value::{duration, interp, no_control_chars, path_problem, resolve, target_interp, written};
 
@@ -453,7 +453,11 @@ pub(crate) fn build(
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default(),
-        load.as_ref().map(|l| l.model),
+        // A capacity search's steps run open whatever the file says.
+        match options.open_load {
+            true => Some(LoadModel::Open),
+            false => load.as_ref().map(|l| l.model),
+        },
     );
 
     let target_profile = file

@@ -124,12 +124,22 @@ pub(super) fn stream(sink: &mut Sink<'_>, e: &raw::Endpoint) -> Option<Stream> {
     let content = path(&e.stream_content, "stream_content");
     let tokens = path(&e.stream_tokens, "stream_tokens");
     if kind == StreamKind::Chunks {
-        if let Some(v) = &e.stream_content {
-            sink.span(
-                v.span(),
-                "stream_content applies to events, and raw chunks have none",
-                Some("use stream = \"sse\" or \"ndjson\", or remove stream_content".into()),
-            );
+        // Every read of raw chunks is a token: there is no event to read a count or a
+        // terminator from.
+        for (key, v) in [
+            ("stream_content", &e.stream_content),
+            ("stream_tokens", &e.stream_tokens),
+            ("stream_done", &e.stream_done),
+        ] {
+            if let Some(v) = v {
+                sink.span(
+                    v.span(),
+                    format!("{key} applies to events, and raw chunks have none"),
+                    Some(format!(
+                        "use stream = \"sse\" or \"ndjson\", or remove {key}"
+                    )),
+                );
+            }
         }
     }
     let done = match e.stream_done.as_ref().map(|d| d.get_ref().as_str()) {

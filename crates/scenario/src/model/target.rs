@@ -62,6 +62,10 @@ pub struct LoadOptions {
     /// `target = "${TARGET_URL}"` loads while `TARGET_URL` is unset; paths are checked
     /// under this target's path.
     pub target: Option<Target>,
+    /// Every run of the scenario is open-model whatever its `[load]` says: the steps of
+    /// a capacity search. Budgets only the closed model could not measure (send lag)
+    /// are then taken in a closed scenario; `run` and `validate` leave this unset.
+    pub open_load: bool,
 }
 
 /// A URL for people (the scenario's target and `--target` alike):
