@@ -192,4 +192,29 @@ mod tests {
             Outcome::CheckFailed
         );
     }
+
+    /// A stream with an event past the reader's bound, read on to its terminator, is a
+    /// success: the target served it whole; the bound is loadgate's.
+    #[test]
+    fn a_stream_with_a_skipped_event_is_a_success() {
+        use crate::stream::{
+            ContentRule, StreamKind, StreamReader, StreamSpec, Terminator, TokenRule,
+        };
+        let spec = StreamSpec::new(
+            StreamKind::Sse,
+            ContentRule::Auto,
+            TokenRule::Auto,
+            Terminator::Auto,
+        )
+        .with_max_event(64);
+        let token =
+            |t: &str| format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n");
+        let body = token("a") + &token(&"x".repeat(500)) + "data: [DONE]\n\n";
+        let mut reader = StreamReader::new(&spec);
+        reader.feed(body.as_bytes(), std::time::Instant::now());
+        let end = reader.finish();
+        assert_eq!((end.content_events, end.oversized), (2, 1));
+        let c = Checks::default();
+        assert_eq!(response(&c, 200, b"", Some(&end)), Outcome::Success);
+    }
 }

@@ -705,3 +705,42 @@ fn a_streams_first_byte_timeout_waits_for_its_first_token() {
         assert!(x.service_time() < Duration::from_secs(20), "{x:?}");
     });
 }
+
+/// An event past the reader's bound (1 MiB), a 2 MiB content event (a big tool result,
+/// an image) between normal tokens, is skipped unread, not the stream's end: the stream
+/// is read on to its `[DONE]`, complete, every token counted (the big one as one), so
+/// the target that served it is not blamed for loadgate's own limit.
+#[test]
+fn a_stream_with_an_event_past_the_bound_is_read_on_to_its_end() {
+    let big = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+        "x".repeat(2 << 20)
+    );
+    let big: &'static str = Box::leak(big.into_boxed_str());
+    let script: &'static [(u64, &'static str)] = Box::leak(Box::new([
+        (0, ROLE),
+        (0, TOKEN),
+        (0, big),
+        (0, TOKEN),
+        (0, "data: [DONE]\n\n"),
+    ]));
+    block_on(async {
+        let base = scripted_sse(script, true).await;
+        let t = chat(&base, "http1", "");
+        let x = t.call().await;
+        let r = x.result.as_ref().expect("a response");
+        assert_eq!(r.status, 200);
+        assert!(r.bytes > 2 << 20, "the whole body was read: {}", r.bytes);
+        let s = x.stream.as_ref().expect("a streamed endpoint");
+        // What the classifier asks of a success: complete, no error event, a token.
+        assert_eq!(s.ending, loadgate_engine::stream::Ending::Complete, "{s:?}");
+        assert_eq!(s.errors, 0);
+        assert_eq!(
+            (s.events, s.content_events, s.oversized),
+            (5, 3, 1),
+            "role, token, the skipped one, token, [DONE]: {s:?}"
+        );
+        assert_eq!(s.tokens, None, "no usage: tokens are the content events");
+        assert!(x.time_to_first_token().is_some());
+    });
+}

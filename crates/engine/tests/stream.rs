@@ -1,8 +1,9 @@
 //! The stream reader (`loadgate_engine::stream`) on real streaming payloads (written
 //! from the documented shapes of OpenAI's chat, completions and Responses APIs,
 //! Anthropic's Messages API and Ollama), the SSE rules of the WHATWG spec, truncation,
-//! the memory bound, the times it reports, and, by property, that how a body is split
-//! into reads changes nothing but the times, and that no input panics.
+//! the memory bound (an event past it skipped, the stream read on), the times it
+//! reports, and, by property, that how a body is split into reads changes nothing but
+//! the times (skipped events included), and that no input panics.
 
 use std::time::{Duration, Instant};
 
@@ -32,15 +33,20 @@ fn feed(spec: &StreamSpec, chunks: &[&[u8]]) -> (Vec<Fed>, StreamEnd) {
     (fed, reader.finish())
 }
 
-/// The totals of a stream, as one line.
+/// The totals of a stream, as one line (with the events skipped past the bound, when
+/// there were any).
 fn totals(end: &StreamEnd) -> String {
     let ending = match end.ending {
         Ending::Complete => "complete".to_string(),
         Ending::Truncated { why } => format!("truncated {why:?}"),
     };
     let tokens = end.tokens.map_or("-".to_string(), |t| t.to_string());
+    let skipped = match end.oversized {
+        0 => String::new(),
+        n => format!("{n} oversized, "),
+    };
     format!(
-        "{} events, {} content, tokens {tokens}, {} errors, {ending}",
+        "{} events, {} content, tokens {tokens}, {} errors, {skipped}{ending}",
         end.events, end.content_events, end.errors
     )
 }
@@ -648,53 +654,143 @@ fn crlf_split_across_reads_is_one_line_end() {
     );
 }
 
+fn token(t: &str) -> String {
+    format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n")
+}
+
+/// An event past the bound (a big tool result, an image) is skipped, not the stream:
+/// it is one event and one content event, unread, and the stream is read on to its
+/// terminator; the same however the body is cut into reads, with any SSE line end, when
+/// it is many short data lines, and in NDJSON.
 #[test]
-fn an_event_over_the_bound_ends_the_stream_oversized() {
+fn an_event_over_the_bound_is_skipped_and_the_stream_read_on() {
     let small = spec(StreamKind::Sse).with_max_event(64);
-    let token =
-        |t: &str| format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n");
     let big = token(&"x".repeat(100));
     let body = token("a") + &big + &token("b") + "data: [DONE]\n\n";
-    let (_, end) = feed(&small, &[body.as_bytes()]);
-    assert_eq!(
-        totals(&end),
-        "1 events, 1 content, tokens -, 0 errors, truncated Oversized"
-    );
-    // The same when the event's line arrives a few bytes per read (it is held across
-    // them), when it is many short data lines, and in NDJSON.
-    let pieces: Vec<&[u8]> = body.as_bytes().chunks(7).collect();
-    assert_eq!(
-        feed(&small, &pieces).1.ending,
-        Ending::Truncated {
-            why: Truncation::Oversized
-        }
-    );
+    for eol in ["\n", "\r\n", "\r"] {
+        check_with(
+            &small,
+            &body.replace('\n', eol),
+            "4 events, 3 content, tokens -, 0 errors, 1 oversized, complete",
+        );
+    }
     let many = "data: xxxxxxxx\n".repeat(10) + "\n";
+    check_with(
+        &small,
+        &(token("a") + &many + &many + "data: [DONE]\n\n"),
+        "4 events, 3 content, tokens -, 0 errors, 2 oversized, complete",
+    );
+    // Read whole with the default bound, the same stream has the same counts.
+    let (_, unbound) = feed(&spec(StreamKind::Sse), &[body.as_bytes()]);
     assert_eq!(
-        feed(&small, &[many.as_bytes()]).1.ending,
-        Ending::Truncated {
-            why: Truncation::Oversized
-        }
+        totals(&unbound),
+        "4 events, 3 content, tokens -, 0 errors, complete"
     );
     let ndjson = spec(StreamKind::Ndjson).with_max_event(64);
-    let line = format!("{{\"response\":\"{}\",\"done\":false}}\n", "y".repeat(80));
-    let pieces: Vec<&[u8]> = line.as_bytes().chunks(10).collect();
-    assert_eq!(
-        feed(&ndjson, &pieces).1.ending,
-        Ending::Truncated {
-            why: Truncation::Oversized
-        }
+    let line = |t: &str| format!("{{\"response\":\"{t}\",\"done\":false}}\n");
+    let body = line("a") + &line(&"y".repeat(80)) + "{\"done\":true,\"eval_count\":7}\n";
+    check_with(
+        &ndjson,
+        &body,
+        "3 events, 2 content, tokens 7, 0 errors, 1 oversized, complete",
+    );
+    check_with(
+        &ndjson,
+        &body.replace('\n', "\r\n"),
+        "3 events, 2 content, tokens 7, 0 errors, 1 oversized, complete",
+    );
+    // The server's usage in a later event is read: tokens are its count, not the
+    // content events.
+    let usage = "data: {\"choices\":[],\"usage\":{\"completion_tokens\":9}}\n\n";
+    check_with(
+        &small,
+        &(token("a") + &big + usage + "data: [DONE]\n\n"),
+        "4 events, 2 content, tokens 9, 0 errors, 1 oversized, complete",
     );
     // The bound is on a line and the data held before it: a line of exactly the bound
-    // is fine, one byte more is not.
-    let body = b"data: 12345\n\ndata: [DONE]\n\n";
-    let (_, end) = feed(&spec(StreamKind::Sse).with_max_event(12), &[body]);
-    assert_eq!(end.ending, Ending::Complete);
-    let (_, end) = feed(&spec(StreamKind::Sse).with_max_event(11), &[body]);
-    assert_eq!(
-        totals(&end),
-        "1 events, 1 content, tokens -, 0 errors, truncated Oversized"
+    // is read, one byte more is not; a terminator past the bound is not read, so the
+    // stream has none (its meaning cannot be read, only that it was an event).
+    let body = "data: 12345\n\ndata: [DONE]\n\n";
+    check_with(
+        &spec(StreamKind::Sse).with_max_event(12),
+        body,
+        "2 events, 1 content, tokens -, 0 errors, complete",
     );
+    check_with(
+        &spec(StreamKind::Sse).with_max_event(11),
+        body,
+        "2 events, 2 content, tokens -, 0 errors, 1 oversized, truncated NoTerminator",
+    );
+    // After the terminator a skipped event is an event and nothing more.
+    check_with(
+        &small,
+        &(token("a") + "data: [DONE]\n\n" + &big),
+        "3 events, 1 content, tokens -, 0 errors, 1 oversized, complete",
+    );
+}
+
+/// A body that ends inside a skipped event is cut there, as any other: in its line, or
+/// between its lines before the blank one; the event is not counted.
+#[test]
+fn a_body_that_ends_inside_a_skipped_event_is_truncated() {
+    let small = spec(StreamKind::Sse).with_max_event(64);
+    let big = format!("data: {}", "x".repeat(100));
+    check_with(
+        &small,
+        &(token("a") + &big),
+        "1 events, 1 content, tokens -, 0 errors, truncated MidLine",
+    );
+    for eol in ["\n", "\r\n", "\r"] {
+        check_with(
+            &small,
+            &(token("a") + &big + eol + "id: 1" + eol),
+            "1 events, 1 content, tokens -, 0 errors, truncated MidEvent",
+        );
+    }
+    check_with(
+        &spec(StreamKind::Ndjson).with_max_event(64),
+        &("{\"response\":\"a\",\"done\":false}\n".to_string() + &"y".repeat(100)),
+        "1 events, 1 content, tokens -, 0 errors, truncated MidLine",
+    );
+}
+
+/// An SSE comment line past the bound carries nothing: it is passed over alone, and the
+/// event around it keeps its data (no event is made of it, none is skipped).
+#[test]
+fn a_comment_over_the_bound_is_passed_over_alone() {
+    let small = spec(StreamKind::Sse).with_max_event(64);
+    let pad = format!(": {}\n", "p".repeat(100));
+    check_with(
+        &small,
+        &(pad.clone() + "\n" + &token("a") + &pad + "data: [DONE]\n\n"),
+        "2 events, 1 content, tokens -, 0 errors, complete",
+    );
+    let inside = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n".to_string()
+        + &pad
+        + "\ndata: [DONE]\n\n";
+    check_with(
+        &small,
+        &inside,
+        "2 events, 1 content, tokens -, 0 errors, complete",
+    );
+}
+
+/// A skipped event is timed as any other: it completes in the read that brings its
+/// blank line, and closes a gap.
+#[test]
+fn a_skipped_event_completes_in_the_read_of_its_blank_line() {
+    let small = spec(StreamKind::Sse).with_max_event(64);
+    let big = token(&"x".repeat(100));
+    let (head, tail) = big.split_at(big.len() - 1);
+    let first = token("a") + head;
+    let last = tail.to_string() + &token("b") + "data: [DONE]\n\n";
+    let (fed, end) = feed(&small, &[first.as_bytes(), last.as_bytes()]);
+    assert_eq!(
+        fed.iter().map(|f| f.content_events).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(fed[1].gap, Some(Duration::from_millis(1)));
+    assert_eq!(end.oversized, 1);
 }
 
 #[test]
@@ -924,11 +1020,101 @@ proptest! {
         body in prop::collection::vec(prop::sample::select(b"data:event \r\n{}[]\"\xEF\xBB\xBF".to_vec()), 0..300),
         cuts in prop::collection::vec(any::<usize>(), 0..20),
         kind in prop::sample::select(vec![StreamKind::Sse, StreamKind::Ndjson]),
+        max in prop::sample::select(vec![4usize, 12, 64]),
     ) {
-        let s = spec(kind).with_max_event(64);
+        let s = spec(kind).with_max_event(max);
         let (_, whole) = feed(&s, &[&body]);
         let (_, split) = feed(&s, &cut(&body, &cuts));
         // The bound applies to whole lines, so it strikes at the same place too.
         prop_assert_eq!(totals(&split), totals(&whole));
+    }
+
+    /// A generated stream of tokens, some past the bound (one long line, or many short
+    /// data lines), with comments past it or not, between events and inside them, cut
+    /// anywhere, with any line end: every token is one content event whether it was read
+    /// or skipped, the skipped ones are counted, the stream is complete, and the totals
+    /// are those of reading it whole.
+    #[test]
+    fn skipped_events_do_not_depend_on_the_cuts(
+        items in prop::collection::vec((0u8..4, 1usize..120), 0..12),
+        eol in prop::sample::select(vec!["\n", "\r\n", "\r"]),
+        cuts in prop::collection::vec(any::<usize>(), 0..30),
+    ) {
+        const MAX: usize = 64;
+        let mut body = String::new();
+        let (mut tokens, mut skipped) = (0u64, 0u64);
+        for &(kind, len) in &items {
+            let x = "x".repeat(len);
+            match kind {
+                // One data line: skipped when the line passes the bound.
+                0 => {
+                    let line = format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{x}\"}}}}]}}");
+                    skipped += u64::from(line.len() > MAX);
+                    body += &format!("{line}{eol}{eol}");
+                    tokens += 1;
+                }
+                // `len / 5 + 1` data lines of 11 bytes (raw text, content): the
+                // 59 bytes of data held before an eleventh line and it pass 64.
+                1 => {
+                    let lines = len / 5 + 1;
+                    skipped += u64::from(lines > 10);
+                    body += &format!("data: xxxxx{eol}").repeat(lines);
+                    body += eol;
+                    tokens += 1;
+                }
+                // A comment between events, past the bound or not: nothing.
+                2 => body += &format!(": {x}{eol}"),
+                // A comment inside an event: the event is read.
+                _ => {
+                    body += &format!("data: t{eol}: {x}{eol}{eol}");
+                    tokens += 1;
+                }
+            }
+        }
+        body += &format!("data: [DONE]{eol}{eol}");
+        let s = spec(StreamKind::Sse).with_max_event(MAX);
+        let (_, whole) = feed(&s, &[body.as_bytes()]);
+        let (fed, split) = feed(&s, &cut(body.as_bytes(), &cuts));
+        prop_assert_eq!(totals(&split), totals(&whole));
+        prop_assert_eq!(split.content_events, tokens);
+        prop_assert_eq!(split.events, tokens + 1);
+        prop_assert_eq!(split.oversized, skipped);
+        prop_assert_eq!(split.ending, Ending::Complete);
+        prop_assert_eq!(fed.iter().map(|f| u64::from(f.content_events)).sum::<u64>(), tokens);
+        // Without the bound, the same counts.
+        let (_, unbound) = feed(&spec(StreamKind::Sse), &[body.as_bytes()]);
+        prop_assert_eq!(
+            (unbound.events, unbound.content_events, unbound.oversized),
+            (split.events, split.content_events, 0)
+        );
+    }
+
+    /// The same for NDJSON: lines past the bound are one content event each.
+    #[test]
+    fn skipped_ndjson_lines_do_not_depend_on_the_cuts(
+        lens in prop::collection::vec(1usize..120, 0..12),
+        crlf in any::<bool>(),
+        cuts in prop::collection::vec(any::<usize>(), 0..30),
+    ) {
+        const MAX: usize = 64;
+        let eol = if crlf { "\r\n" } else { "\n" };
+        let mut body = String::new();
+        let mut skipped = 0u64;
+        for &len in &lens {
+            let line = format!("{{\"message\":{{\"content\":\"{}\"}},\"done\":false}}{eol}", "y".repeat(len));
+            // The bound is on the line without its `\n` (a `\r` before it counts).
+            skipped += u64::from(line.len() - 1 > MAX);
+            body += &line;
+        }
+        body += &format!("{{\"done\":true,\"eval_count\":3}}{eol}");
+        let s = spec(StreamKind::Ndjson).with_max_event(MAX);
+        let (_, whole) = feed(&s, &[body.as_bytes()]);
+        let (_, split) = feed(&s, &cut(body.as_bytes(), &cuts));
+        prop_assert_eq!(totals(&split), totals(&whole));
+        prop_assert_eq!(split.content_events, lens.len() as u64);
+        prop_assert_eq!(split.events, lens.len() as u64 + 1);
+        prop_assert_eq!(split.oversized, skipped);
+        prop_assert_eq!(split.tokens, Some(3));
+        prop_assert_eq!(split.ending, Ending::Complete);
     }
 }

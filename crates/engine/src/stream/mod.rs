@@ -82,9 +82,20 @@
 //! The reader holds at most one unfinished line and one unfinished event's data: a line
 //! and the data before it together at most [`StreamSpec::max_event`] bytes (1 MiB unless
 //! set), checked on whole lines, so where a stream is cut into reads does not change
-//! where the bound strikes. A stream that needs more stops being read and ends
-//! [`Truncation::Oversized`]. Each buffer thus holds at most `max_event` bytes; a
-//! finished reader keeps 16 KiB of each for the next response and gives back the rest.
+//! where the bound strikes. Each buffer thus holds at most `max_event` bytes; a finished
+//! reader keeps 16 KiB of each for the next response and gives back the rest.
+//!
+//! An event that needs more (an SSE event, an NDJSON line: a big tool result, an image)
+//! is skipped and the stream read on: what is held of it is dropped and its remaining
+//! bytes are passed over unheld (SSE: only its line ends are looked at, to find the
+//! blank line that ends it). Where it ends it counts as one event and, before the
+//! terminator, one content event, unread: its content, its token count and whether it
+//! was the terminator or an error are not known (every API above puts a big payload in
+//! a content event; its usage, end and error events are small).
+//! [`StreamEnd::oversized`] counts them. A body that ends inside a skipped event is cut
+//! there ([`Truncation::MidLine`] or [`Truncation::MidEvent`]). An SSE comment line past
+//! the bound is passed over alone: it carries nothing, and the event around it keeps
+//! its data.
 
 mod json;
 
@@ -215,8 +226,6 @@ pub enum Truncation {
     MidEvent,
     /// The body ended between events, without the terminator.
     NoTerminator,
-    /// A line or event grew past [`StreamSpec::max_event`]; nothing after it was read.
-    Oversized,
 }
 
 /// How a stream ended.
@@ -245,6 +254,9 @@ pub struct StreamEnd {
     pub tokens: Option<u64>,
     /// Events that reported an error inside the stream.
     pub errors: u64,
+    /// Of `events`, those skipped unread because they passed [`StreamSpec::max_event`]:
+    /// each counted as a content event (before the terminator) whose tokens were not read.
+    pub oversized: u64,
     /// The read that completed the first content event.
     pub first_content: Option<Instant>,
     /// The read that completed the last content event.
@@ -286,13 +298,18 @@ pub struct StreamReader<'s> {
     after_cr: bool,
     /// Nothing has been read but a BOM's first bytes (held in `line`).
     at_start: bool,
-    oversized: bool,
+    /// The current line passed the bound (or is part of a skipped event): its bytes are
+    /// passed over, not held, up to its line end. Set at the end of a read.
+    drop_line: bool,
+    /// SSE: the current event passed the bound; it is skipped up to its blank line.
+    skip_event: bool,
     done: bool,
     /// Chunks: the current read has been counted as its content event.
     read_counted: bool,
     events: u64,
     content_events: u64,
     errors: u64,
+    oversized: u64,
     tokens: Option<u64>,
     first_content: Option<Instant>,
     last_content: Option<Instant>,
@@ -310,12 +327,14 @@ impl<'s> StreamReader<'s> {
             sse_type: SseType::Other,
             after_cr: false,
             at_start: true,
-            oversized: false,
+            drop_line: false,
+            skip_event: false,
             done: false,
             read_counted: false,
             events: 0,
             content_events: 0,
             errors: 0,
+            oversized: 0,
             tokens: None,
             first_content: None,
             last_content: None,
@@ -323,8 +342,7 @@ impl<'s> StreamReader<'s> {
     }
 
     /// Reads `bytes`, the next piece of the body, which arrived at `at` in a read of its
-    /// own; returns what it completed. After [`Truncation::Oversized`] nothing more is
-    /// read.
+    /// own; returns what it completed.
     pub fn feed(&mut self, bytes: &[u8], at: Instant) -> Fed {
         self.read(bytes, at, true)
     }
@@ -342,7 +360,7 @@ impl<'s> StreamReader<'s> {
         if fresh {
             self.read_counted = false;
         }
-        if self.oversized || bytes.is_empty() {
+        if bytes.is_empty() {
             return fed;
         }
         match self.spec.kind {
@@ -362,15 +380,14 @@ impl<'s> StreamReader<'s> {
     /// How the stream ended, at the end of its body; readies the reader for another
     /// response.
     pub fn finish(&mut self) -> StreamEnd {
-        let mid_line = match self.spec.kind {
-            StreamKind::Sse => !self.line.is_empty(),
-            // A blank last line would have been skipped.
-            StreamKind::Ndjson => !self.line.iter().all(u8::is_ascii_whitespace),
-            StreamKind::Chunks => false,
-        };
-        let why = if self.oversized {
-            Some(Truncation::Oversized)
-        } else if mid_line {
+        let mid_line = self.drop_line
+            || match self.spec.kind {
+                StreamKind::Sse => !self.line.is_empty(),
+                // A blank last line would have been skipped.
+                StreamKind::Ndjson => !self.line.iter().all(u8::is_ascii_whitespace),
+                StreamKind::Chunks => false,
+            };
+        let why = if mid_line {
             Some(Truncation::MidLine)
         } else if self.in_event {
             Some(Truncation::MidEvent)
@@ -388,6 +405,7 @@ impl<'s> StreamReader<'s> {
             content_events: self.content_events,
             tokens: self.tokens,
             errors: self.errors,
+            oversized: self.oversized,
             first_content: self.first_content,
             last_content: self.last_content,
         };
@@ -445,19 +463,46 @@ impl<'s> StreamReader<'s> {
         }
     }
 
-    /// Whether holding `more` bytes beyond what is held would pass the bound; if so the
-    /// stream is marked oversized.
-    fn over(&mut self, more: usize) -> bool {
-        let held = self.line.len().saturating_add(self.data.len());
-        self.oversized |= held.saturating_add(more) > self.spec.max_event;
-        self.oversized
+    /// An event that passed the bound ended (at the read at `at`): one event, and before
+    /// the terminator one content event, its content and meaning unread.
+    fn skipped(&mut self, at: Instant, fed: &mut Fed) {
+        self.oversized = self.oversized.saturating_add(1);
+        self.events = self.events.saturating_add(1);
+        fed.events = fed.events.saturating_add(1);
+        if !self.done {
+            self.content(at, fed);
+        }
     }
 
-    /// Keeps the unfinished end of a read.
-    fn hold(&mut self, rest: &[u8]) {
-        if !rest.is_empty() && !self.over(rest.len()) {
-            self.line.extend_from_slice(rest);
+    /// Whether holding `more` bytes of the current line beyond what is held would pass
+    /// the bound.
+    fn over(&self, more: usize) -> bool {
+        let held = self.line.len().saturating_add(self.data.len());
+        held.saturating_add(more) > self.spec.max_event
+    }
+
+    /// The current line, of which `more` bytes are in hand, passed the bound: drops what
+    /// is held of it; returns whether it was an SSE comment (its first byte `:`), which
+    /// carries nothing.
+    fn drop_held_line(&mut self, more: &[u8]) -> bool {
+        let comment = self.line.first().or(more.first()) == Some(&b':');
+        self.line.clear();
+        comment
+    }
+
+    /// Keeps `rest`, the unfinished end of a read, unless its line is being passed over
+    /// or passes the bound with it; true when it passed the bound just now (the caller
+    /// then drops what is held of the line).
+    fn hold(&mut self, rest: &[u8]) -> bool {
+        if self.drop_line {
+            return false;
         }
+        if self.over(rest.len()) {
+            self.drop_line = true;
+            return true;
+        }
+        self.line.extend_from_slice(rest);
+        false
     }
 
     /// Drops a BOM at the start of the body; false while the bytes so far are only its
@@ -499,25 +544,58 @@ impl<'s> StreamReader<'s> {
                     Some(_) => {}
                 }
             }
-            // The bound holds for the whole line however it was read.
-            if self.over(i) {
-                return;
-            }
-            if self.line.is_empty() {
-                self.sse_line(&bytes[..i], at, fed);
-            } else {
-                let mut line = std::mem::take(&mut self.line);
-                line.extend_from_slice(&bytes[..i]);
-                self.sse_line(&line, at, fed);
-                line.clear();
-                self.line = line;
-            }
-            if self.oversized {
-                return;
-            }
+            self.sse_line_end(&bytes[..i], at, fed);
             bytes = rest;
         }
-        self.hold(bytes);
+        if bytes.is_empty() || self.skip_event {
+            // Nothing left, or a line of a skipped event: passed over.
+            self.drop_line |= !bytes.is_empty();
+        } else if self.hold(bytes) && !self.drop_held_line(bytes) {
+            self.skip_sse_event();
+        }
+    }
+
+    /// A line end in SSE, `tail` the bytes of its line in this read.
+    fn sse_line_end(&mut self, tail: &[u8], at: Instant, fed: &mut Fed) {
+        if std::mem::take(&mut self.drop_line) {
+            // The end of a line passed over (not blank): of a comment past the bound,
+            // which is nothing, or of a skipped event, which goes on to its blank line.
+            return;
+        }
+        if self.skip_event {
+            // Nothing of a skipped event is held: its blank line is an empty tail.
+            if tail.is_empty() {
+                self.skip_event = false;
+                self.in_event = false;
+                self.skipped(at, fed);
+            }
+            return;
+        }
+        // The bound holds for the whole line however it was read.
+        if self.over(tail.len()) {
+            if !self.drop_held_line(tail) {
+                self.skip_sse_event();
+            }
+            return;
+        }
+        if self.line.is_empty() {
+            self.sse_line(tail, at, fed);
+        } else {
+            let mut line = std::mem::take(&mut self.line);
+            line.extend_from_slice(tail);
+            self.sse_line(&line, at, fed);
+            line.clear();
+            self.line = line;
+        }
+    }
+
+    /// The current SSE event passed the bound: drops its data and skips it.
+    fn skip_sse_event(&mut self) {
+        self.data.clear();
+        self.has_data = false;
+        self.sse_type = SseType::Other;
+        self.in_event = true;
+        self.skip_event = true;
     }
 
     /// One complete SSE line.
@@ -547,9 +625,7 @@ impl<'s> StreamReader<'s> {
         self.in_event = true;
         match name {
             b"data" => {
-                if self.over(value.len() + 1) {
-                    return;
-                }
+                // Within the bound: the line (longer than its value and a `\n`) was.
                 if self.has_data {
                     self.data.push(b'\n');
                 }
@@ -574,10 +650,12 @@ impl<'s> StreamReader<'s> {
             return;
         }
         while let Some(i) = memchr::memchr(b'\n', bytes) {
-            if self.over(i) {
-                return;
-            }
-            if self.line.is_empty() {
+            // The bound holds for the whole line however it was read; a line past it
+            // (passed over since an earlier read, or now) is one event, unread.
+            if std::mem::take(&mut self.drop_line) || self.over(i) {
+                self.line.clear();
+                self.skipped(at, fed);
+            } else if self.line.is_empty() {
                 self.ndjson_line(&bytes[..i], at, fed);
             } else {
                 let mut line = std::mem::take(&mut self.line);
@@ -588,7 +666,9 @@ impl<'s> StreamReader<'s> {
             }
             bytes = &bytes[i + 1..];
         }
-        self.hold(bytes);
+        if !bytes.is_empty() && self.hold(bytes) {
+            self.line.clear();
+        }
     }
 
     /// One complete NDJSON line, without its `\n`.
