@@ -282,6 +282,7 @@ STATS = ("p50", "p95", "p99")
 ROWS = ([("ttft " + s, " ms") for s in STATS]
         + [("ttft from the actual send " + s, " ms") for s in STATS]
         + [("token gap " + s, " ms") for s in STATS] + [("token gap mean", " ms")]
+        + [("time per token " + s, " ms") for s in STATS]
         + [("whole stream " + s, " ms") for s in STATS]
         + [("output tokens/s", ""), ("output tokens per stream", "")])
 
@@ -296,6 +297,7 @@ def lg_figures(summary):
         f["ttft from the actual send " + s] = ms("ttft_service_us", s)
         f["token gap " + s] = ms("itl_us", s)
         f["whole stream " + s] = ms("latency_us", s)
+        f["time per token " + s] = ms("tpot_us", s)
     f["token gap mean"] = ms("itl_us", "mean")
     st = o.get("stream") or {}
     f["output tokens/s"] = st.get("tokens_per_s")
@@ -320,7 +322,9 @@ def gl_figures(report):
     for s in STATS:
         f["ttft " + s] = ok("time_to_first_token_ms")["percentiles"][s]
         f["ttft from the actual send " + s] = f["ttft " + s]
-        f["token gap " + s] = ok("inter_token_latency_ms")["percentiles"][s]
+        # GuideLLM's inter-token latency is one value per request, its mean gap
+        # ((end - first token) / (tokens - 1)): loadgate's time per token, not its gaps.
+        f["time per token " + s] = ok("inter_token_latency_ms")["percentiles"][s]
         f["whole stream " + s] = ok("request_latency")["percentiles"][s] * 1000
     f["token gap mean"] = ok("inter_token_latency_ms")["mean"]
     # As its console's throughput table: the tokens of all requests, the ones still in
@@ -340,6 +344,7 @@ for s in STATS:
     truth["ttft from the actual send " + s] = ttft
     truth["token gap " + s] = itl
     truth["whole stream " + s] = last
+    truth["time per token " + s] = itl
 truth["token gap mean"] = itl
 truth["output tokens/s"] = rate * tokens
 truth["output tokens per stream"] = tokens
@@ -371,7 +376,8 @@ for k, unit in ROWS:
 print()
 print("Bold: more than 5%% apart. Whole stream: from the send to the end of the body (truth: the first token and %d gaps, %g ms)." % (tokens - 1, last))
 print("GuideLLM times the first token from the actual send (its request_start), so its figure stands in both ttft rows.")
-print("Its token gap is one value per request ((last - first) / (tokens - 1)); loadgate's, one per gap: the means are alike.")
+print("Token gap: loadgate's, one value per gap (GuideLLM has none per gap; the witness below reads the mock's own gaps).")
+print("Time per token: one value per request, (end - first token) / (tokens - 1): GuideLLM's inter-token latency, loadgate's tpot.")
 print("GuideLLM's output tokens/s counts the tokens that arrived in its %d s window, those of the requests it cut off" % secs)
 print("at its stop included; loadgate's, the tokens of the streams due in its %d s (each read to its end), over %d s." % (secs, secs))
 print()
