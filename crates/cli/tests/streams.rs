@@ -546,12 +546,13 @@ fn budgets_on_streams_where_nothing_streams_are_refused_before_any_load() {
     );
 }
 
-/// A streamed run killed mid-run and judged by `loadgate report`: the first tokens and
-/// the gaps between tokens are in the interval log and survive; the stream counts
-/// (successful streams, tokens) are not, and the report says so (it named only status
-/// codes and bytes: review of issue 21).
+/// A streamed run killed mid-run and judged by `loadgate report`: the first tokens, the
+/// gaps between tokens and the times per token are in the interval log, and the stream
+/// counts (successful streams, their events and tokens) in the time series, so all of
+/// them survive (they were lost, and said to be, until the series kept them); the
+/// report says what it did lose (status codes, bytes).
 #[test]
-fn a_killed_streamed_run_keeps_its_first_tokens_and_gaps_and_says_what_it_lost() {
+fn a_killed_streamed_run_keeps_its_first_tokens_gaps_and_stream_counts() {
     let c = Case::new(
         "name = \"killed\"\ntarget = \"embedded\"\ntarget_profile = \"llm.toml\"\n\
          [[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\n\
@@ -570,8 +571,16 @@ fn a_killed_streamed_run_keeps_its_first_tokens_and_gaps_and_says_what_it_lost()
     assert!(us(all, "ttft_us", "count") > 0, "{all}");
     // Gaps are in the second they ended in: those of a stream the kill cut count too.
     assert!(us(all, "itl_us", "count") >= 9 * us(all, "ttft_us", "count"));
+    let ok = us(all, "ttft_us", "count");
+    assert_eq!(us(all, "tpot_us", "count"), ok, "{all}");
+    let stream = &all["stream"];
+    assert_eq!(stream["streams"], ok, "one per successful stream: {stream}");
+    assert_eq!(stream["tokens"], 10 * ok, "{stream}");
+    assert_eq!(stream["events"], 10 * ok, "{stream}");
+    assert!(stream["request_tokens_per_s"]["p50"].as_f64().unwrap() > 0.0);
     let detail = s["stop_detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("stream counts"), "{s}");
+    assert!(detail.contains("status codes"), "{s}");
+    assert!(!detail.contains("stream counts"), "{s}");
 }
 
 /// NDJSON streams end to end: the embedded target's NDJSON route (the chunk shape a

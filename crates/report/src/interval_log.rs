@@ -207,6 +207,11 @@ pub(crate) fn intervals_of_until(
                 e.due_successes = r.due_successes.clone();
                 e.good = r.good;
                 e.good_service = r.good_service;
+                e.streams = loadgate_metrics::StreamCounts {
+                    streams: r.streams,
+                    events: r.events,
+                    tokens: r.tokens,
+                };
             }
             shard_endpoints.push(e);
         }

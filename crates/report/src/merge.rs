@@ -390,7 +390,7 @@ fn combine(inputs: Vec<Input>, kind: Kind) -> Result<Combined, MergeError> {
         (Some(i), Kind::Recover) => (
             i.run.summary.stop.clone(),
             Some(format!(
-                "the run did not finish writing its summary (killed, or its disk filled) after {:.0} s of its {:.0} s profile; judged by `loadgate report` from the {} whole seconds its time series and interval log both hold: status codes, bytes and stream counts (successful streams, tokens) are not in them",
+                "the run did not finish writing its summary (killed, or its disk filled) after {:.0} s of its {:.0} s profile; judged by `loadgate report` from the {} whole seconds its time series and interval log both hold: status codes and bytes are not in them",
                 warmup_s + measured_s,
                 i.run.summary.duration_s,
                 i.intervals.len()

@@ -197,6 +197,21 @@ pub struct EndpointRow {
     /// Those good with the limits timed from the actual send (the windows' twin).
     #[serde(default)]
     pub good_service: u64,
+    /// Streams: the successful streams that completed in this second, and their content
+    /// events and tokens (what a killed run's recovery sums into `stream`). Absent when
+    /// none did, and in files written before they were kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub streams: u64,
+    /// Their content events.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub events: u64,
+    /// Their output tokens.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One line of `timeseries.jsonl`: one second of the run.
@@ -289,6 +304,9 @@ impl SeriesRow {
                     due_successes: e.due_successes.clone(),
                     good: e.good,
                     good_service: e.good_service,
+                    streams: e.streams.streams,
+                    events: e.streams.events,
+                    tokens: e.streams.tokens,
                 })
                 .collect(),
             pauses: None,
