@@ -69,10 +69,13 @@ pub struct CompareBudget {
 
 /// Parses `p95:+10%`, `p95:+50ms`, `throughput:-5%`, `error_rate:+0.5pp`.
 pub fn parse_budget(text: &str) -> Result<CompareBudget, String> {
-    let hint = "write METRIC:+N% or METRIC:+Nms for latency (p50, p95, p99, p99.9, mean, max; another timing prefixes its name: ttfb_p95, service_p99, connect_p99), throughput:-N%, error_rate:+Npp";
+    let hint = "write METRIC:+N% or METRIC:+Nms for latency (p50, p95, p99, p99.9, mean, max; another timing prefixes its name: ttfb_p95, service_p99, ttft_p95, tpot_p50, connect_p99), throughput:-N%, error_rate:+Npp, a stream's speed tokens_per_s_p10:-N%";
     let (m, a) = text
         .split_once(':')
         .ok_or_else(|| format!("`{text}` has no `:`; {hint}"))?;
+    if let Some(stat) = m.trim().strip_prefix("tokens_per_s_") {
+        return speed_budget(text, stat, a.trim());
+    }
     let (timing, stat) = crate::expr::split_timing(m.trim());
     let plain = stat == m.trim();
     let metric = match stat {
@@ -136,6 +139,41 @@ pub fn parse_budget(text: &str) -> Result<CompareBudget, String> {
         timing,
         metric,
         allowance,
+    })
+}
+
+/// `tokens_per_s_pN:-X%` (or `_min`): a stream's speed may drop by X%, which is the
+/// same as its time per token (`tpot_p(100-N)`, `tpot_max`) rising by X/(100-X).
+fn speed_budget(text: &str, stat: &str, a: &str) -> Result<CompareBudget, String> {
+    let hint = "write tokens_per_s_pN:-X% (the speed may drop by X%), or tokens_per_s_min:-X%";
+    let metric = match stat {
+        "min" => CompareMetric::Max,
+        _ => CompareMetric::Percentile(
+            stat.strip_prefix('p')
+                .and_then(|n| n.parse::<f64>().ok())
+                .filter(|n| (0.0..=100.0).contains(n))
+                .map(|n| 100.0 - n)
+                .ok_or_else(|| {
+                    format!("unknown metric `tokens_per_s_{stat}` in `{text}`; {hint}")
+                })?,
+        ),
+    };
+    let drop = a
+        .strip_prefix('-')
+        .and_then(|r| r.strip_suffix('%'))
+        .and_then(|n| n.parse::<f64>().ok())
+        .filter(|n| (0.0..100.0).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "`{a}` in `{text}`: a speed gets worse when it goes down; {hint} with X below 100"
+            )
+        })?
+        / 100.0;
+    Ok(CompareBudget {
+        text: text.trim().to_string(),
+        timing: Timing::Tpot,
+        metric,
+        allowance: Allowance::Relative(drop / (1.0 - drop)),
     })
 }
 

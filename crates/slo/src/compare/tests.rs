@@ -4,7 +4,7 @@ use super::*;
 fn budgets_parse_with_signs_and_units() {
     use Allowance::{Micros, Points, Relative};
     use CompareMetric::{ErrorRate, Max, Percentile, Throughput};
-    use Timing::{Connect, Latency, Ttfb};
+    use Timing::{Connect, Latency, Tpot, Ttfb};
     for (text, timing, metric, allowance) in [
         ("p95:+10%", Latency, Percentile(95.0), Relative(0.10)),
         ("p95:+50ms", Latency, Percentile(95.0), Micros(50_000.0)),
@@ -13,6 +13,14 @@ fn budgets_parse_with_signs_and_units() {
         ("p99.9:+1s", Latency, Percentile(99.9), Micros(1e6)),
         ("ttfb_p95:+10%", Ttfb, Percentile(95.0), Relative(0.10)),
         ("connect_max:+5ms", Connect, Max, Micros(5_000.0)),
+        // A stream's speed dropping 20% is its time per token rising 25%.
+        (
+            "tokens_per_s_p10:-20%",
+            Tpot,
+            Percentile(90.0),
+            Relative(0.25),
+        ),
+        ("tokens_per_s_min:-50%", Tpot, Max, Relative(1.0)),
     ] {
         let b = parse_budget(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(
@@ -30,6 +38,10 @@ fn budgets_parse_with_signs_and_units() {
         "lat:+1%",
         "p95:+x%",
         "ttfb_throughput:-5%",
+        "tokens_per_s_p50:+10%",
+        "tokens_per_s_p50:-100%",
+        "tokens_per_s_p50:-10ms",
+        "tokens_per_s_mean:-10%",
     ] {
         assert!(parse_budget(bad).is_err(), "{bad}");
     }
