@@ -81,11 +81,12 @@ pub struct StreamCounts {
 }
 
 impl StreamCounts {
-    /// Adds `other`.
+    /// Adds `other`, saturating: the tokens are the server's usage reports, any whole
+    /// number up to 2^64-1.
     pub fn add(&mut self, other: &StreamCounts) {
-        self.streams += other.streams;
-        self.events += other.events;
-        self.tokens += other.tokens;
+        self.streams = self.streams.saturating_add(other.streams);
+        self.events = self.events.saturating_add(other.events);
+        self.tokens = self.tokens.saturating_add(other.tokens);
     }
 }
 
@@ -511,6 +512,36 @@ mod tests {
         );
         w1.reset();
         assert_eq!(w1.overall().completed(), 0);
+    }
+
+    /// A server's usage report is the target's word, any whole number up to 2^64-1 (a
+    /// `[*]` token path sums saturating to that): two such streams overflowed the sum of
+    /// tokens (a panic in a debug build, a wrapped, small total in a release build). The
+    /// counts saturate instead, in a shard and when shards merge.
+    #[test]
+    fn a_servers_huge_token_counts_saturate_the_sum() {
+        let huge = Sample {
+            stream: Some(StreamSample {
+                ttft_us: Some(1_000),
+                events: 2,
+                tokens: u64::MAX,
+            }),
+            ..sample(0, Outcome::Success, 5_000)
+        };
+        let mut one = Shard::new(1, 10_000_000);
+        one.record(&huge);
+        one.record(&huge);
+        assert_eq!(one.overall().streams.tokens, u64::MAX);
+        let mut merged = Shard::new(1, 10_000_000);
+        merged.merge_from(&one);
+        merged.merge_from(&one);
+        assert_eq!(merged.overall().streams.tokens, u64::MAX);
+        assert_eq!(merged.overall().streams.streams, 4);
+        assert_eq!(
+            merged.overall().timings[Timing::Tpot].len(),
+            4,
+            "each stream's time per token, at least 1 µs"
+        );
     }
 
     /// Issue 18: a 1000-endpoint shard held four whole-range histograms per endpoint

@@ -412,6 +412,9 @@ pub fn parse(input: &str) -> Result<Budget, ParseError> {
         ));
     }
     let threshold = value * scale;
+    if !threshold.is_finite() {
+        return Err(too_large(&c, num_start, num));
+    }
     if unit == Unit::Ratio && threshold > 1.0 {
         return Err(c.err(
             num_start,
@@ -502,6 +505,16 @@ fn speed(
             HINT,
         ));
     }
+    if !per_s.is_finite() {
+        return Err(too_large(c, num_start, num));
+    }
+    if !(1e6 / per_s).is_finite() {
+        return Err(c.err(
+            num_start,
+            format!("the speed `{num}` is too small to measure"),
+            HINT,
+        ));
+    }
     c.skip_ws();
     let window_s = if c.rest().starts_with("over") {
         c.pos += 4;
@@ -527,6 +540,16 @@ fn speed(
         window_s,
         speed: Some(per_s),
     })
+}
+
+/// A threshold past the largest float (it would be infinite: no chart could draw it and
+/// JSON cannot hold it).
+fn too_large(c: &Cursor<'_>, at: usize, num: &str) -> ParseError {
+    c.err(
+        at,
+        format!("the number `{num}` is too large"),
+        "write a threshold a run could measure, e.g. `p95 < 2s` or `tokens_per_s_p10 > 20`",
+    )
 }
 
 const WINDOW_HINT: &str =
@@ -772,6 +795,28 @@ mod tests {
         err("p95 < 2s over 30ms", 16, "not a window unit");
         err("p95 < 2s over 0.5s", 14, "whole number of seconds");
         err("p95 < 2s over 30s please", 18, "unexpected");
+    }
+
+    /// A number too large (or a speed too small) for a float is refused where it is
+    /// written: an infinite threshold hung the report's chart (a log axis with no end)
+    /// and was written to `summary.json` as `null`.
+    #[test]
+    fn a_threshold_beyond_any_float_is_refused() {
+        let huge = format!("1{}", "0".repeat(400));
+        let big = format!("1{}", "0".repeat(305));
+        let tiny = format!("0.{}1", "0".repeat(309));
+        err(&format!("p95 < {huge}s"), 6, "too large");
+        err(&format!("p95 < {big}h"), 6, "too large");
+        err(&format!("throughput > {huge}rps"), 13, "too large");
+        err(&format!("tokens_per_s_p50 > {huge}"), 19, "too large");
+        err(&format!("tokens_per_s_p50 > {tiny}"), 19, "too small");
+        let fits = format!("1{}", "0".repeat(300));
+        ok(
+            &format!("p95 < {fits}s"),
+            Metric::Percentile(95.0),
+            Op::Lt,
+            1e306,
+        );
     }
 
     #[test]
