@@ -6,7 +6,9 @@
 //! same timeout, and nearly all finish long before it, so a worker keeps its in-flight
 //! deadlines in a slab instead and one task of its own ([`Deadlines::watch`]) looks at
 //! them every [`Deadlines::tick`]: a request is failed as timed out at most one tick after
-//! its deadline, never before it.
+//! its deadline, never before it, unless the worker was kept from running when the
+//! deadline passed: then one tick more, so that an answer that came in time and waited
+//! unread in its socket is read, not called a timeout.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -35,6 +37,9 @@ struct Slot {
     deadline: Instant,
     waker: Option<Waker>,
     expired: bool,
+    /// Found past its deadline by a look that came late (the worker was kept from
+    /// running): given one more tick before it expires.
+    grace: bool,
 }
 
 pin_project_lite::pin_project! {
@@ -81,6 +86,10 @@ impl Drop for Release<'_> {
     }
 }
 
+/// How much later than its tick a look may come before the worker counts as having been
+/// kept from running.
+const HELD: Duration = Duration::from_millis(2);
+
 impl Deadlines {
     /// Deadlines `timeout` after each request's send, checked every hundredth of the
     /// timeout (between 1 ms and 10 ms).
@@ -115,6 +124,7 @@ impl Deadlines {
             deadline,
             waker: None,
             expired: false,
+            grace: false,
         };
         match slots.free.pop() {
             Some(i) => {
@@ -143,6 +153,17 @@ impl Deadlines {
                         .as_ref()
                         .filter(|_| !entry.expired && entry.deadline <= now)
                     {
+                        // A deadline this look finds passed by more than a tick and
+                        // the slop went by while the worker was not running (held in a
+                        // run queue, or the process stopped): an answer that arrived
+                        // before it may be waiting in its socket, unread. It gets one
+                        // more tick, in which the runtime hands the request what
+                        // arrived; only a request still unanswered then timed out.
+                        let late = now.saturating_duration_since(entry.deadline) > self.tick + HELD;
+                        if late && !entry.grace {
+                            entry.grace = true;
+                            continue;
+                        }
                         entry.expired = true;
                         due.push(w.clone());
                     }

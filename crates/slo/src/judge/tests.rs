@@ -263,38 +263,35 @@ fn a_pause_mends_only_answers_within_its_length_of_the_threshold() {
     assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
 }
 
-/// Regression (third review): a 1.5 s stop of the whole process at 100/s made the 50
-/// requests in flight time out while their answers (every one in 0.5 s) waited in
-/// their sockets: FAIL, marked robust. Those timeouts may be the pause's.
+/// Timeouts are the target's, pauses or not. (Third review: a 1.5 s stop at 100/s made
+/// the 50 requests in flight time out while their answers waited in their sockets; the
+/// judge then excused as many timeouts as the pauses held answers, which on a busy
+/// machine, its workers held in run queues, excused real ones (hostile review of issue
+/// 21: 8.8% timeouts of a target slower than its timeout, INVALID). The engine now reads
+/// such answers before it times their requests out, so the judge excuses none:
+/// `answers_that_came_in_time_are_read_after_a_stop_not_timed_out` in the binary's
+/// tests.)
 #[test]
-fn timeouts_that_may_have_run_out_during_a_pause_are_not_robust() {
-    let mut frozen = shard(550, 0, 0, 0, 500_000);
+fn timeouts_are_the_targets_even_when_the_generator_paused() {
+    let mut slow = shard(550, 0, 0, 0, 500_000);
     for _ in 0..50 {
-        frozen.record_send(0, Some(0), false);
-        frozen.record(&Sample::new(0, Outcome::Timeout, 1_000_000));
+        slow.record_send(0, Some(0), false);
+        slow.record(&Sample::new(0, Outcome::Timeout, 1_000_000));
     }
-    let mut stop = Pauses::new(1_000);
-    stop.record(1_500_000);
-    let f = OpenFacts {
-        pauses: Some(stop),
-        max_late_ratio: 1.0,
-        ..facts(600.0, ValidityMode::Robust)
-    };
-    let j = check(&frozen, &["error_rate < 5%"], Some(f));
-    assert_eq!(j.verdict, Verdict::Invalid, "{:?}", j.invalid_reasons);
-    assert!(
-        j.invalid_reasons
-            .iter()
-            .any(|r| r.contains("timeouts that may have run out")),
-        "{:?}",
-        j.invalid_reasons
-    );
-    // Without the pause they are the target's.
-    let f = OpenFacts { pauses: None, ..f };
-    assert_eq!(
-        check(&frozen, &["error_rate < 5%"], Some(f)).verdict,
-        Verdict::Fail
-    );
+    let mut holds = Pauses::new(1_000);
+    for _ in 0..400 {
+        holds.record(10_000);
+    }
+    for pauses in [Some(holds), None] {
+        let f = OpenFacts {
+            pauses,
+            max_late_ratio: 1.0,
+            ..facts(600.0, ValidityMode::Robust)
+        };
+        let j = check(&slow, &["error_rate < 5%"], Some(f));
+        assert_eq!(j.verdict, Verdict::Fail, "{:?}", j.invalid_reasons);
+        assert!(j.slo[0].robust);
+    }
 }
 
 /// Regression (second issue 17 review): a target that hung made requests pile up to
