@@ -458,7 +458,9 @@ fn speed(
         }
         _ => {
             let p = stat
-                .strip_prefix('p')
+                .strip_prefix("p(")
+                .and_then(|r| r.strip_suffix(')'))
+                .or_else(|| stat.strip_prefix('p'))
                 .filter(|d| !d.is_empty() && d.chars().all(|ch| ch.is_ascii_digit() || ch == '.'))
                 .and_then(|d| d.parse::<f64>().ok())
                 .filter(|p| (0.0..=100.0).contains(p))
@@ -666,6 +668,13 @@ mod tests {
                 Metric::Min,
                 Op::Gt,
                 1_000.0,
+                None,
+            ),
+            (
+                "tokens_per_s_p(10) > 20",
+                Metric::Percentile(90.0),
+                Op::Lt,
+                50_000.0,
                 None,
             ),
             (
