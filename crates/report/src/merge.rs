@@ -739,6 +739,19 @@ fn check_inputs(inputs: &[Input]) -> Result<(), MergeError> {
     Ok(())
 }
 
+/// A summary's endpoint bases (`name=base, ...`; `none` without any), to compare and name.
+fn bases(s: &RunSummary) -> String {
+    match s.bases.is_empty() {
+        true => "none".into(),
+        false => s
+            .bases
+            .iter()
+            .map(|(name, base)| format!("{name}={base}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,18 +771,5 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert_eq!(e.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 0]);
         assert!(plan_budgets(&["nope: p95 < 1s".to_string()], &names).is_err());
-    }
-}
-
-/// A summary's endpoint bases (`name=base, ...`; `none` without any), to compare and name.
-fn bases(s: &RunSummary) -> String {
-    match s.bases.is_empty() {
-        true => "none".into(),
-        false => s
-            .bases
-            .iter()
-            .map(|(name, base)| format!("{name}={base}"))
-            .collect::<Vec<_>>()
-            .join(", "),
     }
 }
