@@ -201,8 +201,11 @@ fn resolve(u: &url::Url, whose: &Whose) -> Result<(), Failure> {
     let unresolvable = |why: String| Failure {
         exit: Exit::Unreachable,
         message: format!(
-            "cannot resolve the host `{host}` of {}: {why}\n  hint: {} and this machine's DNS",
-            whose.name(),
+            "cannot resolve {}: {why}\n  hint: {} and this machine's DNS",
+            match whose {
+                Whose::Target => format!("the target host `{host}`"),
+                Whose::Base(_) => format!("the host `{host}` of {}", whose.name()),
+            },
             whose.fix()
         ),
     };
