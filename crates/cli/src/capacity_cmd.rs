@@ -92,11 +92,12 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
     )?;
     if !args.quiet {
         say_err!(
-            "loadgate {}: capacity of `{}` against {} ({}): from {} rps, {} per step, up to {} rps; {} measured after {} settling per step",
+            "loadgate {}: capacity of `{}` against {} ({}){}: from {} rps, {} per step, up to {} rps; {} measured after {} settling per step",
             env!("CARGO_PKG_VERSION"),
             scenario.name,
             scenario.target_display(),
             base_url,
+            crate::run_cmd::bases_shown(&scenario),
             num(plan.start_rps),
             step_text(plan.step),
             num(plan.max_rps),
@@ -140,7 +141,7 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         loadgate_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: scenario.name.clone(),
         scenario_file: args.scenario.display().to_string(),
-        target: scenario.target_display(),
+        target: scenario.origins_display(),
         started_at: humantime::format_rfc3339_seconds(started).to_string(),
         ended_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         plan: PlanSummary {

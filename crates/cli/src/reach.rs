@@ -1,5 +1,7 @@
-//! The target before any load: its name resolves, a connection (and TLS) opens, the
-//! embedded target starts, the health check is waited for, and `--start-at` lies ahead.
+//! The target before any load: its name resolves, a connection (and TLS) opens (to the
+//! target and to every other origin an endpoint's `base` names), the embedded target
+//! starts, the health check is waited for (the target's only), and `--start-at` lies
+//! ahead.
 
 use std::time::{Duration, Instant};
 
@@ -36,17 +38,58 @@ pub(crate) fn check_start_at(at: Option<std::time::SystemTime>) -> Result<(), Fa
     }
 }
 
-/// Checks a URL target before anything is written, without sending it a request: its
-/// name resolves, a connection opens and, for https, the TLS handshake succeeds. A
-/// target that refuses or cannot be reached is exit 6, like an unresolvable host;
-/// when a health check will be waited for, only a failed TLS handshake is (the target
-/// may still be starting).
+/// Checks every origin a run sends to before anything is written, without sending it a
+/// request: the URL target and each other origin an endpoint's `base` names. Its name
+/// resolves, a connection opens and, for https, the TLS handshake succeeds. An origin
+/// that refuses or cannot be reached is exit 6, like an unresolvable host, named; when a
+/// health check will be waited for, the target's refusal is left to it (the target may
+/// still be starting), but the health check polls only the target, so an endpoint's own
+/// base must answer now.
 pub(crate) fn preflight(scenario: &Scenario, insecure: bool, health: bool) -> Result<(), Failure> {
     if let Target::Url(u) = &scenario.target {
-        resolve(u)?;
-        reach(scenario, u, insecure, health)?;
+        resolve(u, &Whose::Target)?;
+        reach(scenario, u, &Whose::Target, insecure, health)?;
+    }
+    for u in scenario.other_bases() {
+        // Every endpoint sent there, to name them.
+        let names: Vec<&str> = scenario
+            .endpoints
+            .iter()
+            .filter(|e| e.base.as_ref().is_some_and(|b| b.origin() == u.origin()))
+            .map(|e| e.name.as_str())
+            .collect();
+        let whose = Whose::Base(names.join("`, `"));
+        resolve(u, &whose)?;
+        reach(scenario, u, &whose, insecure, false)?;
     }
     Ok(())
+}
+
+/// Which origin a probe is for, as its failure names it.
+enum Whose {
+    /// The scenario's target (or `--target`).
+    Target,
+    /// The `base` of these endpoints (names joined by "`, `").
+    Base(String),
+}
+
+impl Whose {
+    /// `the target`, or ``endpoint `agent`'s base``.
+    fn name(&self) -> String {
+        match self {
+            Whose::Target => "the target".into(),
+            Whose::Base(names) if names.contains('`') => format!("endpoints `{names}`' base"),
+            Whose::Base(names) => format!("endpoint `{names}`'s base"),
+        }
+    }
+
+    /// Where to fix the URL.
+    fn fix(&self) -> &'static str {
+        match self {
+            Whose::Target => "check the URL (--target / LOADGATE_TARGET / target)",
+            Whose::Base(_) => "check the endpoint's `base` in the scenario (--target replaces only the scenario's target, never an endpoint's base)",
+        }
+    }
 }
 
 /// The base URL to send load to, starting the embedded target if the scenario asks for
@@ -137,8 +180,8 @@ pub(crate) fn wait_healthy(
     })
 }
 
-/// Fails before any load when the target's host name does not resolve.
-fn resolve(u: &url::Url) -> Result<(), Failure> {
+/// Fails before any load when the host name of `u` (`whose`) does not resolve.
+fn resolve(u: &url::Url, whose: &Whose) -> Result<(), Failure> {
     let host = u
         .host_str()
         .unwrap_or_default()
@@ -155,11 +198,16 @@ fn resolve(u: &url::Url) -> Result<(), Failure> {
                 .map(|mut a| a.next().is_some()),
         );
     });
-    let unresolvable = |why: String| {
-        Failure {
+    let unresolvable = |why: String| Failure {
         exit: Exit::Unreachable,
-        message: format!("cannot resolve the target host `{host}`: {why}\n  hint: check the URL (--target / LOADGATE_TARGET / target) and this machine's DNS"),
-    }
+        message: format!(
+            "cannot resolve {}: {why}\n  hint: {} and this machine's DNS",
+            match whose {
+                Whose::Target => format!("the target host `{host}`"),
+                Whose::Base(_) => format!("the host `{host}` of {}", whose.name()),
+            },
+            whose.fix()
+        ),
     };
     match rx.recv_timeout(Duration::from_secs(10)) {
         Ok(Ok(true)) => Ok(()),
@@ -173,7 +221,13 @@ fn resolve(u: &url::Url) -> Result<(), Failure> {
 /// refuses or cannot be reached would otherwise show up as nothing but connect errors,
 /// and a failed TLS handshake too, so say why and how to fix it. Anything a request
 /// would show (404, slow, resets) is left to the run, where it is data.
-fn reach(scenario: &Scenario, u: &url::Url, insecure: bool, health: bool) -> Result<(), Failure> {
+fn reach(
+    scenario: &Scenario,
+    u: &url::Url,
+    whose: &Whose,
+    insecure: bool,
+    health: bool,
+) -> Result<(), Failure> {
     let base = strip_credentials(u);
     let uri: http::Uri = format!("{base}/")
         .parse()
@@ -186,14 +240,19 @@ fn reach(scenario: &Scenario, u: &url::Url, insecure: bool, health: bool) -> Res
         Err(e) if e.tls.is_none() && !health => Err(Failure {
             exit: Exit::Unreachable,
             message: format!(
-                "cannot connect to the target {host}:{port}{}: {}\n  hint: check that the service is running and listening there, or pass --wait-healthy PATH to wait for it to come up",
+                "cannot connect to {} {host}:{port}{}: {}\n  hint: {}",
+                whose.name(),
                 // The URL only when it says more than the address (a scheme or a path).
                 if base == format!("http://{host}:{port}") {
                     String::new()
                 } else {
                     format!(" ({base})")
                 },
-                e.detail
+                e.detail,
+                match whose {
+                    Whose::Target => "check that the service is running and listening there, or pass --wait-healthy PATH to wait for it to come up",
+                    Whose::Base(_) => "check that the service is running and listening there (a health check waits for the scenario's target only, not for an endpoint's base)",
+                }
             ),
         }),
         Err(e) if e.tls.is_some() => {
@@ -205,7 +264,13 @@ fn reach(scenario: &Scenario, u: &url::Url, insecure: bool, health: bool) -> Res
             };
             Err(Failure {
                 exit: Exit::Unreachable,
-                message: format!("TLS handshake with {base} failed: {tls}\n  hint: {hint}"),
+                message: format!(
+                    "TLS handshake with {}{base} failed: {tls}\n  hint: {hint}",
+                    match whose {
+                        Whose::Target => String::new(),
+                        Whose::Base(_) => format!("{} ", whose.name()),
+                    }
+                ),
             })
         }
         _ => Ok(()),

@@ -87,6 +87,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
         scenario: scenario.name.clone(),
         scenario_file: args.scenario.display().to_string(),
         target: scenario.target_display(),
+        bases: scenario.endpoint_bases(),
         model: scenario.load.model.name().to_string(),
         duration_s: scenario.load.duration().as_secs_f64(),
         load: scenario.load_summary(),
@@ -120,7 +121,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
                 String::new()
             } else {
                 format!(" ({base_url})")
-            },
+            } + &bases_shown(&scenario),
             scenario.load.model.name(),
             humantime::format_duration(scenario.load.duration()),
             if scenario.load.warmup.is_zero() {
@@ -373,6 +374,7 @@ pub(crate) fn run_facts<'a>(
 /// words and numbers are loadgate's or the scenario file's own, and stay as they are.
 pub(crate) fn mask_summary(s: &mut RunSummary) {
     output::mask(&mut s.target);
+    s.bases.values_mut().for_each(output::mask);
     output::mask(&mut s.scenario_file);
     if let Some(d) = &mut s.stop_detail {
         output::mask(d);
@@ -383,8 +385,19 @@ pub(crate) fn mask_summary(s: &mut RunSummary) {
 /// `run.json` with its free text masked, as [`mask_summary`] masks a summary.
 fn masked_start(mut start: RunStart) -> RunStart {
     output::mask(&mut start.target);
+    start.bases.values_mut().for_each(output::mask);
     output::mask(&mut start.scenario_file);
     start
+}
+
+/// The endpoints sent to a base of their own, for the start line: `, and agent to
+/// http://ml:8000` (empty without any).
+pub(crate) fn bases_shown(scenario: &loadgate_scenario::Scenario) -> String {
+    scenario
+        .endpoint_bases()
+        .iter()
+        .map(|(name, base)| format!(", endpoint `{name}` to {base}"))
+        .collect()
 }
 
 /// The commit CI built, as CI systems name it.

@@ -104,9 +104,7 @@ pub(crate) fn apply_load_flags(
             }
         }
     }
-    if let Target::Url(u) = &scenario.target {
-        add_basic_auth(scenario, &u.clone());
-    }
+    add_basic_auth(scenario);
     Ok(())
 }
 
@@ -263,28 +261,22 @@ pub(crate) fn target_flag(value: Option<&str>) -> Result<Option<Target>, Failure
         .transpose()
 }
 
-/// Credentials in the target URL become a (secret) Basic Authorization header, as curl
-/// does; the URL itself is never shown with them.
-fn add_basic_auth(scenario: &mut Scenario, u: &url::Url) {
-    if u.username().is_empty() && u.password().is_none() {
-        return;
-    }
-    use base64::Engine as _;
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
+/// Credentials in a base URL become a (secret) Basic Authorization header, as curl
+/// does: the target's for the endpoints sent to it, an endpoint's own `base`'s for that
+/// endpoint (never the target's: they go to another origin). The URL itself is never
+/// shown with them.
+fn add_basic_auth(scenario: &mut Scenario) {
+    let target = match &scenario.target {
+        Target::Url(u) => Some(u.clone()),
+        Target::Embedded => None,
     };
-    let pair = format!(
-        "{}:{}",
-        decode(u.username()),
-        decode(u.password().unwrap_or(""))
-    );
-    let value = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    );
     for e in &mut scenario.endpoints {
+        let Some(u) = e.base.as_ref().or(target.as_ref()) else {
+            continue;
+        };
+        let Some(value) = basic_auth(u) else {
+            continue;
+        };
         if !e
             .headers
             .iter()
@@ -297,6 +289,28 @@ fn add_basic_auth(scenario: &mut Scenario, u: &url::Url) {
             });
         }
     }
+}
+
+/// The Basic authorization header value of the credentials in `u`, if it has any.
+fn basic_auth(u: &url::Url) -> Option<String> {
+    if u.username().is_empty() && u.password().is_none() {
+        return None;
+    }
+    use base64::Engine as _;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pair = format!(
+        "{}:{}",
+        decode(u.username()),
+        decode(u.password().unwrap_or(""))
+    );
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    ))
 }
 
 pub(crate) fn strip_credentials(u: &url::Url) -> String {

@@ -82,6 +82,7 @@ pub(crate) fn check_descriptors(
     let need = fds::minimum(
         workers,
         senders,
+        1 + scenario.other_bases().len(),
         open_model,
         scenario.target == Target::Embedded,
     );

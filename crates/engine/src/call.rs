@@ -108,7 +108,7 @@ impl Exchange {
     }
 }
 
-/// Makes `call` for `prepared`'s endpoint within the request timeout, keeping of the
+/// Makes `call` for `prepared`'s endpoint within its request timeout, keeping of the
 /// response what the endpoint needs (the body when a check reads it, the headers when
 /// asked for). `(intended, sent)`: when the call was due (open model; when it was sent
 /// in the closed model) and when the generator got to it. Latency runs from the first,
@@ -179,10 +179,13 @@ pub async fn execute(
                     last_read: &last_read,
                 };
                 deadlines
-                    .run(sent, watched(exchange, watch, progress))
+                    .run(
+                        sent + prepared.timeout(),
+                        watched(exchange, watch, progress),
+                    )
                     .await
             } else {
-                deadlines.run(sent, exchange).await
+                deadlines.run(sent + prepared.timeout(), exchange).await
             }
         }
     };

@@ -2,13 +2,15 @@
 //!
 //! A tokio timeout registers every request in the runtime's timer wheel and takes it out
 //! again when the answer comes, under the driver's lock: about 4% of a worker's CPU in a
-//! closed loop against nginx (measured by removing it). Every request of a run has the
-//! same timeout, and nearly all finish long before it, so a worker keeps its in-flight
+//! closed loop against nginx (measured by removing it). Nearly every request finishes
+//! long before its timeout, so a worker keeps its in-flight
 //! deadlines in a slab instead and one task of its own ([`Deadlines::watch`]) looks at
 //! them every [`Deadlines::tick`]: a request is failed as timed out at most one tick after
 //! its deadline, never before it, unless the worker was kept from running when the
 //! deadline passed: then one tick more, so that an answer that came in time and waited
-//! unread in its socket is read, not called a timeout.
+//! unread in its socket is read, not called a timeout. Each request brings its own
+//! deadline (its endpoint's timeout after its send); the tick follows the shortest
+//! timeout.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -22,7 +24,6 @@ pub struct Elapsed;
 
 /// One worker's in-flight deadlines (not `Send`: each worker has its own).
 pub struct Deadlines {
-    timeout: Duration,
     tick: Duration,
     slots: RefCell<Slots>,
 }
@@ -91,12 +92,11 @@ impl Drop for Release<'_> {
 const HELD: Duration = Duration::from_millis(2);
 
 impl Deadlines {
-    /// Deadlines `timeout` after each request's send, checked every hundredth of the
-    /// timeout (between 1 ms and 10 ms).
-    pub fn new(timeout: Duration) -> Deadlines {
+    /// Deadlines checked every hundredth of `shortest`, the shortest timeout any request
+    /// will have (between 1 ms and 10 ms).
+    pub fn new(shortest: Duration) -> Deadlines {
         Deadlines {
-            timeout,
-            tick: (timeout / 100).clamp(Duration::from_millis(1), Duration::from_millis(10)),
+            tick: (shortest / 100).clamp(Duration::from_millis(1), Duration::from_millis(10)),
             slots: RefCell::default(),
         }
     }
@@ -106,15 +106,15 @@ impl Deadlines {
         self.tick
     }
 
-    /// Runs `fut`, sent at `sent`, until it finishes or its deadline passes. Timeouts
-    /// fire only while [`Deadlines::watch`] runs on the same thread.
+    /// Runs `fut` until it finishes or `deadline` passes. Timeouts fire only while
+    /// [`Deadlines::watch`] runs on the same thread.
     #[inline]
-    pub fn run<F: Future>(&self, sent: Instant, fut: F) -> Within<'_, F> {
+    pub fn run<F: Future>(&self, deadline: Instant, fut: F) -> Within<'_, F> {
         // Inlined, so the caller builds `Within` where it will lie and the request's
         // future (kilobytes) is not copied; the slot's bookkeeping stays out of line.
         Within {
             fut,
-            slot: Release(self, self.take_slot(sent + self.timeout)),
+            slot: Release(self, self.take_slot(deadline)),
         }
     }
 
@@ -206,7 +206,8 @@ mod tests {
                 async move { d.watch().await }
             });
             let sent = Instant::now();
-            let r = d.run(sent, std::future::pending::<()>()).await;
+            let timeout = Duration::from_millis(50);
+            let r = d.run(sent + timeout, std::future::pending::<()>()).await;
             assert_eq!(r, Err(Elapsed));
             assert!(
                 sent.elapsed() >= Duration::from_millis(50),
@@ -216,7 +217,10 @@ mod tests {
             // A request that answers in time is not failed, and slots are reused.
             for _ in 0..100 {
                 let r = d
-                    .run(Instant::now(), tokio::time::sleep(Duration::from_millis(0)))
+                    .run(
+                        Instant::now() + timeout,
+                        tokio::time::sleep(Duration::from_millis(0)),
+                    )
                     .await;
                 assert_eq!(r, Ok(()));
             }

@@ -109,13 +109,20 @@ pub fn open_now(limit: u64) -> Option<u64> {
 ///   runtime;
 /// - each worker: its runtime, and an open-model worker's timerfd and its run-queue
 ///   counter (`/proc/thread-self/schedstat`, which the pause meter reads);
-/// - one connection for each of `senders` (workers with load to send), and against the
-///   embedded target the target's end of it too;
+/// - one connection to each of `origins` (the target, and each other origin an
+///   endpoint's `base` names) for each of `senders` (workers with load to send), and
+///   against the embedded target the target's end of its connection too;
 /// - 1 to spare for what start-up opens for a moment (`/dev/null` while the table is
 ///   grown, a probe connection).
-pub fn minimum(workers: usize, senders: usize, open_model: bool, embedded: bool) -> u64 {
+pub fn minimum(
+    workers: usize,
+    senders: usize,
+    origins: usize,
+    open_model: bool,
+    embedded: bool,
+) -> u64 {
     let per_worker = RUNTIME + 2 * u64::from(open_model);
-    let per_connection = 1 + u64::from(embedded);
+    let per_connection = origins.max(1) as u64 + u64::from(embedded);
     RUNTIME
         + 2
         + if embedded { 1 + RUNTIME } else { 0 }
@@ -145,7 +152,7 @@ impl std::fmt::Display for Shortfall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the open-file limit is {}, too few to start this run: it needs at least {} descriptors ({} open already, {} more for its runtimes, output files and a connection per worker)\n  hint: {HINT}",
+            "the open-file limit is {}, too few to start this run: it needs at least {} descriptors ({} open already, {} more for its runtimes, output files and a connection per worker and origin)\n  hint: {HINT}",
             self.limit,
             self.open + self.need,
             self.open,
@@ -193,11 +200,14 @@ mod tests {
     fn the_minimum_counts_workers_model_and_target() {
         // signal thread 4, files 2, spare 1; target 5; worker: runtime 4 (+ timerfd and
         // schedstat in the open model)
-        assert_eq!(minimum(1, 1, false, false), 7 + 4 + 1);
-        assert_eq!(minimum(1, 1, false, true), 7 + 5 + 4 + 2);
+        assert_eq!(minimum(1, 1, 1, false, false), 7 + 4 + 1);
+        assert_eq!(minimum(1, 1, 1, false, true), 7 + 5 + 4 + 2);
         // two workers, one VU: one connection
-        assert_eq!(minimum(2, 1, false, true), 7 + 5 + 2 * 4 + 2);
-        assert_eq!(minimum(2, 9, true, true), 7 + 5 + 2 * 6 + 2 * 2);
+        assert_eq!(minimum(2, 1, 1, false, true), 7 + 5 + 2 * 4 + 2);
+        assert_eq!(minimum(2, 9, 1, true, true), 7 + 5 + 2 * 6 + 2 * 2);
+        // Two origins (the embedded target and an endpoint's own base): a connection to
+        // each per sending worker, and the embedded target's end of its own.
+        assert_eq!(minimum(2, 9, 2, true, true), 7 + 5 + 2 * 6 + 2 * 3);
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct Prepared {
     stream: Option<StreamSpec>,
     /// The endpoint's `first_byte_timeout` and `idle_timeout`.
     watch: Watch,
+    /// The whole request's limit (the endpoint's `timeout`).
+    timeout: Duration,
     /// What a success must meet to count toward goodput.
     goodput: GoodLimits,
 }
@@ -122,12 +124,20 @@ impl Watch {
 }
 
 impl Prepared {
-    /// Prepares every endpoint of `scenario` against `base` (scheme://authority[/prefix]).
+    /// Prepares every endpoint of `scenario`: each against its own `base` when it has
+    /// one, else against `base` (the target: scheme://authority[/prefix]).
     pub fn all(scenario: &Scenario, base: &str) -> Result<Vec<Prepared>, EngineError> {
         scenario
             .endpoints
             .iter()
-            .map(|e| Prepared::new(e, base, scenario.max_body))
+            .map(|e| match &e.base {
+                Some(own) => Prepared::new(
+                    e,
+                    &loadgate_scenario::without_credentials(own),
+                    scenario.max_body,
+                ),
+                None => Prepared::new(e, base, scenario.max_body),
+            })
             .collect()
     }
 
@@ -210,6 +220,7 @@ impl Prepared {
                 first_byte: e.first_byte_timeout,
                 idle: e.idle_timeout,
             },
+            timeout: e.timeout,
             goodput: e.goodput,
         };
         let all_static = p.static_path.is_some()
@@ -252,6 +263,11 @@ impl Prepared {
     /// Its timeouts within a request.
     pub fn watch(&self) -> Watch {
         self.watch
+    }
+
+    /// The whole request's limit, from its send to the end of its body.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// What a success must meet to count toward goodput.

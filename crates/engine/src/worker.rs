@@ -219,7 +219,14 @@ fn work(spec: WorkerSpec) {
             warm_tail: RefCell::new(None),
             in_flight: Cell::new(0),
             drained: Notify::new(),
-            deadlines: Deadlines::new(scenario.timeout),
+            deadlines: Deadlines::new(
+                scenario
+                    .endpoints
+                    .iter()
+                    .map(|e| e.timeout)
+                    .min()
+                    .unwrap_or(scenario.timeout),
+            ),
             scratch: RefCell::new(Vec::with_capacity(512)),
         });
         // Ready: the client and requests are built. The aggregator fixes the start time
@@ -544,10 +551,13 @@ async fn send_in_turn(
     tolerance: Duration,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let origin = ctx.prepared[endpoint].origin();
+    let prepared = &ctx.prepared[endpoint];
     let turn = ctx
         .deadlines
-        .run(intended, ctx.client.wait_turn(origin))
+        .run(
+            intended + prepared.timeout(),
+            ctx.client.wait_turn(prepared.origin()),
+        )
         .await;
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     let now = Instant::now();

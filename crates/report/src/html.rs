@@ -98,7 +98,7 @@ pub fn report_html(
     o.push_str("<section id=\"run\"><h2>Run</h2><dl class=\"meta\">\n");
     let mut meta = vec![
         ("scenario", format!("{} ({})", s.scenario, s.scenario_file)),
-        ("target", s.target.clone()),
+        ("target", s.origins_shown()),
         ("load model", s.model.clone()),
         ("started", s.started_at.clone()),
         (

@@ -30,7 +30,7 @@ pub fn junit_xml(s: &RunSummary) -> String {
     );
     out.push_str("    <properties>\n");
     for (k, v) in [
-        ("target", s.target.as_str()),
+        ("target", s.origins_shown().as_str()),
         ("model", s.model.as_str()),
         ("verdict", s.verdict.word()),
         ("loadgate_version", s.loadgate_version.as_str()),

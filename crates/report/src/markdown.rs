@@ -26,7 +26,7 @@ pub fn summary_md(s: &RunSummary) -> String {
     let _ = writeln!(
         out,
         "Target `{}` · {} model · {:.0} s measured{} · {} · loadgate {}\n",
-        s.target.replace('`', "'"),
+        s.origins_shown().replace('`', "'"),
         s.model,
         s.measured_s,
         if s.warmup_s > 0.0 {

@@ -673,6 +673,7 @@ fn check_inputs(inputs: &[Input]) -> Result<(), MergeError> {
         for (what, x, y) in [
             ("scenario", &a.scenario, &b.scenario),
             ("target", &a.target, &b.target),
+            ("endpoint base", &bases(a), &bases(b)),
             ("loadgate version", &a.loadgate_version, &b.loadgate_version),
         ] {
             if x != y {
@@ -736,6 +737,19 @@ fn check_inputs(inputs: &[Input]) -> Result<(), MergeError> {
         )));
     }
     Ok(())
+}
+
+/// A summary's endpoint bases (`name=base, ...`; `none` without any), to compare and name.
+fn bases(s: &RunSummary) -> String {
+    match s.bases.is_empty() {
+        true => "none".into(),
+        false => s
+            .bases
+            .iter()
+            .map(|(name, base)| format!("{name}={base}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 #[cfg(test)]

@@ -65,9 +65,10 @@ impl LoadModel {
 }
 
 impl Scenario {
-    /// The bound of a run's histograms, µs: three timeouts, at least a minute.
+    /// The bound of a run's histograms, µs: three times the longest endpoint timeout, at
+    /// least a minute.
     pub fn histogram_max_us(&self) -> u64 {
-        (self.timeout.as_micros() as u64)
+        (self.longest_timeout().as_micros() as u64)
             .saturating_mul(3)
             .max(60_000_000)
     }
@@ -115,7 +116,9 @@ impl Scenario {
             budgets,
             self.load.model == LoadModel::Open,
             self.histogram_max_us(),
-            Some(self.timeout),
+            // A throughput window is final once the last request due in it has had
+            // the longest timeout of any endpoint to end.
+            Some(self.longest_timeout()),
         )
     }
 
@@ -195,6 +198,11 @@ impl Scenario {
                 .collect(),
             budgets: self.budget_labels(),
             data_rows: self.data.as_ref().map(|d| d.rows.len() as u64),
+            timeouts_ms: self
+                .endpoints
+                .iter()
+                .map(|e| (e.name.clone(), e.timeout.as_secs_f64() * 1000.0))
+                .collect(),
             late_tolerance_ms: load.late_tolerance.as_secs_f64() * 1000.0,
             send_window_ms: load.send_window.as_secs_f64() * 1000.0,
             min_achieved_ratio: load.validity.min_achieved_ratio,

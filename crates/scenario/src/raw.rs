@@ -78,6 +78,10 @@ pub(crate) struct Endpoint {
     #[serde(default)]
     pub method: Option<S<String>>,
     pub path: S<String>,
+    /// Another origin than the target's (`base = "http://ml:8000"`).
+    pub base: Option<S<String>>,
+    /// The endpoint's own request timeout, in place of `[defaults] timeout`.
+    pub timeout: Option<S<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
     pub body: Option<S<String>>,

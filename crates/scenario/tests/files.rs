@@ -772,16 +772,17 @@ fn structural_and_value_mistakes_are_reported_together() {
     assert!(shown.contains("go in its stages"), "{shown}");
     assert!(shown.contains("without quotes"), "{shown}");
     // A flat load without a model: its figures' place is the fix, not a model (the
-    // stages it lacks are those figures), and a timeout on an endpoint points at
-    // [defaults].
-    let text = "target = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\ntimeout = \"5s\"\n[load]\nvus = 5\nduration = \"10s\"\n";
+    // stages it lacks are those figures). An endpoint's own `timeout` is a key of its
+    // own; a `connect_timeout` there points at [defaults].
+    let text = "target = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\ntimeout = \"5s\"\nconnect_timeout = \"1s\"\n[load]\nvus = 5\nduration = \"10s\"\n";
     let e = parse(Path::new("s.toml"), text, &env).expect_err("three mistakes");
     let shown = e.to_string();
     let at: Vec<(usize, usize)> = e.0.iter().map(|d| (d.line, d.column)).collect();
     assert_eq!(at.len(), 3, "{shown}");
     assert!(!shown.contains("no `model`"), "{shown}");
+    assert!(!at.iter().any(|&(line, _)| line == 5), "{shown}");
     assert!(
-        shown.contains("timeouts are set for every endpoint in [defaults]"),
+        shown.contains("connect_timeout goes in [defaults]"),
         "{shown}"
     );
 }

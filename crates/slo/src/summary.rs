@@ -411,6 +411,10 @@ pub struct RunSummary {
     pub scenario_file: String,
     /// Target base URL without credentials, or `embedded`.
     pub target: String,
+    /// The endpoints sent to a base URL of their own (`base`), by name, each base shown
+    /// as `target` is: with the target, every origin the run sent to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bases: BTreeMap<String, String>,
     /// `open` or `closed`.
     pub model: String,
     /// RFC 3339 UTC start.
@@ -575,6 +579,10 @@ pub struct SegmentPlan {
     pub budgets: Vec<String>,
     /// Rows in the data file, if there is one.
     pub data_rows: Option<u64>,
+    /// Each endpoint's request timeout in milliseconds, by name (its own `timeout`, or
+    /// `[defaults]`'). Empty in a plan written before endpoints had timeouts of their own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timeouts_ms: BTreeMap<String, f64>,
     /// Open model: lateness tolerance in milliseconds.
     pub late_tolerance_ms: f64,
     /// Open model: the send window in milliseconds.
@@ -641,6 +649,16 @@ pub struct SegmentRun {
 }
 
 impl RunSummary {
+    /// Where the run sent load, for people: the target, then each endpoint sent to a
+    /// base of its own (`https://app.example.com; agent: http://ml:8000`).
+    pub fn origins_shown(&self) -> String {
+        let mut out = self.target.clone();
+        for (name, base) in &self.bases {
+            out.push_str(&format!("; {name}: {base}"));
+        }
+        out
+    }
+
     /// The endpoints' names, in scenario order.
     pub fn endpoint_names(&self) -> Vec<String> {
         self.endpoints.iter().map(|e| e.name.clone()).collect()
@@ -711,6 +729,7 @@ impl RunSummary {
             scenario: name.into(),
             scenario_file: "scenarios/fixture.toml".into(),
             target: "https://staging.example.com".into(),
+            bases: BTreeMap::new(),
             model: model.into(),
             started_at: String::new(),
             ended_at: String::new(),
@@ -818,6 +837,9 @@ pub struct RunStart {
     pub scenario_file: String,
     /// The target, as shown.
     pub target: String,
+    /// The endpoints sent to a base URL of their own, by name (see [`RunSummary::bases`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bases: BTreeMap<String, String>,
     /// `open` or `closed`.
     pub model: String,
     /// The profile's length after the warm-up, seconds.
@@ -859,6 +881,7 @@ impl RunStart {
             scenario: self.scenario.clone(),
             scenario_file: self.scenario_file.clone(),
             target: self.target.clone(),
+            bases: self.bases.clone(),
             model: self.model.clone(),
             started_at: String::new(),
             ended_at: String::new(),

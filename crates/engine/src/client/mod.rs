@@ -3,8 +3,9 @@
 //! headers and the first body bytes when asked for, the byte count, and on the way the
 //! instants a caller derives phases from (connection ready, first byte: [`Noted`]).
 //!
-//! A worker talks to one origin from one thread, so it keeps its own connections
-//! (`pool.rs`): a stack of idle HTTP/1.1 connections, driven by `h1.rs` in the task that
+//! A worker talks to its origins (the target's, and any endpoint's own `base`) from one
+//! thread, so it keeps its own connections (`pool.rs`), per origin: a stack of idle
+//! HTTP/1.1 connections, driven by `h1.rs` in the task that
 //! sends each request, and at most one HTTP/2 connection, driven by hyper (`h2.rs`).
 //! Connections are opened here, over TCP or TLS (`tls.rs`). A request is sent a second
 //! time only when the target provably never read it.

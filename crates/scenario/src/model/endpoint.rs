@@ -5,9 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::time::Duration;
 
 use super::scenario::{Checks, Endpoint, Header, JsonCheck, JsonExpect};
-use super::value::{interp, no_control_chars, path_problem, place, shorten, template, written};
+use super::value::{
+    duration, interp, no_control_chars, path_problem, place, shorten, template, written,
+};
 use crate::check;
 use crate::diag::Sink;
 use crate::interp::{interpolate, InterpError};
@@ -21,7 +24,8 @@ pub(super) struct EndpointCx<'a> {
     pub(super) names: &'a Names<'a>,
     pub(super) env: &'a dyn Fn(&str) -> Option<String>,
     pub(super) is_secret: &'a dyn Fn(&str) -> bool,
-    /// The target URL's path, which the engine puts before every path.
+    /// The target URL's path, which the engine puts before every path of an endpoint
+    /// without a `base` of its own.
     pub(super) prefix: &'a str,
     /// The whole request timeout (`[defaults] timeout`).
     pub(super) timeout: std::time::Duration,
@@ -199,6 +203,18 @@ pub(super) fn endpoint(
         );
         ok = false;
     }
+    let before = sink.found.len();
+    let base = e
+        .base
+        .as_ref()
+        .and_then(|b| base_url(sink, b, env, secrets));
+    let timeout = own_timeout(sink, e, cx.timeout);
+    ok &= sink.found.len() == before;
+    // The path is joined to the endpoint's own base, when it has one.
+    let prefix = match &base {
+        Some(u) => check::path_prefix(&crate::Target::Url(u.clone())),
+        None => cx.prefix.to_string(),
+    };
     let path_text = interp(sink, &e.path, env, Some(&mut *secrets));
     let path = path_text.and_then(|p| {
         if !p.value.starts_with('/') {
@@ -210,7 +226,7 @@ pub(super) fn endpoint(
             return None;
         }
         let t = template(sink, &e.path, &p, Escape::Url, names)?;
-        if let Some(problem) = check::path(cx.prefix, &p.value, true) {
+        if let Some(problem) = check::path(&prefix, &p.value, true) {
             path_problem(sink, &e.path, &p, "path", problem);
             return None;
         }
@@ -384,16 +400,62 @@ pub(super) fn endpoint(
     let path = path?;
     let before = sink.found.len();
     let stream = super::stream::stream(sink, e);
+    // Checked against the endpoint's own timeout, when it sets one.
+    let whose = match e.timeout {
+        Some(_) => "the endpoint's timeout",
+        None => "[defaults] timeout",
+    };
     let first_byte_timeout = super::stream::stream_timeout(
         sink,
         e.first_byte_timeout.as_ref(),
         "first_byte_timeout",
-        cx.timeout,
-    )
-    .or(cx.first_byte_timeout);
-    let idle_timeout =
-        super::stream::stream_timeout(sink, e.idle_timeout.as_ref(), "idle_timeout", cx.timeout)
-            .or(cx.idle_timeout);
+        timeout,
+        whose,
+    );
+    let idle_timeout = super::stream::stream_timeout(
+        sink,
+        e.idle_timeout.as_ref(),
+        "idle_timeout",
+        timeout,
+        whose,
+    );
+    // `[defaults]`' own are below `[defaults] timeout`; an endpoint's shorter timeout
+    // must still leave room for those it takes.
+    let mut take = |own: Option<Duration>, set: bool, default: Option<Duration>, what: &str| {
+        if set {
+            return own;
+        }
+        let d = default?;
+        if d < timeout {
+            return Some(d);
+        }
+        if let Some(t) = &e.timeout {
+            sink.span(
+                t.span(),
+                format!(
+                    "timeout {} is not above [defaults] {what} {}, which this endpoint takes",
+                    humantime::format_duration(timeout),
+                    humantime::format_duration(d)
+                ),
+                Some(format!(
+                    "raise the endpoint's timeout, or set a lower {what} on the endpoint"
+                )),
+            );
+        }
+        None
+    };
+    let first_byte_timeout = take(
+        first_byte_timeout,
+        e.first_byte_timeout.is_some(),
+        cx.first_byte_timeout,
+        "first_byte_timeout",
+    );
+    let idle_timeout = take(
+        idle_timeout,
+        e.idle_timeout.is_some(),
+        cx.idle_timeout,
+        "idle_timeout",
+    );
     let goodput = super::stream::good_limits(sink, e.goodput.as_ref())
         .or(cx.goodput)
         .unwrap_or_default();
@@ -413,6 +475,8 @@ pub(super) fn endpoint(
         name,
         method,
         path,
+        base,
+        timeout,
         headers,
         body,
         body_secret,
@@ -423,6 +487,54 @@ pub(super) fn endpoint(
         idle_timeout,
         goodput,
     })
+}
+
+/// An endpoint's `base`: an http:// or https:// URL (interpolated as the target is), as
+/// the target is checked; its secret parts (credentials) registered as the target's are.
+fn base_url(
+    sink: &mut Sink<'_>,
+    v: &raw::S<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Secrets,
+) -> Option<url::Url> {
+    let t = interp(sink, v, env, None)?;
+    match crate::Target::parse(&t.value) {
+        Ok(crate::Target::Url(u)) => {
+            super::register_target(secrets, &t, &u);
+            Some(u)
+        }
+        Ok(crate::Target::Embedded) => {
+            sink.span(
+                v.span(),
+                "base `embedded` is not a URL: the embedded target is the scenario's `target`",
+                Some("leave base out to send this endpoint to the target, or write an http:// or https:// URL".into()),
+            );
+            None
+        }
+        Err(err) => {
+            super::url_error(sink, v, "base", t.from_env, err);
+            None
+        }
+    }
+}
+
+/// An endpoint's `timeout`, above zero; `[defaults] timeout` (`default`) without one.
+fn own_timeout(sink: &mut Sink<'_>, e: &raw::Endpoint, default: Duration) -> Duration {
+    let Some(t) = &e.timeout else {
+        return default;
+    };
+    match duration(sink, t, "timeout") {
+        Some(d) if d.is_zero() => {
+            sink.span(
+                t.span(),
+                "timeout must be greater than zero",
+                Some("write e.g. timeout = \"60s\"".into()),
+            );
+            default
+        }
+        Some(d) => d,
+        None => default,
+    }
 }
 
 /// `$.a.b[0]` (or `a.b[0]`) to the JSON pointer `/a/b/0`.

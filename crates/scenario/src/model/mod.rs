@@ -110,7 +110,7 @@ pub(crate) fn build(
                     .any(|k| msg.starts_with(&format!("unknown field `{k}`")))
                     && msg.contains("`checks`")
                 {
-                    Some("timeouts are set for every endpoint in [defaults]: timeout = \"10s\", connect_timeout = \"3s\"".to_string())
+                    Some("a request timeout goes on the endpoint itself (timeout = \"60s\") or in [defaults] for every endpoint; connect_timeout goes in [defaults]".to_string())
                 } else if msg.starts_with("unknown field") {
                     Some("check the spelling; unknown keys are rejected so typos cannot be silently ignored".to_string())
                 } else if msg.starts_with("missing field") {
@@ -185,34 +185,7 @@ pub(crate) fn build(
         Some(t) => Some(t.clone()),
         None => target_interp(&mut sink, &file.target, env).and_then(|t| {
             let parsed = Target::parse(&t.value)
-                .map_err(|e| match e {
-                    TargetError::Scheme(_) if t.from_env => sink.span(
-                        file.target.span(),
-                        format!(
-                            "target {} has a scheme that is not supported",
-                            written(&file.target)
-                        ),
-                        Some("use an http:// or https:// URL, or \"embedded\"".into()),
-                    ),
-                    TargetError::Scheme(scheme) => sink.span(
-                        file.target.span(),
-                        format!("target scheme `{scheme}` is not supported"),
-                        Some("use an http:// or https:// URL, or \"embedded\"".into()),
-                    ),
-                    TargetError::Query => sink.span(
-                        file.target.span(),
-                        format!(
-                            "target {} has a query (`?…`) or fragment (`#…`): a target is a base URL that each endpoint's path is joined to",
-                            written(&file.target)
-                        ),
-                        Some("put the query in the endpoints' paths, e.g. path = \"/api/health?key=${API_KEY}\"".into()),
-                    ),
-                    TargetError::NotUrl(why) => sink.span(
-                        file.target.span(),
-                        format!("target is not a valid URL ({why})"),
-                        Some("write e.g. \"https://staging.example.com\" or \"embedded\"".into()),
-                    ),
-                })
+                .map_err(|e| url_error(&mut sink, &file.target, "target", t.from_env, e))
                 .ok()?;
             if let Target::Url(u) = &parsed {
                 register_target(&mut secrets, &t, u);
@@ -311,12 +284,14 @@ pub(crate) fn build(
             d.first_byte_timeout.as_ref(),
             "first_byte_timeout",
             timeout,
+            "[defaults] timeout",
         ),
         idle_timeout: stream::stream_timeout(
             &mut sink,
             d.idle_timeout.as_ref(),
             "idle_timeout",
             timeout,
+            "[defaults] timeout",
         ),
         goodput: stream::good_limits(&mut sink, d.goodput.as_ref()),
     };
@@ -429,7 +404,9 @@ pub(crate) fn build(
         && blanked_keys
             .iter()
             .any(|k| ["stages", "duration", "vus", "target_rps", "rps"].contains(&k.as_str()));
-    let load = load::load(&mut sink, raw_load, timeout, stages_blanked);
+    // The in-flight room follows the longest timeout of an endpoint.
+    let longest = endpoints.iter().map(|e| e.timeout).max().unwrap_or(timeout);
+    let load = load::load(&mut sink, raw_load, longest, stages_blanked);
     let slo = slo::slo(
         &mut sink,
         &file.slo,
@@ -539,9 +516,52 @@ pub(crate) fn build(
     })
 }
 
+/// Says why URL `v` (the scenario's `target`, or an endpoint's `base`: `what`) is not
+/// one load can go to, showing the scenario's text, never a value from the environment.
+pub(super) fn url_error(
+    sink: &mut Sink<'_>,
+    v: &raw::S<String>,
+    what: &str,
+    from_env: bool,
+    e: TargetError,
+) {
+    let urls = match what {
+        "target" => "use an http:// or https:// URL, or \"embedded\"",
+        _ => "use an http:// or https:// URL, e.g. \"http://ml:8000\"",
+    };
+    match e {
+        TargetError::Scheme(_) if from_env => sink.span(
+            v.span(),
+            format!("{what} {} has a scheme that is not supported", written(v)),
+            Some(urls.into()),
+        ),
+        TargetError::Scheme(scheme) => sink.span(
+            v.span(),
+            format!("{what} scheme `{scheme}` is not supported"),
+            Some(urls.into()),
+        ),
+        TargetError::Query => sink.span(
+            v.span(),
+            format!(
+                "{what} {} has a query (`?…`) or fragment (`#…`): a {what} is a base URL that each endpoint's path is joined to",
+                written(v)
+            ),
+            Some("put the query in the endpoints' paths, e.g. path = \"/api/health?key=${API_KEY}\"".into()),
+        ),
+        TargetError::NotUrl(why) => sink.span(
+            v.span(),
+            format!("{what} is not a valid URL ({why})"),
+            Some(match what {
+                "target" => "write e.g. \"https://staging.example.com\" or \"embedded\"".into(),
+                _ => "write e.g. \"http://ml:8000\" or \"https://ml.example.com/v1\"".into(),
+            }),
+        ),
+    }
+}
+
 /// Registers the secret parts of target `u`, interpolated as `t`, when any part of it came
 /// from the environment: each under the variable whose value holds it (else the first).
-fn register_target(secrets: &mut Secrets, t: &Interpolated, u: &url::Url) {
+pub(super) fn register_target(secrets: &mut Secrets, t: &Interpolated, u: &url::Url) {
     let Some(first) = t.env.first() else {
         return;
     };

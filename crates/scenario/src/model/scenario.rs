@@ -31,7 +31,8 @@ pub struct Scenario {
     pub target_profile: Option<PathBuf>,
     /// Wait for this health check to answer 200 before any load.
     pub health: Option<HealthWait>,
-    /// Per-request timeout (from send to the end of the body).
+    /// `[defaults] timeout`: the request timeout of every endpoint without one of its
+    /// own (each endpoint's is [`Endpoint::timeout`]; the longest, [`Scenario::longest_timeout`]).
     pub timeout: Duration,
     /// TCP (and TLS) connect timeout.
     pub connect_timeout: Duration,
@@ -178,6 +179,12 @@ pub struct Endpoint {
     pub method: String,
     /// Path and query, templated, URL-escaped substitutions.
     pub path: Template,
+    /// The endpoint's own base URL (`base`), another origin than the scenario's target;
+    /// `None`: the target. `--target` replaces the target, never this.
+    pub base: Option<url::Url>,
+    /// The whole request's limit, from the send to the end of the body: the endpoint's
+    /// `timeout`, else `[defaults] timeout`.
+    pub timeout: Duration,
     /// Headers (defaults merged in), templated.
     pub headers: Vec<Header>,
     /// Request body, templated.
@@ -454,7 +461,8 @@ impl Scenario {
                 self.load.warmup = Duration::ZERO;
             }
             if !self.load.max_in_flight_set {
-                self.load.max_in_flight = default_max_in_flight(self.load.peak(), self.timeout);
+                self.load.max_in_flight =
+                    default_max_in_flight(self.load.peak(), self.longest_timeout());
             }
         }
         for b in &o.slo {
@@ -479,6 +487,49 @@ impl Scenario {
             Target::Embedded => "embedded".to_string(),
             Target::Url(u) => redact_url(u),
         }
+    }
+
+    /// The longest request timeout of any endpoint (`[defaults] timeout` without
+    /// endpoints): what bounds the last request of a run, so what the in-flight room, the
+    /// histograms' bound and the settling of throughput windows follow.
+    pub fn longest_timeout(&self) -> Duration {
+        self.endpoints
+            .iter()
+            .map(|e| e.timeout)
+            .max()
+            .unwrap_or(self.timeout)
+    }
+
+    /// The endpoints sent to their own `base`, by name, each base as [`redact_url`]
+    /// shows it: with the target, every origin a run sends to.
+    pub fn endpoint_bases(&self) -> std::collections::BTreeMap<String, String> {
+        self.endpoints
+            .iter()
+            .filter_map(|e| Some((e.name.clone(), redact_url(e.base.as_ref()?))))
+            .collect()
+    }
+
+    /// Where a run sends load, for people: the target, then each endpoint sent to a base
+    /// of its own (`https://app.example.com; agent: http://ml:8000`), as a summary's
+    /// `origins_shown` says it.
+    pub fn origins_display(&self) -> String {
+        let mut out = self.target_display();
+        for (name, base) in self.endpoint_bases() {
+            out.push_str(&format!("; {name}: {base}"));
+        }
+        out
+    }
+
+    /// Every distinct base URL the run sends to besides the target, in endpoint order,
+    /// as given (with credentials: not for people).
+    pub fn other_bases(&self) -> Vec<&url::Url> {
+        let mut out: Vec<&url::Url> = Vec::new();
+        for b in self.endpoints.iter().filter_map(|e| e.base.as_ref()) {
+            if !out.iter().any(|o| o.origin() == b.origin()) {
+                out.push(b);
+            }
+        }
+        out
     }
 }
 

@@ -168,12 +168,14 @@ pub(super) fn stream(sink: &mut Sink<'_>, e: &raw::Endpoint) -> Option<Stream> {
 }
 
 /// An endpoint's `first_byte_timeout` or `idle_timeout` (or `[defaults]`'): above zero
-/// and below the whole `timeout`, which would fire first.
+/// and below the whole `timeout`, which would fire first; `whose`: which timeout that is
+/// (`[defaults] timeout`, `the endpoint's timeout`), for the hint.
 pub(super) fn stream_timeout(
     sink: &mut Sink<'_>,
     v: Option<&raw::S<String>>,
     what: &str,
     timeout: Duration,
+    whose: &str,
 ) -> Option<Duration> {
     let v = v?;
     let d = duration(sink, v, what)?;
@@ -193,7 +195,7 @@ pub(super) fn stream_timeout(
                 humantime::format_duration(d),
                 humantime::format_duration(timeout)
             ),
-            Some(format!("lower {what}, or raise [defaults] timeout")),
+            Some(format!("lower {what}, or raise {whose}")),
         );
         return None;
     }

@@ -161,6 +161,7 @@ fn runs_of_other_loads_or_invalid_runs_are_not_compared() {
             endpoints: vec![],
             budgets: vec![],
             data_rows: None,
+            timeouts_ms: Default::default(),
             late_tolerance_ms: 1.0,
             send_window_ms: 0.25,
             min_achieved_ratio: 0.95,
