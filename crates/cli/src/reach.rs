@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use loadgate_engine::StopSignal;
+use loadgate_engine::{StopSignal, TlsProblem};
 use loadgate_scenario::{Scenario, Target};
 
 use crate::exit::{Exit, Failure};
@@ -41,10 +41,14 @@ pub(crate) fn check_start_at(at: Option<std::time::SystemTime>) -> Result<(), Fa
 /// target that refuses or cannot be reached is exit 6, like an unresolvable host;
 /// when a health check will be waited for, only a failed TLS handshake is (the target
 /// may still be starting).
-pub(crate) fn preflight(scenario: &Scenario, insecure: bool, health: bool) -> Result<(), Failure> {
+pub(crate) fn preflight(
+    scenario: &Scenario,
+    load: &LoadFlags,
+    health: bool,
+) -> Result<(), Failure> {
     if let Target::Url(u) = &scenario.target {
         resolve(u)?;
-        reach(scenario, u, insecure, health)?;
+        reach(scenario, u, load, health)?;
     }
     Ok(())
 }
@@ -76,7 +80,7 @@ pub(crate) fn start_target(
     };
 
     if let Some((path, timeout)) = health_of(scenario, load) {
-        wait_healthy(scenario, &base_url, &path, timeout, load.insecure, stop)?;
+        wait_healthy(scenario, &base_url, &path, timeout, load, stop)?;
     }
     Ok((base_url, target))
 }
@@ -87,7 +91,7 @@ pub(crate) fn wait_healthy(
     base: &str,
     path: &str,
     timeout: Duration,
-    insecure: bool,
+    load: &LoadFlags,
     stop: &StopSignal,
 ) -> Result<(), Failure> {
     let uri: http::Uri = format!(
@@ -100,7 +104,7 @@ pub(crate) fn wait_healthy(
     .map_err(|e| Failure::config(format!("--wait-healthy {path}: not a valid path ({e})")))?;
     let (rt, client) = probe_client(
         scenario,
-        insecure,
+        load,
         scenario.connect_timeout.min(Duration::from_secs(5)),
     )?;
     rt.block_on(async {
@@ -173,12 +177,12 @@ fn resolve(u: &url::Url) -> Result<(), Failure> {
 /// refuses or cannot be reached would otherwise show up as nothing but connect errors,
 /// and a failed TLS handshake too, so say why and how to fix it. Anything a request
 /// would show (404, slow, resets) is left to the run, where it is data.
-fn reach(scenario: &Scenario, u: &url::Url, insecure: bool, health: bool) -> Result<(), Failure> {
+fn reach(scenario: &Scenario, u: &url::Url, load: &LoadFlags, health: bool) -> Result<(), Failure> {
     let base = strip_credentials(u);
     let uri: http::Uri = format!("{base}/")
         .parse()
         .map_err(|e| Failure::config(format!("target {base}: {e}")))?;
-    let (rt, client) = probe_client(scenario, insecure, scenario.connect_timeout)?;
+    let (rt, client) = probe_client(scenario, load, scenario.connect_timeout)?;
     let result = rt.block_on(client.reach(&uri, scenario.connect_timeout));
     let port = u.port_or_known_default().unwrap_or(80);
     let host = u.host_str().unwrap_or_default();
@@ -198,24 +202,59 @@ fn reach(scenario: &Scenario, u: &url::Url, insecure: bool, health: bool) -> Res
         }),
         Err(e) if e.tls.is_some() => {
             let tls = e.tls.unwrap_or_default();
-            let hint = if tls.contains("certificate") {
-                "the server's certificate is not trusted (self-signed, expired, or for another name); for a staging host you trust, pass --insecure"
-            } else {
-                "check that this port speaks TLS (an http:// URL?) and that the server accepts TLS 1.2 or 1.3"
-            };
+            let (why, hint) = tls_reason(e.tls_problem.unwrap_or(TlsProblem::Other), load);
             Err(Failure {
                 exit: Exit::Unreachable,
-                message: format!("TLS handshake with {base} failed: {tls}\n  hint: {hint}"),
+                message: format!("TLS handshake with {base} failed: {why} ({tls})\n  hint: {hint}"),
             })
         }
         _ => Ok(()),
     }
 }
 
+/// What a failed handshake means and what to do, for a run with `load`'s TLS flags.
+fn tls_reason(problem: TlsProblem, load: &LoadFlags) -> (&'static str, String) {
+    let cas = load.tls_files.extra_cas();
+    match problem {
+        TlsProblem::UnknownAuthority => (
+            "certificate signed by unknown authority",
+            if cas == 0 {
+                "trust the CA that signed it: pass --cacert FILE (a PEM bundle), set [tls] ca_file in the scenario, or SSL_CERT_FILE; for a staging host you trust, --insecure".into()
+            } else {
+                format!("none of the built-in roots nor the {cas} CA certificate(s) given signed it: give the CA that did (--cacert FILE, [tls] ca_file or SSL_CERT_FILE); for a staging host you trust, --insecure")
+            },
+        ),
+        TlsProblem::WrongName => (
+            "certificate is for another host name",
+            "use the host name the certificate names in the target URL; for a staging host you trust, pass --insecure".into(),
+        ),
+        TlsProblem::Expired => (
+            "certificate expired or not yet valid",
+            "renew the server's certificate (or check this machine's clock); for a staging host you trust, pass --insecure".into(),
+        ),
+        TlsProblem::BadServerCertificate => (
+            "the server's certificate is not trusted",
+            "for a staging host you trust, pass --insecure".into(),
+        ),
+        TlsProblem::ClientCertRequired => (
+            "the server requires a client certificate (mTLS) and none was given",
+            "pass --cert FILE --key FILE, or set [tls] cert_file and key_file in the scenario".into(),
+        ),
+        TlsProblem::ClientCertRejected => (
+            "the server rejected the client certificate",
+            "check that the server trusts the CA that signed it, and that it has not expired (--cert/--key, [tls] cert_file/key_file)".into(),
+        ),
+        _ => (
+            "no TLS session",
+            "check that this port speaks TLS (an http:// URL?) and that the server accepts TLS 1.2 or 1.3".into(),
+        ),
+    }
+}
+
 /// A single-threaded runtime and an HTTP client for one-off probes before the run.
 fn probe_client(
     scenario: &Scenario,
-    insecure: bool,
+    load: &LoadFlags,
     connect_timeout: Duration,
 ) -> Result<(tokio::runtime::Runtime, loadgate_engine::HttpClient), Failure> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -225,8 +264,9 @@ fn probe_client(
     let options = loadgate_engine::ClientOptions {
         connect_timeout,
         http: scenario.http,
-        insecure,
+        insecure: load.insecure,
         connections: None,
+        tls_files: load.tls_files.clone(),
     };
     let client = rt
         .block_on(async { loadgate_engine::HttpClient::new(options) })
