@@ -28,7 +28,8 @@ pub(crate) struct TlsFlags<'a> {
 /// The TLS files of `scenario` under `flags`, with the environment `env` gives. CAs
 /// come from the first of: every `--cacert`, `[tls] ca_file`, `SSL_CERT_FILE` and
 /// `SSL_CERT_DIR` (as curl: a CA named by hand wins over the environment's); each adds
-/// to the built-in roots. The client certificate comes from `--cert`/`--key` when
+/// to the built-in roots. The environment's are read only for an https target: a
+/// variable set for other programs does not refuse a plain-HTTP run. The client certificate comes from `--cert`/`--key` when
 /// given, else from `[tls] cert_file`/`key_file`.
 pub(crate) fn load(
     scenario: &Scenario,
@@ -45,7 +46,7 @@ pub(crate) fn load(
         files
             .add_ca_file(f)
             .map_err(|e| refuse(&in_scenario("ca_file"), &e))?;
-    } else {
+    } else if https(scenario) {
         let set = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         if let Some(f) = set("SSL_CERT_FILE") {
             files
@@ -71,6 +72,11 @@ pub(crate) fn load(
             .map_err(|e| refuse(&in_scenario("cert_file/key_file"), &e))?;
     }
     Ok(Arc::new(files))
+}
+
+/// Whether the scenario's target speaks TLS.
+fn https(scenario: &Scenario) -> bool {
+    matches!(&scenario.target, loadgate_scenario::Target::Url(u) if u.scheme() == "https")
 }
 
 /// Exit 2, naming where the file was given.

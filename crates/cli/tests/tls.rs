@@ -16,10 +16,19 @@ use rustls::pki_types::PrivateKeyDer;
 /// A target on 127.0.0.1 with a certificate `ca` signed, offering h2 and http/1.1 by
 /// ALPN, and requiring a client certificate signed by `clients` when given.
 fn target(ca: &Ca, clients: Option<&Ca>) -> loadgate_target::RunningTarget {
+    target_speaking(ca, clients, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`target`], speaking only the TLS `versions` given.
+fn target_speaking(
+    ca: &Ca,
+    clients: Option<&Ca>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> loadgate_target::RunningTarget {
     let (_, der, key) = ca.issue(&["localhost", "127.0.0.1"], false);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap();
     let builder = match clients {
         Some(c) => {
@@ -242,6 +251,38 @@ fn a_server_that_requires_a_client_certificate_is_refused_before_load_without_on
     assert_never_started(&c);
 }
 
+/// In TLS 1.2 the server refuses a missing client certificate inside the handshake (in
+/// TLS 1.3, after the client's handshake ended): the same refusal, the same fix.
+#[test]
+fn a_tls_1_2_server_that_requires_a_client_certificate_is_refused_the_same_way() {
+    let ca = Ca::new("Company CA");
+    let clients = Ca::new("Client CA");
+    let server = target_speaking(&ca, Some(&clients), &[&rustls::version::TLS12]);
+    let url = server.base_url();
+    let (cert, _, key) = clients.issue(&["loadgate-client"], true);
+    let c = case("auto", "");
+    write(&c, "certs/ca.pem", &ca.pem());
+    write(&c, "certs/client.pem", &cert);
+    write(&c, "certs/client.key", &key.pem_key());
+    let o = run(&c, &url, &["--cacert", "certs/ca.pem"], &[]);
+    assert_eq!(code(&o), 6, "{}", text(&o));
+    assert!(
+        text(&o).contains("requires a client certificate") && text(&o).contains("--cert"),
+        "{}",
+        text(&o)
+    );
+    assert_never_started(&c);
+    let with = [
+        "--cacert",
+        "certs/ca.pem",
+        "--cert",
+        "certs/client.pem",
+        "--key",
+        "certs/client.key",
+    ];
+    assert_passed(&c, &run(&c, &url, &with, &[]));
+}
+
 #[test]
 fn tls_files_that_cannot_be_used_are_refused_with_their_paths_never_their_contents() {
     let ca = Ca::new("Company CA");
@@ -314,6 +355,15 @@ fn tls_files_that_cannot_be_used_are_refused_with_their_paths_never_their_conten
         &[("SSL_CERT_DIR", "certs/nowhere")],
         &["SSL_CERT_DIR", "certs/nowhere"],
     );
+    // The environment's CAs matter only to https: a plain-HTTP run is not refused.
+    let o = run(
+        &c,
+        "http://127.0.0.1:9",
+        &["--duration", "1s"],
+        &[("SSL_CERT_FILE", "certs/garbage.pem")],
+    );
+    assert_ne!(code(&o), 2, "{}", text(&o));
+    assert!(!text(&o).contains("SSL_CERT_FILE"), "{}", text(&o));
     // --key alone: a usage error.
     let o = run(&c, url, &["--key", "certs/client.key"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
