@@ -27,7 +27,7 @@ enum Halt {
     Failed(Failure),
 }
 
-pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
+pub(crate) fn run(mut args: CapacityArgs) -> Result<Exit, Failure> {
     // Every step runs the open model, whatever the scenario's `[load]` says.
     let options = loadgate_scenario::LoadOptions {
         target: crate::run_flags::target_flag(args.load.target.as_deref())?,
@@ -70,9 +70,10 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Exit, Failure> {
         say_err!("warning: the scenario has no SLO budgets: the search can only stop at max_rps or at loadgate's own limit");
     }
     crate::startup::check_descriptors(&scenario, args.load.workers, true)?;
+    args.load.load_tls(&scenario)?;
     preflight(
         &scenario,
-        args.load.insecure,
+        &args.load,
         crate::reach::health_of(&scenario, &args.load).is_some(),
     )?;
     // The target before the folder, as for a run: a search whose target never becomes
@@ -280,6 +281,7 @@ fn run_step(
         segment: loadgate_engine::Segment::WHOLE,
         start_at: None,
         pin_workers: !args.load.no_pin,
+        tls_files: args.load.tls_files.clone(),
     };
     // A step is watched by its budgets alone: `abort_on_fail` ends it as it ends a run.
     let mut watch = s.budget_watch();

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | pass: a valid run, every SLO budget held |
 //! | 1 | fail: at least one budget breached (including an `abort_on_fail` stop) |
-//! | 2 | usage or configuration error: bad flags, invalid scenario |
+//! | 2 | usage or configuration error: bad flags, invalid scenario, a TLS file that cannot be used |
 //! | 3 | invalid run: the generator could not hold the load (rate, late or dropped sends, its own descriptors); also a run refused before any load because loadgate's own resources cannot start it (open-file limit, threads) |
 //! | 4 | target never healthy: `--wait-healthy` gave up |
 //! | 5 | regression: valid and within budgets, but worse than the baseline beyond noise |

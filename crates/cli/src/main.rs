@@ -23,6 +23,7 @@ mod report_cmd;
 mod run_cmd;
 mod run_flags;
 mod startup;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -151,6 +152,40 @@ pub struct LoadFlags {
     /// halted vCPU while the other is free).
     #[arg(long)]
     pub no_pin: bool,
+    /// Trust the CAs in this PEM file (or bundle) too, e.g. a company CA, beside the
+    /// built-in roots (repeatable). Replaces the scenario's `[tls] ca_file` and
+    /// `SSL_CERT_FILE`/`SSL_CERT_DIR`.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Vec<PathBuf>,
+    /// Client certificate (PEM, end entity first) sent to servers that ask for one
+    /// (mTLS); replaces the scenario's `[tls] cert_file`.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1, unencrypted);
+    /// without it, the key is read from the `--cert` file.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// The TLS files read from the flags, the scenario and the environment, before any
+    /// load (not a flag).
+    #[arg(skip)]
+    pub tls_files: std::sync::Arc<loadgate_engine::TlsFiles>,
+}
+
+impl LoadFlags {
+    /// Reads and checks the TLS files of `scenario` under these flags (exit 2 for one
+    /// that cannot be used).
+    pub(crate) fn load_tls(
+        &mut self,
+        scenario: &loadgate_scenario::Scenario,
+    ) -> Result<(), Failure> {
+        let flags = tls::TlsFlags {
+            cacert: &self.cacert,
+            cert: self.cert.as_deref(),
+            key: self.key.as_deref(),
+        };
+        self.tls_files = tls::load(scenario, &flags, &|n| std::env::var_os(n))?;
+        Ok(())
+    }
 }
 
 /// Flags of `loadgate run`.
@@ -470,6 +505,12 @@ fn validate(files: &[PathBuf], target: Option<&str>) -> Result<Exit, Failure> {
                 {
                     bad += 1;
                     say_err!("{e}");
+                    continue;
+                }
+                // The `[tls]` files and SSL_CERT_FILE, as `run` reads them.
+                if let Err(e) = tls::load(&s, &tls::TlsFlags::default(), &|n| std::env::var_os(n)) {
+                    bad += 1;
+                    say_err!("{}", e.message);
                     continue;
                 }
                 let budgets = s.slo.global.len() + s.slo.endpoints.len();

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use loadgate_engine::StopSignal;
+use loadgate_engine::{StopSignal, TlsProblem};
 use loadgate_scenario::{Scenario, Target};
 
 use crate::exit::{Exit, Failure};
@@ -45,10 +45,14 @@ pub(crate) fn check_start_at(at: Option<std::time::SystemTime>) -> Result<(), Fa
 /// health check will be waited for, the target's refusal is left to it (the target may
 /// still be starting), but the health check polls only the target, so an endpoint's own
 /// base must answer now.
-pub(crate) fn preflight(scenario: &Scenario, insecure: bool, health: bool) -> Result<(), Failure> {
+pub(crate) fn preflight(
+    scenario: &Scenario,
+    load: &LoadFlags,
+    health: bool,
+) -> Result<(), Failure> {
     if let Target::Url(u) = &scenario.target {
         resolve(u, &Whose::Target)?;
-        reach(scenario, u, &Whose::Target, insecure, health)?;
+        reach(scenario, u, &Whose::Target, load, health)?;
     }
     for u in scenario.other_bases() {
         // Every endpoint sent there, to name them.
@@ -60,7 +64,7 @@ pub(crate) fn preflight(scenario: &Scenario, insecure: bool, health: bool) -> Re
             .collect();
         let whose = Whose::Base(names.join("`, `"));
         resolve(u, &whose)?;
-        reach(scenario, u, &whose, insecure, false)?;
+        reach(scenario, u, &whose, load, false)?;
     }
     Ok(())
 }
@@ -119,7 +123,7 @@ pub(crate) fn start_target(
     };
 
     if let Some((path, timeout)) = health_of(scenario, load) {
-        wait_healthy(scenario, &base_url, &path, timeout, load.insecure, stop)?;
+        wait_healthy(scenario, &base_url, &path, timeout, load, stop)?;
     }
     Ok((base_url, target))
 }
@@ -130,7 +134,7 @@ pub(crate) fn wait_healthy(
     base: &str,
     path: &str,
     timeout: Duration,
-    insecure: bool,
+    load: &LoadFlags,
     stop: &StopSignal,
 ) -> Result<(), Failure> {
     let uri: http::Uri = format!(
@@ -143,7 +147,7 @@ pub(crate) fn wait_healthy(
     .map_err(|e| Failure::config(format!("--wait-healthy {path}: not a valid path ({e})")))?;
     let (rt, client) = probe_client(
         scenario,
-        insecure,
+        load,
         scenario.connect_timeout.min(Duration::from_secs(5)),
     )?;
     rt.block_on(async {
@@ -225,14 +229,14 @@ fn reach(
     scenario: &Scenario,
     u: &url::Url,
     whose: &Whose,
-    insecure: bool,
+    load: &LoadFlags,
     health: bool,
 ) -> Result<(), Failure> {
     let base = strip_credentials(u);
     let uri: http::Uri = format!("{base}/")
         .parse()
         .map_err(|e| Failure::config(format!("target {base}: {e}")))?;
-    let (rt, client) = probe_client(scenario, insecure, scenario.connect_timeout)?;
+    let (rt, client) = probe_client(scenario, load, scenario.connect_timeout)?;
     let result = rt.block_on(client.reach(&uri, scenario.connect_timeout));
     let port = u.port_or_known_default().unwrap_or(80);
     let host = u.host_str().unwrap_or_default();
@@ -257,15 +261,11 @@ fn reach(
         }),
         Err(e) if e.tls.is_some() => {
             let tls = e.tls.unwrap_or_default();
-            let hint = if tls.contains("certificate") {
-                "the server's certificate is not trusted (self-signed, expired, or for another name); for a staging host you trust, pass --insecure"
-            } else {
-                "check that this port speaks TLS (an http:// URL?) and that the server accepts TLS 1.2 or 1.3"
-            };
+            let (why, hint) = tls_reason(e.tls_problem.unwrap_or(TlsProblem::Other), load);
             Err(Failure {
                 exit: Exit::Unreachable,
                 message: format!(
-                    "TLS handshake with {}{base} failed: {tls}\n  hint: {hint}",
+                    "TLS handshake with {}{base} failed: {why} ({tls})\n  hint: {hint}",
                     match whose {
                         Whose::Target => String::new(),
                         Whose::Base(_) => format!("{} ", whose.name()),
@@ -277,10 +277,49 @@ fn reach(
     }
 }
 
+/// What a failed handshake means and what to do, for a run with `load`'s TLS flags.
+fn tls_reason(problem: TlsProblem, load: &LoadFlags) -> (&'static str, String) {
+    let cas = load.tls_files.extra_cas();
+    match problem {
+        TlsProblem::UnknownAuthority => (
+            "certificate signed by unknown authority",
+            if cas == 0 {
+                "trust the CA that signed it: pass --cacert FILE (a PEM bundle), set [tls] ca_file in the scenario, or SSL_CERT_FILE; for a staging host you trust, --insecure".into()
+            } else {
+                format!("none of the built-in roots nor the {cas} CA certificate(s) given signed it: give the CA that did (--cacert FILE, [tls] ca_file or SSL_CERT_FILE); for a staging host you trust, --insecure")
+            },
+        ),
+        TlsProblem::WrongName => (
+            "certificate is for another host name",
+            "use the host name the certificate names in the target URL; for a staging host you trust, pass --insecure".into(),
+        ),
+        TlsProblem::Expired => (
+            "certificate expired or not yet valid",
+            "renew the server's certificate (or check this machine's clock); for a staging host you trust, pass --insecure".into(),
+        ),
+        TlsProblem::BadServerCertificate => (
+            "the server's certificate is not trusted",
+            "for a staging host you trust, pass --insecure".into(),
+        ),
+        TlsProblem::ClientCertRequired => (
+            "the server requires a client certificate (mTLS) and none was given",
+            "pass --cert FILE --key FILE, or set [tls] cert_file and key_file in the scenario".into(),
+        ),
+        TlsProblem::ClientCertRejected => (
+            "the server rejected the client certificate",
+            "check that the server trusts the CA that signed it, and that it has not expired (--cert/--key, [tls] cert_file/key_file)".into(),
+        ),
+        _ => (
+            "no TLS session",
+            "check that this port speaks TLS (an http:// URL?) and that the server accepts TLS 1.2 or 1.3".into(),
+        ),
+    }
+}
+
 /// A single-threaded runtime and an HTTP client for one-off probes before the run.
 fn probe_client(
     scenario: &Scenario,
-    insecure: bool,
+    load: &LoadFlags,
     connect_timeout: Duration,
 ) -> Result<(tokio::runtime::Runtime, loadgate_engine::HttpClient), Failure> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -290,8 +329,9 @@ fn probe_client(
     let options = loadgate_engine::ClientOptions {
         connect_timeout,
         http: scenario.http,
-        insecure,
+        insecure: load.insecure,
         connections: None,
+        tls_files: load.tls_files.clone(),
     };
     let client = rt
         .block_on(async { loadgate_engine::HttpClient::new(options) })

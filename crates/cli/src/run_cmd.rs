@@ -18,7 +18,7 @@ use crate::{console, observers, RunArgs};
 use loadgate_report::outdir::{self, OutDir};
 use loadgate_report::{HistogramsFile, RunDir};
 
-pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
+pub(crate) fn run(mut args: RunArgs) -> Result<Exit, Failure> {
     let options = loadgate_scenario::LoadOptions {
         target: target_flag(args.load.target.as_deref())?,
         open_load: false,
@@ -53,9 +53,10 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             )));
         }
     }
+    args.load.load_tls(&scenario)?;
     preflight(
         &scenario,
-        args.load.insecure,
+        &args.load,
         health_of(&scenario, &args.load).is_some(),
     )?;
     // The target before the folder: a run whose target never starts or never becomes
@@ -162,6 +163,7 @@ pub(crate) fn run(args: RunArgs) -> Result<Exit, Failure> {
             segment: args.segment.unwrap_or_default(),
             start_at: args.start_at,
             pin_workers: !args.load.no_pin,
+            tls_files: args.load.tls_files.clone(),
         };
         let mut observers: Vec<&mut dyn Observer> = vec![&mut watch];
         observers.extend(files.iter_mut().map(|o| &mut **o as &mut dyn Observer));

@@ -175,6 +175,14 @@ fn every_toml_block_in_the_readme_is_valid() {
                 c.dir.path().join("profiles/demo.toml"),
             )
             .unwrap();
+            // The `[tls]` table's files, real ones (`validate` reads them).
+            let ca = common::pki::Ca::new("Company CA");
+            let (cert, _, key) = ca.issue(&["loadgate-client"], true);
+            let certs = c.dir.path().join("certs");
+            std::fs::create_dir_all(&certs).unwrap();
+            std::fs::write(certs.join("company-ca.pem"), ca.pem()).unwrap();
+            std::fs::write(certs.join("client.pem"), cert).unwrap();
+            std::fs::write(certs.join("client.key"), common::pki::PemKey::pem_key(&key)).unwrap();
             let env = [
                 ("TARGET_URL", "https://staging.example.com"),
                 ("API_TOKEN", "tok-1234"),

@@ -64,12 +64,22 @@ pub(crate) fn response(
     Outcome::Success
 }
 
-/// The outcome class of a transport failure, by walking the error's source chain.
+/// The outcome class of a transport failure, by walking the error's source chain. A
+/// certificate refused after the handshake (TLS 1.3 ends the client's handshake before
+/// the server judges its certificate, so the server's alert comes with the first read)
+/// is a connection that could not be established, as it is in the handshake.
 pub(crate) fn failure(err: &(dyn StdError + 'static)) -> Outcome {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
+            if io
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<rustls::Error>())
+                .is_some_and(certificate_refused)
+            {
+                return Outcome::ConnectError;
+            }
             return match io.kind() {
                 ConnectionRefused | AddrNotAvailable | NotFound => Outcome::ConnectError,
                 TimedOut => Outcome::Timeout,
@@ -97,6 +107,24 @@ pub(crate) fn failure(err: &(dyn StdError + 'static)) -> Outcome {
         cur = e.source();
     }
     Outcome::IoError
+}
+
+/// Whether the peer's alert `e` refused a certificate (the client's, or ours of it).
+fn certificate_refused(e: &rustls::Error) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        e,
+        rustls::Error::AlertReceived(
+            A::CertificateRequired
+                | A::BadCertificate
+                | A::UnknownCA
+                | A::CertificateUnknown
+                | A::CertificateExpired
+                | A::CertificateRevoked
+                | A::UnsupportedCertificate
+                | A::AccessDenied
+        )
+    )
 }
 
 /// Whether a connection failed because this process or machine ran out of something of
@@ -128,6 +156,28 @@ pub(crate) fn local_exhaustion(err: &(dyn StdError + 'static)) -> bool {
 mod tests {
     use super::*;
     use loadgate_scenario::JsonCheck;
+
+    /// Issue 22: a client certificate refused after a TLS 1.3 handshake came with the
+    /// first read, as bytes that are not valid HTTP (`protocol_error`); it is the
+    /// connection's failure, as a refusal in the handshake is.
+    #[test]
+    fn a_certificate_refused_after_the_handshake_is_a_connect_error() {
+        use rustls::AlertDescription as A;
+        let alert = |a: A| -> Box<dyn StdError + Send + Sync> {
+            Box::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::AlertReceived(a),
+            ))
+        };
+        for a in [A::CertificateRequired, A::UnknownCA, A::BadCertificate] {
+            assert_eq!(failure(&*alert(a)), Outcome::ConnectError, "{a:?}");
+        }
+        // Any other alert or bad data is what it was.
+        assert_eq!(failure(&*alert(A::DecodeError)), Outcome::ProtocolError);
+        let bad: Box<dyn StdError + Send + Sync> =
+            Box::new(std::io::Error::from(std::io::ErrorKind::InvalidData));
+        assert_eq!(failure(&*bad), Outcome::ProtocolError);
+    }
 
     #[test]
     fn running_out_of_descriptors_or_ports_is_local_a_refusal_is_not() {

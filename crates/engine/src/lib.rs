@@ -33,7 +33,9 @@ pub mod stream;
 mod worker;
 
 pub use call::{execute, Call, Exchange};
-pub use client::{ClientOptions, HttpClient, Response, SendError};
+pub use client::{
+    ClientOptions, HttpClient, Response, SendError, TlsFileError, TlsFiles, TlsProblem,
+};
 pub use deadline::Deadlines;
 pub use loadgate_metrics::{Abort, Control, IntervalView, Observer, RunStarted};
 pub use request::{Built, Prepared};

@@ -44,6 +44,8 @@ pub struct RunConfig {
     /// Open model: pin each worker to a CPU of its own when there are enough
     /// (`affinity`). The closed model never pins.
     pub pin_workers: bool,
+    /// CAs trusted beside the built-in roots, and the client certificate (mTLS).
+    pub tls_files: Arc<crate::TlsFiles>,
 }
 
 /// A shared signal that stops a run: first issuing ends and in-flight requests may
@@ -245,6 +247,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
             segment,
             cpu,
             run_delays: (scenario.load.model == LoadModel::Open).then(|| run_delays.clone()),
+            tls_files: cfg.tls_files.clone(),
         };
         match std::thread::Builder::new()
             .name(format!("loadgate-worker-{index}"))

@@ -100,6 +100,8 @@ pub(crate) struct WorkerSpec {
     pub cpu: Option<usize>,
     /// Open model: where the worker enlists its run-queue wait for the pause meter.
     pub run_delays: Option<crate::runqueue::Roll>,
+    /// CAs trusted beside the built-in roots, and the client certificate.
+    pub tls_files: Arc<crate::TlsFiles>,
 }
 
 /// Claimed by a worker that gave up on the rest of the schedule, so that every other
@@ -288,6 +290,7 @@ fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prep
         http: scenario.http,
         insecure: spec.insecure,
         connections,
+        tls_files: spec.tls_files.clone(),
     })
     .map_err(|e| e.to_string())?;
     let prepared = Prepared::all(scenario, &spec.base_url).map_err(|e| e.to_string())?;

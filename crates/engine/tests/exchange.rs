@@ -39,6 +39,7 @@ fn target(base: &str, scenario: &str) -> Target {
         http: s.http,
         insecure: false,
         connections: None,
+        tls_files: Default::default(),
     })
     .unwrap();
     let prepared = Prepared::all(&s, base).unwrap().remove(0);

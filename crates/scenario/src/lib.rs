@@ -32,7 +32,7 @@ pub use model::load::{default_max_in_flight, default_send_window, whole_seconds}
 pub use model::scenario::{
     CapacityPlan, CapacityStep, Checks, DataFeed, DataMode, Endpoint, Header, HealthWait,
     HttpVersion, JsonCheck, JsonExpect, Load, LoadModel, Overrides, Scenario, Slo, SloBudget,
-    Stage, Validity,
+    Stage, TlsPaths, Validity,
 };
 pub use model::stream::{GoodLimits, Stream, StreamDone, StreamKind};
 pub use model::target::{redact_url, without_credentials, LoadOptions, Target, TargetError};

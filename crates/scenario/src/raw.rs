@@ -28,6 +28,15 @@ pub(crate) struct File {
     pub slo: Slo,
     pub health: Option<Health>,
     pub capacity: Option<Capacity>,
+    pub tls: Option<Tls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Tls {
+    pub ca_file: Option<S<String>>,
+    pub cert_file: Option<S<String>>,
+    pub key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

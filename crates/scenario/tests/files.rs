@@ -1015,3 +1015,37 @@ fn stream_mistakes_point_at_the_value() {
         check_err(&endpoint(lines), line, col, msg);
     }
 }
+
+/// Issue 22: `[tls]` paths are relative to the scenario file, not to where loadgate runs;
+/// one that cannot be read, or a key without its certificate, is placed in the file.
+#[test]
+fn tls_paths_are_relative_to_the_scenario_and_placed_when_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("conf/certs")).unwrap();
+    for f in ["ca.pem", "client.pem", "client.key"] {
+        std::fs::write(dir.path().join("conf/certs").join(f), "-----BEGIN x").unwrap();
+    }
+    let base = "target = \"https://staging.example.com\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n[tls]\n";
+    let text = format!("{base}ca_file = \"certs/ca.pem\"\ncert_file = \"certs/client.pem\"\nkey_file = \"certs/client.key\"\n");
+    let scenario = dir.path().join("conf/s.toml");
+    let s = parse(&scenario, &text, &env).unwrap_or_else(|e| panic!("{e}"));
+    let certs = dir.path().join("conf/certs");
+    assert_eq!(s.tls.ca_file, Some(certs.join("ca.pem")));
+    assert_eq!(s.tls.cert_file, Some(certs.join("client.pem")));
+    assert_eq!(s.tls.key_file, Some(certs.join("client.key")));
+    // From the current folder these paths are not there: placed, with the resolved path.
+    check_err(
+        &format!("{base}ca_file = \"certs/ca.pem\"\n"),
+        6,
+        11,
+        "cannot read [tls] ca_file certs/ca.pem",
+    );
+    check_err(
+        &format!("{base}key_file = \"k.pem\"\n"),
+        6,
+        12,
+        "key_file without cert_file",
+    );
+    check_err(&format!("{base}ca = \"x.pem\"\n"), 6, 1, "unknown field");
+    assert_eq!(ok(base).tls, loadgate_scenario::TlsPaths::default());
+}

@@ -19,4 +19,6 @@ pub use profile::{
     Burst, Latency, Profile, ProfileError, Route, Stall, Stream, StreamFormat, Tokens,
     TruncateMode, Validate,
 };
-pub use server::{loopback, spawn, spawn_tls, RunningTarget, RELEASE_LAG_PATH, VERSION_PATH};
+pub use server::{
+    loopback, spawn, spawn_tls, spawn_with_tls, RunningTarget, RELEASE_LAG_PATH, VERSION_PATH,
+};

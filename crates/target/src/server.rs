@@ -26,6 +26,8 @@ pub struct RunningTarget {
     /// With a stall: the thread that ends each freeze ([`thaw`]) and its stop line.
     thaw: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     state: Arc<State>,
+    /// Whether it serves TLS.
+    tls: bool,
 }
 
 impl RunningTarget {
@@ -34,13 +36,9 @@ impl RunningTarget {
         self.addr
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://ADDR` over TLS.
     pub fn base_url(&self) -> String {
-        let scheme = if self.certificate.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
     }
 
@@ -137,7 +135,7 @@ impl State {
 
 /// Starts the target on `addr` (e.g. `127.0.0.1:0`) with `threads` runtime threads.
 pub fn spawn(profile: Profile, addr: SocketAddr, threads: usize) -> std::io::Result<RunningTarget> {
-    start(profile, addr, threads, false)
+    start(profile, addr, threads, None)
 }
 
 /// A target on 127.0.0.1 (a free port, one thread) serving `profile`, a profile's TOML
@@ -156,7 +154,21 @@ pub fn spawn_tls(
     addr: SocketAddr,
     threads: usize,
 ) -> std::io::Result<RunningTarget> {
-    start(profile, addr, threads, true)
+    let (acceptor, certificate) = tls_acceptor()?;
+    start(profile, addr, threads, Some((acceptor, Some(certificate))))
+}
+
+/// Like [`spawn`], but over TLS with the caller's server configuration (its
+/// certificate, its client-certificate policy, its ALPN protocols): for tests of a
+/// private CA or of client certificates. [`RunningTarget::certificate`] is `None`.
+pub fn spawn_with_tls(
+    profile: Profile,
+    addr: SocketAddr,
+    threads: usize,
+    config: rustls::ServerConfig,
+) -> std::io::Result<RunningTarget> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    start(profile, addr, threads, Some((acceptor, None)))
 }
 
 fn tls_acceptor() -> std::io::Result<(tokio_rustls::TlsAcceptor, Vec<u8>)> {
@@ -180,15 +192,13 @@ fn start(
     profile: Profile,
     addr: SocketAddr,
     threads: usize,
-    tls: bool,
+    tls: Option<(tokio_rustls::TlsAcceptor, Option<Vec<u8>>)>,
 ) -> std::io::Result<RunningTarget> {
     let (acceptor, certificate) = match tls {
-        true => {
-            let (a, c) = tls_acceptor()?;
-            (Some(a), Some(c))
-        }
-        false => (None, None),
+        Some((a, c)) => (Some(a), c),
+        None => (None, None),
     };
+    let tls = acceptor.is_some();
     let std_listener = std::net::TcpListener::bind(addr)?;
     let started = Instant::now();
     std_listener.set_nonblocking(true)?;
@@ -263,6 +273,7 @@ fn start(
         shutdown: Some(tx),
         thread: Some(thread),
         thaw,
+        tls,
     })
 }
 

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod pki;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Mutex;

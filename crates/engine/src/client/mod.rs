@@ -21,7 +21,7 @@ mod tls;
 use std::cell::Cell;
 use std::error::Error as StdError;
 use std::io;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -38,6 +38,7 @@ use crate::{classify, EngineError};
 use pool::{Acquired, Conn, Pools};
 
 pub(crate) use pool::Turn;
+pub use tls::{TlsFileError, TlsFiles, TlsProblem};
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -53,10 +54,12 @@ pub struct HttpClient {
     http: HttpVersion,
     connect_timeout: Duration,
     pools: Pools,
+    /// The client certificate the connector sends, and whether a server asked for one.
+    cert: Arc<tls::ClientCert>,
 }
 
 /// How to connect.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// TCP (with name resolution) and TLS connect timeout, each.
     pub connect_timeout: Duration,
@@ -68,6 +71,8 @@ pub struct ClientOptions {
     /// (this worker's share of `connections = N`); `None` opens one per request in
     /// flight, `CONNECTS_AT_ONCE` at a time.
     pub connections: Option<usize>,
+    /// CAs trusted beside the built-in roots, and the client certificate (mTLS).
+    pub tls_files: Arc<TlsFiles>,
 }
 
 /// Where requests go.
@@ -243,11 +248,13 @@ impl SendError {
 impl HttpClient {
     /// Builds a client. Connections are made on first use, inside a tokio runtime.
     pub fn new(opts: ClientOptions) -> Result<HttpClient, EngineError> {
+        let (connector, cert) = tls::connector(opts.http, opts.insecure, &opts.tls_files)?;
         Ok(HttpClient {
-            tls: tls::connector(opts.http, opts.insecure)?,
+            tls: connector,
             http: opts.http,
             connect_timeout: opts.connect_timeout,
             pools: Pools::new(opts.connections),
+            cert,
         })
     }
 
@@ -379,6 +386,7 @@ impl HttpClient {
             outcome: Outcome::CheckFailed,
             tls: None,
             detail,
+            tls_problem: None,
         })?;
         let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let req = Built::get(&origin, path);
@@ -386,11 +394,12 @@ impl HttpClient {
         let exchange = self.exchange(&origin, &req, Keep::default(), None, &noted, None);
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(response)) => Ok(response.status),
-            Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error)),
+            Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error, &self.cert)),
             Err(_) => Err(ProbeError {
                 outcome: Outcome::Timeout,
                 tls: None,
                 detail: "no answer in time".into(),
+                tls_problem: None,
             }),
         }
     }
@@ -403,21 +412,34 @@ impl HttpClient {
             outcome: Outcome::CheckFailed,
             tls: None,
             detail,
+            tls_problem: None,
         })?;
         let attempt = async {
             let tcp = tcp_connect(&origin.host, origin.port)
                 .await
                 .map_err(SendError::connect)?;
             if origin.tls {
-                tls::handshake(&self.tls, &origin.host, tcp)
+                let mut stream = tls::handshake(&self.tls, &origin.host, tcp)
                     .await
                     .map_err(SendError::connect)?;
+                // In TLS 1.3 the client's handshake ends before the server has judged
+                // its certificate: a server that asked for one says no in an alert
+                // right after (or yes, with its session tickets or HTTP/2 settings).
+                // A server that sends nothing at all costs the probe a second.
+                if self.cert.asked() {
+                    use tokio::io::AsyncReadExt;
+                    let mut first = [0u8; 1];
+                    let wait = Duration::from_secs(1).min(timeout / 2);
+                    if let Ok(Err(e)) = tokio::time::timeout(wait, stream.read(&mut first)).await {
+                        return Err(SendError::connect(e));
+                    }
+                }
             }
             Ok::<(), SendError>(())
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error)),
+            Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error, &self.cert)),
             Err(_) => Err(ProbeError {
                 outcome: Outcome::Timeout,
                 tls: None,
@@ -425,6 +447,7 @@ impl HttpClient {
                     "no connection within {}",
                     humantime::format_duration(timeout)
                 ),
+                tls_problem: None,
             }),
         }
     }
@@ -528,17 +551,21 @@ pub struct ProbeError {
     pub tls: Option<String>,
     /// The error chain, for people (holds no request headers).
     pub detail: String,
+    /// What the TLS error means, when the handshake failed.
+    pub tls_problem: Option<TlsProblem>,
 }
 
 impl ProbeError {
-    fn of(outcome: Outcome, err: &(dyn StdError + 'static)) -> ProbeError {
+    fn of(outcome: Outcome, err: &(dyn StdError + 'static), cert: &tls::ClientCert) -> ProbeError {
         let mut parts = Vec::new();
         let mut tls = None;
+        let mut tls_problem = None;
         let mut cur = Some(err);
         while let Some(e) = cur {
             parts.push(e.to_string());
             if let Some(t) = tls::find_tls(e, 4) {
                 tls.get_or_insert_with(|| t.to_string());
+                tls_problem.get_or_insert_with(|| tls::problem(t, cert));
             }
             cur = e.source();
         }
@@ -547,6 +574,7 @@ impl ProbeError {
             outcome,
             tls,
             detail: parts.join(": "),
+            tls_problem,
         }
     }
 }

@@ -113,6 +113,7 @@ fn client() -> HttpClient {
         http: HttpVersion::Http1,
         insecure: false,
         connections: None,
+        tls_files: Default::default(),
     })
     .unwrap()
 }

@@ -23,5 +23,6 @@ pub(crate) fn config(scenario: &str, base: &str, workers: usize, pin_workers: bo
         segment: loadgate_engine::Segment::WHOLE,
         start_at: None,
         pin_workers,
+        tls_files: Default::default(),
     }
 }

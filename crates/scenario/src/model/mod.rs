@@ -32,7 +32,7 @@ use crate::template::Names;
 use data::{data_feed, header_columns, header_lists};
 use endpoint::EndpointCx;
 use load::capacity_plan;
-use scenario::{is_secret_name, Endpoint, HealthWait, HttpVersion, LoadModel, Scenario};
+use scenario::{is_secret_name, Endpoint, HealthWait, HttpVersion, LoadModel, Scenario, TlsPaths};
 use target::{LoadOptions, Target, TargetError};
 use value::{duration, interp, no_control_chars, path_problem, resolve, target_interp, written};
 
@@ -483,6 +483,11 @@ pub(crate) fn build(
         .as_ref()
         .map(|c| capacity_plan(&mut sink, c))
         .unwrap_or_default();
+    let tls = file
+        .tls
+        .as_ref()
+        .map(|t| tls_paths(&mut sink, path, t))
+        .unwrap_or_default();
 
     // Every message above shows the scenario's text, not a value from the environment;
     // this catches any that a value still reached (a parser's message, say).
@@ -513,6 +518,7 @@ pub(crate) fn build(
         load: load.expect("no diagnostics means the load parsed"),
         slo,
         redact_headers,
+        tls,
     })
 }
 
@@ -557,6 +563,36 @@ pub(super) fn url_error(
             }),
         ),
     }
+}
+
+/// `[tls]`: each path resolved against the scenario's folder and there to be read (what
+/// is in it the binary checks); a key needs its certificate.
+fn tls_paths(sink: &mut Sink<'_>, scenario: &Path, t: &raw::Tls) -> TlsPaths {
+    let mut file = |key: &str, value: &Option<raw::S<String>>| {
+        let value = value.as_ref()?;
+        let resolved = resolve(scenario, value.get_ref());
+        if let Err(e) = std::fs::File::open(&resolved) {
+            sink.span(
+                value.span(),
+                format!("cannot read [tls] {key} {}: {e}", resolved.display()),
+                Some("the path is relative to the scenario file; give a PEM file".into()),
+            );
+        }
+        Some(resolved)
+    };
+    let paths = TlsPaths {
+        ca_file: file("ca_file", &t.ca_file),
+        cert_file: file("cert_file", &t.cert_file),
+        key_file: file("key_file", &t.key_file),
+    };
+    if let (Some(k), None) = (&t.key_file, &t.cert_file) {
+        sink.span(
+            k.span(),
+            "[tls] key_file without cert_file: a key is sent only with its certificate",
+            Some("add cert_file = \"client.pem\" (the client certificate, PEM)".into()),
+        );
+    }
+    paths
 }
 
 /// Registers the secret parts of target `u`, interpolated as `t`, when any part of it came

@@ -61,6 +61,8 @@ pub struct Scenario {
     /// secret parts (see [`Secrets::add_url`]). A target given in [`LoadOptions`](crate::LoadOptions) is the
     /// caller's to add.
     pub secrets: Secrets,
+    /// `[tls]`: files for TLS, resolved against the scenario's folder.
+    pub tls: TlsPaths,
 }
 
 impl std::fmt::Debug for Scenario {
@@ -89,6 +91,7 @@ impl std::fmt::Debug for Scenario {
                     .field("redact_headers", &s.redact_headers)
                     .field("capacity", &s.capacity)
                     .field("secrets", &s.secrets)
+                    .field("tls", &s.tls)
                     .finish()
             }
         }
@@ -159,6 +162,18 @@ pub enum HttpVersion {
     Http1,
     /// HTTP/2 only: ALPN over TLS, prior knowledge (h2c) over plain TCP.
     Http2,
+}
+
+/// `[tls]`: the files TLS is set up with, each resolved against the scenario's folder.
+/// Only their paths: the binary reads them (and refuses a bad one) before any load.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsPaths {
+    /// A PEM file (or bundle) of CAs trusted beside the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate chain (PEM) sent to servers that ask for one.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM); `None`: in `cert_file`.
+    pub key_file: Option<PathBuf>,
 }
 
 /// A health check to wait for before sending load.
