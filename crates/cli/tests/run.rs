@@ -478,3 +478,32 @@ fn format_json_prints_the_summary_document_on_stdout() {
     assert_eq!(doc, c.summary(), "the same document as summary.json");
     assert!(String::from_utf8_lossy(&o.stderr).contains("verdict: FAIL"));
 }
+
+/// `summary.json` counts the responses by the protocol they came over, per endpoint and
+/// overall, HTTP/1.1 and h2 (h2c against the embedded target); an endpoint whose body a
+/// check reads counts its decoded bytes beside the wire bytes (the embedded target does
+/// not compress: the same); the report's key facts name the protocol.
+#[test]
+fn summary_counts_responses_by_protocol() {
+    for (http, used, unused) in [("http1", "HTTP/1.1", "h2"), ("http2", "h2", "HTTP/1.1")] {
+        let s = scenario(OPEN_2S, "").replace(
+            "[[endpoint]]",
+            &format!("[defaults]\nhttp = \"{http}\"\n[[endpoint]]"),
+        );
+        let c = Case::new(&s);
+        let o = c.loadgate(&["run", "{s}", "--out", "{out}", "-q"], &[]);
+        assert_eq!(code(&o), 0, "{http}: {}", text(&o));
+        let s = c.summary();
+        for part in [&s["overall"], &s["endpoints"][0]] {
+            assert_eq!(part["protocols"][used], 100, "{http}: {part}");
+            assert_eq!(part["protocols"][unused], 0, "{http}: {part}");
+            assert!(part["bytes"].as_u64().unwrap() > 0, "{http}: {part}");
+            assert_eq!(part["decoded_bytes"], part["bytes"], "{http}: {part}");
+        }
+        let report = std::fs::read_to_string(c.out().join("report.html")).unwrap();
+        assert!(
+            report.contains(&format!("responses over {used} 100")),
+            "{http}: the key facts name the protocol"
+        );
+    }
+}

@@ -20,6 +20,8 @@ use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::decode::Codings;
+
 /// Initial read buffer; it grows only while a response head does not fit.
 const BUF: usize = 16 * 1024;
 /// Largest response head accepted (status line and headers).
@@ -120,9 +122,9 @@ enum Framing {
     UntilClose,
 }
 
-/// What a response head says: the bytes it takes, the status, the body framing and
-/// whether the server keeps the connection open.
-type Head = (usize, u16, Framing, bool);
+/// What a response head says: the bytes it takes, the status, the body framing,
+/// whether the server keeps the connection open, and the body's content codings.
+type Head = (usize, u16, Framing, bool, Codings);
 
 /// The last response head parsed on a connection, byte for byte, and what it said.
 ///
@@ -231,8 +233,10 @@ impl H1 {
     /// bytes to `sink` with whether they are the first this exchange hands over from the
     /// read that brought them (a chunked body hands over each chunk apart, and several
     /// may come in one read), the header fields to `headers` if given, and noting in
-    /// `first_byte` when the first bytes of the answer arrived. Returns the status and
-    /// whether the connection may be reused.
+    /// `first_byte` when the first bytes of the answer arrived and in `codings` the
+    /// body's `Content-Encoding` (before any body byte is handed over). Returns the
+    /// status and whether the connection may be reused.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn exchange(
         &mut self,
         head: &[u8],
@@ -240,10 +244,13 @@ impl H1 {
         head_only: bool,
         headers: Option<&mut HeaderMap>,
         first_byte: &Cell<Option<Instant>>,
+        codings: &Cell<Codings>,
         sink: &mut impl FnMut(&[u8], bool),
     ) -> Result<(u16, bool), H1Error> {
         self.write(head, body).await.map_err(H1Error::NoResponse)?;
-        let (status, framing, keep_alive) = self.read_head(head_only, headers, first_byte).await?;
+        let (status, framing, keep_alive, coded) =
+            self.read_head(head_only, headers, first_byte).await?;
+        codings.set(coded);
         let mut last = None;
         let mut piece = |data: &[u8], read: u32| {
             sink(data, last != Some(read));
@@ -301,7 +308,7 @@ impl H1 {
         head_only: bool,
         mut headers: Option<&mut HeaderMap>,
         first_byte: &Cell<Option<Instant>>,
-    ) -> Result<(u16, Framing, bool), H1Error> {
+    ) -> Result<(u16, Framing, bool, Codings), H1Error> {
         let mut began = false;
         loop {
             if self.end > self.pos {
@@ -310,7 +317,7 @@ impl H1 {
                     first_byte.set(Some(Instant::now()));
                     began = true;
                 }
-                if let Some((used, status, framing, keep_alive)) = self
+                if let Some((used, status, framing, keep_alive, codings)) = self
                     .last_head
                     .parse(&self.buf[self.pos..self.end], head_only)?
                 {
@@ -327,7 +334,7 @@ impl H1 {
                     if let Some(map) = headers.as_deref_mut() {
                         read_headers(&self.buf[head], map);
                     }
-                    return Ok((status, framing, keep_alive));
+                    return Ok((status, framing, keep_alive, codings));
                 }
                 if self.end - self.pos >= MAX_HEAD {
                     return Err(H1Error::Protocol("response head larger than 64 KiB"));
@@ -487,6 +494,7 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, H1Error> {
     let mut chunked = false;
     let mut close = false;
     let mut keep_alive = false;
+    let mut codings = Codings::IDENTITY;
     for h in resp.headers.iter() {
         let name = h.name.as_bytes();
         if is_name(name, b"content-length") {
@@ -500,6 +508,8 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, H1Error> {
             chunked = tokens(h.value)
                 .last()
                 .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
+        } else if is_name(name, b"content-encoding") {
+            codings.add(h.value);
         } else if is_name(name, b"connection") {
             for t in tokens(h.value) {
                 close |= t.eq_ignore_ascii_case(b"close");
@@ -521,7 +531,7 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, H1Error> {
         length.map_or(Framing::UntilClose, Framing::Length)
     };
     let reusable = !close && (http11 || keep_alive);
-    Ok(Some((used, status, framing, reusable)))
+    Ok(Some((used, status, framing, reusable, codings)))
 }
 
 /// Whether header name `name` is `lower` (lowercase letters and `-`) in any case.
@@ -636,12 +646,15 @@ mod tests {
         let first = parsed(&mut last, &format!("{a}hello"), false)
             .unwrap()
             .unwrap();
-        assert_eq!(first, (a.len(), 200, Framing::Length(5), true));
+        assert_eq!(
+            first,
+            (a.len(), 200, Framing::Length(5), true, Codings::IDENTITY)
+        );
         assert_eq!(last.bytes, a.as_bytes());
 
         // Byte-identical: the remembered answer is returned without parsing (marked
         // here so that a parse would show).
-        last.head = Some((a.len(), 299, Framing::Length(5), true));
+        last.head = Some((a.len(), 299, Framing::Length(5), true, Codings::IDENTITY));
         assert_eq!(
             parsed(&mut last, &format!("{a}HTTP/1.1"), false)
                 .unwrap()

@@ -19,6 +19,7 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::client::{BoxError, Origin};
+use crate::decode::Codings;
 use crate::h1::Stream;
 use crate::request::Built;
 
@@ -51,12 +52,14 @@ pub(crate) async fn handshake(stream: Stream) -> Result<Sender, hyper::Error> {
 /// Sends `req` on `sender` and reads the whole response, handing body bytes to `sink`
 /// (each DATA frame as hyper hands it over, as a read of its own: `true`) and the header
 /// fields to `headers` if given. Notes in `first_byte` when the response
-/// head arrived (hyper's response future resolved). Returns the status.
+/// head arrived (hyper's response future resolved), and in `codings` the body's
+/// `Content-Encoding`. Returns the status.
 pub(crate) async fn exchange(
     sender: &mut Sender,
     req: Request<Body>,
     headers: Option<&mut HeaderMap>,
     first_byte: &Cell<Option<Instant>>,
+    codings: &Cell<Codings>,
     sink: &mut impl FnMut(&[u8], bool),
 ) -> Result<u16, H2Error> {
     let resp = match sender.try_send_request(req).await {
@@ -71,6 +74,11 @@ pub(crate) async fn exchange(
     };
     first_byte.set(Some(Instant::now()));
     let (parts, mut body) = resp.into_parts();
+    let mut coded = Codings::IDENTITY;
+    for v in parts.headers.get_all(http::header::CONTENT_ENCODING) {
+        coded.add(v.as_bytes());
+    }
+    codings.set(coded);
     if let Some(headers) = headers {
         *headers = parts.headers;
     }

@@ -18,6 +18,7 @@ mod call;
 mod classify;
 mod client;
 mod deadline;
+mod decode;
 pub mod fds;
 mod gate;
 mod h1;
@@ -38,7 +39,7 @@ pub use client::{
 };
 pub use deadline::Deadlines;
 pub use loadgate_metrics::{Abort, Control, IntervalView, Observer, RunStarted};
-pub use request::{Built, Prepared};
+pub use request::{Built, Prepared, ACCEPT_ENCODING, USER_AGENT};
 pub use run::{run, worker_count, RunConfig, RunData, StopReason, StopSignal};
 pub use schedule::Schedule;
 pub use segment::Segment;

@@ -20,6 +20,14 @@ use crate::client::{Keep, Origin};
 use crate::stream::StreamSpec;
 use crate::EngineError;
 
+/// The `User-Agent` every request names unless the scenario sets one.
+pub const USER_AGENT: &str = concat!("loadgate/", env!("CARGO_PKG_VERSION"));
+
+/// The `Accept-Encoding` sent by default (`compression = true`) unless the scenario sets
+/// one: the codings loadgate decodes that browsers offer (`deflate` is decoded too, but
+/// not asked for: servers disagree on what it means).
+pub const ACCEPT_ENCODING: &str = "gzip, br, zstd";
+
 /// One request, encoded: the HTTP/1.1 request line and headers, and the body.
 #[derive(Clone)]
 pub struct Built {
@@ -42,6 +50,8 @@ impl Built {
         head.extend_from_slice(path.as_bytes());
         head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         head.extend_from_slice(origin.authority.as_str().as_bytes());
+        head.extend_from_slice(b"\r\nuser-agent: ");
+        head.extend_from_slice(USER_AGENT.as_bytes());
         head.extend_from_slice(b"\r\n\r\n");
         Built {
             head: head.into(),
@@ -173,6 +183,19 @@ impl Prepared {
                 .map_err(|err| bad(format!("invalid target host: {err}")))?;
             headers.push((http::header::HOST, HeaderPart::Static(host)));
         }
+        let named = |n: &str| e.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n));
+        if !named("user-agent") {
+            headers.push((
+                http::header::USER_AGENT,
+                HeaderPart::Static(HeaderValue::from_static(USER_AGENT)),
+            ));
+        }
+        if e.compression && !named("accept-encoding") {
+            headers.push((
+                http::header::ACCEPT_ENCODING,
+                HeaderPart::Static(HeaderValue::from_static(ACCEPT_ENCODING)),
+            ));
+        }
         let mut secret = Vec::new();
         for h in &e.headers {
             let name = HeaderName::from_bytes(h.name.as_bytes())
@@ -283,15 +306,14 @@ impl Prepared {
     }
 
     /// What of a response to keep: the body up to `max_body` when a check reads it, the
-    /// headers when asked for.
+    /// headers when asked for; a body with a `Content-Encoding` is decoded when a check
+    /// or the stream reader reads it (and only then: decoding costs the generator CPU).
     pub(crate) fn keep(&self) -> Keep {
+        let body = self.checks.needs_body();
         Keep {
-            body: if self.checks.needs_body() {
-                self.max_body
-            } else {
-                0
-            },
+            body: if body { self.max_body } else { 0 },
             headers: self.keep_headers,
+            decode: body || self.stream.is_some(),
         }
     }
 

@@ -633,6 +633,10 @@ fn sample(endpoint: usize, checks: &Checks, limits: &GoodLimits, exchange: &Exch
         ),
         Err(e) => (e.outcome, None, 0, e.local()),
     };
+    let (decoded_bytes, protocol) = match &exchange.result {
+        Ok(r) => (r.decoded, Some(r.protocol)),
+        Err(_) => (None, None),
+    };
     let stream = exchange.stream.as_ref().map(|s| StreamSample {
         ttft_us: exchange.time_to_first_token().map(micros),
         events: s.content_events,
@@ -645,6 +649,8 @@ fn sample(endpoint: usize, checks: &Checks, limits: &GoodLimits, exchange: &Exch
         outcome,
         status,
         bytes,
+        decoded_bytes,
+        protocol,
         local,
         resent: exchange.resent,
         connect_us: exchange.connect.map(micros),

@@ -26,5 +26,7 @@ pub use histogram::{nearest_rank, DecodeError, LatencyHistogram, LatencyStats};
 pub use observe::{Abort, Control, IntervalView, Observer, RunStarted};
 pub use outcome::{Outcome, OutcomeCounts};
 pub use pauses::Pauses;
-pub use shard::{EndpointShard, Sample, Shard, StreamCounts, StreamSample};
+pub use shard::{
+    add_some, EndpointShard, Protocol, Protocols, Sample, Shard, StreamCounts, StreamSample,
+};
 pub use timing::{log_tag, Timing, Timings};

@@ -18,8 +18,13 @@ pub struct Sample {
     pub outcome: Outcome,
     /// The HTTP status, when a response arrived.
     pub status: Option<u16>,
-    /// Response body bytes received.
+    /// Response body bytes received, as they came over the wire.
     pub bytes: u64,
+    /// Response body bytes after undoing its `Content-Encoding`; `None` when the
+    /// endpoint does not decode its responses (nothing reads their bodies).
+    pub decoded_bytes: Option<u64>,
+    /// The protocol the response came over; `None` when none arrived.
+    pub protocol: Option<Protocol>,
     /// The request failed because loadgate itself ran out of a local resource (a file
     /// descriptor, a local port, socket memory) while opening its connection: a failure
     /// of the generator, not of the target (see [`EndpointShard::local_errors`]).
@@ -69,6 +74,63 @@ impl StreamSample {
     }
 }
 
+/// An HTTP version a response came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// HTTP/1.1 (or 1.0).
+    #[default]
+    Http1,
+    /// HTTP/2.
+    H2,
+}
+
+impl Protocol {
+    /// Every protocol, in the order shown.
+    pub const ALL: [Protocol; 2] = [Protocol::Http1, Protocol::H2];
+
+    /// Its name as `summary.json` and the reports show it (ALPN's for HTTP/2).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "HTTP/1.1",
+            Protocol::H2 => "h2",
+        }
+    }
+}
+
+/// Responses counted by the protocol they came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Protocols {
+    /// Over HTTP/1.1.
+    pub http1: u64,
+    /// Over HTTP/2.
+    pub h2: u64,
+}
+
+impl Protocols {
+    /// Adds `other`.
+    pub fn add(&mut self, other: &Protocols) {
+        self.http1 += other.http1;
+        self.h2 += other.h2;
+    }
+
+    /// Responses over `p`.
+    pub fn get(&self, p: Protocol) -> u64 {
+        match p {
+            Protocol::Http1 => self.http1,
+            Protocol::H2 => self.h2,
+        }
+    }
+
+    /// Counts one response over `p`.
+    #[inline]
+    pub fn incr(&mut self, p: Protocol) {
+        match p {
+            Protocol::Http1 => self.http1 += 1,
+            Protocol::H2 => self.h2 += 1,
+        }
+    }
+}
+
 /// What an endpoint's successful streams held, summed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StreamCounts {
@@ -102,6 +164,8 @@ impl Sample {
             outcome,
             status: None,
             bytes: 0,
+            decoded_bytes: None,
+            protocol: None,
             local: false,
             resent: false,
             connect_us: None,
@@ -135,8 +199,13 @@ pub struct EndpointShard {
     pub outcomes: OutcomeCounts,
     /// Counter per HTTP status code.
     pub statuses: BTreeMap<u16, u64>,
-    /// Response body bytes.
+    /// Response body bytes, as they came over the wire.
     pub bytes: u64,
+    /// Response body bytes after undoing their `Content-Encoding`, of the responses
+    /// that were decoded; `None` when none was (no check or stream reads the body).
+    pub decoded_bytes: Option<u64>,
+    /// Responses by the protocol they came over.
+    pub protocols: Protocols,
     /// Requests that were sent (or, for dropped ones, due).
     pub sent: u64,
     /// Sends later than the tolerance behind their intended time (open model).
@@ -172,6 +241,8 @@ impl EndpointShard {
             outcomes: OutcomeCounts::default(),
             statuses: BTreeMap::new(),
             bytes: 0,
+            decoded_bytes: None,
+            protocols: Protocols::default(),
             sent: 0,
             late: 0,
             dropped: 0,
@@ -196,6 +267,8 @@ impl EndpointShard {
             *self.statuses.entry(code).or_insert(0) += n;
         }
         self.bytes += other.bytes;
+        self.decoded_bytes = add_some(self.decoded_bytes, other.decoded_bytes);
+        self.protocols.add(&other.protocols);
         self.sent += other.sent;
         self.late += other.late;
         self.dropped += other.dropped;
@@ -215,6 +288,8 @@ impl EndpointShard {
         // Keep the keys: the same codes recur, so no allocation next interval.
         self.statuses.values_mut().for_each(|n| *n = 0);
         self.bytes = 0;
+        self.decoded_bytes = None;
+        self.protocols = Protocols::default();
         self.sent = 0;
         self.late = 0;
         self.dropped = 0;
@@ -252,6 +327,14 @@ impl EndpointShard {
     /// Completed requests whose outcome is [`Outcome::Success`].
     pub fn successes(&self) -> u64 {
         self.outcomes.get(Outcome::Success)
+    }
+}
+
+/// The sum of two counts either of which may be absent; absent only when both are.
+pub fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
     }
 }
 
@@ -314,6 +397,12 @@ impl Shard {
             *e.statuses.entry(code).or_insert(0) += 1;
         }
         e.bytes += s.bytes;
+        if s.decoded_bytes.is_some() {
+            e.decoded_bytes = add_some(e.decoded_bytes, s.decoded_bytes);
+        }
+        if let Some(p) = s.protocol {
+            e.protocols.incr(p);
+        }
         e.local_errors += s.local as u64;
         e.resent += s.resent as u64;
         if let Some(us) = s.connect_us {
@@ -544,6 +633,40 @@ mod tests {
         );
     }
 
+    /// Issue 22: the protocol of each response and the decoded body bytes are counted
+    /// and merge exactly; decoded bytes stay absent until a decoded response counts them.
+    #[test]
+    fn protocols_and_decoded_bytes_count_and_merge() {
+        let mut w1 = Shard::new(1, 60_000_000);
+        let mut w2 = Shard::new(1, 60_000_000);
+        for i in 0..10u64 {
+            let s = Sample {
+                bytes: 10,
+                protocol: Some(if i < 7 { Protocol::Http1 } else { Protocol::H2 }),
+                ..sample(0, Outcome::Success, 100)
+            };
+            w1.record(&s);
+        }
+        // A failure has no protocol; nothing decoded yet.
+        w1.record(&sample(0, Outcome::ConnectError, 100));
+        assert_eq!(w1.endpoints()[0].decoded_bytes, None);
+        w2.record(&Sample {
+            bytes: 10,
+            decoded_bytes: Some(1000),
+            protocol: Some(Protocol::H2),
+            ..sample(0, Outcome::Success, 100)
+        });
+        let mut merged = Shard::new(1, 60_000_000);
+        merged.merge_from(&w1);
+        merged.merge_from(&w2);
+        let all = merged.overall();
+        assert_eq!(all.protocols, Protocols { http1: 7, h2: 4 });
+        assert_eq!((all.bytes, all.decoded_bytes), (120, Some(1000)));
+        merged.reset();
+        assert_eq!(merged.overall().protocols, Protocols::default());
+        assert_eq!(merged.overall().decoded_bytes, None);
+    }
+
     /// Issue 18: a 1000-endpoint shard held four whole-range histograms per endpoint
     /// (557 MB at a 60 s bound) whether or not an endpoint saw traffic. Now an
     /// endpoint costs its fixed size until it records, and a busy one what its values
@@ -551,8 +674,9 @@ mod tests {
     #[test]
     fn a_shard_costs_what_its_endpoints_recorded() {
         let fixed = std::mem::size_of::<EndpointShard>();
-        // Nine timings, their histograms empty until their first value.
-        assert!(fixed <= 512, "fixed part per endpoint: {fixed} bytes");
+        // Nine timings, their histograms empty until their first value, and the counters
+        // (488 bytes before issue 22 added the protocols and decoded bytes).
+        assert!(fixed <= 544, "fixed part per endpoint: {fixed} bytes");
         let mut interval = Shard::new(1000, 60_000_000);
         assert_eq!(
             interval.allocated_bytes(),

@@ -117,6 +117,9 @@ pub fn report_html(
         ("loadgate", s.loadgate_version.clone()),
         ("workers", workers_fact(s.workers, &s.pinned_cpus)),
     ];
+    if let Some(p) = protocols_fact(s) {
+        meta.push(("protocols", p));
+    }
     if let Some(c) = &s.git_commit {
         meta.push(("git commit", c.clone()));
     }
@@ -246,6 +249,35 @@ fn goodput_section(o: &mut String, s: &loadgate_slo::summary::RunSummary) {
 }
 
 /// The worker count and where the workers ran: "2, pinned to CPUs 0, 1" or "4, not pinned".
+/// The responses by protocol (`HTTP/1.1: 1200, h2: 0`), then, when the endpoints did
+/// not all use the same, each endpoint's; `None` for a summary from before it was
+/// counted.
+fn protocols_fact(s: &loadgate_slo::summary::RunSummary) -> Option<String> {
+    let list = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .filter(|(_, &n)| n > 0)
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let all = list(&s.overall.protocols);
+    if all.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = s.endpoints.iter().map(|e| list(&e.protocols)).collect();
+    if s.endpoints.len() < 2 || each.iter().all(|e| e.is_empty() || *e == each[0]) {
+        return Some(format!("responses over {all}"));
+    }
+    let per = s
+        .endpoints
+        .iter()
+        .zip(&each)
+        .map(|(e, l)| format!("{}: {l}", e.name))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(format!("responses over {all} ({per})"))
+}
+
 fn workers_fact(workers: usize, pinned: &[usize]) -> String {
     if pinned.is_empty() {
         return format!("{workers}, not pinned");

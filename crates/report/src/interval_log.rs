@@ -212,6 +212,10 @@ pub(crate) fn intervals_of_until(
                     events: r.events,
                     tokens: r.tokens,
                 };
+                e.protocols = loadgate_metrics::Protocols {
+                    http1: r.http1,
+                    h2: r.h2,
+                };
             }
             shard_endpoints.push(e);
         }

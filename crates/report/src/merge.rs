@@ -643,6 +643,8 @@ fn counted(
         outcomes: e.outcomes,
         statuses,
         bytes: e.bytes,
+        decoded_bytes: e.decoded_bytes,
+        protocols: e.protocol_counts(),
         sent: e.sent,
         late: e.late,
         dropped: e.dropped,

@@ -208,6 +208,14 @@ pub struct EndpointRow {
     /// Their output tokens.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tokens: u64,
+    /// Responses that completed in this second over HTTP/1.1 (what a killed run's
+    /// recovery sums into `protocols`). Absent when none did, and in files written
+    /// before they were kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub http1: u64,
+    /// Those over HTTP/2.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub h2: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -307,6 +315,8 @@ impl SeriesRow {
                     streams: e.streams.streams,
                     events: e.streams.events,
                     tokens: e.streams.tokens,
+                    http1: e.protocols.http1,
+                    h2: e.protocols.h2,
                 })
                 .collect(),
             pauses: None,

@@ -70,6 +70,7 @@ pub(crate) struct Defaults {
     pub headers: BTreeMap<String, S<String>>,
     pub http: Option<S<String>>,
     pub max_body: Option<S<String>>,
+    pub compression: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +106,7 @@ pub(crate) struct Endpoint {
     pub first_byte_timeout: Option<S<String>>,
     pub idle_timeout: Option<S<String>>,
     pub goodput: Option<Goodput>,
+    pub compression: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

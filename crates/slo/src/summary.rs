@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use loadgate_metrics::{EndpointShard, LatencyStats, OutcomeCounts, Pauses, Timing};
+use loadgate_metrics::{
+    EndpointShard, LatencyStats, OutcomeCounts, Pauses, Protocol, Protocols, Timing,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::judge::{OpenFacts, ValidityMode};
@@ -195,8 +197,18 @@ pub struct EndpointSummary {
     /// absent when none succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamSummary>,
-    /// Response body bytes.
+    /// Response body bytes as they came over the wire (compressed when the target
+    /// compressed them; HTTP/1.1 chunk framing not counted).
     pub bytes: u64,
+    /// Response body bytes after undoing their `Content-Encoding` (gzip, br, zstd,
+    /// deflate), all of them, also past `max_body`: of the endpoints whose responses are
+    /// decoded (a body check or a stream reads them); absent for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_bytes: Option<u64>,
+    /// Responses by the protocol they came over: `HTTP/1.1` and `h2`. Empty in runs
+    /// before it was counted.
+    #[serde(default)]
+    pub protocols: BTreeMap<String, u64>,
     /// Sends later than the tolerance.
     pub late: u64,
     /// Arrivals dropped at `max_in_flight`.
@@ -218,6 +230,15 @@ pub struct EndpointSummary {
 }
 
 impl EndpointSummary {
+    /// The responses by protocol, as counted (`protocols` read back).
+    pub fn protocol_counts(&self) -> Protocols {
+        let get = |p: Protocol| self.protocols.get(p.name()).copied().unwrap_or(0);
+        Protocols {
+            http1: get(Protocol::Http1),
+            h2: get(Protocol::H2),
+        }
+    }
+
     /// Figures of one shard over `measured_s` seconds.
     pub fn of(name: &str, e: &EndpointShard, measured_s: f64) -> EndpointSummary {
         let requests = e.completed();
@@ -275,6 +296,11 @@ impl EndpointSummary {
                 request_tokens_per_s: TokenSpeeds::of(&e.timings[Timing::Tpot]),
             }),
             bytes: e.bytes,
+            decoded_bytes: e.decoded_bytes,
+            protocols: Protocol::ALL
+                .iter()
+                .map(|&p| (p.name().to_string(), e.protocols.get(p)))
+                .collect(),
             late: e.late,
             dropped: e.dropped,
             local_errors: e.local_errors,

@@ -26,11 +26,12 @@ use std::time::{Duration, Instant};
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Uri};
-use loadgate_metrics::Outcome;
+use loadgate_metrics::{Outcome, Protocol};
 use loadgate_scenario::HttpVersion;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::decode::{Codings, DecodeError, Decoder};
 use crate::h1::{H1Error, Stream, H1};
 use crate::h2::{self, H2Error};
 use crate::request::Built;
@@ -119,6 +120,9 @@ pub(crate) struct Keep {
     pub(crate) body: usize,
     /// The header fields.
     pub(crate) headers: bool,
+    /// Decode a body sent with a `Content-Encoding` before it is kept or tapped (a
+    /// check or a stream reads it), counting the decoded bytes.
+    pub(crate) decode: bool,
 }
 
 /// What a request did on its way, noted as it happens ([`HttpClient::exchange`]), so that
@@ -163,8 +167,15 @@ pub struct Response {
     /// The first body bytes, up to the limit kept: the endpoint's `max_body` when a check
     /// reads the body, none otherwise.
     pub body: Vec<u8>,
-    /// Body bytes received, all of them.
+    /// Body bytes received, all of them, as they came over the wire (before any
+    /// `Content-Encoding` was undone; HTTP/1.1 chunk framing not counted).
     pub bytes: u64,
+    /// Body bytes after undoing its `Content-Encoding` (the wire bytes when it has
+    /// none), all of them, also past what is kept; `None` when the endpoint does not
+    /// decode (no check reads the body and it does not stream).
+    pub decoded: Option<u64>,
+    /// The protocol the response came over.
+    pub protocol: Protocol,
 }
 
 impl Response {
@@ -184,6 +195,8 @@ impl std::fmt::Debug for Response {
             .field("status", &self.status)
             .field("headers", &self.headers().keys().collect::<Vec<_>>())
             .field("bytes", &self.bytes)
+            .field("decoded", &self.decoded)
+            .field("protocol", &self.protocol)
             .field("kept", &self.body.len())
             .finish()
     }
@@ -304,22 +317,32 @@ impl HttpClient {
             let reused = connect.is_none();
             let mut response = Response {
                 headers: keep.headers.then(Box::default),
+                decoded: keep.decode.then_some(0),
                 ..Response::default()
             };
-            // The closure takes the body and the count, the exchange the headers.
+            let codings = Cell::new(Codings::IDENTITY);
+            // The closures take the body and the counts, the exchange the headers.
             let headers = response.headers.as_deref_mut();
             let mut tap = tap.as_deref_mut();
-            let mut sink = |data: &[u8], fresh: bool| {
+            let (body, decoded) = (&mut response.body, &mut response.decoded);
+            // What the checks and the stream see: the decoded body when it is decoded.
+            let mut deliver = |data: &[u8], fresh: bool| {
                 if let Some(tap) = tap.as_mut() {
                     tap(data, fresh);
                 }
-                response.bytes += data.len() as u64;
-                if response.body.len() < keep.body {
-                    let room = keep.body - response.body.len();
-                    response
-                        .body
-                        .extend_from_slice(&data[..data.len().min(room)]);
+                if let Some(n) = decoded.as_mut() {
+                    *n += data.len() as u64;
                 }
+                if body.len() < keep.body {
+                    let room = keep.body - body.len();
+                    body.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            };
+            let mut decoding = Decoding::default();
+            let wire = &mut response.bytes;
+            let mut sink = |data: &[u8], fresh: bool| {
+                *wire += data.len() as u64;
+                decoding.feed(keep.decode, &codings, data, fresh, &mut deliver);
             };
             match conn {
                 Conn::H1(mut h1) => {
@@ -330,6 +353,7 @@ impl HttpClient {
                             req.head_only,
                             headers,
                             &noted.first_byte,
+                            &codings,
                             &mut sink,
                         )
                         .await
@@ -338,7 +362,9 @@ impl HttpClient {
                             if reusable {
                                 self.pools.give_back(pool, h1);
                             }
+                            decoding.finish(&mut deliver)?;
                             response.status = status;
+                            response.protocol = Protocol::Http1;
                             return Ok(response);
                         }
                         // The server had closed this idle connection (a clean end, no
@@ -355,11 +381,20 @@ impl HttpClient {
                         outcome: Outcome::CheckFailed,
                         error,
                     })?;
-                    match h2::exchange(&mut sender, http, headers, &noted.first_byte, &mut sink)
-                        .await
+                    match h2::exchange(
+                        &mut sender,
+                        http,
+                        headers,
+                        &noted.first_byte,
+                        &codings,
+                        &mut sink,
+                    )
+                    .await
                     {
                         Ok(status) => {
+                            decoding.finish(&mut deliver)?;
                             response.status = status;
+                            response.protocol = Protocol::H2;
                             return Ok(response);
                         }
                         Err(H2Error::Unanswered { unwritten, error }) => {
@@ -512,6 +547,84 @@ impl HttpClient {
         let sender = h2::handshake(stream).await.map_err(SendError::h2)?;
         self.pools.share_h2(pool, &sender);
         Ok(Conn::H2(sender))
+    }
+}
+
+/// A body's decoding as it is read: started at its first byte, from the codings its
+/// head named; a failure stops it (the rest is only counted) and is the response's.
+#[derive(Default)]
+enum Decoding {
+    /// No body byte yet.
+    #[default]
+    Idle,
+    /// Handed over as read: not decoded (the endpoint does not decode, or no coding).
+    Plain,
+    Active(Decoder),
+    Failed(DecodeError),
+}
+
+impl Decoding {
+    /// The next piece of the body, as read (`fresh`: the first of its read), to
+    /// `deliver` decoded when `decode` and the body is coded.
+    fn feed(
+        &mut self,
+        decode: bool,
+        codings: &Cell<Codings>,
+        data: &[u8],
+        fresh: bool,
+        deliver: &mut dyn FnMut(&[u8], bool),
+    ) {
+        if let Decoding::Idle = self {
+            let c = codings.get();
+            *self = match (decode && c.any(), c.decoder()) {
+                (false, _) => Decoding::Plain,
+                (true, Ok(d)) => Decoding::Active(d),
+                (true, Err(e)) => Decoding::Failed(e),
+            };
+        }
+        match self {
+            Decoding::Plain => deliver(data, fresh),
+            Decoding::Active(d) => {
+                // Decoded pieces of one read share its instant.
+                let mut first = fresh;
+                let r = d.push(data, &mut |piece| {
+                    if !piece.is_empty() {
+                        deliver(piece, first);
+                        first = false;
+                    }
+                });
+                if let Err(e) = r {
+                    *self = Decoding::Failed(e);
+                }
+            }
+            Decoding::Idle | Decoding::Failed(_) => {}
+        }
+    }
+
+    /// The body ended: what the decoders held goes out, and a body that could not be
+    /// decoded fails the response as the target's `protocol_error`.
+    fn finish(&mut self, deliver: &mut dyn FnMut(&[u8], bool)) -> Result<(), SendError> {
+        let failed = match self {
+            Decoding::Active(d) => {
+                let mut first = true;
+                d.finish(&mut |piece| {
+                    if !piece.is_empty() {
+                        deliver(piece, first);
+                        first = false;
+                    }
+                })
+                .err()
+            }
+            Decoding::Failed(e) => Some(*e),
+            Decoding::Idle | Decoding::Plain => None,
+        };
+        match failed {
+            None => Ok(()),
+            Some(e) => Err(SendError {
+                outcome: Outcome::ProtocolError,
+                error: e.into(),
+            }),
+        }
     }
 }
 

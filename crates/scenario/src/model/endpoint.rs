@@ -34,6 +34,8 @@ pub(super) struct EndpointCx<'a> {
     pub(super) idle_timeout: Option<std::time::Duration>,
     /// `[defaults] goodput`.
     pub(super) goodput: Option<super::stream::GoodLimits>,
+    /// `[defaults] compression` (on when unset).
+    pub(super) compression: bool,
 }
 
 /// One step from the top of a `json` body to a value in it.
@@ -486,6 +488,10 @@ pub(super) fn endpoint(
         first_byte_timeout,
         idle_timeout,
         goodput,
+        compression: e
+            .compression
+            .as_ref()
+            .map_or(cx.compression, |c| *c.get_ref()),
     })
 }
 

@@ -294,6 +294,7 @@ pub(crate) fn build(
             "[defaults] timeout",
         ),
         goodput: stream::good_limits(&mut sink, d.goodput.as_ref()),
+        compression: d.compression.as_ref().is_none_or(|c| *c.get_ref()),
     };
     let mut endpoints = Vec::new();
     match &file.endpoints {

@@ -223,6 +223,9 @@ pub struct Endpoint {
     pub idle_timeout: Option<Duration>,
     /// What a success must meet to count toward goodput.
     pub goodput: super::stream::GoodLimits,
+    /// Whether requests say `Accept-Encoding: gzip, br, zstd` (unless a header of the
+    /// endpoint names its own): `compression`, on by default.
+    pub compression: bool,
 }
 
 /// One request header.
