@@ -384,6 +384,7 @@ fn combine(inputs: Vec<Input>, kind: Kind) -> Result<Combined, MergeError> {
             Some(_) => Stop::Interrupted,
         },
         invalid_before: &segments_invalid,
+        goodput_limits: &inputs[0].run.summary.goodput_limits,
     });
     let (stop, stop_detail) = match (stopped, kind) {
         (None, _) => ("completed".to_string(), None),

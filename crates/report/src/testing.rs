@@ -185,6 +185,7 @@ fn build(
         open: Some(facts),
         stop: Stop::Completed,
         invalid_before: &[],
+        goodput_limits: &Default::default(),
     });
     let summary = RunSummary {
         duration_s: seconds as f64,

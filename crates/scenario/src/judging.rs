@@ -86,7 +86,9 @@ impl Scenario {
             self.segment_plan()
                 .open_facts(scheduled, run.missed, run.pauses)
         });
+        let goodput_limits = self.goodput_limits();
         judge(&Input {
+            goodput_limits: &goodput_limits,
             names: run.names,
             measured: run.measured,
             measured_s: run.measured_s,

@@ -126,6 +126,9 @@ pub struct Input<'a> {
     /// Reasons the run is invalid that were known before judging (a segment of a merged
     /// run that was invalid on its own); they stand whatever the budgets show.
     pub invalid_before: &'a [String],
+    /// Each endpoint's goodput limits by name, as `summary.json` states them (empty when
+    /// unknown): how far above a limit a held-up answer may lie and still be mended.
+    pub goodput_limits: &'a std::collections::BTreeMap<String, crate::summary::GoodputLimits>,
 }
 
 /// What the verdict is based on.
@@ -173,6 +176,7 @@ pub fn judge(input: &Input<'_>) -> Judgement {
             input.measured_s,
             scope.is_none().then_some(unsent.ceil() as u64),
             pauses,
+            near_limits(input, scope, pauses.map_or(0, |p| p.max_us)),
         );
         let why = match (r.pass, r.robust, &r.window, open) {
             (true, ..) | (_, _, _, None) => None,
@@ -203,6 +207,7 @@ pub fn judge(input: &Input<'_>) -> Judgement {
             input.measured_s,
             scope.is_none().then_some(unsent.ceil() as u64),
             open.and_then(|f| f.pauses),
+            0,
         );
         let mendable = !slack.is_empty() && could_hold(&b, e, input.measured_s, slack);
         if !r.pass && !mendable {
@@ -322,4 +327,42 @@ fn implicit(
     let mut r = budget.result(name, measure(e));
     r.implicit = true;
     Some((r, budget, *scope))
+}
+
+/// How many of a scope's successes lie above one of their endpoint's goodput limits by
+/// at most `pause_max_us` (latency, first byte, first token): the most that a pause that
+/// long could have kept from being good. Counted per limit, so an answer over two limits
+/// may count twice (an upper bound).
+fn near_limits(input: &Input<'_>, scope: Option<usize>, pause_max_us: u64) -> u64 {
+    if pause_max_us == 0 {
+        return 0;
+    }
+    let endpoints = input.measured.endpoints();
+    let which: Vec<usize> = match scope {
+        Some(i) => vec![i],
+        None => (0..endpoints.len()).collect(),
+    };
+    which
+        .into_iter()
+        .filter_map(|k| {
+            Some((
+                endpoints.get(k)?,
+                input.goodput_limits.get(input.names.get(k)?)?,
+            ))
+        })
+        .map(|(e, l)| {
+            [
+                (Timing::Latency, l.latency_us),
+                (Timing::Ttfb, l.ttfb_us),
+                (Timing::Ttft, l.ttft_us),
+            ]
+            .into_iter()
+            .filter_map(|(t, limit)| {
+                let h = &e.timings[t];
+                let limit = limit?;
+                Some(h.count_above(limit) - h.count_above(limit.saturating_add(pause_max_us)))
+            })
+            .sum::<u64>()
+        })
+        .sum()
 }

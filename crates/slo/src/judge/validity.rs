@@ -25,6 +25,10 @@ pub(super) struct Slack {
     held_gaps: u64,
     /// The longest pause, µs: how much quicker each held-up answer could have been.
     pause_max_us: u64,
+    /// Successes that were not good but lie within the longest pause above one of their
+    /// endpoint's goodput limits, at most as many as the pauses held up: the good
+    /// requests the pauses may have cost.
+    held_bad: u64,
 }
 
 impl Slack {
@@ -35,6 +39,7 @@ impl Slack {
         measured_s: f64,
         unsent: Option<u64>,
         pauses: Option<Pauses>,
+        near_limits: u64,
     ) -> Slack {
         let p = pauses.unwrap_or_default();
         let held = held_up(e.completed(), measured_s, &p);
@@ -49,6 +54,9 @@ impl Slack {
             held,
             held_gaps: held_up(e.timings[Timing::Itl].len(), measured_s, &p),
             pause_max_us: p.max_us,
+            held_bad: held
+                .min(near_limits)
+                .min(e.successes().saturating_sub(e.good)),
         }
     }
 
@@ -152,11 +160,11 @@ pub(super) fn could_hold(b: &Budget, e: &EndpointShard, measured_s: f64, slack: 
         // Good on the service-time side of every limit, plus what the generator's own
         // errors cost (an unsent or excused request might have been good).
         Metric::Goodput => {
-            let good = e.good_service + slack.unsent + slack.excused;
+            let good = e.good_service.max(e.good + slack.held_bad) + slack.unsent + slack.excused;
             measured_s > 0.0 && b.holds(Measure::Value(good as f64 / measured_s))
         }
         Metric::Attainment => {
-            let good = e.good_service + slack.unsent + slack.excused;
+            let good = e.good_service.max(e.good + slack.held_bad) + slack.unsent + slack.excused;
             total > 0 && b.holds(Measure::Value(good as f64 / total as f64))
         }
         Metric::Throughput => {
