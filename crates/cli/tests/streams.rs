@@ -414,7 +414,7 @@ fn a_windowed_first_token_budget_judges_every_window() {
 /// stream made by `body(n)` (`n`: the request's number from 0, across connections),
 /// chunked, each event its own chunk. Its base URL.
 fn sse_server(body: fn(u64) -> Vec<String>) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -428,22 +428,7 @@ fn sse_server(body: fn(u64) -> Vec<String>) -> String {
                 let mut w = sock.try_clone().unwrap();
                 let mut r = BufReader::new(sock);
                 loop {
-                    let mut length = 0usize;
-                    loop {
-                        let mut line = String::new();
-                        if r.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let lower = line.to_ascii_lowercase();
-                        if let Some(v) = lower.strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap();
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut skip = vec![0; length];
-                    if r.read_exact(&mut skip).is_err() {
+                    if !read_request(&mut r) {
                         return;
                     }
                     let n = count.fetch_add(1, Ordering::Relaxed);
@@ -632,7 +617,7 @@ type Script = (Vec<(u64, String)>, bool);
 /// with `cut`, it then closes the connection (the body unfinished unless the script
 /// ended it). Its base URL.
 fn paced_server(script: fn(u64) -> Script) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -647,22 +632,7 @@ fn paced_server(script: fn(u64) -> Script) -> String {
                 let mut w = sock.try_clone().unwrap();
                 let mut r = BufReader::new(sock);
                 loop {
-                    let mut length = 0usize;
-                    loop {
-                        let mut line = String::new();
-                        if r.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let lower = line.to_ascii_lowercase();
-                        if let Some(v) = lower.strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap();
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut skip = vec![0; length];
-                    if r.read_exact(&mut skip).is_err() {
+                    if !read_request(&mut r) {
                         return;
                     }
                     let (writes, cut) = script(count.fetch_add(1, Ordering::Relaxed));
@@ -745,4 +715,25 @@ fn a_chunk_stream_times_each_read_as_a_token() {
         3 * ok,
         "the reads, no server count: {stream}"
     );
+}
+
+/// Reads one HTTP/1.1 request (its head and its `content-length` body) from `r`; false
+/// when the connection ended first.
+fn read_request(r: &mut impl std::io::BufRead) -> bool {
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return false;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut skip = vec![0; length];
+    r.read_exact(&mut skip).is_ok()
 }
