@@ -75,6 +75,7 @@ fn render_request_body(c: &mut Criterion) {
         &Names {
             lists: &lists,
             columns: &[],
+            vars: &[],
         },
     )
     .unwrap();
@@ -91,6 +92,7 @@ fn render_request_body(c: &mut Criterion) {
                     rng: &mut rng,
                     row: None,
                     lists: &values,
+                    vars: &[],
                 },
                 &mut out,
             );

@@ -291,7 +291,7 @@ fn run_step(
     if data.stop == StopReason::Interrupted {
         return Err(Halt::Interrupted);
     }
-    let names: Vec<String> = s.endpoints.iter().map(|e| e.name.clone()).collect();
+    let names: Vec<String> = s.row_names();
     let j = s.judge(&run_facts(&names, &data, &windows));
     Ok(StepResult::judged(
         rate,

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use loadgate_engine::{IntervalView, RunStarted};
-use loadgate_metrics::Shard;
 use loadgate_report::merge::{self, Combined, MergeError};
 use loadgate_report::outdir::{self, OutDir};
 use loadgate_report::RunDir;
@@ -82,7 +81,7 @@ fn write(c: Combined, into: Dest<'_>) -> Result<Exit, Failure> {
             for o in observers.iter_mut() {
                 o.started(&run);
             }
-            let mut cumulative = Shard::new(names.len(), max_us);
+            let mut cumulative = summary.empty_shard(max_us);
             for (&index, second) in &seconds {
                 cumulative.merge_from(&second.data);
                 let end_s = ((index + 1) as f64).min(measured_end_s);

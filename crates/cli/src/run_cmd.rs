@@ -92,7 +92,8 @@ pub(crate) fn run(mut args: RunArgs) -> Result<Exit, Failure> {
         model: scenario.load.model.name().to_string(),
         duration_s: scenario.load.duration().as_secs_f64(),
         load: scenario.load_summary(),
-        endpoints: scenario.endpoints.iter().map(|e| e.name.clone()).collect(),
+        endpoints: scenario.row_names(),
+        flows: scenario.flows.iter().map(|f| f.name.clone()).collect(),
         plan: plan.clone().unwrap_or_else(|| scenario.segment_plan()),
         segment: args.segment.map(|seg| SegmentInfo {
             index: seg.index + 1,
@@ -147,7 +148,7 @@ pub(crate) fn run(mut args: RunArgs) -> Result<Exit, Failure> {
             humantime::format_rfc3339_seconds(args.start_at.unwrap_or(started))
         );
     }
-    let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
+    let names: Vec<String> = scenario.row_names();
     let open = scenario.load.model == LoadModel::Open;
     // The budgets are watched beside the files: windows judged as seconds finish, and
     // the run stopped at an `abort_on_fail` breach.

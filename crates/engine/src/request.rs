@@ -104,6 +104,9 @@ pub struct Prepared {
     max_body: usize,
     /// Whether each response's headers are kept ([`Prepared::keep_response_headers`]).
     keep_headers: bool,
+    /// Whether each response's body is kept, up to `max_body`, though no check reads
+    /// it ([`Prepared::keep_body`]).
+    keep_body: bool,
     /// How a streamed response is read (`stream = "sse"`).
     stream: Option<StreamSpec>,
     /// The endpoint's `first_byte_timeout` and `idle_timeout`.
@@ -238,6 +241,7 @@ impl Prepared {
             uses_row,
             max_body,
             keep_headers: false,
+            keep_body: false,
             stream: e.stream.as_ref().map(StreamSpec::of),
             watch: Watch {
                 first_byte: e.first_byte_timeout,
@@ -260,6 +264,7 @@ impl Prepared {
                 rng: &mut rng,
                 row: None,
                 lists: &[],
+                vars: &[],
             };
             p.encode_head(&mut ctx, &mut head, body_len)
                 .map_err(|_| bad("the request is not valid HTTP".into()))?;
@@ -305,11 +310,17 @@ impl Prepared {
         self.keep_headers = true;
     }
 
+    /// Keeps every response's body (up to `max_body`, decoded), for a flow's step that
+    /// captures from it.
+    pub fn keep_body(&mut self) {
+        self.keep_body = true;
+    }
+
     /// What of a response to keep: the body up to `max_body` when a check reads it, the
     /// headers when asked for; a body with a `Content-Encoding` is decoded when a check
     /// or the stream reader reads it (and only then: decoding costs the generator CPU).
     pub(crate) fn keep(&self) -> Keep {
-        let body = self.checks.needs_body();
+        let body = self.checks.needs_body() || self.keep_body;
         Keep {
             body: if body { self.max_body } else { 0 },
             headers: self.keep_headers,
@@ -406,6 +417,7 @@ fn render_static(t: &Template) -> Vec<u8> {
             rng: &mut rng,
             row: None,
             lists: &[],
+            vars: &[],
         },
         &mut out,
     );

@@ -193,6 +193,7 @@ const INTERVAL: Duration = Duration::from_secs(1);
 pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunData, EngineError> {
     let scenario = cfg.scenario.clone();
     let endpoints = scenario.endpoints.len();
+    let flows = scenario.flows.len();
     let workers = worker_count(cfg.workers, &scenario);
     let histogram_max_us = scenario.histogram_max_us();
     let seed = scenario.load.seed.unwrap_or_else(rand::random);
@@ -305,7 +306,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
         return Err(start_failure(&rx, handles, EngineError::NotStarted));
     }
     let warmup_secs = scenario.load.warmup.as_secs_f64().ceil() as u64;
-    let names: Vec<String> = scenario.endpoints.iter().map(|e| e.name.clone()).collect();
+    let names: Vec<String> = scenario.row_names();
     let run_started = RunStarted {
         at: started_at,
         interval: INTERVAL,
@@ -325,8 +326,8 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
         Some(t) => t.saturating_duration_since(start).as_secs_f64().min(total),
         None => total,
     };
-    let mut measured = Shard::new(endpoints, histogram_max_us);
-    let mut warmup = Shard::new(endpoints, histogram_max_us);
+    let mut measured = Shard::with_flows(endpoints, flows, histogram_max_us);
+    let mut warmup = Shard::with_flows(endpoints, flows, histogram_max_us);
     let mut pending: BTreeMap<u64, Shard> = BTreeMap::new();
     let mut last_seen: Vec<Option<u64>> = vec![None; workers];
     let mut pinned: Vec<Option<usize>> = vec![None; workers];
@@ -409,12 +410,12 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
                 index,
                 mut shard,
             } => {
-                if shard.endpoints().len() == endpoints {
+                if shard.endpoints().len() == endpoints + flows {
                     // An interval that was already finalized (a late tail) joins the next one.
                     let slot = index.max(next);
                     pending
                         .entry(slot)
-                        .or_insert_with(|| Shard::new(endpoints, histogram_max_us))
+                        .or_insert_with(|| Shard::with_flows(endpoints, flows, histogram_max_us))
                         .merge_from(&shard);
                     shard.reset();
                     let _ = spares[worker].send(shard);
@@ -433,7 +434,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
                 abandoned += a;
             }
             Msg::WarmupTail { shard } => {
-                if shard.endpoints().len() == endpoints {
+                if shard.endpoints().len() == endpoints + flows {
                     warmup.merge_into_totals(&shard);
                 }
             }
@@ -450,7 +451,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
         {
             let data = pending
                 .remove(&next)
-                .unwrap_or_else(|| Shard::new(endpoints, histogram_max_us));
+                .unwrap_or_else(|| Shard::with_flows(endpoints, flows, histogram_max_us));
             finalize(
                 next,
                 data,

@@ -206,9 +206,14 @@ fn work(spec: WorkerSpec) {
             Ok(parts) => parts,
             Err(error) => return fail(Failure::Setup(error)),
         };
-        let weights: Vec<u32> = scenario.endpoints.iter().map(|e| e.weight).collect();
+        // Endpoints' rows, then flows': a pick of a flow's row runs one iteration of it.
+        let weights = scenario.row_weights();
         let ctx = Rc::new(Ctx {
-            shard: RefCell::new(Shard::new(scenario.endpoints.len(), spec.histogram_max_us)),
+            shard: RefCell::new(Shard::with_flows(
+                scenario.endpoints.len(),
+                scenario.flows.len(),
+                spec.histogram_max_us,
+            )),
             rng: RefCell::new(SmallRng::seed_from_u64(
                 spec.seed.wrapping_add(spec.index as u64 * 0x9E37_79B9),
             )),
@@ -293,7 +298,18 @@ fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prep
         tls_files: spec.tls_files.clone(),
     })
     .map_err(|e| e.to_string())?;
-    let prepared = Prepared::all(scenario, &spec.base_url).map_err(|e| e.to_string())?;
+    let mut prepared = Prepared::all(scenario, &spec.base_url).map_err(|e| e.to_string())?;
+    // What the flows' steps capture must be kept of their responses.
+    for step in scenario.flows.iter().flat_map(|f| &f.steps) {
+        for c in &step.captures {
+            let p = &mut prepared[step.endpoint];
+            if c.from.needs_body() {
+                p.keep_body();
+            } else {
+                p.keep_response_headers();
+            }
+        }
+    }
     Ok((client, prepared))
 }
 
@@ -342,7 +358,11 @@ fn shard_for(ctx: &Ctx, due: Instant) -> std::cell::RefMut<'_, Shard> {
     if past_warmup && due < start_of(ctx) + Duration::from_secs(ctx.warmup_secs) {
         std::cell::RefMut::map(ctx.warm_tail.borrow_mut(), |t| {
             t.get_or_insert_with(|| {
-                Shard::new(ctx.spec.scenario.endpoints.len(), ctx.spec.histogram_max_us)
+                Shard::with_flows(
+                    ctx.spec.scenario.endpoints.len(),
+                    ctx.spec.scenario.flows.len(),
+                    ctx.spec.histogram_max_us,
+                )
             })
         })
     } else {
@@ -362,7 +382,11 @@ fn roll_over(ctx: &Ctx, t: Instant) {
             return;
         }
         let fresh = ctx.spec.spare.try_recv().unwrap_or_else(|_| {
-            Shard::new(ctx.spec.scenario.endpoints.len(), ctx.spec.histogram_max_us)
+            Shard::with_flows(
+                ctx.spec.scenario.endpoints.len(),
+                ctx.spec.scenario.flows.len(),
+                ctx.spec.histogram_max_us,
+            )
         });
         let shard = ctx.shard.replace(fresh);
         let _ = ctx.spec.tx.send(Msg::Interval {
@@ -471,6 +495,14 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
         let endpoint = ctx.mix.pick(i, &mut *ctx.rng.borrow_mut());
         if ctx.in_flight.get() >= cap {
             shard_for(&ctx, intended).record_drop(endpoint);
+        } else if endpoint >= ctx.prepared.len() {
+            // A flow's row: one iteration of it, counted in flight now as a request is.
+            ctx.in_flight.set(ctx.in_flight.get() + 1);
+            let c = ctx.clone();
+            tokio::task::spawn_local(async move {
+                c.in_flight.set(c.in_flight.get() - 1);
+                flow::run(c, endpoint, i, k, intended, Some(tolerance)).await;
+            });
         } else if let Some(req) = build_request(&ctx, endpoint, i, k, intended) {
             // Counted in flight now, not when the task first runs, so the cap holds.
             ctx.in_flight.set(ctx.in_flight.get() + 1);
@@ -508,29 +540,51 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
 /// never sent, counted as unbuilt (the generator's input, not the target), and `None`
 /// returned.
 fn build_request(ctx: &Ctx, endpoint: usize, seq: u64, local: u64, due: Instant) -> Option<Built> {
+    let row = if ctx.prepared[endpoint].uses_row() {
+        pick_row(ctx, local)
+    } else {
+        None
+    };
+    build_with(ctx, endpoint, seq, row, &[], due)
+}
+
+/// The data row (its index) of request or flow iteration number `local` of this
+/// segment: the segment's own rows, in turn or at random; `None` without a data file.
+fn pick_row(ctx: &Ctx, local: u64) -> Option<usize> {
+    let d = ctx.spec.scenario.data.as_ref()?;
+    let segment = ctx.spec.segment;
+    Some(match d.mode {
+        DataMode::Sequential => segment.row(local, d.rows.len()),
+        DataMode::Random => {
+            let mine = segment.len_of(d.rows.len() as u64).max(1);
+            segment.global(ctx.rng.borrow_mut().gen_range(0..mine)) as usize
+        }
+    })
+}
+
+/// [`build_request`] with its data row chosen (`row`) and a flow's variables (`vars`).
+fn build_with(
+    ctx: &Ctx,
+    endpoint: usize,
+    seq: u64,
+    row: Option<usize>,
+    vars: &[String],
+    due: Instant,
+) -> Option<Built> {
     let built = {
         let scenario = &ctx.spec.scenario;
         let mut rng = ctx.rng.borrow_mut();
         let row = scenario
             .data
             .as_ref()
-            .filter(|_| ctx.prepared[endpoint].uses_row())
-            .map(|d| {
-                let segment = ctx.spec.segment;
-                let idx = match d.mode {
-                    DataMode::Sequential => segment.row(local, d.rows.len()),
-                    DataMode::Random => {
-                        let mine = segment.len_of(d.rows.len() as u64).max(1);
-                        segment.global(rng.gen_range(0..mine)) as usize
-                    }
-                };
-                d.rows[idx].as_slice()
-            });
+            .zip(row)
+            .map(|(d, i)| d.rows[i].as_slice());
         let mut rctx = RenderCtx {
             seq,
             rng: &mut *rng,
             row,
             lists: &scenario.lists,
+            vars,
         };
         ctx.prepared[endpoint].build(&mut rctx, &mut ctx.scratch.borrow_mut())
     };
@@ -538,6 +592,74 @@ fn build_request(ctx: &Ctx, endpoint: usize, seq: u64, local: u64, due: Instant)
         shard_for(ctx, due).record_unbuilt(endpoint);
     }
     built.ok()
+}
+
+/// Sends one step of a flow, due at `intended`, and returns its exchange and when it
+/// was sent; the send is counted (with its lag in the open model, `tolerance` set) in
+/// the phase of `phase_due` (the iteration's), and for the flow's row too when `flow`
+/// is given (its first step). With a fixed pool it waits for its turn first, as
+/// [`send_in_turn`] does; one that waits a whole timeout is dropped (`None`).
+async fn execute_step(
+    ctx: &Rc<Ctx>,
+    endpoint: usize,
+    req: Built,
+    intended: Instant,
+    phase_due: Instant,
+    tolerance: Option<Duration>,
+    flow: Option<usize>,
+) -> Option<(Exchange, Instant)> {
+    let prepared = &ctx.prepared[endpoint];
+    let turn = if ctx.client.fixed_pool() {
+        let turn = ctx
+            .deadlines
+            .run(
+                intended + prepared.timeout(),
+                ctx.client.wait_turn(prepared.origin()),
+            )
+            .await;
+        match turn {
+            Ok(turn) => Some(turn),
+            Err(_elapsed) => {
+                let mut shard = shard_for(ctx, phase_due);
+                shard.record_drop(endpoint);
+                if let Some(row) = flow {
+                    shard.record_drop(row);
+                }
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    let now = Instant::now();
+    roll_over(ctx, now);
+    {
+        let mut shard = shard_for(ctx, phase_due);
+        let lag = now.saturating_duration_since(intended);
+        let (lag_us, late) = match tolerance {
+            Some(t) => (Some(micros(lag)), lag > t),
+            None => (None, false),
+        };
+        shard.record_send(endpoint, lag_us, late);
+        if let Some(row) = flow {
+            shard.record_send(row, lag_us, false);
+        }
+    }
+    let mut gaps = |at: Instant, gap: Duration| {
+        roll_over(ctx, at);
+        shard_for(ctx, phase_due).record_gap(endpoint, micros(gap));
+    };
+    let exchange = execute(
+        &ctx.client,
+        prepared,
+        Call::Http(req),
+        (intended, now),
+        &ctx.deadlines,
+        turn,
+        &mut gaps,
+    )
+    .await;
+    Some((exchange, now))
 }
 
 /// Open model with a fixed pool (`connections = N`): waits for the request's turn at a
@@ -721,13 +843,17 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
         let endpoint = ctx.mix.pick(global_seq, &mut *ctx.rng.borrow_mut());
         let now = Instant::now();
         roll_over(&ctx, now);
-        match build_request(&ctx, endpoint, global_seq, local, now) {
-            Some(req) => {
-                shard_for(&ctx, now).record_send(endpoint, None, false);
-                send_and_record(ctx.clone(), endpoint, req, now, now, None).await;
+        if endpoint >= ctx.prepared.len() {
+            flow::run(ctx.clone(), endpoint, global_seq, local, now, None).await;
+        } else {
+            match build_request(&ctx, endpoint, global_seq, local, now) {
+                Some(req) => {
+                    shard_for(&ctx, now).record_send(endpoint, None, false);
+                    send_and_record(ctx.clone(), endpoint, req, now, now, None).await;
+                }
+                // Counted; let the rest of the worker run rather than spin.
+                None => tokio::task::yield_now().await,
             }
-            // Counted; let the rest of the worker run rather than spin.
-            None => tokio::task::yield_now().await,
         }
         if !think.is_zero() {
             tokio::select! {
@@ -738,5 +864,6 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
     }
 }
 
+mod flow;
 #[cfg(test)]
 mod sample_tests;

@@ -37,11 +37,14 @@ pub enum Outcome {
     /// A response arrived but a check failed (unexpected status class, body, JSON; a
     /// stream with an error event or without a token).
     CheckFailed,
+    /// Flows: the response passed its checks but held no value where a step's
+    /// `capture` looks (no such JSON path, header or match), so the flow cannot go on.
+    CaptureFailed,
 }
 
 impl Outcome {
     /// How many classes there are.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     /// Every class, in report order.
     pub const ALL: [Outcome; Outcome::COUNT] = [
@@ -57,6 +60,7 @@ impl Outcome {
         Outcome::StreamTruncated,
         Outcome::ProtocolError,
         Outcome::CheckFailed,
+        Outcome::CaptureFailed,
     ];
 
     /// The snake_case name used in files and tables.
@@ -74,6 +78,7 @@ impl Outcome {
             Outcome::StreamTruncated => "stream_truncated",
             Outcome::ProtocolError => "protocol_error",
             Outcome::CheckFailed => "check_failed",
+            Outcome::CaptureFailed => "capture_failed",
         }
     }
 
@@ -86,6 +91,7 @@ impl Outcome {
                 | Outcome::Http429
                 | Outcome::Http5xx
                 | Outcome::CheckFailed
+                | Outcome::CaptureFailed
         )
     }
 

@@ -338,23 +338,44 @@ pub fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-/// Recorded data for every endpoint, owned by one worker or by the aggregator.
+/// Recorded data for every row, owned by one worker or by the aggregator: a row per
+/// endpoint (requests), then a row per flow (one sample per iteration: its duration
+/// and outcome). The flows' rows are not requests: [`Shard::overall`] leaves them out.
 #[derive(Debug, Clone)]
 pub struct Shard {
     endpoints: Vec<EndpointShard>,
+    /// How many rows, from the first, are endpoints'.
+    requests: usize,
 }
 
 impl Shard {
     /// A shard for `endpoints` endpoints with histograms bounded at `max_us`.
     pub fn new(endpoints: usize, max_us: u64) -> Self {
+        Shard::with_flows(endpoints, 0, max_us)
+    }
+
+    /// A shard for `endpoints` endpoints and, after them, `flows` flows.
+    pub fn with_flows(endpoints: usize, flows: usize, max_us: u64) -> Self {
         Shard {
-            endpoints: (0..endpoints).map(|_| EndpointShard::new(max_us)).collect(),
+            endpoints: (0..endpoints + flows)
+                .map(|_| EndpointShard::new(max_us))
+                .collect(),
+            requests: endpoints,
         }
     }
 
-    /// A shard of the given endpoints' data (e.g. read back from a run directory).
-    pub fn from_endpoints(endpoints: Vec<EndpointShard>) -> Self {
-        Shard { endpoints }
+    /// A shard of the given endpoints' data (e.g. read back from a run directory), of
+    /// which the last `flows` are flows'.
+    pub fn from_endpoints(endpoints: Vec<EndpointShard>, flows: usize) -> Self {
+        Shard {
+            requests: endpoints.len().saturating_sub(flows),
+            endpoints,
+        }
+    }
+
+    /// How many rows, from the first, are endpoints' (the rest are flows').
+    pub fn requests(&self) -> usize {
+        self.requests
     }
 
     /// Records one finished request: its times only if it succeeded, its outcome in
@@ -498,14 +519,14 @@ impl Shard {
         &self.endpoints
     }
 
-    /// All endpoints merged into one.
+    /// All endpoints merged into one: every request, and no flow's row.
     pub fn overall(&self) -> EndpointShard {
         let mut all = EndpointShard::new(
             self.endpoints
                 .first()
                 .map_or(1_000_000, |e| e.latency().high()),
         );
-        for e in &self.endpoints {
+        for e in &self.endpoints[..self.requests] {
             all.merge_from(e);
         }
         all

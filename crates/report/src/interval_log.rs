@@ -225,7 +225,10 @@ pub(crate) fn intervals_of_until(
             e.late = row.late;
             e.dropped = row.dropped;
         }
-        intervals.push((row.clone(), Shard::from_endpoints(shard_endpoints)));
+        intervals.push((
+            row.clone(),
+            Shard::from_endpoints(shard_endpoints, run.summary.flows.len()),
+        ));
     }
     Ok((intervals, start_ms))
 }

@@ -125,8 +125,8 @@ pub fn recover(folder: &Path) -> Result<Combined, MergeError> {
         )));
     }
     // The measured phase: the seconds after the warm-up and before the drain.
-    let mut measured = Shard::new(start.endpoints.len(), max_us);
-    let mut warmup = Shard::new(start.endpoints.len(), max_us);
+    let mut measured = run.summary.empty_shard(max_us);
+    let mut warmup = run.summary.empty_shard(max_us);
     let mut scheduled = 0.0;
     let (mut warm_s, mut measured_s) = (0.0, 0.0);
     for (row, shard) in &intervals {
@@ -194,7 +194,8 @@ fn shifted(shard: &Shard, offset: u64) -> std::borrow::Cow<'_, Shard> {
         e.due_successes = due;
         e
     });
-    std::borrow::Cow::Owned(Shard::from_endpoints(endpoints.collect()))
+    let flows = shard.endpoints().len() - shard.requests();
+    std::borrow::Cow::Owned(Shard::from_endpoints(endpoints.collect(), flows))
 }
 
 /// One wall-clock second of the combined run.
@@ -248,8 +249,8 @@ fn combine(inputs: Vec<Input>, kind: Kind) -> Result<Combined, MergeError> {
         .map_or(60_000_000, |e| e.latency().high());
 
     // Totals.
-    let mut measured = Shard::new(names.len(), max_us);
-    let mut warmup = Shard::new(names.len(), max_us);
+    let mut measured = first.run.summary.empty_shard(max_us);
+    let mut warmup = first.run.summary.empty_shard(max_us);
     let mut warmup_all: Option<EndpointShard> = None;
     for i in &inputs {
         measured.merge_from(&i.measured);
@@ -282,9 +283,9 @@ fn combine(inputs: Vec<Input>, kind: Kind) -> Result<Combined, MergeError> {
                     warmup: true,
                     drain: true,
                     target: 0.0,
-                    data: Shard::new(names.len(), max_us),
-                    measured: Shard::new(names.len(), max_us),
-                    drained: Shard::new(names.len(), max_us),
+                    data: first.run.summary.empty_shard(max_us),
+                    measured: first.run.summary.empty_shard(max_us),
+                    drained: first.run.summary.empty_shard(max_us),
                     pauses: None,
                 });
             // A second is drain only when no segment was still sending in it: one
@@ -595,7 +596,8 @@ fn load_input(path: &Path) -> Result<Input, MergeError> {
     for (pair, e) in hist.measured.endpoints.iter().zip(&s.endpoints) {
         endpoints.push(counted(decode(pair)?, e)?);
     }
-    let measured = Shard::from_endpoints(endpoints);
+    let flows = s.flows.len();
+    let measured = Shard::from_endpoints(endpoints, flows);
     let max_us = measured
         .endpoints()
         .first()
@@ -616,7 +618,7 @@ fn load_input(path: &Path) -> Result<Input, MergeError> {
         run,
         info,
         measured,
-        warmup: Shard::from_endpoints(warm),
+        warmup: Shard::from_endpoints(warm, flows),
         warmup_all,
         intervals,
         scheduled: None,

@@ -156,7 +156,10 @@ impl Scenario {
 
     /// `global`, or the endpoint's name.
     fn scope_name(&self, scope: Option<usize>) -> &str {
-        scope.map_or("global", |i| self.endpoints[i].name.as_str())
+        scope.map_or("global", |i| match self.flow_of_row(i) {
+            Some(f) => f.name.as_str(),
+            None => self.endpoints[i].name.as_str(),
+        })
     }
 
     /// The load asked for, in words and at its peak.
@@ -197,6 +200,14 @@ impl Scenario {
                 .endpoints
                 .iter()
                 .map(|e| format!("{}*{}", e.name, e.weight))
+                .chain(self.flows.iter().map(|f| {
+                    let steps: Vec<&str> = f
+                        .steps
+                        .iter()
+                        .map(|s| self.endpoints[s.endpoint].name.as_str())
+                        .collect();
+                    format!("flow {}*{} ({})", f.name, f.weight, steps.join(", "))
+                }))
                 .collect(),
             budgets: self.budget_labels(),
             data_rows: self.data.as_ref().map(|d| d.rows.len() as u64),
@@ -204,6 +215,10 @@ impl Scenario {
                 .endpoints
                 .iter()
                 .map(|e| (e.name.clone(), e.timeout.as_secs_f64() * 1000.0))
+                .chain(self.flows.iter().map(|f| {
+                    let bound = f.bound(&self.endpoints);
+                    (f.name.clone(), bound.as_secs_f64() * 1000.0)
+                }))
                 .collect(),
             late_tolerance_ms: load.late_tolerance.as_secs_f64() * 1000.0,
             send_window_ms: load.send_window.as_secs_f64() * 1000.0,
@@ -245,11 +260,7 @@ impl Scenario {
 
     /// The share of the arrivals that goes to `scope` (all of them for the whole run).
     fn share(&self, scope: Option<usize>) -> f64 {
-        let total: f64 = self.endpoints.iter().map(|e| f64::from(e.weight)).sum();
-        match scope {
-            Some(i) if total > 0.0 => f64::from(self.endpoints[i].weight) / total,
-            _ => 1.0,
-        }
+        scope.map_or(1.0, |i| self.arrival_share(i))
     }
 
     /// The rate the throughput budgets ask for, as a rate of the whole load: a global
@@ -281,9 +292,7 @@ impl Scenario {
     /// [`Scenario::throughput_floor`]).
     pub fn offer_throughput(&mut self, rate: f64) {
         let tolerance = self.load.validity.min_achieved_ratio;
-        let shares: Vec<f64> = (0..self.endpoints.len())
-            .map(|i| self.share(Some(i)))
-            .collect();
+        let shares: Vec<f64> = (0..self.rows()).map(|i| self.share(Some(i))).collect();
         for (scope, b) in self.budgets_mut().filter(|(_, b)| is_throughput_floor(b)) {
             let offered = rate * scope.map_or(1.0, |i| shares[i]);
             b.threshold = offered * tolerance;

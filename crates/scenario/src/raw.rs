@@ -23,6 +23,8 @@ pub(crate) struct File {
     pub data: Option<Data>,
     #[serde(rename = "endpoint")]
     pub endpoints: Option<S<Vec<Endpoint>>>,
+    #[serde(rename = "flow")]
+    pub flows: Option<S<Vec<Flow>>>,
     pub load: Option<S<Load>>,
     #[serde(default)]
     pub slo: Slo,
@@ -81,13 +83,52 @@ pub(crate) struct Data {
     pub mode: Option<S<String>>,
 }
 
+/// A `[[flow]]`: a weighted journey of `[[flow.step]]`s.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Flow {
+    pub name: S<String>,
+    pub weight: Option<S<i64>>,
+    /// The pause between one step's end and the next step's send.
+    pub think_time: Option<S<String>>,
+    #[serde(rename = "step")]
+    pub steps: Option<S<Vec<Endpoint>>>,
+}
+
+/// A value a step captures: a JSON path, or a table naming where it comes from.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Capture {
+    Path(String),
+    Table(CaptureTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaptureTable {
+    // Plain strings: an untagged enum's content loses its spans; errors point at the
+    // capture as a whole.
+    pub json: Option<String>,
+    pub header: Option<String>,
+    pub regex: Option<String>,
+    pub secret: Option<bool>,
+}
+
+/// An `[[endpoint]]`, or a `[[flow.step]]` (which may instead name an endpoint with
+/// `endpoint`, and may `capture`): `name` and `path` are required of both but checked
+/// after parsing, so that a step naming an endpoint needs neither.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Endpoint {
-    pub name: S<String>,
+    pub name: Option<S<String>>,
+    /// A step only: the `[[endpoint]]` this step sends.
+    pub endpoint: Option<S<String>>,
+    /// A step only: values of the response the later steps use, by variable name.
+    #[serde(default)]
+    pub capture: BTreeMap<String, S<Capture>>,
     #[serde(default)]
     pub method: Option<S<String>>,
-    pub path: S<String>,
+    pub path: Option<S<String>>,
     /// Another origin than the target's (`base = "http://ml:8000"`).
     pub base: Option<S<String>>,
     /// The endpoint's own request timeout, in place of `[defaults] timeout`.
@@ -174,6 +215,8 @@ pub(crate) struct Slo {
     pub abort_delay: Option<S<String>>,
     #[serde(default)]
     pub endpoint: BTreeMap<String, S<EndpointSlo>>,
+    #[serde(default)]
+    pub flow: BTreeMap<String, S<EndpointSlo>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

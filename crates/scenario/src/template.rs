@@ -1,5 +1,6 @@
-//! Request templates: `{{seq}}`, `{{uuid}}`, `{{random_int(a,b)}}`, `{{pick(list)}}` and
-//! `{{column}}` from the data file.
+//! Request templates: `{{seq}}`, `{{uuid}}`, `{{random_int(a,b)}}`, `{{pick(list)}}`,
+//! `{{column}}` from the data file and, in a flow's step, `{{variable}}` captured by an
+//! earlier step.
 //!
 //! A template is compiled once when the scenario loads, into literal byte runs and
 //! placeholders; rendering appends to a reusable buffer and never re-parses text.
@@ -28,6 +29,8 @@ enum Part {
     RandomInt(i64, i64),
     Pick(usize),
     Column(usize),
+    /// A flow variable (by its slot in the flow's variables).
+    Var(usize),
 }
 
 /// A compiled template.
@@ -55,6 +58,9 @@ pub struct Names<'a> {
     pub lists: &'a [String],
     /// Column names of the data file, by index (empty when there is none).
     pub columns: &'a [String],
+    /// A flow step's variables captured by the steps before it, by slot (empty outside
+    /// a flow).
+    pub vars: &'a [String],
 }
 
 /// Per-request values a template needs.
@@ -68,6 +74,9 @@ pub struct RenderCtx<'a, R: Rng> {
     pub row: Option<&'a [String]>,
     /// The scenario's lists, by index.
     pub lists: &'a [Vec<String>],
+    /// A flow iteration's variables, by slot (empty outside a flow; a slot no step
+    /// filled renders empty).
+    pub vars: &'a [String],
 }
 
 const URL_SET: &AsciiSet = &NON_ALPHANUMERIC
@@ -127,6 +136,14 @@ impl Template {
         self.parts.iter().any(|p| matches!(p, Part::Column(_)))
     }
 
+    /// Flow variables (by slot) whose values rendering inserts.
+    pub fn vars(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(v) => Some(*v),
+            _ => None,
+        })
+    }
+
     /// Data-file columns (by index) whose values rendering inserts.
     pub(crate) fn columns(&self) -> impl Iterator<Item = usize> + '_ {
         self.parts.iter().filter_map(|p| match p {
@@ -173,6 +190,10 @@ impl Template {
                 }
                 Part::Column(col) => {
                     let value = ctx.row.and_then(|r| r.get(*col)).map_or("", String::as_str);
+                    self.push_escaped(out, value, &mut scratch);
+                }
+                Part::Var(slot) => {
+                    let value = ctx.vars.get(*slot).map_or("", String::as_str);
                     self.push_escaped(out, value, &mut scratch);
                 }
             }
@@ -343,10 +364,17 @@ fn compile_placeholder(inner: &str, at: usize, names: &Names<'_>) -> Result<Part
         "uuid" => Ok(Part::Uuid),
         "" => Err(err("empty placeholder `{{}}`".into(), KNOWN)),
         name => names
-            .columns
+            .vars
             .iter()
-            .position(|c| c == name)
-            .map(Part::Column)
+            .position(|v| v == name)
+            .map(Part::Var)
+            .or_else(|| {
+                names
+                    .columns
+                    .iter()
+                    .position(|c| c == name)
+                    .map(Part::Column)
+            })
             .ok_or_else(|| {
                 if names.columns.is_empty() {
                     err(
@@ -383,6 +411,7 @@ mod tests {
             &Names {
                 lists: &lists,
                 columns: &columns,
+                vars: &[],
             },
         )
         .unwrap();
@@ -393,6 +422,7 @@ mod tests {
             rng: &mut rng,
             row: Some(row),
             lists: &list_values,
+            vars: &[],
         })
     }
 
@@ -434,6 +464,7 @@ mod tests {
         let n = Names {
             lists: &lists,
             columns: &columns,
+            vars: &[],
         };
         let e = Template::compile("ab{{pick(nope)}}", Escape::None, &n).unwrap_err();
         assert_eq!(e.offset, 2);

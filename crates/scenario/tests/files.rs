@@ -628,6 +628,7 @@ fn regression_json_bodies_interpolate_variables_at_any_depth() {
         rng: &mut rng,
         row: None,
         lists: &[],
+        vars: &[],
     });
     let v: serde_json::Value = serde_json::from_str(&rendered).unwrap();
     assert_eq!(

@@ -60,7 +60,7 @@ proptest! {
         let lists = vec!["q".to_string()];
         let columns = vec!["userId".to_string()];
         for escape in [Escape::None, Escape::JsonString, Escape::Url] {
-            if let Err(e) = Template::compile(&s, escape, &Names { lists: &lists, columns: &columns }) {
+            if let Err(e) = Template::compile(&s, escape, &Names { lists: &lists, columns: &columns, vars: &[] }) {
                 prop_assert!(e.offset <= s.len());
             }
         }

@@ -491,8 +491,14 @@ pub struct RunSummary {
     pub slo: Vec<BudgetResult>,
     /// All endpoints together, measured phase.
     pub overall: EndpointSummary,
-    /// Each endpoint, measured phase.
+    /// Each endpoint, measured phase; then each flow (see [`RunSummary::flows`]).
     pub endpoints: Vec<EndpointSummary>,
+    /// The names of the flows, whose rows end `endpoints`: a flow's row counts one
+    /// iteration per sample (its duration from the intended start of its first step to
+    /// the end of its last, and its outcome: its first failed step's), and is left out
+    /// of `overall`, which counts requests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<String>,
     /// All endpoints together during the warm-up, if there was one.
     pub warmup: Option<EndpointSummary>,
     /// The goodput limits (`goodput = {...}`) of each endpoint that sets any, by endpoint
@@ -685,9 +691,15 @@ impl RunSummary {
         out
     }
 
-    /// The endpoints' names, in scenario order.
+    /// The endpoints' names, in scenario order (then the flows').
     pub fn endpoint_names(&self) -> Vec<String> {
         self.endpoints.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// An empty shard of this run's rows: its endpoints', then its flows'.
+    pub fn empty_shard(&self, max_us: u64) -> loadgate_metrics::Shard {
+        let flows = self.flows.len().min(self.endpoints.len());
+        loadgate_metrics::Shard::with_flows(self.endpoints.len() - flows, flows, max_us)
     }
 
     /// The one place a summary is assembled: `identity` (what the run was asked, as
@@ -779,6 +791,7 @@ impl RunSummary {
             slo: Vec::new(),
             overall: empty.clone(),
             endpoints: Vec::new(),
+            flows: Vec::new(),
             warmup: None,
             goodput_limits: BTreeMap::new(),
             files: BTreeMap::new(),
@@ -872,8 +885,11 @@ pub struct RunStart {
     pub duration_s: f64,
     /// The load asked for.
     pub load: LoadSummary,
-    /// Endpoint names, in order.
+    /// Endpoint names, in order, then the flows'.
     pub endpoints: Vec<String>,
+    /// The flows' names (the last rows of `endpoints`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<String>,
     /// Budgets, phases and validity settings (as segments share them).
     pub plan: SegmentPlan,
     /// The segment this run is, if it is one.
@@ -908,6 +924,7 @@ impl RunStart {
             scenario_file: self.scenario_file.clone(),
             target: self.target.clone(),
             bases: self.bases.clone(),
+            flows: self.flows.clone(),
             model: self.model.clone(),
             started_at: String::new(),
             ended_at: String::new(),

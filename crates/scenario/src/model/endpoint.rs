@@ -18,7 +18,17 @@ use crate::raw;
 use crate::secrets::Secrets;
 use crate::template::{Escape, Names, Template};
 
+/// Where an endpoint's table is written: an `[[endpoint]]`, or a flow's `[[flow.step]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Where {
+    /// The `index`th `[[endpoint]]`.
+    Endpoint(usize),
+    /// Step `step` of the `flow`th `[[flow]]`.
+    Step { flow: usize, step: usize },
+}
+
 /// What every endpoint is built with.
+#[derive(Clone, Copy)]
 pub(super) struct EndpointCx<'a> {
     pub(super) default_headers: &'a BTreeMap<String, raw::S<String>>,
     pub(super) names: &'a Names<'a>,
@@ -116,12 +126,23 @@ impl JsonInterp<'_> {
     }
 }
 
-/// Where the string at `at` in the `json` of endpoint `index` is written in scenario
-/// `text` (its key when `in_key`). The file is parsed again, with every span, only to
-/// place an error.
-fn json_span(text: &str, index: usize, at: &[JsonStep], in_key: bool) -> Option<Range<usize>> {
+/// Where the string at `at` in the `json` of the endpoint at `place` is written in
+/// scenario `text` (its key when `in_key`). The file is parsed again, with every span,
+/// only to place an error.
+fn json_span(text: &str, place: Where, at: &[JsonStep], in_key: bool) -> Option<Range<usize>> {
     let doc = toml::de::DeTable::parse(text).ok()?;
-    let endpoint = doc.get_ref().get("endpoint")?.get_ref().get(index)?;
+    let endpoint = match place {
+        Where::Endpoint(index) => doc.get_ref().get("endpoint")?.get_ref().get(index)?,
+        Where::Step { flow, step } => doc
+            .get_ref()
+            .get("flow")?
+            .get_ref()
+            .get(flow)?
+            .get_ref()
+            .get("step")?
+            .get_ref()
+            .get(step)?,
+    };
     let mut node = endpoint.get_ref().get("json")?;
     for (i, step) in at.iter().enumerate() {
         match step {
@@ -142,7 +163,7 @@ fn json_span(text: &str, index: usize, at: &[JsonStep], in_key: bool) -> Option<
 /// The body of a `json` endpoint, interpolated, and whether it holds an environment value.
 fn json_body(
     sink: &mut Sink<'_>,
-    index: usize,
+    place: Where,
     j: &raw::S<toml::Value>,
     env: &dyn Fn(&str) -> Option<String>,
     secrets: &mut Secrets,
@@ -159,7 +180,7 @@ fn json_body(
         secrets.add(name, value);
     }
     for p in &walk.problems {
-        let span = json_span(sink.text, index, &p.at, p.in_key).unwrap_or_else(|| j.span());
+        let span = json_span(sink.text, place, &p.at, p.in_key).unwrap_or_else(|| j.span());
         let at = sink.string_body_start(&span) + p.error.offset;
         sink.at(
             at.min(span.end),
@@ -170,24 +191,77 @@ fn json_body(
     walk.problems.is_empty().then_some((json, walk.from_env))
 }
 
+/// The endpoint written at `place` (`fallback`: where to point when a required key is
+/// missing: the list it is in). The keys only a step takes (`endpoint`, `capture`) are
+/// the flow's to read; here they are refused on an `[[endpoint]]`, as `weight` is on a
+/// step (a flow is weighted as a whole).
 pub(super) fn endpoint(
     sink: &mut Sink<'_>,
-    index: usize,
+    loc: Where,
+    fallback: Range<usize>,
     e: &raw::Endpoint,
     cx: &EndpointCx<'_>,
     secrets: &mut Secrets,
 ) -> Option<Endpoint> {
     let (names, env) = (cx.names, cx.env);
-    let name = e.name.get_ref().trim().to_string();
+    let what = match loc {
+        Where::Endpoint(_) => "an [[endpoint]]",
+        Where::Step { .. } => "a [[flow.step]]",
+    };
+    let (e_name, e_path) = match (&e.name, &e.path) {
+        (Some(n), Some(p)) => (n, p),
+        (n, p) => {
+            let at = n
+                .as_ref()
+                .map(|n| n.span())
+                .or_else(|| p.as_ref().map(|p| p.span()))
+                .unwrap_or(fallback);
+            let missing = if n.is_none() { "name" } else { "path" };
+            let hint = match loc {
+                Where::Endpoint(_) => "write e.g. name = \"health\" and path = \"/api/health\"",
+                Where::Step { .. } => "write e.g. name = \"login\" and path = \"/api/auth/login\", or endpoint = \"NAME\" to send an [[endpoint]] as this step",
+            };
+            sink.span(at, format!("{what} needs a `{missing}`"), Some(hint.into()));
+            return None;
+        }
+    };
+    match loc {
+        Where::Endpoint(_) => {
+            if let Some(r) = &e.endpoint {
+                sink.span(
+                    r.span(),
+                    "`endpoint` names an endpoint from a flow's step, not from an [[endpoint]]",
+                    Some("move it into a [[flow.step]], or remove it".into()),
+                );
+            }
+            if let Some((_, c)) = e.capture.iter().next() {
+                sink.span(
+                    c.span(),
+                    "`capture` belongs to a flow's step: an [[endpoint]] is sent on its own, with nothing after it to use the value",
+                    Some("define a [[flow]] whose [[flow.step]] captures the value".into()),
+                );
+            }
+        }
+        Where::Step { .. } => {
+            if let Some(w) = &e.weight {
+                sink.span(
+                    w.span(),
+                    "a step has no weight: its flow is weighted as a whole",
+                    Some("remove it, and set weight on the [[flow]]".into()),
+                );
+            }
+        }
+    }
+    let name = e_name.get_ref().trim().to_string();
     let mut ok = true;
     if name.is_empty() {
-        sink.span(e.name.span(), "endpoint name is empty", None);
+        sink.span(e_name.span(), "endpoint name is empty", None);
         ok = false;
     }
     let before = sink.found.len();
     no_control_chars(
         sink,
-        &e.name,
+        e_name,
         "endpoint name",
         "remove it: reports show endpoint names, and junit.xml cannot hold control characters",
     );
@@ -217,19 +291,19 @@ pub(super) fn endpoint(
         Some(u) => check::path_prefix(&crate::Target::Url(u.clone())),
         None => cx.prefix.to_string(),
     };
-    let path_text = interp(sink, &e.path, env, Some(&mut *secrets));
+    let path_text = interp(sink, e_path, env, Some(&mut *secrets));
     let path = path_text.and_then(|p| {
         if !p.value.starts_with('/') {
             sink.span(
-                e.path.span(),
-                format!("path {} must start with `/`", written(&e.path)),
+                e_path.span(),
+                format!("path {} must start with `/`", written(e_path)),
                 Some("the path is appended to the target URL, e.g. \"/api/health\"".into()),
             );
             return None;
         }
-        let t = template(sink, &e.path, &p, Escape::Url, names)?;
+        let t = template(sink, e_path, &p, Escape::Url, names)?;
         if let Some(problem) = check::path(&prefix, &p.value, true) {
-            path_problem(sink, &e.path, &p, "path", problem);
+            path_problem(sink, e_path, &p, "path", problem);
             return None;
         }
         Some(t)
@@ -308,7 +382,7 @@ pub(super) fn endpoint(
             template(sink, b, &text, Escape::None, names)
         }),
         (None, Some(j)) => {
-            let t = json_body(sink, index, j, env, secrets).and_then(|(json, from_env)| {
+            let t = json_body(sink, loc, j, env, secrets).and_then(|(json, from_env)| {
                 body_secret = from_env;
                 let text = serde_json::to_string(&json).expect("JSON values serialize");
                 match Template::compile(&text, Escape::JsonString, names) {
@@ -335,6 +409,8 @@ pub(super) fn endpoint(
     };
 
     let weight = match &e.weight {
+        // A step is sent by its flow, never picked on its own.
+        _ if matches!(loc, Where::Step { .. }) => 0,
         None => 1,
         Some(w) if (0..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
         Some(w) => {

@@ -12,6 +12,7 @@
 
 pub(crate) mod data;
 pub(crate) mod endpoint;
+pub(crate) mod flow;
 pub(crate) mod load;
 pub(crate) mod scenario;
 pub(crate) mod slo;
@@ -19,6 +20,7 @@ pub(crate) mod stream;
 pub(crate) mod target;
 pub(crate) mod value;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -269,6 +271,7 @@ pub(crate) fn build(
     let names = Names {
         lists: &list_names,
         columns: &columns,
+        vars: &[],
     };
 
     let is_secret = |name: &str| is_secret_name(name, &redact_headers);
@@ -297,18 +300,19 @@ pub(crate) fn build(
         compression: d.compression.as_ref().is_none_or(|c| *c.get_ref()),
     };
     let mut endpoints = Vec::new();
-    match &file.endpoints {
-        None => sink.at(
+    let list_span = file.endpoints.as_ref().map_or(0..0, |e| e.span());
+    match (&file.endpoints, &file.flows) {
+        (None, None) => sink.at(
             0,
             "the scenario has no endpoints",
-            Some("add at least one [[endpoint]] table with a name and a path".into()),
+            Some("add at least one [[endpoint]] table with a name and a path, or a [[flow]] of steps".into()),
         ),
-        Some(eps) if eps.get_ref().is_empty() => sink.span(
+        (Some(eps), _) if eps.get_ref().is_empty() => sink.span(
             eps.span(),
             "the endpoint list is empty",
             Some("add at least one [[endpoint]] table with a name and a path".into()),
         ),
-        Some(_) => {}
+        _ => {}
     }
     for (index, e) in file
         .endpoints
@@ -318,50 +322,54 @@ pub(crate) fn build(
         .iter()
         .enumerate()
     {
-        if let Some(ep) = endpoint::endpoint(&mut sink, index, e, &cx, &mut secrets) {
-            if endpoints.iter().any(|x: &Endpoint| x.name == ep.name) {
-                sink.span(
-                    e.name.span(),
-                    format!("endpoint name `{}` is used twice", ep.name),
-                    Some("endpoint names must be unique".into()),
-                );
-            } else if ep.name == "all" || ep.name == "global" {
-                sink.span(
-                    e.name.span(),
-                    format!(
-                        "endpoint name `{}` is taken: it names every endpoint together in the reports and budgets",
-                        ep.name
-                    ),
-                    Some("choose another name".into()),
-                );
-            } else if let Some(other) = endpoints
+        let place = endpoint::Where::Endpoint(index);
+        if let Some(ep) =
+            endpoint::endpoint(&mut sink, place, list_span.clone(), e, &cx, &mut secrets)
+        {
+            let taken: Vec<&str> = endpoints
                 .iter()
-                .find(|x| log_tag(&x.name) == log_tag(&ep.name))
-            {
-                sink.span(
-                    e.name.span(),
-                    format!(
-                        "endpoint names `{}` and `{}` would share a tag of the interval log (`{}`), where spaces, commas and dots become `_` (a dot marks a timing: `.ttfb`)",
-                        other.name,
-                        ep.name,
-                        log_tag(&ep.name)
-                    ),
-                    Some("rename one of them".into()),
-                );
-            }
+                .map(|x: &Endpoint| x.name.as_str())
+                .collect();
+            let span = e.name.as_ref().map_or(0..0, |n| n.span());
+            row_name_ok(&mut sink, span, &ep.name, &taken);
             endpoints.push(ep);
         }
     }
+    let standalone = endpoints.len();
+    let flows = match &file.flows {
+        Some(list) => flow::Flows {
+            cx,
+            columns: &columns,
+            lists: &list_names,
+        }
+        .build(
+            &mut sink,
+            list,
+            &mut endpoints,
+            standalone,
+            &mut secrets,
+            &row_name_ok,
+        ),
+        None => Vec::new(),
+    };
     if let (Some(data), Some(rows)) = (&data, &csv_rows) {
         header_columns(&mut sink, data, rows, &endpoints);
     }
     header_lists(&mut sink, &file.lists, &endpoints);
-    if !endpoints.is_empty() && endpoints.iter().all(|e| e.weight == 0) {
-        let span = file.endpoints.as_ref().unwrap().span();
+    if !endpoints.is_empty()
+        && endpoints.iter().all(|e| e.weight == 0)
+        && flows.iter().all(|f| f.weight == 0)
+    {
+        let span = file
+            .endpoints
+            .as_ref()
+            .map(|e| e.span())
+            .or_else(|| file.flows.as_ref().map(|f| f.span()))
+            .unwrap_or(0..0);
         sink.span(
             span,
             "endpoint weights sum to zero",
-            Some("give at least one endpoint a positive weight".into()),
+            Some("give at least one endpoint (or flow) a positive weight".into()),
         );
     }
 
@@ -408,29 +416,41 @@ pub(crate) fn build(
     // The in-flight room follows the longest timeout of an endpoint.
     let longest = endpoints.iter().map(|e| e.timeout).max().unwrap_or(timeout);
     let load = load::load(&mut sink, raw_load, longest, stages_blanked);
+    // Every row's name and whether it streams, as written: the [[endpoint]]s, then the
+    // steps written in place, in the order they become endpoints; then the flows.
+    let raw_rows: Vec<&raw::Endpoint> = file
+        .endpoints
+        .iter()
+        .flat_map(|e| e.get_ref().iter())
+        .chain(
+            file.flows
+                .iter()
+                .flat_map(|f| f.get_ref().iter())
+                .flat_map(|f| f.steps.iter().flat_map(|s| s.get_ref().iter()))
+                .filter(|s| s.endpoint.is_none()),
+        )
+        .collect();
+    let row_names: Vec<String> = raw_rows
+        .iter()
+        .map(|e| {
+            e.name
+                .as_ref()
+                .map_or(String::new(), |n| n.get_ref().trim().to_string())
+        })
+        .collect();
+    let streamed: Vec<bool> = raw_rows.iter().map(|e| e.stream.is_some()).collect();
+    let flow_names: Vec<String> = file
+        .flows
+        .iter()
+        .flat_map(|f| f.get_ref().iter())
+        .map(|f| f.name.get_ref().trim().to_string())
+        .collect();
     let slo = slo::slo(
         &mut sink,
         &file.slo,
-        &file
-            .endpoints
-            .as_ref()
-            .map(|e| {
-                e.get_ref()
-                    .iter()
-                    .map(|e| e.name.get_ref().clone())
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default(),
-        &file
-            .endpoints
-            .as_ref()
-            .map(|e| {
-                e.get_ref()
-                    .iter()
-                    .map(|e| e.stream.is_some())
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default(),
+        &row_names,
+        &streamed,
+        &flow_names,
         // A capacity search's steps run open whatever the file says.
         match options.open_load {
             true => Some(LoadModel::Open),
@@ -513,6 +533,7 @@ pub(crate) fn build(
         http,
         max_body,
         endpoints,
+        flows,
         lists,
         list_names,
         data,
@@ -521,6 +542,37 @@ pub(crate) fn build(
         redact_headers,
         tls,
     })
+}
+
+/// Whether `name`, a new row's (an endpoint's, a step's or a flow's), may join the
+/// rows `taken`: unique, not a word the reports use for every row, and with a tag of the
+/// interval log of its own. Says why not at `span`.
+fn row_name_ok(sink: &mut Sink<'_>, span: Range<usize>, name: &str, taken: &[&str]) -> bool {
+    if taken.contains(&name) {
+        sink.span(
+            span,
+            format!("endpoint name `{name}` is used twice"),
+            Some("endpoint names must be unique (steps and flows included)".into()),
+        );
+    } else if name == "all" || name == "global" {
+        sink.span(
+            span,
+            format!("endpoint name `{name}` is taken: it names every endpoint together in the reports and budgets"),
+            Some("choose another name".into()),
+        );
+    } else if let Some(other) = taken.iter().find(|x| log_tag(x) == log_tag(name)) {
+        sink.span(
+            span,
+            format!(
+                "endpoint names `{other}` and `{name}` would share a tag of the interval log (`{}`), where spaces, commas and dots become `_` (a dot marks a timing: `.ttfb`)",
+                log_tag(name)
+            ),
+            Some("rename one of them".into()),
+        );
+    } else {
+        return true;
+    }
+    false
 }
 
 /// Says why URL `v` (the scenario's `target`, or an endpoint's `base`: `what`) is not

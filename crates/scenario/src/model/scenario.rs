@@ -40,8 +40,12 @@ pub struct Scenario {
     pub http: HttpVersion,
     /// Most response-body bytes kept in memory for checks; the rest is read and counted.
     pub max_body: usize,
-    /// Requests, in file order.
+    /// Requests: the `[[endpoint]]`s in file order, then the steps the flows write in
+    /// place (weight 0: sent only by their flow).
     pub endpoints: Vec<Endpoint>,
+    /// `[[flow]]`s, in file order. Every table and budget has a row per endpoint, then
+    /// one per flow (see [`Scenario::row_names`]).
+    pub flows: Vec<super::flow::Flow>,
     /// Named lists for `{{pick(name)}}`, by index; names in `list_names`.
     pub lists: Vec<Vec<String>>,
     /// Names of `lists`.
@@ -514,8 +518,62 @@ impl Scenario {
         self.endpoints
             .iter()
             .map(|e| e.timeout)
+            .chain(self.flows.iter().map(|f| f.bound(&self.endpoints)))
             .max()
             .unwrap_or(self.timeout)
+    }
+
+    /// How many rows a run's tables have: one per endpoint, then one per flow.
+    pub fn rows(&self) -> usize {
+        self.endpoints.len() + self.flows.len()
+    }
+
+    /// Every row's name: the endpoints', then the flows'.
+    pub fn row_names(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .map(|e| e.name.clone())
+            .chain(self.flows.iter().map(|f| f.name.clone()))
+            .collect()
+    }
+
+    /// Every row's weight in the mix of arrivals: an endpoint's own (0 for a flow's step
+    /// written in place), then each flow's.
+    pub fn row_weights(&self) -> Vec<u32> {
+        self.endpoints
+            .iter()
+            .map(|e| e.weight)
+            .chain(self.flows.iter().map(|f| f.weight))
+            .collect()
+    }
+
+    /// The flow row `row` is, if it is one.
+    pub fn flow_of_row(&self, row: usize) -> Option<&super::flow::Flow> {
+        row.checked_sub(self.endpoints.len())
+            .and_then(|f| self.flows.get(f))
+    }
+
+    /// The requests row `row` gets per arrival, on average: an endpoint's own weight
+    /// and once for every step of a flow that sends it, over all weights; a flow's row,
+    /// its weight's share.
+    pub fn arrival_share(&self, row: usize) -> f64 {
+        let total: f64 = self.row_weights().iter().map(|w| f64::from(*w)).sum();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        if let Some(f) = self.flow_of_row(row) {
+            return f64::from(f.weight) / total;
+        }
+        let own = self.endpoints.get(row).map_or(0, |e| e.weight);
+        let by_flows: f64 = self
+            .flows
+            .iter()
+            .map(|f| {
+                let times = f.steps.iter().filter(|s| s.endpoint == row).count();
+                f64::from(f.weight) * times as f64
+            })
+            .sum();
+        (f64::from(own) + by_flows) / total
     }
 
     /// The endpoints sent to their own `base`, by name, each base as [`redact_url`]

@@ -84,6 +84,7 @@ pub(super) fn slo(
     s: &raw::Slo,
     endpoint_names: &[String],
     streamed: &[bool],
+    flow_names: &[String],
     model: Option<LoadModel>,
 ) -> Slo {
     let default_delay = s
@@ -109,6 +110,28 @@ pub(super) fn slo(
                 table.span(),
                 format!("SLO for endpoint `{name}`, which does not exist"),
                 Some(format!("the endpoints are: {}", endpoint_names.join(", "))),
+            ),
+        }
+    }
+    for (name, table) in &s.flow {
+        let position = flow_names.iter().position(|n| n == name);
+        // A flow's row streams nothing of its own.
+        let scope = [(name.as_str(), false)];
+        let parsed = budgets(sink, &table.get_ref().budgets, default_delay, model, &scope);
+        match position {
+            Some(i) => endpoints.extend(
+                parsed
+                    .into_iter()
+                    .map(|b| (endpoint_names.len() + i, b)),
+            ),
+            None => sink.span(
+                table.span(),
+                format!("SLO for flow `{name}`, which does not exist"),
+                Some(if flow_names.is_empty() {
+                    "the scenario has no [[flow]]; budgets of an endpoint go under [slo.endpoint.NAME]".to_string()
+                } else {
+                    format!("the flows are: {}", flow_names.join(", "))
+                }),
             ),
         }
     }

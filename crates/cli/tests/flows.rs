@@ -1,0 +1,270 @@
+//! Issue 22: flows. A journey whose steps reuse what earlier steps captured (a login's
+//! token in a header and a path, an id from JSON, a header's value), against a real
+//! server on 127.0.0.1 that refuses a step sent without the right value; each step a
+//! row of its own, the flow a row counted apart from the requests; a capture that finds
+//! nothing fails its step with its own outcome and ends the iteration; budgets on a
+//! flow; segments that partition flows exactly.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::*;
+
+/// A server for journeys: `POST /login` answers `{"token":"tok-N"}` and header
+/// `x-session: s-N`; `GET /items/tok-N` with `authorization: Bearer tok-N` and
+/// `x-session: s-N` answers `{"id":7}` (401 otherwise); `GET /done/7` answers 200 (400
+/// for another id); `GET /empty` answers `{}`. Counts every request. Each connection is
+/// served by a thread of its own until the client closes it.
+struct Journeys {
+    url: String,
+    requests: Arc<AtomicU64>,
+}
+
+fn journeys() -> Journeys {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicU64::new(0));
+    let count = requests.clone();
+    let logins = Arc::new(AtomicU64::new(0));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let (count, logins) = (count.clone(), logins.clone());
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                while let Some((line, headers)) = read_request(&mut r) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    let header = |n: &str| {
+                        headers
+                            .iter()
+                            .find(|(k, _)| k == n)
+                            .map_or("", |(_, v)| v.as_str())
+                    };
+                    let path = line.split(' ').nth(1).unwrap_or("");
+                    let (status, extra, body) = if line.starts_with("POST /login ") {
+                        let n = logins.fetch_add(1, Ordering::Relaxed);
+                        (
+                            200,
+                            format!("x-session: s-{n}\r\n"),
+                            format!("{{\"token\":\"tok-{n}\"}}"),
+                        )
+                    } else if let Some(tok) = path.strip_prefix("/items/") {
+                        let n = tok.strip_prefix("tok-").unwrap_or("?");
+                        let authorized = header("authorization") == format!("Bearer {tok}")
+                            && header("x-session") == format!("s-{n}");
+                        if authorized {
+                            (
+                                200,
+                                String::new(),
+                                "{\"id\":7,\"tags\":[{\"x\":1},{\"k\":\"v\"}]}".into(),
+                            )
+                        } else {
+                            (401, String::new(), "{\"error\":\"who are you\"}".into())
+                        }
+                    } else if path == "/done/7" {
+                        (200, String::new(), "{}".into())
+                    } else if path == "/empty" {
+                        (200, String::new(), "{}".into())
+                    } else {
+                        (400, String::new(), "{}".into())
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if w.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Journeys { url, requests }
+}
+
+/// The request line and lower-cased headers of the next request (its body read and
+/// dropped); `None` at the end of the connection.
+fn read_request(r: &mut impl BufRead) -> Option<(String, Vec<(String, String)>)> {
+    let mut first = String::new();
+    if r.read_line(&mut first).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap_or(0));
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).ok()?;
+    Some((first.trim_end().to_string(), headers))
+}
+
+/// A journey of three steps, `extra` after its `[[flow]]` steps, and `load`.
+fn journey(load: &str, extra: &str) -> String {
+    format!(
+        r#"name = "journey"
+target = "${{URL}}"
+[[endpoint]]
+name = "alone"
+path = "/done/7"
+weight = 0
+[[flow]]
+name = "shop"
+[[flow.step]]
+name = "login"
+method = "POST"
+path = "/login"
+json = {{ user = "u-{{{{seq}}}}" }}
+capture = {{ token = "$.token", session = {{ header = "x-session" }} }}
+[[flow.step]]
+name = "item"
+path = "/items/{{{{token}}}}"
+headers = {{ Authorization = "Bearer {{{{token}}}}", X-Session = "{{{{session}}}}" }}
+capture = {{ id = "$.id", tag = "$.tags[*].k" }}
+[[flow.step]]
+endpoint = "alone"
+{extra}
+[load]
+{load}
+"#
+    )
+}
+
+fn row<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name} in {s}"))
+}
+
+fn outcome(e: &serde_json::Value, o: &str) -> u64 {
+    e["outcomes"][o].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_journey_reuses_what_its_steps_captured_each_step_a_row_and_the_flow_apart() {
+    let server = journeys();
+    let c = Case::new(&journey(
+        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 10 }]\nmax_late_ratio = 0.5",
+        "",
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("URL", &server.url)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["flows"], serde_json::json!(["shop"]), "{s}");
+    let (login, item, alone, shop) = (
+        row(&s, "login"),
+        row(&s, "item"),
+        row(&s, "alone"),
+        row(&s, "shop"),
+    );
+    let iterations = shop["requests"].as_u64().unwrap();
+    assert_eq!(iterations, 20, "one iteration per arrival: {shop}");
+    assert_eq!(outcome(shop, "success"), 20, "{shop}");
+    // Every step succeeded: the server refused any step without the captured values.
+    for step in [login, item, alone] {
+        assert_eq!(outcome(step, "success"), 20, "{step}");
+        assert_eq!(step["requests"].as_u64().unwrap(), 20, "{step}");
+    }
+    // The flow's row is not a request: the run's totals count the 60 requests only.
+    assert_eq!(
+        s["overall"]["requests"].as_u64().unwrap(),
+        60,
+        "{}",
+        s["overall"]
+    );
+    assert_eq!(server.requests.load(Ordering::Relaxed), 60);
+    // An iteration takes at least as long as its steps' latencies.
+    let p50 = |e: &serde_json::Value| e["latency_us"]["p50"].as_f64().unwrap();
+    assert!(p50(shop) >= p50(login) + p50(item), "{shop} {login} {item}");
+}
+
+#[test]
+fn a_capture_that_finds_nothing_fails_its_step_and_ends_the_iteration() {
+    let server = journeys();
+    let scenario = journey(
+        "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]\nmax_late_ratio = 0.5",
+        "[[flow.step]]\nname = \"nothing\"\npath = \"/empty\"\ncapture = { job = \"$.job_id\" }\n[[flow.step]]\nname = \"never\"\npath = \"/done/{{job}}\"\n",
+    );
+    let c = Case::new(&scenario);
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("URL", &server.url)]);
+    // Half the requests sent failed: the implicit error budget breaks.
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    let nothing = row(&s, "nothing");
+    assert_eq!(outcome(nothing, "capture_failed"), 10, "{nothing}");
+    let never = row(&s, "never");
+    assert_eq!(never["sent"].as_u64().unwrap(), 0, "{never}");
+    let shop = row(&s, "shop");
+    assert_eq!(outcome(shop, "capture_failed"), 10, "{shop}");
+    assert_eq!(outcome(shop, "success"), 0, "{shop}");
+    assert!(text(&o).contains("capture_failed"), "{}", text(&o));
+}
+
+#[test]
+fn a_flow_budget_judges_the_iteration() {
+    let server = journeys();
+    let c = Case::new(&journey(
+        "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]\nmax_late_ratio = 0.5",
+        "[slo.flow.shop]\nbudgets = [\"p50 < 1us\"]\n[slo.endpoint.login]\nbudgets = [\"error_rate < 1%\"]\n",
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("URL", &server.url)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    let failed: Vec<&serde_json::Value> = s["slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["pass"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", s["slo"]);
+    assert_eq!(failed[0]["scope"], "shop", "{}", s["slo"]);
+}
+
+#[test]
+fn validate_refuses_what_a_flow_cannot_run() {
+    let cases = [
+        // A template naming a variable no earlier step captured.
+        ("[[flow.step]]\nname = \"x\"\npath = \"/done/{{later}}\"\ncapture = { later = \"$.a\" }\n", "unknown placeholder `{{later}}`"),
+        // A step naming an endpoint that does not exist.
+        ("[[flow.step]]\nendpoint = \"nope\"\n", "step names endpoint `nope`"),
+        // A step naming an endpoint may not also be written out.
+        ("[[flow.step]]\nendpoint = \"alone\"\npath = \"/x\"\n", "cannot be set beside `endpoint`"),
+        // Steps have no weight of their own.
+        ("[[flow.step]]\nname = \"w\"\npath = \"/x\"\nweight = 3\n", "a step has no weight"),
+        // A capture's path must parse.
+        ("[[flow.step]]\nname = \"p\"\npath = \"/x\"\ncapture = { a = \"$.[\" }\n", "json path"),
+        ("[[flow.step]]\nname = \"r\"\npath = \"/x\"\ncapture = { a = { regex = \"(\" } }\n", "capture regex does not compile"),
+        ("[[flow.step]]\nname = \"login\"\npath = \"/x\"\n", "endpoint name `login` is used twice"),
+        ("[slo.flow.nope]\nbudgets = [\"p95 < 1s\"]\n", "SLO for flow `nope`, which does not exist"),
+    ];
+    for (extra, expected) in cases {
+        let c = Case::new(&journey(
+            "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 1 }]",
+            extra,
+        ));
+        let o = c.loadgate(&["validate", "{s}"], &[("URL", "http://127.0.0.1:9")]);
+        assert_eq!(code(&o), 2, "{extra}: {}", text(&o));
+        assert!(text(&o).contains(expected), "{extra}: {}", text(&o));
+        assert!(text(&o).contains("s.toml:"), "{extra}: {}", text(&o));
+    }
+}
