@@ -117,6 +117,8 @@ struct State {
     slots: Vec<Option<Arc<Semaphore>>>,
     /// Streams started so far (each completion's id).
     streams: AtomicU64,
+    /// The built-in routes' key, tables and bodies.
+    api: crate::api::Api,
 }
 
 /// The stall mode's end-of-freeze signal (see [`thaw`]).
@@ -221,7 +223,9 @@ fn start(
         }
         None => None,
     };
+    let api = crate::api::Api::new(&profile, started)?;
     let state = Arc::new(State {
+        api,
         slots: profile
             .routes
             .iter()
@@ -320,7 +324,7 @@ async fn accept_loop(
         if let Some(stall) = state.profile.stall.filter(|s| s.world) {
             stopped_world(&state, stall).await;
         }
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             // Out of file descriptors or similar: back off instead of spinning.
             Err(_) => {
@@ -333,7 +337,7 @@ async fn accept_loop(
         let state = state.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+            let svc = hyper::service::service_fn(move |req| handle(state.clone(), req, peer));
             let builder = auto::Builder::new(TokioExecutor::new());
             match tls {
                 None => {
@@ -379,7 +383,7 @@ pub const VERSION_PATH: &str = "/__loadgate/version";
 /// p99 and p99.9 of a 1-in-5 freeze (`p50`, `p5`, `p0.5`) and its `max`.
 pub const RELEASE_LAG_PATH: &str = "/__loadgate/release-lag";
 
-fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -389,7 +393,7 @@ fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 
 /// A body whose first byte leaves at once and the rest `after` later (a route's
 /// `body_after`): the time to first byte and the whole answer's time differ by it.
-struct Delayed {
+pub(crate) struct Delayed {
     first: Option<Bytes>,
     rest: Option<Bytes>,
     sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
@@ -435,7 +439,7 @@ impl hyper::body::Body for Delayed {
 }
 
 /// A response body: whole, late ([`Delayed`]) or streamed ([`TokenStream`]).
-enum Body {
+pub(crate) enum Body {
     Whole(Full<Bytes>),
     Delayed(Delayed),
     Stream(TokenStream),
@@ -477,11 +481,15 @@ impl hyper::body::Body for Body {
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
     let arrived = Instant::now();
     state.requests.fetch_add(1, Ordering::Relaxed);
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let resp = route(&state, req, arrived).await;
+    let resp = route(&state, req, arrived, peer).await;
     // Freeze every response that would leave during a stall window, until the thaw
     // thread says that window has ended.
     if let Some(stall) = state.profile.stall {
@@ -518,7 +526,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     })
 }
 
-async fn route(state: &State, req: Request<Incoming>, arrived: Instant) -> Response<Body> {
+async fn route(
+    state: &State,
+    req: Request<Incoming>,
+    arrived: Instant,
+    peer: SocketAddr,
+) -> Response<Body> {
+    // A protected path without a valid token, or a user over a rate limit, goes no
+    // further, whatever the route.
+    if let Some(refused) = crate::api::gate(&state.api, &state.profile, &req, peer) {
+        return refused;
+    }
     let found = state
         .profile
         .routes
@@ -546,7 +564,10 @@ async fn route(state: &State, req: Request<Incoming>, arrived: Instant) -> Respo
         );
     }
     let Some(i) = found else {
-        return json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#);
+        return match crate::api::serve(&state.api, &state.profile, req).await {
+            Some(resp) => resp,
+            None => json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#),
+        };
     };
     let r = &state.profile.routes[i];
 

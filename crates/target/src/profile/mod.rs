@@ -21,6 +21,22 @@
 //! when = "always"                                 # or "asked"
 //! ```
 //!
+//! Beside the routes, the built-in user-journey routes (`api.rs`: login, sessions,
+//! jobs, redirects, compressed bodies) take `[auth]` (password, token lifetime, which
+//! paths need a bearer token), `[jobs]` (how long a job stays pending) and
+//! `[rate_limit]` (per-user windows on paths):
+//!
+//! ```toml
+//! [auth]
+//! password = "demo"                         # the default
+//! token_ttl = "60s"                         # JWTs and session cookies (default 300s)
+//! protect = ["/api/agent/*", "/api/me"]     # 401 without a valid unexpired bearer token
+//! [jobs]
+//! time = "2s"                               # or any latency dist
+//! [rate_limit]
+//! "/api/agent/*" = { per_user = 10, per = "1m", method = "POST" }
+//! ```
+//!
 //! Every mistake is reported with file:line:column and a hint; unknown keys are refused.
 //! Not here: serving (`server.rs`) or the streamed bytes (`stream.rs`).
 
@@ -42,6 +58,91 @@ pub struct Profile {
     pub routes: Vec<Route>,
     /// Periodic freeze of every response.
     pub stall: Option<Stall>,
+    /// Login, tokens and the paths that need one (`[auth]`).
+    pub auth: Auth,
+    /// The built-in jobs (`[jobs]`).
+    pub jobs: Jobs,
+    /// Per-user request limits on paths (`[rate_limit]`), sorted by path.
+    pub rate_limits: Vec<RateLimit>,
+}
+
+/// `[auth]`: the built-in login (`POST /api/auth/login`, `POST /api/auth/session`) and
+/// the paths that answer 401 without a valid unexpired bearer token.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// The one password every user logs in with (default "demo").
+    pub password: String,
+    /// How long a token and a session cookie are valid (default 300 s).
+    pub token_ttl: Duration,
+    /// Path patterns (`/api/me`, or a prefix `/api/agent/*`) that need
+    /// `Authorization: Bearer <token>` (default none).
+    pub protect: Vec<String>,
+}
+
+impl Default for Auth {
+    fn default() -> Auth {
+        Auth {
+            password: "demo".into(),
+            token_ttl: Duration::from_secs(300),
+            protect: Vec::new(),
+        }
+    }
+}
+
+impl Auth {
+    /// Whether `path` needs a bearer token.
+    pub fn protects(&self, path: &str) -> bool {
+        self.protect.iter().any(|p| path_matches(p, path))
+    }
+}
+
+/// `[jobs]`: the built-in jobs (`POST /api/agent/jobs`) stay pending this long.
+#[derive(Debug, Clone, Copy)]
+pub struct Jobs {
+    /// From a job's creation to its answer, drawn per job (default 2 s).
+    pub time: Latency,
+}
+
+impl Default for Jobs {
+    fn default() -> Jobs {
+        Jobs {
+            time: Latency::Fixed(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// One `[rate_limit]` entry: at most `per_user` requests to paths matching `path`
+/// (and of `method`, when given) per user in a window of `per` that starts at the
+/// user's first request; past that, 429 with `Retry-After` until the window ends. The
+/// user is the bearer token's `sub`, else the session cookie's user, else the client's
+/// IP address.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    /// Path pattern (`/api/agent/query`, or a prefix `/api/agent/*`).
+    pub path: String,
+    /// Only requests of this method count (upper case); `None`: every method.
+    pub method: Option<String>,
+    /// Requests a user may send in one window.
+    pub per_user: u32,
+    /// The window's length.
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// Whether a request counts against this limit.
+    pub fn applies(&self, method: &str, path: &str) -> bool {
+        self.method.as_deref().is_none_or(|m| m == method) && path_matches(&self.path, path)
+    }
+}
+
+/// Whether `path` matches `pattern`: the same path, or, for a pattern ending in `*`,
+/// any path that starts with what comes before it (`/api/agent/*` matches
+/// `/api/agent/jobs/1`, not `/api/agents`).
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => pattern == path,
+    }
 }
 
 /// Freeze all responses for `freeze` at the start of every `every` period.
@@ -289,6 +390,30 @@ mod raw {
         #[serde(default)]
         pub route: Vec<Route>,
         pub stall: Option<Spanned<Stall>>,
+        pub auth: Option<Auth>,
+        pub jobs: Option<Jobs>,
+        #[serde(default)]
+        pub rate_limit: std::collections::BTreeMap<String, Spanned<RateLimit>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Auth {
+        pub password: Option<Spanned<String>>,
+        pub token_ttl: Option<Spanned<String>>,
+        #[serde(default)]
+        pub protect: Vec<Spanned<String>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Jobs {
+        pub time: Option<Spanned<toml::Value>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RateLimit {
+        pub per_user: Spanned<i64>,
+        pub per: Spanned<String>,
+        pub method: Option<String>,
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -472,6 +597,21 @@ impl Profile {
             errors.push(e);
             None
         });
+        let auth = auth(raw.auth.as_ref(), &invalid, &dur).unwrap_or_else(|e| {
+            errors.push(e);
+            Auth::default()
+        });
+        let jobs = jobs(raw.jobs.as_ref(), &invalid, &dist).unwrap_or_else(|e| {
+            errors.push(e);
+            Jobs::default()
+        });
+        let mut rate_limits = Vec::new();
+        for (path, limit) in &raw.rate_limit {
+            match rate_limit(path, limit, &invalid, &dur) {
+                Ok(l) => rate_limits.push(l),
+                Err(e) => errors.push(e),
+            }
+        }
         let mut routes = Vec::new();
         for r in raw.route {
             // Each route is checked on its own, so every broken route is reported.
@@ -594,8 +734,146 @@ impl Profile {
         if !errors.is_empty() {
             return Err(ProfileError::Many(errors));
         }
-        Ok(Profile { routes, stall })
+        Ok(Profile {
+            routes,
+            stall,
+            auth,
+            jobs,
+            rate_limits,
+        })
     }
+}
+
+/// Checks a path pattern: a path, or a prefix followed by one `*` at its end.
+fn pattern(
+    p: &serde_spanned::Spanned<String>,
+    key: &str,
+    invalid: &impl Fn(usize, String) -> ProfileError,
+) -> Result<String, ProfileError> {
+    let text = p.get_ref();
+    let star = text.find('*');
+    if !text.starts_with('/') || star.is_some_and(|at| at + 1 != text.len()) {
+        return Err(invalid(
+            p.span().start,
+            format!(
+                "{key} `{text}` is not a path pattern; write a path (\"/api/me\") or a prefix \
+                 ending in `*` (\"/api/agent/*\")"
+            ),
+        ));
+    }
+    Ok(text.clone())
+}
+
+/// Reads `[auth]`.
+fn auth(
+    raw: Option<&raw::Auth>,
+    invalid: &impl Fn(usize, String) -> ProfileError,
+    dur: &impl Fn(&serde_spanned::Spanned<String>) -> Result<Duration, ProfileError>,
+) -> Result<Auth, ProfileError> {
+    let mut auth = Auth::default();
+    let Some(raw) = raw else { return Ok(auth) };
+    if let Some(p) = &raw.password {
+        if p.get_ref().is_empty() {
+            return Err(invalid(
+                p.span().start,
+                "password must not be empty; write e.g. password = \"demo\"".into(),
+            ));
+        }
+        auth.password.clone_from(p.get_ref());
+    }
+    if let Some(t) = &raw.token_ttl {
+        auth.token_ttl = dur(t)?;
+        if auth.token_ttl < Duration::from_secs(1) {
+            return Err(invalid(
+                t.span().start,
+                "token_ttl must be at least 1s (a token's `exp` is in whole seconds); write e.g. \"60s\""
+                    .into(),
+            ));
+        }
+    }
+    auth.protect = raw
+        .protect
+        .iter()
+        .map(|p| pattern(p, "protect", invalid))
+        .collect::<Result<_, _>>()?;
+    Ok(auth)
+}
+
+/// Reads `[jobs]`: `time` is a duration (`"2s"`) or a latency dist.
+fn jobs(
+    raw: Option<&raw::Jobs>,
+    invalid: &impl Fn(usize, String) -> ProfileError,
+    dist: &impl Fn(&serde_spanned::Spanned<RawLatency>, &str) -> Result<Latency, ProfileError>,
+) -> Result<Jobs, ProfileError> {
+    let Some(t) = raw.and_then(|r| r.time.as_ref()) else {
+        return Ok(Jobs::default());
+    };
+    let at = t.span().start;
+    let hint = "write a duration (time = \"2s\") or a latency dist (time = { dist = \"uniform\", min = \"1s\", max = \"3s\" })";
+    let time = match t.get_ref() {
+        toml::Value::String(s) => Latency::Fixed(humantime::parse_duration(s).map_err(|e| {
+            invalid(
+                at,
+                format!("jobs time `{s}` is not a duration ({e}); {hint}"),
+            )
+        })?),
+        toml::Value::Table(table) => {
+            let raw: RawLatency =
+                toml::Value::Table(table.clone())
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        invalid(at, format!("jobs time: {}; {hint}", e.message().trim()))
+                    })?;
+            dist(&serde_spanned::Spanned::new(t.span(), raw), "jobs time")?
+        }
+        v => {
+            return Err(invalid(
+                at,
+                format!("jobs time `{v}` is not a duration; {hint}"),
+            ))
+        }
+    };
+    Ok(Jobs { time })
+}
+
+/// Reads one `[rate_limit]` entry, `"PATTERN" = { per_user = N, per = "1m" }`.
+fn rate_limit(
+    path: &str,
+    raw: &serde_spanned::Spanned<raw::RateLimit>,
+    invalid: &impl Fn(usize, String) -> ProfileError,
+    dur: &impl Fn(&serde_spanned::Spanned<String>) -> Result<Duration, ProfileError>,
+) -> Result<RateLimit, ProfileError> {
+    let r = raw.get_ref();
+    let path = pattern(
+        &serde_spanned::Spanned::new(raw.span(), path.to_string()),
+        "rate_limit path",
+        invalid,
+    )?;
+    let per_user = u32::try_from(*r.per_user.get_ref())
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            invalid(
+                r.per_user.span().start,
+                format!(
+                    "per_user {} must be a count of at least 1 (requests a user may send per window)",
+                    r.per_user.get_ref()
+                ),
+            )
+        })?;
+    let per = dur(&r.per)?;
+    if per < Duration::from_secs(1) || per > Duration::from_secs(86_400) {
+        return Err(invalid(
+            r.per.span().start,
+            "per must be between 1s and 24h (the window); write e.g. \"1m\"".into(),
+        ));
+    }
+    Ok(RateLimit {
+        path,
+        method: r.method.as_ref().map(|m| m.to_ascii_uppercase()),
+        per_user,
+        per,
+    })
 }
 
 /// Reads a route's `[route.stream]` table.

@@ -129,3 +129,109 @@ fn a_broken_stream_says_where_and_what_to_write() {
         }
     }
 }
+
+#[test]
+fn the_journey_tables_read_their_keys_and_default_to_off() {
+    let p = Profile::parse("p.toml", "").unwrap();
+    assert_eq!(p.auth.password, "demo");
+    assert_eq!(p.auth.token_ttl, Duration::from_secs(300));
+    assert!(!p.auth.protects("/api/agent/query") && !p.auth.protects("/api/me"));
+    assert!(matches!(p.jobs.time, Latency::Fixed(d) if d == Duration::from_secs(2)));
+    assert!(p.rate_limits.is_empty());
+
+    let p = Profile::parse(
+        "p.toml",
+        "[auth]\npassword = \"s3cret\"\ntoken_ttl = \"2s\"\nprotect = [\"/api/agent/*\", \"/api/me\"]\n\
+         [jobs]\ntime = { dist = \"uniform\", min = \"1s\", max = \"3s\" }\n\
+         [rate_limit]\n\"/api/agent/*\" = { per_user = 10, per = \"1m\", method = \"post\" }\n\
+         \"/api/me\" = { per_user = 3, per = \"1s\" }\n",
+    )
+    .unwrap();
+    assert_eq!(p.auth.password, "s3cret");
+    assert_eq!(p.auth.token_ttl, Duration::from_secs(2));
+    for (path, protected) in [
+        ("/api/agent/query", true),
+        ("/api/agent/jobs/x", true),
+        ("/api/agent/", true),
+        ("/api/agent", false),
+        ("/api/agents", false),
+        ("/api/me", true),
+        ("/api/me/x", false),
+        ("/get", false),
+    ] {
+        assert_eq!(p.auth.protects(path), protected, "{path}");
+    }
+    assert!(
+        matches!(p.jobs.time, Latency::Uniform(a, b) if a == Duration::from_secs(1) && b == Duration::from_secs(3))
+    );
+    let agent = &p.rate_limits[0];
+    assert_eq!(
+        (agent.path.as_str(), agent.method.as_deref()),
+        ("/api/agent/*", Some("POST"))
+    );
+    assert_eq!((agent.per_user, agent.per), (10, Duration::from_secs(60)));
+    assert!(agent.applies("POST", "/api/agent/jobs") && !agent.applies("GET", "/api/agent/jobs/x"));
+    assert!(
+        p.rate_limits[1].applies("GET", "/api/me") && p.rate_limits[1].applies("POST", "/api/me")
+    );
+    let p = Profile::parse("p.toml", "[jobs]\ntime = \"250ms\"\n").unwrap();
+    assert!(matches!(p.jobs.time, Latency::Fixed(d) if d == Duration::from_millis(250)));
+}
+
+#[test]
+fn a_broken_journey_table_says_where_and_what_to_write() {
+    let cases = [
+        ("[auth]\npasword = \"x\"\n", "p.toml:2:1: unknown field `pasword`"),
+        ("[auth]\npassword = \"\"\n", "p.toml:2:12: password must not be empty"),
+        ("[auth]\ntoken_ttl = \"soon\"\n", "p.toml:2:13: `soon` is not a duration"),
+        ("[auth]\ntoken_ttl = \"500ms\"\n", "p.toml:2:13: token_ttl must be at least 1s"),
+        ("[auth]\nprotect = [\"/ok\", \"api/*\"]\n", "p.toml:2:19: protect `api/*` is not a path pattern; write a path (\"/api/me\") or a prefix ending in `*`"),
+        ("[auth]\nprotect = [\"/a*/b\"]\n", "p.toml:2:12: protect `/a*/b` is not a path pattern"),
+        ("[auth]\nprotect = \"/api/*\"\n", "p.toml:2:11: invalid type: string \"/api/*\", expected a sequence"),
+        ("[jobs]\ntime = \"later\"\n", "p.toml:2:8: jobs time `later` is not a duration"),
+        ("[jobs]\ntime = 5\n", "p.toml:2:8: jobs time `5` is not a duration; write a duration (time = \"2s\") or a latency dist"),
+        ("[jobs]\ntime = { dist = \"gamma\" }\n", "p.toml:2:8: unknown jobs time dist `gamma`"),
+        ("[jobs]\ntime = { dist = \"fixed\", vale = \"1s\" }\n", "p.toml:2:8: jobs time: unknown field `vale`"),
+        ("[jobs]\ntiem = \"1s\"\n", "p.toml:2:1: unknown field `tiem`"),
+        ("[rate_limit]\n\"/api/*\" = { per_user = 0, per = \"1m\" }\n", "p.toml:2:25: per_user 0 must be a count of at least 1"),
+        ("[rate_limit]\n\"/api/*\" = { per_user = 10, per = \"0s\" }\n", "p.toml:2:35: per must be between 1s and 24h"),
+        ("[rate_limit]\n\"/api/*\" = { per_user = 10 }\n", "p.toml:2:12: missing field `per`"),
+        ("[rate_limit]\n\"/api/*\" = { per_user = 10, per = \"1m\", user = \"x\" }\n", "p.toml:2:41: unknown field `user`"),
+        ("[rate_limit]\n\"api\" = { per_user = 10, per = \"1m\" }\n", "p.toml:2:9: rate_limit path `api` is not a path pattern"),
+        ("[rate_limits]\n", "p.toml:1:2: unknown field `rate_limits`"),
+    ];
+    for (text, expected) in cases {
+        match Profile::parse("p.toml", text) {
+            Ok(_) => panic!("{text} was accepted"),
+            Err(e) => assert!(
+                e.to_string().starts_with(expected),
+                "{text}\nsaid:      {e}\nexpected:  {expected}"
+            ),
+        }
+    }
+    // Every broken table is reported, with the routes'.
+    let e = Profile::parse(
+        "p.toml",
+        "[auth]\ntoken_ttl = \"0s\"\n[jobs]\ntime = \"x\"\n[[route]]\npath = \"/\"\nerror_rate = 2.0\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("p.toml:2:13") && e.contains("p.toml:4:8") && e.contains("p.toml:7:14"),
+        "{e}"
+    );
+}
+
+/// The shipped journey profile: auth on the agent, 2 s jobs, seed-001's AI limit.
+#[test]
+fn the_journey_profile_parses() {
+    let p = Profile::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/profiles/journey.toml"
+    )))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(p.auth.protects("/api/agent/jobs") && p.auth.protects("/api/agent/query"));
+    assert_eq!(p.auth.token_ttl, Duration::from_secs(60));
+    assert_eq!(p.rate_limits[0].per_user, 10);
+    assert!(p.routes.iter().any(|r| r.path == "/api/agent/query"));
+}
