@@ -76,6 +76,9 @@ pub(crate) fn endpoint_table(
         if let Some(line) = loadgate_report::text::streams(e) {
             let _ = writeln!(out, "{:<width$}  {line}", "");
         }
+        if let Some(line) = transfer(e) {
+            let _ = writeln!(out, "{:<width$}  {line}", "");
+        }
         if std::ptr::eq(e, all) && e.connects > 0 {
             let _ = writeln!(out, "{:<width$}  {}", "", connections(e));
         }
@@ -89,6 +92,45 @@ pub(crate) fn endpoint_table(
         }
     }
     out
+}
+
+/// What an endpoint's responses brought, compactly: the body bytes as they came over
+/// the wire, the decoded bytes only when decoding changed them, and the protocols the
+/// responses came over when any is known; `None` when there is nothing to say.
+fn transfer(e: &EndpointSummary) -> Option<String> {
+    let mut parts = Vec::new();
+    if e.bytes > 0 || e.decoded_bytes.is_some_and(|d| d > 0) {
+        let mut body = format!("body {}", bytes(e.bytes));
+        if let Some(d) = e.decoded_bytes.filter(|&d| d != e.bytes) {
+            body.push_str(&format!(" ({} decoded)", bytes(d)));
+        }
+        parts.push(body);
+    }
+    let protocols: Vec<String> = e
+        .protocols
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(p, n)| format!("{p} {n}"))
+        .collect();
+    if !protocols.is_empty() {
+        parts.push(format!("over {}", protocols.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// A byte count for people: B, KiB, MiB or GiB.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{n} B"),
+        _ => format!("{v:.1} {}", UNITS[unit]),
+    }
 }
 
 /// Connections opened and how long they took: time that a request spent waiting for a
@@ -211,4 +253,43 @@ pub(crate) fn verdict_line(v: Verdict, detail: &str) -> String {
             format!(" ({detail})")
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The console says what the summary says of an endpoint's bodies and protocols,
+    /// compactly: decoded bytes only when decoding changed the count, protocols only
+    /// those that carried responses, nothing when nothing is known.
+    #[test]
+    fn the_endpoint_table_shows_body_bytes_decoded_bytes_and_protocols() {
+        let shard = loadgate_metrics::EndpointShard::new(60_000_000);
+        let mut e = EndpointSummary {
+            bytes: 3 << 20,
+            decoded_bytes: Some(12 << 20),
+            ..EndpointSummary::of("api", &shard, 1.0)
+        };
+        e.protocols.clear();
+        e.protocols.insert("HTTP/1.1".into(), 0);
+        e.protocols.insert("h2".into(), 1200);
+        assert_eq!(
+            transfer(&e).as_deref(),
+            Some("body 3.0 MiB (12.0 MiB decoded); over h2 1200")
+        );
+        let table = endpoint_table(std::slice::from_ref(&e), &e, true);
+        assert!(
+            table.contains("body 3.0 MiB (12.0 MiB decoded); over h2 1200"),
+            "{table}"
+        );
+        // Not compressed: the decoded count is the wire's, said once.
+        e.decoded_bytes = Some(3 << 20);
+        assert_eq!(transfer(&e).as_deref(), Some("body 3.0 MiB; over h2 1200"));
+        e.protocols.clear();
+        e.decoded_bytes = None;
+        e.bytes = 900;
+        assert_eq!(transfer(&e).as_deref(), Some("body 900 B"));
+        e.bytes = 0;
+        assert_eq!(transfer(&e), None);
+    }
 }

@@ -131,7 +131,10 @@ pub async fn execute(
 ) -> Exchange {
     let noted = Noted::new(sent);
     let watch = prepared.watch();
-    let mut reader = prepared.stream().map(StreamReader::new);
+    let budget = client.stream_budget();
+    let mut reader = prepared
+        .stream()
+        .map(|spec| StreamReader::with_budget(spec, budget));
     // When the answer began (the first body read; a stream's first token: a role
     // chunk or a ping is no answer yet) and the latest body read, for the watch.
     let body_began: Cell<Option<Instant>> = Cell::new(None);

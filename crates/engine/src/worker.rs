@@ -763,6 +763,8 @@ fn sample(endpoint: usize, checks: &Checks, limits: &GoodLimits, exchange: &Exch
         ttft_us: exchange.time_to_first_token().map(micros),
         events: s.content_events,
         tokens: s.tokens.unwrap_or(s.content_events),
+        oversized: s.oversized,
+        skipped: s.skipped,
     });
     Sample {
         endpoint,

@@ -746,3 +746,145 @@ fn a_stream_with_an_event_past_the_bound_is_read_on_to_its_end() {
         assert!(x.time_to_first_token().is_some());
     });
 }
+
+/// Issue 21: a terminator in an event past the reader's bound (1 MiB) was skipped with
+/// the event, so a complete stream was counted `stream_truncated`: against a real server,
+/// `data: [DONE]` as the last data line of a 2 MiB SSE event, and Ollama's final NDJSON
+/// line with `"done": true` before a 2 MiB `context`, end their streams complete.
+#[test]
+fn a_terminator_in_an_event_past_the_bound_ends_the_stream_against_a_real_server() {
+    let sse_end = format!("data: {}\ndata: [DONE]\n\n", "x".repeat(2 << 20));
+    let sse: &'static [(u64, &'static str)] = Box::leak(Box::new([
+        (0, ROLE),
+        (0, TOKEN),
+        (0, &*Box::leak(sse_end.into_boxed_str())),
+    ]));
+    let context = vec!["7"; 1 << 20].join(",");
+    let last = format!(
+        "{{\"model\":\"m\",\"created_at\":\"2024-01-01T00:00:00Z\",\"response\":\"\",\"done\":true,\"done_reason\":\"stop\",\"context\":[{context}],\"eval_count\":2}}\n"
+    );
+    let ndjson: &'static [(u64, &'static str)] = Box::leak(Box::new([
+        (0, "{\"response\":\"a\",\"done\":false}\n"),
+        (0, "{\"response\":\"b\",\"done\":false}\n"),
+        (0, &*Box::leak(last.into_boxed_str())),
+    ]));
+    block_on(async {
+        let base = scripted_sse(sse, true).await;
+        let x = chat(&base, "http1", "").call().await;
+        assert_eq!(x.result.as_ref().map(|r| r.status).ok(), Some(200), "{x:?}");
+        let s = x.stream.as_ref().unwrap();
+        assert_eq!(s.ending, loadgate_engine::stream::Ending::Complete, "{s:?}");
+        assert_eq!((s.content_events, s.oversized), (2, 1), "{s:?}");
+
+        let base = scripted_sse(ndjson, true).await;
+        let t = target(
+            &base,
+            "[defaults]\ntimeout = \"20s\"\n[[endpoint]]\nname = \"gen\"\nmethod = \"POST\"\npath = \"/api/generate\"\nstream = \"ndjson\"\n",
+        );
+        let x = t.call().await;
+        assert_eq!(x.result.as_ref().map(|r| r.status).ok(), Some(200), "{x:?}");
+        let s = x.stream.as_ref().unwrap();
+        assert_eq!(s.ending, loadgate_engine::stream::Ending::Complete, "{s:?}");
+        assert_eq!(
+            (s.events, s.content_events, s.oversized),
+            (3, 2, 1),
+            "two tokens, and the last line ends it: {s:?}"
+        );
+    });
+}
+
+/// A server that answers every request with an SSE stream: a role chunk, then the first
+/// `part` bytes of a content event (no line end), then, once `go` says so, the rest of
+/// that event, a token and `[DONE]`. Runs on the caller's runtime; its base URL.
+async fn held_sse(part: usize, go: tokio::sync::watch::Receiver<bool>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut go = go.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                if sock.read(&mut buf).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                let first = format!(
+                    "{ROLE}data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}",
+                    "x".repeat(part)
+                );
+                let rest = format!("\"}}}}]}}\n\n{TOKEN}data: [DONE]\n\n");
+                let chunk = |s: &str| format!("{:x}\r\n{s}\r\n", s.len());
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(chunk(&first).as_bytes()).await;
+                let _ = go.wait_for(|g| *g).await;
+                let _ = sock.write_all(chunk(&rest).as_bytes()).await;
+                let _ = sock.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Issue 21: the bytes a worker's readers hold of unfinished events are bounded per
+/// worker, not only per stream. Twenty streams each hold 200 KiB of an unfinished event
+/// at once against a worker budget of 1 MiB: the events the budget cannot hold are
+/// skipped and counted as loadgate's (`skipped`, never `oversized`), every stream still
+/// ends complete with all its tokens counted, and the budget is whole again after.
+#[test]
+fn a_workers_budget_bounds_what_many_open_streams_hold() {
+    const STREAMS: usize = 20;
+    const LIMIT: usize = 1 << 20;
+    block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let base = held_sse(200 << 10, rx).await;
+        let mut t = chat(&base, "http1", "");
+        t.client = t.client.with_stream_budget(LIMIT);
+        let t = std::rc::Rc::new(t);
+        let local = tokio::task::LocalSet::new();
+        let ends = local
+            .run_until(async {
+                let calls: Vec<_> = (0..STREAMS)
+                    .map(|_| {
+                        let t = t.clone();
+                        tokio::task::spawn_local(async move {
+                            let x = t.call().await;
+                            (x.result.map(|r| r.status).ok(), x.stream)
+                        })
+                    })
+                    .collect();
+                // Let the streams read their first parts: until the budget is nearly
+                // spent, at most 10 s (the counts below hold either way but for
+                // `skipped`, which needs the streams open together).
+                let mut most = 0;
+                for _ in 0..1000 {
+                    most = most.max(t.client.stream_budget().held());
+                    if most + (200 << 10) > LIMIT {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                // Give the other streams' first parts, already sent, time to be read.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                tx.send(true).unwrap();
+                let mut ends = Vec::new();
+                for c in calls {
+                    ends.push(c.await.unwrap());
+                }
+                ends
+            })
+            .await;
+        let mut skipped = 0;
+        for (status, s) in &ends {
+            assert_eq!(*status, Some(200));
+            let s = s.as_ref().unwrap();
+            assert_eq!(s.ending, loadgate_engine::stream::Ending::Complete, "{s:?}");
+            assert_eq!((s.content_events, s.oversized), (2, 0), "{s:?}");
+            skipped += s.skipped;
+        }
+        assert!(
+            (1..STREAMS as u64).contains(&skipped),
+            "some held within the budget, the rest skipped: {skipped}"
+        );
+        assert_eq!(t.client.stream_budget().held(), 0);
+    });
+}

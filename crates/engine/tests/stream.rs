@@ -41,9 +41,10 @@ fn totals(end: &StreamEnd) -> String {
         Ending::Truncated { why } => format!("truncated {why:?}"),
     };
     let tokens = end.tokens.map_or("-".to_string(), |t| t.to_string());
-    let skipped = match end.oversized {
-        0 => String::new(),
-        n => format!("{n} oversized, "),
+    let skipped = match (end.oversized, end.skipped) {
+        (0, 0) => String::new(),
+        (n, 0) => format!("{n} oversized, "),
+        (n, k) => format!("{n} oversized, {k} skipped, "),
     };
     format!(
         "{} events, {} content, tokens {tokens}, {} errors, {skipped}{ending}",
@@ -708,8 +709,8 @@ fn an_event_over_the_bound_is_skipped_and_the_stream_read_on() {
         "4 events, 2 content, tokens 9, 0 errors, 1 oversized, complete",
     );
     // The bound is on a line and the data held before it: a line of exactly the bound
-    // is read, one byte more is not; a terminator past the bound is not read, so the
-    // stream has none (its meaning cannot be read, only that it was an event).
+    // is read, one byte more is not; an event past the bound whose last data line is the
+    // terminator still ends the stream (the skipped event's small lines are read).
     let body = "data: 12345\n\ndata: [DONE]\n\n";
     check_with(
         &spec(StreamKind::Sse).with_max_event(12),
@@ -719,13 +720,172 @@ fn an_event_over_the_bound_is_skipped_and_the_stream_read_on() {
     check_with(
         &spec(StreamKind::Sse).with_max_event(11),
         body,
-        "2 events, 2 content, tokens -, 0 errors, 1 oversized, truncated NoTerminator",
+        "2 events, 1 content, tokens -, 0 errors, 1 oversized, complete",
     );
     // After the terminator a skipped event is an event and nothing more.
     check_with(
         &small,
         &(token("a") + "data: [DONE]\n\n" + &big),
         "3 events, 1 content, tokens -, 0 errors, 1 oversized, complete",
+    );
+}
+
+/// Issue 21: an event past the bound that is (or ends in) the terminator was skipped
+/// unread, so the stream had no terminator and was counted `stream_truncated`, the
+/// target blamed for loadgate's limit. A skipped event keeps its SSE type, its last
+/// data line when small, and the first bytes of its data, and ends the stream when
+/// those say it is the terminator: `data: [DONE]` after a huge data line, `event:
+/// message_stop`, a JSON object whose keys before the cut say it ends (Ollama's final
+/// line with `"done": true` before a huge `context`, OpenAI Responses'
+/// `response.completed` before the whole response). The same at every split.
+#[test]
+fn a_terminator_in_an_event_past_the_bound_still_ends_the_stream() {
+    let small = spec(StreamKind::Sse).with_max_event(64);
+    let huge = "x".repeat(200);
+    // The huge data line is content, and the event ends the stream.
+    check_with(
+        &small,
+        &(token("a") + &format!("data: {huge}\ndata: [DONE]\n\n")),
+        "2 events, 2 content, tokens -, 0 errors, 1 oversized, complete",
+    );
+    check_with(
+        &small,
+        &(token("a")
+            + &format!(
+                "event: message_stop\ndata: {{\"type\":\"message_stop\",\"pad\":\"{huge}\"}}\n\n"
+            )),
+        "2 events, 1 content, tokens -, 0 errors, 1 oversized, complete",
+    );
+    check_with(
+        &small,
+        &(token("a")
+            + &format!("data: {{\"type\":\"response.completed\",\"response\":{{\"output\":\"{huge}\"}}}}\n\n")),
+        "2 events, 1 content, tokens -, 0 errors, 1 oversized, complete",
+    );
+    // A huge event that is not the end is content, and the stream still needs its end.
+    check_with(
+        &small,
+        &(token("a") + &format!("data: {huge}\ndata: more\n\n")),
+        "2 events, 2 content, tokens -, 0 errors, 1 oversized, truncated NoTerminator",
+    );
+    // A terminator of the scenario's own, as the last data line.
+    let own = StreamSpec::new(
+        StreamKind::Sse,
+        ContentRule::Auto,
+        TokenRule::Auto,
+        Terminator::Data("END".into()),
+    )
+    .with_max_event(64);
+    check_with(
+        &own,
+        &(token("a") + &format!("data: {huge}\ndata: END\n\n")),
+        "2 events, 2 content, tokens -, 0 errors, 1 oversized, complete",
+    );
+    // Ollama's last line: `done` before a huge `context`; its empty response is no
+    // content.
+    let ndjson = spec(StreamKind::Ndjson).with_max_event(64);
+    let context = vec!["1"; 100].join(",");
+    let last = format!("{{\"model\":\"m\",\"response\":\"\",\"done\":true,\"context\":[{context}],\"eval_count\":3}}\n");
+    check_with(
+        &ndjson,
+        &("{\"response\":\"a\",\"done\":false}\n".to_string() + &last),
+        "2 events, 1 content, tokens -, 0 errors, 1 oversized, complete",
+    );
+    let not_last = last.replace("\"done\":true", "\"done\":false");
+    check_with(
+        &ndjson,
+        &("{\"response\":\"a\",\"done\":false}\n".to_string() + &not_last),
+        "2 events, 2 content, tokens -, 0 errors, 1 oversized, truncated NoTerminator",
+    );
+    // Only the head is read: a `done` past its first 1 KiB is not seen (the stream is
+    // then cut, as before).
+    let late = format!(
+        "{{\"context\":[{}],\"done\":true}}\n",
+        vec!["1"; 600].join(",")
+    );
+    let (_, end) = feed(&ndjson, &[late.as_bytes()]);
+    assert_eq!(
+        totals(&end),
+        "1 events, 1 content, tokens -, 0 errors, 1 oversized, truncated NoTerminator"
+    );
+}
+
+/// Issue 21: every open stream could hold up to 1 MiB of an unfinished event, so a
+/// worker with 1,000 streams open could hold 1 GiB. A worker's readers share one budget
+/// (`HeldBudget`): beyond their own 16 KiB a buffer, they hold an unfinished event only
+/// while the budget allows, and an event it cannot hold is skipped as one past the
+/// bound is, counted in `skipped` (loadgate's doing), never as oversized or a truncated
+/// stream; every stream still ends complete, and the readers give back all they took,
+/// also one dropped mid-event (a request given up on).
+#[test]
+fn a_workers_readers_hold_unfinished_events_only_within_its_budget() {
+    use loadgate_engine::stream::HeldBudget;
+    const LIMIT: usize = 100 << 10;
+    let budget = HeldBudget::new(LIMIT);
+    let sse = spec(StreamKind::Sse);
+    let t0 = Instant::now();
+    let part = format!("data: {}", "x".repeat(40 << 10));
+    let mut readers: Vec<StreamReader<'_>> = (0..10)
+        .map(|_| StreamReader::with_budget(&sse, &budget))
+        .collect();
+    for r in &mut readers {
+        r.feed(token("a").as_bytes(), t0);
+        r.feed(part.as_bytes(), t0);
+        assert!(budget.held() <= LIMIT, "{}", budget.held());
+    }
+    assert!(budget.held() > 0, "the first readers hold their events");
+    let rest = "xxx\n\n".to_string() + &token("b") + "data: [DONE]\n\n";
+    let ends: Vec<StreamEnd> = readers
+        .iter_mut()
+        .map(|r| {
+            r.feed(rest.as_bytes(), t0 + Duration::from_millis(1));
+            r.finish()
+        })
+        .collect();
+    let skipped: u64 = ends.iter().map(|e| e.skipped).sum();
+    assert!(
+        (1..10).contains(&skipped),
+        "some held, some skipped: {skipped}"
+    );
+    for e in &ends {
+        assert_eq!(e.ending, Ending::Complete, "{e:?}");
+        assert_eq!(
+            (e.events, e.content_events, e.oversized),
+            (4, 3, 0),
+            "{e:?}"
+        );
+    }
+    assert_eq!(budget.held(), 0, "every reader gave back what it took");
+    // Without a budget (or a roomy one) nothing is skipped.
+    let roomy = HeldBudget::default();
+    let mut r = StreamReader::with_budget(&sse, &roomy);
+    r.feed(part.as_bytes(), t0);
+    assert!(roomy.held() > 0);
+    r.feed(rest.as_bytes(), t0);
+    let end = r.finish();
+    assert_eq!((end.skipped, end.content_events), (0, 2));
+    assert_eq!(roomy.held(), 0);
+    // NDJSON, and a reader dropped mid-event gives its bytes back.
+    let ndjson = spec(StreamKind::Ndjson);
+    let line = format!("{{\"response\":\"{}\"", "y".repeat(80 << 10));
+    {
+        let mut held = StreamReader::with_budget(&ndjson, &budget);
+        held.feed(line.as_bytes(), t0);
+        assert!(budget.held() > 0);
+        let mut refused = StreamReader::with_budget(&ndjson, &budget);
+        refused.feed(line.as_bytes(), t0);
+        refused.feed(b",\"done\":false}\n{\"done\":true}\n", t0);
+        let end = refused.finish();
+        assert_eq!(
+            (end.skipped, end.oversized, end.ending),
+            (1, 0, Ending::Complete),
+            "{end:?}"
+        );
+    }
+    assert_eq!(
+        budget.held(),
+        0,
+        "a reader dropped mid-event gave back its bytes"
     );
 }
 

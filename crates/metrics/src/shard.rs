@@ -61,6 +61,12 @@ pub struct StreamSample {
     pub events: u64,
     /// Output tokens: as the server reported them (usage), else the content events.
     pub tokens: u64,
+    /// Events over the reader's bound on one event (1 MiB), skipped unread: the
+    /// target's big events, each counted as one content event.
+    pub oversized: u64,
+    /// Events loadgate skipped unread to keep the bytes its worker holds of unfinished
+    /// events within its budget: loadgate's doing, not the target's.
+    pub skipped: u64,
 }
 
 impl StreamSample {
@@ -131,7 +137,8 @@ impl Protocols {
     }
 }
 
-/// What an endpoint's successful streams held, summed.
+/// What an endpoint's successful streams held, summed, and the events skipped unread
+/// in any of its streamed responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StreamCounts {
     /// Successful streamed responses.
@@ -140,6 +147,12 @@ pub struct StreamCounts {
     pub events: u64,
     /// Their output tokens.
     pub tokens: u64,
+    /// Events of any streamed response (successful or not) over the bound on one event,
+    /// skipped unread ([`StreamSample::oversized`]).
+    pub oversized: u64,
+    /// Events of any streamed response that loadgate skipped unread for its memory
+    /// budget ([`StreamSample::skipped`]).
+    pub skipped: u64,
 }
 
 impl StreamCounts {
@@ -149,6 +162,8 @@ impl StreamCounts {
         self.streams = self.streams.saturating_add(other.streams);
         self.events = self.events.saturating_add(other.events);
         self.tokens = self.tokens.saturating_add(other.tokens);
+        self.oversized = self.oversized.saturating_add(other.oversized);
+        self.skipped = self.skipped.saturating_add(other.skipped);
     }
 }
 
@@ -407,8 +422,15 @@ impl Shard {
                     streams: 1,
                     events: st.events,
                     tokens: st.tokens,
+                    ..StreamCounts::default()
                 });
             }
+        }
+        if let Some(st) = &s.stream {
+            // Skipped events are counted whatever the outcome: what loadgate left unread
+            // is said even of a stream that failed.
+            e.streams.oversized = e.streams.oversized.saturating_add(st.oversized);
+            e.streams.skipped = e.streams.skipped.saturating_add(st.skipped);
         }
         e.outcomes.incr(s.outcome);
         let success = s.outcome == Outcome::Success;
@@ -582,6 +604,8 @@ mod tests {
                     ttft_us: Some(i * 12),
                     events: 4,
                     tokens: 5,
+                    oversized: i % 2,
+                    skipped: 1,
                 }),
                 ..sample(
                     (i % 2) as usize,
@@ -614,6 +638,8 @@ mod tests {
         let successes = all.successes();
         assert_eq!(all.streams.streams, successes);
         assert_eq!(all.streams.tokens, 5 * successes);
+        // Skipped events are said of every streamed response, failed or not.
+        assert_eq!((all.streams.oversized, all.streams.skipped), (500, 1000));
         assert_eq!(all.timings[Timing::Ttft].len(), successes);
         assert_eq!(
             all.timings[Timing::Itl].len(),
@@ -635,6 +661,7 @@ mod tests {
                 ttft_us: Some(1_000),
                 events: 2,
                 tokens: u64::MAX,
+                ..StreamSample::default()
             }),
             ..sample(0, Outcome::Success, 5_000)
         };

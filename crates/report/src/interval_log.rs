@@ -211,6 +211,8 @@ pub(crate) fn intervals_of_until(
                     streams: r.streams,
                     events: r.events,
                     tokens: r.tokens,
+                    oversized: r.oversized,
+                    skipped: r.skipped,
                 };
                 e.protocols = loadgate_metrics::Protocols {
                     http1: r.http1,

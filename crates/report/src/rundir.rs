@@ -208,6 +208,14 @@ pub struct EndpointRow {
     /// Their output tokens.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tokens: u64,
+    /// Events of streamed responses that completed in this second (successful or not)
+    /// skipped for their size ([`loadgate_metrics::StreamCounts::oversized`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub oversized: u64,
+    /// Those loadgate skipped for its memory budget
+    /// ([`loadgate_metrics::StreamCounts::skipped`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: u64,
     /// Responses that completed in this second over HTTP/1.1 (what a killed run's
     /// recovery sums into `protocols`). Absent when none did, and in files written
     /// before they were kept.
@@ -259,6 +267,11 @@ pub struct SeriesRow {
     /// Streams: percentiles of the gaps between tokens that ended in this second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub itl_us: Option<Percentiles>,
+    /// Streams: time-per-output-token percentiles (each stream's speed, inverted) of the
+    /// successful streams of two tokens or more that completed in this second; absent
+    /// when none did, and in files written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_us: Option<Percentiles>,
     /// Each endpoint.
     pub endpoints: Vec<EndpointRow>,
     /// Open model: pauses of the generating process that ended in this second (summed
@@ -297,6 +310,7 @@ impl SeriesRow {
             service_us: Percentiles::of(&all.timings[Timing::Service]),
             ttft_us: Percentiles::of_any(&all.timings[Timing::Ttft]),
             itl_us: Percentiles::of_any(&all.timings[Timing::Itl]),
+            tpot_us: Percentiles::of_any(&all.timings[Timing::Tpot]),
             endpoints: names
                 .iter()
                 .zip(shard.endpoints())
@@ -315,6 +329,8 @@ impl SeriesRow {
                     streams: e.streams.streams,
                     events: e.streams.events,
                     tokens: e.streams.tokens,
+                    oversized: e.streams.oversized,
+                    skipped: e.streams.skipped,
                     http1: e.protocols.http1,
                     h2: e.protocols.h2,
                 })

@@ -137,6 +137,7 @@ fn build(
                     ttft_us: Some(latency_us / 3),
                     events: 5,
                     tokens: 5,
+                    ..loadgate_metrics::StreamSample::default()
                 }),
                 good: outcome == Outcome::Success && within(latency_us),
                 good_service: outcome == Outcome::Success && within(service_us),

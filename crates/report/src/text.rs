@@ -120,6 +120,18 @@ pub fn streams(e: &loadgate_slo::summary::EndpointSummary) -> Option<String> {
             v.p50, v.p10, v.p1
         ));
     }
+    if s.oversized > 0 {
+        line.push_str(&format!(
+            "; {} events over 1 MiB skipped unread (each counted as one content event)",
+            s.oversized
+        ));
+    }
+    if s.skipped > 0 {
+        line.push_str(&format!(
+            "; {} events skipped unread by loadgate, not the target: its worker's memory budget for unfinished events was spent",
+            s.skipped
+        ));
+    }
     Some(line)
 }
 

@@ -382,6 +382,7 @@ mod tests {
             ttft_us: Some(ttft_us),
             events: tokens,
             tokens,
+            ..StreamSample::default()
         };
         // Six streams of 11 tokens: first token at 100 ms, the end 100 ms + 10 gaps.
         for gap_ms in [10, 20, 25, 40, 50, 100] {

@@ -40,6 +40,18 @@ pub struct StreamSummary {
     /// stream had two tokens, and in runs before schema 5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_tokens_per_s: Option<TokenSpeeds>,
+    /// Events of the endpoint's streamed responses (successful or not) larger than the
+    /// bound on one event (1 MiB), skipped unread: each counted as a content event whose
+    /// tokens were not read. The target's big events, not an error. 0 in runs before
+    /// they were counted.
+    #[serde(default)]
+    pub oversized: u64,
+    /// Events loadgate skipped unread to keep the bytes a worker holds of unfinished
+    /// events within its budget (64 MiB): loadgate's doing, never the target's; each
+    /// counted as a content event whose tokens were not read. 0 in runs before they
+    /// were counted.
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// Streams' own speeds, tokens per second, at the slow end (`p1`, `p10`), the middle and
@@ -84,6 +96,8 @@ impl StreamSummary {
             streams: self.streams,
             events: self.events,
             tokens: self.tokens,
+            oversized: self.oversized,
+            skipped: self.skipped,
         }
     }
 }
@@ -294,6 +308,8 @@ impl EndpointSummary {
                 events_per_stream: e.streams.events as f64 / e.streams.streams as f64,
                 tokens_per_s: per_s(e.streams.tokens),
                 request_tokens_per_s: TokenSpeeds::of(&e.timings[Timing::Tpot]),
+                oversized: e.streams.oversized,
+                skipped: e.streams.skipped,
             }),
             bytes: e.bytes,
             decoded_bytes: e.decoded_bytes,

@@ -40,7 +40,10 @@
 //! zero (nothing good was served in it), while an attainment window with nothing
 //! completed is not (a share of nothing; its requests are judged where they complete).
 //! The drain's good requests join the last second for attainment (a share, as for
-//! error rate) and count in no goodput window (a rate: the drain counts in no rate). In
+//! error rate) and count in no goodput window (a rate: the drain counts in no rate),
+//! but for the one window of a measured phase shorter than the window: that window is
+//! the whole run, and counts what the whole run's goodput counts (every request due in
+//! it, also those that completed in the drain), so the two agree exactly. In
 //! the open model each is also judged with the same limits timed from the actual send
 //! (`good_service`), the service twin of a latency window: a breach that every window
 //! holds on that twin is the generator's (not robust).
@@ -204,10 +207,11 @@ impl Good {
     }
 
     /// (good, good from the actual send) as budget `b` counts them: a rate (goodput)
-    /// without the drain, a share (attainment) with it.
-    fn counted(&self, b: &Budget) -> (u64, u64) {
+    /// without the drain, a share (attainment) with it; in the one window of a run
+    /// shorter than the window (`whole`), both with it, as the whole run counts them.
+    fn counted(&self, b: &Budget, whole: bool) -> (u64, u64) {
         match b.metric {
-            Metric::Goodput => (self.good, self.service),
+            Metric::Goodput if !whole => (self.good, self.service),
             _ => (
                 self.good + self.drained,
                 self.service + self.drained_service,
@@ -602,7 +606,7 @@ fn judge(e: &mut Entry, t: &Track) {
         return;
     }
     let duration: f64 = t.slots.iter().map(|s| s.end_s - s.start_s).sum();
-    let (good, good_service) = t.good.counted(&e.budget);
+    let (good, good_service) = t.good.counted(&e.budget, e.partial);
     let o = Observed {
         timings: &t.timings,
         outcomes: &t.outcomes,
@@ -975,6 +979,34 @@ mod tests {
         let w = run("goodput > 6rps over 1m", &seconds, None);
         assert!(w.pass && w.summary.partial, "{w:?}");
         assert!((measured(&w) - 20.0 / 3.0).abs() < 1e-9);
+    }
+
+    /// Issue 21: a goodput window judged once (a 20 s run under `goodput > 8rps over
+    /// 60s`) left out the drain's good answers, so its figure (10.0 rps) was not the whole
+    /// run's (10.25: every request due in the measured phase counts, also those that
+    /// completed in the drain), and `merge` of the segments said one figure where the
+    /// run's summary said the other. The one window of a run shorter than the window is
+    /// the whole run, and counts what the whole run does; full windows still count no
+    /// drain in a rate.
+    #[test]
+    fn a_goodput_window_judged_once_is_the_whole_runs_goodput() {
+        let seconds: Vec<Shard> = (0..4).map(|_| graded(10, 10, 10)).collect();
+        let drain = graded(3, 3, 2);
+        let w = run("goodput > 8rps over 60s", &seconds, Some(&drain));
+        assert!(w.summary.partial, "{w:?}");
+        // What the whole run's goodput is: every second's good and the drain's, over the
+        // measured phase.
+        let mut all = Shard::new(1, 60_000_000);
+        seconds.iter().for_each(|s| all.merge_from(s));
+        all.merge_from(&drain);
+        let b = crate::parse("goodput > 8rps").unwrap();
+        let whole = b.measure(&Observed::of(&all.endpoints()[0], 4.0));
+        assert_eq!(whole, Measure::Value(43.0 / 4.0));
+        assert_eq!(w.worst, whole, "{w:?}");
+        // Full windows count no drain in a rate, as before.
+        let w = run("goodput > 8rps over 2s", &seconds, Some(&drain));
+        assert!(!w.summary.partial);
+        assert_eq!(w.worst, Measure::Value(10.0));
     }
 
     /// Per endpoint: one endpoint's outage breaks its own window and not the run's when

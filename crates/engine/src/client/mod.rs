@@ -57,6 +57,8 @@ pub struct HttpClient {
     pools: Pools,
     /// The client certificate the connector sends, and whether a server asked for one.
     cert: Arc<tls::ClientCert>,
+    /// The bytes this worker's stream readers may hold of unfinished events.
+    stream_budget: crate::stream::HeldBudget,
 }
 
 /// How to connect.
@@ -268,7 +270,20 @@ impl HttpClient {
             connect_timeout: opts.connect_timeout,
             pools: Pools::new(opts.connections),
             cert,
+            stream_budget: crate::stream::HeldBudget::default(),
         })
+    }
+
+    /// The same client with a budget of `bytes` for what its stream readers hold of
+    /// unfinished events ([`crate::stream::HeldBudget`]; 64 MiB unless set).
+    pub fn with_stream_budget(mut self, bytes: usize) -> HttpClient {
+        self.stream_budget = crate::stream::HeldBudget::new(bytes);
+        self
+    }
+
+    /// What its stream readers hold of unfinished events, and may.
+    pub fn stream_budget(&self) -> &crate::stream::HeldBudget {
+        &self.stream_budget
     }
 
     /// Sends `req` to `origin` and reads the whole response, keeping what `keep` says:

@@ -488,16 +488,83 @@ impl Rules {
         } else {
             facts.counts[count::USER]
         };
+        judged.content = self.content(&facts);
+        judged
+    }
+
+    /// Whether an event with these facts carries content.
+    fn content(&self, facts: &Facts) -> bool {
         let has = |f: u16| facts.flags & f != 0;
-        judged.content = if self.content_auto {
+        if self.content_auto {
             has(flag::CHOICE)
                 || (has(flag::BLOCK) && facts.kind == Kind::ContentBlockDelta)
                 || (has(flag::DELTA_TEXT) && facts.kind == Kind::ResponseDelta)
                 || (has(flag::OLLAMA) && has(flag::OLLAMA_SHAPE))
         } else {
             has(flag::USER)
+        }
+    }
+
+    /// What an event skipped unread (past the bound on one event, or loadgate's memory
+    /// budget) means, from what the reader kept of it: `head`, the first bytes of its
+    /// data (at most [`super::HEAD`]); `last`, its last data line when that was small
+    /// (SSE), and whether it had data lines before that; its SSE type. Only whether it
+    /// ends the stream is looked for, and whether it then also carried content: an
+    /// event whose last data line is the terminator's (`data: [DONE]` after a huge
+    /// data line), an `event: message_stop`, or, with [`Terminator::Auto`], a JSON
+    /// object whose keys within the head say it is the end (`"done": true` before a huge
+    /// `context`, a `type` of `response.completed` before the whole response). Any other
+    /// skipped event is one content event.
+    pub(super) fn skipped(
+        &self,
+        head: &[u8],
+        last: Option<&[u8]>,
+        data_before: bool,
+        sse: SseType,
+    ) -> Judged {
+        let end = |content: bool| Judged {
+            content,
+            done: true,
+            ..Judged::default()
         };
-        judged
+        if let Some(last) = last {
+            let terminator = match &self.done {
+                Terminator::Data(want) => last == want.as_bytes(),
+                Terminator::Auto => last == b"[DONE]",
+                Terminator::Nothing => false,
+            };
+            if terminator {
+                return end(data_before);
+            }
+        }
+        let content = Judged {
+            content: true,
+            ..Judged::default()
+        };
+        if !matches!(self.done, Terminator::Auto) {
+            return content;
+        }
+        if sse == SseType::MessageStop {
+            return end(false);
+        }
+        let object = head
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'{');
+        if object {
+            // The head is the start of the object: what it read before the cut stands.
+            let mut facts = Facts::default();
+            let _ = self.read(head, &mut facts);
+            let done = facts.flags & flag::DONE != 0
+                || matches!(
+                    facts.kind,
+                    Kind::MessageStop | Kind::ResponseEnd | Kind::ResponseFailed
+                );
+            if done {
+                return end(self.content(&facts));
+            }
+        }
+        content
     }
 
     /// Reads `data` as one JSON value along the tree; false when it is not JSON.

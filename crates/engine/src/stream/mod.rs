@@ -257,6 +257,10 @@ pub struct StreamEnd {
     /// Of `events`, those skipped unread because they passed [`StreamSpec::max_event`]:
     /// each counted as a content event (before the terminator) whose tokens were not read.
     pub oversized: u64,
+    /// Of `events`, those loadgate skipped unread because the bytes its worker holds of
+    /// unfinished events reached its budget ([`HeldBudget`]): counted as `oversized`
+    /// ones are, but loadgate's doing, not the target's.
+    pub skipped: u64,
     /// The read that completed the first content event.
     pub first_content: Option<Instant>,
     /// The read that completed the last content event.
@@ -302,7 +306,23 @@ pub struct StreamReader<'s> {
     /// passed over, not held, up to its line end. Set at the end of a read.
     drop_line: bool,
     /// SSE: the current event passed the bound; it is skipped up to its blank line.
+    /// Its lines are then held only up to [`SMALL`] bytes each, in `line` (`long_line`
+    /// says one passed that), to read their field names, its small `event` type and its
+    /// last data line (in `data`).
     skip_event: bool,
+    /// SSE, in a skipped event: the current line passed [`SMALL`].
+    long_line: bool,
+    /// In a skipped event: its first data bytes, at most [`HEAD`], to tell whether it
+    /// was the terminator.
+    head: Vec<u8>,
+    /// SSE, in a skipped event: what its last data line was.
+    last_data: LastData,
+    /// SSE, in a skipped event: it had a data line before its last one.
+    data_before: bool,
+    /// The event being skipped is skipped for the worker's memory budget, not its size.
+    unheld: bool,
+    /// What this reader took of the worker's budget.
+    reservation: Reservation<'s>,
     done: bool,
     /// Chunks: the current read has been counted as its content event.
     read_counted: bool,
@@ -310,9 +330,113 @@ pub struct StreamReader<'s> {
     content_events: u64,
     errors: u64,
     oversized: u64,
+    skipped: u64,
     tokens: Option<u64>,
     first_content: Option<Instant>,
     last_content: Option<Instant>,
+}
+
+/// What the last data line of a skipped SSE event was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum LastData {
+    /// It has none (yet).
+    #[default]
+    None,
+    /// Small: its value is held in `data`.
+    Small,
+    /// Past [`SMALL`], or dropped when the event passed the bound.
+    Long,
+}
+
+/// A skipped SSE event's lines are read up to this many bytes each: enough for any
+/// field name, `event: message_stop` and `data: [DONE]`.
+const SMALL: usize = 256;
+
+/// The first bytes of a skipped event kept to tell whether it was the terminator:
+/// enough for the keys before a big payload (Ollama's `done`, a `type`).
+pub const HEAD: usize = 1024;
+
+/// A worker's budget for the bytes its stream readers hold of unfinished events, shared
+/// by the readers of every stream it has open (one thread: a [`Cell`]). A reader's
+/// first [`KEEP`] bytes of each buffer are its own; beyond that it takes from the budget
+/// at the end of each read, and when the budget is spent the event it is assembling is
+/// skipped (counted in [`StreamEnd::skipped`], loadgate's doing) and its bytes given
+/// back. A read may pass the budget by what it brought until its end, one read at a
+/// time per worker: at most the budget, one [`StreamSpec::max_event`] and [`KEEP`]
+/// twice per open stream in all.
+#[derive(Debug)]
+pub struct HeldBudget {
+    limit: usize,
+    held: std::cell::Cell<usize>,
+}
+
+impl HeldBudget {
+    /// A worker's default: 64 MiB.
+    pub const DEFAULT: usize = 64 << 20;
+
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> HeldBudget {
+        HeldBudget {
+            limit,
+            held: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Bytes its readers hold beyond their own.
+    pub fn held(&self) -> usize {
+        self.held.get()
+    }
+
+    fn take(&self, n: usize) -> bool {
+        let after = self.held.get().saturating_add(n);
+        let ok = after <= self.limit;
+        if ok {
+            self.held.set(after);
+        }
+        ok
+    }
+
+    fn give(&self, n: usize) {
+        self.held.set(self.held.get().saturating_sub(n));
+    }
+}
+
+impl Default for HeldBudget {
+    fn default() -> HeldBudget {
+        HeldBudget::new(HeldBudget::DEFAULT)
+    }
+}
+
+/// What one reader took of its worker's budget, given back when it is dropped (a
+/// request given up on mid-stream never reaches [`StreamReader::finish`]).
+#[derive(Debug, Default)]
+struct Reservation<'s> {
+    budget: Option<&'s HeldBudget>,
+    bytes: usize,
+}
+
+impl Reservation<'_> {
+    /// Holds `bytes` in all; false, holding what it held, when the budget is spent.
+    fn hold(&mut self, bytes: usize) -> bool {
+        let Some(budget) = self.budget else {
+            return true;
+        };
+        if bytes <= self.bytes {
+            budget.give(self.bytes - bytes);
+        } else if !budget.take(bytes - self.bytes) {
+            return false;
+        }
+        self.bytes = bytes;
+        true
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(b) = self.budget {
+            b.give(self.bytes);
+        }
+    }
 }
 
 impl<'s> StreamReader<'s> {
@@ -329,15 +453,34 @@ impl<'s> StreamReader<'s> {
             at_start: true,
             drop_line: false,
             skip_event: false,
+            long_line: false,
+            head: Vec::new(),
+            last_data: LastData::None,
+            data_before: false,
+            unheld: false,
+            reservation: Reservation::default(),
             done: false,
             read_counted: false,
             events: 0,
             content_events: 0,
             errors: 0,
             oversized: 0,
+            skipped: 0,
             tokens: None,
             first_content: None,
             last_content: None,
+        }
+    }
+
+    /// A reader that holds what its events need beyond [`KEEP`] bytes a buffer only as
+    /// far as `budget`, its worker's, allows.
+    pub fn with_budget(spec: &'s StreamSpec, budget: &'s HeldBudget) -> StreamReader<'s> {
+        StreamReader {
+            reservation: Reservation {
+                budget: Some(budget),
+                bytes: 0,
+            },
+            ..StreamReader::new(spec)
         }
     }
 
@@ -374,7 +517,73 @@ impl<'s> StreamReader<'s> {
             StreamKind::Sse => self.feed_sse(bytes, at, &mut fed),
             StreamKind::Ndjson => self.feed_ndjson(bytes, at, &mut fed),
         }
+        self.settle();
         fed
+    }
+
+    /// At the end of a read: takes from the worker's budget what the buffers hold beyond
+    /// their own [`KEEP`] bytes, or gives back what they no longer hold; when the budget
+    /// is spent, skips the event being assembled and gives its bytes back.
+    fn settle(&mut self) {
+        if self.reservation.budget.is_none() {
+            return;
+        }
+        // A buffer that grew for a big event and holds nothing now gives its room back.
+        if self.line.is_empty() {
+            self.line.shrink_to(KEEP);
+        }
+        if self.data.is_empty() {
+            self.data.shrink_to(KEEP);
+        }
+        if self.reservation.hold(self.beyond_keep()) {
+            return;
+        }
+        self.unhold();
+        self.line.shrink_to(KEEP);
+        self.data.shrink_to(KEEP);
+        let _ = self.reservation.hold(self.beyond_keep());
+    }
+
+    fn beyond_keep(&self) -> usize {
+        self.line.capacity().saturating_sub(KEEP) + self.data.capacity().saturating_sub(KEEP)
+    }
+
+    /// The worker's budget is spent: the event being assembled is skipped as one past the
+    /// bound would be, counted as loadgate's ([`StreamEnd::skipped`]).
+    fn unhold(&mut self) {
+        match self.spec.kind {
+            StreamKind::Chunks => {}
+            StreamKind::Ndjson => {
+                if !self.line.is_empty() && !self.drop_line {
+                    self.keep_head(&[]);
+                    self.line.clear();
+                    self.drop_line = true;
+                    self.unheld = true;
+                }
+            }
+            StreamKind::Sse => {
+                if self.skip_event || self.drop_line {
+                    // Skipped already, or a comment passed over: nothing big is held.
+                } else if !self.in_event && !self.has_data && self.line.first() == Some(&b':') {
+                    self.line.clear();
+                    self.drop_line = true;
+                } else if self.in_event || self.has_data || !self.line.is_empty() {
+                    self.unheld = true;
+                    let ended = self.line.is_empty();
+                    self.skip_sse_event(&[], ended);
+                }
+            }
+        }
+    }
+
+    /// Keeps the first [`HEAD`] bytes of the current line, `more` of it in hand, as the
+    /// head of the event being skipped (NDJSON).
+    fn keep_head(&mut self, more: &[u8]) {
+        self.head.clear();
+        let from_line = self.line.len().min(HEAD);
+        self.head.extend_from_slice(&self.line[..from_line]);
+        let rest = (HEAD - from_line).min(more.len());
+        self.head.extend_from_slice(&more[..rest]);
     }
 
     /// How the stream ended, at the end of its body; readies the reader for another
@@ -406,6 +615,7 @@ impl<'s> StreamReader<'s> {
             tokens: self.tokens,
             errors: self.errors,
             oversized: self.oversized,
+            skipped: self.skipped,
             first_content: self.first_content,
             last_content: self.last_content,
         };
@@ -417,9 +627,15 @@ impl<'s> StreamReader<'s> {
         line.shrink_to(KEEP);
         data.clear();
         data.shrink_to(KEEP);
+        let mut head = std::mem::take(&mut self.head);
+        head.clear();
+        let mut reservation = std::mem::take(&mut self.reservation);
+        let _ = reservation.hold(0);
         *self = StreamReader {
             line,
             data,
+            head,
+            reservation,
             ..StreamReader::new(self.spec)
         };
         end
@@ -465,11 +681,33 @@ impl<'s> StreamReader<'s> {
 
     /// An event that passed the bound ended (at the read at `at`): one event, and before
     /// the terminator one content event, its content and meaning unread.
+    /// Whether it was the terminator is told from what was kept of it (its head, its last
+    /// small data line, its SSE type).
     fn skipped(&mut self, at: Instant, fed: &mut Fed) {
-        self.oversized = self.oversized.saturating_add(1);
+        match std::mem::take(&mut self.unheld) {
+            true => self.skipped = self.skipped.saturating_add(1),
+            false => self.oversized = self.oversized.saturating_add(1),
+        }
         self.events = self.events.saturating_add(1);
         fed.events = fed.events.saturating_add(1);
-        if !self.done {
+        let last = (self.last_data == LastData::Small).then_some(&self.data[..]);
+        let judged = self
+            .spec
+            .rules
+            .skipped(&self.head, last, self.data_before, self.sse_type);
+        self.head.clear();
+        self.data.clear();
+        self.last_data = LastData::None;
+        self.data_before = false;
+        self.sse_type = SseType::Other;
+        if self.done {
+            return;
+        }
+        if judged.done {
+            self.done = true;
+            fed.done = true;
+        }
+        if judged.content {
             self.content(at, fed);
         }
     }
@@ -479,30 +717,6 @@ impl<'s> StreamReader<'s> {
     fn over(&self, more: usize) -> bool {
         let held = self.line.len().saturating_add(self.data.len());
         held.saturating_add(more) > self.spec.max_event
-    }
-
-    /// The current line, of which `more` bytes are in hand, passed the bound: drops what
-    /// is held of it; returns whether it was an SSE comment (its first byte `:`), which
-    /// carries nothing.
-    fn drop_held_line(&mut self, more: &[u8]) -> bool {
-        let comment = self.line.first().or(more.first()) == Some(&b':');
-        self.line.clear();
-        comment
-    }
-
-    /// Keeps `rest`, the unfinished end of a read, unless its line is being passed over
-    /// or passes the bound with it; true when it passed the bound just now (the caller
-    /// then drops what is held of the line).
-    fn hold(&mut self, rest: &[u8]) -> bool {
-        if self.drop_line {
-            return false;
-        }
-        if self.over(rest.len()) {
-            self.drop_line = true;
-            return true;
-        }
-        self.line.extend_from_slice(rest);
-        false
     }
 
     /// Drops a BOM at the start of the body; false while the bytes so far are only its
@@ -547,34 +761,45 @@ impl<'s> StreamReader<'s> {
             self.sse_line_end(&bytes[..i], at, fed);
             bytes = rest;
         }
-        if bytes.is_empty() || self.skip_event {
-            // Nothing left, or a line of a skipped event: passed over.
-            self.drop_line |= !bytes.is_empty();
-        } else if self.hold(bytes) && !self.drop_held_line(bytes) {
-            self.skip_sse_event();
+        if bytes.is_empty() || self.drop_line {
+            // Nothing left, or more of a comment past the bound: passed over.
+        } else if self.skip_event {
+            self.hold_small(bytes);
+        } else if !self.over(bytes.len()) {
+            self.line.extend_from_slice(bytes);
+        } else if self.line.first().or(bytes.first()) == Some(&b':') {
+            // A comment past the bound carries nothing: passed over alone, the event
+            // around it keeps its data.
+            self.line.clear();
+            self.drop_line = true;
+        } else {
+            self.skip_sse_event(bytes, false);
         }
+    }
+
+    /// In a skipped SSE event: holds `bytes`, more of the current line, up to [`SMALL`].
+    fn hold_small(&mut self, bytes: &[u8]) {
+        let room = SMALL.saturating_sub(self.line.len());
+        self.line.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        self.long_line |= bytes.len() > room;
     }
 
     /// A line end in SSE, `tail` the bytes of its line in this read.
     fn sse_line_end(&mut self, tail: &[u8], at: Instant, fed: &mut Fed) {
         if std::mem::take(&mut self.drop_line) {
-            // The end of a line passed over (not blank): of a comment past the bound,
-            // which is nothing, or of a skipped event, which goes on to its blank line.
+            // The end of a comment past the bound, which is nothing.
             return;
         }
         if self.skip_event {
-            // Nothing of a skipped event is held: its blank line is an empty tail.
-            if tail.is_empty() {
-                self.skip_event = false;
-                self.in_event = false;
-                self.skipped(at, fed);
-            }
+            self.skipped_line(tail, at, fed);
             return;
         }
         // The bound holds for the whole line however it was read.
         if self.over(tail.len()) {
-            if !self.drop_held_line(tail) {
-                self.skip_sse_event();
+            if self.line.first().or(tail.first()) == Some(&b':') {
+                self.line.clear();
+            } else {
+                self.skip_sse_event(tail, true);
             }
             return;
         }
@@ -589,13 +814,93 @@ impl<'s> StreamReader<'s> {
         }
     }
 
-    /// The current SSE event passed the bound: drops its data and skips it.
-    fn skip_sse_event(&mut self) {
+    /// A line of a skipped SSE event ended, `tail` its bytes in this read: its blank line
+    /// ends the event; of its other lines only the names, a small `event` type and the
+    /// last data line (when small) are kept.
+    fn skipped_line(&mut self, tail: &[u8], at: Instant, fed: &mut Fed) {
+        self.hold_small(tail);
+        if self.line.is_empty() {
+            self.skip_event = false;
+            self.in_event = false;
+            self.skipped(at, fed);
+        } else {
+            self.skipped_field();
+        }
+    }
+
+    /// The line held (its first [`SMALL`] bytes) of a skipped SSE event ended.
+    fn skipped_field(&mut self) {
+        let long = std::mem::take(&mut self.long_line);
+        let mut line = std::mem::take(&mut self.line);
+        if line.first().is_some_and(|&b| b != b':') {
+            let (name, value) = field(&line);
+            match name {
+                b"data" => {
+                    self.data_before |= self.last_data != LastData::None;
+                    self.data.clear();
+                    self.last_data = if long {
+                        LastData::Long
+                    } else {
+                        self.data.extend_from_slice(value);
+                        LastData::Small
+                    };
+                }
+                b"event" if !long => self.sse_type = sse_type(value),
+                _ => {}
+            }
+        }
+        line.clear();
+        self.line = line;
+    }
+
+    /// The current SSE event passed the bound (or the worker's budget): drops what is held
+    /// of it and skips it, keeping the head of its data and its type. `more`: the bytes
+    /// of the current line in hand beyond those held; `ended`: the line ended with them.
+    fn skip_sse_event(&mut self, more: &[u8], ended: bool) {
+        // The start of the current line: its field name and the head of its value.
+        let mut start = std::mem::take(&mut self.head);
+        start.clear();
+        let want = HEAD + 8;
+        start.extend_from_slice(&self.line[..self.line.len().min(want)]);
+        start.extend_from_slice(&more[..more.len().min(want - start.len())]);
+        let is_data = start.starts_with(b"data:") || (ended && start == b"data");
+        let value = match is_data {
+            true => {
+                let v = start.get(5..).unwrap_or_default();
+                v.strip_prefix(b" ").unwrap_or(v).to_vec()
+            }
+            false => Vec::new(),
+        };
+        let mut head = Vec::with_capacity(HEAD.min(self.data.len() + value.len() + 1));
+        head.extend_from_slice(&self.data[..self.data.len().min(HEAD)]);
+        if is_data {
+            if self.has_data && head.len() < HEAD {
+                head.push(b'\n');
+            }
+            let room = HEAD.saturating_sub(head.len());
+            head.extend_from_slice(&value[..value.len().min(room)]);
+        }
+        self.head = head;
+        // The data before the current line is dropped; the current line is read as a
+        // skipped event's line (its first bytes), where it ends, so that where the bound
+        // struck does not change what it is taken for.
+        self.last_data = match std::mem::replace(&mut self.has_data, false) {
+            true => LastData::Long,
+            false => LastData::None,
+        };
+        self.data_before = false;
         self.data.clear();
-        self.has_data = false;
-        self.sse_type = SseType::Other;
+        self.data.shrink_to(KEEP);
         self.in_event = true;
         self.skip_event = true;
+        let total = self.line.len() + more.len();
+        self.line.truncate(SMALL);
+        self.hold_small(more);
+        self.long_line = total > SMALL;
+        if ended && !self.line.is_empty() {
+            self.skipped_field();
+        }
+        self.line.shrink_to(KEEP);
     }
 
     /// One complete SSE line.
@@ -615,13 +920,7 @@ impl<'s> StreamReader<'s> {
         if line[0] == b':' {
             return;
         }
-        let (name, value) = match memchr::memchr(b':', line) {
-            Some(c) => {
-                let value = &line[c + 1..];
-                (&line[..c], value.strip_prefix(b" ").unwrap_or(value))
-            }
-            None => (line, &b""[..]),
-        };
+        let (name, value) = field(line);
         self.in_event = true;
         match name {
             b"data" => {
@@ -632,13 +931,7 @@ impl<'s> StreamReader<'s> {
                 self.data.extend_from_slice(value);
                 self.has_data = true;
             }
-            b"event" => {
-                self.sse_type = match value {
-                    b"message_stop" => SseType::MessageStop,
-                    b"error" => SseType::Error,
-                    _ => SseType::Other,
-                };
-            }
+            b"event" => self.sse_type = sse_type(value),
             // `id` and `retry` serve reconnection, which a load test does not do; the
             // spec ignores any other field.
             _ => {}
@@ -651,8 +944,13 @@ impl<'s> StreamReader<'s> {
         }
         while let Some(i) = memchr::memchr(b'\n', bytes) {
             // The bound holds for the whole line however it was read; a line past it
-            // (passed over since an earlier read, or now) is one event, unread.
-            if std::mem::take(&mut self.drop_line) || self.over(i) {
+            // (passed over since an earlier read, or now) is one event, unread but for
+            // its head.
+            if std::mem::take(&mut self.drop_line) {
+                self.line.clear();
+                self.skipped(at, fed);
+            } else if self.over(i) {
+                self.keep_head(&bytes[..i]);
                 self.line.clear();
                 self.skipped(at, fed);
             } else if self.line.is_empty() {
@@ -666,8 +964,14 @@ impl<'s> StreamReader<'s> {
             }
             bytes = &bytes[i + 1..];
         }
-        if !bytes.is_empty() && self.hold(bytes) {
+        if bytes.is_empty() || self.drop_line {
+            // Nothing left, or more of a line past the bound: passed over.
+        } else if self.over(bytes.len()) {
+            self.keep_head(bytes);
             self.line.clear();
+            self.drop_line = true;
+        } else {
+            self.line.extend_from_slice(bytes);
         }
     }
 
@@ -677,5 +981,25 @@ impl<'s> StreamReader<'s> {
         if !line.iter().all(u8::is_ascii_whitespace) {
             self.event(line, SseType::Other, at, fed);
         }
+    }
+}
+
+/// An SSE field line's name and value (one space after the colon dropped).
+fn field(line: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b':', line) {
+        Some(c) => {
+            let value = &line[c + 1..];
+            (&line[..c], value.strip_prefix(b" ").unwrap_or(value))
+        }
+        None => (line, &b""[..]),
+    }
+}
+
+/// What an SSE `event` field's value means to the rules.
+fn sse_type(value: &[u8]) -> SseType {
+    match value {
+        b"message_stop" => SseType::MessageStop,
+        b"error" => SseType::Error,
+        _ => SseType::Other,
     }
 }

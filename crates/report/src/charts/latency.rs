@@ -3,7 +3,7 @@
 //! endpoint's own p95 budgets. The spectrum and the capacity knee are elsewhere.
 
 use loadgate_metrics::{LatencyStats, Outcome, Timing};
-use loadgate_slo::{Budget, Metric};
+use loadgate_slo::{Budget, Metric, Op};
 
 use super::{
     drawn, left_out, phases, pick, rule, series, stat_key, time_range, within, worst_windows, Axis,
@@ -135,15 +135,19 @@ pub(crate) fn latency_plan(run: &RunDir, baseline: Option<&RunDir>) -> LineChart
     c
 }
 
-/// Streams over time: time to first token (p50, p95, p99) and the gaps between tokens
-/// (p50, p99) of each second, each labelled with its whole-run value, with the global
-/// budgets on them; `None` for a run without streams.
+/// Streams over time: time to first token (p50, p95, p99), the gaps between tokens
+/// (p50, p99) and time per output token (p50, p90: each stream's speed, inverted, as
+/// the report's `tpot` table shows it) of each second, each labelled with its whole-run
+/// value, with the stream budgets on them (a `tokens_per_s_` budget drawn as the bound on
+/// time per token it is judged as) and their worst windows shaded; `None` for a run
+/// without streams.
 pub(crate) fn streams_plan(run: &RunDir) -> Option<LineChart> {
     let sm = &run.summary;
-    let (ttft, itl) = (&sm.overall.ttft_us, &sm.overall.itl_us);
+    let (ttft, itl, tpot) = (&sm.overall.ttft_us, &sm.overall.itl_us, &sm.overall.tpot_us);
     if ttft.count == 0 && itl.count == 0 {
         return None;
     }
+    let stream_timing = |t: Timing| matches!(t, Timing::Ttft | Timing::Itl | Timing::Tpot);
     let rows = drawn(run);
     let what = if sm.model == "open" {
         "first token from intended send time"
@@ -153,18 +157,42 @@ pub(crate) fn streams_plan(run: &RunDir) -> Option<LineChart> {
     let mut c = LineChart::new(
         format!("Streams over time, per second ({what})"),
         "time (s)",
-        "time (ms)",
+        "time (ms); tpot: time per output token (ms)",
         Axis::Latency,
     );
     c.x_range = time_range(run);
-    let lines: [(Timing, &str, &LatencyStats); 5] = [
-        (Timing::Ttft, "p50", ttft),
-        (Timing::Ttft, "p95", ttft),
-        (Timing::Ttft, "p99", ttft),
-        (Timing::Itl, "p50", itl),
-        (Timing::Itl, "p99", itl),
+    let budgets = Budgets::of(run);
+    let mut lines: Vec<(Timing, String, &LatencyStats)> = vec![
+        (Timing::Ttft, "p50".into(), ttft),
+        (Timing::Ttft, "p95".into(), ttft),
+        (Timing::Ttft, "p99".into(), ttft),
+        (Timing::Itl, "p50".into(), itl),
+        (Timing::Itl, "p99".into(), itl),
+        (Timing::Tpot, "p50".into(), tpot),
+        (Timing::Tpot, "p90".into(), tpot),
     ];
+    // A budget on a statistic the time series keeps gets its line, so its rule has one
+    // to constrain (`tokens_per_s_p1 > 5` is `tpot_p99 < 200ms`).
+    for (_, b, _) in &budgets.0 {
+        let Some(stat) = stat_key(b).and_then(|k| k.split(' ').nth(1).map(str::to_string)) else {
+            continue;
+        };
+        let whole = match b.timing {
+            Timing::Ttft => ttft,
+            Timing::Itl => itl,
+            Timing::Tpot => tpot,
+            _ => continue,
+        };
+        let kept = Percentiles::default();
+        if row_stat(&kept, &stat).is_some()
+            && !lines.iter().any(|(t, s, _)| *t == b.timing && *s == stat)
+        {
+            lines.push((b.timing, stat, whole));
+        }
+    }
+    lines.sort_by_key(|(t, s, _)| (Timing::ALL.iter().position(|x| x == t), s.clone()));
     for (t, stat, whole) in lines {
+        let stat = stat.as_str();
         if whole.count == 0 {
             continue;
         }
@@ -178,6 +206,7 @@ pub(crate) fn streams_plan(run: &RunDir) -> Option<LineChart> {
             points: series(&rows, true, |r| {
                 let p = match t {
                     Timing::Ttft => r.ttft_us.as_ref(),
+                    Timing::Tpot => r.tpot_us.as_ref(),
                     _ => r.itl_us.as_ref(),
                 };
                 p.and_then(|p| row_stat(p, stat)).map(ms)
@@ -194,18 +223,31 @@ pub(crate) fn streams_plan(run: &RunDir) -> Option<LineChart> {
         .filter(|e| e.ttft_us.count > 0 || e.itl_us.count > 0)
         .map(|e| e.name.as_str())
         .collect();
-    let budgets = Budgets::of(run);
     for (scope, b, broken) in &budgets.0 {
         let drawn_here = scope == "global" || streamed == [scope.as_str()];
-        if !drawn_here || !matches!(b.timing, Timing::Ttft | Timing::Itl) {
+        if !drawn_here || !stream_timing(b.timing) {
             continue;
         }
         if let Some(k) = stat_key(b) {
             let series = c.lines.iter().any(|l| l.key == k).then_some(k);
-            c.rules.push(rule(scope, b, series, broken.as_deref()));
+            let mut r = rule(scope, b, series, broken.as_deref());
+            if b.speed.is_some() {
+                // Drawn in the chart's unit: the bound on time per token it is judged as.
+                let op = match b.op {
+                    Op::Lt => "<",
+                    Op::Le => "<=",
+                    Op::Gt => ">",
+                    Op::Ge => ">=",
+                };
+                r.label = format!("{} (time per token {op} {})", r.label, us(b.threshold));
+            }
+            c.rules.push(r);
         }
     }
     c.shades = phases(run);
+    c.shades.extend(worst_windows(run, &|b| {
+        b.is_latency() && stream_timing(b.timing)
+    }));
     Some(c)
 }
 

@@ -394,7 +394,7 @@ fn streams_have_their_own_chart_and_their_budgets_stay_off_the_latency_chart() {
     let keys: Vec<&str> = plan.lines.iter().map(|l| l.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["ttft p50", "ttft p95", "ttft p99", "itl p50", "itl p99"]
+        ["ttft p50", "ttft p95", "ttft p99", "itl p50", "itl p99", "tpot p50", "tpot p90"]
     );
     let whole = us(run.summary.overall.ttft_us.p95 as f64);
     assert!(
@@ -439,6 +439,80 @@ fn streams_have_their_own_chart_and_their_budgets_stay_off_the_latency_chart() {
     );
     // The chart is in the report, as a file of its own too.
     assert!(all(&run, None).iter().any(|c| c.file == "streams.svg"));
+}
+
+/// Each stream's speed over time: the chart draws time per output token per second (the
+/// unit of the report's `tpot` table), a `tokens_per_s_` budget as the bound on time per
+/// token it is judged as (50 ms for 20 tokens/s, on the mirrored percentile's line), and
+/// a windowed one's worst window shaded as every windowed budget's is. Without
+/// `tpot_us` in the time series rows there is nothing to draw; without the shading the
+/// chart could not say when the streams were slow.
+#[test]
+fn a_streams_speed_is_drawn_over_time_with_its_budget_and_worst_window() {
+    // 10 s, 2 of warm-up; seconds 5 and 6 ten times slower: 5 tokens, the first at a
+    // third of the latency, so time per token is a sixth of it (20 ms, then 200 ms).
+    let run = crate::testing::synthetic_streamed(
+        &["agent"],
+        10,
+        2,
+        20,
+        &["tokens_per_s_p10 > 20 over 2s"],
+        |t, _| {
+            let l = if t == 5 || t == 6 { 1_200_000 } else { 120_000 };
+            (Outcome::Success, l, l)
+        },
+    );
+    let plan = latency::streams_plan(&run).expect("a streamed run");
+    let tpot = plan
+        .lines
+        .iter()
+        .find(|l| l.key == "tpot p90")
+        .expect("a time-per-token line");
+    let by_second: Vec<(f64, f64)> = tpot
+        .points
+        .iter()
+        .filter_map(|p| Some((p.0, p.1?)))
+        .collect();
+    assert!(
+        by_second.iter().any(|&(_, ms)| (ms - 20.0).abs() < 0.1)
+            && by_second.iter().any(|&(_, ms)| (ms - 200.0).abs() < 0.5),
+        "{by_second:?}"
+    );
+    let rule = plan
+        .rules
+        .iter()
+        .find(|r| r.label.starts_with("tokens_per_s_p10 > 20 over 2s"))
+        .expect("the speed budget's rule");
+    assert_eq!(rule.series.as_deref(), Some("tpot p90"));
+    assert!(
+        (rule.y - 50.0).abs() < 1e-9,
+        "drawn in ms per token: {}",
+        rule.y
+    );
+    assert!(
+        rule.broken && rule.label.contains("time per token < 50"),
+        "{}",
+        rule.label
+    );
+    let worst: Vec<(f64, f64)> = plan
+        .shades
+        .iter()
+        .filter(|s| s.label == "worst window: tokens_per_s_p10 > 20 over 2s")
+        .map(|s| (s.from, s.to))
+        .collect();
+    // A window of the slow seconds (every window holding one is as slow at p10).
+    assert!(
+        worst.len() == 1 && worst[0].1 - worst[0].0 == 2.0 && worst[0].0 < 7.0 && worst[0].1 > 5.0,
+        "{worst:?}"
+    );
+    // The rows carry it, and rows written before it still read.
+    let row = &run.series[5];
+    let p90 = row.tpot_us.map_or(0, |p| p.p90);
+    assert!(p90.abs_diff(200_000) < 500, "{p90}");
+    let mut old = serde_json::to_value(row).unwrap();
+    old.as_object_mut().unwrap().remove("tpot_us");
+    let read: crate::rundir::SeriesRow = serde_json::from_value(old).unwrap();
+    assert_eq!(read.tpot_us, None);
 }
 
 /// A capacity search of a streamed endpoint draws its first token against the offered

@@ -49,6 +49,8 @@ fn second(t: u64) -> Interval {
                 ttft_us: Some(300 * (i + 1)),
                 events: 3,
                 tokens: 4,
+                oversized: u64::from(i % 3 == 0),
+                skipped: u64::from(i % 4 == 0),
             }),
             // Some successes over their goodput limits, fewer from the actual send.
             good: outcome == Outcome::Success && i % 5 != 1,

@@ -619,6 +619,7 @@ fn a_breach_one_held_workers_late_reads_could_explain_is_not_robust_one_beyond_i
                     ttft_us: Some(50_000 + late),
                     events: 20,
                     tokens: 20,
+                    ..loadgate_metrics::StreamSample::default()
                 }),
                 ..Sample::new(0, Outcome::Success, 250_000 + late)
             });
@@ -787,6 +788,7 @@ fn a_goodput_breach_a_pause_explains_is_not_robust_one_beyond_it_is_a_fail() {
                     ttft_us: Some(200_000 + late),
                     events: 10,
                     tokens: 10,
+                    ..loadgate_metrics::StreamSample::default()
                 }),
                 good: late == 0,
                 good_service: late == 0,
