@@ -32,8 +32,12 @@ pub enum Outcome {
     /// Streams: the body ended without the stream's terminator (e.g. `data: [DONE]`),
     /// or in the middle of an event.
     StreamTruncated,
-    /// The peer spoke something that is not valid HTTP.
+    /// The peer spoke something that is not valid HTTP (also a redirect without a
+    /// `Location`, or with one that is not an http or https URL).
     ProtocolError,
+    /// Redirects past the endpoint's `redirects` limit (a loop, or a chain too long):
+    /// no answer came.
+    TooManyRedirects,
     /// A response arrived but a check failed (unexpected status class, body, JSON; a
     /// stream with an error event or without a token).
     CheckFailed,
@@ -41,7 +45,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// How many classes there are.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     /// Every class, in report order.
     pub const ALL: [Outcome; Outcome::COUNT] = [
@@ -56,6 +60,7 @@ impl Outcome {
         Outcome::IoError,
         Outcome::StreamTruncated,
         Outcome::ProtocolError,
+        Outcome::TooManyRedirects,
         Outcome::CheckFailed,
     ];
 
@@ -73,6 +78,7 @@ impl Outcome {
             Outcome::IoError => "io_error",
             Outcome::StreamTruncated => "stream_truncated",
             Outcome::ProtocolError => "protocol_error",
+            Outcome::TooManyRedirects => "too_many_redirects",
             Outcome::CheckFailed => "check_failed",
         }
     }
@@ -182,6 +188,21 @@ impl schemars::JsonSchema for OutcomeCounts {
             "properties": properties,
             "required": names,
             "additionalProperties": false
+        })
+    }
+}
+
+impl schemars::JsonSchema for Outcome {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Outcome".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.name()).collect();
+        schemars::json_schema!({
+            "description": "An outcome class.",
+            "type": "string",
+            "enum": names
         })
     }
 }
