@@ -320,9 +320,17 @@ fn tls_files_that_cannot_be_used_are_refused_with_their_paths_never_their_conten
         let o = c.loadgate(&v, env);
         assert_eq!(code(&o), 2, "validate {args:?}: {}", text(&o));
         for s in says {
-            assert!(text(&o).contains(s), "validate {args:?} should say {s:?}: {}", text(&o));
+            assert!(
+                text(&o).contains(s),
+                "validate {args:?} should say {s:?}: {}",
+                text(&o)
+            );
         }
-        assert!(!text(&o).contains(key_line), "a key's contents: {}", text(&o));
+        assert!(
+            !text(&o).contains(key_line),
+            "a key's contents: {}",
+            text(&o)
+        );
     };
     refused(
         &["--cacert", "certs/missing.pem"],

@@ -401,3 +401,35 @@ fn the_first_byte_is_the_final_answers() {
         }
     });
 }
+
+/// A target that redirects to ever new origins costs connects, never memory: a worker
+/// keeps a pool for at most 8 origins no endpoint names; past that, a hop gets a
+/// connection for its one exchange. Twelve origins, each answered through one client
+/// (as a worker has); it keeps an idle connection for the target and eight of them (16
+/// KiB of read buffer each), not thirteen.
+#[test]
+fn redirects_to_ever_new_origins_keep_a_bounded_pool_map() {
+    block_on(async {
+        let base = server(false, routes()).await;
+        let mut t = target(&base, "http1", "", "path = \"/\"");
+        for _ in 0..12 {
+            let other = server(false, routes()).await;
+            t.prepared = target(
+                &base,
+                "http1",
+                "",
+                &format!("path = \"/to?{other}/echo\"\n{READ}"),
+            )
+            .prepared;
+            let x = t.call().await;
+            assert_eq!(answer(&x)["path"], "/echo");
+            assert_eq!(x.redirects, 1);
+        }
+        let kept = t.client.idle_buffer_bytes();
+        assert!(kept <= 9 * 16 * 1024, "{kept} bytes of idle connections");
+        assert!(
+            kept >= 9 * 16 * 1024,
+            "the target and eight origins are pooled: {kept}"
+        );
+    });
+}
