@@ -93,7 +93,8 @@ fn echo(method: &str, pq: &str, headers: &http::HeaderMap, body: &[u8]) -> Answe
 
 /// The routes of the test servers: `/s/<status>` redirects with that status to
 /// `/echo`; `/rel/a/b` to `../echo?x=1`; `/chain/<n>` through n hops to `/echo`;
-/// `/loop` to itself; `/nowhere` a 302 without `Location`; `/ftp` to an ftp URL;
+/// `/loop` to itself; `/nowhere` a 302 without `Location`; `/ftp` to an ftp URL; `/bad`
+/// to a URL whose port does not parse;
 /// `/to?<url>` to that URL; `/slow-echo` the echo after 300 ms; anything else the echo.
 fn routes() -> Handler {
     Arc::new(|method, pq, headers, body| {
@@ -121,6 +122,7 @@ fn routes() -> Handler {
             "/loop" => to(302, "/loop"),
             "/nowhere" => (302, vec![], String::new(), Duration::ZERO),
             "/ftp" => to(302, "ftp://127.0.0.1/file"),
+            "/bad" => to(302, "http://127.0.0.1:99999/"),
             "/to" => to(302, pq.split_once('?').map_or("", |(_, q)| q)),
             "/to-slow" => to(302, "/slow-echo"),
             "/slow-echo" => {
@@ -366,14 +368,14 @@ fn the_limit_a_loop_and_redirects_off() {
     });
 }
 
-/// A redirect without a `Location`, or to another scheme, is the target's
-/// `protocol_error`, never a hang.
+/// A redirect without a `Location`, to another scheme, or to a `Location` that does not
+/// parse (a port past 65535) is the target's `protocol_error`, never a hang.
 #[test]
 fn nowhere_to_go_is_a_protocol_error() {
     block_on(async {
         for (http, h2, _) in PROTOCOLS {
             let base = server(h2, routes()).await;
-            for path in ["/nowhere", "/ftp"] {
+            for path in ["/nowhere", "/ftp", "/bad"] {
                 let t = target(&base, http, "", &format!("path = \"{path}\""));
                 let x = t.call().await;
                 let e = x.result.as_ref().expect_err("nowhere to go");

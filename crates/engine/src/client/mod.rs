@@ -166,8 +166,9 @@ pub(crate) enum Hop {
     /// The answer (also every response of a request that does not follow redirects).
     #[default]
     Answer,
-    /// A redirect to the raw `Location` value.
-    To(bytes::Bytes),
+    /// A redirect to the raw `Location` value (boxed: every exchange moves a
+    /// `Response` through its futures, and few are redirects).
+    To(Box<bytes::Bytes>),
     /// A redirect status without a `Location`: nowhere to go.
     Nowhere,
 }
@@ -670,7 +671,7 @@ impl Location {
     fn hop(&self) -> Hop {
         match (self.hop.get(), self.value.take()) {
             (false, _) => Hop::Answer,
-            (true, Some(to)) => Hop::To(to),
+            (true, Some(to)) => Hop::To(Box::new(to)),
             (true, None) => Hop::Nowhere,
         }
     }
