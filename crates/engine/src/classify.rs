@@ -177,9 +177,35 @@ pub(crate) fn explain(
     let body = |b: &[u8]| (!b.is_empty()).then(|| masked(&String::from_utf8_lossy(b)));
     let (what, found) = match result {
         Err(e) => (transport(outcome, &*e.error, timeout), None),
-        Ok(r) => response_explained(checks, r.status, &r.body, stream, &body),
+        Ok(r) => {
+            let kept = decoded_start(r);
+            response_explained(checks, r.status, &kept, stream, &body)
+        }
     };
     (masked(&what), found)
+}
+
+/// The kept body as text would show it: decoded when it was kept as it came with a
+/// `Content-Encoding` (its start decodes; what does not is left out, and a coding
+/// loadgate does not decode is said as such).
+fn decoded_start(r: &Response) -> std::borrow::Cow<'_, [u8]> {
+    if !r.coded.any() || r.body.is_empty() {
+        return std::borrow::Cow::Borrowed(&r.body);
+    }
+    let Ok(mut d) = r.coded.decoder() else {
+        return std::borrow::Cow::Borrowed(b"(a body in a coding loadgate does not decode)");
+    };
+    let mut out = Vec::new();
+    let mut keep = |piece: &[u8]| {
+        let room = crate::client::FAILED_BODY.saturating_sub(out.len());
+        out.extend_from_slice(&piece[..piece.len().min(room)]);
+    };
+    // What the decoders hold comes out at the finish; a body cut at the kept bytes
+    // then fails, which is no matter: its start is out.
+    if d.push(&r.body, &mut keep).is_ok() {
+        let _ = d.finish(&mut keep);
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn response_explained(

@@ -43,7 +43,7 @@ fn all_counted(e: &EndpointShard) -> &loadgate_metrics::Failures {
 /// A raw HTTP/1.1 server: each connection gets one answer (`answer(n, path)` for the
 /// n-th connection, asking for `path`) and is closed; after `serve` connections it stops listening (`None`:
 /// never). Its base URL.
-fn raw_server(serve: Option<usize>, answer: fn(usize, &str) -> String) -> String {
+fn raw_server(serve: Option<usize>, answer: fn(usize, &str) -> Vec<u8>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -64,7 +64,8 @@ fn raw_server(serve: Option<usize>, answer: fn(usize, &str) -> String) -> String
             }
             let head = String::from_utf8_lossy(&got);
             let path = head.split(' ').nth(1).unwrap_or("/");
-            let _ = write!(sock, "HTTP/1.1 {}", answer(n, path));
+            let _ = sock.write_all(b"HTTP/1.1 ");
+            let _ = sock.write_all(&answer(n, path));
         }
     });
     format!("http://{addr}")
@@ -78,7 +79,7 @@ fn a_degraded_json_and_a_503_with_a_body_are_explained() {
     let base = raw_server(None, |n, path| {
         // The health check's degraded answer; else a 503 whose body differs each time
         // (a request id) and holds a control character.
-        if path == "/health" {
+        let text = if path == "/health" {
             let body = "{\"status\":\"degraded\"}";
             format!(
                 "200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -90,7 +91,8 @@ fn a_degraded_json_and_a_503_with_a_body_are_explained() {
                 "503 Service Unavailable\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             )
-        }
+        };
+        text.into_bytes()
     });
     let d = run_at(
         "[[endpoint]]\nname = \"health\"\npath = \"/health\"\nchecks = { json = [{ path = \"$.status\", equals = \"healthy\" }] }\n[[endpoint]]\nname = \"fail\"\npath = \"/fail\"\n",
@@ -157,7 +159,7 @@ fn an_untrusted_certificate_says_why() {
 #[test]
 fn connections_refused_mid_run_say_so() {
     let base = raw_server(Some(10), |_, _| {
-        "200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_string()
+        b"200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec()
     });
     let d = run_at("[[endpoint]]\nname = \"e\"\npath = \"/\"\n", &base);
     let e = totals(&d, 0);
@@ -173,4 +175,49 @@ fn connections_refused_mid_run_say_so() {
         "{}",
         refused.what
     );
+}
+
+/// A 503 with a gzip body, on an endpoint that reads no body (so does not decode it):
+/// the explanation shows its start decoded; one whose gzip is corrupt stays the
+/// target's `http_5xx` (explaining never changes an outcome).
+#[test]
+fn a_compressed_error_body_is_shown_decoded_and_a_corrupt_one_changes_nothing() {
+    let base = raw_server(None, |_, path| {
+        let body = match path {
+            "/gz" => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(b"service down: maintenance").unwrap();
+                e.finish().unwrap()
+            }
+            _ => b"this is not gzip at all".to_vec(),
+        };
+        let mut out = format!(
+            "503 Service Unavailable\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
+    });
+    let d = run_at(
+        "[[endpoint]]\nname = \"gz\"\npath = \"/gz\"\n[[endpoint]]\nname = \"bad\"\npath = \"/bad\"\n",
+        &base,
+    );
+    let gz = totals(&d, 0);
+    let f = all_counted(&gz);
+    assert_eq!(f.examples.len(), 1, "{f:#?}");
+    assert_eq!(f.examples[0].what, "status 503");
+    assert_eq!(
+        f.examples[0].found.as_deref(),
+        Some("service down: maintenance")
+    );
+    let bad = totals(&d, 1);
+    assert_eq!(
+        bad.outcomes.get(Outcome::Http5xx),
+        bad.outcomes.total(),
+        "{:?}",
+        bad.outcomes
+    );
+    let f = all_counted(&bad);
+    assert_eq!(f.examples[0].outcome, Outcome::Http5xx);
 }

@@ -226,6 +226,10 @@ pub struct Response {
     pub protocol: Protocol,
     /// Whether it is a redirect to follow (only when the request follows them).
     pub(crate) hop: Hop,
+    /// The `Content-Encoding` of the kept body when it was kept as it came (the endpoint
+    /// does not decode: a failing status's first bytes), for a failure's explanation to
+    /// decode; identity otherwise.
+    pub(crate) coded: Codings,
 }
 
 impl Response {
@@ -439,8 +443,7 @@ impl HttpClient {
                 *wire += data.len() as u64;
                 // A redirect's body is no answer: counted, never read.
                 if !location.hop.get() {
-                    let decode = keep.decode || failed();
-                    decoding.feed(decode, &codings, data, fresh, &mut deliver);
+                    decoding.feed(keep.decode, &codings, data, fresh, &mut deliver);
                 }
             };
             match conn {
@@ -465,6 +468,7 @@ impl HttpClient {
                             decoding.finish(&mut deliver)?;
                             response.status = status;
                             response.protocol = Protocol::Http1;
+                            response.coded = undecoded(keep, &codings);
                             response.hop = location.hop();
                             return Ok(response);
                         }
@@ -497,6 +501,7 @@ impl HttpClient {
                             decoding.finish(&mut deliver)?;
                             response.status = status;
                             response.protocol = Protocol::H2;
+                            response.coded = undecoded(keep, &codings);
                             response.hop = location.hop();
                             return Ok(response);
                         }
@@ -684,6 +689,15 @@ impl Location {
             self.hop.set(true);
             self.value.set(location());
         }
+    }
+}
+
+/// The codings of a body kept as it came: those of its head unless the endpoint
+/// decodes.
+fn undecoded(keep: Keep, codings: &Cell<Codings>) -> Codings {
+    match keep.decode {
+        true => Codings::IDENTITY,
+        false => codings.get(),
     }
 }
 
