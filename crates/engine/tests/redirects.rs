@@ -70,6 +70,9 @@ async fn server(h2: bool, handler: Handler) -> String {
     format!("http://{addr}")
 }
 
+/// A hop's body: an SSE event, so a stream reader fed a hop's body would count it.
+const HOP_BODY: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"hop\"}}]}\n\n";
+
 /// The request as JSON: method, path, body, and the headers a hop may drop or change.
 fn echo(method: &str, pq: &str, headers: &http::HeaderMap, body: &[u8]) -> Answer {
     let h = |n: &str| {
@@ -102,7 +105,7 @@ fn routes() -> Handler {
             (
                 status,
                 vec![("location", location.to_string())],
-                "hop body".to_string(),
+                HOP_BODY.to_string(),
                 Duration::ZERO,
             )
         };
@@ -125,6 +128,13 @@ fn routes() -> Handler {
             "/bad" => to(302, "http://127.0.0.1:99999/"),
             "/to" => to(302, pq.split_once('?').map_or("", |(_, q)| q)),
             "/to-slow" => to(302, "/slow-echo"),
+            "/to-sse" => to(307, "/sse"),
+            "/sse" => (
+                200,
+                vec![("content-type", "text/event-stream".to_string())],
+                "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"!\"}}]}\n\ndata: [DONE]\n\n".to_string(),
+                Duration::ZERO,
+            ),
             "/slow-echo" => {
                 let mut a = echo(method, pq, headers, body);
                 a.3 = Duration::from_millis(300);
@@ -399,7 +409,7 @@ fn the_first_byte_is_the_final_answers() {
             assert!(ttfb >= Duration::from_millis(300), "{http}: {ttfb:?}");
             assert!(x.latency() >= ttfb);
             // The hop's body was counted on the wire, not kept.
-            assert!(x.result.as_ref().unwrap().bytes >= "hop body".len() as u64);
+            assert!(x.result.as_ref().unwrap().bytes >= HOP_BODY.len() as u64);
         }
     });
 }
@@ -433,5 +443,22 @@ fn redirects_to_ever_new_origins_keep_a_bounded_pool_map() {
             kept >= 9 * 16 * 1024,
             "the target and eight origins are pooled: {kept}"
         );
+    });
+}
+
+/// A stream reads the final answer only: the hop's body (an event itself) is not read, and the
+/// stream's two tokens and terminator are the answer's.
+#[test]
+fn a_stream_reads_the_final_answer() {
+    block_on(async {
+        for (http, h2, _) in PROTOCOLS {
+            let base = server(h2, routes()).await;
+            let t = target(&base, http, "", "path = \"/to-sse\"\nstream = \"sse\"");
+            let x = t.call().await;
+            assert_eq!(x.result.as_ref().unwrap().status, 200, "{http}");
+            let s = x.stream.as_ref().expect("streamed");
+            assert_eq!(s.content_events, 2, "{http}: {s:?}");
+            assert_eq!(x.redirects, 1);
+        }
     });
 }
