@@ -188,11 +188,6 @@ pub fn excerpt(text: &str) -> String {
     out
 }
 
-/// `bytes` as text for an excerpt: invalid UTF-8 replaced.
-pub fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
