@@ -73,6 +73,20 @@ pub(crate) fn endpoint_table(
         if !classes.is_empty() {
             let _ = writeln!(out, "{:<width$}  errors: {}", "", classes.join(", "));
         }
+        // Each endpoint's own explanations (the total's would repeat them).
+        if !std::ptr::eq(e, all) {
+            for line in loadgate_report::text::failure_lines(e) {
+                let _ = writeln!(out, "{:<width$}    {line}", "");
+            }
+        }
+        if e.redirects > 0 {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {}",
+                "",
+                loadgate_report::text::redirects(e.redirects)
+            );
+        }
         if let Some(line) = loadgate_report::text::streams(e) {
             let _ = writeln!(out, "{:<width$}  {line}", "");
         }

@@ -105,6 +105,9 @@ enum Command {
         /// (by a base URL or `embedded`) and not read, so `${TARGET_URL}` may be unset.
         #[arg(long, env = "LOADGATE_TARGET")]
         target: Option<String>,
+        /// The TLS files `run` would be given: checked as `run` reads them.
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Serve the embedded demo target until interrupted.
     ServeTarget {
@@ -152,6 +155,19 @@ pub struct LoadFlags {
     /// halted vCPU while the other is free).
     #[arg(long)]
     pub no_pin: bool,
+    /// `--cacert`, `--cert`, `--key`.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// The TLS files read from the flags, the scenario and the environment, before any
+    /// load (not a flag).
+    #[arg(skip)]
+    pub tls_files: std::sync::Arc<loadgate_engine::TlsFiles>,
+}
+
+/// The TLS files named on the command line: `run`, `capacity` and `validate` take the
+/// same, so `validate` refuses first what `run` would.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TlsArgs {
     /// Trust the CAs in this PEM file (or bundle) too, e.g. a company CA, beside the
     /// built-in roots (repeatable). Replaces the scenario's `[tls] ca_file` and
     /// `SSL_CERT_FILE`/`SSL_CERT_DIR`.
@@ -165,10 +181,17 @@ pub struct LoadFlags {
     /// without it, the key is read from the `--cert` file.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
-    /// The TLS files read from the flags, the scenario and the environment, before any
-    /// load (not a flag).
-    #[arg(skip)]
-    pub tls_files: std::sync::Arc<loadgate_engine::TlsFiles>,
+}
+
+impl TlsArgs {
+    /// The flags as `tls::load` takes them.
+    pub(crate) fn flags(&self) -> tls::TlsFlags<'_> {
+        tls::TlsFlags {
+            cacert: &self.cacert,
+            cert: self.cert.as_deref(),
+            key: self.key.as_deref(),
+        }
+    }
 }
 
 impl LoadFlags {
@@ -178,12 +201,7 @@ impl LoadFlags {
         &mut self,
         scenario: &loadgate_scenario::Scenario,
     ) -> Result<(), Failure> {
-        let flags = tls::TlsFlags {
-            cacert: &self.cacert,
-            cert: self.cert.as_deref(),
-            key: self.key.as_deref(),
-        };
-        self.tls_files = tls::load(scenario, &flags, &|n| std::env::var_os(n))?;
+        self.tls_files = tls::load(scenario, &self.tls.flags(), &|n| std::env::var_os(n))?;
         Ok(())
     }
 }
@@ -379,7 +397,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(*args),
         Command::Capacity(args) => capacity_cmd::run(*args),
         Command::Merge(args) => merge_cmd::run(args),
-        Command::Validate { files, target } => validate(&files, target.as_deref()),
+        Command::Validate { files, target, tls } => validate(&files, target.as_deref(), &tls),
         Command::Init { url, out } => init(&url, &out),
         Command::Compare {
             baseline,
@@ -484,7 +502,7 @@ budgets = ["p95 < 2s", "error_rate < 1%"]
     Ok(Exit::Pass)
 }
 
-fn validate(files: &[PathBuf], target: Option<&str>) -> Result<Exit, Failure> {
+fn validate(files: &[PathBuf], target: Option<&str>, flags: &TlsArgs) -> Result<Exit, Failure> {
     // What `run` refuses: a closed scenario's send-lag budget too (a capacity search
     // takes it, its steps being open).
     let options = loadgate_scenario::LoadOptions {
@@ -507,8 +525,8 @@ fn validate(files: &[PathBuf], target: Option<&str>) -> Result<Exit, Failure> {
                     say_err!("{e}");
                     continue;
                 }
-                // The `[tls]` files and SSL_CERT_FILE, as `run` reads them.
-                if let Err(e) = tls::load(&s, &tls::TlsFlags::default(), &|n| std::env::var_os(n)) {
+                // The TLS flags, the `[tls]` files and SSL_CERT_FILE, as `run` reads them.
+                if let Err(e) = tls::load(&s, &flags.flags(), &|n| std::env::var_os(n)) {
                     bad += 1;
                     say_err!("{}", e.message);
                     continue;

@@ -383,6 +383,14 @@ pub(crate) fn mask_summary(s: &mut RunSummary) {
         output::mask(d);
     }
     s.invalid_reasons.iter_mut().for_each(output::mask);
+    // Masked in the engine before they were cut short; again here, as all free text.
+    for e in s
+        .endpoints
+        .iter_mut()
+        .chain(std::iter::once(&mut s.overall))
+    {
+        e.failures.texts_mut(output::mask);
+    }
 }
 
 /// `run.json` with its free text masked, as [`mask_summary`] masks a summary.

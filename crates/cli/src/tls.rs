@@ -17,7 +17,7 @@ use loadgate_scenario::Scenario;
 
 use crate::exit::Failure;
 
-/// The flags that name TLS files (none for `validate`).
+/// The flags that name TLS files (`run`, `capacity` and `validate` take them alike).
 #[derive(Debug, Default)]
 pub(crate) struct TlsFlags<'a> {
     pub(crate) cacert: &'a [PathBuf],

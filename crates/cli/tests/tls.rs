@@ -314,6 +314,23 @@ fn tls_files_that_cannot_be_used_are_refused_with_their_paths_never_their_conten
             text(&o)
         );
         assert_never_started(&c);
+        // Issue 22: `validate` takes the same flags and refuses the same, first.
+        let mut v = vec!["validate", "{s}", "--target", url];
+        v.extend_from_slice(args);
+        let o = c.loadgate(&v, env);
+        assert_eq!(code(&o), 2, "validate {args:?}: {}", text(&o));
+        for s in says {
+            assert!(
+                text(&o).contains(s),
+                "validate {args:?} should say {s:?}: {}",
+                text(&o)
+            );
+        }
+        assert!(
+            !text(&o).contains(key_line),
+            "a key's contents: {}",
+            text(&o)
+        );
     };
     refused(
         &["--cacert", "certs/missing.pem"],
@@ -367,6 +384,25 @@ fn tls_files_that_cannot_be_used_are_refused_with_their_paths_never_their_conten
     // --key alone: a usage error.
     let o = run(&c, url, &["--key", "certs/client.key"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
+    let o = c.loadgate(&["validate", "{s}", "--key", "certs/client.key"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    // Files that can be used: `validate` says ok.
+    let o = c.loadgate(
+        &[
+            "validate",
+            "{s}",
+            "--target",
+            url,
+            "--cacert",
+            "certs/ca.pem",
+            "--cert",
+            "certs/client.pem",
+            "--key",
+            "certs/client.key",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
 
     // A scenario's `[tls]` files: `validate` refuses what `run` would, with the key.
     let bad = |tls: &str, says: &[&str]| {

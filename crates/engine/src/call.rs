@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use loadgate_metrics::Outcome;
 use loadgate_scenario::GoodLimits;
 
-use crate::client::{HttpClient, Noted, Response, SendError, Tap, Turn};
+use crate::client::{Hop, HttpClient, Noted, Origin, Response, SendError, Tap, Turn};
 use crate::deadline::Deadlines;
 use crate::request::{Built, Prepared, Watch};
 use crate::stream::{StreamEnd, StreamReader};
@@ -55,6 +55,8 @@ pub struct Exchange {
     /// A streamed endpoint's stream as read, up to the end or the failure; `None` for
     /// an endpoint read whole.
     pub stream: Option<StreamEnd>,
+    /// Redirects followed on the way to the answer (or the failure).
+    pub redirects: u8,
 }
 
 impl Exchange {
@@ -164,15 +166,17 @@ pub async fn execute(
             body_began.set(Some(now));
         }
     };
+    let hops = Cell::new(0u8);
     let result = match call {
         Call::Http(req) => {
-            let exchange = client.exchange(
-                prepared.origin(),
-                &req,
-                prepared.keep(),
+            let exchange = follow(
+                client,
+                prepared,
+                req,
                 turn,
                 &noted,
                 tapped.then_some(&mut tap as &mut Tap<'_>),
+                &hops,
             );
             if watch.is_set() {
                 let progress = Progress {
@@ -215,7 +219,113 @@ pub async fn execute(
         resent: noted.resent.get(),
         result,
         stream,
+        redirects: hops.get(),
     }
+}
+
+/// `req` sent to `prepared`'s origin, and each redirect its answer names followed, up
+/// to the endpoint's `redirects`: the chain's last answer, its wire bytes those of every
+/// hop. Counts in `hops` the redirects followed (also when the caller gives up on the
+/// chain). Every hop notes its connect time (added up), and the first byte noted is
+/// the final answer's: each hop forgets the one before. The caller's timeout covers the
+/// whole chain.
+///
+/// A redirect past the limit (a loop ends there too) is `too_many_redirects`; one
+/// without a `Location`, or with one that is not an http or https URL, the target's
+/// `protocol_error`.
+async fn follow(
+    client: &HttpClient,
+    prepared: &Prepared,
+    req: Built,
+    turn: Option<Turn>,
+    noted: &Noted,
+    mut tap: Option<&mut Tap<'_>>,
+    hops: &Cell<u8>,
+) -> Result<Response, SendError> {
+    let keep = prepared.keep();
+    let mut origin = std::borrow::Cow::Borrowed(prepared.origin());
+    let mut req = req;
+    let mut turn = turn;
+    let mut wire = 0u64;
+    loop {
+        let redirected = hops.get() > 0;
+        let mut r = client
+            .exchange(
+                &origin,
+                &req,
+                keep,
+                turn.take(),
+                noted,
+                tap.as_deref_mut(),
+                redirected,
+            )
+            .await?;
+        let to = match std::mem::take(&mut r.hop) {
+            Hop::Answer => {
+                r.bytes += wire;
+                return Ok(r);
+            }
+            Hop::Nowhere => {
+                return Err(SendError::redirect(
+                    Outcome::ProtocolError,
+                    format!("a {} redirect without a Location header", r.status),
+                ))
+            }
+            Hop::To(to) => to,
+        };
+        if hops.get() >= prepared.redirects() {
+            return Err(SendError::redirect(
+                Outcome::TooManyRedirects,
+                format!("more than {} redirects", prepared.redirects()),
+            ));
+        }
+        let (next, path) = resolve(&origin, req.path(), &to)
+            .map_err(|e| SendError::redirect(Outcome::ProtocolError, e))?;
+        req = req
+            .redirected(r.status, &origin, &next, &path)
+            .ok_or_else(|| {
+                SendError::redirect(Outcome::ProtocolError, "the request cannot be sent again")
+            })?;
+        origin = std::borrow::Cow::Owned(next);
+        wire += r.bytes;
+        hops.set(hops.get() + 1);
+        noted.first_byte.set(None);
+    }
+}
+
+/// Where a redirect's `location` leads from `path` (origin form) on `from`: its origin
+/// and path (origin form, without the fragment). A relative reference is resolved as
+/// RFC 3986 says; an absolute one may name any http or https origin.
+fn resolve(from: &Origin, path: &[u8], location: &[u8]) -> Result<(Origin, String), String> {
+    let location = std::str::from_utf8(location)
+        .map_err(|_| "a redirect whose Location is not UTF-8".to_string())?;
+    let here = format!(
+        "{}://{}{}",
+        from.scheme,
+        from.authority,
+        String::from_utf8_lossy(path)
+    );
+    let base = url::Url::parse(&here).map_err(|e| format!("the request's URL: {e}"))?;
+    let next = base
+        .join(location)
+        .map_err(|e| format!("a redirect whose Location is not a URL ({e})"))?;
+    if !matches!(next.scheme(), "http" | "https") {
+        return Err(format!(
+            "a redirect to a {} URL: only http and https are followed",
+            next.scheme()
+        ));
+    }
+    let mut path = next.path().to_string();
+    if let Some(q) = next.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let authority = &next[url::Position::BeforeHost..url::Position::AfterPort];
+    let uri: http::Uri = format!("{}://{authority}{path}", next.scheme())
+        .parse()
+        .map_err(|e| format!("a redirect whose Location is not a URL ({e})"))?;
+    let origin = Origin::of(&uri)?;
+    Ok((origin, path))
 }
 
 /// How far a response has come, for its watch.

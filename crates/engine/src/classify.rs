@@ -9,7 +9,9 @@
 use std::error::Error as StdError;
 
 use loadgate_metrics::Outcome;
-use loadgate_scenario::{Checks, JsonExpect};
+use loadgate_scenario::{Checks, JsonExpect, Secrets};
+
+use crate::client::{Response, SendError};
 
 use crate::stream::{Ending, StreamEnd};
 
@@ -107,6 +109,228 @@ pub(crate) fn failure(err: &(dyn StdError + 'static)) -> Outcome {
         cur = e.source();
     }
     Outcome::IoError
+}
+
+/// A cheap key of what [`explain`] would say of a failed `result` (and its `stream`):
+/// equal keys explain alike, so a failure already explained is counted without
+/// formatting anything. Hashes the status and at most the first 128 body bytes of a
+/// response, the kind of a transport failure (its I/O error kind, its TLS error).
+pub(crate) fn failure_key(
+    outcome: Outcome,
+    result: &Result<Response, SendError>,
+    stream: Option<&StreamEnd>,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same key in every worker and run.
+    let mut h = std::hash::DefaultHasher::new();
+    outcome.hash(&mut h);
+    match result {
+        Ok(r) => {
+            r.status.hash(&mut h);
+            r.body[..r.body.len().min(128)].hash(&mut h);
+            if let Some(s) = stream {
+                (
+                    s.ending == Ending::Complete,
+                    s.errors > 0,
+                    s.content_events == 0,
+                )
+                    .hash(&mut h);
+            }
+        }
+        Err(e) => {
+            let mut cur: Option<&(dyn StdError + 'static)> = Some(&*e.error);
+            while let Some(err) = cur {
+                if let Some(t) = err.downcast_ref::<rustls::Error>() {
+                    std::mem::discriminant(t).hash(&mut h);
+                    if let rustls::Error::InvalidCertificate(c) = t {
+                        std::mem::discriminant(c).hash(&mut h);
+                    }
+                }
+                if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                    io.kind().hash(&mut h);
+                    if let Some(inner) = io.get_ref() {
+                        cur = Some(inner);
+                        continue;
+                    }
+                }
+                cur = err.source();
+            }
+        }
+    }
+    h.finish()
+}
+
+/// What a failed request was expected to do and what it did instead (`what`, and
+/// `found` when something was): which check failed and what the body held there, the
+/// status and the start of its body, why the transport failed. Texts are masked of
+/// `secrets` here, before they are cut short (a cut could leave half a secret that no
+/// mask then finds); called only for a failure not yet explained.
+pub(crate) fn explain(
+    checks: &Checks,
+    outcome: Outcome,
+    result: &Result<Response, SendError>,
+    stream: Option<&StreamEnd>,
+    timeout: std::time::Duration,
+    secrets: &Secrets,
+) -> (String, Option<String>) {
+    let masked = |s: &str| secrets.redact(s).into_owned();
+    let body = |b: &[u8]| (!b.is_empty()).then(|| masked(&String::from_utf8_lossy(b)));
+    let (what, found) = match result {
+        Err(e) => (transport(outcome, &*e.error, timeout), None),
+        Ok(r) => {
+            let kept = decoded_start(r);
+            response_explained(checks, r.status, &kept, stream, &body)
+        }
+    };
+    (masked(&what), found)
+}
+
+/// The kept body as text would show it: decoded when it was kept as it came with a
+/// `Content-Encoding` (its start decodes; what does not is left out, and a coding
+/// loadgate does not decode is said as such).
+fn decoded_start(r: &Response) -> std::borrow::Cow<'_, [u8]> {
+    if !r.coded.any() || r.body.is_empty() {
+        return std::borrow::Cow::Borrowed(&r.body);
+    }
+    let Ok(mut d) = r.coded.decoder() else {
+        return std::borrow::Cow::Borrowed(b"(a body in a coding loadgate does not decode)");
+    };
+    let mut out = Vec::new();
+    let mut keep = |piece: &[u8]| {
+        let room = crate::client::FAILED_BODY.saturating_sub(out.len());
+        out.extend_from_slice(&piece[..piece.len().min(room)]);
+    };
+    // What the decoders hold comes out at the finish; a body cut at the kept bytes
+    // then fails, which is no matter: its start is out.
+    if d.push(&r.body, &mut keep).is_ok() {
+        let _ = d.finish(&mut keep);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn response_explained(
+    checks: &Checks,
+    status: u16,
+    body: &[u8],
+    stream: Option<&StreamEnd>,
+    shown: &dyn Fn(&[u8]) -> Option<String>,
+) -> (String, Option<String>) {
+    if !checks.status_ok(status) {
+        let what = match (status, checks.status.as_slice()) {
+            (400..=599, _) => format!("status {status}"),
+            (_, []) => format!("status {status}, expected 2xx"),
+            (_, want) => format!("status {status}, expected {want:?}"),
+        };
+        return (what, shown(body));
+    }
+    if let Some(s) = stream {
+        if s.ending != Ending::Complete {
+            return ("the stream ended before its terminator".into(), None);
+        }
+        if s.errors > 0 {
+            return ("the stream carried an error event".into(), None);
+        }
+        if s.content_events == 0 {
+            return ("the stream carried no token".into(), None);
+        }
+    }
+    if let Some(needle) = &checks.body_contains {
+        if memchr::memmem::find(body, needle.as_bytes()).is_none() {
+            return (format!("body contains {needle:?}"), shown(body));
+        }
+    }
+    if !checks.json.is_empty() {
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return ("a JSON body".into(), shown(body));
+        };
+        for c in &checks.json {
+            let found = doc.pointer(&c.pointer);
+            let (ok, what) = match &c.expect {
+                JsonExpect::Exists(true) => (found.is_some(), format!("json {} exists", c.path)),
+                JsonExpect::Exists(false) => {
+                    (found.is_none(), format!("json {} is absent", c.path))
+                }
+                JsonExpect::Equals(v) => (found == Some(v), format!("json {} equals {v}", c.path)),
+            };
+            if !ok {
+                let value = found.map_or_else(|| "nothing".to_string(), |v| v.to_string());
+                return (what, shown(value.as_bytes()));
+            }
+        }
+    }
+    ("the response".into(), None)
+}
+
+/// A transport failure in words: the timeout, or its error chain (a TLS error named
+/// as such).
+fn transport(
+    outcome: Outcome,
+    err: &(dyn StdError + 'static),
+    timeout: std::time::Duration,
+) -> String {
+    match outcome {
+        Outcome::Timeout if err.to_string().contains("timed out") || err.source().is_none() => {
+            return format!(
+                "no complete answer within the timeout ({})",
+                humantime::format_duration(timeout)
+            );
+        }
+        Outcome::FirstByteTimeout => return "no first byte within first_byte_timeout".into(),
+        Outcome::IdleTimeout => return "silent for longer than idle_timeout".into(),
+        _ => {}
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut tls = false;
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        tls |= e.downcast_ref::<rustls::Error>().is_some();
+        let text = e.to_string();
+        // A wrapper often repeats its source's text: keep the outer words only once.
+        if !parts.last().is_some_and(|p| p.ends_with(&text)) {
+            parts.push(text);
+        }
+        cur = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => {
+                tls |= inner.downcast_ref::<rustls::Error>().is_some();
+                Some(inner as &(dyn StdError + 'static))
+            }
+            None => e.source(),
+        };
+    }
+    parts.dedup();
+    let text = parts.join(": ");
+    match tls {
+        true => format!("tls: {text}"),
+        false => text,
+    }
+}
+
+/// Counts a failed `exchange` of `endpoint` (`prepared`) as `outcome` in `shard`'s
+/// failures explained: a comparison of its key for one already explained, the words
+/// only for a new one.
+pub(crate) fn record_failure(
+    shard: &mut loadgate_metrics::Shard,
+    endpoint: usize,
+    prepared: &crate::Prepared,
+    exchange: &crate::Exchange,
+    outcome: Outcome,
+    secrets: &Secrets,
+) {
+    let stream = exchange.stream.as_ref();
+    let key = failure_key(outcome, &exchange.result, stream);
+    shard.record_failure(endpoint, outcome, key, || {
+        explain(
+            prepared.checks(),
+            outcome,
+            &exchange.result,
+            stream,
+            prepared.timeout(),
+            secrets,
+        )
+    });
 }
 
 /// Whether the peer's alert `e` refused a certificate (the client's, or ours of it).

@@ -20,6 +20,7 @@ use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::client::Location;
 use crate::decode::Codings;
 
 /// Initial read buffer; it grows only while a response head does not fit.
@@ -234,8 +235,9 @@ impl H1 {
     /// read that brought them (a chunked body hands over each chunk apart, and several
     /// may come in one read), the header fields to `headers` if given, and noting in
     /// `first_byte` when the first bytes of the answer arrived and in `codings` the
-    /// body's `Content-Encoding` (before any body byte is handed over). Returns the
-    /// status and whether the connection may be reused.
+    /// body's `Content-Encoding` (before any body byte is handed over), and in
+    /// `location`, when given, whether the status is a redirect's and its `Location`.
+    /// Returns the status and whether the connection may be reused.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn exchange(
         &mut self,
@@ -245,11 +247,13 @@ impl H1 {
         headers: Option<&mut HeaderMap>,
         first_byte: &Cell<Option<Instant>>,
         codings: &Cell<Codings>,
+        location: Option<&Location>,
         sink: &mut impl FnMut(&[u8], bool),
     ) -> Result<(u16, bool), H1Error> {
         self.write(head, body).await.map_err(H1Error::NoResponse)?;
-        let (status, framing, keep_alive, coded) =
-            self.read_head(head_only, headers, first_byte).await?;
+        let (status, framing, keep_alive, coded) = self
+            .read_head(head_only, headers, first_byte, location)
+            .await?;
         codings.set(coded);
         let mut last = None;
         let mut piece = |data: &[u8], read: u32| {
@@ -308,6 +312,7 @@ impl H1 {
         head_only: bool,
         mut headers: Option<&mut HeaderMap>,
         first_byte: &Cell<Option<Instant>>,
+        location: Option<&Location>,
     ) -> Result<(u16, Framing, bool, Codings), H1Error> {
         let mut began = false;
         loop {
@@ -330,6 +335,9 @@ impl H1 {
                     }
                     if (100..200).contains(&status) {
                         continue;
+                    }
+                    if let Some(l) = location {
+                        l.note(status, || find_location(&self.buf[head.clone()]));
                     }
                     if let Some(map) = headers.as_deref_mut() {
                         read_headers(&self.buf[head], map);
@@ -471,6 +479,21 @@ fn read_headers(head: &[u8], map: &mut HeaderMap) {
             }
         }
     }
+}
+
+/// The `Location` of a complete redirect head: parsed again, only for a redirect.
+#[cold]
+#[inline(never)]
+fn find_location(head: &[u8]) -> Option<bytes::Bytes> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, head, &mut slots)
+        .ok()?;
+    resp.headers
+        .iter()
+        .find(|h| is_name(h.name.as_bytes(), b"location"))
+        .map(|h| bytes::Bytes::copy_from_slice(h.value.trim_ascii()))
 }
 
 /// Parses one response head from the start of `buf`: `None` if more bytes are needed.

@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::client::{BoxError, Origin};
+use crate::client::{BoxError, Location, Origin};
 use crate::decode::Codings;
 use crate::h1::Stream;
 use crate::request::Built;
@@ -52,14 +52,16 @@ pub(crate) async fn handshake(stream: Stream) -> Result<Sender, hyper::Error> {
 /// Sends `req` on `sender` and reads the whole response, handing body bytes to `sink`
 /// (each DATA frame as hyper hands it over, as a read of its own: `true`) and the header
 /// fields to `headers` if given. Notes in `first_byte` when the response
-/// head arrived (hyper's response future resolved), and in `codings` the body's
-/// `Content-Encoding`. Returns the status.
+/// head arrived (hyper's response future resolved), in `codings` the body's
+/// `Content-Encoding`, and in `location`, when given, whether the status is a
+/// redirect's and its `Location`. Returns the status.
 pub(crate) async fn exchange(
     sender: &mut Sender,
     req: Request<Body>,
     headers: Option<&mut HeaderMap>,
     first_byte: &Cell<Option<Instant>>,
     codings: &Cell<Codings>,
+    location: Option<&Location>,
     sink: &mut impl FnMut(&[u8], bool),
 ) -> Result<u16, H2Error> {
     let resp = match sender.try_send_request(req).await {
@@ -79,6 +81,14 @@ pub(crate) async fn exchange(
         coded.add(v.as_bytes());
     }
     codings.set(coded);
+    if let Some(l) = location {
+        l.note(parts.status.as_u16(), || {
+            parts
+                .headers
+                .get(http::header::LOCATION)
+                .map(|v| Bytes::copy_from_slice(v.as_bytes()))
+        });
+    }
     if let Some(headers) = headers {
         *headers = parts.headers;
     }

@@ -63,6 +63,91 @@ impl Built {
     }
 }
 
+impl Built {
+    /// The request that follows a `status` redirect from `from` to `to`'s `path`
+    /// (origin form): 303, and 301 or 302 after a POST, become a GET without a body (as
+    /// browsers and k6 do; HEAD stays HEAD), 307 and 308 keep the method and body. The
+    /// `Host` names `to`; on a hop to another origin (scheme, host or port)
+    /// `Authorization`, `Cookie` and `Proxy-Authorization` are left out, so a token
+    /// never reaches a host it was not written for. `None` when the head cannot be read
+    /// back (it was encoded by [`Prepared`], so never).
+    pub(crate) fn redirected(
+        &self,
+        status: u16,
+        from: &Origin,
+        to: &Origin,
+        path: &str,
+    ) -> Option<Built> {
+        let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 256];
+        let mut parsed = httparse::Request::new(&mut []);
+        httparse::ParserConfig::default()
+            .parse_request_with_uninit_headers(&mut parsed, &self.head, &mut slots)
+            .ok()?;
+        let method = parsed.method?;
+        let to_get = match status {
+            303 => method != "HEAD",
+            301 | 302 => method == "POST",
+            _ => false,
+        };
+        let method = if to_get { "GET" } else { method };
+        let cross = !from.same(to);
+        let mut head = Vec::with_capacity(self.head.len() + path.len());
+        head.extend_from_slice(method.as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(path.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        let named = |h: &httparse::Header<'_>, names: &[&str]| {
+            names.iter().any(|n| h.name.eq_ignore_ascii_case(n))
+        };
+        for h in parsed.headers.iter() {
+            let host = named(h, &["host"]);
+            let dropped = (cross && named(h, &["authorization", "cookie", "proxy-authorization"]))
+                || (to_get
+                    && named(
+                        h,
+                        &[
+                            "content-length",
+                            "content-type",
+                            "content-encoding",
+                            "transfer-encoding",
+                        ],
+                    ));
+            // To the same origin, the scenario's own Host stays.
+            if dropped || (host && cross) {
+                continue;
+            }
+            head.extend_from_slice(h.name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(h.value);
+            head.extend_from_slice(b"\r\n");
+        }
+        if cross {
+            head.extend_from_slice(b"host: ");
+            head.extend_from_slice(to.authority.as_str().as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        Some(Built {
+            head: head.into(),
+            body: if to_get {
+                Bytes::new()
+            } else {
+                self.body.clone()
+            },
+            head_only: method == "HEAD",
+            idempotent: Method::from_bytes(method.as_bytes()).is_ok_and(|m| m.is_idempotent()),
+            secret: self.secret.clone(),
+        })
+    }
+
+    /// The path (origin form) of the request line.
+    pub(crate) fn path(&self) -> &[u8] {
+        let line = self.head.split(|&b| b == b'\r').next().unwrap_or_default();
+        let mut parts = line.splitn(3, |&b| b == b' ');
+        parts.nth(1).unwrap_or(b"/")
+    }
+}
+
 /// Shows the type only: its head may hold secret header values.
 impl std::fmt::Debug for Built {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -115,6 +200,8 @@ pub struct Prepared {
     timeout: Duration,
     /// What a success must meet to count toward goodput.
     goodput: GoodLimits,
+    /// The most redirects a request follows (0: a 3xx is the answer).
+    redirects: u8,
 }
 
 /// The timeouts within a request: for its first body byte, and for each gap once the
@@ -249,6 +336,7 @@ impl Prepared {
             },
             timeout: e.timeout,
             goodput: e.goodput,
+            redirects: e.redirects,
         };
         let all_static = p.static_path.is_some()
             && (p.body.is_none() || p.static_body.is_some())
@@ -325,7 +413,13 @@ impl Prepared {
             body: if body { self.max_body } else { 0 },
             headers: self.keep_headers,
             decode: body || self.stream.is_some(),
+            follow: self.redirects > 0,
         }
+    }
+
+    /// The most redirects a request follows before its answer.
+    pub fn redirects(&self) -> u8 {
+        self.redirects
     }
 
     /// The checks a response must pass to be a success.

@@ -733,6 +733,16 @@ async fn send_and_record(
     roll_over(&ctx, exchange.end);
     let mut shard = shard_for(&ctx, intended);
     shard.record(&sample);
+    if sample.outcome != loadgate_metrics::Outcome::Success {
+        crate::classify::record_failure(
+            &mut shard,
+            endpoint,
+            prepared,
+            &exchange,
+            sample.outcome,
+            &ctx.spec.scenario.secrets,
+        );
+    }
     if sample.outcome == loadgate_metrics::Outcome::Success {
         let due_s = intended.saturating_duration_since(start_of(&ctx)).as_secs();
         shard.record_due_success(endpoint, due_s);
@@ -784,6 +794,7 @@ fn sample(endpoint: usize, checks: &Checks, limits: &GoodLimits, exchange: &Exch
         good_service: outcome == loadgate_metrics::Outcome::Success
             && exchange.within(limits, exchange.sent),
         stream,
+        redirects: exchange.redirects,
     }
 }
 

@@ -14,6 +14,7 @@
 //! Not here: scheduling, HTTP, SLO evaluation, rendering.
 
 mod by_second;
+pub mod failures;
 mod histogram;
 mod observe;
 mod outcome;
@@ -22,6 +23,7 @@ mod shard;
 mod timing;
 
 pub use by_second::BySecond;
+pub use failures::{Failure, Failures};
 pub use histogram::{nearest_rank, DecodeError, LatencyHistogram, LatencyStats};
 pub use observe::{Abort, Control, IntervalView, Observer, RunStarted};
 pub use outcome::{Outcome, OutcomeCounts};

@@ -32,8 +32,12 @@ pub enum Outcome {
     /// Streams: the body ended without the stream's terminator (e.g. `data: [DONE]`),
     /// or in the middle of an event.
     StreamTruncated,
-    /// The peer spoke something that is not valid HTTP.
+    /// The peer spoke something that is not valid HTTP (also a redirect without a
+    /// `Location`, or with one that is not an http or https URL).
     ProtocolError,
+    /// Redirects past the endpoint's `redirects` limit (a loop, or a chain too long):
+    /// no answer came.
+    TooManyRedirects,
     /// A response arrived but a check failed (unexpected status class, body, JSON; a
     /// stream with an error event or without a token).
     CheckFailed,
@@ -59,6 +63,7 @@ impl Outcome {
         Outcome::IoError,
         Outcome::StreamTruncated,
         Outcome::ProtocolError,
+        Outcome::TooManyRedirects,
         Outcome::CheckFailed,
         Outcome::CaptureFailed,
     ];
@@ -77,6 +82,7 @@ impl Outcome {
             Outcome::IoError => "io_error",
             Outcome::StreamTruncated => "stream_truncated",
             Outcome::ProtocolError => "protocol_error",
+            Outcome::TooManyRedirects => "too_many_redirects",
             Outcome::CheckFailed => "check_failed",
             Outcome::CaptureFailed => "capture_failed",
         }
@@ -188,6 +194,21 @@ impl schemars::JsonSchema for OutcomeCounts {
             "properties": properties,
             "required": names,
             "additionalProperties": false
+        })
+    }
+}
+
+impl schemars::JsonSchema for Outcome {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Outcome".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.name()).collect();
+        schemars::json_schema!({
+            "description": "An outcome class.",
+            "type": "string",
+            "enum": names
         })
     }
 }

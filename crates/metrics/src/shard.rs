@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::failures::Failures;
 use crate::{BySecond, LatencyHistogram, Outcome, OutcomeCounts, Timing, Timings};
 
 /// One finished request, as the engine reports it.
@@ -49,6 +50,8 @@ pub struct Sample {
     /// for a response read whole. Its gaps were recorded as they ended
     /// ([`Shard::record_gap`]).
     pub stream: Option<StreamSample>,
+    /// Redirects followed on the way to the answer.
+    pub redirects: u8,
 }
 
 /// What one streamed response held.
@@ -188,6 +191,7 @@ impl Sample {
             good: outcome == Outcome::Success,
             good_service: outcome == Outcome::Success,
             stream: None,
+            redirects: 0,
         }
     }
 }
@@ -243,6 +247,11 @@ pub struct EndpointShard {
     pub good: u64,
     /// Requests that succeeded within those limits timed from their actual send.
     pub good_service: u64,
+    /// Redirects followed (every hop of every request).
+    pub redirects: u64,
+    /// The first few distinct explanations of its failures ([`Shard::record_failure`]);
+    /// boxed at the first failure, so an endpoint that never failed costs a pointer.
+    pub failures: Option<Box<Failures>>,
 }
 
 impl EndpointShard {
@@ -267,6 +276,8 @@ impl EndpointShard {
             streams: StreamCounts::default(),
             good: 0,
             good_service: 0,
+            redirects: 0,
+            failures: None,
         }
     }
 
@@ -293,6 +304,10 @@ impl EndpointShard {
         self.streams.add(&other.streams);
         self.good += other.good;
         self.good_service += other.good_service;
+        self.redirects += other.redirects;
+        if let Some(f) = other.failures.as_deref().filter(|f| !f.is_empty()) {
+            self.failures.get_or_insert_default().merge_from(f);
+        }
     }
 
     fn reset(&mut self) {
@@ -314,6 +329,10 @@ impl EndpointShard {
         self.streams = StreamCounts::default();
         self.good = 0;
         self.good_service = 0;
+        self.redirects = 0;
+        if let Some(f) = &mut self.failures {
+            f.clear();
+        }
     }
 
     /// Bytes this endpoint's data holds beyond its fixed size: the timing histograms'
@@ -326,7 +345,13 @@ impl EndpointShard {
             .sum::<usize>();
         // An estimate: a key and a count per status code (a handful per endpoint).
         let statuses = self.statuses.len() * 2 * std::mem::size_of::<u64>();
-        histograms + self.due_successes.allocated_bytes() + statuses
+        histograms
+            + self.due_successes.allocated_bytes()
+            + statuses
+            + self
+                .failures
+                .as_deref()
+                .map_or(0, |f| std::mem::size_of::<Failures>() + f.allocated_bytes())
     }
 
     /// Latency of successful requests (see [`Timing::Latency`]).
@@ -448,6 +473,7 @@ impl Shard {
         }
         e.local_errors += s.local as u64;
         e.resent += s.resent as u64;
+        e.redirects += u64::from(s.redirects);
         if let Some(us) = s.connect_us {
             e.connects += 1;
             e.timings[Timing::Connect].record(us);
@@ -478,6 +504,22 @@ impl Shard {
     #[inline]
     pub fn record_gap(&mut self, endpoint: usize, gap_us: u64) {
         self.endpoints[endpoint].timings[Timing::Itl].record(gap_us);
+    }
+
+    /// Counts one failure of `endpoint` in its explanations (see [`Failures::record`]):
+    /// `explain` is called only for a key not seen in this shard while there is room.
+    #[inline]
+    pub fn record_failure(
+        &mut self,
+        endpoint: usize,
+        outcome: Outcome,
+        key: u64,
+        explain: impl FnOnce() -> (String, Option<String>),
+    ) {
+        self.endpoints[endpoint]
+            .failures
+            .get_or_insert_default()
+            .record(outcome, key, explain);
     }
 
     /// Counts one arrival whose request could not be built.

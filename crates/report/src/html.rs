@@ -397,6 +397,23 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
             html(&crate::text::resent(e.resent))
         );
     }
+    if e.redirects > 0 {
+        let _ = writeln!(
+            o,
+            "<tr><td></td><td colspan=\"11\" class=\"classes\">{}</td></tr>",
+            html(&crate::text::redirects(e.redirects))
+        );
+    }
+    // Each endpoint's own (the total's would repeat them).
+    if !total {
+        for line in crate::text::failure_lines(e) {
+            let _ = writeln!(
+                o,
+                "<tr><td></td><td colspan=\"11\" class=\"classes\">failure: {}</td></tr>",
+                html(&line)
+            );
+        }
+    }
 }
 
 #[cfg(test)]

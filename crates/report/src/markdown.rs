@@ -91,6 +91,27 @@ pub fn summary_md(s: &RunSummary) -> String {
         );
     }
     out.push_str("\nLatency of successful requests; failed ones count in errors (and above every latency budget).\n");
+    let explained: Vec<_> = s
+        .endpoints
+        .iter()
+        .filter(|e| !e.failures.is_empty() || e.redirects > 0)
+        .collect();
+    if !explained.is_empty() {
+        out.push('\n');
+        for e in explained {
+            if e.redirects > 0 {
+                let _ = writeln!(
+                    out,
+                    "- {}: {}",
+                    md(&e.name),
+                    md(&crate::text::redirects(e.redirects))
+                );
+            }
+            for line in crate::text::failure_lines(e) {
+                let _ = writeln!(out, "- {}: {}", md(&e.name), md(&line));
+            }
+        }
+    }
     if s.overall.resent > 0 {
         let _ = writeln!(out, "\n{}.", md(&crate::text::resent(s.overall.resent)));
     }

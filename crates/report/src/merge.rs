@@ -657,6 +657,8 @@ fn counted(
         streams: e.stream.map(|s| s.counts()).unwrap_or_default(),
         good: e.good,
         good_service: e.good_service,
+        redirects: e.redirects,
+        failures: (!e.failures.is_empty()).then(|| Box::new(e.failures.clone())),
     })
 }
 

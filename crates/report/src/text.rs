@@ -56,6 +56,42 @@ pub fn resent(n: u64) -> String {
     )
 }
 
+/// Redirects an endpoint's requests followed, in words.
+pub fn redirects(n: u64) -> String {
+    format!(
+        "redirects followed: {n} (each request timed from its intended send to its final answer)"
+    )
+}
+
+/// An endpoint's failures explained, one line each: `check_failed 12: json $.status
+/// equals "healthy", found "degraded"`, then how many were explained otherwise. The
+/// texts are as `summary.json` holds them (masked of secrets, control characters
+/// escaped); the caller escapes them for its format.
+pub fn failure_lines(e: &loadgate_slo::summary::EndpointSummary) -> Vec<String> {
+    let f = &e.failures;
+    let mut lines: Vec<String> = f
+        .examples
+        .iter()
+        .map(|x| match &x.found {
+            Some(found) => format!(
+                "{} {}: {}, found {found}",
+                x.outcome.name(),
+                x.count,
+                x.what
+            ),
+            None => format!("{} {}: {}", x.outcome.name(), x.count, x.what),
+        })
+        .collect();
+    if f.other > 0 {
+        lines.push(format!(
+            "{} more failure{} explained otherwise",
+            f.other,
+            if f.other == 1 { "" } else { "s" }
+        ));
+    }
+    lines
+}
+
 /// Every budget a run breached, as `EXPR (SCOPE): MEASURED`, with no-data budgets
 /// left out when `measured_only` (an interrupted run claims no breach it had no data for).
 pub fn breached(s: &loadgate_slo::summary::RunSummary, measured_only: bool) -> Vec<String> {

@@ -73,6 +73,7 @@ pub(crate) struct Defaults {
     pub http: Option<S<String>>,
     pub max_body: Option<S<String>>,
     pub compression: Option<S<bool>>,
+    pub redirects: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +149,7 @@ pub(crate) struct Endpoint {
     pub idle_timeout: Option<S<String>>,
     pub goodput: Option<Goodput>,
     pub compression: Option<S<bool>>,
+    pub redirects: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1050,3 +1050,37 @@ fn tls_paths_are_relative_to_the_scenario_and_placed_when_unreadable() {
     check_err(&format!("{base}ca = \"x.pem\"\n"), 6, 1, "unknown field");
     assert_eq!(ok(base).tls, loadgate_scenario::TlsPaths::default());
 }
+
+/// Issue 22: `redirects = N` in `[defaults]` and per endpoint: 10 by default, 0 turns
+/// following off, the endpoint's own wins; a negative, fractional or huge count is
+/// refused where it is written, with the fix.
+#[test]
+fn redirects_default_to_ten_and_are_checked_where_written() {
+    assert_eq!(ok(&one_endpoint("")).endpoints[0].redirects, 10);
+    let off = one_endpoint("").replace("[[endpoint]]", "[defaults]\nredirects = 0\n[[endpoint]]");
+    assert_eq!(ok(&off).endpoints[0].redirects, 0);
+    let own = format!("{off}redirects = 3\n");
+    assert_eq!(ok(&own).endpoints[0].redirects, 3);
+    let d = diag_at(
+        &one_endpoint("redirects = -1\n"),
+        9,
+        13,
+        "redirects must be a whole number from 0 to 50",
+    );
+    assert!(
+        d.hint.as_deref().unwrap_or("").contains("redirects = 0"),
+        "{d}"
+    );
+    check_err(&one_endpoint("redirects = 51\n"), 9, 13, "not 51");
+    let huge =
+        one_endpoint("").replace("[[endpoint]]", "[defaults]\nredirects = 1000\n[[endpoint]]");
+    check_err(&huge, 7, 13, "not 1000");
+    // Not a number at all: the file's own type error, where it is.
+    let e = parse(
+        Path::new("s.toml"),
+        &one_endpoint("redirects = \"ten\"\n"),
+        &env,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("s.toml:9"), "{e}");
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use loadgate_metrics::{
-    EndpointShard, LatencyStats, OutcomeCounts, Pauses, Protocol, Protocols, Timing,
+    EndpointShard, Failures, LatencyStats, OutcomeCounts, Pauses, Protocol, Protocols, Timing,
 };
 use serde::{Deserialize, Serialize};
 
@@ -239,6 +239,16 @@ pub struct EndpointSummary {
     /// request was written.
     #[serde(default)]
     pub resent: u64,
+    /// Redirects followed on the way to the answers (every hop of every request; see
+    /// the endpoint's `redirects`).
+    #[serde(default)]
+    pub redirects: u64,
+    /// The first few (5) distinct explanations of the failures, each with its count
+    /// (which check failed and what was found, which status and the start of its body,
+    /// why the connection failed; texts at most 120 bytes, secrets masked), and the
+    /// count of the failures explained otherwise; absent when nothing failed.
+    #[serde(default, skip_serializing_if = "Failures::is_empty")]
+    pub failures: Failures,
     /// Latencies above the histogram's bound (recorded at the bound).
     pub saturated: u64,
 }
@@ -322,6 +332,8 @@ impl EndpointSummary {
             local_errors: e.local_errors,
             unbuilt: e.unbuilt,
             resent: e.resent,
+            redirects: e.redirects,
+            failures: e.failures.as_deref().cloned().unwrap_or_default(),
             saturated: e.latency().saturated(),
         };
         for (t, h) in e.timings.iter() {

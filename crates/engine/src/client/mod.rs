@@ -90,6 +90,13 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// Whether `other` is the same origin: scheme, host (in any case) and port.
+    pub(crate) fn same(&self, other: &Origin) -> bool {
+        self.tls == other.tls
+            && self.port == other.port
+            && self.host.eq_ignore_ascii_case(&other.host)
+    }
+
     /// The origin of an absolute `http` or `https` URI.
     pub fn of(uri: &Uri) -> Result<Origin, String> {
         let scheme = uri.scheme().cloned().ok_or("the URL has no scheme")?;
@@ -125,6 +132,47 @@ pub(crate) struct Keep {
     /// Decode a body sent with a `Content-Encoding` before it is kept or tapped (a
     /// check or a stream reads it), counting the decoded bytes.
     pub(crate) decode: bool,
+    /// Follow redirects: a 301, 302, 303, 307 or 308 is a hop ([`Hop`]), its `Location`
+    /// kept and its body counted but neither kept, decoded nor tapped.
+    pub(crate) follow: bool,
+}
+
+/// Whether a status is one a redirect is followed on.
+pub(crate) fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// The most bytes kept of a body with a status of 400 or above, whatever the endpoint
+/// keeps otherwise, so that its failure can be explained (`found`, cut shorter after
+/// secrets are masked).
+pub(crate) const FAILED_BODY: usize = 512;
+
+/// What a response head said, noted by the protocol as it reads the head (before any
+/// body byte): its status, and for a request that follows redirects, whether it is one
+/// and where to.
+#[derive(Default)]
+pub(crate) struct Location {
+    /// Redirects are followed.
+    follow: bool,
+    /// The final head's status (0 before it came).
+    pub(crate) status: Cell<u16>,
+    /// The status is a redirect's: the body is not the answer.
+    pub(crate) hop: Cell<bool>,
+    /// Its `Location` header's value, when it had one.
+    pub(crate) value: Cell<Option<bytes::Bytes>>,
+}
+
+/// Whether a response is a redirect to follow.
+#[derive(Debug, Default)]
+pub(crate) enum Hop {
+    /// The answer (also every response of a request that does not follow redirects).
+    #[default]
+    Answer,
+    /// A redirect to the raw `Location` value (boxed: every exchange moves a
+    /// `Response` through its futures, and few are redirects).
+    To(Box<bytes::Bytes>),
+    /// A redirect status without a `Location`: nowhere to go.
+    Nowhere,
 }
 
 /// What a request did on its way, noted as it happens ([`HttpClient::exchange`]), so that
@@ -178,6 +226,12 @@ pub struct Response {
     pub decoded: Option<u64>,
     /// The protocol the response came over.
     pub protocol: Protocol,
+    /// Whether it is a redirect to follow (only when the request follows them).
+    pub(crate) hop: Hop,
+    /// The `Content-Encoding` of the kept body when it was kept as it came (the endpoint
+    /// does not decode: a failing status's first bytes), for a failure's explanation to
+    /// decode; identity otherwise.
+    pub(crate) coded: Codings,
 }
 
 impl Response {
@@ -200,6 +254,7 @@ impl std::fmt::Debug for Response {
             .field("decoded", &self.decoded)
             .field("protocol", &self.protocol)
             .field("kept", &self.body.len())
+            .field("hop", &!matches!(self.hop, Hop::Answer))
             .finish()
     }
 }
@@ -237,6 +292,14 @@ impl SendError {
         SendError {
             outcome: classify::failure(&e),
             error: e.into(),
+        }
+    }
+
+    /// A redirect that cannot be followed (`outcome`: why), the target's failure.
+    pub(crate) fn redirect(outcome: Outcome, error: impl Into<BoxError>) -> SendError {
+        SendError {
+            outcome,
+            error: error.into(),
         }
     }
 
@@ -301,6 +364,11 @@ impl HttpClient {
     /// new connection, once: an idempotent HTTP/1.1 request whose reused connection ended
     /// cleanly before any byte of an answer, an HTTP/2 request hyper hands back unwritten,
     /// or an idempotent one a GOAWAY or REFUSED_STREAM left unprocessed.
+    ///
+    /// `redirected`: the request is a redirect's next hop, whose origin may be one no
+    /// endpoint names: it gets a pool of its own only while the worker keeps fewer than
+    /// `EXTRA_ORIGINS` such pools, else a connection for this one exchange.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn exchange(
         &self,
         origin: &Origin,
@@ -309,15 +377,31 @@ impl HttpClient {
         turn: Option<Turn>,
         noted: &Noted,
         mut tap: Option<&mut Tap<'_>>,
+        redirected: bool,
     ) -> Result<Response, SendError> {
-        let pool = self.pools.of(origin);
+        let pool = match redirected {
+            false => Some(self.pools.of(origin)),
+            true => self.pools.of_redirect(origin),
+        };
         let mut resent = false;
         let mut turn = turn;
         loop {
-            let (conn, acquired) = self
-                .pools
-                .acquire(pool, turn.take(), |slot| self.connect(pool, origin, slot))
-                .await?;
+            let (conn, acquired) = match pool {
+                Some(pool) => {
+                    self.pools
+                        .acquire(pool, turn.take(), |slot| {
+                            self.connect(Some(pool), origin, slot)
+                        })
+                        .await?
+                }
+                None => {
+                    let started = Instant::now();
+                    let conn = self.connect(None, origin, None).await?;
+                    let ready = Instant::now();
+                    let took = ready - started;
+                    (conn, Acquired::Opened { ready, took })
+                }
+            };
             let (ready, connect) = match acquired {
                 // At hand when the request went out: ready as it was sent.
                 Acquired::AtHand if !resent => (noted.sent, None),
@@ -326,8 +410,12 @@ impl HttpClient {
                 Acquired::Opened { ready, took } => (ready, Some(took)),
             };
             noted.ready.set(Some(ready));
-            if connect.is_some() {
-                noted.connect.set(connect);
+            if let Some(took) = connect {
+                // Every connection a request opened on its way counts: a redirect's
+                // hops each may open one.
+                noted
+                    .connect
+                    .set(Some(noted.connect.get().unwrap_or_default() + took));
             }
             let reused = connect.is_none();
             let mut response = Response {
@@ -336,11 +424,18 @@ impl HttpClient {
                 ..Response::default()
             };
             let codings = Cell::new(Codings::IDENTITY);
+            let location = Location {
+                follow: keep.follow,
+                ..Location::default()
+            };
+            let follow = Some(&location);
             // The closures take the body and the counts, the exchange the headers.
             let headers = response.headers.as_deref_mut();
             let mut tap = tap.as_deref_mut();
             let (body, decoded) = (&mut response.body, &mut response.decoded);
             // What the checks and the stream see: the decoded body when it is decoded.
+            // A failing status's first bytes are kept to explain it.
+            let failed = || location.status.get() >= 400;
             let mut deliver = |data: &[u8], fresh: bool| {
                 if let Some(tap) = tap.as_mut() {
                     tap(data, fresh);
@@ -348,8 +443,12 @@ impl HttpClient {
                 if let Some(n) = decoded.as_mut() {
                     *n += data.len() as u64;
                 }
-                if body.len() < keep.body {
-                    let room = keep.body - body.len();
+                let limit = match failed() {
+                    true => keep.body.max(FAILED_BODY),
+                    false => keep.body,
+                };
+                if body.len() < limit {
+                    let room = limit - body.len();
                     body.extend_from_slice(&data[..data.len().min(room)]);
                 }
             };
@@ -357,7 +456,10 @@ impl HttpClient {
             let wire = &mut response.bytes;
             let mut sink = |data: &[u8], fresh: bool| {
                 *wire += data.len() as u64;
-                decoding.feed(keep.decode, &codings, data, fresh, &mut deliver);
+                // A redirect's body is no answer: counted, never read.
+                if !location.hop.get() {
+                    decoding.feed(keep.decode, &codings, data, fresh, &mut deliver);
+                }
             };
             match conn {
                 Conn::H1(mut h1) => {
@@ -369,17 +471,20 @@ impl HttpClient {
                             headers,
                             &noted.first_byte,
                             &codings,
+                            follow,
                             &mut sink,
                         )
                         .await
                     {
                         Ok((status, reusable)) => {
-                            if reusable {
+                            if let (true, Some(pool)) = (reusable, pool) {
                                 self.pools.give_back(pool, h1);
                             }
                             decoding.finish(&mut deliver)?;
                             response.status = status;
                             response.protocol = Protocol::Http1;
+                            response.coded = undecoded(keep, &codings);
+                            response.hop = location.hop();
                             return Ok(response);
                         }
                         // The server had closed this idle connection (a clean end, no
@@ -402,6 +507,7 @@ impl HttpClient {
                         headers,
                         &noted.first_byte,
                         &codings,
+                        follow,
                         &mut sink,
                     )
                     .await
@@ -410,10 +516,14 @@ impl HttpClient {
                             decoding.finish(&mut deliver)?;
                             response.status = status;
                             response.protocol = Protocol::H2;
+                            response.coded = undecoded(keep, &codings);
+                            response.hop = location.hop();
                             return Ok(response);
                         }
                         Err(H2Error::Unanswered { unwritten, error }) => {
-                            self.pools.forget_h2(pool);
+                            if let Some(pool) = pool {
+                                self.pools.forget_h2(pool);
+                            }
                             // Handed back unwritten, or refused unprocessed (after a
                             // GOAWAY, or REFUSED_STREAM): the target never saw it.
                             let safe = unwritten || (req.idempotent && h2::unprocessed(&error));
@@ -441,7 +551,7 @@ impl HttpClient {
         let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let req = Built::get(&origin, path);
         let noted = Noted::new(Instant::now());
-        let exchange = self.exchange(&origin, &req, Keep::default(), None, &noted, None);
+        let exchange = self.exchange(&origin, &req, Keep::default(), None, &noted, None, false);
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(response)) => Ok(response.status),
             Ok(Err(e)) => Err(ProbeError::of(e.outcome, &*e.error, &self.cert)),
@@ -527,10 +637,10 @@ impl HttpClient {
     /// Opens a connection to `origin` (TCP, TLS, and the HTTP/2 handshake when HTTP/2 is
     /// spoken), each step within the connect timeout. A new HTTP/1.1 connection holds
     /// `slot`, its place in a fixed pool; a new HTTP/2 connection becomes the one
-    /// `pool` shares.
+    /// `pool` shares (none: a connection for one exchange).
     async fn connect(
         &self,
-        pool: usize,
+        pool: Option<usize>,
         origin: &Origin,
         slot: Option<OwnedSemaphorePermit>,
     ) -> Result<Conn, SendError> {
@@ -560,8 +670,49 @@ impl HttpClient {
             return Ok(Conn::H1(H1::new(stream).holding(slot)));
         }
         let sender = h2::handshake(stream).await.map_err(SendError::h2)?;
-        self.pools.share_h2(pool, &sender);
+        if let Some(pool) = pool {
+            self.pools.share_h2(pool, &sender);
+        }
         Ok(Conn::H2(sender))
+    }
+}
+
+/// Shows whether it is a hop, not where to (a URL may hold a token).
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Location")
+            .field("hop", &self.hop.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Location {
+    /// What the head said, once the exchange is over.
+    fn hop(&self) -> Hop {
+        match (self.hop.get(), self.value.take()) {
+            (false, _) => Hop::Answer,
+            (true, Some(to)) => Hop::To(Box::new(to)),
+            (true, None) => Hop::Nowhere,
+        }
+    }
+
+    /// Notes a final response head's `status` and, for a redirect, its `Location`
+    /// (`location` is asked only then).
+    pub(crate) fn note(&self, status: u16, location: impl FnOnce() -> Option<bytes::Bytes>) {
+        self.status.set(status);
+        if self.follow && is_redirect(status) {
+            self.hop.set(true);
+            self.value.set(location());
+        }
+    }
+}
+
+/// The codings of a body kept as it came: those of its head unless the endpoint
+/// decodes.
+fn undecoded(keep: Keep, codings: &Cell<Codings>) -> Codings {
+    match keep.decode {
+        true => Codings::IDENTITY,
+        false => codings.get(),
     }
 }
 

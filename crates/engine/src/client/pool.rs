@@ -43,6 +43,11 @@ use crate::h2::Sender;
 /// attempts ahead of it end in connect errors.
 pub(crate) const CONNECTS_AT_ONCE: usize = 16;
 
+/// How many origins no endpoint names (reached by following a redirect) one worker
+/// keeps a pool for; a redirect to one more gets a connection for that exchange alone,
+/// so a target that redirects to ever new origins costs connects, never memory.
+pub(crate) const EXTRA_ORIGINS: usize = 8;
+
 /// A connection ready for a request.
 pub(crate) enum Conn {
     H1(H1),
@@ -77,6 +82,8 @@ pub(super) struct Pools {
     /// A fixed pool's size per origin (`connections = N`, this worker's share).
     connections: Option<usize>,
     pools: RefCell<Vec<Pool>>,
+    /// Pools made for origins only a redirect led to.
+    extra: Cell<usize>,
 }
 
 /// The connections to one origin.
@@ -124,6 +131,7 @@ impl Pools {
         Pools {
             connections,
             pools: RefCell::new(Vec::new()),
+            extra: Cell::new(0),
         }
     }
 
@@ -134,12 +142,33 @@ impl Pools {
 
     /// The pool of `origin`, made on first use.
     pub(super) fn of(&self, origin: &Origin) -> usize {
-        let mut pools = self.pools.borrow_mut();
-        if let Some(i) = pools.iter().position(|p| {
-            p.authority.as_str() == origin.authority.as_str() && p.scheme == origin.scheme
-        }) {
+        if let Some(i) = self.find(origin) {
             return i;
         }
+        self.make(origin)
+    }
+
+    /// The pool of `origin`, reached by a redirect: made on first use while fewer than
+    /// [`EXTRA_ORIGINS`] were made so; `None` past that (a connection for one exchange).
+    pub(super) fn of_redirect(&self, origin: &Origin) -> Option<usize> {
+        if let Some(i) = self.find(origin) {
+            return Some(i);
+        }
+        if self.extra.get() >= EXTRA_ORIGINS {
+            return None;
+        }
+        self.extra.set(self.extra.get() + 1);
+        Some(self.make(origin))
+    }
+
+    fn find(&self, origin: &Origin) -> Option<usize> {
+        self.pools.borrow().iter().position(|p| {
+            p.authority.as_str() == origin.authority.as_str() && p.scheme == origin.scheme
+        })
+    }
+
+    fn make(&self, origin: &Origin) -> usize {
+        let mut pools = self.pools.borrow_mut();
         pools.push(Pool {
             scheme: origin.scheme.clone(),
             authority: origin.authority.clone(),

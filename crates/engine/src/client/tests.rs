@@ -104,8 +104,12 @@ async fn send(
         body,
         headers: false,
         decode: body > 0,
+        follow: false,
     };
-    (c.exchange(o, req, keep, None, &noted, None).await, noted)
+    (
+        c.exchange(o, req, keep, None, &noted, None, false).await,
+        noted,
+    )
 }
 
 fn client() -> HttpClient {
@@ -355,6 +359,7 @@ fn headers_are_kept_when_asked_for_also_from_a_head_taken_as_the_last_one() {
             body: 0,
             headers: true,
             decode: false,
+            follow: false,
         };
         for _ in 0..2 {
             let r = c
@@ -365,6 +370,7 @@ fn headers_are_kept_when_asked_for_also_from_a_head_taken_as_the_last_one() {
                     None,
                     &Noted::new(std::time::Instant::now()),
                     None,
+                    false,
                 )
                 .await;
             let r = r.unwrap();
@@ -381,6 +387,7 @@ fn headers_are_kept_when_asked_for_also_from_a_head_taken_as_the_last_one() {
                 None,
                 &Noted::new(std::time::Instant::now()),
                 None,
+                false,
             )
             .await;
         let r = r.unwrap();

@@ -21,6 +21,7 @@ fn streamed(t0: Instant, stream: StreamEnd) -> Exchange {
         resent: false,
         result: Ok(ok),
         stream: Some(stream),
+        redirects: 0,
     }
 }
 
@@ -40,6 +41,7 @@ fn a_sample_takes_every_timing_from_the_instants_of_the_exchange() {
             resent: true,
             result,
             stream: None,
+            redirects: 0,
         };
         let s = sample(3, &checks, &GoodLimits::default(), &x);
         assert_eq!((s.endpoint, s.connect_us, s.resent), (3, Some(1_000), true));

@@ -46,6 +46,8 @@ pub(super) struct EndpointCx<'a> {
     pub(super) goodput: Option<super::stream::GoodLimits>,
     /// `[defaults] compression` (on when unset).
     pub(super) compression: bool,
+    /// `[defaults] redirects` (10 when unset).
+    pub(super) redirects: u8,
 }
 
 /// One step from the top of a `json` body to a value in it.
@@ -568,8 +570,40 @@ pub(super) fn endpoint(
             .compression
             .as_ref()
             .map_or(cx.compression, |c| *c.get_ref()),
+        redirects: e
+            .redirects
+            .as_ref()
+            .and_then(|r| redirects(sink, r))
+            .unwrap_or(cx.redirects),
     })
 }
+
+/// The most redirects a request follows (`redirects = N`): 0 to [`MAX_REDIRECTS`].
+pub(super) fn redirects(sink: &mut Sink<'_>, v: &raw::S<i64>) -> Option<u8> {
+    match u8::try_from(*v.get_ref()) {
+        Ok(n) if n <= MAX_REDIRECTS => Some(n),
+        _ => {
+            sink.span(
+                v.span(),
+                format!(
+                    "redirects must be a whole number from 0 to {MAX_REDIRECTS}, not {}",
+                    v.get_ref()
+                ),
+                Some(format!(
+                    "write e.g. redirects = {DEFAULT_REDIRECTS} (the default), or redirects = 0 to take a 3xx as the answer"
+                )),
+            );
+            None
+        }
+    }
+}
+
+/// How many redirects a request follows unless `redirects` says otherwise (as k6 and
+/// oha do).
+pub(crate) const DEFAULT_REDIRECTS: u8 = 10;
+
+/// The most `redirects` may say: a chain longer than this is no page a user waits for.
+pub(crate) const MAX_REDIRECTS: u8 = 50;
 
 /// An endpoint's `base`: an http:// or https:// URL (interpolated as the target is), as
 /// the target is checked; its secret parts (credentials) registered as the target's are.

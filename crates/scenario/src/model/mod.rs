@@ -298,6 +298,11 @@ pub(crate) fn build(
         ),
         goodput: stream::good_limits(&mut sink, d.goodput.as_ref()),
         compression: d.compression.as_ref().is_none_or(|c| *c.get_ref()),
+        redirects: d
+            .redirects
+            .as_ref()
+            .and_then(|r| endpoint::redirects(&mut sink, r))
+            .unwrap_or(endpoint::DEFAULT_REDIRECTS),
     };
     let mut endpoints = Vec::new();
     let list_span = file.endpoints.as_ref().map_or(0..0, |e| e.span());

@@ -230,6 +230,10 @@ pub struct Endpoint {
     /// Whether requests say `Accept-Encoding: gzip, br, zstd` (unless a header of the
     /// endpoint names its own): `compression`, on by default.
     pub compression: bool,
+    /// How many redirects (301, 302, 303, 307, 308 with a `Location`) a request
+    /// follows before its answer: `redirects`, 10 by default; 0 takes a 3xx as the
+    /// answer.
+    pub redirects: u8,
 }
 
 /// One request header.
