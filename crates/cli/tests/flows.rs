@@ -66,6 +66,13 @@ fn journeys() -> Journeys {
                         } else {
                             (401, String::new(), "{\"error\":\"who are you\"}".into())
                         }
+                    } else if path == "/leak" {
+                        let seen = header("authorization");
+                        (
+                            401,
+                            String::new(),
+                            format!("{{\"error\":\"bad token {seen}\"}}"),
+                        )
                     } else if path == "/done/7" {
                         (200, String::new(), "{}".into())
                     } else if path == "/empty" {
@@ -218,6 +225,42 @@ fn a_capture_that_finds_nothing_fails_its_step_and_ends_the_iteration() {
     assert_eq!(outcome(shop, "capture_failed"), 10, "{shop}");
     assert_eq!(outcome(shop, "success"), 0, "{shop}");
     assert!(text(&o).contains("capture_failed"), "{}", text(&o));
+    // Explained: which capture found nothing.
+    assert_eq!(
+        nothing["failures"]["examples"][0]["what"], "capture `job`: json $.job_id found nothing",
+        "{nothing}"
+    );
+}
+
+#[test]
+fn a_captured_token_the_target_echoes_in_a_failure_is_never_shown() {
+    let server = journeys();
+    let scenario = journey(
+        "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 5 }]\nmax_late_ratio = 0.5",
+        "[[flow.step]]\nname = \"leak\"\npath = \"/leak\"\nheaders = { Authorization = \"Bearer {{token}}\" }\n",
+    );
+    let c = Case::new(&scenario);
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("URL", &server.url)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    let leak = row(&s, "leak");
+    assert_eq!(outcome(leak, "http_4xx"), 5, "{leak}");
+    let found = leak["failures"]["examples"][0]["found"]
+        .as_str()
+        .unwrap_or("");
+    assert!(found.contains("bad token Bearer ${token}"), "{leak}");
+    // No token reached any file or the console.
+    assert!(!text(&o).contains("tok-"), "{}", text(&o));
+    for f in std::fs::read_dir(c.out()).unwrap() {
+        let path = f.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let content = String::from_utf8_lossy(&bytes);
+        assert!(
+            !content.contains("bad token Bearer tok-"),
+            "{} shows a token",
+            path.display()
+        );
+    }
 }
 
 #[test]

@@ -183,6 +183,7 @@ impl Target {
             rng: &mut rng,
             row: None,
             lists: &[],
+            vars: &[],
         };
         let req = self.prepared.build(&mut ctx, &mut Vec::new()).unwrap();
         let deadlines = Deadlines::new(self.timeout);

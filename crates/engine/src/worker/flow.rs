@@ -105,14 +105,52 @@ async fn iterate(
         first_sent.get_or_insert(sent);
         let prepared = &ctx.prepared[endpoint];
         let mut sample = super::sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
-        if sample.outcome == Outcome::Success && !capture(step, &exchange, &mut vars) {
-            sample.outcome = Outcome::CaptureFailed;
-            sample.good = false;
-            sample.good_service = false;
+        let mut missing = None;
+        if sample.outcome == Outcome::Success {
+            if let Err(c) = capture(step, &exchange, &mut vars) {
+                sample.outcome = Outcome::CaptureFailed;
+                sample.good = false;
+                sample.good_service = false;
+                missing = Some(c);
+            }
         }
         roll_over(ctx, exchange.end);
         let mut shard = shard_for(ctx, due);
         shard.record(&sample);
+        match missing {
+            Some(c) => {
+                let capture = &step.captures[c];
+                let name = &flow.vars[capture.slot].name;
+                // Keyed by the capture: one explanation per capture that finds nothing.
+                let key = 0xCA97_0000_0000_0000 | ((k as u64) << 16) | c as u64;
+                shard.record_failure(endpoint, sample.outcome, key, || {
+                    let what = format!(
+                        "capture `{name}`: {} found nothing",
+                        capture.from.describe()
+                    );
+                    (what, None)
+                });
+            }
+            None if sample.outcome != Outcome::Success => {
+                // What the target answered may hold what earlier steps captured (a
+                // token echoed back): masked as the environment's values are.
+                let mut secrets = scenario.secrets.clone();
+                for (var, value) in flow.vars.iter().zip(&vars) {
+                    if var.secret {
+                        secrets.add(&var.name, value);
+                    }
+                }
+                crate::classify::record_failure(
+                    &mut shard,
+                    endpoint,
+                    prepared,
+                    &exchange,
+                    sample.outcome,
+                    &secrets,
+                );
+            }
+            None => {}
+        }
         if sample.outcome == Outcome::Success {
             let due_s = intended.saturating_duration_since(start_of(ctx)).as_secs();
             shard.record_due_success(endpoint, due_s);
@@ -126,18 +164,18 @@ async fn iterate(
     None
 }
 
-/// Takes every value `step` captures from `exchange`'s response into `vars`; false
-/// when one is not there.
-fn capture(step: &Step, exchange: &Exchange, vars: &mut [String]) -> bool {
+/// Takes every value `step` captures from `exchange`'s response into `vars`; the
+/// first capture (its index) that finds nothing stops it.
+fn capture(step: &Step, exchange: &Exchange, vars: &mut [String]) -> Result<(), usize> {
     if step.captures.is_empty() {
-        return true;
+        return Ok(());
     }
     let Ok(response) = &exchange.result else {
-        return false;
+        return Err(0);
     };
     // Parsed once for every JSON capture of the step.
     let mut json: Option<Option<serde_json::Value>> = None;
-    for c in &step.captures {
+    for (i, c) in step.captures.iter().enumerate() {
         let found = match &c.from {
             CaptureFrom::Json(path) => {
                 let doc = json.get_or_insert_with(|| serde_json::from_slice(&response.body).ok());
@@ -161,10 +199,10 @@ fn capture(step: &Step, exchange: &Exchange, vars: &mut [String]) -> bool {
         };
         match found {
             Some(v) => vars[c.slot] = v,
-            None => return false,
+            None => return Err(i),
         }
     }
-    true
+    Ok(())
 }
 
 /// The value at `steps` of `v`; with `[*]`, in the first element that has one.
