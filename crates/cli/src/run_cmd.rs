@@ -93,7 +93,8 @@ pub(crate) fn run(mut args: RunArgs) -> Result<Exit, Failure> {
         duration_s: scenario.load.duration().as_secs_f64(),
         load: scenario.load_summary(),
         endpoints: scenario.row_names(),
-        flows: scenario.flows.iter().map(|f| f.name.clone()).collect(),
+        flows: scenario.composite_names(),
+        steps: scenario.step_names(),
         plan: plan.clone().unwrap_or_else(|| scenario.segment_plan()),
         segment: args.segment.map(|seg| SegmentInfo {
             index: seg.index + 1,

@@ -73,9 +73,7 @@ fn journeys() -> Journeys {
                             String::new(),
                             format!("{{\"error\":\"bad token {seen}\"}}"),
                         )
-                    } else if path == "/done/7" {
-                        (200, String::new(), "{}".into())
-                    } else if path == "/empty" {
+                    } else if path == "/done/7" || path == "/empty" {
                         (200, String::new(), "{}".into())
                     } else {
                         (400, String::new(), "{}".into())
@@ -181,9 +179,18 @@ fn a_journey_reuses_what_its_steps_captured_each_step_a_row_and_the_flow_apart()
     let (login, item, alone, shop) = (
         row(&s, "login"),
         row(&s, "item"),
-        row(&s, "alone"),
+        row(&s, "shop_alone"),
         row(&s, "shop"),
     );
+    // The [[endpoint]] the last step names has weight 0: no arrival of its own.
+    assert_eq!(row(&s, "alone")["requests"], 0, "{s}");
+    assert_eq!(
+        s["steps"],
+        serde_json::json!(["login", "item", "shop_alone"]),
+        "{s}"
+    );
+    // One arrival per iteration: the rate counts 20 sends, not 60.
+    assert_eq!(s["rate"]["sent"], 20, "{}", s["rate"]);
     let iterations = shop["requests"].as_u64().unwrap();
     assert_eq!(iterations, 20, "one iteration per arrival: {shop}");
     assert_eq!(outcome(shop, "success"), 20, "{shop}");
@@ -268,7 +275,7 @@ fn a_flow_budget_judges_the_iteration() {
     let server = journeys();
     let c = Case::new(&journey(
         "model = \"open\"\nstages = [{ duration = \"1s\", target_rps = 10 }]\nmax_late_ratio = 0.5",
-        "[slo.flow.shop]\nbudgets = [\"p50 < 1us\"]\n[slo.endpoint.login]\nbudgets = [\"error_rate < 1%\"]\n",
+        "[slo.flow.shop]\nbudgets = [\"throughput > 100rps\"]\n[slo.endpoint.login]\nbudgets = [\"error_rate < 1%\"]\n",
     ));
     let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("URL", &server.url)]);
     assert_eq!(code(&o), 1, "{}", text(&o));
@@ -310,4 +317,172 @@ fn validate_refuses_what_a_flow_cannot_run() {
         assert!(text(&o).contains(expected), "{extra}: {}", text(&o));
         assert!(text(&o).contains("s.toml:"), "{extra}: {}", text(&o));
     }
+}
+
+/// The embedded target behind a login, with jobs that take `job_time`.
+fn job_profile(job_time: &str) -> String {
+    format!(
+        r#"[auth]
+password = "demo"
+token_ttl = "60s"
+protect = ["/api/agent/*"]
+[jobs]
+time = "{job_time}"
+[[route]]
+path = "/api/health"
+"#
+    )
+}
+
+/// Log in, submit a job with the token, poll it until done (`until`), at 4 flows/s.
+fn poll_journey(until: &str) -> String {
+    format!(
+        r#"name = "poll"
+target = "embedded"
+target_profile = "profile.toml"
+[[flow]]
+name = "ask"
+[[flow.step]]
+name = "login"
+method = "POST"
+path = "/api/auth/login"
+json = {{ username = "user-{{{{seq}}}}", password = "demo" }}
+capture = {{ token = "$.token" }}
+[[flow.step]]
+name = "submit"
+method = "POST"
+path = "/api/agent/jobs"
+headers = {{ Authorization = "Bearer {{{{token}}}}" }}
+json = {{ query = "Can I afford a vacation in June?" }}
+checks = {{ status = [202] }}
+capture = {{ job = "$.job_id" }}
+[[flow.step]]
+name = "result"
+path = "/api/agent/jobs/{{{{job}}}}"
+headers = {{ Authorization = "Bearer {{{{token}}}}" }}
+until = {until}
+capture = {{ answer = "$.answer" }}
+[load]
+model = "open"
+stages = [{{ duration = "2s", target_rps = 4 }}]
+max_late_ratio = 0.5
+"#
+    )
+}
+
+#[test]
+fn a_poll_ends_when_the_job_is_done_timed_as_a_whole_and_per_attempt() {
+    let c = Case::new(&poll_journey(
+        r#"{ path = "$.status", equals = "done", every = "50ms", max = 100 }"#,
+    ));
+    std::fs::write(c.dir.path().join("profile.toml"), job_profile("300ms")).unwrap();
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(
+        s["flows"],
+        serde_json::json!(["ask", "result_ready"]),
+        "{s}"
+    );
+    let (ask, result, ready) = (row(&s, "ask"), row(&s, "result"), row(&s, "result_ready"));
+    assert_eq!(outcome(ask, "success"), 8, "{ask}");
+    assert_eq!(outcome(ready, "success"), 8, "{ready}");
+    // Each attempt is a request of the step: the job is pending at least once first.
+    assert!(outcome(result, "success") >= 16, "{result}");
+    assert_eq!(result["errors"], 0, "{result}");
+    // Ready no sooner than the job's 300 ms, which the target enforces.
+    let min_ms = ready["latency_us"]["min"].as_f64().unwrap() / 1000.0;
+    assert!(min_ms >= 300.0, "{ready}");
+    // The requests count every attempt; the iterations and polls are apart from them.
+    let steps: u64 = ["login", "submit", "result"]
+        .iter()
+        .map(|n| row(&s, n)["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        s["overall"]["requests"].as_u64().unwrap(),
+        steps,
+        "{}",
+        s["overall"]
+    );
+}
+
+#[test]
+fn a_poll_that_exhausts_its_attempts_fails_the_run_and_says_why() {
+    let c = Case::new(&poll_journey(
+        r#"{ path = "$.status", equals = "done", every = "10ms", max = 2 }"#,
+    ));
+    std::fs::write(c.dir.path().join("profile.toml"), job_profile("1h")).unwrap();
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    let (ask, result, ready) = (row(&s, "ask"), row(&s, "result"), row(&s, "result_ready"));
+    assert_eq!(outcome(ask, "poll_exhausted"), 8, "{ask}");
+    assert_eq!(outcome(ready, "poll_exhausted"), 8, "{ready}");
+    // Two attempts each: the first not ready (a success), the last exhausted.
+    assert_eq!(outcome(result, "success"), 8, "{result}");
+    assert_eq!(outcome(result, "poll_exhausted"), 8, "{result}");
+    assert_eq!(
+        result["failures"]["examples"][0]["what"],
+        "until $.status equals \"done\": not met in 2 attempts",
+        "{result}"
+    );
+}
+
+#[test]
+fn segments_split_flows_by_whole_iterations_and_merge_exactly() {
+    let server = journeys();
+    let c = Case::new(&journey(
+        "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 10 }]\nmax_late_ratio = 0.5",
+        "",
+    ));
+    let dir = c.dir.path();
+    let start = std::time::SystemTime::now() + std::time::Duration::from_millis(2500);
+    let start_at = humantime::format_rfc3339_seconds(start).to_string();
+    let children: Vec<_> = (1..=2)
+        .map(|i| {
+            let args: Vec<String> = [
+                "run",
+                "s.toml",
+                "--target",
+                &server.url,
+                "--segment",
+                &format!("{i}/2"),
+                "--start-at",
+                &start_at,
+                "--out",
+                &format!("seg{i}"),
+                "-q",
+                "--no-report",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            spawn_in(dir, &args)
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(code(&o), 0, "segment {}/2: {}", i + 1, text(&o));
+        let s: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join(format!("seg{}", i + 1)).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        // Half the iterations each, whole: every step of an iteration in one segment.
+        assert_eq!(row(&s, "shop")["requests"], 10, "{s}");
+        assert_eq!(row(&s, "login")["requests"], 10, "{s}");
+        assert_eq!(row(&s, "shop_alone")["requests"], 10, "{s}");
+        // Each segment sent its share of the arrivals: 10 iterations, not 30 requests.
+        assert_eq!(s["rate"]["sent"], 10, "{}", s["rate"]);
+    }
+    let m = merge(dir, &["seg1", "seg2"], "merged", &["--no-report"]);
+    assert_eq!(code(&m), 0, "{}", text(&m));
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("merged/summary.json")).unwrap()).unwrap();
+    assert_eq!(s["flows"], serde_json::json!(["shop"]), "{s}");
+    assert_eq!(row(&s, "shop")["requests"], 20, "{s}");
+    assert_eq!(outcome(row(&s, "shop"), "success"), 20, "{s}");
+    assert_eq!(s["overall"]["requests"], 60, "{}", s["overall"]);
+    assert_eq!(s["rate"]["scheduled"], 20.0, "{}", s["rate"]);
+    assert_eq!(s["rate"]["sent"], 20, "{}", s["rate"]);
+    assert_eq!(s["verdict"], "pass");
 }

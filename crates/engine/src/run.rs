@@ -192,8 +192,8 @@ const INTERVAL: Duration = Duration::from_secs(1);
 /// reason is the run's, unless the run was stopping already. Blocks until the run ends.
 pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunData, EngineError> {
     let scenario = cfg.scenario.clone();
-    let endpoints = scenario.endpoints.len();
-    let flows = scenario.flows.len();
+    let layout = scenario.row_layout();
+    let rows = scenario.rows();
     let workers = worker_count(cfg.workers, &scenario);
     let histogram_max_us = scenario.histogram_max_us();
     let seed = scenario.load.seed.unwrap_or_else(rand::random);
@@ -326,8 +326,8 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
         Some(t) => t.saturating_duration_since(start).as_secs_f64().min(total),
         None => total,
     };
-    let mut measured = Shard::with_flows(endpoints, flows, histogram_max_us);
-    let mut warmup = Shard::with_flows(endpoints, flows, histogram_max_us);
+    let mut measured = Shard::with_rows(layout, histogram_max_us);
+    let mut warmup = Shard::with_rows(layout, histogram_max_us);
     let mut pending: BTreeMap<u64, Shard> = BTreeMap::new();
     let mut last_seen: Vec<Option<u64>> = vec![None; workers];
     let mut pinned: Vec<Option<usize>> = vec![None; workers];
@@ -410,12 +410,12 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
                 index,
                 mut shard,
             } => {
-                if shard.endpoints().len() == endpoints + flows {
+                if shard.endpoints().len() == rows {
                     // An interval that was already finalized (a late tail) joins the next one.
                     let slot = index.max(next);
                     pending
                         .entry(slot)
-                        .or_insert_with(|| Shard::with_flows(endpoints, flows, histogram_max_us))
+                        .or_insert_with(|| Shard::with_rows(layout, histogram_max_us))
                         .merge_from(&shard);
                     shard.reset();
                     let _ = spares[worker].send(shard);
@@ -434,7 +434,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
                 abandoned += a;
             }
             Msg::WarmupTail { shard } => {
-                if shard.endpoints().len() == endpoints + flows {
+                if shard.endpoints().len() == rows {
                     warmup.merge_into_totals(&shard);
                 }
             }
@@ -451,7 +451,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
         {
             let data = pending
                 .remove(&next)
-                .unwrap_or_else(|| Shard::with_flows(endpoints, flows, histogram_max_us));
+                .unwrap_or_else(|| Shard::with_rows(layout, histogram_max_us));
             finalize(
                 next,
                 data,

@@ -209,9 +209,8 @@ fn work(spec: WorkerSpec) {
         // Endpoints' rows, then flows': a pick of a flow's row runs one iteration of it.
         let weights = scenario.row_weights();
         let ctx = Rc::new(Ctx {
-            shard: RefCell::new(Shard::with_flows(
-                scenario.endpoints.len(),
-                scenario.flows.len(),
+            shard: RefCell::new(Shard::with_rows(
+                scenario.row_layout(),
                 spec.histogram_max_us,
             )),
             rng: RefCell::new(SmallRng::seed_from_u64(
@@ -299,8 +298,11 @@ fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prep
     })
     .map_err(|e| e.to_string())?;
     let mut prepared = Prepared::all(scenario, &spec.base_url).map_err(|e| e.to_string())?;
-    // What the flows' steps capture must be kept of their responses.
+    // What the flows' steps capture, or poll for, must be kept of their responses.
     for step in scenario.flows.iter().flat_map(|f| &f.steps) {
+        if step.until.is_some() {
+            prepared[step.endpoint].keep_body();
+        }
         for c in &step.captures {
             let p = &mut prepared[step.endpoint];
             if c.from.needs_body() {
@@ -358,11 +360,7 @@ fn shard_for(ctx: &Ctx, due: Instant) -> std::cell::RefMut<'_, Shard> {
     if past_warmup && due < start_of(ctx) + Duration::from_secs(ctx.warmup_secs) {
         std::cell::RefMut::map(ctx.warm_tail.borrow_mut(), |t| {
             t.get_or_insert_with(|| {
-                Shard::with_flows(
-                    ctx.spec.scenario.endpoints.len(),
-                    ctx.spec.scenario.flows.len(),
-                    ctx.spec.histogram_max_us,
-                )
+                Shard::with_rows(ctx.spec.scenario.row_layout(), ctx.spec.histogram_max_us)
             })
         })
     } else {
@@ -382,11 +380,7 @@ fn roll_over(ctx: &Ctx, t: Instant) {
             return;
         }
         let fresh = ctx.spec.spare.try_recv().unwrap_or_else(|_| {
-            Shard::with_flows(
-                ctx.spec.scenario.endpoints.len(),
-                ctx.spec.scenario.flows.len(),
-                ctx.spec.histogram_max_us,
-            )
+            Shard::with_rows(ctx.spec.scenario.row_layout(), ctx.spec.histogram_max_us)
         });
         let shard = ctx.shard.replace(fresh);
         let _ = ctx.spec.tx.send(Msg::Interval {
@@ -596,8 +590,8 @@ fn build_with(
 
 /// Sends one step of a flow, due at `intended`, and returns its exchange and when it
 /// was sent; the send is counted (with its lag in the open model, `tolerance` set) in
-/// the phase of `phase_due` (the iteration's), and for the flow's row too when `flow`
-/// is given (its first step). With a fixed pool it waits for its turn first, as
+/// the phase of `phase_due` (the iteration's), and for the rows `also` too (a flow's
+/// row at its first step, a poll's at its first attempt). With a fixed pool it waits for its turn first, as
 /// [`send_in_turn`] does; one that waits a whole timeout is dropped (`None`).
 async fn execute_step(
     ctx: &Rc<Ctx>,
@@ -606,7 +600,7 @@ async fn execute_step(
     intended: Instant,
     phase_due: Instant,
     tolerance: Option<Duration>,
-    flow: Option<usize>,
+    also: &[usize],
 ) -> Option<(Exchange, Instant)> {
     let prepared = &ctx.prepared[endpoint];
     let turn = if ctx.client.fixed_pool() {
@@ -621,10 +615,8 @@ async fn execute_step(
             Ok(turn) => Some(turn),
             Err(_elapsed) => {
                 let mut shard = shard_for(ctx, phase_due);
+                // Counted once: the step's (arrivals and drops, `Shard::arrivals`).
                 shard.record_drop(endpoint);
-                if let Some(row) = flow {
-                    shard.record_drop(row);
-                }
                 return None;
             }
         }
@@ -641,7 +633,7 @@ async fn execute_step(
             None => (None, false),
         };
         shard.record_send(endpoint, lag_us, late);
-        if let Some(row) = flow {
+        for &row in also {
             shard.record_send(row, lag_us, false);
         }
     }

@@ -29,6 +29,6 @@ pub use observe::{Abort, Control, IntervalView, Observer, RunStarted};
 pub use outcome::{Outcome, OutcomeCounts};
 pub use pauses::Pauses;
 pub use shard::{
-    add_some, EndpointShard, Protocol, Protocols, Sample, Shard, StreamCounts, StreamSample,
+    add_some, EndpointShard, Protocol, Protocols, Rows, Sample, Shard, StreamCounts, StreamSample,
 };
 pub use timing::{log_tag, Timing, Timings};

@@ -44,11 +44,14 @@ pub enum Outcome {
     /// Flows: the response passed its checks but held no value where a step's
     /// `capture` looks (no such JSON path, header or match), so the flow cannot go on.
     CaptureFailed,
+    /// Flows: a polling step's last attempt still did not meet its `until` (the answer
+    /// was never ready).
+    PollExhausted,
 }
 
 impl Outcome {
     /// How many classes there are.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 
     /// Every class, in report order.
     pub const ALL: [Outcome; Outcome::COUNT] = [
@@ -66,6 +69,7 @@ impl Outcome {
         Outcome::TooManyRedirects,
         Outcome::CheckFailed,
         Outcome::CaptureFailed,
+        Outcome::PollExhausted,
     ];
 
     /// The snake_case name used in files and tables.
@@ -85,6 +89,7 @@ impl Outcome {
             Outcome::TooManyRedirects => "too_many_redirects",
             Outcome::CheckFailed => "check_failed",
             Outcome::CaptureFailed => "capture_failed",
+            Outcome::PollExhausted => "poll_exhausted",
         }
     }
 
@@ -98,6 +103,7 @@ impl Outcome {
                 | Outcome::Http5xx
                 | Outcome::CheckFailed
                 | Outcome::CaptureFailed
+                | Outcome::PollExhausted
         )
     }
 

@@ -378,14 +378,30 @@ pub fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
+/// How a shard's rows are laid out: the endpoints arrivals pick, then the steps flows
+/// send (requests too), then the flows' and polls' rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rows {
+    /// Endpoints that arrivals pick.
+    pub endpoints: usize,
+    /// Endpoints that only flows send (their steps).
+    pub steps: usize,
+    /// Flows' and polls' rows.
+    pub flows: usize,
+}
+
 /// Recorded data for every row, owned by one worker or by the aggregator: a row per
-/// endpoint (requests), then a row per flow (one sample per iteration: its duration
-/// and outcome). The flows' rows are not requests: [`Shard::overall`] leaves them out.
+/// endpoint (requests: the scenario's endpoints, then the steps its flows send), then a
+/// row per flow or poll (one sample per iteration or poll: its duration and outcome).
+/// The flows' and polls' rows are not requests: [`Shard::overall`] leaves them out.
 #[derive(Debug, Clone)]
 pub struct Shard {
     endpoints: Vec<EndpointShard>,
     /// How many rows, from the first, are endpoints'.
     requests: usize,
+    /// How many rows, from the first, are endpoints that arrivals pick (the rest of
+    /// the requests are flows' steps).
+    standalone: usize,
 }
 
 impl Shard {
@@ -394,23 +410,58 @@ impl Shard {
         Shard::with_flows(endpoints, 0, max_us)
     }
 
-    /// A shard for `endpoints` endpoints and, after them, `flows` flows.
+    /// A shard for `endpoints` endpoints and, after them, `flows` flows (or polls).
     pub fn with_flows(endpoints: usize, flows: usize, max_us: u64) -> Self {
+        let rows = Rows {
+            endpoints,
+            steps: 0,
+            flows,
+        };
+        Shard::with_rows(rows, max_us)
+    }
+
+    /// A shard of `rows`, histograms bounded at `max_us`.
+    pub fn with_rows(rows: Rows, max_us: u64) -> Self {
         Shard {
-            endpoints: (0..endpoints + flows)
+            endpoints: (0..rows.endpoints + rows.steps + rows.flows)
                 .map(|_| EndpointShard::new(max_us))
                 .collect(),
-            requests: endpoints,
+            requests: rows.endpoints + rows.steps,
+            standalone: rows.endpoints,
         }
     }
 
-    /// A shard of the given endpoints' data (e.g. read back from a run directory), of
-    /// which the last `flows` are flows'.
-    pub fn from_endpoints(endpoints: Vec<EndpointShard>, flows: usize) -> Self {
+    /// A shard of the given endpoints' data (e.g. read back from a run directory), laid
+    /// out as `rows` says.
+    pub fn from_endpoints(endpoints: Vec<EndpointShard>, rows: Rows) -> Self {
+        let requests = (rows.endpoints + rows.steps).min(endpoints.len());
         Shard {
-            requests: endpoints.len().saturating_sub(flows),
+            standalone: rows.endpoints.min(requests),
+            requests,
             endpoints,
         }
+    }
+
+    /// How the rows are laid out.
+    pub fn rows(&self) -> Rows {
+        Rows {
+            endpoints: self.standalone,
+            steps: self.requests - self.standalone,
+            flows: self.endpoints.len() - self.requests,
+        }
+    }
+
+    /// What the arrivals of the load became: iterations of a flow and requests of an
+    /// endpoint sent (a flow's later steps are not arrivals), and every drop (arrivals
+    /// at `max_in_flight`, requests that never had their turn in a fixed pool). The
+    /// rate the generator achieved is these sends against the arrivals scheduled.
+    pub fn arrivals(&self) -> (u64, u64) {
+        let rows = self.endpoints[..self.standalone]
+            .iter()
+            .chain(&self.endpoints[self.requests..]);
+        let sent = rows.map(|e| e.sent).sum();
+        let dropped = self.endpoints.iter().map(|e| e.dropped).sum();
+        (sent, dropped)
     }
 
     /// How many rows, from the first, are endpoints' (the rest are flows').
@@ -765,8 +816,9 @@ mod tests {
     fn a_shard_costs_what_its_endpoints_recorded() {
         let fixed = std::mem::size_of::<EndpointShard>();
         // Nine timings, their histograms empty until their first value, and the counters
-        // (488 bytes before issue 22 added the protocols and decoded bytes).
-        assert!(fixed <= 544, "fixed part per endpoint: {fixed} bytes");
+        // (488 bytes before issue 22 added the protocols and decoded bytes, 544 before
+        // the redirects, failure explanations and skipped stream events).
+        assert!(fixed <= 576, "fixed part per endpoint: {fixed} bytes");
         let mut interval = Shard::new(1000, 60_000_000);
         assert_eq!(
             interval.allocated_bytes(),

@@ -229,7 +229,7 @@ pub(crate) fn intervals_of_until(
         }
         intervals.push((
             row.clone(),
-            Shard::from_endpoints(shard_endpoints, run.summary.flows.len()),
+            Shard::from_endpoints(shard_endpoints, run.summary.row_layout()),
         ));
     }
     Ok((intervals, start_ms))

@@ -194,8 +194,7 @@ fn shifted(shard: &Shard, offset: u64) -> std::borrow::Cow<'_, Shard> {
         e.due_successes = due;
         e
     });
-    let flows = shard.endpoints().len() - shard.requests();
-    std::borrow::Cow::Owned(Shard::from_endpoints(endpoints.collect(), flows))
+    std::borrow::Cow::Owned(Shard::from_endpoints(endpoints.collect(), shard.rows()))
 }
 
 /// One wall-clock second of the combined run.
@@ -596,8 +595,8 @@ fn load_input(path: &Path) -> Result<Input, MergeError> {
     for (pair, e) in hist.measured.endpoints.iter().zip(&s.endpoints) {
         endpoints.push(counted(decode(pair)?, e)?);
     }
-    let flows = s.flows.len();
-    let measured = Shard::from_endpoints(endpoints, flows);
+    let rows = s.row_layout();
+    let measured = Shard::from_endpoints(endpoints, rows);
     let max_us = measured
         .endpoints()
         .first()
@@ -618,7 +617,7 @@ fn load_input(path: &Path) -> Result<Input, MergeError> {
         run,
         info,
         measured,
-        warmup: Shard::from_endpoints(warm, flows),
+        warmup: Shard::from_endpoints(warm, rows),
         warmup_all,
         intervals,
         scheduled: None,

@@ -156,9 +156,15 @@ impl Scenario {
 
     /// `global`, or the endpoint's name.
     fn scope_name(&self, scope: Option<usize>) -> &str {
-        scope.map_or("global", |i| match self.flow_of_row(i) {
-            Some(f) => f.name.as_str(),
-            None => self.endpoints[i].name.as_str(),
+        scope.map_or("global", |i| {
+            if let Some(e) = self.endpoints.get(i) {
+                e.name.as_str()
+            } else if let Some(f) = self.flow_of_row(i) {
+                f.name.as_str()
+            } else {
+                let poll = i - self.endpoints.len() - self.flows.len();
+                self.polls().nth(poll).map_or("?", |(_, u)| u.name.as_str())
+            }
         })
     }
 
@@ -215,10 +221,15 @@ impl Scenario {
                 .endpoints
                 .iter()
                 .map(|e| (e.name.clone(), e.timeout.as_secs_f64() * 1000.0))
-                .chain(self.flows.iter().map(|f| {
-                    let bound = f.bound(&self.endpoints);
-                    (f.name.clone(), bound.as_secs_f64() * 1000.0)
-                }))
+                .chain(
+                    self.composite_names()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, name)| {
+                            let bound = self.row_bound(self.endpoints.len() + i);
+                            (name, bound.as_secs_f64() * 1000.0)
+                        }),
+                )
                 .collect(),
             late_tolerance_ms: load.late_tolerance.as_secs_f64() * 1000.0,
             send_window_ms: load.send_window.as_secs_f64() * 1000.0,

@@ -96,6 +96,17 @@ pub(crate) struct Flow {
     pub steps: Option<S<Vec<Endpoint>>>,
 }
 
+/// A polling step's condition, interval and most attempts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Until {
+    pub path: S<String>,
+    pub equals: Option<toml::Value>,
+    pub exists: Option<bool>,
+    pub every: Option<S<String>>,
+    pub max: Option<S<i64>>,
+}
+
 /// A value a step captures: a JSON path, or a table naming where it comes from.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -127,6 +138,8 @@ pub(crate) struct Endpoint {
     /// A step only: values of the response the later steps use, by variable name.
     #[serde(default)]
     pub capture: BTreeMap<String, S<Capture>>,
+    /// A step only: send it again until its answer meets this.
+    pub until: Option<S<Until>>,
     #[serde(default)]
     pub method: Option<S<String>>,
     pub path: Option<S<String>>,

@@ -527,6 +527,11 @@ pub struct RunSummary {
     /// of `overall`, which counts requests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flows: Vec<String>,
+    /// The names of the rows only flows send (each step of a flow), which come after
+    /// the endpoints that arrivals pick and before the flows: requests, but not
+    /// arrivals (the rate achieved counts a flow's iteration once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
     /// All endpoints together during the warm-up, if there was one.
     pub warmup: Option<EndpointSummary>,
     /// The goodput limits (`goodput = {...}`) of each endpoint that sets any, by endpoint
@@ -724,10 +729,20 @@ impl RunSummary {
         self.endpoints.iter().map(|e| e.name.clone()).collect()
     }
 
-    /// An empty shard of this run's rows: its endpoints', then its flows'.
-    pub fn empty_shard(&self, max_us: u64) -> loadgate_metrics::Shard {
+    /// How this run's rows are laid out (see [`loadgate_metrics::Rows`]).
+    pub fn row_layout(&self) -> loadgate_metrics::Rows {
         let flows = self.flows.len().min(self.endpoints.len());
-        loadgate_metrics::Shard::with_flows(self.endpoints.len() - flows, flows, max_us)
+        let steps = self.steps.len().min(self.endpoints.len() - flows);
+        loadgate_metrics::Rows {
+            endpoints: self.endpoints.len() - flows - steps,
+            steps,
+            flows,
+        }
+    }
+
+    /// An empty shard of this run's rows.
+    pub fn empty_shard(&self, max_us: u64) -> loadgate_metrics::Shard {
+        loadgate_metrics::Shard::with_rows(self.row_layout(), max_us)
     }
 
     /// The one place a summary is assembled: `identity` (what the run was asked, as
@@ -820,6 +835,7 @@ impl RunSummary {
             overall: empty.clone(),
             endpoints: Vec::new(),
             flows: Vec::new(),
+            steps: Vec::new(),
             warmup: None,
             goodput_limits: BTreeMap::new(),
             files: BTreeMap::new(),
@@ -915,9 +931,12 @@ pub struct RunStart {
     pub load: LoadSummary,
     /// Endpoint names, in order, then the flows'.
     pub endpoints: Vec<String>,
-    /// The flows' names (the last rows of `endpoints`).
+    /// The flows' and polls' names (the last rows of `endpoints`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flows: Vec<String>,
+    /// The flows' steps' names (the rows before the flows').
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
     /// Budgets, phases and validity settings (as segments share them).
     pub plan: SegmentPlan,
     /// The segment this run is, if it is one.
@@ -953,6 +972,7 @@ impl RunStart {
             target: self.target.clone(),
             bases: self.bases.clone(),
             flows: self.flows.clone(),
+            steps: self.steps.clone(),
             model: self.model.clone(),
             started_at: String::new(),
             ended_at: String::new(),

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use loadgate_metrics::{Outcome, Sample};
-use loadgate_scenario::{CaptureFrom, PathStep, Step};
+use loadgate_scenario::{CaptureFrom, JsonExpect, PathStep, Step, Until};
 
 use super::{
     build_with, execute_step, micros, pick_row, roll_over, shard_for, start_of, Ctx, Pacer, STOP,
@@ -69,58 +69,175 @@ async fn iterate(
 ) -> Option<(Outcome, Instant, Instant)> {
     let scenario = ctx.spec.scenario.clone();
     let flow = scenario.flow_of_row(row).expect("the row of a flow");
-    let data_row = pick_row(ctx, local);
-    let mut vars = vec![String::new(); flow.vars.len()];
+    let mut it = Iteration {
+        ctx,
+        flow,
+        seq,
+        data_row: pick_row(ctx, local),
+        vars: vec![String::new(); flow.vars.len()],
+        due,
+        tolerance,
+        pacer: None,
+    };
     let mut intended = due;
     let mut first_sent = None;
-    let mut pacer: Option<Pacer> = None;
-    let stop = ctx.spec.stop.clone();
     for (k, step) in flow.steps.iter().enumerate() {
-        if k > 0 && !flow.think_time.is_zero() {
-            let mut stop = stop.clone();
-            let pacer = pacer.get_or_insert_with(Pacer::new);
+        if k > 0 {
+            it.wait(intended).await?;
+        }
+        let first = (k == 0).then_some(row);
+        let (outcome, sent, end) = match &step.until {
+            None => it.attempt(k, step, intended, first).await?,
+            Some(until) => {
+                // Attempts until the answer is ready; the whole is its `_ready` row's.
+                let ready_row = scenario.ready_row(until.poll);
+                let start = intended;
+                let mut poll_sent = None;
+                let mut n = 1;
+                let (outcome, end) = loop {
+                    // A poll's row counts no send: it is not an arrival.
+                    let also: Vec<usize> = first.into_iter().collect();
+                    let poll = Some((until, n == until.max));
+                    let (outcome, sent, end) =
+                        it.attempt_rows(k, step, intended, &also, poll).await?;
+                    poll_sent.get_or_insert(sent);
+                    first_sent.get_or_insert(sent);
+                    match outcome {
+                        // Not ready yet: again once `every` has passed.
+                        None => {
+                            n += 1;
+                            intended = end + until.every;
+                            it.wait(intended).await?;
+                        }
+                        Some(o) => break (o, end),
+                    }
+                };
+                let sent = poll_sent.unwrap_or(start);
+                let sample = Sample {
+                    service_us: micros(end.saturating_duration_since(sent)),
+                    ..Sample::new(
+                        ready_row,
+                        outcome,
+                        micros(end.saturating_duration_since(start)),
+                    )
+                };
+                roll_over(ctx, end);
+                let mut shard = shard_for(ctx, due);
+                shard.record(&sample);
+                if outcome == Outcome::Success {
+                    let due_s = start.saturating_duration_since(start_of(ctx)).as_secs();
+                    shard.record_due_success(ready_row, due_s);
+                }
+                (outcome, sent, end)
+            }
+        };
+        first_sent.get_or_insert(sent);
+        if outcome != Outcome::Success || k + 1 == flow.steps.len() {
+            return Some((outcome, first_sent.unwrap_or(sent), end));
+        }
+        intended = end + flow.think_time;
+    }
+    None
+}
+
+/// What one iteration carries from step to step.
+struct Iteration<'a> {
+    ctx: &'a Rc<Ctx>,
+    flow: &'a loadgate_scenario::Flow,
+    seq: u64,
+    data_row: Option<usize>,
+    vars: Vec<String>,
+    /// When the iteration was due: the phase every step is recorded in.
+    due: Instant,
+    tolerance: Option<Duration>,
+    /// A timer for the waits between steps, made at the first wait.
+    pacer: Option<Pacer>,
+}
+
+impl Iteration<'_> {
+    /// Waits until `intended` (a later step's due time), unless a stop comes first or
+    /// has come: nothing due at or after a stop is sent (`None`).
+    async fn wait(&mut self, intended: Instant) -> Option<()> {
+        let mut stop = self.ctx.spec.stop.clone();
+        if Instant::now() < intended {
+            let pacer = self.pacer.get_or_insert_with(Pacer::new);
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s >= STOP) => return None,
                 _ = pacer.until(intended, intended) => {}
             }
         }
-        if ctx.spec.stopped_at.get().is_some_and(|&t| intended >= t)
-            || *stop.borrow() >= STOP && k > 0
-        {
-            return None;
-        }
+        let stopped = self
+            .ctx
+            .spec
+            .stopped_at
+            .get()
+            .is_some_and(|&t| intended >= t);
+        (!stopped && *stop.borrow() < STOP).then_some(())
+    }
+
+    /// Step `k` sent once (its send counted for the row `first` too, a flow's at its
+    /// first step): its outcome, when it was sent and when it ended.
+    async fn attempt(
+        &mut self,
+        k: usize,
+        step: &Step,
+        intended: Instant,
+        first: Option<usize>,
+    ) -> Option<(Outcome, Instant, Instant)> {
+        let also: Vec<usize> = first.into_iter().collect();
+        let (outcome, sent, end) = self.attempt_rows(k, step, intended, &also, None).await?;
+        Some((outcome.unwrap_or(Outcome::Success), sent, end))
+    }
+
+    /// One attempt of step `k` (its send counted for the rows `also` too), recorded in
+    /// the step's row with its failure explained; with `poll` (the step's rule, and
+    /// whether this is its last attempt), an answer that does not meet the rule yet is
+    /// a success that is not ready (`None`), or at the last attempt `poll_exhausted`.
+    /// Captures are taken from the answer that is ready.
+    async fn attempt_rows(
+        &mut self,
+        k: usize,
+        step: &Step,
+        intended: Instant,
+        also: &[usize],
+        poll: Option<(&Until, bool)>,
+    ) -> Option<(Option<Outcome>, Instant, Instant)> {
+        let ctx = self.ctx;
         let endpoint = step.endpoint;
-        let req = build_with(ctx, endpoint, seq, data_row, &vars, due)?;
-        let (exchange, sent) = execute_step(
-            ctx,
-            endpoint,
-            req,
-            intended,
-            due,
-            tolerance,
-            (k == 0).then_some(row),
-        )
-        .await?;
-        first_sent.get_or_insert(sent);
+        let req = build_with(ctx, endpoint, self.seq, self.data_row, &self.vars, self.due)?;
+        let (exchange, sent) =
+            execute_step(ctx, endpoint, req, intended, self.due, self.tolerance, also).await?;
         let prepared = &ctx.prepared[endpoint];
         let mut sample = super::sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
-        let mut missing = None;
+        let mut why: Option<Why<'_>> = None;
+        let mut ready = true;
         if sample.outcome == Outcome::Success {
-            if let Err(c) = capture(step, &exchange, &mut vars) {
-                sample.outcome = Outcome::CaptureFailed;
-                sample.good = false;
-                sample.good_service = false;
-                missing = Some(c);
+            if let Some((until, last)) = poll {
+                ready = holds(until, &exchange);
+                if !ready && last {
+                    sample.outcome = Outcome::PollExhausted;
+                    why = Some(Why::Exhausted(until));
+                }
             }
         }
+        if sample.outcome == Outcome::Success && ready {
+            if let Err(c) = capture(step, &exchange, &mut self.vars) {
+                sample.outcome = Outcome::CaptureFailed;
+                why = Some(Why::Capture(c));
+            }
+        }
+        if sample.outcome != Outcome::Success {
+            sample.good = false;
+            sample.good_service = false;
+        }
         roll_over(ctx, exchange.end);
-        let mut shard = shard_for(ctx, due);
+        let mut shard = shard_for(ctx, self.due);
         shard.record(&sample);
-        match missing {
-            Some(c) => {
+        match why {
+            Some(Why::Capture(c)) => {
                 let capture = &step.captures[c];
-                let name = &flow.vars[capture.slot].name;
+                let name = &self.flow.vars[capture.slot].name;
                 // Keyed by the capture: one explanation per capture that finds nothing.
                 let key = 0xCA97_0000_0000_0000 | ((k as u64) << 16) | c as u64;
                 shard.record_failure(endpoint, sample.outcome, key, || {
@@ -131,11 +248,23 @@ async fn iterate(
                     (what, None)
                 });
             }
+            Some(Why::Exhausted(until)) => {
+                let key = 0x9011_0000_0000_0000 | k as u64;
+                shard.record_failure(endpoint, sample.outcome, key, || {
+                    let what = format!(
+                        "until {} {}: not met in {} attempts",
+                        until.path.as_str(),
+                        describe(&until.expect),
+                        until.max
+                    );
+                    (what, None)
+                });
+            }
             None if sample.outcome != Outcome::Success => {
                 // What the target answered may hold what earlier steps captured (a
                 // token echoed back): masked as the environment's values are.
-                let mut secrets = scenario.secrets.clone();
-                for (var, value) in flow.vars.iter().zip(&vars) {
+                let mut secrets = ctx.spec.scenario.secrets.clone();
+                for (var, value) in self.flow.vars.iter().zip(&self.vars) {
                     if var.secret {
                         secrets.add(&var.name, value);
                     }
@@ -155,13 +284,42 @@ async fn iterate(
             let due_s = intended.saturating_duration_since(start_of(ctx)).as_secs();
             shard.record_due_success(endpoint, due_s);
         }
-        drop(shard);
-        if sample.outcome != Outcome::Success || k + 1 == flow.steps.len() {
-            return Some((sample.outcome, first_sent.unwrap_or(sent), exchange.end));
-        }
-        intended = exchange.end + flow.think_time;
+        let outcome = (sample.outcome != Outcome::Success || ready).then_some(sample.outcome);
+        Some((outcome, sent, exchange.end))
     }
-    None
+}
+
+/// Why a step whose answer passed its checks failed.
+enum Why<'a> {
+    /// Its capture number `.0` found nothing.
+    Capture(usize),
+    /// Its last attempt was still not ready.
+    Exhausted(&'a Until),
+}
+
+/// How an `until` condition reads in an explanation.
+fn describe(expect: &JsonExpect) -> String {
+    match expect {
+        JsonExpect::Equals(v) => format!("equals {v}"),
+        JsonExpect::Exists(true) => "exists".into(),
+        JsonExpect::Exists(false) => "does not exist".into(),
+    }
+}
+
+/// Whether `exchange`'s answer meets `until`.
+fn holds(until: &Until, exchange: &Exchange) -> bool {
+    let Ok(response) = &exchange.result else {
+        return false;
+    };
+    let doc: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
+    let found = doc
+        .as_ref()
+        .and_then(|d| find(d, until.path.steps()))
+        .filter(|v| !v.is_null());
+    match &until.expect {
+        JsonExpect::Equals(v) => found == Some(v),
+        JsonExpect::Exists(b) => found.is_some() == *b,
+    }
 }
 
 /// Takes every value `step` captures from `exchange`'s response into `vars`; the

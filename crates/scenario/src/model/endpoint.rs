@@ -236,6 +236,13 @@ pub(super) fn endpoint(
                     Some("move it into a [[flow.step]], or remove it".into()),
                 );
             }
+            if let Some(u) = &e.until {
+                sink.span(
+                    u.span(),
+                    "`until` belongs to a flow's step: an [[endpoint]] is sent once per arrival",
+                    Some("define a [[flow]] whose [[flow.step]] polls with until".into()),
+                );
+            }
             if let Some((_, c)) = e.capture.iter().next() {
                 sink.span(
                     c.span(),

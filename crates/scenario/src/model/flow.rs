@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::endpoint::{endpoint, EndpointCx, Where};
-use super::scenario::Endpoint;
+use super::scenario::{Endpoint, JsonExpect};
 use super::value::duration;
 use crate::diag::Sink;
 use crate::json_path::JsonPath;
@@ -34,16 +34,46 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// The longest one iteration may take: every step's timeout and the think time
-    /// between them.
+    /// The longest one iteration may take: every step's timeout (each attempt's, for a
+    /// polling step, with the waits between them) and the think time between steps.
     pub fn bound(&self, endpoints: &[Endpoint]) -> Duration {
-        let steps: Duration = self
-            .steps
-            .iter()
-            .map(|s| endpoints[s.endpoint].timeout)
-            .sum();
+        let steps: Duration = self.steps.iter().map(|s| s.bound(endpoints)).sum();
         steps + self.think_time * (self.steps.len().saturating_sub(1) as u32)
     }
+}
+
+impl Step {
+    /// The longest the step may take: its timeout, or a polling step's every attempt's
+    /// with the waits between them.
+    pub fn bound(&self, endpoints: &[Endpoint]) -> Duration {
+        let timeout = endpoints[self.endpoint].timeout;
+        match &self.until {
+            Some(u) => timeout * u.max + u.every * (u.max - 1),
+            None => timeout,
+        }
+    }
+}
+
+/// A polling step's rule: the step is sent again, `every` after each answer ends,
+/// until an answer's JSON meets the condition (then its captures are taken), at most
+/// `max` times. Each attempt is a request of the step's row; the time until the answer
+/// was ready (from the first attempt's due time to the end of the one that met the
+/// condition) is a row of its own, `<step>_ready`.
+#[derive(Debug, Clone)]
+pub struct Until {
+    /// Where the condition looks.
+    pub path: JsonPath,
+    /// What must hold there.
+    pub expect: JsonExpect,
+    /// The wait between one attempt's end and the next attempt.
+    pub every: Duration,
+    /// The most attempts; an answer still not ready at the last is `poll_exhausted`.
+    pub max: u32,
+    /// Which polling step of the scenario this is, in order (its `_ready` row is
+    /// `Scenario::ready_row` of this).
+    pub poll: usize,
+    /// Its `_ready` row's name.
+    pub name: String,
 }
 
 /// A variable of a flow.
@@ -63,6 +93,8 @@ pub struct Step {
     pub endpoint: usize,
     /// What it takes from its response, in order.
     pub captures: Vec<Capture>,
+    /// A polling step's rule.
+    pub until: Option<Until>,
 }
 
 /// One value a step takes from its response into a variable.
@@ -112,6 +144,9 @@ pub(super) struct Flows<'a, 'n> {
     pub(super) lists: &'n [String],
 }
 
+/// Whether a new row's name may join the rows taken (saying why not at the span).
+pub(super) type NameCheck = dyn Fn(&mut Sink<'_>, Range<usize>, &str, &[&str]) -> bool;
+
 /// Names a variable may not take: the template language's own words.
 const RESERVED: [&str; 4] = ["seq", "uuid", "random_int", "pick"];
 
@@ -126,9 +161,11 @@ impl Flows<'_, '_> {
         endpoints: &mut Vec<Endpoint>,
         standalone: usize,
         secrets: &mut Secrets,
-        name_ok: &dyn Fn(&mut Sink<'_>, Range<usize>, &str, &[&str]) -> bool,
+        name_ok: &NameCheck,
     ) -> Vec<Flow> {
         let mut flows: Vec<Flow> = Vec::new();
+        // The `_ready` rows of polling steps, in order.
+        let mut polls: Vec<String> = Vec::new();
         if list.get_ref().is_empty() {
             sink.span(
                 list.span(),
@@ -142,6 +179,7 @@ impl Flows<'_, '_> {
                 .iter()
                 .map(|e| e.name.as_str())
                 .chain(flows.iter().map(|f| f.name.as_str()))
+                .chain(polls.iter().map(String::as_str))
                 .collect();
             let mut ok = name_ok(sink, f.name.span(), &name, &taken);
             let weight = match &f.weight {
@@ -177,7 +215,30 @@ impl Flows<'_, '_> {
             let mut steps = Vec::new();
             for (si, raw_step) in raw_steps.get_ref().iter().enumerate() {
                 let index = match &raw_step.endpoint {
-                    Some(r) => self.reference(sink, r, raw_step, &endpoints[..standalone]),
+                    // A copy of the endpoint, a row of its own: a step's traffic is the
+                    // flow's, never counted as the endpoint's arrivals.
+                    Some(r) => self
+                        .reference(sink, r, raw_step, &endpoints[..standalone])
+                        .and_then(|i| {
+                            let mut ep = endpoints[i].clone();
+                            ep.name = match &raw_step.name {
+                                Some(n) => n.get_ref().trim().to_string(),
+                                None => format!("{name}_{}", ep.name),
+                            };
+                            ep.weight = 0;
+                            let taken: Vec<&str> = endpoints
+                                .iter()
+                                .map(|e| e.name.as_str())
+                                .chain(flows.iter().map(|f| f.name.as_str()))
+                                .chain(polls.iter().map(String::as_str))
+                                .chain(std::iter::once(name.as_str()))
+                                .collect();
+                            let span = raw_step.name.as_ref().map_or(r.span(), |n| n.span());
+                            name_ok(sink, span, &ep.name, &taken).then(|| {
+                                endpoints.push(ep);
+                                endpoints.len() - 1
+                            })
+                        }),
                     None => {
                         let var_names: Vec<String> = vars.iter().map(|v| v.name.clone()).collect();
                         let names = Names {
@@ -196,6 +257,7 @@ impl Flows<'_, '_> {
                                 .iter()
                                 .map(|e| e.name.as_str())
                                 .chain(flows.iter().map(|f| f.name.as_str()))
+                                .chain(polls.iter().map(String::as_str))
                                 .chain(std::iter::once(name.as_str()))
                                 .collect();
                             let span = raw_step.name.as_ref().map_or(0..0, |n| n.span());
@@ -207,8 +269,37 @@ impl Flows<'_, '_> {
                     }
                 };
                 let captures = self.captures(sink, raw_step, &mut vars);
+                let until = match (&raw_step.until, index) {
+                    (Some(u), Some(endpoint)) => {
+                        let ready = format!("{}_ready", endpoints[endpoint].name);
+                        let taken: Vec<&str> = endpoints
+                            .iter()
+                            .map(|e| e.name.as_str())
+                            .chain(flows.iter().map(|f| f.name.as_str()))
+                            .chain(polls.iter().map(String::as_str))
+                            .chain(std::iter::once(name.as_str()))
+                            .collect();
+                        let parsed = until(sink, u);
+                        if parsed.is_none() || !name_ok(sink, u.span(), &ready, &taken) {
+                            ok = false;
+                            None
+                        } else {
+                            polls.push(ready.clone());
+                            parsed.map(|mut p| {
+                                p.poll = polls.len() - 1;
+                                p.name = ready;
+                                p
+                            })
+                        }
+                    }
+                    _ => None,
+                };
                 match index {
-                    Some(endpoint) => steps.push(Step { endpoint, captures }),
+                    Some(endpoint) => steps.push(Step {
+                        endpoint,
+                        captures,
+                        until,
+                    }),
                     None => ok = false,
                 }
             }
@@ -235,7 +326,6 @@ impl Flows<'_, '_> {
         standalone: &[Endpoint],
     ) -> Option<usize> {
         let besides = [
-            ("name", step.name.as_ref().map(|v| v.span())),
             ("path", step.path.as_ref().map(|v| v.span())),
             ("method", step.method.as_ref().map(|v| v.span())),
             ("json", step.json.as_ref().map(|v| v.span())),
@@ -355,6 +445,66 @@ impl Flows<'_, '_> {
         }
         out
     }
+}
+
+/// The most attempts a polling step may make.
+const MAX_POLLS: i64 = 10_000;
+
+/// A step's `until`: its JSON condition, interval (default 1 s) and most attempts
+/// (default 10).
+fn until(sink: &mut Sink<'_>, u: &raw::S<raw::Until>) -> Option<Until> {
+    let r = u.get_ref();
+    let path = match JsonPath::parse(r.path.get_ref()) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            sink.span(
+                r.path.span(),
+                e.to_string(),
+                Some("write e.g. path = \"$.status\"".into()),
+            );
+            None
+        }
+    };
+    let expect = match (&r.equals, r.exists) {
+        (Some(v), None) => Some(JsonExpect::Equals(
+            serde_json::to_value(v).expect("TOML values convert to JSON"),
+        )),
+        (None, Some(b)) => Some(JsonExpect::Exists(b)),
+        _ => {
+            sink.span(
+                u.span(),
+                "`until` needs exactly one of `equals` or `exists`",
+                Some("write e.g. until = { path = \"$.status\", equals = \"done\", every = \"500ms\", max = 20 }".into()),
+            );
+            None
+        }
+    };
+    let every = match &r.every {
+        Some(e) => duration(sink, e, "every")?,
+        None => Duration::from_secs(1),
+    };
+    let max = match &r.max {
+        None => 10,
+        Some(m) if (1..=MAX_POLLS).contains(m.get_ref()) => *m.get_ref() as u32,
+        Some(m) => {
+            sink.span(
+                m.span(),
+                format!("max {} is out of range", m.get_ref()),
+                Some(format!(
+                    "a polling step makes from 1 to {MAX_POLLS} attempts"
+                )),
+            );
+            return None;
+        }
+    };
+    Some(Until {
+        path: path?,
+        expect: expect?,
+        every,
+        max,
+        poll: 0,
+        name: String::new(),
+    })
 }
 
 fn json_from(sink: &mut Sink<'_>, span: Range<usize>, text: &str) -> Option<CaptureFrom> {

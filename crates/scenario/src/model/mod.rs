@@ -423,32 +423,54 @@ pub(crate) fn build(
     let load = load::load(&mut sink, raw_load, longest, stages_blanked);
     // Every row's name and whether it streams, as written: the [[endpoint]]s, then the
     // steps written in place, in the order they become endpoints; then the flows.
-    let raw_rows: Vec<&raw::Endpoint> = file
+    let raw_endpoints: Vec<&raw::Endpoint> = file
         .endpoints
         .iter()
         .flat_map(|e| e.get_ref().iter())
-        .chain(
-            file.flows
-                .iter()
-                .flat_map(|f| f.get_ref().iter())
-                .flat_map(|f| f.steps.iter().flat_map(|s| s.get_ref().iter()))
-                .filter(|s| s.endpoint.is_none()),
-        )
         .collect();
-    let row_names: Vec<String> = raw_rows
+    let trimmed = |n: &Option<raw::S<String>>| {
+        n.as_ref()
+            .map_or(String::new(), |n| n.get_ref().trim().to_string())
+    };
+    let mut row_names: Vec<String> = raw_endpoints.iter().map(|e| trimmed(&e.name)).collect();
+    let mut streamed: Vec<bool> = raw_endpoints.iter().map(|e| e.stream.is_some()).collect();
+    // A step that names an endpoint is a row of its own too: `name`, or
+    // `<flow>_<endpoint>`, streaming as the endpoint does.
+    for f in file.flows.iter().flat_map(|f| f.get_ref().iter()) {
+        for step in f.steps.iter().flat_map(|s| s.get_ref().iter()) {
+            match &step.endpoint {
+                None => {
+                    row_names.push(trimmed(&step.name));
+                    streamed.push(step.stream.is_some());
+                }
+                Some(r) => {
+                    let named = raw_endpoints
+                        .iter()
+                        .find(|e| trimmed(&e.name) == r.get_ref().trim());
+                    row_names.push(match &step.name {
+                        Some(n) => n.get_ref().trim().to_string(),
+                        None => format!("{}_{}", f.name.get_ref().trim(), r.get_ref().trim()),
+                    });
+                    streamed.push(named.is_some_and(|e| e.stream.is_some()));
+                }
+            }
+        }
+    }
+    // Then the flows, then each polling step's time until ready (`<step>_ready`).
+    let raw_flows: Vec<&raw::Flow> = file.flows.iter().flat_map(|f| f.get_ref().iter()).collect();
+    let flow_names: Vec<String> = raw_flows
         .iter()
-        .map(|e| {
-            e.name
-                .as_ref()
-                .map_or(String::new(), |n| n.get_ref().trim().to_string())
-        })
-        .collect();
-    let streamed: Vec<bool> = raw_rows.iter().map(|e| e.stream.is_some()).collect();
-    let flow_names: Vec<String> = file
-        .flows
-        .iter()
-        .flat_map(|f| f.get_ref().iter())
         .map(|f| f.name.get_ref().trim().to_string())
+        .chain(
+            raw_flows
+                .iter()
+                .flat_map(|f| f.steps.iter().flat_map(|s| s.get_ref().iter()))
+                .filter(|s| s.until.is_some())
+                .map(|s| {
+                    let step = s.endpoint.as_ref().or(s.name.as_ref());
+                    format!("{}_ready", step.map_or("", |n| n.get_ref().trim()))
+                }),
+        )
         .collect();
     let slo = slo::slo(
         &mut sink,

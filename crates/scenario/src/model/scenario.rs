@@ -527,27 +527,73 @@ impl Scenario {
             .unwrap_or(self.timeout)
     }
 
-    /// How many rows a run's tables have: one per endpoint, then one per flow.
+    /// How many rows a run's tables have: one per endpoint, then one per flow, then
+    /// one per polling step (its time until ready).
     pub fn rows(&self) -> usize {
-        self.endpoints.len() + self.flows.len()
+        self.endpoints.len() + self.flows.len() + self.polls().count()
     }
 
-    /// Every row's name: the endpoints', then the flows'.
+    /// How the rows are laid out: the `[[endpoint]]`s, the flows' steps (each step a
+    /// row of its own, also one that names an endpoint), the flows and polls.
+    pub fn row_layout(&self) -> loadgate_metrics::Rows {
+        let steps: usize = self.flows.iter().map(|f| f.steps.len()).sum();
+        loadgate_metrics::Rows {
+            endpoints: self.endpoints.len() - steps,
+            steps,
+            flows: self.rows() - self.endpoints.len(),
+        }
+    }
+
+    /// The names of the rows only flows send (their steps).
+    pub fn step_names(&self) -> Vec<String> {
+        let first = self.row_layout().endpoints;
+        self.endpoints[first..]
+            .iter()
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
+    /// The rows that are not requests, by name: each flow's, then each polling step's
+    /// `_ready` (see [`Until`](super::flow::Until)).
+    pub fn composite_names(&self) -> Vec<String> {
+        self.flows
+            .iter()
+            .map(|f| f.name.clone())
+            .chain(self.polls().map(|(_, u)| u.name.clone()))
+            .collect()
+    }
+
+    /// Every row's name: the endpoints', then the flows' and polls'.
     pub fn row_names(&self) -> Vec<String> {
         self.endpoints
             .iter()
             .map(|e| e.name.clone())
-            .chain(self.flows.iter().map(|f| f.name.clone()))
+            .chain(self.composite_names())
             .collect()
     }
 
+    /// Every polling step's rule with the flow it is in, in order.
+    pub fn polls(&self) -> impl Iterator<Item = (&super::flow::Flow, &super::flow::Until)> {
+        self.flows.iter().flat_map(|f| {
+            f.steps
+                .iter()
+                .filter_map(move |s| Some((f, s.until.as_ref()?)))
+        })
+    }
+
+    /// The row of polling step number `poll`'s time until ready.
+    pub fn ready_row(&self, poll: usize) -> usize {
+        self.endpoints.len() + self.flows.len() + poll
+    }
+
     /// Every row's weight in the mix of arrivals: an endpoint's own (0 for a flow's step
-    /// written in place), then each flow's.
+    /// written in place), then each flow's (then 0 for each poll's).
     pub fn row_weights(&self) -> Vec<u32> {
         self.endpoints
             .iter()
             .map(|e| e.weight)
             .chain(self.flows.iter().map(|f| f.weight))
+            .chain(self.polls().map(|_| 0))
             .collect()
     }
 
@@ -555,6 +601,24 @@ impl Scenario {
     pub fn flow_of_row(&self, row: usize) -> Option<&super::flow::Flow> {
         row.checked_sub(self.endpoints.len())
             .and_then(|f| self.flows.get(f))
+    }
+
+    /// The longest a row's sample may take: an endpoint's timeout, a flow's
+    /// [`bound`](super::flow::Flow::bound), a poll's step's.
+    pub fn row_bound(&self, row: usize) -> Duration {
+        if let Some(e) = self.endpoints.get(row) {
+            return e.timeout;
+        }
+        if let Some(f) = self.flow_of_row(row) {
+            return f.bound(&self.endpoints);
+        }
+        let poll = row - self.endpoints.len() - self.flows.len();
+        self.flows
+            .iter()
+            .flat_map(|f| &f.steps)
+            .filter(|s| s.until.is_some())
+            .nth(poll)
+            .map_or(self.timeout, |s| s.bound(&self.endpoints))
     }
 
     /// The requests row `row` gets per arrival, on average: an endpoint's own weight
@@ -567,6 +631,14 @@ impl Scenario {
         }
         if let Some(f) = self.flow_of_row(row) {
             return f64::from(f.weight) / total;
+        }
+        if row >= self.endpoints.len() {
+            // A poll's row: once per iteration of its flow.
+            let poll = row - self.endpoints.len() - self.flows.len();
+            return self
+                .polls()
+                .nth(poll)
+                .map_or(0.0, |(f, _)| f64::from(f.weight) / total);
         }
         let own = self.endpoints.get(row).map_or(0, |e| e.weight);
         let by_flows: f64 = self

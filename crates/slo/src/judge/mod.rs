@@ -150,7 +150,9 @@ pub fn judge(input: &Input<'_>) -> Judgement {
     let scope_name = |s: Option<usize>| s.map_or("global", |i| input.names[i].as_str());
     let data = |s: Option<usize>| s.map_or(&all, |i| &input.measured.endpoints()[i]);
     let open = input.open.filter(|f| f.scheduled > 0.0 || all.sent > 0);
-    let unsent = open.map_or(0.0, |f| (f.scheduled - all.sent as f64).max(0.0));
+    // A flow's iteration is one arrival, however many steps it sends.
+    let arrivals = input.measured.arrivals();
+    let unsent = open.map_or(0.0, |f| (f.scheduled - arrivals.0 as f64).max(0.0));
 
     let mut slo = Vec::new();
     let mut reasons = Vec::new();
@@ -217,7 +219,7 @@ pub fn judge(input: &Input<'_>) -> Judgement {
     }
 
     let mut invalid_reasons = Vec::new();
-    let rate = open.map(|f| generator(f, &all, input.measured_s, &mut invalid_reasons));
+    let rate = open.map(|f| generator(f, &all, arrivals, input.measured_s, &mut invalid_reasons));
     invalid_reasons.extend(reasons);
     if all.local_errors > 0 {
         invalid_reasons.push(format!(

@@ -291,10 +291,13 @@ pub(super) fn lag_reason(r: &BudgetResult, b: &Budget, all: &EndpointShard) -> S
     )
 }
 
-/// The open model's rate figures, with the reasons its shortfall makes the run invalid.
+/// The open model's rate figures, with the reasons its shortfall makes the run invalid:
+/// `arrivals` (sent, dropped) against the schedule (see `Shard::arrivals`), every send
+/// of `all` for lateness.
 pub(super) fn generator(
     f: OpenFacts,
     all: &EndpointShard,
+    arrivals: (u64, u64),
     measured_s: f64,
     reasons: &mut Vec<String>,
 ) -> RateSummary {
@@ -309,18 +312,18 @@ pub(super) fn generator(
     let bunched = all.timings[Timing::SendLag].count_above((burst_lag_ms * 1000.0) as u64);
     let r = RateSummary {
         target_rps,
-        achieved_rps: ratio(all.sent as f64, measured_s),
+        achieved_rps: ratio(arrivals.0 as f64, measured_s),
         scheduled: f.scheduled,
-        sent: all.sent,
+        sent: arrivals.0,
         achieved_ratio: if f.scheduled > 0.0 {
-            all.sent as f64 / f.scheduled
+            arrivals.0 as f64 / f.scheduled
         } else {
             1.0
         },
         late: all.late,
         late_ratio: ratio(all.late as f64, all.sent as f64),
-        dropped: all.dropped,
-        dropped_ratio: ratio(all.dropped as f64, f.scheduled),
+        dropped: arrivals.1,
+        dropped_ratio: ratio(arrivals.1 as f64, f.scheduled),
         missed: f.missed,
         late_tolerance_ms: f.late_tolerance_ms,
         send_window_ms: f.send_window_ms,
@@ -378,21 +381,21 @@ pub(super) fn generator(
         ValidityMode::Strict if r.late_ratio > f.max_late_ratio => reasons.push(format!(
             "{} of {} sends ({:.2}%) were more than {} ms behind schedule (limit {:.2}%, strict validity){}",
             r.late,
-            r.sent,
+            all.sent,
             r.late_ratio * 100.0,
             f.late_tolerance_ms,
             f.max_late_ratio * 100.0,
-            pauses(r.sent, r.late, f.late_tolerance_ms)
+            pauses(all.sent, r.late, f.late_tolerance_ms)
         )),
         _ if ratio(bunched as f64, all.sent as f64) > f.max_late_ratio => reasons.push(format!(
             "{} of {} sends ({:.2}%) were more than {:.1} ms behind schedule, ten arrival spacings (limit {:.2}%): \
              the target saw them in bursts the schedule did not ask for{}",
             bunched,
-            r.sent,
+            all.sent,
             ratio(bunched as f64, all.sent as f64) * 100.0,
             burst_lag_ms,
             f.max_late_ratio * 100.0,
-            pauses(r.sent, bunched, burst_lag_ms)
+            pauses(all.sent, bunched, burst_lag_ms)
         )),
         _ => {}
     }
