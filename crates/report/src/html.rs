@@ -34,6 +34,7 @@ dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; overflow-wrap: anywh
 figure { margin: 0 0 14px; } figure svg { width: 100%; height: auto; display: block; }
 figcaption { color: var(--muted); font-size: 12px; }
 .classes { color: var(--muted); font-size: 12px; text-align: left; }
+.kind { color: var(--muted); font-size: 11px; }
 "#;
 
 /// The page up to `<main>`: head with the CSP and the CSS, then the verdict banner.
@@ -204,10 +205,20 @@ pub fn report_html(
     }
     o.push_str("<section id=\"endpoints\"><h2>Endpoints (measured phase)</h2>\n<table><thead><tr><th>endpoint</th><th>requests</th><th>rps</th><th>errors</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr></thead><tbody>\n");
     for e in s.endpoints.iter().chain(std::iter::once(&s.overall)) {
-        endpoint_rows(&mut o, e, std::ptr::eq(e, &s.overall), s.model == "open");
+        let kind = s.row_kind(&e.name);
+        endpoint_rows(
+            &mut o,
+            e,
+            kind,
+            std::ptr::eq(e, &s.overall),
+            s.model == "open",
+        );
     }
     o.push_str("</tbody></table>\n");
     o.push_str("<p class=\"classes\">Latency figures cover successful requests (the expected status, every check passed); failed requests are counted by class under each row, and a latency budget counts them as slower than its threshold.");
+    if !s.flows.is_empty() {
+        o.push_str(" A flow's row counts its iterations (from the first step's due time to the last step's end; its outcome is its first failed step's), a poll's its time until the answer was ready; neither is in <em>all</em>, which counts requests.");
+    }
     if s.model == "open" {
         o.push_str(" Latency is measured from each request's intended send time (coordinated-omission corrected); the grey row is service time from the moment loadgate started the request.");
     }
@@ -272,6 +283,7 @@ fn protocols_fact(s: &loadgate_slo::summary::RunSummary) -> Option<String> {
         .endpoints
         .iter()
         .zip(&each)
+        .filter(|(_, l)| !l.is_empty())
         .map(|(e, l)| format!("{}: {l}", e.name))
         .collect::<Vec<_>>()
         .join("; ");
@@ -328,7 +340,7 @@ fn segments_section(o: &mut String, s: &loadgate_slo::summary::RunSummary) {
     o.push_str("</tbody></table>\n<p class=\"classes\">Each segment sent every N-th arrival (or VU) of one schedule; the histograms above are their exact sum. A segment that was invalid on its own (late or dropped sends, or short of its share) makes the merged run invalid.</p>\n</section>\n");
 }
 
-fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
+fn endpoint_rows(o: &mut String, e: &EndpointSummary, kind: Option<&str>, total: bool, open: bool) {
     let l = &e.latency_us;
     let cells = |l: &loadgate_metrics::LatencyStats| {
         [
@@ -353,9 +365,12 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, total: bool, open: bool) {
     };
     let _ = writeln!(
         o,
-        "<tr{}><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}%</td>{}</tr>",
+        "<tr{}><td>{}{}</td><td>{}</td><td>{:.1}</td><td>{:.2}%</td>{}</tr>",
         if total { " class=\"total\"" } else { "" },
         html(&e.name),
+        kind.map_or(String::new(), |k| format!(
+            " <span class=\"kind\">{k}</span>"
+        )),
         e.requests,
         e.rps,
         e.error_rate * 100.0,

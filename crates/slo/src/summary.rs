@@ -729,6 +729,22 @@ impl RunSummary {
         self.endpoints.iter().map(|e| e.name.clone()).collect()
     }
 
+    /// What a row is, for people, when it is not an endpoint: `flow step`, `flow`
+    /// (a flow's iterations) or `poll` (a polling step's time until ready, named
+    /// `<step>_ready`).
+    pub fn row_kind(&self, name: &str) -> Option<&'static str> {
+        if self.steps.iter().any(|s| s == name) {
+            return Some("flow step");
+        }
+        if !self.flows.iter().any(|f| f == name) {
+            return None;
+        }
+        let poll = name
+            .strip_suffix("_ready")
+            .is_some_and(|step| self.steps.iter().any(|s| s == step));
+        Some(if poll { "poll" } else { "flow" })
+    }
+
     /// How this run's rows are laid out (see [`loadgate_metrics::Rows`]).
     pub fn row_layout(&self) -> loadgate_metrics::Rows {
         let flows = self.flows.len().min(self.endpoints.len());
