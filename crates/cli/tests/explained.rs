@@ -188,52 +188,18 @@ fn two_segments_merged_keep_the_explanations() {
     let url = server();
     let c = Case::new(SCENARIO);
     let dir = c.dir.path();
-    let start = std::time::SystemTime::now() + std::time::Duration::from_millis(2500);
-    let start_at = humantime::format_rfc3339_seconds(start).to_string();
-    let children: Vec<_> = (1..=2)
-        .map(|i| {
-            let args: Vec<String> = [
-                "run",
-                "s.toml",
-                "--segment",
-                &format!("{i}/2"),
-                "--start-at",
-                &start_at,
-                "--out",
-                &format!("seg{i}"),
-                "-q",
-                "--no-report",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loadgate"));
-            cmd.current_dir(dir)
-                .args(&args)
-                .env_remove("LOADGATE_TARGET")
-                .env("URL", &url)
-                .env("TOKEN", TOKEN)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            cmd.spawn().unwrap()
-        })
-        .collect();
+    let outputs = run_segments(dir, 2, &[], &[("URL", &url), ("TOKEN", TOKEN)]);
     let mut counts = 0;
-    for (i, child) in children.into_iter().enumerate() {
-        let o = child.wait_with_output().unwrap();
-        assert_eq!(code(&o), 1, "segment {}: {}", i + 1, text(&o));
-        let s: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(dir.join(format!("seg{}", i + 1)).join("summary.json")).unwrap(),
-        )
-        .unwrap();
+    for (i, o) in outputs.iter().enumerate() {
+        assert_eq!(code(o), 1, "segment {}: {}", i + 1, text(o));
+        let s = summary_in(dir, &format!("seg{}", i + 1));
         counts += endpoint(&s, "health")["failures"]["examples"][0]["count"]
             .as_u64()
             .unwrap();
     }
     let o = merge(dir, &["seg1", "seg2"], "merged", &[]);
     assert_eq!(code(&o), 1, "{}", text(&o));
-    let s: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("merged/summary.json")).unwrap()).unwrap();
+    let s = summary_in(dir, "merged");
     let health = endpoint(&s, "health");
     assert_eq!(health["failures"]["examples"][0]["count"], counts);
     assert_eq!(health["failures"]["examples"][0]["found"], "\"degraded\"");

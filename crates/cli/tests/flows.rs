@@ -436,37 +436,10 @@ fn segments_split_flows_by_whole_iterations_and_merge_exactly() {
         "",
     ));
     let dir = c.dir.path();
-    let start = std::time::SystemTime::now() + std::time::Duration::from_millis(2500);
-    let start_at = humantime::format_rfc3339_seconds(start).to_string();
-    let children: Vec<_> = (1..=2)
-        .map(|i| {
-            let args: Vec<String> = [
-                "run",
-                "s.toml",
-                "--target",
-                &server.url,
-                "--segment",
-                &format!("{i}/2"),
-                "--start-at",
-                &start_at,
-                "--out",
-                &format!("seg{i}"),
-                "-q",
-                "--no-report",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            spawn_in(dir, &args)
-        })
-        .collect();
-    for (i, child) in children.into_iter().enumerate() {
-        let o = child.wait_with_output().unwrap();
-        assert_eq!(code(&o), 0, "segment {}/2: {}", i + 1, text(&o));
-        let s: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(dir.join(format!("seg{}", i + 1)).join("summary.json")).unwrap(),
-        )
-        .unwrap();
+    let outputs = run_segments(dir, 2, &["--target", &server.url], &[]);
+    for (i, o) in outputs.iter().enumerate() {
+        assert_eq!(code(o), 0, "segment {}/2: {}", i + 1, text(o));
+        let s = summary_in(dir, &format!("seg{}", i + 1));
         // Half the iterations each, whole: every step of an iteration in one segment.
         assert_eq!(row(&s, "shop")["requests"], 10, "{s}");
         assert_eq!(row(&s, "login")["requests"], 10, "{s}");
@@ -476,8 +449,7 @@ fn segments_split_flows_by_whole_iterations_and_merge_exactly() {
     }
     let m = merge(dir, &["seg1", "seg2"], "merged", &["--no-report"]);
     assert_eq!(code(&m), 0, "{}", text(&m));
-    let s: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("merged/summary.json")).unwrap()).unwrap();
+    let s = summary_in(dir, "merged");
     assert_eq!(s["flows"], serde_json::json!(["shop"]), "{s}");
     assert_eq!(row(&s, "shop")["requests"], 20, "{s}");
     assert_eq!(outcome(row(&s, "shop"), "success"), 20, "{s}");

@@ -766,36 +766,12 @@ fn a_goodput_window_longer_than_the_run_is_the_runs_goodput_in_a_run_and_a_merge
     );
 
     let dir = c.dir.path();
-    let start = std::time::SystemTime::now() + std::time::Duration::from_millis(2500);
-    let start_at = humantime::format_rfc3339_seconds(start).to_string();
-    let children: Vec<_> = (1..=2)
-        .map(|i| {
-            let args: Vec<String> = [
-                "run",
-                "s.toml",
-                "--segment",
-                &format!("{i}/2"),
-                "--start-at",
-                &start_at,
-                "--out",
-                &format!("seg{i}"),
-                "-q",
-                "--no-report",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            spawn_in(dir, &args)
-        })
-        .collect();
-    for child in children {
-        let o = child.wait_with_output().unwrap();
+    for o in run_segments(dir, 2, &[], &[]) {
         assert_eq!(code(&o), 0, "{}", text(&o));
     }
     let m = merge(dir, &["seg1", "seg2"], "merged", &["--no-report"]);
     assert_eq!(code(&m), 0, "{}", text(&m));
-    let s: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("merged/summary.json")).unwrap()).unwrap();
+    let s = summary_in(dir, "merged");
     let whole = s["overall"]["goodput_rps"].as_f64().unwrap();
     assert!(
         (window(&s) - whole).abs() < 1e-9,

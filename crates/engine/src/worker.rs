@@ -637,21 +637,36 @@ async fn execute_step(
             shard.record_send(row, lag_us, false);
         }
     }
+    let exchange = exchange(ctx, endpoint, req, (intended, now), phase_due, turn).await;
+    Some((exchange, now))
+}
+
+/// Runs one request of `endpoint` sent at `times` (intended, actual): a stream's gaps
+/// go into the interval each ends in, as they end, in the phase of `phase_due`.
+async fn exchange(
+    ctx: &Ctx,
+    endpoint: usize,
+    req: Built,
+    times: (Instant, Instant),
+    phase_due: Instant,
+    turn: Option<Turn>,
+) -> Exchange {
     let mut gaps = |at: Instant, gap: Duration| {
         roll_over(ctx, at);
         shard_for(ctx, phase_due).record_gap(endpoint, micros(gap));
     };
-    let exchange = execute(
+    let prepared = &ctx.prepared[endpoint];
+    let call = Call::Http(req);
+    execute(
         &ctx.client,
         prepared,
-        Call::Http(req),
-        (intended, now),
+        call,
+        times,
         &ctx.deadlines,
         turn,
         &mut gaps,
     )
-    .await;
-    Some((exchange, now))
+    .await
 }
 
 /// Open model with a fixed pool (`connections = N`): waits for the request's turn at a
@@ -705,21 +720,7 @@ async fn send_and_record(
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let prepared = &ctx.prepared[endpoint];
-    // A stream's gaps go into the interval each ends in, as they end.
-    let mut gaps = |at: Instant, gap: Duration| {
-        roll_over(&ctx, at);
-        shard_for(&ctx, intended).record_gap(endpoint, micros(gap));
-    };
-    let exchange = execute(
-        &ctx.client,
-        prepared,
-        Call::Http(req),
-        (intended, started),
-        &ctx.deadlines,
-        turn,
-        &mut gaps,
-    )
-    .await;
+    let exchange = exchange(&ctx, endpoint, req, (intended, started), intended, turn).await;
     let sample = sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
     // The interval of the completion, even if the ticker has not woken yet.
     roll_over(&ctx, exchange.end);

@@ -231,6 +231,55 @@ pub(crate) fn spawn_in(dir: &std::path::Path, args: &[String]) -> std::process::
         .unwrap()
 }
 
+/// Runs `s.toml` in `dir` as `n` segment processes that begin their schedule together
+/// a little ahead (`--segment I/N --start-at`), each writing `segI` with `-q
+/// --no-report`, then `extra` args, with `env` set; their outputs, in segment order.
+pub(crate) fn run_segments(
+    dir: &std::path::Path,
+    n: usize,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<Output> {
+    let start = std::time::SystemTime::now() + std::time::Duration::from_millis(2500);
+    let start_at = humantime::format_rfc3339_seconds(start).to_string();
+    let children: Vec<_> = (1..=n)
+        .map(|i| {
+            let segment = format!("{i}/{n}");
+            let out = format!("seg{i}");
+            let fixed = [
+                "run",
+                "s.toml",
+                "--segment",
+                &segment,
+                "--start-at",
+                &start_at,
+                "--out",
+                &out,
+                "-q",
+                "--no-report",
+            ];
+            Command::new(env!("CARGO_BIN_EXE_loadgate"))
+                .current_dir(dir)
+                .args(fixed.iter().chain(extra))
+                .env_remove("LOADGATE_TARGET")
+                .envs(env.iter().copied())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+/// The `summary.json` of run folder `name` in `dir`.
+pub(crate) fn summary_in(dir: &std::path::Path, name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join(name).join("summary.json")).unwrap()).unwrap()
+}
+
 pub(crate) fn merge(dir: &std::path::Path, runs: &[&str], out: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loadgate"))
         .current_dir(dir)

@@ -417,20 +417,13 @@ pub(super) fn endpoint(
         (None, None) => None,
     };
 
-    let weight = match &e.weight {
+    let weight = match loc {
         // A step is sent by its flow, never picked on its own.
-        _ if matches!(loc, Where::Step { .. }) => 0,
-        None => 1,
-        Some(w) if (0..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
-        Some(w) => {
-            sink.span(
-                w.span(),
-                format!("weight {} is out of range", w.get_ref()),
-                Some("use a whole number from 0 to 1000000".into()),
-            );
+        Where::Step { .. } => 0,
+        Where::Endpoint(_) => super::value::weight(sink, e.weight.as_ref()).unwrap_or_else(|| {
             ok = false;
             0
-        }
+        }),
     };
 
     let mut checks = Checks {

@@ -147,6 +147,23 @@ pub(super) struct Flows<'a, 'n> {
 /// Whether a new row's name may join the rows taken (saying why not at the span).
 pub(super) type NameCheck = dyn Fn(&mut Sink<'_>, Range<usize>, &str, &[&str]) -> bool;
 
+/// The names rows already have: the endpoints' (and steps'), the flows', the polls',
+/// and the flow being read (`current`).
+fn names_taken<'a>(
+    endpoints: &'a [Endpoint],
+    flows: &'a [Flow],
+    polls: &'a [String],
+    current: Option<&'a str>,
+) -> Vec<&'a str> {
+    endpoints
+        .iter()
+        .map(|e| e.name.as_str())
+        .chain(flows.iter().map(|f| f.name.as_str()))
+        .chain(polls.iter().map(String::as_str))
+        .chain(current)
+        .collect()
+}
+
 /// Names a variable may not take: the template language's own words.
 const RESERVED: [&str; 4] = ["seq", "uuid", "random_int", "pick"];
 
@@ -175,26 +192,12 @@ impl Flows<'_, '_> {
         }
         for (fi, f) in list.get_ref().iter().enumerate() {
             let name = f.name.get_ref().trim().to_string();
-            let taken: Vec<&str> = endpoints
-                .iter()
-                .map(|e| e.name.as_str())
-                .chain(flows.iter().map(|f| f.name.as_str()))
-                .chain(polls.iter().map(String::as_str))
-                .collect();
+            let taken = names_taken(endpoints, &flows, &polls, None);
             let mut ok = name_ok(sink, f.name.span(), &name, &taken);
-            let weight = match &f.weight {
-                None => 1,
-                Some(w) if (0..=1_000_000).contains(w.get_ref()) => *w.get_ref() as u32,
-                Some(w) => {
-                    sink.span(
-                        w.span(),
-                        format!("weight {} is out of range", w.get_ref()),
-                        Some("use a whole number from 0 to 1000000".into()),
-                    );
-                    ok = false;
-                    0
-                }
-            };
+            let weight = super::value::weight(sink, f.weight.as_ref()).unwrap_or_else(|| {
+                ok = false;
+                0
+            });
             let think_time = f
                 .think_time
                 .as_ref()
@@ -226,13 +229,7 @@ impl Flows<'_, '_> {
                                 None => format!("{name}_{}", ep.name),
                             };
                             ep.weight = 0;
-                            let taken: Vec<&str> = endpoints
-                                .iter()
-                                .map(|e| e.name.as_str())
-                                .chain(flows.iter().map(|f| f.name.as_str()))
-                                .chain(polls.iter().map(String::as_str))
-                                .chain(std::iter::once(name.as_str()))
-                                .collect();
+                            let taken = names_taken(endpoints, &flows, &polls, Some(&name));
                             let span = raw_step.name.as_ref().map_or(r.span(), |n| n.span());
                             name_ok(sink, span, &ep.name, &taken).then(|| {
                                 endpoints.push(ep);
@@ -253,13 +250,7 @@ impl Flows<'_, '_> {
                         let place = Where::Step { flow: fi, step: si };
                         let built = endpoint(sink, place, raw_steps.span(), raw_step, &cx, secrets);
                         built.and_then(|ep| {
-                            let taken: Vec<&str> = endpoints
-                                .iter()
-                                .map(|e| e.name.as_str())
-                                .chain(flows.iter().map(|f| f.name.as_str()))
-                                .chain(polls.iter().map(String::as_str))
-                                .chain(std::iter::once(name.as_str()))
-                                .collect();
+                            let taken = names_taken(endpoints, &flows, &polls, Some(&name));
                             let span = raw_step.name.as_ref().map_or(0..0, |n| n.span());
                             name_ok(sink, span, &ep.name, &taken).then(|| {
                                 endpoints.push(ep);
@@ -272,13 +263,7 @@ impl Flows<'_, '_> {
                 let until = match (&raw_step.until, index) {
                     (Some(u), Some(endpoint)) => {
                         let ready = format!("{}_ready", endpoints[endpoint].name);
-                        let taken: Vec<&str> = endpoints
-                            .iter()
-                            .map(|e| e.name.as_str())
-                            .chain(flows.iter().map(|f| f.name.as_str()))
-                            .chain(polls.iter().map(String::as_str))
-                            .chain(std::iter::once(name.as_str()))
-                            .collect();
+                        let taken = names_taken(endpoints, &flows, &polls, Some(&name));
                         let parsed = until(sink, u);
                         if parsed.is_none() || !name_ok(sink, u.span(), &ready, &taken) {
                             ok = false;

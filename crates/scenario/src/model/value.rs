@@ -215,3 +215,20 @@ pub(super) fn resolve(scenario: &Path, rel: &str) -> PathBuf {
         scenario.parent().unwrap_or(Path::new(".")).join(p)
     }
 }
+
+/// A `weight`: a whole number from 0 to 1,000,000, 1 when unset; `None` (said why) when
+/// out of range.
+pub(super) fn weight(sink: &mut Sink<'_>, w: Option<&raw::S<i64>>) -> Option<u32> {
+    match w {
+        None => Some(1),
+        Some(w) if (0..=1_000_000).contains(w.get_ref()) => Some(*w.get_ref() as u32),
+        Some(w) => {
+            sink.span(
+                w.span(),
+                format!("weight {} is out of range", w.get_ref()),
+                Some("use a whole number from 0 to 1000000".into()),
+            );
+            None
+        }
+    }
+}
