@@ -11,100 +11,38 @@ use std::convert::Infallible;
 use std::io::Write as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Frame;
-use loadgate_engine::{execute, Call, ClientOptions, Deadlines, Exchange, HttpClient, Prepared};
-use loadgate_metrics::{Outcome, Protocol};
+mod common;
 
-/// The first endpoint of a scenario aimed at `base`, and a client for it.
-struct Target {
-    client: HttpClient,
-    prepared: Prepared,
-    checks: loadgate_scenario::Checks,
-    timeout: Duration,
-}
+use common::{block_on, Target};
+use loadgate_engine::Exchange;
+use loadgate_metrics::{Outcome, Protocol};
 
 /// `endpoint`: the keys of one `[[endpoint]]` after its name; `http`: http1 or http2.
 fn target(base: &str, http: &str, defaults: &str, endpoint: &str) -> Target {
     let text = format!(
         "name = \"x\"\ntarget = \"{base}\"\n[defaults]\nhttp = \"{http}\"\ntimeout = \"60s\"\n{defaults}\n[[endpoint]]\nname = \"e\"\n{endpoint}\n"
     );
-    let s = loadgate_scenario::parse(std::path::Path::new("t.toml"), &text, &|_| None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = HttpClient::new(ClientOptions {
-        connect_timeout: s.connect_timeout,
-        http: s.http,
-        insecure: false,
-        connections: None,
-        tls_files: Default::default(),
-    })
-    .unwrap();
-    Target {
-        client,
-        checks: s.endpoints[0].checks.clone(),
-        prepared: Prepared::all(&s, base).unwrap().remove(0),
-        timeout: s.timeout,
-    }
+    common::target_of(&text, base)
 }
 
-impl Target {
-    async fn call(&self) -> Exchange {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut ctx = loadgate_scenario::RenderCtx {
-            seq: 0,
-            rng: &mut rng,
-            row: None,
-            lists: &[],
-            vars: &[],
-        };
-        let req = self.prepared.build(&mut ctx, &mut Vec::new()).unwrap();
-        let deadlines = Deadlines::new(self.timeout);
-        let sent = Instant::now();
-        let mut gaps = |_: Instant, _: Duration| {};
-        let call = execute(
-            &self.client,
-            &self.prepared,
-            Call::Http(req),
-            (sent, sent),
-            &deadlines,
-            None,
-            &mut gaps,
-        );
-        tokio::select! {
-            exchange = call => exchange,
-            () = deadlines.watch() => unreachable!("the watch never ends"),
-        }
-    }
-
-    /// The body checks of the endpoint, on what the exchange kept.
-    fn passes(&self, x: &Exchange) -> bool {
-        let r = x.result.as_ref().expect("answered");
-        let body = std::str::from_utf8(&r.body).unwrap_or("");
-        self.checks
-            .body_contains
-            .as_ref()
-            .is_none_or(|n| body.contains(n.as_str()))
-            && self.checks.json.iter().all(|c| {
-                let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-                match &c.expect {
-                    loadgate_scenario::JsonExpect::Equals(v) => doc.pointer(&c.pointer) == Some(v),
-                    loadgate_scenario::JsonExpect::Exists(e) => {
-                        doc.pointer(&c.pointer).is_some() == *e
-                    }
-                }
-            })
-    }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
+/// The body checks of the endpoint, on what the exchange kept.
+fn passes(t: &Target, x: &Exchange) -> bool {
+    let r = x.result.as_ref().expect("answered");
+    let body = std::str::from_utf8(&r.body).unwrap_or("");
+    t.checks
+        .body_contains
+        .as_ref()
+        .is_none_or(|n| body.contains(n.as_str()))
+        && t.checks.json.iter().all(|c| {
+            let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            match &c.expect {
+                loadgate_scenario::JsonExpect::Equals(v) => doc.pointer(&c.pointer) == Some(v),
+                loadgate_scenario::JsonExpect::Exists(e) => doc.pointer(&c.pointer).is_some() == *e,
+            }
+        })
 }
 
 /// A body of frames handed over one by one, made as they are asked for.
@@ -306,7 +244,7 @@ fn gzip_br_zstd_deflate_and_a_stack_are_decoded_before_the_checks() {
                     ),
                 );
                 let x = t.call().await;
-                assert!(t.passes(&x), "{http} {path}: {x:?}");
+                assert!(passes(&t, &x), "{http} {path}: {x:?}");
                 let r = x.result.as_ref().unwrap();
                 assert_eq!(r.protocol, protocol);
                 let decoded = r.decoded.expect("a checked body is decoded");
@@ -369,7 +307,7 @@ fn a_gzip_bomb_is_counted_to_its_end_and_kept_only_to_max_body() {
                 "{http}: {}",
                 r.body.capacity()
             );
-            assert!(!t.passes(&x));
+            assert!(!passes(&t, &x));
         }
     });
 }
@@ -414,7 +352,7 @@ fn compression_off_a_server_that_compresses_anyway_and_the_scenarios_own_headers
                 &format!("path = \"/gzip\"\n{check}"),
             );
             let x = t.call().await;
-            assert!(t.passes(&x), "{http}: {x:?}");
+            assert!(passes(&t, &x), "{http}: {x:?}");
             assert_eq!(body_json(&x)["ae"], "", "{http}");
             // Off in [defaults], on for this endpoint.
             let t = target(

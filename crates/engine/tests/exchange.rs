@@ -8,46 +8,26 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Frame;
-use loadgate_engine::{execute, Call, ClientOptions, Deadlines, Exchange, HttpClient, Prepared};
+mod common;
+
+use common::{block_on, Target};
+use loadgate_engine::Exchange;
 use loadgate_metrics::Outcome;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long the slow-body servers wait between a response's head and its body.
 const DELAY: Duration = Duration::from_millis(300);
 
-/// The first endpoint of a scenario aimed at `base` (`${BASE}`), and a client for it.
-struct Target {
-    client: HttpClient,
-    prepared: Prepared,
-    timeout: Duration,
-}
-
 /// `scenario`: TOML after `target`; `${BASE}` is `base`.
 fn target(base: &str, scenario: &str) -> Target {
-    let b = base.to_string();
-    let text = format!("name = \"x\"\ntarget = \"${{BASE}}\"\n{scenario}");
-    let s = loadgate_scenario::parse(std::path::Path::new("t.toml"), &text, &move |_| {
-        Some(b.clone())
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let client = HttpClient::new(ClientOptions {
-        connect_timeout: s.connect_timeout,
-        http: s.http,
-        insecure: false,
-        connections: None,
-        tls_files: Default::default(),
-    })
-    .unwrap();
-    let prepared = Prepared::all(&s, base).unwrap().remove(0);
-    Target {
-        client,
-        prepared,
-        timeout: s.timeout,
-    }
+    common::target_of(
+        &format!("name = \"x\"\ntarget = \"${{BASE}}\"\n{scenario}"),
+        base,
+    )
 }
 
 /// One `GET {path}` endpoint over `http` (auto, http1, http2) with `timeout`.
@@ -58,55 +38,14 @@ fn get(base: &str, path: &str, http: &str, timeout: &str) -> Target {
     )
 }
 
-impl Target {
-    /// One request, sent `lag` after it was due, within the timeout (which fires: the
-    /// deadlines are watched meanwhile).
-    async fn call_late(&self, lag: Duration) -> Exchange {
-        self.call_with(lag, &mut Vec::new()).await
-    }
-
-    /// One request, as [`Target::call_late`], with the gaps its stream closed in `gaps`.
-    async fn call_with(&self, lag: Duration, gaps: &mut Vec<Duration>) -> Exchange {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut ctx = loadgate_scenario::RenderCtx {
-            seq: 0,
-            rng: &mut rng,
-            row: None,
-            lists: &[],
-            vars: &[],
-        };
-        let req = self.prepared.build(&mut ctx, &mut Vec::new()).unwrap();
-        let deadlines = Deadlines::new(self.timeout);
-        let sent = Instant::now();
-        let intended = sent - lag;
-        let mut record = |_: Instant, gap: Duration| gaps.push(gap);
-        let call = execute(
-            &self.client,
-            &self.prepared,
-            Call::Http(req),
-            (intended, sent),
-            &deadlines,
-            None,
-            &mut record,
-        );
-        tokio::select! {
-            exchange = call => exchange,
-            () = deadlines.watch() => unreachable!("the watch never ends"),
-        }
-    }
-
-    async fn call(&self) -> Exchange {
-        self.call_late(Duration::ZERO).await
-    }
+/// One request, sent `lag` after it was due, within the timeout.
+async fn call_late(t: &Target, lag: Duration) -> Exchange {
+    t.call_with(lag, &mut |_, _| {}).await
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
+/// One request, as [`call_late`], with the gaps its stream closed in `gaps`.
+async fn call_with(t: &Target, lag: Duration, gaps: &mut Vec<Duration>) -> Exchange {
+    t.call_with(lag, &mut |_, gap| gaps.push(gap)).await
 }
 
 /// A server on 127.0.0.1:0 that answers every request at once with a head that sets
@@ -213,7 +152,7 @@ fn time_to_first_byte_is_when_the_head_arrived_not_the_body() {
             // Sent 100 ms after it was due (a late generator): the first byte counts from
             // when it was due, as latency does.
             let lag = Duration::from_millis(100);
-            let x = t.call_late(lag).await;
+            let x = call_late(&t, lag).await;
             let ttfb = x.time_to_first_byte().unwrap();
             assert!(ttfb >= lag && ttfb < lag + DELAY, "{http}: {x:?}");
         }
@@ -314,7 +253,7 @@ fn latency_counts_from_the_intended_send_time_not_the_actual_one() {
     block_on(async {
         let t = get(&embedded.base_url(), "/", "auto", "10s");
         let lag = Duration::from_millis(100);
-        let x = t.call_late(lag).await;
+        let x = call_late(&t, lag).await;
         assert_eq!(x.result.as_ref().unwrap().status, 200, "{x:?}");
         assert_eq!(x.latency() - x.service_time(), lag, "{x:?}");
         let ttfb = x.time_to_first_byte().expect("a response came");
@@ -383,7 +322,7 @@ fn a_stream_gives_its_first_token_and_one_gap_per_later_token() {
         for http in ["http1", "http2"] {
             let t = chat(&embedded.base_url(), http, "");
             let mut gaps = Vec::new();
-            let x = t.call_with(Duration::ZERO, &mut gaps).await;
+            let x = call_with(&t, Duration::ZERO, &mut gaps).await;
             assert_eq!(x.result.as_ref().unwrap().status, 200, "{http}: {x:?}");
             let s = x.stream.as_ref().expect("a streamed endpoint");
             assert_eq!(
@@ -478,7 +417,7 @@ fn a_stalled_stream_ends_at_its_idle_timeout_and_a_silent_one_at_its_first_byte_
         let base = stalling_sse(2).await;
         let t = chat(&base, "http1", "idle_timeout = \"300ms\"\n");
         let mut gaps = Vec::new();
-        let x = t.call_with(Duration::ZERO, &mut gaps).await;
+        let x = call_with(&t, Duration::ZERO, &mut gaps).await;
         assert_eq!(
             x.result.as_ref().unwrap_err().outcome,
             Outcome::IdleTimeout,
@@ -644,7 +583,7 @@ fn a_stream_kept_alive_by_pings_records_its_stalled_gap_at_the_whole_timeout() {
             "[defaults]\nhttp = \"http1\"\ntimeout = \"2s\"\n[[endpoint]]\nname = \"chat\"\nmethod = \"POST\"\npath = \"/chat\"\nstream = \"sse\"\nidle_timeout = \"300ms\"\n",
         );
         let mut gaps = Vec::new();
-        let x = t.call_with(Duration::ZERO, &mut gaps).await;
+        let x = call_with(&t, Duration::ZERO, &mut gaps).await;
         assert_eq!(
             x.result.as_ref().unwrap_err().outcome,
             Outcome::Timeout,

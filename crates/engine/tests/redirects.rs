@@ -9,11 +9,14 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use loadgate_engine::{execute, Call, ClientOptions, Deadlines, Exchange, HttpClient, Prepared};
+mod common;
+
+use common::{block_on, Target};
+use loadgate_engine::Exchange;
 use loadgate_metrics::{Outcome, Protocol};
 
 /// What a test server answers: status, headers, body, and a delay before the head.
@@ -145,75 +148,15 @@ fn routes() -> Handler {
     })
 }
 
-struct Target {
-    client: HttpClient,
-    prepared: Prepared,
-    timeout: Duration,
-}
-
 /// The one endpoint `endpoint` (its keys after its name) of a scenario aimed at
 /// `base`, with `defaults` (keys of `[defaults]`), over `http`.
 fn target(base: &str, http: &str, defaults: &str, endpoint: &str) -> Target {
     let text = format!(
         "name = \"x\"\ntarget = \"{base}\"\n[defaults]\nhttp = \"{http}\"\ntimeout = \"10s\"\n{defaults}\n[[endpoint]]\nname = \"e\"\n{endpoint}\n"
     );
-    let s = loadgate_scenario::parse(std::path::Path::new("t.toml"), &text, &|_| None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = HttpClient::new(ClientOptions {
-        connect_timeout: s.connect_timeout,
-        http: s.http,
-        insecure: false,
-        connections: None,
-        tls_files: Default::default(),
-    })
-    .unwrap();
-    Target {
-        client,
-        prepared: Prepared::all(&s, base).unwrap().remove(0),
-        timeout: s.timeout,
-    }
+    common::target_of(&text, base)
 }
 
-impl Target {
-    async fn call(&self) -> Exchange {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut ctx = loadgate_scenario::RenderCtx {
-            seq: 0,
-            rng: &mut rng,
-            row: None,
-            lists: &[],
-            vars: &[],
-        };
-        let req = self.prepared.build(&mut ctx, &mut Vec::new()).unwrap();
-        let deadlines = Deadlines::new(self.timeout);
-        let sent = Instant::now();
-        let mut gaps = |_: Instant, _: Duration| {};
-        let call = execute(
-            &self.client,
-            &self.prepared,
-            Call::Http(req),
-            (sent, sent),
-            &deadlines,
-            None,
-            &mut gaps,
-        );
-        tokio::select! {
-            exchange = call => exchange,
-            () = deadlines.watch() => unreachable!("the watch never ends"),
-        }
-    }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// The final answer's JSON (the echo).
 fn answer(x: &Exchange) -> serde_json::Value {
     let r = x
         .result

@@ -1,9 +1,14 @@
 //! What the engine's integration tests share: a run's configuration from scenario text.
 
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use loadgate_engine::{RunConfig, StopSignal};
+use loadgate_engine::{
+    execute, Call, ClientOptions, Deadlines, Exchange, HttpClient, Prepared, RunConfig, StopSignal,
+};
 
 /// The whole load of `scenario` (TOML; `${BASE}` is `base`) against `base` with `workers`
 /// workers, pinned or not, a 5 s grace and certificates checked.
@@ -25,4 +30,84 @@ pub(crate) fn config(scenario: &str, base: &str, workers: usize, pin_workers: bo
         pin_workers,
         tls_files: Default::default(),
     }
+}
+
+/// The first endpoint of a scenario, prepared against `base`, and a client for it: one
+/// exchange at a time, as a worker would send it.
+pub(crate) struct Target {
+    pub(crate) client: HttpClient,
+    pub(crate) prepared: Prepared,
+    pub(crate) checks: loadgate_scenario::Checks,
+    pub(crate) timeout: Duration,
+}
+
+/// The first endpoint of scenario text `text` (whose `${BASE}` is `base`) against `base`.
+pub(crate) fn target_of(text: &str, base: &str) -> Target {
+    let b = base.to_string();
+    let s = loadgate_scenario::parse(Path::new("t.toml"), text, &move |_| Some(b.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = HttpClient::new(ClientOptions {
+        connect_timeout: s.connect_timeout,
+        http: s.http,
+        insecure: false,
+        connections: None,
+        tls_files: Default::default(),
+    })
+    .unwrap();
+    Target {
+        client,
+        checks: s.endpoints[0].checks.clone(),
+        prepared: Prepared::all(&s, base).unwrap().remove(0),
+        timeout: s.timeout,
+    }
+}
+
+impl Target {
+    /// One request, sent `lag` after it was due, within the timeout (which fires: the
+    /// deadlines are watched meanwhile); each gap its stream closes goes to `gaps`.
+    pub(crate) async fn call_with(
+        &self,
+        lag: Duration,
+        gaps: &mut dyn FnMut(Instant, Duration),
+    ) -> Exchange {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut ctx = loadgate_scenario::RenderCtx {
+            seq: 0,
+            rng: &mut rng,
+            row: None,
+            lists: &[],
+            vars: &[],
+        };
+        let req = self.prepared.build(&mut ctx, &mut Vec::new()).unwrap();
+        let deadlines = Deadlines::new(self.timeout);
+        let sent = Instant::now();
+        let call = execute(
+            &self.client,
+            &self.prepared,
+            Call::Http(req),
+            (sent - lag, sent),
+            &deadlines,
+            None,
+            gaps,
+        );
+        tokio::select! {
+            exchange = call => exchange,
+            () = deadlines.watch() => unreachable!("the watch never ends"),
+        }
+    }
+
+    /// One request, due when sent.
+    pub(crate) async fn call(&self) -> Exchange {
+        self.call_with(Duration::ZERO, &mut |_, _| {}).await
+    }
+}
+
+/// Runs `f` to its end on a runtime of its own.
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
