@@ -38,7 +38,8 @@ pub struct Built {
     /// The method may be sent again when the server closed the connection without
     /// reading it (RFC 9112 section 9.3.1, RFC 9113 section 8.7).
     pub(crate) idempotent: bool,
-    /// Header names whose values HTTP/2 must never index (HPACK).
+    /// Header names whose values are secret: HTTP/2 never indexes them (HPACK), and a
+    /// redirect to another origin leaves them out.
     pub(crate) secret: Arc<[HeaderName]>,
 }
 
@@ -68,8 +69,10 @@ impl Built {
     /// (origin form): 303, and 301 or 302 after a POST, become a GET without a body (as
     /// browsers and k6 do; HEAD stays HEAD), 307 and 308 keep the method and body. The
     /// `Host` names `to`; on a hop to another origin (scheme, host or port)
-    /// `Authorization`, `Cookie` and `Proxy-Authorization` are left out, so a token
-    /// never reaches a host it was not written for. `None` when the head cannot be read
+    /// `Authorization`, `Cookie` and `Proxy-Authorization` are left out, and so is every
+    /// header the scenario holds secret (`X-Api-Key`, `redact_headers`, a value from the
+    /// environment or a flow's captured variable: [`Built::secret`]), so a token never
+    /// reaches a host it was not written for. `None` when the head cannot be read
     /// back (it was encoded by [`Prepared`], so never).
     pub(crate) fn redirected(
         &self,
@@ -101,7 +104,13 @@ impl Built {
         };
         for h in parsed.headers.iter() {
             let host = named(h, &["host"]);
-            let dropped = (cross && named(h, &["authorization", "cookie", "proxy-authorization"]))
+            let secret = || {
+                self.secret
+                    .iter()
+                    .any(|n| h.name.eq_ignore_ascii_case(n.as_str()))
+            };
+            let dropped = (cross
+                && (named(h, &["authorization", "cookie", "proxy-authorization"]) || secret()))
                 || (to_get
                     && named(
                         h,

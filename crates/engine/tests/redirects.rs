@@ -91,6 +91,9 @@ fn echo(method: &str, pq: &str, headers: &http::HeaderMap, body: &[u8]) -> Answe
         "cookie": h("cookie"),
         "proxy_authorization": h("proxy-authorization"),
         "x_keep": h("x-keep"),
+        "x_api_key": h("x-api-key"),
+        "x_session": h("x-session"),
+        "x_env": h("x-env"),
         "host": h("host"),
         "content_type": h("content-type"),
     });
@@ -151,10 +154,22 @@ fn routes() -> Handler {
 /// The one endpoint `endpoint` (its keys after its name) of a scenario aimed at
 /// `base`, with `defaults` (keys of `[defaults]`), over `http`.
 fn target(base: &str, http: &str, defaults: &str, endpoint: &str) -> Target {
+    target_with(base, http, "", defaults, endpoint, &|_| None)
+}
+
+/// [`target`] with `top` (top-level keys) and the environment `env`.
+fn target_with(
+    base: &str,
+    http: &str,
+    top: &str,
+    defaults: &str,
+    endpoint: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Target {
     let text = format!(
-        "name = \"x\"\ntarget = \"{base}\"\n[defaults]\nhttp = \"{http}\"\ntimeout = \"10s\"\n{defaults}\n[[endpoint]]\nname = \"e\"\n{endpoint}\n"
+        "name = \"x\"\ntarget = \"{base}\"\n{top}\n[defaults]\nhttp = \"{http}\"\ntimeout = \"10s\"\n{defaults}\n[[endpoint]]\nname = \"e\"\n{endpoint}\n"
     );
-    common::target_of(&text, base)
+    common::target_in(&text, base, env)
 }
 
 fn answer(x: &Exchange) -> serde_json::Value {
@@ -276,6 +291,50 @@ fn a_hop_to_another_origin_drops_the_credentials() {
             assert_eq!(x.redirects, 1);
             // The new origin's connection was opened on the way, and timed.
             assert!(x.connect.is_some());
+        }
+    });
+}
+
+/// Review of issue 22: a hop to another origin also leaves out every header the
+/// scenario holds secret, not only the three credential headers: `X-Api-Key`, a header
+/// listed in `redact_headers`, and one whose value came from the environment (an
+/// `X-Env: ${TOKEN}` went on to whatever host the target redirected to). To the same
+/// origin they all go on.
+#[test]
+fn a_hop_to_another_origin_drops_every_secret_header() {
+    let env = |name: &str| (name == "TOKEN").then(|| "env-secret-value".to_string());
+    block_on(async {
+        for (http, h2, _) in PROTOCOLS {
+            let other = server(h2, routes()).await;
+            let base = server(h2, routes()).await;
+            let headers = "headers = { X-Api-Key = \"key-1234\", X-Session = \"sess-5678\", X-Env = \"${TOKEN}\", X-Keep = \"yes\" }";
+            let top = "redact_headers = [\"X-Session\"]";
+            let t = target_with(
+                &base,
+                http,
+                top,
+                "",
+                &format!("path = \"/to?{other}/echo\"\n{headers}\n{READ}"),
+                &env,
+            );
+            let a = answer(&t.call().await);
+            for h in ["x_api_key", "x_session", "x_env"] {
+                assert!(a[h].is_null(), "{http}: {h} reached another origin: {a}");
+            }
+            assert_eq!(a["x_keep"], "yes", "{http}");
+            // The same origin is who the headers were written for.
+            let t = target_with(
+                &base,
+                http,
+                top,
+                "",
+                &format!("path = \"/s/302\"\n{headers}\n{READ}"),
+                &env,
+            );
+            let a = answer(&t.call().await);
+            assert_eq!(a["x_api_key"], "key-1234", "{http}");
+            assert_eq!(a["x_session"], "sess-5678", "{http}");
+            assert_eq!(a["x_env"], "env-secret-value", "{http}");
         }
     });
 }

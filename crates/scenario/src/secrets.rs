@@ -4,7 +4,8 @@
 //! while it loads; a caller adds what it takes from elsewhere (a `--target` URL with a
 //! password). [`Secrets::redact`] then replaces every registered value in a text meant
 //! for people or files by `${NAME}`, also in the forms a value takes on its way there:
-//! percent-encoded, base64 (a Basic authorization header). Callers mask text before they
+//! percent-encoded, base64 (a Basic authorization header), escaped as a target writes
+//! it back in its JSON or HTML (`\"`, `\u00e9`, `&quot;`). Callers mask text before they
 //! escape it for JSON, HTML or Markdown.
 //!
 //! What is a secret:
@@ -187,6 +188,10 @@ fn forms(value: &str) -> Vec<String> {
         encoded.push(utf8_percent_encode(value, set).to_string());
     }
     encoded.push(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
+    // As a target echoes it back inside its own JSON or HTML (a failing answer's body,
+    // shown as found): `\"` and `\\`, `\/` as some encoders write it, `\u00e9` as
+    // ASCII-only encoders (Python's, Java's) write what is not ASCII, and entities.
+    encoded.extend(escaped(value));
     let mut out: Vec<String> = Vec::new();
     for e in encoded {
         if !out.contains(&e) {
@@ -200,6 +205,45 @@ fn forms(value: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// `value` escaped as a JSON string's content (without its quotes) by the common
+/// encoders, and as HTML text or an attribute value.
+fn escaped(value: &str) -> Vec<String> {
+    let json = serde_json::to_string(value).expect("a string serializes");
+    let json = json[1..json.len() - 1].to_string();
+    let slashed = json.replace('/', "\\/");
+    let mut ascii = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    let mut html = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '"' => html.push_str("&quot;"),
+            '\'' => html.push_str("&#39;"),
+            c => html.push(c),
+        }
+    }
+    let html_x = html.replace("&#39;", "&#x27;");
+    vec![
+        json,
+        slashed,
+        ascii.replace('/', "\\/"),
+        ascii,
+        html,
+        html_x,
+    ]
 }
 
 /// Standard base64 (RFC 4648), with or without `=` padding.
@@ -269,6 +313,31 @@ mod tests {
             let text = format!("<{shown}>");
             let out = s.redact(&text);
             assert_eq!(out, "<${PW}>", "form {shown:?}");
+        }
+    }
+
+    /// Review of issue 22: a target that echoes a header back in its JSON error (as
+    /// httpbin does, and Python's `json.dumps`) writes `\"`, `\\`, `\/` or `\u00e9`;
+    /// an HTML page writes entities. The failure explanation's `found` showed such a
+    /// secret as the target escaped it, unmasked, in every output.
+    #[test]
+    fn values_are_found_as_a_target_escapes_them_in_json_or_html() {
+        let v = "tok\"quo/ted\\sécret<&>'";
+        let s = secrets(&[("TOK", v)]);
+        for shown in [
+            r#"tok\"quo/ted\\sécret<&>'"#,
+            r#"tok\"quo\/ted\\sécret<&>'"#,
+            r#"tok\"quo/ted\\s\u00e9cret<&>'"#,
+            r#"tok\"quo\/ted\\s\u00e9cret<&>'"#,
+            "tok&quot;quo/ted\\sécret&lt;&amp;&gt;&#39;",
+            "tok&quot;quo/ted\\sécret&lt;&amp;&gt;&#x27;",
+        ] {
+            let text = format!("{{\"error\": \"bad {shown}\"}}");
+            assert_eq!(
+                s.redact(&text),
+                "{\"error\": \"bad ${TOK}\"}",
+                "form {shown:?}"
+            );
         }
     }
 

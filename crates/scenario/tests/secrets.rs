@@ -299,3 +299,19 @@ fn a_caller_adds_what_it_takes_from_elsewhere() {
         "${LOADGATE_TARGET} ${LOADGATE_TARGET} ${LOADGATE_TARGET} ${LOADGATE_TARGET} h.example Basic ${LOADGATE_TARGET}"
     );
 }
+
+/// Review of issue 22: a header of a flow's step whose value holds a captured variable
+/// is secret (HTTP/2 never indexes it, a redirect to another origin leaves it out), as
+/// a header from the environment is: a login's token in `X-Auth` is a credential.
+#[test]
+fn a_header_holding_a_captured_variable_is_secret() {
+    let text = format!(
+        "{}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"login\"\nmethod = \"POST\"\npath = \"/login\"\ncapture = {{ token = \"$.token\" }}\n[[flow.step]]\nname = \"use\"\npath = \"/me\"\nheaders = {{ X-Auth = \"t {{{{token}}}}\", X-Plain = \"p\" }}\n",
+        head("http://127.0.0.1:9")
+    );
+    let s = parse(Path::new("s.toml"), &text, &env).unwrap_or_else(|e| panic!("{e}"));
+    let step = s.endpoints.iter().find(|e| e.name == "use").unwrap();
+    let secret = |name: &str| step.headers.iter().find(|h| h.name == name).unwrap().secret;
+    assert!(secret("X-Auth"));
+    assert!(!secret("X-Plain"));
+}

@@ -44,8 +44,13 @@ pub(crate) struct Target {
 /// The first endpoint of scenario text `text` (whose `${BASE}` is `base`) against `base`.
 pub(crate) fn target_of(text: &str, base: &str) -> Target {
     let b = base.to_string();
-    let s = loadgate_scenario::parse(Path::new("t.toml"), text, &move |_| Some(b.clone()))
-        .unwrap_or_else(|e| panic!("{e}"));
+    target_in(text, base, &move |_| Some(b.clone()))
+}
+
+/// The first endpoint of scenario text `text`, its `${VAR}`s from `env`, against `base`.
+pub(crate) fn target_in(text: &str, base: &str, env: &dyn Fn(&str) -> Option<String>) -> Target {
+    let s =
+        loadgate_scenario::parse(Path::new("t.toml"), text, env).unwrap_or_else(|e| panic!("{e}"));
     let client = HttpClient::new(ClientOptions {
         connect_timeout: s.connect_timeout,
         http: s.http,

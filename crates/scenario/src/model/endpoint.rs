@@ -367,7 +367,9 @@ pub(super) fn endpoint(
             }
             if let Some(t) = template(sink, v, &value, Escape::None, names) {
                 headers.push(Header {
-                    secret: value.from_env || (cx.is_secret)(&k),
+                    // A flow's captured variable is a credential as often as not (a
+                    // login's token): held secret whether or not it was marked so.
+                    secret: value.from_env || (cx.is_secret)(&k) || t.vars().next().is_some(),
                     name: k,
                     value: t,
                 });

@@ -243,8 +243,9 @@ pub struct Header {
     pub name: String,
     /// Value template.
     pub value: Template,
-    /// Whether the value must never be shown (from the environment, an auth header, or
-    /// listed in `redact_headers`).
+    /// Whether the value must never be shown (from the environment, an auth header,
+    /// listed in `redact_headers`, or holding a flow's captured variable); a redirect to
+    /// another origin leaves such a header out.
     pub secret: bool,
 }
 
