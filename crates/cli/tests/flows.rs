@@ -66,6 +66,12 @@ fn journeys() -> Journeys {
                         } else {
                             (401, String::new(), "{\"error\":\"who are you\"}".into())
                         }
+                    } else if path == "/crlf-login" {
+                        (
+                            200,
+                            String::new(),
+                            "{\"token\":\"tok-1\\r\\nX-Evil: 1\"}".into(),
+                        )
                     } else if path == "/leak" {
                         let seen = header("authorization");
                         (
@@ -457,4 +463,75 @@ fn segments_split_flows_by_whole_iterations_and_merge_exactly() {
     assert_eq!(s["rate"]["scheduled"], 20.0, "{}", s["rate"]);
     assert_eq!(s["rate"]["sent"], 20, "{}", s["rate"]);
     assert_eq!(s["verdict"], "pass");
+}
+
+/// Review: a flow's steps are not arrivals. Arrivals dropped at `max_in_flight` were
+/// counted on the flow's row only, and every step's send counted as an arrival sent,
+/// so a generator that sent a third of its iterations passed. It is INVALID.
+#[test]
+fn a_generator_that_drops_most_iterations_is_invalid_whatever_the_steps_sent() {
+    let c = Case::new(
+        r#"name = "drops"
+target = "embedded"
+target_profile = "profile.toml"
+[[flow]]
+name = "slowly"
+[[flow.step]]
+name = "a"
+path = "/slow"
+[[flow.step]]
+name = "b"
+path = "/slow"
+[[flow.step]]
+name = "c"
+path = "/slow"
+[load]
+model = "open"
+stages = [{ duration = "2s", target_rps = 20 }]
+max_in_flight = 4
+max_late_ratio = 0.5
+"#,
+    );
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "invalid");
+    let rate = &s["rate"];
+    assert!(rate["dropped"].as_u64().unwrap() >= 20, "{rate}");
+    assert!(rate["achieved_ratio"].as_f64().unwrap() < 0.95, "{rate}");
+}
+
+/// Review: a captured value a header cannot hold (a CR LF in a token) is what the
+/// target answered: the step fails as its capture, the run FAILs (it was counted as a
+/// request loadgate could not build, INVALID).
+#[test]
+fn a_captured_value_a_header_cannot_hold_fails_the_step_not_the_generator() {
+    let server = journeys();
+    let c = Case::new(
+        r#"name = "crlf"
+target = "${URL}"
+[[flow]]
+name = "f"
+[[flow.step]]
+name = "login"
+path = "/crlf-login"
+capture = { token = "$.token" }
+[[flow.step]]
+name = "use"
+path = "/done/7"
+headers = { Authorization = "Bearer {{token}}" }
+[load]
+model = "open"
+stages = [{ duration = "1s", target_rps = 5 }]
+max_late_ratio = 0.5
+"#,
+    );
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("URL", &server.url)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    let used = row(&s, "use");
+    assert_eq!(outcome(used, "capture_failed"), 5, "{used}");
+    assert_eq!(used["unbuilt"], 0, "{used}");
+    assert_eq!(outcome(row(&s, "f"), "capture_failed"), 5, "{s}");
+    assert!(!text(&o).contains("X-Evil"), "{}", text(&o));
 }

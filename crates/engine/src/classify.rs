@@ -310,14 +310,14 @@ fn transport(
 
 /// Counts a failed `exchange` of `endpoint` (`prepared`) as `outcome` in `shard`'s
 /// failures explained: a comparison of its key for one already explained, the words
-/// only for a new one.
-pub(crate) fn record_failure(
+/// (and the `secrets` they are masked with) only for a new one.
+pub(crate) fn record_failure<S: std::borrow::Borrow<Secrets>>(
     shard: &mut loadgate_metrics::Shard,
     endpoint: usize,
     prepared: &crate::Prepared,
     exchange: &crate::Exchange,
     outcome: Outcome,
-    secrets: &Secrets,
+    secrets: impl FnOnce() -> S,
 ) {
     let stream = exchange.stream.as_ref();
     let key = failure_key(outcome, &exchange.result, stream);
@@ -328,7 +328,7 @@ pub(crate) fn record_failure(
             &exchange.result,
             stream,
             prepared.timeout(),
-            secrets,
+            secrets().borrow(),
         )
     });
 }

@@ -565,7 +565,22 @@ fn build_with(
     vars: &[String],
     due: Instant,
 ) -> Option<Built> {
-    let built = {
+    let built = render(ctx, endpoint, seq, row, vars);
+    if built.is_err() {
+        shard_for(ctx, due).record_unbuilt(endpoint);
+    }
+    built.ok()
+}
+
+/// Renders request `seq` of `endpoint` with data row `row` and a flow's `vars`.
+fn render(
+    ctx: &Ctx,
+    endpoint: usize,
+    seq: u64,
+    row: Option<usize>,
+    vars: &[String],
+) -> Result<Built, crate::request::InvalidRequest> {
+    {
         let scenario = &ctx.spec.scenario;
         let mut rng = ctx.rng.borrow_mut();
         let row = scenario
@@ -581,11 +596,7 @@ fn build_with(
             vars,
         };
         ctx.prepared[endpoint].build(&mut rctx, &mut ctx.scratch.borrow_mut())
-    };
-    if built.is_err() {
-        shard_for(ctx, due).record_unbuilt(endpoint);
     }
-    built.ok()
 }
 
 /// Sends one step of a flow, due at `intended`, and returns its exchange and when it
@@ -633,8 +644,9 @@ async fn execute_step(
             None => (None, false),
         };
         shard.record_send(endpoint, lag_us, late);
+        // The flow's row counts the iteration sent; its lag is its first step's.
         for &row in also {
-            shard.record_send(row, lag_us, false);
+            shard.record_send(row, None, false);
         }
     }
     let exchange = exchange(ctx, endpoint, req, (intended, now), phase_due, turn).await;
@@ -733,7 +745,7 @@ async fn send_and_record(
             prepared,
             &exchange,
             sample.outcome,
-            &ctx.spec.scenario.secrets,
+            || &ctx.spec.scenario.secrets,
         );
     }
     if sample.outcome == loadgate_metrics::Outcome::Success {

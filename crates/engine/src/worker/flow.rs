@@ -21,7 +21,7 @@ use loadgate_metrics::{Outcome, Sample};
 use loadgate_scenario::{CaptureFrom, JsonExpect, PathStep, Step, Until};
 
 use super::{
-    build_with, execute_step, micros, pick_row, roll_over, shard_for, start_of, Ctx, Pacer, STOP,
+    execute_step, micros, pick_row, render, roll_over, shard_for, start_of, Ctx, Pacer, STOP,
 };
 use crate::call::Exchange;
 
@@ -205,7 +205,20 @@ impl Iteration<'_> {
     ) -> Option<(Option<Outcome>, Instant, Instant)> {
         let ctx = self.ctx;
         let endpoint = step.endpoint;
-        let req = build_with(ctx, endpoint, self.seq, self.data_row, &self.vars, self.due)?;
+        let req = match render(ctx, endpoint, self.seq, self.data_row, &self.vars) {
+            Ok(req) => req,
+            // After a capture, what the target answered made it so (a CR or LF in a
+            // token bound for a header): the step fails as its capture did.
+            Err(_) if k > 0 && !self.vars.is_empty() => {
+                self.unusable(k, endpoint);
+                return Some((Some(Outcome::CaptureFailed), intended, intended));
+            }
+            // Else the scenario's own data made it: counted unbuilt, never sent.
+            Err(_) => {
+                shard_for(ctx, self.due).record_unbuilt(endpoint);
+                return None;
+            }
+        };
         let (exchange, sent) =
             execute_step(ctx, endpoint, req, intended, self.due, self.tolerance, also).await?;
         let prepared = &ctx.prepared[endpoint];
@@ -238,13 +251,23 @@ impl Iteration<'_> {
             Some(Why::Capture(c)) => {
                 let capture = &step.captures[c];
                 let name = &self.flow.vars[capture.slot].name;
+                // A body loadgate kept only in part may hold the value past the cut.
+                let cut = exchange.result.as_ref().is_ok_and(|r| {
+                    let whole = r.decoded.unwrap_or(r.bytes);
+                    capture.from.needs_body() && (r.body.len() as u64) < whole
+                });
                 // Keyed by the capture: one explanation per capture that finds nothing.
                 let key = 0xCA97_0000_0000_0000 | ((k as u64) << 16) | c as u64;
+                let max_body = ctx.spec.scenario.max_body;
                 shard.record_failure(endpoint, sample.outcome, key, || {
-                    let what = format!(
-                        "capture `{name}`: {} found nothing",
-                        capture.from.describe()
-                    );
+                    let what = if cut {
+                        format!(
+                            "capture `{name}`: {} found nothing in the first {max_body} bytes kept (max_body): raise max_body",
+                            capture.from.describe()
+                        )
+                    } else {
+                        format!("capture `{name}`: {} found nothing", capture.from.describe())
+                    };
                     (what, None)
                 });
             }
@@ -262,20 +285,16 @@ impl Iteration<'_> {
             }
             None if sample.outcome != Outcome::Success => {
                 // What the target answered may hold what earlier steps captured (a
-                // token echoed back): masked as the environment's values are.
-                let mut secrets = ctx.spec.scenario.secrets.clone();
-                for (var, value) in self.flow.vars.iter().zip(&self.vars) {
-                    if var.secret {
-                        secrets.add(&var.name, value);
-                    }
-                }
+                // token echoed back): masked as the environment's values are, the
+                // masks made only for a failure not explained yet.
+                let secrets = || self.secrets();
                 crate::classify::record_failure(
                     &mut shard,
                     endpoint,
                     prepared,
                     &exchange,
                     sample.outcome,
-                    &secrets,
+                    secrets,
                 );
             }
             None => {}
@@ -286,6 +305,34 @@ impl Iteration<'_> {
         }
         let outcome = (sample.outcome != Outcome::Success || ready).then_some(sample.outcome);
         Some((outcome, sent, exchange.end))
+    }
+}
+
+impl Iteration<'_> {
+    /// Records step `k` (of `endpoint`) as failed before it was sent: a value the
+    /// earlier steps captured cannot go in its request.
+    fn unusable(&self, k: usize, endpoint: usize) {
+        let ctx = self.ctx;
+        let sample = Sample::new(endpoint, Outcome::CaptureFailed, 0);
+        let mut shard = shard_for(ctx, self.due);
+        shard.record_send(endpoint, None, false);
+        shard.record(&sample);
+        let key = 0xBAD0_0000_0000_0000 | k as u64;
+        shard.record_failure(endpoint, Outcome::CaptureFailed, key, || {
+            let what = "a captured value cannot go in this step's request (a character a URL or header cannot hold): not sent".to_string();
+            (what, None)
+        });
+    }
+
+    /// The scenario's secrets and this iteration's secret variables' values.
+    fn secrets(&self) -> loadgate_scenario::Secrets {
+        let mut secrets = self.ctx.spec.scenario.secrets.clone();
+        for (var, value) in self.flow.vars.iter().zip(&self.vars) {
+            if var.secret {
+                secrets.add(&var.name, value);
+            }
+        }
+        secrets
     }
 }
 
