@@ -112,6 +112,9 @@ pub(super) struct Flows<'a, 'n> {
     pub(super) lists: &'n [String],
 }
 
+/// Checks a new row's name against the names taken: `name_ok(sink, span, name, taken)`.
+pub(super) type NameOk = dyn Fn(&mut Sink<'_>, Range<usize>, &str, &[&str]) -> bool;
+
 /// Names a variable may not take: the template language's own words.
 const RESERVED: [&str; 4] = ["seq", "uuid", "random_int", "pick"];
 
@@ -126,7 +129,7 @@ impl Flows<'_, '_> {
         endpoints: &mut Vec<Endpoint>,
         standalone: usize,
         secrets: &mut Secrets,
-        name_ok: &dyn Fn(&mut Sink<'_>, Range<usize>, &str, &[&str]) -> bool,
+        name_ok: &NameOk,
     ) -> Vec<Flow> {
         let mut flows: Vec<Flow> = Vec::new();
         if list.get_ref().is_empty() {
