@@ -72,6 +72,7 @@ impl Target {
             &deadlines,
             None,
             &mut gaps,
+            None,
         );
         tokio::select! {
             exchange = call => exchange,

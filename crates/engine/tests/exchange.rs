@@ -89,6 +89,7 @@ impl Target {
             &deadlines,
             None,
             &mut record,
+            None,
         );
         tokio::select! {
             exchange = call => exchange,

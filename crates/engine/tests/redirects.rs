@@ -197,6 +197,7 @@ impl Target {
             &deadlines,
             None,
             &mut gaps,
+            None,
         );
         tokio::select! {
             exchange = call => exchange,

@@ -14,6 +14,7 @@
 //! is sent; an iteration a stop cuts short is not recorded as a flow sample (it did not
 //! fail, it was not let finish), only its steps that ran are.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -24,11 +25,14 @@ use super::{
     build_with, execute_step, micros, pick_row, roll_over, shard_for, start_of, Ctx, Pacer, STOP,
 };
 use crate::call::Exchange;
+use crate::session::Jar;
 
 /// Runs one iteration of the flow whose row is `row`, due at `due`; `seq` and `local`
 /// number it as a request would be (they pick its data row, once for every step).
 /// `tolerance`: the open model's late tolerance (`None` in the closed model, which has
-/// no schedule to be late for). `in_flight` covers it until it is recorded.
+/// no schedule to be late for). `in_flight` covers it until it is recorded. `vu_jar`:
+/// the closed model's VU's cookie jar; in the open model an iteration of a flow with
+/// `cookies` keeps one of its own (see `session.rs`).
 pub(super) async fn run(
     ctx: Rc<Ctx>,
     row: usize,
@@ -36,9 +40,10 @@ pub(super) async fn run(
     local: u64,
     due: Instant,
     tolerance: Option<Duration>,
+    vu_jar: Option<&RefCell<Jar>>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let ended = iterate(&ctx, row, seq, local, due, tolerance).await;
+    let ended = iterate(&ctx, row, seq, local, due, tolerance, vu_jar).await;
     if let Some((outcome, first_sent, end)) = ended {
         let sample = Sample {
             service_us: micros(end.saturating_duration_since(first_sent)),
@@ -66,9 +71,13 @@ async fn iterate(
     local: u64,
     due: Instant,
     tolerance: Option<Duration>,
+    vu_jar: Option<&RefCell<Jar>>,
 ) -> Option<(Outcome, Instant, Instant)> {
     let scenario = ctx.spec.scenario.clone();
     let flow = scenario.flow_of_row(row).expect("the row of a flow");
+    let own_jar =
+        (vu_jar.is_none() && tolerance.is_some() && flow.cookies).then(|| RefCell::new(Jar::new()));
+    let jar = vu_jar.or(own_jar.as_ref());
     let data_row = pick_row(ctx, local);
     let mut vars = vec![String::new(); flow.vars.len()];
     let mut intended = due;
@@ -100,6 +109,7 @@ async fn iterate(
             due,
             tolerance,
             (k == 0).then_some(row),
+            jar,
         )
         .await?;
         first_sent.get_or_insert(sent);
@@ -134,7 +144,10 @@ async fn iterate(
             None if sample.outcome != Outcome::Success => {
                 // What the target answered may hold what earlier steps captured (a
                 // token echoed back): masked as the environment's values are.
-                let mut secrets = scenario.secrets.clone();
+                let mut secrets = match jar {
+                    Some(jar) => crate::session::masked(&scenario.secrets, &jar.borrow()),
+                    None => scenario.secrets.clone(),
+                };
                 for (var, value) in flow.vars.iter().zip(&vars) {
                     if var.secret {
                         secrets.add(&var.name, value);
