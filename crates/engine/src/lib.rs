@@ -14,6 +14,7 @@
 //! observer's decision), writing reports.
 
 mod affinity;
+pub mod auth;
 mod call;
 mod classify;
 mod client;
