@@ -263,7 +263,10 @@ async fn follow(
             // The first request merges the scenario's own Cookie; a hop's is the jar's.
             let own = !redirected && prepared.own_cookie();
             let cookies = jar.borrow().header_for(&origin, req.path());
-            req = req.with_cookies(cookies.as_deref(), own);
+            // A first request the jar adds nothing to is sent as it was encoded.
+            if cookies.is_some() || redirected {
+                req = req.with_cookies(cookies.as_deref(), own);
+            }
         }
         let mut r = client
             .exchange(

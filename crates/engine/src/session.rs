@@ -53,6 +53,10 @@ impl Jar {
     /// every unexpired cookie that matches, `name=value` joined by `; `; `None` when
     /// none does.
     pub fn header_for(&self, origin: &Origin, path: &[u8]) -> Option<String> {
+        // A jar a target never set a cookie in costs no URL per request.
+        if self.is_empty() {
+            return None;
+        }
         let url = url_of(origin, path)?;
         let mut out = String::new();
         for (name, value) in self.store.get_request_values(&url) {
