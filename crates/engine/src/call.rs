@@ -7,7 +7,7 @@
 //! Not here: connections (`client`), encoding (`request.rs`), what a response means
 //! (`classify.rs`), recording (the worker turns an exchange into its sample).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use loadgate_scenario::GoodLimits;
 use crate::client::{Hop, HttpClient, Noted, Origin, Response, SendError, Tap, Turn};
 use crate::deadline::Deadlines;
 use crate::request::{Built, Prepared, Watch};
+use crate::session::Jar;
 use crate::stream::{StreamEnd, StreamReader};
 
 /// One call a worker makes to the target.
@@ -122,6 +123,11 @@ impl Exchange {
 /// told each gap between two content events as it ends (the instant, and the gap), so
 /// that no gap is kept in the call. The endpoint's `first_byte_timeout` and
 /// `idle_timeout` are watched beside the whole timeout.
+///
+/// `jar`: the session's cookies, when the request has one: every hop sends the
+/// cookies that match its URL, and every hop's `Set-Cookie`s are stored (the endpoint
+/// must keep its response headers, [`Prepared::keep_response_headers`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn execute(
     client: &HttpClient,
     prepared: &Prepared,
@@ -130,6 +136,7 @@ pub async fn execute(
     deadlines: &Deadlines,
     turn: Option<Turn>,
     gaps: &mut dyn FnMut(Instant, Duration),
+    jar: Option<&RefCell<Jar>>,
 ) -> Exchange {
     let noted = Noted::new(sent);
     let watch = prepared.watch();
@@ -177,6 +184,7 @@ pub async fn execute(
                 &noted,
                 tapped.then_some(&mut tap as &mut Tap<'_>),
                 &hops,
+                jar,
             );
             if watch.is_set() {
                 let progress = Progress {
@@ -233,6 +241,7 @@ pub async fn execute(
 /// A redirect past the limit (a loop ends there too) is `too_many_redirects`; one
 /// without a `Location`, or with one that is not an http or https URL, the target's
 /// `protocol_error`.
+#[allow(clippy::too_many_arguments)]
 async fn follow(
     client: &HttpClient,
     prepared: &Prepared,
@@ -241,6 +250,7 @@ async fn follow(
     noted: &Noted,
     mut tap: Option<&mut Tap<'_>>,
     hops: &Cell<u8>,
+    jar: Option<&RefCell<Jar>>,
 ) -> Result<Response, SendError> {
     let keep = prepared.keep();
     let mut origin = std::borrow::Cow::Borrowed(prepared.origin());
@@ -249,6 +259,15 @@ async fn follow(
     let mut wire = 0u64;
     loop {
         let redirected = hops.get() > 0;
+        if let Some(jar) = jar {
+            // The first request merges the scenario's own Cookie; a hop's is the jar's.
+            let own = !redirected && prepared.own_cookie();
+            let cookies = jar.borrow().header_for(&origin, req.path());
+            // A first request the jar adds nothing to is sent as it was encoded.
+            if cookies.is_some() || redirected {
+                req = req.with_cookies(cookies.as_deref(), own);
+            }
+        }
         let mut r = client
             .exchange(
                 &origin,
@@ -260,6 +279,9 @@ async fn follow(
                 redirected,
             )
             .await?;
+        if let Some(jar) = jar {
+            jar.borrow_mut().store(&origin, req.path(), r.headers());
+        }
         let to = match std::mem::take(&mut r.hop) {
             Hop::Answer => {
                 r.bytes += wire;

@@ -146,7 +146,7 @@ pub(crate) fn request(built: &Built, origin: &Origin) -> Result<Request<Body>, B
             continue;
         }
         let mut value = HeaderValue::from_bytes(h.value)?;
-        value.set_sensitive(built.secret.contains(&name));
+        value.set_sensitive(built.secret.contains(&name) || name == http::header::COOKIE);
         headers.append(name, value);
     }
     *req.uri_mut() = Uri::builder()

@@ -14,6 +14,7 @@
 //! observer's decision), writing reports.
 
 mod affinity;
+pub mod auth;
 mod call;
 mod classify;
 mod client;
@@ -30,6 +31,7 @@ mod run;
 mod runqueue;
 mod schedule;
 mod segment;
+mod session;
 pub mod stream;
 mod worker;
 
@@ -43,6 +45,7 @@ pub use request::{Built, Prepared, ACCEPT_ENCODING, USER_AGENT};
 pub use run::{run, worker_count, RunConfig, RunData, StopReason, StopSignal};
 pub use schedule::Schedule;
 pub use segment::Segment;
+pub use session::{Jar, MAX_COOKIES, MAX_COOKIE_BYTES};
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]

@@ -149,6 +149,74 @@ impl Built {
         })
     }
 
+    /// This request with the cookies of a jar (`jar`, a `Cookie` header value) sent.
+    /// `own`: whether a `Cookie` header already in the head is the scenario's own,
+    /// kept with the jar's cookies of other names after its own (as k6 merges: the
+    /// scenario's value wins for a name in both); else (a redirect's hop, which carries
+    /// the previous request's jar cookies) it is replaced by the jar's. A request with
+    /// neither is returned as it is.
+    pub(crate) fn with_cookies(&self, jar: Option<&str>, own: bool) -> Built {
+        let head = &self.head[..];
+        let end = head.len().saturating_sub(2);
+        let mut at = 0;
+        let mut found: Option<(usize, usize)> = None;
+        while at < end {
+            let stop = memchr::memmem::find(&head[at..], b"\r\n").map_or(end, |i| at + i);
+            if at > 0 && stop - at > 7 && head[at..at + 7].eq_ignore_ascii_case(b"cookie:") {
+                found = Some((at, stop + 2));
+            }
+            at = stop + 2;
+        }
+        let value = match (found, jar) {
+            (None, None) => return self.clone(),
+            (None, Some(j)) => j.to_string(),
+            (Some(_), None) if own => return self.clone(),
+            (Some(_), None) => String::new(),
+            (Some((from, to)), Some(j)) if own => {
+                let mine = String::from_utf8_lossy(&head[from + 7..to - 2])
+                    .trim()
+                    .to_string();
+                let names: Vec<&str> = mine
+                    .split(';')
+                    .filter_map(|p| p.split('=').next())
+                    .map(str::trim)
+                    .collect();
+                let mut v = mine.clone();
+                for pair in j.split("; ") {
+                    let name = pair.split('=').next().unwrap_or("");
+                    if !names.contains(&name) {
+                        v.push_str("; ");
+                        v.push_str(pair);
+                    }
+                }
+                v
+            }
+            (Some(_), Some(j)) => j.to_string(),
+        };
+        let mut out = Vec::with_capacity(head.len() + value.len() + 10);
+        match found {
+            Some((from, to)) => {
+                out.extend_from_slice(&head[..from]);
+                if !value.is_empty() {
+                    out.extend_from_slice(b"cookie: ");
+                    out.extend_from_slice(value.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(&head[to..]);
+            }
+            None => {
+                out.extend_from_slice(&head[..end]);
+                out.extend_from_slice(b"cookie: ");
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(b"\r\n\r\n");
+            }
+        }
+        Built {
+            head: out.into(),
+            ..self.clone()
+        }
+    }
+
     /// The path (origin form) of the request line.
     pub(crate) fn path(&self) -> &[u8] {
         let line = self.head.split(|&b| b == b'\r').next().unwrap_or_default();
@@ -211,6 +279,8 @@ pub struct Prepared {
     goodput: GoodLimits,
     /// The most redirects a request follows (0: a 3xx is the answer).
     redirects: u8,
+    /// Whether the endpoint writes its own `Cookie` header (merged with a jar's).
+    own_cookie: bool,
 }
 
 /// The timeouts within a request: for its first body byte, and for each gap once the
@@ -346,6 +416,7 @@ impl Prepared {
             timeout: e.timeout,
             goodput: e.goodput,
             redirects: e.redirects,
+            own_cookie: named("cookie"),
         };
         let all_static = p.static_path.is_some()
             && (p.body.is_none() || p.static_body.is_some())
@@ -424,6 +495,11 @@ impl Prepared {
             decode: body || self.stream.is_some(),
             follow: self.redirects > 0,
         }
+    }
+
+    /// Whether the endpoint writes its own `Cookie` header.
+    pub(crate) fn own_cookie(&self) -> bool {
+        self.own_cookie
     }
 
     /// The most redirects a request follows before its answer.

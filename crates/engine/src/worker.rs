@@ -24,6 +24,7 @@ use crate::mix::Mix;
 use crate::request::{Built, Prepared};
 use crate::schedule::{wake_time, Schedule};
 use crate::segment::Segment;
+use crate::session::Jar;
 
 /// What a worker tells the aggregator.
 pub(crate) enum Msg {
@@ -312,6 +313,17 @@ fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prep
             }
         }
     }
+    // A jar reads every Set-Cookie of the requests it is used with.
+    for flow in scenario.flows.iter().filter(|f| f.cookies) {
+        for step in &flow.steps {
+            prepared[step.endpoint].keep_response_headers();
+        }
+    }
+    if scenario.cookies && matches!(scenario.load.model, LoadModel::Closed) {
+        for p in &mut prepared {
+            p.keep_response_headers();
+        }
+    }
     Ok((client, prepared))
 }
 
@@ -495,7 +507,7 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
             let c = ctx.clone();
             tokio::task::spawn_local(async move {
                 c.in_flight.set(c.in_flight.get() - 1);
-                flow::run(c, endpoint, i, k, intended, Some(tolerance)).await;
+                flow::run(c, endpoint, i, k, intended, Some(tolerance), None).await;
             });
         } else if let Some(req) = build_request(&ctx, endpoint, i, k, intended) {
             // Counted in flight now, not when the task first runs, so the cap holds.
@@ -512,7 +524,7 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
                 shard_for(&ctx, intended).record_send(endpoint, Some(micros(lag)), lag > tolerance);
                 tokio::task::spawn_local(async move {
                     c.in_flight.set(c.in_flight.get() - 1);
-                    send_and_record(c, endpoint, req, intended, now, None).await;
+                    send_and_record(c, endpoint, req, intended, now, None, None).await;
                 });
             }
         }
@@ -604,6 +616,7 @@ fn render(
 /// the phase of `phase_due` (the iteration's), and for the rows `also` too (a flow's
 /// row at its first step, a poll's at its first attempt). With a fixed pool it waits for its turn first, as
 /// [`send_in_turn`] does; one that waits a whole timeout is dropped (`None`).
+#[allow(clippy::too_many_arguments)]
 async fn execute_step(
     ctx: &Rc<Ctx>,
     endpoint: usize,
@@ -612,6 +625,7 @@ async fn execute_step(
     phase_due: Instant,
     tolerance: Option<Duration>,
     also: &[usize],
+    jar: Option<&RefCell<Jar>>,
 ) -> Option<(Exchange, Instant)> {
     let prepared = &ctx.prepared[endpoint];
     let turn = if ctx.client.fixed_pool() {
@@ -649,7 +663,7 @@ async fn execute_step(
             shard.record_send(row, None, false);
         }
     }
-    let exchange = exchange(ctx, endpoint, req, (intended, now), phase_due, turn).await;
+    let exchange = exchange(ctx, endpoint, req, (intended, now), phase_due, turn, jar).await;
     Some((exchange, now))
 }
 
@@ -662,6 +676,7 @@ async fn exchange(
     times: (Instant, Instant),
     phase_due: Instant,
     turn: Option<Turn>,
+    jar: Option<&RefCell<Jar>>,
 ) -> Exchange {
     let mut gaps = |at: Instant, gap: Duration| {
         roll_over(ctx, at);
@@ -677,6 +692,7 @@ async fn exchange(
         &ctx.deadlines,
         turn,
         &mut gaps,
+        jar,
     )
     .await
 }
@@ -710,7 +726,7 @@ async fn send_in_turn(
         Ok(turn) => {
             let lag = now.saturating_duration_since(intended);
             shard_for(&ctx, intended).record_send(endpoint, Some(micros(lag)), lag > tolerance);
-            send_and_record(ctx, endpoint, req, intended, now, Some(turn)).await;
+            send_and_record(ctx, endpoint, req, intended, now, Some(turn), None).await;
         }
         Err(_elapsed) => {
             shard_for(&ctx, intended).record_drop(endpoint);
@@ -729,23 +745,41 @@ async fn send_and_record(
     intended: Instant,
     started: Instant,
     turn: Option<Turn>,
+    jar: Option<&RefCell<Jar>>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let prepared = &ctx.prepared[endpoint];
-    let exchange = exchange(&ctx, endpoint, req, (intended, started), intended, turn).await;
+    let exchange = exchange(
+        &ctx,
+        endpoint,
+        req,
+        (intended, started),
+        intended,
+        turn,
+        jar,
+    )
+    .await;
     let sample = sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
     // The interval of the completion, even if the ticker has not woken yet.
     roll_over(&ctx, exchange.end);
     let mut shard = shard_for(&ctx, intended);
     shard.record(&sample);
     if sample.outcome != loadgate_metrics::Outcome::Success {
+        // Masks made only for a failure not explained yet.
+        let secrets = || match jar {
+            Some(jar) => std::borrow::Cow::Owned(crate::session::masked(
+                &ctx.spec.scenario.secrets,
+                &jar.borrow(),
+            )),
+            None => std::borrow::Cow::Borrowed(&ctx.spec.scenario.secrets),
+        };
         crate::classify::record_failure(
             &mut shard,
             endpoint,
             prepared,
             &exchange,
             sample.outcome,
-            || &ctx.spec.scenario.secrets,
+            secrets,
         );
     }
     if sample.outcome == loadgate_metrics::Outcome::Success {
@@ -853,6 +887,10 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
     let think = ctx.spec.scenario.load.think_time;
     let workers = ctx.spec.workers as u64;
     let mut stop = ctx.spec.stop.clone();
+    // A VU is one user: its cookies last across its iterations.
+    let scenario = &ctx.spec.scenario;
+    let jar = (scenario.cookies || scenario.flows.iter().any(|f| f.cookies))
+        .then(|| RefCell::new(Jar::new()));
     while !stopped.get() && Instant::now() < end && *stop.borrow() < STOP {
         let n = seq.get();
         seq.set(n + 1);
@@ -862,12 +900,18 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
         let now = Instant::now();
         roll_over(&ctx, now);
         if endpoint >= ctx.prepared.len() {
-            flow::run(ctx.clone(), endpoint, global_seq, local, now, None).await;
+            let own = scenario
+                .flow_of_row(endpoint)
+                .is_some_and(|f| f.cookies)
+                .then_some(jar.as_ref())
+                .flatten();
+            flow::run(ctx.clone(), endpoint, global_seq, local, now, None, own).await;
         } else {
             match build_request(&ctx, endpoint, global_seq, local, now) {
                 Some(req) => {
                     shard_for(&ctx, now).record_send(endpoint, None, false);
-                    send_and_record(ctx.clone(), endpoint, req, now, now, None).await;
+                    let own = jar.as_ref().filter(|_| scenario.cookies);
+                    send_and_record(ctx.clone(), endpoint, req, now, now, None, own).await;
                 }
                 // Counted; let the rest of the worker run rather than spin.
                 None => tokio::task::yield_now().await,

@@ -74,6 +74,8 @@ pub(crate) struct Defaults {
     pub max_body: Option<S<String>>,
     pub compression: Option<S<bool>>,
     pub redirects: Option<S<i64>>,
+    /// A cookie jar per flow iteration (open model) or VU (closed model).
+    pub cookies: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +94,8 @@ pub(crate) struct Flow {
     pub weight: Option<S<i64>>,
     /// The pause between one step's end and the next step's send.
     pub think_time: Option<S<String>>,
+    /// Its own cookie jar setting (else `[defaults] cookies`).
+    pub cookies: Option<S<bool>>,
     #[serde(rename = "step")]
     pub steps: Option<S<Vec<Endpoint>>>,
 }

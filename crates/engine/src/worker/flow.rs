@@ -14,6 +14,7 @@
 //! is sent; an iteration a stop cuts short is not recorded as a flow sample (it did not
 //! fail, it was not let finish), only its steps that ran are.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -24,11 +25,14 @@ use super::{
     execute_step, micros, pick_row, render, roll_over, shard_for, start_of, Ctx, Pacer, STOP,
 };
 use crate::call::Exchange;
+use crate::session::Jar;
 
 /// Runs one iteration of the flow whose row is `row`, due at `due`; `seq` and `local`
 /// number it as a request would be (they pick its data row, once for every step).
 /// `tolerance`: the open model's late tolerance (`None` in the closed model, which has
-/// no schedule to be late for). `in_flight` covers it until it is recorded.
+/// no schedule to be late for). `in_flight` covers it until it is recorded. `vu_jar`:
+/// the closed model's VU's cookie jar; in the open model an iteration of a flow with
+/// `cookies` keeps one of its own (see `session.rs`).
 pub(super) async fn run(
     ctx: Rc<Ctx>,
     row: usize,
@@ -36,9 +40,10 @@ pub(super) async fn run(
     local: u64,
     due: Instant,
     tolerance: Option<Duration>,
+    vu_jar: Option<&RefCell<Jar>>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let ended = iterate(&ctx, row, seq, local, due, tolerance).await;
+    let ended = iterate(&ctx, row, seq, local, due, tolerance, vu_jar).await;
     if let Some((outcome, first_sent, end)) = ended {
         let sample = Sample {
             service_us: micros(end.saturating_duration_since(first_sent)),
@@ -66,9 +71,13 @@ async fn iterate(
     local: u64,
     due: Instant,
     tolerance: Option<Duration>,
+    vu_jar: Option<&RefCell<Jar>>,
 ) -> Option<(Outcome, Instant, Instant)> {
     let scenario = ctx.spec.scenario.clone();
     let flow = scenario.flow_of_row(row).expect("the row of a flow");
+    // A jar of its own per iteration in the open model (a VU's in the closed one).
+    let own_jar =
+        (vu_jar.is_none() && tolerance.is_some() && flow.cookies).then(|| RefCell::new(Jar::new()));
     let mut it = Iteration {
         ctx,
         flow,
@@ -78,6 +87,7 @@ async fn iterate(
         due,
         tolerance,
         pacer: None,
+        jar: vu_jar.or(own_jar.as_ref()),
     };
     let mut intended = due;
     let mut first_sent = None;
@@ -152,6 +162,8 @@ struct Iteration<'a> {
     tolerance: Option<Duration>,
     /// A timer for the waits between steps, made at the first wait.
     pacer: Option<Pacer>,
+    /// The cookies it keeps: its own (open model) or its VU's (closed model).
+    jar: Option<&'a RefCell<Jar>>,
 }
 
 impl Iteration<'_> {
@@ -219,8 +231,17 @@ impl Iteration<'_> {
                 return None;
             }
         };
-        let (exchange, sent) =
-            execute_step(ctx, endpoint, req, intended, self.due, self.tolerance, also).await?;
+        let (exchange, sent) = execute_step(
+            ctx,
+            endpoint,
+            req,
+            intended,
+            self.due,
+            self.tolerance,
+            also,
+            self.jar,
+        )
+        .await?;
         let prepared = &ctx.prepared[endpoint];
         let mut sample = super::sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
         let mut why: Option<Why<'_>> = None;
@@ -324,9 +345,13 @@ impl Iteration<'_> {
         });
     }
 
-    /// The scenario's secrets and this iteration's secret variables' values.
+    /// The scenario's secrets, this iteration's cookies' and secret variables' values.
     fn secrets(&self) -> loadgate_scenario::Secrets {
-        let mut secrets = self.ctx.spec.scenario.secrets.clone();
+        let scenario = &self.ctx.spec.scenario;
+        let mut secrets = match self.jar {
+            Some(jar) => crate::session::masked(&scenario.secrets, &jar.borrow()),
+            None => scenario.secrets.clone(),
+        };
         for (var, value) in self.flow.vars.iter().zip(&self.vars) {
             if var.secret {
                 secrets.add(&var.name, value);

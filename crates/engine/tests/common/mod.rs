@@ -95,6 +95,7 @@ impl Target {
             &deadlines,
             None,
             gaps,
+            None,
         );
         tokio::select! {
             exchange = call => exchange,

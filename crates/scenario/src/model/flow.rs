@@ -27,6 +27,9 @@ pub struct Flow {
     pub weight: u32,
     /// The pause between one step's end and the next step's send.
     pub think_time: Duration,
+    /// Whether an iteration keeps a cookie jar (`cookies`, else `[defaults] cookies`,
+    /// on by default): each response's `Set-Cookie`s sent back by its later steps.
+    pub cookies: bool,
     /// Its steps, in order.
     pub steps: Vec<Step>,
     /// The variables its steps capture, by slot.
@@ -142,6 +145,8 @@ pub(super) struct Flows<'a, 'n> {
     pub(super) cx: EndpointCx<'a>,
     pub(super) columns: &'n [String],
     pub(super) lists: &'n [String],
+    /// `[defaults] cookies`.
+    pub(super) cookies: bool,
 }
 
 /// Whether a new row's name may join the rows taken (saying why not at the span).
@@ -171,6 +176,7 @@ impl Flows<'_, '_> {
     /// Validates every `[[flow]]`, pushing their steps written in place onto
     /// `endpoints` (whose first `standalone` are the `[[endpoint]]`s);
     /// `name_ok(sink, span, name, taken)` checks a new row's name against those taken.
+    #[allow(clippy::type_complexity)]
     pub(super) fn build(
         &self,
         sink: &mut Sink<'_>,
@@ -293,6 +299,7 @@ impl Flows<'_, '_> {
                     name,
                     weight,
                     think_time,
+                    cookies: f.cookies.as_ref().map_or(self.cookies, |c| *c.get_ref()),
                     steps,
                     vars,
                 });

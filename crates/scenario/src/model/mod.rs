@@ -275,6 +275,7 @@ pub(crate) fn build(
     };
 
     let is_secret = |name: &str| is_secret_name(name, &redact_headers);
+    let cookies = d.cookies.as_ref().is_none_or(|c| *c.get_ref());
     let cx = EndpointCx {
         default_headers: &d.headers,
         names: &names,
@@ -346,6 +347,7 @@ pub(crate) fn build(
             cx,
             columns: &columns,
             lists: &list_names,
+            cookies,
         }
         .build(
             &mut sink,
@@ -568,6 +570,7 @@ pub(crate) fn build(
         slo,
         redact_headers,
         tls,
+        cookies,
     })
 }
 

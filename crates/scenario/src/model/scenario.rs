@@ -67,6 +67,9 @@ pub struct Scenario {
     pub secrets: Secrets,
     /// `[tls]`: files for TLS, resolved against the scenario's folder.
     pub tls: TlsPaths,
+    /// `[defaults] cookies` (on by default): a closed-model VU keeps a cookie jar across
+    /// its iterations (a flow's own `cookies` decides for its iterations).
+    pub cookies: bool,
 }
 
 impl std::fmt::Debug for Scenario {

@@ -1,0 +1,258 @@
+//! Issue 22: sessions. A cookie jar per flow iteration (open model) or per VU (closed
+//! model), against the embedded target's cookie and session routes: what a step was
+//! set is sent by the later steps, never by another iteration; a session cookie holds
+//! with the jar and fails with `cookies = false`; a VU keeps its cookies across its
+//! iterations; a cookie the target echoes in a failure is never shown.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+
+use common::*;
+
+/// The embedded target with its journey routes: a login with password `pw-secret`.
+const PROFILE: &str = r#"
+[auth]
+password = "pw-secret"
+token_ttl = "60s"
+[[route]]
+path = "/"
+response = '{"status":"ok"}'
+"#;
+
+fn case(scenario: &str) -> Case {
+    let c = Case::new(scenario);
+    std::fs::write(c.dir.path().join("profile.toml"), PROFILE).unwrap();
+    c
+}
+
+fn scenario(defaults: &str, flow: &str, load: &str) -> String {
+    format!(
+        "name = \"sessions\"\ntarget = \"embedded\"\ntarget_profile = \"profile.toml\"\n[defaults]\n{defaults}\n{flow}\n[load]\n{load}\n"
+    )
+}
+
+const OPEN: &str =
+    "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 10 }]\nmax_late_ratio = 0.5";
+
+fn row<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name} in {s}"))
+}
+
+fn outcome(e: &serde_json::Value, o: &str) -> u64 {
+    e["outcomes"][o].as_u64().unwrap_or(0)
+}
+
+/// Every file of the run folder, as text.
+fn outputs(c: &Case) -> Vec<(std::path::PathBuf, String)> {
+    std::fs::read_dir(c.out())
+        .unwrap()
+        .map(|f| {
+            let path = f.unwrap().path();
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            (path, text)
+        })
+        .collect()
+}
+
+#[test]
+fn a_flow_iteration_sends_what_its_steps_were_set_and_never_another_iterations() {
+    let flow = r#"[[flow]]
+name = "jar"
+[[flow.step]]
+name = "fresh"
+path = "/cookies"
+checks = { json = [{ path = "$.cookies.k", exists = false }] }
+[[flow.step]]
+name = "set"
+path = "/cookies/set?k=v{{seq}}"
+[[flow.step]]
+name = "sent"
+path = "/cookies"
+checks = { json = [{ path = "$.cookies.k", exists = true }] }
+"#;
+    let c = case(&scenario("", flow, OPEN));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    for step in ["fresh", "set", "sent", "jar"] {
+        let r = row(&s, step);
+        assert_eq!(outcome(r, "success"), 20, "{r}");
+    }
+}
+
+#[test]
+fn a_session_cookie_holds_with_the_jar_and_not_with_cookies_off() {
+    let flow = r#"[[flow]]
+name = "visit"
+[[flow.step]]
+name = "login"
+method = "POST"
+path = "/api/auth/session"
+json = { username = "u{{seq}}", password = "pw-secret" }
+[[flow.step]]
+name = "me"
+path = "/api/session"
+"#;
+    let c = case(&scenario("", flow, OPEN));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(outcome(row(&s, "me"), "success"), 20, "{s}");
+
+    let c = case(&scenario("cookies = false", flow, OPEN));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(outcome(row(&s, "me"), "http_4xx"), 20, "{s}");
+    // A flow's own `cookies` wins over the defaults.
+    let on = flow.replace("name = \"visit\"", "name = \"visit\"\ncookies = true");
+    let c = case(&scenario("cookies = false", &on, OPEN));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+#[test]
+fn a_closed_model_vu_keeps_its_cookies_across_its_iterations() {
+    // The one VU runs on the first worker and its first iteration is number 0: the
+    // cookie `n0` it sets then is sent by every later iteration only if the VU's jar
+    // outlives the iteration.
+    let flow = r#"[[flow]]
+name = "visit"
+[[flow.step]]
+name = "set"
+path = "/cookies/set?n{{seq}}=held"
+[[flow.step]]
+name = "look"
+path = "/cookies"
+checks = { json = [{ path = "$.cookies.n0", equals = "held" }] }
+"#;
+    let load =
+        "model = \"closed\"\nstages = [{ duration = \"2s\", vus = 1 }]\nthink_time = \"50ms\"\nmax_late_ratio = 0.5";
+    let c = case(&scenario("", flow, load));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    let look = row(&s, "look");
+    let n = look["requests"].as_u64().unwrap();
+    assert!(n >= 2, "{look}");
+    assert_eq!(outcome(look, "success"), n, "{look}");
+}
+
+#[test]
+fn a_cookie_the_target_echoes_in_a_failure_is_never_shown() {
+    let flow = r#"[[flow]]
+name = "leak"
+[[flow.step]]
+name = "set"
+path = "/cookies/set?k=crumb-{{seq}}-xyz"
+[[flow.step]]
+name = "echo"
+path = "/cookies"
+checks = { json = [{ path = "$.cookies.k", equals = "nope" }] }
+"#;
+    let c = case(&scenario("", flow, OPEN));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    let echo = row(&s, "echo");
+    assert_eq!(outcome(echo, "check_failed"), 20, "{echo}");
+    let found = echo["failures"]["examples"][0]["found"]
+        .as_str()
+        .unwrap_or("");
+    assert!(found.contains("${cookie}"), "{echo}");
+    // A value, not the template (`crumb-{{seq}}-xyz`, which outputs may show).
+    let shows = |t: &str| {
+        t.match_indices("crumb-")
+            .any(|(i, m)| t[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    };
+    assert!(!shows(&text(&o)), "{}", text(&o));
+    for (path, content) in outputs(&c) {
+        assert!(!shows(&content), "{} shows a cookie", path.display());
+    }
+}
+
+#[test]
+fn validate_refuses_a_cookies_setting_that_is_not_a_boolean() {
+    let c = case(&scenario(
+        "cookies = \"yes\"",
+        "[[endpoint]]\nname = \"a\"\npath = \"/\"\n",
+        OPEN,
+    ));
+    let o = c.loadgate(&["validate", "{s}"], &[]);
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("s.toml:5:"), "{}", text(&o));
+}
+
+/// A login that sets its cookie on a redirect: `GET /login` answers 302 to `/home` with
+/// `Set-Cookie: sid=hop-cookie-1`; `GET /home` answers 200 with that cookie, 401
+/// without. One thread per connection, until the client closes it.
+fn redirecting_login() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let (mut cookie, mut length) = (String::new(), 0usize);
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').unwrap_or(("", ""));
+                        match k.trim().to_ascii_lowercase().as_str() {
+                            "cookie" => cookie = v.trim().to_string(),
+                            "content-length" => length = v.trim().parse().unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let reply = if line.starts_with("GET /login ") {
+                        "HTTP/1.1 302 Found\r\nlocation: /home\r\nset-cookie: sid=hop-cookie-1; Path=/\r\ncontent-length: 0\r\n\r\n".to_string()
+                    } else if line.starts_with("GET /home ") && cookie == "sid=hop-cookie-1" {
+                        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_string()
+                    } else {
+                        "HTTP/1.1 401 No\r\ncontent-length: 2\r\n\r\nno".to_string()
+                    };
+                    if w.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn a_cookie_set_on_a_redirect_is_sent_on_the_next_hop() {
+    let url = redirecting_login();
+    let c = Case::new(&format!(
+        "name = \"hop\"\ntarget = \"{url}\"\n[[flow]]\nname = \"in\"\n[[flow.step]]\nname = \"login\"\npath = \"/login\"\n[load]\n{OPEN}\n"
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    let login = row(&s, "login");
+    assert_eq!(outcome(login, "success"), 20, "{login}");
+}
