@@ -319,7 +319,7 @@ fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prep
             prepared[step.endpoint].keep_response_headers();
         }
     }
-    if scenario.cookies && matches!(scenario.load.model, LoadModel::Closed) {
+    if scenario.endpoint_cookies && matches!(scenario.load.model, LoadModel::Closed) {
         for p in &mut prepared {
             p.keep_response_headers();
         }
@@ -889,7 +889,7 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
     let mut stop = ctx.spec.stop.clone();
     // A VU is one user: its cookies last across its iterations.
     let scenario = &ctx.spec.scenario;
-    let jar = (scenario.cookies || scenario.flows.iter().any(|f| f.cookies))
+    let jar = (scenario.endpoint_cookies || scenario.flows.iter().any(|f| f.cookies))
         .then(|| RefCell::new(Jar::new()));
     while !stopped.get() && Instant::now() < end && *stop.borrow() < STOP {
         let n = seq.get();
@@ -910,7 +910,7 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
             match build_request(&ctx, endpoint, global_seq, local, now) {
                 Some(req) => {
                     shard_for(&ctx, now).record_send(endpoint, None, false);
-                    let own = jar.as_ref().filter(|_| scenario.cookies);
+                    let own = jar.as_ref().filter(|_| scenario.endpoint_cookies);
                     send_and_record(ctx.clone(), endpoint, req, now, now, None, own).await;
                 }
                 // Counted; let the rest of the worker run rather than spin.

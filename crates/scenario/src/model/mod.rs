@@ -276,6 +276,7 @@ pub(crate) fn build(
 
     let is_secret = |name: &str| is_secret_name(name, &redact_headers);
     let cookies = d.cookies.as_ref().is_none_or(|c| *c.get_ref());
+    let endpoint_cookies = d.cookies.as_ref().is_some_and(|c| *c.get_ref());
     let cx = EndpointCx {
         default_headers: &d.headers,
         names: &names,
@@ -557,6 +558,7 @@ pub(crate) fn build(
         name,
         source: path.to_path_buf(),
         target: target.expect("no diagnostics means the target parsed"),
+        endpoint_cookies,
         timeout,
         connect_timeout,
         http,

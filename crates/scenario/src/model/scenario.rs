@@ -67,9 +67,14 @@ pub struct Scenario {
     pub secrets: Secrets,
     /// `[tls]`: files for TLS, resolved against the scenario's folder.
     pub tls: TlsPaths,
-    /// `[defaults] cookies` (on by default): a closed-model VU keeps a cookie jar across
-    /// its iterations (a flow's own `cookies` decides for its iterations).
+    /// `[defaults] cookies` (on by default): a flow's iterations keep a cookie jar (a
+    /// flow's own `cookies` decides for it).
     pub cookies: bool,
+    /// `[defaults] cookies = true` written out: a closed-model VU's standalone
+    /// endpoints keep its jar too. Off unless asked for: a jar makes every answer's
+    /// headers kept (a second parse of each HTTP/1.1 head), a cost the closed model's
+    /// full-throughput runs should not pay for cookies nobody asked to keep.
+    pub endpoint_cookies: bool,
 }
 
 impl std::fmt::Debug for Scenario {
