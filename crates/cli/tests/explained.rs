@@ -104,15 +104,6 @@ stages = [{ duration = "2s", target_rps = 15 }]
 max_late_ratio = 0.5
 "#;
 
-fn endpoint<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    s["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("no endpoint {name} in {s}"))
-}
-
 /// No file of `dir` holds the token.
 #[track_caller]
 fn no_token_in(dir: &std::path::Path) {
@@ -144,15 +135,15 @@ fn failures_are_explained_with_secrets_masked_in_every_output() {
         "the console shows the token: {out}"
     );
     let s = c.summary();
-    let health = &endpoint(&s, "health")["failures"]["examples"][0];
+    let health = &row(&s, "health")["failures"]["examples"][0];
     assert_eq!(health["outcome"], "check_failed");
     assert_eq!(health["what"], "json $.status equals \"healthy\"");
     assert_eq!(health["found"], "\"degraded\"");
     assert_eq!(
         health["count"],
-        endpoint(&s, "health")["outcomes"]["check_failed"]
+        row(&s, "health")["outcomes"]["check_failed"]
     );
-    let fail = &endpoint(&s, "fail")["failures"]["examples"][0];
+    let fail = &row(&s, "fail")["failures"]["examples"][0];
     assert_eq!(fail["outcome"], "http_5xx");
     assert_eq!(fail["what"], "status 503");
     assert_eq!(
@@ -161,7 +152,7 @@ fn failures_are_explained_with_secrets_masked_in_every_output() {
         "{fail}"
     );
     // The redirect was followed to its answer, each hop counted.
-    let moved = endpoint(&s, "moved");
+    let moved = row(&s, "moved");
     assert_eq!(moved["outcomes"]["success"], moved["requests"], "{moved}");
     assert_eq!(moved["redirects"], moved["requests"]);
     assert!(moved.get("failures").is_none(), "{moved}");
@@ -193,20 +184,20 @@ fn two_segments_merged_keep_the_explanations() {
     for (i, o) in outputs.iter().enumerate() {
         assert_eq!(code(o), 1, "segment {}: {}", i + 1, text(o));
         let s = summary_in(dir, &format!("seg{}", i + 1));
-        counts += endpoint(&s, "health")["failures"]["examples"][0]["count"]
+        counts += row(&s, "health")["failures"]["examples"][0]["count"]
             .as_u64()
             .unwrap();
     }
     let o = merge(dir, &["seg1", "seg2"], "merged", &[]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     let s = summary_in(dir, "merged");
-    let health = endpoint(&s, "health");
+    let health = row(&s, "health");
     assert_eq!(health["failures"]["examples"][0]["count"], counts);
     assert_eq!(health["failures"]["examples"][0]["found"], "\"degraded\"");
     assert_eq!(
-        endpoint(&s, "fail")["failures"]["examples"][0]["found"],
+        row(&s, "fail")["failures"]["examples"][0]["found"],
         format!("{PAD}denied for Bearer ${{TOKEN}}")
     );
-    assert!(endpoint(&s, "moved")["redirects"].as_u64().unwrap() > 0);
+    assert!(row(&s, "moved")["redirects"].as_u64().unwrap() > 0);
     no_token_in(&dir.join("merged"));
 }

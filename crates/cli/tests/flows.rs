@@ -158,19 +158,6 @@ endpoint = "alone"
     )
 }
 
-fn row<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    s["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("no row {name} in {s}"))
-}
-
-fn outcome(e: &serde_json::Value, o: &str) -> u64 {
-    e["outcomes"][o].as_u64().unwrap_or(0)
-}
-
 #[test]
 fn a_journey_reuses_what_its_steps_captured_each_step_a_row_and_the_flow_apart() {
     let server = journeys();

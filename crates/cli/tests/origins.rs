@@ -51,15 +51,6 @@ stages = [{ duration = "3s", target_rps = 4 }]
 max_late_ratio = 0.5
 "#;
 
-fn endpoint<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    s["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("no endpoint {name} in {s}"))
-}
-
 #[test]
 fn two_origins_with_their_own_timeouts_make_one_run_and_one_verdict() {
     let app = loadgate_target::loopback(APP);
@@ -75,7 +66,7 @@ fn two_origins_with_their_own_timeouts_make_one_run_and_one_verdict() {
     // The health endpoint's every request timed out: its implicit error budget fails.
     assert_eq!(code(&o), 1, "{}", text(&o));
     let s = c.summary();
-    let (health, agent) = (endpoint(&s, "health"), endpoint(&s, "agent"));
+    let (health, agent) = (row(&s, "health"), row(&s, "agent"));
     let sent = |e: &serde_json::Value| e["sent"].as_u64().unwrap();
     let outcome = |e: &serde_json::Value, o: &str| e["outcomes"][o].as_u64().unwrap_or(0);
     assert!(sent(health) > 0 && sent(agent) > 0, "{s}");

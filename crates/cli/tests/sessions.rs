@@ -36,19 +36,6 @@ fn scenario(defaults: &str, flow: &str, load: &str) -> String {
 const OPEN: &str =
     "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 10 }]\nmax_late_ratio = 0.5";
 
-fn row<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    s["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("no row {name} in {s}"))
-}
-
-fn outcome(e: &serde_json::Value, o: &str) -> u64 {
-    e["outcomes"][o].as_u64().unwrap_or(0)
-}
-
 /// Every file of the run folder, as text.
 fn outputs(c: &Case) -> Vec<(std::path::PathBuf, String)> {
     std::fs::read_dir(c.out())

@@ -195,20 +195,7 @@ async fn server(h2: bool) -> String {
                         Ok::<_, Infallible>(resp.body(Frames(frames)).unwrap())
                     }
                 });
-            let io = hyper_util::rt::TokioIo::new(sock);
-            tokio::spawn(async move {
-                if h2 {
-                    let _ = hyper::server::conn::http2::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(io, service)
-                    .await;
-                } else {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                }
-            });
+            common::serve(sock, service, h2);
         }
     });
     format!("http://{addr}")

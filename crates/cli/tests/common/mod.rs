@@ -290,3 +290,18 @@ pub(crate) fn merge(dir: &std::path::Path, runs: &[&str], out: &str, extra: &[&s
         .output()
         .unwrap()
 }
+
+/// Row `name` (an endpoint, step, flow or poll) of a `summary.json`.
+pub(crate) fn row<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name} in {s}"))
+}
+
+/// How many of a row's requests ended in outcome `o`.
+pub(crate) fn outcome(e: &serde_json::Value, o: &str) -> u64 {
+    e["outcomes"][o].as_u64().unwrap_or(0)
+}
