@@ -95,6 +95,7 @@ pub(crate) fn run(mut args: RunArgs) -> Result<Exit, Failure> {
         endpoints: scenario.row_names(),
         flows: scenario.composite_names(),
         steps: scenario.step_names(),
+        auth: scenario.auth_names(),
         plan: plan.clone().unwrap_or_else(|| scenario.segment_plan()),
         segment: args.segment.map(|seg| SegmentInfo {
             index: seg.index + 1,

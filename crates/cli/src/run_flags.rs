@@ -104,6 +104,14 @@ pub(crate) fn apply_load_flags(
             }
         }
     }
+    if let Some(a) = &scenario.auth {
+        if a.scope == loadgate_scenario::AuthScope::Vu && scenario.load.model == LoadModel::Open {
+            return Err(Failure::config(format!(
+                "{}: [auth] scope = \"vu\" needs virtual users, and the flags made this load open (arrivals, no VUs)\n  hint: run it with --vus, or write scope = \"run\" (one token shared by the run)",
+                scenario.source.display()
+            )));
+        }
+    }
     add_basic_auth(scenario);
     Ok(())
 }
@@ -264,13 +272,22 @@ pub(crate) fn target_flag(value: Option<&str>) -> Result<Option<Target>, Failure
 /// Credentials in a base URL become a (secret) Basic Authorization header, as curl
 /// does: the target's for the endpoints sent to it, an endpoint's own `base`'s for that
 /// endpoint (never the target's: they go to another origin). The URL itself is never
-/// shown with them.
+/// shown with them. `[auth]`'s login takes them too; a request that carries `[auth]`'s
+/// token in `Authorization` does not.
 fn add_basic_auth(scenario: &mut Scenario) {
     let target = match &scenario.target {
         Target::Url(u) => Some(u.clone()),
         Target::Embedded => None,
     };
-    for e in &mut scenario.endpoints {
+    let token_in_authorization = scenario
+        .auth
+        .as_ref()
+        .is_some_and(|a| a.header.eq_ignore_ascii_case("authorization"));
+    let login = scenario.auth.as_mut().map(|a| &mut a.endpoint);
+    for e in scenario.endpoints.iter_mut().chain(login) {
+        if e.auth && token_in_authorization {
+            continue;
+        }
         let Some(u) = e.base.as_ref().or(target.as_ref()) else {
             continue;
         };

@@ -1,30 +1,40 @@
-//! The core of `[auth]` (issue 22): a token held for a scope (a VU, a flow iteration,
-//! or a worker), fetched once, shared by the requests that need it, refreshed before a
-//! JWT's `exp` or after a 401, with one fetch in flight per scope (no stampede).
+//! The core of `[auth]`: a token held for a scope (the run, or a VU), fetched once,
+//! shared by the requests that need it, fetched again ahead of a JWT's `exp` (the old
+//! one still used meanwhile) or after a 401, with one fetch in flight per scope (no
+//! stampede) and none sooner than [`RETRY`] after one that failed.
 //!
-//! Pure of I/O and clock: the caller gives the instants and the fetch (a future that
-//! sends the login request and finds the token in its answer). Not yet wired: the
-//! scenario's `[auth]` table, the auth row and its accounting are to come; see the
-//! README's sessions section.
+//! Pure of I/O: the caller gives the fetch (it sends the login and finds the token in
+//! its answer, see `worker/auth.rs`) by starting it when [`TokenCell::get`] asks and
+//! ending it with [`Fetching::finish`]. Shared between workers (a run's token): a lock
+//! held for a few instructions, and a [`Notify`] that wakes the requests of every
+//! worker that wait for the first token.
 //!
 //! Not here: sending the login, or reading the token out of its answer.
 
-use std::cell::RefCell;
-use std::future::Future;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use tokio::sync::Notify;
 
-/// A token as fetched: its value, and when it should be fetched again (`None`: only
-/// after a 401, a token that is no JWT or has no `exp`).
+/// How long after a fetch that failed the next may begin: meanwhile the requests that
+/// need a token get none (`auth_failed`), so a broken login is not hammered at the
+/// load's rate.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// A token as fetched: its value, the header value that carries it, when it should be
+/// fetched again and when it can no longer be used.
 #[derive(Clone)]
 pub struct Token {
-    /// The value the header carries (after its scheme).
-    pub value: Rc<str>,
-    /// When to fetch a new one before using it again.
+    /// The token itself (a secret: masked wherever an answer shows it).
+    pub value: Arc<str>,
+    /// What its header carries (`Bearer <token>`).
+    pub header: Arc<str>,
+    /// When to begin fetching a new one (the old one is used until it comes); `None`:
+    /// only after a 401 (a token that is no JWT, or has no `exp`).
     pub refresh_at: Option<Instant>,
+    /// When it expires (a JWT's `exp`): past it a request waits for the new one.
+    pub expires_at: Option<Instant>,
 }
 
 /// Shows no value: a token is a credential.
@@ -32,32 +42,47 @@ impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Token")
             .field("refresh_at", &self.refresh_at)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
 
 impl Token {
-    /// The token `value` fetched at `now` (wall clock `wall`): refreshed `before` its
-    /// JWT's `exp` when given, else when 10% of its lifetime (from `iat`, or from the
-    /// fetch) is left; never by time when it is no JWT with an `exp`.
-    pub fn new(value: &str, now: Instant, wall: SystemTime, before: Option<Duration>) -> Token {
-        let claims = jwt_claims(value);
-        let refresh_at = claims.and_then(|(exp, iat)| {
+    /// The token `value` (carried as `header`) fetched at `now` (wall clock `wall`):
+    /// refreshed `before` its JWT's `exp` when given, else when 10% of its lifetime
+    /// (from `iat`, or from the fetch) is left; never by time when it is no JWT with
+    /// an `exp`.
+    pub fn new(
+        value: &str,
+        header: &str,
+        now: Instant,
+        wall: SystemTime,
+        before: Option<Duration>,
+    ) -> Token {
+        let times = jwt_claims(value).and_then(|(exp, iat)| {
             let wall_s = wall.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
             let left = (exp as f64 - wall_s).max(0.0);
             let life = iat.map_or(left, |iat| (exp as f64 - iat as f64).max(0.0));
             let margin = before.map_or(life * 0.1, |b| b.as_secs_f64());
-            Some(now + Duration::from_secs_f64((left - margin).max(0.0)))
+            let at = |s: f64| now + Duration::from_secs_f64(s.clamp(0.0, 1e9));
+            Some((at(left - margin), at(left)))
         });
         Token {
             value: value.into(),
-            refresh_at,
+            header: header.into(),
+            refresh_at: times.map(|t| t.0),
+            expires_at: times.map(|t| t.1),
         }
     }
 
-    /// Whether it must be fetched again before a request sent at `now`.
+    /// Whether a new one should be fetched for a request sent at `now`.
     pub fn stale(&self, now: Instant) -> bool {
         self.refresh_at.is_some_and(|at| now >= at)
+    }
+
+    /// Whether it can no longer be sent at `now`.
+    pub fn expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
     }
 }
 
@@ -77,38 +102,75 @@ pub fn jwt_claims(token: &str) -> Option<(u64, Option<u64>)> {
     Some((num("exp")? as u64, num("iat").map(|v| v as u64)))
 }
 
-enum State {
-    Empty,
-    Fetching(Rc<Notify>),
-    Ready(Token),
-    /// The last fetch failed: the next request fetches again.
-    Failed,
+#[derive(Default)]
+struct Inner {
+    token: Option<Token>,
+    /// A fetch is in flight.
+    fetching: bool,
+    /// The last fetch failed: no other begins before this.
+    retry_at: Option<Instant>,
+    /// Fetches begun.
+    fetches: u64,
 }
 
-/// The token of one scope, shared by its requests (one worker's single-threaded
-/// runtime: `Rc`, no lock). Cheap to clone: clones share the token.
-#[derive(Clone)]
+/// The token of one scope, shared by its requests (across workers for a run's). Cheap
+/// to clone: clones share the token.
+#[derive(Clone, Default)]
 pub struct TokenCell {
-    state: Rc<RefCell<State>>,
-    /// Fetches begun (the first and every refresh).
-    fetches: Rc<std::cell::Cell<u64>>,
+    inner: Arc<Mutex<Inner>>,
+    done: Arc<Notify>,
 }
 
 impl std::fmt::Debug for TokenCell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCell")
-            .field("fetches", &self.fetches.get())
+            .field("fetches", &self.fetches())
             .finish_non_exhaustive()
     }
 }
 
-impl Default for TokenCell {
-    fn default() -> Self {
-        TokenCell {
-            state: Rc::new(RefCell::new(State::Empty)),
-            fetches: Rc::default(),
+/// A fetch begun: whoever holds it must [`finish`](Fetching::finish) it; dropped
+/// unfinished (its task cancelled), it counts as failed, so no request waits for it.
+pub struct Fetching {
+    cell: TokenCell,
+    /// How many fetches the cell had begun with this one (1 for the first).
+    pub number: u64,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Fetching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetching")
+            .field("number", &self.number)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fetching {
+    /// Ends the fetch with what it brought (`None`: no token) at `now`, waking every
+    /// request waiting for it.
+    pub fn finish(mut self, got: Option<Token>, now: Instant) {
+        self.finished = true;
+        self.cell.end(got, now);
+    }
+}
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.cell.end(None, Instant::now());
         }
     }
+}
+
+/// What a request finds in the cell.
+enum Found {
+    /// A token to send with, and whether to begin fetching the next meanwhile.
+    Use(Token, Option<Fetching>),
+    /// No token yet: one is being fetched (by this request: `Some`).
+    Wait(Option<Fetching>),
+    /// No token, and none fetched before the retry time.
+    None,
 }
 
 impl TokenCell {
@@ -117,66 +179,126 @@ impl TokenCell {
         TokenCell::default()
     }
 
-    /// How many fetches began: 1 for the first token, plus one per refresh (and per
-    /// retry after a failed fetch).
-    pub fn fetches(&self) -> u64 {
-        self.fetches.get()
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while the lock was held left a plain value: still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The token for a request sent at `now`: the one held while it is fresh, else
-    /// the one a fetch already in flight brings, else a new fetch (`fetch()`), which
-    /// every request that comes meanwhile waits for. `None` when the fetch failed
-    /// (the requests that waited for it get `None` too: none is sent without its
-    /// token).
-    pub async fn get<F, Fut>(&self, now: Instant, fetch: F) -> Option<Token>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Option<Token>>,
-    {
-        loop {
-            let waiting = {
-                let state = self.state.borrow();
-                match &*state {
-                    State::Ready(t) if !t.stale(now) => return Some(t.clone()),
-                    State::Fetching(n) => Some(n.clone()),
-                    _ => None,
+    /// How many fetches began: 1 for the first token, plus one per refresh (and per
+    /// fetch after one that failed).
+    pub fn fetches(&self) -> u64 {
+        self.lock().fetches
+    }
+
+    fn look(&self, now: Instant) -> Found {
+        let mut g = self.lock();
+        let may_fetch = !g.fetching && g.retry_at.is_none_or(|r| now >= r);
+        let begin = |g: &mut Inner| {
+            g.fetching = true;
+            g.fetches += 1;
+            Fetching {
+                cell: self.clone(),
+                number: g.fetches,
+                finished: false,
+            }
+        };
+        match g.token.clone().filter(|t| !t.expired(now)) {
+            Some(t) => {
+                let fetch = (t.stale(now) && may_fetch).then(|| begin(&mut g));
+                Found::Use(t, fetch)
+            }
+            None if g.fetching => Found::Wait(None),
+            None if may_fetch => Found::Wait(Some(begin(&mut g))),
+            None => Found::None,
+        }
+    }
+
+    fn end(&self, got: Option<Token>, now: Instant) {
+        {
+            let mut g = self.lock();
+            g.fetching = false;
+            match got {
+                Some(t) => {
+                    g.token = Some(t);
+                    g.retry_at = None;
                 }
-            };
-            match waiting {
-                Some(notify) => {
-                    let notified = notify.notified();
-                    // Registered before looking again, so no wake-up is lost.
-                    if matches!(&*self.state.borrow(), State::Fetching(_)) {
-                        notified.await;
-                    }
-                    match &*self.state.borrow() {
-                        State::Ready(t) => return Some(t.clone()),
-                        State::Failed => return None,
-                        _ => continue,
-                    }
-                }
-                None => break,
+                // A token still usable is kept until it expires.
+                None => g.retry_at = Some(now + RETRY),
             }
         }
-        let notify = Rc::new(Notify::new());
-        *self.state.borrow_mut() = State::Fetching(notify.clone());
-        self.fetches.set(self.fetches.get() + 1);
-        let got = fetch().await;
-        *self.state.borrow_mut() = match &got {
-            Some(t) => State::Ready(t.clone()),
-            None => State::Failed,
-        };
-        notify.notify_waiters();
-        got
+        self.done.notify_waiters();
+    }
+
+    /// The token for a request sent now: the one held while it has not expired
+    /// (beginning the next fetch once it is stale), else the one a fetch in flight
+    /// brings, else a new fetch's. `start` is given the fetch to run when one must
+    /// begin (the caller spawns it: no request's own time is spent on it). `None`:
+    /// the fetch failed, or one failed less than [`RETRY`] ago.
+    pub async fn get(&self, start: impl FnOnce(Fetching)) -> Option<Token> {
+        let mut start = Some(start);
+        loop {
+            let notified = self.done.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so no wake-up between the two is lost.
+            notified.as_mut().enable();
+            match self.look(Instant::now()) {
+                Found::Use(t, fetch) => {
+                    if let (Some(f), Some(s)) = (fetch, start.take()) {
+                        s(f);
+                    }
+                    return Some(t);
+                }
+                Found::None => return None,
+                Found::Wait(fetch) => {
+                    if let Some(f) = fetch {
+                        match start.take() {
+                            Some(s) => s(f),
+                            // Asked to begin a second fetch in one call: it cannot
+                            // (the first ended meanwhile, and failed).
+                            None => return None,
+                        }
+                    }
+                    notified.await;
+                    let g = self.lock();
+                    match g.token.clone().filter(|t| !t.expired(Instant::now())) {
+                        Some(t) => return Some(t),
+                        None if g.fetching => continue,
+                        None => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The token at once when it is held and usable (beginning the next fetch, given
+    /// to `start`, once it is stale); `None` when a request would have to wait.
+    pub fn ready(&self, start: impl FnOnce(Fetching)) -> Option<Token> {
+        match self.look(Instant::now()) {
+            Found::Use(t, fetch) => {
+                if let Some(f) = fetch {
+                    start(f);
+                }
+                Some(t)
+            }
+            // Began nothing that was not asked for: dropping `fetch` would end it.
+            Found::Wait(Some(f)) => {
+                start(f);
+                None
+            }
+            Found::Wait(None) | Found::None => None,
+        }
     }
 
     /// A measured request sent with `used` was answered 401: the token is dropped (if
-    /// it is still the one held), so the next request fetches a new one. The 401
+    /// it is still the one held), so the next request waits for a new one. The 401
     /// stays counted as what it was: nothing is sent again.
     pub fn refused(&self, used: &Token) {
-        let mut state = self.state.borrow_mut();
-        if matches!(&*state, State::Ready(t) if Rc::ptr_eq(&t.value, &used.value)) {
-            *state = State::Empty;
+        let mut g = self.lock();
+        if g.token
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(&t.value, &used.value))
+        {
+            g.token = None;
         }
     }
 }
@@ -190,60 +312,61 @@ mod tests {
         format!("{}.{}.sig", b(r#"{"alg":"HS256"}"#), b(claims))
     }
 
+    fn token(value: &str, refresh_at: Option<Instant>, expires_at: Option<Instant>) -> Token {
+        Token {
+            value: value.into(),
+            header: format!("Bearer {value}").into(),
+            refresh_at,
+            expires_at,
+        }
+    }
+
     #[test]
     fn a_jwt_is_refreshed_before_its_exp_and_another_token_only_on_a_401() {
         let now = Instant::now();
         let wall = UNIX_EPOCH + Duration::from_secs(1_000);
         // 100 s to live, issued now: 10% of it (10 s) before exp by default.
-        let t = Token::new(&jwt(r#"{"exp":1100,"iat":1000}"#), now, wall, None);
+        let t = Token::new(&jwt(r#"{"exp":1100,"iat":1000}"#), "", now, wall, None);
         assert_eq!(t.refresh_at, Some(now + Duration::from_secs(90)));
-        let t = Token::new(
-            &jwt(r#"{"exp":1100}"#),
-            now,
-            wall,
-            Some(Duration::from_secs(30)),
-        );
+        assert_eq!(t.expires_at, Some(now + Duration::from_secs(100)));
+        let before = Some(Duration::from_secs(30));
+        let t = Token::new(&jwt(r#"{"exp":1100}"#), "", now, wall, before);
         assert_eq!(t.refresh_at, Some(now + Duration::from_secs(70)));
         assert!(!t.stale(now + Duration::from_secs(69)));
         assert!(t.stale(now + Duration::from_secs(70)));
-        // Already expired: refreshed before its first use.
-        let t = Token::new(&jwt(r#"{"exp":900}"#), now, wall, None);
-        assert!(t.stale(now));
+        assert!(!t.expired(now + Duration::from_secs(99)));
+        assert!(t.expired(now + Duration::from_secs(100)));
+        // Already expired: fetched again before its first use.
+        let t = Token::new(&jwt(r#"{"exp":900}"#), "", now, wall, None);
+        assert!(t.stale(now) && t.expired(now));
         for opaque in [
             "abc",
             "a.b.c",
             &jwt(r#"{"sub":"x"}"#),
             &jwt(r#"{"exp":"soon"}"#),
         ] {
-            assert_eq!(
-                Token::new(opaque, now, wall, None).refresh_at,
-                None,
-                "{opaque}"
-            );
+            let t = Token::new(opaque, "", now, wall, None);
+            assert_eq!((t.refresh_at, t.expires_at), (None, None), "{opaque}");
         }
+    }
+
+    fn local<F: std::future::Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, f)
     }
 
     #[test]
     fn requests_of_one_scope_share_one_fetch_and_a_401_makes_the_next_fetch() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, async {
+        local(async {
             let cell = TokenCell::new();
-            let now = Instant::now();
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let (tx, rx) = tokio::sync::oneshot::channel::<Fetching>();
             let first = {
                 let cell = cell.clone();
                 tokio::task::spawn_local(async move {
-                    cell.get(now, || async move {
-                        rx.await.ok()?;
-                        Some(Token {
-                            value: "one".into(),
-                            refresh_at: None,
-                        })
-                    })
-                    .await
+                    cell.get(|f| tx.send(f).map_err(|_| ()).unwrap()).await
                 })
             };
             tokio::task::yield_now().await;
@@ -251,39 +374,91 @@ mod tests {
             let waiters: Vec<_> = (0..9)
                 .map(|_| {
                     let cell = cell.clone();
-                    tokio::task::spawn_local(async move {
-                        cell.get(now, || async { panic!("a second fetch") }).await
-                    })
+                    tokio::task::spawn_local(
+                        async move { cell.get(|_| panic!("a second fetch")).await },
+                    )
                 })
                 .collect();
             tokio::task::yield_now().await;
-            tx.send(()).unwrap();
+            assert!(cell.ready(|_| panic!("a second fetch")).is_none());
+            let fetch = rx.await.unwrap();
+            assert_eq!(fetch.number, 1);
+            fetch.finish(Some(token("one", None, None)), Instant::now());
             let got = first.await.unwrap().unwrap();
             for w in waiters {
                 assert_eq!(&*w.await.unwrap().unwrap().value, "one");
             }
             assert_eq!(cell.fetches(), 1);
             cell.refused(&got);
-            let again = cell
-                .get(now, || async {
-                    Some(Token {
-                        value: "two".into(),
-                        refresh_at: None,
-                    })
-                })
-                .await
-                .unwrap();
+            let mut next = None;
+            assert!(cell.ready(|f| next = Some(f)).is_none());
+            next.unwrap()
+                .finish(Some(token("two", None, None)), Instant::now());
+            let again = cell.ready(|_| panic!("fresh")).unwrap();
             assert_eq!(&*again.value, "two");
             assert_eq!(cell.fetches(), 2);
             // A 401 for the old token does not drop the new one.
             cell.refused(&got);
-            assert_eq!(cell.fetches(), 2);
-            let same = cell.get(now, || async { None }).await.unwrap();
-            assert_eq!(&*same.value, "two");
-            // A failed fetch: those waiting get nothing, the next request fetches again.
-            cell.refused(&same);
-            assert!(cell.get(now, || async { None }).await.is_none());
-            assert_eq!(cell.fetches(), 3);
+            assert_eq!(&*cell.ready(|_| panic!("fresh")).unwrap().value, "two");
         });
+    }
+
+    #[test]
+    fn a_stale_token_is_used_while_the_next_is_fetched_and_a_failed_fetch_waits_before_another() {
+        local(async {
+            let cell = TokenCell::new();
+            let now = Instant::now();
+            let mut f = None;
+            cell.ready(|x| f = Some(x));
+            // Stale (past its refresh time) but not expired: used, and one refresh begins.
+            let old = token("old", Some(now), Some(now + Duration::from_secs(3600)));
+            f.take().unwrap().finish(Some(old), now);
+            let mut refresh = None;
+            assert_eq!(&*cell.ready(|x| refresh = Some(x)).unwrap().value, "old");
+            assert!(refresh.is_some());
+            assert_eq!(
+                &*cell.ready(|_| panic!("one refresh")).unwrap().value,
+                "old"
+            );
+            // The refresh fails: the old token is still used; no other fetch before RETRY.
+            refresh.take().unwrap().finish(None, Instant::now());
+            assert_eq!(&*cell.ready(|_| panic!("retry")).unwrap().value, "old");
+            assert_eq!(cell.fetches(), 2);
+            // A fetch whose task is dropped unfinished fails: nobody waits for it.
+            let cell = TokenCell::new();
+            let mut f = None;
+            cell.ready(|x| f = Some(x));
+            let waiter = {
+                let cell = cell.clone();
+                tokio::task::spawn_local(async move { cell.get(|_| panic!("retry")).await })
+            };
+            tokio::task::yield_now().await;
+            drop(f);
+            assert!(waiter.await.unwrap().is_none());
+            // Within RETRY of the failure: no token, no fetch.
+            assert!(cell.get(|_| panic!("retry")).await.is_none());
+        });
+    }
+
+    #[test]
+    fn workers_on_other_threads_wait_for_one_fetch() {
+        let cell = TokenCell::new();
+        let mut f = None;
+        assert!(cell.ready(|x| f = Some(x)).is_none());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let cell = cell.clone();
+                std::thread::spawn(move || {
+                    local(async move { cell.get(|_| panic!("second")).await })
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        f.unwrap()
+            .finish(Some(token("shared", None, None)), Instant::now());
+        for t in threads {
+            assert_eq!(&*t.join().unwrap().unwrap().value, "shared");
+        }
+        assert_eq!(cell.fetches(), 1);
     }
 }

@@ -217,6 +217,22 @@ impl Built {
         }
     }
 
+    /// This request with header `name: value` added (`[auth]`'s token); the caller
+    /// made sure the value is one a header can hold.
+    pub(crate) fn with_header(&self, name: &str, value: &str) -> Built {
+        let end = self.head.len().saturating_sub(2);
+        let mut out = Vec::with_capacity(self.head.len() + name.len() + value.len() + 4);
+        out.extend_from_slice(&self.head[..end]);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        Built {
+            head: out.into(),
+            ..self.clone()
+        }
+    }
+
     /// The path (origin form) of the request line.
     pub(crate) fn path(&self) -> &[u8] {
         let line = self.head.split(|&b| b == b'\r').next().unwrap_or_default();
@@ -309,15 +325,30 @@ impl Prepared {
         scenario
             .endpoints
             .iter()
-            .map(|e| match &e.base {
-                Some(own) => Prepared::new(
-                    e,
-                    &loadgate_scenario::without_credentials(own),
-                    scenario.max_body,
-                ),
-                None => Prepared::new(e, base, scenario.max_body),
-            })
+            .map(|e| Prepared::of(scenario, e, base))
             .collect()
+    }
+
+    /// Prepares `e`, one of `scenario`'s requests (an endpoint, or `[auth]`'s), against
+    /// its own `base` or `base`. One that carries `[auth]`'s token keeps its header
+    /// secret (never indexed, never taken to another origin).
+    pub fn of(scenario: &Scenario, e: &Endpoint, base: &str) -> Result<Prepared, EngineError> {
+        let base = match &e.base {
+            Some(own) => loadgate_scenario::without_credentials(own),
+            None => base.to_string(),
+        };
+        let mut p = Prepared::new(e, &base, scenario.max_body)?;
+        if let Some(a) = scenario.auth.as_ref().filter(|_| e.auth) {
+            let name =
+                HeaderName::from_bytes(a.header.as_bytes()).map_err(|_| EngineError::Request {
+                    endpoint: e.name.clone(),
+                    message: format!("invalid [auth] header name {}", a.header),
+                })?;
+            let mut secret = p.secret.to_vec();
+            secret.push(name);
+            p.secret = secret.into();
+        }
+        Ok(p)
     }
 
     fn new(e: &Endpoint, base: &str, max_body: usize) -> Result<Prepared, EngineError> {

@@ -210,6 +210,12 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
     let start_cell = Arc::new(std::sync::OnceLock::new());
     let ready = Arc::new(crate::gate::Gate::new(workers + 1));
     let arrivals = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // `[auth] scope = "run"`: one token for every worker.
+    let auth_cell = scenario
+        .auth
+        .as_ref()
+        .filter(|a| a.scope == loadgate_scenario::AuthScope::Run)
+        .map(|_| crate::auth::TokenCell::new());
 
     let cpus = crate::affinity::plan(
         cfg.pin_workers && scenario.load.model == LoadModel::Open,
@@ -249,6 +255,7 @@ pub fn run(cfg: RunConfig, observers: &mut [&mut dyn Observer]) -> Result<RunDat
             cpu,
             run_delays: (scenario.load.model == LoadModel::Open).then(|| run_delays.clone()),
             tls_files: cfg.tls_files.clone(),
+            auth_cell: auth_cell.clone(),
         };
         match std::thread::Builder::new()
             .name(format!("loadgate-worker-{index}"))

@@ -103,6 +103,8 @@ pub(crate) struct WorkerSpec {
     pub run_delays: Option<crate::runqueue::Roll>,
     /// CAs trusted beside the built-in roots, and the client certificate.
     pub tls_files: Arc<crate::TlsFiles>,
+    /// `[auth]` with `scope = "run"`: the run's token, shared by every worker.
+    pub auth_cell: Option<crate::auth::TokenCell>,
 }
 
 /// Claimed by a worker that gave up on the rest of the schedule, so that every other
@@ -148,6 +150,8 @@ struct Ctx {
     deadlines: Deadlines,
     rng: RefCell<SmallRng>,
     scratch: RefCell<Vec<u8>>,
+    /// `[auth]`: its request, row and (run scope) token.
+    auth: Option<auth::AuthRt>,
 }
 
 pub(crate) fn run(spec: WorkerSpec) {
@@ -203,7 +207,7 @@ fn work(spec: WorkerSpec) {
     let (fail, gate) = (&fail, &gate);
     local.block_on(&rt, async move {
         let scenario = spec.scenario.clone();
-        let (client, prepared) = match setup(&scenario, &spec) {
+        let (client, prepared, auth) = match setup(&scenario, &spec) {
             Ok(parts) => parts,
             Err(error) => return fail(Failure::Setup(error)),
         };
@@ -235,6 +239,7 @@ fn work(spec: WorkerSpec) {
                     .unwrap_or(scenario.timeout),
             ),
             scratch: RefCell::new(Vec::with_capacity(512)),
+            auth,
         });
         // Ready: the client and requests are built. The aggregator fixes the start time
         // only once every worker is here, so no first send is late because of start-up.
@@ -282,8 +287,11 @@ fn work(spec: WorkerSpec) {
     });
 }
 
-/// This worker's connection pool and prepared requests.
-fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prepared>), String> {
+/// This worker's connection pool, prepared requests and `[auth]`.
+fn setup(
+    scenario: &Scenario,
+    spec: &WorkerSpec,
+) -> Result<(HttpClient, Vec<Prepared>, Option<auth::AuthRt>), String> {
     // This worker's share of a fixed pool: the run has at least as many connections
     // as workers (`run` sees to it), so every share holds one or more.
     let connections = scenario
@@ -324,7 +332,32 @@ fn setup(scenario: &Scenario, spec: &WorkerSpec) -> Result<(HttpClient, Vec<Prep
             p.keep_response_headers();
         }
     }
-    Ok((client, prepared))
+    let auth = match (&scenario.auth, scenario.auth_row()) {
+        (Some(a), Some(row)) => {
+            let mut p =
+                Prepared::of(scenario, &a.endpoint, &spec.base_url).map_err(|e| e.to_string())?;
+            if a.token.needs_body() {
+                p.keep_body();
+            } else {
+                p.keep_response_headers();
+            }
+            Some(auth::AuthRt {
+                prepared: p,
+                row,
+                run_cell: spec.auth_cell.clone(),
+            })
+        }
+        _ => None,
+    };
+    Ok((client, prepared, auth))
+}
+
+/// The prepared request of a row of requests: an endpoint's, or `[auth]`'s.
+fn prepared_of(ctx: &Ctx, row: usize) -> &Prepared {
+    match &ctx.auth {
+        Some(a) if a.row == row => &a.prepared,
+        _ => &ctx.prepared[row],
+    }
 }
 
 /// Level of the stop signal that ends issuing (in-flight requests may finish).
@@ -507,7 +540,7 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
             let c = ctx.clone();
             tokio::task::spawn_local(async move {
                 c.in_flight.set(c.in_flight.get() - 1);
-                flow::run(c, endpoint, i, k, intended, Some(tolerance), None).await;
+                flow::run(c, endpoint, i, k, intended, Some(tolerance), None, None).await;
             });
         } else if let Some(req) = build_request(&ctx, endpoint, i, k, intended) {
             // Counted in flight now, not when the task first runs, so the cap holds.
@@ -524,7 +557,7 @@ async fn open(ctx: Rc<Ctx>) -> u64 {
                 shard_for(&ctx, intended).record_send(endpoint, Some(micros(lag)), lag > tolerance);
                 tokio::task::spawn_local(async move {
                     c.in_flight.set(c.in_flight.get() - 1);
-                    send_and_record(c, endpoint, req, intended, now, None, None).await;
+                    send_open(c, endpoint, req, intended, now).await;
                 });
             }
         }
@@ -592,6 +625,17 @@ fn render(
     row: Option<usize>,
     vars: &[String],
 ) -> Result<Built, crate::request::InvalidRequest> {
+    render_prepared(ctx, &ctx.prepared[endpoint], seq, row, vars)
+}
+
+/// Renders request `seq` of `prepared` with data row `row` and a flow's `vars`.
+fn render_prepared(
+    ctx: &Ctx,
+    prepared: &Prepared,
+    seq: u64,
+    row: Option<usize>,
+    vars: &[String],
+) -> Result<Built, crate::request::InvalidRequest> {
     {
         let scenario = &ctx.spec.scenario;
         let mut rng = ctx.rng.borrow_mut();
@@ -607,15 +651,17 @@ fn render(
             lists: &scenario.lists,
             vars,
         };
-        ctx.prepared[endpoint].build(&mut rctx, &mut ctx.scratch.borrow_mut())
+        prepared.build(&mut rctx, &mut ctx.scratch.borrow_mut())
     }
 }
 
 /// Sends one step of a flow, due at `intended`, and returns its exchange and when it
 /// was sent; the send is counted (with its lag in the open model, `tolerance` set) in
 /// the phase of `phase_due` (the iteration's), and for the rows `also` too (a flow's
-/// row at its first step, a poll's at its first attempt). With a fixed pool it waits for its turn first, as
-/// [`send_in_turn`] does; one that waits a whole timeout is dropped (`None`).
+/// row at its first step, a poll's at its first attempt). With a fixed pool it waits
+/// for its turn first, as [`send_in_turn`] does; one that waits a whole timeout is
+/// dropped (`None`). `waited`: how long it waited for its `[auth]` token, the target's
+/// time (inside its latency, but no lag of the generator's).
 #[allow(clippy::too_many_arguments)]
 async fn execute_step(
     ctx: &Rc<Ctx>,
@@ -626,13 +672,14 @@ async fn execute_step(
     tolerance: Option<Duration>,
     also: &[usize],
     jar: Option<&RefCell<Jar>>,
+    waited: Duration,
 ) -> Option<(Exchange, Instant)> {
-    let prepared = &ctx.prepared[endpoint];
+    let prepared = prepared_of(ctx, endpoint);
     let turn = if ctx.client.fixed_pool() {
         let turn = ctx
             .deadlines
             .run(
-                intended + prepared.timeout(),
+                intended + waited + prepared.timeout(),
                 ctx.client.wait_turn(prepared.origin()),
             )
             .await;
@@ -652,7 +699,9 @@ async fn execute_step(
     roll_over(ctx, now);
     {
         let mut shard = shard_for(ctx, phase_due);
-        let lag = now.saturating_duration_since(intended);
+        let lag = now
+            .saturating_duration_since(intended)
+            .saturating_sub(waited);
         let (lag_us, late) = match tolerance {
             Some(t) => (Some(micros(lag)), lag > t),
             None => (None, false),
@@ -682,7 +731,7 @@ async fn exchange(
         roll_over(ctx, at);
         shard_for(ctx, phase_due).record_gap(endpoint, micros(gap));
     };
-    let prepared = &ctx.prepared[endpoint];
+    let prepared = prepared_of(ctx, endpoint);
     let call = Call::Http(req);
     execute(
         &ctx.client,
@@ -711,11 +760,21 @@ async fn send_in_turn(
     tolerance: Duration,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
+    // Its token first: no connection is held while it is fetched.
+    let (req, token, waited) = match auth::token(&ctx, endpoint, None).await {
+        Ok((token, waited)) => (auth::carry(&ctx, req, token.as_ref()), token, waited),
+        Err(auth::NoToken) => {
+            ctx.in_flight.set(ctx.in_flight.get() - 1);
+            auth::record_no_token(&ctx, endpoint, intended, false, &[]);
+            ctx.drained.notify_one();
+            return;
+        }
+    };
     let prepared = &ctx.prepared[endpoint];
     let turn = ctx
         .deadlines
         .run(
-            intended + prepared.timeout(),
+            intended + waited + prepared.timeout(),
             ctx.client.wait_turn(prepared.origin()),
         )
         .await;
@@ -724,9 +783,23 @@ async fn send_in_turn(
     roll_over(&ctx, now);
     match turn {
         Ok(turn) => {
-            let lag = now.saturating_duration_since(intended);
+            // The wait for a token is the target's (its login), no lag of the generator's.
+            let lag = now
+                .saturating_duration_since(intended)
+                .saturating_sub(waited);
             shard_for(&ctx, intended).record_send(endpoint, Some(micros(lag)), lag > tolerance);
-            send_and_record(ctx, endpoint, req, intended, now, Some(turn), None).await;
+            send_and_record(
+                ctx,
+                endpoint,
+                req,
+                intended,
+                now,
+                Some(turn),
+                None,
+                token,
+                None,
+            )
+            .await;
         }
         Err(_elapsed) => {
             shard_for(&ctx, intended).record_drop(endpoint);
@@ -735,9 +808,39 @@ async fn send_in_turn(
     }
 }
 
+/// Open model without a fixed pool: a request counted sent at `started` (its arrival),
+/// sent once it has its `[auth]` token (at once, unless one is being fetched; then its
+/// service time runs from when the token came).
+async fn send_open(ctx: Rc<Ctx>, endpoint: usize, req: Built, intended: Instant, started: Instant) {
+    ctx.in_flight.set(ctx.in_flight.get() + 1);
+    let authed = auth::token(&ctx, endpoint, None).await;
+    ctx.in_flight.set(ctx.in_flight.get() - 1);
+    match authed {
+        Ok((token, waited)) => {
+            let req = auth::carry(&ctx, req, token.as_ref());
+            let started = if waited.is_zero() {
+                started
+            } else {
+                Instant::now()
+            };
+            send_and_record(
+                ctx, endpoint, req, intended, started, None, None, token, None,
+            )
+            .await;
+        }
+        Err(auth::NoToken) => {
+            auth::record_no_token(&ctx, endpoint, intended, true, &[]);
+            ctx.drained.notify_one();
+        }
+    }
+}
+
 /// Sends one request and records it; `in_flight` covers it until the sample is recorded.
 /// `intended` is when it was due (open model) or sent (closed), `started` when the
 /// generator got to it: latency runs from the first, service time from the second.
+/// `token`: the `[auth]` token it carries (a 401 drops it from `vu`'s or the run's
+/// cell), masked in what its failure shows.
+#[allow(clippy::too_many_arguments)]
 async fn send_and_record(
     ctx: Rc<Ctx>,
     endpoint: usize,
@@ -746,6 +849,8 @@ async fn send_and_record(
     started: Instant,
     turn: Option<Turn>,
     jar: Option<&RefCell<Jar>>,
+    token: Option<crate::auth::Token>,
+    vu: Option<&auth::VuToken>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let prepared = &ctx.prepared[endpoint];
@@ -759,6 +864,7 @@ async fn send_and_record(
         jar,
     )
     .await;
+    auth::answered(&ctx, token.as_ref(), vu, &exchange);
     let sample = sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
     // The interval of the completion, even if the ticker has not woken yet.
     roll_over(&ctx, exchange.end);
@@ -766,12 +872,18 @@ async fn send_and_record(
     shard.record(&sample);
     if sample.outcome != loadgate_metrics::Outcome::Success {
         // Masks made only for a failure not explained yet.
-        let secrets = || match jar {
-            Some(jar) => std::borrow::Cow::Owned(crate::session::masked(
-                &ctx.spec.scenario.secrets,
-                &jar.borrow(),
-            )),
-            None => std::borrow::Cow::Borrowed(&ctx.spec.scenario.secrets),
+        let secrets = || {
+            let scenario = &ctx.spec.scenario.secrets;
+            let mut s = match jar {
+                Some(jar) => {
+                    std::borrow::Cow::Owned(crate::session::masked(scenario, &jar.borrow()))
+                }
+                None => std::borrow::Cow::Borrowed(scenario),
+            };
+            if let Some(t) = &token {
+                s.to_mut().add("token", &t.value);
+            }
+            s
         };
         crate::classify::record_failure(
             &mut shard,
@@ -850,6 +962,7 @@ async fn closed(ctx: Rc<Ctx>) {
     let mut stop = ctx.spec.stop.clone();
     let seq = Rc::new(Cell::new(0u64));
     let mut vus: Vec<Rc<Cell<bool>>> = Vec::new();
+    let mut started = 0u64;
     tokio::select! {
         _ = sleep_precise(start) => {}
         _ = stop.wait_for(|s| *s >= STOP) => return,
@@ -868,7 +981,10 @@ async fn closed(ctx: Rc<Ctx>) {
         while vus.len() < mine {
             let flag = Rc::new(Cell::new(false));
             vus.push(flag.clone());
-            tokio::task::spawn_local(vu(ctx.clone(), flag, seq.clone(), end));
+            // Numbered across workers: a VU's login picks its own data row.
+            let id = started * workers as u64 + ctx.spec.index as u64;
+            started += 1;
+            tokio::task::spawn_local(vu(ctx.clone(), flag, seq.clone(), end, id));
         }
         while vus.len() > mine {
             vus.pop().expect("len > mine >= 0").set(true);
@@ -883,7 +999,7 @@ async fn closed(ctx: Rc<Ctx>) {
     }
 }
 
-async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Instant) {
+async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Instant, id: u64) {
     let think = ctx.spec.scenario.load.think_time;
     let workers = ctx.spec.workers as u64;
     let mut stop = ctx.spec.stop.clone();
@@ -891,6 +1007,15 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
     let scenario = &ctx.spec.scenario;
     let jar = (scenario.endpoint_cookies || scenario.flows.iter().any(|f| f.cookies))
         .then(|| RefCell::new(Jar::new()));
+    // `[auth] scope = "vu"`: its own token.
+    let token = ctx
+        .auth
+        .as_ref()
+        .filter(|a| a.run_cell.is_none())
+        .map(|_| auth::VuToken {
+            cell: crate::auth::TokenCell::new(),
+            id,
+        });
     while !stopped.get() && Instant::now() < end && *stop.borrow() < STOP {
         let n = seq.get();
         seq.set(n + 1);
@@ -905,16 +1030,55 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
                 .is_some_and(|f| f.cookies)
                 .then_some(jar.as_ref())
                 .flatten();
-            flow::run(ctx.clone(), endpoint, global_seq, local, now, None, own).await;
+            let vu_token = token.as_ref();
+            flow::run(
+                ctx.clone(),
+                endpoint,
+                global_seq,
+                local,
+                now,
+                None,
+                own,
+                vu_token,
+            )
+            .await;
         } else {
-            match build_request(&ctx, endpoint, global_seq, local, now) {
-                Some(req) => {
+            // Its token first (a VU that waited for it sends, and is timed, after).
+            let authed = auth::token(&ctx, endpoint, token.as_ref()).await;
+            let now = Instant::now();
+            roll_over(&ctx, now);
+            match (
+                authed,
+                build_request(&ctx, endpoint, global_seq, local, now),
+            ) {
+                (Ok((t, _waited)), Some(req)) => {
                     shard_for(&ctx, now).record_send(endpoint, None, false);
                     let own = jar.as_ref().filter(|_| scenario.endpoint_cookies);
-                    send_and_record(ctx.clone(), endpoint, req, now, now, None, own).await;
+                    let req = auth::carry(&ctx, req, t.as_ref());
+                    send_and_record(
+                        ctx.clone(),
+                        endpoint,
+                        req,
+                        now,
+                        now,
+                        None,
+                        own,
+                        t,
+                        token.as_ref(),
+                    )
+                    .await;
+                }
+                (Err(auth::NoToken), _) => {
+                    auth::record_no_token(&ctx, endpoint, now, false, &[]);
+                    // No token before the next fetch may begin: wait for it rather
+                    // than count a failure per spin.
+                    tokio::select! {
+                        _ = tokio::time::sleep(crate::auth::RETRY) => {}
+                        _ = stop.wait_for(|s| *s >= STOP) => break,
+                    }
                 }
                 // Counted; let the rest of the worker run rather than spin.
-                None => tokio::task::yield_now().await,
+                (Ok(_), None) => tokio::task::yield_now().await,
             }
         }
         if !think.is_zero() {
@@ -926,6 +1090,7 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
     }
 }
 
+mod auth;
 mod flow;
 #[cfg(test)]
 mod sample_tests;

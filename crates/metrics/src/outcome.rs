@@ -47,11 +47,14 @@ pub enum Outcome {
     /// Flows: a polling step's last attempt still did not meet its `until` (the answer
     /// was never ready).
     PollExhausted,
+    /// `[auth]`: not sent, for want of a token: the target answered the token's fetch
+    /// with no token (see the fetches' row), so a request that needs one cannot be made.
+    AuthFailed,
 }
 
 impl Outcome {
     /// How many classes there are.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
 
     /// Every class, in report order.
     pub const ALL: [Outcome; Outcome::COUNT] = [
@@ -70,6 +73,7 @@ impl Outcome {
         Outcome::CheckFailed,
         Outcome::CaptureFailed,
         Outcome::PollExhausted,
+        Outcome::AuthFailed,
     ];
 
     /// The snake_case name used in files and tables.
@@ -90,6 +94,7 @@ impl Outcome {
             Outcome::CheckFailed => "check_failed",
             Outcome::CaptureFailed => "capture_failed",
             Outcome::PollExhausted => "poll_exhausted",
+            Outcome::AuthFailed => "auth_failed",
         }
     }
 

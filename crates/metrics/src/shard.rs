@@ -379,7 +379,9 @@ pub fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 }
 
 /// How a shard's rows are laid out: the endpoints arrivals pick, then the steps flows
-/// send (requests too), then the flows' and polls' rows.
+/// send (requests too), then the flows' and polls' rows, then the requests loadgate
+/// sends for itself (`[auth]`'s token fetches): requests, but neither arrivals nor the
+/// load measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Rows {
     /// Endpoints that arrivals pick.
@@ -388,12 +390,15 @@ pub struct Rows {
     pub steps: usize,
     /// Flows' and polls' rows.
     pub flows: usize,
+    /// The token fetches' row (0 or 1).
+    pub auth: usize,
 }
 
 /// Recorded data for every row, owned by one worker or by the aggregator: a row per
 /// endpoint (requests: the scenario's endpoints, then the steps its flows send), then a
-/// row per flow or poll (one sample per iteration or poll: its duration and outcome).
-/// The flows' and polls' rows are not requests: [`Shard::overall`] leaves them out.
+/// row per flow or poll (one sample per iteration or poll: its duration and outcome),
+/// then the token fetches' row. The flows', polls' and token fetches' rows are not the
+/// load's requests: [`Shard::overall`] leaves them out.
 #[derive(Debug, Clone)]
 pub struct Shard {
     endpoints: Vec<EndpointShard>,
@@ -402,6 +407,8 @@ pub struct Shard {
     /// How many rows, from the first, are endpoints that arrivals pick (the rest of
     /// the requests are flows' steps).
     standalone: usize,
+    /// How many rows, at the end, are the token fetches'.
+    auth: usize,
 }
 
 impl Shard {
@@ -416,6 +423,7 @@ impl Shard {
             endpoints,
             steps: 0,
             flows,
+            auth: 0,
         };
         Shard::with_rows(rows, max_us)
     }
@@ -423,11 +431,12 @@ impl Shard {
     /// A shard of `rows`, histograms bounded at `max_us`.
     pub fn with_rows(rows: Rows, max_us: u64) -> Self {
         Shard {
-            endpoints: (0..rows.endpoints + rows.steps + rows.flows)
+            endpoints: (0..rows.endpoints + rows.steps + rows.flows + rows.auth)
                 .map(|_| EndpointShard::new(max_us))
                 .collect(),
             requests: rows.endpoints + rows.steps,
             standalone: rows.endpoints,
+            auth: rows.auth,
         }
     }
 
@@ -438,6 +447,7 @@ impl Shard {
         Shard {
             standalone: rows.endpoints.min(requests),
             requests,
+            auth: rows.auth.min(endpoints.len() - requests),
             endpoints,
         }
     }
@@ -447,18 +457,21 @@ impl Shard {
         Rows {
             endpoints: self.standalone,
             steps: self.requests - self.standalone,
-            flows: self.endpoints.len() - self.requests,
+            flows: self.endpoints.len() - self.requests - self.auth,
+            auth: self.auth,
         }
     }
 
     /// What the arrivals of the load became: iterations of a flow and requests of an
     /// endpoint sent (a flow's later steps are not arrivals), and every drop (arrivals
     /// at `max_in_flight`, requests that never had their turn in a fixed pool). The
-    /// rate the generator achieved is these sends against the arrivals scheduled.
+    /// rate the generator achieved is these sends against the arrivals scheduled. Token
+    /// fetches are none of it.
     pub fn arrivals(&self) -> (u64, u64) {
+        let composite = self.requests..self.endpoints.len() - self.auth;
         let rows = self.endpoints[..self.standalone]
             .iter()
-            .chain(&self.endpoints[self.requests..]);
+            .chain(&self.endpoints[composite]);
         let sent = rows.map(|e| e.sent).sum();
         let dropped = self.endpoints.iter().map(|e| e.dropped).sum();
         (sent, dropped)
@@ -817,8 +830,9 @@ mod tests {
         let fixed = std::mem::size_of::<EndpointShard>();
         // Nine timings, their histograms empty until their first value, and the counters
         // (488 bytes before issue 22 added the protocols and decoded bytes, 544 before
-        // the redirects, failure explanations and skipped stream events).
-        assert!(fixed <= 576, "fixed part per endpoint: {fixed} bytes");
+        // the redirects, failure explanations and skipped stream events, 576 before the
+        // outcome `auth_failed`).
+        assert!(fixed <= 584, "fixed part per endpoint: {fixed} bytes");
         let mut interval = Shard::new(1000, 60_000_000);
         assert_eq!(
             interval.allocated_bytes(),

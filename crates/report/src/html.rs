@@ -219,6 +219,9 @@ pub fn report_html(
     if !s.flows.is_empty() {
         o.push_str(" A flow's row counts its iterations (from the first step's due time to the last step's end; its outcome is its first failed step's), a poll's its time until the answer was ready; neither is in <em>all</em>, which counts requests.");
     }
+    if !s.auth.is_empty() {
+        o.push_str(" The <em>auth</em> row counts the token fetches of <code>[auth]</code> (each a login loadgate sent for itself, not the load): not in <em>all</em>; a request that needed a token when none could be had counts as <code>auth_failed</code> in its own row.");
+    }
     if s.model == "open" {
         o.push_str(" Latency is measured from each request's intended send time (coordinated-omission corrected); the grey row is service time from the moment loadgate started the request.");
     }

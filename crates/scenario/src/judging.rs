@@ -214,6 +214,11 @@ impl Scenario {
                         .collect();
                     format!("flow {}*{} ({})", f.name, f.weight, steps.join(", "))
                 }))
+                .chain(
+                    self.auth
+                        .iter()
+                        .map(|a| format!("auth {} (scope {})", a.endpoint.name, a.scope.name())),
+                )
                 .collect(),
             budgets: self.budget_labels(),
             data_rows: self.data.as_ref().map(|d| d.rows.len() as u64),
@@ -230,6 +235,12 @@ impl Scenario {
                             (name, bound.as_secs_f64() * 1000.0)
                         }),
                 )
+                .chain(self.auth.iter().map(|a| {
+                    (
+                        a.endpoint.name.clone(),
+                        a.endpoint.timeout.as_secs_f64() * 1000.0,
+                    )
+                }))
                 .collect(),
             late_tolerance_ms: load.late_tolerance.as_secs_f64() * 1000.0,
             send_window_ms: load.send_window.as_secs_f64() * 1000.0,

@@ -28,6 +28,7 @@ pub use diag::{line_col, Diagnostic, Diagnostics};
 pub use interp::{interpolate, EnvValue, InterpError, Interpolated, Origin};
 pub use json_path::{JsonPath, PathError, Step as PathStep};
 pub use judging::{RunFacts, WeightlessBudget};
+pub use model::auth::{Auth, AuthScope};
 pub use model::flow::{Capture, CaptureFrom, Flow, Step, Until, Var};
 pub use model::load::{default_max_in_flight, default_send_window, whole_seconds};
 pub use model::scenario::{

@@ -31,6 +31,32 @@ pub(crate) struct File {
     pub health: Option<Health>,
     pub capacity: Option<Capacity>,
     pub tls: Option<Tls>,
+    pub auth: Option<S<Auth>>,
+}
+
+/// `[auth]`: the request that fetches a token, where the token is in its answer, and
+/// how the other requests carry it. The request's keys are an endpoint's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Auth {
+    pub name: Option<S<String>>,
+    pub token: Option<S<Capture>>,
+    pub header: Option<S<String>>,
+    pub scheme: Option<S<String>>,
+    pub scope: Option<S<String>>,
+    pub refresh_before: Option<S<String>>,
+    pub method: Option<S<String>>,
+    pub path: Option<S<String>>,
+    pub base: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+    pub body: Option<S<String>>,
+    pub json: Option<S<toml::Value>>,
+    #[serde(default)]
+    pub checks: Checks,
+    pub compression: Option<S<bool>>,
+    pub redirects: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +193,8 @@ pub(crate) struct Endpoint {
     pub goodput: Option<Goodput>,
     pub compression: Option<S<bool>>,
     pub redirects: Option<S<i64>>,
+    /// Whether `[auth]`'s token goes with it (on by default when there is an `[auth]`).
+    pub auth: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -532,6 +532,11 @@ pub struct RunSummary {
     /// arrivals (the rate achieved counts a flow's iteration once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<String>,
+    /// The names of the rows of requests loadgate sends for itself, which end
+    /// `endpoints` (after the flows'): `[auth]`'s token fetches. Requests, but neither
+    /// arrivals nor the load measured: left out of `overall`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<String>,
     /// All endpoints together during the warm-up, if there was one.
     pub warmup: Option<EndpointSummary>,
     /// The goodput limits (`goodput = {...}`) of each endpoint that sets any, by endpoint
@@ -730,9 +735,12 @@ impl RunSummary {
     }
 
     /// What a row is, for people, when it is not an endpoint: `flow step`, `flow`
-    /// (a flow's iterations) or `poll` (a polling step's time until ready, named
-    /// `<step>_ready`).
+    /// (a flow's iterations), `poll` (a polling step's time until ready, named
+    /// `<step>_ready`) or `auth` (`[auth]`'s token fetches).
     pub fn row_kind(&self, name: &str) -> Option<&'static str> {
+        if self.auth.iter().any(|s| s == name) {
+            return Some("auth");
+        }
         if self.steps.iter().any(|s| s == name) {
             return Some("flow step");
         }
@@ -747,12 +755,14 @@ impl RunSummary {
 
     /// How this run's rows are laid out (see [`loadgate_metrics::Rows`]).
     pub fn row_layout(&self) -> loadgate_metrics::Rows {
-        let flows = self.flows.len().min(self.endpoints.len());
-        let steps = self.steps.len().min(self.endpoints.len() - flows);
+        let auth = self.auth.len().min(self.endpoints.len());
+        let flows = self.flows.len().min(self.endpoints.len() - auth);
+        let steps = self.steps.len().min(self.endpoints.len() - auth - flows);
         loadgate_metrics::Rows {
-            endpoints: self.endpoints.len() - flows - steps,
+            endpoints: self.endpoints.len() - auth - flows - steps,
             steps,
             flows,
+            auth,
         }
     }
 
@@ -852,6 +862,7 @@ impl RunSummary {
             endpoints: Vec::new(),
             flows: Vec::new(),
             steps: Vec::new(),
+            auth: Vec::new(),
             warmup: None,
             goodput_limits: BTreeMap::new(),
             files: BTreeMap::new(),
@@ -953,6 +964,9 @@ pub struct RunStart {
     /// The flows' steps' names (the rows before the flows').
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<String>,
+    /// `[auth]`'s row's name (the last row), if any (see [`RunSummary::auth`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<String>,
     /// Budgets, phases and validity settings (as segments share them).
     pub plan: SegmentPlan,
     /// The segment this run is, if it is one.
@@ -989,6 +1003,7 @@ impl RunStart {
             bases: self.bases.clone(),
             flows: self.flows.clone(),
             steps: self.steps.clone(),
+            auth: self.auth.clone(),
             model: self.model.clone(),
             started_at: String::new(),
             ended_at: String::new(),

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use loadgate_metrics::{Outcome, Sample};
 use loadgate_scenario::{CaptureFrom, JsonExpect, PathStep, Step, Until};
 
+use super::auth::{self, VuToken};
 use super::{
     execute_step, micros, pick_row, render, roll_over, shard_for, start_of, Ctx, Pacer, STOP,
 };
@@ -32,7 +33,9 @@ use crate::session::Jar;
 /// `tolerance`: the open model's late tolerance (`None` in the closed model, which has
 /// no schedule to be late for). `in_flight` covers it until it is recorded. `vu_jar`:
 /// the closed model's VU's cookie jar; in the open model an iteration of a flow with
-/// `cookies` keeps one of its own (see `session.rs`).
+/// `cookies` keeps one of its own (see `session.rs`). `vu_token`: the closed model's
+/// VU's `[auth]` token (`scope = "vu"`).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
     ctx: Rc<Ctx>,
     row: usize,
@@ -41,9 +44,10 @@ pub(super) async fn run(
     due: Instant,
     tolerance: Option<Duration>,
     vu_jar: Option<&RefCell<Jar>>,
+    vu_token: Option<&VuToken>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let ended = iterate(&ctx, row, seq, local, due, tolerance, vu_jar).await;
+    let ended = iterate(&ctx, row, seq, local, due, tolerance, vu_jar, vu_token).await;
     if let Some((outcome, first_sent, end)) = ended {
         let sample = Sample {
             service_us: micros(end.saturating_duration_since(first_sent)),
@@ -64,6 +68,7 @@ pub(super) async fn run(
 /// The steps of one iteration: the flow's outcome, when its first step was sent and
 /// when its last ended; `None` when it was cut short by a stop, a request that could
 /// not be built, or a full pool.
+#[allow(clippy::too_many_arguments)]
 async fn iterate(
     ctx: &Rc<Ctx>,
     row: usize,
@@ -72,6 +77,7 @@ async fn iterate(
     due: Instant,
     tolerance: Option<Duration>,
     vu_jar: Option<&RefCell<Jar>>,
+    vu_token: Option<&VuToken>,
 ) -> Option<(Outcome, Instant, Instant)> {
     let scenario = ctx.spec.scenario.clone();
     let flow = scenario.flow_of_row(row).expect("the row of a flow");
@@ -88,6 +94,8 @@ async fn iterate(
         tolerance,
         pacer: None,
         jar: vu_jar.or(own_jar.as_ref()),
+        vu: vu_token,
+        token: None,
     };
     let mut intended = due;
     let mut first_sent = None;
@@ -164,6 +172,10 @@ struct Iteration<'a> {
     pacer: Option<Pacer>,
     /// The cookies it keeps: its own (open model) or its VU's (closed model).
     jar: Option<&'a RefCell<Jar>>,
+    /// Its VU's `[auth]` token (`scope = "vu"`).
+    vu: Option<&'a VuToken>,
+    /// The last `[auth]` token a step carried (masked in what failures show).
+    token: Option<crate::auth::Token>,
 }
 
 impl Iteration<'_> {
@@ -231,6 +243,17 @@ impl Iteration<'_> {
                 return None;
             }
         };
+        let (token, waited) = match auth::token(ctx, endpoint, self.vu).await {
+            Ok(t) => t,
+            Err(auth::NoToken) => {
+                auth::record_no_token(ctx, endpoint, self.due, false, also);
+                return Some((Some(Outcome::AuthFailed), intended, intended));
+            }
+        };
+        let req = auth::carry(ctx, req, token.as_ref());
+        if token.is_some() {
+            self.token.clone_from(&token);
+        }
         let (exchange, sent) = execute_step(
             ctx,
             endpoint,
@@ -240,8 +263,10 @@ impl Iteration<'_> {
             self.tolerance,
             also,
             self.jar,
+            waited,
         )
         .await?;
+        auth::answered(ctx, token.as_ref(), self.vu, &exchange);
         let prepared = &ctx.prepared[endpoint];
         let mut sample = super::sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
         let mut why: Option<Why<'_>> = None;
@@ -357,6 +382,9 @@ impl Iteration<'_> {
                 secrets.add(&var.name, value);
             }
         }
+        if let Some(t) = &self.token {
+            secrets.add("token", &t.value);
+        }
         secrets
     }
 }
@@ -406,33 +434,42 @@ fn capture(step: &Step, exchange: &Exchange, vars: &mut [String]) -> Result<(), 
     // Parsed once for every JSON capture of the step.
     let mut json: Option<Option<serde_json::Value>> = None;
     for (i, c) in step.captures.iter().enumerate() {
-        let found = match &c.from {
-            CaptureFrom::Json(path) => {
-                let doc = json.get_or_insert_with(|| serde_json::from_slice(&response.body).ok());
-                doc.as_ref()
-                    .and_then(|d| find(d, path.steps()))
-                    .and_then(text)
-            }
-            CaptureFrom::Header(name) => response
-                .headers()
-                .get(name.as_str())
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            CaptureFrom::Regex(re) => {
-                let body = String::from_utf8_lossy(&response.body);
-                re.captures(&body).map(|m| {
-                    m.get(1)
-                        .or_else(|| m.get(0))
-                        .map_or(String::new(), |g| g.as_str().to_string())
-                })
-            }
-        };
-        match found {
+        match found(&c.from, response, &mut json) {
             Some(v) => vars[c.slot] = v,
             None => return Err(i),
         }
     }
     Ok(())
+}
+
+/// The value `from` finds in `response`; `json`: the body parsed as JSON, once, by the
+/// first lookup that needs it.
+pub(super) fn found(
+    from: &CaptureFrom,
+    response: &crate::client::Response,
+    json: &mut Option<Option<serde_json::Value>>,
+) -> Option<String> {
+    match from {
+        CaptureFrom::Json(path) => {
+            let doc = json.get_or_insert_with(|| serde_json::from_slice(&response.body).ok());
+            doc.as_ref()
+                .and_then(|d| find(d, path.steps()))
+                .and_then(text)
+        }
+        CaptureFrom::Header(name) => response
+            .headers()
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        CaptureFrom::Regex(re) => {
+            let body = String::from_utf8_lossy(&response.body);
+            re.captures(&body).map(|m| {
+                m.get(1)
+                    .or_else(|| m.get(0))
+                    .map_or(String::new(), |g| g.as_str().to_string())
+            })
+        }
+    }
 }
 
 /// The value at `steps` of `v`; with `[*]`, in the first element that has one.

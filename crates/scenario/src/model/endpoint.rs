@@ -25,6 +25,8 @@ pub(super) enum Where {
     Endpoint(usize),
     /// Step `step` of the `flow`th `[[flow]]`.
     Step { flow: usize, step: usize },
+    /// `[auth]`'s request.
+    Auth,
 }
 
 /// What every endpoint is built with.
@@ -48,6 +50,9 @@ pub(super) struct EndpointCx<'a> {
     pub(super) compression: bool,
     /// `[defaults] redirects` (10 when unset).
     pub(super) redirects: u8,
+    /// `[auth]`'s header, as written, when the scenario has an `[auth]`: every request
+    /// carries its token unless it says `auth = false`.
+    pub(super) auth_header: Option<&'a str>,
 }
 
 /// One step from the top of a `json` body to a value in it.
@@ -144,6 +149,7 @@ fn json_span(text: &str, place: Where, at: &[JsonStep], in_key: bool) -> Option<
             .get("step")?
             .get_ref()
             .get(step)?,
+        Where::Auth => doc.get_ref().get("auth")?,
     };
     let mut node = endpoint.get_ref().get("json")?;
     for (i, step) in at.iter().enumerate() {
@@ -209,6 +215,7 @@ pub(super) fn endpoint(
     let what = match loc {
         Where::Endpoint(_) => "an [[endpoint]]",
         Where::Step { .. } => "a [[flow.step]]",
+        Where::Auth => "[auth]",
     };
     let (e_name, e_path) = match (&e.name, &e.path) {
         (Some(n), Some(p)) => (n, p),
@@ -222,6 +229,7 @@ pub(super) fn endpoint(
             let hint = match loc {
                 Where::Endpoint(_) => "write e.g. name = \"health\" and path = \"/api/health\"",
                 Where::Step { .. } => "write e.g. name = \"login\" and path = \"/api/auth/login\", or endpoint = \"NAME\" to send an [[endpoint]] as this step",
+                Where::Auth => "write e.g. path = \"/api/auth/login\": the request that answers with a token",
             };
             sink.span(at, format!("{what} needs a `{missing}`"), Some(hint.into()));
             return None;
@@ -260,6 +268,7 @@ pub(super) fn endpoint(
                 );
             }
         }
+        Where::Auth => {}
     }
     let name = e_name.get_ref().trim().to_string();
     let mut ok = true;
@@ -420,8 +429,9 @@ pub(super) fn endpoint(
     };
 
     let weight = match loc {
-        // A step is sent by its flow, never picked on its own.
-        Where::Step { .. } => 0,
+        // A step is sent by its flow, never picked on its own; `[auth]`'s when a token
+        // is needed.
+        Where::Step { .. } | Where::Auth => 0,
         Where::Endpoint(_) => super::value::weight(sink, e.weight.as_ref()).unwrap_or_else(|| {
             ok = false;
             0
@@ -553,7 +563,11 @@ pub(super) fn endpoint(
         }
     }
     ok &= sink.found.len() == before;
+    let before = sink.found.len();
+    let auth = auth_taken(sink, e, cx, &headers, loc);
+    ok &= sink.found.len() == before;
     ok.then_some(Endpoint {
+        auth,
         name,
         method,
         path,
@@ -578,6 +592,53 @@ pub(super) fn endpoint(
             .and_then(|r| redirects(sink, r))
             .unwrap_or(cx.redirects),
     })
+}
+
+/// Whether endpoint `e` carries `[auth]`'s token: when the scenario has an `[auth]`,
+/// unless it says `auth = false` (`[auth]`'s own request never does). Refused: `auth =
+/// true` without an `[auth]`, and a header of its own where the token goes.
+fn auth_taken(
+    sink: &mut Sink<'_>,
+    e: &raw::Endpoint,
+    cx: &EndpointCx<'_>,
+    headers: &[Header],
+    loc: Where,
+) -> bool {
+    let asked = e.auth.as_ref().map(|a| *a.get_ref());
+    let Some(header) = cx.auth_header.filter(|_| loc != Where::Auth) else {
+        if let Some(a) = e.auth.as_ref().filter(|a| *a.get_ref()) {
+            sink.span(
+                a.span(),
+                "`auth = true`, but the scenario has no [auth] to fetch a token",
+                Some(
+                    "add an [auth] table (path, json, token = \"$.token\"), or remove this line"
+                        .into(),
+                ),
+            );
+        }
+        return false;
+    };
+    if asked == Some(false) {
+        return false;
+    }
+    if headers.iter().any(|h| h.name.eq_ignore_ascii_case(header)) {
+        let span = e
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(header))
+            .map_or_else(
+                || e.name.as_ref().map_or(0..0, |n| n.span()),
+                |(_, v)| v.span(),
+            );
+        sink.span(
+            span,
+            format!("header `{header}` carries [auth]'s token, and this request sets its own"),
+            Some(format!(
+                "set auth = false on it to send your own `{header}`, or remove the header (from [defaults] headers too)"
+            )),
+        );
+    }
+    true
 }
 
 /// The most redirects a request follows (`redirects = N`): 0 to [`MAX_REDIRECTS`].

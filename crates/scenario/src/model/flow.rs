@@ -235,6 +235,9 @@ impl Flows<'_, '_> {
                                 None => format!("{name}_{}", ep.name),
                             };
                             ep.weight = 0;
+                            if let Some(a) = &raw_step.auth {
+                                ep.auth = *a.get_ref() && self.cx.auth_header.is_some();
+                            }
                             let taken = names_taken(endpoints, &flows, &polls, Some(&name));
                             let span = raw_step.name.as_ref().map_or(r.span(), |n| n.span());
                             name_ok(sink, span, &ep.name, &taken).then(|| {
@@ -390,35 +393,9 @@ impl Flows<'_, '_> {
                 sink.span(c.span(), message, Some(hint));
                 continue;
             }
-            let (from, secret) = match c.get_ref() {
-                raw::Capture::Path(p) => (json_from(sink, c.span(), p), true),
-                raw::Capture::Table(t) => {
-                    let given = [t.json.is_some(), t.header.is_some(), t.regex.is_some()];
-                    if given.iter().filter(|g| **g).count() != 1 {
-                        sink.span(
-                            c.span(),
-                            format!(
-                                "capture `{name}` needs exactly one of `json`, `header` or `regex`"
-                            ),
-                            Some(
-                                "write e.g. token = { json = \"$.token\" }, or token = \"$.token\""
-                                    .into(),
-                            ),
-                        );
-                        continue;
-                    }
-                    let from = if let Some(j) = &t.json {
-                        json_from(sink, c.span(), j)
-                    } else if let Some(h) = &t.header {
-                        header_from(sink, c.span(), h)
-                    } else {
-                        let r = t.regex.as_ref().expect("one of the three");
-                        regex_from(sink, c.span(), r)
-                    };
-                    (from, t.secret.unwrap_or(true))
-                }
+            let Some((from, secret)) = capture_source(sink, c, &format!("capture `{name}`")) else {
+                continue;
             };
-            let Some(from) = from else { continue };
             let slot = match vars.iter().position(|v| &v.name == name) {
                 Some(slot) => {
                     // Secret if any capture of it is.
@@ -437,6 +414,49 @@ impl Flows<'_, '_> {
         }
         out
     }
+}
+
+/// Where a capture (`what`, for messages: ``capture `token` ``) looks, as written: a
+/// JSON path, or a table with exactly one of `json`, `header` or `regex`; and whether
+/// its value is secret (unless the table says `secret = false`).
+fn capture_source(
+    sink: &mut Sink<'_>,
+    c: &raw::S<raw::Capture>,
+    what: &str,
+) -> Option<(CaptureFrom, bool)> {
+    match c.get_ref() {
+        raw::Capture::Path(p) => Some((json_from(sink, c.span(), p)?, true)),
+        raw::Capture::Table(t) => {
+            let given = [t.json.is_some(), t.header.is_some(), t.regex.is_some()];
+            if given.iter().filter(|g| **g).count() != 1 {
+                sink.span(
+                    c.span(),
+                    format!("{what} needs exactly one of `json`, `header` or `regex`"),
+                    Some("write e.g. { json = \"$.token\" }, or just \"$.token\"".into()),
+                );
+                return None;
+            }
+            let from = if let Some(j) = &t.json {
+                json_from(sink, c.span(), j)
+            } else if let Some(h) = &t.header {
+                header_from(sink, c.span(), h)
+            } else {
+                let r = t.regex.as_ref().expect("one of the three");
+                regex_from(sink, c.span(), r)
+            };
+            Some((from?, t.secret.unwrap_or(true)))
+        }
+    }
+}
+
+/// Where `[auth]`'s token (`what`: the key, for messages) is, as a capture looks; a
+/// token is always secret.
+pub(super) fn capture_from(
+    sink: &mut Sink<'_>,
+    c: &raw::S<raw::Capture>,
+    what: &str,
+) -> Option<CaptureFrom> {
+    capture_source(sink, c, &format!("`{what}`")).map(|(from, _)| from)
 }
 
 /// The most attempts a polling step may make.

@@ -10,6 +10,7 @@
 //! Not here: the file's raw shape (`raw`), the rules the engine sends paths and headers
 //! by (`check`), how a diagnostic is shown (`diag`).
 
+pub(crate) mod auth;
 pub(crate) mod data;
 pub(crate) mod endpoint;
 pub(crate) mod flow;
@@ -62,7 +63,7 @@ pub(crate) fn build(
     let mut structural = 0;
     // The keys of the lines blanked: what they leave missing was reported already.
     let mut blanked_keys: Vec<String> = Vec::new();
-    let file: raw::File = loop {
+    let mut file: raw::File = loop {
         let now = String::from_utf8_lossy(&blanked).into_owned();
         match toml::from_str(&now) {
             Ok(f) => break f,
@@ -275,6 +276,13 @@ pub(crate) fn build(
     };
 
     let is_secret = |name: &str| is_secret_name(name, &redact_headers);
+    // `[auth]`'s header: every request carries it unless it says `auth = false`.
+    let auth_header: Option<String> = file.auth.as_ref().map(|a| {
+        a.get_ref()
+            .header
+            .as_ref()
+            .map_or("Authorization".to_string(), |h| h.get_ref().clone())
+    });
     let cookies = d.cookies.as_ref().is_none_or(|c| *c.get_ref());
     let endpoint_cookies = d.cookies.as_ref().is_some_and(|c| *c.get_ref());
     let cx = EndpointCx {
@@ -305,6 +313,7 @@ pub(crate) fn build(
             .as_ref()
             .and_then(|r| endpoint::redirects(&mut sink, r))
             .unwrap_or(endpoint::DEFAULT_REDIRECTS),
+        auth_header: auth_header.as_deref(),
     };
     let mut endpoints = Vec::new();
     let list_span = file.endpoints.as_ref().map_or(0..0, |e| e.span());
@@ -424,6 +433,21 @@ pub(crate) fn build(
     // The in-flight room follows the longest timeout of an endpoint.
     let longest = endpoints.iter().map(|e| e.timeout).max().unwrap_or(timeout);
     let load = load::load(&mut sink, raw_load, longest, stages_blanked);
+    let auth = file.auth.take().and_then(|a| {
+        let taken: Vec<&str> = endpoints
+            .iter()
+            .map(|e| e.name.as_str())
+            .chain(flows.iter().map(|f| f.name.as_str()))
+            .chain(
+                flows
+                    .iter()
+                    .flat_map(|f| &f.steps)
+                    .filter_map(|s| Some(s.until.as_ref()?.name.as_str())),
+            )
+            .collect();
+        let open = options.open_load || load.as_ref().is_some_and(|l| l.model == LoadModel::Open);
+        auth::auth(&mut sink, a, &cx, &mut secrets, &taken, open)
+    });
     // Every row's name and whether it streams, as written: the [[endpoint]]s, then the
     // steps written in place, in the order they become endpoints; then the flows.
     let raw_endpoints: Vec<&raw::Endpoint> = file
@@ -565,6 +589,7 @@ pub(crate) fn build(
         max_body,
         endpoints,
         flows,
+        auth,
         lists,
         list_names,
         data,
@@ -579,7 +604,12 @@ pub(crate) fn build(
 /// Whether `name`, a new row's (an endpoint's, a step's or a flow's), may join the
 /// rows `taken`: unique, not a word the reports use for every row, and with a tag of the
 /// interval log of its own. Says why not at `span`.
-fn row_name_ok(sink: &mut Sink<'_>, span: Range<usize>, name: &str, taken: &[&str]) -> bool {
+pub(super) fn row_name_ok(
+    sink: &mut Sink<'_>,
+    span: Range<usize>,
+    name: &str,
+    taken: &[&str],
+) -> bool {
     if taken.contains(&name) {
         sink.span(
             span,

@@ -46,6 +46,8 @@ pub struct Scenario {
     /// `[[flow]]`s, in file order. Every table and budget has a row per endpoint, then
     /// one per flow (see [`Scenario::row_names`]).
     pub flows: Vec<super::flow::Flow>,
+    /// `[auth]`: the token every request carries unless it says `auth = false`.
+    pub auth: Option<super::auth::Auth>,
     /// Named lists for `{{pick(name)}}`, by index; names in `list_names`.
     pub lists: Vec<Vec<String>>,
     /// Names of `lists`.
@@ -242,6 +244,8 @@ pub struct Endpoint {
     /// follows before its answer: `redirects`, 10 by default; 0 takes a 3xx as the
     /// answer.
     pub redirects: u8,
+    /// Whether it carries `[auth]`'s token (see [`Auth`](super::auth::Auth)).
+    pub auth: bool,
 }
 
 /// One request header.
@@ -532,25 +536,39 @@ impl Scenario {
             .iter()
             .map(|e| e.timeout)
             .chain(self.flows.iter().map(|f| f.bound(&self.endpoints)))
+            .chain(self.auth.iter().map(|a| a.endpoint.timeout))
             .max()
             .unwrap_or(self.timeout)
     }
 
     /// How many rows a run's tables have: one per endpoint, then one per flow, then
-    /// one per polling step (its time until ready).
+    /// one per polling step (its time until ready), then `[auth]`'s token fetches.
     pub fn rows(&self) -> usize {
-        self.endpoints.len() + self.flows.len() + self.polls().count()
+        self.endpoints.len() + self.flows.len() + self.polls().count() + self.auth.iter().count()
     }
 
     /// How the rows are laid out: the `[[endpoint]]`s, the flows' steps (each step a
-    /// row of its own, also one that names an endpoint), the flows and polls.
+    /// row of its own, also one that names an endpoint), the flows and polls, the
+    /// token fetches.
     pub fn row_layout(&self) -> loadgate_metrics::Rows {
         let steps: usize = self.flows.iter().map(|f| f.steps.len()).sum();
+        let auth = self.auth.iter().count();
         loadgate_metrics::Rows {
             endpoints: self.endpoints.len() - steps,
             steps,
-            flows: self.rows() - self.endpoints.len(),
+            flows: self.rows() - self.endpoints.len() - auth,
+            auth,
         }
+    }
+
+    /// The row of `[auth]`'s token fetches (the last), when there is an `[auth]`.
+    pub fn auth_row(&self) -> Option<usize> {
+        self.auth.as_ref().map(|_| self.rows() - 1)
+    }
+
+    /// The names of the rows of requests loadgate sends for itself: `[auth]`'s.
+    pub fn auth_names(&self) -> Vec<String> {
+        self.auth.iter().map(|a| a.endpoint.name.clone()).collect()
     }
 
     /// The names of the rows only flows send (their steps).
@@ -572,12 +590,13 @@ impl Scenario {
             .collect()
     }
 
-    /// Every row's name: the endpoints', then the flows' and polls'.
+    /// Every row's name: the endpoints', then the flows' and polls', then `[auth]`'s.
     pub fn row_names(&self) -> Vec<String> {
         self.endpoints
             .iter()
             .map(|e| e.name.clone())
             .chain(self.composite_names())
+            .chain(self.auth_names())
             .collect()
     }
 
@@ -603,6 +622,7 @@ impl Scenario {
             .map(|e| e.weight)
             .chain(self.flows.iter().map(|f| f.weight))
             .chain(self.polls().map(|_| 0))
+            .chain(self.auth.iter().map(|_| 0))
             .collect()
     }
 
@@ -620,6 +640,9 @@ impl Scenario {
         }
         if let Some(f) = self.flow_of_row(row) {
             return f.bound(&self.endpoints);
+        }
+        if let Some(a) = self.auth.as_ref().filter(|_| self.auth_row() == Some(row)) {
+            return a.endpoint.timeout;
         }
         let poll = row - self.endpoints.len() - self.flows.len();
         self.flows
@@ -640,6 +663,10 @@ impl Scenario {
         }
         if let Some(f) = self.flow_of_row(row) {
             return f64::from(f.weight) / total;
+        }
+        if self.auth_row() == Some(row) {
+            // Fetched when a token is needed, never per arrival.
+            return 0.0;
         }
         if row >= self.endpoints.len() {
             // A poll's row: once per iteration of its flow.

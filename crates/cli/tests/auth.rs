@@ -1,0 +1,483 @@
+//! Issue 22: `[auth]`. A token fetched by a login of its own, carried by every request
+//! that does not say `auth = false`, fetched again before its JWT expires (against the
+//! embedded target's 2-second tokens: no 401 in the run) and after a 401 (against a
+//! server that revokes tokens), never sent again silently, never shown; a broken login
+//! FAILs the run (not INVALID); the token fetches are a row of their own, left out of
+//! the load's figures, and merge across segments.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+
+/// The embedded target with tokens that live 2 s, and a protected `/api/me`.
+const PROFILE: &str = r#"
+[auth]
+password = "pw-secret-42"
+token_ttl = "2s"
+protect = ["/api/me"]
+[[route]]
+path = "/"
+response = '{"status":"ok"}'
+"#;
+
+fn case(scenario: &str) -> Case {
+    let c = Case::new(scenario);
+    std::fs::write(c.dir.path().join("profile.toml"), PROFILE).unwrap();
+    c
+}
+
+/// `[auth]` against the embedded target's login (password from `$PW`), `extra` in the
+/// table, then `rest` (endpoints, flows, load, slo).
+fn embedded(extra: &str, rest: &str) -> String {
+    format!(
+        r#"name = "auth"
+target = "embedded"
+target_profile = "profile.toml"
+[auth]
+path = "/api/auth/login"
+json = {{ username = "ana", password = "${{PW}}" }}
+token = "$.token"
+{extra}
+{rest}
+"#
+    )
+}
+
+/// Every file of run folder `dir`, as text.
+fn outputs(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|f| {
+            let path = f.unwrap().path();
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            (path, text)
+        })
+        .collect()
+}
+
+/// No file of the run holds the password or a JWT (every token the target issues
+/// begins `eyJ`, its header's base64).
+#[track_caller]
+fn nothing_leaked(dir: &std::path::Path, out: &str) {
+    for (path, text) in outputs(dir) {
+        for secret in ["pw-secret-42", "eyJ"] {
+            assert!(!text.contains(secret), "{secret} in {}", path.display());
+        }
+    }
+    for secret in ["pw-secret-42", "eyJ"] {
+        assert!(!out.contains(secret), "{secret} on the console");
+    }
+}
+
+#[test]
+fn a_token_that_expires_mid_run_is_fetched_again_before_it_does_and_no_request_is_refused() {
+    let rest = r#"refresh_before = "1s"
+[[endpoint]]
+name = "me"
+path = "/api/me"
+weight = 3
+[[endpoint]]
+name = "open"
+path = "/"
+auth = false
+weight = 1
+[[flow]]
+name = "visit"
+weight = 1
+[[flow.step]]
+name = "me_again"
+path = "/api/me"
+checks = { json = [{ path = "$.user", equals = "ana" }] }
+[load]
+model = "open"
+stages = [{ duration = "7s", target_rps = 20 }]
+max_late_ratio = 0.5
+[slo]
+budgets = ["error_rate < 0.01%"]
+"#;
+    let c = case(&embedded("", rest));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("PW", "pw-secret-42")]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "pass", "{s}");
+    for name in ["me", "me_again", "open", "visit"] {
+        let r = row(&s, name);
+        assert!(outcome(r, "success") > 0, "{r}");
+        assert_eq!(r["errors"], 0, "{name}: {r}");
+    }
+    // Tokens live 2 to 3 s (their exp is a whole second): refreshed a second ahead,
+    // at least 3 fetches in 7 s, each a request of the auth row; none refused.
+    let auth = row(&s, "auth");
+    assert_eq!(auth["errors"], 0, "{auth}");
+    assert!(auth["requests"].as_u64().unwrap() >= 3, "{auth}");
+    assert_eq!(s["auth"], serde_json::json!(["auth"]), "{s}");
+    // The load's figures leave the fetches out.
+    let load: u64 = ["me", "me_again", "open"]
+        .iter()
+        .map(|n| row(&s, n)["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(s["overall"]["requests"], load, "{}", s["overall"]);
+    let report = std::fs::read_to_string(c.out().join("report.html")).unwrap();
+    assert!(
+        report.contains("<span class=\"kind\">auth</span>") && report.contains("token fetches"),
+        "the report marks the auth row and says what it is"
+    );
+    nothing_leaked(&c.out(), &text(&o));
+}
+
+#[test]
+fn a_login_that_fails_fails_the_run_with_every_request_counted_and_the_login_not_hammered() {
+    let rest = r#"[[endpoint]]
+name = "me"
+path = "/api/me"
+[load]
+model = "open"
+stages = [{ duration = "3s", target_rps = 30 }]
+max_late_ratio = 0.5
+[slo]
+budgets = ["error_rate < 1%"]
+"#;
+    let c = case(&embedded("", rest));
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}"],
+        &[("PW", "wrong-password")],
+    );
+    assert_eq!(code(&o), 1, "FAIL, not INVALID: {}", text(&o));
+    let s = c.summary();
+    assert_eq!(s["verdict"], "fail", "{s}");
+    let me = row(&s, "me");
+    // Every arrival is counted (the rate achieved holds), each failed for want of a token.
+    assert_eq!(outcome(me, "auth_failed"), 90, "{me}");
+    assert_eq!(s["rate"]["sent"], 90, "{}", s["rate"]);
+    let explained = me["failures"].to_string();
+    assert!(explained.contains("no token"), "{explained}");
+    let auth = row(&s, "auth");
+    assert_eq!(
+        outcome(auth, "http_4xx"),
+        auth["requests"].as_u64().unwrap(),
+        "{auth}"
+    );
+    // One login at a time, none sooner than a second after the last failed.
+    assert!(auth["requests"].as_u64().unwrap() <= 5, "{auth}");
+    assert!(auth["failures"].to_string().contains("401"), "{auth}");
+    nothing_leaked(&c.out(), &text(&o));
+}
+
+#[test]
+fn each_virtual_user_logs_in_once_with_scope_vu() {
+    let rest = r#"scope = "vu"
+[[endpoint]]
+name = "me"
+path = "/api/me"
+[load]
+model = "closed"
+stages = [{ duration = "2s", vus = 3 }]
+think_time = "50ms"
+"#;
+    let c = case(&embedded("", rest));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("PW", "pw-secret-42")]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    let auth = row(&s, "auth");
+    // Tokens of 2 to 3 s in a 2 s run: one login per VU.
+    assert_eq!(auth["requests"], 3, "{auth}");
+    assert_eq!(row(&s, "me")["errors"], 0, "{}", row(&s, "me"));
+    nothing_leaked(&c.out(), &text(&o));
+}
+
+/// A server whose tokens are opaque (`tok-N`, no expiry) and revoked after 5 uses:
+/// `POST /login` answers `{"token":"tok-N"}` (400 if it carries an Authorization
+/// header), `POST /notoken` a 200 without one, `POST /hang` nothing; `GET /data` answers 200 for the current token's first 5 uses, 401 for any
+/// other; `GET /public` answers 400 if an Authorization header came. Records every
+/// Authorization value it saw for `/data`.
+struct Revoking {
+    url: String,
+    logins: Arc<AtomicU64>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+fn revoking() -> Revoking {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let logins = Arc::new(AtomicU64::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let uses = Arc::new(Mutex::new((String::new(), 0u32)));
+    let (l, sn) = (logins.clone(), seen.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let (logins, seen, uses) = (l.clone(), sn.clone(), uses.clone());
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                while let Some((line, auth)) = read_request(&mut r) {
+                    if line.starts_with("POST /hang ") {
+                        // Never answers (within the login's timeout); bounded.
+                        std::thread::sleep(std::time::Duration::from_secs(4));
+                        return;
+                    }
+                    let (status, body) = if line.starts_with("POST /notoken ") {
+                        (200, "{\"access\":\"tok-elsewhere\"}".to_string())
+                    } else if line.starts_with("POST /login ") {
+                        if auth.is_some() {
+                            (400, "{}".to_string())
+                        } else {
+                            let n = logins.fetch_add(1, Ordering::SeqCst);
+                            *uses.lock().unwrap() = (format!("Bearer tok-{n}"), 0);
+                            (200, format!("{{\"token\":\"tok-{n}\"}}"))
+                        }
+                    } else if line.starts_with("GET /data ") {
+                        let auth = auth.unwrap_or_default();
+                        seen.lock().unwrap().push(auth.clone());
+                        let mut u = uses.lock().unwrap();
+                        if u.0 == auth && u.1 < 5 {
+                            u.1 += 1;
+                            (200, "{}".to_string())
+                        } else {
+                            (401, format!("{{\"error\":\"revoked {auth}\"}}"))
+                        }
+                    } else if line.starts_with("GET /public ") {
+                        (if auth.is_some() { 400 } else { 200 }, "{}".to_string())
+                    } else {
+                        (404, "{}".to_string())
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Revoking { url, logins, seen }
+}
+
+/// A request's line and its Authorization header, its body read past.
+fn read_request(r: &mut impl BufRead) -> Option<(String, Option<String>)> {
+    let mut first = String::new();
+    if r.read_line(&mut first).ok()? == 0 {
+        return None;
+    }
+    let (mut auth, mut length) = (None, 0usize);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "authorization" => auth = Some(v.trim().to_string()),
+                "content-length" => length = v.trim().parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).ok()?;
+    Some((first.trim_end().to_string(), auth))
+}
+
+#[test]
+fn a_401_drops_the_token_so_the_next_requests_carry_a_new_one_and_nothing_is_sent_again() {
+    let server = revoking();
+    let scenario = r#"name = "revoked"
+target = "http://127.0.0.1:9"
+[auth]
+name = "login"
+path = "/login"
+json = { user = "ana" }
+token = "$.token"
+[[endpoint]]
+name = "data"
+path = "/data"
+weight = 4
+[[endpoint]]
+name = "public"
+path = "/public"
+auth = false
+weight = 1
+[load]
+model = "closed"
+stages = [{ duration = "2s", vus = 1 }]
+think_time = "20ms"
+"#;
+    let c = Case::new(scenario);
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}", "--target", &server.url],
+        &[],
+    );
+    let s = c.summary();
+    let data = row(&s, "data");
+    let seen = server.seen.lock().unwrap().clone();
+    // Every request the server saw is one counted: a 401 is never sent again.
+    assert_eq!(data["requests"], seen.len() as u64, "{data}");
+    assert_eq!(
+        outcome(data, "http_4xx") + outcome(data, "success"),
+        seen.len() as u64
+    );
+    // Revoked after 5 uses: a 401 each time, and then a new login and a new token.
+    let logins = server.logins.load(Ordering::SeqCst);
+    assert!(outcome(data, "http_4xx") >= 1, "{data}");
+    assert_eq!(row(&s, "login")["requests"], logins, "{s}");
+    assert!(logins >= 2, "{logins} logins");
+    let tokens: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert!(tokens.len() >= 2, "{tokens:?}");
+    assert!(
+        seen.iter().all(|a| a.starts_with("Bearer tok-")),
+        "{seen:?}"
+    );
+    // `auth = false` sends none; the login itself carries none (400 otherwise).
+    assert_eq!(row(&s, "public")["errors"], 0, "{}", row(&s, "public"));
+    assert_eq!(row(&s, "login")["errors"], 0, "{}", row(&s, "login"));
+    // The 401 echoes the token: masked where it is explained.
+    let explained = data["failures"].to_string();
+    assert!(explained.contains("401"), "{explained}");
+    assert!(!explained.contains("tok-"), "{explained}");
+    assert_ne!(
+        code(&o),
+        3,
+        "a 401 is the target's, never INVALID: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn segments_split_the_load_and_the_merge_keeps_the_auth_row_apart() {
+    let rest = r#"[[endpoint]]
+name = "me"
+path = "/api/me"
+[load]
+model = "open"
+stages = [{ duration = "2s", target_rps = 10 }]
+max_late_ratio = 0.5
+"#;
+    let c = case(&embedded("", rest));
+    let dir = c.dir.path();
+    let outputs = run_segments(dir, 2, &[], &[("PW", "pw-secret-42")]);
+    for (i, o) in outputs.iter().enumerate() {
+        assert_eq!(code(o), 0, "segment {}/2: {}", i + 1, text(o));
+    }
+    let m = merge(dir, &["seg1", "seg2"], "merged", &["--no-report"]);
+    assert_eq!(code(&m), 0, "{}", text(&m));
+    let s = summary_in(dir, "merged");
+    assert_eq!(row(&s, "me")["requests"], 20, "{s}");
+    assert_eq!(s["overall"]["requests"], 20, "{}", s["overall"]);
+    // One login per segment process.
+    assert_eq!(row(&s, "auth")["requests"], 2, "{s}");
+    assert_eq!(s["rate"]["sent"], 20, "{}", s["rate"]);
+}
+
+#[test]
+fn validate_refuses_what_auth_cannot_do_with_where_and_how() {
+    let cases = [
+        (
+            "scope = \"vu\"\n[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"2s\", target_rps = 5 }]\n",
+            "scope = \"vu\" needs virtual users",
+        ),
+        (
+            "[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\nheaders = { Authorization = \"Bearer x\" }\n",
+            "carries [auth]'s token, and this request sets its own",
+        ),
+        (
+            "scope = \"team\"\n[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\n",
+            "scope `team` is not one [auth] knows",
+        ),
+        (
+            "name = \"me\"\n[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\n",
+            "is used twice",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let c = case(&embedded(extra, ""));
+        let o = c.loadgate(&["validate", "{s}"], &[("PW", "pw")]);
+        let out = text(&o);
+        assert_eq!(code(&o), 2, "{out}");
+        assert!(out.contains(expected), "{expected}: {out}");
+        assert!(out.contains("s.toml:"), "file:line:col: {out}");
+    }
+    // No [auth] to carry: `auth = true` is refused; a missing token too.
+    let c = Case::new(
+        "name = \"x\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"me\"\npath = \"/\"\nauth = true\n",
+    );
+    let o = c.loadgate(&["validate", "{s}"], &[]);
+    assert!(text(&o).contains("has no [auth]"), "{}", text(&o));
+    let c = Case::new(
+        "name = \"x\"\ntarget = \"embedded\"\n[auth]\npath = \"/login\"\n[[endpoint]]\nname = \"me\"\npath = \"/\"\n",
+    );
+    let o = c.loadgate(&["validate", "{s}"], &[]);
+    assert!(text(&o).contains("needs `token`"), "{}", text(&o));
+}
+
+#[test]
+fn a_login_that_hangs_or_answers_without_a_token_fails_the_run_and_never_makes_it_invalid() {
+    let server = revoking();
+    for (login, outcome_of_login, why) in [
+        ("/hang", "timeout", "timeout"),
+        ("/notoken", "capture_failed", "json $.token found nothing"),
+    ] {
+        let scenario = format!(
+            r#"name = "broken"
+target = "http://127.0.0.1:9"
+[auth]
+path = "{login}"
+timeout = "1s"
+token = "$.token"
+[[endpoint]]
+name = "data"
+path = "/data"
+[load]
+model = "open"
+stages = [{{ duration = "3s", target_rps = 20 }}]
+max_late_ratio = 0.5
+"#
+        );
+        let c = Case::new(&scenario);
+        let o = c.loadgate(
+            &["run", "{s}", "--out", "{out}", "--target", &server.url],
+            &[],
+        );
+        assert_eq!(code(&o), 1, "{login}: FAIL, never INVALID: {}", text(&o));
+        let s = c.summary();
+        assert_eq!(s["verdict"], "fail", "{login}: {s}");
+        let data = row(&s, "data");
+        assert_eq!(outcome(data, "auth_failed"), 60, "{login}: {data}");
+        assert_eq!(s["rate"]["sent"], 60, "{login}: {}", s["rate"]);
+        let auth = row(&s, "auth");
+        assert!(outcome(auth, outcome_of_login) >= 1, "{login}: {auth}");
+        assert!(
+            auth["failures"].to_string().contains(why),
+            "{login}: {auth}"
+        );
+    }
+    let c = Case::new(
+        "name = \"x\"\ntarget = \"embedded\"\n[auth]\npath = \"/login\"\ntoken = \"$.token\"\nscope = \"vu\"\n[[endpoint]]\nname = \"me\"\npath = \"/\"\n",
+    );
+    // A VU's token cannot be held by arrivals: --rps (open) is refused before any load.
+    let o = c.loadgate(
+        &[
+            "run",
+            "{s}",
+            "--rps",
+            "5",
+            "--duration",
+            "1s",
+            "--out",
+            "{out}",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("--vus"), "{}", text(&o));
+    assert_never_started(&c);
+}
