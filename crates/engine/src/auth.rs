@@ -51,7 +51,9 @@ impl Token {
     /// The token `value` (carried as `header`) fetched at `now` (wall clock `wall`):
     /// refreshed `before` its JWT's `exp` when given, else when 10% of its lifetime
     /// (from `iat`, or from the fetch) is left; never by time when it is no JWT with
-    /// an `exp`.
+    /// an `exp`; never sooner than half its time left. A token that looks expired on arrival (the target's clock behind
+    /// loadgate's) is given its lifetime from `iat` when it has one, else used until a
+    /// 401: never fetched again at once, which would make every request a login.
     pub fn new(
         value: &str,
         header: &str,
@@ -61,9 +63,19 @@ impl Token {
     ) -> Token {
         let times = jwt_claims(value).and_then(|(exp, iat)| {
             let wall_s = wall.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-            let left = (exp as f64 - wall_s).max(0.0);
-            let life = iat.map_or(left, |iat| (exp as f64 - iat as f64).max(0.0));
-            let margin = before.map_or(life * 0.1, |b| b.as_secs_f64());
+            let by_wall = exp as f64 - wall_s;
+            let life = iat.map(|iat| exp as f64 - iat as f64).filter(|l| *l > 0.0);
+            let left = match life {
+                Some(life) if by_wall > 0.0 => by_wall.min(life),
+                Some(life) => life,
+                None if by_wall > 0.0 => by_wall,
+                None => return None,
+            };
+            // Never in the first half of what is left: a target that hands out the same
+            // token again (cached) would otherwise be asked for it on every request.
+            let margin = before
+                .map_or(life.unwrap_or(left) * 0.1, |b| b.as_secs_f64())
+                .min(left / 2.0);
             let at = |s: f64| now + Duration::from_secs_f64(s.clamp(0.0, 1e9));
             Some((at(left - margin), at(left)))
         });
@@ -336,9 +348,16 @@ mod tests {
         assert!(t.stale(now + Duration::from_secs(70)));
         assert!(!t.expired(now + Duration::from_secs(99)));
         assert!(t.expired(now + Duration::from_secs(100)));
-        // Already expired: fetched again before its first use.
+        // Expired by loadgate's clock on arrival (the target's behind): its lifetime
+        // from `iat`, or used until a 401, never fetched again at once.
+        let t = Token::new(&jwt(r#"{"exp":900,"iat":840}"#), "", now, wall, None);
+        assert_eq!(t.expires_at, Some(now + Duration::from_secs(60)));
+        assert!(!t.stale(now));
         let t = Token::new(&jwt(r#"{"exp":900}"#), "", now, wall, None);
-        assert!(t.stale(now) && t.expired(now));
+        assert_eq!((t.refresh_at, t.expires_at), (None, None));
+        // Issued earlier than now (a cached token): what is left by the clock.
+        let t = Token::new(&jwt(r#"{"exp":1030,"iat":900}"#), "", now, wall, None);
+        assert_eq!(t.expires_at, Some(now + Duration::from_secs(30)));
         for opaque in [
             "abc",
             "a.b.c",
