@@ -303,6 +303,16 @@ async fn follow(
         }
         let (next, path) = resolve(&origin, req.path(), &to)
             .map_err(|e| SendError::redirect(Outcome::ProtocolError, e))?;
+        // A body holding a secret is never taken to a host it was not written for.
+        if req.secret_body && matches!(r.status, 307 | 308) && !origin.same(&next) {
+            return Err(SendError::redirect(
+                Outcome::CheckFailed,
+                format!(
+                    "a {} to another origin ({}) would send this request's body, which holds a secret, again: not followed",
+                    r.status, next.authority
+                ),
+            ));
+        }
         req = req
             .redirected(r.status, &origin, &next, &path)
             .ok_or_else(|| {

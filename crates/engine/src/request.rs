@@ -41,6 +41,9 @@ pub struct Built {
     /// Header names whose values are secret: HTTP/2 never indexes them (HPACK), and a
     /// redirect to another origin leaves them out.
     pub(crate) secret: Arc<[HeaderName]>,
+    /// The body holds a value from the environment or a flow's captured variable: a
+    /// 307 or 308 never takes it to another origin.
+    pub(crate) secret_body: bool,
 }
 
 impl Built {
@@ -60,6 +63,7 @@ impl Built {
             head_only: false,
             idempotent: true,
             secret: Arc::new([]),
+            secret_body: false,
         }
     }
 }
@@ -146,6 +150,7 @@ impl Built {
             head_only: method == "HEAD",
             idempotent: Method::from_bytes(method.as_bytes()).is_ok_and(|m| m.is_idempotent()),
             secret: self.secret.clone(),
+            secret_body: self.secret_body && !to_get,
         })
     }
 
@@ -276,6 +281,8 @@ pub struct Prepared {
     /// Whether a body-less request still says `content-length: 0` (POST, PUT, PATCH).
     empty_body_length: bool,
     secret: Arc<[HeaderName]>,
+    /// Its body holds a secret (see [`Built::secret_body`]).
+    secret_body: bool,
     checks: Checks,
     uses_row: bool,
     /// Most body bytes kept for checks.
@@ -434,6 +441,8 @@ impl Prepared {
             static_body,
             static_head: None,
             secret: secret.into(),
+            secret_body: e.body_secret
+                || e.body.as_ref().is_some_and(|b| b.vars().next().is_some()),
             checks: e.checks.clone(),
             uses_row,
             max_body,
@@ -573,6 +582,7 @@ impl Prepared {
             head_only: self.method == Method::HEAD,
             idempotent: self.method.is_idempotent(),
             secret: self.secret.clone(),
+            secret_body: self.secret_body,
         })
     }
 

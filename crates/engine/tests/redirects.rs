@@ -91,7 +91,7 @@ fn echo(method: &str, pq: &str, headers: &http::HeaderMap, body: &[u8]) -> Answe
 /// `/echo`; `/rel/a/b` to `../echo?x=1`; `/chain/<n>` through n hops to `/echo`;
 /// `/loop` to itself; `/nowhere` a 302 without `Location`; `/ftp` to an ftp URL; `/bad`
 /// to a URL whose port does not parse;
-/// `/to?<url>` to that URL; `/slow-echo` the echo after 300 ms; anything else the echo.
+/// `/to?<url>` to that URL (`/to307?<url>` with a 307); `/slow-echo` the echo after 300 ms; anything else the echo.
 fn routes() -> Handler {
     Arc::new(|method, pq, headers, body| {
         let to = |status: u16, location: &str| {
@@ -120,6 +120,7 @@ fn routes() -> Handler {
             "/ftp" => to(302, "ftp://127.0.0.1/file"),
             "/bad" => to(302, "http://127.0.0.1:99999/"),
             "/to" => to(302, pq.split_once('?').map_or("", |(_, q)| q)),
+            "/to307" => to(307, pq.split_once('?').map_or("", |(_, q)| q)),
             "/to-slow" => to(302, "/slow-echo"),
             "/to-sse" => to(307, "/sse"),
             "/sse" => (
@@ -449,6 +450,56 @@ fn a_stream_reads_the_final_answer() {
             let s = x.stream.as_ref().expect("streamed");
             assert_eq!(s.content_events, 2, "{http}: {s:?}");
             assert_eq!(x.redirects, 1);
+        }
+    });
+}
+
+/// Issue 22: a 307 or 308 keeps its body; one holding a secret (a value from the
+/// environment, a flow's captured variable) is never taken to another origin: the
+/// hop is not followed and the request fails as `check_failed`, saying why. To the
+/// same origin, and a body without a secret, it is followed.
+#[test]
+fn a_body_holding_a_secret_never_follows_a_307_to_another_origin() {
+    let env = |name: &str| (name == "PASSWORD").then(|| "pw-not-for-them".to_string());
+    block_on(async {
+        for (http, h2, _) in PROTOCOLS {
+            let other = server(h2, routes()).await;
+            let base = server(h2, routes()).await;
+            let secret = "method = \"POST\"\njson = { password = \"${PASSWORD}\" }";
+            let t = target_with(
+                &base,
+                http,
+                "",
+                "",
+                &format!("path = \"/to307?{other}/echo\"\n{secret}\n{READ}"),
+                &env,
+            );
+            let x = t.call().await;
+            let e = x.result.as_ref().expect_err("not followed");
+            assert_eq!(e.outcome, Outcome::CheckFailed, "{http}");
+            assert!(format!("{e:?}").contains("holds a secret"), "{http}: {e:?}");
+            assert_eq!(x.redirects, 0, "{http}");
+            // To the same origin it goes on, body and all.
+            let t = target_with(
+                &base,
+                http,
+                "",
+                "",
+                &format!("path = \"/to307?{base}/echo\"\n{secret}\n{READ}"),
+                &env,
+            );
+            let a = answer(&t.call().await);
+            assert_eq!(a["body"], "{\"password\":\"pw-not-for-them\"}", "{http}");
+            // A body without a secret follows to another origin, as browsers do.
+            let t = target(
+                &base,
+                http,
+                "",
+                &format!(
+                    "method = \"POST\"\npath = \"/to307?{other}/echo\"\nbody = \"plain\"\n{READ}"
+                ),
+            );
+            assert_eq!(answer(&t.call().await)["body"], "plain", "{http}");
         }
     });
 }
