@@ -243,3 +243,45 @@ fn a_cookie_set_on_a_redirect_is_sent_on_the_next_hop() {
     let login = row(&s, "login");
     assert_eq!(outcome(login, "success"), 20, "{login}");
 }
+
+/// A cookie's value captured by name (`{ cookie = "lg_session" }`) and sent by a later
+/// step in a header of its own, with the jar off: the session holds; a cookie the
+/// answer does not set is `capture_failed`, and the captured value is never shown.
+#[test]
+fn a_cookie_is_captured_by_name_and_sent_by_a_later_step() {
+    let flow = |name: &str| {
+        format!(
+            r#"[[flow]]
+name = "visit"
+cookies = false
+[[flow.step]]
+name = "login"
+method = "POST"
+path = "/api/auth/session"
+json = {{ username = "u{{{{seq}}}}", password = "pw-secret" }}
+capture = {{ sid = {{ cookie = "{name}" }} }}
+[[flow.step]]
+name = "me"
+path = "/api/session"
+headers = {{ Cookie = "lg_session={{{{sid}}}}" }}
+"#
+        )
+    };
+    let c = case(&scenario("", &flow("lg_session"), OPEN));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    assert_eq!(outcome(row(&s, "me"), "success"), 20, "{s}");
+    let c = case(&scenario("", &flow("other"), OPEN));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let s = c.summary();
+    let login = row(&s, "login");
+    assert_eq!(outcome(login, "capture_failed"), 20, "{login}");
+    assert!(
+        login["failures"]
+            .to_string()
+            .contains("cookie other found nothing"),
+        "{login}"
+    );
+}

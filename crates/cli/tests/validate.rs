@@ -164,7 +164,8 @@ fn every_toml_block_in_the_readme_is_valid() {
             && !block.lines().any(|l| l.trim_start().starts_with("target"));
         if fragment {
             let c = Case::new(&format!("{}\n{block}", scenario(OPEN_2S, "")));
-            let o = c.loadgate(&["validate", "{s}"], &[]);
+            // The secrets a block reads from the environment, as its user exports them.
+            let o = c.loadgate(&["validate", "{s}"], &[("PASSWORD", "a-password")]);
             assert_eq!(code(&o), 0, "the endpoint: {}", text(&o));
         } else if block.contains("[[endpoint]]") {
             let c = Case::new(block);

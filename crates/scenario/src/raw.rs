@@ -152,6 +152,7 @@ pub(crate) struct CaptureTable {
     // capture as a whole.
     pub json: Option<String>,
     pub header: Option<String>,
+    pub cookie: Option<String>,
     pub regex: Option<String>,
     pub secret: Option<bool>,
 }

@@ -461,6 +461,17 @@ pub(super) fn found(
             .get(name.as_str())
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        CaptureFrom::Cookie(name) => response
+            .headers()
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| {
+                let pair = v.split(';').next()?;
+                let (n, value) = pair.split_once('=')?;
+                (n.trim() == name).then(|| value.trim().trim_matches('"').to_string())
+            })
+            .last(),
         CaptureFrom::Regex(re) => {
             let body = String::from_utf8_lossy(&response.body);
             re.captures(&body).map(|m| {

@@ -118,6 +118,9 @@ pub enum CaptureFrom {
     Json(JsonPath),
     /// A response header (its first value), by lower-cased name.
     Header(String),
+    /// The value of the cookie of this name the response sets (`Set-Cookie`; the
+    /// last one, when it is set twice).
+    Cookie(String),
     /// The first match of a regular expression in the body: its first group, or the
     /// whole match when it has none.
     Regex(regex::Regex),
@@ -126,7 +129,7 @@ pub enum CaptureFrom {
 impl CaptureFrom {
     /// Whether the response body must be kept to find the value.
     pub fn needs_body(&self) -> bool {
-        !matches!(self, CaptureFrom::Header(_))
+        !matches!(self, CaptureFrom::Header(_) | CaptureFrom::Cookie(_))
     }
 
     /// How the capture is written (`json $.token`, `header x-request-id`), for messages.
@@ -134,6 +137,7 @@ impl CaptureFrom {
         match self {
             CaptureFrom::Json(p) => format!("json {}", p.as_str()),
             CaptureFrom::Header(h) => format!("header {h}"),
+            CaptureFrom::Cookie(c) => format!("cookie {c}"),
             CaptureFrom::Regex(r) => format!("regex {}", r.as_str()),
         }
     }
@@ -417,7 +421,7 @@ impl Flows<'_, '_> {
 }
 
 /// Where a capture (`what`, for messages: ``capture `token` ``) looks, as written: a
-/// JSON path, or a table with exactly one of `json`, `header` or `regex`; and whether
+/// JSON path, or a table with exactly one of `json`, `header`, `cookie` or `regex`; and whether
 /// its value is secret (unless the table says `secret = false`).
 fn capture_source(
     sink: &mut Sink<'_>,
@@ -427,11 +431,16 @@ fn capture_source(
     match c.get_ref() {
         raw::Capture::Path(p) => Some((json_from(sink, c.span(), p)?, true)),
         raw::Capture::Table(t) => {
-            let given = [t.json.is_some(), t.header.is_some(), t.regex.is_some()];
+            let given = [
+                t.json.is_some(),
+                t.header.is_some(),
+                t.cookie.is_some(),
+                t.regex.is_some(),
+            ];
             if given.iter().filter(|g| **g).count() != 1 {
                 sink.span(
                     c.span(),
-                    format!("{what} needs exactly one of `json`, `header` or `regex`"),
+                    format!("{what} needs exactly one of `json`, `header`, `cookie` or `regex`"),
                     Some("write e.g. { json = \"$.token\" }, or just \"$.token\"".into()),
                 );
                 return None;
@@ -440,6 +449,8 @@ fn capture_source(
                 json_from(sink, c.span(), j)
             } else if let Some(h) = &t.header {
                 header_from(sink, c.span(), h)
+            } else if let Some(name) = &t.cookie {
+                cookie_from(sink, c.span(), name)
             } else {
                 let r = t.regex.as_ref().expect("one of the three");
                 regex_from(sink, c.span(), r)
@@ -541,6 +552,20 @@ fn header_from(sink: &mut Sink<'_>, span: Range<usize>, h: &str) -> Option<Captu
             span,
             format!("`{h}` is not a header name"),
             Some("write e.g. header = \"x-request-id\"".into()),
+        );
+        None
+    }
+}
+
+fn cookie_from(sink: &mut Sink<'_>, span: Range<usize>, name: &str) -> Option<CaptureFrom> {
+    // A cookie's name is an HTTP token (RFC 6265 section 4.1.1), as a header's is.
+    if crate::check::header_name_ok(name) {
+        Some(CaptureFrom::Cookie(name.to_string()))
+    } else {
+        sink.span(
+            span,
+            format!("`{name}` is not a cookie name"),
+            Some("write e.g. cookie = \"session\"".into()),
         );
         None
     }
