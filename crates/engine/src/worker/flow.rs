@@ -471,7 +471,7 @@ pub(super) fn found(
                 let (n, value) = pair.split_once('=')?;
                 (n.trim() == name).then(|| value.trim().trim_matches('"').to_string())
             })
-            .last(),
+            .next_back(),
         CaptureFrom::Regex(re) => {
             let body = String::from_utf8_lossy(&response.body);
             re.captures(&body).map(|m| {
