@@ -35,6 +35,9 @@ pub struct Token {
     pub refresh_at: Option<Instant>,
     /// When it expires (a JWT's `exp`): past it a request waits for the new one.
     pub expires_at: Option<Instant>,
+    /// When it came: a 401 to it sooner than [`RETRY`] after is no reason to fetch
+    /// another at once (see [`TokenCell::refused`]).
+    pub fetched_at: Instant,
 }
 
 /// Shows no value: a token is a credential.
@@ -84,6 +87,7 @@ impl Token {
             header: header.into(),
             refresh_at: times.map(|t| t.0),
             expires_at: times.map(|t| t.1),
+            fetched_at: now,
         }
     }
 
@@ -301,15 +305,25 @@ impl TokenCell {
         }
     }
 
-    /// A measured request sent with `used` was answered 401: the token is dropped (if
-    /// it is still the one held), so the next request waits for a new one. The 401
+    /// A measured request sent with `used` was answered 401 at `now`: the token is
+    /// dropped (if it is still the one held), so the next request waits for a new one.
+    /// One that came less than [`RETRY`] ago is kept until then and fetched again at
+    /// that time (used meanwhile, its 401s counted as the target's): a target that
+    /// refuses every token would otherwise make a login of every other request. The 401
     /// stays counted as what it was: nothing is sent again.
-    pub fn refused(&self, used: &Token) {
+    pub fn refused(&self, used: &Token, now: Instant) {
         let mut g = self.lock();
-        if g.token
-            .as_ref()
-            .is_some_and(|t| Arc::ptr_eq(&t.value, &used.value))
-        {
+        let Some(held) = g
+            .token
+            .as_mut()
+            .filter(|t| Arc::ptr_eq(&t.value, &used.value))
+        else {
+            return;
+        };
+        let again = held.fetched_at + RETRY;
+        if now < again {
+            held.refresh_at = Some(held.refresh_at.map_or(again, |at| at.min(again)));
+        } else {
             g.token = None;
         }
     }
@@ -330,6 +344,9 @@ mod tests {
             header: format!("Bearer {value}").into(),
             refresh_at,
             expires_at,
+            fetched_at: Instant::now()
+                .checked_sub(RETRY)
+                .unwrap_or_else(Instant::now),
         }
     }
 
@@ -408,7 +425,7 @@ mod tests {
                 assert_eq!(&*w.await.unwrap().unwrap().value, "one");
             }
             assert_eq!(cell.fetches(), 1);
-            cell.refused(&got);
+            cell.refused(&got, Instant::now());
             let mut next = None;
             assert!(cell.ready(|f| next = Some(f)).is_none());
             next.unwrap()
@@ -417,9 +434,42 @@ mod tests {
             assert_eq!(&*again.value, "two");
             assert_eq!(cell.fetches(), 2);
             // A 401 for the old token does not drop the new one.
-            cell.refused(&got);
+            cell.refused(&got, Instant::now());
             assert_eq!(&*cell.ready(|_| panic!("fresh")).unwrap().value, "two");
         });
+    }
+
+    /// Regression: a target that refused every token (a 401 storm) made a login of
+    /// every other request, the login hammered at the load's rate.
+    #[test]
+    fn a_token_refused_within_retry_of_its_fetch_is_used_until_then_and_fetched_again_once() {
+        let cell = TokenCell::new();
+        let mut f = None;
+        assert!(cell.ready(|x| f = Some(x)).is_none());
+        let now = Instant::now();
+        let young = Token::new("young", "Bearer young", now, SystemTime::now(), None);
+        f.take().unwrap().finish(Some(young.clone()), now);
+        for _ in 0..100 {
+            cell.refused(&young, now);
+            let held = cell.ready(|_| panic!("a login per 401")).unwrap();
+            assert_eq!(&*held.value, "young");
+            assert_eq!(held.refresh_at, Some(now + RETRY));
+        }
+        assert_eq!(cell.fetches(), 1);
+        // Once RETRY has passed: one fetch, the refused token used meanwhile.
+        let mut refresh = None;
+        let held = cell.look(now + RETRY);
+        assert!(matches!(held, Found::Use(_, Some(_))));
+        if let Found::Use(t, fetch) = held {
+            assert_eq!(&*t.value, "young");
+            refresh = fetch;
+        }
+        refresh.unwrap().finish(None, now + RETRY);
+        // A 401 to a token older than RETRY drops it at once.
+        cell.refused(&young, now + RETRY);
+        assert!(cell
+            .ready(|_| panic!("within RETRY of the failure"))
+            .is_none());
     }
 
     #[test]
