@@ -397,6 +397,16 @@ fn validate_refuses_what_auth_cannot_do_with_where_and_how() {
             "name = \"me\"\n[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\n",
             "is used twice",
         ),
+        // Regression: accepted, then every request carried a second Host (or
+        // Content-Length) that the target refused.
+        (
+            "header = \"Host\"\n[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\n",
+            "`Host` frames the request",
+        ),
+        (
+            "header = \"content-length\"\n[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\n",
+            "`content-length` frames the request",
+        ),
     ];
     for (extra, expected) in cases {
         let c = case(&embedded(extra, ""));
