@@ -625,3 +625,48 @@ fn a_401_storm_makes_at_most_a_login_a_second_and_every_request_is_the_401_it_go
         assert!(!explained.contains("tok-storm"), "{explained}");
     }
 }
+
+/// Regression: a stop while requests waited for a login that never came in the grace
+/// period counted them as `auth_failed` (a failure of the target's login, "its row says
+/// why" with nothing in the row), beside counting them abandoned. They are abandoned
+/// only: the run ends within the grace period and writes what it measured.
+#[test]
+fn a_stop_while_requests_wait_for_a_hanging_login_abandons_them_and_blames_no_login() {
+    let url = scripted(|line, _| {
+        let none = std::time::Duration::ZERO;
+        if line.starts_with("POST /login ") {
+            // Longer than the run waits after the stop; bounded.
+            (
+                200,
+                "{\"token\":\"tok-late\"}".into(),
+                std::time::Duration::from_secs(8),
+            )
+        } else {
+            (200, "{}".into(), none)
+        }
+    });
+    let scenario = r#"name = "stopped"
+target = "http://127.0.0.1:9"
+[auth]
+path = "/login"
+token = "$.token"
+timeout = "30s"
+[[endpoint]]
+name = "data"
+path = "/data"
+[load]
+model = "open"
+stages = [{ duration = "20s", target_rps = 40 }]
+max_late_ratio = 0.5
+"#;
+    let c = Case::new(scenario);
+    let (_serial, child) = start_run(&c, &["--target", &url, "--grace", "1s"], 1500);
+    sigint(&child);
+    let (o, took) = wait_bounded(child, std::time::Duration::from_secs(20));
+    assert!(took < std::time::Duration::from_secs(6), "{took:?}");
+    assert_eq!(code(&o), 130, "{}", text(&o));
+    let s = c.summary();
+    let data = row(&s, "data");
+    assert_eq!(outcome(data, "auth_failed"), 0, "{data}");
+    assert!(s["abandoned"].as_u64().unwrap() >= 40, "{}", s["abandoned"]);
+}

@@ -127,6 +127,9 @@ struct Inner {
     retry_at: Option<Instant>,
     /// Fetches begun.
     fetches: u64,
+    /// The last fetch was dropped unfinished (its worker gave up on it: the run was
+    /// stopped and its grace ran out).
+    cancelled: bool,
 }
 
 /// The token of one scope, shared by its requests (across workers for a run's). Cheap
@@ -146,7 +149,8 @@ impl std::fmt::Debug for TokenCell {
 }
 
 /// A fetch begun: whoever holds it must [`finish`](Fetching::finish) it; dropped
-/// unfinished (its task cancelled), it counts as failed, so no request waits for it.
+/// unfinished (its task cancelled), it counts as failed and as cancelled
+/// ([`TokenCell::cancelled`]), so no request waits for it.
 pub struct Fetching {
     cell: TokenCell,
     /// How many fetches the cell had begun with this one (1 for the first).
@@ -167,14 +171,14 @@ impl Fetching {
     /// request waiting for it.
     pub fn finish(mut self, got: Option<Token>, now: Instant) {
         self.finished = true;
-        self.cell.end(got, now);
+        self.cell.end(got, now, false);
     }
 }
 
 impl Drop for Fetching {
     fn drop(&mut self) {
         if !self.finished {
-            self.cell.end(None, Instant::now());
+            self.cell.end(None, Instant::now(), true);
         }
     }
 }
@@ -229,10 +233,11 @@ impl TokenCell {
         }
     }
 
-    fn end(&self, got: Option<Token>, now: Instant) {
+    fn end(&self, got: Option<Token>, now: Instant, cancelled: bool) {
         {
             let mut g = self.lock();
             g.fetching = false;
+            g.cancelled = cancelled;
             match got {
                 Some(t) => {
                     g.token = Some(t);
@@ -303,6 +308,13 @@ impl TokenCell {
             }
             Found::Wait(None) | Found::None => None,
         }
+    }
+
+    /// Whether the last fetch was given up on unfinished (the run abandoned it), not
+    /// failed: the requests that waited for it were abandoned with it, never sent, and
+    /// no failure of the target's.
+    pub fn cancelled(&self) -> bool {
+        self.lock().cancelled
     }
 
     /// A measured request sent with `used` was answered 401 at `now`: the token is
@@ -504,6 +516,7 @@ mod tests {
             tokio::task::yield_now().await;
             drop(f);
             assert!(waiter.await.unwrap().is_none());
+            assert!(cell.cancelled());
             // Within RETRY of the failure: no token, no fetch.
             assert!(cell.get(|_| panic!("retry")).await.is_none());
         });

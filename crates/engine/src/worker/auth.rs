@@ -99,6 +99,10 @@ pub(super) async fn token(
             token: Some(t),
             waited: waiting.elapsed(),
         }),
+        // The fetch was abandoned (a worker stopped waiting for it after a stop): so is
+        // this request, never sent, counted in `abandoned` by the drain that gives up
+        // on it, never as a failure of the target's login.
+        None if cell.cancelled() => std::future::pending().await,
         None => Err(NoToken),
     }
 }
