@@ -53,6 +53,9 @@ pub(super) struct Carried {
 /// `exchange`, of a request that waited `waited` for its token before it was sent: the
 /// wait is the target's, so its service time counts it (never from before it was due).
 pub(super) fn waited_for(exchange: &mut Exchange, waited: Duration) {
+    if waited.is_zero() {
+        return;
+    }
     if let Some(at) = exchange.sent.checked_sub(waited) {
         exchange.sent = at.max(exchange.intended);
     }
