@@ -180,11 +180,17 @@ stages = [{ duration = "2s", vus = 3 }]
 think_time = "50ms"
 "#;
     let c = case(&embedded("", rest));
+    // Tokens of 10 s. A 2 s token (`exp` rounded up to a whole second, `iat` down: a
+    // lifetime of 3 s) is refreshed a tenth of that before `exp`, 1.7 to 2.7 s after
+    // its login: within a 2 s run now and then (6 logins, not 3, seen once in three
+    // runs). A 10 s token is refreshed after 8 s at the soonest.
+    let profile = PROFILE.replace("token_ttl = \"2s\"", "token_ttl = \"10s\"");
+    std::fs::write(c.dir.path().join("profile.toml"), profile).unwrap();
     let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("PW", "pw-secret-42")]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let s = c.summary();
     let auth = row(&s, "auth");
-    // Tokens of 2 to 3 s in a 2 s run: one login per VU.
+    // One login per VU.
     assert_eq!(auth["requests"], 3, "{auth}");
     assert_eq!(row(&s, "me")["errors"], 0, "{}", row(&s, "me"));
     nothing_leaked(&c.out(), &text(&o));
@@ -397,6 +403,16 @@ fn validate_refuses_what_auth_cannot_do_with_where_and_how() {
             "name = \"me\"\n[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\n",
             "is used twice",
         ),
+        // Regression: accepted, then every request carried a second Host (or
+        // Content-Length) that the target refused.
+        (
+            "header = \"Host\"\n[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\n",
+            "`Host` frames the request",
+        ),
+        (
+            "header = \"content-length\"\n[[endpoint]]\nname = \"me\"\npath = \"/api/me\"\n",
+            "`content-length` frames the request",
+        ),
     ];
     for (extra, expected) in cases {
         let c = case(&embedded(extra, ""));
@@ -480,4 +496,183 @@ max_late_ratio = 0.5
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("--vus"), "{}", text(&o));
     assert_never_started(&c);
+}
+
+/// A server that answers each request with what `answer` makes of its line and its
+/// Authorization header: a status, a body, and how long to wait before answering
+/// (bounded by the caller). Returns its URL.
+fn scripted(
+    answer: impl Fn(&str, Option<&str>) -> (u16, String, std::time::Duration) + Send + Sync + 'static,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = Arc::new(answer);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                while let Some((line, auth)) = read_request(&mut r) {
+                    let (status, body, wait) = answer(&line, auth.as_deref());
+                    std::thread::sleep(wait);
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Regression: a request that waited for a slow login had its service time counted
+/// from when the token came, so a latency breach the login caused held on service time
+/// and the judge blamed the generator: INVALID (exit 3) for a target whose login took
+/// 2 s. The wait is the target's: the breach holds on service time too, FAIL.
+#[test]
+fn a_slow_login_is_the_targets_time_and_the_breach_it_causes_fails_the_run_never_invalid() {
+    let logins = Arc::new(AtomicU64::new(0));
+    let l = logins.clone();
+    let url = scripted(move |line, _| {
+        let none = std::time::Duration::ZERO;
+        if line.starts_with("POST /login ") {
+            // The first login takes 2 s; any later one answers at once.
+            let n = l.fetch_add(1, Ordering::SeqCst);
+            let wait = std::time::Duration::from_secs(if n == 0 { 2 } else { 0 });
+            (200, "{\"token\":\"tok-slow-login\"}".into(), wait)
+        } else {
+            (200, "{}".into(), none)
+        }
+    });
+    let scenario = r#"name = "slow-login"
+target = "http://127.0.0.1:9"
+[auth]
+path = "/login"
+token = "$.token"
+[[endpoint]]
+name = "data"
+path = "/data"
+[load]
+model = "open"
+stages = [{ duration = "4s", target_rps = 40 }]
+max_late_ratio = 0.5
+[slo]
+budgets = ["p95 < 500ms"]
+"#;
+    let c = Case::new(scenario);
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "--target", &url], &[]);
+    let s = c.summary();
+    assert_eq!(code(&o), 1, "FAIL, the target's login: {}", text(&o));
+    assert_eq!(s["verdict"], "fail", "{}", s["invalid_reasons"]);
+    let data = row(&s, "data");
+    assert_eq!(data["requests"], 160, "{data}");
+    assert_eq!(data["errors"], 0, "{data}");
+    // The first 2 s of arrivals waited for the token: inside latency and service time.
+    let service_p95 = data["service_us"]["p95"].as_u64().unwrap();
+    assert!(service_p95 >= 500_000, "{}", data["service_us"]);
+    // And no send lag of the generator's: the wait is not the generator's.
+    assert_eq!(s["rate"]["dropped"], 0, "{}", s["rate"]);
+    assert_eq!(logins.load(Ordering::SeqCst), 1);
+}
+
+/// Regression: a target that refuses every token (a 401 storm) made a login of about
+/// every third request (51 logins for 150 requests at 50 rps): the login hammered at
+/// the load's rate. A token refused within a second of its fetch is used until then
+/// and fetched again once; every request is still sent and counted as the 401 it is.
+#[test]
+fn a_401_storm_makes_at_most_a_login_a_second_and_every_request_is_the_401_it_got() {
+    let logins = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let (l, r) = (logins.clone(), refused.clone());
+    let url = scripted(move |line, auth| {
+        let none = std::time::Duration::ZERO;
+        if line.starts_with("POST /login ") {
+            let n = l.fetch_add(1, Ordering::SeqCst);
+            (200, format!("{{\"token\":\"tok-storm-{n}\"}}"), none)
+        } else {
+            r.fetch_add(1, Ordering::SeqCst);
+            let body = format!("{{\"error\":\"refused {}\"}}", auth.unwrap_or_default());
+            (401, body, none)
+        }
+    });
+    for load in [
+        "model = \"open\"\nstages = [{ duration = \"3s\", target_rps = 50 }]\nmax_late_ratio = 0.5",
+        "model = \"closed\"\nstages = [{ duration = \"3s\", vus = 4 }]\nthink_time = \"5ms\"",
+    ] {
+        logins.store(0, Ordering::SeqCst);
+        refused.store(0, Ordering::SeqCst);
+        let scenario = format!(
+            "name = \"storm\"\ntarget = \"http://127.0.0.1:9\"\n[auth]\npath = \"/login\"\ntoken = \"$.token\"\n[[endpoint]]\nname = \"data\"\npath = \"/data\"\n[load]\n{load}\n"
+        );
+        let c = Case::new(&scenario);
+        let o = c.loadgate(&["run", "{s}", "--out", "{out}", "--target", &url], &[]);
+        assert_eq!(code(&o), 1, "{load}: {}", text(&o));
+        let s = c.summary();
+        let data = row(&s, "data");
+        let n = logins.load(Ordering::SeqCst);
+        // One at the start, then at most one a second (3 s, and the drain).
+        assert!(
+            n <= 5,
+            "{load}: {n} logins for {} requests",
+            data["requests"]
+        );
+        assert_eq!(row(&s, "auth")["requests"], n, "{load}");
+        let sent = refused.load(Ordering::SeqCst);
+        assert!(sent >= 20, "{load}: {sent}");
+        assert_eq!(outcome(data, "http_4xx"), sent, "{load}: {data}");
+        assert_eq!(data["requests"], sent, "{load}: {data}");
+        let explained = data["failures"].to_string();
+        assert!(!explained.contains("tok-storm"), "{explained}");
+    }
+}
+
+/// Regression: a stop while requests waited for a login that never came in the grace
+/// period counted them as `auth_failed` (a failure of the target's login, "its row says
+/// why" with nothing in the row), beside counting them abandoned. They are abandoned
+/// only: the run ends within the grace period and writes what it measured.
+#[test]
+fn a_stop_while_requests_wait_for_a_hanging_login_abandons_them_and_blames_no_login() {
+    let url = scripted(|line, _| {
+        let none = std::time::Duration::ZERO;
+        if line.starts_with("POST /login ") {
+            // Longer than the run waits after the stop; bounded.
+            (
+                200,
+                "{\"token\":\"tok-late\"}".into(),
+                std::time::Duration::from_secs(8),
+            )
+        } else {
+            (200, "{}".into(), none)
+        }
+    });
+    let scenario = r#"name = "stopped"
+target = "http://127.0.0.1:9"
+[auth]
+path = "/login"
+token = "$.token"
+timeout = "30s"
+[[endpoint]]
+name = "data"
+path = "/data"
+[load]
+model = "open"
+stages = [{ duration = "20s", target_rps = 40 }]
+max_late_ratio = 0.5
+"#;
+    let c = Case::new(scenario);
+    let (_serial, child) = start_run(&c, &["--target", &url, "--grace", "1s"], 1500);
+    sigint(&child);
+    let (o, took) = wait_bounded(child, std::time::Duration::from_secs(20));
+    assert!(took < std::time::Duration::from_secs(6), "{took:?}");
+    assert_eq!(code(&o), 130, "{}", text(&o));
+    let s = c.summary();
+    let data = row(&s, "data");
+    assert_eq!(outcome(data, "auth_failed"), 0, "{data}");
+    assert!(s["abandoned"].as_u64().unwrap() >= 40, "{}", s["abandoned"]);
 }

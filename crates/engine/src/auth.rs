@@ -35,6 +35,9 @@ pub struct Token {
     pub refresh_at: Option<Instant>,
     /// When it expires (a JWT's `exp`): past it a request waits for the new one.
     pub expires_at: Option<Instant>,
+    /// When it came: a 401 to it sooner than [`RETRY`] after is no reason to fetch
+    /// another at once (see [`TokenCell::refused`]).
+    pub fetched_at: Instant,
 }
 
 /// Shows no value: a token is a credential.
@@ -84,6 +87,7 @@ impl Token {
             header: header.into(),
             refresh_at: times.map(|t| t.0),
             expires_at: times.map(|t| t.1),
+            fetched_at: now,
         }
     }
 
@@ -123,6 +127,9 @@ struct Inner {
     retry_at: Option<Instant>,
     /// Fetches begun.
     fetches: u64,
+    /// The last fetch was dropped unfinished (its worker gave up on it: the run was
+    /// stopped and its grace ran out).
+    cancelled: bool,
 }
 
 /// The token of one scope, shared by its requests (across workers for a run's). Cheap
@@ -142,7 +149,8 @@ impl std::fmt::Debug for TokenCell {
 }
 
 /// A fetch begun: whoever holds it must [`finish`](Fetching::finish) it; dropped
-/// unfinished (its task cancelled), it counts as failed, so no request waits for it.
+/// unfinished (its task cancelled), it counts as failed and as cancelled
+/// ([`TokenCell::cancelled`]), so no request waits for it.
 pub struct Fetching {
     cell: TokenCell,
     /// How many fetches the cell had begun with this one (1 for the first).
@@ -163,14 +171,14 @@ impl Fetching {
     /// request waiting for it.
     pub fn finish(mut self, got: Option<Token>, now: Instant) {
         self.finished = true;
-        self.cell.end(got, now);
+        self.cell.end(got, now, false);
     }
 }
 
 impl Drop for Fetching {
     fn drop(&mut self) {
         if !self.finished {
-            self.cell.end(None, Instant::now());
+            self.cell.end(None, Instant::now(), true);
         }
     }
 }
@@ -225,10 +233,11 @@ impl TokenCell {
         }
     }
 
-    fn end(&self, got: Option<Token>, now: Instant) {
+    fn end(&self, got: Option<Token>, now: Instant, cancelled: bool) {
         {
             let mut g = self.lock();
             g.fetching = false;
+            g.cancelled = cancelled;
             match got {
                 Some(t) => {
                     g.token = Some(t);
@@ -301,15 +310,32 @@ impl TokenCell {
         }
     }
 
-    /// A measured request sent with `used` was answered 401: the token is dropped (if
-    /// it is still the one held), so the next request waits for a new one. The 401
+    /// Whether the last fetch was given up on unfinished (the run abandoned it), not
+    /// failed: the requests that waited for it were abandoned with it, never sent, and
+    /// no failure of the target's.
+    pub fn cancelled(&self) -> bool {
+        self.lock().cancelled
+    }
+
+    /// A measured request sent with `used` was answered 401 at `now`: the token is
+    /// dropped (if it is still the one held), so the next request waits for a new one.
+    /// One that came less than [`RETRY`] ago is kept until then and fetched again at
+    /// that time (used meanwhile, its 401s counted as the target's): a target that
+    /// refuses every token would otherwise make a login of every other request. The 401
     /// stays counted as what it was: nothing is sent again.
-    pub fn refused(&self, used: &Token) {
+    pub fn refused(&self, used: &Token, now: Instant) {
         let mut g = self.lock();
-        if g.token
-            .as_ref()
-            .is_some_and(|t| Arc::ptr_eq(&t.value, &used.value))
-        {
+        let Some(held) = g
+            .token
+            .as_mut()
+            .filter(|t| Arc::ptr_eq(&t.value, &used.value))
+        else {
+            return;
+        };
+        let again = held.fetched_at + RETRY;
+        if now < again {
+            held.refresh_at = Some(held.refresh_at.map_or(again, |at| at.min(again)));
+        } else {
             g.token = None;
         }
     }
@@ -330,6 +356,9 @@ mod tests {
             header: format!("Bearer {value}").into(),
             refresh_at,
             expires_at,
+            fetched_at: Instant::now()
+                .checked_sub(RETRY)
+                .unwrap_or_else(Instant::now),
         }
     }
 
@@ -408,7 +437,7 @@ mod tests {
                 assert_eq!(&*w.await.unwrap().unwrap().value, "one");
             }
             assert_eq!(cell.fetches(), 1);
-            cell.refused(&got);
+            cell.refused(&got, Instant::now());
             let mut next = None;
             assert!(cell.ready(|f| next = Some(f)).is_none());
             next.unwrap()
@@ -417,9 +446,42 @@ mod tests {
             assert_eq!(&*again.value, "two");
             assert_eq!(cell.fetches(), 2);
             // A 401 for the old token does not drop the new one.
-            cell.refused(&got);
+            cell.refused(&got, Instant::now());
             assert_eq!(&*cell.ready(|_| panic!("fresh")).unwrap().value, "two");
         });
+    }
+
+    /// Regression: a target that refused every token (a 401 storm) made a login of
+    /// every other request, the login hammered at the load's rate.
+    #[test]
+    fn a_token_refused_within_retry_of_its_fetch_is_used_until_then_and_fetched_again_once() {
+        let cell = TokenCell::new();
+        let mut f = None;
+        assert!(cell.ready(|x| f = Some(x)).is_none());
+        let now = Instant::now();
+        let young = Token::new("young", "Bearer young", now, SystemTime::now(), None);
+        f.take().unwrap().finish(Some(young.clone()), now);
+        for _ in 0..100 {
+            cell.refused(&young, now);
+            let held = cell.ready(|_| panic!("a login per 401")).unwrap();
+            assert_eq!(&*held.value, "young");
+            assert_eq!(held.refresh_at, Some(now + RETRY));
+        }
+        assert_eq!(cell.fetches(), 1);
+        // Once RETRY has passed: one fetch, the refused token used meanwhile.
+        let mut refresh = None;
+        let held = cell.look(now + RETRY);
+        assert!(matches!(held, Found::Use(_, Some(_))));
+        if let Found::Use(t, fetch) = held {
+            assert_eq!(&*t.value, "young");
+            refresh = fetch;
+        }
+        refresh.unwrap().finish(None, now + RETRY);
+        // A 401 to a token older than RETRY drops it at once.
+        cell.refused(&young, now + RETRY);
+        assert!(cell
+            .ready(|_| panic!("within RETRY of the failure"))
+            .is_none());
     }
 
     #[test]
@@ -454,6 +516,7 @@ mod tests {
             tokio::task::yield_now().await;
             drop(f);
             assert!(waiter.await.unwrap().is_none());
+            assert!(cell.cancelled());
             // Within RETRY of the failure: no token, no fetch.
             assert!(cell.get(|_| panic!("retry")).await.is_none());
         });

@@ -712,8 +712,10 @@ async fn execute_step(
             shard.record_send(row, None, false);
         }
     }
-    let exchange = exchange(ctx, endpoint, req, (intended, now), phase_due, turn, jar).await;
-    Some((exchange, now))
+    let mut exchange = exchange(ctx, endpoint, req, (intended, now), phase_due, turn, jar).await;
+    auth::waited_for(&mut exchange, waited);
+    let sent = exchange.sent;
+    Some((exchange, sent))
 }
 
 /// Runs one request of `endpoint` sent at `times` (intended, actual): a stream's gaps
@@ -761,8 +763,8 @@ async fn send_in_turn(
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     // Its token first: no connection is held while it is fetched.
-    let (req, token, waited) = match auth::token(&ctx, endpoint, None).await {
-        Ok((token, waited)) => (auth::carry(&ctx, req, token.as_ref()), token, waited),
+    let (req, carried) = match auth::token(&ctx, endpoint, None).await {
+        Ok(carried) => (auth::carry(&ctx, req, carried.token.as_ref()), carried),
         Err(auth::NoToken) => {
             ctx.in_flight.set(ctx.in_flight.get() - 1);
             auth::record_no_token(&ctx, endpoint, intended, false, &[]);
@@ -770,6 +772,7 @@ async fn send_in_turn(
             return;
         }
     };
+    let waited = carried.waited;
     let prepared = &ctx.prepared[endpoint];
     let turn = ctx
         .deadlines
@@ -796,7 +799,7 @@ async fn send_in_turn(
                 now,
                 Some(turn),
                 None,
-                token,
+                carried,
                 None,
             )
             .await;
@@ -810,21 +813,22 @@ async fn send_in_turn(
 
 /// Open model without a fixed pool: a request counted sent at `started` (its arrival),
 /// sent once it has its `[auth]` token (at once, unless one is being fetched; then its
-/// service time runs from when the token came).
+/// timeout runs from when the token came, its service time still from `started`: the
+/// wait is the target's login).
 async fn send_open(ctx: Rc<Ctx>, endpoint: usize, req: Built, intended: Instant, started: Instant) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let authed = auth::token(&ctx, endpoint, None).await;
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     match authed {
-        Ok((token, waited)) => {
-            let req = auth::carry(&ctx, req, token.as_ref());
-            let started = if waited.is_zero() {
+        Ok(carried) => {
+            let req = auth::carry(&ctx, req, carried.token.as_ref());
+            let started = if carried.waited.is_zero() {
                 started
             } else {
                 Instant::now()
             };
             send_and_record(
-                ctx, endpoint, req, intended, started, None, None, token, None,
+                ctx, endpoint, req, intended, started, None, None, carried, None,
             )
             .await;
         }
@@ -838,8 +842,9 @@ async fn send_open(ctx: Rc<Ctx>, endpoint: usize, req: Built, intended: Instant,
 /// Sends one request and records it; `in_flight` covers it until the sample is recorded.
 /// `intended` is when it was due (open model) or sent (closed), `started` when the
 /// generator got to it: latency runs from the first, service time from the second.
-/// `token`: the `[auth]` token it carries (a 401 drops it from `vu`'s or the run's
-/// cell), masked in what its failure shows.
+/// `carried`: the `[auth]` token it carries (a 401 drops it from `vu`'s or the run's
+/// cell), masked in what its failure shows, and the wait for it before `started`
+/// (counted in its service time).
 #[allow(clippy::too_many_arguments)]
 async fn send_and_record(
     ctx: Rc<Ctx>,
@@ -849,12 +854,13 @@ async fn send_and_record(
     started: Instant,
     turn: Option<Turn>,
     jar: Option<&RefCell<Jar>>,
-    token: Option<crate::auth::Token>,
+    carried: auth::Carried,
     vu: Option<&auth::VuToken>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let prepared = &ctx.prepared[endpoint];
-    let exchange = exchange(
+    let auth::Carried { token, waited } = carried;
+    let mut exchange = exchange(
         &ctx,
         endpoint,
         req,
@@ -864,6 +870,7 @@ async fn send_and_record(
         jar,
     )
     .await;
+    auth::waited_for(&mut exchange, waited);
     auth::answered(&ctx, token.as_ref(), vu, &exchange);
     let sample = sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
     // The interval of the completion, even if the ticker has not woken yet.
@@ -1051,10 +1058,16 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
                 authed,
                 build_request(&ctx, endpoint, global_seq, local, now),
             ) {
-                (Ok((t, _waited)), Some(req)) => {
+                (Ok(carried), Some(req)) => {
                     shard_for(&ctx, now).record_send(endpoint, None, false);
                     let own = jar.as_ref().filter(|_| scenario.endpoint_cookies);
-                    let req = auth::carry(&ctx, req, t.as_ref());
+                    let req = auth::carry(&ctx, req, carried.token.as_ref());
+                    // Sent (and timed) from `now`, after the wait: the closed model
+                    // times a request from its send.
+                    let carried = auth::Carried {
+                        waited: Duration::ZERO,
+                        ..carried
+                    };
                     send_and_record(
                         ctx.clone(),
                         endpoint,
@@ -1063,7 +1076,7 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
                         now,
                         None,
                         own,
-                        t,
+                        carried,
                         token.as_ref(),
                     )
                     .await;

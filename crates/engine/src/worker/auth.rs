@@ -7,7 +7,9 @@
 //! A 401 to a request that carried a token is counted as the 4xx it is (nothing is sent
 //! again) and drops the token, so the next request waits for a new one. A request
 //! that waited for the first token (or for one after a 401) is timed from when it was
-//! due, the wait inside its latency, its service time from its send.
+//! due, the wait inside its latency and inside its service time too: the wait is the
+//! target's (its login), and a breach it causes must hold on service time, or the
+//! judge would blame the generator (INVALID). Its timeout runs from its send.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -41,6 +43,24 @@ pub(super) struct VuToken {
 /// Why a request that needs a token was not sent.
 pub(super) struct NoToken;
 
+/// The token a request carries (`None`: it needs none) and how long it waited for it.
+#[derive(Default)]
+pub(super) struct Carried {
+    pub(super) token: Option<Token>,
+    pub(super) waited: Duration,
+}
+
+/// `exchange`, of a request that waited `waited` for its token before it was sent: the
+/// wait is the target's, so its service time counts it (never from before it was due).
+pub(super) fn waited_for(exchange: &mut Exchange, waited: Duration) {
+    if waited.is_zero() {
+        return;
+    }
+    if let Some(at) = exchange.sent.checked_sub(waited) {
+        exchange.sent = at.max(exchange.intended);
+    }
+}
+
 /// The token a request of `endpoint` must carry (`None`: it needs none), and how long
 /// it waited for it (a fetch in flight): `Err` when none can be had. `vu`: the VU's
 /// own token (`scope = "vu"`).
@@ -48,12 +68,12 @@ pub(super) async fn token(
     ctx: &Rc<Ctx>,
     endpoint: usize,
     vu: Option<&VuToken>,
-) -> Result<(Option<Token>, Duration), NoToken> {
+) -> Result<Carried, NoToken> {
     let Some(auth) = ctx.auth.as_ref() else {
-        return Ok((None, Duration::ZERO));
+        return Ok(Carried::default());
     };
     if !ctx.spec.scenario.endpoints[endpoint].auth {
-        return Ok((None, Duration::ZERO));
+        return Ok(Carried::default());
     }
     let (cell, local) = match (&auth.run_cell, vu) {
         (Some(cell), _) => (cell, None),
@@ -67,7 +87,10 @@ pub(super) async fn token(
     };
     // Most requests find it held: no wait, no clock read beyond the cell's.
     if let Some(t) = cell.ready(start) {
-        return Ok((Some(t), Duration::ZERO));
+        return Ok(Carried {
+            token: Some(t),
+            waited: Duration::ZERO,
+        });
     }
     let waiting = Instant::now();
     let start = |fetch: Fetching| {
@@ -75,7 +98,14 @@ pub(super) async fn token(
         tokio::task::spawn_local(fetch_token(ctx.clone(), fetch, local));
     };
     match cell.get(start).await {
-        Some(t) => Ok((Some(t), waiting.elapsed())),
+        Some(t) => Ok(Carried {
+            token: Some(t),
+            waited: waiting.elapsed(),
+        }),
+        // The fetch was abandoned (a worker stopped waiting for it after a stop): so is
+        // this request, never sent, counted in `abandoned` by the drain that gives up
+        // on it, never as a failure of the target's login.
+        None if cell.cancelled() => std::future::pending().await,
         None => Err(NoToken),
     }
 }
@@ -106,7 +136,7 @@ pub(super) fn answered(
         .and_then(|a| a.run_cell.as_ref())
         .or(vu.map(|v| &v.cell));
     if let Some(cell) = cell {
-        cell.refused(token);
+        cell.refused(token, exchange.end);
     }
 }
 

@@ -243,7 +243,7 @@ impl Iteration<'_> {
                 return None;
             }
         };
-        let (token, waited) = match auth::token(ctx, endpoint, self.vu).await {
+        let auth::Carried { token, waited } = match auth::token(ctx, endpoint, self.vu).await {
             Ok(t) => t,
             Err(auth::NoToken) => {
                 auth::record_no_token(ctx, endpoint, self.due, false, also);

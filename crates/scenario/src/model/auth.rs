@@ -65,6 +65,21 @@ impl AuthScope {
     }
 }
 
+/// Headers the token cannot go in: loadgate writes them itself (a second `Host` or
+/// `Content-Length` makes every request one a server refuses), or they are the
+/// connection's (HTTP/2 leaves them out, the token with them).
+const FRAMING: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
 /// The row name `[auth]`'s request takes unless it names one.
 pub(crate) const DEFAULT_NAME: &str = "auth";
 
@@ -84,6 +99,17 @@ pub(super) fn auth(
     let before = sink.found.len();
     let header = match &a.header {
         None => "Authorization".to_string(),
+        Some(h) if FRAMING.contains(&h.get_ref().to_ascii_lowercase().as_str()) => {
+            sink.span(
+                h.span(),
+                format!(
+                    "`{}` frames the request (or the connection): a token there would break every request",
+                    h.get_ref()
+                ),
+                Some("write e.g. header = \"Authorization\" or header = \"x-api-token\"".into()),
+            );
+            String::new()
+        }
         Some(h) if crate::check::header_name_ok(h.get_ref()) => h.get_ref().clone(),
         Some(h) => {
             sink.span(
