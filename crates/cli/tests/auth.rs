@@ -222,6 +222,20 @@ fn revoking() -> Revoking {
                 let mut w = conn.try_clone().unwrap();
                 let mut r = BufReader::new(conn);
                 while let Some((line, auth)) = read_request(&mut r) {
+                    if line.starts_with("POST /slow-login ") {
+                        std::thread::sleep(std::time::Duration::from_millis(400));
+                        let n = logins.fetch_add(1, Ordering::SeqCst);
+                        *uses.lock().unwrap() = (format!("Bearer tok-{n}"), 0);
+                        let body = format!("{{\"token\":\"tok-{n}\"}}");
+                        let resp = format!(
+                            "HTTP/1.1 200 X\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if w.write_all(resp.as_bytes()).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     if line.starts_with("POST /hang ") {
                         // Never answers (within the login's timeout); bounded.
                         std::thread::sleep(std::time::Duration::from_secs(4));
@@ -675,4 +689,42 @@ max_late_ratio = 0.5
     let data = row(&s, "data");
     assert_eq!(outcome(data, "auth_failed"), 0, "{data}");
     assert!(s["abandoned"].as_u64().unwrap() >= 40, "{}", s["abandoned"]);
+}
+
+/// A closed-model VU's first request waits for a login that takes 400 ms: the wait is
+/// in its latency and service time (a lower bound, the server's own delay), as it is
+/// for a flow's step and an open-model arrival.
+#[test]
+fn a_virtual_users_wait_for_its_token_is_in_its_requests_time() {
+    let server = revoking();
+    let scenario = r#"name = "slow"
+target = "http://127.0.0.1:9"
+[auth]
+path = "/slow-login"
+token = "$.token"
+[[endpoint]]
+name = "data"
+path = "/data"
+[load]
+model = "closed"
+stages = [{ duration = "1s", vus = 1 }]
+think_time = "3s"
+"#;
+    let c = Case::new(scenario);
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}", "--target", &server.url],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    let data = row(&s, "data");
+    assert_eq!(data["requests"], 1, "{data}");
+    assert!(
+        data["latency_us"]["max"].as_u64().unwrap() >= 400_000,
+        "{data}"
+    );
+    assert!(
+        data["service_us"]["max"].as_u64().unwrap() >= 400_000,
+        "{data}"
+    );
 }

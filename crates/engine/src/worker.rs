@@ -1050,29 +1050,26 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
             )
             .await;
         } else {
-            // Its token first (a VU that waited for it sends, and is timed, after).
+            // Its token first: a VU that waited for it is timed from when it wanted to
+            // send, the wait in its latency and service time (the target's login), its
+            // timeout from its send.
+            let wanted = Instant::now();
             let authed = auth::token(&ctx, endpoint, token.as_ref()).await;
             let now = Instant::now();
             roll_over(&ctx, now);
             match (
                 authed,
-                build_request(&ctx, endpoint, global_seq, local, now),
+                build_request(&ctx, endpoint, global_seq, local, wanted),
             ) {
                 (Ok(carried), Some(req)) => {
-                    shard_for(&ctx, now).record_send(endpoint, None, false);
+                    shard_for(&ctx, wanted).record_send(endpoint, None, false);
                     let own = jar.as_ref().filter(|_| scenario.endpoint_cookies);
                     let req = auth::carry(&ctx, req, carried.token.as_ref());
-                    // Sent (and timed) from `now`, after the wait: the closed model
-                    // times a request from its send.
-                    let carried = auth::Carried {
-                        waited: Duration::ZERO,
-                        ..carried
-                    };
                     send_and_record(
                         ctx.clone(),
                         endpoint,
                         req,
-                        now,
+                        wanted,
                         now,
                         None,
                         own,
