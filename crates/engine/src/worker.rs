@@ -834,6 +834,7 @@ fn sample(endpoint: usize, checks: &Checks, limits: &GoodLimits, exchange: &Exch
             && exchange.within(limits, exchange.sent),
         stream,
         redirects: exchange.redirects,
+        cookies_dropped: exchange.cookies_dropped,
     }
 }
 

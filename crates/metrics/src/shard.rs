@@ -52,6 +52,9 @@ pub struct Sample {
     pub stream: Option<StreamSample>,
     /// Redirects followed on the way to the answer.
     pub redirects: u8,
+    /// Cookies its answers set that the session's jar dropped for its bounds (see
+    /// [`EndpointShard::cookies_dropped`]).
+    pub cookies_dropped: u32,
 }
 
 /// What one streamed response held.
@@ -192,6 +195,7 @@ impl Sample {
             good_service: outcome == Outcome::Success,
             stream: None,
             redirects: 0,
+            cookies_dropped: 0,
         }
     }
 }
@@ -249,6 +253,9 @@ pub struct EndpointShard {
     pub good_service: u64,
     /// Redirects followed (every hop of every request).
     pub redirects: u64,
+    /// Cookies its answers set that the session's jar dropped for its bounds (at most
+    /// 50 cookies of 4 KiB each): what later requests of the session did not send.
+    pub cookies_dropped: u64,
     /// The first few distinct explanations of its failures ([`Shard::record_failure`]);
     /// boxed at the first failure, so an endpoint that never failed costs a pointer.
     pub failures: Option<Box<Failures>>,
@@ -277,6 +284,7 @@ impl EndpointShard {
             good: 0,
             good_service: 0,
             redirects: 0,
+            cookies_dropped: 0,
             failures: None,
         }
     }
@@ -305,6 +313,7 @@ impl EndpointShard {
         self.good += other.good;
         self.good_service += other.good_service;
         self.redirects += other.redirects;
+        self.cookies_dropped += other.cookies_dropped;
         if let Some(f) = other.failures.as_deref().filter(|f| !f.is_empty()) {
             self.failures.get_or_insert_default().merge_from(f);
         }
@@ -330,6 +339,7 @@ impl EndpointShard {
         self.good = 0;
         self.good_service = 0;
         self.redirects = 0;
+        self.cookies_dropped = 0;
         if let Some(f) = &mut self.failures {
             f.clear();
         }
@@ -525,6 +535,7 @@ impl Shard {
         e.local_errors += s.local as u64;
         e.resent += s.resent as u64;
         e.redirects += u64::from(s.redirects);
+        e.cookies_dropped += u64::from(s.cookies_dropped);
         if let Some(us) = s.connect_us {
             e.connects += 1;
             e.timings[Timing::Connect].record(us);
@@ -817,8 +828,9 @@ mod tests {
         let fixed = std::mem::size_of::<EndpointShard>();
         // Nine timings, their histograms empty until their first value, and the counters
         // (488 bytes before issue 22 added the protocols and decoded bytes, 544 before
-        // the redirects, failure explanations and skipped stream events).
-        assert!(fixed <= 576, "fixed part per endpoint: {fixed} bytes");
+        // the redirects, failure explanations and skipped stream events, 576 before the
+        // cookies dropped).
+        assert!(fixed <= 584, "fixed part per endpoint: {fixed} bytes");
         let mut interval = Shard::new(1000, 60_000_000);
         assert_eq!(
             interval.allocated_bytes(),

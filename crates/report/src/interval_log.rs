@@ -218,6 +218,7 @@ pub(crate) fn intervals_of_until(
                     http1: r.http1,
                     h2: r.h2,
                 };
+                e.cookies_dropped = r.cookies_dropped;
             }
             shard_endpoints.push(e);
         }
