@@ -522,3 +522,42 @@ max_late_ratio = 0.5
     assert_eq!(outcome(row(&s, "f"), "capture_failed"), 5, "{s}");
     assert!(!text(&o).contains("X-Evil"), "{}", text(&o));
 }
+
+/// A budget on a row no arrival reaches (weight 0) could never be judged: `validate`
+/// (and `run`, before any load) refuses it where it is written, for a flow as for an
+/// endpoint, and says where the budget belongs.
+#[test]
+fn validate_refuses_a_budget_on_a_weightless_flow_or_endpoint() {
+    let load = "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 10 }]";
+    let idle_flow = journey(load, "[slo.flow.shop]\nbudgets = [\"throughput > 5rps\"]")
+        .replace("name = \"shop\"\n", "name = \"shop\"\nweight = 0\n")
+        .replace("weight = 0\n[[flow]]", "[[flow]]");
+    let c = Case::new(&idle_flow);
+    for cmd in [&["validate", "{s}"][..], &["run", "{s}", "--out", "{out}"]] {
+        let o = c.loadgate(cmd, &[("URL", "http://127.0.0.1:9")]);
+        assert_eq!(code(&o), 2, "{cmd:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("s.toml:23:13: flow `shop` has weight 0: no arrival starts it, so its budget `throughput > 5rps` can never be judged"),
+            "{cmd:?}: {t}"
+        );
+        assert!(t.contains("hint: give flow `shop` a weight"), "{t}");
+        assert_never_started(&c);
+    }
+    // The weightless endpoint the flow's last step sends: its requests are the step's.
+    let c = Case::new(&journey(
+        load,
+        "[slo.endpoint.alone]\nbudgets = [\"p95 < 1s\"]",
+    ));
+    let o = c.loadgate(&["validate", "{s}"], &[("URL", "http://127.0.0.1:9")]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("endpoint `alone` has weight 0: no arrival sends it"),
+        "{t}"
+    );
+    assert!(
+        t.contains("put the budget under [slo.endpoint.shop_alone]"),
+        "{t}"
+    );
+}

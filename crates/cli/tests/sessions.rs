@@ -328,7 +328,10 @@ checks = {{ json = [{{ path = "$.n", equals = 50 }}] }}
     // The later step sent the 50 the jar held.
     assert_eq!(outcome(count, "success"), 20, "{count}");
     assert_eq!(many["cookies_dropped"], 200, "{many}");
-    assert!(count.get("cookies_dropped").is_none(), "omitted when 0: {count}");
+    assert!(
+        count.get("cookies_dropped").is_none(),
+        "omitted when 0: {count}"
+    );
     let series = std::fs::read_to_string(c.out().join("timeseries.jsonl")).unwrap();
     let in_series: u64 = series
         .lines()
