@@ -561,3 +561,92 @@ fn validate_refuses_a_budget_on_a_weightless_flow_or_endpoint() {
         "{t}"
     );
 }
+
+/// A server whose `GET /slow` answers after 300 ms and anything else at once; one
+/// thread per connection, until the client closes it.
+fn slow_then_quick() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                while let Some((line, _)) = read_request(&mut r) {
+                    if line.starts_with("GET /slow ") {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                    }
+                    if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// A later step that never had its turn in a fixed pool (`connections = 1`: while an
+/// iteration thinks, the first step of one due meanwhile takes the one connection and
+/// holds it 300 ms, longer than the later step's 50 ms timeout) was not recorded on
+/// its flow's row at all. The drop
+/// is loadgate's: the step's row counts its request dropped, the flow's row the
+/// iteration it cut short (never an outcome of the target's), and the run's drops
+/// count each iteration once.
+#[test]
+fn a_later_step_that_never_had_its_turn_is_a_dropped_iteration_counted_once() {
+    let url = slow_then_quick();
+    let c = Case::new(&format!(
+        r#"name = "pool"
+target = "{url}"
+[defaults]
+timeout = "2s"
+[[flow]]
+name = "shop"
+think_time = "20ms"
+[[flow.step]]
+name = "slowly"
+path = "/slow"
+[[flow.step]]
+name = "quick"
+path = "/quick"
+timeout = "50ms"
+[load]
+model = "open"
+stages = [{{ duration = "2s", target_rps = 20 }}]
+connections = 1
+max_late_ratio = 1.0
+"#
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "--workers", "1"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let s = c.summary();
+    let (slowly, quick, shop) = (row(&s, "slowly"), row(&s, "quick"), row(&s, "shop"));
+    let dropped = |r: &serde_json::Value| r["dropped"].as_u64().unwrap();
+    assert!(dropped(quick) >= 1, "{quick}");
+    assert_eq!(
+        dropped(shop),
+        dropped(slowly) + dropped(quick),
+        "every iteration a drop cut short: {shop}"
+    );
+    // Once each: not the steps' and the flow's.
+    assert_eq!(
+        s["rate"]["dropped"].as_u64().unwrap(),
+        dropped(shop),
+        "{}",
+        s["rate"]
+    );
+    assert_eq!(shop["sent"], slowly["sent"], "iterations started: {shop}");
+    // Never the target's failure.
+    for r in [slowly, quick, shop] {
+        assert_eq!(r["errors"], 0, "{r}");
+    }
+    assert!(
+        shop["requests"].as_u64().unwrap() + dropped(quick) <= shop["sent"].as_u64().unwrap(),
+        "{shop}"
+    );
+    assert_eq!(s["verdict"], "invalid");
+}

@@ -640,7 +640,8 @@ async fn execute_step(
             Ok(turn) => Some(turn),
             Err(_elapsed) => {
                 let mut shard = shard_for(ctx, phase_due);
-                // Counted once: the step's (arrivals and drops, `Shard::arrivals`).
+                // The run's drop, counted once: the step's (`Shard::arrivals`); the
+                // flow's row counts the iteration it cut short apart (`flow::run`).
                 shard.record_drop(endpoint);
                 return None;
             }

@@ -462,15 +462,19 @@ impl Shard {
     }
 
     /// What the arrivals of the load became: iterations of a flow and requests of an
-    /// endpoint sent (a flow's later steps are not arrivals), and every drop (arrivals
-    /// at `max_in_flight`, requests that never had their turn in a fixed pool). The
-    /// rate the generator achieved is these sends against the arrivals scheduled.
+    /// endpoint sent, and dropped (at `max_in_flight`, or a request that never had its
+    /// turn in a fixed pool), each on its arrival's row: a flow's steps are not
+    /// arrivals, and a step that never had its turn is counted dropped on its own row
+    /// and, once, as its iteration's on the flow's. The rate the generator achieved is
+    /// these sends against the arrivals scheduled.
     pub fn arrivals(&self) -> (u64, u64) {
-        let rows = self.endpoints[..self.standalone]
-            .iter()
-            .chain(&self.endpoints[self.requests..]);
-        let sent = rows.map(|e| e.sent).sum();
-        let dropped = self.endpoints.iter().map(|e| e.dropped).sum();
+        let rows = || {
+            self.endpoints[..self.standalone]
+                .iter()
+                .chain(&self.endpoints[self.requests..])
+        };
+        let sent = rows().map(|e| e.sent).sum();
+        let dropped = rows().map(|e| e.dropped).sum();
         (sent, dropped)
     }
 
@@ -817,6 +821,35 @@ mod tests {
         merged.reset();
         assert_eq!(merged.overall().protocols, Protocols::default());
         assert_eq!(merged.overall().decoded_bytes, None);
+    }
+
+    /// An iteration one of whose later steps never had its turn in a fixed pool was
+    /// sent (its first step was) and dropped once: the step's row counts the request,
+    /// the flow's row the iteration it cut short, and the run's drops count it once.
+    #[test]
+    fn a_dropped_step_is_one_drop_of_the_run_though_its_flow_row_shows_it_too() {
+        let rows = Rows {
+            endpoints: 1,
+            steps: 2,
+            flows: 1,
+        };
+        let mut s = Shard::with_rows(rows, 60_000_000);
+        for _ in 0..3 {
+            s.record_send(0, Some(10), false);
+        }
+        s.record_drop(0);
+        // Two iterations sent (the flow's row counts them), the second's later step
+        // dropped: on its row and on the flow's.
+        for _ in 0..2 {
+            s.record_send(1, Some(10), false);
+            s.record_send(3, None, false);
+        }
+        s.record_send(2, Some(10), false);
+        s.record_drop(2);
+        s.record_drop(3);
+        assert_eq!(s.arrivals(), (5, 2));
+        assert_eq!(s.endpoints()[3].dropped, 1);
+        assert_eq!(s.overall().dropped, 2, "the requests dropped");
     }
 
     /// Issue 18: a 1000-endpoint shard held four whole-range histograms per endpoint

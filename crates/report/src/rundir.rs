@@ -229,6 +229,12 @@ pub struct EndpointRow {
     /// `cookies_dropped`). Absent when none was.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cookies_dropped: u64,
+    /// Arrivals (or a flow's step requests) due in this second and dropped: at
+    /// `max_in_flight`, or waiting a whole timeout for a fixed pool's turn. Absent when
+    /// none was, and in files written before it was kept per row (the run's drops
+    /// were then read from the row's total).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -339,6 +345,7 @@ impl SeriesRow {
                     http1: e.protocols.http1,
                     h2: e.protocols.h2,
                     cookies_dropped: e.cookies_dropped,
+                    dropped: e.dropped,
                 })
                 .collect(),
             pauses: None,

@@ -12,7 +12,11 @@
 //! An iteration stops at its first step that fails (the later steps may need what it
 //! did not capture): the flow's outcome is that step's. Nothing due at or after a stop
 //! is sent; an iteration a stop cuts short is not recorded as a flow sample (it did not
-//! fail, it was not let finish), only its steps that ran are.
+//! fail, it was not let finish), only its steps that ran are. An iteration one of
+//! whose steps never had its turn in a fixed pool (`connections = N`) is the
+//! generator's shortfall: the step's row counts the request dropped (the run's drops
+//! count it there, once), and the flow's row counts the iteration dropped, never as an
+//! outcome of the target's.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -44,7 +48,11 @@ pub(super) async fn run(
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
     let ended = iterate(&ctx, row, seq, local, due, tolerance, vu_jar).await;
-    if let Some((outcome, first_sent, end)) = ended {
+    if let Err(Cut::Dropped) = ended {
+        roll_over(&ctx, Instant::now());
+        shard_for(&ctx, due).record_drop(row);
+    }
+    if let Ok((outcome, first_sent, end)) = ended {
         let sample = Sample {
             service_us: micros(end.saturating_duration_since(first_sent)),
             ..Sample::new(row, outcome, micros(end.saturating_duration_since(due)))
@@ -61,9 +69,19 @@ pub(super) async fn run(
     ctx.drained.notify_one();
 }
 
+/// Why an iteration ended without an outcome of its flow's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// A stop came before its next step was due.
+    Stopped,
+    /// A request could not be built from the scenario's own data (counted unbuilt).
+    Unbuilt,
+    /// A step waited a whole timeout for its turn in the fixed pool (counted dropped).
+    Dropped,
+}
+
 /// The steps of one iteration: the flow's outcome, when its first step was sent and
-/// when its last ended; `None` when it was cut short by a stop, a request that could
-/// not be built, or a full pool.
+/// when its last ended; or why it was cut short.
 async fn iterate(
     ctx: &Rc<Ctx>,
     row: usize,
@@ -72,7 +90,7 @@ async fn iterate(
     due: Instant,
     tolerance: Option<Duration>,
     vu_jar: Option<&RefCell<Jar>>,
-) -> Option<(Outcome, Instant, Instant)> {
+) -> Result<(Outcome, Instant, Instant), Cut> {
     let scenario = ctx.spec.scenario.clone();
     let flow = scenario.flow_of_row(row).expect("the row of a flow");
     // A jar of its own per iteration in the open model (a VU's in the closed one).
@@ -143,11 +161,12 @@ async fn iterate(
         };
         first_sent.get_or_insert(sent);
         if outcome != Outcome::Success || k + 1 == flow.steps.len() {
-            return Some((outcome, first_sent.unwrap_or(sent), end));
+            return Ok((outcome, first_sent.unwrap_or(sent), end));
         }
         intended = end + flow.think_time;
     }
-    None
+    // A flow has at least one step: the last one returned.
+    Err(Cut::Stopped)
 }
 
 /// What one iteration carries from step to step.
@@ -168,14 +187,14 @@ struct Iteration<'a> {
 
 impl Iteration<'_> {
     /// Waits until `intended` (a later step's due time), unless a stop comes first or
-    /// has come: nothing due at or after a stop is sent (`None`).
-    async fn wait(&mut self, intended: Instant) -> Option<()> {
+    /// has come: nothing due at or after a stop is sent.
+    async fn wait(&mut self, intended: Instant) -> Result<(), Cut> {
         let mut stop = self.ctx.spec.stop.clone();
         if Instant::now() < intended {
             let pacer = self.pacer.get_or_insert_with(Pacer::new);
             tokio::select! {
                 biased;
-                _ = stop.wait_for(|s| *s >= STOP) => return None,
+                _ = stop.wait_for(|s| *s >= STOP) => return Err(Cut::Stopped),
                 _ = pacer.until(intended, intended) => {}
             }
         }
@@ -185,7 +204,10 @@ impl Iteration<'_> {
             .stopped_at
             .get()
             .is_some_and(|&t| intended >= t);
-        (!stopped && *stop.borrow() < STOP).then_some(())
+        match !stopped && *stop.borrow() < STOP {
+            true => Ok(()),
+            false => Err(Cut::Stopped),
+        }
     }
 
     /// Step `k` sent once (its send counted for the row `first` too, a flow's at its
@@ -196,10 +218,10 @@ impl Iteration<'_> {
         step: &Step,
         intended: Instant,
         first: Option<usize>,
-    ) -> Option<(Outcome, Instant, Instant)> {
+    ) -> Result<(Outcome, Instant, Instant), Cut> {
         let also: Vec<usize> = first.into_iter().collect();
         let (outcome, sent, end) = self.attempt_rows(k, step, intended, &also, None).await?;
-        Some((outcome.unwrap_or(Outcome::Success), sent, end))
+        Ok((outcome.unwrap_or(Outcome::Success), sent, end))
     }
 
     /// One attempt of step `k` (its send counted for the rows `also` too), recorded in
@@ -214,7 +236,7 @@ impl Iteration<'_> {
         intended: Instant,
         also: &[usize],
         poll: Option<(&Until, bool)>,
-    ) -> Option<(Option<Outcome>, Instant, Instant)> {
+    ) -> Result<(Option<Outcome>, Instant, Instant), Cut> {
         let ctx = self.ctx;
         let endpoint = step.endpoint;
         let req = match render(ctx, endpoint, self.seq, self.data_row, &self.vars) {
@@ -223,12 +245,12 @@ impl Iteration<'_> {
             // token bound for a header): the step fails as its capture did.
             Err(_) if k > 0 && !self.vars.is_empty() => {
                 self.unusable(k, endpoint);
-                return Some((Some(Outcome::CaptureFailed), intended, intended));
+                return Ok((Some(Outcome::CaptureFailed), intended, intended));
             }
             // Else the scenario's own data made it: counted unbuilt, never sent.
             Err(_) => {
                 shard_for(ctx, self.due).record_unbuilt(endpoint);
-                return None;
+                return Err(Cut::Unbuilt);
             }
         };
         let (exchange, sent) = execute_step(
@@ -241,7 +263,8 @@ impl Iteration<'_> {
             also,
             self.jar,
         )
-        .await?;
+        .await
+        .ok_or(Cut::Dropped)?;
         let prepared = &ctx.prepared[endpoint];
         let mut sample = super::sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
         let mut why: Option<Why<'_>> = None;
@@ -325,7 +348,7 @@ impl Iteration<'_> {
             shard.record_due_success(endpoint, due_s);
         }
         let outcome = (sample.outcome != Outcome::Success || ready).then_some(sample.outcome);
-        Some((outcome, sent, exchange.end))
+        Ok((outcome, sent, exchange.end))
     }
 }
 

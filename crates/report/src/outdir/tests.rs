@@ -60,6 +60,10 @@ fn second(t: u64) -> Interval {
         });
         data.record_gap(endpoint, 40 * (i + 1));
     }
+    // Drops on the second endpoint's row (a flow's, say): read back on it.
+    for _ in 0..t {
+        data.record_drop(1);
+    }
     Interval {
         index: t,
         warmup: t == 0,
@@ -113,6 +117,7 @@ fn streamed_files_read_back_as_they_were_written() {
             assert_eq!(e.connects, written.connects);
             // Said in a recovered run's summary too.
             assert_eq!(e.cookies_dropped, written.cookies_dropped);
+            assert_eq!(e.dropped, written.dropped, "second {}", s.index);
             assert!(written.cookies_dropped > 0);
             // What goodput and attainment windows count, in merge and recovery too.
             assert_eq!(
