@@ -23,12 +23,13 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use loadgate_metrics::{Outcome, Sample};
-use loadgate_scenario::{CaptureFrom, JsonExpect, PathStep, Step, Until};
+use loadgate_scenario::{CaptureFrom, JsonExpect, Step, Until};
 
 use super::{
     execute_step, micros, pick_row, render, roll_over, shard_for, start_of, Ctx, Pacer, STOP,
 };
 use crate::call::Exchange;
+use crate::capture;
 use crate::session::Jar;
 
 /// Runs one iteration of the flow whose row is `row`, due at `due`; `seq` and `local`
@@ -69,6 +70,59 @@ pub(super) async fn run(
     ctx.drained.notify_one();
 }
 
+/// An iteration's variables, empty at its start: a vector (and its strings' buffers)
+/// an earlier iteration of this worker gave back, so that an iteration allocates
+/// neither.
+struct Vars(Vec<String>);
+
+thread_local! {
+    /// Vectors of variables given back by the iterations that ended (each worker
+    /// thread its own), at most [`SPARE_VARS`].
+    static SPARE: RefCell<Vec<Vec<String>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most vectors of variables a worker keeps for its next iterations: as many as
+/// it has iterations in flight at once, beyond which they are freed.
+const SPARE_VARS: usize = 256;
+
+impl Vars {
+    /// `n` empty variables.
+    fn take(n: usize) -> Vars {
+        let mut v = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        v.iter_mut().for_each(String::clear);
+        v.resize_with(n, String::new);
+        Vars(v)
+    }
+}
+
+impl Drop for Vars {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        // A variable's buffer kept at most 4 KiB: a huge capture is not held on to.
+        if v.iter().all(|s| s.capacity() <= 4096) {
+            SPARE.with(|s| {
+                let mut spare = s.borrow_mut();
+                if spare.len() < SPARE_VARS {
+                    spare.push(v);
+                }
+            });
+        }
+    }
+}
+
+impl std::ops::Deref for Vars {
+    type Target = Vec<String>;
+    fn deref(&self) -> &Vec<String> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Vars {
+    fn deref_mut(&mut self) -> &mut Vec<String> {
+        &mut self.0
+    }
+}
+
 /// Why an iteration ended without an outcome of its flow's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cut {
@@ -101,7 +155,7 @@ async fn iterate(
         flow,
         seq,
         data_row: pick_row(ctx, local),
-        vars: vec![String::new(); flow.vars.len()],
+        vars: Vars::take(flow.vars.len()),
         due,
         tolerance,
         pacer: None,
@@ -124,10 +178,10 @@ async fn iterate(
                 let mut n = 1;
                 let (outcome, end) = loop {
                     // A poll's row counts no send: it is not an arrival.
-                    let also: Vec<usize> = first.into_iter().collect();
                     let poll = Some((until, n == until.max));
-                    let (outcome, sent, end) =
-                        it.attempt_rows(k, step, intended, &also, poll).await?;
+                    let (outcome, sent, end) = it
+                        .attempt_rows(k, step, intended, first.as_slice(), poll)
+                        .await?;
                     poll_sent.get_or_insert(sent);
                     first_sent.get_or_insert(sent);
                     match outcome {
@@ -175,7 +229,7 @@ struct Iteration<'a> {
     flow: &'a loadgate_scenario::Flow,
     seq: u64,
     data_row: Option<usize>,
-    vars: Vec<String>,
+    vars: Vars,
     /// When the iteration was due: the phase every step is recorded in.
     due: Instant,
     tolerance: Option<Duration>,
@@ -219,8 +273,9 @@ impl Iteration<'_> {
         intended: Instant,
         first: Option<usize>,
     ) -> Result<(Outcome, Instant, Instant), Cut> {
-        let also: Vec<usize> = first.into_iter().collect();
-        let (outcome, sent, end) = self.attempt_rows(k, step, intended, &also, None).await?;
+        let (outcome, sent, end) = self
+            .attempt_rows(k, step, intended, first.as_slice(), None)
+            .await?;
         Ok((outcome.unwrap_or(Outcome::Success), sent, end))
     }
 
@@ -375,7 +430,7 @@ impl Iteration<'_> {
             Some(jar) => crate::session::masked(&scenario.secrets, &jar.borrow()),
             None => scenario.secrets.clone(),
         };
-        for (var, value) in self.flow.vars.iter().zip(&self.vars) {
+        for (var, value) in self.flow.vars.iter().zip(self.vars.iter()) {
             if var.secret {
                 secrets.add(&var.name, value);
             }
@@ -406,13 +461,9 @@ fn holds(until: &Until, exchange: &Exchange) -> bool {
     let Ok(response) = &exchange.result else {
         return false;
     };
-    let doc: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
-    let found = doc
-        .as_ref()
-        .and_then(|d| find(d, until.path.steps()))
-        .filter(|v| !v.is_null());
+    let found = capture::find(&response.body, until.path.steps()).filter(|v| !v.is_null());
     match &until.expect {
-        JsonExpect::Equals(v) => found == Some(v),
+        JsonExpect::Equals(v) => found.as_ref() == Some(v),
         JsonExpect::Exists(b) => found.is_some() == *b,
     }
 }
@@ -426,15 +477,29 @@ fn capture(step: &Step, exchange: &Exchange, vars: &mut [String]) -> Result<(), 
     let Ok(response) = &exchange.result else {
         return Err(0);
     };
-    // Parsed once for every JSON capture of the step.
+    // A JSON path's value is found in one pass that builds nothing else; a step of
+    // many JSON captures parses the body once for all of them instead.
+    let paths = step
+        .captures
+        .iter()
+        .filter(|c| matches!(c.from, CaptureFrom::Json(_)))
+        .count();
     let mut json: Option<Option<serde_json::Value>> = None;
     for (i, c) in step.captures.iter().enumerate() {
         let found = match &c.from {
+            // Into the variable's own buffer: the iteration ends if it finds nothing.
+            CaptureFrom::Json(path) if paths <= ONE_PASS_PATHS => {
+                match capture::text_into(&response.body, path.steps(), &mut vars[c.slot]) {
+                    true => continue,
+                    false => return Err(i),
+                }
+            }
             CaptureFrom::Json(path) => {
                 let doc = json.get_or_insert_with(|| serde_json::from_slice(&response.body).ok());
                 doc.as_ref()
-                    .and_then(|d| find(d, path.steps()))
-                    .and_then(text)
+                    .and_then(|d| capture::find_in(d, path.steps()))
+                    .cloned()
+                    .and_then(capture::text)
             }
             CaptureFrom::Header(name) => response
                 .headers()
@@ -458,24 +523,7 @@ fn capture(step: &Step, exchange: &Exchange, vars: &mut [String]) -> Result<(), 
     Ok(())
 }
 
-/// The value at `steps` of `v`; with `[*]`, in the first element that has one.
-fn find<'a>(v: &'a serde_json::Value, steps: &[PathStep]) -> Option<&'a serde_json::Value> {
-    let Some((first, rest)) = steps.split_first() else {
-        return Some(v);
-    };
-    match first {
-        PathStep::Key(k) => find(v.get(&**k)?, rest),
-        PathStep::Index(i) => find(v.get(*i)?, rest),
-        PathStep::Each => v.as_array()?.iter().find_map(|e| find(e, rest)),
-    }
-}
-
-/// A found value as a template inserts it: a string as it is, a number or boolean as
-/// written, an object or array as JSON; `null` is no value.
-fn text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
+/// The most JSON captures of one step that are each found in a pass of their own
+/// (`capture::find`, several times cheaper than building the whole document); a step
+/// of more parses its body once for all of them.
+const ONE_PASS_PATHS: usize = 2;
