@@ -48,22 +48,25 @@ pub(super) async fn run(
     vu_jar: Option<&RefCell<Jar>>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let ended = iterate(&ctx, row, seq, local, due, tolerance, vu_jar).await;
-    if let Err(Cut::Dropped) = ended {
-        roll_over(&ctx, Instant::now());
-        shard_for(&ctx, due).record_drop(row);
-    }
-    if let Ok((outcome, first_sent, end)) = ended {
-        let sample = Sample {
-            service_us: micros(end.saturating_duration_since(first_sent)),
-            ..Sample::new(row, outcome, micros(end.saturating_duration_since(due)))
-        };
-        roll_over(&ctx, end);
-        let mut shard = shard_for(&ctx, due);
-        shard.record(&sample);
-        if outcome == Outcome::Success {
-            let due_s = due.saturating_duration_since(start_of(&ctx)).as_secs();
-            shard.record_due_success(row, due_s);
+    match iterate(&ctx, row, seq, local, due, tolerance, vu_jar).await {
+        // The generator's shortfall, never an outcome of the target's.
+        Err(Cut::Dropped) => {
+            roll_over(&ctx, Instant::now());
+            shard_for(&ctx, due).record_drop(row);
+        }
+        Err(Cut::Stopped | Cut::Unbuilt) => {}
+        Ok((outcome, first_sent, end)) => {
+            let sample = Sample {
+                service_us: micros(end.saturating_duration_since(first_sent)),
+                ..Sample::new(row, outcome, micros(end.saturating_duration_since(due)))
+            };
+            roll_over(&ctx, end);
+            let mut shard = shard_for(&ctx, due);
+            shard.record(&sample);
+            if outcome == Outcome::Success {
+                let due_s = due.saturating_duration_since(start_of(&ctx)).as_secs();
+                shard.record_due_success(row, due_s);
+            }
         }
     }
     ctx.in_flight.set(ctx.in_flight.get() - 1);
