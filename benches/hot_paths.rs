@@ -23,6 +23,11 @@
 //!   stream reader (SSE framing, each payload read for content, terminator and usage),
 //!   then finished. Divide by 44 for the cost per event. Budget: < 40 µs (1 µs per
 //!   event, under 1% of a core at 10,000 tokens/s).
+//! - `capture_json_token/one_pass`: a flow's capture of `$.token` from a login's answer
+//!   (a 150-byte JWT among three keys, as `benches/peers/flows.sh`'s nginx answers it)
+//!   into a variable reused from the last iteration (`capture::text_into`).
+//!   `capture_json_token/value_tree` is the same capture through a `serde_json::Value`
+//!   of the whole body, as flows captured before (no budget). Budget: < 500 ns.
 //!
 //! Run: `cargo bench -p loadgate-benches`.
 
@@ -284,9 +289,43 @@ fn stream_sse_40_tokens(c: &mut Criterion) {
     });
 }
 
+fn capture_json_token(c: &mut Criterion) {
+    let body = br#"{"token":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsImlhdCI6MTc2NDQ5NjAwMCwiZXhwIjoxNzY0NDk5NjAwfQ.Zm9yLXRoZS1iZW5jaC1vbmx5LW5vdC1hLXNpZ25hdHVyZQ","token_type":"Bearer","expires_in":3600}"#;
+    let path = loadgate_scenario::JsonPath::parse("$.token").unwrap();
+    let mut var = String::new();
+    assert!(loadgate_engine::capture::text_into(
+        body,
+        path.steps(),
+        &mut var
+    ));
+    assert!(var.starts_with("eyJ") && var.len() > 100);
+    let mut group = c.benchmark_group("capture_json_token");
+    group.bench_function("one_pass", |b| {
+        b.iter(|| {
+            black_box(loadgate_engine::capture::text_into(
+                black_box(body),
+                path.steps(),
+                &mut var,
+            ))
+        });
+    });
+    group.bench_function("value_tree", |b| {
+        b.iter(|| {
+            let doc: Option<serde_json::Value> = serde_json::from_slice(black_box(body)).ok();
+            black_box(
+                doc.as_ref()
+                    .and_then(|d| loadgate_engine::capture::find_in(d, path.steps()))
+                    .cloned()
+                    .and_then(loadgate_engine::capture::text),
+            )
+        });
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = record_sample, render_request_body, schedule_due, merge_interval_shard, interval_per_endpoint, request_deadline, stream_sse_40_tokens
+    targets = record_sample, render_request_body, schedule_due, merge_interval_shard, interval_per_endpoint, request_deadline, stream_sse_40_tokens, capture_json_token
 }
 criterion_main!(benches);

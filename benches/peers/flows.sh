@@ -5,7 +5,10 @@
 # request rate for the same time, both open model. Loopback only; every run is bounded
 # in time.
 #
-#   benches/peers/flows.sh   # ROUNDS=3 SECS=20 FLOWS=2000 THINK= PORT=18085 TARGET=nginx|loadgate KEEP=0 LG_FLAGS=
+#   benches/peers/flows.sh   # ROUNDS=3 SECS=20 FLOWS=2000 THINK= COOKIES=1 PORT=18085 TARGET=nginx|loadgate KEEP=0 LG_FLAGS=
+#
+# COOKIES=0 turns the flow's cookie jar off (`cookies = false`): what the jar (and the
+# response headers it makes every step keep) costs of the difference.
 #
 # THINK=10ms gives the flow that think time between its steps (each later step then
 # waits on a timer of its own, as an independent request does); none by default.
@@ -172,6 +175,7 @@ $common
 [[flow]]
 name = "journey"
 $( [ -n "$think" ] && echo "think_time = \"$think\"" )
+$( [ "${COOKIES:-1}" = 0 ] && echo "cookies = false" )
 
 [[flow.step]]
 name = "login"

@@ -87,6 +87,14 @@ pub(crate) fn endpoint_table(
                 loadgate_report::text::redirects(e.redirects)
             );
         }
+        if !std::ptr::eq(e, all) && e.cookies_dropped > 0 {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {}",
+                "",
+                loadgate_report::text::cookies_dropped(e.cookies_dropped)
+            );
+        }
         if let Some(line) = loadgate_report::text::streams(e) {
             let _ = writeln!(out, "{:<width$}  {line}", "");
         }

@@ -522,3 +522,131 @@ max_late_ratio = 0.5
     assert_eq!(outcome(row(&s, "f"), "capture_failed"), 5, "{s}");
     assert!(!text(&o).contains("X-Evil"), "{}", text(&o));
 }
+
+/// A budget on a row no arrival reaches (weight 0) could never be judged: `validate`
+/// (and `run`, before any load) refuses it where it is written, for a flow as for an
+/// endpoint, and says where the budget belongs.
+#[test]
+fn validate_refuses_a_budget_on_a_weightless_flow_or_endpoint() {
+    let load = "model = \"open\"\nstages = [{ duration = \"2s\", target_rps = 10 }]";
+    let idle_flow = journey(load, "[slo.flow.shop]\nbudgets = [\"throughput > 5rps\"]")
+        .replace("name = \"shop\"\n", "name = \"shop\"\nweight = 0\n")
+        .replace("weight = 0\n[[flow]]", "[[flow]]");
+    let c = Case::new(&idle_flow);
+    for cmd in [&["validate", "{s}"][..], &["run", "{s}", "--out", "{out}"]] {
+        let o = c.loadgate(cmd, &[("URL", "http://127.0.0.1:9")]);
+        assert_eq!(code(&o), 2, "{cmd:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("s.toml:23:13: flow `shop` has weight 0: no arrival starts it, so its budget `throughput > 5rps` can never be judged"),
+            "{cmd:?}: {t}"
+        );
+        assert!(t.contains("hint: give flow `shop` a weight"), "{t}");
+        assert_never_started(&c);
+    }
+    // The weightless endpoint the flow's last step sends: its requests are the step's.
+    let c = Case::new(&journey(
+        load,
+        "[slo.endpoint.alone]\nbudgets = [\"p95 < 1s\"]",
+    ));
+    let o = c.loadgate(&["validate", "{s}"], &[("URL", "http://127.0.0.1:9")]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("endpoint `alone` has weight 0: no arrival sends it"),
+        "{t}"
+    );
+    assert!(
+        t.contains("put the budget under [slo.endpoint.shop_alone]"),
+        "{t}"
+    );
+}
+
+/// A server whose `GET /slow` answers after 300 ms and anything else at once; one
+/// thread per connection, until the client closes it.
+fn slow_then_quick() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                while let Some((line, _)) = read_request(&mut r) {
+                    if line.starts_with("GET /slow ") {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                    }
+                    if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// A later step that never had its turn in a fixed pool (`connections = 1`: while an
+/// iteration thinks, the first step of one due meanwhile takes the one connection and
+/// holds it 300 ms, longer than the later step's 50 ms timeout) was not recorded on
+/// its flow's row at all. The drop
+/// is loadgate's: the step's row counts its request dropped, the flow's row the
+/// iteration it cut short (never an outcome of the target's), and the run's drops
+/// count each iteration once.
+#[test]
+fn a_later_step_that_never_had_its_turn_is_a_dropped_iteration_counted_once() {
+    let url = slow_then_quick();
+    let c = Case::new(&format!(
+        r#"name = "pool"
+target = "{url}"
+[defaults]
+timeout = "2s"
+[[flow]]
+name = "shop"
+think_time = "20ms"
+[[flow.step]]
+name = "slowly"
+path = "/slow"
+[[flow.step]]
+name = "quick"
+path = "/quick"
+timeout = "50ms"
+[load]
+model = "open"
+stages = [{{ duration = "2s", target_rps = 20 }}]
+connections = 1
+max_late_ratio = 1.0
+"#
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}", "--workers", "1"], &[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let s = c.summary();
+    let (slowly, quick, shop) = (row(&s, "slowly"), row(&s, "quick"), row(&s, "shop"));
+    let dropped = |r: &serde_json::Value| r["dropped"].as_u64().unwrap();
+    assert!(dropped(quick) >= 1, "{quick}");
+    assert_eq!(
+        dropped(shop),
+        dropped(slowly) + dropped(quick),
+        "every iteration a drop cut short: {shop}"
+    );
+    // Once each: not the steps' and the flow's.
+    assert_eq!(
+        s["rate"]["dropped"].as_u64().unwrap(),
+        dropped(shop),
+        "{}",
+        s["rate"]
+    );
+    assert_eq!(shop["sent"], slowly["sent"], "iterations started: {shop}");
+    // Never the target's failure.
+    for r in [slowly, quick, shop] {
+        assert_eq!(r["errors"], 0, "{r}");
+    }
+    assert!(
+        shop["requests"].as_u64().unwrap() + dropped(quick) <= shop["sent"].as_u64().unwrap(),
+        "{shop}"
+    );
+    assert_eq!(s["verdict"], "invalid");
+}

@@ -285,3 +285,106 @@ headers = {{ Cookie = "lg_session={{{{sid}}}}" }}
         "{login}"
     );
 }
+
+/// A target that sets more cookies than a jar holds: `GET /many` answers with 60
+/// `Set-Cookie`s (`c0` to `c59`), `GET /count` answers `{"n":N}`, N the cookies its
+/// request sent. One thread per connection, until the client closes it.
+fn sixty_cookies() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut cookies = 0;
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').unwrap_or(("", ""));
+                        if k.trim().eq_ignore_ascii_case("cookie") {
+                            cookies = v.split(';').filter(|c| c.contains('=')).count();
+                        }
+                    }
+                    let reply = if line.starts_with("GET /many ") {
+                        let mut head = "HTTP/1.1 200 OK\r\n".to_string();
+                        for i in 0..60 {
+                            head.push_str(&format!("set-cookie: c{i}=v{i}; Path=/\r\n"));
+                        }
+                        head + "content-length: 2\r\n\r\nok"
+                    } else {
+                        let body = format!("{{\"n\":{cookies}}}");
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    };
+                    if w.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// The jar holds 50 cookies: the 10 more a response set are dropped, and that is
+/// said per endpoint in summary.json, the time series, the report and the console
+/// (it was counted by the jar and reported nowhere).
+#[test]
+fn cookies_the_jar_dropped_are_reported_for_the_step_whose_answer_set_them() {
+    let url = sixty_cookies();
+    let c = Case::new(&format!(
+        r#"name = "crumbs"
+target = "{url}"
+[[flow]]
+name = "crumbs"
+[[flow.step]]
+name = "many"
+path = "/many"
+[[flow.step]]
+name = "count"
+path = "/count"
+checks = {{ json = [{{ path = "$.n", equals = 50 }}] }}
+[load]
+{OPEN}
+"#
+    ));
+    let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let s = c.summary();
+    let (many, count) = (row(&s, "many"), row(&s, "count"));
+    assert_eq!(outcome(many, "success"), 20, "{many}");
+    // The later step sent the 50 the jar held.
+    assert_eq!(outcome(count, "success"), 20, "{count}");
+    assert_eq!(many["cookies_dropped"], 200, "{many}");
+    assert!(
+        count.get("cookies_dropped").is_none(),
+        "omitted when 0: {count}"
+    );
+    let series = std::fs::read_to_string(c.out().join("timeseries.jsonl")).unwrap();
+    let in_series: u64 = series
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .flat_map(|r| r["endpoints"].as_array().unwrap().clone())
+        .filter(|e| e["name"] == "many")
+        .map(|e| e["cookies_dropped"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(in_series, 200, "{series}");
+    let said = "200 cookies dropped: the cookie jar holds 50 cookies of up to 4 KiB each";
+    let report = std::fs::read_to_string(c.out().join("report.html")).unwrap();
+    assert!(report.contains(said), "the report says it");
+    assert!(text(&o).contains(said), "the console says it: {}", text(&o));
+}

@@ -58,6 +58,9 @@ pub struct Exchange {
     pub stream: Option<StreamEnd>,
     /// Redirects followed on the way to the answer (or the failure).
     pub redirects: u8,
+    /// Cookies its answers (every hop's) set that the session's jar dropped for its
+    /// bounds; 0 without a jar.
+    pub cookies_dropped: u32,
 }
 
 impl Exchange {
@@ -174,6 +177,7 @@ pub async fn execute(
         }
     };
     let hops = Cell::new(0u8);
+    let cookies_dropped = Cell::new(0u32);
     let result = match call {
         Call::Http(req) => {
             let exchange = follow(
@@ -184,7 +188,7 @@ pub async fn execute(
                 &noted,
                 tapped.then_some(&mut tap as &mut Tap<'_>),
                 &hops,
-                jar,
+                jar.map(|j| (j, &cookies_dropped)),
             );
             if watch.is_set() {
                 let progress = Progress {
@@ -228,6 +232,7 @@ pub async fn execute(
         result,
         stream,
         redirects: hops.get(),
+        cookies_dropped: cookies_dropped.get(),
     }
 }
 
@@ -237,6 +242,9 @@ pub async fn execute(
 /// chain). Every hop notes its connect time (added up), and the first byte noted is
 /// the final answer's: each hop forgets the one before. The caller's timeout covers the
 /// whole chain.
+///
+/// `jar`: the session's cookies, and where to count those of the answers it dropped
+/// for its bounds.
 ///
 /// A redirect past the limit (a loop ends there too) is `too_many_redirects`; one
 /// without a `Location`, or with one that is not an http or https URL, the target's
@@ -250,7 +258,7 @@ async fn follow(
     noted: &Noted,
     mut tap: Option<&mut Tap<'_>>,
     hops: &Cell<u8>,
-    jar: Option<&RefCell<Jar>>,
+    jar: Option<(&RefCell<Jar>, &Cell<u32>)>,
 ) -> Result<Response, SendError> {
     let keep = prepared.keep();
     let mut origin = std::borrow::Cow::Borrowed(prepared.origin());
@@ -259,7 +267,7 @@ async fn follow(
     let mut wire = 0u64;
     loop {
         let redirected = hops.get() > 0;
-        if let Some(jar) = jar {
+        if let Some((jar, _)) = jar {
             // The first request merges the scenario's own Cookie; a hop's is the jar's.
             let own = !redirected && prepared.own_cookie();
             let cookies = jar.borrow().header_for(&origin, req.path());
@@ -279,8 +287,12 @@ async fn follow(
                 redirected,
             )
             .await?;
-        if let Some(jar) = jar {
-            jar.borrow_mut().store(&origin, req.path(), r.headers());
+        if let Some((jar, dropped)) = jar {
+            let mut jar = jar.borrow_mut();
+            let before = jar.dropped();
+            jar.store(&origin, req.path(), r.headers());
+            let new = u32::try_from(jar.dropped() - before).unwrap_or(u32::MAX);
+            dropped.set(dropped.get().saturating_add(new));
         }
         let to = match std::mem::take(&mut r.hop) {
             Hop::Answer => {

@@ -16,6 +16,7 @@
 mod affinity;
 pub mod auth;
 mod call;
+pub mod capture;
 mod classify;
 mod client;
 mod deadline;

@@ -687,7 +687,8 @@ async fn execute_step(
             Ok(turn) => Some(turn),
             Err(_elapsed) => {
                 let mut shard = shard_for(ctx, phase_due);
-                // Counted once: the step's (arrivals and drops, `Shard::arrivals`).
+                // The run's drop, counted once: the step's (`Shard::arrivals`); the
+                // flow's row counts the iteration it cut short apart (`flow::run`).
                 shard.record_drop(endpoint);
                 return None;
             }
@@ -953,6 +954,7 @@ fn sample(endpoint: usize, checks: &Checks, limits: &GoodLimits, exchange: &Exch
             && exchange.within(limits, exchange.sent),
         stream,
         redirects: exchange.redirects,
+        cookies_dropped: exchange.cookies_dropped,
     }
 }
 

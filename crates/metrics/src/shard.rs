@@ -52,6 +52,9 @@ pub struct Sample {
     pub stream: Option<StreamSample>,
     /// Redirects followed on the way to the answer.
     pub redirects: u8,
+    /// Cookies its answers set that the session's jar dropped for its bounds (see
+    /// [`EndpointShard::cookies_dropped`]).
+    pub cookies_dropped: u32,
 }
 
 /// What one streamed response held.
@@ -192,6 +195,7 @@ impl Sample {
             good_service: outcome == Outcome::Success,
             stream: None,
             redirects: 0,
+            cookies_dropped: 0,
         }
     }
 }
@@ -249,6 +253,9 @@ pub struct EndpointShard {
     pub good_service: u64,
     /// Redirects followed (every hop of every request).
     pub redirects: u64,
+    /// Cookies its answers set that the session's jar dropped for its bounds (at most
+    /// 50 cookies of 4 KiB each): what later requests of the session did not send.
+    pub cookies_dropped: u64,
     /// The first few distinct explanations of its failures ([`Shard::record_failure`]);
     /// boxed at the first failure, so an endpoint that never failed costs a pointer.
     pub failures: Option<Box<Failures>>,
@@ -277,6 +284,7 @@ impl EndpointShard {
             good: 0,
             good_service: 0,
             redirects: 0,
+            cookies_dropped: 0,
             failures: None,
         }
     }
@@ -305,6 +313,7 @@ impl EndpointShard {
         self.good += other.good;
         self.good_service += other.good_service;
         self.redirects += other.redirects;
+        self.cookies_dropped += other.cookies_dropped;
         if let Some(f) = other.failures.as_deref().filter(|f| !f.is_empty()) {
             self.failures.get_or_insert_default().merge_from(f);
         }
@@ -330,6 +339,7 @@ impl EndpointShard {
         self.good = 0;
         self.good_service = 0;
         self.redirects = 0;
+        self.cookies_dropped = 0;
         if let Some(f) = &mut self.failures {
             f.clear();
         }
@@ -463,17 +473,20 @@ impl Shard {
     }
 
     /// What the arrivals of the load became: iterations of a flow and requests of an
-    /// endpoint sent (a flow's later steps are not arrivals), and every drop (arrivals
-    /// at `max_in_flight`, requests that never had their turn in a fixed pool). The
-    /// rate the generator achieved is these sends against the arrivals scheduled. Token
-    /// fetches are none of it.
+    /// endpoint sent, and dropped (at `max_in_flight`, or a request that never had its
+    /// turn in a fixed pool), each on its arrival's row: a flow's steps are not
+    /// arrivals, and a step that never had its turn is counted dropped on its own row
+    /// and, once, as its iteration's on the flow's. The rate the generator achieved is
+    /// these sends against the arrivals scheduled. Token fetches are none of it.
     pub fn arrivals(&self) -> (u64, u64) {
         let composite = self.requests..self.endpoints.len() - self.auth;
-        let rows = self.endpoints[..self.standalone]
-            .iter()
-            .chain(&self.endpoints[composite]);
-        let sent = rows.map(|e| e.sent).sum();
-        let dropped = self.endpoints.iter().map(|e| e.dropped).sum();
+        let rows = || {
+            self.endpoints[..self.standalone]
+                .iter()
+                .chain(&self.endpoints[composite.clone()])
+        };
+        let sent = rows().map(|e| e.sent).sum();
+        let dropped = rows().map(|e| e.dropped).sum();
         (sent, dropped)
     }
 
@@ -538,6 +551,7 @@ impl Shard {
         e.local_errors += s.local as u64;
         e.resent += s.resent as u64;
         e.redirects += u64::from(s.redirects);
+        e.cookies_dropped += u64::from(s.cookies_dropped);
         if let Some(us) = s.connect_us {
             e.connects += 1;
             e.timings[Timing::Connect].record(us);
@@ -821,6 +835,39 @@ mod tests {
         assert_eq!(merged.overall().decoded_bytes, None);
     }
 
+    /// An iteration one of whose later steps never had its turn in a fixed pool was
+    /// sent (its first step was) and dropped once: the step's row counts the request,
+    /// the flow's row the iteration it cut short, and the run's drops count it once.
+    #[test]
+    fn a_dropped_step_is_one_drop_of_the_run_though_its_flow_row_shows_it_too() {
+        let rows = Rows {
+            endpoints: 1,
+            steps: 2,
+            flows: 1,
+            auth: 1,
+        };
+        let mut s = Shard::with_rows(rows, 60_000_000);
+        // A token fetch is no arrival, sent or dropped.
+        s.record_send(4, None, false);
+        s.record_drop(4);
+        for _ in 0..3 {
+            s.record_send(0, Some(10), false);
+        }
+        s.record_drop(0);
+        // Two iterations sent (the flow's row counts them), the second's later step
+        // dropped: on its row and on the flow's.
+        for _ in 0..2 {
+            s.record_send(1, Some(10), false);
+            s.record_send(3, None, false);
+        }
+        s.record_send(2, Some(10), false);
+        s.record_drop(2);
+        s.record_drop(3);
+        assert_eq!(s.arrivals(), (5, 2));
+        assert_eq!(s.endpoints()[3].dropped, 1);
+        assert_eq!(s.overall().dropped, 2, "the requests dropped");
+    }
+
     /// Issue 18: a 1000-endpoint shard held four whole-range histograms per endpoint
     /// (557 MB at a 60 s bound) whether or not an endpoint saw traffic. Now an
     /// endpoint costs its fixed size until it records, and a busy one what its values
@@ -831,8 +878,8 @@ mod tests {
         // Nine timings, their histograms empty until their first value, and the counters
         // (488 bytes before issue 22 added the protocols and decoded bytes, 544 before
         // the redirects, failure explanations and skipped stream events, 576 before the
-        // outcome `auth_failed`).
-        assert!(fixed <= 584, "fixed part per endpoint: {fixed} bytes");
+        // outcome `auth_failed` and the cookies dropped).
+        assert!(fixed <= 592, "fixed part per endpoint: {fixed} bytes");
         let mut interval = Shard::new(1000, 60_000_000);
         assert_eq!(
             interval.allocated_bytes(),

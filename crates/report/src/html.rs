@@ -422,6 +422,13 @@ fn endpoint_rows(o: &mut String, e: &EndpointSummary, kind: Option<&str>, total:
             html(&crate::text::redirects(e.redirects))
         );
     }
+    if !total && e.cookies_dropped > 0 {
+        let _ = writeln!(
+            o,
+            "<tr><td></td><td colspan=\"11\" class=\"classes\">{}</td></tr>",
+            html(&crate::text::cookies_dropped(e.cookies_dropped))
+        );
+    }
     // Each endpoint's own (the total's would repeat them).
     if !total {
         for line in crate::text::failure_lines(e) {

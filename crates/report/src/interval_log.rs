@@ -218,14 +218,20 @@ pub(crate) fn intervals_of_until(
                     http1: r.http1,
                     h2: r.h2,
                 };
+                e.cookies_dropped = r.cookies_dropped;
+                e.dropped = r.dropped;
             }
             shard_endpoints.push(e);
         }
-        // Late and dropped are counted per interval for all endpoints only; they are
-        // carried on the first endpoint, which is where the row reads them back from.
+        // Late sends are counted per interval for all endpoints only: carried on the
+        // first endpoint, which is where the row reads them back from. So were drops in
+        // files written before each row kept its own (a flow's row among them).
+        let per_row = shard_endpoints.iter().any(|e| e.dropped > 0);
         if let Some(e) = shard_endpoints.first_mut() {
             e.late = row.late;
-            e.dropped = row.dropped;
+            if !per_row {
+                e.dropped = row.dropped;
+            }
         }
         intervals.push((
             row.clone(),

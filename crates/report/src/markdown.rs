@@ -94,7 +94,7 @@ pub fn summary_md(s: &RunSummary) -> String {
     let explained: Vec<_> = s
         .endpoints
         .iter()
-        .filter(|e| !e.failures.is_empty() || e.redirects > 0)
+        .filter(|e| !e.failures.is_empty() || e.redirects > 0 || e.cookies_dropped > 0)
         .collect();
     if !explained.is_empty() {
         out.push('\n');
@@ -105,6 +105,14 @@ pub fn summary_md(s: &RunSummary) -> String {
                     "- {}: {}",
                     md(&e.name),
                     md(&crate::text::redirects(e.redirects))
+                );
+            }
+            if e.cookies_dropped > 0 {
+                let _ = writeln!(
+                    out,
+                    "- {}: {}",
+                    md(&e.name),
+                    md(&crate::text::cookies_dropped(e.cookies_dropped))
                 );
             }
             for line in crate::text::failure_lines(e) {

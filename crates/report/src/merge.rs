@@ -657,6 +657,7 @@ fn counted(
         good: e.good,
         good_service: e.good_service,
         redirects: e.redirects,
+        cookies_dropped: e.cookies_dropped,
         failures: (!e.failures.is_empty()).then(|| Box::new(e.failures.clone())),
     })
 }

@@ -224,6 +224,17 @@ pub struct EndpointRow {
     /// Those over HTTP/2.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub h2: u64,
+    /// Cookies the answers that completed in this second set that the session's jar
+    /// dropped for its bounds (what a killed run's recovery sums into
+    /// `cookies_dropped`). Absent when none was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cookies_dropped: u64,
+    /// Arrivals (or a flow's step requests) due in this second and dropped: at
+    /// `max_in_flight`, or waiting a whole timeout for a fixed pool's turn. Absent when
+    /// none was, and in files written before it was kept per row (the run's drops
+    /// were then read from the row's total).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -333,6 +344,8 @@ impl SeriesRow {
                     skipped: e.streams.skipped,
                     http1: e.protocols.http1,
                     h2: e.protocols.h2,
+                    cookies_dropped: e.cookies_dropped,
+                    dropped: e.dropped,
                 })
                 .collect(),
             pauses: None,

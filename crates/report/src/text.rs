@@ -63,6 +63,16 @@ pub fn redirects(n: u64) -> String {
     )
 }
 
+/// Cookies the target set that a session's jar dropped for its bounds, in words. The
+/// bounds are the engine's (`session::MAX_COOKIES`, `MAX_COOKIE_BYTES`).
+pub fn cookies_dropped(n: u64) -> String {
+    format!(
+        "{n} cookie{} dropped: the cookie jar holds 50 cookies of up to 4 KiB each, and later requests of the session went without {}",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "it" } else { "them" }
+    )
+}
+
 /// An endpoint's failures explained, one line each: `check_failed 12: json $.status
 /// equals "healthy", found "degraded"`, then how many were explained otherwise. The
 /// texts are as `summary.json` holds them (masked of secrets, control characters

@@ -1084,3 +1084,43 @@ fn redirects_default_to_ten_and_are_checked_where_written() {
     .unwrap_err();
     assert!(e.to_string().contains("s.toml:9"), "{e}");
 }
+
+/// A flow no arrival starts: each of its budgets, its steps' and its polls' too.
+const IDLE_FLOW: &str = "name = \"t\"\ntarget = \"embedded\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n[[endpoint]]\nname = \"b\"\npath = \"/b\"\nweight = 0\n[[flow]]\nname = \"f\"\nweight = 0\n[[flow.step]]\nname = \"s\"\npath = \"/s\"\n[[flow]]\nname = \"g\"\n[[flow.step]]\nendpoint = \"b\"\n[load]\nmodel = \"open\"\nstages = [{ duration = \"1s\", target_rps = 1 }]\n";
+
+/// A budget on a row that gets no arrival (weight 0) can never be judged: no data
+/// fails it (a throughput floor too), a rate ceiling on nothing holds trivially.
+/// Endpoints and flows alike are refused where the budget is written.
+#[test]
+fn a_budget_on_a_weightless_flow_or_endpoint_is_refused_where_it_is_written() {
+    let text = format!("{IDLE_FLOW}[slo.flow.f]\nbudgets = [\"throughput > 5rps\"]\n");
+    check_err(&text, 24, 13, "flow `f` has weight 0: no arrival starts it, so its budget `throughput > 5rps` can never be judged");
+    let e = parse(Path::new("s.toml"), &text, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("hint: give flow `f` a weight"), "{e}");
+    let text = format!("{IDLE_FLOW}[slo.endpoint.s]\nbudgets = [\"p95 < 1s\"]\n");
+    check_err(&text, 24, 13, "step `s` is in flow `f`, which has weight 0");
+    // A weightless endpoint a flow sends: the budget belongs on the step's row.
+    let text = format!("{IDLE_FLOW}[slo.endpoint.b]\nbudgets = [\"throughput < 5rps\"]\n");
+    check_err(
+        &text,
+        24,
+        13,
+        "endpoint `b` has weight 0: no arrival sends it",
+    );
+    let e = parse(Path::new("s.toml"), &text, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("put the budget under [slo.endpoint.g_b]"), "{e}");
+    // A table written item: the error is at the item.
+    let text = format!(
+        "{IDLE_FLOW}[slo.endpoint.b]\nbudgets = [{{ expr = \"p95 < 1s\", abort_on_fail = true }}]\n"
+    );
+    check_err(&text, 24, 12, "endpoint `b` has weight 0");
+    // The step's row is sent: its budget stands, as does the weighted flow's.
+    let s = ok(&format!(
+        "{IDLE_FLOW}[slo.endpoint.g_b]\nbudgets = [\"throughput > 0.5rps\"]\n[slo.flow.g]\nbudgets = [\"p95 < 1s\"]\n"
+    ));
+    assert_eq!(s.slo.endpoints.len(), 2);
+}

@@ -243,6 +243,11 @@ pub struct EndpointSummary {
     /// the endpoint's `redirects`).
     #[serde(default)]
     pub redirects: u64,
+    /// Cookies the answers set that the session's cookie jar dropped for its bounds (it
+    /// holds at most 50 cookies of 4 KiB each): later requests of the session went
+    /// without them. Absent when none was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cookies_dropped: u64,
     /// The first few (5) distinct explanations of the failures, each with its count
     /// (which check failed and what was found, which status and the start of its body,
     /// why the connection failed; texts at most 120 bytes, secrets masked), and the
@@ -251,6 +256,10 @@ pub struct EndpointSummary {
     pub failures: Failures,
     /// Latencies above the histogram's bound (recorded at the bound).
     pub saturated: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl EndpointSummary {
@@ -333,6 +342,7 @@ impl EndpointSummary {
             unbuilt: e.unbuilt,
             resent: e.resent,
             redirects: e.redirects,
+            cookies_dropped: e.cookies_dropped,
             failures: e.failures.as_deref().cloned().unwrap_or_default(),
             saturated: e.latency().saturated(),
         };

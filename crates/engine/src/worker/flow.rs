@@ -12,20 +12,25 @@
 //! An iteration stops at its first step that fails (the later steps may need what it
 //! did not capture): the flow's outcome is that step's. Nothing due at or after a stop
 //! is sent; an iteration a stop cuts short is not recorded as a flow sample (it did not
-//! fail, it was not let finish), only its steps that ran are.
+//! fail, it was not let finish), only its steps that ran are. An iteration one of
+//! whose steps never had its turn in a fixed pool (`connections = N`) is the
+//! generator's shortfall: the step's row counts the request dropped (the run's drops
+//! count it there, once), and the flow's row counts the iteration dropped, never as an
+//! outcome of the target's.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use loadgate_metrics::{Outcome, Sample};
-use loadgate_scenario::{CaptureFrom, JsonExpect, PathStep, Step, Until};
+use loadgate_scenario::{CaptureFrom, JsonExpect, Step, Until};
 
 use super::auth::{self, VuToken};
 use super::{
     execute_step, micros, pick_row, render, roll_over, shard_for, start_of, Ctx, Pacer, STOP,
 };
 use crate::call::Exchange;
+use crate::capture;
 use crate::session::Jar;
 
 /// Runs one iteration of the flow whose row is `row`, due at `due`; `seq` and `local`
@@ -47,27 +52,97 @@ pub(super) async fn run(
     vu_token: Option<&VuToken>,
 ) {
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let ended = iterate(&ctx, row, seq, local, due, tolerance, vu_jar, vu_token).await;
-    if let Some((outcome, first_sent, end)) = ended {
-        let sample = Sample {
-            service_us: micros(end.saturating_duration_since(first_sent)),
-            ..Sample::new(row, outcome, micros(end.saturating_duration_since(due)))
-        };
-        roll_over(&ctx, end);
-        let mut shard = shard_for(&ctx, due);
-        shard.record(&sample);
-        if outcome == Outcome::Success {
-            let due_s = due.saturating_duration_since(start_of(&ctx)).as_secs();
-            shard.record_due_success(row, due_s);
+    match iterate(&ctx, row, seq, local, due, tolerance, vu_jar, vu_token).await {
+        // The generator's shortfall, never an outcome of the target's.
+        Err(Cut::Dropped) => {
+            roll_over(&ctx, Instant::now());
+            shard_for(&ctx, due).record_drop(row);
+        }
+        Err(Cut::Stopped | Cut::Unbuilt) => {}
+        Ok((outcome, first_sent, end)) => {
+            let sample = Sample {
+                service_us: micros(end.saturating_duration_since(first_sent)),
+                ..Sample::new(row, outcome, micros(end.saturating_duration_since(due)))
+            };
+            roll_over(&ctx, end);
+            let mut shard = shard_for(&ctx, due);
+            shard.record(&sample);
+            if outcome == Outcome::Success {
+                let due_s = due.saturating_duration_since(start_of(&ctx)).as_secs();
+                shard.record_due_success(row, due_s);
+            }
         }
     }
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     ctx.drained.notify_one();
 }
 
+/// An iteration's variables, empty at its start: a vector (and its strings' buffers)
+/// an earlier iteration of this worker gave back, so that an iteration allocates
+/// neither.
+struct Vars(Vec<String>);
+
+thread_local! {
+    /// Vectors of variables given back by the iterations that ended (each worker
+    /// thread its own), at most [`SPARE_VARS`].
+    static SPARE: RefCell<Vec<Vec<String>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most vectors of variables a worker keeps for its next iterations: as many as
+/// it has iterations in flight at once, beyond which they are freed.
+const SPARE_VARS: usize = 256;
+
+impl Vars {
+    /// `n` empty variables.
+    fn take(n: usize) -> Vars {
+        let mut v = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        v.iter_mut().for_each(String::clear);
+        v.resize_with(n, String::new);
+        Vars(v)
+    }
+}
+
+impl Drop for Vars {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        // A variable's buffer kept at most 4 KiB: a huge capture is not held on to.
+        if v.iter().all(|s| s.capacity() <= 4096) {
+            SPARE.with(|s| {
+                let mut spare = s.borrow_mut();
+                if spare.len() < SPARE_VARS {
+                    spare.push(v);
+                }
+            });
+        }
+    }
+}
+
+impl std::ops::Deref for Vars {
+    type Target = Vec<String>;
+    fn deref(&self) -> &Vec<String> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Vars {
+    fn deref_mut(&mut self) -> &mut Vec<String> {
+        &mut self.0
+    }
+}
+
+/// Why an iteration ended without an outcome of its flow's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// A stop came before its next step was due.
+    Stopped,
+    /// A request could not be built from the scenario's own data (counted unbuilt).
+    Unbuilt,
+    /// A step waited a whole timeout for its turn in the fixed pool (counted dropped).
+    Dropped,
+}
+
 /// The steps of one iteration: the flow's outcome, when its first step was sent and
-/// when its last ended; `None` when it was cut short by a stop, a request that could
-/// not be built, or a full pool.
+/// when its last ended; or why it was cut short.
 #[allow(clippy::too_many_arguments)]
 async fn iterate(
     ctx: &Rc<Ctx>,
@@ -78,7 +153,7 @@ async fn iterate(
     tolerance: Option<Duration>,
     vu_jar: Option<&RefCell<Jar>>,
     vu_token: Option<&VuToken>,
-) -> Option<(Outcome, Instant, Instant)> {
+) -> Result<(Outcome, Instant, Instant), Cut> {
     let scenario = ctx.spec.scenario.clone();
     let flow = scenario.flow_of_row(row).expect("the row of a flow");
     // A jar of its own per iteration in the open model (a VU's in the closed one).
@@ -89,7 +164,7 @@ async fn iterate(
         flow,
         seq,
         data_row: pick_row(ctx, local),
-        vars: vec![String::new(); flow.vars.len()],
+        vars: Vars::take(flow.vars.len()),
         due,
         tolerance,
         pacer: None,
@@ -114,10 +189,10 @@ async fn iterate(
                 let mut n = 1;
                 let (outcome, end) = loop {
                     // A poll's row counts no send: it is not an arrival.
-                    let also: Vec<usize> = first.into_iter().collect();
                     let poll = Some((until, n == until.max));
-                    let (outcome, sent, end) =
-                        it.attempt_rows(k, step, intended, &also, poll).await?;
+                    let (outcome, sent, end) = it
+                        .attempt_rows(k, step, intended, first.as_slice(), poll)
+                        .await?;
                     poll_sent.get_or_insert(sent);
                     first_sent.get_or_insert(sent);
                     match outcome {
@@ -151,11 +226,12 @@ async fn iterate(
         };
         first_sent.get_or_insert(sent);
         if outcome != Outcome::Success || k + 1 == flow.steps.len() {
-            return Some((outcome, first_sent.unwrap_or(sent), end));
+            return Ok((outcome, first_sent.unwrap_or(sent), end));
         }
         intended = end + flow.think_time;
     }
-    None
+    // A flow has at least one step: the last one returned.
+    Err(Cut::Stopped)
 }
 
 /// What one iteration carries from step to step.
@@ -164,7 +240,7 @@ struct Iteration<'a> {
     flow: &'a loadgate_scenario::Flow,
     seq: u64,
     data_row: Option<usize>,
-    vars: Vec<String>,
+    vars: Vars,
     /// When the iteration was due: the phase every step is recorded in.
     due: Instant,
     tolerance: Option<Duration>,
@@ -180,14 +256,14 @@ struct Iteration<'a> {
 
 impl Iteration<'_> {
     /// Waits until `intended` (a later step's due time), unless a stop comes first or
-    /// has come: nothing due at or after a stop is sent (`None`).
-    async fn wait(&mut self, intended: Instant) -> Option<()> {
+    /// has come: nothing due at or after a stop is sent.
+    async fn wait(&mut self, intended: Instant) -> Result<(), Cut> {
         let mut stop = self.ctx.spec.stop.clone();
         if Instant::now() < intended {
             let pacer = self.pacer.get_or_insert_with(Pacer::new);
             tokio::select! {
                 biased;
-                _ = stop.wait_for(|s| *s >= STOP) => return None,
+                _ = stop.wait_for(|s| *s >= STOP) => return Err(Cut::Stopped),
                 _ = pacer.until(intended, intended) => {}
             }
         }
@@ -197,7 +273,10 @@ impl Iteration<'_> {
             .stopped_at
             .get()
             .is_some_and(|&t| intended >= t);
-        (!stopped && *stop.borrow() < STOP).then_some(())
+        match !stopped && *stop.borrow() < STOP {
+            true => Ok(()),
+            false => Err(Cut::Stopped),
+        }
     }
 
     /// Step `k` sent once (its send counted for the row `first` too, a flow's at its
@@ -208,10 +287,11 @@ impl Iteration<'_> {
         step: &Step,
         intended: Instant,
         first: Option<usize>,
-    ) -> Option<(Outcome, Instant, Instant)> {
-        let also: Vec<usize> = first.into_iter().collect();
-        let (outcome, sent, end) = self.attempt_rows(k, step, intended, &also, None).await?;
-        Some((outcome.unwrap_or(Outcome::Success), sent, end))
+    ) -> Result<(Outcome, Instant, Instant), Cut> {
+        let (outcome, sent, end) = self
+            .attempt_rows(k, step, intended, first.as_slice(), None)
+            .await?;
+        Ok((outcome.unwrap_or(Outcome::Success), sent, end))
     }
 
     /// One attempt of step `k` (its send counted for the rows `also` too), recorded in
@@ -226,7 +306,7 @@ impl Iteration<'_> {
         intended: Instant,
         also: &[usize],
         poll: Option<(&Until, bool)>,
-    ) -> Option<(Option<Outcome>, Instant, Instant)> {
+    ) -> Result<(Option<Outcome>, Instant, Instant), Cut> {
         let ctx = self.ctx;
         let endpoint = step.endpoint;
         let req = match render(ctx, endpoint, self.seq, self.data_row, &self.vars) {
@@ -235,19 +315,19 @@ impl Iteration<'_> {
             // token bound for a header): the step fails as its capture did.
             Err(_) if k > 0 && !self.vars.is_empty() => {
                 self.unusable(k, endpoint);
-                return Some((Some(Outcome::CaptureFailed), intended, intended));
+                return Ok((Some(Outcome::CaptureFailed), intended, intended));
             }
             // Else the scenario's own data made it: counted unbuilt, never sent.
             Err(_) => {
                 shard_for(ctx, self.due).record_unbuilt(endpoint);
-                return None;
+                return Err(Cut::Unbuilt);
             }
         };
         let auth::Carried { token, waited } = match auth::token(ctx, endpoint, self.vu).await {
             Ok(t) => t,
             Err(auth::NoToken) => {
                 auth::record_no_token(ctx, endpoint, self.due, false, also);
-                return Some((Some(Outcome::AuthFailed), intended, intended));
+                return Ok((Some(Outcome::AuthFailed), intended, intended));
             }
         };
         let req = auth::carry(ctx, req, token.as_ref());
@@ -265,7 +345,8 @@ impl Iteration<'_> {
             self.jar,
             waited,
         )
-        .await?;
+        .await
+        .ok_or(Cut::Dropped)?;
         auth::answered(ctx, token.as_ref(), self.vu, &exchange);
         let prepared = &ctx.prepared[endpoint];
         let mut sample = super::sample(endpoint, prepared.checks(), prepared.goodput(), &exchange);
@@ -350,7 +431,7 @@ impl Iteration<'_> {
             shard.record_due_success(endpoint, due_s);
         }
         let outcome = (sample.outcome != Outcome::Success || ready).then_some(sample.outcome);
-        Some((outcome, sent, exchange.end))
+        Ok((outcome, sent, exchange.end))
     }
 }
 
@@ -377,7 +458,7 @@ impl Iteration<'_> {
             Some(jar) => crate::session::masked(&scenario.secrets, &jar.borrow()),
             None => scenario.secrets.clone(),
         };
-        for (var, value) in self.flow.vars.iter().zip(&self.vars) {
+        for (var, value) in self.flow.vars.iter().zip(self.vars.iter()) {
             if var.secret {
                 secrets.add(&var.name, value);
             }
@@ -411,13 +492,9 @@ fn holds(until: &Until, exchange: &Exchange) -> bool {
     let Ok(response) = &exchange.result else {
         return false;
     };
-    let doc: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
-    let found = doc
-        .as_ref()
-        .and_then(|d| find(d, until.path.steps()))
-        .filter(|v| !v.is_null());
+    let found = capture::find(&response.body, until.path.steps()).filter(|v| !v.is_null());
     match &until.expect {
-        JsonExpect::Equals(v) => found == Some(v),
+        JsonExpect::Equals(v) => found.as_ref() == Some(v),
         JsonExpect::Exists(b) => found.is_some() == *b,
     }
 }
@@ -431,10 +508,26 @@ fn capture(step: &Step, exchange: &Exchange, vars: &mut [String]) -> Result<(), 
     let Ok(response) = &exchange.result else {
         return Err(0);
     };
-    // Parsed once for every JSON capture of the step.
+    // A JSON path's value is found in one pass that builds nothing else; a step of
+    // many JSON captures parses the body once for all of them instead.
+    let paths = step
+        .captures
+        .iter()
+        .filter(|c| matches!(c.from, CaptureFrom::Json(_)))
+        .count();
     let mut json: Option<Option<serde_json::Value>> = None;
     for (i, c) in step.captures.iter().enumerate() {
-        match found(&c.from, response, &mut json) {
+        let found = match &c.from {
+            // Into the variable's own buffer: the iteration ends if it finds nothing.
+            CaptureFrom::Json(path) if paths <= ONE_PASS_PATHS => {
+                match capture::text_into(&response.body, path.steps(), &mut vars[c.slot]) {
+                    true => continue,
+                    false => return Err(i),
+                }
+            }
+            from => found(from, response, &mut json),
+        };
+        match found {
             Some(v) => vars[c.slot] = v,
             None => return Err(i),
         }
@@ -443,7 +536,7 @@ fn capture(step: &Step, exchange: &Exchange, vars: &mut [String]) -> Result<(), 
 }
 
 /// The value `from` finds in `response`; `json`: the body parsed as JSON, once, by the
-/// first lookup that needs it.
+/// first lookup that needs it (see [`capture`] for the one-pass lookup of a few).
 pub(super) fn found(
     from: &CaptureFrom,
     response: &crate::client::Response,
@@ -453,8 +546,9 @@ pub(super) fn found(
         CaptureFrom::Json(path) => {
             let doc = json.get_or_insert_with(|| serde_json::from_slice(&response.body).ok());
             doc.as_ref()
-                .and_then(|d| find(d, path.steps()))
-                .and_then(text)
+                .and_then(|d| capture::find_in(d, path.steps()))
+                .cloned()
+                .and_then(capture::text)
         }
         CaptureFrom::Header(name) => response
             .headers()
@@ -483,24 +577,7 @@ pub(super) fn found(
     }
 }
 
-/// The value at `steps` of `v`; with `[*]`, in the first element that has one.
-fn find<'a>(v: &'a serde_json::Value, steps: &[PathStep]) -> Option<&'a serde_json::Value> {
-    let Some((first, rest)) = steps.split_first() else {
-        return Some(v);
-    };
-    match first {
-        PathStep::Key(k) => find(v.get(&**k)?, rest),
-        PathStep::Index(i) => find(v.get(*i)?, rest),
-        PathStep::Each => v.as_array()?.iter().find_map(|e| find(e, rest)),
-    }
-}
-
-/// A found value as a template inserts it: a string as it is, a number or boolean as
-/// written, an object or array as JSON; `null` is no value.
-fn text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
+/// The most JSON captures of one step that are each found in a pass of their own
+/// (`capture::find`, several times cheaper than building the whole document); a step
+/// of more parses its body once for all of them.
+const ONE_PASS_PATHS: usize = 2;

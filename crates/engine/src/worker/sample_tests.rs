@@ -22,6 +22,7 @@ fn streamed(t0: Instant, stream: StreamEnd) -> Exchange {
         result: Ok(ok),
         stream: Some(stream),
         redirects: 0,
+        cookies_dropped: 0,
     }
 }
 
@@ -42,6 +43,7 @@ fn a_sample_takes_every_timing_from_the_instants_of_the_exchange() {
             result,
             stream: None,
             redirects: 0,
+            cookies_dropped: 0,
         };
         let s = sample(3, &checks, &GoodLimits::default(), &x);
         assert_eq!((s.endpoint, s.connect_us, s.resent), (3, Some(1_000), true));

@@ -55,9 +55,14 @@ fn second(t: u64) -> Interval {
             // Some successes over their goodput limits, fewer from the actual send.
             good: outcome == Outcome::Success && i % 5 != 1,
             good_service: outcome == Outcome::Success && i % 10 != 1,
+            cookies_dropped: u32::from(i % 7 == 0) * 3,
             ..Sample::new(endpoint, outcome, 1_000 * (i + 1))
         });
         data.record_gap(endpoint, 40 * (i + 1));
+    }
+    // Drops on the second endpoint's row (a flow's, say): read back on it.
+    for _ in 0..t {
+        data.record_drop(1);
     }
     Interval {
         index: t,
@@ -110,6 +115,10 @@ fn streamed_files_read_back_as_they_were_written() {
                 );
             }
             assert_eq!(e.connects, written.connects);
+            // Said in a recovered run's summary too.
+            assert_eq!(e.cookies_dropped, written.cookies_dropped);
+            assert_eq!(e.dropped, written.dropped, "second {}", s.index);
+            assert!(written.cookies_dropped > 0);
             // What goodput and attainment windows count, in merge and recovery too.
             assert_eq!(
                 (e.good, e.good_service),

@@ -461,30 +461,84 @@ pub(crate) fn build(
     };
     let mut row_names: Vec<String> = raw_endpoints.iter().map(|e| trimmed(&e.name)).collect();
     let mut streamed: Vec<bool> = raw_endpoints.iter().map(|e| e.stream.is_some()).collect();
+    // Rows no arrival ever reaches (weight 0), where a budget could never be judged:
+    // a weightless [[endpoint]] (its uses in flows are the steps' rows), and every row
+    // of a weightless flow.
+    let weightless = |w: &Option<raw::S<i64>>| w.as_ref().is_some_and(|w| *w.get_ref() == 0);
+    let mut idle: Vec<Option<slo::Idle>> = raw_endpoints
+        .iter()
+        .map(|e| {
+            weightless(&e.weight).then(|| slo::Idle {
+                why: format!(
+                    "endpoint `{}` has weight 0: no arrival sends it",
+                    trimmed(&e.name)
+                ),
+                hint: "give it a weight, or remove the budget".to_string(),
+            })
+        })
+        .collect();
     // A step that names an endpoint is a row of its own too: `name`, or
     // `<flow>_<endpoint>`, streaming as the endpoint does.
     for f in file.flows.iter().flat_map(|f| f.get_ref().iter()) {
+        let flow = f.name.get_ref().trim();
+        let idle_flow = weightless(&f.weight);
         for step in f.steps.iter().flat_map(|s| s.get_ref().iter()) {
-            match &step.endpoint {
+            let row = match &step.endpoint {
                 None => {
-                    row_names.push(trimmed(&step.name));
                     streamed.push(step.stream.is_some());
+                    trimmed(&step.name)
                 }
                 Some(r) => {
-                    let named = raw_endpoints
+                    let at = raw_endpoints
                         .iter()
-                        .find(|e| trimmed(&e.name) == r.get_ref().trim());
-                    row_names.push(match &step.name {
+                        .position(|e| trimmed(&e.name) == r.get_ref().trim());
+                    let row = match &step.name {
                         Some(n) => n.get_ref().trim().to_string(),
-                        None => format!("{}_{}", f.name.get_ref().trim(), r.get_ref().trim()),
-                    });
-                    streamed.push(named.is_some_and(|e| e.stream.is_some()));
+                        None => format!("{flow}_{}", r.get_ref().trim()),
+                    };
+                    streamed.push(at.is_some_and(|i| raw_endpoints[i].stream.is_some()));
+                    // A budget on the endpoint meant for its requests in a flow: they
+                    // are this step's.
+                    if let (false, Some(Some(e))) = (idle_flow, at.map(|i| &mut idle[i])) {
+                        {
+                            e.hint = format!(
+                                "its requests in flow `{flow}` are the step's row: put the budget under [slo.endpoint.{row}], or give `{}` a weight",
+                                r.get_ref().trim()
+                            );
+                        }
+                    }
+                    row
                 }
-            }
+            };
+            idle.push(idle_flow.then(|| slo::Idle {
+                why: format!(
+                    "step `{row}` is in flow `{flow}`, which has weight 0: no arrival starts it"
+                ),
+                hint: format!("give flow `{flow}` a weight, or remove the budget"),
+            }));
+            row_names.push(row);
         }
     }
     // Then the flows, then each polling step's time until ready (`<step>_ready`).
     let raw_flows: Vec<&raw::Flow> = file.flows.iter().flat_map(|f| f.get_ref().iter()).collect();
+    let flow_idle = |f: &raw::Flow| {
+        let flow = f.name.get_ref().trim();
+        weightless(&f.weight).then(|| slo::Idle {
+            why: format!("flow `{flow}` has weight 0: no arrival starts it"),
+            hint: format!(
+                "give flow `{flow}` a weight (`weight = 1` in its [[flow]]), or remove the budget"
+            ),
+        })
+    };
+    idle.extend(raw_flows.iter().map(|f| flow_idle(f)));
+    idle.extend(raw_flows.iter().flat_map(|f| {
+        let why = flow_idle(f);
+        f.steps
+            .iter()
+            .flat_map(|s| s.get_ref().iter())
+            .filter(|s| s.until.is_some())
+            .map(move |_| why.clone())
+    }));
     let flow_names: Vec<String> = raw_flows
         .iter()
         .map(|f| f.name.get_ref().trim().to_string())
@@ -505,6 +559,7 @@ pub(crate) fn build(
         &row_names,
         &streamed,
         &flow_names,
+        &idle,
         // A capacity search's steps run open whatever the file says.
         match options.open_load {
             true => Some(LoadModel::Open),

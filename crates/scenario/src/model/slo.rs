@@ -9,12 +9,24 @@ use super::value::{duration, DURATION_HINT};
 use crate::diag::Sink;
 use crate::raw;
 
+/// Why a row gets no traffic whatever the load (weight 0), and how to fix a budget on
+/// it: such a budget can never be judged (no data fails it; a rate on nothing holds
+/// trivially).
+#[derive(Debug, Clone)]
+pub(super) struct Idle {
+    /// What keeps it idle: "endpoint `a` has weight 0: no arrival sends it".
+    pub(super) why: String,
+    /// What to do instead.
+    pub(super) hint: String,
+}
+
 fn budgets(
     sink: &mut Sink<'_>,
     items: &[raw::S<raw::BudgetItem>],
     default_delay: Duration,
     model: Option<LoadModel>,
     scope: &[(&str, bool)],
+    idle: Option<&Idle>,
 ) -> Vec<SloBudget> {
     let mut out = Vec::new();
     for item in items {
@@ -56,6 +68,14 @@ fn budgets(
             sink.at(body_start, message, hint);
             continue;
         }
+        if let (Ok(_), Some(idle)) = (&parsed, idle) {
+            sink.at(
+                body_start,
+                format!("{}, so its budget `{expr}` can never be judged", idle.why),
+                Some(idle.hint.clone()),
+            );
+            continue;
+        }
         match parsed {
             Ok(budget) => out.push(SloBudget {
                 budget,
@@ -85,6 +105,7 @@ pub(super) fn slo(
     endpoint_names: &[String],
     streamed: &[bool],
     flow_names: &[String],
+    idle: &[Option<Idle>],
     model: Option<LoadModel>,
 ) -> Slo {
     let default_delay = s
@@ -97,13 +118,21 @@ pub(super) fn slo(
         .map(String::as_str)
         .zip(streamed.iter().copied())
         .collect();
-    let global = budgets(sink, &s.budgets, default_delay, model, &scope);
+    let global = budgets(sink, &s.budgets, default_delay, model, &scope, None);
+    let idle_of = |row: usize| idle.get(row).and_then(Option::as_ref);
     let mut endpoints = Vec::new();
     for (name, table) in &s.endpoint {
         let position = endpoint_names.iter().position(|n| n == name);
         // An endpoint that does not exist is reported below, its budgets as written.
         let one = position.map_or(&[][..], |i| &scope[i..=i]);
-        let parsed = budgets(sink, &table.get_ref().budgets, default_delay, model, one);
+        let parsed = budgets(
+            sink,
+            &table.get_ref().budgets,
+            default_delay,
+            model,
+            one,
+            position.and_then(idle_of),
+        );
         match position {
             Some(i) => endpoints.extend(parsed.into_iter().map(|b| (i, b))),
             None => sink.span(
@@ -117,7 +146,14 @@ pub(super) fn slo(
         let position = flow_names.iter().position(|n| n == name);
         // A flow's row streams nothing of its own.
         let scope = [(name.as_str(), false)];
-        let parsed = budgets(sink, &table.get_ref().budgets, default_delay, model, &scope);
+        let parsed = budgets(
+            sink,
+            &table.get_ref().budgets,
+            default_delay,
+            model,
+            &scope,
+            position.and_then(|i| idle_of(endpoint_names.len() + i)),
+        );
         match position {
             Some(i) => endpoints.extend(
                 parsed
