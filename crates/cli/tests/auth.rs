@@ -261,6 +261,13 @@ fn revoking() -> Revoking {
                         } else {
                             (401, format!("{{\"error\":\"revoked {auth}\"}}"))
                         }
+                    } else if line.starts_with("GET /tell ") {
+                        // Tells anyone the current token, asked with it or not.
+                        let current = uses.lock().unwrap().0.clone();
+                        match current.is_empty() {
+                            true => (200, "{}".to_string()),
+                            false => (403, format!("{{\"current\":\"{current}\"}}")),
+                        }
                     } else if line.starts_with("GET /public ") {
                         (if auth.is_some() { 400 } else { 200 }, "{}".to_string())
                     } else {
@@ -727,4 +734,43 @@ think_time = "3s"
         data["service_us"]["max"].as_u64().unwrap() >= 400_000,
         "{data}"
     );
+}
+
+/// A target that shows the run's token (once there is one) to a request that did not
+/// carry it (`auth = false`): masked there too.
+#[test]
+fn a_token_shown_to_a_request_that_did_not_carry_it_is_masked_too() {
+    let server = revoking();
+    let scenario = r#"name = "tell"
+target = "http://127.0.0.1:9"
+[auth]
+path = "/login"
+token = "$.token"
+[[endpoint]]
+name = "data"
+path = "/data"
+[[endpoint]]
+name = "tell"
+path = "/tell"
+auth = false
+[load]
+model = "closed"
+stages = [{ duration = "1s", vus = 1 }]
+think_time = "50ms"
+"#;
+    let c = Case::new(scenario);
+    let o = c.loadgate(
+        &["run", "{s}", "--out", "{out}", "--target", &server.url],
+        &[],
+    );
+    let s = c.summary();
+    let tell = row(&s, "tell");
+    assert!(outcome(tell, "http_4xx") > 0, "{}", text(&o));
+    let explained = tell["failures"].to_string();
+    assert!(explained.contains("current"), "{explained}");
+    assert!(!explained.contains("tok-"), "{explained}");
+    for (path, text) in outputs(&c.out()) {
+        assert!(!text.contains("Bearer tok-"), "{}", path.display());
+    }
+    assert!(!text(&o).contains("Bearer tok-"));
 }

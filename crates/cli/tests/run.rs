@@ -146,6 +146,37 @@ fn a_closed_model_run_passes() {
     assert!(s["pauses"].is_null(), "no pause meter without a schedule");
 }
 
+/// A closed-model VU follows the mix whatever worker it runs on: one VU on two workers
+/// with two endpoints of weight 1 sent only the first (its worker's request numbers
+/// were all even), and three VUs two thirds of the first.
+#[test]
+fn a_closed_model_vu_follows_the_mix_on_any_worker() {
+    for vus in [1, 3] {
+        let written = scenario(
+            &format!("model = \"closed\"\nstages = [{{ duration = \"1s\", vus = {vus} }}]\nthink_time = \"20ms\""),
+            "",
+        )
+        .replace(
+            "[load]",
+            "[[endpoint]]\nname = \"root\"\npath = \"/\"\n[load]",
+        );
+        let c = Case::new(&written);
+        let o = c.loadgate(
+            &["run", "{s}", "--out", "{out}", "-q", "--workers", "2"],
+            &[],
+        );
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        let s = c.summary();
+        let (a, b) = (
+            row(&s, "analyze")["requests"].as_u64().unwrap(),
+            row(&s, "root")["requests"].as_u64().unwrap(),
+        );
+        // Each worker alternates: at most one apart per worker.
+        assert!(a.abs_diff(b) <= 2, "{vus} VUs: analyze {a}, root {b}");
+        assert!(a + b >= 10, "{vus} VUs: {a} + {b}");
+    }
+}
+
 #[test]
 fn an_invalid_scenario_exits_2_with_file_line_column() {
     let c = Case::new(&scenario(OPEN_2S, "budgets = [\"p95 < 2 fortnights\"]"));

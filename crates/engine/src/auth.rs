@@ -291,6 +291,12 @@ impl TokenCell {
         }
     }
 
+    /// The token held now, if any, usable or not (to mask it wherever an answer shows
+    /// it, also one to a request that did not carry it).
+    pub fn held(&self) -> Option<Token> {
+        self.lock().token.clone()
+    }
+
     /// The token at once when it is held and usable (beginning the next fetch, given
     /// to `start`, once it is stale); `None` when a request would have to wait.
     pub fn ready(&self, start: impl FnOnce(Fetching)) -> Option<Token> {

@@ -888,8 +888,8 @@ async fn send_and_record(
                 }
                 None => std::borrow::Cow::Borrowed(scenario),
             };
-            if let Some(t) = &token {
-                s.to_mut().add("token", &t.value);
+            if ctx.auth.is_some() {
+                auth::mask(&ctx, vu, token.as_ref(), s.to_mut());
             }
             s
         };
@@ -1030,7 +1030,11 @@ async fn vu(ctx: Rc<Ctx>, stopped: Rc<Cell<bool>>, seq: Rc<Cell<u64>>, end: Inst
         seq.set(n + 1);
         let local = n * workers + ctx.spec.index as u64;
         let global_seq = ctx.spec.segment.global(local);
-        let endpoint = ctx.mix.pick(global_seq, &mut *ctx.rng.borrow_mut());
+        // The worker's own count picks from the mix: its numbers across workers
+        // (`local`) all leave the same remainder by the worker count, which would give
+        // a worker only some endpoints of a mix whose weights sum to a multiple of it
+        // (one VU, weights 1 and 1, two workers: never the second endpoint).
+        let endpoint = ctx.mix.pick(n, &mut *ctx.rng.borrow_mut());
         let now = Instant::now();
         roll_over(&ctx, now);
         if endpoint >= ctx.prepared.len() {

@@ -110,6 +110,26 @@ pub(super) async fn token(
     }
 }
 
+/// Adds to `secrets` the token a request carried (`carried`) and the one its scope
+/// holds now (`vu`'s, or the run's): an answer may echo either, also to a request that
+/// carried none.
+pub(super) fn mask(
+    ctx: &Ctx,
+    vu: Option<&VuToken>,
+    carried: Option<&Token>,
+    secrets: &mut loadgate_scenario::Secrets,
+) {
+    let held = ctx
+        .auth
+        .as_ref()
+        .and_then(|a| a.run_cell.as_ref())
+        .or(vu.map(|v| &v.cell))
+        .and_then(|cell| cell.held());
+    for t in carried.into_iter().chain(held.as_ref()) {
+        secrets.add("token", &t.value);
+    }
+}
+
 /// `req` with `token`'s header.
 pub(super) fn carry(ctx: &Ctx, req: Built, token: Option<&Token>) -> Built {
     match (token, ctx.spec.scenario.auth.as_ref()) {
@@ -251,6 +271,7 @@ async fn fetched(ctx: &Rc<Ctx>, seq: u64, local: u64) -> Option<Token> {
                 if let Some(v) = &value {
                     s.add("token", v);
                 }
+                mask(ctx, None, None, &mut s);
                 s
             };
             crate::classify::record_failure(

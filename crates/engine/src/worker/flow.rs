@@ -463,8 +463,8 @@ impl Iteration<'_> {
                 secrets.add(&var.name, value);
             }
         }
-        if let Some(t) = &self.token {
-            secrets.add("token", &t.value);
+        if self.ctx.auth.is_some() {
+            auth::mask(self.ctx, self.vu, self.token.as_ref(), &mut secrets);
         }
         secrets
     }
