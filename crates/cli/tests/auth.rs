@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -60,16 +58,19 @@ fn outputs(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
         .collect()
 }
 
-/// No file of the run holds the password or a JWT (every token the target issues
-/// begins `eyJ`, its header's base64).
+/// No file of the run holds the password or a JWT the target issued (each begins with
+/// its header, `{"alg":"HS256","typ":"JWT"}` in base64url: long enough that the base64
+/// of the interval log cannot hold it by chance, as it can hold `eyJ`).
+const JWT_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
 #[track_caller]
 fn nothing_leaked(dir: &std::path::Path, out: &str) {
     for (path, text) in outputs(dir) {
-        for secret in ["pw-secret-42", "eyJ"] {
+        for secret in ["pw-secret-42", JWT_HEADER] {
             assert!(!text.contains(secret), "{secret} in {}", path.display());
         }
     }
-    for secret in ["pw-secret-42", "eyJ"] {
+    for secret in ["pw-secret-42", JWT_HEADER] {
         assert!(!out.contains(secret), "{secret} on the console");
     }
 }
@@ -208,111 +209,61 @@ struct Revoking {
 }
 
 fn revoking() -> Revoking {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let logins = Arc::new(AtomicU64::new(0));
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let uses = Arc::new(Mutex::new((String::new(), 0u32)));
+    let uses = Mutex::new((String::new(), 0u32));
     let (l, sn) = (logins.clone(), seen.clone());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            let (logins, seen, uses) = (l.clone(), sn.clone(), uses.clone());
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                while let Some((line, auth)) = read_request(&mut r) {
-                    if line.starts_with("POST /slow-login ") {
-                        std::thread::sleep(std::time::Duration::from_millis(400));
-                        let n = logins.fetch_add(1, Ordering::SeqCst);
-                        *uses.lock().unwrap() = (format!("Bearer tok-{n}"), 0);
-                        let body = format!("{{\"token\":\"tok-{n}\"}}");
-                        let resp = format!(
-                            "HTTP/1.1 200 X\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                        if w.write_all(resp.as_bytes()).is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    if line.starts_with("POST /hang ") {
-                        // Never answers (within the login's timeout); bounded.
-                        std::thread::sleep(std::time::Duration::from_secs(4));
-                        return;
-                    }
-                    let (status, body) = if line.starts_with("POST /notoken ") {
-                        (200, "{\"access\":\"tok-elsewhere\"}".to_string())
-                    } else if line.starts_with("POST /login ") {
-                        if auth.is_some() {
-                            (400, "{}".to_string())
-                        } else {
-                            let n = logins.fetch_add(1, Ordering::SeqCst);
-                            *uses.lock().unwrap() = (format!("Bearer tok-{n}"), 0);
-                            (200, format!("{{\"token\":\"tok-{n}\"}}"))
-                        }
-                    } else if line.starts_with("GET /data ") {
-                        let auth = auth.unwrap_or_default();
-                        seen.lock().unwrap().push(auth.clone());
-                        let mut u = uses.lock().unwrap();
-                        if u.0 == auth && u.1 < 5 {
-                            u.1 += 1;
-                            (200, "{}".to_string())
-                        } else {
-                            (401, format!("{{\"error\":\"revoked {auth}\"}}"))
-                        }
-                    } else if line.starts_with("GET /tell ") {
-                        // Tells anyone the current token, asked with it or not.
-                        let current = uses.lock().unwrap().0.clone();
-                        match current.is_empty() {
-                            true => (200, "{}".to_string()),
-                            false => (403, format!("{{\"current\":\"{current}\"}}")),
-                        }
-                    } else if line.starts_with("GET /public ") {
-                        (if auth.is_some() { 400 } else { 200 }, "{}".to_string())
-                    } else {
-                        (404, "{}".to_string())
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if w.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+    let url = http_server(move |asked| {
+        let auth = asked.header("authorization");
+        // A login: the token it issues becomes the current one, unused.
+        let login = || {
+            let n = l.fetch_add(1, Ordering::SeqCst);
+            *uses.lock().unwrap() = (format!("Bearer tok-{n}"), 0);
+            format!("{{\"token\":\"tok-{n}\"}}")
+        };
+        let (status, body) = if asked.is("POST", "/slow-login") {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            (200, login())
+        } else if asked.is("POST", "/hang") {
+            // Never answers (within the login's timeout); bounded.
+            std::thread::sleep(std::time::Duration::from_secs(4));
+            return None;
+        } else if asked.is("POST", "/notoken") {
+            (200, "{\"access\":\"tok-elsewhere\"}".to_string())
+        } else if asked.is("POST", "/login") {
+            match auth {
+                Some(_) => (400, "{}".to_string()),
+                None => (200, login()),
+            }
+        } else if asked.is("GET", "/data") {
+            let auth = auth.unwrap_or_default().to_string();
+            sn.lock().unwrap().push(auth.clone());
+            let mut u = uses.lock().unwrap();
+            if u.0 == auth && u.1 < 5 {
+                u.1 += 1;
+                (200, "{}".to_string())
+            } else {
+                (401, format!("{{\"error\":\"revoked {auth}\"}}"))
+            }
+        } else if asked.is("GET", "/tell") {
+            // Tells anyone the current token, asked with it or not.
+            let current = uses.lock().unwrap().0.clone();
+            match current.is_empty() {
+                true => (200, "{}".to_string()),
+                false => (403, format!("{{\"current\":\"{current}\"}}")),
+            }
+        } else if asked.is("GET", "/public") {
+            (if auth.is_some() { 400 } else { 200 }, "{}".to_string())
+        } else {
+            (404, "{}".to_string())
+        };
+        Some(http_reply(
+            status,
+            "content-type: application/json\r\n",
+            &body,
+        ))
     });
     Revoking { url, logins, seen }
-}
-
-/// A request's line and its Authorization header, its body read past.
-fn read_request(r: &mut impl BufRead) -> Option<(String, Option<String>)> {
-    let mut first = String::new();
-    if r.read_line(&mut first).ok()? == 0 {
-        return None;
-    }
-    let (mut auth, mut length) = (None, 0usize);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "authorization" => auth = Some(v.trim().to_string()),
-                "content-length" => length = v.trim().parse().unwrap_or(0),
-                _ => {}
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    r.read_exact(&mut body).ok()?;
-    Some((first.trim_end().to_string(), auth))
 }
 
 #[test]
@@ -340,10 +291,7 @@ stages = [{ duration = "2s", vus = 1 }]
 think_time = "20ms"
 "#;
     let c = Case::new(scenario);
-    let o = c.loadgate(
-        &["run", "{s}", "--out", "{out}", "--target", &server.url],
-        &[],
-    );
+    let o = run_against(&c, &server.url);
     let s = c.summary();
     let data = row(&s, "data");
     let seen = server.seen.lock().unwrap().clone();
@@ -525,31 +473,15 @@ max_late_ratio = 0.5
 fn scripted(
     answer: impl Fn(&str, Option<&str>) -> (u16, String, std::time::Duration) + Send + Sync + 'static,
 ) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let answer = Arc::new(answer);
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            let answer = answer.clone();
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                while let Some((line, auth)) = read_request(&mut r) {
-                    let (status, body, wait) = answer(&line, auth.as_deref());
-                    std::thread::sleep(wait);
-                    let resp = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if w.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    url
+    http_server(move |asked| {
+        let (status, body, wait) = answer(&asked.line, asked.header("authorization"));
+        std::thread::sleep(wait);
+        Some(http_reply(
+            status,
+            "content-type: application/json\r\n",
+            &body,
+        ))
+    })
 }
 
 /// Regression: a request that waited for a slow login had its service time counted
@@ -718,10 +650,7 @@ stages = [{ duration = "1s", vus = 1 }]
 think_time = "3s"
 "#;
     let c = Case::new(scenario);
-    let o = c.loadgate(
-        &["run", "{s}", "--out", "{out}", "--target", &server.url],
-        &[],
-    );
+    let o = run_against(&c, &server.url);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let s = c.summary();
     let data = row(&s, "data");

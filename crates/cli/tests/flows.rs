@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -25,106 +23,55 @@ struct Journeys {
 }
 
 fn journeys() -> Journeys {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicU64::new(0));
     let count = requests.clone();
-    let logins = Arc::new(AtomicU64::new(0));
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            let (count, logins) = (count.clone(), logins.clone());
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                while let Some((line, headers)) = read_request(&mut r) {
-                    count.fetch_add(1, Ordering::Relaxed);
-                    let header = |n: &str| {
-                        headers
-                            .iter()
-                            .find(|(k, _)| k == n)
-                            .map_or("", |(_, v)| v.as_str())
-                    };
-                    let path = line.split(' ').nth(1).unwrap_or("");
-                    let (status, extra, body) = if line.starts_with("POST /login ") {
-                        let n = logins.fetch_add(1, Ordering::Relaxed);
-                        (
-                            200,
-                            format!("x-session: s-{n}\r\n"),
-                            format!("{{\"token\":\"tok-{n}\"}}"),
-                        )
-                    } else if let Some(tok) = path.strip_prefix("/items/") {
-                        let n = tok.strip_prefix("tok-").unwrap_or("?");
-                        let authorized = header("authorization") == format!("Bearer {tok}")
-                            && header("x-session") == format!("s-{n}");
-                        if authorized {
-                            (
-                                200,
-                                String::new(),
-                                "{\"id\":7,\"tags\":[{\"x\":1},{\"k\":\"v\"}]}".into(),
-                            )
-                        } else {
-                            (401, String::new(), "{\"error\":\"who are you\"}".into())
-                        }
-                    } else if path == "/crlf-login" {
-                        (
-                            200,
-                            String::new(),
-                            "{\"token\":\"tok-1\\r\\nX-Evil: 1\"}".into(),
-                        )
-                    } else if path == "/leak" {
-                        let seen = header("authorization");
-                        (
-                            401,
-                            String::new(),
-                            format!("{{\"error\":\"bad token {seen}\"}}"),
-                        )
-                    } else if path == "/done/7" || path == "/empty" {
-                        (200, String::new(), "{}".into())
-                    } else {
-                        (400, String::new(), "{}".into())
-                    };
-                    let reply = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if w.write_all(reply.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+    let logins = AtomicU64::new(0);
+    let url = http_server(move |asked| {
+        count.fetch_add(1, Ordering::Relaxed);
+        let header = |n: &str| asked.header(n).unwrap_or("");
+        let path = asked.path();
+        let (status, extra, body) = if asked.is("POST", "/login") {
+            let n = logins.fetch_add(1, Ordering::Relaxed);
+            (
+                200,
+                format!("x-session: s-{n}\r\n"),
+                format!("{{\"token\":\"tok-{n}\"}}"),
+            )
+        } else if let Some(tok) = path.strip_prefix("/items/") {
+            let n = tok.strip_prefix("tok-").unwrap_or("?");
+            let authorized = header("authorization") == format!("Bearer {tok}")
+                && header("x-session") == format!("s-{n}");
+            if authorized {
+                (
+                    200,
+                    String::new(),
+                    "{\"id\":7,\"tags\":[{\"x\":1},{\"k\":\"v\"}]}".into(),
+                )
+            } else {
+                (401, String::new(), "{\"error\":\"who are you\"}".into())
+            }
+        } else if path == "/crlf-login" {
+            (
+                200,
+                String::new(),
+                "{\"token\":\"tok-1\\r\\nX-Evil: 1\"}".into(),
+            )
+        } else if path == "/leak" {
+            let seen = header("authorization");
+            (
+                401,
+                String::new(),
+                format!("{{\"error\":\"bad token {seen}\"}}"),
+            )
+        } else if path == "/done/7" || path == "/empty" {
+            (200, String::new(), "{}".into())
+        } else {
+            (400, String::new(), "{}".into())
+        };
+        let headers = format!("content-type: application/json\r\n{extra}");
+        Some(http_reply(status, &headers, &body))
     });
     Journeys { url, requests }
-}
-
-/// The request line and lower-cased headers of the next request (its body read and
-/// dropped); `None` at the end of the connection.
-fn read_request(r: &mut impl BufRead) -> Option<(String, Vec<(String, String)>)> {
-    let mut first = String::new();
-    if r.read_line(&mut first).ok()? == 0 {
-        return None;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .map_or(0, |(_, v)| v.parse().unwrap_or(0));
-    let mut body = vec![0; length];
-    r.read_exact(&mut body).ok()?;
-    Some((first.trim_end().to_string(), headers))
 }
 
 /// A journey of three steps, `extra` after its `[[flow]]` steps, and `load`.
@@ -562,31 +509,14 @@ fn validate_refuses_a_budget_on_a_weightless_flow_or_endpoint() {
     );
 }
 
-/// A server whose `GET /slow` answers after 300 ms and anything else at once; one
-/// thread per connection, until the client closes it.
+/// A server whose `GET /slow` answers after 300 ms and anything else at once.
 fn slow_then_quick() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                while let Some((line, _)) = read_request(&mut r) {
-                    if line.starts_with("GET /slow ") {
-                        std::thread::sleep(std::time::Duration::from_millis(300));
-                    }
-                    if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+    http_server(|asked| {
+        if asked.is("GET", "/slow") {
+            std::thread::sleep(std::time::Duration::from_millis(300));
         }
-    });
-    url
+        Some(http_reply(200, "", "ok"))
+    })
 }
 
 /// A later step that never had its turn in a fixed pool (`connections = 1`: while an

@@ -6,9 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-
 use common::*;
 
 /// The embedded target with its journey routes: a login with password `pw-secret`.
@@ -181,54 +178,19 @@ fn validate_refuses_a_cookies_setting_that_is_not_a_boolean() {
 /// `Set-Cookie: sid=hop-cookie-1`; `GET /home` answers 200 with that cookie, 401
 /// without. One thread per connection, until the client closes it.
 fn redirecting_login() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let (mut cookie, mut length) = (String::new(), 0usize);
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if h == "\r\n" {
-                            break;
-                        }
-                        let (k, v) = h.split_once(':').unwrap_or(("", ""));
-                        match k.trim().to_ascii_lowercase().as_str() {
-                            "cookie" => cookie = v.trim().to_string(),
-                            "content-length" => length = v.trim().parse().unwrap_or(0),
-                            _ => {}
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if r.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let reply = if line.starts_with("GET /login ") {
-                        "HTTP/1.1 302 Found\r\nlocation: /home\r\nset-cookie: sid=hop-cookie-1; Path=/\r\ncontent-length: 0\r\n\r\n".to_string()
-                    } else if line.starts_with("GET /home ") && cookie == "sid=hop-cookie-1" {
-                        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_string()
-                    } else {
-                        "HTTP/1.1 401 No\r\ncontent-length: 2\r\n\r\nno".to_string()
-                    };
-                    if w.write_all(reply.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    url
+    http_server(|asked| {
+        Some(if asked.is("GET", "/login") {
+            http_reply(
+                302,
+                "location: /home\r\nset-cookie: sid=hop-cookie-1; Path=/\r\n",
+                "",
+            )
+        } else if asked.is("GET", "/home") && asked.header("cookie") == Some("sid=hop-cookie-1") {
+            http_reply(200, "", "ok")
+        } else {
+            http_reply(401, "", "no")
+        })
+    })
 }
 
 #[test]
@@ -290,54 +252,20 @@ headers = {{ Cookie = "lg_session={{{{sid}}}}" }}
 /// `Set-Cookie`s (`c0` to `c59`), `GET /count` answers `{"n":N}`, N the cookies its
 /// request sent. One thread per connection, until the client closes it.
 fn sixty_cookies() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut cookies = 0;
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if h == "\r\n" {
-                            break;
-                        }
-                        let (k, v) = h.split_once(':').unwrap_or(("", ""));
-                        if k.trim().eq_ignore_ascii_case("cookie") {
-                            cookies = v.split(';').filter(|c| c.contains('=')).count();
-                        }
-                    }
-                    let reply = if line.starts_with("GET /many ") {
-                        let mut head = "HTTP/1.1 200 OK\r\n".to_string();
-                        for i in 0..60 {
-                            head.push_str(&format!("set-cookie: c{i}=v{i}; Path=/\r\n"));
-                        }
-                        head + "content-length: 2\r\n\r\nok"
-                    } else {
-                        let body = format!("{{\"n\":{cookies}}}");
-                        format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        )
-                    };
-                    if w.write_all(reply.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    url
+    http_server(|asked| {
+        let cookies = asked
+            .header("cookie")
+            .map_or(0, |v| v.split(';').filter(|c| c.contains('=')).count());
+        Some(if asked.is("GET", "/many") {
+            let set: String = (0..60)
+                .map(|i| format!("set-cookie: c{i}=v{i}; Path=/\r\n"))
+                .collect();
+            http_reply(200, &set, "ok")
+        } else {
+            let body = format!("{{\"n\":{cookies}}}");
+            http_reply(200, "content-type: application/json\r\n", &body)
+        })
+    })
 }
 
 /// The jar holds 50 cookies: the 10 more a response set are dropped, and that is

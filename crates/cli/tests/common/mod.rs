@@ -305,3 +305,103 @@ pub(crate) fn row<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::V
 pub(crate) fn outcome(e: &serde_json::Value, o: &str) -> u64 {
     e["outcomes"][o].as_u64().unwrap_or(0)
 }
+
+/// A request a test server read: its request line and its headers, names lower-cased
+/// (its body is read and dropped).
+pub(crate) struct Asked {
+    pub line: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Asked {
+    /// The first value of header `name` (lower-case), if it came.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether it is `METHOD PATH` (the path with its query).
+    pub(crate) fn is(&self, method: &str, path: &str) -> bool {
+        self.line
+            .strip_prefix(method)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|rest| rest.strip_prefix(path))
+            .is_some_and(|rest| rest.starts_with(' '))
+    }
+
+    /// Its path, with its query.
+    pub(crate) fn path(&self) -> &str {
+        self.line.split(' ').nth(1).unwrap_or("")
+    }
+}
+
+/// The next request of a connection; `None` at its end.
+fn read_asked(r: &mut impl std::io::BufRead) -> Option<Asked> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        if h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap_or(0));
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).ok()?;
+    Some(Asked {
+        line: line.trim_end().to_string(),
+        headers,
+    })
+}
+
+/// A threaded HTTP/1.1 server on 127.0.0.1:0 that answers each request with the raw
+/// response `reply` makes of it (`None`: the connection is closed unanswered), one
+/// thread per connection until the client closes it. Its URL.
+pub(crate) fn http_server(
+    reply: impl Fn(&Asked) -> Option<String> + Send + Sync + 'static,
+) -> String {
+    use std::io::Write as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let reply = std::sync::Arc::new(reply);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let reply = reply.clone();
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = std::io::BufReader::new(conn);
+                while let Some(asked) = read_asked(&mut r) {
+                    let Some(answer) = reply(&asked) else { return };
+                    if w.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// A raw HTTP/1.1 response: `status`, the header lines `headers` (each ending CR LF),
+/// a content length and `body`.
+pub(crate) fn http_reply(status: u16, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status} X\r\n{headers}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
