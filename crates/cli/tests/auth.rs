@@ -24,9 +24,7 @@ response = '{"status":"ok"}'
 "#;
 
 fn case(scenario: &str) -> Case {
-    let c = Case::new(scenario);
-    std::fs::write(c.dir.path().join("profile.toml"), PROFILE).unwrap();
-    c
+    Case::with_profile(scenario, PROFILE)
 }
 
 /// `[auth]` against the embedded target's login (password from `$PW`), `extra` in the
@@ -186,7 +184,7 @@ think_time = "50ms"
     // its login: within a 2 s run now and then (6 logins, not 3, seen once in three
     // runs). A 10 s token is refreshed after 8 s at the soonest.
     let profile = PROFILE.replace("token_ttl = \"2s\"", "token_ttl = \"10s\"");
-    std::fs::write(c.dir.path().join("profile.toml"), profile).unwrap();
+    c.profile(&profile);
     let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[("PW", "pw-secret-42")]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let s = c.summary();

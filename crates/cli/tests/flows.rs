@@ -315,7 +315,7 @@ fn a_poll_ends_when_the_job_is_done_timed_as_a_whole_and_per_attempt() {
     let c = Case::new(&poll_journey(
         r#"{ path = "$.status", equals = "done", every = "50ms", max = 100 }"#,
     ));
-    std::fs::write(c.dir.path().join("profile.toml"), job_profile("300ms")).unwrap();
+    c.profile(&job_profile("300ms"));
     let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let s = c.summary();
@@ -351,7 +351,7 @@ fn a_poll_that_exhausts_its_attempts_fails_the_run_and_says_why() {
     let c = Case::new(&poll_journey(
         r#"{ path = "$.status", equals = "done", every = "10ms", max = 2 }"#,
     ));
-    std::fs::write(c.dir.path().join("profile.toml"), job_profile("1h")).unwrap();
+    c.profile(&job_profile("1h"));
     let o = c.loadgate(&["run", "{s}", "--out", "{out}"], &[]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     let s = c.summary();

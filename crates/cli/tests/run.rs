@@ -355,7 +355,7 @@ fn a_second_sigint_stops_waiting_for_in_flight_requests() {
     );
     s = s.replace("[[endpoint]]", "[defaults]\ntimeout = \"60s\"\n[[endpoint]]\nname = \"hang\"\npath = \"/hang\"\n[[endpoint]]");
     let c = Case::new(&s);
-    std::fs::write(c.dir.path().join("profile.toml"), format!("{FAST_PROFILE}\n[[route]]\npath = \"/hang\"\nlatency = {{ dist = \"fixed\", value = \"50s\" }}\n")).unwrap();
+    c.profile(&format!("{FAST_PROFILE}\n[[route]]\npath = \"/hang\"\nlatency = {{ dist = \"fixed\", value = \"50s\" }}\n"));
     let (_serial, child) = start_run(&c, &["--grace", "60s"], 2000);
     sigint(&child);
     std::thread::sleep(std::time::Duration::from_millis(700));

@@ -19,9 +19,7 @@ response = '{"status":"ok"}'
 "#;
 
 fn case(scenario: &str) -> Case {
-    let c = Case::new(scenario);
-    std::fs::write(c.dir.path().join("profile.toml"), PROFILE).unwrap();
-    c
+    Case::with_profile(scenario, PROFILE)
 }
 
 fn scenario(defaults: &str, flow: &str, load: &str) -> String {

@@ -50,11 +50,7 @@ fn every_shipped_scenario_validates() {
 #[test]
 fn validate_checks_the_target_profile_too() {
     let c = Case::new(&scenario(OPEN_2S, ""));
-    std::fs::write(
-        c.dir.path().join("profile.toml"),
-        "[[route]]\npath = \"/\"\nlatency = { dist = \"gamma\" }\n",
-    )
-    .unwrap();
+    c.profile("[[route]]\npath = \"/\"\nlatency = { dist = \"gamma\" }\n");
     let o = c.loadgate(&["validate", "{s}"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(

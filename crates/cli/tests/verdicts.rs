@@ -12,12 +12,13 @@ use common::*;
 /// with `defaults`, `load` and `slo` lines as given. A case that a busy machine's bunched
 /// sends must not decide says `max_late_ratio = 0.5` in `load`.
 fn get_case(profile: &str, path: &str, defaults: &str, load: &str, slo: &str) -> Case {
-    let c = Case::new(&format!(
-        "name = \"v\"\ntarget = \"embedded\"\ntarget_profile = \"profile.toml\"\n[defaults]\n{defaults}\n\
-         [[endpoint]]\nname = \"get\"\npath = \"{path}\"\n[load]\n{load}\n[slo]\n{slo}\n"
-    ));
-    std::fs::write(c.dir.path().join("profile.toml"), profile).unwrap();
-    c
+    Case::with_profile(
+        &format!(
+            "name = \"v\"\ntarget = \"embedded\"\ntarget_profile = \"profile.toml\"\n[defaults]\n{defaults}\n\
+             [[endpoint]]\nname = \"get\"\npath = \"{path}\"\n[load]\n{load}\n[slo]\n{slo}\n"
+        ),
+        profile,
+    )
 }
 
 fn run_q(c: &Case, extra: &[&str]) -> std::process::Output {

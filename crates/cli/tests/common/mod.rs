@@ -46,6 +46,19 @@ impl Case {
         Case { dir }
     }
 
+    /// A case whose embedded target runs `profile` (`profile.toml`) in place of the
+    /// fast one.
+    pub(crate) fn with_profile(scenario: &str, profile: &str) -> Case {
+        let c = Case::new(scenario);
+        c.profile(profile);
+        c
+    }
+
+    /// Replaces the case's target profile (`profile.toml`) with `profile`.
+    pub(crate) fn profile(&self, profile: &str) {
+        std::fs::write(self.dir.path().join("profile.toml"), profile).unwrap();
+    }
+
     pub(crate) fn out(&self) -> PathBuf {
         self.dir.path().join("run")
     }
