@@ -75,12 +75,11 @@ pub(super) async fn token(
     if !ctx.spec.scenario.endpoints[endpoint].auth {
         return Ok(Carried::default());
     }
-    let (cell, local) = match (&auth.run_cell, vu) {
-        (Some(cell), _) => (cell, None),
-        (None, Some(v)) => (&v.cell, Some(v.id)),
-        // A VU scope outside a VU cannot be (validation refuses it in the open model).
-        (None, None) => return Err(NoToken),
-    };
+    // A VU scope outside a VU cannot be (validation refuses it in the open model).
+    let cell = scope_cell(ctx, vu).ok_or(NoToken)?;
+    // The login's data row: the VU's own, or one per fetch of the run's token.
+    let local = vu.filter(|_| auth.run_cell.is_none()).map(|v| v.id);
+    // Copy (it holds references only): given to `ready`, then to `get`.
     let start = |fetch: Fetching| {
         let local = local.unwrap_or(fetch.number - 1);
         tokio::task::spawn_local(fetch_token(ctx.clone(), fetch, local));
@@ -93,10 +92,6 @@ pub(super) async fn token(
         });
     }
     let waiting = Instant::now();
-    let start = |fetch: Fetching| {
-        let local = local.unwrap_or(fetch.number - 1);
-        tokio::task::spawn_local(fetch_token(ctx.clone(), fetch, local));
-    };
     match cell.get(start).await {
         Some(t) => Ok(Carried {
             token: Some(t),
@@ -119,15 +114,16 @@ pub(super) fn mask(
     carried: Option<&Token>,
     secrets: &mut loadgate_scenario::Secrets,
 ) {
-    let held = ctx
-        .auth
-        .as_ref()
-        .and_then(|a| a.run_cell.as_ref())
-        .or(vu.map(|v| &v.cell))
-        .and_then(|cell| cell.held());
+    let held = scope_cell(ctx, vu).and_then(TokenCell::held);
     for t in carried.into_iter().chain(held.as_ref()) {
         secrets.add("token", &t.value);
     }
+}
+
+/// The token cell of a request's scope: the run's, else its VU's (`scope = "vu"`).
+fn scope_cell<'a>(ctx: &'a Ctx, vu: Option<&'a VuToken>) -> Option<&'a TokenCell> {
+    let auth = ctx.auth.as_ref()?;
+    auth.run_cell.as_ref().or(vu.map(|v| &v.cell))
 }
 
 /// `req` with `token`'s header.
@@ -150,12 +146,7 @@ pub(super) fn answered(
     if !exchange.result.as_ref().is_ok_and(|r| r.status == 401) {
         return;
     }
-    let cell = ctx
-        .auth
-        .as_ref()
-        .and_then(|a| a.run_cell.as_ref())
-        .or(vu.map(|v| &v.cell));
-    if let Some(cell) = cell {
+    if let Some(cell) = scope_cell(ctx, vu) {
         cell.refused(token, exchange.end);
     }
 }
